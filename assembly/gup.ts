@@ -1,0 +1,296 @@
+// GUP-fast (mm/gup.c: gup_fast(), gup_fast_pte_range(), gup_fast_pmd_leaf()) and the pin
+// accounting shared with the slow path (try_grab_folio(), gup_put_folio()).
+//
+// GUP-fast walks the page tables without any lock. Against the clearing side of
+// folio_try_share_anon_rmap_pte() (A1–A4, rmap.ts) it follows the protocol of
+// "mm: fix PageAnonExclusive clearing racing with concurrent RCU GUP-fast" (Linux 6.0):
+//
+//   (B1) read the PTE
+//   (B2) with FOLL_WRITE, back off unless the PTE is writable (pte_access_permitted())
+//   (B3) grab the folio: a reference, and with FOLL_PIN the pin
+//        — full barrier (smp_mb__after_atomic() in try_grab_folio_fast()) —
+//   (B4) re-read the PMD and the PTE; back off if either changed
+//   (B5) if the PTE is not writable and FOLL_PIN without FOLL_WRITE: back off unless the
+//        page is PageAnonExclusive (gup_must_unshare(), after an smp_rmb())
+//
+// Wasm atomics are sequentially consistent, so the fences below are there to show a kernel
+// reader where Linux needs them; they also keep the order if these become relaxed later.
+//
+// Like Linux, GUP-fast stops at the first page it cannot take and returns how many it took;
+// the slow path (src/mm/gup.ts) continues from there. ctx.gupReason says why it stopped.
+
+import {
+  hdr, ctxOf, NO_PFN, PAGE_SIZE, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, EINVAL,
+} from "./layout";
+import {
+  pte_present, pte_protnone, pte_access_permitted, pte_special, pte_write, pte_pfn, pte_none,
+  pmd_leaf,
+} from "./pte";
+import {
+  walk_pmdp, entryLoad, entryTable, isTableEntry, pteIndex, mmAddr, MmStruct, mm_valid,
+  mm_set_flags, mm_write_protect_seq, MMF_HAS_PINNED, PMD_SIZE,
+} from "./pgtable";
+import {
+  Page, pageAddr, page_folio, pfn_valid, folio_test_large, folio_test_anon, folio_ref_add,
+  folio_ref_try_add, folio_ref_sub_return, pincountAddr, is_zero_pfn, PageAnonExclusive,
+  setPageFlag, PG_referenced, GUP_PIN_COUNTING_BIAS, PAGE_MAPPING_FLAGS,
+} from "./page";
+import { folio_put_refs } from "./rmap";
+import { check_range } from "./memory";
+
+/** @foll FOLL_WRITE check the PTE is writable / the caller will write */
+export const FOLL_WRITE: u32 = 1 << 0;
+/** @foll FOLL_GET take a plain reference (get_user_pages()) */
+export const FOLL_GET: u32 = 1 << 1;
+/** @foll FOLL_FORCE write through a read-only mapping (ptrace), breaking COW */
+export const FOLL_FORCE: u32 = 1 << 3;
+/** @foll FOLL_LONGTERM the pin may be held indefinitely (RDMA, io_uring fixed buffers) */
+export const FOLL_LONGTERM: u32 = 1 << 8;
+/** @foll FOLL_PIN take a pin (pin_user_pages()): the caller will access the page contents */
+export const FOLL_PIN: u32 = 1 << 19;
+/** @foll FOLL_FAST_ONLY do not fall back to the slow path */
+export const FOLL_FAST_ONLY: u32 = 1 << 20;
+
+/** @gupf OK the page was taken */
+export const GUPF_OK: u32 = 0;
+/** @gupf NO_TABLE a page-table level above the PTE is missing */
+export const GUPF_NO_TABLE: u32 = 1;
+/** @gupf NOT_PRESENT (B1) the entry is none, a swap-format entry, or PROT_NONE */
+export const GUPF_NOT_PRESENT: u32 = 2;
+/** @gupf NOT_PERMITTED (B2) pte_access_permitted() failed: not user, or FOLL_WRITE on a read-only entry */
+export const GUPF_NOT_PERMITTED: u32 = 3;
+/** @gupf SPECIAL a special entry (the shared zero page): only the slow path takes it */
+export const GUPF_SPECIAL: u32 = 4;
+/** @gupf GRAB_FAILED (B3) the folio's count was zero: it is being freed */
+export const GUPF_GRAB_FAILED: u32 = 5;
+/** @gupf PTE_CHANGED (B4) the PMD or PTE changed after the grab */
+export const GUPF_PTE_CHANGED: u32 = 6;
+/** @gupf MUST_UNSHARE (B5) R/O FOLL_PIN of a page not PageAnonExclusive: unshare first */
+export const GUPF_MUST_UNSHARE: u32 = 7;
+/** @gupf NOT_ALLOWED gup_fast_folio_allowed(): a FOLL_LONGTERM|FOLL_WRITE pin of a folio without a mapping */
+export const GUPF_NOT_ALLOWED: u32 = 8;
+/** @gupf SEQ_RETRY FOLL_PIN raced with fork's write-protect (mm->write_protect_seq): everything undone */
+export const GUPF_SEQ_RETRY: u32 = 9;
+
+/**
+ * try_grab_folio(): take `refs` references, plus the pins with FOLL_PIN (GUP_PIN_COUNTING_BIAS
+ * each on an order-0 folio, _pincount on a large one). Pins on the zero page are not counted.
+ * Fails (false) only when the folio is being freed (count zero).
+ */
+export function try_grab_folio(folio: u32, refs: i32, flags: u32): bool {
+  if ((flags & FOLL_PIN) != 0 && is_zero_pfn(folio)) return true;
+  if (!folio_ref_try_add(folio, refs)) return false;
+  if (flags & FOLL_PIN) {
+    if (folio_test_large(folio)) atomic.add<i32>(pincountAddr(folio), refs);
+    else folio_ref_add(folio, refs * (GUP_PIN_COUNTING_BIAS - 1));
+  }
+  // smp_mb__after_atomic(): the pin is visible before the PTE is re-read (B3 → B4); pairs
+  // with the barrier before folio_maybe_dma_pinned() in folio_try_share_anon_rmap_pte() (A2)
+  atomic.fence();
+  return true;
+}
+
+/** gup_put_folio(): undo try_grab_folio(). The last reference frees the folio. */
+export function gup_put_folio(folio: u32, refs: i32, flags: u32): void {
+  if (flags & FOLL_PIN) {
+    if (is_zero_pfn(folio)) return;
+    if (folio_test_large(folio)) atomic.sub<i32>(pincountAddr(folio), refs);
+    else refs *= GUP_PIN_COUNTING_BIAS;
+  }
+  folio_put_refs(folio, refs);
+}
+
+/** gup_must_unshare() as GUP-fast calls it: without a VMA. */
+// @ts-ignore: decorator
+@inline function mustUnshare(flags: u32, page: u32, folio: u32): bool {
+  if ((flags & (FOLL_WRITE | FOLL_PIN)) != FOLL_PIN) return false;
+  if (!folio_test_anon(folio)) {
+    // R/O long-term pins of file pages need the VMA to decide: GUP-fast cannot, so it backs off
+    return (flags & FOLL_LONGTERM) != 0;
+  }
+  // smp_rmb(): pairs with the barrier after ClearPageAnonExclusive() (A3 → A4)
+  atomic.fence();
+  return !PageAnonExclusive(page);
+}
+
+/** gup_fast_folio_allowed(), for the mappings cowsim has (anon, shmem). */
+// @ts-ignore: decorator
+@inline function folioAllowed(folio: u32, flags: u32): bool {
+  if ((flags & (FOLL_LONGTERM | FOLL_WRITE)) != (FOLL_LONGTERM | FOLL_WRITE)) return true;
+  return atomic.load<u32>(pageAddr(folio) + offsetof<Page>("mapping")) != 0;
+}
+
+// ---- one PTE, in two halves, so tests can interleave the clearing side between them --------
+
+/**
+ * Steps B1–B3 for the page at `va`. Returns GUPF_OK with the folio grabbed (state in ctx), or
+ * the reason it backed off (nothing held).
+ */
+export function gup_fast_pte_begin(ctx: u32, mm: u32, va: f64, flags: u32): u32 {
+  const C = ctxOf(ctx);
+  const a = <u64>va;
+  C.gupFolio = NO_PFN;
+  C.gupPfn = NO_PFN;
+  const pmdp = walk_pmdp(mm, a);
+  if (pmdp == 0) return GUPF_NO_TABLE;
+  const pmd = entryLoad(pmdp);
+  if (!isTableEntry(pmd)) return pmd_leaf(pmd) ? GUPF_NOT_PRESENT : GUPF_NO_TABLE;
+  const ptep = entryTable(pmd) + (pteIndex(a) << 3);
+  // (B1)
+  const pte = entryLoad(ptep);
+  if (!pte_present(pte) || pte_protnone(pte)) return GUPF_NOT_PRESENT;
+  // (B2)
+  if (!pte_access_permitted(pte, (flags & FOLL_WRITE) != 0)) return GUPF_NOT_PERMITTED;
+  if (pte_special(pte)) return GUPF_SPECIAL;
+  const pfn = <u32>pte_pfn(pte);
+  if (!pfn_valid(pfn)) return GUPF_SPECIAL;
+  // (B3) try_grab_folio_fast(), with try_get_folio()'s re-check that the page is still in
+  // the folio it grabbed (a split may have raced)
+  let folio: u32;
+  while (true) {
+    folio = page_folio(pfn);
+    if (!try_grab_folio(folio, 1, flags)) return GUPF_GRAB_FAILED;
+    if (page_folio(pfn) == folio) break;
+    gup_put_folio(folio, 1, flags);
+  }
+  C.gupPmdp = pmdp;
+  C.gupPmd = pmd;
+  C.gupPtep = ptep;
+  C.gupPte = pte;
+  C.gupPfn = pfn;
+  C.gupFolio = folio;
+  C.gupFlags = flags;
+  return GUPF_OK;
+}
+
+/**
+ * Steps B4–B5 for the page begun by gup_fast_pte_begin(). Returns GUPF_OK (the page stays
+ * grabbed; ctx holds its pfn) or the reason it backed off (the grab undone).
+ */
+export function gup_fast_pte_finish(ctx: u32): u32 {
+  const C = ctxOf(ctx);
+  const folio = C.gupFolio;
+  const flags = C.gupFlags;
+  // (B4)
+  if (entryLoad(C.gupPmdp) != C.gupPmd || entryLoad(C.gupPtep) != C.gupPte) {
+    gup_put_folio(folio, 1, flags);
+    return GUPF_PTE_CHANGED;
+  }
+  if (!folioAllowed(folio, flags)) {
+    gup_put_folio(folio, 1, flags);
+    return GUPF_NOT_ALLOWED;
+  }
+  // (B5)
+  if (!pte_write(C.gupPte) && mustUnshare(flags, C.gupPfn, folio)) {
+    gup_put_folio(folio, 1, flags);
+    return GUPF_MUST_UNSHARE;
+  }
+  setPageFlag(folio, PG_referenced);
+  return GUPF_OK;
+}
+
+export function gup_fast_pte_pfn(ctx: u32): u32 {
+  return ctxOf(ctx).gupPfn;
+}
+
+/**
+ * gup_fast_pmd_leaf(): a PMD-mapped THP; grabs the folio once for all `nr` pages wanted from
+ * it (record_subpages()). Writes their pfns at `out`. Returns GUPF_OK or the reason.
+ */
+function gupFastPmdLeaf(pmdp: u32, pmd: u64, a: u64, nr: u32, flags: u32, out: u32): u32 {
+  if (pte_protnone(pmd)) return GUPF_NOT_PRESENT;
+  if (!pte_access_permitted(pmd, (flags & FOLL_WRITE) != 0)) return GUPF_NOT_PERMITTED;
+  if (pte_special(pmd)) return GUPF_SPECIAL;
+  const folio = <u32>pte_pfn(pmd);
+  const first = folio + (<u32>(a >> 12) & 511);
+  if (!try_grab_folio(folio, <i32>nr, flags)) return GUPF_GRAB_FAILED;
+  if (entryLoad(pmdp) != pmd) {
+    gup_put_folio(folio, <i32>nr, flags);
+    return GUPF_PTE_CHANGED;
+  }
+  if (!folioAllowed(folio, flags)) {
+    gup_put_folio(folio, <i32>nr, flags);
+    return GUPF_NOT_ALLOWED;
+  }
+  if (!pte_write(pmd) && mustUnshare(flags, folio, folio)) {
+    gup_put_folio(folio, <i32>nr, flags);
+    return GUPF_MUST_UNSHARE;
+  }
+  for (let i: u32 = 0; i < nr; i++) store<u32>(out + (i << 2), first + i);
+  setPageFlag(folio, PG_referenced);
+  return GUPF_OK;
+}
+
+/**
+ * gup_fast(): take up to `nr` pages from `va` without locks. Writes the pfn of each page taken
+ * into the scratch area (u32 each) and returns how many were taken; ctx.gupReason says why it
+ * stopped early (GUPF_OK if it did not). FOLL_PIN sets MMF_HAS_PINNED on the mm first, as
+ * gup_fast_fallback() does, and honours the mm's write_protect_seq (a concurrent fork()).
+ * Returns -EINVAL for bad arguments.
+ */
+export function gup_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32): i32 {
+  const C = ctxOf(ctx);
+  C.gupReason = GUPF_OK;
+  if (!mm_valid(mm) || nr == 0 || nr > (hdr().scratchBytes >> 2) ||
+      check_range(va, va + <f64>nr * <f64>PAGE_SIZE) != 0) return -EINVAL;
+  if (((flags & FOLL_GET) != 0) == ((flags & FOLL_PIN) != 0)) return -EINVAL;
+  const out = C.scratch;
+  let seq: u32 = 0;
+  if (flags & FOLL_PIN) {
+    mm_set_flags(mm, MMF_HAS_PINNED);
+    seq = mm_write_protect_seq(mm);
+    if (seq & 1) {
+      C.gupReason = GUPF_SEQ_RETRY;
+      count_vm_events(GUP_FAST_BACKOFF, 1);
+      return 0;
+    }
+  }
+  let a = <u64>va;
+  let got: u32 = 0;
+  let reason = GUPF_OK;
+  while (got < nr) {
+    const pmdp = walk_pmdp(mm, a);
+    if (pmdp == 0) { reason = GUPF_NO_TABLE; break; }
+    const pmd = entryLoad(pmdp);
+    if (pmd_leaf(pmd)) {
+      const inLeaf = <u32>((PMD_SIZE - (a & (PMD_SIZE - 1))) >> 12);
+      const take = min<u32>(inLeaf, nr - got);
+      reason = gupFastPmdLeaf(pmdp, pmd, a, take, flags, out + (got << 2));
+      if (reason != GUPF_OK) break;
+      got += take;
+      a += <u64>take << 12;
+      continue;
+    }
+    reason = gup_fast_pte_begin(ctx, mm, <f64>a, flags);
+    if (reason == GUPF_OK) reason = gup_fast_pte_finish(ctx);
+    if (reason != GUPF_OK) break;
+    store<u32>(out + (got << 2), C.gupPfn);
+    got++;
+    a += PAGE_SIZE;
+  }
+  if ((flags & FOLL_PIN) && mm_write_protect_seq(mm) != seq) {
+    // read_seqcount_retry(): fork write-protected meanwhile; undo every pin
+    gup_put_pfns(out, got, flags);
+    got = 0;
+    reason = GUPF_SEQ_RETRY;
+  }
+  C.gupReason = reason;
+  count_vm_events(GUP_FAST_PINNED, got);
+  if (reason != GUPF_OK) count_vm_events(GUP_FAST_BACKOFF, 1);
+  return <i32>got;
+}
+
+/** unpin_user_pages() / put_page() over a list of `n` pfns at `list`. */
+export function gup_put_pfns(list: u32, n: u32, flags: u32): void {
+  for (let i: u32 = 0; i < n; i++) {
+    const pfn = load<u32>(list + (i << 2));
+    gup_put_folio(page_folio(pfn), 1, flags);
+  }
+}
+
+/** unpin_user_pages() / put_page() over the first `n` pfns of the scratch area. */
+export function gup_put_scratch(ctx: u32, n: u32, flags: u32): i32 {
+  if (n > (hdr().scratchBytes >> 2)) return -EINVAL;
+  gup_put_pfns(ctxOf(ctx).scratch, n, flags);
+  return 0;
+}

@@ -1,0 +1,158 @@
+// The Wasm ABI of cowsim's core: every export, by name.
+//
+// Hot paths take and return u32 / i32 / f64 (addresses are f64 byte addresses, exact up to
+// 2^53); results in bulk go through the per-thread scratch area. The few exports that take or
+// return a 64-bit entry (the pte_* helpers, ptep_get/set …) are for tests, debugging and the
+// slow path: in JavaScript they cost a BigInt.
+
+import {
+  layout_record, hdr, HEADER_BYTES, VMSTAT_OFFSET, NR_VMSTAT, Header, Ctx, CTX_HEADER_BYTES,
+  MM_STRUCT_BYTES, SWAP_SLOT_BYTES, PAGE_STRUCT_BYTES, EINVAL,
+} from "./layout";
+import { page_alloc_init, pageblockOk } from "./page_alloc";
+import { pageStructOk, Page, pageAddr, pageFlags, setPageFlag, clearPageFlag, testPageFlag } from "./page";
+import { MmStruct } from "./pgtable";
+import { clear_page_contents } from "./content";
+
+/**
+ * Lays out a fresh shared memory and initialises every structure. Call once, from one
+ * thread, before any other thread attaches. Returns 0 or -EINVAL.
+ */
+export function cowsim_init(
+  nframes: u32, ntables: u32, nslots: u32, maxMms: u32, maxThreads: u32,
+  dataBytes: u32, scratchBytes: u32,
+): i32 {
+  if (!pageStructOk() || !pageblockOk() || offsetof<Page>() != PAGE_STRUCT_BYTES ||
+      offsetof<MmStruct>() > MM_STRUCT_BYTES || offsetof<Header>() > VMSTAT_OFFSET ||
+      VMSTAT_OFFSET + NR_VMSTAT * 4 > HEADER_BYTES || offsetof<Ctx>() > CTX_HEADER_BYTES ||
+      SWAP_SLOT_BYTES != 16) {
+    return -EINVAL;
+  }
+  if (nframes < 1 || nframes > (1 << 28) || dataBytes > 4096 || maxThreads < 1 || maxMms < 1 ||
+      ntables < 1 || scratchBytes < 64) {
+    return -EINVAL;
+  }
+  const r = layout_record(nframes, ntables, nslots, maxMms, maxThreads, dataBytes, scratchBytes);
+  if (r != 0) return r;
+  page_alloc_init();
+  clear_page_contents(0);
+  return 0;
+}
+
+// ---- struct page access for the TypeScript side and tests ----------------------------------
+export function page_flags(pfn: u32): u32 { return pageFlags(pfn); }
+export function page_set_flag(pfn: u32, bit: u32): void { setPageFlag(pfn, bit); }
+export function page_clear_flag(pfn: u32, bit: u32): void { clearPageFlag(pfn, bit); }
+export function page_test_flag(pfn: u32, bit: u32): bool { return testPageFlag(pfn, bit); }
+/** Address of `_refcount` of frame `pfn`: lets the tests' racy control poke it with plain stores. */
+export function page_refcount_addr(pfn: u32): u32 { return pageAddr(pfn) + offsetof<Page>("_refcount"); }
+export function page_struct_bytes(): u32 { return offsetof<Page>(); }
+
+export {
+  layout_plan, layout_ready, ctx_attach, ctx_detach, ctx_next, ctx_nr_records, ctx_scratch,
+  ctx_gup_reason, layout_base, layout_nframes, layout_ntables, layout_nslots, layout_max_mms,
+  layout_max_threads, layout_data_bytes, layout_content_stride, layout_swap_stride,
+  layout_scratch_bytes, layout_frame_base, layout_pt_base, layout_mm_base, layout_block_base,
+  layout_swap_base, layout_content_base, layout_ctx_base, layout_total_bytes,
+  layout_vmstat_base, layout_pt_available, layout_swap_available, layout_free_pages,
+  NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER,
+  EPERM, ENOENT, ESRCH, EIO, EAGAIN, ENOMEM, EFAULT, EBUSY, EEXIST, EINVAL, ENOSPC,
+  PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL, PGTABLE_ALLOC, PGTABLE_FREE,
+  PGTABLE_ALLOC_FAIL, SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, GUP_FAST_PINNED, GUP_FAST_BACKOFF,
+  FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, NR_VMSTAT,
+} from "./layout";
+
+export {
+  _PAGE_BIT_PRESENT, _PAGE_BIT_RW, _PAGE_BIT_USER, _PAGE_BIT_ACCESSED, _PAGE_BIT_DIRTY,
+  _PAGE_BIT_PSE, _PAGE_BIT_PROTNONE, _PAGE_BIT_SPECIAL, _PAGE_BIT_UFFD_WP, _PAGE_BIT_SOFT_DIRTY,
+  PTE_PFN_SHIFT, PTE_PFN_BITS, _PAGE_BIT_SWP_SOFT_DIRTY, _PAGE_BIT_SWP_UFFD_WP,
+  _PAGE_BIT_SWP_EXCLUSIVE, SWP_OFFSET_SHIFT, SWP_OFFSET_BITS, SWP_TYPE_SHIFT, MAX_SWAPFILES_SHIFT,
+  MAX_SWAPFILES, SWP_HWPOISON, SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE,
+  SWP_MIGRATION_WRITE, SWP_DEVICE_WRITE, SWP_DEVICE_READ, SWP_DEVICE_EXCLUSIVE_WRITE,
+  SWP_DEVICE_EXCLUSIVE_READ, SWP_PTE_MARKER, PTE_MARKER_UFFD_WP, PTE_MARKER_POISONED,
+  PTE_MARKER_GUARD, PTE_KIND_NONE, PTE_KIND_PRESENT, PTE_KIND_PROTNONE, PTE_KIND_SWAP,
+  PTE_KIND_MIGRATION, PTE_KIND_DEVICE_PRIVATE, PTE_KIND_DEVICE_EXCLUSIVE, PTE_KIND_HWPOISON,
+  PTE_KIND_MARKER, PTE_KIND_TABLE,
+  pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_write, pte_dirty, pte_young,
+  pte_special, pte_uffd_wp, pte_soft_dirty, pmd_leaf, pte_access_permitted, pte_mkwrite,
+  pte_wrprotect, pte_mkdirty, pte_mkclean, pte_mkyoung, pte_mkold, pte_mkspecial, pte_mkuffd_wp,
+  pte_clear_uffd_wp, pte_mksoft_dirty, pte_clear_soft_dirty, pmd_mkhuge, pte_modify,
+  is_swap_pte, swp_entry, swp_type, swp_offset, pte_to_swp_entry, swp_entry_to_pte,
+  non_swap_entry, pte_swp_exclusive, pte_swp_mkexclusive, pte_swp_clear_exclusive,
+  pte_swp_uffd_wp, pte_swp_mkuffd_wp, pte_swp_clear_uffd_wp, pte_swp_soft_dirty,
+  pte_swp_mksoft_dirty, pte_swp_clear_soft_dirty, is_migration_entry,
+  is_writable_migration_entry, is_readable_migration_entry,
+  is_readable_exclusive_migration_entry, make_readable_migration_entry,
+  make_readable_exclusive_migration_entry, make_writable_migration_entry,
+  is_device_private_entry, is_writable_device_private_entry,
+  make_readable_device_private_entry, make_writable_device_private_entry,
+  is_device_exclusive_entry, is_writable_device_exclusive_entry,
+  make_readable_device_exclusive_entry, make_writable_device_exclusive_entry,
+  is_hwpoison_entry, make_hwpoison_entry, is_pfn_swap_entry, is_pte_marker_entry, is_pte_marker,
+  make_pte_marker, pte_marker_get, pte_marker_uffd_wp, is_poisoned_swp_entry,
+  is_guard_swp_entry, pte_kind,
+} from "./pte";
+
+export {
+  PG_locked, PG_referenced, PG_uptodate, PG_dirty, PG_lru, PG_head, PG_tail, PG_active,
+  PG_reserved, PG_writeback, PG_swapbacked, PG_swapcache, PG_anon_exclusive, PG_hwpoison,
+  PG_buddy, PG_isolated, PG_ORDER_SHIFT, GUP_PIN_COUNTING_BIAS, ENTIRELY_MAPPED,
+  page_folio, folio_test_large, folio_order, folio_nr_pages, folio_test_anon, folio_test_ksm,
+  folio_ref_count, folio_ref_add, folio_ref_sub_return, folio_ref_try_add, folio_ref_freeze,
+  folio_ref_unfreeze, folio_maybe_dma_pinned, page_mapcount_raw, folio_mapcount,
+  folio_entire_mapcount, folio_nr_pages_mapped, folio_pincount, PageAnonExclusive,
+  SetPageAnonExclusive, ClearPageAnonExclusive, pfn_valid,
+} from "./page";
+
+export { alloc_pages, free_pages, split_block_to_order0, pageblock_free, GFP_ZERO } from "./page_alloc";
+
+export {
+  page_tag_set, page_tag_lo, page_tag_hi, page_data_addr, page_copy, page_clear,
+} from "./content";
+
+export {
+  RMAP_EXCLUSIVE, folio_set_anon, folio_move_anon_rmap, folio_set_mapping, folio_mapping_id,
+  folio_mapping_raw, folio_index, folio_add_new_anon_rmap, folio_add_rmap_ptes,
+  folio_add_rmap_pmd, folio_add_anon_rmap_ptes, folio_add_anon_rmap_pmd,
+  folio_remove_rmap_ptes, folio_remove_rmap_pmd, folio_try_dup_anon_rmap_ptes,
+  folio_try_dup_anon_rmap_pmd, folio_try_share_anon_rmap_pte, folio_put_refs, folio_is_mapped,
+  mm_counter_of,
+} from "./rmap";
+
+export {
+  MMF_HAS_PINNED, MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, TRANSLATE_FAULT,
+  mm_alloc, mm_free, mm_valid, mm_flags, mm_set_flags, mm_write_protect_seq,
+  mm_write_protect_seq_inc, mm_nr_ptes, add_mm_counter, get_mm_counter, mm_count_tables,
+  mm_pgd_addr, pt_alloc_table, pt_free_table, pt_reserve, pt_unreserve, tables_missing,
+  free_pgd_range, ptep_get, pmdp_get, ptep_set, pmdp_set, ptep_get_and_clear, ptep_cmpxchg,
+  ptep_set_wrprotect, ptep_addr, translate_batch,
+} from "./pgtable";
+
+export {
+  SWAP_HAS_CACHE, get_swap_slot, swap_map_get, swap_slot_valid, swap_count, swap_cache_pfn,
+  swap_duplicate, swap_free, swapcache_clear, swapcache_prepare, swap_write_contents,
+  swap_read_contents, swap_tag_lo, swap_tag_hi,
+} from "./swapfile";
+
+export {
+  REC_FORK_PINNED, REC_FORK_PMD_PINNED, REC_SWAP, REC_MIGRATION, REC_DEVICE_PRIVATE,
+  REC_DEVICE_EXCLUSIVE, REC_HWPOISON, REC_MARKER, REC_PMD_PARTIAL, REC_ZAP_PAGE,
+  REC_SWAP_CACHE_ONLY, REC_ZAP_PMD, ZAPPED_ANON, ZAPPED_DIRTY, ZAPPED_YOUNG, ZAPPED_FREED,
+  ZAPPED_SWAPCACHE, ZAPPED_EXCLUSIVE, COPY_COW, COPY_SHARED, COPY_DST_UFFD_WP,
+  COPY_DEFER_PINNED_ANY, COPY_DEFER_PINNED_EXCLUSIVE, COPY_VM_WRITE, ZAP_RECORD,
+  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, copy_page_range, fork_copy_deferred_pte, zap_page_range,
+  check_range,
+} from "./memory";
+
+export {
+  MM_CP_TRY_CHANGE_WRITABLE, MM_CP_UFFD_WP, MM_CP_UFFD_WP_RESOLVE, CP_VM_WRITE, CP_VM_SHARED,
+  CP_SOFT_DIRTY_TRACKING, CP_VMA_UFFD_WP, CP_UFFD_USE_MARKERS, change_protection,
+} from "./mprotect";
+
+export {
+  FOLL_WRITE, FOLL_GET, FOLL_FORCE, FOLL_LONGTERM, FOLL_PIN, FOLL_FAST_ONLY, GUPF_OK,
+  GUPF_NO_TABLE, GUPF_NOT_PRESENT, GUPF_NOT_PERMITTED, GUPF_SPECIAL, GUPF_GRAB_FAILED,
+  GUPF_PTE_CHANGED, GUPF_MUST_UNSHARE, GUPF_NOT_ALLOWED, GUPF_SEQ_RETRY, try_grab_folio,
+  gup_put_folio, gup_fast, gup_fast_pte_begin, gup_fast_pte_finish, gup_fast_pte_pfn,
+  gup_put_scratch,
+} from "./gup";

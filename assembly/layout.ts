@@ -1,0 +1,387 @@
+// The memory map of one simulated machine, and the per-thread contexts.
+//
+// Everything lives in the one shared WebAssembly.Memory; nothing mutable lives in module
+// globals or static data, because every instance (one per thread) has its own globals and
+// rewrites the data segments when it starts.
+//
+//   0 ─────────────┬──────────────────────────────────────────────────────────────
+//                  │ static data of the module (constants only)
+//   BASE ──────────┼── align(__heap_base, 64 KiB) ────────────────────────────────
+//                  │ Header            sizes, offsets, allocator heads, vmstat
+//                  │ Contexts          maxThreads × (Ctx + scratch)
+//                  │ mm table          maxMms × MmStruct
+//                  │ pageblocks        one PageBlock per 512 frames (free count + bitmap)
+//                  │ frame table       nframes × Page (struct page)
+//                  │ page-table pool   ntables × 4 KiB (4 KiB aligned)
+//                  │ swap map          nslots × (SwapSlot + data bytes)
+//                  │ page contents     nframes × (tag + data bytes)
+//   total ─────────┴──────────────────────────────────────────────────────────────
+
+export const PAGE_SHIFT: u32 = 12;
+export const PAGE_SIZE: u32 = 1 << PAGE_SHIFT;
+export const PTRS_PER_TABLE: u32 = 512;
+export const HPAGE_PMD_ORDER: u32 = 9;
+export const HPAGE_PMD_NR: u32 = 1 << HPAGE_PMD_ORDER;
+/** A frame number that names no frame: allocation failure, "not present". */
+export const NO_PFN: u32 = 0xffffffff;
+export const LAYOUT_MAGIC: u32 = 0x636f7773; // "cows"
+export const LAYOUT_VERSION: u32 = 1;
+
+// Errors the core returns, negated, as the kernel does. Linux errno numbers.
+/** @errno EPERM operation not permitted */
+export const EPERM: i32 = 1;
+/** @errno ENOENT no such entry */
+export const ENOENT: i32 = 2;
+/** @errno ESRCH no such process */
+export const ESRCH: i32 = 3;
+/** @errno EIO input/output error */
+export const EIO: i32 = 5;
+/** @errno EAGAIN try again */
+export const EAGAIN: i32 = 11;
+/** @errno ENOMEM out of memory */
+export const ENOMEM: i32 = 12;
+/** @errno EFAULT bad address */
+export const EFAULT: i32 = 14;
+/** @errno EBUSY device or resource busy */
+export const EBUSY: i32 = 16;
+/** @errno EEXIST already exists */
+export const EEXIST: i32 = 17;
+/** @errno EINVAL invalid argument */
+export const EINVAL: i32 = 22;
+/** @errno ENOSPC no space left (swap full) */
+export const ENOSPC: i32 = 28;
+
+// vmstat: machine-wide event counters, one place increments them (count_vm_event()).
+/** @vmstat PGALLOC order-0 frames allocated */
+export const PGALLOC: u32 = 0;
+/** @vmstat PGFREE order-0 frames freed */
+export const PGFREE: u32 = 1;
+/** @vmstat THP_ALLOC order-9 folios allocated */
+export const THP_ALLOC: u32 = 2;
+/** @vmstat THP_FREE order-9 folios freed */
+export const THP_FREE: u32 = 3;
+/** @vmstat PGALLOC_FAIL frame allocations that failed with ENOMEM */
+export const PGALLOC_FAIL: u32 = 4;
+/** @vmstat PGTABLE_ALLOC page tables allocated */
+export const PGTABLE_ALLOC: u32 = 5;
+/** @vmstat PGTABLE_FREE page tables freed */
+export const PGTABLE_FREE: u32 = 6;
+/** @vmstat PGTABLE_ALLOC_FAIL page-table allocations that failed with ENOMEM */
+export const PGTABLE_ALLOC_FAIL: u32 = 7;
+/** @vmstat SWAP_SLOT_ALLOC swap slots allocated */
+export const SWAP_SLOT_ALLOC: u32 = 8;
+/** @vmstat SWAP_SLOT_FREE swap slots freed */
+export const SWAP_SLOT_FREE: u32 = 9;
+/** @vmstat GUP_FAST_PINNED pages grabbed by GUP-fast */
+export const GUP_FAST_PINNED: u32 = 10;
+/** @vmstat GUP_FAST_BACKOFF GUP-fast calls that backed off before the end of the range */
+export const GUP_FAST_BACKOFF: u32 = 11;
+/** @vmstat FORK_PTES_SHARED PTEs shared by copy_pte_range */
+export const FORK_PTES_SHARED: u32 = 12;
+/** @vmstat FORK_PTES_DEFERRED PTEs handed back to the policy by copy_pte_range */
+export const FORK_PTES_DEFERRED: u32 = 13;
+/** @vmstat ZAP_PTES present PTEs zapped */
+export const ZAP_PTES: u32 = 14;
+export const NR_VMSTAT: u32 = 16;
+
+/** The header at BASE. Sizes are in units; offsets are absolute byte addresses. */
+@unmanaged export class Header {
+  magic: u32;
+  version: u32;
+  nframes: u32;
+  nblocks: u32;
+  ntables: u32;
+  nslots: u32;
+  maxMms: u32;
+  maxThreads: u32;
+  dataBytes: u32;
+  contentStride: u32;
+  swapStride: u32;
+  scratchBytes: u32;
+  ctxStride: u32;
+  ctxBase: u32;
+  mmBase: u32;
+  blockBase: u32;
+  frameBase: u32;
+  ptBase: u32;
+  swapBase: u32;
+  contentBase: u32;
+  totalBytes: u64;
+  // page-table pool: Treiber stack (tag << 32 | index + 1), bump index, tables not yet promised
+  ptFreeHead: u64;
+  ptBump: u32;
+  ptAvailable: i32;
+  // swap slots: same scheme; slot 0 is never handed out (it is the swap header in Linux)
+  swapFreeHead: u64;
+  swapBump: u32;
+  swapAvailable: i32;
+  // mm_struct slots: same scheme
+  mmFreeHead: u64;
+  mmBump: u32;
+  mmAvailable: i32;
+  nrFreePages: i32;
+  _pad: u32;
+}
+export const HEADER_BYTES: u32 = 1024;
+export const VMSTAT_OFFSET: u32 = 512;
+
+/**
+ * Per-thread context: one per attached instance. Range operations write their results into
+ * its scratch area as u32 records, and leave the address to resume at in `next`.
+ */
+@unmanaged export class Ctx {
+  inUse: u32;
+  id: u32;
+  blockHint: u32;
+  ptReserved: u32;
+  next: f64;
+  nrRecords: u32;
+  scratch: u32;
+  // GUP-fast step state (gup_fast_pte_begin/finish)
+  gupPte: u64;
+  gupPtep: u32;
+  gupPmdp: u32;
+  gupPmd: u64;
+  gupPfn: u32;
+  gupFolio: u32;
+  gupFlags: u32;
+  gupReason: u32;
+  // rss deltas accumulated by a range operation, applied to the mm at its end
+  rss0: i32;
+  rss1: i32;
+  rss2: i32;
+  rss3: i32;
+}
+export const CTX_HEADER_BYTES: u32 = 128;
+
+// @ts-ignore: decorator
+@inline export function layoutBase(): u32 {
+  return (<u32>__heap_base + 0xffff) & ~0xffff;
+}
+// @ts-ignore: decorator
+@inline export function hdr(): Header {
+  return changetype<Header>(layoutBase());
+}
+// @ts-ignore: decorator
+@inline export function vmstatAddr(item: u32): u32 {
+  return layoutBase() + VMSTAT_OFFSET + (item << 2);
+}
+/** count_vm_events() */
+// @ts-ignore: decorator
+@inline export function count_vm_events(item: u32, delta: u32): void {
+  atomic.add<u32>(vmstatAddr(item), delta);
+}
+// @ts-ignore: decorator
+@inline export function ctxOf(ctx: u32): Ctx {
+  return changetype<Ctx>(ctx);
+}
+// @ts-ignore: decorator
+@inline function align(x: u64, a: u64): u64 {
+  return (x + a - 1) & ~(a - 1);
+}
+
+/** The bytes of memory a layout with these sizes needs (layout_init() will lay it out so). */
+export function layout_plan(
+  nframes: u32, ntables: u32, nslots: u32, maxMms: u32, maxThreads: u32,
+  dataBytes: u32, scratchBytes: u32,
+): f64 {
+  return <f64>planInto(0, nframes, ntables, nslots, maxMms, maxThreads, dataBytes, scratchBytes);
+}
+
+/** Computes the layout; when `h` is non-zero also records it in the header. */
+function planInto(
+  h: u32, nframes: u32, ntables: u32, nslots: u32, maxMms: u32, maxThreads: u32,
+  dataBytes: u32, scratchBytes: u32,
+): u64 {
+  const nblocks = (nframes + HPAGE_PMD_NR - 1) >> HPAGE_PMD_ORDER;
+  const dataStride = <u32>align(dataBytes, 8);
+  const scratch = <u32>align(scratchBytes, 64);
+  const ctxStride = CTX_HEADER_BYTES + scratch;
+  let at: u64 = <u64>layoutBase() + HEADER_BYTES;
+  const ctxBase = at; at += <u64>maxThreads * ctxStride;
+  const mmBase = align(at, 64); at = mmBase + <u64>maxMms * MM_STRUCT_BYTES;
+  const blockBase = align(at, 64); at = blockBase + <u64>nblocks * PAGEBLOCK_BYTES;
+  const frameBase = align(at, 64); at = frameBase + <u64>nframes * PAGE_STRUCT_BYTES;
+  const ptBase = align(at, PAGE_SIZE); at = ptBase + <u64>ntables * PAGE_SIZE;
+  const swapBase = align(at, 64); at = swapBase + <u64>nslots * (SWAP_SLOT_BYTES + dataStride);
+  const contentBase = align(at, 64); at = contentBase + <u64>nframes * (8 + dataStride);
+  const total = align(at, 65536);
+  if (h != 0) {
+    const H = changetype<Header>(h);
+    H.nframes = nframes;
+    H.nblocks = nblocks;
+    H.ntables = ntables;
+    H.nslots = nslots;
+    H.maxMms = maxMms;
+    H.maxThreads = maxThreads;
+    H.dataBytes = dataBytes;
+    H.contentStride = 8 + dataStride;
+    H.swapStride = SWAP_SLOT_BYTES + dataStride;
+    H.scratchBytes = scratch;
+    H.ctxStride = ctxStride;
+    H.ctxBase = <u32>ctxBase;
+    H.mmBase = <u32>mmBase;
+    H.blockBase = <u32>blockBase;
+    H.frameBase = <u32>frameBase;
+    H.ptBase = <u32>ptBase;
+    H.swapBase = <u32>swapBase;
+    H.contentBase = <u32>contentBase;
+    H.totalBytes = total;
+  }
+  return total;
+}
+
+// Sizes of the structures other files define, kept here so the plan needs no imports
+// that would form a cycle; each file asserts its own size against these at start-up.
+export const MM_STRUCT_BYTES: u32 = 64;
+export const PAGEBLOCK_BYTES: u32 = 72;
+export const PAGE_STRUCT_BYTES: u32 = 24;
+export const SWAP_SLOT_BYTES: u32 = 16;
+
+/**
+ * Records the layout in the header of a fresh (all-zero) memory. Returns 0, or -EINVAL when
+ * the memory is too small or already initialised. Callers then run the per-structure inits.
+ */
+export function layout_record(
+  nframes: u32, ntables: u32, nslots: u32, maxMms: u32, maxThreads: u32,
+  dataBytes: u32, scratchBytes: u32,
+): i32 {
+  const H = hdr();
+  if (H.magic != 0) return -EINVAL;
+  const total = planInto(0, nframes, ntables, nslots, maxMms, maxThreads, dataBytes, scratchBytes);
+  if (total > (<u64>memory.size() << 16)) return -EINVAL;
+  planInto(layoutBase(), nframes, ntables, nslots, maxMms, maxThreads, dataBytes, scratchBytes);
+  H.version = LAYOUT_VERSION;
+  H.ptAvailable = <i32>ntables;
+  H.swapAvailable = nslots > 0 ? <i32>(nslots - 1) : 0;
+  H.swapBump = 1;
+  H.mmAvailable = <i32>maxMms;
+  // magic last: an instance that sees it sees a complete header
+  atomic.store<u32>(changetype<usize>(H) + offsetof<Header>("magic"), LAYOUT_MAGIC);
+  return 0;
+}
+
+export function layout_ready(): bool {
+  return atomic.load<u32>(layoutBase() + offsetof<Header>("magic")) == LAYOUT_MAGIC;
+}
+
+// ---- per-thread contexts ---------------------------------------------------------------------
+
+/** Claims a free context for the calling thread. Returns its address, or 0 when all are taken. */
+export function ctx_attach(): u32 {
+  const H = hdr();
+  for (let i: u32 = 0; i < H.maxThreads; i++) {
+    const c = H.ctxBase + i * H.ctxStride;
+    if (atomic.cmpxchg<u32>(c + offsetof<Ctx>("inUse"), 0, 1) == 0) {
+      const C = ctxOf(c);
+      C.id = i;
+      C.blockHint = 0;
+      C.ptReserved = 0;
+      C.next = 0;
+      C.nrRecords = 0;
+      C.scratch = c + CTX_HEADER_BYTES;
+      C.gupReason = 0;
+      return c;
+    }
+  }
+  return 0;
+}
+
+/** Releases a context; any page tables it still had reserved go back to the pool. */
+export function ctx_detach(ctx: u32): void {
+  const C = ctxOf(ctx);
+  if (C.ptReserved != 0) {
+    atomic.add<i32>(layoutBase() + offsetof<Header>("ptAvailable"), <i32>C.ptReserved);
+    C.ptReserved = 0;
+  }
+  atomic.store<u32>(ctx + offsetof<Ctx>("inUse"), 0);
+}
+
+// @ts-ignore: decorator
+@inline export function ctxRecord(ctx: u32, i: u32): u32 {
+  return ctxOf(ctx).scratch + (i << 4);
+}
+/** Records are four u32 words; the scratch area holds scratchBytes / 16 of them. */
+// @ts-ignore: decorator
+@inline export function ctxCapacity(): u32 {
+  return hdr().scratchBytes >> 4;
+}
+/** Appends a record; the caller has checked capacity. */
+// @ts-ignore: decorator
+@inline export function pushRecord(ctx: u32, a: u32, b: u32, c: u32, d: u32): void {
+  const C = ctxOf(ctx);
+  const r = ctxRecord(ctx, C.nrRecords);
+  store<u32>(r, a);
+  store<u32>(r, b, 4);
+  store<u32>(r, c, 8);
+  store<u32>(r, d, 12);
+  C.nrRecords = C.nrRecords + 1;
+}
+
+// ---- lock-free index stacks (page-table pool, swap slots, mm slots) --------------------------
+//
+// A Treiber stack of indices whose 64-bit head carries an ABA tag in its upper half:
+// head = tag << 32 | (index + 1), 0 meaning empty. The link of a free element lives in
+// the element itself (its first u32), written before the push publishes it.
+
+export function stackPop(headAddr: u32, linkBase: u32, linkStride: u32): u32 {
+  while (true) {
+    const head = atomic.load<u64>(headAddr);
+    const top = <u32>head;
+    if (top == 0) return NO_PFN;
+    const idx = top - 1;
+    const next = atomic.load<u32>(linkBase + idx * linkStride);
+    const tag = (head >> 32) + 1;
+    if (atomic.cmpxchg<u64>(headAddr, head, (tag << 32) | <u64>next) == head) return idx;
+  }
+}
+
+export function stackPush(headAddr: u32, linkBase: u32, linkStride: u32, idx: u32): void {
+  while (true) {
+    const head = atomic.load<u64>(headAddr);
+    atomic.store<u32>(linkBase + idx * linkStride, <u32>head);
+    const tag = (head >> 32) + 1;
+    if (atomic.cmpxchg<u64>(headAddr, head, (tag << 32) | <u64>(idx + 1)) == head) return;
+  }
+}
+
+/**
+ * Takes `n` units from an availability counter if it holds that many. Reserving first and
+ * then popping is what lets a multi-table operation fail with ENOMEM before changing anything.
+ */
+export function tryReserve(availAddr: u32, n: i32): bool {
+  while (true) {
+    const a = atomic.load<i32>(availAddr);
+    if (a < n) return false;
+    if (atomic.cmpxchg<i32>(availAddr, a, a - n) == a) return true;
+  }
+}
+
+// ---- layout getters for the TypeScript side (read once at attach) ---------------------------
+
+export function layout_base(): u32 { return layoutBase(); }
+export function layout_nframes(): u32 { return hdr().nframes; }
+export function layout_ntables(): u32 { return hdr().ntables; }
+export function layout_nslots(): u32 { return hdr().nslots; }
+export function layout_max_mms(): u32 { return hdr().maxMms; }
+export function layout_max_threads(): u32 { return hdr().maxThreads; }
+export function layout_data_bytes(): u32 { return hdr().dataBytes; }
+export function layout_content_stride(): u32 { return hdr().contentStride; }
+export function layout_swap_stride(): u32 { return hdr().swapStride; }
+export function layout_scratch_bytes(): u32 { return hdr().scratchBytes; }
+export function layout_frame_base(): u32 { return hdr().frameBase; }
+export function layout_pt_base(): u32 { return hdr().ptBase; }
+export function layout_mm_base(): u32 { return hdr().mmBase; }
+export function layout_block_base(): u32 { return hdr().blockBase; }
+export function layout_swap_base(): u32 { return hdr().swapBase; }
+export function layout_content_base(): u32 { return hdr().contentBase; }
+export function layout_ctx_base(): u32 { return hdr().ctxBase; }
+export function layout_total_bytes(): f64 { return <f64>hdr().totalBytes; }
+export function layout_vmstat_base(): u32 { return layoutBase() + VMSTAT_OFFSET; }
+export function layout_pt_available(): i32 { return atomic.load<i32>(layoutBase() + offsetof<Header>("ptAvailable")); }
+export function layout_swap_available(): i32 { return atomic.load<i32>(layoutBase() + offsetof<Header>("swapAvailable")); }
+export function layout_free_pages(): i32 { return atomic.load<i32>(layoutBase() + offsetof<Header>("nrFreePages")); }
+export function ctx_next(ctx: u32): f64 { return ctxOf(ctx).next; }
+export function ctx_nr_records(ctx: u32): u32 { return ctxOf(ctx).nrRecords; }
+export function ctx_scratch(ctx: u32): u32 { return ctxOf(ctx).scratch; }
+export function ctx_gup_reason(ctx: u32): u32 { return ctxOf(ctx).gupReason; }

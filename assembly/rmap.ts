@@ -1,0 +1,194 @@
+// The counter side of reverse mapping (mm/rmap.c, include/linux/rmap.h): map counts,
+// PageAnonExclusive and the anon mapping word. The anon_vma trees themselves live in
+// TypeScript (src/mm/rmap.ts); they find a page's mappings from `mapping` and `index`.
+
+import {
+  Page, pageAddr, pfn_to_page, page_folio, folio_test_large, folio_nr_pages, folio_test_anon,
+  folio_maybe_dma_pinned, folio_ref_add, folio_ref_sub_return, folio_order, mapcountAddr,
+  largeMapcountAddr, entireMapcountAddr, nrPagesMappedAddr, PageAnonExclusive,
+  SetPageAnonExclusive, ClearPageAnonExclusive, setPageFlag, testPageFlag, PG_swapbacked,
+  PG_reserved, PAGE_MAPPING_ANON, PAGE_MAPPING_FLAGS, ENTIRELY_MAPPED, FOLIO_PAGES_MAPPED,
+} from "./page";
+import { free_pages } from "./page_alloc";
+import { EBUSY } from "./layout";
+import { MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES } from "./pgtable";
+
+/** RMAP_EXCLUSIVE: the (sub)pages being mapped are exclusive to this process. */
+export const RMAP_EXCLUSIVE: u32 = 1;
+
+/** __folio_set_anon(): make the folio anonymous, belonging to anon_vma `anonVma`. */
+export function folio_set_anon(folio: u32, anonVma: u32, index: u32): void {
+  const p = pfn_to_page(folio);
+  p.index = index;
+  atomic.store<u32>(pageAddr(folio) + offsetof<Page>("mapping"), (anonVma << 2) | PAGE_MAPPING_ANON);
+}
+/** folio_move_anon_rmap(): after a COW reuse the folio belongs to this VMA's anon_vma alone. */
+export function folio_move_anon_rmap(folio: u32, anonVma: u32): void {
+  atomic.store<u32>(pageAddr(folio) + offsetof<Page>("mapping"), (anonVma << 2) | PAGE_MAPPING_ANON);
+}
+/** Sets a non-anon (shmem) mapping id. */
+export function folio_set_mapping(folio: u32, mappingId: u32, index: u32): void {
+  const p = pfn_to_page(folio);
+  p.index = index;
+  atomic.store<u32>(pageAddr(folio) + offsetof<Page>("mapping"), mappingId << 2);
+}
+/** The anon_vma id (or shmem mapping id) of a folio, without the flag bits. */
+export function folio_mapping_id(folio: u32): u32 {
+  return atomic.load<u32>(pageAddr(folio) + offsetof<Page>("mapping")) >> 2;
+}
+export function folio_mapping_raw(folio: u32): u32 {
+  return atomic.load<u32>(pageAddr(folio) + offsetof<Page>("mapping"));
+}
+export function folio_index(folio: u32): u32 {
+  return pfn_to_page(folio).index;
+}
+
+/**
+ * folio_add_new_anon_rmap(): map a freshly allocated folio for the first time.
+ * Order 0: _mapcount 0. PMD-mappable: one PMD mapping (_entire_mapcount 0,
+ * _nr_pages_mapped ENTIRELY_MAPPED). Marks the (head) page exclusive if asked.
+ */
+export function folio_add_new_anon_rmap(folio: u32, anonVma: u32, index: u32, flags: u32): void {
+  setPageFlag(folio, PG_swapbacked);
+  folio_set_anon(folio, anonVma, index);
+  if (!folio_test_large(folio)) {
+    atomic.store<i32>(mapcountAddr(folio), 0);
+  } else {
+    atomic.store<i32>(entireMapcountAddr(folio), 0);
+    atomic.store<i32>(largeMapcountAddr(folio), 0);
+    atomic.store<i32>(nrPagesMappedAddr(folio), ENTIRELY_MAPPED);
+  }
+  if (flags & RMAP_EXCLUSIVE) SetPageAnonExclusive(folio);
+}
+
+/** __folio_add_rmap() at PTE level for pages [page, page + nr) of `folio`. */
+export function folio_add_rmap_ptes(folio: u32, page: u32, nr: u32): void {
+  if (!folio_test_large(folio)) {
+    atomic.add<i32>(mapcountAddr(folio), 1);
+    return;
+  }
+  let first: i32 = 0;
+  for (let i: u32 = 0; i < nr; i++) {
+    if (atomic.add<i32>(mapcountAddr(page + i), 1) == -1) first++;
+  }
+  if (first) atomic.add<i32>(nrPagesMappedAddr(folio), first);
+  atomic.add<i32>(largeMapcountAddr(folio), <i32>nr);
+}
+
+/** __folio_add_rmap() at PMD level. */
+export function folio_add_rmap_pmd(folio: u32): void {
+  if (atomic.add<i32>(entireMapcountAddr(folio), 1) == -1) {
+    atomic.add<i32>(nrPagesMappedAddr(folio), ENTIRELY_MAPPED);
+  }
+  atomic.add<i32>(largeMapcountAddr(folio), 1);
+}
+
+/** folio_add_anon_rmap_ptes(): map existing anon pages (swap-in, migration, …). */
+export function folio_add_anon_rmap_ptes(folio: u32, page: u32, nr: u32, flags: u32): void {
+  folio_add_rmap_ptes(folio, page, nr);
+  if (flags & RMAP_EXCLUSIVE) {
+    for (let i: u32 = 0; i < nr; i++) SetPageAnonExclusive(page + i);
+  }
+}
+/** folio_add_anon_rmap_pmd() */
+export function folio_add_anon_rmap_pmd(folio: u32, flags: u32): void {
+  folio_add_rmap_pmd(folio);
+  if (flags & RMAP_EXCLUSIVE) SetPageAnonExclusive(folio);
+}
+
+/**
+ * __folio_remove_rmap() at PTE level. Returns how many of the pages became unmapped
+ * (for the NR_ANON_MAPPED-style statistics of the caller).
+ */
+export function folio_remove_rmap_ptes(folio: u32, page: u32, nr: u32): i32 {
+  if (!folio_test_large(folio)) {
+    return atomic.sub<i32>(mapcountAddr(folio), 1) == 0 ? 1 : 0;
+  }
+  atomic.sub<i32>(largeMapcountAddr(folio), <i32>nr);
+  let last: i32 = 0;
+  for (let i: u32 = 0; i < nr; i++) {
+    if (atomic.sub<i32>(mapcountAddr(page + i), 1) == 0) last++;
+  }
+  if (last) atomic.sub<i32>(nrPagesMappedAddr(folio), last);
+  return last;
+}
+
+/** __folio_remove_rmap() at PMD level. */
+export function folio_remove_rmap_pmd(folio: u32): void {
+  atomic.sub<i32>(largeMapcountAddr(folio), 1);
+  if (atomic.sub<i32>(entireMapcountAddr(folio), 1) == 0) {
+    atomic.sub<i32>(nrPagesMappedAddr(folio), ENTIRELY_MAPPED);
+  }
+}
+
+/**
+ * __folio_try_dup_anon_rmap() at PTE level, for fork. `maybePinned` is
+ * folio_needs_cow_for_dma() (MMF_HAS_PINNED && folio_maybe_dma_pinned()), evaluated by the
+ * caller under the src mm's write_protect_seq. Fails with -EBUSY (changing nothing) when a
+ * possibly pinned page is exclusive: the caller must copy it instead of sharing.
+ */
+export function folio_try_dup_anon_rmap_ptes(folio: u32, page: u32, nr: u32, maybePinned: bool): i32 {
+  if (maybePinned) {
+    for (let i: u32 = 0; i < nr; i++) if (PageAnonExclusive(page + i)) return -EBUSY;
+  }
+  for (let i: u32 = 0; i < nr; i++) {
+    if (PageAnonExclusive(page + i)) ClearPageAnonExclusive(page + i);
+  }
+  folio_add_rmap_ptes(folio, page, nr);
+  return 0;
+}
+
+/** __folio_try_dup_anon_rmap() at PMD level. */
+export function folio_try_dup_anon_rmap_pmd(folio: u32, maybePinned: bool): i32 {
+  if (PageAnonExclusive(folio)) {
+    if (maybePinned) return -EBUSY;
+    ClearPageAnonExclusive(folio);
+  }
+  atomic.add<i32>(entireMapcountAddr(folio), 1);
+  atomic.add<i32>(largeMapcountAddr(folio), 1);
+  return 0;
+}
+
+/**
+ * __folio_try_share_anon_rmap(): mark an exclusive page possibly shared before KSM or a
+ * temporary unmap (swap, migration). The caller has already cleared or invalidated the PTE
+ * (step A1). Fails with -EBUSY when the folio may be pinned.
+ *
+ *   (A1) clear/invalidate the PTE                 — caller
+ *   (A2) check whether the folio may be pinned    — here, after a full barrier
+ *   (A3) clear PageAnonExclusive                  — here
+ *   (A4) restore the PTE, never writable          — caller, after the barrier below
+ */
+export function folio_try_share_anon_rmap_pte(folio: u32, page: u32): i32 {
+  // Paired with the barrier after the pin in try_grab_folio_fast() (B3 → B4).
+  atomic.fence();
+  if (folio_maybe_dma_pinned(folio)) return -EBUSY;
+  ClearPageAnonExclusive(page);
+  // Conceptually smp_wmb(), paired with the smp_rmb() in gup_must_unshare() (B5): a GUP-fast
+  // that does not see the PTE change must see PageAnonExclusive clear.
+  atomic.fence();
+  return 0;
+}
+
+/**
+ * folio_put_refs(): drop `nr` references; the last one frees the folio (__folio_put()).
+ * Returns true when the folio was freed. The zero page is never freed.
+ */
+export function folio_put_refs(folio: u32, nr: i32): bool {
+  if (folio_ref_sub_return(folio, nr) != 0) return false;
+  if (testPageFlag(folio, PG_reserved)) return false;
+  free_pages(folio, folio_order(folio));
+  return true;
+}
+
+/** Is the folio mapped anywhere? (folio_mapped()) */
+export function folio_is_mapped(folio: u32): bool {
+  if (!folio_test_large(folio)) return atomic.load<i32>(mapcountAddr(folio)) >= 0;
+  return atomic.load<i32>(largeMapcountAddr(folio)) >= 0;
+}
+
+/** The mm counter a folio is accounted in (mm_counter()): anon, shmem or file. */
+export function mm_counter_of(folio: u32): u32 {
+  if (folio_test_anon(folio)) return MM_ANONPAGES;
+  return testPageFlag(folio, PG_swapbacked) ? MM_SHMEMPAGES : MM_FILEPAGES;
+}

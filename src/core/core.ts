@@ -1,0 +1,344 @@
+/**
+ * The TypeScript binding of the Wasm core: sizes and creates the shared memory, attaches one
+ * instance per thread, and exposes a typed ABI. Hot paths pass u32 / f64 only; 64-bit entries
+ * stay inside Wasm. Errors from the core become {@link CowsimError}s with errno names.
+ */
+import { C, type CoreExports } from "./abi.generated.js";
+import { coreModule, instantiate, planBytes, wasmPages, MAX_MEMORY_BYTES, type CoreBuild } from "./wasm.js";
+import { CowsimError, check } from "../errno.js";
+import { VMSTAT_ITEMS } from "./abi.generated.js";
+
+/** Sizes of one simulated machine. @public */
+export interface CoreOptions {
+  /** 4 KiB frames of simulated RAM (default 65536 = 256 MiB). */
+  frames?: number;
+  /** 4 KiB page tables in the pool (default: enough to map every frame 8 times over). */
+  pageTables?: number;
+  /** Swap slots of the swap device (default: as many as frames). */
+  swapSlots?: number;
+  /** mm_struct slots: the most address spaces alive at once (default 256). */
+  maxMms?: number;
+  /** Threads that may attach at once (default 8). */
+  maxThreads?: number;
+  /** Bytes of real data kept per page besides its 64-bit tag, 0…4096 (default 0). */
+  dataBytes?: number;
+  /** Per-thread scratch area for batched results, in bytes (default 64 KiB). */
+  scratchBytes?: number;
+  /** Which compilation of the core (default `release`). */
+  build?: CoreBuild;
+}
+
+/** What a worker needs to attach to the same machine (post it via workerData). @public */
+export interface SharedCore {
+  readonly module: WebAssembly.Module;
+  readonly memory: WebAssembly.Memory;
+  readonly build: CoreBuild;
+}
+
+/** Where everything is, read once from the header. @public */
+export interface CoreLayout {
+  readonly base: number;
+  readonly nframes: number;
+  readonly ntables: number;
+  readonly nslots: number;
+  readonly maxMms: number;
+  readonly maxThreads: number;
+  readonly dataBytes: number;
+  readonly contentStride: number;
+  readonly swapStride: number;
+  readonly scratchBytes: number;
+  readonly frameBase: number;
+  readonly ptBase: number;
+  readonly mmBase: number;
+  readonly blockBase: number;
+  readonly swapBase: number;
+  readonly contentBase: number;
+  readonly ctxBase: number;
+  readonly vmstatBase: number;
+  readonly totalBytes: number;
+  readonly pageStructBytes: number;
+}
+
+/** One record handed back by a range operation (see assembly/memory.ts). @public */
+export interface CoreRecord {
+  /** REC_* kind. */
+  readonly kind: number;
+  /** Byte address of the entry. */
+  readonly address: number;
+  /** Frame, or swap slot for swap records. */
+  readonly pfn: number;
+  /** Kind-specific: low 32 bits of the old entry, ZAPPED_* bits, marker bits, a pfn. */
+  readonly aux: number;
+}
+
+export const PAGE_SIZE = 4096;
+
+function intOption(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
+  const x = v ?? dflt;
+  if (!Number.isInteger(x) || x < min || x > max) {
+    throw new CowsimError("EINVAL", `${name} must be an integer from ${min} to ${max}, not ${String(v)}`);
+  }
+  return x;
+}
+
+export class Core {
+  /** Raw exports of this thread's instance. */
+  readonly x: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  readonly module: WebAssembly.Module;
+  readonly build: CoreBuild;
+  readonly layout: CoreLayout;
+  /** This thread's context (per-thread scratch and allocator cursor). */
+  readonly ctx: number;
+  /** Views over the whole shared memory (it never grows after creation). */
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly i64: BigInt64Array;
+  /** Byte address of this thread's scratch area. */
+  readonly scratch: number;
+
+  private constructor(shared: SharedCore) {
+    this.module = shared.module;
+    this.memory = shared.memory;
+    this.build = shared.build;
+    this.x = instantiate(shared.module, shared.memory);
+    if (!this.x.layout_ready()) throw new Error("cowsim: attaching to a memory that was never initialised");
+    const buf = shared.memory.buffer;
+    this.u8 = new Uint8Array(buf);
+    this.u32 = new Uint32Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.i64 = new BigInt64Array(buf);
+    this.layout = readLayout(this.x);
+    this.ctx = this.x.ctx_attach() >>> 0;
+    if (this.ctx === 0) {
+      throw new CowsimError("EBUSY", `all ${this.layout.maxThreads} thread contexts are attached (maxThreads)`);
+    }
+    this.scratch = this.x.ctx_scratch(this.ctx) >>> 0;
+  }
+
+  /** Creates a machine: sizes and initialises a fresh shared memory, and attaches this thread. */
+  static create(options: CoreOptions = {}): Core {
+    const build = options.build ?? "release";
+    if (build !== "release" && build !== "debug") {
+      throw new CowsimError("EINVAL", `build must be "release" or "debug", not ${String(build)}`);
+    }
+    const frames = intOption("frames", options.frames, 65536, 16, 1 << 26);
+    const maxMms = intOption("maxMms", options.maxMms, 256, 1, 1 << 20);
+    const pageTables = intOption("pageTables", options.pageTables,
+      Math.ceil(frames / 512) * 8 + 4 * maxMms + 64, 4, 1 << 20);
+    const swapSlots = intOption("swapSlots", options.swapSlots, frames, 0, 1 << 27);
+    const maxThreads = intOption("maxThreads", options.maxThreads, 8, 1, 256);
+    const dataBytes = intOption("dataBytes", options.dataBytes, 0, 0, 4096);
+    const scratchBytes = intOption("scratchBytes", options.scratchBytes, 64 * 1024, 4096, 16 << 20);
+    const module = coreModule(build);
+    const args = [frames, pageTables, swapSlots, maxMms, maxThreads, dataBytes, scratchBytes] as const;
+    const bytes = planBytes(module, args);
+    if (bytes > MAX_MEMORY_BYTES) {
+      throw new CowsimError("ENOMEM",
+        `these sizes need ${(bytes / 2 ** 30).toFixed(2)} GiB of simulator memory, more than the 4 GiB a wasm32 memory can address`);
+    }
+    const pages = wasmPages(bytes);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const init = instantiate(module, memory);
+    check(init.cowsim_init(...args), "cowsim_init");
+    return new Core({ module, memory, build });
+  }
+
+  /** Attaches the calling thread to a machine another thread created. */
+  static attach(shared: SharedCore): Core {
+    return new Core(shared);
+  }
+
+  /** What to post to a worker so it can {@link Core.attach}. */
+  shared(): SharedCore {
+    return { module: this.module, memory: this.memory, build: this.build };
+  }
+
+  /** Releases this thread's context. The instance must not be used afterwards. */
+  detach(): void {
+    this.x.ctx_detach(this.ctx);
+  }
+
+  // ---- counters ------------------------------------------------------------------------------
+
+  /** The machine-wide vmstat counters, by name. */
+  vmstat(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const base = this.layout.vmstatBase >>> 2;
+    for (const v of VMSTAT_ITEMS) out[v.name] = this.u32[base + v.value]!;
+    return out;
+  }
+
+  freePages(): number {
+    return this.x.layout_free_pages();
+  }
+  tablesAvailable(): number {
+    return this.x.layout_pt_available();
+  }
+  swapSlotsAvailable(): number {
+    return this.x.layout_swap_available();
+  }
+
+  // ---- frames --------------------------------------------------------------------------------
+
+  /** alloc_pages(): a folio of order 0 or 9; throws ENOMEM (nothing changed) when none is free. */
+  allocPages(order = 0, zero = true): number {
+    if (order !== 0 && order !== 9) throw new CowsimError("EINVAL", `order must be 0 or 9, not ${order}`);
+    const pfn = this.x.alloc_pages(this.ctx, order, zero ? C.GFP_ZERO : 0) >>> 0;
+    if (pfn === C.NO_PFN) throw new CowsimError("ENOMEM", `no free ${order ? "2 MiB folio" : "frame"} left`);
+    return pfn;
+  }
+
+  tag(pfn: number): number {
+    return (this.x.page_tag_hi(pfn) >>> 0) * 2 ** 32 + (this.x.page_tag_lo(pfn) >>> 0);
+  }
+  setTag(pfn: number, tag: number): void {
+    this.x.page_tag_set(pfn, tag >>> 0, Math.floor(tag / 2 ** 32) >>> 0);
+  }
+  /** The data bytes of a frame, as a live view (empty when dataBytes is 0). */
+  data(pfn: number): Uint8Array {
+    const a = this.x.page_data_addr(pfn) >>> 0;
+    return this.u8.subarray(a, a + this.layout.dataBytes);
+  }
+
+  // ---- address spaces ------------------------------------------------------------------------
+
+  mmAlloc(): number {
+    return check(this.x.mm_alloc(this.ctx), "mm_alloc: no free mm slot or page table");
+  }
+  mmFree(mm: number): void {
+    check(this.x.mm_free(this.ctx, mm), `mm_free(${mm})`);
+  }
+
+  // ---- range operations ----------------------------------------------------------------------
+
+  private readRecords(base: number, into: CoreRecord[], n: number): void {
+    const s = this.scratch >>> 2;
+    for (let i = 0; i < n; i++) {
+      const r = s + i * 4;
+      into.push({
+        kind: this.u32[r]!,
+        address: base + this.u32[r + 1]! * PAGE_SIZE,
+        pfn: this.u32[r + 2]!,
+        aux: this.u32[r + 3]!,
+      });
+    }
+  }
+
+  /** Runs a range operation to the end of its range, gathering its records. */
+  private ranged(start: number, end: number, what: string, op: (from: number) => number): CoreRecord[] {
+    const out: CoreRecord[] = [];
+    let from = start;
+    for (;;) {
+      const n = check(op(from), what);
+      this.readRecords(from, out, n);
+      const next = this.x.ctx_next(this.ctx);
+      if (next >= end) return out;
+      from = next;
+    }
+  }
+
+  /** copy_page_range() of [start, end) from `src` into `dst` (COPY_* flags). */
+  copyPageRange(dst: number, src: number, start: number, end: number, flags: number): CoreRecord[] {
+    return this.ranged(start, end, "copy_page_range",
+      (from) => this.x.copy_page_range(this.ctx, dst, src, from, end, flags));
+  }
+
+  /** zap_page_range() of [start, end) (ZAP_* flags). */
+  zapPageRange(mm: number, start: number, end: number, flags = 0): CoreRecord[] {
+    return this.ranged(start, end, "zap_page_range",
+      (from) => this.x.zap_page_range(this.ctx, mm, from, end, flags));
+  }
+
+  /** change_protection(); returns the number of entries changed and any PMD_PARTIAL records. */
+  changeProtection(mm: number, start: number, end: number, newprot: number, cp: number): { pages: number; records: CoreRecord[] } {
+    const pages = check(this.x.change_protection(this.ctx, mm, start, end, newprot, cp), "change_protection");
+    const records: CoreRecord[] = [];
+    this.readRecords(start, records, this.x.ctx_nr_records(this.ctx) >>> 0);
+    return { pages, records };
+  }
+
+  /** free_pgd_range(): frees the empty tables wholly inside [floor, ceiling). */
+  freePgdRange(mm: number, floor: number, ceiling: number): number {
+    return this.x.free_pgd_range(mm, floor, ceiling);
+  }
+
+  // ---- translation and GUP-fast --------------------------------------------------------------
+
+  /** Largest batch translateInto() takes in one call. */
+  get translateBatchMax(): number {
+    return Math.floor(this.layout.scratchBytes / 12);
+  }
+
+  /**
+   * Translates addresses in batches of translateBatchMax: writes, per address, the pfn or
+   * TRANSLATE_FAULT | PTE kind into `out`.
+   */
+  translateInto(mm: number, addrs: ArrayLike<number>, out: Uint32Array): void {
+    const max = this.translateBatchMax;
+    const f = this.scratch >>> 3;
+    for (let at = 0; at < addrs.length; at += max) {
+      const n = Math.min(max, addrs.length - at);
+      for (let i = 0; i < n; i++) this.f64[f + i] = addrs[at + i]!;
+      check(this.x.translate_batch(this.ctx, mm, n), "translate_batch");
+      const o = (this.scratch + n * 8) >>> 2;
+      out.set(this.u32.subarray(o, o + n), at);
+    }
+  }
+
+  translate(mm: number, addrs: ArrayLike<number>): Uint32Array {
+    const out = new Uint32Array(addrs.length);
+    this.translateInto(mm, addrs, out);
+    return out;
+  }
+
+  /**
+   * GUP-fast over `nr` pages from `va`. Returns the pfns taken and, if it stopped early, why
+   * (GUPF_*). Throws EINVAL for bad arguments.
+   */
+  gupFast(mm: number, va: number, nr: number, flags: number): { pfns: number[]; reason: number } {
+    const got = check(this.x.gup_fast(this.ctx, mm, va, nr, flags), "gup_fast");
+    const s = this.scratch >>> 2;
+    return { pfns: Array.from(this.u32.subarray(s, s + got)), reason: this.x.ctx_gup_reason(this.ctx) >>> 0 };
+  }
+
+  /** unpin_user_pages() / put_page() on pfns (with the flags they were taken with). */
+  gupPut(pfns: readonly number[], flags: number): void {
+    const s = this.scratch >>> 2;
+    const max = this.layout.scratchBytes >>> 2;
+    for (let at = 0; at < pfns.length; at += max) {
+      const n = Math.min(max, pfns.length - at);
+      for (let i = 0; i < n; i++) this.u32[s + i] = pfns[at + i]!;
+      check(this.x.gup_put_scratch(this.ctx, n, flags), "gup_put");
+    }
+  }
+}
+
+function readLayout(x: CoreExports): CoreLayout {
+  const u = (v: number) => v >>> 0;
+  return {
+    base: u(x.layout_base()),
+    nframes: u(x.layout_nframes()),
+    ntables: u(x.layout_ntables()),
+    nslots: u(x.layout_nslots()),
+    maxMms: u(x.layout_max_mms()),
+    maxThreads: u(x.layout_max_threads()),
+    dataBytes: u(x.layout_data_bytes()),
+    contentStride: u(x.layout_content_stride()),
+    swapStride: u(x.layout_swap_stride()),
+    scratchBytes: u(x.layout_scratch_bytes()),
+    frameBase: u(x.layout_frame_base()),
+    ptBase: u(x.layout_pt_base()),
+    mmBase: u(x.layout_mm_base()),
+    blockBase: u(x.layout_block_base()),
+    swapBase: u(x.layout_swap_base()),
+    contentBase: u(x.layout_content_base()),
+    ctxBase: u(x.layout_ctx_base()),
+    vmstatBase: u(x.layout_vmstat_base()),
+    totalBytes: x.layout_total_bytes(),
+    pageStructBytes: u(x.page_struct_bytes()),
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * Errors are errno: every failing call throws a {@link CowsimError} carrying the Linux errno
+ * name, and leaves the simulated state as it was.
+ */
+import { ERRNO_CODES } from "./core/abi.generated.js";
+
+/** The errno names cowsim uses. @public */
+export type ErrnoName =
+  | "EPERM" | "ENOENT" | "ESRCH" | "EIO" | "EAGAIN" | "ENOMEM" | "EFAULT" | "EBUSY" | "EEXIST"
+  | "EINVAL" | "ENOSPC";
+
+const byNumber = new Map<number, ErrnoName>(ERRNO_CODES.map((e) => [e.value, e.name as ErrnoName]));
+const byName = new Map<ErrnoName, number>(ERRNO_CODES.map((e) => [e.name as ErrnoName, e.value]));
+
+/** A failed simulated call. @public */
+export class CowsimError extends Error {
+  /** The errno name, e.g. `"ENOMEM"`. */
+  readonly errno: ErrnoName;
+  /** The Linux errno number, e.g. 12. */
+  readonly code: number;
+
+  constructor(errno: ErrnoName, message: string) {
+    super(`${errno}: ${message}`);
+    this.name = "CowsimError";
+    this.errno = errno;
+    this.code = byName.get(errno) ?? 0;
+  }
+}
+
+/** The errno name of a negative return value of the core. */
+export function errnoName(ret: number): ErrnoName {
+  const name = byNumber.get(-ret);
+  if (!name) throw new Error(`the core returned ${ret}, which is no errno cowsim knows`);
+  return name;
+}
+
+/** Throws a CowsimError for a negative core return value; returns non-negative ones. */
+export function check(ret: number, what: string): number {
+  if (ret < 0) throw new CowsimError(errnoName(ret), what);
+  return ret;
+}
