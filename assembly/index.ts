@@ -104,7 +104,10 @@ export {
   SetPageAnonExclusive, ClearPageAnonExclusive, pfn_valid,
 } from "./page";
 
-export { alloc_pages, free_pages, split_block_to_order0, pageblock_free, GFP_ZERO } from "./page_alloc";
+export {
+  alloc_pages, free_pages, split_block_to_order0, pageblock_free, frames_reserve, frames_unreserve,
+  GFP_ZERO,
+} from "./page_alloc";
 
 export {
   page_tag_set, page_tag_lo, page_tag_hi, page_data_addr, page_copy, page_clear,
@@ -123,7 +126,7 @@ export {
   MMF_HAS_PINNED, MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, TRANSLATE_FAULT,
   mm_alloc, mm_free, mm_valid, mm_flags, mm_set_flags, mm_write_protect_seq,
   mm_write_protect_seq_inc, mm_nr_ptes, add_mm_counter, get_mm_counter, mm_count_tables,
-  mm_pgd_addr, pt_alloc_table, pt_free_table, pt_reserve, pt_unreserve, tables_missing,
+  mm_pgd_addr, pt_alloc_table, pt_free_table, pt_reserve, pt_unreserve, tables_missing_at,
   free_pgd_range, ptep_get, pmdp_get, ptep_set, pmdp_set, ptep_get_and_clear, ptep_cmpxchg,
   ptep_set_wrprotect, ptep_addr, translate_batch,
 } from "./pgtable";
@@ -140,8 +143,8 @@ export {
   REC_SWAP_CACHE_ONLY, REC_ZAP_PMD, ZAPPED_ANON, ZAPPED_DIRTY, ZAPPED_YOUNG, ZAPPED_FREED,
   ZAPPED_SWAPCACHE, ZAPPED_EXCLUSIVE, COPY_COW, COPY_SHARED, COPY_DST_UFFD_WP,
   COPY_DEFER_PINNED_ANY, COPY_DEFER_PINNED_EXCLUSIVE, COPY_VM_WRITE, ZAP_RECORD,
-  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, copy_page_range, fork_copy_deferred_pte, zap_page_range,
-  check_range,
+  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, ANON_WRITE, ANON_VM_WRITE, ANON_UFFD_WP, copy_page_range,
+  fork_copy_deferred_pte, zap_page_range, do_anonymous_pages, check_range,
 } from "./memory";
 
 export {

@@ -134,6 +134,8 @@ export const VMSTAT_OFFSET: u32 = 512;
   id: u32;
   blockHint: u32;
   ptReserved: u32;
+  frameReserved: u32;
+  _pad0: u32;
   next: f64;
   nrRecords: u32;
   scratch: u32;
@@ -277,6 +279,7 @@ export function ctx_attach(): u32 {
       C.id = i;
       C.blockHint = 0;
       C.ptReserved = 0;
+      C.frameReserved = 0;
       C.next = 0;
       C.nrRecords = 0;
       C.scratch = c + CTX_HEADER_BYTES;
@@ -287,12 +290,16 @@ export function ctx_attach(): u32 {
   return 0;
 }
 
-/** Releases a context; any page tables it still had reserved go back to the pool. */
+/** Releases a context; page tables and frames it still had reserved go back. */
 export function ctx_detach(ctx: u32): void {
   const C = ctxOf(ctx);
   if (C.ptReserved != 0) {
     atomic.add<i32>(layoutBase() + offsetof<Header>("ptAvailable"), <i32>C.ptReserved);
     C.ptReserved = 0;
+  }
+  if (C.frameReserved != 0) {
+    atomic.add<i32>(layoutBase() + offsetof<Header>("nrFreePages"), <i32>C.frameReserved);
+    C.frameReserved = 0;
   }
   atomic.store<u32>(ctx + offsetof<Ctx>("inUse"), 0);
 }

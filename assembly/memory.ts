@@ -28,6 +28,7 @@ import {
   make_readable_device_private_entry, is_device_private_entry, is_device_exclusive_entry,
   is_hwpoison_entry, is_pte_marker_entry, pte_marker_get, make_pte_marker, pte_marker_uffd_wp,
   pte_mkuffd_wp, MAX_SWAPFILES, _PAGE_RW, _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED,
+  _PAGE_PROTNONE, _PAGE_SPECIAL,
   PTE_MARKER_UFFD_WP, PTE_MARKER_POISONED, PTE_MARKER_GUARD,
 } from "./pte";
 import {
@@ -49,6 +50,7 @@ import {
 } from "./rmap";
 import { swap_duplicate, swap_free, swap_cache_pfn, SWAP_HAS_CACHE } from "./swapfile";
 import { copy_page_contents } from "./content";
+import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
 
 // ---- record kinds ------------------------------------------------------------------------------
 /** @rec FORK_PINNED fork left a possibly pinned anon page alone: the strategy copies or shares it (aux: PTE bits) */
@@ -599,4 +601,116 @@ export function zap_page_range(ctx: u32, mm: u32, start: f64, end: f64, flags: u
   count_vm_events(ZAP_PTES, zapped);
   C.next = stopped ? <f64>addr : end;
   return <i32>C.nrRecords;
+}
+
+// ---- do_anonymous_page() over a range ---------------------------------------------------------
+/** Map fresh zeroed pages (a write fault); without it, the shared zero page (a read fault). */
+export const ANON_WRITE: u32 = 1;
+/** VM_WRITE: a fresh page is mapped writable and dirty (pte_mkwrite(pte_mkdirty())). */
+export const ANON_VM_WRITE: u32 = 2;
+/** The VMA is registered for uffd-wp in mode WP_UNPOPULATED: map with uffd-wp set. */
+export const ANON_UFFD_WP: u32 = 4;
+
+/** Counts the none PTEs of [addr, stop) and the tables walking there would allocate. */
+function countNone(mm: u32, addr: u64, stop: u64): u64 {
+  let pages: u64 = 0;
+  let tables: u64 = 0;
+  let lastG: u64 = <u64>-1;
+  let lastU: u64 = <u64>-1;
+  while (addr < stop) {
+    const next = min<u64>(pmdAlignUp(addr), stop);
+    const ge = entryLoad(pgdSlot(mm, addr));
+    let pmdSlot: u32 = 0;
+    if (!isTableEntry(ge)) {
+      if ((addr >> PGDIR_SHIFT) != lastG) { tables++; lastG = addr >> PGDIR_SHIFT; }
+      if ((addr >> PUD_SHIFT) != lastU) { tables++; lastU = addr >> PUD_SHIFT; }
+    } else {
+      const ue = entryLoad(entryTable(ge) + (pudIndex(addr) << 3));
+      if (!isTableEntry(ue)) {
+        if ((addr >> PUD_SHIFT) != lastU) { tables++; lastU = addr >> PUD_SHIFT; }
+      } else {
+        pmdSlot = entryTable(ue) + (pmdIndex(addr) << 3);
+      }
+    }
+    const me = pmdSlot != 0 ? entryLoad(pmdSlot) : 0;
+    if (pte_none(me)) {
+      tables++;
+      pages += (next - addr) >> 12;
+    } else if (isTableEntry(me)) {
+      const t = entryTable(me);
+      for (let a = addr; a < next; a += PAGE_SIZE) {
+        if (pte_none(entryLoad(t + (pteIndex(a) << 3)))) pages++;
+      }
+    }
+    addr = next;
+  }
+  return (tables << 32) | pages;
+}
+
+/**
+ * do_anonymous_page() for every none PTE of [start, end) in `mm`, as MAP_POPULATE or a run of
+ * first-touch faults would: with ANON_WRITE a fresh zeroed page, exclusive
+ * (folio_add_new_anon_rmap(RMAP_EXCLUSIVE)), joining anon_vma `anonVma` at page index
+ * `index` + offset; otherwise the shared zero page, special and read-only. `prot` is the VMA's
+ * vm_page_prot (P/U/PROTNONE bits). Entries that are not none are left alone, as are PMD
+ * leaves. Frames and tables are reserved first: -ENOMEM means nothing changed.
+ * Returns the number of pages mapped.
+ */
+export function do_anonymous_pages(
+  ctx: u32, mm: u32, start: f64, end: f64, anonVma: u32, index: u32, prot: u32, flags: u32,
+): i32 {
+  const C = ctxOf(ctx);
+  C.nrRecords = 0;
+  C.next = start;
+  const bad = check_range(start, end);
+  if (bad != 0) return bad;
+  if (!mm_valid(mm)) return -EINVAL;
+  let addr = <u64>start;
+  const stop = <u64>end;
+  const counted = countNone(mm, addr, stop);
+  const pages = <u32>counted;
+  const tables = <u32>(counted >> 32);
+  const write = (flags & ANON_WRITE) != 0;
+  if (!pt_reserve(ctx, tables)) return -ENOMEM;
+  if (write && !frames_reserve(ctx, pages)) {
+    pt_unreserve(ctx);
+    return -ENOMEM;
+  }
+  const base = addr;
+  const baseProt: u64 = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
+  let done: i32 = 0;
+  while (addr < stop) {
+    const next = min<u64>(pmdAlignUp(addr), stop);
+    const pmdp = walk_alloc_pmdp(ctx, mm, addr);
+    let me = entryLoad(pmdp);
+    if (pte_none(me)) {
+      const idx = pt_alloc_table(ctx);
+      me = pfn_pte(<u64>idx, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED);
+      entryStore(pmdp, me);
+      atomic.add<i32>(mmAddr(mm) + offsetof<MmStruct>("nr_ptes"), 1);
+    }
+    if (!isTableEntry(me)) { addr = next; continue; }
+    const t = entryTable(me);
+    for (; addr < next; addr += PAGE_SIZE) {
+      const slot = t + (pteIndex(addr) << 3);
+      if (!pte_none(entryLoad(slot))) continue;
+      let pte: u64;
+      if (write) {
+        const pfn = alloc_pages(ctx, 0, GFP_ZERO);
+        folio_add_new_anon_rmap(pfn, anonVma, index + <u32>((addr - base) >> 12), RMAP_EXCLUSIVE);
+        pte = pfn_pte(<u64>pfn, baseProt);
+        if (flags & ANON_VM_WRITE) pte = pte_mkwrite(pte_mkdirty(pte));
+      } else {
+        pte = pfn_pte(0, baseProt) | _PAGE_SPECIAL;
+      }
+      if (flags & ANON_UFFD_WP) pte = pte_mkuffd_wp(pte);
+      entryStore(slot, pte);
+      done++;
+    }
+  }
+  if (write) add_mm_counter(mm, MM_ANONPAGES, done);
+  frames_unreserve(ctx);
+  pt_unreserve(ctx);
+  C.next = end;
+  return done;
 }

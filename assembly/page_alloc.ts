@@ -12,10 +12,16 @@
 //
 // Every step is a single CAS on shared memory, so any number of threads may allocate and free
 // at once; a failed allocation has changed nothing (ENOMEM without side effects).
+//
+// The machine-wide count of free frames (nrFreePages) is a reservation counter: every
+// allocation takes its frames from it first. A caller that needs several frames reserves them
+// all up front (frames_reserve()), so a multi-page operation either gets every frame it needs
+// or fails before changing anything. A reserved order-0 frame is always found: the pageblocks
+// hold at least as many free units as there are reservations not yet claimed.
 
 import {
   hdr, ctxOf, layoutBase, Header, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGEBLOCK_BYTES,
-  count_vm_events, PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL,
+  tryReserve, count_vm_events, PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL,
 } from "./layout";
 import {
   pageAddr, resetPage, prep_compound_page, pfn_to_page, Page, PG_buddy, PG_reserved,
@@ -105,43 +111,80 @@ function claimBit(b: u32): u32 {
  * changed nothing. `ctx` holds the thread's block cursor so consecutive allocations fill a block.
  */
 export function alloc_pages(ctx: u32, order: u32, gfp: u32): u32 {
-  let pfn: u32 = NO_PFN;
-  if (order == 0) pfn = allocOrder0(ctx);
-  else if (order == HPAGE_PMD_ORDER) pfn = allocOrder9();
-  if (pfn == NO_PFN) {
+  if (order != 0 && order != HPAGE_PMD_ORDER) return NO_PFN;
+  const nr: u32 = <u32>1 << order;
+  const C = ctxOf(ctx);
+  let fromReserve = false;
+  if (C.frameReserved >= nr) {
+    C.frameReserved = C.frameReserved - nr;
+    fromReserve = true;
+  } else if (!tryReserve(nrFreeAddr(), <i32>nr)) {
     count_vm_events(PGALLOC_FAIL, 1);
     return NO_PFN;
+  }
+  let pfn: u32;
+  if (order == 0) {
+    pfn = allocOrder0(ctx);
+  } else {
+    pfn = allocOrder9();
+    if (pfn == NO_PFN) {
+      // enough free frames, but no whole free pageblock: fragmentation
+      if (fromReserve) C.frameReserved = C.frameReserved + nr;
+      else atomic.add<i32>(nrFreeAddr(), <i32>nr);
+      count_vm_events(PGALLOC_FAIL, 1);
+      return NO_PFN;
+    }
   }
   if (order == 0) {
     resetPage(pfn, 0, 1);
     count_vm_events(PGALLOC, 1);
-    atomic.sub<i32>(nrFreeAddr(), 1);
   } else {
     prep_compound_page(pfn, order);
     count_vm_events(THP_ALLOC, 1);
-    atomic.sub<i32>(nrFreeAddr(), <i32>HPAGE_PMD_NR);
   }
   if (gfp & GFP_ZERO) {
-    const nr: u32 = <u32>1 << order;
     for (let i: u32 = 0; i < nr; i++) clear_page_contents(pfn + i);
   }
   return pfn;
 }
 
+/** An order-0 frame for a caller that holds a reservation: one exists, so keep looking. */
 function allocOrder0(ctx: u32): u32 {
   const H = hdr();
   const n = H.nblocks;
   const C = ctxOf(ctx);
-  const start = C.blockHint < n ? C.blockHint : 0;
-  for (let i: u32 = 0; i < n; i++) {
-    let b = start + i;
-    if (b >= n) b -= n;
+  let b = C.blockHint < n ? C.blockHint : 0;
+  while (true) {
     if (reserveOne(b)) {
       C.blockHint = b;
       return claimBit(b);
     }
+    b = b + 1 == n ? 0 : b + 1;
   }
-  return NO_PFN;
+}
+
+/**
+ * Reserves `n` order-0 frames for the context's next allocations; false (nothing taken) when
+ * fewer are free.
+ */
+export function frames_reserve(ctx: u32, n: u32): bool {
+  if (n == 0) return true;
+  if (!tryReserve(nrFreeAddr(), <i32>n)) {
+    count_vm_events(PGALLOC_FAIL, 1);
+    return false;
+  }
+  const C = ctxOf(ctx);
+  C.frameReserved = C.frameReserved + n;
+  return true;
+}
+
+/** Returns the frames the context still has reserved. */
+export function frames_unreserve(ctx: u32): void {
+  const C = ctxOf(ctx);
+  if (C.frameReserved > 0) {
+    atomic.add<i32>(nrFreeAddr(), <i32>C.frameReserved);
+    C.frameReserved = 0;
+  }
 }
 
 function allocOrder9(): u32 {
@@ -168,6 +211,7 @@ export function free_pages(pfn: u32, order: u32): void {
     // bit first, then the unit: a reserver that sees the unit finds the bit
     atomic.and<u64>(wordAddr(b, bit >> 6), ~(<u64>1 << (bit & 63)));
     atomic.add<i32>(freeAddr(b), 1);
+    // the global count last: a reservation it allows finds the unit above
     atomic.add<i32>(nrFreeAddr(), 1);
     count_vm_events(PGFREE, 1);
   } else {

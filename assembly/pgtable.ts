@@ -253,6 +253,9 @@ export function walk_ptep(mm: u32, va: u64): u32 {
 }
 
 /** How many tables walk-with-allocation of `va` down to `level` (1 = PUD … 3 = PTE) needs. */
+export function tables_missing_at(mm: u32, va: f64, level: u32): u32 {
+  return tables_missing(mm, <u64>va, level);
+}
 export function tables_missing(mm: u32, va: u64, level: u32): u32 {
   const pgd = entryLoad(pgdSlot(mm, va));
   if (!isTableEntry(pgd)) return level;

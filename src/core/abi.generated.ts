@@ -136,6 +136,8 @@ export interface CoreExports {
   free_pages(pfn: number, order: number): void;
   split_block_to_order0(head: number): void;
   pageblock_free(b: number): number;
+  frames_reserve(ctx: number, n: number): number;
+  frames_unreserve(ctx: number): void;
   page_tag_set(pfn: number, lo: number, hi: number): void;
   page_tag_lo(pfn: number): number;
   page_tag_hi(pfn: number): number;
@@ -177,7 +179,7 @@ export interface CoreExports {
   pt_free_table(idx: number): void;
   pt_reserve(ctx: number, n: number): number;
   pt_unreserve(ctx: number): void;
-  tables_missing(mm: number, va: bigint, level: number): number;
+  tables_missing_at(mm: number, va: number, level: number): number;
   free_pgd_range(mm: number, floor: number, ceiling: number): number;
   ptep_get(mm: number, va: number): bigint;
   pmdp_get(mm: number, va: number): bigint;
@@ -204,6 +206,7 @@ export interface CoreExports {
   copy_page_range(ctx: number, dst: number, src: number, start: number, end: number, flags: number): number;
   fork_copy_deferred_pte(ctx: number, dst: number, src: number, va: number, flags: number, newPfn: number, anonVma: number, index: number): number;
   zap_page_range(ctx: number, mm: number, start: number, end: number, flags: number): number;
+  do_anonymous_pages(ctx: number, mm: number, start: number, end: number, anonVma: number, index: number, prot: number, flags: number): number;
   check_range(start: number, end: number): number;
   change_protection(ctx: number, mm: number, start: number, end: number, newprot: number, cp: number): number;
   try_grab_folio(folio: number, refs: number, flags: number): number;
@@ -345,6 +348,9 @@ export const C = {
   ZAP_RECORD: 1,
   ZAP_KEEP_UFFD_WP: 2,
   ZAP_DROP_MARKERS: 4,
+  ANON_WRITE: 1,
+  ANON_VM_WRITE: 2,
+  ANON_UFFD_WP: 4,
   MM_CP_TRY_CHANGE_WRITABLE: 1,
   MM_CP_UFFD_WP: 4,
   MM_CP_UFFD_WP_RESOLVE: 8,
