@@ -13,8 +13,9 @@
 //   (B5) if the PTE is not writable and FOLL_PIN without FOLL_WRITE: back off unless the
 //        page is PageAnonExclusive (gup_must_unshare(), after an smp_rmb())
 //
-// Wasm atomics are sequentially consistent, so the fences below are there to show a kernel
-// reader where Linux needs them; they also keep the order if these become relaxed later.
+// Every access of the protocol is a Wasm atomic, and Wasm atomics are sequentially consistent,
+// so the fences below order nothing more (Binaryen drops them from the release build). They
+// stay to show a kernel reader where Linux needs its barriers.
 //
 // Like Linux, GUP-fast stops at the first page it cannot take and returns how many it took;
 // the slow path (src/mm/gup.ts) continues from there. ctx.gupReason says why it stopped.
