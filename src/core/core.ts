@@ -12,7 +12,7 @@ import { VMSTAT_ITEMS } from "./abi.generated.js";
 export interface CoreOptions {
   /** 4 KiB frames of simulated RAM (default 65536 = 256 MiB). */
   frames?: number;
-  /** 4 KiB page tables in the pool (default: enough to map every frame 8 times over). */
+  /** 4 KiB page tables in the pool (default: enough to map every frame 4 times over, plus 4 per mm). */
   pageTables?: number;
   /** Swap slots of the swap device (default: as many as frames). */
   swapSlots?: number;
@@ -128,7 +128,7 @@ export class Core {
     const frames = intOption("frames", options.frames, 65536, 16, 1 << 26);
     const maxMms = intOption("maxMms", options.maxMms, 256, 1, 1 << 20);
     const pageTables = intOption("pageTables", options.pageTables,
-      Math.ceil(frames / 512) * 8 + 4 * maxMms + 64, 4, 1 << 20);
+      Math.min(1 << 20, Math.ceil(frames / 512) * 4 + 4 * maxMms + 64), 4, 1 << 20);
     const swapSlots = intOption("swapSlots", options.swapSlots, frames, 0, 1 << 27);
     const maxThreads = intOption("maxThreads", options.maxThreads, 8, 1, 256);
     const dataBytes = intOption("dataBytes", options.dataBytes, 0, 0, 4096);

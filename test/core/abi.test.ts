@@ -43,7 +43,7 @@ describe("the ABI", () => {
     const dts = readFileSync(`${root}build/cowsim.release.d.ts`, "utf8");
     const wide = [...dts.matchAll(/export function (\w+)\(([^)]*)\)/g)]
       .flatMap(([, name, params]) => params!.split(",").filter((p) => p.includes("bigint")).map((p) => `${name}(${p.trim()})`));
-    const entryParams = /^(pte|pmd|entry|old|nv|pfn|offset|prot): bigint$/;
+    const entryParams = /^(pte|pmd|entry|old|nv|pfn|offset|prot|newprot): bigint$/;
     const offenders = wide.filter((w) => !entryParams.test(w.slice(w.indexOf("(") + 1, -1)));
     expect(offenders).toEqual([]);
     // and the few functions that take entries are the pte helpers and single-entry accessors
