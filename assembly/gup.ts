@@ -21,7 +21,7 @@
 // the slow path (src/mm/gup.ts) continues from there. ctx.gupReason says why it stopped.
 
 import {
-  hdr, ctxOf, NO_PFN, PAGE_SIZE, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, EINVAL,
+  hdr, ctxOf, Ctx, NO_PFN, PAGE_SIZE, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, EINVAL,
 } from "./layout";
 import {
   pte_present, pte_protnone, pte_access_permitted, pte_special, pte_write, pte_pfn, pte_none,
@@ -136,7 +136,12 @@ export function gup_fast_pte_begin(ctx: u32, mm: u32, va: f64, flags: u32): u32 
   if (pmdp == 0) return GUPF_NO_TABLE;
   const pmd = entryLoad(pmdp);
   if (!isTableEntry(pmd)) return pmd_leaf(pmd) ? GUPF_NOT_PRESENT : GUPF_NO_TABLE;
-  const ptep = entryTable(pmd) + (pteIndex(a) << 3);
+  return ptePinBegin(C, pmdp, pmd, entryTable(pmd) + (pteIndex(a) << 3), flags);
+}
+
+/** B1–B3 on a known PTE slot (gup_fast_pte_range()'s loop body, first half). */
+// @ts-ignore: decorator
+@inline function ptePinBegin(C: Ctx, pmdp: u32, pmd: u64, ptep: u32, flags: u32): u32 {
   // (B1)
   const pte = entryLoad(ptep);
   if (!pte_present(pte) || pte_protnone(pte)) return GUPF_NOT_PRESENT;
@@ -169,7 +174,11 @@ export function gup_fast_pte_begin(ctx: u32, mm: u32, va: f64, flags: u32): u32 
  * grabbed; ctx holds its pfn) or the reason it backed off (the grab undone).
  */
 export function gup_fast_pte_finish(ctx: u32): u32 {
-  const C = ctxOf(ctx);
+  return ptePinFinish(ctxOf(ctx));
+}
+
+// @ts-ignore: decorator
+@inline function ptePinFinish(C: Ctx): u32 {
   const folio = C.gupFolio;
   const flags = C.gupFlags;
   // (B4)
@@ -262,12 +271,21 @@ export function gup_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32): i32 {
       a += <u64>take << 12;
       continue;
     }
-    reason = gup_fast_pte_begin(ctx, mm, <f64>a, flags);
-    if (reason == GUPF_OK) reason = gup_fast_pte_finish(ctx);
+    if (!isTableEntry(pmd)) { reason = GUPF_NO_TABLE; break; }
+    // gup_fast_pte_range(): the rest of this page table
+    const table = entryTable(pmd);
+    const inTable = min<u32>(512 - pteIndex(a), nr - got);
+    const first = table + (pteIndex(a) << 3);
+    let i: u32 = 0;
+    for (; i < inTable; i++) {
+      reason = ptePinBegin(C, pmdp, pmd, first + (i << 3), flags);
+      if (reason == GUPF_OK) reason = ptePinFinish(C);
+      if (reason != GUPF_OK) break;
+      store<u32>(out + ((got + i) << 2), C.gupPfn);
+    }
+    got += i;
     if (reason != GUPF_OK) break;
-    store<u32>(out + (got << 2), C.gupPfn);
-    got++;
-    a += PAGE_SIZE;
+    a += <u64>i << 12;
   }
   if ((flags & FOLL_PIN) && mm_write_protect_seq(mm) != seq) {
     // read_seqcount_retry(): fork write-protected meanwhile; undo every pin
