@@ -292,15 +292,8 @@ export function ctx_attach(): u32 {
 
 /** Releases a context; page tables and frames it still had reserved go back. */
 export function ctx_detach(ctx: u32): void {
-  const C = ctxOf(ctx);
-  if (C.ptReserved != 0) {
-    atomic.add<i32>(layoutBase() + offsetof<Header>("ptAvailable"), <i32>C.ptReserved);
-    C.ptReserved = 0;
-  }
-  if (C.frameReserved != 0) {
-    atomic.add<i32>(layoutBase() + offsetof<Header>("nrFreePages"), <i32>C.frameReserved);
-    C.frameReserved = 0;
-  }
+  unreserveFrom(ctx + offsetof<Ctx>("ptReserved"), layoutBase() + offsetof<Header>("ptAvailable"));
+  unreserveFrom(ctx + offsetof<Ctx>("frameReserved"), layoutBase() + offsetof<Header>("nrFreePages"));
   atomic.store<u32>(ctx + offsetof<Ctx>("inUse"), 0);
 }
 
@@ -361,6 +354,29 @@ export function tryReserve(availAddr: u32, n: i32): bool {
     const a = atomic.load<i32>(availAddr);
     if (a < n) return false;
     if (atomic.cmpxchg<i32>(availAddr, a, a - n) == a) return true;
+  }
+}
+
+/**
+ * Moves `n` units from a machine-wide availability counter into a context's private reserve
+ * (the u32 at `reserveAddr`), all or nothing. Counts a failure in vmstat item `failItem`.
+ */
+export function reserveInto(reserveAddr: u32, availAddr: u32, n: u32, failItem: u32): bool {
+  if (n == 0) return true;
+  if (!tryReserve(availAddr, <i32>n)) {
+    count_vm_events(failItem, 1);
+    return false;
+  }
+  store<u32>(reserveAddr, load<u32>(reserveAddr) + n);
+  return true;
+}
+
+/** Gives a context's unused reserve back to the machine-wide counter. */
+export function unreserveFrom(reserveAddr: u32, availAddr: u32): void {
+  const r = load<u32>(reserveAddr);
+  if (r != 0) {
+    atomic.add<i32>(availAddr, <i32>r);
+    store<u32>(reserveAddr, 0);
   }
 }
 

@@ -128,6 +128,19 @@ export function check_range(start: f64, end: f64): i32 {
 }
 
 /**
+ * The common start of a range operation on `mm`: clear the context's records, point `next`
+ * at `start`, and validate. Returns 0 or -EINVAL.
+ */
+export function begin_range_op(ctx: u32, mm: u32, start: f64, end: f64): i32 {
+  const C = ctxOf(ctx);
+  C.nrRecords = 0;
+  C.next = start;
+  const bad = check_range(start, end);
+  if (bad != 0) return bad;
+  return mm_valid(mm) ? 0 : -EINVAL;
+}
+
+/**
  * The address of the next PMD-sized region at or after `addr` whose upper levels exist in `mm`,
  * so walks skip unpopulated gigabytes in one step. Returns `addr` itself when it is populated.
  */
@@ -217,12 +230,10 @@ function dstPteTable(ctx: u32, dst: u32, addr: u64): u32 {
  * changed.
  */
 export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f64, flags: u32): i32 {
-  const C = ctxOf(ctx);
-  C.nrRecords = 0;
-  C.next = start;
-  const bad = check_range(start, end);
+  const bad = begin_range_op(ctx, src, start, end);
   if (bad != 0) return bad;
-  if (!mm_valid(dst) || !mm_valid(src) || dst == src) return -EINVAL;
+  if (!mm_valid(dst) || dst == src) return -EINVAL;
+  const C = ctxOf(ctx);
   let addr = <u64>start;
   const stop = <u64>end;
   const need = countCopyTables(dst, src, addr, stop);
@@ -484,12 +495,9 @@ function tablesMissingFor(mm: u32, a: u64): u32 {
  * Returns the number of records, or -EINVAL.
  */
 export function zap_page_range(ctx: u32, mm: u32, start: f64, end: f64, flags: u32): i32 {
-  const C = ctxOf(ctx);
-  C.nrRecords = 0;
-  C.next = start;
-  const bad = check_range(start, end);
+  const bad = begin_range_op(ctx, mm, start, end);
   if (bad != 0) return bad;
-  if (!mm_valid(mm)) return -EINVAL;
+  const C = ctxOf(ctx);
   let addr = <u64>start;
   const stop = <u64>end;
   const base = addr;
@@ -659,12 +667,9 @@ function countNone(mm: u32, addr: u64, stop: u64): u64 {
 export function do_anonymous_pages(
   ctx: u32, mm: u32, start: f64, end: f64, anonVma: u32, index: u32, prot: u32, flags: u32,
 ): i32 {
-  const C = ctxOf(ctx);
-  C.nrRecords = 0;
-  C.next = start;
-  const bad = check_range(start, end);
+  const bad = begin_range_op(ctx, mm, start, end);
   if (bad != 0) return bad;
-  if (!mm_valid(mm)) return -EINVAL;
+  const C = ctxOf(ctx);
   let addr = <u64>start;
   const stop = <u64>end;
   const counted = countNone(mm, addr, stop);

@@ -20,7 +20,7 @@ import {
   mm_valid, pt_reserve, pt_unreserve, pt_alloc_table, mmAddr, MmStruct, PMD_SIZE, pgdSlot,
 } from "./pgtable";
 import { pfn_valid, page_folio, folio_test_anon, PageAnonExclusive } from "./page";
-import { check_range, REC_PMD_PARTIAL } from "./memory";
+import { begin_range_op, REC_PMD_PARTIAL } from "./memory";
 
 /** MM_CP_TRY_CHANGE_WRITABLE: map writable right away where a write fault would not copy. */
 export const MM_CP_TRY_CHANGE_WRITABLE: u32 = 1 << 0;
@@ -78,12 +78,9 @@ function canChangePteWritable(pte: u64, cp: u32): bool {
  * alone and reported as a PMD_PARTIAL record: split it first.
  */
 export function change_protection(ctx: u32, mm: u32, start: f64, end: f64, newprot: u32, cp: u32): i32 {
-  const C = ctxOf(ctx);
-  C.nrRecords = 0;
-  C.next = start;
-  const bad = check_range(start, end);
+  const bad = begin_range_op(ctx, mm, start, end);
   if (bad != 0) return bad;
-  if (!mm_valid(mm)) return -EINVAL;
+  const C = ctxOf(ctx);
   const prot = <u64>newprot & PTE_PROT_MASK;
   const markers = (cp & MM_CP_UFFD_WP) != 0 && (cp & CP_UFFD_USE_MARKERS) != 0;
   let addr = <u64>start;

@@ -20,8 +20,8 @@
 // hold at least as many free units as there are reservations not yet claimed.
 
 import {
-  hdr, ctxOf, layoutBase, Header, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGEBLOCK_BYTES,
-  tryReserve, count_vm_events, PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL,
+  hdr, ctxOf, layoutBase, Header, Ctx, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGEBLOCK_BYTES,
+  tryReserve, reserveInto, unreserveFrom, count_vm_events, PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL,
 } from "./layout";
 import {
   pageAddr, resetPage, prep_compound_page, pfn_to_page, Page, PG_buddy, PG_reserved,
@@ -168,23 +168,12 @@ function allocOrder0(ctx: u32): u32 {
  * fewer are free.
  */
 export function frames_reserve(ctx: u32, n: u32): bool {
-  if (n == 0) return true;
-  if (!tryReserve(nrFreeAddr(), <i32>n)) {
-    count_vm_events(PGALLOC_FAIL, 1);
-    return false;
-  }
-  const C = ctxOf(ctx);
-  C.frameReserved = C.frameReserved + n;
-  return true;
+  return reserveInto(ctx + offsetof<Ctx>("frameReserved"), nrFreeAddr(), n, PGALLOC_FAIL);
 }
 
 /** Returns the frames the context still has reserved. */
 export function frames_unreserve(ctx: u32): void {
-  const C = ctxOf(ctx);
-  if (C.frameReserved > 0) {
-    atomic.add<i32>(nrFreeAddr(), <i32>C.frameReserved);
-    C.frameReserved = 0;
-  }
+  unreserveFrom(ctx + offsetof<Ctx>("frameReserved"), nrFreeAddr());
 }
 
 function allocOrder9(): u32 {

@@ -15,8 +15,8 @@
 // Entry loads are atomic 64-bit loads, so a lockless walker never sees a torn entry.
 
 import {
-  hdr, ctxOf, layoutBase, Header, NO_PFN, PAGE_SIZE, PTRS_PER_TABLE, MM_STRUCT_BYTES,
-  stackPop, stackPush, tryReserve, count_vm_events, PGTABLE_ALLOC, PGTABLE_FREE,
+  hdr, ctxOf, layoutBase, Header, Ctx, NO_PFN, PAGE_SIZE, PTRS_PER_TABLE, MM_STRUCT_BYTES,
+  stackPop, stackPush, tryReserve, reserveInto, unreserveFrom, count_vm_events, PGTABLE_ALLOC, PGTABLE_FREE,
   PGTABLE_ALLOC_FAIL, ENOMEM, EINVAL, EBUSY, EEXIST,
 } from "./layout";
 import {
@@ -174,23 +174,12 @@ export function pt_free_table(idx: u32): void {
 
 /** Reserves `n` tables for the context's next allocations; false (nothing taken) if short. */
 export function pt_reserve(ctx: u32, n: u32): bool {
-  if (n == 0) return true;
-  if (!tryReserve(ptAvailAddr(), <i32>n)) {
-    count_vm_events(PGTABLE_ALLOC_FAIL, 1);
-    return false;
-  }
-  const C = ctxOf(ctx);
-  C.ptReserved = C.ptReserved + n;
-  return true;
+  return reserveInto(ctx + offsetof<Ctx>("ptReserved"), ptAvailAddr(), n, PGTABLE_ALLOC_FAIL);
 }
 
 /** Returns whatever the context still has reserved. */
 export function pt_unreserve(ctx: u32): void {
-  const C = ctxOf(ctx);
-  if (C.ptReserved > 0) {
-    atomic.add<i32>(ptAvailAddr(), <i32>C.ptReserved);
-    C.ptReserved = 0;
-  }
+  unreserveFrom(ctx + offsetof<Ctx>("ptReserved"), ptAvailAddr());
 }
 
 // ---- entries ---------------------------------------------------------------------------------
