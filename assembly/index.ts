@@ -50,7 +50,7 @@ export function page_struct_bytes(): u32 { return offsetof<Page>(); }
 
 export {
   layout_plan, layout_ready, ctx_attach, ctx_detach, ctx_next, ctx_nr_records, ctx_scratch,
-  ctx_gup_reason, layout_base, layout_nframes, layout_ntables, layout_nslots, layout_max_mms,
+  ctx_gup_reason, ctx_aux0, layout_base, layout_nframes, layout_ntables, layout_nslots, layout_max_mms,
   layout_max_threads, layout_data_bytes, layout_content_stride, layout_swap_stride,
   layout_scratch_bytes, layout_frame_base, layout_pt_base, layout_mm_base, layout_block_base,
   layout_swap_base, layout_content_base, layout_ctx_base, layout_total_bytes,
@@ -59,7 +59,8 @@ export {
   EPERM, ENOENT, ESRCH, EIO, EAGAIN, ENOMEM, EFAULT, EBUSY, EEXIST, EINVAL, ENOSPC,
   PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL, PGTABLE_ALLOC, PGTABLE_FREE,
   PGTABLE_ALLOC_FAIL, SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, GUP_FAST_PINNED, GUP_FAST_BACKOFF,
-  FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, NR_VMSTAT,
+  FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE,
+  FAULT_WP_COPY, FAULT_UNSHARE, FAULT_FILE, LRU_BATCH_DRAINED, NR_VMSTAT,
 } from "./layout";
 
 export {
@@ -132,7 +133,7 @@ export {
 } from "./pgtable";
 
 export {
-  SWAP_HAS_CACHE, get_swap_slot, swap_map_get, swap_slot_valid, swap_count, swap_cache_pfn,
+  SWAP_HAS_CACHE, folio_swap_slot, get_swap_slot, swap_map_get, swap_slot_valid, swap_count, swap_cache_pfn,
   swap_duplicate, swap_free, swapcache_clear, swapcache_prepare, swap_write_contents,
   swap_read_contents, swap_tag_lo, swap_tag_hi,
 } from "./swapfile";
@@ -143,9 +144,21 @@ export {
   REC_SWAP_CACHE_ONLY, REC_ZAP_PMD, ZAPPED_ANON, ZAPPED_DIRTY, ZAPPED_YOUNG, ZAPPED_FREED,
   ZAPPED_SWAPCACHE, ZAPPED_EXCLUSIVE, COPY_COW, COPY_SHARED, COPY_DST_UFFD_WP,
   COPY_DEFER_PINNED_ANY, COPY_DEFER_PINNED_EXCLUSIVE, COPY_VM_WRITE, ZAP_RECORD,
-  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, ANON_WRITE, ANON_VM_WRITE, ANON_UFFD_WP, copy_page_range,
-  fork_copy_deferred_pte, zap_page_range, do_anonymous_pages, check_range,
+  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, ANON_WRITE, ANON_VM_WRITE, ANON_UFFD_WP, PAGEMAP_HUGE,
+  copy_page_range, copy_page_range_count, fork_copy_deferred_pte, zap_page_range,
+  do_anonymous_pages, move_page_tables, pagemap_read, check_range,
 } from "./memory";
+
+export {
+  VM_READ, VM_WRITE, VM_SHARED, VM_UFFD_MISSING, VM_UFFD_WP, ACCESS_OK, ACCESS_NEED_FAULT,
+  ACCESS_WP_FAULT, ACCESS_PROTNONE, ACCESS_SWAP, ACCESS_MARKER, ACCESS_MIGRATION, ACCESS_OTHER,
+  ACCESS_HUGE, ACCESS_ENOMEM, FAST_ANON, FAST_VM_WRITE, FAST_NO_ZEROPAGE, WPF_PFN, WPF_FOLIO,
+  WPF_PAGE_FLAGS, WPF_FOLIO_FLAGS, WPF_REFCOUNT, WPF_MAPCOUNT, WPF_SWAPCOUNT, WPF_PTE,
+  WPF_MAPPING, WPF_KIND, WPF_WORDS, WP_ANON, WP_ZERO, WP_FILE, REUSE_SET_EXCLUSIVE,
+  REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, folio_add_lru,
+  lru_add_drain, lru_batch_count, set_lru_batch_size, wp_fault_info, wp_page_reuse,
+  wp_page_copy, map_file_pte,
+} from "./fault";
 
 export {
   MM_CP_TRY_CHANGE_WRITABLE, MM_CP_UFFD_WP, MM_CP_UFFD_WP_RESOLVE, CP_VM_WRITE, CP_VM_SHARED,

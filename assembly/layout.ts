@@ -82,7 +82,21 @@ export const FORK_PTES_SHARED: u32 = 12;
 export const FORK_PTES_DEFERRED: u32 = 13;
 /** @vmstat ZAP_PTES present PTEs zapped */
 export const ZAP_PTES: u32 = 14;
-export const NR_VMSTAT: u32 = 16;
+/** @vmstat FAULT_ANON do_anonymous_page() mapped a fresh page */
+export const FAULT_ANON: u32 = 15;
+/** @vmstat FAULT_ZERO_PAGE do_anonymous_page() mapped the shared zero page */
+export const FAULT_ZERO_PAGE: u32 = 16;
+/** @vmstat FAULT_WP_REUSE do_wp_page() reused the page (wp_page_reuse()) */
+export const FAULT_WP_REUSE: u32 = 17;
+/** @vmstat FAULT_WP_COPY do_wp_page() copied the page (wp_page_copy()) */
+export const FAULT_WP_COPY: u32 = 18;
+/** @vmstat FAULT_UNSHARE FAULT_FLAG_UNSHARE faults (R/O pins of possibly shared pages) */
+export const FAULT_UNSHARE: u32 = 19;
+/** @vmstat FAULT_FILE shmem pages mapped by a fault */
+export const FAULT_FILE: u32 = 20;
+/** @vmstat LRU_BATCH_DRAINED folios moved from a per-CPU LRU batch to the LRU */
+export const LRU_BATCH_DRAINED: u32 = 21;
+export const NR_VMSTAT: u32 = 32;
 
 /** The header at BASE. Sizes are in units; offsets are absolute byte addresses. */
 @unmanaged export class Header {
@@ -120,7 +134,7 @@ export const NR_VMSTAT: u32 = 16;
   mmBump: u32;
   mmAvailable: i32;
   nrFreePages: i32;
-  _pad: u32;
+  lruBatchSize: u32;
 }
 export const HEADER_BYTES: u32 = 1024;
 export const VMSTAT_OFFSET: u32 = 512;
@@ -153,8 +167,13 @@ export const VMSTAT_OFFSET: u32 = 512;
   rss1: i32;
   rss2: i32;
   rss3: i32;
+  lruCount: u32;
+  aux0: u32;
 }
-export const CTX_HEADER_BYTES: u32 = 128;
+/** The per-CPU LRU batch (folio_batch) lives after the Ctx fields: up to 32 folios. */
+export const CTX_LRU_OFFSET: u32 = 128;
+export const CTX_LRU_SLOTS: u32 = 32;
+export const CTX_HEADER_BYTES: u32 = 256;
 
 // @ts-ignore: decorator
 @inline export function layoutBase(): u32 {
@@ -284,6 +303,7 @@ export function ctx_attach(): u32 {
       C.nrRecords = 0;
       C.scratch = c + CTX_HEADER_BYTES;
       C.gupReason = 0;
+      C.lruCount = 0;
       return c;
     }
   }
@@ -408,3 +428,4 @@ export function ctx_next(ctx: u32): f64 { return ctxOf(ctx).next; }
 export function ctx_nr_records(ctx: u32): u32 { return ctxOf(ctx).nrRecords; }
 export function ctx_scratch(ctx: u32): u32 { return ctxOf(ctx).scratch; }
 export function ctx_gup_reason(ctx: u32): u32 { return ctxOf(ctx).gupReason; }
+export function ctx_aux0(ctx: u32): u32 { return ctxOf(ctx).aux0; }

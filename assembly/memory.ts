@@ -27,8 +27,8 @@ import {
   is_writable_device_private_entry, make_readable_migration_entry,
   make_readable_device_private_entry, is_device_private_entry, is_device_exclusive_entry,
   is_hwpoison_entry, is_pte_marker_entry, pte_marker_get, make_pte_marker, pte_marker_uffd_wp,
-  pte_mkuffd_wp, MAX_SWAPFILES, _PAGE_RW, _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED,
-  _PAGE_PROTNONE, _PAGE_SPECIAL,
+  pte_mkuffd_wp, pte_kind, MAX_SWAPFILES, _PAGE_RW, _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED,
+  _PAGE_PROTNONE, _PAGE_SPECIAL, PTE_KIND_MARKER,
   PTE_MARKER_UFFD_WP, PTE_MARKER_POISONED, PTE_MARKER_GUARD,
 } from "./pte";
 import {
@@ -51,6 +51,7 @@ import {
 import { swap_duplicate, swap_free, swap_cache_pfn, SWAP_HAS_CACHE } from "./swapfile";
 import { copy_page_contents } from "./content";
 import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
+import { folio_add_lru } from "./fault";
 
 // ---- record kinds ------------------------------------------------------------------------------
 /** @rec FORK_PINNED fork left a possibly pinned anon page alone: the strategy copies or shares it (aux: PTE bits) */
@@ -225,7 +226,9 @@ function dstPteTable(ctx: u32, dst: u32, addr: u64): u32 {
  * Linux 6.12 copies them and reported.
  *
  * The child's range must be empty. Holds the parent's write_protect_seq odd while it runs, so
- * GUP-fast with FOLL_PIN backs off. Returns the number of records, -EINVAL (bad range or mm),
+ * GUP-fast with FOLL_PIN backs off. The child's tables come from the context's reservation,
+ * topped up when short; what is left stays reserved, so a fork can reserve for all its VMAs at
+ * once (copy_page_range_count()), and the caller returns the rest with pt_unreserve(). Returns the number of records, -EINVAL (bad range or mm),
  * -EEXIST (the child maps something there) or -ENOMEM (page tables): on an error nothing has
  * changed.
  */
@@ -415,7 +418,6 @@ export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f
   count_vm_events(FORK_PTES_SHARED, shared);
   count_vm_events(FORK_PTES_DEFERRED, deferred);
   C.next = stopped ? <f64>addr : end;
-  if (!stopped) pt_unreserve(ctx);
   return <i32>C.nrRecords;
 }
 
@@ -465,6 +467,7 @@ export function fork_copy_deferred_pte(
   }
   copy_page_contents(newPfn, pfn);
   folio_add_new_anon_rmap(newPfn, anonVma, index, RMAP_EXCLUSIVE);
+  folio_add_lru(ctx, newPfn);
   let child = pfn_pte(<u64>newPfn, pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED));
   child = pte_mkdirty(child);
   if (flags & COPY_VM_WRITE) child = pte_mkwrite(child);
@@ -703,6 +706,7 @@ export function do_anonymous_pages(
       if (write) {
         const pfn = alloc_pages(ctx, 0, GFP_ZERO);
         folio_add_new_anon_rmap(pfn, anonVma, index + <u32>((addr - base) >> 12), RMAP_EXCLUSIVE);
+        folio_add_lru(ctx, pfn);
         pte = pfn_pte(<u64>pfn, baseProt);
         if (flags & ANON_VM_WRITE) pte = pte_mkwrite(pte_mkdirty(pte));
       } else {
@@ -719,3 +723,174 @@ export function do_anonymous_pages(
   C.next = end;
   return done;
 }
+
+// ---- fork's dry run ----------------------------------------------------------------------------
+
+/**
+ * What copy_page_range() of [start, end) would need, without changing anything: returns how
+ * many entries it would hand back as FORK_PINNED / FORK_PMD_PINNED (pages a strategy may copy,
+ * so frames to reserve; a THP counts 512) and leaves in ctx.aux0 the page tables the child would
+ * need. Lets fork() reserve everything for all its VMAs before it write-protects anything.
+ * Returns -EINVAL / -EEXIST as copy_page_range() would.
+ */
+export function copy_page_range_count(ctx: u32, dst: u32, src: u32, start: f64, end: f64, flags: u32): i32 {
+  const bad = begin_range_op(ctx, src, start, end);
+  if (bad != 0) return bad;
+  if (!mm_valid(dst) || dst == src) return -EINVAL;
+  const C = ctxOf(ctx);
+  let addr = <u64>start;
+  const stop = <u64>end;
+  const tables = countCopyTables(dst, src, addr, stop);
+  if (tables < 0) return <i32>tables;
+  C.aux0 = <u32>tables;
+  const hasPinned = (mm_flags(src) & MMF_HAS_PINNED) != 0;
+  const deferAny = hasPinned && (flags & COPY_DEFER_PINNED_ANY) != 0;
+  const deferExclusive = hasPinned && (flags & COPY_DEFER_PINNED_EXCLUSIVE) != 0;
+  if (!deferAny && !deferExclusive) return 0;
+  let n: u32 = 0;
+  while (addr < stop) {
+    addr = nextPopulated(src, addr, stop);
+    if (addr >= stop) break;
+    const next = min<u64>(pmdAlignUp(addr), stop);
+    const pmd = entryLoad(walk_pmdp(src, addr));
+    if (pmd_leaf(pmd)) {
+      const folio = <u32>pte_pfn(pmd);
+      if (folio_test_anon(folio) && folio_maybe_dma_pinned(folio) && (deferAny || PageAnonExclusive(folio))) {
+        n += HPAGE_PMD_NR;
+      }
+    } else if (isTableEntry(pmd)) {
+      const t = entryTable(pmd);
+      for (let a = addr; a < next; a += PAGE_SIZE) {
+        const pte = entryLoad(t + (pteIndex(a) << 3));
+        if (!pte_present(pte) || pte_special(pte)) continue;
+        const pfn = <u32>pte_pfn(pte);
+        if (!pfn_valid(pfn)) continue;
+        const folio = page_folio(pfn);
+        if (folio_test_anon(folio) && folio_maybe_dma_pinned(folio) && (deferAny || PageAnonExclusive(pfn))) n++;
+      }
+    }
+    addr = next;
+  }
+  return <i32>n;
+}
+
+// ---- mremap's move_page_tables() --------------------------------------------------------------
+
+/**
+ * move_page_tables() / move_ptes(): move every entry of [oldStart, oldStart + len) to newStart,
+ * as mremap() does. Entries move as they are — present pages keep their map counts, references
+ * and PageAnonExclusive; the rmap finds them through the new VMA (same anon_vma, same pgoff).
+ * The destination must be empty. Reserves its tables first: -ENOMEM changes nothing.
+ * A PMD leaf moves whole when both ranges are PMD-aligned around it; otherwise the call stops
+ * with a PMD_PARTIAL record (split first). Returns the number of records or -errno.
+ */
+export function move_page_tables(ctx: u32, mm: u32, oldStart: f64, newStart: f64, len: f64): i32 {
+  let bad = begin_range_op(ctx, mm, oldStart, oldStart + len);
+  if (bad == 0) bad = check_range(newStart, newStart + len);
+  if (bad != 0) return bad;
+  const C = ctxOf(ctx);
+  const from = <u64>oldStart;
+  const to = <u64>newStart;
+  const n = <u64>len;
+  if (from < to + n && to < from + n) return -EINVAL;
+  // count the destination's tables: every populated source PMD needs one at its destination
+  let need: u32 = 0;
+  let lastU: u64 = <u64>-1;
+  let lastG: u64 = <u64>-1;
+  for (let off: u64 = 0; off < n;) {
+    const a = from + off;
+    const step = min<u64>(pmdAlignUp(a) - a, min<u64>(pmdAlignUp(to + off) - (to + off), n - off));
+    const pmdp = walk_pmdp(mm, a);
+    if (pmdp != 0 && !pte_none(entryLoad(pmdp))) {
+      const d = to + off;
+      if ((d >> PUD_SHIFT) != lastU || (d >> PGDIR_SHIFT) != lastG) {
+        need += tablesMissingFor(mm, d) - 1;
+        lastU = d >> PUD_SHIFT;
+        lastG = d >> PGDIR_SHIFT;
+      }
+      if (isTableEntry(entryLoad(pmdp))) need++;
+    }
+    off += step;
+  }
+  if (!pt_reserve(ctx, need)) return -ENOMEM;
+  for (let off: u64 = 0; off < n;) {
+    const a = from + off;
+    const d = to + off;
+    const step = min<u64>(pmdAlignUp(a) - a, min<u64>(pmdAlignUp(d) - d, n - off));
+    const pmdp = walk_pmdp(mm, a);
+    const pmd = pmdp != 0 ? entryLoad(pmdp) : 0;
+    if (pte_none(pmd)) { off += step; continue; }
+    if (!isTableEntry(pmd)) {
+      // move_huge_pmd(): only a whole, aligned leaf moves as one
+      if ((a & (PMD_SIZE - 1)) == 0 && (d & (PMD_SIZE - 1)) == 0 && step == PMD_SIZE) {
+        const dp = walk_alloc_pmdp(ctx, mm, d);
+        entryStore(dp, atomic.xchg<u64>(pmdp, 0));
+      } else {
+        pushRecord(ctx, REC_PMD_PARTIAL, <u32>(off >> 12), <u32>pte_pfn(pmd), <u32>pmd);
+        pt_unreserve(ctx);
+        C.next = <f64>a;
+        return <i32>C.nrRecords;
+      }
+      off += step;
+      continue;
+    }
+    const st = entryTable(pmd);
+    const dt = dstPteTable(ctx, mm, d);
+    for (let i: u64 = 0; i < step; i += PAGE_SIZE) {
+      const e = atomic.xchg<u64>(st + (pteIndex(a + i) << 3), 0);
+      if (e != 0) entryStore(dt + (pteIndex(d + i) << 3), e);
+    }
+    off += step;
+  }
+  pt_unreserve(ctx);
+  C.next = oldStart + len;
+  return <i32>C.nrRecords;
+}
+
+// ---- /proc/pid/pagemap ------------------------------------------------------------------------
+
+/**
+ * pagemap_read(): one record per non-none entry of [start, end), for invariant sweeps, the
+ * oracle and tests: [PTE_KIND | PAGEMAP_* bits, page offset, pfn (swap slot for swap entries,
+ * marker bits for markers), low 32 bits of the entry]. A PMD leaf yields one record per 4 KiB
+ * page with PAGEMAP_HUGE. Resumable through ctx.next like the other range operations.
+ */
+export function pagemap_read(ctx: u32, mm: u32, start: f64, end: f64): i32 {
+  const bad = begin_range_op(ctx, mm, start, end);
+  if (bad != 0) return bad;
+  const C = ctxOf(ctx);
+  const cap = ctxCapacity();
+  let addr = <u64>start;
+  const stop = <u64>end;
+  const base = addr;
+  while (addr < stop) {
+    addr = nextPopulated(mm, addr, stop);
+    if (addr >= stop) break;
+    const next = min<u64>(pmdAlignUp(addr), stop);
+    const pmd = entryLoad(walk_pmdp(mm, addr));
+    if (pte_none(pmd)) { addr = next; continue; }
+    if (!isTableEntry(pmd)) {
+      const leaf = pmd_leaf(pmd);
+      for (; addr < next; addr += PAGE_SIZE) {
+        if (C.nrRecords >= cap) { C.next = <f64>addr; return <i32>C.nrRecords; }
+        const pfn = leaf ? <u32>pte_pfn(pmd) + pteIndex(addr) : <u32>swp_offset(pmd);
+        pushRecord(ctx, pte_kind(pmd, true) | PAGEMAP_HUGE, <u32>((addr - base) >> 12), pfn, <u32>pmd);
+      }
+      continue;
+    }
+    const t = entryTable(pmd);
+    for (; addr < next; addr += PAGE_SIZE) {
+      const pte = entryLoad(t + (pteIndex(addr) << 3));
+      if (pte_none(pte)) continue;
+      if (C.nrRecords >= cap) { C.next = <f64>addr; return <i32>C.nrRecords; }
+      const kind = pte_kind(pte, true);
+      const pfn = pte_present(pte) ? <u32>pte_pfn(pte)
+        : kind == PTE_KIND_MARKER ? pte_marker_get(pte) : <u32>swp_offset(pte);
+      pushRecord(ctx, kind, <u32>((addr - base) >> 12), pfn, <u32>pte);
+    }
+  }
+  C.next = end;
+  return <i32>C.nrRecords;
+}
+/** pagemap record flag: the entry is (part of) a PMD leaf. */
+export const PAGEMAP_HUGE: u32 = 0x100;

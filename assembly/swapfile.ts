@@ -14,8 +14,11 @@ import {
   SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, EINVAL,
 } from "./layout";
 import { contentAddr, copy_contents_raw } from "./content";
+import { pageAddr, Page } from "./page";
 
 export const SWAP_HAS_CACHE: u32 = 1 << 30;
+/** page->private of a swap-cache folio: the swap entry as type << 27 | slot. */
+export const SWP_PRIVATE_SLOT_BITS: u32 = 27;
 export const SWAP_COUNT_MASK: u32 = SWAP_HAS_CACHE - 1;
 
 // @ts-ignore: decorator
@@ -26,6 +29,11 @@ export const SWAP_COUNT_MASK: u32 = SWAP_HAS_CACHE - 1;
 // @ts-ignore: decorator
 @inline function availAddr(): u32 {
   return layoutBase() + offsetof<Header>("swapAvailable");
+}
+
+/** The slot of a swap-cache folio (folio->swap). */
+export function folio_swap_slot(folio: u32): u32 {
+  return load<u32>(pageAddr(folio) + offsetof<Page>("private_")) & ((1 << SWP_PRIVATE_SLOT_BITS) - 1);
 }
 
 /** swap_map[] value of `slot` (count | SWAP_HAS_CACHE). */

@@ -17,11 +17,11 @@ const EXPORT_NAMES = {
   bit: "PTE_BITS", swpbit: "SWP_BITS", field: "PTE_FIELDS", swptype: "SWP_TYPES",
   marker: "PTE_MARKERS", kind: "PTE_KINDS", pageflag: "PAGE_FLAGS", vmstat: "VMSTAT_ITEMS",
   errno: "ERRNO_CODES", rec: "RECORD_KINDS", gupf: "GUP_FAST_REASONS", foll: "FOLL_FLAGS",
-  rss: "RSS_MEMBERS",
+  rss: "RSS_MEMBERS", access: "ACCESS_RESULTS", wpfact: "WP_FACTS", wpkind: "WP_KINDS",
 };
 const TAGS = Object.keys(EXPORT_NAMES);
 const tagged = Object.fromEntries(TAGS.map((t) => [t, []]));
-for (const file of ["pte", "page", "layout", "memory", "gup", "pgtable"]) {
+for (const file of ["pte", "page", "layout", "memory", "gup", "pgtable", "fault"]) {
   const src = read(`assembly/${file}.ts`);
   const re = /\/\*\* @(\w+) (\S+)(?: (\d+) (\d+))? ([^*]*?)\s*\*\/\s*\nexport const (\w+)/g;
   for (const m of src.matchAll(re)) {

@@ -20,6 +20,7 @@ export interface CoreExports {
   ctx_nr_records(ctx: number): number;
   ctx_scratch(ctx: number): number;
   ctx_gup_reason(ctx: number): number;
+  ctx_aux0(ctx: number): number;
   layout_base(): number;
   layout_nframes(): number;
   layout_ntables(): number;
@@ -190,6 +191,7 @@ export interface CoreExports {
   ptep_set_wrprotect(mm: number, va: number): void;
   ptep_addr(mm: number, va: number): number;
   translate_batch(ctx: number, mm: number, n: number): number;
+  folio_swap_slot(folio: number): number;
   get_swap_slot(pfn: number): number;
   swap_map_get(slot: number): number;
   swap_slot_valid(slot: number): number;
@@ -204,10 +206,22 @@ export interface CoreExports {
   swap_tag_lo(slot: number): number;
   swap_tag_hi(slot: number): number;
   copy_page_range(ctx: number, dst: number, src: number, start: number, end: number, flags: number): number;
+  copy_page_range_count(ctx: number, dst: number, src: number, start: number, end: number, flags: number): number;
   fork_copy_deferred_pte(ctx: number, dst: number, src: number, va: number, flags: number, newPfn: number, anonVma: number, index: number): number;
   zap_page_range(ctx: number, mm: number, start: number, end: number, flags: number): number;
   do_anonymous_pages(ctx: number, mm: number, start: number, end: number, anonVma: number, index: number, prot: number, flags: number): number;
+  move_page_tables(ctx: number, mm: number, oldStart: number, newStart: number, len: number): number;
+  pagemap_read(ctx: number, mm: number, start: number, end: number): number;
   check_range(start: number, end: number): number;
+  handle_access(ctx: number, mm: number, va: number, write: number, lo: number, hi: number, fast: number, anonVma: number, index: number, prot: number): number;
+  folio_add_lru(ctx: number, folio: number): void;
+  lru_add_drain(ctx: number): number;
+  lru_batch_count(ctx: number): number;
+  set_lru_batch_size(n: number): number;
+  wp_fault_info(ctx: number, mm: number, va: number): number;
+  wp_page_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
+  wp_page_copy(ctx: number, mm: number, va: number, anonVma: number, index: number, flags: number): number;
+  map_file_pte(ctx: number, mm: number, va: number, pfn: number, prot: number, write: number): number;
   change_protection(ctx: number, mm: number, start: number, end: number, newprot: number, cp: number): number;
   try_grab_folio(folio: number, refs: number, flags: number): number;
   gup_put_folio(folio: number, refs: number, flags: number): void;
@@ -250,7 +264,14 @@ export const C = {
   FORK_PTES_SHARED: 12,
   FORK_PTES_DEFERRED: 13,
   ZAP_PTES: 14,
-  NR_VMSTAT: 16,
+  FAULT_ANON: 15,
+  FAULT_ZERO_PAGE: 16,
+  FAULT_WP_REUSE: 17,
+  FAULT_WP_COPY: 18,
+  FAULT_UNSHARE: 19,
+  FAULT_FILE: 20,
+  LRU_BATCH_DRAINED: 21,
+  NR_VMSTAT: 32,
   _PAGE_BIT_PRESENT: 0,
   _PAGE_BIT_RW: 1,
   _PAGE_BIT_USER: 2,
@@ -351,6 +372,44 @@ export const C = {
   ANON_WRITE: 1,
   ANON_VM_WRITE: 2,
   ANON_UFFD_WP: 4,
+  PAGEMAP_HUGE: 256,
+  VM_READ: 1,
+  VM_WRITE: 2,
+  VM_SHARED: 8,
+  VM_UFFD_MISSING: 512,
+  VM_UFFD_WP: 4096,
+  ACCESS_OK: 0,
+  ACCESS_NEED_FAULT: -1,
+  ACCESS_WP_FAULT: -2,
+  ACCESS_PROTNONE: -3,
+  ACCESS_SWAP: -4,
+  ACCESS_MARKER: -5,
+  ACCESS_MIGRATION: -6,
+  ACCESS_OTHER: -7,
+  ACCESS_HUGE: -8,
+  ACCESS_ENOMEM: -12,
+  FAST_ANON: 1,
+  FAST_VM_WRITE: 2,
+  FAST_NO_ZEROPAGE: 4,
+  WPF_PFN: 0,
+  WPF_FOLIO: 1,
+  WPF_PAGE_FLAGS: 2,
+  WPF_FOLIO_FLAGS: 3,
+  WPF_REFCOUNT: 4,
+  WPF_MAPCOUNT: 5,
+  WPF_SWAPCOUNT: 6,
+  WPF_PTE: 7,
+  WPF_MAPPING: 8,
+  WPF_KIND: 9,
+  WPF_WORDS: 10,
+  WP_ANON: 1,
+  WP_ZERO: 2,
+  WP_FILE: 3,
+  REUSE_SET_EXCLUSIVE: 1,
+  REUSE_MOVE_ANON: 2,
+  REUSE_UNSHARE: 4,
+  WPCOPY_UNSHARE: 1,
+  WPCOPY_VM_WRITE: 2,
   MM_CP_TRY_CHANGE_WRITABLE: 1,
   MM_CP_UFFD_WP: 4,
   MM_CP_UFFD_WP_RESOLVE: 8,
@@ -463,6 +522,13 @@ export const VMSTAT_ITEMS: readonly TaggedConstant[] = [
   {"name":"FORK_PTES_SHARED","short":"FORK_PTES_SHARED","description":"PTEs shared by copy_pte_range","value":12},
   {"name":"FORK_PTES_DEFERRED","short":"FORK_PTES_DEFERRED","description":"PTEs handed back to the policy by copy_pte_range","value":13},
   {"name":"ZAP_PTES","short":"ZAP_PTES","description":"present PTEs zapped","value":14},
+  {"name":"FAULT_ANON","short":"FAULT_ANON","description":"do_anonymous_page() mapped a fresh page","value":15},
+  {"name":"FAULT_ZERO_PAGE","short":"FAULT_ZERO_PAGE","description":"do_anonymous_page() mapped the shared zero page","value":16},
+  {"name":"FAULT_WP_REUSE","short":"FAULT_WP_REUSE","description":"do_wp_page() reused the page (wp_page_reuse())","value":17},
+  {"name":"FAULT_WP_COPY","short":"FAULT_WP_COPY","description":"do_wp_page() copied the page (wp_page_copy())","value":18},
+  {"name":"FAULT_UNSHARE","short":"FAULT_UNSHARE","description":"FAULT_FLAG_UNSHARE faults (R/O pins of possibly shared pages)","value":19},
+  {"name":"FAULT_FILE","short":"FAULT_FILE","description":"shmem pages mapped by a fault","value":20},
+  {"name":"LRU_BATCH_DRAINED","short":"LRU_BATCH_DRAINED","description":"folios moved from a per-CPU LRU batch to the LRU","value":21},
 ];
 export const ERRNO_CODES: readonly TaggedConstant[] = [
   {"name":"EPERM","short":"EPERM","description":"operation not permitted","value":1},
@@ -514,4 +580,33 @@ export const RSS_MEMBERS: readonly TaggedConstant[] = [
   {"name":"MM_ANONPAGES","short":"MM_ANONPAGES","description":"anonymous pages mapped","value":1},
   {"name":"MM_SWAPENTS","short":"MM_SWAPENTS","description":"swap entries","value":2},
   {"name":"MM_SHMEMPAGES","short":"MM_SHMEMPAGES","description":"shmem pages mapped","value":3},
+];
+export const ACCESS_RESULTS: readonly TaggedConstant[] = [
+  {"name":"ACCESS_OK","short":"OK","description":"the access completed","value":0},
+  {"name":"ACCESS_NEED_FAULT","short":"NEED_FAULT","description":"no entry and the fast path may not fault it in (shared, no anon_vma, userfaultfd …)","value":-1},
+  {"name":"ACCESS_WP_FAULT","short":"WP_FAULT","description":"write to a present entry without write permission: do_wp_page()","value":-2},
+  {"name":"ACCESS_PROTNONE","short":"PROTNONE","description":"a PROT_NONE / NUMA-hinting entry","value":-3},
+  {"name":"ACCESS_SWAP","short":"SWAP","description":"a swap entry: do_swap_page()","value":-4},
+  {"name":"ACCESS_MARKER","short":"MARKER","description":"a PTE marker: handle_pte_marker()","value":-5},
+  {"name":"ACCESS_MIGRATION","short":"MIGRATION","description":"a migration entry: wait for the migration to finish","value":-6},
+  {"name":"ACCESS_OTHER","short":"OTHER","description":"another non-present entry (device, hwpoison)","value":-7},
+  {"name":"ACCESS_HUGE","short":"HUGE","description":"a PMD leaf that the access cannot use as is (a write to a read-only THP)","value":-8},
+  {"name":"ACCESS_ENOMEM","short":"ENOMEM","description":"a fault needed a frame or a page table and none was left; nothing changed","value":-12},
+];
+export const WP_FACTS: readonly TaggedConstant[] = [
+  {"name":"WPF_PFN","short":"PFN","description":"the page mapped at the address","value":0},
+  {"name":"WPF_FOLIO","short":"FOLIO","description":"its folio","value":1},
+  {"name":"WPF_PAGE_FLAGS","short":"PAGE_FLAGS","description":"the page's flags (PageAnonExclusive is per page)","value":2},
+  {"name":"WPF_FOLIO_FLAGS","short":"FOLIO_FLAGS","description":"the folio's flags (PG_lru, PG_swapcache, PG_locked …)","value":3},
+  {"name":"WPF_REFCOUNT","short":"REFCOUNT","description":"folio_ref_count()","value":4},
+  {"name":"WPF_MAPCOUNT","short":"MAPCOUNT","description":"folio_mapcount()","value":5},
+  {"name":"WPF_SWAPCOUNT","short":"SWAPCOUNT","description":"swap count of the folio's slot when it is in the swap cache","value":6},
+  {"name":"WPF_PTE","short":"PTE","description":"low 32 bits of the entry","value":7},
+  {"name":"WPF_MAPPING","short":"MAPPING","description":"the folio's mapping word (anon_vma id << 2 | PAGE_MAPPING_ANON …)","value":8},
+  {"name":"WPF_KIND","short":"KIND","description":"what is mapped: WP_ANON, WP_ZERO, WP_FILE","value":9},
+];
+export const WP_KINDS: readonly TaggedConstant[] = [
+  {"name":"WP_ANON","short":"ANON","description":"an anonymous (or KSM) page","value":1},
+  {"name":"WP_ZERO","short":"ZERO","description":"the shared zero page, or another special mapping","value":2},
+  {"name":"WP_FILE","short":"FILE","description":"a shmem/file page","value":3},
 ];

@@ -243,8 +243,12 @@ export class Core {
 
   /** copy_page_range() of [start, end) from `src` into `dst` (COPY_* flags). */
   copyPageRange(dst: number, src: number, start: number, end: number, flags: number): CoreRecord[] {
-    return this.ranged(start, end, "copy_page_range",
-      (from) => this.x.copy_page_range(this.ctx, dst, src, from, end, flags));
+    try {
+      return this.ranged(start, end, "copy_page_range",
+        (from) => this.x.copy_page_range(this.ctx, dst, src, from, end, flags));
+    } finally {
+      this.x.pt_unreserve(this.ctx);
+    }
   }
 
   /** zap_page_range() of [start, end) (ZAP_* flags). */

@@ -1,0 +1,421 @@
+// The simulated CPU's memory access and the fault paths of mm/memory.c that need no COW
+// decision: do_anonymous_page(), the zero page, and the two outcomes of do_wp_page()
+// (wp_page_reuse(), wp_page_copy()) once a strategy has chosen between them.
+//
+// handle_access() is one call per user access: it walks the page tables like the MMU, sets the
+// accessed/dirty bits like the MMU, reads or writes the page's content tag, and takes the
+// anonymous-memory faults that need no policy on the spot. Everything else comes back to
+// TypeScript as a negative ACCESS_* code: a write-protect fault for the strategy, a swap entry,
+// a marker, or a VMA the fast path does not serve.
+
+import {
+  ctxOf, layoutBase, Header, NO_PFN, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
+  CTX_LRU_OFFSET, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE, FAULT_WP_COPY, FAULT_UNSHARE,
+  FAULT_FILE, LRU_BATCH_DRAINED,
+} from "./layout";
+import {
+  pte_none, pte_present, pte_protnone, pte_pfn, pte_write, pte_special, pte_uffd_wp,
+  pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkuffd_wp, pte_mksoft_dirty, pfn_pte,
+  pmd_leaf, is_pte_marker_entry, is_migration_entry, swp_type, MAX_SWAPFILES, _PAGE_PRESENT,
+  _PAGE_USER, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_SPECIAL,
+  _PAGE_SOFT_DIRTY, _PAGE_TABLE,
+} from "./pte";
+import {
+  walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pteIndex,
+  mmAddr, MmStruct, add_mm_counter, pt_reserve, pt_unreserve, pt_alloc_table, tables_missing,
+  MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES,
+} from "./pgtable";
+import {
+  pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount,
+  SetPageAnonExclusive, setPageFlag, testPageFlag, pageFlags, PG_lru, PG_swapcache,
+  PG_swapbacked, PG_dirty, pfn_to_page,
+} from "./page";
+import {
+  folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
+  folio_put_refs, mm_counter_of, RMAP_EXCLUSIVE,
+} from "./rmap";
+import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
+import { contentAddr, copy_page_contents } from "./content";
+import { swap_count, folio_swap_slot } from "./swapfile";
+
+// ---- vm_flags the fast path reads (Linux values) -------------------------------------------
+export const VM_READ: u32 = 0x1;
+export const VM_WRITE: u32 = 0x2;
+export const VM_SHARED: u32 = 0x8;
+export const VM_UFFD_MISSING: u32 = 0x200;
+export const VM_UFFD_WP: u32 = 0x1000;
+
+// ---- results of handle_access() --------------------------------------------------------------
+/** @access OK the access completed */
+export const ACCESS_OK: i32 = 0;
+/** @access NEED_FAULT no entry and the fast path may not fault it in (shared, no anon_vma, userfaultfd …) */
+export const ACCESS_NEED_FAULT: i32 = -1;
+/** @access WP_FAULT write to a present entry without write permission: do_wp_page() */
+export const ACCESS_WP_FAULT: i32 = -2;
+/** @access PROTNONE a PROT_NONE / NUMA-hinting entry */
+export const ACCESS_PROTNONE: i32 = -3;
+/** @access SWAP a swap entry: do_swap_page() */
+export const ACCESS_SWAP: i32 = -4;
+/** @access MARKER a PTE marker: handle_pte_marker() */
+export const ACCESS_MARKER: i32 = -5;
+/** @access MIGRATION a migration entry: wait for the migration to finish */
+export const ACCESS_MIGRATION: i32 = -6;
+/** @access OTHER another non-present entry (device, hwpoison) */
+export const ACCESS_OTHER: i32 = -7;
+/** @access HUGE a PMD leaf that the access cannot use as is (a write to a read-only THP) */
+export const ACCESS_HUGE: i32 = -8;
+/** @access ENOMEM a fault needed a frame or a page table and none was left; nothing changed */
+export const ACCESS_ENOMEM: i32 = -12;
+
+// fast-path permission bits of handle_access() (what the TypeScript side read off the VMA)
+/** The VMA is private anonymous memory the fast path may fault in. */
+export const FAST_ANON: u32 = 1;
+/** VM_WRITE: fresh pages are mapped writable. */
+export const FAST_VM_WRITE: u32 = 2;
+/** mm_forbids_zeropage() or the caller wants no zero page: reads allocate too. */
+export const FAST_NO_ZEROPAGE: u32 = 4;
+
+// @ts-ignore: decorator
+@inline function pteSlotOrLeaf(mm: u32, a: u64): u32 {
+  // 0: no table; otherwise the PTE slot, or the PMD slot when the PMD is a leaf (tagged by bit 0)
+  const pmdp = walk_pmdp(mm, a);
+  if (pmdp == 0) return 0;
+  const pmd = entryLoad(pmdp);
+  if (isTableEntry(pmd)) return entryTable(pmd) + (pteIndex(a) << 3);
+  if (pmd_leaf(pmd)) return pmdp | 1;
+  return 0;
+}
+
+/** ACCESS_* for a non-present, non-none entry. */
+// @ts-ignore: decorator
+@inline function nonPresentCode(pte: u64): i32 {
+  if (pte_protnone(pte)) return ACCESS_PROTNONE;
+  const t = swp_type(pte);
+  if (t < MAX_SWAPFILES) return ACCESS_SWAP;
+  if (is_pte_marker_entry(pte)) return ACCESS_MARKER;
+  if (is_migration_entry(pte)) return ACCESS_MIGRATION;
+  return ACCESS_OTHER;
+}
+
+/**
+ * One access by the simulated CPU to `va` in `mm`: a read returns the page's tag (≥ 0), a write
+ * stores the tag `hi:lo` and returns 0. The caller has checked the VMA allows the access.
+ *
+ * With FAST_ANON, a none entry is faulted in on the spot (do_anonymous_page()): a read maps the
+ * shared zero page (unless FAST_NO_ZEROPAGE), a write a fresh zeroed exclusive page joining
+ * anon_vma `anonVma` (non-zero) at page index `index`. `prot` is the VMA's vm_page_prot.
+ * Otherwise returns a negative ACCESS_* code and changes nothing.
+ */
+export function handle_access(
+  ctx: u32, mm: u32, va: f64, write: u32, lo: u32, hi: u32,
+  fast: u32, anonVma: u32, index: u32, prot: u32,
+): f64 {
+  const a = <u64>va;
+  let slot = pteSlotOrLeaf(mm, a);
+  if (slot & 1) return accessLeaf(slot & ~1, a, write, lo, hi);
+  let pte: u64 = slot != 0 ? entryLoad(slot) : 0;
+  if (pte_none(pte)) {
+    if (!(fast & FAST_ANON) || (write && anonVma == 0)) return <f64>ACCESS_NEED_FAULT;
+    const r = do_anonymous_page(ctx, mm, a, write != 0 || (fast & FAST_NO_ZEROPAGE) != 0, fast, anonVma, index, prot);
+    if (r < 0) return <f64>r;
+    slot = pteSlotOrLeaf(mm, a);
+    pte = entryLoad(slot);
+  }
+  if (!pte_present(pte)) return <f64>nonPresentCode(pte);
+  if (pte_protnone(pte)) return <f64>ACCESS_PROTNONE;
+  if (write && !pte_write(pte)) return <f64>ACCESS_WP_FAULT;
+  // the MMU sets accessed, and dirty on a write
+  const ad: u64 = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;
+  if ((pte & ad) != ad) atomic.or<u64>(slot, ad);
+  const c = contentAddr(<u32>pte_pfn(pte));
+  if (write) {
+    atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
+    return 0;
+  }
+  return <f64>atomic.load<u64>(c);
+}
+
+function accessLeaf(pmdp: u32, a: u64, write: u32, lo: u32, hi: u32): f64 {
+  const pmd = entryLoad(pmdp);
+  if (pte_protnone(pmd)) return <f64>ACCESS_PROTNONE;
+  if (write && !pte_write(pmd)) return <f64>ACCESS_HUGE;
+  const ad: u64 = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;
+  if ((pmd & ad) != ad) atomic.or<u64>(pmdp, ad);
+  const c = contentAddr(<u32>pte_pfn(pmd) + pteIndex(a));
+  if (write) {
+    atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
+    return 0;
+  }
+  return <f64>atomic.load<u64>(c);
+}
+
+/**
+ * do_anonymous_page() for one none PTE. `alloc`: a fresh page (a write fault, or no zero page);
+ * otherwise the zero page. Reserves what it needs first: ACCESS_ENOMEM changes nothing.
+ */
+function do_anonymous_page(
+  ctx: u32, mm: u32, a: u64, alloc: bool, fast: u32, anonVma: u32, index: u32, prot: u32,
+): i32 {
+  if (alloc && anonVma == 0) return ACCESS_NEED_FAULT;
+  if (!pt_reserve(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
+  if (alloc && !frames_reserve(ctx, 1)) {
+    pt_unreserve(ctx);
+    return ACCESS_ENOMEM;
+  }
+  const slot = allocPteSlot(ctx, mm, a);
+  pt_unreserve(ctx);
+  const base: u64 = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
+  let pte: u64;
+  if (alloc) {
+    const pfn = alloc_pages(ctx, 0, GFP_ZERO);
+    folio_add_new_anon_rmap(pfn, anonVma, index, RMAP_EXCLUSIVE);
+    folio_add_lru(ctx, pfn);
+    add_mm_counter(mm, MM_ANONPAGES, 1);
+    pte = pfn_pte(<u64>pfn, base);
+    if (fast & FAST_VM_WRITE) pte = pte_mkwrite(pte_mkdirty(pte));
+    count_vm_events(FAULT_ANON, 1);
+  } else {
+    pte = pfn_pte(0, base) | _PAGE_SPECIAL;
+    count_vm_events(FAULT_ZERO_PAGE, 1);
+  }
+  entryStore(slot, pte);
+  return 0;
+}
+
+/** The PTE slot for `a`, installing missing tables from the context's reservation. */
+function allocPteSlot(ctx: u32, mm: u32, a: u64): u32 {
+  const pmdp = walk_alloc_pmdp(ctx, mm, a);
+  let me = entryLoad(pmdp);
+  if (pte_none(me)) {
+    const idx = pt_alloc_table(ctx);
+    me = pfn_pte(<u64>idx, _PAGE_TABLE);
+    entryStore(pmdp, me);
+    atomic.add<i32>(mmAddr(mm) + offsetof<MmStruct>("nr_ptes"), 1);
+  }
+  return entryTable(me) + (pteIndex(a) << 3);
+}
+
+// ---- per-CPU LRU batches (mm/swap.c) ----------------------------------------------------------
+
+/**
+ * folio_add_lru(): with LRU batching on (lru_batch_size > 0), the folio waits in this CPU's
+ * (this context's) batch holding a reference until the batch is full or drained — the
+ * transient reference behind Linux 5.9–5.18's unnecessary COWs. Off: straight onto the LRU.
+ */
+export function folio_add_lru(ctx: u32, folio: u32): void {
+  const size = atomic.load<u32>(layoutBase() + offsetof<Header>("lruBatchSize"));
+  if (size == 0) {
+    setPageFlag(folio, PG_lru);
+    return;
+  }
+  folio_ref_add(folio, 1);
+  const C = ctxOf(ctx);
+  store<u32>(ctx + CTX_LRU_OFFSET + (C.lruCount << 2), folio);
+  C.lruCount = C.lruCount + 1;
+  if (C.lruCount >= size) lru_add_drain(ctx);
+}
+
+/** lru_add_drain(): move this CPU's batch onto the LRU, dropping the batch's references. */
+export function lru_add_drain(ctx: u32): u32 {
+  const C = ctxOf(ctx);
+  const n = C.lruCount;
+  for (let i: u32 = 0; i < n; i++) {
+    const folio = load<u32>(ctx + CTX_LRU_OFFSET + (i << 2));
+    setPageFlag(folio, PG_lru);
+    folio_put_refs(folio, 1);
+  }
+  C.lruCount = 0;
+  if (n) count_vm_events(LRU_BATCH_DRAINED, n);
+  return n;
+}
+
+export function lru_batch_count(ctx: u32): u32 {
+  return ctxOf(ctx).lruCount;
+}
+
+/** Sets the per-CPU LRU batch size: 0 (off), up to CTX_LRU_SLOTS (Linux: 15 before 6.x, 31 now). */
+export function set_lru_batch_size(n: u32): i32 {
+  if (n > CTX_LRU_SLOTS) return -EINVAL;
+  atomic.store<u32>(layoutBase() + offsetof<Header>("lruBatchSize"), n);
+  return 0;
+}
+
+// ---- do_wp_page() ------------------------------------------------------------------------------
+
+/** @wpfact PFN the page mapped at the address */
+export const WPF_PFN: u32 = 0;
+/** @wpfact FOLIO its folio */
+export const WPF_FOLIO: u32 = 1;
+/** @wpfact PAGE_FLAGS the page's flags (PageAnonExclusive is per page) */
+export const WPF_PAGE_FLAGS: u32 = 2;
+/** @wpfact FOLIO_FLAGS the folio's flags (PG_lru, PG_swapcache, PG_locked …) */
+export const WPF_FOLIO_FLAGS: u32 = 3;
+/** @wpfact REFCOUNT folio_ref_count() */
+export const WPF_REFCOUNT: u32 = 4;
+/** @wpfact MAPCOUNT folio_mapcount() */
+export const WPF_MAPCOUNT: u32 = 5;
+/** @wpfact SWAPCOUNT swap count of the folio's slot when it is in the swap cache */
+export const WPF_SWAPCOUNT: u32 = 6;
+/** @wpfact PTE low 32 bits of the entry */
+export const WPF_PTE: u32 = 7;
+/** @wpfact MAPPING the folio's mapping word (anon_vma id << 2 | PAGE_MAPPING_ANON …) */
+export const WPF_MAPPING: u32 = 8;
+/** @wpfact KIND what is mapped: WP_ANON, WP_ZERO, WP_FILE */
+export const WPF_KIND: u32 = 9;
+export const WPF_WORDS: u32 = 10;
+
+/** @wpkind ANON an anonymous (or KSM) page */
+export const WP_ANON: u32 = 1;
+/** @wpkind ZERO the shared zero page, or another special mapping */
+export const WP_ZERO: u32 = 2;
+/** @wpkind FILE a shmem/file page */
+export const WP_FILE: u32 = 3;
+
+/**
+ * The facts a COW strategy decides on, for the present entry at `va`: written as WPF_WORDS u32
+ * words at the start of the scratch area. Returns the WP_* kind, or a negative ACCESS_* code
+ * when the entry is not a present 4 KiB mapping (the caller re-runs the access).
+ */
+export function wp_fault_info(ctx: u32, mm: u32, va: f64): i32 {
+  const a = <u64>va;
+  const slot = pteSlotOrLeaf(mm, a);
+  if (slot == 0) return ACCESS_NEED_FAULT;
+  if (slot & 1) return ACCESS_HUGE;
+  const pte = entryLoad(slot);
+  if (!pte_present(pte)) return pte_none(pte) ? ACCESS_NEED_FAULT : nonPresentCode(pte);
+  const out = ctxOf(ctx).scratch;
+  const pfn = <u32>pte_pfn(pte);
+  let kind = WP_ZERO;
+  memory.fill(out, 0, WPF_WORDS << 2);
+  store<u32>(out + (WPF_PTE << 2), <u32>pte);
+  if (!pte_special(pte) && pfn_valid(pfn)) {
+    const folio = page_folio(pfn);
+    kind = folio_test_anon(folio) ? WP_ANON : WP_FILE;
+    store<u32>(out + (WPF_PFN << 2), pfn);
+    store<u32>(out + (WPF_FOLIO << 2), folio);
+    store<u32>(out + (WPF_PAGE_FLAGS << 2), pageFlags(pfn));
+    const ff = pageFlags(folio);
+    store<u32>(out + (WPF_FOLIO_FLAGS << 2), ff);
+    store<i32>(out + (WPF_REFCOUNT << 2), folio_ref_count(folio));
+    store<i32>(out + (WPF_MAPCOUNT << 2), folio_mapcount(folio));
+    if (ff & (1 << PG_swapcache)) {
+      store<u32>(out + (WPF_SWAPCOUNT << 2), swap_count(folio_swap_slot(folio)));
+    }
+    store<u32>(out + (WPF_MAPPING << 2), pfn_to_page(folio).mapping);
+  } else {
+    store<u32>(out + (WPF_PFN << 2), pfn);
+    store<u32>(out + (WPF_FOLIO << 2), pfn);
+  }
+  store<u32>(out + (WPF_KIND << 2), kind);
+  return <i32>kind;
+}
+
+/** wp_page_reuse() flags */
+/** Mark the page PageAnonExclusive (SetPageAnonExclusive() in do_wp_page()). */
+export const REUSE_SET_EXCLUSIVE: u32 = 1;
+/** folio_move_anon_rmap() into `anonVma`: the page now belongs to this VMA's anon_vma alone. */
+export const REUSE_MOVE_ANON: u32 = 2;
+/** FAULT_FLAG_UNSHARE: only mark it exclusive; the PTE stays read-only. */
+export const REUSE_UNSHARE: u32 = 4;
+
+/**
+ * wp_page_reuse(): keep the page, now writable, young and dirty. Returns 0, or a negative
+ * ACCESS_* code (nothing changed) when the entry is not a present 4 KiB page.
+ */
+export function wp_page_reuse(ctx: u32, mm: u32, va: f64, flags: u32, anonVma: u32): i32 {
+  const a = <u64>va;
+  const slot = pteSlotOrLeaf(mm, a);
+  if (slot == 0 || (slot & 1)) return ACCESS_NEED_FAULT;
+  const pte = entryLoad(slot);
+  if (!pte_present(pte) || pte_special(pte)) return ACCESS_NEED_FAULT;
+  const pfn = <u32>pte_pfn(pte);
+  const folio = page_folio(pfn);
+  if (flags & REUSE_MOVE_ANON) folio_move_anon_rmap(folio, anonVma);
+  if (flags & REUSE_SET_EXCLUSIVE) SetPageAnonExclusive(pfn);
+  if (flags & REUSE_UNSHARE) {
+    count_vm_events(FAULT_UNSHARE, 1);
+    return 0;
+  }
+  // ptep_set_access_flags(): only ever adds permissions and A/D
+  atomic.or<u64>(slot, _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY);
+  count_vm_events(FAULT_WP_REUSE, 1);
+  return 0;
+}
+
+/** wp_page_copy() flags */
+/** FAULT_FLAG_UNSHARE: map the copy read-only, keeping soft-dirty and uffd-wp. */
+export const WPCOPY_UNSHARE: u32 = 1;
+/** VM_WRITE: map the copy writable (maybe_mkwrite()). */
+export const WPCOPY_VM_WRITE: u32 = 2;
+
+/**
+ * wp_page_copy(): a new exclusive page (a copy of the old one, or zeroed when the old one is the
+ * zero page) replaces the entry at `va`; the old page loses this mapping and its reference.
+ * The new folio joins anon_vma `anonVma` at page index `index`. Returns the new pfn, or
+ * ACCESS_ENOMEM (nothing changed) / another negative ACCESS_* code.
+ */
+export function wp_page_copy(ctx: u32, mm: u32, va: f64, anonVma: u32, index: u32, flags: u32): i32 {
+  const a = <u64>va;
+  const slot = pteSlotOrLeaf(mm, a);
+  if (slot == 0) return ACCESS_NEED_FAULT;
+  if (slot & 1) return ACCESS_HUGE;
+  const old = entryLoad(slot);
+  if (!pte_present(old)) return pte_none(old) ? ACCESS_NEED_FAULT : nonPresentCode(old);
+  const oldPfn = <u32>pte_pfn(old);
+  const zero = pte_special(old) || !pfn_valid(oldPfn);
+  const nw = alloc_pages(ctx, 0, zero ? GFP_ZERO : 0);
+  if (nw == NO_PFN) return ACCESS_ENOMEM;
+  if (!zero) copy_page_contents(nw, oldPfn);
+  folio_add_new_anon_rmap(nw, anonVma, index, RMAP_EXCLUSIVE);
+  folio_add_lru(ctx, nw);
+  let pte = pfn_pte(<u64>nw, old & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
+  if (flags & WPCOPY_UNSHARE) {
+    if (pte_soft_dirty(old)) pte = pte_mksoft_dirty(pte);
+    if (pte_uffd_wp(old)) pte = pte_mkuffd_wp(pte);
+    count_vm_events(FAULT_UNSHARE, 1);
+  } else {
+    pte = pte_mkdirty(pte);
+    if (flags & WPCOPY_VM_WRITE) pte = pte_mkwrite(pte);
+    count_vm_events(FAULT_WP_COPY, 1);
+  }
+  // ptep_clear_flush() + set_pte_at(): the exchange returns the final A/D bits of the old entry
+  atomic.xchg<u64>(slot, pte);
+  if (zero) {
+    add_mm_counter(mm, MM_ANONPAGES, 1);
+  } else {
+    const folio = page_folio(oldPfn);
+    const m = mm_counter_of(folio);
+    if (m != MM_ANONPAGES) {
+      add_mm_counter(mm, m, -1);
+      add_mm_counter(mm, MM_ANONPAGES, 1);
+    }
+    folio_remove_rmap_ptes(folio, oldPfn, 1);
+    folio_put_refs(folio, 1);
+  }
+  return <i32>nw;
+}
+
+/**
+ * finish_fault() for a shmem page: map `pfn` (already in the page cache, which holds its own
+ * reference) at `va` with one more reference and map count. `write`: writable and dirty.
+ * Returns 0, -EEXIST when something is mapped there, or ACCESS_ENOMEM (nothing changed).
+ */
+export function map_file_pte(ctx: u32, mm: u32, va: f64, pfn: u32, prot: u32, write: u32): i32 {
+  const a = <u64>va;
+  if (!pfn_valid(pfn)) return -EINVAL;
+  if (!pt_reserve(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
+  const slot = allocPteSlot(ctx, mm, a);
+  pt_unreserve(ctx);
+  if (!pte_none(entryLoad(slot))) return -EEXIST;
+  const folio = page_folio(pfn);
+  folio_ref_add(folio, 1);
+  folio_add_rmap_ptes(folio, pfn, 1);
+  add_mm_counter(mm, testPageFlag(folio, PG_swapbacked) ? MM_SHMEMPAGES : MM_FILEPAGES, 1);
+  // set_pte_range(): vm_page_prot of a shared writable mapping already allows writes
+  let pte = pfn_pte(<u64>pfn, (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW | _PAGE_PROTNONE)) | _PAGE_ACCESSED);
+  if (write) pte = pte_mkdirty(pte);
+  else if (pte_write(pte) && testPageFlag(folio, PG_dirty)) pte = pte_mkdirty(pte);
+  entryStore(slot, pte);
+  count_vm_events(FAULT_FILE, 1);
+  return 0;
+}
