@@ -22,7 +22,7 @@ import {
 } from "./pte";
 import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pteIndex,
-  mmAddr, MmStruct, add_mm_counter, pt_reserve, pt_unreserve, pt_alloc_table, tables_missing,
+  mmAddr, MmStruct, add_mm_counter, pt_reserve_upto, pt_unreserve, pt_alloc_table, tables_missing,
   MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES,
 } from "./pgtable";
 import {
@@ -99,7 +99,9 @@ export const FAST_NO_ZEROPAGE: u32 = 4;
 
 /**
  * One access by the simulated CPU to `va` in `mm`: a read returns the page's tag (≥ 0), a write
- * stores the tag `hi:lo` and returns 0. The caller has checked the VMA allows the access.
+ * stores the tag `hi:lo` and returns 0; `write` = ACCESS_FAULT_WRITE only faults the page in
+ * for writing, as GUP's faultin_page() does, without storing. The caller has checked the VMA
+ * allows the access.
  *
  * With FAST_ANON, a none entry is faulted in on the spot (do_anonymous_page()): a read maps the
  * shared zero page (unless FAST_NO_ZEROPAGE), a write a fresh zeroed exclusive page joining
@@ -129,11 +131,14 @@ export function handle_access(
   if ((pte & ad) != ad) atomic.or<u64>(slot, ad);
   const c = contentAddr(<u32>pte_pfn(pte));
   if (write) {
-    atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
+    if (write != ACCESS_FAULT_WRITE) atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
     return 0;
   }
   return <f64>atomic.load<u64>(c);
 }
+
+/** handle_access()'s `write` value for a write fault without a store (GUP, MADV_POPULATE_WRITE). */
+export const ACCESS_FAULT_WRITE: u32 = 2;
 
 function accessLeaf(pmdp: u32, a: u64, write: u32, lo: u32, hi: u32): f64 {
   const pmd = entryLoad(pmdp);
@@ -143,7 +148,7 @@ function accessLeaf(pmdp: u32, a: u64, write: u32, lo: u32, hi: u32): f64 {
   if ((pmd & ad) != ad) atomic.or<u64>(pmdp, ad);
   const c = contentAddr(<u32>pte_pfn(pmd) + pteIndex(a));
   if (write) {
-    atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
+    if (write != ACCESS_FAULT_WRITE) atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
     return 0;
   }
   return <f64>atomic.load<u64>(c);
@@ -157,7 +162,7 @@ function do_anonymous_page(
   ctx: u32, mm: u32, a: u64, alloc: bool, fast: u32, anonVma: u32, index: u32, prot: u32,
 ): i32 {
   if (alloc && anonVma == 0) return ACCESS_NEED_FAULT;
-  if (!pt_reserve(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
+  if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
   if (alloc && !frames_reserve(ctx, 1)) {
     pt_unreserve(ctx);
     return ACCESS_ENOMEM;
@@ -231,6 +236,11 @@ export function lru_add_drain(ctx: u32): u32 {
 
 export function lru_batch_count(ctx: u32): u32 {
   return ctxOf(ctx).lruCount;
+}
+
+/** The i-th folio waiting in this CPU's LRU batch. */
+export function lru_batch_folio(ctx: u32, i: u32): u32 {
+  return i < ctxOf(ctx).lruCount ? load<u32>(ctx + CTX_LRU_OFFSET + (i << 2)) : NO_PFN;
 }
 
 /** Sets the per-CPU LRU batch size: 0 (off), up to CTX_LRU_SLOTS (Linux: 15 before 6.x, 31 now). */
@@ -403,7 +413,7 @@ export function wp_page_copy(ctx: u32, mm: u32, va: f64, anonVma: u32, index: u3
 export function map_file_pte(ctx: u32, mm: u32, va: f64, pfn: u32, prot: u32, write: u32): i32 {
   const a = <u64>va;
   if (!pfn_valid(pfn)) return -EINVAL;
-  if (!pt_reserve(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
+  if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
   const slot = allocPteSlot(ctx, mm, a);
   pt_unreserve(ctx);
   if (!pte_none(entryLoad(slot))) return -EEXIST;

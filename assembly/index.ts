@@ -56,7 +56,7 @@ export {
   layout_swap_base, layout_content_base, layout_ctx_base, layout_total_bytes,
   layout_vmstat_base, layout_pt_available, layout_swap_available, layout_free_pages,
   NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER,
-  EPERM, ENOENT, ESRCH, EIO, EAGAIN, ENOMEM, EFAULT, EBUSY, EEXIST, EINVAL, ENOSPC,
+  EPERM, ENOENT, ESRCH, EIO, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, EINVAL, ENOSPC,
   PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL, PGTABLE_ALLOC, PGTABLE_FREE,
   PGTABLE_ALLOC_FAIL, SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, GUP_FAST_PINNED, GUP_FAST_BACKOFF,
   FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE,
@@ -127,7 +127,7 @@ export {
   MMF_HAS_PINNED, MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, TRANSLATE_FAULT,
   mm_alloc, mm_free, mm_valid, mm_flags, mm_set_flags, mm_write_protect_seq,
   mm_write_protect_seq_inc, mm_nr_ptes, add_mm_counter, get_mm_counter, mm_count_tables,
-  mm_pgd_addr, pt_alloc_table, pt_free_table, pt_reserve, pt_unreserve, tables_missing_at,
+  mm_pgd_addr, pt_alloc_table, pt_free_table, pt_reserve, pt_reserve_upto, pt_unreserve, tables_missing_at, translate_one,
   free_pgd_range, ptep_get, pmdp_get, ptep_set, pmdp_set, ptep_get_and_clear, ptep_cmpxchg,
   ptep_set_wrprotect, ptep_addr, translate_batch,
 } from "./pgtable";
@@ -152,11 +152,11 @@ export {
 export {
   VM_READ, VM_WRITE, VM_SHARED, VM_UFFD_MISSING, VM_UFFD_WP, ACCESS_OK, ACCESS_NEED_FAULT,
   ACCESS_WP_FAULT, ACCESS_PROTNONE, ACCESS_SWAP, ACCESS_MARKER, ACCESS_MIGRATION, ACCESS_OTHER,
-  ACCESS_HUGE, ACCESS_ENOMEM, FAST_ANON, FAST_VM_WRITE, FAST_NO_ZEROPAGE, WPF_PFN, WPF_FOLIO,
+  ACCESS_HUGE, ACCESS_ENOMEM, ACCESS_FAULT_WRITE, FAST_ANON, FAST_VM_WRITE, FAST_NO_ZEROPAGE, WPF_PFN, WPF_FOLIO,
   WPF_PAGE_FLAGS, WPF_FOLIO_FLAGS, WPF_REFCOUNT, WPF_MAPCOUNT, WPF_SWAPCOUNT, WPF_PTE,
   WPF_MAPPING, WPF_KIND, WPF_WORDS, WP_ANON, WP_ZERO, WP_FILE, REUSE_SET_EXCLUSIVE,
   REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, folio_add_lru,
-  lru_add_drain, lru_batch_count, set_lru_batch_size, wp_fault_info, wp_page_reuse,
+  lru_add_drain, lru_batch_count, lru_batch_folio, set_lru_batch_size, wp_fault_info, wp_page_reuse,
   wp_page_copy, map_file_pte,
 } from "./fault";
 

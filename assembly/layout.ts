@@ -36,10 +36,14 @@ export const ENOENT: i32 = 2;
 export const ESRCH: i32 = 3;
 /** @errno EIO input/output error */
 export const EIO: i32 = 5;
+/** @errno EBADF bad file descriptor */
+export const EBADF: i32 = 9;
 /** @errno EAGAIN try again */
 export const EAGAIN: i32 = 11;
 /** @errno ENOMEM out of memory */
 export const ENOMEM: i32 = 12;
+/** @errno EACCES permission denied */
+export const EACCES: i32 = 13;
 /** @errno EFAULT bad address */
 export const EFAULT: i32 = 14;
 /** @errno EBUSY device or resource busy */

@@ -177,6 +177,12 @@ export function pt_reserve(ctx: u32, n: u32): bool {
   return reserveInto(ctx + offsetof<Ctx>("ptReserved"), ptAvailAddr(), n, PGTABLE_ALLOC_FAIL);
 }
 
+/** Tops the context's reservation up to at least `n` tables; false (nothing taken) if short. */
+export function pt_reserve_upto(ctx: u32, n: u32): bool {
+  const have = ctxOf(ctx).ptReserved;
+  return n <= have || pt_reserve(ctx, n - have);
+}
+
 /** Returns whatever the context still has reserved. */
 export function pt_unreserve(ctx: u32): void {
   unreserveFrom(ctx + offsetof<Ctx>("ptReserved"), ptAvailAddr());
@@ -294,7 +300,7 @@ export function walk_alloc_pmdp(ctx: u32, mm: u32, va: u64): u32 {
  * Returns 0 also when the PMD is a leaf.
  */
 export function walk_alloc_ptep(ctx: u32, mm: u32, va: u64): u32 {
-  if (!pt_reserve(ctx, tables_missing(mm, va, 3))) return 0;
+  if (!pt_reserve_upto(ctx, tables_missing(mm, va, 3))) return 0;
   const pmdp = walk_alloc_pmdp(ctx, mm, va);
   let r: u32 = 0;
   if (pmdp != 0) {
@@ -417,7 +423,7 @@ export function ptep_set(ctx: u32, mm: u32, va: f64, pte: u64): i32 {
 /** set_pmd_at(), allocating the upper tables. */
 export function pmdp_set(ctx: u32, mm: u32, va: f64, pmd: u64): i32 {
   const a = <u64>va;
-  if (!pt_reserve(ctx, tables_missing(mm, a, 2))) return -ENOMEM;
+  if (!pt_reserve_upto(ctx, tables_missing(mm, a, 2))) return -ENOMEM;
   const slot = walk_alloc_pmdp(ctx, mm, a);
   pt_unreserve(ctx);
   if (slot == 0) return -ENOMEM;
@@ -445,6 +451,11 @@ export function ptep_addr(mm: u32, va: f64): u32 {
 }
 export function mm_pgd_addr(mm: u32): u32 {
   return tableAddr(mmOf(mm).pgd);
+}
+
+/** The pfn mapped at `va` (PMD leaves included), or TRANSLATE_FAULT | kind: one translation. */
+export function translate_one(mm: u32, va: f64): u32 {
+  return translateOne(tableAddr(mmOf(mm).pgd), <u64>va);
 }
 
 /** Translation result for an address with no usable mapping: TRANSLATE_FAULT | pte kind. */

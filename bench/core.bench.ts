@@ -78,7 +78,7 @@ suite
   .add("fork copy + zap of 1 GiB", forkAndZap, { minSamples: 8, maxTime: 3 })
   .add("GUP-fast pin + unpin", gupFastBatch, { minSamples: 20 })
   .on("cycle", (e: Benchmark.Event) => {
-    const b = e.target as Benchmark & { error?: Error };
+    const b = e.target as unknown as Benchmark & { error?: Error };
     if (b.error) throw b.error;
     log("  " + String(b));
   })

@@ -6,13 +6,13 @@
  * the same shared memory.
  */
 import Benchmark from "benchmark";
-import loader from "@assemblyscript/loader";
+import { instantiateSync } from "@assemblyscript/loader";
 import { Core } from "../src/core/index.js";
 
 const json = process.argv.includes("--json");
 const core = Core.create({ frames: 4096, build: "release" });
 const pfn = core.allocPages(0);
-const { exports: viaLoader } = loader.instantiateSync(core.module, {
+const { exports: viaLoader } = instantiateSync(core.module, {
   env: { memory: core.memory, abort: () => { throw new Error("abort"); } },
 }) as unknown as { exports: typeof core.x };
 const raw = core.x;

@@ -6,8 +6,8 @@ import { ERRNO_CODES } from "./core/abi.generated.js";
 
 /** The errno names cowsim uses. @public */
 export type ErrnoName =
-  | "EPERM" | "ENOENT" | "ESRCH" | "EIO" | "EAGAIN" | "ENOMEM" | "EFAULT" | "EBUSY" | "EEXIST"
-  | "EINVAL" | "ENOSPC";
+  | "EPERM" | "ENOENT" | "ESRCH" | "EIO" | "EBADF" | "EAGAIN" | "ENOMEM" | "EACCES" | "EFAULT"
+  | "EBUSY" | "EEXIST" | "EINVAL" | "ENOSPC";
 
 const byNumber = new Map<number, ErrnoName>(ERRNO_CODES.map((e) => [e.value, e.name as ErrnoName]));
 const byName = new Map<ErrnoName, number>(ERRNO_CODES.map((e) => [e.name as ErrnoName, e.value]));

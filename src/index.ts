@@ -1,7 +1,31 @@
 /**
  * cowsim: a Linux-faithful simulator of anonymous memory and copy-on-write.
+ *
+ * Every export is listed here by name: this is the public API.
  * @packageDocumentation
  */
-export * from "./core/index.js";
+export { createKernel, Kernel } from "./mm/kernel.js";
+export type { KernelOptions, TransientOptions } from "./mm/kernel.js";
+export { Process } from "./mm/process.js";
+export type { MapsEntry } from "./mm/process.js";
+export { compareStrategies } from "./compare.js";
+export type { StrategyResult } from "./compare.js";
+export { STRATEGIES, STRATEGY_IDS, makeStrategy } from "./policy/index.js";
+export type {
+  StrategyId, StrategyInfo, CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts,
+} from "./policy/index.js";
+export type { Finding, FindingKind } from "./oracle/oracle.js";
+export type { ChainStep, JournalEntry } from "./oracle/journal.js";
+export type { InvariantViolation } from "./oracle/invariants.js";
+export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
+export type { Counters } from "./mm/stats.js";
+export {
+  PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS,
+  MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
+  MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
+  MADV_COLD, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
+  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE,
+} from "./mm/uapi.js";
 export { CowsimError, errnoName } from "./errno.js";
 export type { ErrnoName } from "./errno.js";
+export * from "./core/index.js";

@@ -179,8 +179,10 @@ export interface CoreExports {
   pt_alloc_table(ctx: number): number;
   pt_free_table(idx: number): void;
   pt_reserve(ctx: number, n: number): number;
+  pt_reserve_upto(ctx: number, n: number): number;
   pt_unreserve(ctx: number): void;
   tables_missing_at(mm: number, va: number, level: number): number;
+  translate_one(mm: number, va: number): number;
   free_pgd_range(mm: number, floor: number, ceiling: number): number;
   ptep_get(mm: number, va: number): bigint;
   pmdp_get(mm: number, va: number): bigint;
@@ -217,6 +219,7 @@ export interface CoreExports {
   folio_add_lru(ctx: number, folio: number): void;
   lru_add_drain(ctx: number): number;
   lru_batch_count(ctx: number): number;
+  lru_batch_folio(ctx: number, i: number): number;
   set_lru_batch_size(n: number): number;
   wp_fault_info(ctx: number, mm: number, va: number): number;
   wp_page_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
@@ -242,8 +245,10 @@ export const C = {
   ENOENT: 2,
   ESRCH: 3,
   EIO: 5,
+  EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,
+  EACCES: 13,
   EFAULT: 14,
   EBUSY: 16,
   EEXIST: 17,
@@ -388,6 +393,7 @@ export const C = {
   ACCESS_OTHER: -7,
   ACCESS_HUGE: -8,
   ACCESS_ENOMEM: -12,
+  ACCESS_FAULT_WRITE: 2,
   FAST_ANON: 1,
   FAST_VM_WRITE: 2,
   FAST_NO_ZEROPAGE: 4,
@@ -535,8 +541,10 @@ export const ERRNO_CODES: readonly TaggedConstant[] = [
   {"name":"ENOENT","short":"ENOENT","description":"no such entry","value":2},
   {"name":"ESRCH","short":"ESRCH","description":"no such process","value":3},
   {"name":"EIO","short":"EIO","description":"input/output error","value":5},
+  {"name":"EBADF","short":"EBADF","description":"bad file descriptor","value":9},
   {"name":"EAGAIN","short":"EAGAIN","description":"try again","value":11},
   {"name":"ENOMEM","short":"ENOMEM","description":"out of memory","value":12},
+  {"name":"EACCES","short":"EACCES","description":"permission denied","value":13},
   {"name":"EFAULT","short":"EFAULT","description":"bad address","value":14},
   {"name":"EBUSY","short":"EBUSY","description":"device or resource busy","value":16},
   {"name":"EEXIST","short":"EEXIST","description":"already exists","value":17},

@@ -241,13 +241,17 @@ export class Core {
     }
   }
 
-  /** copy_page_range() of [start, end) from `src` into `dst` (COPY_* flags). */
-  copyPageRange(dst: number, src: number, start: number, end: number, flags: number): CoreRecord[] {
+  /**
+   * copy_page_range() of [start, end) from `src` into `dst` (COPY_* flags). The page tables it
+   * reserves are returned afterwards unless `keepReservation` (a caller that reserved for a
+   * whole fork returns them itself).
+   */
+  copyPageRange(dst: number, src: number, start: number, end: number, flags: number, keepReservation = false): CoreRecord[] {
     try {
       return this.ranged(start, end, "copy_page_range",
         (from) => this.x.copy_page_range(this.ctx, dst, src, from, end, flags));
     } finally {
-      this.x.pt_unreserve(this.ctx);
+      if (!keepReservation) this.x.pt_unreserve(this.ctx);
     }
   }
 
@@ -263,6 +267,15 @@ export class Core {
     const records: CoreRecord[] = [];
     this.readRecords(start, records, this.x.ctx_nr_records(this.ctx) >>> 0);
     return { pages, records };
+  }
+
+  /**
+   * pagemap_read(): one record per non-none entry of [start, end) — kind (PTE_KIND_*, with
+   * PAGEMAP_HUGE for PMD leaves) in `kind`, pfn / swap slot / marker bits in `pfn`, the entry's
+   * low 32 bits in `aux`.
+   */
+  pagemap(mm: number, start: number, end: number): CoreRecord[] {
+    return this.ranged(start, end, "pagemap_read", (from) => this.x.pagemap_read(this.ctx, mm, from, end));
   }
 
   /** free_pgd_range(): frees the empty tables wholly inside [floor, ceiling). */

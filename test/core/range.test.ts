@@ -7,7 +7,7 @@ const n = (v: bigint) => v;
 const isWrite = (core: Core, pte: bigint) => core.x.pte_write(pte) === 1;
 const COW = C.COPY_COW;
 
-function forkRange(core: Core, src: number, start: number, pages: number, flags = COW) {
+function forkRange(core: Core, src: number, start: number, pages: number, flags: number = COW) {
   const dst = core.mmAlloc();
   const records = core.copyPageRange(dst, src, start, start + pages * 4096, flags);
   return { dst, records };
@@ -379,7 +379,8 @@ describe("state snapshots", () => {
   it("see a one-byte change anywhere in the state (so the 'unchanged' checks can fail)", () => {
     const core = makeCore();
     const before = snapshot(core);
-    core.u8[core.layout.frameBase + 24 * 1000 + 9] ^= 1;
+    const at = core.layout.frameBase + 24 * 1000 + 9;
+    core.u8[at] = core.u8[at]! ^ 1;
     expect(stateDiff(before, snapshot(core))).toMatch(/differs/);
   });
 });

@@ -1,0 +1,286 @@
+/**
+ * A simulated kernel: one machine (the Wasm core), one COW strategy, the oracle that judges it,
+ * and the processes. `createKernel()` is the entry point of the library.
+ * @packageDocumentation
+ */
+import { Core } from "../core/core.js";
+import type { CoreExports } from "../core/abi.generated.js";
+import type { CoreBuild } from "../core/wasm.js";
+import { C } from "../core/abi.generated.js";
+import { CowsimError } from "../errno.js";
+import { makeStrategy, type StrategyId } from "../policy/index.js";
+import type { CowStrategy } from "../policy/strategy.js";
+import { Oracle, type Finding } from "../oracle/oracle.js";
+import type { Journal } from "../oracle/journal.js";
+import { checkInvariants, type InvariantViolation } from "../oracle/invariants.js";
+import { AnonVmaRegistry } from "./rmap.js";
+import { ShmemRegistry } from "./shmem.js";
+import { Stats, type Counters } from "./stats.js";
+import { Process } from "./process.js";
+import { DEFAULT_MAX_MAP_COUNT, PAGE_SIZE } from "./uapi.js";
+import { parseSize } from "../util/size.js";
+import { Rng } from "../util/rng.js";
+
+/** Transient references the real kernel takes, each behind an option. @public */
+export interface TransientOptions {
+  /**
+   * Per-CPU LRU folio batches (mm/swap.c): each new page waits in a batch holding a reference
+   * until the batch fills or is drained. `true` uses the strategy's era (15 folios before 6.x,
+   * 31 now); a number sets the size; 0 or false is off (the default).
+   */
+  readonly lruBatch?: boolean | number;
+  /**
+   * Isolation for migration or compaction: the probability (0…1) that the page of a
+   * write-protect fault is found isolated, holding a reference, while the fault decides.
+   */
+  readonly isolation?: number;
+}
+
+/** Options of createKernel(). @public */
+export interface KernelOptions {
+  /** The COW strategy: a built-in id (default "anon-exclusive") or a strategy object. */
+  readonly strategy?: StrategyId | CowStrategy;
+  /** The strategy's knobs, by name (see STRATEGIES). */
+  readonly knobs?: Readonly<Record<string, boolean>>;
+  /** Simulated RAM: bytes, or a size such as "256M" (default "256M"). */
+  readonly memory?: number | string;
+  /** Swap space: bytes or a size (default: as much as memory). */
+  readonly swap?: number | string;
+  /** Bytes of real data kept per page besides its value (0…4096, default 0). */
+  readonly dataBytes?: number;
+  readonly transient?: TransientOptions;
+  /** Seed of the pseudo-random choices (transient isolation …). Default 1. */
+  readonly seed?: number;
+  /** Run the oracle (default true). */
+  readonly oracle?: boolean;
+  /** Keep the journal that explains findings (default: with the oracle). */
+  readonly explain?: boolean;
+  /** Check every invariant after every step, throwing on the first violation (default false). */
+  readonly checkInvariants?: boolean;
+  /** Most processes alive at once (default 256). */
+  readonly maxProcesses?: number;
+  /** vm.max_map_count (default 65530). */
+  readonly maxMapCount?: number;
+  /** Page tables in the pool (default: scaled from memory). */
+  readonly pageTables?: number;
+  /** Which compilation of the core (default "release"). */
+  readonly build?: CoreBuild;
+}
+
+/** A simulated kernel. @public */
+export class Kernel {
+  readonly core: Core;
+  readonly x: CoreExports;
+  readonly ctx: number;
+  readonly strategy: CowStrategy;
+  readonly oracle: Oracle | null;
+  readonly journal: Journal | null;
+  readonly stats = new Stats();
+  readonly anonVmas = new AnonVmaRegistry();
+  readonly shmem = new ShmemRegistry();
+  readonly processes = new Map<number, Process>();
+  readonly maxMapCount: number;
+  readonly invariantsEachStep: boolean;
+  /** Who last wrote into each frame (for explanations). @internal */
+  readonly lastWriter = new Map<number, number>();
+  private readonly rng: Rng;
+  private readonly isolationRate: number;
+  private readonly isolated = new Map<number, number>();
+  private nextPid = 1;
+  private inSyscall = 0;
+
+  constructor(options: KernelOptions = {}) {
+    const strategy = options.strategy ?? "anon-exclusive";
+    try {
+      this.strategy = typeof strategy === "string" ? makeStrategy(strategy, options.knobs) : strategy;
+    } catch (e) {
+      throw new CowsimError("EINVAL", (e as Error).message);
+    }
+    const memory = parseSize("memory", options.memory ?? "256M");
+    const frames = Math.ceil(memory / PAGE_SIZE);
+    const swap = parseSize("swap", options.swap ?? memory);
+    this.core = Core.create({
+      frames,
+      swapSlots: Math.ceil(swap / PAGE_SIZE) + 1,
+      dataBytes: options.dataBytes ?? 0,
+      maxMms: options.maxProcesses ?? 256,
+      maxThreads: 4,
+      ...(options.pageTables !== undefined ? { pageTables: options.pageTables } : {}),
+      build: options.build ?? "release",
+    });
+    this.x = this.core.x;
+    this.ctx = this.core.ctx;
+    const lru = options.transient?.lruBatch ?? false;
+    const lruSize = lru === true ? this.strategy.lruBatchSize : lru === false ? 0 : lru;
+    if (!Number.isInteger(lruSize) || lruSize < 0 || lruSize > 32) {
+      throw new CowsimError("EINVAL", `transient.lruBatch must be true, false or a size from 0 to 32, not ${String(lru)}`);
+    }
+    this.x.set_lru_batch_size(lruSize);
+    const iso = options.transient?.isolation ?? 0;
+    if (!(iso >= 0 && iso <= 1)) throw new CowsimError("EINVAL", `transient.isolation must be a probability, not ${iso}`);
+    this.isolationRate = iso;
+    this.rng = new Rng(options.seed ?? 1);
+    const useOracle = options.oracle ?? true;
+    this.oracle = useOracle ? new Oracle(options.explain ?? true) : null;
+    this.journal = this.oracle?.journal ?? null;
+    this.maxMapCount = options.maxMapCount ?? DEFAULT_MAX_MAP_COUNT;
+    this.invariantsEachStep = options.checkInvariants ?? false;
+  }
+
+  /** A new process with an empty address space (what exec() leaves). */
+  spawn(): Process {
+    const mm = this.core.mmAlloc();
+    const p = new Process(this, this.allocPid(), mm, 0);
+    this.processes.set(p.pid, p);
+    this.journal?.begin(p.pid, "spawn()");
+    this.journal?.add("mm_alloc", `pid ${p.pid} starts with an empty address space`);
+    return p;
+  }
+
+  /** @internal */
+  allocPid(): number {
+    return this.nextPid++;
+  }
+
+  process(pid: number): Process {
+    const p = this.processes.get(pid);
+    if (!p) throw new CowsimError("ESRCH", `no process ${pid}`);
+    return p;
+  }
+
+  /**
+   * Runs one user-level call as a journal step: the call is recorded, then run; afterwards the
+   * invariants are checked when the kernel was asked to check them after every step.
+   * @internal
+   */
+  syscall<T>(p: Process, call: string, fn: () => T): T {
+    if (this.inSyscall > 0) return fn();
+    this.journal?.begin(p.pid, call);
+    this.inSyscall++;
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.inSyscall--;
+    }
+    if (this.invariantsEachStep) this.assertInvariants(call);
+    return result;
+  }
+
+  /** Every counter: faults by kind, reuses, copies, COW verdicts, core events. */
+  counters(): Counters {
+    return this.stats.snapshot(this.core);
+  }
+
+  /** The oracle's findings so far (missed, unnecessary and wrong COWs), each explained. */
+  get findings(): readonly Finding[] {
+    return this.oracle?.findings ?? [];
+  }
+
+  /** Checks every invariant now; returns the violations (none when all hold). */
+  checkInvariants(): InvariantViolation[] {
+    return checkInvariants(this);
+  }
+
+  /** Throws when an invariant does not hold. */
+  assertInvariants(after = "now"): void {
+    const v = this.checkInvariants();
+    if (v.length) {
+      throw new Error(`cowsim invariant violated after ${after}:\n` + v.map((x) => `  ${x.invariant}: ${x.detail}`).join("\n"));
+    }
+  }
+
+  /** lru_add_drain(): empties the per-CPU LRU batch, dropping its references. */
+  drainLru(): number {
+    return this.x.lru_add_drain(this.ctx);
+  }
+
+  /** Frames not free: mapped, cached, pinned, batched. */
+  get usedFrames(): number {
+    return this.core.layout.nframes - 1 - this.core.freePages();
+  }
+
+  // ---- transient references ------------------------------------------------------------------
+
+  /**
+   * isolate_lru_page(): a migration or compaction scan isolates the page mapped at `addr` of
+   * `pid`, holding a reference until putback(). Returns the pfn.
+   */
+  isolate(pid: number, addr: number): number {
+    const pfn = this.process(pid).pfnAt(addr);
+    if (pfn === null || pfn === 0) throw new CowsimError("EFAULT", `pid ${pid} maps no page at 0x${addr.toString(16)}`);
+    const folio = this.x.page_folio(pfn) >>> 0;
+    this.takeIsolation(folio);
+    return folio;
+  }
+
+  /** putback_lru_page(): releases an isolation reference. */
+  putback(pfn: number): void {
+    if (!this.isolated.has(pfn)) throw new CowsimError("EINVAL", `pfn ${pfn} is not isolated`);
+    this.putbackIsolated(pfn);
+  }
+
+  private takeIsolation(folio: number): void {
+    this.x.folio_ref_add(folio, 1);
+    this.x.page_clear_flag(folio, C.PG_lru);
+    this.x.page_set_flag(folio, C.PG_isolated);
+    this.isolated.set(folio, (this.isolated.get(folio) ?? 0) + 1);
+    this.stats.inc("isolations");
+  }
+
+  /** With transient.isolation, decides whether a fault finds its folio isolated. @internal */
+  maybeIsolate(folio: number): boolean {
+    if (this.isolationRate === 0 || this.rng.next() >= this.isolationRate) return false;
+    this.takeIsolation(folio);
+    this.journal?.add("isolate_lru_page", `a compaction scan holds a reference to pfn ${folio} during the fault`, [folio]);
+    return true;
+  }
+
+  /** @internal */
+  putbackIsolated(folio: number): void {
+    const n = this.isolated.get(folio) ?? 0;
+    if (n <= 1) this.isolated.delete(folio); else this.isolated.set(folio, n - 1);
+    if (n <= 1) {
+      this.x.page_clear_flag(folio, C.PG_isolated);
+      this.x.page_set_flag(folio, C.PG_lru);
+    }
+    this.x.folio_put_refs(folio, 1);
+  }
+
+  /** Folios currently isolated. @internal */
+  isolatedFolios(): number[] {
+    return [...this.isolated.keys()];
+  }
+
+  /** References held outside the page tables by users of GUP (pins, pipe buffers), per folio. @internal */
+  extraRefs(): Map<number, number> {
+    return new Map();
+  }
+
+  /** References the kernel knows to be transient (isolation), per folio. @internal */
+  transientRefs(folio: number): number {
+    return this.isolated.get(folio) ?? 0;
+  }
+
+  // ---- hooks later layers fill in --------------------------------------------------------------
+
+  /** Snapshot references (pipe buffers …) that must keep seeing a folio's old contents. @internal */
+  snapshotRefs(_folio: number): number {
+    return 0;
+  }
+
+  /** folio_free_swap(): no swap yet in this layer. @internal */
+  folioFreeSwap(_folio: number): boolean {
+    return false;
+  }
+
+  /** A swap slot whose last swap PTE went away while its folio sits in the swap cache. @internal */
+  swapCacheOrphan(_slot: number, _pfn: number): void {
+    // nothing caches swap yet
+  }
+}
+
+/** Creates a simulated kernel. @public */
+export function createKernel(options: KernelOptions = {}): Kernel {
+  return new Kernel(options);
+}

@@ -1,0 +1,87 @@
+/**
+ * madvise() (mm/madvise.c) for the advice anonymous memory needs so far: MADV_DONTNEED,
+ * MADV_DONTFORK / MADV_DOFORK, MADV_WIPEONFORK / MADV_KEEPONFORK, MADV_POPULATE_(READ|WRITE),
+ * and the read-ahead hints, which only set their flags.
+ */
+import { CowsimError } from "../errno.js";
+import type { Kernel } from "./kernel.js";
+import type { Process } from "./process.js";
+import {
+  hex, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ, VM_RAND_READ, VM_SHARED, VM_WRITE, VM_READ, VM_EXEC,
+} from "./vma.js";
+import { splitAround, mergeNeighbours, zapVma, populate, pageAligned } from "./mmap.js";
+import {
+  PAGE_SIZE, TASK_SIZE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED,
+  MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE, MADV_NAMES,
+} from "./uapi.js";
+
+/** The vm_flags an advice sets and clears, for the advice that only change flags. */
+const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
+  [MADV_NORMAL]: [0, VM_SEQ_READ | VM_RAND_READ],
+  [MADV_RANDOM]: [VM_RAND_READ, VM_SEQ_READ],
+  [MADV_SEQUENTIAL]: [VM_SEQ_READ, VM_RAND_READ],
+  [MADV_DONTFORK]: [VM_DONTCOPY, 0],
+  [MADV_DOFORK]: [0, VM_DONTCOPY],
+  [MADV_WIPEONFORK]: [VM_WIPEONFORK, 0],
+  [MADV_KEEPONFORK]: [0, VM_WIPEONFORK],
+};
+
+const SUPPORTED = new Set([
+  MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK,
+  MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+]);
+
+/**
+ * Applies `advice` to [addr, addr + length). A hole in the range fails with ENOMEM before
+ * anything changes (Linux applies the advice to the mapped parts, then fails).
+ */
+export function do_madvise(k: Kernel, p: Process, addr: number, length: number, advice: number): void {
+  if (!Number.isSafeInteger(addr) || !pageAligned(addr)) throw new CowsimError("EINVAL", `madvise: address ${addr} is not page-aligned`);
+  if (!Number.isSafeInteger(length) || length < 0) throw new CowsimError("EINVAL", `madvise: length ${length}`);
+  if (!SUPPORTED.has(advice)) throw new CowsimError("EINVAL", `madvise: advice ${advice} is not one cowsim models`);
+  const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
+  if (len === 0) return;
+  const end = addr + len;
+  if (end > TASK_SIZE + PAGE_SIZE) throw new CowsimError("EINVAL", `madvise: range beyond user space`);
+  const name = MADV_NAMES[advice]!;
+  if (!p.vmas.covers(addr, end)) {
+    throw new CowsimError("ENOMEM", `madvise(${name}): ${hex(addr)}-${hex(end)} is not entirely mapped in pid ${p.pid}`);
+  }
+  const vmas = p.vmas.overlapping(addr, end);
+
+  if (advice === MADV_WIPEONFORK && vmas.some((v) => v.shmem || v.flags & VM_SHARED)) {
+    throw new CowsimError("EINVAL", "madvise(MADV_WIPEONFORK): only private anonymous memory can be wiped on fork");
+  }
+  if (advice === MADV_POPULATE_WRITE && vmas.some((v) => !(v.flags & VM_WRITE))) {
+    throw new CowsimError("EINVAL", "madvise(MADV_POPULATE_WRITE): the range is not writable");
+  }
+  if (advice === MADV_POPULATE_READ && vmas.some((v) => !(v.flags & (VM_READ | VM_WRITE | VM_EXEC)))) {
+    throw new CowsimError("EINVAL", "madvise(MADV_POPULATE_READ): the range is not readable");
+  }
+
+  const flagChange = FLAG_ADVICE[advice];
+  if (flagChange) {
+    const splits = (vmas[0]!.start < addr ? 1 : 0) + (vmas[vmas.length - 1]!.end > end ? 1 : 0);
+    if (p.vmas.count + splits > k.maxMapCount) {
+      throw new CowsimError("ENOMEM", `madvise(${name}): splitting would exceed vm.max_map_count`);
+    }
+    splitAround(k, p, addr, end);
+    for (const v of p.vmas.overlapping(addr, end)) v.flags = (v.flags | flagChange[0]) & ~flagChange[1];
+    for (const v of p.vmas.overlapping(addr, end)) mergeNeighbours(k, p, v);
+  } else if (advice === MADV_DONTNEED) {
+    for (const v of vmas) {
+      const from = Math.max(addr, v.start);
+      const to = Math.min(end, v.end);
+      zapVma(k, p, v, from, to, 0);
+      // private memory reads zero afterwards; shared memory refaults from the object
+      if (k.oracle && !v.shmem) k.oracle.onDiscard(p.pid, from / PAGE_SIZE, to / PAGE_SIZE);
+    }
+  } else if (advice === MADV_POPULATE_READ || advice === MADV_POPULATE_WRITE) {
+    if (!populate(k, p, addr, end, advice === MADV_POPULATE_WRITE)) {
+      throw new CowsimError("ENOMEM", `madvise(${name}): out of memory while populating (the pages faulted in so far stay, as in Linux)`);
+    }
+  }
+  k.journal?.add("madvise", `pid ${p.pid}: ${name} over ${hex(addr)}-${hex(end)}`);
+}
+

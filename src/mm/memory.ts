@@ -1,0 +1,243 @@
+/**
+ * Memory access and page faults (mm/memory.c, arch/x86/mm/fault.c): the simulated CPU's loads
+ * and stores, handle_mm_fault() and its cases — do_anonymous_page(), shmem faults,
+ * do_wp_page() with the strategy's reuse-or-copy decision, FAULT_FLAG_UNSHARE.
+ */
+import { C } from "../core/abi.generated.js";
+import { CowsimError } from "../errno.js";
+import type { Kernel } from "./kernel.js";
+import type { Process } from "./process.js";
+import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, hex } from "./vma.js";
+import { anon_vma_prepare } from "./rmap.js";
+import { PAGE_SIZE } from "./uapi.js";
+import type { WpFacts, WpHelpers } from "../policy/strategy.js";
+
+const MAX_RETRIES = 8;
+
+/**
+ * The VMA for an access, or SIGSEGV (EFAULT) — arch/x86/mm/fault.c's bad_area() and
+ * access_error(): no VMA, a write without VM_WRITE, a read of a VMA that allows nothing.
+ */
+export function accessVma(p: Process, addr: number, write: boolean): Vma {
+  const vma = p.vmas.lookup(addr);
+  if (vma === null) throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} accessed ${hex(addr)}, which no VMA maps`);
+  if (write ? !(vma.flags & VM_WRITE) : !(vma.flags & (VM_READ | VM_WRITE | VM_EXEC))) {
+    throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} ${write ? "wrote to" : "read from"} ${hex(addr)} in ${vma.describe()}`);
+  }
+  return vma;
+}
+
+/**
+ * One user access to the page at `addr`: returns the page's value for a read; stores `value`
+ * for a write. Faults as the CPU would, until the access succeeds. The oracle checks every read
+ * against what the process must observe.
+ */
+export function access(k: Kernel, p: Process, addr: number, write: boolean, value: number): number {
+  const vma = accessVma(p, addr, write);
+  const x = k.x;
+  const lo = write ? value >>> 0 : 0;
+  const hi = write ? Math.floor(value / 2 ** 32) >>> 0 : 0;
+  for (let tries = 0; tries < MAX_RETRIES; tries++) {
+    const r = x.handle_access(k.ctx, p.mm, addr, write ? 1 : 0, lo, hi, vma.fastBits(),
+      vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+    if (r >= 0) {
+      if (k.oracle) observe(k, p, vma, addr, write, write ? value : r);
+      return write ? value : r;
+    }
+    handleFault(k, p, vma, addr, write, r);
+  }
+  throw new Error(`cowsim: access to ${hex(addr)} by pid ${p.pid} did not settle after ${MAX_RETRIES} faults`);
+}
+
+/**
+ * faultin_page(): fault the page at `addr` in as GUP does — for writing (breaking COW, without
+ * storing anything) or for reading — with no observation by the process.
+ */
+export function faultIn(k: Kernel, p: Process, addr: number, write: boolean): void {
+  const vma = accessVma(p, addr, write);
+  for (let tries = 0; tries < MAX_RETRIES; tries++) {
+    const r = k.x.handle_access(k.ctx, p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, vma.fastBits(),
+      vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+    if (r >= 0) return;
+    handleFault(k, p, vma, addr, write, r);
+  }
+  throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
+}
+
+/** The oracle's view of an access that completed. */
+function observe(k: Kernel, p: Process, vma: Vma, addr: number, write: boolean, v: number): void {
+  const o = k.oracle!;
+  const vpn = Math.floor(addr / PAGE_SIZE);
+  const obj = vma.shmem ? vma.shmem.id : 0;
+  const index = vma.shmem ? vma.index(addr) : 0;
+  if (write) {
+    o.onWrite(p.pid, vpn, obj, index, v);
+    if (k.journal) {
+      const pfn = k.x.translate_one(p.mm, addr) >>> 0;
+      k.lastWriter.set(pfn, p.pid);
+      k.journal.add("store", `pid ${p.pid} writes ${v} into pfn ${pfn} at ${hex(addr)}`, [pfn]);
+    }
+    return;
+  }
+  const pfn = k.journal ? k.x.translate_one(p.mm, addr) >>> 0 : 0;
+  const writer = k.lastWriter.get(pfn);
+  o.onRead(p.pid, addr, vpn, obj, index, v, pfn, writer !== undefined && writer !== p.pid ? [writer] : []);
+}
+
+/** handle_mm_fault() for what the core's fast path handed back. */
+function handleFault(k: Kernel, p: Process, vma: Vma, addr: number, write: boolean, code: number): void {
+  switch (code) {
+    case C.ACCESS_NEED_FAULT:
+      if (vma.shmem) return shmemFault(k, p, vma, addr, write);
+      if (vma.isPrivateAnon) return prepareAnon(k, p, vma);
+      throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
+    case C.ACCESS_WP_FAULT:
+      return do_wp_page(k, p, vma, addr, false);
+    case C.ACCESS_ENOMEM:
+      throw new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s fault at ${hex(addr)} found no free frame or page table`);
+    case C.ACCESS_MARKER:
+      throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard or poison marker at ${hex(addr)}`);
+    default:
+      throw new CowsimError("EFAULT", `pid ${p.pid}: the entry at ${hex(addr)} needs a fault path cowsim does not model yet (code ${code})`);
+  }
+}
+
+/**
+ * vmf_anon_prepare(): the VMA gets its anon_vma before its first anonymous page. A frame is
+ * checked for first, so an exhausted machine fails with nothing changed.
+ */
+function prepareAnon(k: Kernel, p: Process, vma: Vma): void {
+  if (vma.anonVma) throw new Error("cowsim: anon fault with an anon_vma that the fast path refused");
+  if (k.core.freePages() < 1) {
+    throw new CowsimError("ENOMEM", `out of memory: no free frame for pid ${p.pid}'s anonymous fault`);
+  }
+  anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
+}
+
+/** do_read_fault() / do_shared_fault() for a shared anonymous (shmem) mapping. */
+function shmemFault(k: Kernel, p: Process, vma: Vma, addr: number, write: boolean): void {
+  const file = vma.shmem!;
+  const x = k.x;
+  const index = vma.index(addr);
+  const need = x.tables_missing_at(p.mm, addr, 3);
+  if (!x.pt_reserve(k.ctx, need)) {
+    throw new CowsimError("ENOMEM", `out of memory: no page table for pid ${p.pid}'s shmem fault`);
+  }
+  let pfn: number;
+  try {
+    pfn = file.getPage(k.core, index);
+  } catch (e) {
+    x.pt_unreserve(k.ctx);
+    throw e;
+  }
+  const r = x.map_file_pte(k.ctx, p.mm, addr, pfn, vma.pageProt, write ? 1 : 0);
+  x.pt_unreserve(k.ctx);
+  if (r < 0) throw new Error(`cowsim: map_file_pte failed with ${r}`);
+  k.stats.inc("shmemFaults");
+  k.journal?.add("shmem_fault", `pid ${p.pid} maps shmem page ${index} (pfn ${pfn}) at ${hex(addr)}`, [pfn]);
+}
+
+// ---- do_wp_page() ---------------------------------------------------------------------------
+
+const PG = (b: number) => 2 ** b;
+
+/**
+ * do_wp_page(): a write (or, with `unshare`, a R/O GUP pin) met a present page it may not use
+ * as is. Shared mappings just become writable (wp_page_shared()); the zero page is replaced by a
+ * fresh page; an anonymous page is reused or copied as the strategy decides.
+ */
+export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshare: boolean): void {
+  const x = k.x;
+  const kind = x.wp_fault_info(k.ctx, p.mm, addr);
+  if (kind < 0) return; // the entry changed: the access retries
+  k.stats.inc("wpFaults");
+  const s = k.core.scratch >>> 2;
+  const w = (i: number) => k.core.u32[s + i]!;
+  const pfn = w(C.WPF_PFN);
+  const folio = w(C.WPF_FOLIO);
+
+  if (vma.flags & (VM_SHARED | VM_MAYSHARE)) {
+    // wp_page_shared(): nothing to copy, the mapping is shared by definition
+    x.wp_page_reuse(k.ctx, p.mm, addr, 0, 0);
+    k.journal?.add("wp_page_shared", `pid ${p.pid} may write shared pfn ${pfn}: made writable`, [pfn]);
+    return;
+  }
+  if (!vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
+  const anonVma = vma.anonVma!.id;
+  const index = vma.index(addr);
+  const copyFlags = (unshare ? C.WPCOPY_UNSHARE : 0) | (vma.flags & VM_WRITE ? C.WPCOPY_VM_WRITE : 0);
+
+  if (kind === C.WP_ZERO) {
+    const nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
+    if (nw < 0) throw enomem(p, addr, nw);
+    k.stats.inc("zeroPageCopies");
+    k.journal?.frameBorn(nw);
+    k.journal?.add("wp_page_copy", `pid ${p.pid} ${unshare ? "unshares" : "writes"} the zero page at ${hex(addr)}: fresh pfn ${nw}`, [nw]);
+    return;
+  }
+  if (kind !== C.WP_ANON) throw new Error(`cowsim: write fault on a private file page at ${hex(addr)}: not modelled`);
+
+  const pageFlags = w(C.WPF_PAGE_FLAGS);
+  const folioFlags = w(C.WPF_FOLIO_FLAGS);
+  const mapping = w(C.WPF_MAPPING);
+  const facts: WpFacts = {
+    pfn,
+    exclusive: (pageFlags & PG(C.PG_anon_exclusive)) !== 0,
+    ksm: (mapping & 3) === 3,
+    large: (folioFlags & PG(C.PG_head)) !== 0,
+    lru: (folioFlags & PG(C.PG_lru)) !== 0,
+    swapcache: (folioFlags & PG(C.PG_swapcache)) !== 0,
+    writeback: (folioFlags & PG(C.PG_writeback)) !== 0,
+    unshare,
+  };
+  const isolated = k.maybeIsolate(folio);
+  const helpers = wpHelpers(k, folio, w(C.WPF_SWAPCOUNT));
+  const d = k.strategy.wpReuse(facts, helpers);
+  if (d.reuse) {
+    if (isolated) k.putbackIsolated(folio);
+    const flags = (d.setExclusive ? C.REUSE_SET_EXCLUSIVE : 0) | (d.moveAnon ? C.REUSE_MOVE_ANON : 0) |
+      (unshare ? C.REUSE_UNSHARE : 0);
+    x.wp_page_reuse(k.ctx, p.mm, addr, flags, anonVma);
+    k.stats.inc(unshare ? "unshareReuses" : "reuses");
+    k.journal?.add("do_wp_page", `pid ${p.pid} ${unshare ? "unshare" : "write"} fault at ${hex(addr)} on pfn ${pfn}: ${d.rule}`, [pfn]);
+    return;
+  }
+  // wp_page_copy(): judged before the copy changes the counts
+  const verdict = k.oracle?.onCopy({
+    pid: p.pid, address: addr, pfn, mapcount: x.folio_mapcount(folio), swapcount: helpers.swapcount(),
+    zeroPage: false, ksm: facts.ksm, snapshotRefs: k.snapshotRefs(folio), refcount: x.folio_ref_count(folio), rule: d.rule,
+  });
+  const nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
+  if (isolated) k.putbackIsolated(folio);
+  if (nw < 0) throw enomem(p, addr, nw);
+  k.stats.inc("copies");
+  if (unshare) k.stats.inc("unshareCopies");
+  if (verdict) k.stats.inc(verdict === "necessary" ? "necessaryCow" : "unnecessaryCow");
+  if (k.journal) {
+    k.journal.frameBorn(nw);
+    k.journal.add("do_wp_page", `pid ${p.pid} ${unshare ? "unshare" : "write"} fault at ${hex(addr)} on pfn ${pfn}: ${d.rule}`, [pfn]);
+    k.journal.add("wp_page_copy", `pid ${p.pid} now maps a copy, pfn ${nw}, at ${hex(addr)}`, [nw, pfn]);
+  }
+}
+
+function enomem(p: Process, addr: number, code: number): CowsimError {
+  return new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s COW fault at ${hex(addr)} found no free frame (${code})`);
+}
+
+/** The kernel helpers a strategy may call from do_wp_page(). */
+function wpHelpers(k: Kernel, folio: number, swapcount: number): WpHelpers {
+  const x = k.x;
+  return {
+    refcount: () => x.folio_ref_count(folio),
+    mapcount: () => x.folio_mapcount(folio),
+    swapcount: () => swapcount,
+    lruAddDrain: () => { x.lru_add_drain(k.ctx); },
+    freeSwap: () => k.folioFreeSwap(folio),
+    trylock: () => {
+      if (x.page_test_flag(folio, C.PG_locked)) return false;
+      x.page_set_flag(folio, C.PG_locked);
+      return true;
+    },
+    unlock: () => { x.page_clear_flag(folio, C.PG_locked); },
+  };
+}

@@ -1,0 +1,254 @@
+/**
+ * mmap(), munmap() and exit_mmap() (mm/mmap.c, mm/vma.c), with the VMA split and merge they
+ * rest on. Every call validates everything first, so a failure changes nothing.
+ */
+import { C } from "../core/abi.generated.js";
+import { CowsimError } from "../errno.js";
+import type { Kernel } from "./kernel.js";
+import type { Process } from "./process.js";
+import {
+  Vma, canMerge, calc_vm_prot_bits, hex, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_SHARED, VM_MAYSHARE,
+  VM_WRITE,
+} from "./vma.js";
+import { anon_vma_prepare, anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
+import { faultIn } from "./memory.js";
+import {
+  PAGE_SIZE, TASK_SIZE, MMAP_BASE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE,
+  MAP_POPULATE, MAP_FIXED_NOREPLACE, PROT_READ, PROT_WRITE, PROT_EXEC,
+} from "./uapi.js";
+
+/** The lowest address mmap() hands out or accepts (vm.mmap_min_addr). */
+export const MMAP_MIN_ADDR = 0x10000;
+const MAP_SUPPORTED = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE |
+  MAP_FIXED_NOREPLACE;
+
+export const pageAligned = (a: number) => Number.isSafeInteger(a) && a % PAGE_SIZE === 0;
+const pageAlign = (len: number) => Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+
+function einval(msg: string): CowsimError {
+  return new CowsimError("EINVAL", msg);
+}
+
+/** Checks a user range argument the way the syscalls do; returns the page-aligned length. */
+export function checkRange(call: string, addr: number, length: number): number {
+  if (!Number.isSafeInteger(addr) || addr < 0) throw einval(`${call}: address ${addr} is not an address`);
+  if (!pageAligned(addr)) throw einval(`${call}: address ${hex(addr)} is not page-aligned`);
+  if (!Number.isSafeInteger(length) || length < 0) throw einval(`${call}: length ${length} is not a length`);
+  const len = pageAlign(length);
+  if (len === 0) throw einval(`${call}: length 0`);
+  if (addr + len > TASK_SIZE + PAGE_SIZE) throw einval(`${call}: ${hex(addr)}+${hex(len)} is beyond user space`);
+  return len;
+}
+
+// ---- VMA split and merge --------------------------------------------------------------------
+
+/** __split_vma(): cut `vma` at `addr`; returns the upper part (a new VMA). */
+export function split_vma(k: Kernel, p: Process, vma: Vma, addr: number): Vma {
+  if (addr <= vma.start || addr >= vma.end || addr % PAGE_SIZE) {
+    throw new Error(`cowsim: bad split of ${vma.describe()} at ${hex(addr)}`);
+  }
+  const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE_SIZE, vma.shmem);
+  if (vma.shmem) k.shmem.get(vma.shmem);
+  anon_vma_dup_for_split(upper, vma, p.mm);
+  vma.end = addr;
+  p.vmas.invalidate();
+  p.vmas.insert(upper);
+  return upper;
+}
+
+/** Splits VMAs so that `start` and `end` fall on VMA boundaries. */
+export function splitAround(k: Kernel, p: Process, start: number, end: number): void {
+  const first = p.vmas.lookup(start);
+  if (first && first.start < start) split_vma(k, p, first, start);
+  const last = p.vmas.lookup(end - 1);
+  if (last && last.end > end) split_vma(k, p, last, end);
+}
+
+/** Removes a VMA whose pages are gone (or moved): anon_vma links, shmem reference. */
+export function removeVma(k: Kernel, p: Process, vma: Vma): void {
+  p.vmas.remove(vma);
+  unlink_anon_vmas(k.anonVmas, vma);
+  if (vma.shmem) k.shmem.put(k.core, vma.shmem);
+}
+
+/** vma_merge(): joins `vma` with its neighbours where the merge rules allow. Returns the result. */
+export function mergeNeighbours(k: Kernel, p: Process, vma: Vma): Vma {
+  let cur = vma;
+  const prev = p.vmas.prev(cur);
+  if (prev && canMerge(prev, cur)) cur = absorb(k, p, prev, cur);
+  const next = p.vmas.next(cur);
+  if (next && canMerge(cur, next)) cur = absorb(k, p, cur, next);
+  return cur;
+}
+
+/** `a` grows over `b` (its upper neighbour), which goes away. */
+function absorb(k: Kernel, p: Process, a: Vma, b: Vma): Vma {
+  if (!a.anonVma && b.anonVma) {
+    // dup_anon_vma(): the survivor takes the other's anon_vma
+    anon_vma_dup_for_split(a, b, p.mm);
+  }
+  a.end = b.end;
+  removeVma(k, p, b);
+  p.vmas.invalidate();
+  return a;
+}
+
+// ---- mmap -------------------------------------------------------------------------------------
+
+/**
+ * get_unmapped_area(): the hint if it fits, else the highest gap below mmap_base
+ * (top-down, as x86-64 does), else ENOMEM.
+ */
+function get_unmapped_area(p: Process, hint: number, len: number): number {
+  if (hint) {
+    const a = Math.floor(hint / PAGE_SIZE) * PAGE_SIZE;
+    if (a >= MMAP_MIN_ADDR && a + len <= TASK_SIZE && p.vmas.overlapping(a, a + len).length === 0) return a;
+  }
+  let top = MMAP_BASE;
+  const list = p.vmas.list;
+  for (let i = list.length - 1; i >= 0; i--) {
+    const v = list[i]!;
+    if (v.start >= top) continue;
+    if (top - v.end >= len) return top - len;
+    top = v.start;
+  }
+  if (top - MMAP_MIN_ADDR >= len) return top - len;
+  throw new CowsimError("ENOMEM", `mmap: no free range of ${hex(len)} bytes below ${hex(MMAP_BASE)}`);
+}
+
+/** do_mmap() of anonymous memory. Returns the address. */
+export function do_mmap(k: Kernel, p: Process, addr: number | null, length: number, prot: number, flags: number): number {
+  const hint = addr ?? 0;
+  if (!Number.isSafeInteger(hint) || hint < 0) throw einval(`mmap: address ${String(addr)} is not an address`);
+  if (!Number.isSafeInteger(length) || length <= 0) throw einval(`mmap: length ${length} must be positive`);
+  if (!Number.isInteger(prot) || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) {
+    throw einval(`mmap: prot ${prot} has bits other than PROT_READ | PROT_WRITE | PROT_EXEC`);
+  }
+  if (!Number.isInteger(flags) || (flags & ~MAP_SUPPORTED) !== 0) {
+    throw einval(`mmap: flags 0x${(flags >>> 0).toString(16)} include bits cowsim does not model (0x${((flags & ~MAP_SUPPORTED) >>> 0).toString(16)})`);
+  }
+  const type = flags & (MAP_SHARED | MAP_PRIVATE);
+  if (type !== MAP_SHARED && type !== MAP_PRIVATE) throw einval("mmap: exactly one of MAP_SHARED and MAP_PRIVATE");
+  if (!(flags & MAP_ANONYMOUS)) throw new CowsimError("EBADF", "mmap: cowsim models anonymous memory only (MAP_ANONYMOUS, no file)");
+  const len = pageAlign(length);
+  if (len > TASK_SIZE) throw new CowsimError("ENOMEM", `mmap: length ${hex(len)} is larger than user space`);
+  const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
+  if (fixed) {
+    if (!pageAligned(hint)) throw einval(`mmap: MAP_FIXED address ${hex(hint)} is not page-aligned`);
+    if (hint < MMAP_MIN_ADDR) throw new CowsimError("EPERM", `mmap: ${hex(hint)} is below mmap_min_addr`);
+    if (hint + len > TASK_SIZE) throw new CowsimError("ENOMEM", `mmap: ${hex(hint)}+${hex(len)} is beyond user space`);
+    if ((flags & MAP_FIXED_NOREPLACE) && p.vmas.overlapping(hint, hint + len).length > 0) {
+      throw new CowsimError("EEXIST", `mmap: MAP_FIXED_NOREPLACE range ${hex(hint)}+${hex(len)} is already mapped`);
+    }
+  }
+  const start = fixed ? hint : get_unmapped_area(p, hint, len);
+  // a MAP_FIXED over existing VMAs may split one in two: count that against the limit
+  const extra = fixed ? p.vmas.overlapping(start, start + len).filter((v) => v.start < start && v.end > start + len).length : 0;
+  if (p.vmas.count + 1 + extra > k.maxMapCount) {
+    throw new CowsimError("ENOMEM", `mmap: pid ${p.pid} would exceed vm.max_map_count (${k.maxMapCount})`);
+  }
+  const shared = type === MAP_SHARED;
+  const vmFlags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | (shared ? VM_SHARED | VM_MAYSHARE : 0);
+  if (fixed && !(flags & MAP_FIXED_NOREPLACE)) unmapRange(k, p, start, start + len);
+
+  const shmem = shared ? k.shmem.create(len / PAGE_SIZE) : null;
+  if (shmem) k.shmem.get(shmem);
+  let vma = new Vma(start, start + len, vmFlags, shared ? 0 : start / PAGE_SIZE, shmem);
+  p.vmas.insert(vma);
+  if (!shared) vma = mergeNeighbours(k, p, vma);
+  k.journal?.add("do_mmap", `pid ${p.pid} maps ${hex(start)}-${hex(start + len)} ${shared ? "shared" : "private"}`);
+  if (flags & MAP_POPULATE) populate(k, p, start, start + len, (vmFlags & (VM_WRITE | VM_SHARED)) === VM_WRITE);
+  return start;
+}
+
+/**
+ * populate_vma_page_range(): fault every page of [start, end) in, as GUP does for MAP_POPULATE
+ * and MADV_POPULATE_*: write faults in a private writable mapping (fresh pages, and COW broken
+ * where pages are shared), read faults otherwise (the zero page, or the shared object's pages).
+ * Returns false when it ran out of memory part way (Linux's mmap() then still succeeds).
+ */
+export function populate(k: Kernel, p: Process, start: number, end: number, write: boolean): boolean {
+  for (const vma of p.vmas.overlapping(start, end)) {
+    const from = Math.max(start, vma.start);
+    const to = Math.min(end, vma.end);
+    if (vma.isPrivateAnon) {
+      // the none entries in one all-or-nothing call; then whatever still needs a fault
+      if (write && !vma.anonVma && k.core.freePages() > 0) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
+      k.x.do_anonymous_pages(k.ctx, p.mm, from, to, vma.anonVma?.id ?? 0, vma.index(from), vma.pageProt,
+        write ? C.ANON_WRITE | (vma.flags & VM_WRITE ? C.ANON_VM_WRITE : 0) : 0);
+    }
+    const W = 2 ** C._PAGE_BIT_RW;
+    const records = k.core.pagemap(p.mm, from, to);
+    const done = new Set(records.filter((r) => (r.kind & 0xff) === C.PTE_KIND_PRESENT && (!write || r.aux & W)).map((r) => r.address));
+    for (let a = from; a < to; a += PAGE_SIZE) {
+      if (done.has(a)) continue;
+      try {
+        faultIn(k, p, a, write);
+      } catch (e) {
+        if (e instanceof CowsimError && e.errno === "ENOMEM") return false;
+        throw e;
+      }
+    }
+  }
+  return true;
+}
+
+// ---- munmap / exit ----------------------------------------------------------------------------
+
+/** do_vmi_munmap(): [start, end) becomes unmapped. Nothing there is fine. */
+export function do_munmap(k: Kernel, p: Process, addr: number, length: number): void {
+  const len = checkRange("munmap", addr, length);
+  const end = addr + len;
+  // unmapping the middle of a VMA leaves one more VMA
+  const middle = p.vmas.overlapping(addr, end).some((v) => v.start < addr && v.end > end);
+  if (middle && p.vmas.count + 1 > k.maxMapCount) {
+    throw new CowsimError("ENOMEM", `munmap: splitting would exceed vm.max_map_count (${k.maxMapCount})`);
+  }
+  unmapRange(k, p, addr, end);
+}
+
+/** Unmaps [start, end): split, zap, free page tables, drop the VMAs. */
+export function unmapRange(k: Kernel, p: Process, start: number, end: number): void {
+  const victims = p.vmas.overlapping(start, end);
+  if (victims.length === 0) return;
+  splitAround(k, p, start, end);
+  const inside = p.vmas.overlapping(start, end);
+  for (const vma of inside) {
+    zapVma(k, p, vma, vma.start, vma.end, C.ZAP_DROP_MARKERS);
+    if (k.oracle && !vma.shmem) k.oracle.onDiscard(p.pid, vma.start / PAGE_SIZE, vma.end / PAGE_SIZE);
+  }
+  const first = inside[0]!;
+  const last = inside[inside.length - 1]!;
+  const prev = p.vmas.prev(first);
+  const next = p.vmas.next(last);
+  for (const vma of inside) removeVma(k, p, vma);
+  // free_pgtables(): between the neighbours, nothing is mapped any more
+  k.x.free_pgd_range(p.mm, prev ? prev.end : 0, next ? next.start : TASK_SIZE + PAGE_SIZE);
+  k.journal?.add("do_vmi_munmap", `pid ${p.pid} unmaps ${hex(start)}-${hex(end)}`);
+}
+
+/** zap_page_range_single() over part of one VMA, handling what the core hands back. */
+export function zapVma(k: Kernel, p: Process, vma: Vma, start: number, end: number, flags: number): void {
+  const records = k.core.zapPageRange(p.mm, start, end, flags | (k.journal ? C.ZAP_RECORD : 0));
+  for (const r of records) {
+    if (r.kind === C.REC_ZAP_PAGE && k.journal) {
+      const freed = (r.aux & C.ZAPPED_FREED) !== 0;
+      k.journal.add("zap_pte_range", `pid ${p.pid} unmaps pfn ${r.pfn} at ${hex(r.address)}${freed ? " (freed)" : ""}`, [r.pfn]);
+    } else if (r.kind === C.REC_SWAP_CACHE_ONLY) {
+      k.swapCacheOrphan(r.pfn, r.aux);
+    } else if (r.kind === C.REC_PMD_PARTIAL) {
+      throw new Error(`cowsim: zap of part of a PMD-mapped THP at ${hex(r.address)} needs a split (not modelled yet)`);
+    }
+  }
+  void vma;
+}
+
+/** exit_mmap(): every VMA goes, then the page tables and the mm. */
+export function exit_mmap(k: Kernel, p: Process): void {
+  for (const vma of [...p.vmas]) {
+    zapVma(k, p, vma, vma.start, vma.end, C.ZAP_DROP_MARKERS);
+    removeVma(k, p, vma);
+  }
+  k.x.free_pgd_range(p.mm, 0, TASK_SIZE + PAGE_SIZE);
+  k.core.mmFree(p.mm);
+}

@@ -1,0 +1,161 @@
+/**
+ * A simulated process: an address space and the syscalls that shape it, plus the CPU's loads
+ * and stores. Every public method is one step of the kernel's journal, validates its arguments,
+ * and on failure throws a CowsimError with an errno name, having changed nothing.
+ * @packageDocumentation
+ */
+import { C } from "../core/abi.generated.js";
+import { CowsimError } from "../errno.js";
+import type { Kernel } from "./kernel.js";
+import { VmaList, hex } from "./vma.js";
+import { access } from "./memory.js";
+import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
+import { do_mprotect } from "./mprotect.js";
+import { do_mremap } from "./mremap.js";
+import { do_madvise } from "./madvise.js";
+import { dup_mmap } from "./fork.js";
+import { PAGE_SIZE } from "./uapi.js";
+
+/** One line of /proc/pid/maps. @public */
+export interface MapsEntry {
+  readonly start: number;
+  readonly end: number;
+  readonly perms: string;
+  readonly flags: number;
+  readonly pgoff: number;
+  readonly anonVma: number | null;
+  readonly shared: boolean;
+}
+
+/** A process of a simulated kernel. @public */
+export class Process {
+  readonly kernel: Kernel;
+  readonly pid: number;
+  /** The core's mm_struct id. */
+  readonly mm: number;
+  readonly ppid: number;
+  readonly vmas = new VmaList();
+  alive = true;
+
+  /** @internal */
+  constructor(kernel: Kernel, pid: number, mm: number, ppid: number) {
+    this.kernel = kernel;
+    this.pid = pid;
+    this.mm = mm;
+    this.ppid = ppid;
+  }
+
+  private live(): void {
+    if (!this.alive) throw new CowsimError("ESRCH", `pid ${this.pid} has exited`);
+  }
+
+  /**
+   * mmap(): anonymous memory, MAP_PRIVATE or MAP_SHARED, with an address hint, MAP_FIXED,
+   * MAP_FIXED_NOREPLACE or MAP_POPULATE. Returns the address.
+   */
+  mmap(addr: number | null, length: number, prot: number, flags: number): number {
+    return this.kernel.syscall(this, `mmap(${addr === null ? "NULL" : hex(addr)}, ${hex(length)}, ${prot}, 0x${flags.toString(16)})`,
+      () => { this.live(); return do_mmap(this.kernel, this, addr, length, prot, flags); });
+  }
+
+  munmap(addr: number, length: number): void {
+    this.kernel.syscall(this, `munmap(${hex(addr)}, ${hex(length)})`,
+      () => { this.live(); do_munmap(this.kernel, this, addr, length); });
+  }
+
+  mprotect(addr: number, length: number, prot: number): void {
+    this.kernel.syscall(this, `mprotect(${hex(addr)}, ${hex(length)}, ${prot})`,
+      () => { this.live(); do_mprotect(this.kernel, this, addr, length, prot); });
+  }
+
+  /** mremap(): returns the (possibly new) address. */
+  mremap(oldAddr: number, oldLength: number, newLength: number, flags = 0, newAddr?: number): number {
+    return this.kernel.syscall(this, `mremap(${hex(oldAddr)}, ${hex(oldLength)}, ${hex(newLength)}, ${flags}${newAddr !== undefined ? ", " + hex(newAddr) : ""})`,
+      () => { this.live(); return do_mremap(this.kernel, this, oldAddr, oldLength, newLength, flags, newAddr); });
+  }
+
+  madvise(addr: number, length: number, advice: number): void {
+    this.kernel.syscall(this, `madvise(${hex(addr)}, ${hex(length)}, ${advice})`,
+      () => { this.live(); do_madvise(this.kernel, this, addr, length, advice); });
+  }
+
+  /** fork(): returns the child. */
+  fork(): Process {
+    return this.kernel.syscall(this, "fork()", () => { this.live(); return dup_mmap(this.kernel, this); });
+  }
+
+  /** exit(): the address space is torn down; its frames go back unless something else holds them. */
+  exit(): void {
+    this.kernel.syscall(this, "exit()", () => {
+      this.live();
+      exit_mmap(this.kernel, this);
+      this.alive = false;
+      this.kernel.processes.delete(this.pid);
+      this.kernel.oracle?.onExit(this.pid);
+      this.kernel.stats.inc("exits");
+      this.kernel.journal?.add("exit_mmap", `pid ${this.pid} exits: every VMA unmapped`);
+    });
+  }
+
+  /**
+   * Reads the value of the page at `addr` (a page's contents are one 64-bit tag; see the README).
+   * Faults as the CPU would; SIGSEGV becomes EFAULT.
+   */
+  read(addr: number): number {
+    checkAddr(addr);
+    const k = this.kernel;
+    if (k.journal || k.invariantsEachStep) {
+      return k.syscall(this, `read(${hex(addr)})`, () => { this.live(); return access(k, this, addr, false, 0); });
+    }
+    this.live();
+    return access(k, this, addr, false, 0);
+  }
+
+  /** Writes `value` (an integer 0 ≤ value < 2^53) as the new contents of the page at `addr`. */
+  write(addr: number, value: number): void {
+    checkAddr(addr);
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new CowsimError("EINVAL", `write: value ${value} is not an integer from 0 to 2^53 - 1`);
+    }
+    const k = this.kernel;
+    if (k.journal || k.invariantsEachStep) {
+      k.syscall(this, `write(${hex(addr)}, ${value})`, () => { this.live(); access(k, this, addr, true, value); });
+      return;
+    }
+    this.live();
+    access(k, this, addr, true, value);
+  }
+
+  /** The VMAs, as /proc/pid/maps would list them. */
+  maps(): MapsEntry[] {
+    return this.vmas.list.map((v) => ({
+      start: v.start, end: v.end, perms: v.describe().split(" ")[1]!, flags: v.flags, pgoff: v.pgoff,
+      anonVma: v.anonVma?.id ?? null, shared: v.shmem !== null,
+    }));
+  }
+
+  /** The frame mapped at `addr`, or null (a debugging view; no fault is taken). */
+  pfnAt(addr: number): number | null {
+    checkAddr(addr);
+    const t = this.kernel.x.translate_one(this.mm, addr) >>> 0;
+    return t & C.TRANSLATE_FAULT ? null : t;
+  }
+
+  /** Pages of the address space by state, from the page tables (like /proc/pid/smaps_rollup). */
+  rss(): { anon: number; shmem: number; swap: number } {
+    const x = this.kernel.x;
+    return {
+      anon: x.get_mm_counter(this.mm, C.MM_ANONPAGES),
+      shmem: x.get_mm_counter(this.mm, C.MM_SHMEMPAGES),
+      swap: x.get_mm_counter(this.mm, C.MM_SWAPENTS),
+    };
+  }
+}
+
+function checkAddr(addr: number): void {
+  if (!Number.isSafeInteger(addr) || addr < 0 || addr >= 2 ** 48) {
+    throw new CowsimError("EFAULT", `address ${addr} is not a user address`);
+  }
+}
+
+export { PAGE_SIZE };

@@ -1,0 +1,70 @@
+/**
+ * Counters: one named list, one place that increments them. Events the core counts itself
+ * (vmstat in Wasm: faults it took on its fast path, reuses, copies) are read from there;
+ * the rest are counted here. `Kernel.counters()` merges both into one flat record.
+ */
+import type { Core } from "../core/core.js";
+
+/** Counters kept in TypeScript, in the order of their slots. */
+const TS_COUNTERS = [
+  ["wpFaults", "write-protect faults handled by do_wp_page() (writes and unshares)"],
+  ["reuses", "do_wp_page() kept the page: wp_page_reuse() (anonymous pages)"],
+  ["copies", "pages copied by COW: wp_page_copy() of a real page, and fork's early copies"],
+  ["zeroPageCopies", "wp_page_copy() of the shared zero page (a fresh page, nothing copied)"],
+  ["unshareReuses", "FAULT_FLAG_UNSHARE faults that only marked the page exclusive"],
+  ["unshareCopies", "FAULT_FLAG_UNSHARE faults that copied (part of copies)"],
+  ["forkCopies", "possibly pinned pages fork copied instead of sharing (part of copies)"],
+  ["shmemFaults", "faults that mapped a shared (shmem) page"],
+  ["forks", "fork() calls"],
+  ["exits", "exit() calls"],
+  ["isolations", "transient isolation references taken at a fault (transient.isolation)"],
+  ["necessaryCow", "copies the oracle judged necessary (someone else could observe the old page)"],
+  ["unnecessaryCow", "copies the oracle judged unnecessary (nobody else could observe the page)"],
+  ["wrongCow", "copies that left a pin pointing at a page the process no longer maps"],
+  ["missedCow", "reads that observed a value the process must not see"],
+] as const;
+
+export type TsCounter = (typeof TS_COUNTERS)[number][0];
+
+/** Counters the core keeps (vmstat), under the names the kernel layer reports them. */
+const CORE_COUNTERS: readonly [string, string, string][] = [
+  ["anonFaults", "FAULT_ANON", "do_anonymous_page() mapped a fresh page"],
+  ["zeroPageFaults", "FAULT_ZERO_PAGE", "do_anonymous_page() mapped the shared zero page"],
+  ["pagesAllocated", "PGALLOC", "order-0 frames allocated"],
+  ["pagesFreed", "PGFREE", "order-0 frames freed"],
+  ["pageTablesAllocated", "PGTABLE_ALLOC", "page tables allocated"],
+  ["ptesSharedAtFork", "FORK_PTES_SHARED", "PTEs copy_page_range() shared with a child"],
+  ["ptesZapped", "ZAP_PTES", "present PTEs zapped"],
+  ["lruBatchDrained", "LRU_BATCH_DRAINED", "folios moved from per-CPU LRU batches to the LRU"],
+];
+
+const INDEX = new Map<string, number>(TS_COUNTERS.map(([n], i) => [n, i]));
+
+/** Descriptions of every counter `counters()` returns. @public */
+export const COUNTER_DESCRIPTIONS: Readonly<Record<string, string>> = Object.fromEntries([
+  ...TS_COUNTERS.map(([n, d]) => [n, d]),
+  ...CORE_COUNTERS.map(([n, , d]) => [n, d]),
+]);
+
+/** Every counter, flat. @public */
+export type Counters = Record<TsCounter, number> & Record<string, number>;
+
+export class Stats {
+  private readonly v = new Float64Array(TS_COUNTERS.length);
+
+  inc(name: TsCounter, by = 1): void {
+    this.v[INDEX.get(name)!]! += by;
+  }
+
+  get(name: TsCounter): number {
+    return this.v[INDEX.get(name)!]!;
+  }
+
+  snapshot(core: Core): Counters {
+    const out: Record<string, number> = {};
+    TS_COUNTERS.forEach(([n], i) => { out[n] = this.v[i]!; });
+    const vm = core.vmstat();
+    for (const [name, item] of CORE_COUNTERS) out[name] = vm[item] ?? 0;
+    return out as Counters;
+  }
+}

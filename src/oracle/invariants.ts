@@ -1,0 +1,111 @@
+/**
+ * The invariants of the design, checked on demand (and after every step when asked): they read
+ * the page tables as the ground truth of who maps what, and compare every counter and flag the
+ * kernel keeps against it.
+ */
+import { C } from "../core/abi.generated.js";
+import type { Kernel } from "../mm/kernel.js";
+import { rmap_walk_anon } from "../mm/rmap.js";
+import { PAGE_SIZE } from "../mm/uapi.js";
+
+/** One violated invariant. @public */
+export interface InvariantViolation {
+  readonly invariant:
+    | "pte-valid" | "mapcount" | "anon-exclusive-writable" | "refcount" | "rmap" | "rss" | "page-tables"
+    | "contents" | "no-leak";
+  readonly detail: string;
+}
+
+interface Mapping { pid: number; mm: number; address: number; writable: boolean; anon: boolean; shared: boolean }
+
+const W = 2 ** C._PAGE_BIT_RW;
+const SPECIAL = 2 ** C._PAGE_BIT_SPECIAL;
+const bit = (b: number) => 2 ** b;
+
+export function checkInvariants(k: Kernel): InvariantViolation[] {
+  const out: InvariantViolation[] = [];
+  const x = k.x;
+  const bad = (invariant: InvariantViolation["invariant"], detail: string) => {
+    if (out.length < 50) out.push({ invariant, detail });
+  };
+  const byFrame = new Map<number, Mapping[]>();
+  const hex = (a: number) => "0x" + a.toString(16);
+
+  for (const p of k.processes.values()) {
+    let anon = 0, shmem = 0, swap = 0;
+    for (const vma of p.vmas) {
+      for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
+        const kind = r.kind & 0xff;
+        if (kind === C.PTE_KIND_SWAP) { swap++; continue; }
+        if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
+        if (r.aux & SPECIAL) continue; // the zero page
+        const pfn = r.pfn;
+        if (pfn >= k.core.layout.nframes || x.page_test_flag(pfn, C.PG_buddy)) {
+          bad("pte-valid", `pid ${p.pid} maps free or invalid pfn ${pfn} at ${hex(r.address)}`);
+          continue;
+        }
+        const folio = x.page_folio(pfn) >>> 0;
+        const isAnon = x.folio_test_anon(folio) === 1;
+        if (isAnon) anon++; else shmem++;
+        const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable: (r.aux & W) !== 0, anon: isAnon, shared: vma.shmem !== null };
+        const list = byFrame.get(pfn);
+        if (list) list.push(m); else byFrame.set(pfn, [m]);
+        // writable anon PTE ⇒ exclusive
+        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !x.PageAnonExclusive(pfn)) {
+          bad("anon-exclusive-writable", `pid ${p.pid} maps pfn ${pfn} writable at ${hex(r.address)} but it is not PageAnonExclusive`);
+        }
+        // every mapping reachable by an rmap walk
+        if (isAnon) {
+          const id = x.folio_mapping_id(folio) >>> 0;
+          const index = (x.folio_index(folio) + (pfn - folio)) >>> 0;
+          const hits = rmap_walk_anon(k.anonVmas, id, index);
+          if (!hits.some((h) => h.mm === p.mm && h.address === r.address)) {
+            bad("rmap", `pid ${p.pid}'s mapping of pfn ${pfn} at ${hex(r.address)} is not found by an rmap walk of anon_vma ${id}, index ${index}`);
+          }
+        }
+        // the contents the oracle expects
+        if (k.oracle) {
+          const vpn = r.address / PAGE_SIZE;
+          const exp = vma.shmem ? k.oracle.expected(p.pid, vpn, vma.shmem.id, vma.index(r.address)) : k.oracle.expected(p.pid, vpn, 0, 0);
+          const tag = k.core.tag(pfn);
+          if (tag !== exp) {
+            bad("contents", `pid ${p.pid} maps pfn ${pfn} at ${hex(r.address)} holding ${tag}, but must see ${exp} (a missed COW)`);
+          }
+        }
+      }
+    }
+    const rss = p.rss();
+    if (rss.anon !== anon || rss.shmem !== shmem || rss.swap !== swap) {
+      bad("rss", `pid ${p.pid}: MM_ANONPAGES ${rss.anon}/${anon}, MM_SHMEMPAGES ${rss.shmem}/${shmem}, MM_SWAPENTS ${rss.swap}/${swap} (counter/page tables)`);
+    }
+    const tables = x.mm_count_tables(p.mm);
+    if (tables !== x.mm_nr_ptes(p.mm)) bad("page-tables", `pid ${p.pid}: nr_ptes ${x.mm_nr_ptes(p.mm)}, but ${tables} tables below the PGD`);
+  }
+
+  // references the kernel holds besides mappings: LRU batch, isolation, shmem page cache
+  const held = new Map<number, number>();
+  const hold = (f: number, n = 1) => held.set(f, (held.get(f) ?? 0) + n);
+  for (let i = 0, n = x.lru_batch_count(k.ctx); i < n; i++) hold(x.lru_batch_folio(k.ctx, i) >>> 0);
+  for (const f of k.shmem.files) for (const pfn of f.pages.values()) hold(pfn);
+  for (const pfn of k.isolatedFolios()) hold(pfn, k.transientRefs(pfn));
+  for (const [pfn, n] of k.extraRefs()) hold(pfn, n);
+
+  for (const [pfn, maps] of byFrame) {
+    const folio = x.page_folio(pfn) >>> 0;
+    if (folio === pfn && !x.folio_test_large(folio)) {
+      const mc = x.folio_mapcount(folio);
+      if (mc !== maps.length) bad("mapcount", `pfn ${pfn}: mapcount ${mc}, but ${maps.length} PTEs map it`);
+      const need = maps.length + (held.get(folio) ?? 0) + (x.page_test_flag(folio, C.PG_swapcache) ? 1 : 0);
+      const rc = x.folio_ref_count(folio);
+      if (rc < need) bad("refcount", `pfn ${pfn}: refcount ${rc} < ${need} (mappings + references the kernel holds)`);
+    }
+  }
+
+  if (k.processes.size === 0 && k.extraRefs().size === 0 && k.shmem.files.size === 0) {
+    const lru = x.lru_batch_count(k.ctx);
+    const used = k.usedFrames - lru;
+    if (used !== 0) bad("no-leak", `no process is left, yet ${used} frames are not free`);
+  }
+  void bit;
+  return out;
+}

@@ -1,0 +1,101 @@
+/**
+ * Shadow memory: for every page of an address space, the value its owner must read back.
+ *
+ * Pages are grouped in chunks of 512 (one PTE table's worth). A fork shares the parent's
+ * chunks with the child and copies a chunk only when one side writes to it — copy-on-write for
+ * the oracle's own bookkeeping, so a 1 GiB fork costs 512 pointer copies, not 262144 values.
+ */
+const CHUNK = 512;
+
+class Chunk {
+  refs = 1;
+  constructor(readonly v: Float64Array) {}
+}
+
+/** Expected page values of one address space, by virtual page number. 0 = zero-filled. */
+export class ShadowSpace {
+  private chunks = new Map<number, Chunk>();
+
+  get(vpn: number): number {
+    const c = this.chunks.get(Math.floor(vpn / CHUNK));
+    return c === undefined ? 0 : c.v[vpn % CHUNK]!;
+  }
+
+  set(vpn: number, value: number): void {
+    const key = Math.floor(vpn / CHUNK);
+    let c = this.chunks.get(key);
+    if (c === undefined) {
+      if (value === 0) return;
+      c = new Chunk(new Float64Array(CHUNK));
+      this.chunks.set(key, c);
+    } else if (c.refs > 1) {
+      c.refs--;
+      c = new Chunk(c.v.slice());
+      this.chunks.set(key, c);
+    }
+    c.v[vpn % CHUNK] = value;
+  }
+
+  /** Zero [vpnStart, vpnEnd): what MADV_DONTNEED, munmap and WIPEONFORK leave. */
+  clear(vpnStart: number, vpnEnd: number): void {
+    for (let v = vpnStart; v < vpnEnd;) {
+      const key = Math.floor(v / CHUNK);
+      const chunkEnd = (key + 1) * CHUNK;
+      const upTo = Math.min(chunkEnd, vpnEnd);
+      const c = this.chunks.get(key);
+      if (c !== undefined) {
+        if (v === key * CHUNK && upTo === chunkEnd) {
+          c.refs--;
+          this.chunks.delete(key);
+        } else {
+          for (let x = v; x < upTo; x++) this.set(x, 0);
+        }
+      }
+      v = upTo;
+    }
+  }
+
+  /** A child's shadow after fork: the same values over [vpnStart, vpnEnd), chunks shared. */
+  copyRangeInto(child: ShadowSpace, vpnStart: number, vpnEnd: number): void {
+    for (let v = vpnStart; v < vpnEnd;) {
+      const key = Math.floor(v / CHUNK);
+      const chunkEnd = (key + 1) * CHUNK;
+      const upTo = Math.min(chunkEnd, vpnEnd);
+      const c = this.chunks.get(key);
+      if (c !== undefined) {
+        if (v === key * CHUNK && upTo === chunkEnd && !child.chunks.has(key)) {
+          c.refs++;
+          child.chunks.set(key, c);
+        } else {
+          for (let x = v; x < upTo; x++) child.set(x, c.v[x % CHUNK]!);
+        }
+      }
+      v = upTo;
+    }
+  }
+
+  /** mremap: the values of [from, from + n) move to [to, to + n) (the source becomes zero). */
+  move(fromVpn: number, toVpn: number, n: number): void {
+    const values = new Float64Array(n);
+    for (let i = 0; i < n; i++) values[i] = this.get(fromVpn + i);
+    this.clear(fromVpn, fromVpn + n);
+    for (let i = 0; i < n; i++) if (values[i] !== 0) this.set(toVpn + i, values[i]!);
+  }
+
+  release(): void {
+    for (const c of this.chunks.values()) c.refs--;
+    this.chunks.clear();
+  }
+}
+
+/** Expected values of a shared object (shmem file), by page index. */
+export class SharedShadow {
+  private readonly values = new Map<number, number>();
+  get(index: number): number {
+    return this.values.get(index) ?? 0;
+  }
+  set(index: number, value: number): void {
+    if (value === 0) this.values.delete(index);
+    else this.values.set(index, value);
+  }
+}

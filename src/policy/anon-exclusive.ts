@@ -1,0 +1,91 @@
+/**
+ * `anon-exclusive`: Linux 5.19 and later (6c287605fd56 and its series), as in 6.12. An
+ * exclusive anonymous page is marked PageAnonExclusive; a write fault reuses it at once.
+ * A page that may be shared is reused only when, under the folio lock and after draining the
+ * local LRU batch and dropping the swap cache, its reference count is 1
+ * (wp_can_reuse_anon_folio()). GUP never pins a possibly shared anonymous page R/O: it unshares
+ * first (FAULT_FLAG_UNSHARE); fork copies a possibly pinned exclusive page
+ * (folio_try_dup_anon_rmap_pte() fails); swap-out, migration and KSM refuse pinned pages.
+ */
+import type { CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts } from "./strategy.js";
+import { resolveKnobs } from "./strategy.js";
+import { C } from "../core/abi.generated.js";
+
+export const ANON_EXCLUSIVE_KNOBS: readonly KnobSpec[] = [
+  {
+    name: "swapExclusive",
+    commit: "1493a1913e34",
+    kernel: "5.19",
+    description: "mm/swap: remember PG_anon_exclusive via a swp pte bit — a page swapped in where it was exclusive comes back exclusive",
+    default: true,
+  },
+  {
+    name: "gupFastBarriers",
+    commit: "088b8aa537c2",
+    kernel: "6.1",
+    description: "mm: fix PageAnonExclusive clearing racing with concurrent RCU GUP-fast — the A1–A4/B1–B5 barriers",
+    default: true,
+  },
+  {
+    name: "roLongtermPinAnyCow",
+    commit: "84209e87c696",
+    kernel: "6.2",
+    description: "mm/gup: reliable R/O long-term pinning in COW mappings — R/O long-term pins unshare in any COW mapping, not only of anonymous pages",
+    default: true,
+  },
+  {
+    name: "mprotectWriteUpgrade",
+    commit: "64fe24a3e05e",
+    kernel: "6.2",
+    description: "mm/mprotect: try avoiding write faults for exclusive anonymous pages when changing protection",
+    default: true,
+  },
+];
+
+export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>): CowStrategy {
+  const k = resolveKnobs("anon-exclusive", ANON_EXCLUSIVE_KNOBS, knobs);
+  const all = Object.values(k).every(Boolean);
+  return {
+    id: "anon-exclusive",
+    title: "PageAnonExclusive COW",
+    kernels: all ? "Linux ≥ 6.2 (6.12)" : "Linux ≥ 5.19",
+    commits: ["6c287605fd56", ...ANON_EXCLUSIVE_KNOBS.filter((s) => k[s.name]).map((s) => s.commit)],
+    knobs: k,
+    lruBatchSize: 31,
+    tracksAnonExclusive: true,
+    gupBreaksCow: false,
+    mprotectWriteUpgrade: k.mprotectWriteUpgrade!,
+
+    wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
+      if (f.exclusive) return { reuse: true, rule: "do_wp_page(): PageAnonExclusive() — reuse", setExclusive: true };
+      // wp_can_reuse_anon_folio()
+      if (f.large) return { reuse: false, rule: "wp_can_reuse_anon_folio(): large folio — copy" };
+      if (f.ksm || h.refcount() > 3) {
+        return { reuse: false, rule: `wp_can_reuse_anon_folio(): ${f.ksm ? "KSM folio" : `folio_ref_count() ${h.refcount()} > 3`} — copy` };
+      }
+      if (!f.lru) h.lruAddDrain();
+      const limit = 1 + (f.swapcache ? 1 : 0);
+      if (h.refcount() > limit) {
+        return { reuse: false, rule: `wp_can_reuse_anon_folio(): folio_ref_count() ${h.refcount()} > 1 + folio_test_swapcache() — copy` };
+      }
+      if (!h.trylock()) return { reuse: false, rule: "wp_can_reuse_anon_folio(): folio_trylock() failed — copy" };
+      if (f.swapcache) h.freeSwap();
+      const rc = h.refcount();
+      h.unlock();
+      if (rc !== 1) return { reuse: false, rule: `wp_can_reuse_anon_folio(): folio_ref_count() ${rc} != 1 — copy` };
+      return {
+        reuse: true,
+        rule: "wp_can_reuse_anon_folio(): folio_ref_count() == 1 under the folio lock — reuse, SetPageAnonExclusive()",
+        moveAnon: true,
+        setExclusive: true,
+      };
+    },
+    forkDeferFlags: () => C.COPY_DEFER_PINNED_EXCLUSIVE,
+    forkPinned: () => ({ copy: true, rule: "folio_try_dup_anon_rmap_pte(): exclusive and folio_maybe_dma_pinned() — copy_present_page()" }),
+    gupMustUnshare(f: GupFacts): boolean {
+      if (f.write || !f.pin) return false;
+      if (!f.anon) return f.longterm && k.roLongtermPinAnyCow! && f.cowMapping;
+      return f.ksm || !f.exclusive;
+    },
+  };
+}

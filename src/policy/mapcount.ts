@@ -1,0 +1,57 @@
+/**
+ * `mapcount`: Linux up to 5.7. A write fault reuses an anonymous page when it is mapped once and
+ * no swap entry refers to it (reuse_swap_page(): mapcount + swapcount ≤ 1). Pins do not count:
+ * GUP takes a reference and nothing else, fork shares pinned pages. This is the rule behind
+ * CVE-2020-29374: a child that vmsplice()d a shared page and unmapped it leaves the parent
+ * with mapcount 1, so the parent reuses a page the pipe still reads.
+ */
+import type { CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts } from "./strategy.js";
+import { resolveKnobs } from "./strategy.js";
+
+export const MAPCOUNT_KNOBS: readonly KnobSpec[] = [
+  {
+    name: "gupBreaksCow",
+    commit: "17839856fd58",
+    kernel: "5.8",
+    description: "gup: document and work around \"COW can break either way\" issue — every GUP of a COW page breaks COW as a write fault would",
+    default: false,
+  },
+];
+
+export function mapcountStrategy(knobs?: Readonly<Record<string, boolean>>): CowStrategy {
+  const k = resolveKnobs("mapcount", MAPCOUNT_KNOBS, knobs);
+  return {
+    id: "mapcount",
+    title: "page_mapcount() COW",
+    kernels: k.gupBreaksCow ? "Linux 5.8" : "Linux ≤ 5.7",
+    commits: k.gupBreaksCow ? ["17839856fd58"] : [],
+    knobs: k,
+    lruBatchSize: 15,
+    tracksAnonExclusive: false,
+    gupBreaksCow: k.gupBreaksCow!,
+    mprotectWriteUpgrade: false,
+
+    wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
+      if (f.ksm) {
+        // reuse_ksm_page() is not modelled: a KSM page is always copied
+        return { reuse: false, rule: "do_wp_page(): PageKsm() — copy" };
+      }
+      // reuse_swap_page()
+      const map = h.mapcount();
+      const swap = f.swapcache ? h.swapcount() : 0;
+      const count = map + swap;
+      if (count === 1 && f.swapcache && !f.writeback) h.freeSwap(); // delete_from_swap_cache()
+      if (count <= 1) {
+        return {
+          reuse: true,
+          rule: `reuse_swap_page(): page_mapcount() ${map} + swap count ${swap} = ${count} ≤ 1 — reuse`,
+          moveAnon: count === 1,
+        };
+      }
+      return { reuse: false, rule: `reuse_swap_page(): page_mapcount() ${map} + swap count ${swap} = ${count} > 1 — copy` };
+    },
+    forkDeferFlags: () => 0,
+    forkPinned: () => ({ copy: false, rule: "copy_present_pte(): Linux ≤ 5.8 shares every anonymous page at fork" }),
+    gupMustUnshare: (_f: GupFacts) => false,
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * `pagecount`: Linux 5.9 to 5.18. "mm: do_wp_page() simplification" (09854ba94c6a) reuses an
+ * anonymous page only when page_count() == 1: any other reference — a GUP pin, a pipe, but also
+ * a per-CPU LRU batch, the swap cache or a page isolated for migration — forces a copy. No
+ * missed COW, but unnecessary COWs, and wrong COWs when a pinned page is mapped R/O again
+ * (after swap-in, or fork before 5.9's early copy).
+ */
+import type { CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts } from "./strategy.js";
+import { resolveKnobs } from "./strategy.js";
+import { C } from "../core/abi.generated.js";
+
+export const PAGECOUNT_KNOBS: readonly KnobSpec[] = [
+  {
+    name: "forkCopyPinned",
+    commit: "70e806e4e645",
+    kernel: "5.9",
+    description: "mm: Do early cow for pinned pages during fork() for ptes — fork copies a possibly pinned page instead of sharing it",
+    default: true,
+  },
+  {
+    name: "swapcacheReuse",
+    commit: "53a05ad9f21d",
+    kernel: "5.18",
+    description: "mm: optimize do_wp_page() for exclusive pages in the swapcache — the swap cache's reference no longer forces a copy",
+    default: false,
+  },
+];
+
+export function pagecountStrategy(knobs?: Readonly<Record<string, boolean>>): CowStrategy {
+  const k = resolveKnobs("pagecount", PAGECOUNT_KNOBS, knobs);
+  return {
+    id: "pagecount",
+    title: "page_count() COW",
+    kernels: k.swapcacheReuse ? "Linux 5.18" : "Linux 5.9 – 5.17",
+    commits: ["09854ba94c6a", ...(k.forkCopyPinned ? ["70e806e4e645"] : []), ...(k.swapcacheReuse ? ["53a05ad9f21d"] : [])],
+    knobs: k,
+    lruBatchSize: 15,
+    tracksAnonExclusive: false,
+    gupBreaksCow: false,
+    mprotectWriteUpgrade: false,
+
+    wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
+      if (k.swapcacheReuse) {
+        const limit = 1 + (f.swapcache ? 1 : 0);
+        if (f.ksm || h.refcount() > limit) {
+          return { reuse: false, rule: `do_wp_page(): page_count() ${h.refcount()} > 1 + PageSwapCache() — copy` };
+        }
+        if (!h.trylock()) return { reuse: false, rule: "do_wp_page(): trylock_page() failed — copy" };
+        if (f.swapcache) h.freeSwap();
+        const rc = h.refcount();
+        h.unlock();
+        if (f.ksm || rc !== 1) return { reuse: false, rule: `do_wp_page(): page_count() ${rc} != 1 after try_to_free_swap() — copy` };
+        return { reuse: true, rule: "do_wp_page(): page_count() == 1 — reuse", moveAnon: true };
+      }
+      const rc = h.refcount();
+      if (f.ksm || rc !== 1) return { reuse: false, rule: `do_wp_page(): page_count() ${rc} != 1 — copy` };
+      if (!h.trylock()) return { reuse: false, rule: "do_wp_page(): trylock_page() failed — copy" };
+      const map = h.mapcount();
+      const rc2 = h.refcount();
+      h.unlock();
+      if (map !== 1 || rc2 !== 1) {
+        return { reuse: false, rule: `do_wp_page(): page_mapcount() ${map}, page_count() ${rc2} — copy` };
+      }
+      return { reuse: true, rule: "do_wp_page(): page_count() == 1 and page_mapcount() == 1 — reuse" };
+    },
+    forkDeferFlags: () => (k.forkCopyPinned ? C.COPY_DEFER_PINNED_ANY : 0),
+    forkPinned: () => ({ copy: true, rule: "copy_present_page(): page_maybe_dma_pinned() — copy early at fork (70e806e4e645)" }),
+    gupMustUnshare: (_f: GupFacts) => false,
+  };
+}

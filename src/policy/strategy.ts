@@ -1,0 +1,117 @@
+/**
+ * COW strategies: the small set of questions the kernel asks about copy-on-write, answered the
+ * way one generation of Linux answers them. A strategy never touches the core; the fault path
+ * hands it facts and a few kernel helpers, and records the rule it names.
+ * @packageDocumentation
+ */
+
+/** What do_wp_page() knows about the anonymous page at the faulting address. @public */
+export interface WpFacts {
+  readonly pfn: number;
+  /** PageAnonExclusive() of the mapped (sub)page. */
+  readonly exclusive: boolean;
+  readonly ksm: boolean;
+  readonly large: boolean;
+  /** folio_test_lru(): on an LRU list (not waiting in a per-CPU batch, not isolated). */
+  readonly lru: boolean;
+  readonly swapcache: boolean;
+  readonly writeback: boolean;
+  /** FAULT_FLAG_UNSHARE: a R/O GUP pin wants the page exclusive, nothing will be written. */
+  readonly unshare: boolean;
+}
+
+/** Kernel helpers a decision may call; the counts are read afresh each time. @public */
+export interface WpHelpers {
+  /** folio_ref_count() */
+  refcount(): number;
+  /** folio_mapcount() */
+  mapcount(): number;
+  /** The swap count of the folio's swap slot (0 when it is not in the swap cache). */
+  swapcount(): number;
+  /** lru_add_drain(): empty this CPU's LRU batches, dropping their references. */
+  lruAddDrain(): void;
+  /** folio_free_swap() / try_to_free_swap(): leave the swap cache if no swap PTE needs it. */
+  freeSwap(): boolean;
+  /** folio_trylock() */
+  trylock(): boolean;
+  /** folio_unlock() */
+  unlock(): void;
+}
+
+/** A strategy's answer to do_wp_page(), with the rule that decided it (for explanations). @public */
+export interface WpDecision {
+  readonly reuse: boolean;
+  /** The kernel function and condition that decided, e.g. "wp_can_reuse_anon_folio(): folio_ref_count() == 1". */
+  readonly rule: string;
+  /** folio_move_anon_rmap(): the reused page moves to the faulting VMA's anon_vma. */
+  readonly moveAnon?: boolean;
+  /** SetPageAnonExclusive() on reuse. */
+  readonly setExclusive?: boolean;
+}
+
+/** What GUP knows when it decides whether a R/O pin must unshare first. @public */
+export interface GupFacts {
+  readonly anon: boolean;
+  readonly exclusive: boolean;
+  readonly ksm: boolean;
+  readonly write: boolean;
+  readonly pin: boolean;
+  readonly longterm: boolean;
+  /** is_cow_mapping() of the VMA. */
+  readonly cowMapping: boolean;
+}
+
+/** A knob: a behaviour one kernel commit introduced, on or off. @public */
+export interface KnobSpec {
+  readonly name: string;
+  readonly commit: string;
+  readonly kernel: string;
+  readonly description: string;
+  readonly default: boolean;
+}
+
+/** A COW strategy. @public */
+export interface CowStrategy {
+  readonly id: string;
+  readonly title: string;
+  /** The kernels it stands for, e.g. "Linux ≤ 5.7". */
+  readonly kernels: string;
+  /** The commits that define it. */
+  readonly commits: readonly string[];
+  /** The knobs this run uses, resolved. */
+  readonly knobs: Readonly<Record<string, boolean>>;
+  /** PAGEVEC_SIZE of its era: how many folios wait in a per-CPU LRU batch. */
+  readonly lruBatchSize: number;
+  /** Whether the PageAnonExclusive invariants hold under it (Linux ≥ 5.19). */
+  readonly tracksAnonExclusive: boolean;
+
+  /** do_wp_page(): may this anonymous page be reused rather than copied? */
+  wpReuse(facts: WpFacts, h: WpHelpers): WpDecision;
+  /** copy_page_range(): COPY_DEFER_* flags — which possibly pinned pages fork hands back. */
+  forkDeferFlags(): number;
+  /** copy_present_page() or share: what fork does with a page it handed back. */
+  forkPinned(exclusive: boolean): { copy: boolean; rule: string };
+  /** gup_must_unshare(): must GUP unshare (FAULT_FLAG_UNSHARE) before taking this pin? */
+  gupMustUnshare(f: GupFacts): boolean;
+  /** Linux 5.8 (17839856fd58): every GUP of a COW page breaks COW as a write would. */
+  readonly gupBreaksCow: boolean;
+  /** Linux 6.2 (64fe24a3e05e): mprotect() maps exclusive anonymous pages writable at once. */
+  readonly mprotectWriteUpgrade: boolean;
+}
+
+/** Resolves user knob settings against a strategy's knob table; unknown names are an error. */
+export function resolveKnobs(
+  id: string, specs: readonly KnobSpec[], given: Readonly<Record<string, boolean>> | undefined,
+): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  for (const k of specs) out[k.name] = k.default;
+  for (const [name, value] of Object.entries(given ?? {})) {
+    if (!specs.some((k) => k.name === name)) {
+      const known = specs.map((k) => k.name).join(", ") || "none";
+      throw new Error(`strategy ${id} has no knob "${name}" (its knobs: ${known})`);
+    }
+    if (typeof value !== "boolean") throw new Error(`knob ${name} must be true or false`);
+    out[name] = value;
+  }
+  return out;
+}
