@@ -174,7 +174,7 @@ function countCopyTables(dst: u32, src: u32, addr: u64, stop: u64): i64 {
       const needPte: i64 = isTableEntry(pmd) ? 1 : 0;
       const g = addr >> PGDIR_SHIFT;
       const u = addr >> PUD_SHIFT;
-      const ge = entryLoad(pgdSlot(dst, addr));
+      const ge: u64 = dst == FRESH_MM ? 0 : entryLoad(pgdSlot(dst, addr));
       if (!isTableEntry(ge)) {
         if (!pte_none(ge)) return -EEXIST;
         if (g != lastG) { n++; lastG = g; }
@@ -726,17 +726,21 @@ export function do_anonymous_pages(
 
 // ---- fork's dry run ----------------------------------------------------------------------------
 
+/** copy_page_range_count()'s destination for a child that does not exist yet (all tables missing). */
+export const FRESH_MM: u32 = 0xffffffff;
+
 /**
  * What copy_page_range() of [start, end) would need, without changing anything: returns how
  * many entries it would hand back as FORK_PINNED / FORK_PMD_PINNED (pages a strategy may copy,
  * so frames to reserve; a THP counts 512) and leaves in ctx.aux0 the page tables the child would
- * need. Lets fork() reserve everything for all its VMAs before it write-protects anything.
- * Returns -EINVAL / -EEXIST as copy_page_range() would.
+ * need. Lets fork() reserve everything for all its VMAs before it write-protects anything, or
+ * even allocates the child's mm: `dst` may be FRESH_MM. Returns -EINVAL / -EEXIST as
+ * copy_page_range() would.
  */
 export function copy_page_range_count(ctx: u32, dst: u32, src: u32, start: f64, end: f64, flags: u32): i32 {
   const bad = begin_range_op(ctx, src, start, end);
   if (bad != 0) return bad;
-  if (!mm_valid(dst) || dst == src) return -EINVAL;
+  if (dst != FRESH_MM && (!mm_valid(dst) || dst == src)) return -EINVAL;
   const C = ctxOf(ctx);
   let addr = <u64>start;
   const stop = <u64>end;

@@ -378,6 +378,7 @@ export const C = {
   ANON_VM_WRITE: 2,
   ANON_UFFD_WP: 4,
   PAGEMAP_HUGE: 256,
+  FRESH_MM: 4294967295,
   VM_READ: 1,
   VM_WRITE: 2,
   VM_SHARED: 8,

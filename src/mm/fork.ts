@@ -28,22 +28,27 @@ function needsCopy(src: Vma, dst: Vma): boolean {
 export function dup_mmap(k: Kernel, parent: Process): Process {
   const x = k.x;
   const ctx = k.ctx;
-  const childMm = k.core.mmAlloc();
   // the dry run: tables and early-copy frames for every VMA, before anything changes
-  let tables = 0;
+  let tables = 1; // the child's PGD
   let frames = 0;
   const copied = parent.vmas.list.filter((v) => !(v.flags & VM_DONTCOPY));
   for (const v of copied) {
     if (v.flags & VM_WIPEONFORK || !needsCopy(v, v)) continue;
-    const n = x.copy_page_range_count(ctx, childMm, parent.mm, v.start, v.end, copyFlags(k, v, v));
+    const n = x.copy_page_range_count(ctx, C.FRESH_MM, parent.mm, v.start, v.end, copyFlags(k, v, v));
     if (n < 0) throw new Error(`cowsim: copy_page_range_count failed with ${n}`);
     tables += x.ctx_aux0(ctx) >>> 0;
     frames += n;
   }
+  // reservations only move counters, so giving them back restores every byte
   if (!x.pt_reserve(ctx, tables) || !x.frames_reserve(ctx, frames)) {
     x.pt_unreserve(ctx);
-    k.core.mmFree(childMm);
     throw new CowsimError("ENOMEM", `fork: pid ${parent.pid} needs ${tables} page tables and ${frames} frames for early copies; the machine has fewer`);
+  }
+  const childMm = x.mm_alloc(ctx);
+  if (childMm < 0) {
+    x.pt_unreserve(ctx);
+    x.frames_unreserve(ctx);
+    throw new CowsimError("ENOMEM", `fork: no mm_struct slot left (maxProcesses)`);
   }
 
   const child = new Process(k, k.allocPid(), childMm, parent.pid);

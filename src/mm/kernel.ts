@@ -169,7 +169,7 @@ export class Kernel {
 
   /** Every counter: faults by kind, reuses, copies, COW verdicts, core events. */
   counters(): Counters {
-    return this.stats.snapshot(this.core);
+    return this.stats.snapshot(this.core, this.oracle);
   }
 
   /** The oracle's findings so far (missed, unnecessary and wrong COWs), each explained. */

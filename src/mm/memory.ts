@@ -37,10 +37,12 @@ export function access(k: Kernel, p: Process, addr: number, write: boolean, valu
   const x = k.x;
   const lo = write ? value >>> 0 : 0;
   const hi = write ? Math.floor(value / 2 ** 32) >>> 0 : 0;
+  const before = k.journal ? x.translate_one(p.mm, addr) >>> 0 : 0;
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
     const r = x.handle_access(k.ctx, p.mm, addr, write ? 1 : 0, lo, hi, vma.fastBits(),
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0) {
+      if (k.journal) noteFastFault(k, p, addr, before);
       if (k.oracle) observe(k, p, vma, addr, write, write ? value : r);
       return write ? value : r;
     }
@@ -62,6 +64,19 @@ export function faultIn(k: Kernel, p: Process, addr: number, write: boolean): vo
     handleFault(k, p, vma, addr, write, r);
   }
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
+}
+
+/** Journals a page the core's fast path faulted in during an access (do_anonymous_page()). */
+function noteFastFault(k: Kernel, p: Process, addr: number, before: number): void {
+  if (!(before & C.TRANSLATE_FAULT)) return;
+  const after = k.x.translate_one(p.mm, addr) >>> 0;
+  if (after & C.TRANSLATE_FAULT) return;
+  if (after === 0) {
+    k.journal!.add("do_anonymous_page", `pid ${p.pid} reads ${hex(addr)}: the shared zero page is mapped`);
+  } else if (p.vmas.lookup(addr)?.isPrivateAnon) {
+    k.journal!.frameBorn(after);
+    k.journal!.add("do_anonymous_page", `pid ${p.pid} faults ${hex(addr)} in: fresh exclusive pfn ${after}`, [after]);
+  }
 }
 
 /** The oracle's view of an access that completed. */
@@ -203,7 +218,7 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
     return;
   }
   // wp_page_copy(): judged before the copy changes the counts
-  const verdict = k.oracle?.onCopy({
+  k.oracle?.onCopy({
     pid: p.pid, address: addr, pfn, mapcount: x.folio_mapcount(folio), swapcount: helpers.swapcount(),
     zeroPage: false, ksm: facts.ksm, snapshotRefs: k.snapshotRefs(folio), refcount: x.folio_ref_count(folio), rule: d.rule,
   });
@@ -212,7 +227,6 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   if (nw < 0) throw enomem(p, addr, nw);
   k.stats.inc("copies");
   if (unshare) k.stats.inc("unshareCopies");
-  if (verdict) k.stats.inc(verdict === "necessary" ? "necessaryCow" : "unnecessaryCow");
   if (k.journal) {
     k.journal.frameBorn(nw);
     k.journal.add("do_wp_page", `pid ${p.pid} ${unshare ? "unshare" : "write"} fault at ${hex(addr)} on pfn ${pfn}: ${d.rule}`, [pfn]);

@@ -18,6 +18,10 @@ const TS_COUNTERS = [
   ["forks", "fork() calls"],
   ["exits", "exit() calls"],
   ["isolations", "transient isolation references taken at a fault (transient.isolation)"],
+] as const;
+
+/** The oracle's verdicts, reported with the counters (0 when the oracle is off). */
+const ORACLE_COUNTERS = [
   ["necessaryCow", "copies the oracle judged necessary (someone else could observe the old page)"],
   ["unnecessaryCow", "copies the oracle judged unnecessary (nobody else could observe the page)"],
   ["wrongCow", "copies that left a pin pointing at a page the process no longer maps"],
@@ -25,6 +29,7 @@ const TS_COUNTERS = [
 ] as const;
 
 export type TsCounter = (typeof TS_COUNTERS)[number][0];
+type OracleCounter = (typeof ORACLE_COUNTERS)[number][0];
 
 /** Counters the core keeps (vmstat), under the names the kernel layer reports them. */
 const CORE_COUNTERS: readonly [string, string, string][] = [
@@ -43,11 +48,12 @@ const INDEX = new Map<string, number>(TS_COUNTERS.map(([n], i) => [n, i]));
 /** Descriptions of every counter `counters()` returns. @public */
 export const COUNTER_DESCRIPTIONS: Readonly<Record<string, string>> = Object.fromEntries([
   ...TS_COUNTERS.map(([n, d]) => [n, d]),
+  ...ORACLE_COUNTERS.map(([n, d]) => [n, d]),
   ...CORE_COUNTERS.map(([n, , d]) => [n, d]),
 ]);
 
 /** Every counter, flat. @public */
-export type Counters = Record<TsCounter, number> & Record<string, number>;
+export type Counters = Record<TsCounter | OracleCounter, number> & Record<string, number>;
 
 export class Stats {
   private readonly v = new Float64Array(TS_COUNTERS.length);
@@ -60,9 +66,10 @@ export class Stats {
     return this.v[INDEX.get(name)!]!;
   }
 
-  snapshot(core: Core): Counters {
+  snapshot(core: Core, oracle: Readonly<Record<OracleCounter, number>> | null): Counters {
     const out: Record<string, number> = {};
     TS_COUNTERS.forEach(([n], i) => { out[n] = this.v[i]!; });
+    for (const [n] of ORACLE_COUNTERS) out[n] = oracle ? oracle[n] : 0;
     const vm = core.vmstat();
     for (const [name, item] of CORE_COUNTERS) out[name] = vm[item] ?? 0;
     return out as Counters;

@@ -1,0 +1,122 @@
+// The oracle judges: a broken strategy's missed COW is found and explained, and every
+// invariant fires on a state built to violate it.
+import { describe, it, expect } from "vitest";
+import { makeStrategy, type CowStrategy, C } from "../../src/index.js";
+import { kernel, RW, PRIV, PAGE } from "./helpers.js";
+
+/** anon-exclusive, except that every write fault reuses the page: wrong on purpose. */
+function reuseAlways(): CowStrategy {
+  const base = makeStrategy("anon-exclusive");
+  return {
+    ...base,
+    id: "reuse-always",
+    title: "reuse every page (broken, for tests)",
+    tracksAnonExclusive: false,
+    wpReuse: () => ({ reuse: true, rule: "reuse-always: every page is reused (broken on purpose)" }),
+  };
+}
+
+describe("a deliberately broken strategy", () => {
+  it("makes the oracle report the missed COW and explain it step by step", () => {
+    const k = kernel(reuseAlways(), { checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, PRIV);
+    p.write(a, 1);
+    const c = p.fork();
+    p.write(a, 2); // reuses the page the child still maps
+    expect(c.read(a)).toBe(2); // the child observes the parent's write
+    expect(k.counters().missedCow).toBe(1);
+    const [f] = k.findings;
+    expect(f).toMatchObject({ kind: "missed-cow", pid: c.pid, address: a, expected: 1, observed: 2 });
+    const text = f!.chain.map((s) => `${s.n}. [step ${s.step}] pid ${s.pid} ${s.call}: ${s.fn} — ${s.what}`);
+    expect(f!.chain.map((s) => s.fn)).toEqual(["do_anonymous_page", "store", "dup_mmap", "do_wp_page", "store", "read"]);
+    expect(text[0]).toMatch(/\[step 3\] pid 1 write\(0x[0-9a-f]+, 1\): do_anonymous_page — pid 1 faults 0x[0-9a-f]+ in: fresh exclusive pfn/);
+    expect(text[2]).toMatch(/pid 1 forks pid 2/);
+    expect(text[3]).toMatch(/reuse-always: every page is reused/);
+    expect(text[5]).toMatch(/pid 2 reads 2 from pfn \d+, but must see 1/);
+    expect(f!.chain.map((s) => s.n)).toEqual([1, 2, 3, 4, 5, 6]);
+    // and the invariant sweep sees the corrupted contents too
+    expect(k.checkInvariants().map((v) => v.invariant)).toContain("contents");
+  });
+});
+
+describe("every invariant fires on a state built to violate it", () => {
+  function setup() {
+    const k = kernel("anon-exclusive", { checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, 4 * PAGE, RW, PRIV);
+    for (let i = 0; i < 4; i++) p.write(a + i * PAGE, i + 1);
+    expect(k.checkInvariants()).toEqual([]);
+    return { k, p, a, pfn: p.pfnAt(a)! };
+  }
+  const fired = (k: ReturnType<typeof setup>["k"]) => k.checkInvariants().map((v) => v.invariant);
+
+  it("pte-valid: a PTE maps a free frame", () => {
+    const { k, p, a } = setup();
+    const free = k.core.allocPages(0);
+    k.x.folio_put_refs(free, 1);
+    k.x.ptep_set(k.ctx, p.mm, a + 3 * PAGE, BigInt(free) * 4096n + 0x67n);
+    expect(fired(k)).toContain("pte-valid");
+  });
+
+  it("mapcount: the map count disagrees with the page tables", () => {
+    const { k, pfn } = setup();
+    k.x.folio_add_rmap_ptes(pfn, pfn, 1);
+    expect(fired(k)).toEqual(["mapcount"]);
+  });
+
+  it("anon-exclusive-writable: a writable anonymous PTE on a page not marked exclusive", () => {
+    const { k, pfn } = setup();
+    k.x.ClearPageAnonExclusive(pfn);
+    expect(fired(k)).toEqual(["anon-exclusive-writable"]);
+  });
+
+  it("refcount: fewer references than mappings", () => {
+    const { k, pfn } = setup();
+    k.x.folio_ref_sub_return(pfn, 1);
+    expect(fired(k)).toEqual(["refcount"]);
+  });
+
+  it("rmap: a mapping the rmap walk cannot find", () => {
+    const { k, pfn } = setup();
+    k.x.folio_set_anon(pfn, k.x.folio_mapping_id(pfn), 12345);
+    expect(fired(k)).toEqual(["rmap"]);
+  });
+
+  it("rss: a counter that disagrees with the page tables", () => {
+    const { k, p } = setup();
+    k.x.add_mm_counter(p.mm, C.MM_ANONPAGES, 1);
+    expect(fired(k)).toEqual(["rss"]);
+  });
+
+  it("page-tables: nr_ptes that disagrees with the tables below the PGD", () => {
+    const { k, p } = setup();
+    const nrPtes = (k.core.layout.mmBase + p.mm * 64 + 12) >>> 2; // MmStruct.nr_ptes
+    k.core.i32[nrPtes] = k.core.i32[nrPtes]! + 1;
+    expect(fired(k)).toEqual(["page-tables"]);
+  });
+
+  it("contents: a mapped page holds what its process must not see", () => {
+    const { k, pfn } = setup();
+    k.core.setTag(pfn, 999);
+    expect(fired(k)).toEqual(["contents"]);
+  });
+
+  it("no-leak: a frame still in use once every process has exited", () => {
+    const { k, p } = setup();
+    p.exit();
+    k.drainLru();
+    expect(fired(k)).toEqual([]);
+    k.core.allocPages(0);
+    expect(fired(k)).toEqual(["no-leak"]);
+  });
+
+  it("with checkInvariants on, the first violating step throws", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, PRIV);
+    p.write(a, 1);
+    k.x.ClearPageAnonExclusive(p.pfnAt(a)!);
+    expect(() => p.read(a)).toThrow(/invariant violated after read\(0x[0-9a-f]+\):\n  anon-exclusive-writable/);
+  });
+});
