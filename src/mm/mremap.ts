@@ -9,7 +9,7 @@ import type { Kernel } from "./kernel.js";
 import type { Process } from "./process.js";
 import { Vma, hex, VM_SHARED } from "./vma.js";
 import { anon_vma_dup_for_split } from "./rmap.js";
-import { checkRange, unmapRange, splitAround, removeVma, mergeNeighbours, pageAligned, MMAP_MIN_ADDR } from "./mmap.js";
+import { checkRange, unmapRange, mergeNeighbours, pageAligned, MMAP_MIN_ADDR } from "./mmap.js";
 import { PAGE_SIZE, TASK_SIZE, MMAP_BASE, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP } from "./uapi.js";
 
 export function do_mremap(k: Kernel, p: Process, oldAddr: number, oldLength: number, newLength: number,
@@ -78,11 +78,16 @@ function freeArea(p: Process, len: number): number {
  * move_vma(): a new VMA at `to`, the page-table entries moved there, the old range unmapped
  * (or, with MREMAP_DONTUNMAP, left mapped and empty).
  */
-function moveVma(k: Kernel, p: Process, vma: Vma, from: number, oldLen: number, newLen: number, to: number,
+function moveVma(k: Kernel, p: Process, source: Vma, from: number, oldLen: number, newLen: number, to: number,
   flags: number): number {
+  let vma = source;
   const moved = Math.min(oldLen, newLen);
   if (p.vmas.count + 3 > k.maxMapCount) throw new CowsimError("ENOMEM", "mremap: would exceed vm.max_map_count");
-  if (flags & MREMAP_FIXED) unmapRange(k, p, to, to + newLen);
+  if (flags & MREMAP_FIXED) {
+    unmapRange(k, p, to, to + newLen);
+    // the unmap may have split the source VMA: take the part that holds the range now
+    vma = p.vmas.lookup(from)!;
+  }
   const recs = k.x.move_page_tables(k.ctx, p.mm, from, to, moved);
   if (recs === -12) throw new CowsimError("ENOMEM", `mremap: no page tables left to move ${hex(from)}`);
   if (recs < 0) throw new Error(`cowsim: move_page_tables failed with ${recs}`);
@@ -93,15 +98,9 @@ function moveVma(k: Kernel, p: Process, vma: Vma, from: number, oldLen: number, 
   anon_vma_dup_for_split(nv, vma, p.mm);
   p.vmas.insert(nv);
   k.oracle?.onMove(p.pid, from / PAGE_SIZE, to / PAGE_SIZE, moved / PAGE_SIZE);
-  if (flags & MREMAP_DONTUNMAP) {
-    // the old range stays mapped, empty: it will fault in zero pages
-  } else {
-    splitAround(k, p, from, from + oldLen);
-    for (const v of p.vmas.overlapping(from, from + oldLen)) removeVma(k, p, v);
-    const prev = p.vmas.findFrom(0) && p.vmas.list.filter((v) => v.end <= from).pop();
-    const next = p.vmas.findFrom(from + oldLen);
-    k.x.free_pgd_range(p.mm, prev ? prev.end : 0, next ? next.start : TASK_SIZE + PAGE_SIZE);
-  }
+  // the old range goes — what was not moved (a shrinking move) is zapped with it; with
+  // MREMAP_DONTUNMAP it stays mapped, empty, and faults in zero pages
+  if (!(flags & MREMAP_DONTUNMAP)) unmapRange(k, p, from, from + oldLen);
   mergeNeighbours(k, p, nv);
   k.journal?.add("move_vma", `pid ${p.pid} moves ${hex(from)}+${hex(moved)} to ${hex(to)}: pages keep their state`);
   return to;
