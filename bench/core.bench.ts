@@ -6,7 +6,7 @@
  * and the simulator memory spent per simulated 4 KiB page.
  */
 import Benchmark from "benchmark";
-import { Core, C, tsTranslate } from "../src/core/index.js";
+import { Core, C, tsTranslate } from "../dist/core/index.js";
 
 const json = process.argv.includes("--json");
 const log = (...a: unknown[]) => { if (!json) console.log(...a); };

@@ -7,7 +7,7 @@
  */
 import Benchmark from "benchmark";
 import { instantiateSync } from "@assemblyscript/loader";
-import { Core } from "../src/core/index.js";
+import { Core } from "../dist/core/index.js";
 
 const json = process.argv.includes("--json");
 const core = Core.create({ frames: 4096, build: "release" });

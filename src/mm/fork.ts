@@ -8,6 +8,7 @@
 import { C } from "../core/abi.generated.js";
 import { CowsimError } from "../errno.js";
 import type { Kernel } from "./kernel.js";
+import { Stat } from "./stats.js";
 import { Process } from "./process.js";
 import { Vma, VM_DONTCOPY, VM_WIPEONFORK, VM_SHARED, VM_UFFD_WP, VM_WRITE, hex } from "./vma.js";
 import { anon_vma_fork } from "./rmap.js";
@@ -72,9 +73,9 @@ export function dup_mmap(k: Kernel, parent: Process): Process {
     x.frames_unreserve(ctx);
   }
   k.processes.set(child.pid, child);
-  k.stats.inc("forks");
+  k.stats.inc(Stat.forks);
   k.oracle?.onFork(parent.pid, child.pid, shadowRanges);
-  k.journal?.add("dup_mmap", `pid ${parent.pid} forks pid ${child.pid}: anonymous pages shared read-only (copy_page_range())`, [], [child.pid]);
+  k.journal?.add("dup_mmap", () => `pid ${parent.pid} forks pid ${child.pid}: anonymous pages shared read-only (copy_page_range())`, [], [child.pid]);
   return child;
 }
 
@@ -90,14 +91,14 @@ function resolveRecord(k: Kernel, parent: Process, child: Process, dst: Vma, fla
         if (nw === C.NO_PFN) throw new Error("cowsim: fork's reserved frame was not there");
         const r = x.fork_copy_deferred_pte(k.ctx, child.mm, parent.mm, addr, flags, nw, dst.anonVma!.id, dst.index(addr));
         if (r < 0) throw new Error(`cowsim: fork_copy_deferred_pte failed with ${r}`);
-        k.stats.inc("forkCopies");
-        k.stats.inc("copies");
+        k.stats.inc(Stat.forkCopies);
+        k.stats.inc(Stat.copies);
         k.journal?.frameBorn(nw);
-        k.journal?.add("copy_present_page", `fork copies possibly pinned pfn ${pfn} at ${hex(addr)} for pid ${child.pid} into pfn ${nw}: ${d.rule}`, [pfn, nw], [child.pid]);
+        k.journal?.add("copy_present_page", () => `fork copies possibly pinned pfn ${pfn} at ${hex(addr)} for pid ${child.pid} into pfn ${nw}: ${d.rule}`, [pfn, nw], [child.pid]);
       } else {
         const r = x.fork_copy_deferred_pte(k.ctx, child.mm, parent.mm, addr, flags, C.NO_PFN, 0, 0);
         if (r < 0) throw new Error(`cowsim: fork_copy_deferred_pte failed with ${r}`);
-        k.journal?.add("copy_present_pte", `fork shares possibly pinned pfn ${pfn} at ${hex(addr)} with pid ${child.pid}: ${d.rule}`, [pfn], [child.pid]);
+        k.journal?.add("copy_present_pte", () => `fork shares possibly pinned pfn ${pfn} at ${hex(addr)} with pid ${child.pid}: ${d.rule}`, [pfn], [child.pid]);
       }
       return;
     }
@@ -106,7 +107,7 @@ function resolveRecord(k: Kernel, parent: Process, child: Process, dst: Vma, fla
     case C.REC_DEVICE_EXCLUSIVE:
       throw new Error("cowsim: device-exclusive entries are not modelled");
     case C.REC_SWAP:
-      k.journal?.add("copy_nonpresent_pte", `swap slot ${pfn} at ${hex(addr)} now also referenced by pid ${child.pid}`, [], [child.pid]);
+      k.journal?.add("copy_nonpresent_pte", () => `swap slot ${pfn} at ${hex(addr)} now also referenced by pid ${child.pid}`, [], [child.pid]);
       return;
     default:
       return; // migration, device-private, markers, hwpoison: copied by the core as Linux does

@@ -15,8 +15,9 @@ import type { Journal } from "../oracle/journal.js";
 import { checkInvariants, type InvariantViolation } from "../oracle/invariants.js";
 import { AnonVmaRegistry } from "./rmap.js";
 import { ShmemRegistry } from "./shmem.js";
-import { Stats, type Counters } from "./stats.js";
+import { Stats, Stat, type Counters } from "./stats.js";
 import { Process } from "./process.js";
+import { WpHelperSet } from "./memory.js";
 import { DEFAULT_MAX_MAP_COUNT, PAGE_SIZE } from "./uapi.js";
 import { parseSize } from "../util/size.js";
 import { Rng } from "../util/rng.js";
@@ -76,18 +77,20 @@ export class Kernel {
   readonly oracle: Oracle | null;
   readonly journal: Journal | null;
   readonly stats = new Stats();
+  /** @internal */
+  readonly wpHelpers: WpHelperSet = new WpHelperSet(this);
   readonly anonVmas = new AnonVmaRegistry();
   readonly shmem = new ShmemRegistry();
   readonly processes = new Map<number, Process>();
   readonly maxMapCount: number;
   readonly invariantsEachStep: boolean;
-  /** Who last wrote into each frame (for explanations). @internal */
-  readonly lastWriter = new Map<number, number>();
   private readonly rng: Rng;
   private readonly isolationRate: number;
   private readonly isolated = new Map<number, number>();
   private nextPid = 1;
   private inSyscall = 0;
+  /** Index of vmstat in core.u32, to notice faults the core took on its fast path. @internal */
+  readonly vmstatIndex: number;
 
   constructor(options: KernelOptions = {}) {
     const strategy = options.strategy ?? "anon-exclusive";
@@ -110,6 +113,7 @@ export class Kernel {
     });
     this.x = this.core.x;
     this.ctx = this.core.ctx;
+    this.vmstatIndex = this.core.layout.vmstatBase >>> 2;
     const lru = options.transient?.lruBatch ?? false;
     const lruSize = lru === true ? this.strategy.lruBatchSize : lru === false ? 0 : lru;
     if (!Number.isInteger(lruSize) || lruSize < 0 || lruSize > 32) {
@@ -121,7 +125,7 @@ export class Kernel {
     this.isolationRate = iso;
     this.rng = new Rng(options.seed ?? 1);
     const useOracle = options.oracle ?? true;
-    this.oracle = useOracle ? new Oracle(options.explain ?? true) : null;
+    this.oracle = useOracle ? new Oracle(options.explain ?? true, this.core.layout.nframes) : null;
     this.journal = this.oracle?.journal ?? null;
     this.maxMapCount = options.maxMapCount ?? DEFAULT_MAX_MAP_COUNT;
     this.invariantsEachStep = options.checkInvariants ?? false;
@@ -133,7 +137,7 @@ export class Kernel {
     const p = new Process(this, this.allocPid(), mm, 0);
     this.processes.set(p.pid, p);
     this.journal?.begin(p.pid, "spawn()");
-    this.journal?.add("mm_alloc", `pid ${p.pid} starts with an empty address space`);
+    this.journal?.add("mm_alloc", () => `pid ${p.pid} starts with an empty address space`);
     return p;
   }
 
@@ -165,6 +169,22 @@ export class Kernel {
     }
     if (this.invariantsEachStep) this.assertInvariants(call);
     return result;
+  }
+
+  /**
+   * Starts a load or store as a journal step (a cheap one: a code and two numbers, no text
+   * until explained). Returns whether it started a step, so endAccess() must follow.
+   * @internal
+   */
+  beginAccess(p: Process, code: number, addr: number, value: number): boolean {
+    if (this.inSyscall > 0) return false;
+    this.journal?.beginCode(p.pid, code, addr, value);
+    return this.invariantsEachStep;
+  }
+
+  /** Ends a step begun by beginAccess(): checks invariants when asked to. @internal */
+  endAccess(code: number, addr: number, value: number): void {
+    this.assertInvariants(code === 1 ? `read(0x${addr.toString(16)})` : `write(0x${addr.toString(16)}, ${value})`);
   }
 
   /** Every counter: faults by kind, reuses, copies, COW verdicts, core events. */
@@ -225,14 +245,14 @@ export class Kernel {
     this.x.page_clear_flag(folio, C.PG_lru);
     this.x.page_set_flag(folio, C.PG_isolated);
     this.isolated.set(folio, (this.isolated.get(folio) ?? 0) + 1);
-    this.stats.inc("isolations");
+    this.stats.inc(Stat.isolations);
   }
 
   /** With transient.isolation, decides whether a fault finds its folio isolated. @internal */
   maybeIsolate(folio: number): boolean {
     if (this.isolationRate === 0 || this.rng.next() >= this.isolationRate) return false;
     this.takeIsolation(folio);
-    this.journal?.add("isolate_lru_page", `a compaction scan holds a reference to pfn ${folio} during the fault`, [folio]);
+    this.journal?.add("isolate_lru_page", () => `a compaction scan holds a reference to pfn ${folio} during the fault`, [folio]);
     return true;
   }
 

@@ -82,6 +82,6 @@ export function do_madvise(k: Kernel, p: Process, addr: number, length: number, 
       throw new CowsimError("ENOMEM", `madvise(${name}): out of memory while populating (the pages faulted in so far stay, as in Linux)`);
     }
   }
-  k.journal?.add("madvise", `pid ${p.pid}: ${name} over ${hex(addr)}-${hex(end)}`);
+  k.journal?.add("madvise", () => `pid ${p.pid}: ${name} over ${hex(addr)}-${hex(end)}`);
 }
 

@@ -6,6 +6,7 @@
 import { C } from "../core/abi.generated.js";
 import { CowsimError } from "../errno.js";
 import type { Kernel } from "./kernel.js";
+import { Stat } from "./stats.js";
 import type { Process } from "./process.js";
 import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, hex } from "./vma.js";
 import { anon_vma_prepare } from "./rmap.js";
@@ -37,12 +38,16 @@ export function access(k: Kernel, p: Process, addr: number, write: boolean, valu
   const x = k.x;
   const lo = write ? value >>> 0 : 0;
   const hi = write ? Math.floor(value / 2 ** 32) >>> 0 : 0;
-  const before = k.journal ? x.translate_one(p.mm, addr) >>> 0 : 0;
+  // the fast path's faults show in vmstat: a change tells the journal to record one
+  const vm = k.core.u32;
+  const faultsBefore = k.journal ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0;
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
     const r = x.handle_access(k.ctx, p.mm, addr, write ? 1 : 0, lo, hi, vma.fastBits(),
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0) {
-      if (k.journal) noteFastFault(k, p, addr, before);
+      if (k.journal && vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! !== faultsBefore) {
+        noteFastFault(k, p, addr);
+      }
       if (k.oracle) observe(k, p, vma, addr, write, write ? value : r);
       return write ? value : r;
     }
@@ -66,16 +71,20 @@ export function faultIn(k: Kernel, p: Process, addr: number, write: boolean): vo
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
 }
 
+// journal texts of the hot paths (module-level, so recording an entry allocates nothing)
+const ZERO_FAULT = (pid: number, addr: number) => `pid ${pid} reads ${hex(addr)}: the shared zero page is mapped`;
+const ANON_FAULT = (pid: number, addr: number, pfn: number) => `pid ${pid} faults ${hex(addr)} in: fresh exclusive pfn ${pfn}`;
+const WP_COPY_DONE = (pid: number, addr: number, pfn: number) => `pid ${pid} now maps a copy, pfn ${pfn}, at ${hex(addr)}`;
+
 /** Journals a page the core's fast path faulted in during an access (do_anonymous_page()). */
-function noteFastFault(k: Kernel, p: Process, addr: number, before: number): void {
-  if (!(before & C.TRANSLATE_FAULT)) return;
+function noteFastFault(k: Kernel, p: Process, addr: number): void {
   const after = k.x.translate_one(p.mm, addr) >>> 0;
   if (after & C.TRANSLATE_FAULT) return;
   if (after === 0) {
-    k.journal!.add("do_anonymous_page", `pid ${p.pid} reads ${hex(addr)}: the shared zero page is mapped`);
+    k.journal!.addf("do_anonymous_page", ZERO_FAULT, p.pid, addr, 0);
   } else if (p.vmas.lookup(addr)?.isPrivateAnon) {
     k.journal!.frameBorn(after);
-    k.journal!.add("do_anonymous_page", `pid ${p.pid} faults ${hex(addr)} in: fresh exclusive pfn ${after}`, [after]);
+    k.journal!.addf("do_anonymous_page", ANON_FAULT, p.pid, addr, after, after);
   }
 }
 
@@ -87,15 +96,13 @@ function observe(k: Kernel, p: Process, vma: Vma, addr: number, write: boolean, 
   const index = vma.shmem ? vma.index(addr) : 0;
   if (write) {
     o.onWrite(p.pid, vpn, obj, index, v);
-    if (k.journal) {
-      const pfn = k.x.translate_one(p.mm, addr) >>> 0;
-      k.lastWriter.set(pfn, p.pid);
-      k.journal.add("store", `pid ${p.pid} writes ${v} into pfn ${pfn} at ${hex(addr)}`, [pfn]);
-    }
+    if (k.journal) k.journal.store(k.x.translate_one(p.mm, addr) >>> 0, p.pid, v);
     return;
   }
-  const pfn = k.journal ? k.x.translate_one(p.mm, addr) >>> 0 : 0;
-  const writer = k.lastWriter.get(pfn);
+  if (o.expected(p.pid, vpn, obj, index) === v) return;
+  // a wrong value: find out who put it there, for the explanation
+  const pfn = k.x.translate_one(p.mm, addr) >>> 0;
+  const writer = k.journal?.lastWriter(pfn);
   o.onRead(p.pid, addr, vpn, obj, index, v, pfn, writer !== undefined && writer !== p.pid ? [writer] : []);
 }
 
@@ -148,13 +155,18 @@ function shmemFault(k: Kernel, p: Process, vma: Vma, addr: number, write: boolea
   const r = x.map_file_pte(k.ctx, p.mm, addr, pfn, vma.pageProt, write ? 1 : 0);
   x.pt_unreserve(k.ctx);
   if (r < 0) throw new Error(`cowsim: map_file_pte failed with ${r}`);
-  k.stats.inc("shmemFaults");
-  k.journal?.add("shmem_fault", `pid ${p.pid} maps shmem page ${index} (pfn ${pfn}) at ${hex(addr)}`, [pfn]);
+  k.stats.inc(Stat.shmemFaults);
+  k.journal?.add("shmem_fault", () => `pid ${p.pid} maps shmem page ${index} (pfn ${pfn}) at ${hex(addr)}`, [pfn]);
 }
 
 // ---- do_wp_page() ---------------------------------------------------------------------------
 
-const PG = (b: number) => 2 ** b;
+// page flag masks, computed once (a variable exponent is a slow Math.pow)
+const PG_ANON_EXCLUSIVE = 1 << C.PG_anon_exclusive;
+const PG_HEAD = 1 << C.PG_head;
+const PG_LRU = 1 << C.PG_lru;
+const PG_SWAPCACHE = 1 << C.PG_swapcache;
+const PG_WRITEBACK = 1 << C.PG_writeback;
 
 /**
  * do_wp_page(): a write (or, with `unshare`, a R/O GUP pin) met a present page it may not use
@@ -165,7 +177,7 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   const x = k.x;
   const kind = x.wp_fault_info(k.ctx, p.mm, addr);
   if (kind < 0) return; // the entry changed: the access retries
-  k.stats.inc("wpFaults");
+  k.stats.inc(Stat.wpFaults);
   const s = k.core.scratch >>> 2;
   const w = (i: number) => k.core.u32[s + i]!;
   const pfn = w(C.WPF_PFN);
@@ -174,7 +186,7 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   if (vma.flags & (VM_SHARED | VM_MAYSHARE)) {
     // wp_page_shared(): nothing to copy, the mapping is shared by definition
     x.wp_page_reuse(k.ctx, p.mm, addr, 0, 0);
-    k.journal?.add("wp_page_shared", `pid ${p.pid} may write shared pfn ${pfn}: made writable`, [pfn]);
+    k.journal?.add("wp_page_shared", () => `pid ${p.pid} may write shared pfn ${pfn}: made writable`, [pfn]);
     return;
   }
   if (!vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
@@ -185,9 +197,9 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   if (kind === C.WP_ZERO) {
     const nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
     if (nw < 0) throw enomem(p, addr, nw);
-    k.stats.inc("zeroPageCopies");
+    k.stats.inc(Stat.zeroPageCopies);
     k.journal?.frameBorn(nw);
-    k.journal?.add("wp_page_copy", `pid ${p.pid} ${unshare ? "unshares" : "writes"} the zero page at ${hex(addr)}: fresh pfn ${nw}`, [nw]);
+    k.journal?.add("wp_page_copy", () => `pid ${p.pid} ${unshare ? "unshares" : "writes"} the zero page at ${hex(addr)}: fresh pfn ${nw}`, [nw]);
     return;
   }
   if (kind !== C.WP_ANON) throw new Error(`cowsim: write fault on a private file page at ${hex(addr)}: not modelled`);
@@ -197,24 +209,24 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   const mapping = w(C.WPF_MAPPING);
   const facts: WpFacts = {
     pfn,
-    exclusive: (pageFlags & PG(C.PG_anon_exclusive)) !== 0,
+    exclusive: (pageFlags & PG_ANON_EXCLUSIVE) !== 0,
     ksm: (mapping & 3) === 3,
-    large: (folioFlags & PG(C.PG_head)) !== 0,
-    lru: (folioFlags & PG(C.PG_lru)) !== 0,
-    swapcache: (folioFlags & PG(C.PG_swapcache)) !== 0,
-    writeback: (folioFlags & PG(C.PG_writeback)) !== 0,
+    large: (folioFlags & PG_HEAD) !== 0,
+    lru: (folioFlags & PG_LRU) !== 0,
+    swapcache: (folioFlags & PG_SWAPCACHE) !== 0,
+    writeback: (folioFlags & PG_WRITEBACK) !== 0,
     unshare,
   };
   const isolated = k.maybeIsolate(folio);
-  const helpers = wpHelpers(k, folio, w(C.WPF_SWAPCOUNT));
+  const helpers = k.wpHelpers.for(folio, w(C.WPF_SWAPCOUNT));
   const d = k.strategy.wpReuse(facts, helpers);
   if (d.reuse) {
     if (isolated) k.putbackIsolated(folio);
     const flags = (d.setExclusive ? C.REUSE_SET_EXCLUSIVE : 0) | (d.moveAnon ? C.REUSE_MOVE_ANON : 0) |
       (unshare ? C.REUSE_UNSHARE : 0);
     x.wp_page_reuse(k.ctx, p.mm, addr, flags, anonVma);
-    k.stats.inc(unshare ? "unshareReuses" : "reuses");
-    k.journal?.add("do_wp_page", `pid ${p.pid} ${unshare ? "unshare" : "write"} fault at ${hex(addr)} on pfn ${pfn}: ${d.rule}`, [pfn]);
+    k.stats.inc(unshare ? Stat.unshareReuses : Stat.reuses);
+    k.journal?.add("do_wp_page", wpText(p.pid, unshare, addr, pfn, d.rule), [pfn]);
     return;
   }
   // wp_page_copy(): judged before the copy changes the counts
@@ -225,33 +237,47 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   const nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
   if (isolated) k.putbackIsolated(folio);
   if (nw < 0) throw enomem(p, addr, nw);
-  k.stats.inc("copies");
-  if (unshare) k.stats.inc("unshareCopies");
+  k.stats.inc(Stat.copies);
+  if (unshare) k.stats.inc(Stat.unshareCopies);
   if (k.journal) {
     k.journal.frameBorn(nw);
-    k.journal.add("do_wp_page", `pid ${p.pid} ${unshare ? "unshare" : "write"} fault at ${hex(addr)} on pfn ${pfn}: ${d.rule}`, [pfn]);
-    k.journal.add("wp_page_copy", `pid ${p.pid} now maps a copy, pfn ${nw}, at ${hex(addr)}`, [nw, pfn]);
+    k.journal.add("do_wp_page", wpText(p.pid, unshare, addr, pfn, d.rule), [pfn]);
+    k.journal.addf("wp_page_copy", WP_COPY_DONE, p.pid, addr, nw, nw, pfn);
   }
+}
+
+/** The do_wp_page() entry: the rule is a string the strategy made anyway, the rest is joined late. */
+function wpText(pid: number, unshare: boolean, addr: number, pfn: number, rule: string): () => string {
+  return () => `pid ${pid} ${unshare ? "unshare" : "write"} fault at ${hex(addr)} on pfn ${pfn}: ${rule}`;
 }
 
 function enomem(p: Process, addr: number, code: number): CowsimError {
   return new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s COW fault at ${hex(addr)} found no free frame (${code})`);
 }
 
-/** The kernel helpers a strategy may call from do_wp_page(). */
-function wpHelpers(k: Kernel, folio: number, swapcount: number): WpHelpers {
-  const x = k.x;
-  return {
-    refcount: () => x.folio_ref_count(folio),
-    mapcount: () => x.folio_mapcount(folio),
-    swapcount: () => swapcount,
-    lruAddDrain: () => { x.lru_add_drain(k.ctx); },
-    freeSwap: () => k.folioFreeSwap(folio),
-    trylock: () => {
-      if (x.page_test_flag(folio, C.PG_locked)) return false;
-      x.page_set_flag(folio, C.PG_locked);
-      return true;
-    },
-    unlock: () => { x.page_clear_flag(folio, C.PG_locked); },
-  };
+/** The kernel helpers a strategy may call from do_wp_page(); one per kernel, re-aimed per fault. */
+export class WpHelperSet implements WpHelpers {
+  private folio = 0;
+  private swap = 0;
+
+  constructor(private readonly k: Kernel) {}
+
+  for(folio: number, swapcount: number): this {
+    this.folio = folio;
+    this.swap = swapcount;
+    return this;
+  }
+
+  refcount(): number { return this.k.x.folio_ref_count(this.folio); }
+  mapcount(): number { return this.k.x.folio_mapcount(this.folio); }
+  swapcount(): number { return this.swap; }
+  lruAddDrain(): void { this.k.x.lru_add_drain(this.k.ctx); }
+  freeSwap(): boolean { return this.k.folioFreeSwap(this.folio); }
+  trylock(): boolean {
+    const x = this.k.x;
+    if (x.page_test_flag(this.folio, C.PG_locked)) return false;
+    x.page_set_flag(this.folio, C.PG_locked);
+    return true;
+  }
+  unlock(): void { this.k.x.page_clear_flag(this.folio, C.PG_locked); }
 }

@@ -156,7 +156,7 @@ export function do_mmap(k: Kernel, p: Process, addr: number | null, length: numb
   let vma = new Vma(start, start + len, vmFlags, shared ? 0 : start / PAGE_SIZE, shmem);
   p.vmas.insert(vma);
   if (!shared) vma = mergeNeighbours(k, p, vma);
-  k.journal?.add("do_mmap", `pid ${p.pid} maps ${hex(start)}-${hex(start + len)} ${shared ? "shared" : "private"}`);
+  k.journal?.add("do_mmap", () => `pid ${p.pid} maps ${hex(start)}-${hex(start + len)} ${shared ? "shared" : "private"}`);
   if (flags & MAP_POPULATE) populate(k, p, start, start + len, (vmFlags & (VM_WRITE | VM_SHARED)) === VM_WRITE);
   return start;
 }
@@ -224,17 +224,14 @@ export function unmapRange(k: Kernel, p: Process, start: number, end: number): v
   for (const vma of inside) removeVma(k, p, vma);
   // free_pgtables(): between the neighbours, nothing is mapped any more
   k.x.free_pgd_range(p.mm, prev ? prev.end : 0, next ? next.start : TASK_SIZE + PAGE_SIZE);
-  k.journal?.add("do_vmi_munmap", `pid ${p.pid} unmaps ${hex(start)}-${hex(end)}`);
+  k.journal?.add("do_vmi_munmap", () => `pid ${p.pid} unmaps ${hex(start)}-${hex(end)}`);
 }
 
 /** zap_page_range_single() over part of one VMA, handling what the core hands back. */
 export function zapVma(k: Kernel, p: Process, vma: Vma, start: number, end: number, flags: number): void {
-  const records = k.core.zapPageRange(p.mm, start, end, flags | (k.journal ? C.ZAP_RECORD : 0));
+  const records = k.core.zapPageRange(p.mm, start, end, flags);
   for (const r of records) {
-    if (r.kind === C.REC_ZAP_PAGE && k.journal) {
-      const freed = (r.aux & C.ZAPPED_FREED) !== 0;
-      k.journal.add("zap_pte_range", `pid ${p.pid} unmaps pfn ${r.pfn} at ${hex(r.address)}${freed ? " (freed)" : ""}`, [r.pfn]);
-    } else if (r.kind === C.REC_SWAP_CACHE_ONLY) {
+    if (r.kind === C.REC_SWAP_CACHE_ONLY) {
       k.swapCacheOrphan(r.pfn, r.aux);
     } else if (r.kind === C.REC_PMD_PARTIAL) {
       throw new Error(`cowsim: zap of part of a PMD-mapped THP at ${hex(r.address)} needs a split (not modelled yet)`);

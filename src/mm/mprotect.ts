@@ -48,6 +48,6 @@ export function do_mprotect(k: Kernel, p: Process, addr: number, length: number,
   }
   for (const v of p.vmas.overlapping(addr, end)) mergeNeighbours(k, p, v);
   p.vmas.invalidate();
-  k.journal?.add("mprotect_fixup", `pid ${p.pid} sets ${hex(addr)}-${hex(end)} to prot ${prot}` +
+  k.journal?.add("mprotect_fixup", () => `pid ${p.pid} sets ${hex(addr)}-${hex(end)} to prot ${prot}` +
     (upgraded ? " (exclusive anonymous pages mapped writable at once: 6.2's rule)" : ""));
 }

@@ -42,7 +42,7 @@ export function do_mremap(k: Kernel, p: Process, oldAddr: number, oldLength: num
   }
   if (newLen <= oldLen) {
     if (newLen < oldLen) unmapRange(k, p, oldAddr + newLen, oldAddr + oldLen);
-    k.journal?.add("mremap", `pid ${p.pid} shrinks ${hex(oldAddr)} from ${hex(oldLen)} to ${hex(newLen)} bytes`);
+    k.journal?.add("mremap", () => `pid ${p.pid} shrinks ${hex(oldAddr)} from ${hex(oldLen)} to ${hex(newLen)} bytes`);
     return oldAddr;
   }
   // grow in place when the VMA ends here and the space above is free
@@ -52,7 +52,7 @@ export function do_mremap(k: Kernel, p: Process, oldAddr: number, oldLength: num
     vma.end = oldAddr + newLen;
     p.vmas.invalidate();
     mergeNeighbours(k, p, vma);
-    k.journal?.add("vma_expand", `pid ${p.pid} grows ${hex(oldAddr)} in place to ${hex(newLen)} bytes`);
+    k.journal?.add("vma_expand", () => `pid ${p.pid} grows ${hex(oldAddr)} in place to ${hex(newLen)} bytes`);
     return oldAddr;
   }
   if (!(flags & MREMAP_MAYMOVE)) {
@@ -102,6 +102,6 @@ function moveVma(k: Kernel, p: Process, source: Vma, from: number, oldLen: numbe
   // MREMAP_DONTUNMAP it stays mapped, empty, and faults in zero pages
   if (!(flags & MREMAP_DONTUNMAP)) unmapRange(k, p, from, from + oldLen);
   mergeNeighbours(k, p, nv);
-  k.journal?.add("move_vma", `pid ${p.pid} moves ${hex(from)}+${hex(moved)} to ${hex(to)}: pages keep their state`);
+  k.journal?.add("move_vma", () => `pid ${p.pid} moves ${hex(from)}+${hex(moved)} to ${hex(to)}: pages keep their state`);
   return to;
 }

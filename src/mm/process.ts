@@ -7,6 +7,7 @@
 import { C } from "../core/abi.generated.js";
 import { CowsimError } from "../errno.js";
 import type { Kernel } from "./kernel.js";
+import { Stat } from "./stats.js";
 import { VmaList, hex } from "./vma.js";
 import { access } from "./memory.js";
 import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
@@ -15,6 +16,7 @@ import { do_mremap } from "./mremap.js";
 import { do_madvise } from "./madvise.js";
 import { dup_mmap } from "./fork.js";
 import { PAGE_SIZE } from "./uapi.js";
+import { CALL_READ, CALL_WRITE } from "../oracle/journal.js";
 
 /** One line of /proc/pid/maps. @public */
 export interface MapsEntry {
@@ -92,7 +94,7 @@ export class Process {
       this.alive = false;
       this.kernel.processes.delete(this.pid);
       this.kernel.oracle?.onExit(this.pid);
-      this.kernel.stats.inc("exits");
+      this.kernel.stats.inc(Stat.exits);
       this.kernel.journal?.add("exit_mmap", `pid ${this.pid} exits: every VMA unmapped`);
     });
   }
@@ -103,12 +105,12 @@ export class Process {
    */
   read(addr: number): number {
     checkAddr(addr);
-    const k = this.kernel;
-    if (k.journal || k.invariantsEachStep) {
-      return k.syscall(this, `read(${hex(addr)})`, () => { this.live(); return access(k, this, addr, false, 0); });
-    }
     this.live();
-    return access(k, this, addr, false, 0);
+    const k = this.kernel;
+    const step = k.beginAccess(this, CALL_READ, addr, 0);
+    const v = access(k, this, addr, false, 0);
+    if (step) k.endAccess(CALL_READ, addr, 0);
+    return v;
   }
 
   /** Writes `value` (an integer 0 ≤ value < 2^53) as the new contents of the page at `addr`. */
@@ -117,13 +119,11 @@ export class Process {
     if (!Number.isSafeInteger(value) || value < 0) {
       throw new CowsimError("EINVAL", `write: value ${value} is not an integer from 0 to 2^53 - 1`);
     }
-    const k = this.kernel;
-    if (k.journal || k.invariantsEachStep) {
-      k.syscall(this, `write(${hex(addr)}, ${value})`, () => { this.live(); access(k, this, addr, true, value); });
-      return;
-    }
     this.live();
+    const k = this.kernel;
+    const step = k.beginAccess(this, CALL_WRITE, addr, value);
     access(k, this, addr, true, value);
+    if (step) k.endAccess(CALL_WRITE, addr, value);
   }
 
   /** The VMAs, as /proc/pid/maps would list them. */

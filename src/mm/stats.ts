@@ -43,7 +43,8 @@ const CORE_COUNTERS: readonly [string, string, string][] = [
   ["lruBatchDrained", "LRU_BATCH_DRAINED", "folios moved from per-CPU LRU batches to the LRU"],
 ];
 
-const INDEX = new Map<string, number>(TS_COUNTERS.map(([n], i) => [n, i]));
+/** Slots of the TypeScript counters: `stats.inc(Stat.copies)`. */
+export const Stat = Object.fromEntries(TS_COUNTERS.map(([n], i) => [n, i])) as { readonly [K in TsCounter]: number };
 
 /** Descriptions of every counter `counters()` returns. @public */
 export const COUNTER_DESCRIPTIONS: Readonly<Record<string, string>> = Object.fromEntries([
@@ -58,12 +59,12 @@ export type Counters = Record<TsCounter | OracleCounter, number> & Record<string
 export class Stats {
   private readonly v = new Float64Array(TS_COUNTERS.length);
 
-  inc(name: TsCounter, by = 1): void {
-    this.v[INDEX.get(name)!]! += by;
+  inc(slot: number, by = 1): void {
+    this.v[slot]! += by;
   }
 
-  get(name: TsCounter): number {
-    return this.v[INDEX.get(name)!]!;
+  get(slot: number): number {
+    return this.v[slot]!;
   }
 
   snapshot(core: Core, oracle: Readonly<Record<OracleCounter, number>> | null): Counters {

@@ -20,7 +20,6 @@ interface Mapping { pid: number; mm: number; address: number; writable: boolean;
 
 const W = 2 ** C._PAGE_BIT_RW;
 const SPECIAL = 2 ** C._PAGE_BIT_SPECIAL;
-const bit = (b: number) => 2 ** b;
 
 export function checkInvariants(k: Kernel): InvariantViolation[] {
   const out: InvariantViolation[] = [];
@@ -106,6 +105,5 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
     const used = k.usedFrames - lru;
     if (used !== 0) bad("no-leak", `no process is left, yet ${used} frames are not free`);
   }
-  void bit;
   return out;
 }

@@ -60,8 +60,8 @@ export class Oracle {
   private readonly spaces = new Map<number, ShadowSpace>();
   private readonly sharedObjects = new Map<number, SharedShadow>();
 
-  constructor(explain: boolean) {
-    this.journal = explain ? new Journal() : null;
+  constructor(explain: boolean, nframes: number) {
+    this.journal = explain ? new Journal(nframes) : null;
   }
 
   space(pid: number): ShadowSpace {
@@ -103,7 +103,7 @@ export class Oracle {
     this.missedCow++;
     const j = this.journal;
     const chain = j ? j.explain(pfn, [pid, ...writerPids], {
-      step: j.step, pid, call: j.call, fn: "read",
+      step: j.step, pid, fn: "read",
       what: `pid ${pid} reads ${observed} from pfn ${pfn}, but must see ${exp}: it observes a write it must not`,
     }) : [];
     this.findings.push({
@@ -128,7 +128,7 @@ export class Oracle {
     this.unnecessaryCow++;
     const j = this.journal;
     const chain = j ? j.explain(f.pfn, [f.pid], {
-      step: j.step, pid: f.pid, call: j.call, fn: "wp_page_copy",
+      step: j.step, pid: f.pid, fn: "wp_page_copy",
       what: `pfn ${f.pfn} copied though nobody else could observe it (mapcount ${f.mapcount}, swap count ` +
         `${f.swapcount}, snapshot references ${f.snapshotRefs}; refcount ${f.refcount}) — ${f.rule}`,
     }) : [];
