@@ -75,6 +75,8 @@ export function faultIn(k: Kernel, p: Process, addr: number, write: boolean): vo
 const ZERO_FAULT = (pid: number, addr: number) => `pid ${pid} reads ${hex(addr)}: the shared zero page is mapped`;
 const ANON_FAULT = (pid: number, addr: number, pfn: number) => `pid ${pid} faults ${hex(addr)} in: fresh exclusive pfn ${pfn}`;
 const WP_COPY_DONE = (pid: number, addr: number, pfn: number) => `pid ${pid} now maps a copy, pfn ${pfn}, at ${hex(addr)}`;
+const WP_WRITE_FAULT = (pid: number, addr: number, pfn: number, rule: string) => `pid ${pid} write fault at ${hex(addr)} on pfn ${pfn}: ${rule}`;
+const WP_UNSHARE_FAULT = (pid: number, addr: number, pfn: number, rule: string) => `pid ${pid} unshare fault at ${hex(addr)} on pfn ${pfn}: ${rule}`;
 
 /** Journals a page the core's fast path faulted in during an access (do_anonymous_page()). */
 function noteFastFault(k: Kernel, p: Process, addr: number): void {
@@ -226,7 +228,7 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
       (unshare ? C.REUSE_UNSHARE : 0);
     x.wp_page_reuse(k.ctx, p.mm, addr, flags, anonVma);
     k.stats.inc(unshare ? Stat.unshareReuses : Stat.reuses);
-    k.journal?.add("do_wp_page", wpText(p.pid, unshare, addr, pfn, d.rule), [pfn]);
+    k.journal?.addf("do_wp_page", unshare ? WP_UNSHARE_FAULT : WP_WRITE_FAULT, p.pid, addr, pfn, pfn, -1, d.rule);
     return;
   }
   // wp_page_copy(): judged before the copy changes the counts
@@ -241,14 +243,9 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   if (unshare) k.stats.inc(Stat.unshareCopies);
   if (k.journal) {
     k.journal.frameBorn(nw);
-    k.journal.add("do_wp_page", wpText(p.pid, unshare, addr, pfn, d.rule), [pfn]);
+    k.journal.addf("do_wp_page", unshare ? WP_UNSHARE_FAULT : WP_WRITE_FAULT, p.pid, addr, pfn, pfn, -1, d.rule);
     k.journal.addf("wp_page_copy", WP_COPY_DONE, p.pid, addr, nw, nw, pfn);
   }
-}
-
-/** The do_wp_page() entry: the rule is a string the strategy made anyway, the rest is joined late. */
-function wpText(pid: number, unshare: boolean, addr: number, pfn: number, rule: string): () => string {
-  return () => `pid ${pid} ${unshare ? "unshare" : "write"} fault at ${hex(addr)} on pfn ${pfn}: ${rule}`;
 }
 
 function enomem(p: Process, addr: number, code: number): CowsimError {

@@ -40,7 +40,7 @@ export const CALL_READ = 1;
 export const CALL_WRITE = 2;
 
 /** Writes an entry's text from its three numbers. */
-export type Format = (a: number, b: number, c: number) => string;
+export type Format = (a: number, b: number, c: number, s: string) => string;
 
 const STEPS = 1 << 16;
 const ENTRIES = 1 << 16;
@@ -71,6 +71,7 @@ export class Journal {
   private readonly eA = new Float64Array(ENTRIES);
   private readonly eB = new Float64Array(ENTRIES);
   private readonly eC = new Float64Array(ENTRIES);
+  private readonly eS: string[] = new Array(ENTRIES);
   private readonly fnNames: string[] = [];
   private readonly fnCodes = new Map<string, number>();
   // per frame
@@ -147,8 +148,9 @@ export class Journal {
    * The same for the entries made on hot paths: a module-level `format` and three numbers, so
    * recording allocates nothing.
    */
-  addf(fn: string, format: Format, a: number, b: number, c: number, pfn0 = NONE, pfn1 = NONE): void {
+  addf(fn: string, format: Format, a: number, b: number, c: number, pfn0 = NONE, pfn1 = NONE, str = ""): void {
     this.record(fn, format, a, b, c, pfn0, pfn1, NONE);
+    this.eS[(this.count - 1) % ENTRIES] = str;
   }
 
   private record(fn: string, what: string | (() => string) | Format, a: number, b: number, c: number,
@@ -207,7 +209,7 @@ export class Journal {
     const what = this.eWhat[i]!;
     const step = this.eStep[i]!;
     const text = typeof what === "string" ? what : what.length === 0 ? (what as () => string)()
-      : (what as Format)(this.eA[i]!, this.eB[i]!, this.eC[i]!);
+      : (what as Format)(this.eA[i]!, this.eB[i]!, this.eC[i]!, this.eS[i] ?? "");
     return { step, pid: this.ePid[i]!, call: this.callOf(step), fn: this.fnNames[this.eFn[i]!]!, what: text };
   }
 
