@@ -172,3 +172,9 @@ export {
   gup_put_folio, gup_fast, gup_fast_pte_begin, gup_fast_pte_finish, gup_fast_pte_pfn,
   gup_put_scratch,
 } from "./gup";
+
+export {
+  TTU_SHARE_ANON, TTU_SWP_EXCLUSIVE, SWAPIN_WRITABLE, SWAPIN_EXCLUSIVE, SWAPIN_DIRTY, add_to_swap,
+  try_to_unmap_one, swap_writepage, delete_from_swap_cache, remove_mapping_swapcache,
+  folio_free_swap, swapin_read, swapin_map, swap_pte_slot,
+} from "./swap_state";

@@ -233,6 +233,15 @@ export interface CoreExports {
   gup_fast_pte_finish(ctx: number): number;
   gup_fast_pte_pfn(ctx: number): number;
   gup_put_scratch(ctx: number, n: number, flags: number): number;
+  add_to_swap(folio: number): number;
+  try_to_unmap_one(mm: number, va: number, pfn: number, flags: number): number;
+  swap_writepage(folio: number): number;
+  delete_from_swap_cache(folio: number): number;
+  remove_mapping_swapcache(folio: number): number;
+  folio_free_swap(folio: number): number;
+  swapin_read(ctx: number, slot: number): number;
+  swapin_map(mm: number, va: number, pfn: number, swapSlot: number, prot: number, flags: number, anonVma: number, index: number): number;
+  swap_pte_slot(ctx: number, mm: number, va: number): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -441,6 +450,11 @@ export const C = {
   GUPF_MUST_UNSHARE: 7,
   GUPF_NOT_ALLOWED: 8,
   GUPF_SEQ_RETRY: 9,
+  TTU_SHARE_ANON: 1,
+  TTU_SWP_EXCLUSIVE: 2,
+  SWAPIN_WRITABLE: 1,
+  SWAPIN_EXCLUSIVE: 2,
+  SWAPIN_DIRTY: 4,
 } as const;
 
 export interface TaggedConstant { readonly name: string; readonly short: string; readonly description: string; readonly value: number; readonly from?: number; readonly width?: number }

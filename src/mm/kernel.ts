@@ -18,6 +18,8 @@ import { ShmemRegistry } from "./shmem.js";
 import { Stats, Stat, type Counters } from "./stats.js";
 import { Process } from "./process.js";
 import { WpHelperSet } from "./memory.js";
+import { PinRegistry } from "./gup.js";
+import { reclaim, swapCacheOrphan } from "./swap.js";
 import { DEFAULT_MAX_MAP_COUNT, PAGE_SIZE } from "./uapi.js";
 import { parseSize } from "../util/size.js";
 import { Rng } from "../util/rng.js";
@@ -77,6 +79,10 @@ export class Kernel {
   readonly oracle: Oracle | null;
   readonly journal: Journal | null;
   readonly stats = new Stats();
+  /** Every GUP reference held by a user. */
+  readonly pins = new PinRegistry();
+  /** Where the reclaim clock stands. @internal */
+  reclaimCursor = 1;
   /** @internal */
   readonly wpHelpers: WpHelperSet = new WpHelperSet(this);
   readonly anonVmas = new AnonVmaRegistry();
@@ -157,9 +163,9 @@ export class Kernel {
    * invariants are checked when the kernel was asked to check them after every step.
    * @internal
    */
-  syscall<T>(p: Process, call: string, fn: () => T): T {
+  syscall<T>(pid: number, call: string, fn: () => T): T {
     if (this.inSyscall > 0) return fn();
-    this.journal?.begin(p.pid, call);
+    this.journal?.begin(pid, call);
     this.inSyscall++;
     let result: T;
     try {
@@ -274,7 +280,7 @@ export class Kernel {
 
   /** References held outside the page tables by users of GUP (pins, pipe buffers), per folio. @internal */
   extraRefs(): Map<number, number> {
-    return new Map();
+    return this.pins.heldRefs(this);
   }
 
   /** References the kernel knows to be transient (isolation), per folio. @internal */
@@ -285,18 +291,31 @@ export class Kernel {
   // ---- hooks later layers fill in --------------------------------------------------------------
 
   /** Snapshot references (pipe buffers …) that must keep seeing a folio's old contents. @internal */
-  snapshotRefs(_folio: number): number {
-    return 0;
+  snapshotRefs(folio: number): number {
+    let n = 0;
+    for (const pin of this.pins.active.values()) {
+      if (pin.contract !== "snapshot") continue;
+      for (const pfn of pin.pfns) if (this.x.page_folio(pfn) === folio) n++;
+    }
+    return n;
   }
 
-  /** folio_free_swap(): no swap yet in this layer. @internal */
-  folioFreeSwap(_folio: number): boolean {
-    return false;
+  /** folio_free_swap() @internal */
+  folioFreeSwap(folio: number): boolean {
+    return this.x.folio_free_swap(folio) === 1;
   }
 
   /** A swap slot whose last swap PTE went away while its folio sits in the swap cache. @internal */
-  swapCacheOrphan(_slot: number, _pfn: number): void {
-    // nothing caches swap yet
+  swapCacheOrphan(slot: number, pfn: number): void {
+    swapCacheOrphan(this, slot, pfn);
+  }
+
+  /**
+   * Reclaim under memory pressure, before a fault or fork gives up with ENOMEM: swaps out
+   * anonymous pages to free frames. Returns the frames freed (0 without swap).
+   */
+  reclaim(want?: number): number {
+    return reclaim(this, want);
   }
 }
 

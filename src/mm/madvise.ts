@@ -13,8 +13,9 @@ import { splitAround, mergeNeighbours, zapVma, populate, pageAligned } from "./m
 import {
   PAGE_SIZE, TASK_SIZE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED,
   MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_POPULATE_READ,
-  MADV_POPULATE_WRITE, MADV_NAMES,
+  MADV_POPULATE_WRITE, MADV_PAGEOUT, MADV_NAMES,
 } from "./uapi.js";
+import { madvise_pageout } from "./swap.js";
 
 /** The vm_flags an advice sets and clears, for the advice that only change flags. */
 const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
@@ -29,7 +30,7 @@ const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
 
 const SUPPORTED = new Set([
   MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK,
-  MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+  MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
 ]);
 
 /**
@@ -76,6 +77,11 @@ export function do_madvise(k: Kernel, p: Process, addr: number, length: number, 
       zapVma(k, p, v, from, to, 0);
       // private memory reads zero afterwards; shared memory refaults from the object
       if (k.oracle && !v.shmem) k.oracle.onDiscard(p.pid, from / PAGE_SIZE, to / PAGE_SIZE);
+    }
+  } else if (advice === MADV_PAGEOUT) {
+    for (const v of vmas) {
+      if (!v.isPrivateAnon) continue; // shmem swap is not modelled
+      madvise_pageout(k, p, Math.max(addr, v.start), Math.min(end, v.end));
     }
   } else if (advice === MADV_POPULATE_READ || advice === MADV_POPULATE_WRITE) {
     if (!populate(k, p, addr, end, advice === MADV_POPULATE_WRITE)) {

@@ -12,6 +12,7 @@ import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, hex } fro
 import { anon_vma_prepare } from "./rmap.js";
 import { PAGE_SIZE } from "./uapi.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
+import { do_swap_page } from "./swap.js";
 
 const MAX_RETRIES = 8;
 
@@ -117,7 +118,11 @@ function handleFault(k: Kernel, p: Process, vma: Vma, addr: number, write: boole
       throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
     case C.ACCESS_WP_FAULT:
       return do_wp_page(k, p, vma, addr, false);
+    case C.ACCESS_SWAP:
+      return do_swap_page(k, p, vma, addr, write);
     case C.ACCESS_ENOMEM:
+      // direct reclaim, then the access retries; without swap (or anything to swap), ENOMEM
+      if (k.reclaim() > 0) return;
       throw new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s fault at ${hex(addr)} found no free frame or page table`);
     case C.ACCESS_MARKER:
       throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard or poison marker at ${hex(addr)}`);
@@ -197,7 +202,8 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   const copyFlags = (unshare ? C.WPCOPY_UNSHARE : 0) | (vma.flags & VM_WRITE ? C.WPCOPY_VM_WRITE : 0);
 
   if (kind === C.WP_ZERO) {
-    const nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
+    let nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
+    if (nw === C.ACCESS_ENOMEM && k.reclaim() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
     if (nw < 0) throw enomem(p, addr, nw);
     k.stats.inc(Stat.zeroPageCopies);
     k.journal?.frameBorn(nw);
@@ -236,8 +242,10 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
     pid: p.pid, address: addr, pfn, mapcount: x.folio_mapcount(folio), swapcount: helpers.swapcount(),
     zeroPage: false, ksm: facts.ksm, snapshotRefs: k.snapshotRefs(folio), refcount: x.folio_ref_count(folio), rule: d.rule,
   });
-  const nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
+  let nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
+  if (nw === C.ACCESS_ENOMEM && k.reclaim() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
   if (isolated) k.putbackIsolated(folio);
+  if (nw === C.ACCESS_SWAP || nw === C.ACCESS_NEED_FAULT) return; // reclaim took the page: retry
   if (nw < 0) throw enomem(p, addr, nw);
   k.stats.inc(Stat.copies);
   if (unshare) k.stats.inc(Stat.unshareCopies);

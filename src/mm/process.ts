@@ -17,6 +17,7 @@ import { do_madvise } from "./madvise.js";
 import { dup_mmap } from "./fork.js";
 import { PAGE_SIZE } from "./uapi.js";
 import { CALL_READ, CALL_WRITE } from "../oracle/journal.js";
+import { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "../users/users.js";
 
 /** One line of /proc/pid/maps. @public */
 export interface MapsEntry {
@@ -37,6 +38,8 @@ export class Process {
   readonly mm: number;
   readonly ppid: number;
   readonly vmas = new VmaList();
+  /** GUP users this process created (closed when it exits, as its files would be). */
+  readonly users = new Set<GupUser>();
   alive = true;
 
   /** @internal */
@@ -56,40 +59,41 @@ export class Process {
    * MAP_FIXED_NOREPLACE or MAP_POPULATE. Returns the address.
    */
   mmap(addr: number | null, length: number, prot: number, flags: number): number {
-    return this.kernel.syscall(this, `mmap(${addr === null ? "NULL" : hex(addr)}, ${hex(length)}, ${prot}, 0x${flags.toString(16)})`,
+    return this.kernel.syscall(this.pid, `mmap(${addr === null ? "NULL" : hex(addr)}, ${hex(length)}, ${prot}, 0x${flags.toString(16)})`,
       () => { this.live(); return do_mmap(this.kernel, this, addr, length, prot, flags); });
   }
 
   munmap(addr: number, length: number): void {
-    this.kernel.syscall(this, `munmap(${hex(addr)}, ${hex(length)})`,
+    this.kernel.syscall(this.pid, `munmap(${hex(addr)}, ${hex(length)})`,
       () => { this.live(); do_munmap(this.kernel, this, addr, length); });
   }
 
   mprotect(addr: number, length: number, prot: number): void {
-    this.kernel.syscall(this, `mprotect(${hex(addr)}, ${hex(length)}, ${prot})`,
+    this.kernel.syscall(this.pid, `mprotect(${hex(addr)}, ${hex(length)}, ${prot})`,
       () => { this.live(); do_mprotect(this.kernel, this, addr, length, prot); });
   }
 
   /** mremap(): returns the (possibly new) address. */
   mremap(oldAddr: number, oldLength: number, newLength: number, flags = 0, newAddr?: number): number {
-    return this.kernel.syscall(this, `mremap(${hex(oldAddr)}, ${hex(oldLength)}, ${hex(newLength)}, ${flags}${newAddr !== undefined ? ", " + hex(newAddr) : ""})`,
+    return this.kernel.syscall(this.pid, `mremap(${hex(oldAddr)}, ${hex(oldLength)}, ${hex(newLength)}, ${flags}${newAddr !== undefined ? ", " + hex(newAddr) : ""})`,
       () => { this.live(); return do_mremap(this.kernel, this, oldAddr, oldLength, newLength, flags, newAddr); });
   }
 
   madvise(addr: number, length: number, advice: number): void {
-    this.kernel.syscall(this, `madvise(${hex(addr)}, ${hex(length)}, ${advice})`,
+    this.kernel.syscall(this.pid, `madvise(${hex(addr)}, ${hex(length)}, ${advice})`,
       () => { this.live(); do_madvise(this.kernel, this, addr, length, advice); });
   }
 
   /** fork(): returns the child. */
   fork(): Process {
-    return this.kernel.syscall(this, "fork()", () => { this.live(); return dup_mmap(this.kernel, this); });
+    return this.kernel.syscall(this.pid, "fork()", () => { this.live(); return dup_mmap(this.kernel, this); });
   }
 
   /** exit(): the address space is torn down; its frames go back unless something else holds them. */
   exit(): void {
-    this.kernel.syscall(this, "exit()", () => {
+    this.kernel.syscall(this.pid, "exit()", () => {
       this.live();
+      for (const u of [...this.users]) u.release();
       exit_mmap(this.kernel, this);
       this.alive = false;
       this.kernel.processes.delete(this.pid);
@@ -124,6 +128,39 @@ export class Process {
     const step = k.beginAccess(this, CALL_WRITE, addr, value);
     access(k, this, addr, true, value);
     if (step) k.endAccess(CALL_WRITE, addr, value);
+  }
+
+  // ---- users of GUP ------------------------------------------------------------------------
+
+  /** vmsplice() of [addr, addr + length) into a new pipe (FOLL_GET, read-only). */
+  vmsplice(addr: number, length: number): Pipe {
+    return this.kernel.syscall(this.pid, `vmsplice(${hex(addr)}, ${hex(length)})`,
+      () => { this.live(); return new Pipe(this.kernel, this, addr, length); });
+  }
+
+  /** io_uring_register_buffers(): a fixed buffer (FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM). */
+  ioUringRegisterBuffers(addr: number, length: number): FixedBuffers {
+    return this.kernel.syscall(this.pid, `io_uring_register_buffers(${hex(addr)}, ${hex(length)})`,
+      () => { this.live(); return new FixedBuffers(this.kernel, this, addr, length); });
+  }
+
+  /** ibv_reg_mr(): an RDMA memory region (FOLL_PIN | FOLL_LONGTERM, FOLL_WRITE if writable). */
+  rdmaRegister(addr: number, length: number, writable: boolean): MemoryRegion {
+    return this.kernel.syscall(this.pid, `ibv_reg_mr(${hex(addr)}, ${hex(length)}, ${writable ? "rw" : "ro"})`,
+      () => { this.live(); return new MemoryRegion(this.kernel, this, addr, length, writable); });
+  }
+
+  /** Submits an O_DIRECT read (file → memory) or write (memory → file); complete() ends it. */
+  directIo(direction: "read" | "write", addr: number, length: number): DirectIo {
+    if (direction !== "read" && direction !== "write") throw new CowsimError("EINVAL", `O_DIRECT direction ${String(direction)}`);
+    return this.kernel.syscall(this.pid, `o_direct_${direction}(${hex(addr)}, ${hex(length)})`,
+      () => { this.live(); return new DirectIo(this.kernel, this, direction, addr, length); });
+  }
+
+  /** get_user_pages() / pin_user_pages() with explicit FOLL_* flags. */
+  pinUserPages(addr: number, pages: number, flags: number): UserPages {
+    return this.kernel.syscall(this.pid, `pin_user_pages(${hex(addr)}, ${pages}, 0x${(flags >>> 0).toString(16)})`,
+      () => { this.live(); return new UserPages(this.kernel, this, addr, pages, flags); });
   }
 
   /** The VMAs, as /proc/pid/maps would list them. */

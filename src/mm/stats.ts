@@ -18,6 +18,10 @@ const TS_COUNTERS = [
   ["forks", "fork() calls"],
   ["exits", "exit() calls"],
   ["isolations", "transient isolation references taken at a fault (transient.isolation)"],
+  ["pageouts", "anonymous pages written to swap and freed by reclaim"],
+  ["swapins", "swap entries faulted back in by do_swap_page()"],
+  ["gupFastPages", "pages GUP-fast took"],
+  ["gupSlowPages", "pages the GUP slow path took"],
 ] as const;
 
 /** The oracle's verdicts, reported with the counters (0 when the oracle is off). */

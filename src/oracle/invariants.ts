@@ -12,7 +12,7 @@ import { PAGE_SIZE } from "../mm/uapi.js";
 export interface InvariantViolation {
   readonly invariant:
     | "pte-valid" | "mapcount" | "anon-exclusive-writable" | "refcount" | "rmap" | "rss" | "page-tables"
-    | "contents" | "no-leak";
+    | "contents" | "no-leak" | "pinned-exclusive" | "swap-count";
   readonly detail: string;
 }
 
@@ -30,12 +30,17 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
   const byFrame = new Map<number, Mapping[]>();
   const hex = (a: number) => "0x" + a.toString(16);
 
+  const swapRefs = new Map<number, number>();
   for (const p of k.processes.values()) {
     let anon = 0, shmem = 0, swap = 0;
     for (const vma of p.vmas) {
       for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
         const kind = r.kind & 0xff;
-        if (kind === C.PTE_KIND_SWAP) { swap++; continue; }
+        if (kind === C.PTE_KIND_SWAP) {
+          swap++;
+          swapRefs.set(r.pfn, (swapRefs.get(r.pfn) ?? 0) + 1);
+          continue;
+        }
         if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
         if (r.aux & SPECIAL) continue; // the zero page
         const pfn = r.pfn;
@@ -100,10 +105,36 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
     }
   }
 
+  // swap counts: one per swap PTE that names the slot
+  for (const [slot, n] of swapRefs) {
+    const c = x.swap_count(slot);
+    if (c !== n) bad("swap-count", `swap slot ${slot}: swap count ${c}, but ${n} swap PTEs name it`);
+  }
+  // a pinned page its process maps must be exclusive (Linux ≥ 5.19), and large folios count pins exactly
+  const pinsOf = new Map<number, number>();
+  for (const pin of k.pins.active.values()) {
+    pin.pfns.forEach((pfn, i) => {
+      const folio = x.page_folio(pfn) >>> 0;
+      if (pin.isPin && x.folio_test_large(folio)) pinsOf.set(folio, (pinsOf.get(folio) ?? 0) + 1);
+      if (!pin.isPin || !k.strategy.tracksAnonExclusive || !x.folio_test_anon(folio)) return;
+      const owner = k.processes.get(pin.pid);
+      if (owner && owner.pfnAt(pin.addresses[i]!) === pfn && !x.PageAnonExclusive(pfn)) {
+        bad("pinned-exclusive", `pid ${pin.pid} maps pfn ${pfn} at ${hex(pin.addresses[i]!)} pinned by its ${pin.owner}, but the page is not PageAnonExclusive`);
+      }
+    });
+  }
+  for (const [folio, n] of pinsOf) {
+    if (x.folio_pincount(folio) !== n) bad("refcount", `large folio ${folio}: _pincount ${x.folio_pincount(folio)}, but ${n} pins are held`);
+  }
+
   if (k.processes.size === 0 && k.extraRefs().size === 0 && k.shmem.files.size === 0) {
     const lru = x.lru_batch_count(k.ctx);
     const used = k.usedFrames - lru;
     if (used !== 0) bad("no-leak", `no process is left, yet ${used} frames are not free`);
+    const slots = k.core.layout.nslots > 0 ? k.core.layout.nslots - 1 : 0;
+    if (k.core.swapSlotsAvailable() !== slots) {
+      bad("no-leak", `no process is left, yet ${slots - k.core.swapSlotsAvailable()} swap slots are in use`);
+    }
   }
   return out;
 }

@@ -47,8 +47,32 @@ export interface CopyFacts {
   readonly rule: string;
 }
 
-/** Where an address's expected value lives. */
-export type ShadowKey = { readonly shared: SharedShadow; readonly index: number } | { readonly shared: null; readonly vpn: number };
+/** The oracle's view of one holder of GUP references (see src/mm/gup.ts Pin). */
+export interface PinView {
+  readonly id: number;
+  readonly owner: string;
+  readonly pid: number;
+  readonly contract: "coherent" | "snapshot" | "none";
+  readonly addresses: readonly number[];
+  readonly pfns: readonly number[];
+}
+
+/** Where a pinned page's value lives for its owner. */
+export interface PinnedPage {
+  readonly vpn: number;
+  /** A shmem object's id, or 0 for private memory. */
+  readonly objId: number;
+  readonly index: number;
+}
+
+interface ContractState {
+  readonly pin: PinView;
+  readonly pages: readonly PinnedPage[];
+  /** Snapshot: the values the holder may show for each page. */
+  readonly allowed: Set<number>[];
+  /** Per page: a wrong COW has been reported already. */
+  readonly broken: boolean[];
+}
 
 export class Oracle {
   readonly journal: Journal | null;
@@ -59,6 +83,8 @@ export class Oracle {
   missedCow = 0;
   private readonly spaces = new Map<number, ShadowSpace>();
   private readonly sharedObjects = new Map<number, SharedShadow>();
+  private readonly contracts = new Map<number, ContractState>();
+  private snapshots = 0;
 
   constructor(explain: boolean, nframes: number) {
     this.journal = explain ? new Journal(nframes) : null;
@@ -90,6 +116,111 @@ export class Oracle {
   onWrite(pid: number, vpn: number, objId: number, index: number, value: number): void {
     if (objId > 0) this.sharedObject(objId).set(index, value);
     else this.space(pid).set(vpn, value);
+    // a snapshot reference may show what its own process writes there later
+    if (this.snapshots > 0) {
+      for (const c of this.contracts.values()) {
+        if (c.pin.contract !== "snapshot" || c.pin.pid !== pid) continue;
+        c.pages.forEach((pg, i) => { if (pg.vpn === vpn) c.allowed[i]!.add(value); });
+      }
+    }
+  }
+
+  // ---- pin contracts ---------------------------------------------------------------------------
+
+  /** A holder of GUP references starts its contract; `pages` say where its pages' values live. */
+  addContract(pin: PinView, pages: readonly PinnedPage[]): void {
+    const allowed = pages.map((pg) => new Set([this.expected(pin.pid, pg.vpn, pg.objId, pg.index)]));
+    this.contracts.set(pin.id, { pin, pages, allowed, broken: pages.map(() => false) });
+    if (pin.contract === "snapshot") this.snapshots++;
+  }
+
+  dropContract(pin: PinView): void {
+    const c = this.contracts.get(pin.id);
+    if (!c) return;
+    this.contracts.delete(pin.id);
+    if (pin.contract === "snapshot") this.snapshots--;
+  }
+
+  /**
+   * The holder reads page `i` through its reference and sees `observed`. A snapshot (a pipe)
+   * must show what its process saw when it took the reference, or wrote there since: anything
+   * else is a missed COW. A coherent holder must read what its process holds there, as long as
+   * the process maps the page: a stale value is a wrong COW.
+   */
+  onPinRead(pin: PinView, i: number, observed: number, pfn: number, reader: number, coherent: boolean): void {
+    const c = this.contracts.get(pin.id);
+    if (!c) return;
+    const pg = c.pages[i]!;
+    const addr = pin.addresses[i]!;
+    if (pin.contract === "snapshot") {
+      if (c.allowed[i]!.has(observed)) return;
+      this.missedCow++;
+      const j = this.journal;
+      const expected = [...c.allowed[i]!][0]!;
+      const writer = j?.lastWriter(pfn);
+      const chain = j ? j.explain(pfn, [pin.pid, reader, ...(writer !== undefined && writer >= 0 ? [writer] : [])], {
+        step: j.step, pid: reader, fn: `${pin.owner}_read`,
+        what: `the ${pin.owner} of pid ${pin.pid} (from 0x${addr.toString(16)}) shows ${observed} from pfn ${pfn}, but may only show ${[...c.allowed[i]!].join(" or ")}: a later write by another process leaked through`,
+      }) : [];
+      this.findings.push({
+        kind: "missed-cow", step: j?.step ?? 0, pid: reader, address: addr, pfn, expected, observed,
+        summary: `missed COW: the ${pin.owner} of pid ${pin.pid} shows ${observed} at 0x${addr.toString(16)}, which another process wrote after the reference was taken`,
+        chain,
+      });
+      return;
+    }
+    if (pin.contract !== "coherent") return;
+    const expected = this.expected(pin.pid, pg.vpn, pg.objId, pg.index);
+    if (coherent && observed === expected) return;
+    if (!coherent || observed !== expected) {
+      this.pinBroken(c, i, pfn, `the device reads ${observed} from pinned pfn ${pfn}, but pid ${pin.pid} holds ${expected} at 0x${addr.toString(16)}`, expected, observed);
+    }
+  }
+
+  /**
+   * The holder writes `value` into page `i` (DMA). If the process still maps the page it must
+   * see the value; if a coherent holder's process no longer maps it, the write is lost to the
+   * process: a wrong COW.
+   */
+  onPinWrite(pin: PinView, i: number, value: number, pfn: number, coherent: boolean): void {
+    const c = this.contracts.get(pin.id);
+    if (!c) return;
+    const pg = c.pages[i]!;
+    if (coherent) {
+      this.onWrite(pin.pid, pg.vpn, pg.objId, pg.index, value);
+      return;
+    }
+    if (pin.contract === "coherent") {
+      this.pinBroken(c, i, pfn, `the device writes ${value} into pinned pfn ${pfn}, which pid ${pin.pid} no longer maps at 0x${pin.addresses[i]!.toString(16)}: the write is lost to it`, undefined, value);
+    }
+  }
+
+  /** A coherent pin lost its page (reported once per page; a wrong COW that caused it counts). */
+  private pinBroken(c: ContractState, i: number, pfn: number, what: string, expected?: number, observed?: number): void {
+    if (c.broken[i]) return;
+    c.broken[i] = true;
+    this.wrongCow++;
+    const j = this.journal;
+    const pin = c.pin;
+    const chain = j ? j.explain(pfn, [pin.pid], { step: j.step, pid: pin.pid, fn: `${pin.owner}_access`, what }) : [];
+    this.findings.push({
+      kind: "wrong-cow", step: j?.step ?? 0, pid: pin.pid, address: pin.addresses[i]!, pfn,
+      ...(expected !== undefined ? { expected } : {}), ...(observed !== undefined ? { observed } : {}),
+      summary: `wrong COW: the ${pin.owner} pin of pid ${pin.pid} at 0x${pin.addresses[i]!.toString(16)} no longer sees the process's page`,
+      chain,
+    });
+  }
+
+  /** The coherent contract, if any, that a copy of `pfn` at `address` by `pid` breaks. */
+  private brokenByCopy(pid: number, address: number, pfn: number): [ContractState, number] | null {
+    const page = address - (address % 4096);
+    for (const c of this.contracts.values()) {
+      if (c.pin.contract !== "coherent" || c.pin.pid !== pid) continue;
+      for (let i = 0; i < c.pin.addresses.length; i++) {
+        if (c.pin.addresses[i] === page && c.pin.pfns[i] === pfn && !c.broken[i]) return [c, i];
+      }
+    }
+    return null;
   }
 
   /**
@@ -119,7 +250,13 @@ export class Oracle {
    * a swap entry or a snapshot reference could observe the old page (or it is the zero page or
    * a KSM page); unnecessary otherwise. Returns the verdict.
    */
-  onCopy(f: CopyFacts): "necessary" | "unnecessary" {
+  onCopy(f: CopyFacts): "necessary" | "unnecessary" | "wrong" {
+    const broken = this.contracts.size > 0 ? this.brokenByCopy(f.pid, f.address, f.pfn) : null;
+    if (broken) {
+      const [c, i] = broken;
+      this.pinBroken(c, i, f.pfn, `pid ${f.pid} copies pinned pfn ${f.pfn} at 0x${f.address.toString(16)} away from its ${c.pin.owner} pin (${f.rule}); the device keeps the old page`);
+      return "wrong";
+    }
     const observers = (f.mapcount - 1) + f.swapcount + f.snapshotRefs;
     if (f.zeroPage || f.ksm || observers > 0) {
       this.necessaryCow++;

@@ -7,7 +7,9 @@
  * first (FAULT_FLAG_UNSHARE); fork copies a possibly pinned exclusive page
  * (folio_try_dup_anon_rmap_pte() fails); swap-out, migration and KSM refuse pinned pages.
  */
-import type { CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts } from "./strategy.js";
+import type {
+  CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
+} from "./strategy.js";
 import { resolveKnobs } from "./strategy.js";
 import { C } from "../core/abi.generated.js";
 
@@ -87,5 +89,23 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
       if (!f.anon) return f.longterm && k.roLongtermPinAnyCow! && f.cowMapping;
       return f.ksm || !f.exclusive;
     },
+    swapin(f: SwapinFacts, h: SwapinHelpers): SwapinDecision {
+      // do_swap_page(): the swap entry says whether the page was exclusive; otherwise only the
+      // reference count can tell, after the swap cache is dropped when that may help
+      const fromEntry = k.swapExclusive! && f.swpExclusive && !f.ksm;
+      h.swapFree();
+      if (f.write && !f.ksm && h.refcount() === 2) h.freeSwap(); // should_try_to_free_swap()
+      const rc = h.refcount();
+      if (fromEntry || (!f.ksm && rc === 1)) {
+        return {
+          exclusive: true, writable: true,
+          rule: fromEntry ? "do_swap_page(): pte_swp_exclusive() — exclusive, mapped writable"
+            : "do_swap_page(): folio_ref_count() == 1 — exclusive, mapped writable",
+        };
+      }
+      return { exclusive: false, writable: false, rule: `do_swap_page(): folio_ref_count() ${rc}, not known exclusive — mapped read-only` };
+    },
+    reclaimsPinned: false,
+    unmapFlags: C.TTU_SHARE_ANON | (k.swapExclusive ? C.TTU_SWP_EXCLUSIVE : 0),
   };
 }

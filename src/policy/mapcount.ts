@@ -5,8 +5,29 @@
  * CVE-2020-29374: a child that vmsplice()d a shared page and unmapped it leaves the parent
  * with mapcount 1, so the parent reuses a page the pipe still reads.
  */
-import type { CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts } from "./strategy.js";
+import type {
+  CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
+} from "./strategy.js";
 import { resolveKnobs } from "./strategy.js";
+
+/**
+ * do_swap_page() of Linux ≤ 5.17: a write fault maps the page exclusive and writable when
+ * reuse_swap_page() says mapcount + swap count ≤ 1 (deleting it from the swap cache when it is
+ * the last user); otherwise it is mapped read-only and the write goes to do_wp_page().
+ */
+export function swapinReuseSwapPage(f: SwapinFacts, h: SwapinHelpers): SwapinDecision {
+  if (f.write && !f.ksm) {
+    const map = h.mapcount();
+    const swap = h.swapcount();
+    if (map + swap <= 1) {
+      if (map + swap === 1) h.deleteFromSwapCache();
+      h.swapFree();
+      return { exclusive: true, writable: true, rule: `do_swap_page(): reuse_swap_page(): mapcount ${map} + swap count ${swap} ≤ 1 — exclusive, writable` };
+    }
+  }
+  h.swapFree();
+  return { exclusive: false, writable: false, rule: "do_swap_page(): mapped read-only (not a write fault, or reuse_swap_page() said shared)" };
+}
 
 export const MAPCOUNT_KNOBS: readonly KnobSpec[] = [
   {
@@ -53,5 +74,8 @@ export function mapcountStrategy(knobs?: Readonly<Record<string, boolean>>): Cow
     forkDeferFlags: () => 0,
     forkPinned: () => ({ copy: false, rule: "copy_present_pte(): Linux ≤ 5.8 shares every anonymous page at fork" }),
     gupMustUnshare: (_f: GupFacts) => false,
+    swapin: swapinReuseSwapPage,
+    reclaimsPinned: true,
+    unmapFlags: 0,
   };
 }

@@ -5,8 +5,11 @@
  * missed COW, but unnecessary COWs, and wrong COWs when a pinned page is mapped R/O again
  * (after swap-in, or fork before 5.9's early copy).
  */
-import type { CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts } from "./strategy.js";
+import type {
+  CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
+} from "./strategy.js";
 import { resolveKnobs } from "./strategy.js";
+import { swapinReuseSwapPage } from "./mapcount.js";
 import { C } from "../core/abi.generated.js";
 
 export const PAGECOUNT_KNOBS: readonly KnobSpec[] = [
@@ -15,6 +18,13 @@ export const PAGECOUNT_KNOBS: readonly KnobSpec[] = [
     commit: "70e806e4e645",
     kernel: "5.9",
     description: "mm: Do early cow for pinned pages during fork() for ptes — fork copies a possibly pinned page instead of sharing it",
+    default: true,
+  },
+  {
+    name: "pinnedNotSwapped",
+    commit: "feb889fb40fa",
+    kernel: "5.11",
+    description: "mm: don't put pinned pages into the swap cache — reclaim leaves possibly pinned pages alone",
     default: true,
   },
   {
@@ -66,5 +76,16 @@ export function pagecountStrategy(knobs?: Readonly<Record<string, boolean>>): Co
     forkDeferFlags: () => (k.forkCopyPinned ? C.COPY_DEFER_PINNED_ANY : 0),
     forkPinned: () => ({ copy: true, rule: "copy_present_page(): page_maybe_dma_pinned() — copy early at fork (70e806e4e645)" }),
     gupMustUnshare: (_f: GupFacts) => false,
+    swapin(f: SwapinFacts, h: SwapinHelpers): SwapinDecision {
+      if (!k.swapcacheReuse) return swapinReuseSwapPage(f, h);
+      // 5.18: the swap cache's reference is dropped first when that can make the page exclusive
+      h.swapFree();
+      if (f.write && !f.ksm && h.refcount() === 2) h.freeSwap();
+      const rc = h.refcount();
+      if (f.write && !f.ksm && rc === 1) return { exclusive: true, writable: true, rule: "do_swap_page(): page_count() == 1 — exclusive, writable" };
+      return { exclusive: false, writable: false, rule: `do_swap_page(): page_count() ${rc} — mapped read-only` };
+    },
+    reclaimsPinned: !k.pinnedNotSwapped,
+    unmapFlags: 0,
   };
 }

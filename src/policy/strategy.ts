@@ -61,6 +61,40 @@ export interface GupFacts {
   readonly cowMapping: boolean;
 }
 
+/** What do_swap_page() knows about the page it is about to map. @public */
+export interface SwapinFacts {
+  /** A write fault (FAULT_FLAG_WRITE). */
+  readonly write: boolean;
+  /** The swap PTE carried SWP_EXCLUSIVE. */
+  readonly swpExclusive: boolean;
+  readonly ksm: boolean;
+}
+
+/** Kernel helpers of do_swap_page(); the counts are read afresh each time. @public */
+export interface SwapinHelpers {
+  /** folio_ref_count() (the swap cache's reference and the fault's included). */
+  refcount(): number;
+  /** folio_mapcount() */
+  mapcount(): number;
+  /** The swap count of the slot (this PTE's entry included until swapFree()). */
+  swapcount(): number;
+  /** swap_free() of the faulting entry (once; the fault path does it if the strategy does not). */
+  swapFree(): void;
+  /** folio_free_swap(): leave the swap cache if no swap entry refers to the slot any more. */
+  freeSwap(): boolean;
+  /** delete_from_swap_cache() (reuse_swap_page()'s side effect in Linux ≤ 5.17). */
+  deleteFromSwapCache(): void;
+}
+
+/** A strategy's answer to do_swap_page(). @public */
+export interface SwapinDecision {
+  /** Map it exclusive (RMAP_EXCLUSIVE). */
+  readonly exclusive: boolean;
+  /** Map it writable now, when the VMA allows (a write fault, or Linux ≥ 5.19 on any fault). */
+  readonly writable: boolean;
+  readonly rule: string;
+}
+
 /** A knob: a behaviour one kernel commit introduced, on or off. @public */
 export interface KnobSpec {
   readonly name: string;
@@ -93,6 +127,12 @@ export interface CowStrategy {
   forkPinned(exclusive: boolean): { copy: boolean; rule: string };
   /** gup_must_unshare(): must GUP unshare (FAULT_FLAG_UNSHARE) before taking this pin? */
   gupMustUnshare(f: GupFacts): boolean;
+  /** do_swap_page(): is the page exclusive, and mapped writable at once? */
+  swapin(f: SwapinFacts, h: SwapinHelpers): SwapinDecision;
+  /** shrink_folio_list(): may reclaim swap out a possibly pinned page (Linux < 5.11: yes)? */
+  readonly reclaimsPinned: boolean;
+  /** try_to_unmap() flags (TTU_SHARE_ANON, TTU_SWP_EXCLUSIVE) of its generation. */
+  readonly unmapFlags: number;
   /** Linux 5.8 (17839856fd58): every GUP of a COW page breaks COW as a write would. */
   readonly gupBreaksCow: boolean;
   /** Linux 6.2 (64fe24a3e05e): mprotect() maps exclusive anonymous pages writable at once. */

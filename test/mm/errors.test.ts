@@ -117,9 +117,9 @@ describe("memory access and processes", () => {
 });
 
 describe("ENOMEM when frames run out", () => {
-  /** A machine whose every frame is in use, with one process that has room to fault. */
+  /** A machine without swap whose every frame is in use, with one process that has room to fault. */
   function full() {
-    const k = kernel("anon-exclusive", { checkInvariants: false, memory: "512K" });
+    const k = kernel("anon-exclusive", { checkInvariants: false, memory: "512K", swap: 0 });
     const p = k.spawn();
     const a = p.mmap(null, 200 * PAGE, RW, PRIV);
     let n = 0;

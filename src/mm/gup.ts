@@ -1,0 +1,192 @@
+/**
+ * get_user_pages() / pin_user_pages() (mm/gup.c): GUP-fast first (the core's lockless walk),
+ * then the slow path — follow_page_pte(), and faultin_page() to break COW for writes or to
+ * unshare for R/O pins where the strategy does — with the kernel's flags: FOLL_GET, FOLL_PIN,
+ * FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE. Every reference taken is recorded in the kernel's pin
+ * registry, so the invariants can account for it and a release happens exactly once.
+ */
+import { C } from "../core/abi.generated.js";
+import { CowsimError } from "../errno.js";
+import type { Kernel } from "./kernel.js";
+import type { Process } from "./process.js";
+import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, hex } from "./vma.js";
+import { faultIn, do_wp_page } from "./memory.js";
+import { Stat } from "./stats.js";
+import { PAGE_SIZE } from "./uapi.js";
+
+export const FOLL_WRITE = C.FOLL_WRITE;
+export const FOLL_GET = C.FOLL_GET;
+export const FOLL_FORCE = C.FOLL_FORCE;
+export const FOLL_LONGTERM = C.FOLL_LONGTERM;
+export const FOLL_PIN = C.FOLL_PIN;
+const FOLL_ALLOWED = FOLL_WRITE | FOLL_GET | FOLL_FORCE | FOLL_LONGTERM | FOLL_PIN;
+
+/** What a holder of GUP references promised (the oracle's pin contracts). @public */
+export type PinContract = "coherent" | "snapshot" | "none";
+
+/** A set of GUP references held by one user. @public */
+export class Pin {
+  released = false;
+  constructor(
+    readonly id: number,
+    /** Who holds it: "pipe", "io_uring", "o_direct", "rdma", "pin". */
+    readonly owner: string,
+    readonly pid: number,
+    readonly flags: number,
+    /** The user address of each page. */
+    readonly addresses: readonly number[],
+    /** The page each reference holds. */
+    readonly pfns: readonly number[],
+    readonly contract: PinContract,
+  ) {}
+
+  get isPin(): boolean {
+    return (this.flags & FOLL_PIN) !== 0;
+  }
+}
+
+/** All references held, for the invariants and the oracle. */
+export class PinRegistry {
+  private nextId = 1;
+  readonly active = new Map<number, Pin>();
+
+  add(owner: string, pid: number, flags: number, addresses: number[], pfns: number[], contract: PinContract): Pin {
+    const pin = new Pin(this.nextId++, owner, pid, flags, addresses, pfns, contract);
+    this.active.set(pin.id, pin);
+    return pin;
+  }
+
+  /** References per folio that the holders account for (the invariants' "held" count). */
+  heldRefs(k: Kernel): Map<number, number> {
+    const m = new Map<number, number>();
+    for (const pin of this.active.values()) {
+      for (const pfn of pin.pfns) {
+        const folio = k.x.page_folio(pfn) >>> 0;
+        let refs = 1;
+        if (pin.isPin) {
+          if (folio === 0) refs = 0; // pins of the zero page are not counted
+          else if (!k.x.folio_test_large(folio)) refs = C.GUP_PIN_COUNTING_BIAS;
+        }
+        if (refs) m.set(folio, (m.get(folio) ?? 0) + refs);
+      }
+    }
+    return m;
+  }
+}
+
+/** check_vma_flags(): may GUP with `flags` touch this VMA? */
+function vmaAllows(vma: Vma, flags: number): boolean {
+  const f = vma.flags;
+  if (flags & FOLL_WRITE) {
+    if (f & VM_WRITE) return true;
+    // FOLL_FORCE writes through a read-only private mapping (ptrace), never a shared one
+    return (flags & FOLL_FORCE) !== 0 && !(f & VM_SHARED) && (f & VM_MAYWRITE) !== 0;
+  }
+  if (f & (VM_READ | VM_EXEC)) return true;
+  return (flags & FOLL_FORCE) !== 0 && (f & VM_MAYREAD) !== 0 && (f & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+}
+
+/**
+ * __get_user_pages() through gup_fast_fallback(): `nr` pages from `start`, with `flags`.
+ * Every page is checked against its VMA before anything is taken, so a bad range fails with
+ * EFAULT having changed nothing; a fault that runs out of memory releases what was taken and
+ * fails with ENOMEM. Returns the pfns, one per page.
+ */
+export function get_user_pages(k: Kernel, p: Process, start: number, nr: number, flags: number): number[] {
+  if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE) {
+    throw new CowsimError("EINVAL", `GUP: start ${start} is not a page-aligned address`);
+  }
+  if (!Number.isInteger(nr) || nr < 1) throw new CowsimError("EINVAL", `GUP: ${nr} pages`);
+  if (!Number.isInteger(flags) || (flags & ~FOLL_ALLOWED) !== 0) {
+    throw new CowsimError("EINVAL", `GUP: flags 0x${(flags >>> 0).toString(16)} include bits GUP does not take from users`);
+  }
+  if (((flags & FOLL_GET) !== 0) === ((flags & FOLL_PIN) !== 0)) {
+    throw new CowsimError("EINVAL", "GUP: exactly one of FOLL_GET and FOLL_PIN");
+  }
+  if ((flags & FOLL_LONGTERM) && !(flags & FOLL_PIN)) {
+    throw new CowsimError("EINVAL", "GUP: FOLL_LONGTERM goes with FOLL_PIN (pin_user_pages())");
+  }
+  for (let i = 0; i < nr; i++) {
+    const a = start + i * PAGE_SIZE;
+    const vma = p.vmas.lookup(a);
+    if (!vma || !vmaAllows(vma, flags)) {
+      throw new CowsimError("EFAULT", `GUP: pid ${p.pid} may not ${flags & FOLL_WRITE ? "write" : "read"} ${hex(a)}${vma ? ` (${vma.describe()})` : " (not mapped)"}`);
+    }
+  }
+  const x = k.x;
+  const pfns: number[] = [];
+  // GUP-fast first; 5.8's forced COW break goes through the slow path in COW mappings
+  const fastOk = !(k.strategy.gupBreaksCow && !(flags & FOLL_WRITE));
+  if (fastOk) {
+    const got = k.core.gupFast(p.mm, start, Math.min(nr, k.core.layout.scratchBytes >>> 2), flags);
+    pfns.push(...got.pfns);
+    k.stats.inc(Stat.gupFastPages, got.pfns.length);
+  }
+  if (flags & FOLL_PIN) x.mm_set_flags(p.mm, C.MMF_HAS_PINNED);
+  try {
+    for (let i = pfns.length; i < nr; i++) {
+      pfns.push(slowPage(k, p, start + i * PAGE_SIZE, flags));
+      k.stats.inc(Stat.gupSlowPages);
+    }
+  } catch (e) {
+    k.core.gupPut(pfns, flags);
+    throw e;
+  }
+  return pfns;
+}
+
+/**
+ * One page of the slow path: follow_page_pte() until it can take the page, faulting it in
+ * (faultin_page()) as often as needed.
+ */
+function slowPage(k: Kernel, p: Process, addr: number, flags: number): number {
+  const x = k.x;
+  const vma = p.vmas.lookup(addr)!;
+  const write = (flags & FOLL_WRITE) !== 0;
+  const pin = (flags & FOLL_PIN) !== 0;
+  let cowBroken = false;
+  for (let tries = 0; tries < 8; tries++) {
+    const kind = x.wp_fault_info(k.ctx, p.mm, addr);
+    if (kind < 0) {
+      // not present (none, swap …): fault it in as the access would
+      faultIn(k, p, addr, write && (vma.flags & VM_WRITE) !== 0);
+      if (write && !(vma.flags & VM_WRITE)) { do_wp_page(k, p, vma, addr, true); cowBroken = true; }
+      continue;
+    }
+    const s = k.core.scratch >>> 2;
+    const pte = k.core.u32[s + C.WPF_PTE]!;
+    const pfn = k.core.u32[s + C.WPF_PFN]!;
+    const pteWrite = (pte & (1 << C._PAGE_BIT_RW)) !== 0;
+    if (write && !pteWrite) {
+      // can_follow_write_pte(): a FOLL_FORCE write follows a R/O PTE once COW is broken
+      const exclusive = kind === C.WP_ANON && x.PageAnonExclusive(pfn) === 1;
+      if (!((flags & FOLL_FORCE) && !(vma.flags & VM_WRITE) && (cowBroken || (k.strategy.tracksAnonExclusive && exclusive)))) {
+        if (vma.flags & VM_WRITE) faultIn(k, p, addr, true);
+        else { do_wp_page(k, p, vma, addr, true); cowBroken = true; }
+        continue;
+      }
+    }
+    if (kind === C.WP_ANON && !pteWrite && !cowBroken && k.strategy.gupBreaksCow && vma.isCow) {
+      // Linux 5.8: GUP of a COW page breaks COW, as a write fault would
+      if (vma.flags & VM_WRITE) faultIn(k, p, addr, true); else do_wp_page(k, p, vma, addr, true);
+      cowBroken = true;
+      continue;
+    }
+    if (pin && !write && !pteWrite) {
+      const mustUnshare = k.strategy.gupMustUnshare({
+        anon: kind === C.WP_ANON, exclusive: kind === C.WP_ANON && x.PageAnonExclusive(pfn) === 1,
+        ksm: kind === C.WP_ANON && x.folio_test_ksm(x.page_folio(pfn)) === 1, write, pin,
+        longterm: (flags & FOLL_LONGTERM) !== 0, cowMapping: vma.isCow,
+      });
+      if (mustUnshare) {
+        // FAULT_FLAG_UNSHARE: make the page exclusive (copying it if it may be shared)
+        do_wp_page(k, p, vma, addr, true);
+        continue;
+      }
+    }
+    const folio = x.page_folio(pfn) >>> 0;
+    if (!x.try_grab_folio(folio, 1, flags)) continue;
+    return pfn;
+  }
+  throw new Error(`cowsim: GUP of ${hex(addr)} in pid ${p.pid} did not settle`);
+}

@@ -1,0 +1,178 @@
+/**
+ * The users of GUP: objects that hold references to a process's pages and read or write them
+ * on their own schedule — a pipe after vmsplice(), io_uring fixed buffers, O_DIRECT I/O, an
+ * RDMA memory region, and explicit pins. Each takes its references through get_user_pages()
+ * with the flags the real kernel uses, registers its contract with the oracle, and releases its
+ * references exactly once.
+ * @packageDocumentation
+ */
+import { C } from "../core/abi.generated.js";
+import { CowsimError } from "../errno.js";
+import type { Kernel } from "../mm/kernel.js";
+import type { Process } from "../mm/process.js";
+import { get_user_pages, type Pin, type PinContract, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM } from "../mm/gup.js";
+import { hex } from "../mm/vma.js";
+import { PAGE_SIZE } from "../mm/uapi.js";
+
+/** What every user shares: its pin, its lifetime, its access to the pinned pages. */
+export abstract class GupUser {
+  protected readonly k: Kernel;
+  readonly pin: Pin;
+
+  protected constructor(k: Kernel, p: Process, call: string, addr: number, length: number, flags: number,
+    owner: string, contract: PinContract) {
+    this.k = k;
+    if (!Number.isSafeInteger(length) || length <= 0) throw new CowsimError("EINVAL", `${call}: length ${length}`);
+    const pages = Math.ceil(((addr % PAGE_SIZE) + length) / PAGE_SIZE);
+    const start = addr - (addr % PAGE_SIZE);
+    const pfns = get_user_pages(k, p, start, pages, flags);
+    const addresses = pfns.map((_, i) => start + i * PAGE_SIZE);
+    this.pin = k.pins.add(owner, p.pid, flags, addresses, pfns, contract);
+    k.oracle?.addContract(this.pin, addresses.map((a) => {
+      const vma = p.vmas.lookup(a)!;
+      return { vpn: a / PAGE_SIZE, objId: vma.shmem ? vma.shmem.id : 0, index: vma.shmem ? vma.index(a) : 0 };
+    }));
+    k.journal?.add(call, () => `${owner} of pid ${p.pid} takes ${pages} ${flags & FOLL_PIN ? "pins" : "references"} from ${hex(start)}: pfns ${pfns.join(", ")}`, pfns.slice(0, 2));
+    p.users.add(this);
+  }
+
+  get pages(): number {
+    return this.pin.pfns.length;
+  }
+
+  protected page(i: number): number {
+    if (this.pin.released) throw new CowsimError("EINVAL", `${this.pin.owner}: already released`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.pin.pfns.length) {
+      throw new CowsimError("EINVAL", `${this.pin.owner}: page ${i} is outside its ${this.pin.pfns.length} pages`);
+    }
+    return this.pin.pfns[i]!;
+  }
+
+  /** Does the owner still map the pinned page at its address? */
+  protected coherent(i: number): boolean {
+    const p = this.k.processes.get(this.pin.pid);
+    return p !== undefined && p.pfnAt(this.pin.addresses[i]!) === this.pin.pfns[i];
+  }
+
+  /** The device (or the pipe) reads page i through its reference. */
+  protected deviceRead(i: number, reader: number): number {
+    const pfn = this.page(i);
+    const v = this.k.core.tag(pfn);
+    this.k.oracle?.onPinRead(this.pin, i, v, pfn, reader, this.coherent(i));
+    return v;
+  }
+
+  /** The device writes page i through its reference (DMA). */
+  protected deviceWrite(i: number, value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `device write: value ${value}`);
+    if (!(this.pin.flags & FOLL_WRITE)) throw new CowsimError("EACCES", `${this.pin.owner}: registered read-only`);
+    const pfn = this.page(i);
+    this.k.core.setTag(pfn, value);
+    this.k.journal?.store(pfn, -1, value);
+    this.k.oracle?.onPinWrite(this.pin, i, value, pfn, this.coherent(i));
+  }
+
+  /** unpin_user_pages() / put_page(): the references go, exactly once. */
+  release(): void {
+    if (this.pin.released) throw new CowsimError("EINVAL", `${this.pin.owner}: its references were already released`);
+    this.pin.released = true;
+    this.k.pins.active.delete(this.pin.id);
+    this.k.core.gupPut([...this.pin.pfns], this.pin.flags);
+    this.k.oracle?.dropContract(this.pin);
+    this.k.processes.get(this.pin.pid)?.users.delete(this);
+    this.k.journal?.add("unpin_user_pages", () => `${this.pin.owner} of pid ${this.pin.pid} releases its references`);
+  }
+}
+
+/**
+ * A pipe holding pages given by vmsplice(): FOLL_GET references, read-only. Reading the pipe
+ * reads the pages as they are then; it must show what the process saw when it spliced them
+ * (or what it wrote there itself since) — never another process's later writes.
+ */
+export class Pipe extends GupUser {
+  constructor(k: Kernel, p: Process, addr: number, length: number) {
+    super(k, p, "vmsplice", addr, length, FOLL_GET, "pipe", "snapshot");
+  }
+
+  /** Reads every buffered page (consuming the pipe); `reader` is the reading process. */
+  read(reader?: Process): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.pages; i++) out.push(this.deviceRead(i, reader?.pid ?? this.pin.pid));
+    this.release();
+    return out;
+  }
+}
+
+/**
+ * io_uring fixed buffers (io_sqe_buffers_register()): FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM.
+ * The device reads (IORING_OP_WRITE_FIXED) and writes (IORING_OP_READ_FIXED) the pages for as
+ * long as they are registered, and must stay coherent with the process's mapping.
+ */
+export class FixedBuffers extends GupUser {
+  constructor(k: Kernel, p: Process, addr: number, length: number) {
+    super(k, p, "io_uring_register", addr, length, FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, "io_uring", "coherent");
+  }
+  /** IORING_OP_WRITE_FIXED: the device reads page `i` of the buffer. */
+  readFixed(i: number): number { return this.deviceRead(i, -1); }
+  /** IORING_OP_READ_FIXED: the device writes `value` into page `i`. */
+  writeFixed(i: number, value: number): void { this.deviceWrite(i, value); }
+  /** io_uring_unregister_buffers() */
+  unregister(): void { this.release(); }
+}
+
+/**
+ * An RDMA memory region (ib_umem_get()): FOLL_PIN | FOLL_LONGTERM, plus FOLL_WRITE when the
+ * remote side may write. Remote reads and writes go straight to the pinned pages.
+ */
+export class MemoryRegion extends GupUser {
+  constructor(k: Kernel, p: Process, addr: number, length: number, writable: boolean) {
+    super(k, p, "ib_reg_mr", addr, length, FOLL_PIN | FOLL_LONGTERM | (writable ? FOLL_WRITE : 0), "rdma", "coherent");
+  }
+  remoteRead(i: number): number { return this.deviceRead(i, -1); }
+  remoteWrite(i: number, value: number): void { this.deviceWrite(i, value); }
+  deregister(): void { this.release(); }
+}
+
+/**
+ * One O_DIRECT request (iomap_dio_rw() → bio_iov_iter_get_pages()): short-term FOLL_PIN around
+ * the I/O — with FOLL_WRITE for a read from the file (the device writes memory). Submitted
+ * now, completed by complete(); between the two, the pages are the device's.
+ */
+export class DirectIo extends GupUser {
+  readonly direction: "read" | "write";
+
+  constructor(k: Kernel, p: Process, direction: "read" | "write", addr: number, length: number) {
+    super(k, p, `o_direct_${direction}`, addr, length, FOLL_PIN | (direction === "read" ? FOLL_WRITE : 0), "o_direct",
+      direction === "read" ? "coherent" : "none");
+    this.direction = direction;
+  }
+
+  /**
+   * Completes the I/O: a read stores `values` (one per page) into memory, a write returns what
+   * the device read. The pins go.
+   */
+  complete(values: readonly number[] = []): number[] {
+    const out: number[] = [];
+    if (this.direction === "read") {
+      if (values.length !== this.pages) throw new CowsimError("EINVAL", `O_DIRECT read of ${this.pages} pages needs ${this.pages} values`);
+      values.forEach((v, i) => this.deviceWrite(i, v));
+    } else {
+      for (let i = 0; i < this.pages; i++) out.push(this.deviceRead(i, -1));
+    }
+    this.release();
+    return out;
+  }
+}
+
+/** Explicit references: get_user_pages() (FOLL_GET) or pin_user_pages() (FOLL_PIN), any flags. */
+export class UserPages extends GupUser {
+  constructor(k: Kernel, p: Process, addr: number, pages: number, flags: number) {
+    super(k, p, flags & FOLL_PIN ? "pin_user_pages" : "get_user_pages", addr, pages * PAGE_SIZE, flags, "pin",
+      (flags & FOLL_LONGTERM) ? "coherent" : "none");
+  }
+  get pfns(): readonly number[] { return this.pin.pfns; }
+  read(i: number): number { return this.deviceRead(i, -1); }
+  write(i: number, value: number): void { this.deviceWrite(i, value); }
+}
+
+export { C };
