@@ -12,7 +12,8 @@ import {
   make_readable_device_private_entry, is_writable_device_exclusive_entry,
   make_readable_device_exclusive_entry, is_pte_marker_entry, is_poisoned_swp_entry,
   pte_swp_soft_dirty, pte_swp_mksoft_dirty, pte_swp_uffd_wp, pte_swp_mkuffd_wp,
-  pte_swp_clear_uffd_wp, swp_offset, make_pte_marker, pfn_pte, PTE_MARKER_UFFD_WP, PTE_PROT_MASK,
+  pte_swp_clear_uffd_wp, swp_offset, make_pte_marker, pfn_pte, pte_wrprotect, pte_clear_soft_dirty,
+  pte_swp_clear_soft_dirty, PTE_MARKER_UFFD_WP, PTE_PROT_MASK,
   _PAGE_TABLE,
 } from "./pte";
 import {
@@ -28,6 +29,8 @@ export const MM_CP_TRY_CHANGE_WRITABLE: u32 = 1 << 0;
 export const MM_CP_UFFD_WP: u32 = 1 << 2;
 /** MM_CP_UFFD_WP_RESOLVE: clear uffd-wp, dropping uffd-wp markers. */
 export const MM_CP_UFFD_WP_RESOLVE: u32 = 1 << 3;
+/** clear_refs "4" (clear_soft_dirty()): write-protect and clear soft-dirty, to track writes. */
+export const MM_CP_CLEAR_SOFT_DIRTY: u32 = 1 << 4;
 // What can_change_pte_writable() and friends read off the VMA:
 /** VM_WRITE on the VMA (the new protection may still lack _PAGE_RW in a private mapping). */
 export const CP_VM_WRITE: u32 = 1 << 8;
@@ -63,6 +66,7 @@ function canChangePteWritable(pte: u64, cp: u32): bool {
   if ((cp & MM_CP_TRY_CHANGE_WRITABLE) && !pte_write(n) && canChangePteWritable(n, cp)) {
     n = pte_mkwrite(n);
   }
+  if (cp & MM_CP_CLEAR_SOFT_DIRTY) n = pte_clear_soft_dirty(pte_wrprotect(n));
   return n;
 }
 
@@ -158,6 +162,7 @@ export function change_protection(ctx: u32, mm: u32, start: f64, end: f64, newpr
         }
         if (cp & MM_CP_UFFD_WP) n = pte_swp_mkuffd_wp(n);
         else if (cp & MM_CP_UFFD_WP_RESOLVE) n = pte_swp_clear_uffd_wp(n);
+        if (cp & MM_CP_CLEAR_SOFT_DIRTY) n = pte_swp_clear_soft_dirty(n);
         if (n != old) { entryStore(slot, n); pages++; }
       } else if (markers) {
         entryStore(slot, make_pte_marker(PTE_MARKER_UFFD_WP));

@@ -92,7 +92,7 @@ function vmaAllows(vma: Vma, flags: number): boolean {
  * EFAULT having changed nothing; a fault that runs out of memory releases what was taken and
  * fails with ENOMEM. Returns the pfns, one per page.
  */
-export function get_user_pages(k: Kernel, p: Process, start: number, nr: number, flags: number): number[] {
+export function get_user_pages(k: Kernel, p: Process, start: number, nr: number, flags: number, fast = true): number[] {
   if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE) {
     throw new CowsimError("EINVAL", `GUP: start ${start} is not a page-aligned address`);
   }
@@ -116,7 +116,7 @@ export function get_user_pages(k: Kernel, p: Process, start: number, nr: number,
   const x = k.x;
   const pfns: number[] = [];
   // GUP-fast first; 5.8's forced COW break goes through the slow path in COW mappings
-  const fastOk = !(k.strategy.gupBreaksCow && !(flags & FOLL_WRITE));
+  const fastOk = fast && !(k.strategy.gupBreaksCow && !(flags & FOLL_WRITE));
   if (fastOk) {
     const got = k.core.gupFast(p.mm, start, Math.min(nr, k.core.layout.scratchBytes >>> 2), flags);
     pfns.push(...got.pfns);

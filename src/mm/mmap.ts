@@ -8,7 +8,7 @@ import type { Kernel } from "./kernel.js";
 import type { Process } from "./process.js";
 import {
   Vma, canMerge, calc_vm_prot_bits, hex, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_SHARED, VM_MAYSHARE,
-  VM_WRITE,
+  VM_WRITE, VM_SOFTDIRTY,
 } from "./vma.js";
 import { anon_vma_prepare, anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { faultIn } from "./memory.js";
@@ -148,7 +148,9 @@ export function do_mmap(k: Kernel, p: Process, addr: number | null, length: numb
     throw new CowsimError("ENOMEM", `mmap: pid ${p.pid} would exceed vm.max_map_count (${k.maxMapCount})`);
   }
   const shared = type === MAP_SHARED;
-  const vmFlags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | (shared ? VM_SHARED | VM_MAYSHARE : 0);
+  // a new VMA is soft-dirty as a whole (mmap_region() sets VM_SOFTDIRTY)
+  const vmFlags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_SOFTDIRTY |
+    (shared ? VM_SHARED | VM_MAYSHARE : 0);
   if (fixed && !(flags & MAP_FIXED_NOREPLACE)) unmapRange(k, p, start, start + len);
 
   const shmem = shared ? k.shmem.create(len / PAGE_SIZE) : null;

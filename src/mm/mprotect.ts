@@ -5,7 +5,7 @@ import { C } from "../core/abi.generated.js";
 import { CowsimError } from "../errno.js";
 import type { Kernel } from "./kernel.js";
 import type { Process } from "./process.js";
-import { calc_vm_prot_bits, hex, VM_READ, VM_WRITE, VM_EXEC, VM_MAYWRITE, VM_SHARED } from "./vma.js";
+import { calc_vm_prot_bits, hex, VM_READ, VM_WRITE, VM_EXEC, VM_MAYWRITE, VM_SHARED, VM_SOFTDIRTY } from "./vma.js";
 import { checkRange, splitAround, mergeNeighbours } from "./mmap.js";
 import { PROT_READ, PROT_WRITE, PROT_EXEC } from "./uapi.js";
 
@@ -41,7 +41,7 @@ export function do_mprotect(k: Kernel, p: Process, addr: number, length: number,
     // vma_wants_manual_pte_write_upgrade(): private writable mappings, under the 6.2 rule
     const tryWritable = k.strategy.mprotectWriteUpgrade && !(v.flags & VM_SHARED) && (v.flags & VM_WRITE) !== 0;
     const cp = (tryWritable ? C.MM_CP_TRY_CHANGE_WRITABLE : 0) | (v.flags & VM_WRITE ? C.CP_VM_WRITE : 0) |
-      (v.flags & VM_SHARED ? C.CP_VM_SHARED : 0);
+      (v.flags & VM_SHARED ? C.CP_VM_SHARED : 0) | (v.flags & VM_SOFTDIRTY ? 0 : C.CP_SOFT_DIRTY_TRACKING);
     const { records } = k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, cp);
     if (records.length) throw new Error("cowsim: mprotect of part of a PMD-mapped THP needs a split (not modelled yet)");
     if (tryWritable) upgraded++;
@@ -50,4 +50,17 @@ export function do_mprotect(k: Kernel, p: Process, addr: number, length: number,
   p.vmas.invalidate();
   k.journal?.add("mprotect_fixup", () => `pid ${p.pid} sets ${hex(addr)}-${hex(end)} to prot ${prot}` +
     (upgraded ? " (exclusive anonymous pages mapped writable at once: 6.2's rule)" : ""));
+}
+
+/**
+ * clear_refs_write() with "4" (fs/proc/task_mmu.c clear_soft_dirty()): soft-dirty tracking
+ * starts over — every VMA loses VM_SOFTDIRTY, every PTE its soft-dirty bit and its write
+ * permission, so the next write to each page faults.
+ */
+export function clear_soft_dirty(k: Kernel, p: Process): void {
+  for (const v of p.vmas) {
+    v.flags &= ~VM_SOFTDIRTY;
+    k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
+  }
+  k.journal?.add("clear_refs", () => `pid ${p.pid} clears soft-dirty: every PTE write-protected, tracking on`);
 }

@@ -11,7 +11,7 @@ import { Stat } from "./stats.js";
 import { VmaList, hex } from "./vma.js";
 import { access } from "./memory.js";
 import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
-import { do_mprotect } from "./mprotect.js";
+import { do_mprotect, clear_soft_dirty } from "./mprotect.js";
 import { do_mremap } from "./mremap.js";
 import { do_madvise } from "./madvise.js";
 import { dup_mmap } from "./fork.js";
@@ -157,10 +157,18 @@ export class Process {
       () => { this.live(); return new DirectIo(this.kernel, this, direction, addr, length); });
   }
 
-  /** get_user_pages() / pin_user_pages() with explicit FOLL_* flags. */
-  pinUserPages(addr: number, pages: number, flags: number): UserPages {
-    return this.kernel.syscall(this.pid, `pin_user_pages(${hex(addr)}, ${pages}, 0x${(flags >>> 0).toString(16)})`,
-      () => { this.live(); return new UserPages(this.kernel, this, addr, pages, flags); });
+  /**
+   * get_user_pages() / pin_user_pages() with explicit FOLL_* flags; `fast` (the default) goes
+   * through GUP-fast first as the *_fast() variants do.
+   */
+  pinUserPages(addr: number, pages: number, flags: number, fast = true): UserPages {
+    return this.kernel.syscall(this.pid, `pin_user_pages${fast ? "_fast" : ""}(${hex(addr)}, ${pages}, 0x${(flags >>> 0).toString(16)})`,
+      () => { this.live(); return new UserPages(this.kernel, this, addr, pages, flags, fast); });
+  }
+
+  /** echo 4 > /proc/pid/clear_refs: start soft-dirty tracking over (write-protects every page). */
+  clearSoftDirty(): void {
+    this.kernel.syscall(this.pid, "clear_refs(4)", () => { this.live(); clear_soft_dirty(this.kernel, this); });
   }
 
   /** The VMAs, as /proc/pid/maps would list them. */

@@ -20,12 +20,12 @@ export abstract class GupUser {
   readonly pin: Pin;
 
   protected constructor(k: Kernel, p: Process, call: string, addr: number, length: number, flags: number,
-    owner: string, contract: PinContract) {
+    owner: string, contract: PinContract, fast = true) {
     this.k = k;
     if (!Number.isSafeInteger(length) || length <= 0) throw new CowsimError("EINVAL", `${call}: length ${length}`);
     const pages = Math.ceil(((addr % PAGE_SIZE) + length) / PAGE_SIZE);
     const start = addr - (addr % PAGE_SIZE);
-    const pfns = get_user_pages(k, p, start, pages, flags);
+    const pfns = get_user_pages(k, p, start, pages, flags, fast);
     const addresses = pfns.map((_, i) => start + i * PAGE_SIZE);
     this.pin = k.pins.add(owner, p.pid, flags, addresses, pfns, contract);
     k.oracle?.addContract(this.pin, addresses.map((a) => {
@@ -166,9 +166,9 @@ export class DirectIo extends GupUser {
 
 /** Explicit references: get_user_pages() (FOLL_GET) or pin_user_pages() (FOLL_PIN), any flags. */
 export class UserPages extends GupUser {
-  constructor(k: Kernel, p: Process, addr: number, pages: number, flags: number) {
+  constructor(k: Kernel, p: Process, addr: number, pages: number, flags: number, fast: boolean) {
     super(k, p, flags & FOLL_PIN ? "pin_user_pages" : "get_user_pages", addr, pages * PAGE_SIZE, flags, "pin",
-      (flags & FOLL_LONGTERM) ? "coherent" : "none");
+      (flags & FOLL_LONGTERM) ? "coherent" : "none", fast);
   }
   get pfns(): readonly number[] { return this.pin.pfns; }
   read(i: number): number { return this.deviceRead(i, -1); }
