@@ -16,14 +16,14 @@ export type {
 } from "./policy/index.js";
 export type { Finding, FindingKind } from "./oracle/oracle.js";
 export type { ChainStep, JournalEntry } from "./oracle/journal.js";
-export type { InvariantViolation } from "./oracle/invariants.js";
+export type { InvariantViolation, LatentMissedCow } from "./oracle/invariants.js";
 export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
 export type { Counters } from "./mm/stats.js";
 export {
   PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS,
   MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
   MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
-  MADV_COLD, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
+  MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
   MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE,
 } from "./mm/uapi.js";
 export { CowsimError, errnoName } from "./errno.js";

@@ -12,7 +12,7 @@ import { makeStrategy, type StrategyId } from "../policy/index.js";
 import type { CowStrategy } from "../policy/strategy.js";
 import { Oracle, type Finding } from "../oracle/oracle.js";
 import type { Journal } from "../oracle/journal.js";
-import { checkInvariants, type InvariantViolation } from "../oracle/invariants.js";
+import { checkInvariants, latentMissedCows, type InvariantViolation, type LatentMissedCow } from "../oracle/invariants.js";
 import { AnonVmaRegistry } from "./rmap.js";
 import { ShmemRegistry } from "./shmem.js";
 import { Stats, Stat, type Counters } from "./stats.js";
@@ -206,6 +206,14 @@ export class Kernel {
   /** Checks every invariant now; returns the violations (none when all hold). */
   checkInvariants(): InvariantViolation[] {
     return checkInvariants(this);
+  }
+
+  /**
+   * Pages whose contents already differ from what their process must see — missed COWs nobody
+   * has read yet (empty without the oracle).
+   */
+  latentMissedCows(): LatentMissedCow[] {
+    return latentMissedCows(this);
   }
 
   /** Throws when an invariant does not hold. */

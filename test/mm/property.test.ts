@@ -87,7 +87,11 @@ function run(ops: Op[]): void {
     apply(k, live, o, i + 1);
     const v = k.checkInvariants();
     if (v.length) throw new Error(`after op ${i} ${JSON.stringify(o)}: ${v.map((x) => `${x.invariant}: ${x.detail}`).join("; ")}`);
+    const latent = k.latentMissedCows();
+    if (latent.length) throw new Error(`after op ${i} ${JSON.stringify(o)}: latent missed COW ${JSON.stringify(latent[0])}`);
   });
+  const latent = k.latentMissedCows();
+  if (latent.length) throw new Error(`latent missed COW: ${JSON.stringify(latent[0])}`);
   const bad = k.findings.filter((f) => f.kind === "missed-cow" || f.kind === "unnecessary-cow");
   if (bad.length) throw new Error(bad.map((f) => f.summary).join("; "));
   for (const p of [...live]) p.exit();
