@@ -41,17 +41,18 @@ import {
 import {
   pfn_valid, page_folio, folio_test_anon, folio_test_large, folio_ref_add,
   folio_maybe_dma_pinned, PageAnonExclusive, setPageFlag, testPageFlag, PG_dirty,
-  PG_referenced, PG_swapcache, PG_swapbacked,
+  PG_referenced, PG_swapcache, PG_swapbacked, PG_locked,
 } from "./page";
 import {
   folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_rmap_ptes,
   folio_add_rmap_pmd, folio_remove_rmap_ptes, folio_remove_rmap_pmd, folio_put_refs,
-  folio_add_new_anon_rmap, mm_counter_of, RMAP_EXCLUSIVE,
+  folio_add_new_anon_rmap, folio_is_mapped, mm_counter_of, RMAP_EXCLUSIVE,
 } from "./rmap";
 import { swap_duplicate, swap_free, swap_cache_pfn, SWAP_HAS_CACHE } from "./swapfile";
 import { copy_page_contents } from "./content";
 import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
 import { folio_add_lru } from "./fault";
+import { folio_free_swap } from "./swap_state";
 
 // ---- record kinds ------------------------------------------------------------------------------
 /** @rec FORK_PINNED fork left a possibly pinned anon page alone: the strategy copies or shares it (aux: PTE bits) */
@@ -571,7 +572,11 @@ export function zap_page_range(ctx: u32, mm: u32, start: f64, end: f64, flags: u
         if (pte_dirty(old)) { aux |= ZAPPED_DIRTY; if (!anon) setPageFlag(folio, PG_dirty); }
         if (pte_young(old)) { aux |= ZAPPED_YOUNG; setPageFlag(folio, PG_referenced); }
         folio_remove_rmap_ptes(folio, pfn, 1);
-        if (testPageFlag(folio, PG_swapcache)) aux |= ZAPPED_SWAPCACHE;
+        if (testPageFlag(folio, PG_swapcache)) {
+          aux |= ZAPPED_SWAPCACHE;
+          // free_swap_cache(): an unmapped swap-cache folio no swap entry needs leaves the cache
+          if (!folio_is_mapped(folio) && !testPageFlag(folio, PG_locked)) folio_free_swap(folio);
+        }
         if (folio_put_refs(folio, 1)) aux |= ZAPPED_FREED;
         if (record) pushRecord(ctx, REC_ZAP_PAGE, off, pfn, aux);
         zapped++;

@@ -161,7 +161,9 @@ export function do_swap_page(k: Kernel, p: Process, vma: Vma, addr: number, writ
   const writable = d.writable && d.exclusive && (vma.flags & VM_WRITE) !== 0;
   const flags = (writable ? C.SWAPIN_WRITABLE : 0) | (d.exclusive ? C.SWAPIN_EXCLUSIVE : 0) |
     (writable && write ? C.SWAPIN_DIRTY : 0);
-  const r = x.swapin_map(p.mm, addr, pfn, slot, vma.pageProt, flags, vma.anonVma!.id, vma.index(addr));
+  // __folio_set_anon(): a folio not exclusive to this VMA belongs to the oldest anon_vma
+  const av = vma.anonVma!;
+  const r = x.swapin_map(p.mm, addr, pfn, slot, vma.pageProt, flags, d.exclusive ? av.id : av.root.id, vma.index(addr));
   if (r < 0) throw new Error(`cowsim: swapin_map failed with ${r}`);
   k.stats.inc(Stat.swapins);
   if (k.journal) {

@@ -167,6 +167,8 @@ export class DirectIo extends GupUser {
 /** Explicit references: get_user_pages() (FOLL_GET) or pin_user_pages() (FOLL_PIN), any flags. */
 export class UserPages extends GupUser {
   constructor(k: Kernel, p: Process, addr: number, pages: number, flags: number, fast: boolean) {
+    if (!Number.isSafeInteger(addr) || addr % PAGE_SIZE) throw new CowsimError("EINVAL", `pin_user_pages: address ${addr} is not page-aligned`);
+    if (!Number.isInteger(pages) || pages < 1) throw new CowsimError("EINVAL", `pin_user_pages: ${pages} pages`);
     super(k, p, flags & FOLL_PIN ? "pin_user_pages" : "get_user_pages", addr, pages * PAGE_SIZE, flags, "pin",
       (flags & FOLL_LONGTERM) ? "coherent" : "none", fast);
   }

@@ -1,0 +1,155 @@
+// Swap and GUP at the edges: bad input, a full swap device, memory pressure that swaps instead
+// of failing — and nothing is ever lost.
+import { describe, it, expect } from "vitest";
+import { MADV_PAGEOUT, C, PROT_NONE, MAP_SHARED, MAP_ANONYMOUS, type Kernel } from "../../src/index.js";
+import { kernel, kernelState, errnoOf, RW, PRIV, PAGE } from "./helpers.js";
+import { stateDiff } from "../helpers.js";
+
+function failsCleanly(k: Kernel, errno: string, fn: () => unknown): void {
+  const before = kernelState(k);
+  expect(errnoOf(fn)).toBe(errno);
+  const after = kernelState(k);
+  expect(stateDiff(before.core, after.core)).toBeNull();
+  expect(after.vmas).toBe(before.vmas);
+  expect(k.checkInvariants()).toEqual([]);
+}
+
+describe("bad GUP input", () => {
+  it("pins of unmapped or PROT_NONE ranges fail with EFAULT, changing nothing", () => {
+    const k = kernel("anon-exclusive", { checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, 4 * PAGE, RW, PRIV);
+    p.write(a, 1);
+    p.mprotect(a + 2 * PAGE, PAGE, PROT_NONE);
+    failsCleanly(k, "EFAULT", () => p.pinUserPages(a + 8 * PAGE, 1, C.FOLL_PIN));
+    failsCleanly(k, "EFAULT", () => p.pinUserPages(a, 4, C.FOLL_PIN)); // page 2 is PROT_NONE
+    failsCleanly(k, "EFAULT", () => p.ioUringRegisterBuffers(a + 3 * PAGE, 2 * PAGE)); // runs off the end
+    failsCleanly(k, "EFAULT", () => p.vmsplice(a + 2 * PAGE, PAGE));
+  });
+
+  it("bad flags are EINVAL; a write pin of a read-only mapping is EFAULT", () => {
+    const k = kernel("anon-exclusive", { checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, PRIV);
+    failsCleanly(k, "EINVAL", () => p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_GET));
+    failsCleanly(k, "EINVAL", () => p.pinUserPages(a, 1, C.FOLL_GET | C.FOLL_LONGTERM));
+    failsCleanly(k, "EINVAL", () => p.pinUserPages(a, 0, C.FOLL_PIN));
+    failsCleanly(k, "EINVAL", () => p.pinUserPages(a + 1, 1, C.FOLL_PIN));
+    failsCleanly(k, "EINVAL", () => p.pinUserPages(a, 1, C.FOLL_PIN | 1 << 12));
+    p.mprotect(a, PAGE, 1);
+    failsCleanly(k, "EFAULT", () => p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_WRITE));
+  });
+
+  it("releasing references twice is EINVAL; a device write through a read-only region is EACCES", () => {
+    const k = kernel("anon-exclusive", { checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, PRIV);
+    p.write(a, 1);
+    const pin = p.pinUserPages(a, 1, C.FOLL_PIN);
+    pin.release();
+    failsCleanly(k, "EINVAL", () => pin.release());
+    failsCleanly(k, "EINVAL", () => pin.read(0));
+    const mr = p.rdmaRegister(a, PAGE, false);
+    failsCleanly(k, "EACCES", () => mr.remoteWrite(0, 5));
+    failsCleanly(k, "EINVAL", () => mr.remoteRead(1));
+    expect(mr.remoteRead(0)).toBe(1);
+  });
+
+  it("every reference is accounted: the refcount includes each pin's bias, and exit releases them", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, PRIV);
+    p.write(a, 1);
+    const pfn = p.pfnAt(a)!;
+    p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_LONGTERM);
+    p.vmsplice(a, PAGE);
+    expect(k.x.folio_ref_count(pfn)).toBe(1 + C.GUP_PIN_COUNTING_BIAS + 1);
+    expect(k.pins.active.size).toBe(2);
+    // a reference dropped behind the registry's back is caught
+    k.x.folio_ref_sub_return(pfn, 1);
+    expect(k.checkInvariants().map((v) => v.invariant)).toEqual(["refcount"]);
+    k.x.folio_ref_add(pfn, 1);
+    p.exit();
+    k.drainLru();
+    expect(k.pins.active.size).toBe(0);
+    expect(k.checkInvariants()).toEqual([]);
+    expect(k.core.freePages()).toBe(k.core.layout.nframes - 1);
+  });
+});
+
+describe("swap", () => {
+  it("MADV_PAGEOUT leaves pages another process maps alone; fork shares swap entries", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    const a = p.mmap(null, 2 * PAGE, RW, PRIV);
+    p.write(a, 1);
+    p.write(a + PAGE, 2);
+    p.madvise(a + PAGE, PAGE, MADV_PAGEOUT); // exclusive: swapped
+    const c = p.fork();
+    p.madvise(a, 2 * PAGE, MADV_PAGEOUT); // page 0 is shared with the child now: kept
+    expect(p.pfnAt(a)).not.toBeNull();
+    expect([p.rss().swap, c.rss().swap]).toEqual([1, 1]);
+    const slot = k.x.swap_pte_slot(k.ctx, p.mm, a + PAGE);
+    expect(k.x.swap_count(slot)).toBe(2);
+    expect([c.read(a + PAGE), p.read(a + PAGE)]).toEqual([2, 2]);
+    c.write(a + PAGE, 3);
+    expect([c.read(a + PAGE), p.read(a + PAGE)]).toEqual([3, 2]);
+    expect(k.counters().pageouts).toBe(1);
+  });
+
+  it("a full swap device keeps the page in memory; nothing is lost", () => {
+    const k = kernel("anon-exclusive", { swap: "4K" }); // one usable slot
+    const p = k.spawn();
+    const a = p.mmap(null, 3 * PAGE, RW, PRIV);
+    for (let i = 0; i < 3; i++) p.write(a + i * PAGE, 10 + i);
+    p.madvise(a, 3 * PAGE, MADV_PAGEOUT);
+    expect(p.rss()).toEqual({ anon: 2, shmem: 0, swap: 1 });
+    expect([0, 1, 2].map((i) => p.read(a + i * PAGE))).toEqual([10, 11, 12]);
+  });
+
+  it("memory pressure swaps pages out instead of failing, and every value comes back", () => {
+    const k = kernel("anon-exclusive", { memory: "256K", swap: "2M", checkInvariants: false });
+    const p = k.spawn();
+    const n = 200; // far more pages than frames (64)
+    const a = p.mmap(null, n * PAGE, RW, PRIV);
+    for (let i = 0; i < n; i++) p.write(a + i * PAGE, 1000 + i);
+    expect(k.counters().pageouts).toBeGreaterThan(n - 64);
+    for (let i = 0; i < n; i++) expect(p.read(a + i * PAGE)).toBe(1000 + i);
+    expect(k.checkInvariants()).toEqual([]);
+    expect(k.latentMissedCows()).toEqual([]);
+    p.exit();
+    k.drainLru();
+    expect(k.checkInvariants()).toEqual([]);
+    expect(k.core.swapSlotsAvailable()).toBe(k.core.layout.nslots - 1);
+  });
+
+  it("memory and swap both full: ENOMEM, and nothing already stored is lost", () => {
+    const k = kernel("anon-exclusive", { memory: "256K", swap: "64K", checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, 200 * PAGE, RW, PRIV);
+    let i = 0;
+    for (; i < 200; i++) {
+      try {
+        p.write(a + i * PAGE, 1 + i);
+      } catch (e) {
+        expect(errnoOf(() => { throw e; })).toBe("ENOMEM");
+        break;
+      }
+    }
+    expect(i).toBeGreaterThan(60);
+    expect(i).toBeLessThan(200);
+    failsCleanly(k, "ENOMEM", () => p.write(a + i * PAGE, 5));
+    // give some memory back; everything else stored is still there, in RAM or in swap
+    p.munmap(a, 20 * PAGE);
+    for (let j = 20; j < i; j++) expect(p.read(a + j * PAGE)).toBe(1 + j);
+  });
+
+  it("shared anonymous memory is not swapped by MADV_PAGEOUT (shmem swap is not modelled)", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    const s = p.mmap(null, PAGE, RW, MAP_SHARED | MAP_ANONYMOUS);
+    p.write(s, 4);
+    p.madvise(s, PAGE, MADV_PAGEOUT);
+    expect(p.rss()).toEqual({ anon: 0, shmem: 1, swap: 0 });
+  });
+});
