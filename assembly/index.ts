@@ -127,7 +127,7 @@ export {
   MMF_HAS_PINNED, MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, TRANSLATE_FAULT,
   mm_alloc, mm_free, mm_valid, mm_flags, mm_set_flags, mm_write_protect_seq,
   mm_write_protect_seq_inc, mm_nr_ptes, add_mm_counter, get_mm_counter, mm_count_tables,
-  mm_pgd_addr, pt_alloc_table, pt_free_table, pt_reserve, pt_reserve_upto, pt_unreserve, tables_missing_at, translate_one,
+  mm_pgd_addr, pt_alloc_table, pt_free_table, pt_reserve, pt_reserve_upto, pt_unreserve, tables_missing_at, translate_one, follow_pfn,
   free_pgd_range, ptep_get, pmdp_get, ptep_set, pmdp_set, ptep_get_and_clear, ptep_cmpxchg,
   ptep_set_wrprotect, ptep_addr, translate_batch,
 } from "./pgtable";

@@ -469,7 +469,7 @@ export function fork_copy_deferred_pte(
   copy_page_contents(newPfn, pfn);
   folio_add_new_anon_rmap(newPfn, anonVma, index, RMAP_EXCLUSIVE);
   folio_add_lru(ctx, newPfn);
-  let child = pfn_pte(<u64>newPfn, pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED));
+  let child = pfn_pte(<u64>newPfn, pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_PROTNONE));
   child = pte_mkdirty(child);
   if (flags & COPY_VM_WRITE) child = pte_mkwrite(child);
   if ((flags & COPY_DST_UFFD_WP) && pte_uffd_wp(pte)) child = pte_mkuffd_wp(child);

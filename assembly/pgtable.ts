@@ -458,6 +458,21 @@ export function translate_one(mm: u32, va: f64): u32 {
   return translateOne(tableAddr(mmOf(mm).pgd), <u64>va);
 }
 
+/**
+ * follow_pfn(): the pfn a present entry at `va` maps — PROT_NONE entries included, which the
+ * CPU cannot use but the kernel still counts as mapping the page — or NO_PFN.
+ */
+export function follow_pfn(mm: u32, va: f64): u32 {
+  const a = <u64>va;
+  const pmdp = walk_pmdp(mm, a);
+  if (pmdp == 0) return NO_PFN;
+  const pmd = entryLoad(pmdp);
+  if (pmd_leaf(pmd)) return <u32>pte_pfn(pmd) + pteIndex(a);
+  if (!isTableEntry(pmd)) return NO_PFN;
+  const pte = entryLoad(entryTable(pmd) + (pteIndex(a) << 3));
+  return pte_present(pte) ? <u32>pte_pfn(pte) : NO_PFN;
+}
+
 /** Translation result for an address with no usable mapping: TRANSLATE_FAULT | pte kind. */
 export const TRANSLATE_FAULT: u32 = 0x80000000;
 

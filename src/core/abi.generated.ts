@@ -183,6 +183,7 @@ export interface CoreExports {
   pt_unreserve(ctx: number): void;
   tables_missing_at(mm: number, va: number, level: number): number;
   translate_one(mm: number, va: number): number;
+  follow_pfn(mm: number, va: number): number;
   free_pgd_range(mm: number, floor: number, ceiling: number): number;
   ptep_get(mm: number, va: number): bigint;
   pmdp_get(mm: number, va: number): bigint;

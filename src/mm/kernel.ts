@@ -224,6 +224,21 @@ export class Kernel {
     }
   }
 
+  /**
+   * Frees the swap-cache folios no swap entry needs any more and nothing maps — what reclaim
+   * would free first. (A COW or unshare copy can leave one behind, as in Linux.) Returns how
+   * many left the swap cache.
+   */
+  freeSwapCache(): number {
+    const x = this.x;
+    let n = 0;
+    for (let pfn = 1; pfn < this.core.layout.nframes; pfn++) {
+      if (!x.page_test_flag(pfn, C.PG_swapcache) || x.folio_is_mapped(pfn)) continue;
+      if (x.folio_free_swap(pfn) === 1) n++;
+    }
+    return n;
+  }
+
   /** lru_add_drain(): empties the per-CPU LRU batch, dropping its references. */
   drainLru(): number {
     return this.x.lru_add_drain(this.ctx);

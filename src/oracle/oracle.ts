@@ -116,11 +116,15 @@ export class Oracle {
   onWrite(pid: number, vpn: number, objId: number, index: number, value: number): void {
     if (objId > 0) this.sharedObject(objId).set(index, value);
     else this.space(pid).set(vpn, value);
-    // a snapshot reference may show what its own process writes there later
+    // a snapshot reference may show what its own process writes there later — and, for a
+    // shared mapping, what anyone writes to the shared object
     if (this.snapshots > 0) {
       for (const c of this.contracts.values()) {
-        if (c.pin.contract !== "snapshot" || c.pin.pid !== pid) continue;
-        c.pages.forEach((pg, i) => { if (pg.vpn === vpn) c.allowed[i]!.add(value); });
+        if (c.pin.contract !== "snapshot") continue;
+        c.pages.forEach((pg, i) => {
+          const shared = objId > 0 && pg.objId === objId && pg.index === index;
+          if (shared || (objId === 0 && pg.objId === 0 && c.pin.pid === pid && pg.vpn === vpn)) c.allowed[i]!.add(value);
+        });
       }
     }
   }
@@ -144,13 +148,12 @@ export class Oracle {
   /**
    * The holder reads page `i` through its reference and sees `observed`. A snapshot (a pipe)
    * must show what its process saw when it took the reference, or wrote there since: anything
-   * else is a missed COW. A coherent holder must read what its process holds there, as long as
-   * the process maps the page: a stale value is a wrong COW.
+   * else is a missed COW. A coherent holder reads the process's page as long as the process
+   * holds it; a copy that moved the process away was judged when it happened (onCopy).
    */
-  onPinRead(pin: PinView, i: number, observed: number, pfn: number, reader: number, coherent: boolean): void {
+  onPinRead(pin: PinView, i: number, observed: number, pfn: number, reader: number): void {
     const c = this.contracts.get(pin.id);
     if (!c) return;
-    const pg = c.pages[i]!;
     const addr = pin.addresses[i]!;
     if (pin.contract === "snapshot") {
       if (c.allowed[i]!.has(observed)) return;
@@ -167,36 +170,23 @@ export class Oracle {
         summary: `missed COW: the ${pin.owner} of pid ${pin.pid} shows ${observed} at 0x${addr.toString(16)}, which another process wrote after the reference was taken`,
         chain,
       });
-      return;
-    }
-    if (pin.contract !== "coherent") return;
-    const expected = this.expected(pin.pid, pg.vpn, pg.objId, pg.index);
-    if (coherent && observed === expected) return;
-    if (!coherent || observed !== expected) {
-      this.pinBroken(c, i, pfn, `the device reads ${observed} from pinned pfn ${pfn}, but pid ${pin.pid} holds ${expected} at 0x${addr.toString(16)}`, expected, observed);
     }
   }
 
   /**
-   * The holder writes `value` into page `i` (DMA). If the process still maps the page it must
-   * see the value; if a coherent holder's process no longer maps it, the write is lost to the
-   * process: a wrong COW.
+   * The holder writes `value` into page `i` (DMA): wherever the process still holds the page,
+   * it must see the value. (Where it does not, a COW moved it away — a wrong COW judged at the
+   * copy — or it unmapped the range, which ends the contract for that page.)
    */
-  onPinWrite(pin: PinView, i: number, value: number, pfn: number, coherent: boolean): void {
+  onPinWrite(pin: PinView, i: number, value: number, holders: readonly number[]): void {
     const c = this.contracts.get(pin.id);
     if (!c) return;
     const pg = c.pages[i]!;
-    if (coherent) {
-      this.onWrite(pin.pid, pg.vpn, pg.objId, pg.index, value);
-      return;
-    }
-    if (pin.contract === "coherent") {
-      this.pinBroken(c, i, pfn, `the device writes ${value} into pinned pfn ${pfn}, which pid ${pin.pid} no longer maps at 0x${pin.addresses[i]!.toString(16)}: the write is lost to it`, undefined, value);
-    }
+    for (const a of holders) this.onWrite(pin.pid, a / 4096, pg.objId, pg.index, value);
   }
 
-  /** A coherent pin lost its page (reported once per page; a wrong COW that caused it counts). */
-  private pinBroken(c: ContractState, i: number, pfn: number, what: string, expected?: number, observed?: number): void {
+  /** A copy took a coherent pin's page away from its process (reported once per page). */
+  private pinBroken(c: ContractState, i: number, pfn: number, what: string): void {
     if (c.broken[i]) return;
     c.broken[i] = true;
     this.wrongCow++;
@@ -205,19 +195,17 @@ export class Oracle {
     const chain = j ? j.explain(pfn, [pin.pid], { step: j.step, pid: pin.pid, fn: `${pin.owner}_access`, what }) : [];
     this.findings.push({
       kind: "wrong-cow", step: j?.step ?? 0, pid: pin.pid, address: pin.addresses[i]!, pfn,
-      ...(expected !== undefined ? { expected } : {}), ...(observed !== undefined ? { observed } : {}),
       summary: `wrong COW: the ${pin.owner} pin of pid ${pin.pid} at 0x${pin.addresses[i]!.toString(16)} no longer sees the process's page`,
       chain,
     });
   }
 
-  /** The coherent contract, if any, that a copy of `pfn` at `address` by `pid` breaks. */
-  private brokenByCopy(pid: number, address: number, pfn: number): [ContractState, number] | null {
-    const page = address - (address % 4096);
+  /** The coherent contract, if any, that a copy of pinned `pfn` by its owner `pid` breaks. */
+  private brokenByCopy(pid: number, pfn: number): [ContractState, number] | null {
     for (const c of this.contracts.values()) {
       if (c.pin.contract !== "coherent" || c.pin.pid !== pid) continue;
-      for (let i = 0; i < c.pin.addresses.length; i++) {
-        if (c.pin.addresses[i] === page && c.pin.pfns[i] === pfn && !c.broken[i]) return [c, i];
+      for (let i = 0; i < c.pin.pfns.length; i++) {
+        if (c.pin.pfns[i] === pfn && !c.broken[i]) return [c, i];
       }
     }
     return null;
@@ -251,7 +239,7 @@ export class Oracle {
    * a KSM page); unnecessary otherwise. Returns the verdict.
    */
   onCopy(f: CopyFacts): "necessary" | "unnecessary" | "wrong" {
-    const broken = this.contracts.size > 0 ? this.brokenByCopy(f.pid, f.address, f.pfn) : null;
+    const broken = this.contracts.size > 0 ? this.brokenByCopy(f.pid, f.pfn) : null;
     if (broken) {
       const [c, i] = broken;
       this.pinBroken(c, i, f.pfn, `pid ${f.pid} copies pinned pfn ${f.pfn} at 0x${f.address.toString(16)} away from its ${c.pin.owner} pin (${f.rule}); the device keeps the old page`);

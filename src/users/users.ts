@@ -12,6 +12,7 @@ import type { Kernel } from "../mm/kernel.js";
 import type { Process } from "../mm/process.js";
 import { get_user_pages, type Pin, type PinContract, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM } from "../mm/gup.js";
 import { hex } from "../mm/vma.js";
+import { rmap_walk_anon } from "../mm/rmap.js";
 import { PAGE_SIZE } from "../mm/uapi.js";
 
 /** What every user shares: its pin, its lifetime, its access to the pinned pages. */
@@ -48,17 +49,36 @@ export abstract class GupUser {
     return this.pin.pfns[i]!;
   }
 
-  /** Does the owner still map the pinned page at its address? */
-  protected coherent(i: number): boolean {
-    const p = this.k.processes.get(this.pin.pid);
-    return p !== undefined && p.pfnAt(this.pin.addresses[i]!) === this.pin.pfns[i];
+  /**
+   * Where the owner still holds the pinned page: the addresses whose PTE maps it, or names its
+   * swap slot while it sits in the swap cache. The page may have moved (mremap); the pin
+   * follows the page, not the address. Empty when the owner no longer holds it.
+   */
+  protected holders(i: number): number[] {
+    const k = this.k;
+    const p = k.processes.get(this.pin.pid);
+    const pfn = this.pin.pfns[i]!;
+    if (!p) return [];
+    const at = this.pin.addresses[i]!;
+    const mapped = (a: number) => k.x.follow_pfn(p.mm, a) >>> 0;
+    if (mapped(at) === pfn) return [at];
+    const folio = k.x.page_folio(pfn) >>> 0;
+    if (!k.x.folio_test_anon(folio)) return [];
+    const slot = k.x.page_test_flag(folio, C.PG_swapcache) ? k.x.folio_swap_slot(folio) >>> 0 : -1;
+    const index = (k.x.folio_index(folio) + (pfn - folio)) >>> 0;
+    const out: number[] = [];
+    for (const hit of rmap_walk_anon(k.anonVmas, k.x.folio_mapping_id(folio) >>> 0, index)) {
+      if (hit.mm !== p.mm) continue;
+      if (mapped(hit.address) === pfn || (slot >= 0 && k.x.swap_pte_slot(k.ctx, p.mm, hit.address) === slot)) out.push(hit.address);
+    }
+    return out;
   }
 
   /** The device (or the pipe) reads page i through its reference. */
   protected deviceRead(i: number, reader: number): number {
     const pfn = this.page(i);
     const v = this.k.core.tag(pfn);
-    this.k.oracle?.onPinRead(this.pin, i, v, pfn, reader, this.coherent(i));
+    if (this.k.oracle) this.k.oracle.onPinRead(this.pin, i, v, pfn, reader);
     return v;
   }
 
@@ -67,9 +87,10 @@ export abstract class GupUser {
     if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `device write: value ${value}`);
     if (!(this.pin.flags & FOLL_WRITE)) throw new CowsimError("EACCES", `${this.pin.owner}: registered read-only`);
     const pfn = this.page(i);
+    const holders = this.k.oracle ? this.holders(i) : [];
     this.k.core.setTag(pfn, value);
     this.k.journal?.store(pfn, -1, value);
-    this.k.oracle?.onPinWrite(this.pin, i, value, pfn, this.coherent(i));
+    this.k.oracle?.onPinWrite(this.pin, i, value, holders);
   }
 
   /** unpin_user_pages() / put_page(): the references go, exactly once. */
