@@ -1,17 +1,27 @@
-// Compiles and runs a C benchmark of the real kernel (needs a C compiler: cc, gcc or clang).
+// Compiles and runs C benchmarks of the real kernel (needs a C compiler: cc, gcc or clang):
+// the programs named (faults, gup), or all of them; each prints one JSON line.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const name = process.argv[2] ?? "faults";
-const src = fileURLToPath(new URL(`./${name}.c`, import.meta.url));
-const out = join(mkdtempSync(join(tmpdir(), "cowsim-kbench-")), name);
+const PROGRAMS = ["faults", "gup"];
+const names = process.argv.length > 2 ? process.argv.slice(2) : PROGRAMS;
+for (const name of names) {
+  if (!PROGRAMS.includes(name)) {
+    console.error(`bench:kernel: no program "${name}" (there are: ${PROGRAMS.join(", ")})`);
+    process.exit(2);
+  }
+}
 const cc = ["cc", "gcc", "clang"].find((c) => { try { execFileSync(c, ["--version"], { stdio: "ignore" }); return true; } catch { return false; } });
 if (!cc) {
   console.error("bench:kernel needs a C compiler (cc, gcc or clang)");
   process.exit(1);
 }
-execFileSync(cc, ["-O2", "-o", out, src], { stdio: "inherit" });
-process.stdout.write(execFileSync(out, { encoding: "utf8" }));
+const dir = mkdtempSync(join(tmpdir(), "cowsim-kbench-"));
+for (const name of names) {
+  const out = join(dir, name);
+  execFileSync(cc, ["-O2", "-o", out, fileURLToPath(new URL(`./${name}.c`, import.meta.url))], { stdio: "inherit" });
+  process.stdout.write(execFileSync(out, { encoding: "utf8" }));
+}

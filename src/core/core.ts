@@ -319,7 +319,10 @@ export class Core {
   gupFast(mm: number, va: number, nr: number, flags: number): { pfns: number[]; reason: number } {
     const got = check(this.x.gup_fast(this.ctx, mm, va, nr, flags), "gup_fast");
     const s = this.scratch >>> 2;
-    return { pfns: Array.from(this.u32.subarray(s, s + got)), reason: this.x.ctx_gup_reason(this.ctx) >>> 0 };
+    const u32 = this.u32;
+    const pfns = new Array<number>(got);
+    for (let i = 0; i < got; i++) pfns[i] = u32[s + i]!;
+    return { pfns, reason: this.x.ctx_gup_reason(this.ctx) >>> 0 };
   }
 
   /** unpin_user_pages() / put_page() on pfns (with the flags they were taken with). */

@@ -33,12 +33,19 @@ export class Pin {
     readonly owner: string,
     readonly pid: number,
     readonly flags: number,
-    /** The user address of each page. */
-    readonly addresses: readonly number[],
+    /** The user address of the first page; the others follow it page by page. */
+    readonly start: number,
     /** The page each reference holds. */
     readonly pfns: readonly number[],
     readonly contract: PinContract,
   ) {}
+
+  private addressList: number[] | null = null;
+
+  /** The user address of each page when it was taken (the pages may have moved since). */
+  get addresses(): readonly number[] {
+    return this.addressList ??= this.pfns.map((_, i) => this.start + i * PAGE_SIZE);
+  }
 
   get isPin(): boolean {
     return (this.flags & FOLL_PIN) !== 0;
@@ -50,8 +57,8 @@ export class PinRegistry {
   private nextId = 1;
   readonly active = new Map<number, Pin>();
 
-  add(owner: string, pid: number, flags: number, addresses: number[], pfns: number[], contract: PinContract): Pin {
-    const pin = new Pin(this.nextId++, owner, pid, flags, addresses, pfns, contract);
+  add(owner: string, pid: number, flags: number, start: number, pfns: number[], contract: PinContract): Pin {
+    const pin = new Pin(this.nextId++, owner, pid, flags, start, pfns, contract);
     this.active.set(pin.id, pin);
     return pin;
   }
@@ -106,21 +113,22 @@ export function get_user_pages(k: Kernel, p: Process, start: number, nr: number,
   if ((flags & FOLL_LONGTERM) && !(flags & FOLL_PIN)) {
     throw new CowsimError("EINVAL", "GUP: FOLL_LONGTERM goes with FOLL_PIN (pin_user_pages())");
   }
-  for (let i = 0; i < nr; i++) {
-    const a = start + i * PAGE_SIZE;
+  // one VMA at a time, as __get_user_pages() does
+  const end = start + nr * PAGE_SIZE;
+  for (let a = start; a < end;) {
     const vma = p.vmas.lookup(a);
     if (!vma || !vmaAllows(vma, flags)) {
       throw new CowsimError("EFAULT", `GUP: pid ${p.pid} may not ${flags & FOLL_WRITE ? "write" : "read"} ${hex(a)}${vma ? ` (${vma.describe()})` : " (not mapped)"}`);
     }
+    a = vma.end;
   }
   const x = k.x;
-  const pfns: number[] = [];
+  let pfns: number[] = [];
   // GUP-fast first; 5.8's forced COW break goes through the slow path in COW mappings
   const fastOk = fast && !(k.strategy.gupBreaksCow && !(flags & FOLL_WRITE));
   if (fastOk) {
-    const got = k.core.gupFast(p.mm, start, Math.min(nr, k.core.layout.scratchBytes >>> 2), flags);
-    pfns.push(...got.pfns);
-    k.stats.inc(Stat.gupFastPages, got.pfns.length);
+    pfns = k.core.gupFast(p.mm, start, Math.min(nr, k.core.layout.scratchBytes >>> 2), flags).pfns;
+    k.stats.inc(Stat.gupFastPages, pfns.length);
   }
   if (flags & FOLL_PIN) x.mm_set_flags(p.mm, C.MMF_HAS_PINNED);
   try {

@@ -163,7 +163,7 @@ export class Kernel {
    * invariants are checked when the kernel was asked to check them after every step.
    * @internal
    */
-  syscall<T>(pid: number, call: string, fn: () => T): T {
+  syscall<T>(pid: number, call: string | (() => string), fn: () => T): T {
     if (this.inSyscall > 0) return fn();
     this.journal?.begin(pid, call);
     this.inSyscall++;
@@ -173,7 +173,7 @@ export class Kernel {
     } finally {
       this.inSyscall--;
     }
-    if (this.invariantsEachStep) this.assertInvariants(call);
+    if (this.invariantsEachStep) this.assertInvariants(typeof call === "string" ? call : call());
     return result;
   }
 

@@ -59,28 +59,28 @@ export class Process {
    * MAP_FIXED_NOREPLACE or MAP_POPULATE. Returns the address.
    */
   mmap(addr: number | null, length: number, prot: number, flags: number): number {
-    return this.kernel.syscall(this.pid, `mmap(${addr === null ? "NULL" : hex(addr)}, ${hex(length)}, ${prot}, 0x${flags.toString(16)})`,
+    return this.kernel.syscall(this.pid, () => `mmap(${addr === null ? "NULL" : hex(addr)}, ${hex(length)}, ${prot}, 0x${flags.toString(16)})`,
       () => { this.live(); return do_mmap(this.kernel, this, addr, length, prot, flags); });
   }
 
   munmap(addr: number, length: number): void {
-    this.kernel.syscall(this.pid, `munmap(${hex(addr)}, ${hex(length)})`,
+    this.kernel.syscall(this.pid, () => `munmap(${hex(addr)}, ${hex(length)})`,
       () => { this.live(); do_munmap(this.kernel, this, addr, length); });
   }
 
   mprotect(addr: number, length: number, prot: number): void {
-    this.kernel.syscall(this.pid, `mprotect(${hex(addr)}, ${hex(length)}, ${prot})`,
+    this.kernel.syscall(this.pid, () => `mprotect(${hex(addr)}, ${hex(length)}, ${prot})`,
       () => { this.live(); do_mprotect(this.kernel, this, addr, length, prot); });
   }
 
   /** mremap(): returns the (possibly new) address. */
   mremap(oldAddr: number, oldLength: number, newLength: number, flags = 0, newAddr?: number): number {
-    return this.kernel.syscall(this.pid, `mremap(${hex(oldAddr)}, ${hex(oldLength)}, ${hex(newLength)}, ${flags}${newAddr !== undefined ? ", " + hex(newAddr) : ""})`,
+    return this.kernel.syscall(this.pid, () => `mremap(${hex(oldAddr)}, ${hex(oldLength)}, ${hex(newLength)}, ${flags}${newAddr !== undefined ? ", " + hex(newAddr) : ""})`,
       () => { this.live(); return do_mremap(this.kernel, this, oldAddr, oldLength, newLength, flags, newAddr); });
   }
 
   madvise(addr: number, length: number, advice: number): void {
-    this.kernel.syscall(this.pid, `madvise(${hex(addr)}, ${hex(length)}, ${advice})`,
+    this.kernel.syscall(this.pid, () => `madvise(${hex(addr)}, ${hex(length)}, ${advice})`,
       () => { this.live(); do_madvise(this.kernel, this, addr, length, advice); });
   }
 
@@ -134,26 +134,26 @@ export class Process {
 
   /** vmsplice() of [addr, addr + length) into a new pipe (FOLL_GET, read-only). */
   vmsplice(addr: number, length: number): Pipe {
-    return this.kernel.syscall(this.pid, `vmsplice(${hex(addr)}, ${hex(length)})`,
+    return this.kernel.syscall(this.pid, () => `vmsplice(${hex(addr)}, ${hex(length)})`,
       () => { this.live(); return new Pipe(this.kernel, this, addr, length); });
   }
 
   /** io_uring_register_buffers(): a fixed buffer (FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM). */
   ioUringRegisterBuffers(addr: number, length: number): FixedBuffers {
-    return this.kernel.syscall(this.pid, `io_uring_register_buffers(${hex(addr)}, ${hex(length)})`,
+    return this.kernel.syscall(this.pid, () => `io_uring_register_buffers(${hex(addr)}, ${hex(length)})`,
       () => { this.live(); return new FixedBuffers(this.kernel, this, addr, length); });
   }
 
   /** ibv_reg_mr(): an RDMA memory region (FOLL_PIN | FOLL_LONGTERM, FOLL_WRITE if writable). */
   rdmaRegister(addr: number, length: number, writable: boolean): MemoryRegion {
-    return this.kernel.syscall(this.pid, `ibv_reg_mr(${hex(addr)}, ${hex(length)}, ${writable ? "rw" : "ro"})`,
+    return this.kernel.syscall(this.pid, () => `ibv_reg_mr(${hex(addr)}, ${hex(length)}, ${writable ? "rw" : "ro"})`,
       () => { this.live(); return new MemoryRegion(this.kernel, this, addr, length, writable); });
   }
 
   /** Submits an O_DIRECT read (file → memory) or write (memory → file); complete() ends it. */
   directIo(direction: "read" | "write", addr: number, length: number): DirectIo {
     if (direction !== "read" && direction !== "write") throw new CowsimError("EINVAL", `O_DIRECT direction ${String(direction)}`);
-    return this.kernel.syscall(this.pid, `o_direct_${direction}(${hex(addr)}, ${hex(length)})`,
+    return this.kernel.syscall(this.pid, () => `o_direct_${direction}(${hex(addr)}, ${hex(length)})`,
       () => { this.live(); return new DirectIo(this.kernel, this, direction, addr, length); });
   }
 
@@ -162,7 +162,7 @@ export class Process {
    * through GUP-fast first as the *_fast() variants do.
    */
   pinUserPages(addr: number, pages: number, flags: number, fast = true): UserPages {
-    return this.kernel.syscall(this.pid, `pin_user_pages${fast ? "_fast" : ""}(${hex(addr)}, ${pages}, 0x${(flags >>> 0).toString(16)})`,
+    return this.kernel.syscall(this.pid, () => `pin_user_pages${fast ? "_fast" : ""}(${hex(addr)}, ${pages}, 0x${(flags >>> 0).toString(16)})`,
       () => { this.live(); return new UserPages(this.kernel, this, addr, pages, flags, fast); });
   }
 

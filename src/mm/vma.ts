@@ -111,7 +111,8 @@ export class Vma {
 }
 
 export function hex(a: number): string {
-  return "0x" + a.toString(16);
+  // a caller's bad argument is named as it came, not turned into a TypeError here
+  return typeof a === "number" && Number.isFinite(a) ? "0x" + a.toString(16) : String(a);
 }
 
 /**

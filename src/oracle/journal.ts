@@ -53,8 +53,8 @@ export class Journal {
   private readonly stepCall = new Int32Array(STEPS);
   private readonly stepA = new Float64Array(STEPS);
   private readonly stepB = new Float64Array(STEPS);
-  private readonly callTexts: string[] = [];
-  private readonly callCodes = new Map<string, number>();
+  /** The text of each step begun by a syscall, made only when a chain shows it. */
+  private readonly stepText: (string | (() => string) | undefined)[] = new Array(STEPS);
   // entries (ring); an entry names up to two frames, and links to the previous entry of each
   private count = 0;
   private readonly eStep = new Int32Array(ENTRIES);
@@ -101,13 +101,9 @@ export class Journal {
   }
 
   /** Starts a user-level step with a call written out in full (syscalls). */
-  begin(pid: number, call: string): void {
-    let code = this.callCodes.get(call);
-    if (code === undefined) {
-      code = -this.callTexts.push(call);
-      if (this.callCodes.size < 4096) this.callCodes.set(call, code);
-    }
-    this.beginCode(pid, code, 0, 0);
+  begin(pid: number, call: string | (() => string)): void {
+    this.beginCode(pid, -1, 0, 0);
+    this.stepText[this.step % STEPS] = call;
   }
 
   /** Starts a user-level step whose call is a code and two numbers (loads and stores). */
@@ -123,7 +119,10 @@ export class Journal {
     if (step <= this.step - STEPS) return "(an older step)";
     const i = step % STEPS;
     const code = this.stepCall[i]!;
-    return code < 0 ? this.callTexts[-code - 1]! : CALLS[code]!(this.stepA[i]!, this.stepB[i]!);
+    if (code >= 0) return CALLS[code]!(this.stepA[i]!, this.stepB[i]!);
+    let text = this.stepText[i]!;
+    if (typeof text === "function") this.stepText[i] = text = text();
+    return text;
   }
 
   private fnCode(fn: string): number {

@@ -57,22 +57,30 @@ export interface PinView {
   readonly pfns: readonly number[];
 }
 
-/** Where a pinned page's value lives for its owner. */
-export interface PinnedPage {
-  readonly vpn: number;
-  /** A shmem object's id, or 0 for private memory. */
-  readonly objId: number;
-  readonly index: number;
+/**
+ * Where the values of a holder's pages live for its owner: page i is at virtual page
+ * `vpn0 + i` of the owner; in a shmem mapping, objId[i] names the object and index[i] the page
+ * there (0 and unused for private pages). Null arrays: every page is private.
+ */
+export interface PinnedPages {
+  readonly vpn0: number;
+  readonly objId: readonly number[] | null;
+  readonly index: readonly number[] | null;
 }
 
-interface ContractState {
+interface ContractState extends PinnedPages {
   readonly pin: PinView;
-  readonly pages: readonly PinnedPage[];
-  /** Snapshot: the values the holder may show for each page. */
-  readonly allowed: Set<number>[];
-  /** Per page: a wrong COW has been reported already. */
-  readonly broken: boolean[];
+  readonly n: number;
+  /** Snapshot: the value each page showed when the reference was taken … */
+  readonly first: readonly number[];
+  /** … and, by page, any value its process wrote there since (few pages have any). */
+  readonly since: Map<number, Set<number>>;
+  /** The pages whose wrong COW has been reported already. */
+  readonly broken: Set<number>;
 }
+
+// (plain arrays, not typed ones: a typed array of a pin's size lives off the V8 heap, and
+// allocating one per vmsplice() cost more than the whole GUP)
 
 export class Oracle {
   readonly journal: Journal | null;
@@ -85,6 +93,8 @@ export class Oracle {
   private readonly sharedObjects = new Map<number, SharedShadow>();
   private readonly contracts = new Map<number, ContractState>();
   private snapshots = 0;
+  /** pfn → how many pages of coherent contracts hold it: a copy of any other pfn breaks none. */
+  private readonly coherentPfns = new Map<number, number>();
 
   constructor(explain: boolean, nframes: number) {
     this.journal = explain ? new Journal(nframes) : null;
@@ -121,10 +131,12 @@ export class Oracle {
     if (this.snapshots > 0) {
       for (const c of this.contracts.values()) {
         if (c.pin.contract !== "snapshot") continue;
-        c.pages.forEach((pg, i) => {
-          const shared = objId > 0 && pg.objId === objId && pg.index === index;
-          if (shared || (objId === 0 && pg.objId === 0 && c.pin.pid === pid && pg.vpn === vpn)) c.allowed[i]!.add(value);
-        });
+        if (objId > 0) {
+          if (c.objId) for (let i = 0; i < c.n; i++) if (c.objId[i] === objId && c.index![i] === index) allow(c, i, value);
+        } else if (c.pin.pid === pid) {
+          const i = vpn - c.vpn0;
+          if (i >= 0 && i < c.n && !c.objId?.[i]) allow(c, i, value);
+        }
       }
     }
   }
@@ -132,10 +144,19 @@ export class Oracle {
   // ---- pin contracts ---------------------------------------------------------------------------
 
   /** A holder of GUP references starts its contract; `pages` say where its pages' values live. */
-  addContract(pin: PinView, pages: readonly PinnedPage[]): void {
-    const allowed = pages.map((pg) => new Set([this.expected(pin.pid, pg.vpn, pg.objId, pg.index)]));
-    this.contracts.set(pin.id, { pin, pages, allowed, broken: pages.map(() => false) });
-    if (pin.contract === "snapshot") this.snapshots++;
+  addContract(pin: PinView, pages: PinnedPages): void {
+    const n = pin.pfns.length;
+    let first: number[] = [];
+    if (pin.contract === "snapshot") {
+      first = this.space(pin.pid).readRange(pages.vpn0, n);
+      if (pages.objId) {
+        for (let i = 0; i < n; i++) if (pages.objId[i]! > 0) first[i] = this.sharedObject(pages.objId[i]!).get(pages.index![i]!);
+      }
+      this.snapshots++;
+    } else if (pin.contract === "coherent") {
+      for (const pfn of pin.pfns) this.coherentPfns.set(pfn, (this.coherentPfns.get(pfn) ?? 0) + 1);
+    }
+    this.contracts.set(pin.id, { vpn0: pages.vpn0, objId: pages.objId, index: pages.index, pin, n, first, since: new Map(), broken: new Set() });
   }
 
   dropContract(pin: PinView): void {
@@ -143,6 +164,12 @@ export class Oracle {
     if (!c) return;
     this.contracts.delete(pin.id);
     if (pin.contract === "snapshot") this.snapshots--;
+    if (pin.contract === "coherent") {
+      for (const pfn of pin.pfns) {
+        const left = this.coherentPfns.get(pfn)! - 1;
+        if (left > 0) this.coherentPfns.set(pfn, left); else this.coherentPfns.delete(pfn);
+      }
+    }
   }
 
   /**
@@ -156,14 +183,15 @@ export class Oracle {
     if (!c) return;
     const addr = pin.addresses[i]!;
     if (pin.contract === "snapshot") {
-      if (c.allowed[i]!.has(observed)) return;
+      if (c.first[i] === observed || c.since.get(i)?.has(observed)) return;
       this.missedCow++;
       const j = this.journal;
-      const expected = [...c.allowed[i]!][0]!;
+      const expected = c.first[i]!;
+      const allowed = [expected, ...(c.since.get(i) ?? [])];
       const writer = j?.lastWriter(pfn);
       const chain = j ? j.explain(pfn, [pin.pid, reader, ...(writer !== undefined && writer >= 0 ? [writer] : [])], {
         step: j.step, pid: reader, fn: `${pin.owner}_read`,
-        what: `the ${pin.owner} of pid ${pin.pid} (from 0x${addr.toString(16)}) shows ${observed} from pfn ${pfn}, but may only show ${[...c.allowed[i]!].join(" or ")}: a later write by another process leaked through`,
+        what: `the ${pin.owner} of pid ${pin.pid} (from 0x${addr.toString(16)}) shows ${observed} from pfn ${pfn}, but may only show ${allowed.join(" or ")}: a later write by another process leaked through`,
       }) : [];
       this.findings.push({
         kind: "missed-cow", step: j?.step ?? 0, pid: reader, address: addr, pfn, expected, observed,
@@ -181,14 +209,13 @@ export class Oracle {
   onPinWrite(pin: PinView, i: number, value: number, holders: readonly number[]): void {
     const c = this.contracts.get(pin.id);
     if (!c) return;
-    const pg = c.pages[i]!;
-    for (const a of holders) this.onWrite(pin.pid, a / 4096, pg.objId, pg.index, value);
+    for (const a of holders) this.onWrite(pin.pid, a / 4096, c.objId?.[i] ?? 0, c.index?.[i] ?? 0, value);
   }
 
   /** A copy took a coherent pin's page away from its process (reported once per page). */
   private pinBroken(c: ContractState, i: number, pfn: number, what: string): void {
-    if (c.broken[i]) return;
-    c.broken[i] = true;
+    if (c.broken.has(i)) return;
+    c.broken.add(i);
     this.wrongCow++;
     const j = this.journal;
     const pin = c.pin;
@@ -202,10 +229,11 @@ export class Oracle {
 
   /** The coherent contract, if any, that a copy of pinned `pfn` by its owner `pid` breaks. */
   private brokenByCopy(pid: number, pfn: number): [ContractState, number] | null {
+    if (!this.coherentPfns.has(pfn)) return null;
     for (const c of this.contracts.values()) {
       if (c.pin.contract !== "coherent" || c.pin.pid !== pid) continue;
       for (let i = 0; i < c.pin.pfns.length; i++) {
-        if (c.pin.pfns[i] === pfn && !c.broken[i]) return [c, i];
+        if (c.pin.pfns[i] === pfn && !c.broken.has(i)) return [c, i];
       }
     }
     return null;
@@ -239,7 +267,7 @@ export class Oracle {
    * a KSM page); unnecessary otherwise. Returns the verdict.
    */
   onCopy(f: CopyFacts): "necessary" | "unnecessary" | "wrong" {
-    const broken = this.contracts.size > 0 ? this.brokenByCopy(f.pid, f.pfn) : null;
+    const broken = this.brokenByCopy(f.pid, f.pfn);
     if (broken) {
       const [c, i] = broken;
       this.pinBroken(c, i, f.pfn, `pid ${f.pid} copies pinned pfn ${f.pfn} at 0x${f.address.toString(16)} away from its ${c.pin.owner} pin (${f.rule}); the device keeps the old page`);
@@ -289,4 +317,12 @@ export class Oracle {
   dropSharedObject(id: number): void {
     this.sharedObjects.delete(id);
   }
+}
+
+/** A snapshot holder may also show `value` at page `i`: its own process wrote it there. */
+function allow(c: ContractState, i: number, value: number): void {
+  if (c.first[i] === value) return;
+  let set = c.since.get(i);
+  if (!set) c.since.set(i, (set = new Set()));
+  set.add(value);
 }

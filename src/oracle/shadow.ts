@@ -74,10 +74,23 @@ export class ShadowSpace {
     }
   }
 
+  /** The values of [vpn0, vpn0 + n), a chunk at a time. */
+  readRange(vpn0: number, n: number): number[] {
+    const out = new Array<number>(n);
+    const vpnEnd = vpn0 + n;
+    for (let v = vpn0; v < vpnEnd;) {
+      const key = Math.floor(v / CHUNK);
+      const upTo = Math.min((key + 1) * CHUNK, vpnEnd);
+      const c = this.chunks.get(key);
+      for (let x = v; x < upTo; x++) out[x - vpn0] = c === undefined ? 0 : c.v[x - key * CHUNK]!;
+      v = upTo;
+    }
+    return out;
+  }
+
   /** mremap: the values of [from, from + n) move to [to, to + n) (the source becomes zero). */
   move(fromVpn: number, toVpn: number, n: number): void {
-    const values = new Float64Array(n);
-    for (let i = 0; i < n; i++) values[i] = this.get(fromVpn + i);
+    const values = this.readRange(fromVpn, n);
     this.clear(fromVpn, fromVpn + n);
     for (let i = 0; i < n; i++) if (values[i] !== 0) this.set(toVpn + i, values[i]!);
   }

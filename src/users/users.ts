@@ -27,13 +27,27 @@ export abstract class GupUser {
     const pages = Math.ceil(((addr % PAGE_SIZE) + length) / PAGE_SIZE);
     const start = addr - (addr % PAGE_SIZE);
     const pfns = get_user_pages(k, p, start, pages, flags, fast);
-    const addresses = pfns.map((_, i) => start + i * PAGE_SIZE);
-    this.pin = k.pins.add(owner, p.pid, flags, addresses, pfns, contract);
-    k.oracle?.addContract(this.pin, addresses.map((a) => {
-      const vma = p.vmas.lookup(a)!;
-      return { vpn: a / PAGE_SIZE, objId: vma.shmem ? vma.shmem.id : 0, index: vma.shmem ? vma.index(a) : 0 };
-    }));
-    k.journal?.add(call, () => `${owner} of pid ${p.pid} takes ${pages} ${flags & FOLL_PIN ? "pins" : "references"} from ${hex(start)}: pfns ${pfns.join(", ")}`, pfns.slice(0, 2));
+    this.pin = k.pins.add(owner, p.pid, flags, start, pfns, contract);
+    if (k.oracle) {
+      let objId: number[] | null = null, index: number[] | null = null;
+      const end = start + pages * PAGE_SIZE;
+      for (let a = start; a < end;) {
+        const vma = p.vmas.lookup(a)!;
+        const upTo = Math.min(vma.end, end);
+        if (vma.shmem) {
+          objId ??= new Array<number>(pages).fill(0);
+          index ??= new Array<number>(pages).fill(0);
+          for (; a < upTo; a += PAGE_SIZE) { objId[(a - start) / PAGE_SIZE] = vma.shmem.id; index[(a - start) / PAGE_SIZE] = vma.index(a); }
+        }
+        a = upTo;
+      }
+      k.oracle.addContract(this.pin, { vpn0: start / PAGE_SIZE, objId, index });
+    }
+    if (k.journal) {
+      // the entry keeps a few pfns, not the pin's array: the journal outlives many pins
+      const shown = pfns.length <= 8 ? pfns.join(", ") : `${pfns.slice(0, 8).join(", ")} …`;
+      k.journal.add(call, () => `${owner} of pid ${p.pid} takes ${pages} ${flags & FOLL_PIN ? "pins" : "references"} from ${hex(start)}: pfns ${shown}`, pfns.slice(0, 2));
+    }
     p.users.add(this);
   }
 
@@ -98,10 +112,11 @@ export abstract class GupUser {
     if (this.pin.released) throw new CowsimError("EINVAL", `${this.pin.owner}: its references were already released`);
     this.pin.released = true;
     this.k.pins.active.delete(this.pin.id);
-    this.k.core.gupPut([...this.pin.pfns], this.pin.flags);
+    this.k.core.gupPut(this.pin.pfns, this.pin.flags);
     this.k.oracle?.dropContract(this.pin);
     this.k.processes.get(this.pin.pid)?.users.delete(this);
-    this.k.journal?.add("unpin_user_pages", () => `${this.pin.owner} of pid ${this.pin.pid} releases its references`);
+    const { owner, pid } = this.pin;
+    this.k.journal?.add("unpin_user_pages", () => `${owner} of pid ${pid} releases its references`);
   }
 }
 
