@@ -79,6 +79,11 @@ export const GUPF_SEQ_RETRY: u32 = 9;
  * Fails (false) only when the folio is being freed (count zero).
  */
 export function try_grab_folio(folio: u32, refs: i32, flags: u32): bool {
+  return grabFolio(folio, refs, flags);
+}
+
+// @ts-ignore: decorator
+@inline function grabFolio(folio: u32, refs: i32, flags: u32): bool {
   if ((flags & FOLL_PIN) != 0 && is_zero_pfn(folio)) return true;
   if ((flags & FOLL_PIN) != 0 && !folio_test_large(folio)) {
     // try_get_folio() then folio_ref_add(refs * (GUP_PIN_COUNTING_BIAS - 1)), as one atomic
@@ -96,6 +101,11 @@ export function try_grab_folio(folio: u32, refs: i32, flags: u32): bool {
 
 /** gup_put_folio(): undo try_grab_folio(). The last reference frees the folio. */
 export function gup_put_folio(folio: u32, refs: i32, flags: u32): void {
+  putFolio(folio, refs, flags);
+}
+
+// @ts-ignore: decorator
+@inline function putFolio(folio: u32, refs: i32, flags: u32): void {
   if (flags & FOLL_PIN) {
     if (is_zero_pfn(folio)) return;
     if (folio_test_large(folio)) atomic.sub<i32>(pincountAddr(folio), refs);
@@ -167,7 +177,7 @@ export function gup_fast_pte_begin(ctx: u32, mm: u32, va: f64, flags: u32): u32 
   let folio: u32;
   while (true) {
     folio = page_folio(pfn);
-    if (!try_grab_folio(folio, 1, flags)) return GUPF_GRAB_FAILED;
+    if (!grabFolio(folio, 1, flags)) return GUPF_GRAB_FAILED;
     if (page_folio(pfn) == folio) break;
     gup_put_folio(folio, 1, flags);
   }
@@ -315,7 +325,7 @@ export function gup_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32): i32 {
 export function gup_put_pfns(list: u32, n: u32, flags: u32): void {
   for (let i: u32 = 0; i < n; i++) {
     const pfn = load<u32>(list + (i << 2));
-    gup_put_folio(page_folio(pfn), 1, flags);
+    putFolio(page_folio(pfn), 1, flags);
   }
 }
 

@@ -94,10 +94,11 @@ export class Oracle {
   private readonly contracts = new Map<number, ContractState>();
   private snapshots = 0;
   /** pfn → how many pages of coherent contracts hold it: a copy of any other pfn breaks none. */
-  private readonly coherentPfns = new Map<number, number>();
+  private readonly coherentPfns: Uint32Array;
 
   constructor(explain: boolean, nframes: number) {
     this.journal = explain ? new Journal(nframes) : null;
+    this.coherentPfns = new Uint32Array(nframes);
   }
 
   space(pid: number): ShadowSpace {
@@ -154,7 +155,7 @@ export class Oracle {
       }
       this.snapshots++;
     } else if (pin.contract === "coherent") {
-      for (const pfn of pin.pfns) this.coherentPfns.set(pfn, (this.coherentPfns.get(pfn) ?? 0) + 1);
+      for (const pfn of pin.pfns) this.coherentPfns[pfn] = this.coherentPfns[pfn]! + 1;
     }
     this.contracts.set(pin.id, { vpn0: pages.vpn0, objId: pages.objId, index: pages.index, pin, n, first, since: new Map(), broken: new Set() });
   }
@@ -166,8 +167,7 @@ export class Oracle {
     if (pin.contract === "snapshot") this.snapshots--;
     if (pin.contract === "coherent") {
       for (const pfn of pin.pfns) {
-        const left = this.coherentPfns.get(pfn)! - 1;
-        if (left > 0) this.coherentPfns.set(pfn, left); else this.coherentPfns.delete(pfn);
+        this.coherentPfns[pfn] = this.coherentPfns[pfn]! - 1;
       }
     }
   }
@@ -229,7 +229,7 @@ export class Oracle {
 
   /** The coherent contract, if any, that a copy of pinned `pfn` by its owner `pid` breaks. */
   private brokenByCopy(pid: number, pfn: number): [ContractState, number] | null {
-    if (!this.coherentPfns.has(pfn)) return null;
+    if (this.coherentPfns[pfn] === 0) return null;
     for (const c of this.contracts.values()) {
       if (c.pin.contract !== "coherent" || c.pin.pid !== pid) continue;
       for (let i = 0; i < c.pin.pfns.length; i++) {
