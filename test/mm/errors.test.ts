@@ -145,10 +145,10 @@ describe("ENOMEM when frames run out", () => {
 
   it("fork fails when early copies of pinned pages need frames, changing nothing", () => {
     const { k, p, a } = full();
-    const got = k.core.gupFast(p.mm, a, 2, C.FOLL_PIN); // pins two exclusive pages
-    expect(got.pfns).toHaveLength(2);
+    const pins = p.pinUserPages(a, 2, C.FOLL_PIN); // two exclusive pages, through GUP-fast
+    expect(k.counters().gupFastPages).toBe(2);
     failsCleanly(k, "ENOMEM", () => p.fork());
-    k.core.gupPut(got.pfns, C.FOLL_PIN);
+    pins.release();
     expect(p.fork().read(a)).toBe(1);
   });
 

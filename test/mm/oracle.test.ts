@@ -78,6 +78,15 @@ describe("every invariant fires on a state built to violate it", () => {
     expect(fired(k)).toEqual(["refcount"]);
   });
 
+  it("refcount: a reference no one accounts for (a leaked GUP reference)", () => {
+    const { k, p, a, pfn } = setup();
+    const raw = k.core.gupFast(p.mm, a, 1, C.FOLL_GET); // behind the registry's back
+    expect(raw.pfns).toEqual([pfn]);
+    expect(k.checkInvariants().map((v) => v.detail)).toEqual([`pfn ${pfn}: refcount 2, but 1 (mappings + references the kernel and its users hold)`]);
+    k.core.gupPut(raw.pfns, C.FOLL_GET);
+    expect(fired(k)).toEqual([]);
+  });
+
   it("rmap: a mapping the rmap walk cannot find", () => {
     const { k, pfn } = setup();
     k.x.folio_set_anon(pfn, k.x.folio_mapping_id(pfn), 12345);
@@ -109,8 +118,8 @@ describe("every invariant fires on a state built to violate it", () => {
     p.exit();
     k.drainLru();
     expect(fired(k)).toEqual([]);
-    k.core.allocPages(0);
-    expect(fired(k)).toEqual(["no-leak"]);
+    k.core.allocPages(0); // a reference nobody accounts for
+    expect(fired(k)).toEqual(["refcount", "no-leak"]);
   });
 
   it("with checkInvariants on, the first violating step throws", () => {
