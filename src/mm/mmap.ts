@@ -99,7 +99,7 @@ function absorb(k: Kernel, p: Process, a: Vma, b: Vma): Vma {
  * get_unmapped_area(): the hint if it fits, else the highest gap below mmap_base
  * (top-down, as x86-64 does), else ENOMEM.
  */
-function get_unmapped_area(p: Process, hint: number, len: number): number {
+export function get_unmapped_area(p: Process, hint: number, len: number, call = "mmap"): number {
   if (hint) {
     const a = Math.floor(hint / PAGE_SIZE) * PAGE_SIZE;
     if (a >= MMAP_MIN_ADDR && a + len <= TASK_SIZE && p.vmas.overlapping(a, a + len).length === 0) return a;
@@ -113,7 +113,7 @@ function get_unmapped_area(p: Process, hint: number, len: number): number {
     top = v.start;
   }
   if (top - MMAP_MIN_ADDR >= len) return top - len;
-  throw new CowsimError("ENOMEM", `mmap: no free range of ${hex(len)} bytes below ${hex(MMAP_BASE)}`);
+  throw new CowsimError("ENOMEM", `${call}: no free range of ${hex(len)} bytes below ${hex(MMAP_BASE)}`);
 }
 
 /** do_mmap() of anonymous memory. Returns the address. */

@@ -9,8 +9,8 @@ import type { Kernel } from "./kernel.js";
 import type { Process } from "./process.js";
 import { Vma, hex, VM_SHARED } from "./vma.js";
 import { anon_vma_dup_for_split } from "./rmap.js";
-import { checkRange, unmapRange, mergeNeighbours, pageAligned, MMAP_MIN_ADDR } from "./mmap.js";
-import { PAGE_SIZE, TASK_SIZE, MMAP_BASE, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP } from "./uapi.js";
+import { checkRange, unmapRange, mergeNeighbours, pageAligned, get_unmapped_area, MMAP_MIN_ADDR } from "./mmap.js";
+import { PAGE_SIZE, TASK_SIZE, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP } from "./uapi.js";
 
 export function do_mremap(k: Kernel, p: Process, oldAddr: number, oldLength: number, newLength: number,
   flags: number, newAddr?: number): number {
@@ -58,21 +58,9 @@ export function do_mremap(k: Kernel, p: Process, oldAddr: number, oldLength: num
   if (!(flags & MREMAP_MAYMOVE)) {
     throw new CowsimError("ENOMEM", `mremap: cannot grow ${hex(oldAddr)} in place and MREMAP_MAYMOVE is not set`);
   }
-  return moveVma(k, p, vma, oldAddr, oldLen, newLen, freeArea(p, newLen), flags);
+  return moveVma(k, p, vma, oldAddr, oldLen, newLen, get_unmapped_area(p, 0, newLen, "mremap"), flags);
 }
 
-function freeArea(p: Process, len: number): number {
-  let top = MMAP_BASE;
-  const list = p.vmas.list;
-  for (let i = list.length - 1; i >= 0; i--) {
-    const v = list[i]!;
-    if (v.start >= top) continue;
-    if (top - v.end >= len) return top - len;
-    top = v.start;
-  }
-  if (top - MMAP_MIN_ADDR >= len) return top - len;
-  throw new CowsimError("ENOMEM", `mremap: no free range of ${hex(len)} bytes`);
-}
 
 /**
  * move_vma(): a new VMA at `to`, the page-table entries moved there, the old range unmapped

@@ -5,8 +5,7 @@ import {
   PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,
   MADV_DONTNEED, MADV_WIPEONFORK, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP, C, type Kernel, type Process,
 } from "../../src/index.js";
-import { kernel, kernelState, errnoOf, RW, PRIV, PAGE } from "./helpers.js";
-import { stateDiff } from "../helpers.js";
+import { kernel, failsCleanly, errnoOf, RW, PRIV, PAGE } from "./helpers.js";
 
 /** A kernel with a few mappings, a fork and some pages, to fail calls against. */
 function busy(options = {}): { k: Kernel; p: Process; c: Process; a: number; s: number } {
@@ -21,17 +20,6 @@ function busy(options = {}): { k: Kernel; p: Process; c: Process; a: number; s: 
   return { k, p, c, a, s };
 }
 
-/** Runs `fn`, expects `errno`, and checks nothing changed. */
-function failsCleanly(k: Kernel, errno: string, fn: () => unknown): void {
-  const before = kernelState(k);
-  expect(errnoOf(fn)).toBe(errno);
-  const after = kernelState(k);
-  expect(stateDiff(before.core, after.core)).toBeNull();
-  expect(after.vmas).toBe(before.vmas);
-  expect(after.anonVmas).toBe(before.anonVmas);
-  expect(after.files).toBe(before.files);
-  expect(k.checkInvariants()).toEqual([]);
-}
 
 describe("mmap", () => {
   it.each([

@@ -2,7 +2,8 @@ import {
   createKernel, type Kernel, type KernelOptions, type StrategyId, PROT_READ, PROT_WRITE, MAP_PRIVATE,
   MAP_ANONYMOUS, CowsimError,
 } from "../../src/index.js";
-import { BUILD, snapshot } from "../helpers.js";
+import { expect } from "vitest";
+import { BUILD, snapshot, stateDiff } from "../helpers.js";
 
 export const RW = PROT_READ | PROT_WRITE;
 export const PRIV = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -33,4 +34,16 @@ export function errnoOf(fn: () => unknown): string {
     throw e;
   }
   throw new Error("expected an error, got none");
+}
+
+/** Runs `fn`, expects `errno`, and checks nothing changed. */
+export function failsCleanly(k: Kernel, errno: string, fn: () => unknown): void {
+  const before = kernelState(k);
+  expect(errnoOf(fn)).toBe(errno);
+  const after = kernelState(k);
+  expect(stateDiff(before.core, after.core)).toBeNull();
+  expect(after.vmas).toBe(before.vmas);
+  expect(after.anonVmas).toBe(before.anonVmas);
+  expect(after.files).toBe(before.files);
+  expect(k.checkInvariants()).toEqual([]);
 }

@@ -2,17 +2,8 @@
 // of failing — and nothing is ever lost.
 import { describe, it, expect } from "vitest";
 import { MADV_PAGEOUT, C, PROT_NONE, MAP_SHARED, MAP_ANONYMOUS, type Kernel } from "../../src/index.js";
-import { kernel, kernelState, errnoOf, RW, PRIV, PAGE } from "./helpers.js";
-import { stateDiff } from "../helpers.js";
+import { kernel, failsCleanly, errnoOf, RW, PRIV, PAGE } from "./helpers.js";
 
-function failsCleanly(k: Kernel, errno: string, fn: () => unknown): void {
-  const before = kernelState(k);
-  expect(errnoOf(fn)).toBe(errno);
-  const after = kernelState(k);
-  expect(stateDiff(before.core, after.core)).toBeNull();
-  expect(after.vmas).toBe(before.vmas);
-  expect(k.checkInvariants()).toEqual([]);
-}
 
 describe("bad GUP input", () => {
   it("pins of unmapped or PROT_NONE ranges fail with EFAULT, changing nothing", () => {
