@@ -180,6 +180,21 @@ export class Journal {
     }
   }
 
+  /** How many entries were ever recorded: a cursor for {@link entriesSince}. */
+  get entryCount(): number {
+    return this.count;
+  }
+
+  /**
+   * The entries recorded since cursor `from` (those still in the ring), in order, written out:
+   * the event stream a trace is made of.
+   */
+  entriesSince(from: number): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    for (let n = Math.max(from, this.count - ENTRIES, 0); n < this.count; n++) out.push(this.link(n));
+    return out;
+  }
+
   /** A store into a frame (kept per frame, not as an entry). */
   store(pfn: number, pid: number, value: number): void {
     this.storePid[pfn] = pid;

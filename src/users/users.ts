@@ -107,8 +107,20 @@ export abstract class GupUser {
     this.k.oracle?.onPinWrite(this.pin, i, value, holders);
   }
 
+  /**
+   * Runs a device access or a release as one step of the journal, made by `pid` (the owner by
+   * default), so a finding there points at its own step and invariants are checked after it.
+   */
+  protected step<T>(call: () => string, fn: () => T, pid = this.pin.pid): T {
+    return this.k.syscall(pid, call, fn);
+  }
+
   /** unpin_user_pages() / put_page(): the references go, exactly once. */
   release(): void {
+    this.step(() => `${this.pin.owner}: release`, () => this.doRelease());
+  }
+
+  private doRelease(): void {
     if (this.pin.released) throw new CowsimError("EINVAL", `${this.pin.owner}: its references were already released`);
     this.pin.released = true;
     this.k.pins.active.delete(this.pin.id);
@@ -132,10 +144,13 @@ export class Pipe extends GupUser {
 
   /** Reads every buffered page (consuming the pipe); `reader` is the reading process. */
   read(reader?: Process): number[] {
-    const out: number[] = [];
-    for (let i = 0; i < this.pages; i++) out.push(this.deviceRead(i, reader?.pid ?? this.pin.pid));
-    this.release();
-    return out;
+    const pid = reader?.pid ?? this.pin.pid;
+    return this.step(() => `read(pipe)`, () => {
+      const out: number[] = [];
+      for (let i = 0; i < this.pages; i++) out.push(this.deviceRead(i, pid));
+      this.release();
+      return out;
+    }, pid);
   }
 }
 
@@ -149,9 +164,9 @@ export class FixedBuffers extends GupUser {
     super(k, p, "io_uring_register", addr, length, FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, "io_uring", "coherent");
   }
   /** IORING_OP_WRITE_FIXED: the device reads page `i` of the buffer. */
-  readFixed(i: number): number { return this.deviceRead(i, -1); }
+  readFixed(i: number): number { return this.step(() => `IORING_OP_WRITE_FIXED(page ${i})`, () => this.deviceRead(i, -1)); }
   /** IORING_OP_READ_FIXED: the device writes `value` into page `i`. */
-  writeFixed(i: number, value: number): void { this.deviceWrite(i, value); }
+  writeFixed(i: number, value: number): void { this.step(() => `IORING_OP_READ_FIXED(page ${i}, ${value})`, () => this.deviceWrite(i, value)); }
   /** io_uring_unregister_buffers() */
   unregister(): void { this.release(); }
 }
@@ -164,8 +179,8 @@ export class MemoryRegion extends GupUser {
   constructor(k: Kernel, p: Process, addr: number, length: number, writable: boolean) {
     super(k, p, "ib_reg_mr", addr, length, FOLL_PIN | FOLL_LONGTERM | (writable ? FOLL_WRITE : 0), "rdma", "coherent");
   }
-  remoteRead(i: number): number { return this.deviceRead(i, -1); }
-  remoteWrite(i: number, value: number): void { this.deviceWrite(i, value); }
+  remoteRead(i: number): number { return this.step(() => `RDMA READ(page ${i})`, () => this.deviceRead(i, -1)); }
+  remoteWrite(i: number, value: number): void { this.step(() => `RDMA WRITE(page ${i}, ${value})`, () => this.deviceWrite(i, value)); }
   deregister(): void { this.release(); }
 }
 
@@ -188,6 +203,10 @@ export class DirectIo extends GupUser {
    * the device read. The pins go.
    */
   complete(values: readonly number[] = []): number[] {
+    return this.step(() => `O_DIRECT ${this.direction} completes`, () => this.completeNow(values));
+  }
+
+  private completeNow(values: readonly number[]): number[] {
     const out: number[] = [];
     if (this.direction === "read") {
       if (values.length !== this.pages) throw new CowsimError("EINVAL", `O_DIRECT read of ${this.pages} pages needs ${this.pages} values`);
@@ -209,8 +228,8 @@ export class UserPages extends GupUser {
       (flags & FOLL_LONGTERM) ? "coherent" : "none", fast);
   }
   get pfns(): readonly number[] { return this.pin.pfns; }
-  read(i: number): number { return this.deviceRead(i, -1); }
-  write(i: number, value: number): void { this.deviceWrite(i, value); }
+  read(i: number): number { return this.step(() => `pin read(page ${i})`, () => this.deviceRead(i, -1)); }
+  write(i: number, value: number): void { this.step(() => `pin write(page ${i}, ${value})`, () => this.deviceWrite(i, value)); }
 }
 
 export { C };

@@ -1,0 +1,248 @@
+/**
+ * Loading scenario files: YAML (one scenario per document, several documents per stream) or
+ * JSON, which YAML parses too, so both get positions. Every error found — syntax, schema, names —
+ * is reported at once, each with its file, line and column, before anything runs.
+ */
+import { readFileSync } from "node:fs";
+import { LineCounter, parseAllDocuments, isMap, isSeq, isPair, isScalar, type Document, type Node } from "yaml";
+import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
+import { SCENARIO_SCHEMA } from "./schema.js";
+import { resolveNames } from "./resolve.js";
+import type { LoadedScenario, Position, Scenario } from "./types.js";
+
+/** One problem in a scenario file. @public */
+export interface Diagnostic {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  readonly message: string;
+}
+
+/** A scenario file that cannot run: every problem found in it. @public */
+export class ScenarioError extends Error {
+  readonly diagnostics: readonly Diagnostic[];
+  constructor(diagnostics: readonly Diagnostic[]) {
+    super(diagnostics.map(formatDiagnostic).join("\n"));
+    this.name = "ScenarioError";
+    this.diagnostics = diagnostics;
+  }
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.message}`;
+}
+
+let validator: ReturnType<Ajv2020["compile"]> | undefined;
+function validate(): ReturnType<Ajv2020["compile"]> {
+  validator ??= new Ajv2020({ allErrors: true, discriminator: true, strict: true, allowUnionTypes: true }).compile(SCENARIO_SCHEMA);
+  return validator;
+}
+
+type Path = (string | number)[];
+
+/** Finds where a path of the document stands: the node, or the key when `key` is asked. */
+class Locator {
+  constructor(private readonly doc: Document, private readonly lines: LineCounter, private readonly fallback: number) {}
+
+  at(path: Path, key?: string): Position {
+    let node: unknown = this.doc.contents;
+    let offset = this.fallback;
+    const visit = (n: unknown) => { const r = (n as Node | null)?.range; if (r) offset = r[0]; };
+    const pairOf = (map: unknown, name: string | number) => isMap(map)
+      ? map.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(name)) : undefined;
+    visit(node);
+    for (const part of path) {
+      if (isMap(node)) {
+        const pair = pairOf(node, part);
+        if (!pair) break;
+        node = pair.value;
+        visit(pair.value ?? pair.key);
+      } else if (isSeq(node)) {
+        node = node.items[Number(part)];
+        if (!node) break;
+        visit(node);
+      } else break;
+    }
+    if (key !== undefined) { const pair = pairOf(node, key); if (pair) visit(pair.key); }
+    return this.lines.linePos(offset);
+  }
+}
+
+const pathOf = (pointer: string): Path =>
+  pointer === "" ? [] : pointer.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~")).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+const showPath = (p: Path) => p.reduce<string>((s, x) => (typeof x === "number" ? `${s}[${x}]` : s ? `${s}.${x}` : x), "") || "the scenario";
+const show = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v));
+
+function valueAt(root: unknown, path: Path): unknown {
+  let v = root;
+  for (const p of path) v = v == null ? undefined : (v as Record<string | number, unknown>)[p];
+  return v;
+}
+
+/** The closest of `names` to `word`, for "did you mean". */
+function closest(word: string, names: readonly string[]): string | undefined {
+  let best: string | undefined, bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const n of names) {
+    const d = distance(word.toLowerCase(), n.toLowerCase());
+    if (d < bestD) { best = n; bestD = d; }
+  }
+  return best;
+}
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/**
+ * Ajv's errors as a person reads them: one per place, the most specific first, "expected … found
+ * …". A oneOf that failed reports its branches' errors, so only the deepest errors of a place
+ * are kept.
+ */
+function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: Path; key?: string; message: string }[] {
+  const out: { path: Path; key?: string; message: string }[] = [];
+  const seen = new Set<string>();
+  const byPlace = new Map<string, ErrorObject[]>();
+  for (const e of errors) {
+    const k = e.instancePath;
+    byPlace.set(k, [...(byPlace.get(k) ?? []), e]);
+  }
+  // a place whose child places have errors is explained by them
+  const places = [...byPlace.keys()].filter((p) => ![...byPlace.keys()].some((q) => q !== p && q.startsWith(p + "/")));
+  for (const place of places) {
+    const path = pathOf(place);
+    const found = valueAt(data, path);
+    const errs = byPlace.get(place)!;
+    for (const e of errs) {
+      let message: string | undefined;
+      let key: string | undefined;
+      switch (e.keyword) {
+        case "additionalProperties": {
+          key = String(e.params.additionalProperty);
+          const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
+          const hint = closest(key, allowed);
+          message = `unknown key "${key}" in ${showPath(path)}${hint ? ` (did you mean "${hint}"?)` : ""}; expected one of ${allowed.join(", ")}`;
+          break;
+        }
+        case "required":
+          message = `${showPath(path)} lacks "${String(e.params.missingProperty)}"`;
+          break;
+        case "discriminator": {
+          const ops = (e.parentSchema as { oneOf: { properties: { op: { const: string } } }[] }).oneOf.map((b) => b.properties.op.const);
+          const hint = typeof found === "object" && found ? closest(String((found as { op?: unknown }).op), ops) : undefined;
+          key = "op";
+          message = `${showPath(path)}: unknown op ${show((found as { op?: unknown })?.op)}${hint ? ` (did you mean "${hint}"?)` : ""}; expected one of ${ops.join(", ")}`;
+          break;
+        }
+        case "propertyNames":
+          continue; // reported with the name's own error below
+        case "enum":
+          if (path.length && e.propertyName !== undefined) {
+            key = e.propertyName;
+            const hint = closest(e.propertyName, e.params.allowedValues as string[]);
+            message = `unknown name "${e.propertyName}" in ${showPath(path)}${hint ? ` (did you mean "${hint}"?)` : ""}`;
+          } else {
+            const allowed = (e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v));
+            const hint = typeof found === "string" ? closest(found, (e.params.allowedValues as unknown[]).map(String)) : undefined;
+            message = `${showPath(path)}: expected one of ${allowed.length > 12 ? allowed.slice(0, 12).join(", ") + ", …" : allowed.join(", ")}, found ${show(found)}${hint ? ` (did you mean "${hint}"?)` : ""}`;
+          }
+          break;
+        case "oneOf":
+        case "anyOf":
+        case "const":
+        case "type":
+        case "pattern":
+        case "minimum":
+        case "maximum":
+        case "minItems":
+        case "minLength":
+        case "minProperties":
+        case "uniqueItems":
+        default: {
+          const expected = (e.parentSchema as { description?: string }).description;
+          message = e.propertyName !== undefined
+            ? `name "${e.propertyName}" in ${showPath(path)} ${e.message ?? "is invalid"}`
+            : `${showPath(path)}: ${expected && (e.keyword === "oneOf" || e.keyword === "pattern" || e.keyword === "type") ? `expected ${expected}` : (e.message ?? "is invalid")}, found ${show(found)}`;
+          if (e.propertyName !== undefined) key = e.propertyName;
+        }
+      }
+      const text = message!;
+      if (seen.has(place + "\0" + text)) continue;
+      seen.add(place + "\0" + text);
+      // of a failed oneOf, only the summary is kept when its branches said nothing more precise
+      out.push({ path, ...(key !== undefined ? { key } : {}), message: text });
+    }
+  }
+  return dedupeOneOf(out);
+}
+
+/** When a oneOf failed and a branch's own error says more about the same place, keep that one. */
+function dedupeOneOf<T extends { path: Path; message: string }>(msgs: T[]): T[] {
+  const places = new Map<string, T[]>();
+  for (const m of msgs) places.set(JSON.stringify(m.path), [...(places.get(JSON.stringify(m.path)) ?? []), m]);
+  const out: T[] = [];
+  for (const group of places.values()) {
+    const expected = group.filter((m) => m.message.includes(": expected "));
+    out.push(...(expected.length ? expected.slice(0, 1) : group));
+  }
+  return out;
+}
+
+/** Parses and checks a file's text; throws ScenarioError with every problem. */
+export function parseScenarios(file: string, text: string): LoadedScenario[] {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const diags: Diagnostic[] = [];
+  const loaded: LoadedScenario[] = [];
+  const list = Array.isArray(docs) ? docs : [];
+  if (!Array.isArray(docs) || list.length === 0 || list.every((d) => d.contents === null)) {
+    throw new ScenarioError([{ file, line: 1, col: 1, message: "no scenario: the file is empty" }]);
+  }
+  list.forEach((doc, index) => {
+    for (const e of [...doc.errors, ...doc.warnings]) {
+      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+      diags.push({ file, line: pos.line, col: pos.col, message: `${e.code === "DUPLICATE_KEY" ? "duplicate key" : "syntax error"}: ${e.message.split("\n")[0]}` });
+    }
+    if (doc.errors.length) return;
+    if (doc.contents === null) return;
+    const loc = new Locator(doc, lines, doc.range[0]);
+    const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    const check = validate();
+    if (!check(data)) {
+      for (const m of schemaMessages(check.errors ?? [], data)) {
+        const pos = m.key !== undefined ? loc.at(m.path, m.key) : loc.at(m.path);
+        diags.push({ file, ...pos, message: m.message });
+      }
+      return;
+    }
+    const scenario = data as Scenario;
+    const stepAt = scenario.steps.map((_, i) => loc.at(["steps", i]));
+    for (const p of resolveNames(scenario)) {
+      const pos = loc.at(p.path, p.key);
+      diags.push({ file, ...pos, message: p.message });
+    }
+    loaded.push({ file, index, scenario, at: loc.at([]), stepAt });
+  });
+  if (diags.length) throw new ScenarioError(diags.sort((a, b) => a.line - b.line || a.col - b.col));
+  return loaded;
+}
+
+/** Reads, parses and checks a scenario file. */
+export function loadScenarioFile(file: string): LoadedScenario[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "EIO";
+    throw new ScenarioError([{ file, line: 1, col: 1, message: `${code}: cannot read the file` }]);
+  }
+  return parseScenarios(file, text);
+}

@@ -1,0 +1,183 @@
+/**
+ * What the schema cannot check: names. Processes, ranges and handles (pipes, buffers, requests,
+ * regions, pins, isolated pages) must be defined by an earlier step before a step uses them;
+ * addresses must name a range; expectations must name a run; knobs must exist. Also the parsing
+ * of addresses and sizes the steps use when they run.
+ */
+import { STRATEGY_IDS, makeStrategy } from "../policy/index.js";
+import { parseSize } from "../util/size.js";
+import { PAGE_SIZE } from "../mm/uapi.js";
+import type { RunSpec, Scenario, Step } from "./types.js";
+
+export interface NameProblem {
+  readonly path: (string | number)[];
+  readonly key?: string;
+  readonly message: string;
+}
+
+/** The runs of a scenario: its `strategies`, or the three strategies with default knobs. */
+export function runsOf(s: Scenario): RunSpec[] {
+  return (s.strategies ?? STRATEGY_IDS).map((r) => (typeof r === "string" ? { name: r, strategy: r } : r));
+}
+
+/** Handles, by the field that refers to them and the op that makes them. */
+const HANDLE_FIELDS: Readonly<Record<string, string>> = {
+  pipe: "vmsplice", buffer: "io_uring_register", request: "o_direct_read|o_direct_write", region: "rdma_register",
+  pin: "pin", isolated: "isolate",
+};
+const HANDLE_OF_OP: Readonly<Record<string, string>> = {
+  vmsplice: "pipe", io_uring_register: "buffer", o_direct_read: "request", o_direct_write: "request",
+  rdma_register: "region", pin: "pin", isolate: "isolated",
+};
+/** Ops whose `expect` is one value, and those whose `expect` is a list. */
+const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read"]);
+const LIST_READS = new Set(["pipe_read", "o_direct_complete"]);
+/** Ops that act on a range of memory (addr + length or pages). */
+const RANGE_OPS = new Set(["munmap", "mprotect", "mremap", "madvise", "pageout", "vmsplice", "io_uring_register", "o_direct_read", "o_direct_write", "rdma_register"]);
+
+const ADDRESS = /^(?:0x([0-9a-fA-F]+)|([A-Za-z_][A-Za-z0-9_-]*)(?:\[([0-9]+)\])?(?:([+-])(0x[0-9a-fA-F]+|[0-9]+[KMG]?))?)$/;
+
+/** The range an address names, if it names one. */
+export function rangeNameOf(addr: unknown): string | undefined {
+  if (typeof addr !== "string") return undefined;
+  return ADDRESS.exec(addr)?.[2];
+}
+
+/** Bytes from a size: a number, "8K", "3 pages". */
+export function sizeOf(name: string, v: number | string): number {
+  if (typeof v === "string") {
+    const m = /^([0-9]+) pages?$/.exec(v);
+    if (m) return Number(m[1]) * PAGE_SIZE;
+  }
+  return parseSize(name, v);
+}
+
+/** An address from its expression, given the ranges' current starts and lengths. */
+export function addressOf(addr: number | string, ranges: ReadonlyMap<string, { addr: number; length: number }>): number {
+  if (typeof addr === "number") return addr;
+  const m = ADDRESS.exec(addr);
+  if (!m) throw new Error(`"${addr}" is not an address`);
+  if (m[1] !== undefined) return parseInt(m[1], 16);
+  const r = ranges.get(m[2]!);
+  if (!r) throw new Error(`no range "${m[2]}" is mapped`);
+  let a = r.addr;
+  if (m[3] !== undefined) {
+    const page = Number(m[3]);
+    if (page * PAGE_SIZE >= r.length) throw new Error(`${addr}: "${m[2]}" has ${r.length / PAGE_SIZE} pages, not ${page + 1}`);
+    a += page * PAGE_SIZE;
+  }
+  if (m[4] !== undefined) {
+    const off = m[5]!.startsWith("0x") ? parseInt(m[5]!, 16) : parseSize("offset", m[5]!);
+    a += m[4] === "+" ? off : -off;
+  }
+  return a;
+}
+
+/** Checks the names a scenario uses; returns every problem. */
+export function resolveNames(s: Scenario): NameProblem[] {
+  const out: NameProblem[] = [];
+  const runs = runsOf(s);
+  const runNames = new Set<string>();
+  runs.forEach((r, i) => {
+    if (runNames.has(r.name) || r.name === "all") out.push({ path: ["strategies", i], message: `run name "${r.name}" is ${r.name === "all" ? "reserved" : "used twice"}` });
+    runNames.add(r.name);
+    try {
+      makeStrategy(r.strategy, r.knobs);
+    } catch (e) {
+      out.push({ path: ["strategies", i, "knobs"], message: (e as Error).message });
+    }
+  });
+  const checkRunKeys = (obj: unknown, path: (string | number)[]) => {
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) return;
+    for (const k of Object.keys(obj)) {
+      if (k !== "all" && !runNames.has(k)) out.push({ path, key: k, message: `"${k}" names no run of this scenario; expected all or one of ${[...runNames].join(", ")}` });
+    }
+  };
+  checkRunKeys(s.expect, ["expect"]);
+  for (const key of ["memory", "swap"] as const) {
+    const v = s.kernel?.[key];
+    if (v !== undefined) {
+      try { sizeOf(key, v); } catch (e) { out.push({ path: ["kernel", key], message: (e as Error).message }); }
+    }
+  }
+
+  const processes = new Set(s.processes ?? ["main"]);
+  const ranges = new Map<string, number>(); // name → length in bytes when known
+  const handles = new Map<string, string>(); // name → field kind
+  s.steps.forEach((step: Step, i) => {
+    const at = ["steps", i];
+    const usesProcess = (field: string) => {
+      const name = step[field];
+      if (typeof name === "string" && !processes.has(name)) {
+        out.push({ path: [...at, field], message: `no process "${name}" yet; processes so far: ${[...processes].join(", ")}` });
+      }
+    };
+    usesProcess("process");
+    usesProcess("reader");
+    const usesAddress = (field: string) => {
+      const v = step[field];
+      if (typeof v !== "string") return;
+      const name = rangeNameOf(v);
+      if (name !== undefined && !ranges.has(name)) {
+        out.push({ path: [...at, field], message: `"${v}" names no range; ranges so far: ${[...ranges.keys()].join(", ") || "none"}` });
+      }
+    };
+    usesAddress("addr");
+    usesAddress("newAddr");
+    for (const f of ["length", "newLength"]) {
+      const v = step[f];
+      if (v !== undefined) {
+        try { sizeOf(f, v as number | string); } catch (e) { out.push({ path: [...at, f], message: (e as Error).message }); }
+      }
+    }
+    if (RANGE_OPS.has(step.op) || step.op === "mmap") {
+      const bare = typeof step.addr === "string" && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(step.addr);
+      if (step.length !== undefined && step.pages !== undefined) out.push({ path: at, key: "pages", message: `${step.op}: give length or pages, not both` });
+      else if (step.length === undefined && step.pages === undefined && (step.op === "mmap" || !bare)) {
+        out.push({ path: at, message: `${step.op} needs length or pages${step.op === "mmap" ? "" : " (only a bare range name stands for its whole range)"}` });
+      }
+    }
+    if (step.op === "mremap") {
+      if ((step.newLength === undefined) === (step.newPages === undefined)) out.push({ path: at, message: "mremap needs newLength or newPages (one of them)" });
+    }
+    for (const [field, maker] of Object.entries(HANDLE_FIELDS)) {
+      const name = step[field];
+      if (typeof name !== "string") continue;
+      if (handles.get(name) !== field) {
+        const what = handles.has(name) ? `"${name}" is a ${handles.get(name)}, not a ${field}` : `no ${field} "${name}" yet`;
+        out.push({ path: [...at, field], message: `${what}; a ${field} is made by ${maker.replace("|", " or ")}` });
+      }
+    }
+    if (step.expect !== undefined) {
+      if (step.op === "counters") checkRunKeys(step.expect, [...at, "expect"]);
+      else {
+        const v = step.expect;
+        const perRun = typeof v === "object" && !Array.isArray(v);
+        if (perRun) checkRunKeys(v, [...at, "expect"]);
+        const each = perRun ? Object.values(v as object) : [v];
+        for (const e of each) {
+          if (SCALAR_READS.has(step.op) && Array.isArray(e)) out.push({ path: [...at, "expect"], message: `${step.op} returns one value, not a list` });
+          if (LIST_READS.has(step.op) && !Array.isArray(e)) out.push({ path: [...at, "expect"], message: `${step.op} returns a list (one value per page), not one value` });
+        }
+      }
+    }
+    if (typeof step.error === "object" && step.error !== null) checkRunKeys(step.error, [...at, "error"]);
+    if (step.op === "o_direct_complete" && step.values !== undefined && step.expect !== undefined) {
+      out.push({ path: at, key: "expect", message: "o_direct_complete: values (a read) and expect (a write) exclude each other" });
+    }
+    // definitions
+    if (step.op === "fork" || step.op === "spawn") {
+      const name = step.as as string;
+      if (processes.has(name)) out.push({ path: [...at, "as"], message: `process "${name}" exists already` });
+      processes.add(name);
+    } else if (step.op === "mmap") {
+      ranges.set(step.as as string, 0);
+    } else if (step.op === "mremap") {
+      const name = (step.as as string | undefined) ?? rangeNameOf(step.addr);
+      if (name !== undefined) ranges.set(name, 0);
+    } else if (HANDLE_OF_OP[step.op]) {
+      handles.set(step.as as string, HANDLE_OF_OP[step.op]!);
+    }
+  });
+  return out;
+}

@@ -1,0 +1,408 @@
+/**
+ * Running a scenario: each run (a strategy with its knobs) on a fresh kernel, the steps in order,
+ * every expectation checked — values, errors, counters, findings, invariants. A step that fails
+ * unexpectedly ends its run (what follows would test nothing); an expected error does not.
+ */
+import { createKernel, type Kernel, type KernelOptions } from "../mm/kernel.js";
+import type { Process } from "../mm/process.js";
+import { CowsimError } from "../errno.js";
+import { C } from "../core/abi.generated.js";
+import type { Counters } from "../mm/stats.js";
+import type { Finding } from "../oracle/oracle.js";
+import type { JournalEntry } from "../oracle/journal.js";
+import type { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "../users/users.js";
+import type { StrategyId } from "../policy/index.js";
+import * as uapi from "../mm/uapi.js";
+import { addressOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
+import type { ExpectedValue, LoadedScenario, Outcome, PerRun, Reference, RunSpec, Step } from "./types.js";
+
+/** One failed expectation. @public */
+export interface Failure {
+  /** The step (0-based) it belongs to; absent for the scenario's final expectations. */
+  readonly step?: number;
+  readonly line: number;
+  readonly message: string;
+}
+
+/** A link of a finding's explanation, tied back to the scenario's step and line. @public */
+export interface ExplainedLink extends JournalEntry {
+  readonly n: number;
+  /** The scenario step that made the kernel do it (0-based), or null (set-up, an older step). */
+  readonly scenarioStep: number | null;
+  readonly line: number | null;
+  /** The counter this decision added to, if any. */
+  readonly counter?: string;
+}
+
+/** A finding of a run, tied back to the scenario. @public */
+export interface ScenarioFinding {
+  readonly kind: Finding["kind"];
+  readonly scenarioStep: number | null;
+  readonly line: number | null;
+  readonly pid: number;
+  readonly address: number;
+  readonly summary: string;
+  readonly chain: readonly ExplainedLink[];
+}
+
+/** What one step did in one run. @public */
+export interface StepRecord {
+  readonly index: number;
+  readonly line: number;
+  readonly op: string;
+  /** The step as one line of text: "parent: write(buf, 2)". */
+  readonly text: string;
+  readonly pid: number | null;
+  readonly value?: number | readonly number[];
+  readonly error?: string;
+  /** Kernel decisions during the step (when traced). */
+  readonly entries?: readonly JournalEntry[];
+  /** Counters after the step (when traced). */
+  readonly counters?: Counters;
+}
+
+/** One run of a scenario. @public */
+export interface RunResult {
+  readonly run: string;
+  readonly strategy: StrategyId;
+  readonly kernels: string;
+  readonly knobs: Readonly<Record<string, boolean>>;
+  readonly pass: boolean;
+  readonly failures: readonly Failure[];
+  readonly counters: Counters;
+  readonly findings: readonly ScenarioFinding[];
+  readonly latentMissedCows: number;
+  readonly steps: readonly StepRecord[];
+  /** Simulated pid → the scenario's name for it. */
+  readonly processNames: Readonly<Record<number, string>>;
+}
+
+/** A scenario's runs. @public */
+export interface ScenarioResult {
+  readonly file: string;
+  readonly name: string;
+  readonly line: number;
+  readonly reference: readonly Reference[];
+  readonly pass: boolean;
+  readonly runs: readonly RunResult[];
+}
+
+export interface RunOptions {
+  /** Keep each step's kernel decisions and counters, for --trace. */
+  readonly trace?: boolean;
+  /** Which compilation of the core. */
+  readonly build?: KernelOptions["build"];
+}
+
+const isKeyed = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A per-run value for one run: its own entry, else all's. */
+export function pick<T>(v: PerRun<T> | undefined, run: string): T | undefined {
+  if (!isKeyed(v)) return v as T | undefined;
+  return (run in v ? v[run] : v.all) as T | undefined;
+}
+
+/** The expected outcome of a run: all's entries, the run's own winning (counters key by key). */
+export function outcomeFor(expect: Readonly<Record<string, Outcome>> | undefined, run: string): Outcome {
+  const all = expect?.all ?? {};
+  const own = expect?.[run] ?? {};
+  const counters = all.counters || own.counters ? { ...all.counters, ...own.counters } : undefined;
+  return { ...all, ...own, ...(counters ? { counters } : {}) };
+}
+
+const MADV = Object.fromEntries(Object.entries(uapi.MADV_NAMES).map(([n, name]) => [name, Number(n)])) as Record<string, number>;
+const FOLL: Record<string, number> = { FOLL_GET: C.FOLL_GET, FOLL_PIN: C.FOLL_PIN, FOLL_WRITE: C.FOLL_WRITE, FOLL_LONGTERM: C.FOLL_LONGTERM, FOLL_FORCE: C.FOLL_FORCE };
+const MAP: Record<string, number> = {
+  MAP_PRIVATE: uapi.MAP_PRIVATE, MAP_SHARED: uapi.MAP_SHARED, MAP_ANONYMOUS: uapi.MAP_ANONYMOUS, MAP_FIXED: uapi.MAP_FIXED,
+  MAP_FIXED_NOREPLACE: uapi.MAP_FIXED_NOREPLACE, MAP_POPULATE: uapi.MAP_POPULATE, MAP_NORESERVE: uapi.MAP_NORESERVE,
+};
+const MREMAP: Record<string, number> = { MREMAP_MAYMOVE: uapi.MREMAP_MAYMOVE, MREMAP_FIXED: uapi.MREMAP_FIXED, MREMAP_DONTUNMAP: uapi.MREMAP_DONTUNMAP };
+const PROT: Record<string, number> = { PROT_NONE: 0, PROT_READ: uapi.PROT_READ, PROT_WRITE: uapi.PROT_WRITE, PROT_EXEC: uapi.PROT_EXEC };
+
+function protOf(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((acc: number, n: string) => acc | PROT[n]!, 0);
+  const s = (v as string | undefined) ?? "rw";
+  if (s === "none") return uapi.PROT_NONE;
+  return (s.includes("r") ? uapi.PROT_READ : 0) | (s.includes("w") ? uapi.PROT_WRITE : 0) | (s.includes("x") ? uapi.PROT_EXEC : 0);
+}
+const flagsOf = (v: unknown, table: Record<string, number>, dflt: readonly string[]) =>
+  ((v as string[] | undefined) ?? dflt).reduce((acc, n) => acc | table[n]!, 0);
+
+/** The step as a line of text. */
+export function stepText(step: Step, dfltProcess: string): string {
+  const fields = Object.entries(step)
+    .filter(([k]) => !["op", "process", "expect", "error", "comment", "as"].includes(k))
+    .map(([k, v]) => (k === "addr" || k === "pipe" || k === "buffer" || k === "region" || k === "request" || k === "pin" || k === "isolated" ? String(v) : `${k}: ${Array.isArray(v) ? `[${v.join(", ")}]` : String(v)}`));
+  const who = ["spawn", "pipe_read", "io_uring_device_read", "io_uring_device_write", "io_uring_unregister", "o_direct_complete",
+    "rdma_remote_read", "rdma_remote_write", "rdma_deregister", "pin_read", "pin_write", "unpin", "putback", "reclaim",
+    "drain_lru", "free_swap_cache", "check_invariants", "counters"].includes(step.op) ? "" : `${step.process ?? dfltProcess}: `;
+  return `${who}${step.op}(${fields.join(", ")})${step.as !== undefined ? ` → ${String(step.as)}` : ""}`;
+}
+
+/** A scenario-level problem while running (a name not mapped, a page beyond a range). */
+class StepProblem extends Error {}
+
+const sameValue = (a: unknown, b: ExpectedValue) =>
+  Array.isArray(b) ? Array.isArray(a) && a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
+const showValue = (v: unknown) => (Array.isArray(v) ? `[${v.join(", ")}]` : String(v));
+
+/** Which counter a kernel decision of the journal added to, for explanations. */
+export function counterOf(fn: string, what: string): string | undefined {
+  switch (fn) {
+    case "do_anonymous_page": return /zero page/.test(what) ? "zeroPageFaults" : "anonFaults";
+    case "do_wp_page": return /— reuse|: reuse|reuses?\b/.test(what) && !/cop(y|ies)\b/.test(what.split("—").pop() ?? "") ? "reuses" : "wpFaults";
+    case "wp_page_copy": return "copies";
+    case "copy_present_page": return "forkCopies";
+    case "copy_present_pte": return "ptesSharedAtFork";
+    case "do_swap_page": return "swapins";
+    case "shrink_folio_list": case "try_to_unmap": return "pageouts";
+    case "shmem_fault": return "shmemFaults";
+    case "isolate_lru_page": return "isolations";
+    case "dup_mmap": return "forks";
+    case "exit_mmap": return "exits";
+    default:
+      if (/_read$/.test(fn) && /may only show|must not/.test(what)) return "missedCow";
+      return undefined;
+  }
+}
+
+class Runner {
+  readonly k: Kernel;
+  readonly procs = new Map<string, Process>();
+  readonly names: Record<number, string> = {};
+  readonly ranges = new Map<string, { addr: number; length: number }>();
+  readonly handles = new Map<string, GupUser | number>();
+  readonly failures: Failure[] = [];
+  readonly records: StepRecord[] = [];
+  /** The last journal step of each scenario step, to tie findings back to steps. */
+  readonly journalEnd: number[] = [];
+  readonly dflt: string;
+
+  constructor(readonly ls: LoadedScenario, readonly spec: RunSpec, readonly opts: RunOptions) {
+    const s = ls.scenario;
+    const kern = s.kernel ?? {};
+    this.k = createKernel({
+      strategy: spec.strategy,
+      knobs: spec.knobs ?? {},
+      memory: sizeOf("memory", kern.memory ?? "16M"),
+      ...(kern.swap !== undefined ? { swap: sizeOf("swap", kern.swap) } : {}),
+      dataBytes: kern.dataBytes ?? 0,
+      seed: kern.seed ?? 1,
+      ...(kern.transient ? { transient: kern.transient } : {}),
+      ...(kern.maxProcesses !== undefined ? { maxProcesses: kern.maxProcesses } : {}),
+      ...(kern.maxMapCount !== undefined ? { maxMapCount: kern.maxMapCount } : {}),
+      checkInvariants: kern.checkInvariants ?? true,
+      oracle: true,
+      explain: true,
+      ...(opts.build ? { build: opts.build } : {}),
+    });
+    for (const name of s.processes ?? ["main"]) this.addProcess(name, this.k.spawn());
+    this.dflt = (s.processes ?? ["main"])[0]!;
+  }
+
+  private addProcess(name: string, p: Process): void {
+    this.procs.set(name, p);
+    this.names[p.pid] = name;
+  }
+
+  private proc(step: Step, field = "process"): Process {
+    const name = (step[field] as string | undefined) ?? this.dflt;
+    return this.procs.get(name)!;
+  }
+
+  private addr(v: unknown): number {
+    try {
+      return addressOf(v as number | string, this.ranges);
+    } catch (e) {
+      throw new StepProblem((e as Error).message);
+    }
+  }
+
+  /** The bytes a step covers: length or pages, else the whole range its address names. */
+  private length(step: Step): number {
+    if (step.length !== undefined) return sizeOf("length", step.length as number | string);
+    if (step.pages !== undefined) return (step.pages as number) * uapi.PAGE_SIZE;
+    const r = this.ranges.get(rangeNameOf(step.addr)!);
+    if (!r) throw new StepProblem(`no range "${String(step.addr)}"`);
+    return r.length;
+  }
+
+  private handle<T extends GupUser | number>(step: Step, field: string): T {
+    return this.handles.get(step[field] as string) as T;
+  }
+
+  /** Does one step; returns what it returned, if anything. */
+  private exec(step: Step): number | readonly number[] | undefined {
+    const k = this.k;
+    switch (step.op) {
+      case "spawn": this.addProcess(step.as as string, k.spawn()); return;
+      case "mmap": {
+        const length = this.length(step);
+        const addr = step.addr !== undefined ? this.addr(step.addr) : null;
+        const a = this.proc(step).mmap(addr, length, protOf(step.prot), flagsOf(step.flags, MAP, ["MAP_PRIVATE"]) | uapi.MAP_ANONYMOUS);
+        this.ranges.set(step.as as string, { addr: a, length });
+        return;
+      }
+      case "munmap": this.proc(step).munmap(this.addr(step.addr), this.length(step)); return;
+      case "mprotect": this.proc(step).mprotect(this.addr(step.addr), this.length(step), protOf(step.prot)); return;
+      case "mremap": {
+        const newLength = step.newLength !== undefined ? sizeOf("newLength", step.newLength as number | string) : (step.newPages as number) * uapi.PAGE_SIZE;
+        const flags = flagsOf(step.flags, MREMAP, []);
+        const to = step.newAddr !== undefined ? this.addr(step.newAddr) : undefined;
+        const a = this.proc(step).mremap(this.addr(step.addr), this.length(step), newLength, flags, to);
+        const name = (step.as as string | undefined) ?? rangeNameOf(step.addr);
+        if (name !== undefined) this.ranges.set(name, { addr: a, length: newLength });
+        return;
+      }
+      case "madvise": this.proc(step).madvise(this.addr(step.addr), this.length(step), MADV[step.advice as string]!); return;
+      case "pageout": this.proc(step).madvise(this.addr(step.addr), this.length(step), uapi.MADV_PAGEOUT); return;
+      case "fork": this.addProcess(step.as as string, this.proc(step).fork()); return;
+      case "exit": this.proc(step).exit(); return;
+      case "read": return this.proc(step).read(this.addr(step.addr));
+      case "write": this.proc(step).write(this.addr(step.addr), step.value as number); return;
+      case "clear_soft_dirty": this.proc(step).clearSoftDirty(); return;
+      case "vmsplice": this.handles.set(step.as as string, this.proc(step).vmsplice(this.addr(step.addr), this.length(step))); return;
+      case "pipe_read": return this.handle<Pipe>(step, "pipe").read(step.reader !== undefined ? this.proc(step, "reader") : undefined);
+      case "io_uring_register": this.handles.set(step.as as string, this.proc(step).ioUringRegisterBuffers(this.addr(step.addr), this.length(step))); return;
+      case "io_uring_device_read": return this.handle<FixedBuffers>(step, "buffer").readFixed((step.page as number | undefined) ?? 0);
+      case "io_uring_device_write": this.handle<FixedBuffers>(step, "buffer").writeFixed((step.page as number | undefined) ?? 0, step.value as number); return;
+      case "io_uring_unregister": this.handle<FixedBuffers>(step, "buffer").unregister(); return;
+      case "o_direct_read": case "o_direct_write":
+        this.handles.set(step.as as string, this.proc(step).directIo(step.op === "o_direct_read" ? "read" : "write", this.addr(step.addr), this.length(step)));
+        return;
+      case "o_direct_complete": {
+        const io = this.handle<DirectIo>(step, "request");
+        const out = io.complete((step.values as number[] | undefined) ?? []);
+        return io.direction === "write" ? out : undefined;
+      }
+      case "rdma_register":
+        this.handles.set(step.as as string, this.proc(step).rdmaRegister(this.addr(step.addr), this.length(step), (step.writable as boolean | undefined) ?? true));
+        return;
+      case "rdma_remote_read": return this.handle<MemoryRegion>(step, "region").remoteRead((step.page as number | undefined) ?? 0);
+      case "rdma_remote_write": this.handle<MemoryRegion>(step, "region").remoteWrite((step.page as number | undefined) ?? 0, step.value as number); return;
+      case "rdma_deregister": this.handle<MemoryRegion>(step, "region").deregister(); return;
+      case "pin": {
+        const pages = step.pages !== undefined ? (step.pages as number) : step.length !== undefined ? Math.ceil(sizeOf("length", step.length as number | string) / uapi.PAGE_SIZE) : 1;
+        const flags = flagsOf(step.flags, FOLL, []);
+        this.handles.set(step.as as string, this.proc(step).pinUserPages(this.addr(step.addr), pages, flags, (step.fast as boolean | undefined) ?? true));
+        return;
+      }
+      case "pin_read": return this.handle<UserPages>(step, "pin").read((step.page as number | undefined) ?? 0);
+      case "pin_write": this.handle<UserPages>(step, "pin").write((step.page as number | undefined) ?? 0, step.value as number); return;
+      case "unpin": this.handle<UserPages>(step, "pin").release(); return;
+      case "isolate": this.handles.set(step.as as string, k.isolate(this.proc(step).pid, this.addr(step.addr))); return;
+      case "putback": k.putback(this.handle<number>(step, "isolated")); return;
+      case "reclaim": k.reclaim(step.pages as number | undefined); return;
+      case "drain_lru": k.drainLru(); return;
+      case "free_swap_cache": k.freeSwapCache(); return;
+      case "check_invariants": k.assertInvariants("check_invariants"); return;
+      case "counters": return;
+      default: throw new StepProblem(`unknown op ${step.op}`);
+    }
+  }
+
+  run(): RunResult {
+    const { scenario: s, stepAt } = this.ls;
+    const run = this.spec.name;
+    const journal = this.k.journal!;
+    let stopped = false;
+    for (let i = 0; i < s.steps.length && !stopped; i++) {
+      const step = s.steps[i]!;
+      const line = stepAt[i]!.line;
+      const where = `step ${i + 1} (line ${line}) ${step.op}`;
+      const fail = (message: string) => this.failures.push({ step: i, line, message: `${where}: ${message}` });
+      const wantError = pick(step.error, run) ?? null;
+      const cursor = journal.entryCount;
+      const pidBefore = step.process !== undefined || !["spawn"].includes(step.op) ? this.procs.get((step.process as string | undefined) ?? this.dflt)?.pid ?? null : null;
+      let value: number | readonly number[] | undefined;
+      let error: string | undefined;
+      try {
+        value = this.exec(step);
+        if (wantError) fail(`expected ${wantError}, but the step succeeded`);
+      } catch (e) {
+        if (e instanceof CowsimError) {
+          error = e.errno;
+          if (wantError !== e.errno) {
+            fail(wantError ? `expected ${wantError}, got ${e.message}` : `unexpected ${e.message}`);
+            stopped = true;
+          }
+        } else {
+          error = e instanceof StepProblem ? "scenario" : "invariant";
+          fail((e as Error).message);
+          stopped = true;
+        }
+      }
+      const want = step.op === "counters" ? undefined : pick(step.expect as PerRun<ExpectedValue> | undefined, run);
+      if (want !== undefined && error === undefined && !sameValue(value, want)) fail(`expected ${showValue(want)}, got ${showValue(value)}`);
+      if (step.op === "counters" && error === undefined) {
+        const wantCounters = { ...(step.expect as Record<string, Record<string, number>>).all, ...(step.expect as Record<string, Record<string, number>>)[run] };
+        const now = this.k.counters();
+        for (const [name, n] of Object.entries(wantCounters)) if (now[name] !== n) fail(`counter ${name}: expected ${n}, got ${now[name]}`);
+      }
+      this.journalEnd.push(journal.step);
+      this.records.push({
+        index: i, line, op: step.op, text: stepText(step, this.dflt), pid: pidBefore,
+        ...(value !== undefined ? { value } : {}), ...(error !== undefined ? { error } : {}),
+        ...(this.opts.trace ? { entries: journal.entriesSince(cursor), counters: this.k.counters() } : {}),
+      });
+    }
+    const outcome = outcomeFor(this.ls.scenario.expect, run);
+    const counters = this.k.counters();
+    const findings = this.k.findings.map((f) => this.tie(f));
+    const latent = this.k.latentMissedCows().length;
+    const line = this.ls.at.line;
+    if (!stopped) {
+      for (const [name, n] of Object.entries(outcome.counters ?? {})) {
+        if (counters[name] !== n) this.failures.push({ line, message: `counter ${name}: expected ${n}, got ${counters[name]}` });
+      }
+      if (outcome.findings) {
+        const got = findings.map((f) => f.kind);
+        if (got.join() !== outcome.findings.join()) {
+          this.failures.push({ line, message: `findings: expected [${outcome.findings.join(", ")}], got [${got.join(", ")}]${findings.length ? ": " + findings.map((f) => f.summary).join("; ") : ""}` });
+        }
+      }
+      if (outcome.latentMissedCows !== undefined && latent !== outcome.latentMissedCows) {
+        this.failures.push({ line, message: `latent missed COWs: expected ${outcome.latentMissedCows}, got ${latent}` });
+      }
+      const v = this.k.checkInvariants();
+      if (v.length) this.failures.push({ line, message: `invariants violated at the end: ${v.map((x) => `${x.invariant}: ${x.detail}`).join("; ")}` });
+    }
+    return {
+      run, strategy: this.spec.strategy, kernels: this.k.strategy.kernels, knobs: this.spec.knobs ?? {},
+      pass: this.failures.length === 0, failures: this.failures, counters, findings, latentMissedCows: latent,
+      steps: this.records, processNames: { ...this.names },
+    };
+  }
+
+  /** The scenario step a journal step belongs to. */
+  private scenarioStep(journalStep: number): number | null {
+    const first = this.journalEnd.findIndex((end) => end >= journalStep);
+    return first < 0 ? null : first;
+  }
+
+  private tie(f: Finding): ScenarioFinding {
+    const at = (j: number) => { const i = this.scenarioStep(j); return { scenarioStep: i, line: i === null ? null : this.ls.stepAt[i]!.line }; };
+    const chain = f.chain.map((c) => {
+      const counter = counterOf(c.fn, c.what) ?? (c === f.chain.at(-1) ? { "missed-cow": "missedCow", "unnecessary-cow": "unnecessaryCow", "wrong-cow": "wrongCow" }[f.kind] : undefined);
+      return { ...c, ...at(c.step), ...(counter ? { counter } : {}) };
+    });
+    return { kind: f.kind, ...at(f.step), pid: f.pid, address: f.address, summary: f.summary, chain };
+  }
+}
+
+/** Runs a loaded scenario under each of its runs. @public */
+export function runScenario(ls: LoadedScenario, opts: RunOptions = {}): ScenarioResult {
+  const runs = runsOf(ls.scenario).map((spec) => {
+    try {
+      return new Runner(ls, spec, opts).run();
+    } catch (e) {
+      // the kernel could not even be made (options out of range): the run fails at the top
+      return {
+        run: spec.name, strategy: spec.strategy, kernels: "", knobs: spec.knobs ?? {}, pass: false,
+        failures: [{ line: ls.at.line, message: (e as Error).message }], counters: {} as Counters, findings: [],
+        latentMissedCows: 0, steps: [], processNames: {},
+      } satisfies RunResult;
+    }
+  });
+  return { file: ls.file, name: ls.scenario.name, line: ls.at.line, reference: ls.scenario.reference, pass: runs.every((r) => r.pass), runs };
+}

@@ -1,0 +1,192 @@
+/**
+ * The JSON Schema of scenario files (draft 2020-12), published by `cowsim schema` so editors can
+ * complete and check scenarios. Validation runs it through Ajv; whatever the schema cannot say
+ * (names used before they are defined, addresses that name no range) is checked by resolve.ts.
+ */
+import { COUNTER_DESCRIPTIONS } from "../mm/stats.js";
+import { MADV_NAMES } from "../mm/uapi.js";
+
+const id = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_-]*$", description: "a name: letters, digits, _ and -" };
+
+/** `buf`, `buf+4096`, `buf[3]` (its fourth page), `buf[3]+0x10`, or an absolute address. */
+const address = {
+  description: "a range name (`buf`), a page of it (`buf[3]`), either plus or minus an offset (`buf+4096`, `buf[1]+2K`), or an address (`0x7f0000000000`)",
+  oneOf: [
+    { type: "integer", minimum: 0 },
+    { type: "string", pattern: "^(0x[0-9a-fA-F]+|[A-Za-z_][A-Za-z0-9_-]*(\\[[0-9]+\\])?([+-](0x[0-9a-fA-F]+|[0-9]+[KMG]?))?)$" },
+  ],
+};
+const size = {
+  description: "bytes: a number, a size (`8K`, `2M`) or pages (`3 pages`)",
+  oneOf: [
+    { type: "integer", minimum: 0 },
+    { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?\\s*([KMGT](i?B)?|B)?$|^[0-9]+ pages?$" },
+  ],
+};
+const count = { type: "integer", minimum: 1 };
+const value = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "a page's value (what reads return)" };
+const values = { type: "array", items: value };
+const errnos = ["EPERM", "ENOENT", "ESRCH", "EIO", "EBADF", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "EBUSY", "EEXIST", "EINVAL", "ENOSPC"];
+const prot = {
+  description: "`none`, letters of `rwx` (`rw`, `r`) or a list of PROT_* names",
+  oneOf: [
+    { type: "string", pattern: "^(none|r?w?x?)$", minLength: 1 },
+    { type: "array", items: { enum: ["PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC"] } },
+  ],
+};
+
+/** `T`, or `{ all: T, <run>: T }`: one value for every strategy, or per strategy (the run's name). */
+const perRun = (of: object, what: string) => ({
+  description: `${what}: one for every strategy, or per strategy as { all: …, mapcount: …, pagecount: …, anon-exclusive: … } (a strategy's own entry wins over all)`,
+  oneOf: [of, { type: "object", propertyNames: id, additionalProperties: of, minProperties: 1 }],
+});
+const expectValue = perRun({ oneOf: [value, values] }, "what the step must return");
+const expectError = perRun({ oneOf: [{ enum: errnos }, { type: "null" }] }, "the errno the step must fail with (null: must succeed)");
+
+const counterNames = Object.keys(COUNTER_DESCRIPTIONS);
+const counters = {
+  type: "object",
+  description: "exact values of counters (see `cowsim schema` or the README for every name)",
+  propertyNames: { enum: counterNames },
+  additionalProperties: { type: "integer", minimum: 0 },
+};
+const findingKinds = { enum: ["missed-cow", "unnecessary-cow", "wrong-cow"] };
+const outcome = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    counters,
+    findings: { type: "array", items: findingKinds, description: "the oracle's findings, in order, by kind" },
+    latentMissedCows: { type: "integer", minimum: 0, description: "pages whose contents differ from what their process must see, not yet read" },
+    invariants: { const: true, description: "every invariant holds at the end (always checked after every step unless kernel.checkInvariants is false)" },
+  },
+};
+
+/** One kind of step: its `op`, the fields it needs and those it may have. */
+function op(name: string, description: string, required: string[], properties: Record<string, unknown>): object {
+  return {
+    type: "object",
+    description,
+    required: ["op", ...required],
+    additionalProperties: false,
+    properties: {
+      op: { const: name },
+      comment: { type: "string", description: "why this step is here (shown by explain)" },
+      error: expectError,
+      ...properties,
+    },
+  };
+}
+const proc = { process: { ...id, description: "the process that makes the call (default: the first process)" } };
+const range = { addr: address, length: size, pages: count };
+const advice = Object.values(MADV_NAMES);
+const foll = ["FOLL_GET", "FOLL_PIN", "FOLL_WRITE", "FOLL_LONGTERM", "FOLL_FORCE"];
+const page = { type: "integer", minimum: 0, description: "which page of the handle (default 0)" };
+
+export const STEP_SCHEMAS: readonly object[] = [
+  op("spawn", "a new process with an empty address space", ["as"], { as: id }),
+  op("mmap", "mmap(): anonymous memory, named `as`", ["as"], {
+    ...proc, as: id, addr: address, length: size, pages: count, prot,
+    flags: { type: "array", items: { enum: ["MAP_PRIVATE", "MAP_SHARED", "MAP_ANONYMOUS", "MAP_FIXED", "MAP_FIXED_NOREPLACE", "MAP_POPULATE", "MAP_NORESERVE"] } },
+  }),
+  op("munmap", "munmap()", ["addr"], { ...proc, ...range }),
+  op("mprotect", "mprotect()", ["addr", "prot"], { ...proc, ...range, prot }),
+  op("mremap", "mremap(); `as` names the new range (default: the range `addr` names moves)", ["addr"], {
+    ...proc, ...range, newLength: size, newPages: count, newAddr: address, as: id,
+    flags: { type: "array", items: { enum: ["MREMAP_MAYMOVE", "MREMAP_FIXED", "MREMAP_DONTUNMAP"] } },
+  }),
+  op("madvise", "madvise()", ["addr", "advice"], { ...proc, ...range, advice: { enum: advice } }),
+  op("pageout", "madvise(MADV_PAGEOUT): reclaim the range now, swapping it out", ["addr"], { ...proc, ...range }),
+  op("fork", "fork(): the child is named `as`", ["as"], { ...proc, as: id }),
+  op("exit", "exit()", [], { ...proc }),
+  op("read", "a load from one address", ["addr"], { ...proc, addr: address, expect: expectValue }),
+  op("write", "a store of `value` to one address", ["addr", "value"], { ...proc, addr: address, value }),
+  op("clear_soft_dirty", "echo 4 > /proc/pid/clear_refs", [], { ...proc }),
+  op("vmsplice", "vmsplice() of the range into a new pipe named `as`", ["addr", "as"], { ...proc, ...range, as: id }),
+  op("pipe_read", "read() of the pipe: one value per page spliced", ["pipe"], { pipe: id, reader: id, expect: expectValue }),
+  op("io_uring_register", "IORING_REGISTER_BUFFERS: FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM", ["addr", "as"], { ...proc, ...range, as: id }),
+  op("io_uring_device_read", "IORING_OP_WRITE_FIXED: the device reads a page of the buffer", ["buffer"], { buffer: id, page, expect: expectValue }),
+  op("io_uring_device_write", "IORING_OP_READ_FIXED: the device writes a page of the buffer", ["buffer", "value"], { buffer: id, page, value }),
+  op("io_uring_unregister", "IORING_UNREGISTER_BUFFERS", ["buffer"], { buffer: id }),
+  op("o_direct_read", "an O_DIRECT read() from a file into the range, submitted (FOLL_PIN | FOLL_WRITE)", ["addr", "as"], { ...proc, ...range, as: id }),
+  op("o_direct_write", "an O_DIRECT write() of the range to a file, submitted (FOLL_PIN)", ["addr", "as"], { ...proc, ...range, as: id }),
+  op("o_direct_complete", "the O_DIRECT request completes: a read stores `values`, a write returns what the device read", ["request"], {
+    request: id, values, expect: expectValue,
+  }),
+  op("rdma_register", "ibv_reg_mr(): FOLL_PIN | FOLL_LONGTERM, and FOLL_WRITE when writable (default)", ["addr", "as"], {
+    ...proc, ...range, as: id, writable: { type: "boolean" },
+  }),
+  op("rdma_remote_read", "the remote side reads a page of the region", ["region"], { region: id, page, expect: expectValue }),
+  op("rdma_remote_write", "the remote side writes a page of the region", ["region", "value"], { region: id, page, value }),
+  op("rdma_deregister", "ibv_dereg_mr()", ["region"], { region: id }),
+  op("pin", "pin_user_pages() / get_user_pages() with FOLL_* flags; `fast: false` skips GUP-fast", ["addr", "flags", "as"], {
+    ...proc, addr: address, pages: count, length: size, as: id, fast: { type: "boolean" },
+    flags: { type: "array", items: { enum: foll }, minItems: 1 },
+  }),
+  op("pin_read", "a read through the pin (the device, or a ptrace access)", ["pin"], { pin: id, page, expect: expectValue }),
+  op("pin_write", "a write through the pin", ["pin", "value"], { pin: id, page, value }),
+  op("unpin", "unpin_user_pages() / put_page()", ["pin"], { pin: id }),
+  op("isolate", "isolate_lru_page(): a migration scan holds a reference to the page at `addr`", ["addr", "as"], { ...proc, addr: address, as: id }),
+  op("putback", "putback_lru_page()", ["isolated"], { isolated: id }),
+  op("reclaim", "memory pressure: reclaim swaps out up to `pages` pages (default: as many as it can)", [], { pages: count }),
+  op("drain_lru", "lru_add_drain(): the per-CPU LRU batch lets go of its references", [], {}),
+  op("free_swap_cache", "free swap-cache folios nothing needs any more", [], {}),
+  op("check_invariants", "every invariant must hold now", [], {}),
+  op("counters", "counters must have these values now", ["expect"], {
+    expect: { type: "object", propertyNames: id, additionalProperties: counters, minProperties: 1, description: "{ all: {…}, <strategy>: {…} }" },
+  }),
+];
+
+const reference = {
+  oneOf: [
+    { type: "object", additionalProperties: false, required: ["commit"], properties: { commit: { type: "string", pattern: "^[0-9a-f]{12,40}$" }, subject: { type: "string" } } },
+    { type: "object", additionalProperties: false, required: ["selftest"], properties: { selftest: { type: "string" }, case: { type: "string" } } },
+    { type: "object", additionalProperties: false, required: ["url"], properties: { url: { type: "string", pattern: "^https?://" }, title: { type: "string" } } },
+    { type: "object", additionalProperties: false, required: ["cve"], properties: { cve: { type: "string", pattern: "^CVE-[0-9]{4}-[0-9]+$" } } },
+  ],
+};
+
+const knobs = { type: "object", additionalProperties: { type: "boolean" } };
+const run = {
+  oneOf: [
+    { enum: ["mapcount", "pagecount", "anon-exclusive"] },
+    {
+      type: "object", additionalProperties: false, required: ["name", "strategy"],
+      properties: { name: id, strategy: { enum: ["mapcount", "pagecount", "anon-exclusive"] }, knobs },
+    },
+  ],
+};
+
+/** The whole schema. @public */
+export const SCENARIO_SCHEMA = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://github.com/cowsim/cowsim/scenario.schema.json",
+  title: "cowsim scenario",
+  description: "Steps of processes on anonymous memory, run under COW strategies and judged by the oracle.",
+  type: "object",
+  required: ["name", "reference", "steps"],
+  additionalProperties: false,
+  properties: {
+    name: { type: "string", minLength: 1 },
+    description: { type: "string" },
+    reference: { type: "array", items: reference, minItems: 1, description: "where the behaviour comes from: commits, selftest cases, articles, CVEs" },
+    strategies: { type: "array", items: run, minItems: 1, description: "runs, each a strategy with its knobs (default: the three strategies)" },
+    kernel: {
+      type: "object", additionalProperties: false,
+      properties: {
+        memory: size, swap: size,
+        dataBytes: { type: "integer", minimum: 0, maximum: 4096 },
+        seed: { type: "integer" },
+        transient: {
+          type: "object", additionalProperties: false,
+          properties: { lruBatch: { oneOf: [{ type: "boolean" }, { type: "integer", minimum: 0, maximum: 32 }] }, isolation: { type: "number", minimum: 0, maximum: 1 } },
+        },
+        maxProcesses: count, maxMapCount: count,
+        checkInvariants: { type: "boolean", description: "check every invariant after every step (default true)" },
+      },
+    },
+    processes: { type: "array", items: id, minItems: 1, uniqueItems: true, description: "processes that exist at the start (default: [main])" },
+    steps: { type: "array", minItems: 1, items: { type: "object", required: ["op"], properties: { op: { type: "string" } }, discriminator: { propertyName: "op" }, oneOf: STEP_SCHEMAS } },
+    expect: { type: "object", propertyNames: id, additionalProperties: outcome, description: "{ all: outcome, <strategy>: outcome }: a strategy's entries win over all's" },
+  },
+} as const;

@@ -1,0 +1,78 @@
+/**
+ * What a scenario file holds, once validated. The JSON Schema (schema.ts) is the contract; these
+ * types follow it.
+ */
+import type { StrategyId } from "../policy/index.js";
+
+/** `T` for every run, or `{ all: T, <run>: T }`. */
+export type PerRun<T> = T | { readonly [run: string]: T };
+export type Address = number | string;
+export type Size = number | string;
+export type ExpectedValue = number | readonly number[];
+
+/** One step: its op and fields (see STEP_SCHEMAS). */
+export interface Step {
+  readonly op: string;
+  readonly comment?: string;
+  readonly error?: PerRun<string | null>;
+  readonly expect?: PerRun<ExpectedValue> | Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly process?: string;
+  readonly [field: string]: unknown;
+}
+
+export interface Outcome {
+  readonly counters?: Readonly<Record<string, number>>;
+  readonly findings?: readonly string[];
+  readonly latentMissedCows?: number;
+  readonly invariants?: true;
+}
+
+export type Reference =
+  | { readonly commit: string; readonly subject?: string }
+  | { readonly selftest: string; readonly case?: string }
+  | { readonly url: string; readonly title?: string }
+  | { readonly cve: string };
+
+export interface RunSpec {
+  readonly name: string;
+  readonly strategy: StrategyId;
+  readonly knobs?: Readonly<Record<string, boolean>>;
+}
+
+export interface KernelSection {
+  readonly memory?: Size;
+  readonly swap?: Size;
+  readonly dataBytes?: number;
+  readonly seed?: number;
+  readonly transient?: { readonly lruBatch?: boolean | number; readonly isolation?: number };
+  readonly maxProcesses?: number;
+  readonly maxMapCount?: number;
+  readonly checkInvariants?: boolean;
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly description?: string;
+  readonly reference: readonly Reference[];
+  readonly strategies?: readonly (StrategyId | RunSpec)[];
+  readonly kernel?: KernelSection;
+  readonly processes?: readonly string[];
+  readonly steps: readonly Step[];
+  readonly expect?: Readonly<Record<string, Outcome>>;
+}
+
+/** A file position, 1-based. */
+export interface Position {
+  readonly line: number;
+  readonly col: number;
+}
+
+/** A scenario as loaded from a file: where it and each of its steps stand. */
+export interface LoadedScenario {
+  readonly file: string;
+  /** Which document of the file (0 for the first). */
+  readonly index: number;
+  readonly scenario: Scenario;
+  readonly at: Position;
+  readonly stepAt: readonly Position[];
+}
