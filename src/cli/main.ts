@@ -1,9 +1,135 @@
 #!/usr/bin/env node
 /**
- * The `cowsim` command. Until the scenario runner lands it prints the core's self-description.
+ * The `cowsim` command: run scenario files under the COW strategies, explain findings, check the
+ * built-in catalog, print the scenario schema. Exit status: 0 when every expectation held, 1 when
+ * one failed, 2 when the input could not be used (a malformed scenario, a bad option).
  */
-import { Core } from "../core/core.js";
-import { describeCore } from "../core/describe.js";
+import { writeFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { CATALOG_DIR, loadScenarios, scenarioFiles } from "../scenario/catalog.js";
+import { formatDiagnostic, ScenarioError } from "../scenario/load.js";
+import { runScenario, type ScenarioResult } from "../scenario/run.js";
+import { chromeTrace } from "../scenario/trace.js";
+import { SCENARIO_SCHEMA } from "../scenario/schema.js";
+import type { LoadedScenario } from "../scenario/types.js";
+import { checkMatrix, comparison, explainReport, label, painter, runReport, tap } from "./report.js";
 
-const core = Core.create();
-process.stdout.write(describeCore(core) + "\n");
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+const out = (text: string): void => { process.stdout.write(text.endsWith("\n") ? text : text + "\n"); };
+const paint = painter(process.stdout);
+const paintErr = painter(process.stderr);
+
+/** Loads files, or reports every problem on stderr and exits before anything runs. */
+function load(files: readonly string[]): LoadedScenario[] {
+  try {
+    return loadScenarios(files);
+  } catch (e) {
+    if (!(e instanceof ScenarioError)) throw e;
+    for (const d of e.diagnostics) process.stderr.write(paintErr("red", "error: ") + formatDiagnostic(d) + "\n");
+    const n = e.diagnostics.length;
+    process.stderr.write(`${n} problem${n > 1 ? "s" : ""}; nothing was run\n`);
+    process.exit(EXIT_USAGE);
+  }
+}
+
+function runAll(loaded: readonly LoadedScenario[], trace: boolean): ScenarioResult[] {
+  return loaded.map((ls) => runScenario(ls, { trace }));
+}
+
+function writeTrace(file: string | undefined, results: readonly ScenarioResult[]): void {
+  if (file === undefined) return;
+  try {
+    writeFileSync(file, JSON.stringify(chromeTrace(results)) + "\n");
+  } catch (e) {
+    process.stderr.write(`error: ${(e as NodeJS.ErrnoException).code ?? "EIO"}: cannot write the trace to ${file}\n`);
+    process.exit(EXIT_USAGE);
+  }
+}
+
+/** Labels of loaded scenarios for the matrix: file names, numbered within a stream. */
+function labels(loaded: readonly LoadedScenario[], results: readonly ScenarioResult[]): string[] {
+  const perFile = new Map<string, number>();
+  for (const l of loaded) perFile.set(l.file, (perFile.get(l.file) ?? 0) + 1);
+  return results.map((r, i) => label(r, perFile.get(loaded[i]!.file)!, loaded[i]!.index));
+}
+
+const exitFor = (results: readonly ScenarioResult[]) => (results.every((r) => r.pass) ? 0 : EXIT_FAILED);
+
+const program = new Command()
+  .name("cowsim")
+  .description("A Linux-faithful simulator of anonymous memory and copy-on-write: run scenarios under the COW strategies\n(mapcount ≈ Linux ≤ 5.7, pagecount ≈ 5.9–5.18, anon-exclusive ≈ 5.19+) and see what the oracle finds.")
+  .showHelpAfterError("(cowsim --help lists the commands)")
+  .exitOverride();
+
+program.command("run")
+  .description("run scenario files under the strategies each names (default: all three); exit 1 when an expectation fails")
+  .argument("<file...>", "scenario files (YAML or JSON)")
+  .option("--json", "print the results as JSON")
+  .option("--trace <file>", "write the event stream in the Chrome trace-event format (Perfetto, chrome://tracing)")
+  .action((files: string[], o: { json?: boolean; trace?: string }) => {
+    const results = runAll(load(files), o.trace !== undefined);
+    writeTrace(o.trace, results);
+    if (o.json) out(JSON.stringify({ scenarios: results.map(stripTrace) }, null, 2));
+    else out(runReport(results, paint));
+    process.exitCode = exitFor(results);
+  });
+
+program.command("explain")
+  .description("run a scenario and show each finding as its causal chain: the steps and the kernel decisions that led to it")
+  .argument("<file>", "a scenario file")
+  .option("--json", "print the findings with their chains as JSON")
+  .action((file: string, o: { json?: boolean }) => {
+    const results = runAll(load([file]), false);
+    if (o.json) out(JSON.stringify(results.map((r) => ({ name: r.name, runs: r.runs.map((x) => ({ run: x.run, kernels: x.kernels, findings: x.findings })) })), null, 2));
+    else out(explainReport(results, paint));
+    process.exitCode = exitFor(results);
+  });
+
+program.command("check")
+  .description("run the built-in catalog: a scenario × strategy matrix of PASS/FAIL against the kernels' outcomes, then the strategies side by side")
+  .option("--tap", "print TAP (version 13, as the kernel selftests do)")
+  .option("--json", "print the results as JSON")
+  .option("--trace <file>", "write the event stream in the Chrome trace-event format")
+  .option("--catalog <dir>", "another directory of scenarios", CATALOG_DIR)
+  .action((o: { tap?: boolean; json?: boolean; trace?: string; catalog: string }) => {
+    let files: string[];
+    try {
+      files = scenarioFiles(o.catalog);
+    } catch (e) {
+      process.stderr.write(`error: ${(e as NodeJS.ErrnoException).code ?? "EIO"}: cannot read the catalog ${o.catalog}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    const loaded = load(files);
+    const results = runAll(loaded, o.trace !== undefined);
+    writeTrace(o.trace, results);
+    const names = labels(loaded, results);
+    if (o.json) out(JSON.stringify({ scenarios: results.map(stripTrace) }, null, 2));
+    else if (o.tap) out(tap(results, names) + "\n" + comparison(results, (_s, t) => t).replace(/^/gm, "# "));
+    else {
+      const runs = results.flatMap((r) => r.runs);
+      const failed = runs.filter((r) => !r.pass);
+      out(checkMatrix(results, names, paint));
+      for (const r of results) for (const x of r.runs) for (const f of x.failures) out(paint("red", `FAIL ${r.file} [${x.run}]: ${f.message}`));
+      out(`\n${results.length} scenarios, ${runs.length} runs: ${runs.length - failed.length} as the kernels behave, ${failed.length} not\n`);
+      out(comparison(results, paint));
+    }
+    process.exitCode = exitFor(results);
+  });
+
+program.command("schema")
+  .description("print the JSON Schema of scenario files (for editors)")
+  .action(() => out(JSON.stringify(SCENARIO_SCHEMA, null, 2)));
+
+/** Results for --json: the per-step kernel decisions and counters go to the trace, not here. */
+function stripTrace(r: ScenarioResult): ScenarioResult {
+  return { ...r, runs: r.runs.map((x) => ({ ...x, steps: x.steps.map(({ entries: _e, counters: _c, ...s }) => s) })) };
+}
+
+try {
+  program.parse();
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : EXIT_USAGE);
+  throw e;
+}

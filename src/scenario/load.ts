@@ -34,7 +34,7 @@ export function formatDiagnostic(d: Diagnostic): string {
 
 let validator: ReturnType<Ajv2020["compile"]> | undefined;
 function validate(): ReturnType<Ajv2020["compile"]> {
-  validator ??= new Ajv2020({ allErrors: true, discriminator: true, strict: true, allowUnionTypes: true }).compile(SCENARIO_SCHEMA);
+  validator ??= new Ajv2020({ allErrors: true, verbose: true, discriminator: true, strict: true, allowUnionTypes: true }).compile(SCENARIO_SCHEMA);
   return validator;
 }
 
@@ -115,12 +115,13 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
     const k = e.instancePath;
     byPlace.set(k, [...(byPlace.get(k) ?? []), e]);
   }
-  // a place whose child places have errors is explained by them
-  const places = [...byPlace.keys()].filter((p) => ![...byPlace.keys()].some((q) => q !== p && q.startsWith(p + "/")));
-  for (const place of places) {
+  // a failed oneOf whose branches erred deeper down is explained by those errors
+  const summary = (e: ErrorObject) => e.keyword === "oneOf" || e.keyword === "anyOf";
+  const deeper = (p: string) => [...byPlace.keys()].some((q) => q !== p && q.startsWith(p + "/"));
+  for (const [place, all] of byPlace) {
+    const errs = deeper(place) ? all.filter((e) => !summary(e)) : all;
     const path = pathOf(place);
     const found = valueAt(data, path);
-    const errs = byPlace.get(place)!;
     for (const e of errs) {
       let message: string | undefined;
       let key: string | undefined;
@@ -207,9 +208,12 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
     throw new ScenarioError([{ file, line: 1, col: 1, message: "no scenario: the file is empty" }]);
   }
   list.forEach((doc, index) => {
-    for (const e of [...doc.errors, ...doc.warnings]) {
+    // after the first syntax error the parser's further errors are its own confusion: one is shown
+    const problems = [...doc.errors.slice(0, 1), ...doc.warnings];
+    for (const e of problems) {
       const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-      diags.push({ file, line: pos.line, col: pos.col, message: `${e.code === "DUPLICATE_KEY" ? "duplicate key" : "syntax error"}: ${e.message.split("\n")[0]}` });
+      const flowHint = /flow/i.test(e.message) ? " (inside { } or [ ], quote values with [ ] or , such as \"buf[2]\")" : "";
+      diags.push({ file, line: pos.line, col: pos.col, message: `${e.code === "DUPLICATE_KEY" ? "duplicate key" : "syntax error"}: ${e.message.split("\n")[0]}${flowHint}` });
     }
     if (doc.errors.length) return;
     if (doc.contents === null) return;
