@@ -29,6 +29,15 @@ export {
   MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
   MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE,
 } from "./mm/uapi.js";
+export { parseScenarios, loadScenarioFile, ScenarioError, formatDiagnostic } from "./scenario/load.js";
+export type { Diagnostic } from "./scenario/load.js";
+export { loadScenarios, scenarioFiles, CATALOG_DIR } from "./scenario/catalog.js";
+export { runScenario } from "./scenario/run.js";
+export type { ScenarioResult, RunResult, RunOptions, StepRecord, Failure, ScenarioFinding, ExplainedLink } from "./scenario/run.js";
+export { chromeTrace } from "./scenario/trace.js";
+export type { ChromeTrace, TraceEvent } from "./scenario/trace.js";
+export { SCENARIO_SCHEMA } from "./scenario/schema.js";
+export type { Scenario, LoadedScenario, Step, Outcome, Reference, RunSpec, PerRun } from "./scenario/types.js";
 export { CowsimError, errnoName } from "./errno.js";
 export type { ErrnoName } from "./errno.js";
 export * from "./core/index.js";

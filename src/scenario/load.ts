@@ -111,7 +111,7 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
   const out: { path: Path; key?: string; message: string }[] = [];
   const seen = new Set<string>();
   const byPlace = new Map<string, ErrorObject[]>();
-  for (const e of errors) {
+  for (const e of bestBranches(errors)) {
     const k = e.instancePath;
     byPlace.set(k, [...(byPlace.get(k) ?? []), e]);
   }
@@ -156,13 +156,15 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
             message = `${showPath(path)}: expected one of ${allowed.length > 12 ? allowed.slice(0, 12).join(", ") + ", …" : allowed.join(", ")}, found ${show(found)}${hint ? ` (did you mean "${hint}"?)` : ""}`;
           }
           break;
+        case "minimum":
+        case "maximum":
+          message = `${showPath(path)}: expected a number ${String(e.params.comparison)} ${String(e.params.limit)}, found ${show(found)}`;
+          break;
         case "oneOf":
         case "anyOf":
         case "const":
         case "type":
         case "pattern":
-        case "minimum":
-        case "maximum":
         case "minItems":
         case "minLength":
         case "minProperties":
@@ -183,6 +185,27 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
     }
   }
   return dedupeOneOf(out);
+}
+
+/**
+ * Of a failed oneOf, the branch the data meant: one with no error at the oneOf's own place (its
+ * shape fits; something inside is wrong). Then only that branch's errors are kept. When no branch
+ * fits, the oneOf's summary ("expected …") stands alone.
+ */
+function bestBranches(errors: readonly ErrorObject[]): ErrorObject[] {
+  let kept = [...errors];
+  for (const one of errors.filter((e) => e.keyword === "oneOf")) {
+    const prefix = one.schemaPath + "/";
+    const under = (e: ErrorObject) => e.instancePath === one.instancePath || e.instancePath.startsWith(one.instancePath + "/");
+    const branchOf = (e: ErrorObject) => (e.schemaPath.startsWith(prefix) && under(e) ? Number(e.schemaPath.slice(prefix.length).split("/")[0]) : -1);
+    const inBranches = kept.filter((e) => branchOf(e) >= 0);
+    if (!inBranches.length) continue;
+    const branches = new Set(inBranches.map(branchOf));
+    const fitting = [...branches].filter((b) => !inBranches.some((e) => branchOf(e) === b && e.instancePath === one.instancePath));
+    if (fitting.length === 1) kept = kept.filter((e) => e !== one && (branchOf(e) < 0 || branchOf(e) === fitting[0]));
+    else kept = kept.filter((e) => branchOf(e) < 0);
+  }
+  return kept;
 }
 
 /** When a oneOf failed and a branch's own error says more about the same place, keep that one. */

@@ -40,8 +40,8 @@ const perRun = (of: object, what: string) => ({
   description: `${what}: one for every strategy, or per strategy as { all: …, mapcount: …, pagecount: …, anon-exclusive: … } (a strategy's own entry wins over all)`,
   oneOf: [of, { type: "object", propertyNames: id, additionalProperties: of, minProperties: 1 }],
 });
-const expectValue = perRun({ oneOf: [value, values] }, "what the step must return");
-const expectError = perRun({ oneOf: [{ enum: errnos }, { type: "null" }] }, "the errno the step must fail with (null: must succeed)");
+const expectValue = perRun({ description: "a value (an integer ≥ 0) or a list of values", oneOf: [value, values] }, "what the step must return");
+const expectError = perRun({ description: "an errno name (ENOMEM, EFAULT …) or null", oneOf: [{ enum: errnos }, { type: "null" }] }, "the errno the step must fail with (null: must succeed)");
 
 const counterNames = Object.keys(COUNTER_DESCRIPTIONS);
 const counters = {
@@ -138,8 +138,9 @@ export const STEP_SCHEMAS: readonly object[] = [
 ];
 
 const reference = {
+  description: "a reference: { commit: <12-40 hex digits>, subject }, { selftest, case }, { url, title } or { cve }",
   oneOf: [
-    { type: "object", additionalProperties: false, required: ["commit"], properties: { commit: { type: "string", pattern: "^[0-9a-f]{12,40}$" }, subject: { type: "string" } } },
+    { type: "object", additionalProperties: false, required: ["commit"], properties: { commit: { type: "string", pattern: "^[0-9a-f]{12,40}$", description: "a commit id: 12 to 40 lowercase hex digits" }, subject: { type: "string" } } },
     { type: "object", additionalProperties: false, required: ["selftest"], properties: { selftest: { type: "string" }, case: { type: "string" } } },
     { type: "object", additionalProperties: false, required: ["url"], properties: { url: { type: "string", pattern: "^https?://" }, title: { type: "string" } } },
     { type: "object", additionalProperties: false, required: ["cve"], properties: { cve: { type: "string", pattern: "^CVE-[0-9]{4}-[0-9]+$" } } },
