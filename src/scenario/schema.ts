@@ -7,6 +7,8 @@ import { COUNTER_DESCRIPTIONS } from "../mm/stats.js";
 import { MADV_NAMES } from "../mm/uapi.js";
 
 const id = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_-]*$", description: "a name: letters, digits, _ and -" };
+/** Runs may carry a version in their name ("mapcount-5.8"). */
+const runName = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_.-]*$", description: "a run's name: letters, digits, _, - and ." };
 
 /** `buf`, `buf+4096`, `buf[3]` (its fourth page), `buf[3]+0x10`, or an absolute address. */
 const address = {
@@ -38,7 +40,7 @@ const prot = {
 /** `T`, or `{ all: T, <run>: T }`: one value for every strategy, or per strategy (the run's name). */
 const perRun = (of: object, what: string) => ({
   description: `${what}: one for every strategy, or per strategy as { all: …, mapcount: …, pagecount: …, anon-exclusive: … } (a strategy's own entry wins over all)`,
-  oneOf: [of, { type: "object", propertyNames: id, additionalProperties: of, minProperties: 1 }],
+  oneOf: [of, { type: "object", propertyNames: runName, additionalProperties: of, minProperties: 1 }],
 });
 const expectValue = perRun({ description: "a value (an integer ≥ 0) or a list of values", oneOf: [value, values] }, "what the step must return");
 const expectError = perRun({ description: "an errno name (ENOMEM, EFAULT …) or null", oneOf: [{ enum: errnos }, { type: "null" }] }, "the errno the step must fail with (null: must succeed)");
@@ -133,7 +135,7 @@ export const STEP_SCHEMAS: readonly object[] = [
   op("free_swap_cache", "free swap-cache folios nothing needs any more", [], {}),
   op("check_invariants", "every invariant must hold now", [], {}),
   op("counters", "counters must have these values now", ["expect"], {
-    expect: { type: "object", propertyNames: id, additionalProperties: counters, minProperties: 1, description: "{ all: {…}, <strategy>: {…} }" },
+    expect: { type: "object", propertyNames: runName, additionalProperties: counters, minProperties: 1, description: "{ all: {…}, <strategy>: {…} }" },
   }),
 ];
 
@@ -153,7 +155,7 @@ const run = {
     { enum: ["mapcount", "pagecount", "anon-exclusive"] },
     {
       type: "object", additionalProperties: false, required: ["name", "strategy"],
-      properties: { name: id, strategy: { enum: ["mapcount", "pagecount", "anon-exclusive"] }, knobs },
+      properties: { name: runName, strategy: { enum: ["mapcount", "pagecount", "anon-exclusive"] }, knobs },
     },
   ],
 };
@@ -188,6 +190,6 @@ export const SCENARIO_SCHEMA = {
     },
     processes: { type: "array", items: id, minItems: 1, uniqueItems: true, description: "processes that exist at the start (default: [main])" },
     steps: { type: "array", minItems: 1, items: { type: "object", required: ["op"], properties: { op: { type: "string" } }, discriminator: { propertyName: "op" }, oneOf: STEP_SCHEMAS } },
-    expect: { type: "object", propertyNames: id, additionalProperties: outcome, description: "{ all: outcome, <strategy>: outcome }: a strategy's entries win over all's" },
+    expect: { type: "object", propertyNames: runName, additionalProperties: outcome, description: "{ all: outcome, <strategy>: outcome }: a strategy's entries win over all's" },
   },
 } as const;
