@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { LineCounter, parseAllDocuments, isMap, isSeq, isPair, isScalar, type Document, type Node } from "yaml";
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import { SCENARIO_SCHEMA } from "./schema.js";
-import { resolveNames } from "./resolve.js";
+import { resolveNames, type NameProblem } from "./resolve.js";
 import type { LoadedScenario, Position, Scenario } from "./types.js";
 
 /** One problem in a scenario file. @public */
@@ -220,6 +220,19 @@ function dedupeOneOf<T extends { path: Path; message: string }>(msgs: T[]): T[] 
   return out;
 }
 
+/** The name problems of data that may not satisfy the schema: what can be checked is. */
+function namesOf(data: unknown): NameProblem[] {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return [];
+  const d = data as Record<string, unknown>;
+  const steps = Array.isArray(d.steps) ? d.steps.filter((x) => typeof x === "object" && x !== null && !Array.isArray(x)) : [];
+  if (steps.length !== (Array.isArray(d.steps) ? d.steps.length : 0)) return []; // positions would shift
+  try {
+    return resolveNames({ ...d, steps } as unknown as Scenario);
+  } catch {
+    return []; // too malformed to say more than the schema did
+  }
+}
+
 /** Parses and checks a file's text; throws ScenarioError with every problem. */
 export function parseScenarios(file: string, text: string): LoadedScenario[] {
   const lines = new LineCounter();
@@ -235,7 +248,7 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
     const problems = [...doc.errors.slice(0, 1), ...doc.warnings];
     for (const e of problems) {
       const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-      const flowHint = /flow/i.test(e.message) ? " (inside { } or [ ], quote values with [ ] or , such as \"buf[2]\")" : "";
+      const flowHint = /flow-seq-start/.test(e.message) ? " (inside { } or [ ], quote values with [ ] or , such as \"buf[2]\")" : "";
       diags.push({ file, line: pos.line, col: pos.col, message: `${e.code === "DUPLICATE_KEY" ? "duplicate key" : "syntax error"}: ${e.message.split("\n")[0]}${flowHint}` });
     }
     if (doc.errors.length) return;
@@ -243,19 +256,22 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
     const loc = new Locator(doc, lines, doc.range[0]);
     const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
     const check = validate();
-    if (!check(data)) {
-      for (const m of schemaMessages(check.errors ?? [], data)) {
-        const pos = m.key !== undefined ? loc.at(m.path, m.key) : loc.at(m.path);
-        diags.push({ file, ...pos, message: m.message });
-      }
-      return;
+    const valid = check(data);
+    const found: { pos: Position; message: string }[] = [];
+    if (!valid) {
+      for (const m of schemaMessages(check.errors ?? [], data)) found.push({ pos: m.key !== undefined ? loc.at(m.path, m.key) : loc.at(m.path), message: m.message });
     }
+    // names are checked even when the schema is not satisfied, so that every problem shows at once
+    // (a place the schema has already explained is not explained twice)
+    const explained = new Set(found.map((f) => `${f.pos.line}:${f.pos.col}`));
+    for (const p of namesOf(data)) {
+      const pos = loc.at(p.path, p.key);
+      if (!explained.has(`${pos.line}:${pos.col}`)) found.push({ pos, message: p.message });
+    }
+    for (const f of found) diags.push({ file, ...f.pos, message: f.message });
+    if (found.length) return;
     const scenario = data as Scenario;
     const stepAt = scenario.steps.map((_, i) => loc.at(["steps", i]));
-    for (const p of resolveNames(scenario)) {
-      const pos = loc.at(p.path, p.key);
-      diags.push({ file, ...pos, message: p.message });
-    }
     loaded.push({ file, index, scenario, at: loc.at([]), stepAt });
   });
   if (diags.length) throw new ScenarioError(diags.sort((a, b) => a.line - b.line || a.col - b.col));
