@@ -32,7 +32,7 @@ export {
 export { parseScenarios, loadScenarioFile, ScenarioError, formatDiagnostic } from "./scenario/load.js";
 export type { Diagnostic } from "./scenario/load.js";
 export { loadScenarios, scenarioFiles, CATALOG_DIR } from "./scenario/catalog.js";
-export { runScenario } from "./scenario/run.js";
+export { runScenario, outcomeFor } from "./scenario/run.js";
 export type { ScenarioResult, RunResult, RunOptions, StepRecord, Failure, ScenarioFinding, ExplainedLink } from "./scenario/run.js";
 export { chromeTrace } from "./scenario/trace.js";
 export type { ChromeTrace, TraceEvent } from "./scenario/trace.js";

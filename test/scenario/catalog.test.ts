@@ -1,0 +1,70 @@
+// The built-in catalog: every scenario passes under every run, as the real kernels behave, and
+// the catalog covers what it promises (the cow.c anonymous cases on a base page and a swapped-out
+// base page, CVE-2020-29374, seed 004's unnecessary COWs, swap, fork, mremap, mprotect).
+import { describe, it, expect } from "vitest";
+import { basename } from "node:path";
+import { CATALOG_DIR, scenarioFiles, loadScenarios, runScenario, outcomeFor, STRATEGY_IDS } from "../../src/index.js";
+import { runsOf } from "../../src/scenario/resolve.js";
+import { BUILD } from "../helpers.js";
+
+const loaded = loadScenarios(scenarioFiles(CATALOG_DIR));
+const COW_C = "tools/testing/selftests/mm/cow.c";
+/** anon_test_cases[] of cow.c (Linux 6.12) */
+const COW_C_ANON_CASES = [
+  "Basic COW after fork()",
+  "Basic COW after fork() with mprotect() optimization",
+  "vmsplice() + unmap in child",
+  "vmsplice() + unmap in child with mprotect() optimization",
+  "vmsplice() before fork(), unmap in parent after fork()",
+  "vmsplice() + unmap in parent after fork()",
+  "R/O-mapping a page registered as iouring fixed buffer",
+  "fork() with an iouring fixed buffer",
+  "R/O GUP pin on R/O-mapped shared page",
+  "R/O GUP-fast pin on R/O-mapped shared page",
+  "R/O GUP pin on R/O-mapped previously-shared page",
+  "R/O GUP-fast pin on R/O-mapped previously-shared page",
+  "R/O GUP pin on R/O-mapped exclusive page",
+  "R/O GUP-fast pin on R/O-mapped exclusive page",
+];
+
+describe("the catalog", () => {
+  it("has at least 40 scenarios, each with a reference and the kernels' findings for the three strategies", () => {
+    expect(loaded.length).toBeGreaterThanOrEqual(40);
+    for (const l of loaded) {
+      const runs = runsOf(l.scenario).map((r) => r.name);
+      expect(runs, l.file).toEqual(expect.arrayContaining([...STRATEGY_IDS]));
+      for (const run of runs) expect(outcomeFor(l.scenario.expect, run).findings, `${l.file} [${run}]`).toBeDefined();
+      expect(l.scenario.reference.length, l.file).toBeGreaterThan(0);
+    }
+  });
+
+  it("covers every anonymous case of cow.c on a base page and on a swapped-out base page", () => {
+    const cases = new Map<string, string[]>();
+    for (const l of loaded) {
+      for (const r of l.scenario.reference) {
+        if ("selftest" in r && r.selftest === COW_C && r.case) cases.set(r.case, [...(cases.get(r.case) ?? []), basename(l.file)]);
+      }
+    }
+    for (const c of COW_C_ANON_CASES) {
+      const files = cases.get(c) ?? [];
+      expect(files.filter((f) => /swap/.test(f)).length, `${c}: swapped-out`).toBeGreaterThanOrEqual(1);
+      expect(files.filter((f) => !/swap/.test(f)).length, `${c}: base page`).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it("has CVE-2020-29374, seed 004's unnecessary COWs, swap, fork, mremap and mprotect cases", () => {
+    const names = loaded.map((l) => basename(l.file));
+    expect(loaded.some((l) => l.scenario.reference.some((r) => "cve" in r && r.cve === "CVE-2020-29374"))).toBe(true);
+    for (const prefix of ["unnecessary-", "swap-", "fork-", "mremap-", "mprotect-"]) {
+      expect(names.filter((n) => n.startsWith(prefix)).length, prefix).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  describe.each(loaded.map((l) => [basename(l.file), l] as const))("%s", (_name, l) => {
+    it("runs as the kernels behave", () => {
+      const r = runScenario(l, { build: BUILD });
+      expect(Object.fromEntries(r.runs.map((x) => [x.run, x.failures.map((f) => f.message)]))).toEqual(
+        Object.fromEntries(r.runs.map((x) => [x.run, []])));
+    });
+  });
+});
