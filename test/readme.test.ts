@@ -2,6 +2,7 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { STRATEGIES, COUNTER_DESCRIPTIONS } from "../src/index.js";
+import { STEP_SCHEMAS } from "../src/scenario/schema.js";
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { scripts: Record<string, string> };
@@ -23,6 +24,14 @@ describe("README", () => {
 
   it("names every counter", () => {
     for (const name of Object.keys(COUNTER_DESCRIPTIONS)) expect(readme, name).toContain(`\`${name}\``);
+  });
+
+  it("documents every scenario op and every command", () => {
+    const ops = STEP_SCHEMAS.map((s) => (s as { properties: { op: { const: string } } }).properties.op.const);
+    expect(ops.length).toBeGreaterThanOrEqual(30);
+    const table = readme.slice(readme.indexOf("| op | fields"));
+    for (const op of ops) expect(table, op).toMatch(new RegExp(`^\\|[^\\n]*\`${op}\``, "m"));
+    for (const c of ["run", "explain", "check", "schema", "core"]) expect(readme, c).toContain(`| \`cowsim ${c}`);
   });
 
   it("shows every benchmark script", () => {

@@ -6,6 +6,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { Core } from "../core/core.js";
+import { describeCore } from "../core/describe.js";
 import { CATALOG_DIR, loadScenarios, scenarioFiles } from "../scenario/catalog.js";
 import { formatDiagnostic, ScenarioError } from "../scenario/load.js";
 import { runScenario, type ScenarioResult } from "../scenario/run.js";
@@ -117,6 +119,10 @@ program.command("check")
     }
     process.exitCode = exitFor(results);
   });
+
+program.command("core")
+  .description("print the Wasm core's self-description: its memory map, sizes and PTE layout (a default machine, 256 MiB)")
+  .action(() => out(describeCore(Core.create())));
 
 program.command("schema")
   .description("print the JSON Schema of scenario files (for editors)")

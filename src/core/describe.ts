@@ -1,5 +1,5 @@
 /**
- * The core's self-description: what `npm start` prints until the CLI lands — the memory map,
+ * The core's self-description: what `cowsim core` prints — the memory map,
  * the sizes, and the PTE layout, all read from the running module.
  */
 import { PTE_BITS, PTE_FIELDS, SWP_BITS, SWP_TYPES, PTE_MARKERS, C } from "./abi.generated.js";
