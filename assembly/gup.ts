@@ -118,6 +118,7 @@ export function gup_put_folio(folio: u32, refs: i32, flags: u32): void {
 // @ts-ignore: decorator
 @inline function mustUnshare(flags: u32, page: u32, folio: u32): bool {
   if ((flags & (FOLL_WRITE | FOLL_PIN)) != FOLL_PIN) return false;
+  if (hdr().gupFastNoUnshare) return false;
   if (!folio_test_anon(folio)) {
     // R/O long-term pins of file pages need the VMA to decide: GUP-fast cannot, so it backs off
     return (flags & FOLL_LONGTERM) != 0;
@@ -334,4 +335,12 @@ export function gup_put_scratch(ctx: u32, n: u32, flags: u32): i32 {
   if (n > (hdr().scratchBytes >> 2)) return -EINVAL;
   gup_put_pfns(ctxOf(ctx).scratch, n, flags);
   return 0;
+}
+
+/**
+ * Whether GUP-fast asks gup_must_unshare() before a R/O pin (Linux 5.19+, a7f226604170; the
+ * default) or pins whatever page it finds, as older kernels do.
+ */
+export function set_gup_fast_unshare(on: u32): void {
+  hdr().gupFastNoUnshare = on ? 0 : 1;
 }

@@ -170,11 +170,11 @@ export {
   GUPF_NO_TABLE, GUPF_NOT_PRESENT, GUPF_NOT_PERMITTED, GUPF_SPECIAL, GUPF_GRAB_FAILED,
   GUPF_PTE_CHANGED, GUPF_MUST_UNSHARE, GUPF_NOT_ALLOWED, GUPF_SEQ_RETRY, try_grab_folio,
   gup_put_folio, gup_fast, gup_fast_pte_begin, gup_fast_pte_finish, gup_fast_pte_pfn,
-  gup_put_scratch,
+  gup_put_scratch, set_gup_fast_unshare,
 } from "./gup";
 
 export {
   TTU_SHARE_ANON, TTU_SWP_EXCLUSIVE, SWAPIN_WRITABLE, SWAPIN_EXCLUSIVE, SWAPIN_DIRTY, add_to_swap,
   try_to_unmap_one, swap_writepage, delete_from_swap_cache, remove_mapping_swapcache,
-  folio_free_swap, swapin_read, swapin_map, swap_pte_slot,
+  folio_free_swap, swapin_read, swapin_map, swap_pte_slot, SWPINFO_EXCLUSIVE, SWPINFO_SOFT_DIRTY, SWPINFO_UFFD_WP,
 } from "./swap_state";

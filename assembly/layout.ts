@@ -139,6 +139,8 @@ export const NR_VMSTAT: u32 = 32;
   mmAvailable: i32;
   nrFreePages: i32;
   lruBatchSize: u32;
+  /** Set for kernels before 5.19, whose GUP-fast has no gup_must_unshare() (a7f226604170). */
+  gupFastNoUnshare: u32;
 }
 export const HEADER_BYTES: u32 = 1024;
 export const VMSTAT_OFFSET: u32 = 512;

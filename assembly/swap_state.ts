@@ -205,12 +205,20 @@ export function swapin_map(mm: u32, va: f64, pfn: u32, swapSlot: u32, prot: u32,
   return 0;
 }
 
-/** The swap entry at `va`: its slot (offset), or -ENOENT. Its SWP_EXCLUSIVE bit in ctx.aux0. */
+/** ctx.aux0 after swap_pte_slot(): the entry's SWP_EXCLUSIVE bit */
+export const SWPINFO_EXCLUSIVE: u32 = 1;
+/** ctx.aux0 after swap_pte_slot(): the entry's soft-dirty bit */
+export const SWPINFO_SOFT_DIRTY: u32 = 2;
+/** ctx.aux0 after swap_pte_slot(): the entry's uffd-wp bit */
+export const SWPINFO_UFFD_WP: u32 = 4;
+
+/** The swap entry at `va`: its slot (offset), or -ENOENT. Its software bits in ctx.aux0 (SWPINFO_*). */
 export function swap_pte_slot(ctx: u32, mm: u32, va: f64): i32 {
   const slot = walk_ptep(mm, <u64>va);
   if (slot == 0) return -ENOENT;
   const e = entryLoad(slot);
   if (pte_none(e) || pte_present(e) || swp_type(e) >= MAX_SWAPFILES) return -ENOENT;
-  ctxOf(ctx).aux0 = pte_swp_exclusive(e) ? 1 : 0;
+  ctxOf(ctx).aux0 = (pte_swp_exclusive(e) ? SWPINFO_EXCLUSIVE : 0) | (pte_swp_soft_dirty(e) ? SWPINFO_SOFT_DIRTY : 0) |
+    (pte_swp_uffd_wp(e) ? SWPINFO_UFFD_WP : 0);
   return <i32>swp_offset(e);
 }

@@ -234,6 +234,7 @@ export interface CoreExports {
   gup_fast_pte_finish(ctx: number): number;
   gup_fast_pte_pfn(ctx: number): number;
   gup_put_scratch(ctx: number, n: number, flags: number): number;
+  set_gup_fast_unshare(on: number): void;
   add_to_swap(folio: number): number;
   try_to_unmap_one(mm: number, va: number, pfn: number, flags: number): number;
   swap_writepage(folio: number): number;
@@ -457,6 +458,9 @@ export const C = {
   SWAPIN_WRITABLE: 1,
   SWAPIN_EXCLUSIVE: 2,
   SWAPIN_DIRTY: 4,
+  SWPINFO_EXCLUSIVE: 1,
+  SWPINFO_SOFT_DIRTY: 2,
+  SWPINFO_UFFD_WP: 4,
 } as const;
 
 export interface TaggedConstant { readonly name: string; readonly short: string; readonly description: string; readonly value: number; readonly from?: number; readonly width?: number }

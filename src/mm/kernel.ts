@@ -126,6 +126,7 @@ export class Kernel {
       throw new CowsimError("EINVAL", `transient.lruBatch must be true, false or a size from 0 to 32, not ${String(lru)}`);
     }
     this.x.set_lru_batch_size(lruSize);
+    this.x.set_gup_fast_unshare(this.strategy.tracksAnonExclusive ? 1 : 0);
     const iso = options.transient?.isolation ?? 0;
     if (!(iso >= 0 && iso <= 1)) throw new CowsimError("EINVAL", `transient.isolation must be a probability, not ${iso}`);
     this.isolationRate = iso;

@@ -42,6 +42,13 @@ export const ANON_EXCLUSIVE_KNOBS: readonly KnobSpec[] = [
     description: "mm/mprotect: try avoiding write faults for exclusive anonymous pages when changing protection",
     default: true,
   },
+  {
+    name: "directIoPins",
+    commit: "a7e689dd1c06",
+    kernel: "6.5",
+    description: "block: Convert bio_iov_iter_get_pages to use iov_iter_extract_pages — O_DIRECT pins (FOLL_PIN) instead of taking references (FOLL_GET), so fork copies a page under I/O",
+    default: true,
+  },
 ];
 
 export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>): CowStrategy {
@@ -50,13 +57,14 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
   return {
     id: "anon-exclusive",
     title: "PageAnonExclusive COW",
-    kernels: all ? "Linux ≥ 6.2 (6.12)" : "Linux ≥ 5.19",
+    kernels: all ? "Linux ≥ 6.5 (6.12)" : "Linux ≥ 5.19",
     commits: ["6c287605fd56", ...ANON_EXCLUSIVE_KNOBS.filter((s) => k[s.name]).map((s) => s.commit)],
     knobs: k,
     lruBatchSize: 31,
     tracksAnonExclusive: true,
     gupBreaksCow: false,
     mprotectWriteUpgrade: k.mprotectWriteUpgrade!,
+    directIoPins: k.directIoPins!,
 
     wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
       if (f.exclusive) return { reuse: true, rule: "do_wp_page(): PageAnonExclusive() — reuse", setExclusive: true };

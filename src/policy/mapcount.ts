@@ -51,6 +51,7 @@ export function mapcountStrategy(knobs?: Readonly<Record<string, boolean>>): Cow
     tracksAnonExclusive: false,
     gupBreaksCow: k.gupBreaksCow!,
     mprotectWriteUpgrade: false,
+    directIoPins: false,
 
     wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
       if (f.ksm) {

@@ -34,6 +34,13 @@ export const PAGECOUNT_KNOBS: readonly KnobSpec[] = [
     description: "mm: optimize do_wp_page() for exclusive pages in the swapcache — the swap cache's reference no longer forces a copy",
     default: false,
   },
+  {
+    name: "lruDrainReuse",
+    commit: "d4c470970d45",
+    kernel: "5.18",
+    description: "mm: optimize do_wp_page() for fresh pages in local LRU pagevecs — a page not yet on the LRU has the local batch drained (lru_add_drain()) before its count is judged (with swapcacheReuse)",
+    default: false,
+  },
 ];
 
 export function pagecountStrategy(knobs?: Readonly<Record<string, boolean>>): CowStrategy {
@@ -42,15 +49,20 @@ export function pagecountStrategy(knobs?: Readonly<Record<string, boolean>>): Co
     id: "pagecount",
     title: "page_count() COW",
     kernels: k.swapcacheReuse ? "Linux 5.18" : "Linux 5.9 – 5.17",
-    commits: ["09854ba94c6a", ...(k.forkCopyPinned ? ["70e806e4e645"] : []), ...(k.swapcacheReuse ? ["53a05ad9f21d"] : [])],
+    commits: ["09854ba94c6a", ...(k.forkCopyPinned ? ["70e806e4e645"] : []), ...(k.swapcacheReuse ? ["53a05ad9f21d"] : []), ...(k.swapcacheReuse && k.lruDrainReuse ? ["d4c470970d45"] : [])],
     knobs: k,
     lruBatchSize: 15,
     tracksAnonExclusive: false,
     gupBreaksCow: false,
     mprotectWriteUpgrade: false,
+    directIoPins: false,
 
     wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
       if (k.swapcacheReuse) {
+        if (k.lruDrainReuse) {
+          if (f.ksm || h.refcount() > 3) return { reuse: false, rule: `do_wp_page(): page_count() ${h.refcount()} > 3 — copy` };
+          if (!f.lru) h.lruAddDrain();
+        }
         const limit = 1 + (f.swapcache ? 1 : 0);
         if (f.ksm || h.refcount() > limit) {
           return { reuse: false, rule: `do_wp_page(): page_count() ${h.refcount()} > 1 + PageSwapCache() — copy` };

@@ -137,6 +137,8 @@ export interface CowStrategy {
   readonly gupBreaksCow: boolean;
   /** Linux 6.2 (64fe24a3e05e): mprotect() maps exclusive anonymous pages writable at once. */
   readonly mprotectWriteUpgrade: boolean;
+  /** Linux 6.5 (a7e689dd1c06): O_DIRECT pins its pages (FOLL_PIN); before, plain references (FOLL_GET). */
+  readonly directIoPins: boolean;
 }
 
 /** Resolves user knob settings against a strategy's knob table; unknown names are an error. */

@@ -110,8 +110,8 @@ export const STEP_SCHEMAS: readonly object[] = [
   op("io_uring_device_read", "IORING_OP_WRITE_FIXED: the device reads a page of the buffer", ["buffer"], { buffer: id, page, expect: expectValue }),
   op("io_uring_device_write", "IORING_OP_READ_FIXED: the device writes a page of the buffer", ["buffer", "value"], { buffer: id, page, value }),
   op("io_uring_unregister", "IORING_UNREGISTER_BUFFERS", ["buffer"], { buffer: id }),
-  op("o_direct_read", "an O_DIRECT read() from a file into the range, submitted (FOLL_PIN | FOLL_WRITE)", ["addr", "as"], { ...proc, ...range, as: id }),
-  op("o_direct_write", "an O_DIRECT write() of the range to a file, submitted (FOLL_PIN)", ["addr", "as"], { ...proc, ...range, as: id }),
+  op("o_direct_read", "an O_DIRECT read() from a file into the range, submitted (FOLL_PIN | FOLL_WRITE; FOLL_GET before 6.5)", ["addr", "as"], { ...proc, ...range, as: id }),
+  op("o_direct_write", "an O_DIRECT write() of the range to a file, submitted (FOLL_PIN; FOLL_GET before 6.5)", ["addr", "as"], { ...proc, ...range, as: id }),
   op("o_direct_complete", "the O_DIRECT request completes: a read stores `values`, a write returns what the device read", ["request"], {
     request: id, values, expect: expectValue,
   }),

@@ -186,15 +186,16 @@ export class MemoryRegion extends GupUser {
 
 /**
  * One O_DIRECT request (iomap_dio_rw() → bio_iov_iter_get_pages()): short-term FOLL_PIN around
- * the I/O — with FOLL_WRITE for a read from the file (the device writes memory). Submitted
+ * the I/O (FOLL_GET before 6.5) — with FOLL_WRITE for a read from the file (the device writes memory). Submitted
  * now, completed by complete(); between the two, the pages are the device's.
  */
 export class DirectIo extends GupUser {
   readonly direction: "read" | "write";
 
   constructor(k: Kernel, p: Process, direction: "read" | "write", addr: number, length: number) {
-    super(k, p, `o_direct_${direction}`, addr, length, FOLL_PIN | (direction === "read" ? FOLL_WRITE : 0), "o_direct",
-      direction === "read" ? "coherent" : "none");
+    // until 6.5 bio_iov_iter_get_pages() took references (get_user_pages_fast()), not pins
+    super(k, p, `o_direct_${direction}`, addr, length, (k.strategy.directIoPins ? FOLL_PIN : FOLL_GET) | (direction === "read" ? FOLL_WRITE : 0),
+      "o_direct", direction === "read" ? "coherent" : "none");
     this.direction = direction;
   }
 
