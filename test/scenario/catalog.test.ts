@@ -3,6 +3,7 @@
 // base page, CVE-2020-29374, seed 004's unnecessary COWs, swap, fork, mremap, mprotect).
 import { describe, it, expect } from "vitest";
 import { basename } from "node:path";
+import { readFileSync } from "node:fs";
 import { CATALOG_DIR, scenarioFiles, loadScenarios, runScenario, outcomeFor, STRATEGY_IDS } from "../../src/index.js";
 import { runsOf } from "../../src/scenario/resolve.js";
 import { BUILD } from "../helpers.js";
@@ -57,6 +58,18 @@ describe("the catalog", () => {
     expect(loaded.some((l) => l.scenario.reference.some((r) => "cve" in r && r.cve === "CVE-2020-29374"))).toBe(true);
     for (const prefix of ["unnecessary-", "swap-", "fork-", "mremap-", "mprotect-"]) {
       expect(names.filter((n) => n.startsWith(prefix)).length, prefix).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it("gives the README's side-by-side figures", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const results = loaded.map((l) => runScenario(l, { build: BUILD }));
+    expect(readme).toContain(`${loaded.length}\nscenarios, ${results.reduce((n, r) => n + r.runs.length, 0)} runs counting the knob variants`);
+    for (const s of STRATEGY_IDS) {
+      const runs = results.flatMap((r) => r.runs.filter((x) => x.run === s));
+      const sum = (c: string) => runs.reduce((a, x) => a + (x.counters[c] ?? 0), 0);
+      const row = [sum("missedCow"), sum("unnecessaryCow"), sum("wrongCow"), sum("copies"), sum("reuses"), runs.filter((x) => x.findings.length).length];
+      expect(readme, s).toContain(`| ${s} | ${runs[0]!.kernels} | ${row.join(" | ")} |`);
     }
   });
 

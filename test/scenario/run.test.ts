@@ -7,6 +7,16 @@ import { BUILD } from "../helpers.js";
 const run = (text: string): ScenarioResult => runScenario(parseScenarios("t.yaml", text)[0]!, { build: BUILD });
 const failures = (r: ScenarioResult) => Object.fromEntries(r.runs.map((x) => [x.run, x.failures.map((f) => f.message)]));
 const head = "name: t\nreference: [{ commit: 17839856fd58 }]\nkernel: { memory: 4M }\n";
+/** CVE-2020-29374's steps up to the pipe read (lines 5–12 after head and one more line). */
+const CVE_STEPS = `processes: [parent]
+steps:
+  - { op: mmap, as: buf, pages: 1 }
+  - { op: write, addr: buf, value: 1 }
+  - { op: fork, as: child }
+  - { op: vmsplice, process: child, addr: buf, as: pipe }
+  - { op: munmap, process: child, addr: buf }
+  - { op: write, addr: buf, value: 2 }
+`;
 
 describe("expectations", () => {
   it("pass when every value, counter and finding is the kernel's", () => {
@@ -65,15 +75,7 @@ steps:
 
   it("runs with knobs are named, and expectations follow their names", () => {
     const r = run(`${head}strategies: [mapcount, { name: mapcount-5.8, strategy: mapcount, knobs: { gupBreaksCow: true } }]
-processes: [parent]
-steps:
-  - { op: mmap, as: buf, pages: 1 }
-  - { op: write, addr: buf, value: 1 }
-  - { op: fork, as: child }
-  - { op: vmsplice, process: child, addr: buf, as: pipe }
-  - { op: munmap, process: child, addr: buf }
-  - { op: write, addr: buf, value: 2 }
-  - { op: pipe_read, pipe: pipe, reader: child, expect: { mapcount: [2], mapcount-5.8: [1] } }
+${CVE_STEPS}  - { op: pipe_read, pipe: pipe, reader: child, expect: { mapcount: [2], mapcount-5.8: [1] } }
 expect:
   mapcount: { findings: [missed-cow] }
   mapcount-5.8: { findings: [] }
@@ -84,15 +86,7 @@ expect:
 
   it("a finding points at its step and line, and its chain at theirs, with the counters decisions added to", () => {
     const r = run(`${head}strategies: [mapcount]
-processes: [parent]
-steps:
-  - { op: mmap, as: buf, pages: 1 }
-  - { op: write, addr: buf, value: 1 }
-  - { op: fork, as: child }
-  - { op: vmsplice, process: child, addr: buf, as: pipe }
-  - { op: munmap, process: child, addr: buf }
-  - { op: write, addr: buf, value: 2 }
-  - { op: pipe_read, pipe: pipe, reader: child, expect: [2] }
+${CVE_STEPS}  - { op: pipe_read, pipe: pipe, reader: child, expect: [2] }
 `);
     const f = r.runs[0]!.findings[0]!;
     expect([f.kind, f.scenarioStep, f.line]).toEqual(["missed-cow", 6, 13]);
