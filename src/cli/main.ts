@@ -114,7 +114,8 @@ program.command("check")
       const failed = runs.filter((r) => !r.pass);
       out(checkMatrix(results, names, paint));
       for (const r of results) for (const x of r.runs) for (const f of x.failures) out(paint("red", `FAIL ${r.file} [${x.run}]: ${f.message}`));
-      out(`\n${results.length} scenarios, ${runs.length} runs: ${runs.length - failed.length} as the kernels behave, ${failed.length} not\n`);
+      out(`\n${results.length} scenarios, ${runs.length} runs: ${runs.length - failed.length} as the kernels behave, ${failed.length} not`);
+      out(paint("dim", "(PASS: the strategy did what its kernels do, their bugs included — see `cowsim explain` for each finding)\n"));
       out(comparison(results, paint));
     }
     process.exitCode = exitFor(results);
