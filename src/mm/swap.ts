@@ -145,12 +145,8 @@ export function do_swap_page(k: Kernel, p: Process, vma: Vma, addr: number, writ
   if (slot < 0) return; // the entry changed: the access retries
   const info = x.ctx_aux0(k.ctx);
   const swpExclusive = (info & C.SWPINFO_EXCLUSIVE) !== 0;
-  // pte_needs_soft_dirty_wp() and userfaultfd_pte_wp(): since 6.2 do_swap_page() maps an
-  // exclusive page writable even on a read fault — unless soft-dirty tracking or uffd-wp must
-  // see the write, then it comes back read-only (a write fault follows). Older kernels map it
-  // writable only on a write fault, which dirties it anyway.
-  const mustWriteFault = k.strategy.tracksAnonExclusive &&
-    ((!(vma.flags & VM_SOFTDIRTY) && !(info & C.SWPINFO_SOFT_DIRTY)) || ((vma.flags & VM_UFFD_WP) !== 0 && (info & C.SWPINFO_UFFD_WP) !== 0));
+  const writeNotify = (!(vma.flags & VM_SOFTDIRTY) && !(info & C.SWPINFO_SOFT_DIRTY)) ||
+    ((vma.flags & VM_UFFD_WP) !== 0 && (info & C.SWPINFO_UFFD_WP) !== 0);
   if (!vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
   let pfn = x.swap_cache_pfn(slot) >>> 0;
   const fromCache = pfn !== C.NO_PFN;
@@ -163,9 +159,9 @@ export function do_swap_page(k: Kernel, p: Process, vma: Vma, addr: number, writ
   }
   x.folio_ref_add(pfn, 1); // the reference the mapping takes
   const h = swapinHelpers(k, pfn, slot);
-  const d = k.strategy.swapin({ write, swpExclusive, ksm: x.folio_test_ksm(pfn) === 1 }, h);
+  const d = k.strategy.swapin({ write, swpExclusive, ksm: x.folio_test_ksm(pfn) === 1, writeNotify }, h);
   h.swapFree();
-  const writable = d.writable && d.exclusive && (vma.flags & VM_WRITE) !== 0 && !mustWriteFault;
+  const writable = d.writable && d.exclusive && (vma.flags & VM_WRITE) !== 0;
   const flags = (writable ? C.SWAPIN_WRITABLE : 0) | (d.exclusive ? C.SWAPIN_EXCLUSIVE : 0) |
     (writable && write ? C.SWAPIN_DIRTY : 0);
   // __folio_set_anon(): a folio not exclusive to this VMA belongs to the oldest anon_vma
@@ -175,8 +171,7 @@ export function do_swap_page(k: Kernel, p: Process, vma: Vma, addr: number, writ
   k.stats.inc(Stat.swapins);
   if (k.journal) {
     if (!fromCache) k.journal.frameBorn(pfn);
-    const wp = d.writable && d.exclusive && mustWriteFault ? "; pte_needs_soft_dirty_wp(): read-only until written" : "";
-    k.journal.add("do_swap_page", () => `pid ${p.pid} swaps ${hex(addr)} in from slot ${slot}${fromCache ? " (swap cache)" : ""} as pfn ${pfn}: ${d.rule}${wp}`, [pfn]);
+    k.journal.add("do_swap_page", () => `pid ${p.pid} swaps ${hex(addr)} in from slot ${slot}${fromCache ? " (swap cache)" : ""} as pfn ${pfn}: ${d.rule}`, [pfn]);
   }
 }
 

@@ -105,11 +105,11 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
       if (f.write && !f.ksm && h.refcount() === 2) h.freeSwap(); // should_try_to_free_swap()
       const rc = h.refcount();
       if (fromEntry || (!f.ksm && rc === 1)) {
-        return {
-          exclusive: true, writable: true,
-          rule: fromEntry ? "do_swap_page(): pte_swp_exclusive() — exclusive, mapped writable"
-            : "do_swap_page(): folio_ref_count() == 1 — exclusive, mapped writable",
-        };
+        // 6.2+ maps it writable even on a read fault, unless a write must be noticed
+        const why = fromEntry ? "pte_swp_exclusive()" : "folio_ref_count() == 1";
+        return f.writeNotify
+          ? { exclusive: true, writable: false, rule: `do_swap_page(): ${why} — exclusive; pte_needs_soft_dirty_wp(): read-only until written` }
+          : { exclusive: true, writable: true, rule: `do_swap_page(): ${why} — exclusive, mapped writable` };
       }
       return { exclusive: false, writable: false, rule: `do_swap_page(): folio_ref_count() ${rc}, not known exclusive — mapped read-only` };
     },

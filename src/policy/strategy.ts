@@ -68,6 +68,11 @@ export interface SwapinFacts {
   /** The swap PTE carried SWP_EXCLUSIVE. */
   readonly swpExclusive: boolean;
   readonly ksm: boolean;
+  /**
+   * pte_needs_soft_dirty_wp() or userfaultfd_pte_wp(): soft-dirty tracking or uffd-wp must see
+   * the next write, so a page mapped on a read fault has to stay read-only.
+   */
+  readonly writeNotify: boolean;
 }
 
 /** Kernel helpers of do_swap_page(); the counts are read afresh each time. @public */

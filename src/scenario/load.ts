@@ -160,15 +160,6 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
         case "maximum":
           message = `${showPath(path)}: expected a number ${String(e.params.comparison)} ${String(e.params.limit)}, found ${show(found)}`;
           break;
-        case "oneOf":
-        case "anyOf":
-        case "const":
-        case "type":
-        case "pattern":
-        case "minItems":
-        case "minLength":
-        case "minProperties":
-        case "uniqueItems":
         default: {
           const expected = (e.parentSchema as { description?: string }).description;
           message = e.propertyName !== undefined
@@ -180,11 +171,10 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
       const text = message!;
       if (seen.has(place + "\0" + text)) continue;
       seen.add(place + "\0" + text);
-      // of a failed oneOf, only the summary is kept when its branches said nothing more precise
       out.push({ path, ...(key !== undefined ? { key } : {}), message: text });
     }
   }
-  return dedupeOneOf(out);
+  return out;
 }
 
 /**
@@ -206,18 +196,6 @@ function bestBranches(errors: readonly ErrorObject[]): ErrorObject[] {
     else kept = kept.filter((e) => branchOf(e) < 0);
   }
   return kept;
-}
-
-/** When a oneOf failed and a branch's own error says more about the same place, keep that one. */
-function dedupeOneOf<T extends { path: Path; message: string }>(msgs: T[]): T[] {
-  const places = new Map<string, T[]>();
-  for (const m of msgs) places.set(JSON.stringify(m.path), [...(places.get(JSON.stringify(m.path)) ?? []), m]);
-  const out: T[] = [];
-  for (const group of places.values()) {
-    const expected = group.filter((m) => m.message.includes(": expected "));
-    out.push(...(expected.length ? expected.slice(0, 1) : group));
-  }
-  return out;
 }
 
 /** The name problems of data that may not satisfy the schema: what can be checked is. */

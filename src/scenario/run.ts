@@ -14,6 +14,7 @@ import type { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } f
 import type { StrategyId } from "../policy/index.js";
 import * as uapi from "../mm/uapi.js";
 import { addressOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
+import { STEP_SCHEMAS } from "./schema.js";
 import type { ExpectedValue, LoadedScenario, Outcome, PerRun, Reference, RunSpec, Step } from "./types.js";
 
 /** One failed expectation. @public */
@@ -128,14 +129,16 @@ function protOf(v: unknown): number {
 const flagsOf = (v: unknown, table: Record<string, number>, dflt: readonly string[]) =>
   ((v as string[] | undefined) ?? dflt).reduce((acc, n) => acc | table[n]!, 0);
 
+/** Ops made by a process (the others are a device's, or the machine's). */
+const TAKES_PROCESS = new Set(STEP_SCHEMAS.map((o) => o as { properties: { op: { const: string }; process?: unknown } })
+  .filter((o) => o.properties.process !== undefined).map((o) => o.properties.op.const));
+
 /** The step as a line of text. */
 export function stepText(step: Step, dfltProcess: string): string {
   const fields = Object.entries(step)
     .filter(([k]) => !["op", "process", "expect", "error", "comment", "as"].includes(k))
     .map(([k, v]) => (k === "addr" || k === "pipe" || k === "buffer" || k === "region" || k === "request" || k === "pin" || k === "isolated" ? String(v) : `${k}: ${Array.isArray(v) ? `[${v.join(", ")}]` : String(v)}`));
-  const who = ["spawn", "pipe_read", "io_uring_device_read", "io_uring_device_write", "io_uring_unregister", "o_direct_complete",
-    "rdma_remote_read", "rdma_remote_write", "rdma_deregister", "pin_read", "pin_write", "unpin", "putback", "reclaim",
-    "drain_lru", "free_swap_cache", "check_invariants", "counters"].includes(step.op) ? "" : `${step.process ?? dfltProcess}: `;
+  const who = TAKES_PROCESS.has(step.op) ? `${step.process ?? dfltProcess}: ` : "";
   return `${who}${step.op}(${fields.join(", ")})${step.as !== undefined ? ` → ${String(step.as)}` : ""}`;
 }
 
@@ -150,7 +153,8 @@ const showValue = (v: unknown) => (Array.isArray(v) ? `[${v.join(", ")}]` : Stri
 export function counterOf(fn: string, what: string): string | undefined {
   switch (fn) {
     case "do_anonymous_page": return /zero page/.test(what) ? "zeroPageFaults" : "anonFaults";
-    case "do_wp_page": return /— reuse|: reuse|reuses?\b/.test(what) && !/cop(y|ies)\b/.test(what.split("—").pop() ?? "") ? "reuses" : "wpFaults";
+    // the rule ends with its verdict: "… — reuse" or "… — copy"
+    case "do_wp_page": return /— reuse/.test(what) ? (/unshare fault/.test(what) ? "unshareReuses" : "reuses") : "wpFaults";
     case "wp_page_copy": return "copies";
     case "copy_present_page": return "forkCopies";
     case "copy_present_pte": return "ptesSharedAtFork";
@@ -313,7 +317,7 @@ class Runner {
       const fail = (message: string) => this.failures.push({ step: i, line, message: `${where}: ${message}` });
       const wantError = pick(step.error, run) ?? null;
       const cursor = journal.entryCount;
-      const pidBefore = step.process !== undefined || !["spawn"].includes(step.op) ? this.procs.get((step.process as string | undefined) ?? this.dflt)?.pid ?? null : null;
+      const pid = TAKES_PROCESS.has(step.op) ? this.proc(step).pid : null;
       let value: number | readonly number[] | undefined;
       let error: string | undefined;
       try {
@@ -341,7 +345,7 @@ class Runner {
       }
       this.journalEnd.push(journal.step);
       this.records.push({
-        index: i, line, op: step.op, text: stepText(step, this.dflt), pid: pidBefore,
+        index: i, line, op: step.op, text: stepText(step, this.dflt), pid,
         ...(value !== undefined ? { value } : {}), ...(error !== undefined ? { error } : {}),
         ...(this.opts.trace ? { entries: journal.entriesSince(cursor), counters: this.k.counters() } : {}),
       });
