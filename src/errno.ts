@@ -39,3 +39,21 @@ export function check(ret: number, what: string): number {
   if (ret < 0) throw new CowsimError(errnoName(ret), what);
   return ret;
 }
+
+/**
+ * The simulator broke one of its own invariants (a bug of cowsim or of a custom strategy, not a
+ * bad call): thrown after a step when the kernel checks invariants after every step. @public
+ */
+export class InvariantError extends Error {
+  /** Each violated invariant, with what the state showed. */
+  readonly violations: readonly { readonly invariant: string; readonly detail: string }[];
+  /** The step after which they were found. */
+  readonly after: string;
+
+  constructor(after: string, violations: readonly { readonly invariant: string; readonly detail: string }[]) {
+    super(`cowsim invariant violated after ${after}:\n` + violations.map((x) => `  ${x.invariant}: ${x.detail}`).join("\n"));
+    this.name = "InvariantError";
+    this.violations = violations;
+    this.after = after;
+  }
+}

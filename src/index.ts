@@ -19,7 +19,10 @@ export type {
 } from "./policy/index.js";
 export type { Finding, FindingKind } from "./oracle/oracle.js";
 export type { ChainStep, JournalEntry } from "./oracle/journal.js";
-export type { InvariantViolation, LatentMissedCow } from "./oracle/invariants.js";
+export type {
+  InvariantViolation, LatentMissedCow, HeldFrame, FrameHolder, UsedSwapSlot,
+} from "./oracle/invariants.js";
+export { describeHolder } from "./oracle/invariants.js";
 export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
 export type { Counters } from "./mm/stats.js";
 export {
@@ -38,6 +41,6 @@ export { chromeTrace } from "./scenario/trace.js";
 export type { ChromeTrace, TraceEvent } from "./scenario/trace.js";
 export { SCENARIO_SCHEMA } from "./scenario/schema.js";
 export type { Scenario, LoadedScenario, Step, Outcome, Reference, RunSpec, PerRun } from "./scenario/types.js";
-export { CowsimError, errnoName } from "./errno.js";
+export { CowsimError, InvariantError, errnoName } from "./errno.js";
 export type { ErrnoName } from "./errno.js";
 export * from "./core/index.js";

@@ -29,6 +29,7 @@ function needsCopy(src: Vma, dst: Vma): boolean {
 export function dup_mmap(k: Kernel, parent: Process): Process {
   const x = k.x;
   const ctx = k.ctx;
+  k.checkProcessLimit("fork");
   // the dry run: tables and early-copy frames for every VMA, before anything changes
   let tables = 1; // the child's PGD
   let frames = 0;
@@ -49,7 +50,7 @@ export function dup_mmap(k: Kernel, parent: Process): Process {
   if (childMm < 0) {
     x.pt_unreserve(ctx);
     x.frames_unreserve(ctx);
-    throw new CowsimError("ENOMEM", `fork: no mm_struct slot left (maxProcesses)`);
+    throw new CowsimError("ENOMEM", `fork: no page table left for the child's PGD`);
   }
 
   const child = new Process(k, k.allocPid(), childMm, parent.pid);

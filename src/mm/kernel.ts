@@ -7,12 +7,15 @@ import { Core } from "../core/core.js";
 import type { CoreExports } from "../core/abi.generated.js";
 import type { CoreBuild } from "../core/wasm.js";
 import { C } from "../core/abi.generated.js";
-import { CowsimError } from "../errno.js";
+import { CowsimError, InvariantError } from "../errno.js";
 import { makeStrategy, type StrategyId } from "../policy/index.js";
 import type { CowStrategy } from "../policy/strategy.js";
 import { Oracle, type Finding } from "../oracle/oracle.js";
 import type { Journal } from "../oracle/journal.js";
-import { checkInvariants, latentMissedCows, type InvariantViolation, type LatentMissedCow } from "../oracle/invariants.js";
+import {
+  checkInvariants, latentMissedCows, heldFrames, usedSwapSlots, type InvariantViolation, type LatentMissedCow,
+  type HeldFrame, type UsedSwapSlot,
+} from "../oracle/invariants.js";
 import { AnonVmaRegistry } from "./rmap.js";
 import { ShmemRegistry } from "./shmem.js";
 import { Stats, Stat, type Counters } from "./stats.js";
@@ -89,6 +92,7 @@ export class Kernel {
   readonly shmem = new ShmemRegistry();
   readonly processes = new Map<number, Process>();
   readonly maxMapCount: number;
+  readonly maxProcesses: number;
   readonly invariantsEachStep: boolean;
   private readonly rng: Rng;
   private readonly isolationRate: number;
@@ -135,17 +139,30 @@ export class Kernel {
     this.oracle = useOracle ? new Oracle(options.explain ?? true, this.core.layout.nframes) : null;
     this.journal = this.oracle?.journal ?? null;
     this.maxMapCount = options.maxMapCount ?? DEFAULT_MAX_MAP_COUNT;
+    this.maxProcesses = options.maxProcesses ?? 256;
     this.invariantsEachStep = options.checkInvariants ?? false;
   }
 
   /** A new process with an empty address space (what exec() leaves). */
   spawn(): Process {
-    const mm = this.core.mmAlloc();
+    this.checkProcessLimit("spawn");
+    const mm = this.x.mm_alloc(this.ctx);
+    if (mm < 0) throw new CowsimError("ENOMEM", "spawn: no page table left for the new process's PGD");
     const p = new Process(this, this.allocPid(), mm, 0);
     this.processes.set(p.pid, p);
     this.journal?.begin(p.pid, "spawn()");
     this.journal?.add("mm_alloc", () => `pid ${p.pid} starts with an empty address space`);
     return p;
+  }
+
+  /**
+   * copy_process(): fork fails with EAGAIN once kernel.threads-max tasks exist
+   * (`nr_threads >= max_threads`), before any memory is touched. @internal
+   */
+  checkProcessLimit(call: string): void {
+    if (this.processes.size >= this.maxProcesses) {
+      throw new CowsimError("EAGAIN", `${call}: ${this.processes.size} processes exist, the most this kernel allows (maxProcesses, like kernel.threads-max)`);
+    }
   }
 
   /** @internal */
@@ -217,12 +234,23 @@ export class Kernel {
     return latentMissedCows(this);
   }
 
-  /** Throws when an invariant does not hold. */
+  /** Throws an {@link InvariantError} when an invariant does not hold. */
   assertInvariants(after = "now"): void {
     const v = this.checkInvariants();
-    if (v.length) {
-      throw new Error(`cowsim invariant violated after ${after}:\n` + v.map((x) => `  ${x.invariant}: ${x.detail}`).join("\n"));
-    }
+    if (v.length) throw new InvariantError(after, v);
+  }
+
+  /**
+   * Every frame that is not free, with what holds it (mappings, the swap cache, LRU batches,
+   * isolation, GUP users, shmem files): after every process exited, what is left and why.
+   */
+  heldFrames(): HeldFrame[] {
+    return heldFrames(this);
+  }
+
+  /** Every swap slot in use, with its swap count and swap-cache frame. */
+  usedSwapSlots(): UsedSwapSlot[] {
+    return usedSwapSlots(this);
   }
 
   /**

@@ -114,16 +114,18 @@ function handleFault(k: Kernel, p: Process, vma: Vma, addr: number, write: boole
   switch (code) {
     case C.ACCESS_NEED_FAULT:
       if (vma.shmem) return shmemFault(k, p, vma, addr, write);
-      if (vma.isPrivateAnon) return prepareAnon(k, p, vma);
+      if (vma.isPrivateAnon) return prepareAnon(k, p, vma, addr);
       throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
     case C.ACCESS_WP_FAULT:
       return do_wp_page(k, p, vma, addr, false);
     case C.ACCESS_SWAP:
       return do_swap_page(k, p, vma, addr, write);
     case C.ACCESS_ENOMEM:
+      // reclaim frees frames, never page tables: without a table, give up at once
+      if (!tablesFor(k, p, addr)) throw noPageTable(p, addr);
       // direct reclaim, then the access retries; without swap (or anything to swap), ENOMEM
       if (k.reclaim() > 0) return;
-      throw new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s fault at ${hex(addr)} found no free frame or page table`);
+      throw new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s fault at ${hex(addr)} found no free frame, and reclaim freed none`);
     case C.ACCESS_MARKER:
       throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard or poison marker at ${hex(addr)}`);
     default:
@@ -132,15 +134,23 @@ function handleFault(k: Kernel, p: Process, vma: Vma, addr: number, write: boole
 }
 
 /**
- * vmf_anon_prepare(): the VMA gets its anon_vma before its first anonymous page. A frame is
- * checked for first, so an exhausted machine fails with nothing changed.
+ * do_anonymous_page()'s order: pte_alloc() first (no page table: VM_FAULT_OOM, nothing
+ * changed), then vmf_anon_prepare() gives the VMA its anon_vma before the first anonymous page
+ * is allocated — so a fault that then finds no frame leaves the anon_vma behind, as in Linux.
  */
-function prepareAnon(k: Kernel, p: Process, vma: Vma): void {
+function prepareAnon(k: Kernel, p: Process, vma: Vma, addr: number): void {
   if (vma.anonVma) throw new Error("cowsim: anon fault with an anon_vma that the fast path refused");
-  if (k.core.freePages() < 1) {
-    throw new CowsimError("ENOMEM", `out of memory: no free frame for pid ${p.pid}'s anonymous fault`);
-  }
+  if (!tablesFor(k, p, addr)) throw noPageTable(p, addr);
   anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
+}
+
+/** Whether the page-table pool has the tables a fault at `addr` still needs. */
+function tablesFor(k: Kernel, p: Process, addr: number): boolean {
+  return k.x.tables_missing_at(p.mm, addr, 3) <= k.core.tablesAvailable();
+}
+
+function noPageTable(p: Process, addr: number): CowsimError {
+  return new CowsimError("ENOMEM", `out of memory: no page table left for pid ${p.pid}'s fault at ${hex(addr)} (the page-table pool is exhausted)`);
 }
 
 /** do_read_fault() / do_shared_fault() for a shared anonymous (shmem) mapping. */
@@ -206,6 +216,7 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
     if (nw === C.ACCESS_ENOMEM && k.reclaim() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
     if (nw < 0) throw enomem(p, addr, nw);
     k.stats.inc(Stat.zeroPageCopies);
+    k.oracle?.onZeroPageCopy(p.pid, addr, unshare ? "FAULT_FLAG_UNSHARE of the zero page" : "do_wp_page(): write to the shared zero page");
     k.journal?.frameBorn(nw);
     k.journal?.add("wp_page_copy", () => `pid ${p.pid} ${unshare ? "unshares" : "writes"} the zero page at ${hex(addr)}: fresh pfn ${nw}`, [nw]);
     return;
@@ -237,22 +248,37 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
     k.journal?.addf("do_wp_page", unshare ? WP_UNSHARE_FAULT : WP_WRITE_FAULT, p.pid, addr, pfn, pfn, -1, d.rule);
     return;
   }
-  // wp_page_copy(): judged before the copy changes the counts
-  k.oracle?.onCopy({
+  // wp_page_copy(): the facts are read before the copy changes the counts, and judged once it succeeded
+  const copyFacts = k.oracle ? {
     pid: p.pid, address: addr, pfn, mapcount: x.folio_mapcount(folio), swapcount: helpers.swapcount(),
     zeroPage: false, ksm: facts.ksm, snapshotRefs: k.snapshotRefs(folio), refcount: x.folio_ref_count(folio), rule: d.rule,
-  });
+  } : null;
   let nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
   if (nw === C.ACCESS_ENOMEM && k.reclaim() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
   if (isolated) k.putbackIsolated(folio);
   if (nw === C.ACCESS_SWAP || nw === C.ACCESS_NEED_FAULT) return; // reclaim took the page: retry
   if (nw < 0) throw enomem(p, addr, nw);
+  if (copyFacts) k.oracle!.onCopy(copyFacts);
+  if (k.strategy.freeSwapCacheAfterCow) free_swap_cache(k, folio);
   k.stats.inc(Stat.copies);
   if (unshare) k.stats.inc(Stat.unshareCopies);
   if (k.journal) {
     k.journal.frameBorn(nw);
     k.journal.addf("do_wp_page", unshare ? WP_UNSHARE_FAULT : WP_WRITE_FAULT, p.pid, addr, pfn, pfn, -1, d.rule);
     k.journal.addf("wp_page_copy", WP_COPY_DONE, p.pid, addr, nw, nw, pfn);
+  }
+}
+
+/**
+ * free_swap_cache() after wp_page_copy() (f4c4a3f48480, 5.14): the old folio, now mapped by
+ * nobody, leaves the swap cache when no swap entry needs it — otherwise it would sit there, idle,
+ * until reclaim found it.
+ */
+function free_swap_cache(k: Kernel, folio: number): void {
+  const x = k.x;
+  if (!x.page_test_flag(folio, C.PG_swapcache) || x.folio_is_mapped(folio) || x.page_test_flag(folio, C.PG_locked)) return;
+  if (x.folio_free_swap(folio) === 1) {
+    k.journal?.add("free_swap_cache", () => `pfn ${folio}, copied away from and mapped by nobody, leaves the swap cache`, [folio]);
   }
 }
 

@@ -8,7 +8,7 @@ import type { Kernel } from "./kernel.js";
 import type { Process } from "./process.js";
 import {
   Vma, canMerge, calc_vm_prot_bits, hex, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_SHARED, VM_MAYSHARE,
-  VM_WRITE, VM_SOFTDIRTY,
+  VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY,
 } from "./vma.js";
 import { anon_vma_prepare, anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { faultIn } from "./memory.js";
@@ -171,6 +171,9 @@ export function do_mmap(k: Kernel, p: Process, addr: number | null, length: numb
  */
 export function populate(k: Kernel, p: Process, start: number, end: number, write: boolean): boolean {
   for (const vma of p.vmas.overlapping(start, end)) {
+    // populate_vma_page_range(): "we've never faulted in PROT_NONE pages" — and mm_populate()
+    // ignores that error, so MAP_POPULATE of an inaccessible mapping just maps it
+    if (!(vma.flags & (VM_READ | VM_WRITE | VM_EXEC))) continue;
     const from = Math.max(start, vma.start);
     const to = Math.min(end, vma.end);
     if (vma.isPrivateAnon) {

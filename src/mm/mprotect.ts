@@ -7,7 +7,7 @@ import type { Kernel } from "./kernel.js";
 import type { Process } from "./process.js";
 import { calc_vm_prot_bits, hex, VM_READ, VM_WRITE, VM_EXEC, VM_MAYWRITE, VM_SHARED, VM_SOFTDIRTY } from "./vma.js";
 import { checkRange, splitAround, mergeNeighbours } from "./mmap.js";
-import { PROT_READ, PROT_WRITE, PROT_EXEC } from "./uapi.js";
+import { PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_SIZE } from "./uapi.js";
 
 /**
  * Changes the protection of [addr, addr + length). The range must be mapped without holes
@@ -55,12 +55,39 @@ export function do_mprotect(k: Kernel, p: Process, addr: number, length: number,
 /**
  * clear_refs_write() with "4" (fs/proc/task_mmu.c clear_soft_dirty()): soft-dirty tracking
  * starts over — every VMA loses VM_SOFTDIRTY, every PTE its soft-dirty bit and its write
- * permission, so the next write to each page faults.
+ * permission, so the next write to each page faults. Since 5.11 (9348b73c2e1b) a writable PTE
+ * of a possibly pinned page in a COW mapping is left as it is (pte_is_pinned()): write-protecting
+ * it would only make the next write fault copy the page away from its pin.
  */
 export function clear_soft_dirty(k: Kernel, p: Process): void {
+  const x = k.x;
+  const skipPinned = k.strategy.clearRefsSkipsPinned && (x.mm_flags(p.mm) & C.MMF_HAS_PINNED) !== 0;
+  let skipped = 0;
   for (const v of p.vmas) {
     v.flags &= ~VM_SOFTDIRTY;
-    k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
+    if (!skipPinned || !v.isCow) {
+      k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
+      continue;
+    }
+    // one call per run of pages between the pinned ones
+    let from = v.start;
+    for (const r of k.core.pagemap(p.mm, v.start, v.end)) {
+      if (!isPinnedPte(k, r.kind, r.pfn, r.aux)) continue;
+      if (r.address > from) k.core.changeProtection(p.mm, from, r.address, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
+      from = r.address + PAGE_SIZE;
+      skipped++;
+    }
+    if (from < v.end) k.core.changeProtection(p.mm, from, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
   }
-  k.journal?.add("clear_refs", () => `pid ${p.pid} clears soft-dirty: every PTE write-protected, tracking on`);
+  k.journal?.add("clear_refs", () => `pid ${p.pid} clears soft-dirty: every PTE write-protected, tracking on` +
+    (skipped ? ` (${skipped} writable possibly pinned pages left alone: pte_is_pinned())` : ""));
+}
+
+const PTE_WRITE = 2 ** C._PAGE_BIT_RW;
+const PTE_SPECIAL = 2 ** C._PAGE_BIT_SPECIAL;
+
+/** pte_is_pinned(): a writable present PTE of a normal folio that folio_maybe_dma_pinned(). */
+function isPinnedPte(k: Kernel, kind: number, pfn: number, aux: number): boolean {
+  if ((kind & 0xff) !== C.PTE_KIND_PRESENT || !(aux & PTE_WRITE) || aux & PTE_SPECIAL) return false;
+  return k.x.folio_maybe_dma_pinned(k.x.page_folio(pfn) >>> 0) === 1;
 }

@@ -5,7 +5,6 @@
  */
 import { C } from "../core/abi.generated.js";
 import type { Kernel } from "../mm/kernel.js";
-import { rmap_walk_anon } from "../mm/rmap.js";
 import { PAGE_SIZE } from "../mm/uapi.js";
 
 /** One violated invariant. @public */
@@ -16,10 +15,132 @@ export interface InvariantViolation {
   readonly detail: string;
 }
 
+/** Who holds a reference to a frame (or, for the swap cache, keeps it). @public */
+export type FrameHolder =
+  | { readonly kind: "mapping"; readonly pid: number; readonly address: number }
+  | { readonly kind: "lru-batch" }
+  | { readonly kind: "isolated"; readonly refs: number }
+  | { readonly kind: "gup"; readonly owner: string; readonly pid: number; readonly refs: number }
+  | { readonly kind: "shmem"; readonly file: number; readonly index: number }
+  | { readonly kind: "swap-cache"; readonly slot: number; readonly swapCount: number };
+
+/** A frame that is not free, with everything that holds it. @public */
+export interface HeldFrame {
+  readonly pfn: number;
+  readonly refcount: number;
+  readonly holders: readonly FrameHolder[];
+}
+
+/** A swap slot in use: its swap count (swap entries naming it) and its swap-cache frame. @public */
+export interface UsedSwapSlot {
+  readonly slot: number;
+  readonly swapCount: number;
+  readonly cachedPfn: number | null;
+}
+
 interface Mapping { pid: number; mm: number; address: number; writable: boolean; anon: boolean; shared: boolean }
 
 const W = 2 ** C._PAGE_BIT_RW;
 const SPECIAL = 2 ** C._PAGE_BIT_SPECIAL;
+const SWAP_HAS_CACHE = 2 ** 30;
+const SWAP_COUNT_MASK = SWAP_HAS_CACHE - 1;
+
+/** Says who a holder is, for messages. */
+export function describeHolder(h: FrameHolder): string {
+  switch (h.kind) {
+    case "mapping": return `mapped by pid ${h.pid} at 0x${h.address.toString(16)}`;
+    case "lru-batch": return "waiting in a per-CPU LRU batch";
+    case "isolated": return `isolated for migration or compaction (${h.refs} reference${h.refs > 1 ? "s" : ""})`;
+    case "gup": return `referenced by the ${h.owner} of pid ${h.pid} (${h.refs === C.GUP_PIN_COUNTING_BIAS ? "a pin" : `${h.refs} reference${h.refs > 1 ? "s" : ""}`})`;
+    case "shmem": return `in the page cache of shmem file ${h.file}, page ${h.index}`;
+    case "swap-cache": return h.swapCount > 0
+      ? `in the swap cache for slot ${h.slot}, which ${h.swapCount} swap entr${h.swapCount > 1 ? "ies name" : "y names"}`
+      : `in the swap cache for slot ${h.slot}, idle (no swap entry names it; reclaim frees it)`;
+  }
+}
+
+/** The references the kernel and its users hold besides page-table mappings, per frame. */
+function heldOutsidePageTables(k: Kernel): Map<number, FrameHolder[]> {
+  const x = k.x;
+  const held = new Map<number, FrameHolder[]>();
+  const add = (pfn: number, h: FrameHolder) => {
+    const l = held.get(pfn);
+    if (l) l.push(h); else held.set(pfn, [h]);
+  };
+  for (let i = 0, n = x.lru_batch_count(k.ctx); i < n; i++) add(x.lru_batch_folio(k.ctx, i) >>> 0, { kind: "lru-batch" });
+  for (const f of k.shmem.files) for (const [index, pfn] of f.pages) add(pfn, { kind: "shmem", file: f.id, index });
+  for (const pfn of k.isolatedFolios()) add(pfn, { kind: "isolated", refs: k.transientRefs(pfn) });
+  for (const pin of k.pins.active.values()) {
+    for (const pfn of pin.pfns) {
+      const folio = x.page_folio(pfn) >>> 0;
+      const refs = !pin.isPin ? 1 : folio === 0 ? 0 : x.folio_test_large(folio) ? 1 : C.GUP_PIN_COUNTING_BIAS;
+      if (refs) add(folio, { kind: "gup", owner: pin.owner, pid: pin.pid, refs });
+    }
+  }
+  return held;
+}
+
+/** A holder's share of the frame's reference count. */
+function refsOf(h: FrameHolder): number {
+  switch (h.kind) {
+    case "isolated": case "gup": return h.refs;
+    default: return 1;
+  }
+}
+
+/** Frames that are not free: order-0 frames and heads of large folios, skipping the zero page. */
+function allocatedFolios(k: Kernel, fn: (pfn: number) => void): void {
+  const x = k.x;
+  for (let pfn = 1; pfn < k.core.layout.nframes; pfn++) {
+    if (x.page_test_flag(pfn, C.PG_buddy) || x.page_test_flag(pfn, C.PG_reserved)) continue;
+    if (x.page_folio(pfn) !== pfn) continue;
+    fn(pfn);
+  }
+}
+
+/**
+ * Every frame that is not free, with what holds it: the page tables' mappings, the swap cache,
+ * LRU batches, isolation, GUP users and the shmem page cache. What is left after every process
+ * exited, and why.
+ */
+export function heldFrames(k: Kernel): HeldFrame[] {
+  const x = k.x;
+  const held = heldOutsidePageTables(k);
+  for (const p of k.processes.values()) {
+    for (const vma of p.vmas) {
+      for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
+        const kind = r.kind & 0xff;
+        if ((kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) || r.aux & SPECIAL) continue;
+        const folio = x.page_folio(r.pfn) >>> 0;
+        const l = held.get(folio);
+        const h: FrameHolder = { kind: "mapping", pid: p.pid, address: r.address };
+        if (l) l.push(h); else held.set(folio, [h]);
+      }
+    }
+  }
+  const out: HeldFrame[] = [];
+  allocatedFolios(k, (pfn) => {
+    const holders = [...(held.get(pfn) ?? [])];
+    if (x.page_test_flag(pfn, C.PG_swapcache)) {
+      const slot = x.folio_swap_slot(pfn) >>> 0;
+      holders.push({ kind: "swap-cache", slot, swapCount: x.swap_count(slot) });
+    }
+    out.push({ pfn, refcount: x.folio_ref_count(pfn), holders });
+  });
+  return out;
+}
+
+/** Every swap slot in use. */
+export function usedSwapSlots(k: Kernel): UsedSwapSlot[] {
+  const x = k.x;
+  const out: UsedSwapSlot[] = [];
+  for (let slot = 1; slot < k.core.layout.nslots; slot++) {
+    const map = x.swap_map_get(slot) >>> 0;
+    if (map === 0) continue;
+    out.push({ slot, swapCount: map & SWAP_COUNT_MASK, cachedPfn: map & SWAP_HAS_CACHE ? x.swap_cache_pfn(slot) >>> 0 : null });
+  }
+  return out;
+}
 
 export function checkInvariants(k: Kernel): InvariantViolation[] {
   const out: InvariantViolation[] = [];
@@ -58,12 +179,15 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
         if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !x.PageAnonExclusive(pfn)) {
           bad("anon-exclusive-writable", `pid ${p.pid} maps pfn ${pfn} writable at ${hex(r.address)} but it is not PageAnonExclusive`);
         }
-        // every mapping reachable by an rmap walk
+        // every mapping reachable by an rmap walk: rmap_walk_anon() of the folio's anon_vma
+        // finds this PTE exactly when this VMA is linked into that anon_vma and its linear
+        // index of the address is the page's index (checked per VMA, not by walking every
+        // VMA of the anon_vma, which is quadratic in the processes that share it)
         if (isAnon) {
           const id = x.folio_mapping_id(folio) >>> 0;
           const index = (x.folio_index(folio) + (pfn - folio)) >>> 0;
-          const hits = rmap_walk_anon(k.anonVmas, id, index);
-          if (!hits.some((h) => h.mm === p.mm && h.address === r.address)) {
+          const linked = vma.chain.some((avc) => avc.anonVma.id === id && avc.anonVma.vmas.has(avc) && k.anonVmas.get(id) === avc.anonVma);
+          if (!linked || vma.index(r.address) !== index) {
             bad("rmap", `pid ${p.pid}'s mapping of pfn ${pfn} at ${hex(r.address)} is not found by an rmap walk of anon_vma ${id}, index ${index}`);
           }
         }
@@ -77,14 +201,6 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
     if (tables !== x.mm_nr_ptes(p.mm)) bad("page-tables", `pid ${p.pid}: nr_ptes ${x.mm_nr_ptes(p.mm)}, but ${tables} tables below the PGD`);
   }
 
-  // references the kernel holds besides mappings: LRU batch, isolation, shmem page cache
-  const held = new Map<number, number>();
-  const hold = (f: number, n = 1) => held.set(f, (held.get(f) ?? 0) + n);
-  for (let i = 0, n = x.lru_batch_count(k.ctx); i < n; i++) hold(x.lru_batch_folio(k.ctx, i) >>> 0);
-  for (const f of k.shmem.files) for (const pfn of f.pages.values()) hold(pfn);
-  for (const pfn of k.isolatedFolios()) hold(pfn, k.transientRefs(pfn));
-  for (const [pfn, n] of k.extraRefs()) hold(pfn, n);
-
   for (const [pfn, maps] of byFrame) {
     const folio = x.page_folio(pfn) >>> 0;
     if (folio === pfn && !x.folio_test_large(folio)) {
@@ -93,20 +209,37 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
     }
   }
   // every reference to an order-0 frame is accounted for: a leaked one shows as a surplus, a
-  // doubly dropped one as a deficit
-  for (let pfn = 1; pfn < k.core.layout.nframes; pfn++) {
-    if (x.page_test_flag(pfn, C.PG_buddy) || x.page_test_flag(pfn, C.PG_reserved)) continue;
-    if (x.page_folio(pfn) !== pfn || x.folio_test_large(pfn)) continue;
-    const need = (byFrame.get(pfn)?.length ?? 0) + (held.get(pfn) ?? 0) + (x.page_test_flag(pfn, C.PG_swapcache) ? 1 : 0);
+  // doubly dropped one as a deficit; a frame that is not free must have someone holding it
+  const held = heldOutsidePageTables(k);
+  allocatedFolios(k, (pfn) => {
+    const holders = held.get(pfn) ?? [];
+    const cached = x.page_test_flag(pfn, C.PG_swapcache) === 1;
+    const mapped = byFrame.get(pfn)?.length ?? 0;
+    if (mapped === 0 && holders.length === 0 && !cached) {
+      bad("no-leak", `pfn ${pfn} is not free, yet nothing holds it (refcount ${x.folio_ref_count(pfn)}: not mapped, not in the swap cache, ` +
+        `no LRU batch, isolation, GUP user or shmem file refers to it)`);
+      return;
+    }
+    if (x.folio_test_large(pfn)) return;
+    const need = mapped + holders.reduce((n, h) => n + refsOf(h), 0) + (cached ? 1 : 0);
     const rc = x.folio_ref_count(pfn);
     if (rc !== need) bad("refcount", `pfn ${pfn}: refcount ${rc}, but ${need} (mappings + references the kernel and its users hold)`);
-  }
+  });
 
-  // swap counts: one per swap PTE that names the slot
-  for (const [slot, n] of swapRefs) {
-    const c = x.swap_count(slot);
-    if (c !== n) bad("swap-count", `swap slot ${slot}: swap count ${c}, but ${n} swap PTEs name it`);
+  // swap slots: the count is the swap entries naming the slot; a slot in use is named by an
+  // entry or kept by the swap cache
+  for (const u of usedSwapSlots(k)) {
+    const n = swapRefs.get(u.slot) ?? 0;
+    swapRefs.delete(u.slot);
+    if (u.swapCount !== n) bad("swap-count", `swap slot ${u.slot}: swap count ${u.swapCount}, but ${n} swap PTEs name it`);
+    if (u.cachedPfn === null) {
+      if (u.swapCount === 0) bad("no-leak", `swap slot ${u.slot} is in use, yet no swap entry names it and no frame caches it`);
+    } else if (!x.page_test_flag(u.cachedPfn, C.PG_swapcache) || (x.folio_swap_slot(u.cachedPfn) >>> 0) !== u.slot) {
+      bad("swap-count", `swap slot ${u.slot} says pfn ${u.cachedPfn} caches it, but that frame is not in the swap cache for it`);
+    }
   }
+  for (const [slot, n] of swapRefs) bad("swap-count", `swap slot ${slot} is free, but ${n} swap PTEs name it`);
+
   // a pinned page its process maps must be exclusive (Linux ≥ 5.19), and large folios count pins exactly
   const pinsOf = new Map<number, number>();
   for (const pin of k.pins.active.values()) {
@@ -122,16 +255,6 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
   }
   for (const [folio, n] of pinsOf) {
     if (x.folio_pincount(folio) !== n) bad("refcount", `large folio ${folio}: _pincount ${x.folio_pincount(folio)}, but ${n} pins are held`);
-  }
-
-  if (k.processes.size === 0 && k.extraRefs().size === 0 && k.shmem.files.size === 0) {
-    const lru = x.lru_batch_count(k.ctx);
-    const used = k.usedFrames - lru;
-    if (used !== 0) bad("no-leak", `no process is left, yet ${used} frames are not free`);
-    const slots = k.core.layout.nslots > 0 ? k.core.layout.nslots - 1 : 0;
-    if (k.core.swapSlotsAvailable() !== slots) {
-      bad("no-leak", `no process is left, yet ${slots - k.core.swapSlotsAvailable()} swap slots are in use`);
-    }
   }
   return out;
 }

@@ -202,14 +202,27 @@ export class Oracle {
   }
 
   /**
-   * The holder writes `value` into page `i` (DMA): wherever the process still holds the page,
-   * it must see the value. (Where it does not, a COW moved it away — a wrong COW judged at the
-   * copy — or it unmapped the range, which ends the contract for that page.)
+   * The holder writes `value` into page `i` (DMA) of frame `pfn`. A shmem page belongs to its
+   * object, so every mapper of the object must see the value, mapped by the pin's owner or not.
+   * A private page must read back the value wherever the owner still holds it (`holders`; where
+   * it does not, a COW moved it away — a wrong COW judged at the copy — or it unmapped the
+   * range). And the owner's own snapshot references to the same frame (its pipes) may show it:
+   * the device wrote for that process, nobody else's data leaks.
    */
-  onPinWrite(pin: PinView, i: number, value: number, holders: readonly number[]): void {
+  onPinWrite(pin: PinView, i: number, value: number, holders: readonly number[], pfn: number): void {
     const c = this.contracts.get(pin.id);
     if (!c) return;
-    for (const a of holders) this.onWrite(pin.pid, a / 4096, c.objId?.[i] ?? 0, c.index?.[i] ?? 0, value);
+    const objId = c.objId?.[i] ?? 0;
+    if (objId > 0) {
+      this.onWrite(pin.pid, 0, objId, c.index![i]!, value);
+    } else {
+      for (const a of holders) this.onWrite(pin.pid, a / 4096, 0, 0, value);
+    }
+    if (this.snapshots === 0) return;
+    for (const s of this.contracts.values()) {
+      if (s.pin.contract !== "snapshot" || s.pin.pid !== pin.pid) continue;
+      for (let j = 0; j < s.n; j++) if (s.pin.pfns[j] === pfn) allow(s, j, value);
+    }
   }
 
   /** A copy took a coherent pin's page away from its process (reported once per page). */
@@ -237,6 +250,23 @@ export class Oracle {
       }
     }
     return null;
+  }
+
+  /**
+   * do_wp_page() replaced the shared zero page at `address` of `pid` by a fresh page. A coherent
+   * pin of the zero page there — a R/O long-term pin taken without unsharing, as before 6.2
+   * (84209e87c696) — keeps the zero page and no longer sees the process's memory: a wrong COW.
+   * (Zero-page copies are not counted as necessary or unnecessary: nothing is copied.)
+   */
+  onZeroPageCopy(pid: number, address: number, rule: string): void {
+    if (this.coherentPfns[0] === 0) return;
+    for (const c of this.contracts.values()) {
+      if (c.pin.contract !== "coherent" || c.pin.pid !== pid) continue;
+      const i = c.pin.addresses.indexOf(address);
+      if (i >= 0 && c.pin.pfns[i] === 0) {
+        this.pinBroken(c, i, 0, `pid ${pid} writes the zero page at 0x${address.toString(16)}, which its ${c.pin.owner} pin holds (${rule}); the pin keeps the zero page, the process gets a fresh one`);
+      }
+    }
   }
 
   /**

@@ -10,7 +10,7 @@
 import type {
   CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./strategy.js";
-import { resolveKnobs } from "./strategy.js";
+import { resolveKnobs, kernelRange } from "./strategy.js";
 import { C } from "../core/abi.generated.js";
 
 export const ANON_EXCLUSIVE_KNOBS: readonly KnobSpec[] = [
@@ -53,11 +53,10 @@ export const ANON_EXCLUSIVE_KNOBS: readonly KnobSpec[] = [
 
 export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>): CowStrategy {
   const k = resolveKnobs("anon-exclusive", ANON_EXCLUSIVE_KNOBS, knobs);
-  const all = Object.values(k).every(Boolean);
   return {
     id: "anon-exclusive",
     title: "PageAnonExclusive COW",
-    kernels: all ? "Linux ≥ 6.5 (6.12)" : "Linux ≥ 5.19",
+    kernels: kernelRange("5.19", null, ANON_EXCLUSIVE_KNOBS, k),
     commits: ["6c287605fd56", ...ANON_EXCLUSIVE_KNOBS.filter((s) => k[s.name]).map((s) => s.commit)],
     knobs: k,
     lruBatchSize: 31,
@@ -65,6 +64,8 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
     gupBreaksCow: false,
     mprotectWriteUpgrade: k.mprotectWriteUpgrade!,
     directIoPins: k.directIoPins!,
+    clearRefsSkipsPinned: true,
+    freeSwapCacheAfterCow: true,
 
     wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
       if (f.exclusive) return { reuse: true, rule: "do_wp_page(): PageAnonExclusive() — reuse", setExclusive: true };

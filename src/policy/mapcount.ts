@@ -8,7 +8,7 @@
 import type {
   CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./strategy.js";
-import { resolveKnobs } from "./strategy.js";
+import { resolveKnobs, kernelRange } from "./strategy.js";
 
 /**
  * do_swap_page() of Linux ≤ 5.17: a write fault maps the page exclusive and writable when
@@ -44,7 +44,7 @@ export function mapcountStrategy(knobs?: Readonly<Record<string, boolean>>): Cow
   return {
     id: "mapcount",
     title: "page_mapcount() COW",
-    kernels: k.gupBreaksCow ? "Linux 5.8" : "Linux ≤ 5.7",
+    kernels: kernelRange(null, "5.8", MAPCOUNT_KNOBS, k),
     commits: k.gupBreaksCow ? ["17839856fd58"] : [],
     knobs: k,
     lruBatchSize: 15,
@@ -52,6 +52,8 @@ export function mapcountStrategy(knobs?: Readonly<Record<string, boolean>>): Cow
     gupBreaksCow: k.gupBreaksCow!,
     mprotectWriteUpgrade: false,
     directIoPins: false,
+    clearRefsSkipsPinned: false,
+    freeSwapCacheAfterCow: false,
 
     wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
       if (f.ksm) {

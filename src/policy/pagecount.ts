@@ -8,7 +8,7 @@
 import type {
   CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./strategy.js";
-import { resolveKnobs } from "./strategy.js";
+import { resolveKnobs, kernelRange } from "./strategy.js";
 import { swapinReuseSwapPage } from "./mapcount.js";
 import { C } from "../core/abi.generated.js";
 
@@ -25,6 +25,20 @@ export const PAGECOUNT_KNOBS: readonly KnobSpec[] = [
     commit: "feb889fb40fa",
     kernel: "5.11",
     description: "mm: don't put pinned pages into the swap cache — reclaim leaves possibly pinned pages alone",
+    default: true,
+  },
+  {
+    name: "clearRefsSkipsPinned",
+    commit: "9348b73c2e1b",
+    kernel: "5.11",
+    description: "mm: don't play games with pinned pages in clear_page_refs — the soft-dirty reset leaves writable PTEs of possibly pinned pages writable",
+    default: true,
+  },
+  {
+    name: "freeSwapCacheAfterCow",
+    commit: "f4c4a3f48480",
+    kernel: "5.14",
+    description: "mm: free idle swap cache page after COW — wp_page_copy() drops the old page from the swap cache once nothing maps it",
     default: true,
   },
   {
@@ -48,14 +62,16 @@ export function pagecountStrategy(knobs?: Readonly<Record<string, boolean>>): Co
   return {
     id: "pagecount",
     title: "page_count() COW",
-    kernels: k.swapcacheReuse ? "Linux 5.18" : "Linux 5.9 – 5.17",
-    commits: ["09854ba94c6a", ...(k.forkCopyPinned ? ["70e806e4e645"] : []), ...(k.swapcacheReuse ? ["53a05ad9f21d"] : []), ...(k.swapcacheReuse && k.lruDrainReuse ? ["d4c470970d45"] : [])],
+    kernels: kernelRange("5.9", "5.18", PAGECOUNT_KNOBS, k),
+    commits: ["09854ba94c6a", ...PAGECOUNT_KNOBS.filter((s) => k[s.name]).map((s) => s.commit)],
     knobs: k,
     lruBatchSize: 15,
     tracksAnonExclusive: false,
     gupBreaksCow: false,
     mprotectWriteUpgrade: false,
     directIoPins: false,
+    clearRefsSkipsPinned: k.clearRefsSkipsPinned!,
+    freeSwapCacheAfterCow: k.freeSwapCacheAfterCow!,
 
     wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
       if (k.swapcacheReuse) {

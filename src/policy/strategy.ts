@@ -144,6 +144,50 @@ export interface CowStrategy {
   readonly mprotectWriteUpgrade: boolean;
   /** Linux 6.5 (a7e689dd1c06): O_DIRECT pins its pages (FOLL_PIN); before, plain references (FOLL_GET). */
   readonly directIoPins: boolean;
+  /**
+   * Linux 5.11 (9348b73c2e1b): clear_refs' soft-dirty reset leaves writable PTEs of possibly
+   * pinned pages alone (pte_is_pinned()) instead of write-protecting them.
+   */
+  readonly clearRefsSkipsPinned: boolean;
+  /**
+   * Linux 5.14 (f4c4a3f48480): wp_page_copy() frees the old page's swap cache once nothing maps
+   * it (free_swap_cache()); before, the idle swap-cache page waited for reclaim.
+   */
+  readonly freeSwapCacheAfterCow: boolean;
+}
+
+/** Kernel releases in order, for naming the range a set of knobs stands for. */
+const RELEASES = [
+  "4.19", "4.20", "5.0", "5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "5.8", "5.9", "5.10", "5.11", "5.12",
+  "5.13", "5.14", "5.15", "5.16", "5.17", "5.18", "5.19", "6.0", "6.1", "6.2", "6.3", "6.4", "6.5", "6.6", "6.7",
+  "6.8", "6.9", "6.10", "6.11", "6.12",
+];
+
+/**
+ * The releases a strategy with these knobs stands for: from the newest commit it has (or its
+ * own first release) up to the release before the oldest commit it lacks (or its own last):
+ * "Linux 5.14 – 5.17", "Linux ≤ 5.7", "Linux ≥ 6.5". A mix no release had says so.
+ */
+export function kernelRange(first: string | null, last: string | null, specs: readonly KnobSpec[],
+  knobs: Readonly<Record<string, boolean>>): string {
+  const at = (v: string) => {
+    const i = RELEASES.indexOf(v);
+    if (i < 0) throw new Error(`cowsim: unknown kernel release ${v}`);
+    return i;
+  };
+  let lo = first === null ? -1 : at(first);
+  let hi = last === null ? RELEASES.length : at(last);
+  for (const spec of specs) {
+    if (knobs[spec.name]) lo = Math.max(lo, at(spec.kernel));
+    else hi = Math.min(hi, at(spec.kernel) - 1);
+  }
+  if (lo > hi) {
+    const odd = specs.filter((s) => (knobs[s.name] ? at(s.kernel) > hi : at(s.kernel) <= lo)).map((s) => `${s.name}=${knobs[s.name]}`);
+    return `no released kernel (${odd.join(", ")})`;
+  }
+  if (lo < 0) return hi >= RELEASES.length ? "Linux (any)" : `Linux ≤ ${RELEASES[hi]}`;
+  if (hi >= RELEASES.length) return `Linux ≥ ${RELEASES[lo]}`;
+  return lo === hi ? `Linux ${RELEASES[lo]}` : `Linux ${RELEASES[lo]} – ${RELEASES[hi]}`;
 }
 
 /** Resolves user knob settings against a strategy's knob table; unknown names are an error. */

@@ -104,7 +104,7 @@ export abstract class GupUser {
     const holders = this.k.oracle ? this.holders(i) : [];
     this.k.core.setTag(pfn, value);
     this.k.journal?.store(pfn, -1, value);
-    this.k.oracle?.onPinWrite(this.pin, i, value, holders);
+    this.k.oracle?.onPinWrite(this.pin, i, value, holders, pfn);
   }
 
   /**

@@ -133,8 +133,8 @@ describe.each(STRATEGIES)("%s", (strategy) => {
 });
 
 describe("knobs", () => {
-  it("anon-exclusive without mprotectWriteUpgrade behaves as 5.19–6.1: the write faults and reuses", () => {
-    const k = kernel("anon-exclusive", { knobs: { mprotectWriteUpgrade: false } });
+  it("anon-exclusive without the 6.2 and 6.5 knobs is Linux 6.1: after mprotect the write faults and reuses", () => {
+    const k = kernel("anon-exclusive", { knobs: { mprotectWriteUpgrade: false, roLongtermPinAnyCow: false, directIoPins: false } });
     const p = k.spawn();
     const a = p.mmap(null, PAGE, RW, PRIV);
     p.write(a, 1);
@@ -142,7 +142,19 @@ describe("knobs", () => {
     p.mprotect(a, PAGE, RW);
     p.write(a, 2);
     expect(k.counters().reuses).toBe(1);
-    expect(k.strategy.kernels).toBe("Linux ≥ 5.19");
+    expect(k.strategy.kernels).toBe("Linux 6.1");
+  });
+
+  it("names the releases a set of knobs stands for, and a mix no release had", () => {
+    const label = (strategy: "mapcount" | "pagecount" | "anon-exclusive", knobs = {}) => kernel(strategy, { knobs }).strategy.kernels;
+    expect(label("mapcount")).toBe("Linux ≤ 5.7");
+    expect(label("mapcount", { gupBreaksCow: true })).toBe("Linux 5.8");
+    expect(label("pagecount")).toBe("Linux 5.14 – 5.17");
+    expect(label("pagecount", { freeSwapCacheAfterCow: false })).toBe("Linux 5.11 – 5.13");
+    expect(label("pagecount", { swapcacheReuse: true, lruDrainReuse: true })).toBe("Linux 5.18");
+    expect(label("pagecount", { clearRefsSkipsPinned: false, pinnedNotSwapped: false, freeSwapCacheAfterCow: false })).toBe("Linux 5.9 – 5.10");
+    expect(label("anon-exclusive")).toBe("Linux ≥ 6.5");
+    expect(label("anon-exclusive", { mprotectWriteUpgrade: false })).toBe("no released kernel (roLongtermPinAnyCow=true, mprotectWriteUpgrade=false, directIoPins=true)");
   });
 
   it("an unknown knob or strategy is EINVAL", () => {

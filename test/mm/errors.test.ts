@@ -140,11 +140,12 @@ describe("ENOMEM when frames run out", () => {
     expect(p.fork().read(a)).toBe(1);
   });
 
-  it("fork fails when no mm slot is left", () => {
+  it("fork and spawn fail with EAGAIN at maxProcesses, as copy_process() does at threads-max", () => {
     const k = kernel("anon-exclusive", { checkInvariants: false, maxProcesses: 2 });
     const p = k.spawn();
     p.fork();
-    failsCleanly(k, "ENOMEM", () => p.fork());
+    failsCleanly(k, "EAGAIN", () => p.fork());
+    failsCleanly(k, "EAGAIN", () => k.spawn());
   });
 
   it("MAP_POPULATE out of memory still maps, unpopulated, as Linux does", () => {
