@@ -37,6 +37,7 @@ import {
 import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
 import { contentAddr, copy_page_contents } from "./content";
 import { swap_count, folio_swap_slot } from "./swapfile";
+import { page_table_check_pte_set } from "./page_table_check";
 
 // ---- vm_flags the fast path reads (Linux values) -------------------------------------------
 export const VM_READ: u32 = 0x1;
@@ -183,6 +184,7 @@ function do_anonymous_page(
     pte = pfn_pte(0, base) | _PAGE_SPECIAL;
     count_vm_events(FAULT_ZERO_PAGE, 1);
   }
+  page_table_check_pte_set(a, pte);
   entryStore(slot, pte);
   return 0;
 }
@@ -347,7 +349,9 @@ export function wp_page_reuse(ctx: u32, mm: u32, va: f64, flags: u32, anonVma: u
     return 0;
   }
   // ptep_set_access_flags(): only ever adds permissions and A/D
-  atomic.or<u64>(slot, _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY);
+  const bits: u64 = _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY;
+  page_table_check_pte_set(a, pte | bits);
+  atomic.or<u64>(slot, bits);
   count_vm_events(FAULT_WP_REUSE, 1);
   return 0;
 }
@@ -389,6 +393,7 @@ export function wp_page_copy(ctx: u32, mm: u32, va: f64, anonVma: u32, index: u3
     count_vm_events(FAULT_WP_COPY, 1);
   }
   // ptep_clear_flush() + set_pte_at(): the exchange returns the final A/D bits of the old entry
+  page_table_check_pte_set(a, pte);
   atomic.xchg<u64>(slot, pte);
   if (zero) {
     add_mm_counter(mm, MM_ANONPAGES, 1);
@@ -425,6 +430,7 @@ export function map_file_pte(ctx: u32, mm: u32, va: f64, pfn: u32, prot: u32, wr
   let pte = pfn_pte(<u64>pfn, (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW | _PAGE_PROTNONE)) | _PAGE_ACCESSED);
   if (write) pte = pte_mkdirty(pte);
   else if (pte_write(pte) && testPageFlag(folio, PG_dirty)) pte = pte_mkdirty(pte);
+  page_table_check_pte_set(a, pte);
   entryStore(slot, pte);
   count_vm_events(FAULT_FILE, 1);
   return 0;

@@ -38,6 +38,7 @@ import {
 } from "./page";
 import { folio_put_refs } from "./rmap";
 import { check_range } from "./memory";
+import { set_anon_exclusive_checks } from "./page_table_check";
 
 /** @foll FOLL_WRITE check the PTE is writable / the caller will write */
 export const FOLL_WRITE: u32 = 1 << 0;
@@ -339,8 +340,13 @@ export function gup_put_scratch(ctx: u32, n: u32, flags: u32): i32 {
 
 /**
  * Whether GUP-fast asks gup_must_unshare() before a R/O pin (Linux 5.19+, a7f226604170; the
- * default) or pins whatever page it finds, as older kernels do.
+ * default) or pins whatever page it finds, as older kernels do. Call it with whether the
+ * strategy tracks PageAnonExclusive: it also sets the debug build's PageAnonExclusive check
+ * (set_anon_exclusive_checks()).
  */
 export function set_gup_fast_unshare(on: u32): void {
   hdr().gupFastNoUnshare = on ? 0 : 1;
+  // the same property of the strategy: it tracks PageAnonExclusive, so the debug build's
+  // page_table_check may insist on its rules (set_anon_exclusive_checks() overrides this)
+  set_anon_exclusive_checks(on);
 }

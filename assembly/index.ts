@@ -7,7 +7,8 @@
 
 import {
   layout_record, hdr, HEADER_BYTES, VMSTAT_OFFSET, NR_VMSTAT, Header, Ctx, CTX_HEADER_BYTES,
-  MM_STRUCT_BYTES, SWAP_SLOT_BYTES, PAGE_STRUCT_BYTES, EINVAL,
+  MM_STRUCT_BYTES, SWAP_SLOT_BYTES, PAGE_STRUCT_BYTES, EINVAL, FAULT_ATTR_OFFSET, FAULT_ATTR_BYTES,
+  NR_FAIL_KINDS, FaultAttr,
 } from "./layout";
 import { page_alloc_init, pageblockOk } from "./page_alloc";
 import { pageStructOk, Page, pageAddr, pageFlags, setPageFlag, clearPageFlag, testPageFlag } from "./page";
@@ -24,7 +25,8 @@ export function cowsim_init(
 ): i32 {
   if (!pageStructOk() || !pageblockOk() || offsetof<Page>() != PAGE_STRUCT_BYTES ||
       offsetof<MmStruct>() > MM_STRUCT_BYTES || offsetof<Header>() > VMSTAT_OFFSET ||
-      VMSTAT_OFFSET + NR_VMSTAT * 4 > HEADER_BYTES || offsetof<Ctx>() > CTX_HEADER_BYTES ||
+      VMSTAT_OFFSET + NR_VMSTAT * 4 > FAULT_ATTR_OFFSET || offsetof<FaultAttr>() > FAULT_ATTR_BYTES ||
+      FAULT_ATTR_OFFSET + NR_FAIL_KINDS * FAULT_ATTR_BYTES > HEADER_BYTES || offsetof<Ctx>() > CTX_HEADER_BYTES ||
       SWAP_SLOT_BYTES != 16) {
     return -EINVAL;
   }
@@ -60,8 +62,16 @@ export {
   PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL, PGTABLE_ALLOC, PGTABLE_FREE,
   PGTABLE_ALLOC_FAIL, SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, GUP_FAST_PINNED, GUP_FAST_BACKOFF,
   FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE,
-  FAULT_WP_COPY, FAULT_UNSHARE, FAULT_FILE, LRU_BATCH_DRAINED, NR_VMSTAT,
+  FAULT_WP_COPY, FAULT_UNSHARE, FAULT_FILE, LRU_BATCH_DRAINED, FAIL_INJECTED_FRAME,
+  FAIL_INJECTED_PGTABLE, FAIL_INJECTED_SWAP_SLOT, NR_VMSTAT,
+  FAIL_FRAME, FAIL_PGTABLE, FAIL_SWAP_SLOT, NR_FAIL_KINDS, fail_inject, fail_clear, fail_armed,
+  fail_attempts,
 } from "./layout";
+
+export {
+  CHECK_ANON_EXCLUSIVE, CHECK_ANON_SHARED, CHECK_UFFD_WP_WRITE, CHECK_REFCOUNT, CHECK_LEVEL_PTE,
+  CHECK_LEVEL_PMD, debug_check_enabled, set_debug_check, set_anon_exclusive_checks,
+} from "./page_table_check";
 
 export {
   _PAGE_BIT_PRESENT, _PAGE_BIT_RW, _PAGE_BIT_USER, _PAGE_BIT_ACCESSED, _PAGE_BIT_DIRTY,

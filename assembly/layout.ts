@@ -7,7 +7,7 @@
 //   0 ─────────────┬──────────────────────────────────────────────────────────────
 //                  │ static data of the module (constants only)
 //   BASE ──────────┼── align(__heap_base, 64 KiB) ────────────────────────────────
-//                  │ Header            sizes, offsets, allocator heads, vmstat
+//                  │ Header            sizes, offsets, allocator heads, vmstat, fault injection
 //                  │ Contexts          maxThreads × (Ctx + scratch)
 //                  │ mm table          maxMms × MmStruct
 //                  │ pageblocks        one PageBlock per 512 frames (free count + bitmap)
@@ -100,6 +100,12 @@ export const FAULT_UNSHARE: u32 = 19;
 export const FAULT_FILE: u32 = 20;
 /** @vmstat LRU_BATCH_DRAINED folios moved from a per-CPU LRU batch to the LRU */
 export const LRU_BATCH_DRAINED: u32 = 21;
+/** @vmstat FAIL_INJECTED_FRAME frame allocations failed on purpose (fail_page_alloc) */
+export const FAIL_INJECTED_FRAME: u32 = 22;
+/** @vmstat FAIL_INJECTED_PGTABLE page-table allocations failed on purpose */
+export const FAIL_INJECTED_PGTABLE: u32 = 23;
+/** @vmstat FAIL_INJECTED_SWAP_SLOT swap-slot allocations failed on purpose */
+export const FAIL_INJECTED_SWAP_SLOT: u32 = 24;
 export const NR_VMSTAT: u32 = 32;
 
 /** The header at BASE. Sizes are in units; offsets are absolute byte addresses. */
@@ -141,9 +147,18 @@ export const NR_VMSTAT: u32 = 32;
   lruBatchSize: u32;
   /** Set for kernels before 5.19, whose GUP-fast has no gup_must_unshare() (a7f226604170). */
   gupFastNoUnshare: u32;
+  /** Debug build: the checks of page_table_check.ts switched off, one bit (1 << CHECK_*) each. */
+  debugChecksOff: u32;
 }
 export const HEADER_BYTES: u32 = 1024;
 export const VMSTAT_OFFSET: u32 = 512;
+/**
+ * Fault injection state, one FaultAttr per FAIL_* kind, after vmstat. Like vmstat it is not
+ * part of the simulated state: what a test snapshots is the same after an injected failure as
+ * after a real one.
+ */
+export const FAULT_ATTR_OFFSET: u32 = 768;
+export const FAULT_ATTR_BYTES: u32 = 32;
 
 /**
  * Per-thread context: one per attached instance. Range operations write their results into
@@ -386,15 +401,163 @@ export function tryReserve(availAddr: u32, n: i32): bool {
 /**
  * Moves `n` units from a machine-wide availability counter into a context's private reserve
  * (the u32 at `reserveAddr`), all or nothing. Counts a failure in vmstat item `failItem`.
+ * A failure injected for `failKind` (FAIL_*) takes the same path.
  */
-export function reserveInto(reserveAddr: u32, availAddr: u32, n: u32, failItem: u32): bool {
+export function reserveInto(reserveAddr: u32, availAddr: u32, n: u32, failItem: u32, failKind: u32): bool {
   if (n == 0) return true;
-  if (!tryReserve(availAddr, <i32>n)) {
+  if (should_fail(failKind) || !tryReserve(availAddr, <i32>n)) {
     count_vm_events(failItem, 1);
     return false;
   }
   store<u32>(reserveAddr, load<u32>(reserveAddr) + n);
   return true;
+}
+
+// ---- fault injection (lib/fault-inject.c, mm/fail_page_alloc.c) ------------------------------
+//
+// should_fail(kind) is asked at every point where a frame, a page table or a swap slot is taken
+// from the machine-wide pool, just before the reservation that fails on real exhaustion, and a
+// "yes" takes that very path (same error, same vmstat failure counter), so no caller can tell
+// an injected failure from a real one. Allocations served from a context's own reservation
+// never fail: the reservation is what made them certain.
+//
+// Off (the default) it costs one load and one compare. Armed, each attempt
+//   - nth mode: counts down; the attempt that takes the count from 1 to 0 fails
+//     (the kernel's per-task fail-nth);
+//   - random mode: fails with the configured probability, drawn from a splitmix64 generator
+//     whose state lives here, so a seed gives the same failures every run (single-threaded);
+// and every failure takes one from `times` (-1: no limit); at 0 the kind disarms itself.
+// With threads the attempts interleave in whatever order they run; nothing is lost or doubled.
+
+/** @failkind frame frame allocation: alloc_pages() from the free pool, frames_reserve() (fail_page_alloc) */
+export const FAIL_FRAME: u32 = 0;
+/** @failkind pageTable page-table allocation: pt_alloc_table() from the pool, pt_reserve(), the PGD of mm_alloc() */
+export const FAIL_PGTABLE: u32 = 1;
+/** @failkind swapSlot swap-slot allocation: get_swap_slot() (add_to_swap()) */
+export const FAIL_SWAP_SLOT: u32 = 2;
+export const NR_FAIL_KINDS: u32 = 3;
+/** FaultAttr.armed: fail the nth attempt. */
+export const FAIL_ARM_NTH: u32 = 1;
+/** FaultAttr.armed: fail with a probability. */
+export const FAIL_ARM_RANDOM: u32 = 2;
+
+/** struct fault_attr, reduced to what cowsim needs. */
+@unmanaged export class FaultAttr {
+  /** 0 (off), FAIL_ARM_NTH or FAIL_ARM_RANDOM: the one word the allocation paths read. */
+  armed: u32;
+  /** nth mode: attempts still to come up to and including the one that fails; 0 once reached. */
+  nth: u32;
+  /** Failures still to inject; -1: no limit. */
+  times: i32;
+  /** Attempts seen while armed. */
+  attempts: u32;
+  /** random mode: an attempt fails when the next 32 random bits are below this (p × 2^32). */
+  threshold: u64;
+  /** splitmix64 state. */
+  rng: u64;
+}
+
+// @ts-ignore: decorator
+@inline export function faultAttrAddr(kind: u32): u32 {
+  return layoutBase() + FAULT_ATTR_OFFSET + kind * FAULT_ATTR_BYTES;
+}
+
+/** should_fail(): whether to fail this attempt of `kind` on purpose. One load while off. */
+// @ts-ignore: decorator
+@inline export function should_fail(kind: u32): bool {
+  return atomic.load<u32>(faultAttrAddr(kind) + offsetof<FaultAttr>("armed")) != 0 && shouldFailArmed(kind);
+}
+
+/** splitmix64: advance the state at `a` and return 32 random bits. */
+function nextRandom32(a: u32): u32 {
+  let s = atomic.load<u64>(a);
+  let n: u64;
+  while (true) {
+    n = s + 0x9e3779b97f4a7c15;
+    const seen = atomic.cmpxchg<u64>(a, s, n);
+    if (seen == s) break;
+    s = seen;
+  }
+  let z = n;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+  z = z ^ (z >> 31);
+  return <u32>(z >> 32);
+}
+
+function shouldFailArmed(kind: u32): bool {
+  const a = faultAttrAddr(kind);
+  atomic.add<u32>(a + offsetof<FaultAttr>("attempts"), 1);
+  const armed = atomic.load<u32>(a + offsetof<FaultAttr>("armed"));
+  if (armed == FAIL_ARM_NTH) {
+    const at = a + offsetof<FaultAttr>("nth");
+    let left = atomic.load<u32>(at);
+    while (left > 0) {
+      const seen = atomic.cmpxchg<u32>(at, left, left - 1);
+      if (seen == left) break;
+      left = seen;
+    }
+    if (left > 1) return false; // not the nth attempt yet
+  } else if (armed == FAIL_ARM_RANDOM) {
+    const r = nextRandom32(a + offsetof<FaultAttr>("rng"));
+    if (<u64>r >= atomic.load<u64>(a + offsetof<FaultAttr>("threshold"))) return false;
+  } else {
+    return false;
+  }
+  // atomic_dec_not_zero(&attr->times), unless unlimited
+  const tp = a + offsetof<FaultAttr>("times");
+  let t = atomic.load<i32>(tp);
+  while (true) {
+    if (t == 0) return false;
+    if (t < 0) break;
+    const seen = atomic.cmpxchg<i32>(tp, t, t - 1);
+    if (seen == t) {
+      if (t == 1) atomic.store<u32>(a + offsetof<FaultAttr>("armed"), 0);
+      break;
+    }
+    t = seen;
+  }
+  count_vm_events(FAIL_INJECTED_FRAME + kind, 1);
+  return true;
+}
+
+/**
+ * Arms fault injection for `kind` (FAIL_*): with `nth` > 0, the nth attempt from now fails
+ * (1: the next one); otherwise each attempt fails with `probability` (0…1), drawn from a
+ * generator seeded with seedHi:seedLo. `times` failures are injected (-1: every attempt that
+ * qualifies, from then on), then the kind disarms itself. Returns 0 or -EINVAL.
+ */
+export function fail_inject(kind: u32, nth: u32, probability: f64, times: i32, seedLo: u32, seedHi: u32): i32 {
+  if (kind >= NR_FAIL_KINDS || times == 0 || times < -1) return -EINVAL;
+  if (nth == 0 && !(probability >= 0 && probability <= 1)) return -EINVAL;
+  const a = faultAttrAddr(kind);
+  const F = changetype<FaultAttr>(a);
+  atomic.store<u32>(a + offsetof<FaultAttr>("armed"), 0);
+  F.nth = nth;
+  F.times = times;
+  F.attempts = 0;
+  F.threshold = nth != 0 ? 0 : <u64>(probability * 4294967296.0);
+  F.rng = (<u64>seedHi << 32) | <u64>seedLo;
+  // armed last: an allocation that sees it armed sees the rest
+  atomic.store<u32>(a + offsetof<FaultAttr>("armed"), nth != 0 ? FAIL_ARM_NTH : FAIL_ARM_RANDOM);
+  return 0;
+}
+
+/** Disarms fault injection for `kind`; NR_FAIL_KINDS disarms every kind. */
+export function fail_clear(kind: u32): void {
+  for (let k: u32 = 0; k < NR_FAIL_KINDS; k++) {
+    if (kind == k || kind >= NR_FAIL_KINDS) atomic.store<u32>(faultAttrAddr(k) + offsetof<FaultAttr>("armed"), 0);
+  }
+}
+
+/** Whether `kind` is armed (it disarms itself once its `times` failures are injected). */
+export function fail_armed(kind: u32): bool {
+  return kind < NR_FAIL_KINDS && atomic.load<u32>(faultAttrAddr(kind) + offsetof<FaultAttr>("armed")) != 0;
+}
+
+/** Attempts of `kind` seen since it was last armed. */
+export function fail_attempts(kind: u32): u32 {
+  return kind < NR_FAIL_KINDS ? atomic.load<u32>(faultAttrAddr(kind) + offsetof<FaultAttr>("attempts")) : 0;
 }
 
 /** Gives a context's unused reserve back to the machine-wide counter. */

@@ -53,6 +53,7 @@ import { copy_page_contents } from "./content";
 import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
 import { folio_add_lru } from "./fault";
 import { folio_free_swap } from "./swap_state";
+import { page_table_check_pte_set, page_table_check_pmd_set } from "./page_table_check";
 
 // ---- record kinds ------------------------------------------------------------------------------
 /** @rec FORK_PINNED fork left a possibly pinned anon page alone: the strategy copies or shares it (aux: PTE bits) */
@@ -296,6 +297,7 @@ export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f
       child = pte_mkold(child);
       if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
       const dstPmdp = walk_alloc_pmdp(ctx, dst, addr);
+      page_table_check_pmd_set(addr, child);
       entryStore(dstPmdp, child);
       shared += HPAGE_PMD_NR;
       addr = next;
@@ -345,6 +347,7 @@ export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f
         if (flags & COPY_SHARED) child = pte_mkclean(child);
         child = pte_mkold(child);
         if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
+        page_table_check_pte_set(addr, child);
         entryStore(dstSlot, child);
         shared++;
         continue;
@@ -462,6 +465,7 @@ export function fork_copy_deferred_pte(
     }
     child = pte_mkold(child);
     if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
+    page_table_check_pte_set(a, child);
     entryStore(dstSlot, child);
     add_mm_counter(dst, MM_ANONPAGES, 1);
     return 0;
@@ -473,6 +477,7 @@ export function fork_copy_deferred_pte(
   child = pte_mkdirty(child);
   if (flags & COPY_VM_WRITE) child = pte_mkwrite(child);
   if ((flags & COPY_DST_UFFD_WP) && pte_uffd_wp(pte)) child = pte_mkuffd_wp(child);
+  page_table_check_pte_set(a, child);
   entryStore(dstSlot, child);
   add_mm_counter(dst, MM_ANONPAGES, 1);
   return 0;
@@ -718,6 +723,7 @@ export function do_anonymous_pages(
         pte = pfn_pte(0, baseProt) | _PAGE_SPECIAL;
       }
       if (flags & ANON_UFFD_WP) pte = pte_mkuffd_wp(pte);
+      page_table_check_pte_set(addr, pte);
       entryStore(slot, pte);
       done++;
     }

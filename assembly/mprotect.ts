@@ -22,6 +22,7 @@ import {
 } from "./pgtable";
 import { pfn_valid, page_folio, folio_test_anon, PageAnonExclusive } from "./page";
 import { begin_range_op, REC_PMD_PARTIAL } from "./memory";
+import { page_table_check_pte_set, page_table_check_pmd_set } from "./page_table_check";
 
 /** MM_CP_TRY_CHANGE_WRITABLE: map writable right away where a write fault would not copy. */
 export const MM_CP_TRY_CHANGE_WRITABLE: u32 = 1 << 0;
@@ -121,6 +122,7 @@ export function change_protection(ctx: u32, mm: u32, start: f64, end: f64, newpr
       while (true) {
         const n = newPresent(pmd, prot, cp);
         if (n == pmd) break;
+        if (pte_write(n)) page_table_check_pmd_set(addr, n);
         const seen = atomic.cmpxchg<u64>(pmdp, pmd, n);
         if (seen == pmd) { pages += 512; break; }
         pmd = seen;
@@ -136,6 +138,7 @@ export function change_protection(ctx: u32, mm: u32, start: f64, end: f64, newpr
         while (true) {
           const n = newPresent(old, prot, cp);
           if (n == old) break;
+          if (pte_write(n)) page_table_check_pte_set(addr, n);
           const seen = atomic.cmpxchg<u64>(slot, old, n);
           if (seen == old) { pages++; break; }
           old = seen;

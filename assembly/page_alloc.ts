@@ -21,7 +21,8 @@
 
 import {
   hdr, ctxOf, layoutBase, Header, Ctx, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGEBLOCK_BYTES,
-  tryReserve, reserveInto, unreserveFrom, count_vm_events, PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL,
+  tryReserve, reserveInto, unreserveFrom, count_vm_events, should_fail, PGALLOC, PGFREE, THP_ALLOC,
+  THP_FREE, PGALLOC_FAIL, FAIL_FRAME,
 } from "./layout";
 import {
   pageAddr, resetPage, prep_compound_page, pfn_to_page, Page, PG_buddy, PG_reserved,
@@ -109,6 +110,8 @@ function claimBit(b: u32): u32 {
 /**
  * alloc_pages(): one folio of `order` (0 or 9). Returns its pfn, or NO_PFN (ENOMEM) having
  * changed nothing. `ctx` holds the thread's block cursor so consecutive allocations fill a block.
+ * Frames from the context's reservation are certain; one from the free pool may also fail
+ * on purpose (should_fail(FAIL_FRAME), as should_fail_alloc_page() in __alloc_pages()).
  */
 export function alloc_pages(ctx: u32, order: u32, gfp: u32): u32 {
   if (order != 0 && order != HPAGE_PMD_ORDER) return NO_PFN;
@@ -118,7 +121,7 @@ export function alloc_pages(ctx: u32, order: u32, gfp: u32): u32 {
   if (C.frameReserved >= nr) {
     C.frameReserved = C.frameReserved - nr;
     fromReserve = true;
-  } else if (!tryReserve(nrFreeAddr(), <i32>nr)) {
+  } else if (should_fail(FAIL_FRAME) || !tryReserve(nrFreeAddr(), <i32>nr)) {
     count_vm_events(PGALLOC_FAIL, 1);
     return NO_PFN;
   }
@@ -165,10 +168,10 @@ function allocOrder0(ctx: u32): u32 {
 
 /**
  * Reserves `n` order-0 frames for the context's next allocations; false (nothing taken) when
- * fewer are free.
+ * fewer are free, or when fault injection fails it (one attempt per call with n > 0).
  */
 export function frames_reserve(ctx: u32, n: u32): bool {
-  return reserveInto(ctx + offsetof<Ctx>("frameReserved"), nrFreeAddr(), n, PGALLOC_FAIL);
+  return reserveInto(ctx + offsetof<Ctx>("frameReserved"), nrFreeAddr(), n, PGALLOC_FAIL, FAIL_FRAME);
 }
 
 /** Returns the frames the context still has reserved. */

@@ -17,12 +17,13 @@
 import {
   hdr, ctxOf, layoutBase, Header, Ctx, NO_PFN, PAGE_SIZE, PTRS_PER_TABLE, MM_STRUCT_BYTES,
   stackPop, stackPush, tryReserve, reserveInto, unreserveFrom, count_vm_events, PGTABLE_ALLOC, PGTABLE_FREE,
-  PGTABLE_ALLOC_FAIL, ENOMEM, EINVAL, EBUSY, EEXIST,
+  PGTABLE_ALLOC_FAIL, ENOMEM, EINVAL, EBUSY, EEXIST, should_fail, FAIL_PGTABLE,
 } from "./layout";
 import {
   pte_none, pte_present, pte_pfn, pfn_pte, pmd_leaf, pte_kind, _PAGE_TABLE, _PAGE_PSE,
   _PAGE_PRESENT, PTE_KIND_NONE,
 } from "./pte";
+import { page_table_check_pte_set, page_table_check_pmd_set } from "./page_table_check";
 
 export const PGDIR_SHIFT: u32 = 39;
 export const PUD_SHIFT: u32 = 30;
@@ -148,13 +149,14 @@ export function mm_valid(mm: u32): bool {
 
 /**
  * Allocates one zeroed table, from the context's reservation if it holds one.
- * Returns the table index, or NO_PFN when the pool is exhausted.
+ * Returns the table index, or NO_PFN when the pool is exhausted (or, outside a reservation,
+ * when fault injection fails it: should_fail(FAIL_PGTABLE)).
  */
 export function pt_alloc_table(ctx: u32): u32 {
   const C = ctxOf(ctx);
   if (C.ptReserved > 0) {
     C.ptReserved = C.ptReserved - 1;
-  } else if (!tryReserve(ptAvailAddr(), 1)) {
+  } else if (should_fail(FAIL_PGTABLE) || !tryReserve(ptAvailAddr(), 1)) {
     count_vm_events(PGTABLE_ALLOC_FAIL, 1);
     return NO_PFN;
   }
@@ -172,9 +174,12 @@ export function pt_free_table(idx: u32): void {
   count_vm_events(PGTABLE_FREE, 1);
 }
 
-/** Reserves `n` tables for the context's next allocations; false (nothing taken) if short. */
+/**
+ * Reserves `n` tables for the context's next allocations; false (nothing taken) if short, or
+ * when fault injection fails it (one attempt per call with n > 0).
+ */
 export function pt_reserve(ctx: u32, n: u32): bool {
-  return reserveInto(ctx + offsetof<Ctx>("ptReserved"), ptAvailAddr(), n, PGTABLE_ALLOC_FAIL);
+  return reserveInto(ctx + offsetof<Ctx>("ptReserved"), ptAvailAddr(), n, PGTABLE_ALLOC_FAIL, FAIL_PGTABLE);
 }
 
 /** Tops the context's reservation up to at least `n` tables; false (nothing taken) if short. */
@@ -417,6 +422,7 @@ export function ptep_set(ctx: u32, mm: u32, va: f64, pte: u64): i32 {
   const a = <u64>va;
   const slot = walk_alloc_ptep(ctx, mm, a);
   if (slot == 0) return tables_missing(mm, a, 3) == 0 ? -EEXIST : -ENOMEM;
+  page_table_check_pte_set(a, pte);
   entryStore(slot, pte);
   return 0;
 }
@@ -427,6 +433,7 @@ export function pmdp_set(ctx: u32, mm: u32, va: f64, pmd: u64): i32 {
   const slot = walk_alloc_pmdp(ctx, mm, a);
   pt_unreserve(ctx);
   if (slot == 0) return -ENOMEM;
+  if (pmd_leaf(pmd)) page_table_check_pmd_set(a, pmd);
   entryStore(slot, pmd);
   return 0;
 }
@@ -438,7 +445,9 @@ export function ptep_get_and_clear(mm: u32, va: f64): u64 {
 /** ptep_cmpxchg(): returns the value seen (equal to `old` when the swap happened). */
 export function ptep_cmpxchg(mm: u32, va: f64, old: u64, nv: u64): u64 {
   const slot = walk_ptep(mm, <u64>va);
-  return slot == 0 ? 0 : atomic.cmpxchg<u64>(slot, old, nv);
+  if (slot == 0) return 0;
+  page_table_check_pte_set(<u64>va, nv);
+  return atomic.cmpxchg<u64>(slot, old, nv);
 }
 /** ptep_set_wrprotect(): clear _PAGE_RW atomically. */
 export function ptep_set_wrprotect(mm: u32, va: f64): void {

@@ -30,6 +30,7 @@ import {
 } from "./swapfile";
 import { alloc_pages, free_pages } from "./page_alloc";
 import { folio_add_lru } from "./fault";
+import { page_table_check_pte_set } from "./page_table_check";
 
 /**
  * add_to_swap() / folio_alloc_swap() + add_to_swap_cache(): a swap slot for `folio`, which
@@ -73,11 +74,13 @@ export function try_to_unmap_one(mm: u32, va: f64, pfn: u32, flags: u32): i32 {
   const old = atomic.xchg<u64>(slot, 0);
   const exclusive = folio_test_anon(folio) && PageAnonExclusive(pfn);
   if (exclusive && (flags & TTU_SHARE_ANON) && folio_try_share_anon_rmap_pte(folio, pfn) != 0) {
+    page_table_check_pte_set(<u64>va, old);
     entryStore(slot, old); // (A4) restore: the page stays mapped
     return -EBUSY;
   }
   const swapSlot = folio_swap_slot(folio);
   if (swap_duplicate(swapSlot) != 0) {
+    page_table_check_pte_set(<u64>va, old);
     entryStore(slot, old);
     return -ENOMEM;
   }
@@ -199,6 +202,7 @@ export function swapin_map(mm: u32, va: f64, pfn: u32, swapSlot: u32, prot: u32,
     folio_set_anon(folio, anonVma, index);
   }
   folio_add_anon_rmap_ptes(folio, pfn, 1, rmapFlags);
+  page_table_check_pte_set(<u64>va, pte);
   entryStore(slot, pte);
   add_mm_counter(mm, MM_ANONPAGES, 1);
   add_mm_counter(mm, MM_SWAPENTS, -1);

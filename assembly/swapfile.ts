@@ -11,7 +11,7 @@
 
 import {
   hdr, layoutBase, Header, NO_PFN, stackPop, stackPush, tryReserve, count_vm_events,
-  SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, EINVAL,
+  SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, EINVAL, should_fail, FAIL_SWAP_SLOT,
 } from "./layout";
 import { contentAddr, copy_contents_raw } from "./content";
 import { pageAddr, Page } from "./page";
@@ -54,10 +54,11 @@ export function swap_cache_pfn(slot: u32): u32 {
 /**
  * folio_alloc_swap(): a free slot, returned with SWAP_HAS_CACHE set and count 0 (the caller
  * adds the folio to the swap cache and duplicates the entry once per PTE it replaces).
- * Returns NO_PFN when the device is full.
+ * Returns NO_PFN when the device is full, or when fault injection fails it
+ * (should_fail(FAIL_SWAP_SLOT)).
  */
 export function get_swap_slot(pfn: u32): u32 {
-  if (!tryReserve(availAddr(), 1)) return NO_PFN;
+  if (should_fail(FAIL_SWAP_SLOT) || !tryReserve(availAddr(), 1)) return NO_PFN;
   const H = hdr();
   let slot = stackPop(layoutBase() + offsetof<Header>("swapFreeHead"), H.swapBase + 4, H.swapStride);
   if (slot == NO_PFN) slot = atomic.add<u32>(layoutBase() + offsetof<Header>("swapBump"), 1);

@@ -6,7 +6,7 @@
 import { C, type CoreExports } from "./abi.generated.js";
 import { coreModule, instantiate, planBytes, wasmPages, MAX_MEMORY_BYTES, type CoreBuild } from "./wasm.js";
 import { CowsimError, check } from "../errno.js";
-import { VMSTAT_ITEMS } from "./abi.generated.js";
+import { VMSTAT_ITEMS, FAIL_KINDS } from "./abi.generated.js";
 
 /** Sizes of one simulated machine. @public */
 export interface CoreOptions {
@@ -72,6 +72,44 @@ export interface CoreRecord {
 }
 
 export const PAGE_SIZE = 4096;
+
+/**
+ * What can be made to fail on purpose (the core's FAIL_* kinds): `frame` — frame allocation
+ * from the free pool (alloc_pages(), frames_reserve(), so every fault, fork copy, swap-in …);
+ * `pageTable` — page-table allocation (pt_alloc_table(), pt_reserve(), a new mm's PGD);
+ * `swapSlot` — swap-slot allocation (add_to_swap()). @public
+ */
+export type FailKind = "frame" | "pageTable" | "swapSlot";
+
+/**
+ * How to fail allocations of one kind on purpose, as Linux's fault injection does
+ * (lib/fault-inject.c: `fail_page_alloc`, `failslab`, a task's `fail-nth`). Give `nth` or
+ * `probability`, not both. An injected failure takes exactly the path of a real exhaustion —
+ * the same error code, the same vmstat failure counter (PGALLOC_FAIL, PGTABLE_ALLOC_FAIL) — so
+ * callers cannot tell the two apart. Only attempts that take from the machine-wide pool count:
+ * an allocation served from a reservation (a context's frames_reserve() / pt_reserve()) is
+ * certain, and a request for zero units is no attempt. @public
+ */
+export interface FailureInjection {
+  /**
+   * Fail the nth attempt from now (1: the next one), and with `times` > 1 that many attempts
+   * from there on (every one with `times: Infinity`). A test proves every error path of an
+   * operation by arming nth = 1, 2, 3 … until the operation succeeds.
+   */
+  readonly nth?: number;
+  /**
+   * Fail each attempt with this probability (0…1), drawn from a generator whose state lives in
+   * the shared memory: the same seed gives the same failures, run after run.
+   */
+  readonly probability?: number;
+  /** Seed of the `probability` generator: an integer from 0 to 2^53 - 1 (default 1). */
+  readonly seed?: number;
+  /**
+   * How many failures to inject before the kind disarms itself: a positive integer or
+   * `Infinity`. Default 1 with `nth` (that attempt only), `Infinity` with `probability`.
+   */
+  readonly times?: number;
+}
 
 function intOption(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
   const x = v ?? dflt;
@@ -174,6 +212,61 @@ export class Core {
 
   freePages(): number {
     return this.x.layout_free_pages();
+  }
+
+  // ---- fault injection -----------------------------------------------------------------------
+
+  /**
+   * Arms fault injection for `kind` (see {@link FailureInjection}), replacing what was armed for
+   * it. Off by default; off, it costs the allocation paths one load and one compare. The state
+   * lives in the shared memory: every thread attached to the machine sees it.
+   * @throws CowsimError EINVAL for a bad kind or option.
+   */
+  injectFailure(kind: FailKind, how: FailureInjection): void {
+    const k = failKind(kind);
+    const { nth, probability, seed = 1 } = how;
+    if ((nth === undefined) === (probability === undefined)) {
+      throw new CowsimError("EINVAL", "injectFailure needs either nth or probability, not both nor neither");
+    }
+    if (nth !== undefined && (!Number.isInteger(nth) || nth < 1 || nth > 0xffffffff)) {
+      throw new CowsimError("EINVAL", `nth must be an integer from 1 to 2^32 - 1, not ${String(nth)}`);
+    }
+    if (probability !== undefined && !(probability >= 0 && probability <= 1)) {
+      throw new CowsimError("EINVAL", `probability must be from 0 to 1, not ${String(probability)}`);
+    }
+    if (!Number.isSafeInteger(seed) || seed < 0) {
+      throw new CowsimError("EINVAL", `seed must be an integer from 0 to 2^53 - 1, not ${String(seed)}`);
+    }
+    const times = how.times ?? (nth !== undefined ? 1 : Infinity);
+    if (times !== Infinity && (!Number.isInteger(times) || times < 1 || times > 0x7fffffff)) {
+      throw new CowsimError("EINVAL", `times must be a positive integer or Infinity, not ${String(how.times)}`);
+    }
+    check(this.x.fail_inject(k, nth ?? 0, probability ?? 0, times === Infinity ? -1 : times,
+      seed % 2 ** 32, Math.floor(seed / 2 ** 32)), "fail_inject");
+  }
+
+  /** Disarms fault injection for `kind`, or for every kind. The counts stay. */
+  clearInjection(kind?: FailKind): void {
+    this.x.fail_clear(kind === undefined ? C.NR_FAIL_KINDS : failKind(kind));
+  }
+
+  /**
+   * Failures injected so far, per kind, since the machine was created (vmstat
+   * FAIL_INJECTED_*): an operation's error path ran because of the injection when its count
+   * went up.
+   */
+  injectedFailures(): Record<FailKind, number> {
+    const vm = this.vmstat();
+    return { frame: vm.FAIL_INJECTED_FRAME!, pageTable: vm.FAIL_INJECTED_PGTABLE!, swapSlot: vm.FAIL_INJECTED_SWAP_SLOT! };
+  }
+
+  /**
+   * Whether `kind` is still armed (it disarms itself once its `times` failures are injected),
+   * and the attempts it has seen since it was armed.
+   */
+  injectionStatus(kind: FailKind): { armed: boolean; attempts: number } {
+    const k = failKind(kind);
+    return { armed: this.x.fail_armed(k) === 1, attempts: this.x.fail_attempts(k) >>> 0 };
   }
   tablesAvailable(): number {
     return this.x.layout_pt_available();
@@ -335,6 +428,12 @@ export class Core {
       check(this.x.gup_put_scratch(this.ctx, n, flags), "gup_put");
     }
   }
+}
+
+function failKind(kind: FailKind): number {
+  const k = FAIL_KINDS.find((f) => f.short === kind);
+  if (!k) throw new CowsimError("EINVAL", `kind must be one of ${FAIL_KINDS.map((f) => f.short).join(", ")}, not ${String(kind)}`);
+  return k.value;
 }
 
 function readLayout(x: CoreExports): CoreLayout {

@@ -4,12 +4,13 @@
  * @packageDocumentation
  */
 export { Core, PAGE_SIZE } from "./core.js";
-export type { CoreOptions, CoreLayout, CoreRecord, SharedCore } from "./core.js";
+export type { CoreOptions, CoreLayout, CoreRecord, SharedCore, FailKind, FailureInjection } from "./core.js";
 export type { CoreBuild } from "./wasm.js";
+export { CoreCheckError } from "./wasm.js";
 export { tsTranslate } from "./ts-walk.js";
 export {
   C, PTE_BITS, SWP_BITS, PTE_FIELDS, SWP_TYPES, PTE_MARKERS, PTE_KINDS, PAGE_FLAGS, VMSTAT_ITEMS,
-  ERRNO_CODES, RECORD_KINDS, GUP_FAST_REASONS, FOLL_FLAGS, RSS_MEMBERS,
+  ERRNO_CODES, RECORD_KINDS, GUP_FAST_REASONS, FOLL_FLAGS, RSS_MEMBERS, FAIL_KINDS, DEBUG_CHECKS,
 } from "./abi.generated.js";
 export type { CoreExports, TaggedConstant } from "./abi.generated.js";
 export { describeCore } from "./describe.js";

@@ -1,7 +1,7 @@
 // Range operations: fork copy, zap, change_protection and populate, one call per range.
 import { describe, it, expect } from "vitest";
 import { C, type Core } from "../../src/index.js";
-import { makeCore, snapshot, stateDiff, populate, pfnAt, pteAt, BASE, GB, P, U, W, A, D, PROT_READ } from "../helpers.js";
+import { makeCore, snapshot, stateDiff, populate, pfnAt, pteAt, BASE, GB, P, U, W, A, D, PROT_READ, PROT_SHARED_RW } from "../helpers.js";
 
 const n = (v: bigint) => v;
 const isWrite = (core: Core, pte: bigint) => core.x.pte_write(pte) === 1;
@@ -42,14 +42,27 @@ describe("copy_page_range (fork)", () => {
   });
 
   it("a shared mapping keeps write permission; the child's copy starts clean", () => {
+    // MAP_SHARED memory is shmem: an anon page is never mapped by a VM_SHARED VMA (and would
+    // trip page_table_check, mapped writable twice)
     const core = makeCore();
     const parent = core.mmAlloc();
-    populate(core, parent, BASE, 2);
+    const pfns = [0, 1].map((i) => {
+      const pfn = core.allocPages(0);
+      core.x.folio_set_mapping(pfn, 5, i);
+      core.x.page_set_flag(pfn, C.PG_swapbacked);
+      expect(core.x.map_file_pte(core.ctx, parent, BASE + i * 4096, pfn, PROT_SHARED_RW, 1)).toBe(0);
+      return pfn;
+    });
     const { dst } = forkRange(core, parent, BASE, 2, C.COPY_SHARED);
     expect(isWrite(core, pteAt(core, parent, BASE))).toBe(true);
     const cp = pteAt(core, dst, BASE);
     expect(isWrite(core, cp)).toBe(true);
     expect(core.x.pte_dirty(cp)).toBe(0);
+    expect(core.x.pte_dirty(pteAt(core, parent, BASE))).toBe(1);
+    expect(pfnAt(core, dst, BASE + 4096)).toBe(pfns[1]);
+    expect(core.x.folio_mapcount(pfns[0]!)).toBe(2);
+    expect(core.x.folio_ref_count(pfns[0]!)).toBe(3); // the page cache's and one per mapping
+    expect(core.x.get_mm_counter(dst, C.MM_SHMEMPAGES)).toBe(2);
   });
 
   it("the zero page is copied without references", () => {
