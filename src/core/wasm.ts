@@ -77,7 +77,8 @@ function readString(memory: WebAssembly.Memory, ptr: number): string | null {
   return s;
 }
 
-function hostImports(memory: WebAssembly.Memory): WebAssembly.Imports {
+/** The imports every instance gets: the memory, abort() and the debug checks' report. */
+export function hostImports(memory: WebAssembly.Memory): WebAssembly.Imports {
   return {
     env: {
       memory,
