@@ -2,7 +2,12 @@
 /**
  * The `cowsim` command: run scenario files under the COW strategies, explain findings, check the
  * built-in catalog, print the scenario schema. Exit status: 0 when every expectation held, 1 when
- * one failed, 2 when the input could not be used (a malformed scenario, a bad option).
+ * one failed, 2 when the input could not be used (a malformed scenario, a bad option, an
+ * unreadable file, output that cannot be written), 141 when the reader of the output went away
+ * (`cowsim check | head`), 70 for a bug in cowsim itself.
+ *
+ * Problems print as compilers print them: `file:line:col: error: message` when they have a
+ * place, `cowsim: error: message` when they have none. Never a stack trace.
  */
 import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
@@ -18,10 +23,33 @@ import { checkMatrix, comparison, explainReport, label, painter, runReport, tap 
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+/** sysexits.h's EX_SOFTWARE: an internal error. */
+const EXIT_SOFTWARE = 70;
+/**
+ * The reader went away: what a shell reports for the coreutils, which SIGPIPE kills (`yes | head`
+ * gives 141 under `set -o pipefail`). Node ignores SIGPIPE and sees EPIPE instead, so cowsim
+ * exits with the same status, quietly.
+ */
+const EXIT_PIPE = 128 + 13;
+
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(EXIT_PIPE);
+    // any other failed write (a full disk): say so if stderr still works, and fail
+    if (stream === process.stdout) process.stderr.write(`cowsim: error: cannot write the output (${e.code ?? e.message})\n`);
+    process.exit(EXIT_USAGE);
+  });
+}
 
 const out = (text: string): void => { process.stdout.write(text.endsWith("\n") ? text : text + "\n"); };
 const paint = painter(process.stdout);
 const paintErr = painter(process.stderr);
+/** A problem without a place, as `gcc: error: …` prints one. */
+function fail(message: string): never {
+  process.stderr.write(`cowsim: ${paintErr("red", "error:")} ${message}\n`);
+  process.exit(EXIT_USAGE);
+}
+const code = (e: unknown) => (e as NodeJS.ErrnoException).code ?? "EIO";
 
 /** Loads files, or reports every problem on stderr and exits before anything runs. */
 function load(files: readonly string[]): LoadedScenario[] {
@@ -29,7 +57,7 @@ function load(files: readonly string[]): LoadedScenario[] {
     return loadScenarios(files);
   } catch (e) {
     if (!(e instanceof ScenarioError)) throw e;
-    for (const d of e.diagnostics) process.stderr.write(paintErr("red", "error: ") + formatDiagnostic(d) + "\n");
+    for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d, (label) => paintErr("red", label)) + "\n");
     const n = e.diagnostics.length;
     process.stderr.write(`${n} problem${n > 1 ? "s" : ""}; nothing was run\n`);
     process.exit(EXIT_USAGE);
@@ -45,8 +73,7 @@ function writeTrace(file: string | undefined, results: readonly ScenarioResult[]
   try {
     writeFileSync(file, JSON.stringify(chromeTrace(results)) + "\n");
   } catch (e) {
-    process.stderr.write(`error: ${(e as NodeJS.ErrnoException).code ?? "EIO"}: cannot write the trace to ${file}\n`);
-    process.exit(EXIT_USAGE);
+    fail(`cannot write the trace to ${file} (${code(e)})`);
   }
 }
 
@@ -63,6 +90,8 @@ const program = new Command()
   .name("cowsim")
   .description("A Linux-faithful simulator of anonymous memory and copy-on-write: run scenarios under the COW strategies\n(mapcount ≈ Linux ≤ 5.7, pagecount ≈ 5.9–5.18, anon-exclusive ≈ 5.19+) and see what the oracle finds.")
   .showHelpAfterError("(cowsim --help lists the commands)")
+  // "cowsim: error: unknown option …", as problems without a place print; inherited by commands
+  .configureOutput({ outputError: (str, write) => write(`cowsim: ${str.replace(/^error:/, paintErr("red", "error:"))}`) })
   .exitOverride();
 
 program.command("run")
@@ -100,8 +129,7 @@ program.command("check")
     try {
       files = scenarioFiles(o.catalog);
     } catch (e) {
-      process.stderr.write(`error: ${(e as NodeJS.ErrnoException).code ?? "EIO"}: cannot read the catalog ${o.catalog}\n`);
-      process.exit(EXIT_USAGE);
+      fail(`cannot read the catalog ${o.catalog} (${code(e)})`);
     }
     const loaded = load(files);
     const results = runAll(loaded, o.trace !== undefined);
@@ -138,5 +166,8 @@ try {
   program.parse();
 } catch (e) {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : EXIT_USAGE);
-  throw e;
+  // every kind of bad input has its message above; what reaches here is cowsim's own fault
+  process.stderr.write(`cowsim: internal error: ${e instanceof Error ? e.message : String(e)}\n` +
+    "(a bug in cowsim, not in the input: please report it with the command and the files it read)\n");
+  process.exit(EXIT_SOFTWARE);
 }

@@ -3,12 +3,13 @@
  * JSON, which YAML parses too, so both get positions. Every error found — syntax, schema, names —
  * is reported at once, each with its file, line and column, before anything runs.
  */
-import { readFileSync } from "node:fs";
-import { LineCounter, parseAllDocuments, isMap, isSeq, isPair, isScalar, type Document, type Node } from "yaml";
+import { readFileSync, statSync } from "node:fs";
+import { LineCounter, parseAllDocuments, isAlias, isMap, isSeq, isPair, isScalar, type Document, type Node } from "yaml";
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
-import { SCENARIO_SCHEMA } from "./schema.js";
-import { resolveNames, type NameProblem } from "./resolve.js";
-import type { LoadedScenario, Position, Scenario } from "./types.js";
+import { SCENARIO_SCHEMA, MAX_PAGES } from "./schema.js";
+import { kernelOptionsOf, resolveNames, type NameProblem } from "./resolve.js";
+import { validateKernelOptions } from "../mm/options.js";
+import type { KernelSection, LoadedScenario, Position, Scenario } from "./types.js";
 
 /** One problem in a scenario file. @public */
 export interface Diagnostic {
@@ -22,15 +23,32 @@ export interface Diagnostic {
 export class ScenarioError extends Error {
   readonly diagnostics: readonly Diagnostic[];
   constructor(diagnostics: readonly Diagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join("\n"));
+    super(diagnostics.map((d) => formatDiagnostic(d)).join("\n"));
     this.name = "ScenarioError";
     this.diagnostics = diagnostics;
   }
 }
 
-export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.message}`;
+/**
+ * A diagnostic as compilers print one (GCC, clang, tsc --pretty false): `file:line:col: error:
+ * message`, which editors and CI annotators already know how to jump to. `label` may colour
+ * "error:".
+ */
+export function formatDiagnostic(d: Diagnostic, label: (text: string) => string = (t) => t): string {
+  return `${d.file}:${d.line}:${d.col}: ${label("error:")} ${d.message}`;
 }
+
+/**
+ * What aliases may repeat: at most this many values (scalars, lists, maps), counted each time an
+ * alias repeats them. Far more than a scenario needs (200 repeats of a step are ~1,400), far less
+ * than a "billion laughs" document, whose few lines stand for millions.
+ * @public
+ */
+export const MAX_ALIAS_VALUES = 10_000;
+/** How deep lists and maps may nest; a scenario needs 7. @public */
+export const MAX_DEPTH = 64;
+/** The largest scenario file read. @public */
+export const MAX_FILE_BYTES = 64 * 2 ** 20;
 
 let validator: ReturnType<Ajv2020["compile"]> | undefined;
 function validate(): ReturnType<Ajv2020["compile"]> {
@@ -42,7 +60,18 @@ type Path = (string | number)[];
 
 /** Finds where a path of the document stands: the node, or the key when `key` is asked. */
 class Locator {
-  constructor(private readonly doc: Document, private readonly lines: LineCounter, private readonly fallback: number) {}
+  constructor(private readonly doc: Document, private readonly lines: LineCounter, private readonly fallback: number, private readonly text: string) {}
+
+  /** The text of the scalar at a path, as written ("1e400", not Infinity). */
+  source(path: Path): string | undefined {
+    let node: unknown = this.doc.contents;
+    for (const part of path) {
+      if (isMap(node)) node = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(part))?.value;
+      else if (isSeq(node)) node = node.items[Number(part)];
+      else return undefined;
+    }
+    return isScalar(node) && node.range ? this.text.slice(node.range[0], node.range[1]) : undefined;
+  }
 
   at(path: Path, key?: string): Position {
     let node: unknown = this.doc.contents;
@@ -71,7 +100,24 @@ class Locator {
 const pathOf = (pointer: string): Path =>
   pointer === "" ? [] : pointer.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~")).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 const showPath = (p: Path) => p.reduce<string>((s, x) => (typeof x === "number" ? `${s}[${x}]` : s ? `${s}.${x}` : x), "") || "the scenario";
-const show = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v));
+/** A value found in the file, short: numbers as written there, long values cut. */
+function show(v: unknown, source?: string): string {
+  if (v === undefined) return "nothing";
+  if (typeof v === "number" && source !== undefined) return source;
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
+  s ??= String(v);
+  return s.length > 80 ? s.slice(0, 77) + "…" : s;
+}
+/** Why a limit is what it is, for "expected a number <= …". */
+const LIMIT_WHY: Readonly<Record<number, string>> = {
+  [Number.MAX_SAFE_INTEGER]: " (2^53 - 1: larger numbers are not exact)",
+  [MAX_PAGES]: " (pages of 4K in 2^53 - 1 bytes)",
+};
 
 function valueAt(root: unknown, path: Path): unknown {
   let v = root;
@@ -79,8 +125,8 @@ function valueAt(root: unknown, path: Path): unknown {
   return v;
 }
 
-/** The closest of `names` to `word`, for "did you mean". */
-function closest(word: string, names: readonly string[]): string | undefined {
+/** The closest of `names` to `word`, for "did you mean". @internal */
+export function closest(word: string, names: readonly string[]): string | undefined {
   let best: string | undefined, bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const n of names) {
     const d = distance(word.toLowerCase(), n.toLowerCase());
@@ -107,7 +153,7 @@ function distance(a: string, b: string): number {
  * …". A oneOf that failed reports its branches' errors, so only the deepest errors of a place
  * are kept.
  */
-function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: Path; key?: string; message: string }[] {
+function schemaMessages(errors: readonly ErrorObject[], data: unknown, source: (p: Path) => string | undefined): { path: Path; key?: string; message: string }[] {
   const out: { path: Path; key?: string; message: string }[] = [];
   const seen = new Set<string>();
   const byPlace = new Map<string, ErrorObject[]>();
@@ -122,6 +168,7 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
     const errs = deeper(place) ? all.filter((e) => !summary(e)) : all;
     const path = pathOf(place);
     const found = valueAt(data, path);
+    const shown = show(found, source(path));
     for (const e of errs) {
       let message: string | undefined;
       let key: string | undefined;
@@ -153,18 +200,18 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
           } else {
             const allowed = (e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v));
             const hint = typeof found === "string" ? closest(found, (e.params.allowedValues as unknown[]).map(String)) : undefined;
-            message = `${showPath(path)}: expected one of ${allowed.length > 12 ? allowed.slice(0, 12).join(", ") + ", …" : allowed.join(", ")}, found ${show(found)}${hint ? ` (did you mean "${hint}"?)` : ""}`;
+            message = `${showPath(path)}: expected one of ${allowed.length > 12 ? allowed.slice(0, 12).join(", ") + ", …" : allowed.join(", ")}, found ${shown}${hint ? ` (did you mean "${hint}"?)` : ""}`;
           }
           break;
         case "minimum":
         case "maximum":
-          message = `${showPath(path)}: expected a number ${String(e.params.comparison)} ${String(e.params.limit)}, found ${show(found)}`;
+          message = `${showPath(path)}: expected a number ${String(e.params.comparison)} ${String(e.params.limit)}${LIMIT_WHY[e.params.limit as number] ?? ""}, found ${shown}`;
           break;
         default: {
           const expected = (e.parentSchema as { description?: string }).description;
           message = e.propertyName !== undefined
             ? `name "${e.propertyName}" in ${showPath(path)} ${e.message ?? "is invalid"}`
-            : `${showPath(path)}: ${expected && (e.keyword === "oneOf" || e.keyword === "pattern" || e.keyword === "type") ? `expected ${expected}` : (e.message ?? "is invalid")}, found ${show(found)}`;
+            : `${showPath(path)}: ${expected && (e.keyword === "oneOf" || e.keyword === "pattern" || e.keyword === "type") ? `expected ${expected}` : (e.message ?? "is invalid")}, found ${shown}`;
           if (e.propertyName !== undefined) key = e.propertyName;
         }
       }
@@ -182,6 +229,7 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown): { path: 
  * shape fits; something inside is wrong). Then only that branch's errors are kept. When no branch
  * fits, the oneOf's summary ("expected …") stands alone.
  */
+const RANGE_KEYWORDS = new Set(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]);
 function bestBranches(errors: readonly ErrorObject[]): ErrorObject[] {
   let kept = [...errors];
   for (const one of errors.filter((e) => e.keyword === "oneOf")) {
@@ -191,7 +239,9 @@ function bestBranches(errors: readonly ErrorObject[]): ErrorObject[] {
     const inBranches = kept.filter((e) => branchOf(e) >= 0);
     if (!inBranches.length) continue;
     const branches = new Set(inBranches.map(branchOf));
-    const fitting = [...branches].filter((b) => !inBranches.some((e) => branchOf(e) === b && e.instancePath === one.instancePath));
+    // a branch whose only complaint at the oneOf's place is a range (a number too large) has the
+    // right shape: the file meant it
+    const fitting = [...branches].filter((b) => !inBranches.some((e) => branchOf(e) === b && e.instancePath === one.instancePath && !RANGE_KEYWORDS.has(e.keyword)));
     if (fitting.length === 1) kept = kept.filter((e) => e !== one && (branchOf(e) < 0 || branchOf(e) === fitting[0]));
     else kept = kept.filter((e) => branchOf(e) < 0);
   }
@@ -211,10 +261,94 @@ function namesOf(data: unknown): NameProblem[] {
   }
 }
 
+/** The kernel options' problems, at the lines of the `kernel:` block. */
+function kernelProblemsOf(data: unknown): NameProblem[] {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return [];
+  const d = data as Record<string, unknown>;
+  const k = d.kernel;
+  if (typeof k !== "object" || k === null || Array.isArray(k)) return []; // the schema says so
+  const { problems } = validateKernelOptions(kernelOptionsOf(k as KernelSection));
+  const out: NameProblem[] = problems.map((p) => ({ path: ["kernel", ...p.option.split(".")], message: `kernel.${p.message}` }));
+  const max = (k as KernelSection).maxProcesses;
+  const processes = Array.isArray(d.processes) ? d.processes.length : 1;
+  if (!problems.length && typeof max === "number" && processes > max) {
+    out.push({ path: ["kernel", "maxProcesses"], message: `kernel.maxProcesses ${max} is fewer than the ${processes} processes the scenario starts with` });
+  }
+  return out;
+}
+
+/**
+ * What the schema cannot see, because it sees the document only once aliases are resolved:
+ * aliases that name no anchor, aliases inside the node they repeat (a value that would contain
+ * itself), aliases that repeat too much (MAX_ALIAS_VALUES), nesting deeper than MAX_DEPTH, keys
+ * that are lists or maps, and values of types no scenario has (YAML 1.1's !!binary, !!set,
+ * timestamps). Found on the syntax tree, so every problem has its place; the document is then
+ * not converted at all.
+ */
+function structureProblems(doc: Document): { offset: number; message: string }[] {
+  const out: { offset: number; message: string }[] = [];
+  const at = (n: unknown, message: string) => out.push({ offset: (n as Node).range?.[0] ?? 0, message });
+  const anchors = new Map<string, unknown>();
+  const everAnchored = new Set<string>();
+  const unresolved: { node: unknown; name: string }[] = [];
+  const values = new Map<unknown, number>(); // node → how many values it stands for, aliases expanded
+  const open = new Set<unknown>(); // nodes being walked: an alias to one of them is a cycle
+  let repeated = 0;
+  let tooMany = false, tooDeep = false;
+  const walk = (n: unknown, depth: number): number => {
+    if (n === null || n === undefined) return 0;
+    if (isAlias(n)) {
+      const target = anchors.get(n.source);
+      if (target === undefined) { unresolved.push({ node: n, name: n.source }); return 0; }
+      if (open.has(target)) { at(n, `alias *${n.source} is inside the node &${n.source} anchors: that node would contain itself`); return 0; }
+      const size = values.get(target) ?? 0;
+      repeated += size;
+      if (repeated > MAX_ALIAS_VALUES && !tooMany) {
+        tooMany = true;
+        at(n, `alias *${n.source} repeats too much: the aliases of this document stand for more than ${MAX_ALIAS_VALUES} values in all (the limit that keeps "billion laughs" documents out); repeat less, or write the repeated part out`);
+      }
+      return size;
+    }
+    if (isPair(n)) {
+      if (n.key !== null && !isScalar(n.key)) at(n.key, "a key must be a name or a number, not a list, a map or an alias");
+      return walk(n.key, depth) + walk(n.value, depth);
+    }
+    if (depth > MAX_DEPTH) {
+      if (!tooDeep) { tooDeep = true; at(n, `lists and maps nest more than ${MAX_DEPTH} levels deep here; a scenario needs a handful`); }
+      return 0;
+    }
+    const node = n as Node & { anchor?: string; tag?: string };
+    if (node.anchor) { anchors.set(node.anchor, n); everAnchored.add(node.anchor); }
+    let size = 1;
+    if (isScalar(n)) {
+      const v = n.value;
+      if (v !== null && !["string", "number", "boolean"].includes(typeof v)) {
+        at(n, `${node.tag ? `a ${node.tag.replace(/^tag:yaml\.org,2002:/, "!!")} value` : "this value"} has no meaning in a scenario: use a string, a number, true, false or null${v instanceof Date ? ' (quote dates: "2001-12-14")' : ""}`);
+      }
+    } else if (isMap(n) || isSeq(n)) {
+      if (node.tag && !/:(map|seq)$/.test(node.tag)) at(n, `a ${node.tag.replace(/^tag:yaml\.org,2002:/, "!!")} has no meaning in a scenario: use a plain list or map`);
+      open.add(n);
+      for (const item of n.items) size += walk(item, depth + 1);
+      open.delete(n);
+    }
+    values.set(n, size);
+    return size;
+  };
+  walk(doc.contents, 1);
+  for (const { node, name } of unresolved) {
+    at(node, everAnchored.has(name)
+      ? `alias *${name} comes before its anchor &${name}: an anchor must come first`
+      : `alias *${name} names no anchor: no &${name} comes before it`);
+  }
+  return out.sort((a, b) => a.offset - b.offset);
+}
+
 /** Parses and checks a file's text; throws ScenarioError with every problem. */
 export function parseScenarios(file: string, text: string): LoadedScenario[] {
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // merge keys (<<: *step) are the ordinary use of aliases in step lists; logLevel "error" keeps
+  // the parser from printing warnings of its own: they are diagnostics here
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true, logLevel: "error" });
   const diags: Diagnostic[] = [];
   const loaded: LoadedScenario[] = [];
   const list = Array.isArray(docs) ? docs : [];
@@ -227,22 +361,34 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
     for (const e of problems) {
       const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
       const flowHint = /flow-seq-start/.test(e.message) ? " (inside { } or [ ], quote values with [ ] or , such as \"buf[2]\")" : "";
-      diags.push({ file, line: pos.line, col: pos.col, message: `${e.code === "DUPLICATE_KEY" ? "duplicate key" : "syntax error"}: ${e.message.split("\n")[0]}${flowHint}` });
+      const message = e.code === "RESOURCE_EXHAUSTION"
+        ? `lists and maps nest too deeply to read here; a scenario needs a handful of levels (at most ${MAX_DEPTH})`
+        : `${e.code === "DUPLICATE_KEY" ? "duplicate key" : "syntax error"}: ${e.message.split("\n")[0]}${flowHint}`;
+      diags.push({ file, line: pos.line, col: pos.col, message });
     }
     if (doc.errors.length) return;
     if (doc.contents === null) return;
-    const loc = new Locator(doc, lines, doc.range[0]);
-    const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    const structure = structureProblems(doc);
+    for (const p of structure) diags.push({ file, ...lines.linePos(p.offset), message: p.message });
+    if (structure.length) return;
+    const loc = new Locator(doc, lines, doc.range[0], text);
+    // aliases were bounded above (MAX_ALIAS_VALUES), with positions; the parser's own count is off
+    const data = doc.toJS({ maxAliasCount: -1 }) as unknown;
     const check = validate();
     const valid = check(data);
     const found: { pos: Position; message: string }[] = [];
+    const kernel = kernelProblemsOf(data);
     if (!valid) {
-      for (const m of schemaMessages(check.errors ?? [], data)) found.push({ pos: m.key !== undefined ? loc.at(m.path, m.key) : loc.at(m.path), message: m.message });
+      // the kernel options' values are judged by their own rules (mm/options.ts), in one voice;
+      // the schema still speaks for unknown keys, and for everything when the rules found nothing
+      const own = (e: ErrorObject) => e.instancePath.startsWith("/kernel/") && e.keyword !== "additionalProperties";
+      const errors = kernel.length ? (check.errors ?? []).filter((e) => !own(e)) : (check.errors ?? []);
+      for (const m of schemaMessages(errors, data, (p) => loc.source(p))) found.push({ pos: m.key !== undefined ? loc.at(m.path, m.key) : loc.at(m.path), message: m.message });
     }
     // names are checked even when the schema is not satisfied, so that every problem shows at once
     // (a place the schema has already explained is not explained twice)
     const explained = new Set(found.map((f) => `${f.pos.line}:${f.pos.col}`));
-    for (const p of namesOf(data)) {
+    for (const p of [...kernel, ...namesOf(data)]) {
       const pos = loc.at(p.path, p.key);
       if (!explained.has(`${pos.line}:${pos.col}`)) found.push({ pos, message: p.message });
     }
@@ -256,14 +402,67 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
   return loaded;
 }
 
+/** What a failed read means, in words (the errno name stays, for searching). */
+const READ_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: "no such file", EACCES: "permission denied", EPERM: "permission denied", EISDIR: "it is a directory",
+  ENOTDIR: "a part of the path is not a directory", ELOOP: "too many symbolic links", ENAMETOOLONG: "the name is too long",
+  EMFILE: "too many open files", EIO: "an input/output error",
+};
+const cannotRead = (file: string, e: unknown): ScenarioError => {
+  const code = (e as NodeJS.ErrnoException).code ?? "EIO";
+  return new ScenarioError([{ file, line: 1, col: 1, message: `cannot read the file: ${READ_ERRORS[code] ?? "it cannot be read"} (${code})` }]);
+};
+
+/** The offset of the first byte that is not well-formed UTF-8 (RFC 3629), or -1. */
+function firstBadUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length;) {
+    const c = b[i]!;
+    // the lead byte says how many continuation bytes follow and what the first may be
+    // (no overlong forms, no surrogates, nothing beyond U+10FFFF)
+    const [n, lo, hi] = c < 0x80 ? [0, 0, 0] : c >= 0xc2 && c <= 0xdf ? [1, 0x80, 0xbf]
+      : c === 0xe0 ? [2, 0xa0, 0xbf] : c === 0xed ? [2, 0x80, 0x9f] : c >= 0xe1 && c <= 0xef ? [2, 0x80, 0xbf]
+      : c === 0xf0 ? [3, 0x90, 0xbf] : c === 0xf4 ? [3, 0x80, 0x8f] : c >= 0xf1 && c <= 0xf3 ? [3, 0x80, 0xbf] : [-1, 0, 0];
+    if (n < 0) return i;
+    for (let k = 1; k <= n; k++) {
+      const x = b[i + k];
+      if (x === undefined || x < (k === 1 ? lo : 0x80) || x > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += n + 1;
+  }
+  return -1;
+}
+
+/** The file's text, or the place where it stops being UTF-8. */
+function decode(file: string, bytes: Uint8Array): string {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new ScenarioError([{ file, line: 1, col: 1, message: "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8" }]);
+  }
+  const bad = firstBadUtf8(bytes);
+  const text = new TextDecoder("utf-8").decode(bytes.subarray(0, bad < 0 ? bytes.length : bad));
+  if (bad >= 0) {
+    const lineStart = text.lastIndexOf("\n") + 1;
+    const line = (text.match(/\n/g)?.length ?? 0) + 1;
+    const col = [...text.slice(lineStart)].length + 1;
+    throw new ScenarioError([{ file, line, col, message: `the file is not UTF-8: byte 0x${bytes[bad]!.toString(16).padStart(2, "0")} cannot be read as text here; save the file as UTF-8` }]);
+  }
+  return text;
+}
+
 /** Reads, parses and checks a scenario file. */
 export function loadScenarioFile(file: string): LoadedScenario[] {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = readFileSync(file, "utf8");
+    const st = statSync(file);
+    if (st.isDirectory()) {
+      throw new ScenarioError([{ file, line: 1, col: 1, message: "cannot read the file: it is a directory; name the scenario files in it" }]);
+    }
+    if (st.size > MAX_FILE_BYTES) {
+      throw new ScenarioError([{ file, line: 1, col: 1, message: `the file is too large for a scenario: ${(st.size / 2 ** 20).toFixed(0)} MiB, at most ${MAX_FILE_BYTES / 2 ** 20} MiB` }]);
+    }
+    bytes = readFileSync(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? "EIO";
-    throw new ScenarioError([{ file, line: 1, col: 1, message: `${code}: cannot read the file` }]);
+    if (e instanceof ScenarioError) throw e;
+    throw cannotRead(file, e);
   }
-  return parseScenarios(file, text);
+  return parseScenarios(file, decode(file, bytes));
 }

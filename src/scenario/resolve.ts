@@ -7,7 +7,8 @@
 import { STRATEGY_IDS, makeStrategy } from "../policy/index.js";
 import { parseSize } from "../util/size.js";
 import { PAGE_SIZE } from "../mm/uapi.js";
-import type { RunSpec, Scenario, Step } from "./types.js";
+import type { KernelOptions } from "../mm/kernel.js";
+import type { KernelSection, RunSpec, Scenario, Step } from "./types.js";
 
 export interface NameProblem {
   readonly path: (string | number)[];
@@ -41,6 +42,38 @@ const ADDRESS = /^(?:0x([0-9a-fA-F]+)|([A-Za-z_][A-Za-z0-9_-]*)(?:\[([0-9]+)\])?
 export function rangeNameOf(addr: unknown): string | undefined {
   if (typeof addr !== "string") return undefined;
   return ADDRESS.exec(addr)?.[2];
+}
+
+/** The part of an address expression too large to be exact (a page, an offset, a hex address), if any. */
+function inexactPartOf(addr: string): string | undefined {
+  const m = ADDRESS.exec(addr);
+  if (!m) return undefined; // the schema says what is wrong
+  if (m[1] !== undefined && !Number.isSafeInteger(parseInt(m[1], 16))) return "the address";
+  if (m[3] !== undefined && !Number.isSafeInteger(Number(m[3]) * PAGE_SIZE)) return `page ${m[3]}`;
+  if (m[5] !== undefined) {
+    const off = m[5].startsWith("0x") ? parseInt(m[5], 16) : Number(/^[0-9]+/.exec(m[5])![0]) * ({ K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[m[5].slice(-1)] ?? 1);
+    if (!Number.isSafeInteger(off)) return `the offset ${m[5]}`;
+  }
+  return undefined;
+}
+
+/**
+ * The options of the kernel a scenario's runs get: its `kernel:` block over the scenarios'
+ * defaults (16M of memory, every invariant after every step, the oracle explaining). Sizes stay
+ * as written; validateKernelOptions() reads them.
+ */
+export function kernelOptionsOf(k: KernelSection | undefined): KernelOptions {
+  const kern = k ?? {};
+  const given = <K extends keyof KernelSection>(key: K) => (kern[key] !== undefined ? { [key]: kern[key] } : {});
+  return {
+    memory: kern.memory ?? "16M",
+    ...given("swap"), ...given("transient"), ...given("maxProcesses"), ...given("maxMapCount"),
+    dataBytes: kern.dataBytes ?? 0,
+    seed: kern.seed ?? 1,
+    checkInvariants: kern.checkInvariants ?? true,
+    oracle: true,
+    explain: true,
+  };
 }
 
 /** Bytes from a size: a number, "8K", "3 pages". */
@@ -94,12 +127,6 @@ export function resolveNames(s: Scenario): NameProblem[] {
     }
   };
   checkRunKeys(s.expect, ["expect"]);
-  for (const key of ["memory", "swap"] as const) {
-    const v = s.kernel?.[key];
-    if (v !== undefined) {
-      try { sizeOf(key, v); } catch (e) { out.push({ path: ["kernel", key], message: (e as Error).message }); }
-    }
-  }
 
   const processes = new Set(s.processes ?? ["main"]);
   const ranges = new Map<string, number>(); // name → length in bytes when known
@@ -121,6 +148,8 @@ export function resolveNames(s: Scenario): NameProblem[] {
       if (name !== undefined && !ranges.has(name)) {
         out.push({ path: [...at, field], message: `"${v}" names no range; ranges so far: ${[...ranges.keys()].join(", ") || "none"}` });
       }
+      const inexact = inexactPartOf(v);
+      if (inexact) out.push({ path: [...at, field], message: `"${v}": ${inexact} lies beyond 2^53 - 1 bytes, the largest address cowsim holds exactly` });
     };
     usesAddress("addr");
     usesAddress("newAddr");

@@ -13,7 +13,8 @@ import type { JournalEntry } from "../oracle/journal.js";
 import type { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "../users/users.js";
 import type { StrategyId } from "../policy/index.js";
 import * as uapi from "../mm/uapi.js";
-import { addressOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
+import { validateKernelOptions, formatOptionProblems } from "../mm/options.js";
+import { addressOf, kernelOptionsOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
 import { STEP_SCHEMAS } from "./schema.js";
 import type { ExpectedValue, LoadedScenario, Outcome, PerRun, Reference, RunSpec, Step } from "./types.js";
 
@@ -184,20 +185,18 @@ class Runner {
 
   constructor(readonly ls: LoadedScenario, readonly spec: RunSpec, readonly opts: RunOptions) {
     const s = ls.scenario;
-    const kern = s.kernel ?? {};
+    // the loader has checked these options (they are the same rules); a program that made its
+    // LoadedScenario by hand is told here, before any run
+    const options = kernelOptionsOf(s.kernel);
+    const checked = validateKernelOptions({ ...options, ...(opts.build ? { build: opts.build } : {}) });
+    if (!checked.values) throw new CowsimError("EINVAL", formatOptionProblems(checked.problems));
     this.k = createKernel({
+      ...options,
+      // sizes in bytes: the scenario may write them as pages ("32 pages")
+      memory: checked.values.memory,
+      swap: checked.values.swap,
       strategy: spec.strategy,
       knobs: spec.knobs ?? {},
-      memory: sizeOf("memory", kern.memory ?? "16M"),
-      ...(kern.swap !== undefined ? { swap: sizeOf("swap", kern.swap) } : {}),
-      dataBytes: kern.dataBytes ?? 0,
-      seed: kern.seed ?? 1,
-      ...(kern.transient ? { transient: kern.transient } : {}),
-      ...(kern.maxProcesses !== undefined ? { maxProcesses: kern.maxProcesses } : {}),
-      ...(kern.maxMapCount !== undefined ? { maxMapCount: kern.maxMapCount } : {}),
-      checkInvariants: kern.checkInvariants ?? true,
-      oracle: true,
-      explain: true,
       ...(opts.build ? { build: opts.build } : {}),
     });
     for (const name of s.processes ?? ["main"]) this.addProcess(name, this.k.spawn());

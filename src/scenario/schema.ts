@@ -4,7 +4,16 @@
  * (names used before they are defined, addresses that name no range) is checked by resolve.ts.
  */
 import { COUNTER_DESCRIPTIONS } from "../mm/stats.js";
-import { MADV_NAMES } from "../mm/uapi.js";
+import { MADV_NAMES, PAGE_SIZE } from "../mm/uapi.js";
+import { KERNEL_OPTION_LIMITS as L, formatSize } from "../mm/options.js";
+
+/**
+ * Numbers stay below 2^53: beyond it a JavaScript number is no longer exact, and an address, a
+ * length or a count of pages that silently rounds would run another scenario than the file's.
+ */
+const MAX = Number.MAX_SAFE_INTEGER;
+/** Pages of 4 KiB whose bytes stay below 2^53. */
+export const MAX_PAGES = Math.floor(MAX / PAGE_SIZE);
 
 const id = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_-]*$", description: "a name: letters, digits, _ and -" };
 /** Runs may carry a version in their name ("mapcount-5.8"). */
@@ -14,19 +23,19 @@ const runName = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_.-]*$", descrip
 const address = {
   description: "a range name (`buf`), a page of it (`buf[3]`), either plus or minus an offset (`buf+4096`, `buf[1]+2K`), or an address (`0x7f0000000000`)",
   oneOf: [
-    { type: "integer", minimum: 0 },
+    { type: "integer", minimum: 0, maximum: MAX },
     { type: "string", pattern: "^(0x[0-9a-fA-F]+|[A-Za-z_][A-Za-z0-9_-]*(\\[[0-9]+\\])?([+-](0x[0-9a-fA-F]+|[0-9]+[KMG]?))?)$" },
   ],
 };
 const size = {
   description: "bytes: a number, a size (`8K`, `2M`) or pages (`3 pages`)",
   oneOf: [
-    { type: "integer", minimum: 0 },
+    { type: "integer", minimum: 0, maximum: MAX },
     { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?\\s*([KMGT](i?B)?|B)?$|^[0-9]+ pages?$" },
   ],
 };
-const count = { type: "integer", minimum: 1 };
-const value = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "a page's value (what reads return)" };
+const count = { type: "integer", minimum: 1, maximum: MAX_PAGES };
+const value = { type: "integer", minimum: 0, maximum: MAX, description: "a page's value (what reads return)" };
 const values = { type: "array", items: value };
 const errnos = ["EPERM", "ENOENT", "ESRCH", "EIO", "EBADF", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "EBUSY", "EEXIST", "EINVAL", "ENOSPC"];
 const prot = {
@@ -50,7 +59,7 @@ const counters = {
   type: "object",
   description: "exact values of counters (see `cowsim schema` or the README for every name)",
   propertyNames: { enum: counterNames },
-  additionalProperties: { type: "integer", minimum: 0 },
+  additionalProperties: { type: "integer", minimum: 0, maximum: MAX },
 };
 const findingKinds = { enum: ["missed-cow", "unnecessary-cow", "wrong-cow"] };
 const outcome = {
@@ -59,7 +68,7 @@ const outcome = {
   properties: {
     counters,
     findings: { type: "array", items: findingKinds, description: "the oracle's findings, in order, by kind" },
-    latentMissedCows: { type: "integer", minimum: 0, description: "pages whose contents differ from what their process must see, not yet read" },
+    latentMissedCows: { type: "integer", minimum: 0, maximum: MAX, description: "pages whose contents differ from what their process must see, not yet read" },
     invariants: { const: true, description: "every invariant holds at the end (always checked after every step unless kernel.checkInvariants is false)" },
   },
 };
@@ -83,7 +92,7 @@ const proc = { process: { ...id, description: "the process that makes the call (
 const range = { addr: address, length: size, pages: count };
 const advice = Object.values(MADV_NAMES);
 const foll = ["FOLL_GET", "FOLL_PIN", "FOLL_WRITE", "FOLL_LONGTERM", "FOLL_FORCE"];
-const page = { type: "integer", minimum: 0, description: "which page of the handle (default 0)" };
+const page = { type: "integer", minimum: 0, maximum: MAX_PAGES, description: "which page of the handle (default 0)" };
 
 export const STEP_SCHEMAS: readonly object[] = [
   op("spawn", "a new process with an empty address space", ["as"], { as: id }),
@@ -176,15 +185,21 @@ export const SCENARIO_SCHEMA = {
     strategies: { type: "array", items: run, minItems: 1, description: "runs, each a strategy with its knobs (default: the three strategies)" },
     kernel: {
       type: "object", additionalProperties: false,
+      description: "the simulated machine; the ranges are createKernel()'s (src/mm/options.ts)",
       properties: {
-        memory: size, swap: size,
-        dataBytes: { type: "integer", minimum: 0, maximum: 4096 },
-        seed: { type: "integer" },
+        memory: { ...size, description: `simulated RAM: bytes, a size or pages, ${formatSize(L.memory.min)} to ${formatSize(L.memory.max)} (default 16M)` },
+        swap: { ...size, description: `the swap device: bytes, a size or pages, 0 (none) to ${formatSize(L.swap.max)} (default: as much as memory)` },
+        dataBytes: { type: "integer", minimum: L.dataBytes.min, maximum: L.dataBytes.max, description: "real bytes kept per page besides its value (default 0)" },
+        seed: { type: "integer", minimum: L.seed.min, maximum: L.seed.max, description: "seed of the random choices (default 1)" },
         transient: {
           type: "object", additionalProperties: false,
-          properties: { lruBatch: { oneOf: [{ type: "boolean" }, { type: "integer", minimum: 0, maximum: 32 }] }, isolation: { type: "number", minimum: 0, maximum: 1 } },
+          properties: {
+            lruBatch: { oneOf: [{ type: "boolean" }, { type: "integer", minimum: L.lruBatch.min, maximum: L.lruBatch.max }], description: "the per-CPU LRU batch: true (the strategy's size), false, or a size" },
+            isolation: { type: "number", minimum: L.isolation.min, maximum: L.isolation.max, description: "the probability that a write fault finds its page isolated" },
+          },
         },
-        maxProcesses: count, maxMapCount: count,
+        maxProcesses: { type: "integer", minimum: L.maxProcesses.min, maximum: L.maxProcesses.max, description: "most processes alive at once (default 256)" },
+        maxMapCount: { type: "integer", minimum: L.maxMapCount.min, maximum: L.maxMapCount.max, description: "vm.max_map_count (default 65530)" },
         checkInvariants: { type: "boolean", description: "check every invariant after every step (default true)" },
       },
     },

@@ -44,7 +44,7 @@ describe("cowsim", () => {
   it("an unknown command or a missing argument: stderr, exit 2", () => {
     const u = cowsim("frobnicate");
     expect([u.status, u.stdout]).toEqual([2, ""]);
-    expect(u.stderr).toMatch(/^error: unknown command 'frobnicate'/);
+    expect(u.stderr).toBe("cowsim: error: unknown command 'frobnicate'\n(cowsim --help lists the commands)\n");
     const m = cowsim("run");
     expect([m.status, m.stdout]).toEqual([2, ""]);
     expect(m.stderr).toMatch(/missing required argument 'file'/);
@@ -79,11 +79,11 @@ describe("cowsim", () => {
     const r = cowsim("run", good, bad, worse, join(dir, "missing.yaml"));
     expect([r.status, r.stdout]).toEqual([2, ""]);
     expect(r.stderr.split("\n")).toEqual([
-      `error: ${bad}:4:5: mmap needs length or pages`,
-      `error: ${bad}:4:24: unknown key "pagse" in steps[0] (did you mean "pages"?); expected one of op, comment, error, process, as, addr, length, pages, prot, flags`,
-      `error: ${bad}:5:23: "b" names no range; ranges so far: a`,
-      `error: ${worse}:1:26: syntax error: Flow map must end with a }`,
-      `error: ${join(dir, "missing.yaml")}:1:1: ENOENT: cannot read the file`,
+      `${bad}:4:5: error: mmap needs length or pages`,
+      `${bad}:4:24: error: unknown key "pagse" in steps[0] (did you mean "pages"?); expected one of op, comment, error, process, as, addr, length, pages, prot, flags`,
+      `${bad}:5:23: error: "b" names no range; ranges so far: a`,
+      `${worse}:1:26: error: syntax error: Flow map must end with a }`,
+      `${join(dir, "missing.yaml")}:1:1: error: cannot read the file: no such file (ENOENT)`,
       "5 problems; nothing was run",
       "",
     ]);
@@ -106,7 +106,7 @@ describe("cowsim", () => {
     expect(text).toContain("mapcount — Linux ≤ 5.7: 1 finding\n  1. missed-cow at step 7 (line 23): missed COW");
     expect(text).toContain("     step 6 (line 22): parent: write(buf, value: 2)\n       5. do_wp_page: pid 1 write fault at 0x7ffff7ffe000 on pfn 1: reuse_swap_page(): page_mapcount() 1 + swap count 0 = 1 ≤ 1 — reuse  [reuses]");
     expect(text).toMatch(/7\. pipe_read: .* may only show 1: a later write by another process leaked through  \[missedCow\]/);
-    expect(text).toMatch(/pagecount — Linux 5\.9 .*: no finding/);
+    expect(text).toMatch(/pagecount — Linux [0-9.]+ .*: no finding/);
   });
 
   it("check --tap --trace: TAP for the whole catalog, and a trace Perfetto opens", () => {
@@ -152,7 +152,8 @@ describe("cowsim", () => {
     expect(r.status).toBe(1);
     expect(r.stdout.split("\n").slice(0, 2).map((l) => l.split(/\s+/))).toEqual([["scenario", "mapcount", "pagecount", "anon-exclusive"], ["a", "FAIL", "PASS", "PASS"]]);
     expect(r.stdout).toContain(`FAIL ${join(cat, "a.yaml")} [mapcount]: step 2 (line 5) read: expected 1, got 0`);
-    expect(cowsim("check", "--catalog", join(dir, "nowhere")).stderr).toMatch(/^error: ENOENT: cannot read the catalog/);
+    const nowhere = cowsim("check", "--catalog", join(dir, "nowhere"));
+    expect([nowhere.status, nowhere.stdout, nowhere.stderr]).toEqual([2, "", `cowsim: error: cannot read the catalog ${join(dir, "nowhere")} (ENOENT)\n`]);
   });
 
   it("schema: the JSON Schema, which validates the catalog's files", () => {

@@ -9,7 +9,7 @@ function problems(text: string, file = "t.yaml"): string[] {
     parseScenarios(file, text);
   } catch (e) {
     expect(e).toBeInstanceOf(ScenarioError);
-    return (e as ScenarioError).diagnostics.map((d) => formatDiagnostic(d).slice(file.length + 1));
+    return (e as ScenarioError).diagnostics.map((d) => `${d.line}:${d.col}: ${d.message}`);
   }
   throw new Error("the scenario loaded");
 }
@@ -48,7 +48,14 @@ describe("malformed scenarios fail before anything runs", () => {
 
   it("an empty file, and a file that cannot be read", () => {
     expect(problems("")).toEqual(["1:1: no scenario: the file is empty"]);
-    expect(() => loadScenarioFile("/nonexistent/x.yaml")).toThrow(/x\.yaml:1:1: ENOENT: cannot read the file/);
+    expect(() => loadScenarioFile("/nonexistent/x.yaml")).toThrow(/^\/nonexistent\/x\.yaml:1:1: error: cannot read the file: no such file \(ENOENT\)$/);
+  });
+
+  it("diagnostics print as compilers print them: file:line:col: error: message", () => {
+    const d = { file: "s.yaml", line: 4, col: 27, message: "syntax error: x" };
+    expect(formatDiagnostic(d)).toBe("s.yaml:4:27: error: syntax error: x");
+    expect(formatDiagnostic(d, (t) => `<${t}>`)).toBe("s.yaml:4:27: <error:> syntax error: x");
+    expect(new ScenarioError([d, { ...d, line: 5 }]).message).toBe("s.yaml:4:27: error: syntax error: x\ns.yaml:5:27: error: syntax error: x");
   });
 
   it("every schema error at once, in file order, with expected and found", () => {
