@@ -30,7 +30,12 @@ describe("Core.create", () => {
   it("sizes the memory from the options: 24 B of struct page per frame, tag and data per frame", () => {
     const a = makeCore({ frames: 4096 });
     const b = makeCore({ frames: 8192 });
-    expect(b.layout.ptBase - b.layout.frameBase - (a.layout.ptBase - a.layout.frameBase)).toBeLessThan(24 * 4096 + 4096);
+    // the frame table is exactly 24 B per frame; the page-table pool starts at the next 4 KiB
+    const pageAligned = (x: number) => Math.ceil(x / 4096) * 4096;
+    for (const [core, frames] of [[a, 4096], [b, 8192]] as const) {
+      expect(core.layout.ptBase).toBe(pageAligned(core.layout.frameBase + 24 * frames));
+      expect(core.layout.frameBase - core.layout.blockBase).toBe(Math.ceil(72 * frames / 512 / 64) * 64);
+    }
     expect(a.layout.pageStructBytes).toBe(24);
     const c = makeCore({ frames: 4096, dataBytes: 61 });
     expect(c.layout.contentStride).toBe(8 + 64);

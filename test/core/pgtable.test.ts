@@ -51,7 +51,7 @@ describe("walks", () => {
     // one table is enough 2 MiB away
     expect(core.x.ptep_set(core.ctx, mm, BASE + 2 ** 21, pte(7, P | U))).toBe(0);
     expect(core.tablesAvailable()).toBe(0);
-    expect(core.vmstat().PGTABLE_ALLOC_FAIL).toBeGreaterThan(0);
+    expect(core.vmstat().PGTABLE_ALLOC_FAIL).toBe(1);
   });
 
   it("free_pgd_range frees empty tables wholly inside [floor, ceiling) only", () => {
@@ -90,7 +90,7 @@ describe("mm slots", () => {
     core.mmFree(b);
     expect(core.tablesAvailable()).toBe(tables);
     expect(() => core.mmFree(b)).toThrow(/EINVAL/);
-    expect(core.mmAlloc()).toBeGreaterThanOrEqual(0);
+    expect(core.mmAlloc()).toBe(b); // the slot freed last is reused first
   });
 });
 
