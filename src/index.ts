@@ -23,6 +23,10 @@ export type {
   InvariantViolation, LatentMissedCow, HeldFrame, FrameHolder, UsedSwapSlot,
 } from "./oracle/invariants.js";
 export { describeHolder } from "./oracle/invariants.js";
+export { ReferenceJudge } from "./oracle/reference.js";
+export type { ReferenceVerdict } from "./oracle/reference.js";
+export { TraceBus } from "./trace/events.js";
+export type { TraceEvents, TraceName, WpPageCopyEvent } from "./trace/events.js";
 export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
 export type { Counters } from "./mm/stats.js";
 export {

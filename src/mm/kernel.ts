@@ -19,6 +19,7 @@ import {
 import { AnonVmaRegistry } from "./rmap.js";
 import { ShmemRegistry } from "./shmem.js";
 import { Stats, Stat, type Counters } from "./stats.js";
+import { TraceBus } from "../trace/events.js";
 import { Process } from "./process.js";
 import { WpHelperSet } from "./memory.js";
 import { PinRegistry } from "./gup.js";
@@ -82,6 +83,8 @@ export class Kernel {
   readonly oracle: Oracle | null;
   readonly journal: Journal | null;
   readonly stats = new Stats();
+  /** The tracepoints: subscribe with `trace.on(name, fn)`. */
+  readonly trace = new TraceBus();
   /** Every GUP reference held by a user. */
   readonly pins = new PinRegistry();
   /** Where the reclaim clock stands. @internal */

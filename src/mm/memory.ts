@@ -216,7 +216,9 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
     if (nw === C.ACCESS_ENOMEM && k.reclaim() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
     if (nw < 0) throw enomem(p, addr, nw);
     k.stats.inc(Stat.zeroPageCopies);
-    k.oracle?.onZeroPageCopy(p.pid, addr, unshare ? "FAULT_FLAG_UNSHARE of the zero page" : "do_wp_page(): write to the shared zero page");
+    const rule = unshare ? "FAULT_FLAG_UNSHARE of the zero page" : "do_wp_page(): write to the shared zero page";
+    k.oracle?.onZeroPageCopy(p.pid, addr, rule);
+    if (k.trace.has("wp_page_copy")) k.trace.emit("wp_page_copy", { pid: p.pid, address: addr, pfn: 0, newPfn: nw, zeroPage: true, unshare, rule });
     k.journal?.frameBorn(nw);
     k.journal?.add("wp_page_copy", () => `pid ${p.pid} ${unshare ? "unshares" : "writes"} the zero page at ${hex(addr)}: fresh pfn ${nw}`, [nw]);
     return;
@@ -259,6 +261,7 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
   if (nw === C.ACCESS_SWAP || nw === C.ACCESS_NEED_FAULT) return; // reclaim took the page: retry
   if (nw < 0) throw enomem(p, addr, nw);
   if (copyFacts) k.oracle!.onCopy(copyFacts);
+  if (k.trace.has("wp_page_copy")) k.trace.emit("wp_page_copy", { pid: p.pid, address: addr, pfn, newPfn: nw, zeroPage: false, unshare, rule: d.rule });
   if (k.strategy.freeSwapCacheAfterCow) free_swap_cache(k, folio);
   k.stats.inc(Stat.copies);
   if (unshare) k.stats.inc(Stat.unshareCopies);
