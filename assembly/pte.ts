@@ -1,8 +1,8 @@
 // Page-table entry encodings: PTE, PMD and the non-present "swap-format" entries.
 //
 // One 64-bit format serves every level (x86-64 does the same). This file is the single
-// source of the layout: scripts/gen-pte-table.mjs reads the `@bit` / `@field` / `@swptype`
-// / `@marker` tags below and generates src/core/pte-layout.generated.ts and the README table.
+// source of the layout: scripts/gen-abi.mjs reads the `@bit` / `@field` / `@swptype`
+// / `@marker` tags below into src/core/abi.generated.ts and the README table (npm run gen).
 //
 // Present entry (pte_present(): P or PROTNONE set)
 //
