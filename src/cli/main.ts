@@ -165,9 +165,12 @@ function stripTrace(r: ScenarioResult): ScenarioResult {
 try {
   program.parse();
 } catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : EXIT_USAGE);
-  // every kind of bad input has its message above; what reaches here is cowsim's own fault
-  process.stderr.write(`cowsim: internal error: ${e instanceof Error ? e.message : String(e)}\n` +
-    "(a bug in cowsim, not in the input: please report it with the command and the files it read)\n");
-  process.exit(EXIT_SOFTWARE);
+  // not process.exit(): a help text whose reader went away must still end as EPIPE says
+  if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? 0 : EXIT_USAGE;
+  else {
+    // every kind of bad input has its message above; what reaches here is cowsim's own fault
+    process.stderr.write(`cowsim: internal error: ${e instanceof Error ? e.message : String(e)}\n` +
+      "(a bug in cowsim, not in the input: please report it with the command and the files it read)\n");
+    process.exit(EXIT_SOFTWARE);
+  }
 }

@@ -18,7 +18,7 @@ export function scenarioFiles(dir: string): string[] {
 
 /** The names of the catalog's scenarios ("cve-2020-29374", …), sorted. @public */
 export function catalogNames(): string[] {
-  return scenarioFiles(CATALOG_DIR).map((f) => basename(f, extname(f)));
+  return scenarioFiles(CATALOG_DIR).map((f) => basename(f, extname(f))).sort();
 }
 
 /**

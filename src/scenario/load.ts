@@ -207,6 +207,12 @@ function schemaMessages(errors: readonly ErrorObject[], data: unknown, source: (
         case "maximum":
           message = `${showPath(path)}: expected a number ${String(e.params.comparison)} ${String(e.params.limit)}${LIMIT_WHY[e.params.limit as number] ?? ""}, found ${shown}`;
           break;
+        case "type":
+          if (path.length === 0) {
+            message = `a scenario is a map with name, reference and steps (see cowsim schema), not ${shown}`;
+            break;
+          }
+        // falls through
         default: {
           const expected = (e.parentSchema as { description?: string }).description;
           message = e.propertyName !== undefined
@@ -322,7 +328,8 @@ function structureProblems(doc: Document): { offset: number; message: string }[]
     let size = 1;
     if (isScalar(n)) {
       const v = n.value;
-      if (v !== null && !["string", "number", "boolean"].includes(typeof v)) {
+      // (a merge key's `<<` is the parser's symbol)
+      if (v !== null && !["string", "number", "boolean", "symbol"].includes(typeof v)) {
         at(n, `${node.tag ? `a ${node.tag.replace(/^tag:yaml\.org,2002:/, "!!")} value` : "this value"} has no meaning in a scenario: use a string, a number, true, false or null${v instanceof Date ? ' (quote dates: "2001-12-14")' : ""}`);
       }
     } else if (isMap(n) || isSeq(n)) {
@@ -351,8 +358,10 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true, logLevel: "error" });
   const diags: Diagnostic[] = [];
   const loaded: LoadedScenario[] = [];
+  // a document with nothing in it (the space after a last `---`) is no scenario, and no error
+  const empty = (d: Document) => d.contents === null || (isScalar(d.contents) && d.contents.value === null && d.contents.range?.[0] === d.contents.range?.[1]);
   const list = Array.isArray(docs) ? docs : [];
-  if (!Array.isArray(docs) || list.length === 0 || list.every((d) => d.contents === null)) {
+  if (!Array.isArray(docs) || list.length === 0 || list.every((d) => d.errors.length === 0 && empty(d))) {
     throw new ScenarioError([{ file, line: 1, col: 1, message: "no scenario: the file is empty" }]);
   }
   list.forEach((doc, index) => {
@@ -367,7 +376,7 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
       diags.push({ file, line: pos.line, col: pos.col, message });
     }
     if (doc.errors.length) return;
-    if (doc.contents === null) return;
+    if (empty(doc)) return;
     const structure = structureProblems(doc);
     for (const p of structure) diags.push({ file, ...lines.linePos(p.offset), message: p.message });
     if (structure.length) return;
