@@ -12,6 +12,7 @@ import { Stat } from "./stats.js";
 import { Process } from "./process.js";
 import { Vma, VM_DONTCOPY, VM_WIPEONFORK, VM_SHARED, VM_UFFD_WP, VM_WRITE, hex } from "./vma.js";
 import { anon_vma_fork } from "./rmap.js";
+import { exit_mmap } from "./mmap.js";
 import { PAGE_SIZE } from "./uapi.js";
 
 /** copy_page_range() flags for one VMA under the kernel's strategy. */
@@ -69,6 +70,12 @@ export function dup_mmap(k: Kernel, parent: Process): Process {
         resolveRecord(k, parent, child, tmp, flags, r.kind, r.address, r.pfn);
       }
     }
+  } catch (e) {
+    // dup_mmap()'s error path: the partial child goes as an exiting process would (mmput()).
+    // The reservations make this unreachable unless they undercount; then, as in Linux, the
+    // parent keeps the PTEs copy_page_range() write-protected so far.
+    exit_mmap(k, child);
+    throw e;
   } finally {
     x.pt_unreserve(ctx);
     x.frames_unreserve(ctx);

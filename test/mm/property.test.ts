@@ -3,7 +3,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { createKernel, ReferenceJudge, type StrategyId } from "../../src/index.js";
 import { BUILD } from "../helpers.js";
-import { opsArb, World, type Op } from "./ops.js";
+import { opsArb, World, type Op } from "../../src/fuzz/ops.js";
 
 const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? (process.env.CI ? 150 : 100));
 const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261123);

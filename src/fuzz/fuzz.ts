@@ -1,0 +1,210 @@
+/**
+ * The fuzzer behind `cowsim fuzz`: random operation sequences (src/fuzz/ops.ts) run on a fresh
+ * kernel each, with every invariant, the oracle and the reference judge after every step.
+ * A failure — a finding, a latent missed COW, a broken invariant, the two judges disagreeing, a
+ * crash, something left after every process exited — is told apart from others by its
+ * signature, shrunk by fast-check to the fewest steps that still fail with that signature,
+ * and kept with the transcript that writes it as a scenario file. Known signatures stop
+ * counting as failures, so the search goes on for new ones until the time is up.
+ * @packageDocumentation
+ */
+import fc from "fast-check";
+import { createKernel, type Kernel, type KernelOptions } from "../mm/kernel.js";
+import { CowsimError } from "../errno.js";
+import { ReferenceJudge } from "../oracle/reference.js";
+import type { CowStrategy } from "../policy/strategy.js";
+import type { StrategyId } from "../policy/index.js";
+import { opsArb, World, type Op, type OpSet, type ScenarioStep } from "./ops.js";
+
+/** What a failure is. @public */
+export type FuzzFailureKind = "finding" | "latent-missed-cow" | "invariant" | "judges" | "crash" | "teardown";
+
+/** One failure, shrunk. @public */
+export interface FuzzFailure {
+  /** Tells failures apart: the kind, what it was, and the step it showed at (e.g. "missed-cow@pipe_read"). */
+  readonly signature: string;
+  readonly kind: FuzzFailureKind;
+  readonly message: string;
+  /** The shrunk sequence, up to the failing step. */
+  readonly ops: readonly Op[];
+  /** The calls it made, as scenario steps (the failing one last). */
+  readonly steps: readonly ScenarioStep[];
+  /** The oracle's findings by kind, in order, when the failing step ended. */
+  readonly findings: readonly string[];
+  readonly latentMissedCows: number;
+  /** The fast-check seed of the search that found it. */
+  readonly seed: number;
+  /** Steps in the sequence first found, before shrinking. */
+  readonly foundSteps: number;
+}
+
+/** The kernel a sequence runs on: small, so that exhaustion is reachable. @public */
+export const FUZZ_KERNEL: Readonly<KernelOptions> = { memory: "2M", swap: "2M", maxProcesses: 16, build: "debug" };
+
+/** Options of {@link fuzz}. @public */
+export interface FuzzOptions {
+  readonly strategy?: StrategyId | CowStrategy;
+  readonly knobs?: Readonly<Record<string, boolean>>;
+  /** How long to search, in seconds (default 60). */
+  readonly seconds?: number;
+  /** Or how many sequences to try (whichever ends first). */
+  readonly sequences?: number;
+  /** Seed of the search (default 1): the same seed and budget find the same failures. */
+  readonly seed?: number;
+  /** Which ops (default "everything"). */
+  readonly ops?: OpSet;
+  /** Longest sequence (default 80 steps). */
+  readonly maxSteps?: number;
+  /** Kernel options besides the strategy (default {@link FUZZ_KERNEL}). */
+  readonly kernel?: Readonly<Omit<KernelOptions, "strategy" | "knobs">>;
+  /** Called about four times a second, and once at the end. */
+  readonly onProgress?: (p: FuzzProgress) => void;
+}
+
+/** Where a search stands. @public */
+export interface FuzzProgress {
+  readonly elapsed: number;
+  readonly seconds: number;
+  readonly sequences: number;
+  readonly steps: number;
+  readonly failures: number;
+}
+
+/** What a search did and found. @public */
+export interface FuzzReport {
+  readonly strategy: string;
+  readonly seed: number;
+  readonly elapsed: number;
+  readonly sequences: number;
+  readonly steps: number;
+  readonly stepsPerSecond: number;
+  readonly failures: readonly FuzzFailure[];
+}
+
+/** The result of one sequence: how far it ran, and how it failed, if it did. */
+interface Outcome {
+  readonly steps: number;
+  readonly failure: Omit<FuzzFailure, "ops" | "seed" | "foundSteps"> & { readonly step: number } | null;
+}
+
+const digits = (s: string) => s.replace(/0x[0-9a-f]+/g, "ADDR").replace(/\d+/g, "N");
+
+/** Runs one sequence on a fresh kernel and judges it after every step. */
+export function runSequence(ops: readonly Op[], strategy: StrategyId | CowStrategy, knobs: Readonly<Record<string, boolean>> | undefined,
+  kernel: Readonly<Omit<KernelOptions, "strategy" | "knobs">> = FUZZ_KERNEL): Outcome {
+  const k = createKernel({ ...FUZZ_KERNEL, ...kernel, strategy, ...(knobs ? { knobs } : {}), checkInvariants: false });
+  const judge = new ReferenceJudge(k);
+  const w = new World(k);
+  let seen = 0;
+  const fail = (step: number, kind: FuzzFailureKind, what: string, message: string): Outcome => ({
+    steps: step,
+    failure: {
+      signature: `${what}@${(w.transcript.at(-1)?.op ?? "start")}`, kind, message, step, steps: [...w.transcript],
+      findings: k.findings.map((f) => f.kind), latentMissedCows: k.latentMissedCows().length,
+    },
+  });
+  for (let i = 0; i < ops.length; i++) {
+    const step = i + 1;
+    try {
+      w.apply(ops[i]!, step);
+    } catch (e) {
+      const err = e as Error;
+      return fail(step, "crash", `crash:${err.name}:${digits(err.message.split("\n")[0]!).slice(0, 80)}`, err.stack ?? String(e));
+    }
+    const v = k.checkInvariants();
+    if (v.length) return fail(step, "invariant", `invariant:${v[0]!.invariant}`, v.map((x) => `${x.invariant}: ${x.detail}`).join("\n"));
+    const disagree = judgesDisagree(k, judge);
+    if (disagree) return fail(step, "judges", "judges", disagree);
+    if (k.findings.length > seen) {
+      const f = k.findings[seen]!;
+      return fail(step, "finding", f.kind, f.summary);
+    }
+    seen = k.findings.length;
+    const latent = k.latentMissedCows();
+    if (latent.length) return fail(step, "latent-missed-cow", "latent-missed-cow", `pid ${latent[0]!.pid} maps pfn ${latent[0]!.pfn} at 0x${latent[0]!.address.toString(16)} holding ${latent[0]!.holds}, but must see ${latent[0]!.expected}`);
+  }
+  try {
+    w.teardown();
+  } catch (e) {
+    if (!(e instanceof CowsimError)) return fail(ops.length, "crash", `crash:teardown:${digits((e as Error).message).slice(0, 80)}`, String(e));
+  }
+  const v = k.checkInvariants();
+  if (v.length) return fail(ops.length, "teardown", `teardown:${v[0]!.invariant}`, v.map((x) => `${x.invariant}: ${x.detail}`).join("\n"));
+  const held = k.heldFrames().filter((f) => !f.holders.every((h) => h.kind === "swap-cache" && h.swapCount === 0));
+  if (held.length) return fail(ops.length, "teardown", "teardown:frames-left", `${held.length} frames held after every process exited, e.g. pfn ${held[0]!.pfn}`);
+  return { steps: ops.length, failure: null };
+}
+
+function judgesDisagree(k: Kernel, judge: ReferenceJudge): string | null {
+  const c = k.counters();
+  const oracle = [c.necessaryCow, c.unnecessaryCow, c.wrongCow];
+  const reference = [judge.necessary, judge.unnecessary, judge.wrong];
+  if (oracle.join() === reference.join()) return null;
+  return `the oracle and the reference judge disagree on a copy: necessary/unnecessary/wrong ${oracle.join("/")} vs ${reference.join("/")}` +
+    ` (the reference's last verdict: ${JSON.stringify(judge.verdicts.at(-1))})`;
+}
+
+/**
+ * Searches for failures until the time or the sequences run out; returns every distinct
+ * failure, shrunk. Deterministic for a given seed and sequence budget (a time budget cuts the
+ * search where the machine's speed puts it).
+ */
+export function fuzz(options: FuzzOptions = {}): FuzzReport {
+  const strategy = options.strategy ?? "anon-exclusive";
+  const seconds = options.seconds ?? 60;
+  const seed = options.seed ?? 1;
+  const arb = opsArb(options.ops ?? "everything", options.maxSteps ?? 80);
+  const start = Date.now();
+  const deadline = start + seconds * 1000;
+  const failures: FuzzFailure[] = [];
+  const known = new Set<string>();
+  let sequences = 0;
+  let steps = 0;
+  let lastReport = 0;
+  const progress = (force = false) => {
+    const now = Date.now();
+    if (!options.onProgress || (!force && now - lastReport < 250)) return;
+    lastReport = now;
+    options.onProgress({ elapsed: (now - start) / 1000, seconds, sequences, steps, failures: failures.length });
+  };
+  const budgetLeft = () => Date.now() < deadline && (options.sequences === undefined || sequences < options.sequences);
+
+  for (let round = 0; budgetLeft(); round++) {
+    let target: string | null = null;
+    let found: Outcome["failure"] = null;
+    let foundSteps = 0;
+    const property = fc.property(arb, (ops) => {
+      if (target === null && !budgetLeft()) return true;
+      if (target === null) sequences++;
+      const out = runSequence(ops, strategy, options.knobs, options.kernel);
+      steps += out.steps;
+      progress();
+      const sig = out.failure?.signature;
+      if (!sig || known.has(sig)) return true;
+      if (target === null) {
+        target = sig;
+        foundSteps = ops.length;
+      }
+      if (sig !== target) return true;
+      found = out.failure;
+      return false;
+    });
+    const details = fc.check(property, {
+      seed: seed + round,
+      numRuns: options.sequences !== undefined ? Math.max(1, options.sequences - sequences) : 1_000_000,
+      interruptAfterTimeLimit: Math.max(1, deadline - Date.now()),
+    });
+    if (!details.failed || !details.counterexample || found === null) break;
+    // replay the shrunk sequence for its transcript, cut at the step that failed
+    const again = runSequence(details.counterexample[0], strategy, options.knobs, options.kernel).failure;
+    const f = again && again.signature === target ? again : found as NonNullable<Outcome["failure"]>;
+    known.add(f.signature);
+    failures.push({ ...f, ops: details.counterexample[0].slice(0, f.step), seed: seed + round, foundSteps });
+  }
+  progress(true);
+  const elapsed = (Date.now() - start) / 1000;
+  return {
+    strategy: typeof strategy === "string" ? strategy : strategy.id, seed, elapsed, sequences, steps,
+    stepsPerSecond: elapsed > 0 ? steps / elapsed : 0, failures,
+  };
+}
