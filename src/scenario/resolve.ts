@@ -106,6 +106,23 @@ export function addressOf(addr: number | string, ranges: ReadonlyMap<string, { a
   return a;
 }
 
+/**
+ * The bytes a range gets from a step that maps or moves it, when the file says them; 0 when it
+ * does not, or when the step may fail (then the range may not exist at all).
+ */
+function knownLength(step: Step, lengthField: string, pagesField: string): number {
+  if (step.error !== undefined) return 0;
+  const pages = step[pagesField];
+  if (typeof pages === "number") return Number.isSafeInteger(pages * PAGE_SIZE) ? pages * PAGE_SIZE : 0;
+  const length = step[lengthField];
+  if (typeof length !== "number" && typeof length !== "string") return 0;
+  try {
+    return sizeOf(lengthField, length);
+  } catch {
+    return 0;
+  }
+}
+
 /** Checks the names a scenario uses; returns every problem. */
 export function resolveNames(s: Scenario): NameProblem[] {
   const out: NameProblem[] = [];
@@ -147,6 +164,14 @@ export function resolveNames(s: Scenario): NameProblem[] {
       const name = rangeNameOf(v);
       if (name !== undefined && !ranges.has(name)) {
         out.push({ path: [...at, field], message: `"${v}" names no range; ranges so far: ${[...ranges.keys()].join(", ") || "none"}` });
+      }
+      // a page past the end of a range is no address a run can reach (not even to fail with
+      // EFAULT): the runner would stop there, so the file is told now
+      const page = /\[([0-9]+)\]/.exec(v)?.[1];
+      const length = name !== undefined ? ranges.get(name) : undefined;
+      if (page !== undefined && length && Number(page) * PAGE_SIZE >= length) {
+        const pages = Math.ceil(length / PAGE_SIZE);
+        out.push({ path: [...at, field], message: `"${v}": "${name}" has ${pages > 1 ? `${pages} pages here (${name}[0] to ${name}[${pages - 1}])` : `1 page here (${name}[0])`}, not ${Number(page) + 1}` });
       }
       const inexact = inexactPartOf(v);
       if (inexact) out.push({ path: [...at, field], message: `"${v}": ${inexact} lies beyond 2^53 - 1 bytes, the largest address cowsim holds exactly` });
@@ -200,10 +225,10 @@ export function resolveNames(s: Scenario): NameProblem[] {
       if (processes.has(name)) out.push({ path: [...at, "as"], message: `process "${name}" exists already` });
       processes.add(name);
     } else if (step.op === "mmap") {
-      ranges.set(step.as as string, 0);
+      ranges.set(step.as as string, knownLength(step, "length", "pages"));
     } else if (step.op === "mremap") {
       const name = (step.as as string | undefined) ?? rangeNameOf(step.addr);
-      if (name !== undefined) ranges.set(name, 0);
+      if (name !== undefined) ranges.set(name, knownLength(step, "newLength", "newPages"));
     } else if (HANDLE_OF_OP[step.op]) {
       handles.set(step.as as string, HANDLE_OF_OP[step.op]!);
     }

@@ -143,6 +143,33 @@ describe("numbers", () => {
   });
 });
 
+describe("pages past the end of a range", () => {
+  it("are refused where the file says the range's length (mmap, mremap)", () => {
+    const text = [
+      "steps:",
+      "  - { op: mmap, as: buf, pages: 2 }",
+      '  - { op: read, addr: "buf[1]" }',
+      '  - { op: read, addr: "buf[2]" }',
+      "  - { op: mremap, addr: buf, newLength: 12K, flags: [MREMAP_MAYMOVE] }",
+      '  - { op: write, addr: "buf[2]+8", value: 1 }',
+      '  - { op: pin, addr: "buf[3]", flags: [FOLL_PIN], as: p }',
+      "  - { op: mmap, as: one, length: 100 }",
+      '  - { op: read, addr: "one[1]" }',
+      "",
+    ].join("\n");
+    expect(problems(head + text)).toEqual([
+      '6:23: "buf[2]": "buf" has 2 pages here (buf[0] to buf[1]), not 3',
+      '9:22: "buf[3]": "buf" has 3 pages here (buf[0] to buf[2]), not 4',
+      '11:23: "one[1]": "one" has 1 page here (one[0]), not 2',
+    ]);
+  });
+
+  it("are the run's business where a step that makes the range may fail", () => {
+    const text = `steps:\n  - { op: mmap, as: buf, pages: 1, error: { all: null, mapcount: ENOMEM } }\n  - { op: read, addr: "buf[1]" }\n`;
+    expect(parseScenarios("t.yaml", head + text).length).toBe(1);
+  });
+});
+
 describe("types YAML has and scenarios do not", () => {
   it("YAML 1.1's timestamps, binary and sets, and unknown tags", () => {
     const text = "%YAML 1.1\n---\nname: t\nreference: [{ commit: 17839856fd58 }]\ndescription: 2001-12-14\ncomment: !!binary aGVsbG8=\nprocesses: !!set { a }\nsteps: [{ op: mmap, as: a, pages: 1 }]\n";
