@@ -1,7 +1,9 @@
 /**
  * Loading scenario files: YAML (one scenario per document, several documents per stream) or
- * JSON, which YAML parses too, so both get positions. Every error found — syntax, schema, names —
- * is reported at once, each with its file, line and column, before anything runs.
+ * JSON, which YAML parses too, so both get positions. Every error found — the file's bytes,
+ * syntax, aliases and nesting, schema, names, kernel options — is reported at once, each with its
+ * file, line and column, before anything runs. Whatever the input, the loader throws nothing but
+ * a ScenarioError: a file is data, and no data may crash it.
  */
 import { readFileSync, statSync } from "node:fs";
 import { LineCounter, parseAllDocuments, isAlias, isMap, isSeq, isPair, isScalar, type Document, type Node } from "yaml";
@@ -30,9 +32,8 @@ export class ScenarioError extends Error {
 }
 
 /**
- * A diagnostic as compilers print one (GCC, clang, tsc --pretty false): `file:line:col: error:
- * message`, which editors and CI annotators already know how to jump to. `label` may colour
- * "error:".
+ * A diagnostic as compilers print one (GCC, clang): `file:line:col: error: message`, which
+ * editors and CI annotators already know how to jump to. `label` may colour "error:".
  */
 export function formatDiagnostic(d: Diagnostic, label: (text: string) => string = (t) => t): string {
   return `${d.file}:${d.line}:${d.col}: ${label("error:")} ${d.message}`;

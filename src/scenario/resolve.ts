@@ -1,8 +1,10 @@
 /**
  * What the schema cannot check: names. Processes, ranges and handles (pipes, buffers, requests,
  * regions, pins, isolated pages) must be defined by an earlier step before a step uses them;
- * addresses must name a range; expectations must name a run; knobs must exist. Also the parsing
- * of addresses and sizes the steps use when they run.
+ * addresses must name a range (and a page of it that exists, where the file says its length)
+ * and stay exact below 2^53; expectations must name a run; knobs must exist. Also the parsing of
+ * addresses and sizes the steps use when they run, and the kernel options a scenario's runs get
+ * (whose rules are mm/options.ts's).
  */
 import { STRATEGY_IDS, makeStrategy } from "../policy/index.js";
 import { parseSize } from "../util/size.js";
