@@ -52,10 +52,18 @@ export function calc_vm_prot_bits(prot: number): number {
   return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
 }
 
-/** One VMA. Addresses are byte addresses (exact up to 2^53); pgoff counts pages. */
+/**
+ * One VMA. Addresses are byte addresses (exact up to 2^53); pgoff counts pages.
+ *
+ * `start` and `end` may be changed in place (a split, a merge, mremap growing the VMA): while
+ * the VMA is in an address space's VmaList, setting either updates the list's copy of the bounds
+ * and the holes on the way to the root, as Linux's vma_set_range() + vma_iter_store() (before
+ * 6.1, vma_gap_update()) do. The order of the VMAs must not change; while a merge is in progress
+ * a VMA may overlap the neighbour it is absorbing.
+ */
 export class Vma {
-  start: number;
-  end: number;
+  private _start: number;
+  private _end: number;
   flags: number;
   /** vm_pgoff: for anonymous private memory, the page index of vm_start when it was created. */
   pgoff: number;
@@ -65,18 +73,33 @@ export class Vma {
   chain: AnonVmaChain[] = [];
   /** The shmem file of a MAP_SHARED|MAP_ANONYMOUS mapping. */
   shmem: ShmemFile | null;
-  /**
-   * vm_rb, vm_prev and vm_next: this VMA's place in its address space's VmaList, or null when it
-   * is in none. Only VmaList touches it. @internal
-   */
-  rb: VmaNode | null = null;
+  /** The leaf of the address space's tree that holds this VMA, or null. Only VmaList sets it. @internal */
+  rb: VmaLeaf | null = null;
 
   constructor(start: number, end: number, flags: number, pgoff: number, shmem: ShmemFile | null) {
-    this.start = start;
-    this.end = end;
+    this._start = start;
+    this._end = end;
     this.flags = flags;
     this.pgoff = pgoff;
     this.shmem = shmem;
+  }
+
+  /** vm_start */
+  get start(): number {
+    return this._start;
+  }
+  set start(a: number) {
+    this._start = a;
+    if (this.rb !== null) this.rb.owner!.resized(this);
+  }
+
+  /** vm_end */
+  get end(): number {
+    return this._end;
+  }
+  set end(a: number) {
+    this._end = a;
+    if (this.rb !== null) this.rb.owner!.resized(this);
   }
 
   get pages(): number {
@@ -120,59 +143,99 @@ export function hex(a: number): string {
   return typeof a === "number" && Number.isFinite(a) ? "0x" + a.toString(16) : String(a);
 }
 
-/**
- * A VMA's node in its address space's tree: vm_rb with its colour, rb_subtree_gap and the
- * subtree's bounds it is computed from, and vm_prev / vm_next. Kept apart from Vma so that a VMA
- * prints as a VMA. @internal
- */
-export class VmaNode {
-  left: VmaNode | null = null;
-  right: VmaNode | null = null;
-  parent: VmaNode | null = null;
-  red = true;
-  /** vm_prev and vm_next: the neighbours in address order. */
-  prev: VmaNode | null = null;
-  next: VmaNode | null = null;
-  /** vm_start of the lowest VMA in this subtree. */
-  lo: number;
-  /** vm_end of the highest VMA in this subtree. */
-  hi: number;
-  /** rb_subtree_gap: the largest hole between two VMAs of this subtree (0 when there is none). */
-  gap = 0;
-  /** The list this node is in; null once removed. */
-  owner: VmaList | null;
-  readonly vma: Vma;
+/** Entries per node of the VMA tree: maple_range_64 has 16 slots. */
+const NODE_SLOTS = 16;
+/** Fewer entries than this, and a node that is not the root borrows from or merges with a sibling. */
+const MIN_SLOTS = NODE_SLOTS / 4;
 
-  constructor(vma: Vma, owner: VmaList) {
-    this.vma = vma;
+/**
+ * A leaf of the VMA tree (maple_range_64): up to NODE_SLOTS VMAs in address order, with copies of
+ * their bounds in arrays of numbers (contiguous doubles, so a search touches no VMA), and links to
+ * the neighbouring leaves. @internal
+ */
+export class VmaLeaf {
+  readonly leaf = true;
+  parent: VmaInner | null = null;
+  /** The list this leaf belongs to; null once it is discarded. */
+  owner: VmaList | null;
+  prevLeaf: VmaLeaf | null = null;
+  nextLeaf: VmaLeaf | null = null;
+  vmas: Vma[] = [];
+  starts: number[] = [];
+  ends: number[] = [];
+  /** vm_start of the first VMA, vm_end of the last, and the largest hole between two of them. */
+  lo = 0;
+  hi = 0;
+  gap = 0;
+
+  constructor(owner: VmaList) {
     this.owner = owner;
-    this.lo = vma.start;
-    this.hi = vma.end;
   }
 }
 
 /**
- * Recomputes a node's augmented fields from its own VMA and its children's fields — the
- * augmented-rbtree "compute" callback (vma_compute_subtree_gap() of Linux 3.9–6.0).
+ * An inner node of the VMA tree (maple_arange_64): up to NODE_SLOTS children, and for each its
+ * lowest vm_start, highest vm_end (the maple tree's pivot) and largest hole (the arange node's
+ * gap[]) — so that a search reads only this node's arrays to pick a child. @internal
  */
-function augment(n: VmaNode): void {
-  const v = n.vma, l = n.left, r = n.right;
+export class VmaInner {
+  readonly leaf = false;
+  parent: VmaInner | null = null;
+  kids: VmaNode[] = [];
+  los: number[] = [];
+  his: number[] = [];
+  gaps: number[] = [];
+  lo = 0;
+  hi = 0;
+  gap = 0;
+}
+
+/** @internal */
+export type VmaNode = VmaLeaf | VmaInner;
+
+/** The first index whose value is above `x` (a.length if none); `a` ascends. */
+function firstAbove(a: readonly number[], x: number): number {
+  let lo = 0, hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= x) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+/** A leaf's bounds and largest hole, from its arrays (it holds at least one VMA). */
+function leafAggregate(l: VmaLeaf): void {
+  const s = l.starts, e = l.ends, n = s.length;
   let gap = 0;
-  if (l !== null) {
-    n.lo = l.lo;
-    if (l.gap > gap) gap = l.gap;
-    if (v.start - l.hi > gap) gap = v.start - l.hi;
-  } else {
-    n.lo = v.start;
+  for (let i = 1; i < n; i++) {
+    const g = s[i]! - e[i - 1]!;
+    if (g > gap) gap = g;
   }
-  if (r !== null) {
-    n.hi = r.hi;
-    if (r.gap > gap) gap = r.gap;
-    if (r.lo - v.end > gap) gap = r.lo - v.end;
-  } else {
-    n.hi = v.end;
+  l.lo = s[0]!;
+  l.hi = e[n - 1]!;
+  l.gap = gap;
+}
+
+/** An inner node's bounds and largest hole, from its copies of its children's. */
+function innerAggregate(p: VmaInner): void {
+  const lo = p.los, hi = p.his, gaps = p.gaps, k = gaps.length;
+  let gap = gaps[0]!;
+  for (let i = 1; i < k; i++) {
+    if (gaps[i]! > gap) gap = gaps[i]!;
+    const g = lo[i]! - hi[i - 1]!;
+    if (g > gap) gap = g;
   }
-  n.gap = gap;
+  if (gap < 0) gap = 0;
+  p.lo = lo[0]!;
+  p.hi = hi[k - 1]!;
+  p.gap = gap;
+}
+
+/** Copies child `i`'s aggregates into its parent's arrays. */
+function copyUp(p: VmaInner, i: number, c: VmaNode): void {
+  p.los[i] = c.lo;
+  p.his[i] = c.hi;
+  p.gaps[i] = c.gap;
 }
 
 /** The highest `length` bytes of the hole [start, end) that lie in [low, high), or -1. */
@@ -181,197 +244,209 @@ function fitTop(start: number, end: number, length: number, low: number, high: n
   return a >= start && a >= low ? a : -1;
 }
 
-/** Iterates in address order, one step ahead, so the loop body may remove the VMA it is given. */
-class VmaIterator implements IterableIterator<Vma> {
-  private n: VmaNode | null;
-  constructor(first: VmaNode | null) {
-    this.n = first;
-  }
-  next(): IteratorResult<Vma> {
-    const n = this.n;
-    if (n === null) return { done: true, value: undefined };
-    this.n = n.next;
-    return { done: false, value: n.vma };
-  }
-  [Symbol.iterator](): IterableIterator<Vma> {
-    return this;
-  }
-}
-
 /**
- * An address space's VMAs, sorted by address and never overlapping: the structure of Linux
- * 3.9–6.0 (mm->mm_rb, vma->vm_prev/vm_next, rb_subtree_gap; mm/mmap.c) — a red-black tree keyed
- * by vm_start, threaded by a list in address order, and augmented in every node with the
- * largest hole between the VMAs of its subtree. Linux 6.1+ keeps a maple tree instead, which
- * tracks the same gaps in its nodes; the costs are the same: lookup, insert, remove and the
- * top-down gap search are O(log n), prev, next and iteration O(1) a step.
+ * An address space's VMAs, sorted by address and never overlapping: a B-tree of VMAs shaped like
+ * Linux's maple tree (mm->mm_mt since 6.1; lib/maple_tree.c): leaves of up to 16 VMAs with their
+ * bounds, inner nodes with each child's highest end (the pivot) and largest hole (the gap[] of
+ * maple_arange_64 nodes), so that find_vma() and unmapped_area_topdown() read a few contiguous
+ * arrays per level. Lookup, insert, remove and the top-down gap search are O(log n); prev and
+ * next O(1) (Linux 3.9–6.0 had an rbtree augmented with rb_subtree_gap and a vm_next list for
+ * the same costs).
  *
- * One difference from rb_subtree_gap: Linux stores in each VMA the hole *below* it (vm_start −
- * vm_prev->vm_end), so a changed vm_end means updating the next VMA's path too
- * (vma_gap_update(next)). Here each node derives the holes from its subtree's own bounds (the
- * lowest vm_start and highest vm_end in it), so a VMA whose bounds change touches only its own
- * path: callers that change `start` or `end` in place call `resized(vma)` afterwards (or
- * `invalidate()`, which does not know which VMA changed and makes the next gap search rebuild
- * every node, O(n)). Lookups read the VMAs' bounds directly and need neither.
+ * The maple tree stores the holes as NULL ranges between the VMAs; here a hole is what lies
+ * between one VMA's end and the next one's start, and each node's gap is the largest hole among
+ * its own VMAs or children. A VMA's bounds may change in place: its setters keep the copies and
+ * gaps true (see Vma), so no caller needs to say which VMA changed.
  */
 export class VmaList {
   private root: VmaNode | null = null;
-  /** mm->mmap: the lowest VMA. */
-  private head: VmaNode | null = null;
   private size = 0;
   /** The last VMA lookup() found (mm->mmap_cache of Linux ≤ 3.14, the vmacache after it). */
   private cache: Vma | null = null;
-  /** Some VMA's bounds changed and nobody said which: every gap is rebuilt before the next search. */
-  private stale = false;
 
   /** map_count */
   get count(): number {
     return this.size;
   }
 
+  /** Levels of the tree (0 when empty, 1 for a lone leaf). @internal */
+  get height(): number {
+    let h = 0;
+    for (let n = this.root; n !== null; n = n.leaf ? null : n.kids[0]!) h++;
+    return h;
+  }
+
   /**
-   * The VMAs in address order, as a new array each time: O(n). Hot paths iterate, or use
-   * findFrom(), overlapping(), prev() and next() instead.
+   * The VMAs in address order, as a new array each time: O(n). Hot paths use findFrom(),
+   * lookup(), overlapping(), prev() and next() instead.
    */
   get list(): Vma[] {
-    const out = new Array<Vma>(this.size);
-    let i = 0;
-    for (let n = this.head; n !== null; n = n.next) out[i++] = n.vma;
+    const out: Vma[] = [];
+    for (let l = this.firstLeaf(); l !== null; l = l.nextLeaf) for (const v of l.vmas) out.push(v);
     return out;
   }
 
-  /** The VMAs in address order. The loop body may remove the VMA it is given, not others. */
-  [Symbol.iterator](): IterableIterator<Vma> {
-    return new VmaIterator(this.head);
+  /** The VMAs in address order as they were when the loop began: its body may change the list. */
+  [Symbol.iterator](): Iterator<Vma> {
+    return this.list[Symbol.iterator]();
   }
 
   /** find_vma(): the first VMA that ends above `addr`, or null. O(log n). */
   findFrom(addr: number): Vma | null {
-    return this.findNode(addr)?.vma ?? null;
+    const l = this.findLeaf(addr);
+    if (l === null) return null;
+    return l.vmas[firstAbove(l.ends, addr)] ?? null;
   }
 
   /** vma_lookup(): the VMA containing `addr`, or null. O(1) on a repeat, else O(log n). */
   lookup(addr: number): Vma | null {
     const c = this.cache;
     if (c !== null && c.start <= addr && addr < c.end) return c;
-    const n = this.findNode(addr);
-    if (n === null || n.vma.start > addr) return null;
-    this.cache = n.vma;
-    return n.vma;
+    const l = this.findLeaf(addr);
+    if (l === null) return null;
+    const j = firstAbove(l.ends, addr);
+    if (j === l.ends.length || l.starts[j]! > addr) return null;
+    return (this.cache = l.vmas[j]!);
   }
 
   /** The VMAs that intersect [start, end), in order. O(log n + the number found). */
   overlapping(start: number, end: number): Vma[] {
     const out: Vma[] = [];
-    for (let n = this.findNode(start); n !== null && n.vma.start < end; n = n.next) out.push(n.vma);
+    let l = this.findLeaf(start);
+    if (l === null) return out;
+    for (let j = firstAbove(l.ends, start); l !== null; l = l.nextLeaf, j = 0) {
+      for (const s = l.starts; j < s.length; j++) {
+        if (s[j]! >= end) return out;
+        out.push(l.vmas[j]!);
+      }
+    }
     return out;
   }
 
   /** True when [start, end) is covered by VMAs without a hole. */
   covers(start: number, end: number): boolean {
     let at = start;
-    for (let n = this.findNode(start); n !== null && at < end && n.vma.start < end; n = n.next) {
-      if (n.vma.start > at) return false;
-      at = n.vma.end;
+    if (at >= end) return true;
+    let l = this.findLeaf(start);
+    if (l === null) return false;
+    for (let j = firstAbove(l.ends, start); l !== null; l = l.nextLeaf, j = 0) {
+      for (; j < l.starts.length; j++) {
+        if (l.starts[j]! > at) return false;
+        at = l.ends[j]!;
+        if (at >= end) return true;
+      }
     }
-    return at >= end;
+    return false;
   }
 
-  /** vma->vm_prev: the VMA below `v`, or null (also when `v` is not in this list). O(1). */
+  /** vma_prev(): the VMA below `v`, or null (also when `v` is not in this list). O(1). */
   prev(v: Vma): Vma | null {
-    return this.nodeOf(v)?.prev?.vma ?? null;
+    const l = this.leafOf(v);
+    if (l === null) return null;
+    const j = l.vmas.indexOf(v);
+    if (j > 0) return l.vmas[j - 1]!;
+    const p = l.prevLeaf;
+    return p === null ? null : p.vmas[p.vmas.length - 1]!;
   }
 
-  /** vma->vm_next: the VMA above `v`, or null (also when `v` is not in this list). O(1). */
+  /** vma_next(): the VMA above `v`, or null (also when `v` is not in this list). O(1). */
   next(v: Vma): Vma | null {
-    return this.nodeOf(v)?.next?.vma ?? null;
+    const l = this.leafOf(v);
+    if (l === null) return null;
+    const j = l.vmas.indexOf(v);
+    if (j + 1 < l.vmas.length) return l.vmas[j + 1]!;
+    return l.nextLeaf?.vmas[0] ?? null;
   }
 
   /**
-   * vma_link() (__vma_link_list() + __vma_link_rb() + rb_insert_augmented()): `v` joins the
-   * address space. It must not be in any list and must not overlap a VMA of this one (Linux's
-   * find_vma_links() refuses the same). O(log n).
+   * vma_link() (vma_iter_store() into the maple tree): `v` joins the address space. It must not
+   * be in any list and must not overlap a VMA of this one. O(log n).
    */
   insert(v: Vma): void {
     if (v.rb !== null) throw new Error(`cowsim: inserting a VMA that is already in a list (${v.describe()})`);
     if (!(v.start < v.end)) throw new Error(`cowsim: inserting an empty VMA (${v.describe()})`);
-    let parent: VmaNode | null = null;
-    let leftSide = false;
-    for (let n = this.root; n !== null;) {
-      parent = n;
-      leftSide = v.start < n.vma.start;
-      n = leftSide ? n.left : n.right;
+    let n = this.root;
+    if (n === null) {
+      const l = new VmaLeaf(this);
+      l.vmas.push(v);
+      l.starts.push(v.start);
+      l.ends.push(v.end);
+      leafAggregate(l);
+      v.rb = l;
+      this.root = l;
+      this.size = 1;
+      return;
     }
-    const prev = parent === null ? null : leftSide ? parent.prev : parent;
-    const next = parent === null ? null : leftSide ? parent : parent.next;
-    if ((prev !== null && prev.vma.end > v.start) || (next !== null && next.vma.start < v.end)) {
-      const other = prev !== null && prev.vma.end > v.start ? prev.vma : next!.vma;
-      throw new Error(`cowsim: inserting ${v.describe()}, which overlaps ${other.describe()}`);
+    // the first child with a VMA ending above v.start (or the last): v goes in front of that VMA
+    while (!n.leaf) {
+      const i = firstAbove(n.his, v.start);
+      n = n.kids[i < n.kids.length ? i : n.kids.length - 1]!;
     }
-    const z = new VmaNode(v, this);
-    z.parent = parent;
-    if (parent === null) this.root = z;
-    else if (leftSide) parent.left = z;
-    else parent.right = z;
-    z.prev = prev;
-    z.next = next;
-    if (prev !== null) prev.next = z; else this.head = z;
-    if (next !== null) next.prev = z;
-    v.rb = z;
+    const l = n, j = firstAbove(l.ends, v.start);
+    const below = j > 0 ? l.vmas[j - 1]! : l.prevLeaf?.vmas[l.prevLeaf.vmas.length - 1] ?? null;
+    const above = j < l.vmas.length ? l.vmas[j]! : l.nextLeaf?.vmas[0] ?? null;
+    if (below !== null && below.end > v.start) throw new Error(`cowsim: inserting ${v.describe()}, which overlaps ${below.describe()}`);
+    if (above !== null && above.start < v.end) throw new Error(`cowsim: inserting ${v.describe()}, which overlaps ${above.describe()}`);
+    l.vmas.splice(j, 0, v);
+    l.starts.splice(j, 0, v.start);
+    l.ends.splice(j, 0, v.end);
+    v.rb = l;
     this.size++;
-    this.propagate(parent);
-    this.insertFixup(z);
+    if (l.vmas.length > NODE_SLOTS) this.splitLeaf(l);
+    else this.changed(l);
   }
 
-  /**
-   * vma_unlink() (__vma_unlink_list() + rb_erase_augmented()): `v` leaves the address space.
-   * O(log n).
-   */
+  /** vma_iter_clear() / vma_mt_erase(): `v` leaves the address space. O(log n). */
   remove(v: Vma): void {
-    const z = this.nodeOf(v);
-    if (z === null) throw new Error(`cowsim: removing a VMA that is not in the list (${v.describe()})`);
-    if (z.prev !== null) z.prev.next = z.next; else this.head = z.next;
-    if (z.next !== null) z.next.prev = z.prev;
-    // z.next stays as it was, so an iterator standing on z goes on where z was
-    this.erase(z);
-    z.owner = null;
+    const l = this.leafOf(v);
+    if (l === null) throw new Error(`cowsim: removing a VMA that is not in the list (${v.describe()})`);
+    const j = l.vmas.indexOf(v);
+    l.vmas.splice(j, 1);
+    l.starts.splice(j, 1);
+    l.ends.splice(j, 1);
     v.rb = null;
     this.size--;
     if (this.cache === v) this.cache = null;
-  }
-
-  /**
-   * vma_gap_update(): `v`'s start or end changed in place (a split, a merge, mremap growing it).
-   * Recomputes the gaps on its path: O(log n). Its order among the VMAs must not have changed;
-   * while a merge is in progress it may overlap the neighbour it is absorbing.
-   */
-  resized(v: Vma): void {
-    this.cache = null;
-    const n = this.nodeOf(v);
-    if (n !== null) this.propagate(n);
-  }
-
-  /**
-   * Called after VMAs' bounds change in place. With the VMA, the same as resized(); without
-   * one, the next gap search first recomputes every node (O(n)).
-   */
-  invalidate(v?: Vma): void {
-    if (v !== undefined) this.resized(v);
-    else {
-      this.cache = null;
-      this.stale = true;
+    if (l.vmas.length === 0 && l === this.root) {
+      this.root = null;
+      l.owner = null;
+    } else if (l.vmas.length < MIN_SLOTS && l !== this.root) {
+      this.rebalanceLeaf(l);
+    } else {
+      this.changed(l);
     }
   }
 
   /**
-   * unmapped_area_topdown() (mm/mmap.c): the highest hole of at least `length` bytes (> 0)
-   * that lies within [low, high) — below the lowest VMA, between two, or above the highest —
-   * and the address a mapping of `length` bytes at its top gets: min(holeEnd, high) − length.
-   * Null when no hole fits (the caller's ENOMEM). O(log n): subtrees whose largest hole is too
-   * small, or that lie wholly outside [low, high), are not entered.
+   * `v`'s bounds changed in place: its leaf's copies and the gaps above it follow. The Vma setters
+   * call this; nobody else needs to. O(log n). @internal
+   */
+  resized(v: Vma): void {
+    const l = this.leafOf(v);
+    if (l === null) return;
+    const j = l.vmas.indexOf(v);
+    l.starts[j] = v.start;
+    l.ends[j] = v.end;
+    this.changed(l);
+  }
+
+  /**
+   * Called after VMAs' bounds change in place; kept for callers. The tree follows every change
+   * by itself (see Vma); this only drops the lookup cache.
+   */
+  invalidate(v?: Vma): void {
+    void v;
+    this.cache = null;
+  }
+
+  /**
+   * unmapped_area_topdown() (mm/mmap.c; the maple tree's mas_empty_area_rev()): the highest hole
+   * of at least `length` bytes (> 0) that lies within [low, high) — below the lowest VMA, between
+   * two, or above the highest — and the address a mapping of `length` bytes at its top gets:
+   * min(holeEnd, high) − length. Null when no hole fits (the caller's ENOMEM). O(log n): a child
+   * whose largest hole is too small, or that lies wholly outside [low, high), is not entered.
    */
   unmappedAreaTopdown(length: number, low: number, high: number): number | null {
-    if (this.stale) this.rebuild();
     const root = this.root;
     if (root === null) {
       const a = fitTop(0, high, length, low, high);
@@ -385,270 +460,293 @@ export class VmaList {
   }
 
   /**
-   * validate_mm() with CONFIG_DEBUG_VM_RB: checks the whole structure — order, no overlaps, the
-   * list against the tree, the red-black rules, every node's gap and bounds, the count. Returns
-   * what is wrong (nothing: an empty array). O(n); for tests.
+   * mt_validate() / validate_mm() with CONFIG_DEBUG_VM_MAPLE_TREE: checks the whole structure —
+   * the VMAs in order without overlaps, the copies of their bounds, every node's aggregates and
+   * its parent's copies of them, node sizes, leaf depth, the leaf links, the count. Returns what
+   * is wrong (nothing: an empty array). O(n); for tests.
    */
   validate(): string[] {
     const bad: string[] = [];
-    const inOrder: VmaNode[] = [];
-    let blackHeight = -1;
-    const walk = (n: VmaNode | null, parent: VmaNode | null, blacks: number): void => {
-      if (n === null) {
-        if (blackHeight < 0) blackHeight = blacks;
-        else if (blacks !== blackHeight) bad.push(`black height ${blacks} on one path, ${blackHeight} on another`);
-        return;
+    const leaves: VmaLeaf[] = [];
+    let leafDepth = -1;
+    const walk = (n: VmaNode, parent: VmaInner | null, depth: number): void => {
+      if (n.parent !== parent) bad.push(`node at depth ${depth}: wrong parent link`);
+      const entries = n.leaf ? n.vmas.length : n.kids.length;
+      if (entries > NODE_SLOTS || entries === 0 || (n !== this.root && entries < MIN_SLOTS)) {
+        bad.push(`node at depth ${depth} holds ${entries} entries`);
       }
-      if (n.parent !== parent) bad.push(`${n.vma.describe()}: wrong parent link`);
-      if (n.owner !== this || n.vma.rb !== n) bad.push(`${n.vma.describe()}: node not owned by this list`);
-      if (n.red && parent !== null && parent.red) bad.push(`${n.vma.describe()}: red child of a red node`);
-      walk(n.left, n, blacks + (n.red ? 0 : 1));
-      inOrder.push(n);
-      walk(n.right, n, blacks + (n.red ? 0 : 1));
-      if (!this.stale) {
-        const { lo, hi, gap } = n;
-        augment(n);
-        if (n.lo !== lo || n.hi !== hi || n.gap !== gap) {
-          bad.push(`${n.vma.describe()}: subtree bounds ${hex(lo)}-${hex(hi)} gap ${hex(gap)}, should be ${hex(n.lo)}-${hex(n.hi)} gap ${hex(n.gap)}`);
+      if (entries === 0) return;
+      const { lo, hi, gap } = n;
+      if (n.leaf) {
+        if (n.owner !== this) bad.push(`leaf at depth ${depth}: not owned by this list`);
+        if (leafDepth < 0) leafDepth = depth;
+        else if (depth !== leafDepth) bad.push(`leaves at depths ${leafDepth} and ${depth}`);
+        if (n.starts.length !== entries || n.ends.length !== entries) bad.push(`leaf at depth ${depth}: arrays of different lengths`);
+        n.vmas.forEach((v, j) => {
+          if (v.rb !== n) bad.push(`${v.describe()}: wrong leaf link`);
+          if (n.starts[j] !== v.start || n.ends[j] !== v.end) bad.push(`${v.describe()}: the leaf says ${hex(n.starts[j]!)}-${hex(n.ends[j]!)}`);
+        });
+        leaves.push(n);
+        leafAggregate(n);
+      } else {
+        if (n.los.length !== entries || n.his.length !== entries || n.gaps.length !== entries) {
+          bad.push(`inner node at depth ${depth}: arrays of different lengths`);
         }
+        n.kids.forEach((c, i) => {
+          walk(c, n, depth + 1);
+          if (n.los[i] !== c.lo || n.his[i] !== c.hi || n.gaps[i] !== c.gap) bad.push(`inner node at depth ${depth}: stale copy of child ${i}`);
+        });
+        innerAggregate(n);
+      }
+      if (n.lo !== lo || n.hi !== hi || n.gap !== gap) {
+        bad.push(`node at depth ${depth}: bounds ${hex(lo)}-${hex(hi)} gap ${hex(gap)}, should be ${hex(n.lo)}-${hex(n.hi)} gap ${hex(n.gap)}`);
       }
     };
-    if (this.root !== null && this.root.red) bad.push("the root is red");
-    walk(this.root, null, 0);
-    if (inOrder.length !== this.size) bad.push(`count ${this.size}, tree holds ${inOrder.length}`);
-    let listed = 0;
-    let prev: VmaNode | null = null;
-    for (let n = this.head; n !== null && listed <= inOrder.length; n = n.next, listed++) {
-      if (n !== inOrder[listed]) bad.push(`list and tree disagree at position ${listed}`);
-      if (n.prev !== prev) bad.push(`${n.vma.describe()}: wrong prev link`);
-      if (!(n.vma.start < n.vma.end)) bad.push(`${n.vma.describe()}: empty`);
-      if (prev !== null && prev.vma.end > n.vma.start) bad.push(`${prev.vma.describe()} overlaps ${n.vma.describe()}`);
-      prev = n;
-    }
-    if (listed !== inOrder.length) bad.push(`the list holds ${listed} VMAs, the tree ${inOrder.length}`);
+    if (this.root !== null) walk(this.root, null, 0);
+    let count = 0;
+    let prev: Vma | null = null;
+    leaves.forEach((l, i) => {
+      if (l.prevLeaf !== (leaves[i - 1] ?? null) || l.nextLeaf !== (leaves[i + 1] ?? null)) bad.push(`leaf ${i}: wrong neighbour links`);
+      for (const v of l.vmas) {
+        if (!(v.start < v.end)) bad.push(`${v.describe()}: empty`);
+        if (prev !== null && prev.end > v.start) bad.push(`${prev.describe()} overlaps ${v.describe()}`);
+        prev = v;
+        count++;
+      }
+    });
+    if (count !== this.size) bad.push(`count ${this.size}, the tree holds ${count}`);
     return bad;
   }
 
-  private nodeOf(v: Vma): VmaNode | null {
-    const n = v.rb;
-    return n !== null && n.owner === this ? n : null;
+  private leafOf(v: Vma): VmaLeaf | null {
+    const l = v.rb;
+    return l !== null && l.owner === this ? l : null;
   }
 
-  /** The first node whose VMA ends above `addr`. */
-  private findNode(addr: number): VmaNode | null {
-    let best: VmaNode | null = null;
-    for (let n = this.root; n !== null;) {
-      if (n.vma.end > addr) {
-        best = n;
-        n = n.left;
-      } else {
-        n = n.right;
-      }
+  /** The leaf holding the first VMA that ends above `addr` (mas_walk()), or null. */
+  private findLeaf(addr: number): VmaLeaf | null {
+    let n = this.root;
+    if (n === null) return null;
+    while (!n.leaf) {
+      const i = firstAbove(n.his, addr);
+      if (i === n.kids.length) return null;
+      n = n.kids[i]!;
     }
-    return best;
+    return n;
+  }
+
+  private firstLeaf(): VmaLeaf | null {
+    let n = this.root;
+    if (n === null) return null;
+    while (!n.leaf) n = n.kids[0]!;
+    return n;
   }
 
   /** The highest fitting hole between two VMAs of `n`'s subtree, or -1. */
   private topdown(n: VmaNode, length: number, low: number, high: number): number {
     if (n.gap < length || n.hi - length < low || n.lo + length > high) return -1;
-    const v = n.vma;
-    let a: number;
-    if (n.right !== null) {
-      a = this.topdown(n.right, length, low, high);
-      if (a >= 0) return a;
-      a = fitTop(v.end, n.right.lo, length, low, high);
-      if (a >= 0) return a;
+    if (n.leaf) {
+      const s = n.starts, e = n.ends;
+      for (let i = s.length - 1; i > 0; i--) {
+        if (s[i]! - length < low) return -1; // every hole further down ends lower still
+        const a = fitTop(e[i - 1]!, s[i]!, length, low, high);
+        if (a >= 0) return a;
+      }
+      return -1;
     }
-    if (n.left !== null) {
-      a = fitTop(n.left.hi, v.start, length, low, high);
-      if (a >= 0) return a;
-      return this.topdown(n.left, length, low, high);
+    const lo = n.los, hi = n.his;
+    for (let i = n.kids.length - 1; i >= 0; i--) {
+      if (hi[i]! - length < low) return -1;
+      if (n.gaps[i]! >= length && lo[i]! + length <= high) {
+        const a = this.topdown(n.kids[i]!, length, low, high);
+        if (a >= 0) return a;
+      }
+      if (i > 0) {
+        const a = fitTop(hi[i - 1]!, lo[i]!, length, low, high);
+        if (a >= 0) return a;
+      }
     }
     return -1;
   }
 
-  /** Recomputes `n` and every node above it (the augmented rbtree's propagate callback). */
-  private propagate(n: VmaNode | null): void {
-    for (; n !== null; n = n.parent) augment(n);
+  /** A leaf's entries changed (it holds at least one): its aggregates and those above follow. */
+  private changed(l: VmaLeaf): void {
+    leafAggregate(l);
+    this.up(l);
   }
 
-  /** Recomputes every node, children first (after invalidate() without a VMA). */
-  private rebuild(): void {
-    const post = (n: VmaNode | null): void => {
-      if (n === null) return;
-      post(n.left);
-      post(n.right);
-      augment(n);
-    };
-    post(this.root);
-    this.stale = false;
-  }
-
-  private replaceChild(parent: VmaNode | null, old: VmaNode, nw: VmaNode | null): void {
-    if (parent === null) this.root = nw;
-    else if (parent.left === old) parent.left = nw;
-    else parent.right = nw;
-    if (nw !== null) nw.parent = parent;
-  }
-
-  /** x's right child takes its place; both are recomputed (the "rotate" callback). */
-  private rotateLeft(x: VmaNode): void {
-    const y = x.right!;
-    x.right = y.left;
-    if (y.left !== null) y.left.parent = x;
-    this.replaceChild(x.parent, x, y);
-    y.left = x;
-    x.parent = y;
-    augment(x);
-    augment(y);
-  }
-
-  private rotateRight(x: VmaNode): void {
-    const y = x.left!;
-    x.left = y.right;
-    if (y.right !== null) y.right.parent = x;
-    this.replaceChild(x.parent, x, y);
-    y.right = x;
-    x.parent = y;
-    augment(x);
-    augment(y);
-  }
-
-  /** The red-black rules again after inserting the red leaf `z`. */
-  private insertFixup(z: VmaNode): void {
-    while (z.parent !== null && z.parent.red) {
-      const p = z.parent;
-      const g = p.parent!; // a red node is never the root
-      if (p === g.left) {
-        const u = g.right;
-        if (u !== null && u.red) {
-          p.red = false;
-          u.red = false;
-          g.red = true;
-          z = g;
-        } else {
-          if (z === p.right) {
-            z = p;
-            this.rotateLeft(z);
-          }
-          z.parent!.red = false;
-          g.red = true;
-          this.rotateRight(g);
-        }
-      } else {
-        const u = g.left;
-        if (u !== null && u.red) {
-          p.red = false;
-          u.red = false;
-          g.red = true;
-          z = g;
-        } else {
-          if (z === p.left) {
-            z = p;
-            this.rotateRight(z);
-          }
-          z.parent!.red = false;
-          g.red = true;
-          this.rotateLeft(g);
-        }
-      }
+  /** Copies `c`'s aggregates up the tree, as far as they change anything. */
+  private up(c: VmaNode): void {
+    for (let p = c.parent; p !== null; c = p, p = p.parent) {
+      const i = p.kids.indexOf(c);
+      if (p.los[i] === c.lo && p.his[i] === c.hi && p.gaps[i] === c.gap) return;
+      copyUp(p, i, c);
+      innerAggregate(p);
     }
-    this.root!.red = false;
   }
 
-  /** Takes `z` out of the tree, recomputes the path it leaves, and restores the rules. */
-  private erase(z: VmaNode): void {
-    let removedBlack = !z.red;
-    let x: VmaNode | null;
-    let xParent: VmaNode | null;
-    if (z.left === null || z.right === null) {
-      x = z.left ?? z.right;
-      xParent = z.parent;
-      this.replaceChild(z.parent, z, x);
+  /** A full leaf splits in two (mas_split()); the upper half becomes its right sibling. */
+  private splitLeaf(l: VmaLeaf): void {
+    const r = new VmaLeaf(this);
+    const mid = l.vmas.length >>> 1;
+    r.vmas = l.vmas.splice(mid);
+    r.starts = l.starts.splice(mid);
+    r.ends = l.ends.splice(mid);
+    for (const v of r.vmas) v.rb = r;
+    r.nextLeaf = l.nextLeaf;
+    if (r.nextLeaf !== null) r.nextLeaf.prevLeaf = r;
+    r.prevLeaf = l;
+    l.nextLeaf = r;
+    leafAggregate(l);
+    leafAggregate(r);
+    this.addSibling(l, r);
+  }
+
+  private splitInner(p: VmaInner): void {
+    const q = new VmaInner();
+    const mid = p.kids.length >>> 1;
+    q.kids = p.kids.splice(mid);
+    q.los = p.los.splice(mid);
+    q.his = p.his.splice(mid);
+    q.gaps = p.gaps.splice(mid);
+    for (const c of q.kids) c.parent = q;
+    innerAggregate(p);
+    innerAggregate(q);
+    this.addSibling(p, q);
+  }
+
+  /** `r` (just split off `c`, aggregates computed) joins `c`'s parent right after `c`. */
+  private addSibling(c: VmaNode, r: VmaNode): void {
+    const p = c.parent;
+    if (p === null) {
+      const root = new VmaInner();
+      root.kids.push(c, r);
+      root.los.push(c.lo, r.lo);
+      root.his.push(c.hi, r.hi);
+      root.gaps.push(c.gap, r.gap);
+      c.parent = r.parent = root;
+      innerAggregate(root);
+      this.root = root;
+      return;
+    }
+    const i = p.kids.indexOf(c);
+    copyUp(p, i, c);
+    p.kids.splice(i + 1, 0, r);
+    p.los.splice(i + 1, 0, r.lo);
+    p.his.splice(i + 1, 0, r.hi);
+    p.gaps.splice(i + 1, 0, r.gap);
+    r.parent = p;
+    if (p.kids.length > NODE_SLOTS) this.splitInner(p);
+    else {
+      innerAggregate(p);
+      this.up(p);
+    }
+  }
+
+  /** A leaf below MIN_SLOTS (possibly empty) takes VMAs from a sibling, or merges with it. */
+  private rebalanceLeaf(l: VmaLeaf): void {
+    const p = l.parent!;
+    const i = p.kids.indexOf(l);
+    // the pair (a, b) of adjacent leaves, a below b
+    const ai = i > 0 ? i - 1 : i;
+    const a = p.kids[ai] as VmaLeaf, b = p.kids[ai + 1] as VmaLeaf;
+    if (a.vmas.length + b.vmas.length <= NODE_SLOTS) {
+      for (const v of b.vmas) v.rb = a;
+      a.vmas.push(...b.vmas);
+      a.starts.push(...b.starts);
+      a.ends.push(...b.ends);
+      a.nextLeaf = b.nextLeaf;
+      if (a.nextLeaf !== null) a.nextLeaf.prevLeaf = a;
+      b.owner = null;
+      b.parent = null;
+      leafAggregate(a);
+      copyUp(p, ai, a);
+      this.removeChild(p, ai + 1);
+      return;
+    }
+    const move = ((a.vmas.length + b.vmas.length) >>> 1) - a.vmas.length;
+    if (move > 0) {
+      const vs = b.vmas.splice(0, move);
+      for (const v of vs) v.rb = a;
+      a.vmas.push(...vs);
+      a.starts.push(...b.starts.splice(0, move));
+      a.ends.push(...b.ends.splice(0, move));
     } else {
-      // the successor y (the lowest VMA above z) takes z's place
-      let y = z.right;
-      while (y.left !== null) y = y.left;
-      removedBlack = !y.red;
-      x = y.right;
-      if (y.parent === z) {
-        xParent = y;
-      } else {
-        xParent = y.parent!;
-        this.replaceChild(xParent, y, x);
-        y.right = z.right;
-        y.right.parent = y;
-      }
-      this.replaceChild(z.parent, z, y);
-      y.left = z.left;
-      y.left.parent = y;
-      y.red = z.red;
+      const vs = a.vmas.splice(a.vmas.length + move);
+      for (const v of vs) v.rb = b;
+      b.vmas.unshift(...vs);
+      b.starts.unshift(...a.starts.splice(a.starts.length + move));
+      b.ends.unshift(...a.ends.splice(a.ends.length + move));
     }
-    z.left = z.right = z.parent = null;
-    // every node whose subtree lost z is on the path up from xParent
-    this.propagate(xParent);
-    if (removedBlack) this.eraseFixup(x, xParent);
+    leafAggregate(a);
+    leafAggregate(b);
+    copyUp(p, ai, a);
+    copyUp(p, ai + 1, b);
+    innerAggregate(p);
+    this.up(p);
   }
 
-  /** The red-black rules again after a black node left from above `x` (which may be null). */
-  private eraseFixup(x: VmaNode | null, parent: VmaNode | null): void {
-    while (x !== this.root && (x === null || !x.red)) {
-      const p = parent!;
-      if (x === p.left) {
-        let w = p.right!; // x's side lost a black node, so its sibling's side has one
-        if (w.red) {
-          w.red = false;
-          p.red = true;
-          this.rotateLeft(p);
-          w = p.right!;
-        }
-        if ((w.left === null || !w.left.red) && (w.right === null || !w.right.red)) {
-          w.red = true;
-          x = p;
-          parent = p.parent;
-        } else {
-          if (w.right === null || !w.right.red) {
-            w.left!.red = false;
-            w.red = true;
-            this.rotateRight(w);
-            w = p.right!;
-          }
-          w.red = p.red;
-          p.red = false;
-          if (w.right !== null) w.right.red = false;
-          this.rotateLeft(p);
-          x = this.root;
-          parent = null;
-        }
+  /** Child `i` of `p` is gone (merged into its left neighbour, whose copy is current). */
+  private removeChild(p: VmaInner, i: number): void {
+    p.kids.splice(i, 1);
+    p.los.splice(i, 1);
+    p.his.splice(i, 1);
+    p.gaps.splice(i, 1);
+    if (p === this.root) {
+      if (p.kids.length === 1) {
+        // the root's last child becomes the root: the tree is one level lower
+        this.root = p.kids[0]!;
+        this.root.parent = null;
       } else {
-        let w = p.left!;
-        if (w.red) {
-          w.red = false;
-          p.red = true;
-          this.rotateRight(p);
-          w = p.left!;
-        }
-        if ((w.left === null || !w.left.red) && (w.right === null || !w.right.red)) {
-          w.red = true;
-          x = p;
-          parent = p.parent;
-        } else {
-          if (w.left === null || !w.left.red) {
-            w.right!.red = false;
-            w.red = true;
-            this.rotateLeft(w);
-            w = p.left!;
-          }
-          w.red = p.red;
-          p.red = false;
-          if (w.left !== null) w.left.red = false;
-          this.rotateRight(p);
-          x = this.root;
-          parent = null;
-        }
+        innerAggregate(p);
       }
+    } else if (p.kids.length < MIN_SLOTS) {
+      this.rebalanceInner(p);
+    } else {
+      innerAggregate(p);
+      this.up(p);
     }
-    if (x !== null) x.red = false;
+  }
+
+  private rebalanceInner(q: VmaInner): void {
+    const p = q.parent!;
+    const i = p.kids.indexOf(q);
+    const ai = i > 0 ? i - 1 : i;
+    const a = p.kids[ai] as VmaInner, b = p.kids[ai + 1] as VmaInner;
+    if (a.kids.length + b.kids.length <= NODE_SLOTS) {
+      for (const c of b.kids) c.parent = a;
+      a.kids.push(...b.kids);
+      a.los.push(...b.los);
+      a.his.push(...b.his);
+      a.gaps.push(...b.gaps);
+      b.parent = null;
+      innerAggregate(a);
+      copyUp(p, ai, a);
+      this.removeChild(p, ai + 1);
+      return;
+    }
+    const move = ((a.kids.length + b.kids.length) >>> 1) - a.kids.length;
+    if (move > 0) {
+      const cs = b.kids.splice(0, move);
+      for (const c of cs) c.parent = a;
+      a.kids.push(...cs);
+      a.los.push(...b.los.splice(0, move));
+      a.his.push(...b.his.splice(0, move));
+      a.gaps.push(...b.gaps.splice(0, move));
+    } else {
+      const cs = a.kids.splice(a.kids.length + move);
+      for (const c of cs) c.parent = b;
+      b.kids.unshift(...cs);
+      b.los.unshift(...a.los.splice(a.los.length + move));
+      b.his.unshift(...a.his.splice(a.his.length + move));
+      b.gaps.unshift(...a.gaps.splice(a.gaps.length + move));
+    }
+    innerAggregate(a);
+    innerAggregate(b);
+    copyUp(p, ai, a);
+    copyUp(p, ai + 1, b);
+    innerAggregate(p);
+    this.up(p);
   }
 }
 

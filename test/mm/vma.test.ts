@@ -1,6 +1,6 @@
-// VmaList, the augmented red-black tree of an address space's VMAs: hand-written cases with exact
-// results, and random sequences of insert, remove, in-place resize, split, merge and queries
-// checked against a sorted array scanned linearly.
+// VmaList, the B-tree of an address space's VMAs with the largest hole in every node: hand-written
+// cases with exact results, and random sequences of insert, remove, in-place resize, split, merge
+// and queries checked against a sorted array scanned linearly.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { Vma, VmaList, VM_READ, VM_WRITE } from "../../src/mm/vma.js";
@@ -171,26 +171,32 @@ describe("VmaList: structure", () => {
     expect(l.validate()).toEqual([]);
   });
 
-  it("split, merge and growth in place keep the gaps right (resized and invalidate)", () => {
+  it("split, merge and growth in place keep lookups and gaps right, with or without a call", () => {
     const { l, v } = listOf([10, 20], [30, 40]);
     const [a, b] = v as [Vma, Vma];
     // __split_vma(): a shrinks, its upper part joins
     a.end = 15 * PAGE;
-    l.resized(a);
+    expect(l.lookup(17 * PAGE)).toBe(null);
+    expect(topdown(l, 15, 0, 30)).toBe(15); // [15,30) exactly
     const upper = vma(15 * PAGE, 20 * PAGE);
     l.insert(upper);
     expect(l.validate()).toEqual([]);
     // vma_merge(): a grows over its neighbour, which goes
     a.end = upper.end;
     l.remove(upper);
-    l.resized(a);
     expect(l.validate()).toEqual([]);
+    expect(l.lookup(17 * PAGE)).toBe(a);
     expect(topdown(l, 10, 0, 40)).toBe(20);
-    // mremap() growing b in place; nobody says which VMA changed
+    // mremap() growing b downwards; the calls callers make are harmless
     b.start = 22 * PAGE;
     l.invalidate();
+    expect(l.lookup(23 * PAGE)).toBe(b);
     expect(topdown(l, 3, 0, 40)).toBe(7); // [20,22) is too small: the top of [0,10)
     expect(topdown(l, 2, 0, 40)).toBe(20);
+    b.end = 50 * PAGE;
+    l.resized(b);
+    expect(l.lookup(45 * PAGE)).toBe(b);
+    expect(topdown(l, 1, 0, 50)).toBe(21);
     expect(l.validate()).toEqual([]);
   });
 
@@ -212,6 +218,33 @@ describe("VmaList: structure", () => {
     expect(topdown(l, 4, 0, 131061)).toBe(null);
     expect(topdown(l, 2, 0, 3)).toBe(0);
   });
+
+  it("stays a B-tree while thousands of VMAs come and go in random order", () => {
+    const l = new VmaList();
+    const live: Vma[] = [];
+    let x = 12345;
+    const rand = (n: number) => (x = (x * 48271) % 2147483647) % n;
+    for (const [inserts, removes] of [[20000, 0], [0, 15000], [12000, 6000], [0, 10000], [3000, 4000], [0, 4000]]) {
+      for (let i = 0; i < inserts; i++) {
+        const s = rand(200000) * 2 * PAGE;
+        if (l.overlapping(s, s + PAGE).length) continue;
+        const v = vma(s, s + PAGE);
+        l.insert(v);
+        live.push(v);
+      }
+      for (let i = 0; i < removes && live.length; i++) {
+        // from the bottom, the top, or anywhere: siblings on either side lend and merge
+        const j = i % 3 === 0 ? 0 : i % 3 === 1 ? live.length - 1 : rand(live.length);
+        if (j === 0) live.sort((a, b) => a.start - b.start);
+        l.remove(live[j]!);
+        live.splice(j, 1);
+      }
+      expect(l.validate()).toEqual([]);
+      expect(l.count).toBe(live.length);
+    }
+    expect(l.count).toBe(0);
+    expect(l.height).toBe(0);
+  });
 });
 
 // ---- the reference model and random sequences ---------------------------------------------
@@ -221,12 +254,13 @@ class Reference {
   vmas: Vma[] = [];
   gone: Vma[] = [];
 
-  free(start: number, end: number, except?: Vma): boolean {
-    return this.vmas.every((v) => v === except || v.end <= start || v.start >= end);
+  free(start: number, end: number): boolean {
+    return this.vmas.every((v) => v.end <= start || v.start >= end);
   }
   insert(v: Vma): void {
-    this.vmas.push(v);
-    this.vmas.sort((a, b) => a.start - b.start);
+    let i = 0;
+    while (i < this.vmas.length && this.vmas[i]!.start < v.start) i++;
+    this.vmas.splice(i, 0, v);
   }
   remove(v: Vma): void {
     this.vmas.splice(this.vmas.indexOf(v), 1);
@@ -270,11 +304,8 @@ class Reference {
   }
 }
 
-/** Addresses of the random sequences: pages 0…UNIVERSE of one of these bases. */
-const UNIVERSE = 96;
-const BASES = [0, 2 ** 47 - 128 * PAGE];
-
-interface World { ref: Reference; list: VmaList; base: number }
+/** A random sequence's world: addresses are pages 0…universe above `base`. */
+interface World { ref: Reference; list: VmaList; base: number; universe: number }
 type Cmd = fc.Command<World, World>;
 
 const pick = <T>(xs: readonly T[], i: number): T | undefined => (xs.length ? xs[i % xs.length] : undefined);
@@ -283,8 +314,8 @@ const pick = <T>(xs: readonly T[], i: number): T | undefined => (xs.length ? xs[
 function agree(w: World): void {
   expect(w.list.validate()).toEqual([]);
   expect(w.list.count).toBe(w.ref.vmas.length);
-  expect([...w.list]).toEqual(w.ref.vmas);
   expect(w.list.list).toEqual(w.ref.vmas);
+  expect([...w.list]).toEqual(w.ref.vmas);
 }
 
 function command(name: string, params: object, run: (w: World) => void): Cmd {
@@ -298,24 +329,40 @@ function command(name: string, params: object, run: (w: World) => void): Cmd {
   };
 }
 
-/** How a caller reports an in-place change: the VMA, invalidate() with it, or without it. */
+/**
+ * How a caller follows an in-place change of a VMA's bounds: not at all (the setters suffice),
+ * resized(), invalidate() with the VMA or without one.
+ */
 function report(w: World, v: Vma, how: number): void {
-  if (how === 0) w.list.resized(v);
-  else if (how === 1) w.list.invalidate(v);
-  else w.list.invalidate();
+  if (how === 1) w.list.resized(v);
+  else if (how === 2) w.list.invalidate(v);
+  else if (how === 3) w.list.invalidate();
 }
 
-const page = fc.nat(UNIVERSE);
-const how = fc.nat(2);
+/** Inserts where the reference says the range is free; elsewhere insert() must refuse. */
+function tryInsert(w: World, s: number, e: number): void {
+  const v = vma(s, e);
+  if (w.ref.free(s, e)) {
+    w.list.insert(v);
+    w.ref.insert(v);
+  } else {
+    expect(() => w.list.insert(v)).toThrow(/overlaps/);
+  }
+}
+
+const how = fc.nat(3);
 const cmds: fc.Arbitrary<Cmd>[] = [
-  fc.record({ at: page, pages: fc.integer({ min: 1, max: 8 }) }).map((p) => command("insert", p, (w) => {
-    const s = w.base + p.at * PAGE, e = s + p.pages * PAGE;
-    const v = vma(s, e);
-    if (w.ref.free(s, e)) {
-      w.list.insert(v);
-      w.ref.insert(v);
-    } else {
-      expect(() => w.list.insert(v)).toThrow(/overlaps/);
+  fc.record({ at: fc.nat(), pages: fc.integer({ min: 1, max: 8 }) }).map((p) => command("insert", p, (w) => {
+    const s = w.base + (p.at % w.universe) * PAGE;
+    tryInsert(w, s, s + p.pages * PAGE);
+  })),
+  // many VMAs of 1–3 pages at pseudo-random places: trees of several levels
+  fc.record({ count: fc.integer({ min: 1, max: 300 }), seed: fc.nat() }).map((p) => command("fill", p, (w) => {
+    for (let i = 0, x = p.seed + 1; i < p.count; i++) {
+      x = (x * 48271) % 2147483647;
+      const s = w.base + (x % w.universe) * PAGE;
+      const e = s + (1 + (x >>> 8) % 3) * PAGE;
+      if (w.ref.free(s, e)) tryInsert(w, s, e);
     }
   })),
   fc.record({ i: fc.nat() }).map((p) => command("remove", p, (w) => {
@@ -324,13 +371,21 @@ const cmds: fc.Arbitrary<Cmd>[] = [
     w.list.remove(v);
     w.ref.remove(v);
   })),
+  // a run of neighbours, or every k-th VMA: leaves and inner nodes merge and borrow
+  fc.record({ i: fc.nat(), count: fc.integer({ min: 1, max: 200 }), stride: fc.integer({ min: 1, max: 4 }) })
+    .map((p) => command("drain", p, (w) => {
+      const victims = w.ref.vmas.filter((_, j) => j >= p.i % Math.max(1, w.ref.vmas.length) && j % p.stride === 0).slice(0, p.count);
+      for (const v of victims) {
+        w.list.remove(v);
+        w.ref.remove(v);
+      }
+    })),
   // the end moves, up to the next VMA or down to one page
   fc.record({ i: fc.nat(), to: fc.nat(), how }).map((p) => command("resizeEnd", p, (w) => {
     const v = pick(w.ref.vmas, p.i);
     if (!v) return;
-    const limit = w.ref.next(v)?.start ?? w.base + (UNIVERSE + 8) * PAGE;
-    const choices = (limit - v.start) / PAGE;
-    v.end = v.start + (1 + (p.to % choices)) * PAGE;
+    const limit = w.ref.next(v)?.start ?? w.base + (w.universe + 8) * PAGE;
+    v.end = v.start + (1 + (p.to % ((limit - v.start) / PAGE))) * PAGE;
     report(w, v, p.how);
   })),
   // the start moves, down to the previous VMA or up to one page below the end
@@ -338,11 +393,10 @@ const cmds: fc.Arbitrary<Cmd>[] = [
     const v = pick(w.ref.vmas, p.i);
     if (!v) return;
     const limit = w.ref.prev(v)?.end ?? w.base;
-    const choices = (v.end - limit) / PAGE;
-    v.start = limit + (p.to % choices) * PAGE;
+    v.start = limit + (p.to % ((v.end - limit) / PAGE)) * PAGE;
     report(w, v, p.how);
   })),
-  // __split_vma(): shrink, report, insert the upper part
+  // __split_vma(): shrink, insert the upper part
   fc.record({ i: fc.nat(), at: fc.nat(), how }).map((p) => command("split", p, (w) => {
     const v = pick(w.ref.vmas, p.i);
     if (!v || v.pages < 2) return;
@@ -353,8 +407,8 @@ const cmds: fc.Arbitrary<Cmd>[] = [
     w.list.insert(upper);
     w.ref.insert(upper);
   })),
-  // vma_merge(): grow over the next VMA (and any hole before it), which goes; reported before
-  // or after the removal, while the two overlap or after
+  // vma_merge(): grow over the next VMA (and any hole before it), which goes — the two overlap
+  // until it does
   fc.record({ i: fc.nat(), early: fc.boolean(), how }).map((p) => command("merge", p, (w) => {
     const a = pick(w.ref.vmas, p.i);
     const b = a && w.ref.next(a);
@@ -365,13 +419,13 @@ const cmds: fc.Arbitrary<Cmd>[] = [
     w.ref.remove(b);
     if (!p.early) report(w, a, p.how);
   })),
-  fc.record({ addr: fc.integer({ min: -1, max: (UNIVERSE + 9) * PAGE }) }).map((p) => command("lookup", p, (w) => {
-    const a = w.base + p.addr;
+  fc.record({ addr: fc.integer({ min: -1, max: 2 ** 30 }) }).map((p) => command("lookup", p, (w) => {
+    const a = w.base + (p.addr < 0 ? -1 : p.addr % ((w.universe + 9) * PAGE));
     expect(w.list.lookup(a)).toBe(w.ref.lookup(a));
     expect(w.list.findFrom(a)).toBe(w.ref.findFrom(a));
   })),
-  fc.record({ at: page, pages: fc.integer({ min: 0, max: 24 }) }).map((p) => command("range", p, (w) => {
-    const s = w.base + p.at * PAGE, e = s + p.pages * PAGE;
+  fc.record({ at: fc.nat(), pages: fc.integer({ min: 0, max: 24 }) }).map((p) => command("range", p, (w) => {
+    const s = w.base + (p.at % (w.universe + 4)) * PAGE, e = s + p.pages * PAGE;
     expect(w.list.overlapping(s, e)).toEqual(w.ref.overlapping(s, e));
     expect(w.list.covers(s, e)).toBe(w.ref.covers(s, e));
   })),
@@ -381,29 +435,39 @@ const cmds: fc.Arbitrary<Cmd>[] = [
     expect(w.list.prev(v)).toBe(w.ref.prev(v));
     expect(w.list.next(v)).toBe(w.ref.next(v));
   })),
-  fc.record({
-    length: fc.integer({ min: 1, max: 40 }), low: fc.integer({ min: 0, max: UNIVERSE + 10 }),
-    span: fc.integer({ min: 0, max: UNIVERSE + 20 }), odd: fc.boolean(),
-  }).map((p) => command("unmappedAreaTopdown", p, (w) => {
-    // lengths and limits in pages, or (odd) in bytes not multiples of a page
-    const unit = p.odd ? 1000 : PAGE;
-    const length = p.length * unit, low = w.base + p.low * unit, high = low + p.span * unit;
-    expect(w.list.unmappedAreaTopdown(length, low, high)).toBe(w.ref.topdown(length, low, high));
-  })),
+  fc.record({ length: fc.integer({ min: 1, max: 40 }), low: fc.nat(), span: fc.nat(), odd: fc.boolean() })
+    .map((p) => command("unmappedAreaTopdown", p, (w) => {
+      // lengths and limits in pages, or (odd) in bytes not multiples of a page
+      const unit = p.odd ? 1000 : PAGE;
+      const length = p.length * unit;
+      const low = w.base + (p.low % (w.universe + 10)) * unit;
+      const high = low + (p.span % (w.universe + 20)) * unit;
+      expect(w.list.unmappedAreaTopdown(length, low, high)).toBe(w.ref.topdown(length, low, high));
+    })),
 ];
 
 describe("VmaList against a sorted array (fast-check model run)", () => {
-  for (const base of BASES) {
-    it(`random insert, remove, resize, split, merge and queries (base ${base.toString(16)})`, () => {
+  const worlds: [string, number, number, number][] = [
+    // a few VMAs near address 0 and near the top of a 47-bit space; then thousands
+    ["small, low addresses", 0, 96, RUNS],
+    ["small, top of the address space", 2 ** 47 - 128 * PAGE, 96, RUNS],
+    ["thousands of VMAs", 2 ** 40, 6000, Math.ceil(RUNS / 5)],
+  ];
+  for (const [name, base, universe, numRuns] of worlds) {
+    it(`random insert, remove, resize, split, merge and queries: ${name}`, () => {
+      let height = 0, most = 0;
       fc.assert(
-        fc.property(fc.commands(cmds, { maxCommands: 120 }), (seq) => {
-          fc.modelRun(() => {
-            const w: World = { ref: new Reference(), list: new VmaList(), base };
-            return { model: w, real: w };
-          }, seq);
+        fc.property(fc.commands(cmds, { maxCommands: 120, size: "max" }), (seq) => {
+          const w: World = { ref: new Reference(), list: new VmaList(), base, universe };
+          fc.modelRun(() => ({ model: w, real: w }), seq);
+          height = Math.max(height, w.list.height);
+          most = Math.max(most, w.list.count);
         }),
-        { numRuns: RUNS, seed: SEED },
+        { numRuns, seed: SEED },
       );
+      // the sequences reached trees of several levels (splits and merges of inner nodes)
+      if (universe > 1000) expect(height).toBeGreaterThanOrEqual(3);
+      expect(most).toBeGreaterThan(universe > 1000 ? 500 : 8);
     });
   }
 });
