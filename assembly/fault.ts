@@ -118,7 +118,15 @@ export function handle_access(
   if (slot & 1) return accessLeaf(slot & ~1, a, write, lo, hi);
   let pte: u64 = slot != 0 ? entryLoad(slot) : 0;
   if (pte_none(pte)) {
-    if (!(fast & FAST_ANON) || (write && anonVma == 0)) return <f64>ACCESS_NEED_FAULT;
+    if (!(fast & FAST_ANON)) return <f64>ACCESS_NEED_FAULT;
+    if (write && anonVma == 0) {
+      // do_anonymous_page() allocates the page table (pte_alloc()) before vmf_anon_prepare():
+      // a fault that finds no table fails before the VMA gets its anon_vma
+      if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return <f64>ACCESS_ENOMEM;
+      allocPteSlot(ctx, mm, a);
+      pt_unreserve(ctx);
+      return <f64>ACCESS_NEED_FAULT;
+    }
     const r = do_anonymous_page(ctx, mm, a, write != 0 || (fast & FAST_NO_ZEROPAGE) != 0, fast, anonVma, index, prot);
     if (r < 0) return <f64>r;
     slot = pteSlotOrLeaf(mm, a);

@@ -34,7 +34,7 @@ import {
 import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pgdSlot,
   pudIndex, pmdIndex, pteIndex, mmAddr, MmStruct, mm_valid, mm_flags, add_mm_counter,
-  mm_write_protect_seq_inc, pt_reserve, pt_unreserve, pt_alloc_table, pt_free_table,
+  mm_write_protect_seq_inc, pt_reserve, pt_reserve_upto, pt_unreserve, pt_alloc_table, pt_free_table,
   tableAddr, PMD_SIZE, PUD_SIZE, PGDIR_SIZE, PUD_SHIFT, PGDIR_SHIFT, TASK_SIZE,
   MMF_HAS_PINNED, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, MM_FILEPAGES,
 } from "./pgtable";
@@ -433,7 +433,8 @@ export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f
  *    contents and is mapped into the child, exclusive, dirty and — with COPY_VM_WRITE —
  *    writable; it joins anon_vma `anonVma` at `index`.
  * Returns 0, or -EINVAL when the parent no longer maps a present page there or the child has
- * something mapped.
+ * something mapped. Tables come from the context's reservation (fork's); the caller returns
+ * what is left with pt_unreserve().
  */
 export function fork_copy_deferred_pte(
   ctx: u32, dst: u32, src: u32, va: f64, flags: u32, newPfn: u32, anonVma: u32, index: u32,
@@ -447,9 +448,10 @@ export function fork_copy_deferred_pte(
   const srcSlot = entryTable(pmd) + (pteIndex(a) << 3);
   const pte = entryLoad(srcSlot);
   if (!pte_present(pte) || pte_special(pte)) return -EINVAL;
-  if (!pt_reserve(ctx, tablesMissingFor(dst, a))) return -ENOMEM;
+  // fork's reservation covers the tables; keep what is left of it for the VMAs still to copy
+  // (the caller returns the rest with pt_unreserve())
+  if (!pt_reserve_upto(ctx, tablesMissingFor(dst, a))) return -ENOMEM;
   const dstTable = dstPteTable(ctx, dst, a);
-  pt_unreserve(ctx);
   if (dstTable == 0) return -EEXIST;
   const dstSlot = dstTable + (pteIndex(a) << 3);
   if (!pte_none(entryLoad(dstSlot))) return -EEXIST;

@@ -36,9 +36,13 @@ export {
   MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
   MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE,
 } from "./mm/uapi.js";
-export { parseScenarios, loadScenarioFile, ScenarioError, formatDiagnostic } from "./scenario/load.js";
+export {
+  parseScenarios, loadScenarioFile, ScenarioError, formatDiagnostic, MAX_ALIAS_VALUES, MAX_DEPTH, MAX_FILE_BYTES,
+} from "./scenario/load.js";
+export { validateKernelOptions, formatOptionProblems, formatSize, KERNEL_OPTION_LIMITS, KERNEL_OPTION_DEFAULTS } from "./mm/options.js";
+export type { OptionProblem, KernelOptionValues, KernelOptionsCheck, KernelCoreSizes } from "./mm/options.js";
 export type { Diagnostic } from "./scenario/load.js";
-export { loadScenarios, scenarioFiles, CATALOG_DIR } from "./scenario/catalog.js";
+export { loadScenarios, scenarioFiles, CATALOG_DIR, loadCatalogScenario, catalogNames } from "./scenario/catalog.js";
 export { runScenario, outcomeFor } from "./scenario/run.js";
 export type { ScenarioResult, RunResult, RunOptions, StepRecord, Failure, ScenarioFinding, ExplainedLink } from "./scenario/run.js";
 export { chromeTrace } from "./scenario/trace.js";

@@ -24,8 +24,8 @@ import { Process } from "./process.js";
 import { WpHelperSet } from "./memory.js";
 import { PinRegistry } from "./gup.js";
 import { reclaim, swapCacheOrphan } from "./swap.js";
-import { DEFAULT_MAX_MAP_COUNT, PAGE_SIZE } from "./uapi.js";
-import { parseSize } from "../util/size.js";
+import { PAGE_SIZE } from "./uapi.js";
+import { validateKernelOptions, formatOptionProblems } from "./options.js";
 import { Rng } from "../util/rng.js";
 
 /** Transient references the real kernel takes, each behind an option. @public */
@@ -104,6 +104,9 @@ export class Kernel {
   private inSyscall = 0;
   /** Index of vmstat in core.u32, to notice faults the core took on its fast path. @internal */
   readonly vmstatIndex: number;
+  /** vmstat's failed page-table allocations and injected failures when the current access began. */
+  private ptFailMark = 0;
+  private injectedMark = 0;
 
   constructor(options: KernelOptions = {}) {
     const strategy = options.strategy ?? "anon-exclusive";
@@ -112,38 +115,26 @@ export class Kernel {
     } catch (e) {
       throw new CowsimError("EINVAL", (e as Error).message);
     }
-    const memory = parseSize("memory", options.memory ?? "256M");
-    const frames = Math.ceil(memory / PAGE_SIZE);
-    const swap = parseSize("swap", options.swap ?? memory);
-    this.core = Core.create({
-      frames,
-      swapSlots: Math.ceil(swap / PAGE_SIZE) + 1,
-      dataBytes: options.dataBytes ?? 0,
-      maxMms: options.maxProcesses ?? 256,
-      maxThreads: 4,
-      ...(options.pageTables !== undefined ? { pageTables: options.pageTables } : {}),
-      build: options.build ?? "release",
-    });
+    // every option is checked before anything is built, with the rules scenario files use
+    const checked = validateKernelOptions(options);
+    if (!checked.values) throw new CowsimError("EINVAL", formatOptionProblems(checked.problems));
+    const v = checked.values;
+    this.core = Core.create(v.core);
     this.x = this.core.x;
     this.ctx = this.core.ctx;
     this.vmstatIndex = this.core.layout.vmstatBase >>> 2;
-    const lru = options.transient?.lruBatch ?? false;
-    const lruSize = lru === true ? this.strategy.lruBatchSize : lru === false ? 0 : lru;
-    if (!Number.isInteger(lruSize) || lruSize < 0 || lruSize > 32) {
-      throw new CowsimError("EINVAL", `transient.lruBatch must be true, false or a size from 0 to 32, not ${String(lru)}`);
-    }
-    this.x.set_lru_batch_size(lruSize);
+    this.x.set_lru_batch_size(v.lruBatch === true ? this.strategy.lruBatchSize : v.lruBatch);
     this.x.set_gup_fast_unshare(this.strategy.tracksAnonExclusive ? 1 : 0);
-    const iso = options.transient?.isolation ?? 0;
-    if (!(iso >= 0 && iso <= 1)) throw new CowsimError("EINVAL", `transient.isolation must be a probability, not ${iso}`);
-    this.isolationRate = iso;
-    this.rng = new Rng(options.seed ?? 1);
-    const useOracle = options.oracle ?? true;
-    this.oracle = useOracle ? new Oracle(options.explain ?? true, this.core.layout.nframes) : null;
+    // the core's strategy checks judge the built-in rules; a custom strategy — perhaps broken on
+    // purpose — is for the oracle to judge, not for the debug build to stop
+    if (typeof strategy !== "string") this.x.set_anon_exclusive_checks(0);
+    this.isolationRate = v.isolation;
+    this.rng = new Rng(v.seed);
+    this.oracle = v.oracle ? new Oracle(v.explain, this.core.layout.nframes) : null;
     this.journal = this.oracle?.journal ?? null;
-    this.maxMapCount = options.maxMapCount ?? DEFAULT_MAX_MAP_COUNT;
-    this.maxProcesses = options.maxProcesses ?? 256;
-    this.invariantsEachStep = options.checkInvariants ?? false;
+    this.maxMapCount = v.maxMapCount;
+    this.maxProcesses = v.maxProcesses;
+    this.invariantsEachStep = v.checkInvariants;
   }
 
   /** A new process with an empty address space (what exec() leaves). */
@@ -212,6 +203,32 @@ export class Kernel {
   /** Ends a step begun by beginAccess(): checks invariants when asked to. @internal */
   endAccess(code: number, addr: number, value: number): void {
     this.assertInvariants(code === 1 ? `read(0x${addr.toString(16)})` : `write(0x${addr.toString(16)}, ${value})`);
+  }
+
+  /** Notes the allocation failures so far, so that allocFailure() can tell what failed next. @internal */
+  markAllocFailures(): void {
+    const vm = this.core.u32;
+    const b = this.vmstatIndex;
+    this.ptFailMark = vm[b + C.PGTABLE_ALLOC_FAIL]!;
+    this.injectedMark = vm[b + C.FAIL_INJECTED_FRAME]! + vm[b + C.FAIL_INJECTED_PGTABLE]! + vm[b + C.FAIL_INJECTED_SWAP_SLOT]!;
+  }
+
+  /**
+   * What made an allocation fail since markAllocFailures(): an injected failure (Linux's
+   * should_fail_alloc_page() fails before the allocator would reclaim), a page table (reclaim
+   * frees frames, never tables), or a frame. @internal
+   */
+  allocFailure(): "injected" | "page-table" | "frame" {
+    const vm = this.core.u32;
+    const b = this.vmstatIndex;
+    const injected = vm[b + C.FAIL_INJECTED_FRAME]! + vm[b + C.FAIL_INJECTED_PGTABLE]! + vm[b + C.FAIL_INJECTED_SWAP_SLOT]!;
+    if (injected !== this.injectedMark) return "injected";
+    return vm[b + C.PGTABLE_ALLOC_FAIL] !== this.ptFailMark ? "page-table" : "frame";
+  }
+
+  /** Direct reclaim after a failed allocation, when reclaim can help; returns the frames freed. @internal */
+  reclaimAfterFailure(): number {
+    return this.allocFailure() === "frame" ? this.reclaim() : 0;
   }
 
   /** Every counter: faults by kind, reuses, copies, COW verdicts, core events. */
@@ -370,6 +387,9 @@ export class Kernel {
    * anonymous pages to free frames. Returns the frames freed (0 without swap).
    */
   reclaim(want?: number): number {
+    if (want !== undefined && (!Number.isSafeInteger(want) || want < 1)) {
+      throw new CowsimError("EINVAL", `reclaim: the frames to free must be a positive integer, not ${String(want)}`);
+    }
     return reclaim(this, want);
   }
 }

@@ -42,6 +42,7 @@ export function access(k: Kernel, p: Process, addr: number, write: boolean, valu
   // the fast path's faults show in vmstat: a change tells the journal to record one
   const vm = k.core.u32;
   const faultsBefore = k.journal ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0;
+  k.markAllocFailures();
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
     const r = x.handle_access(k.ctx, p.mm, addr, write ? 1 : 0, lo, hi, vma.fastBits(),
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
@@ -63,6 +64,7 @@ export function access(k: Kernel, p: Process, addr: number, write: boolean, valu
  */
 export function faultIn(k: Kernel, p: Process, addr: number, write: boolean): void {
   const vma = accessVma(p, addr, write);
+  k.markAllocFailures();
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
     const r = k.x.handle_access(k.ctx, p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, vma.fastBits(),
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
@@ -114,18 +116,17 @@ function handleFault(k: Kernel, p: Process, vma: Vma, addr: number, write: boole
   switch (code) {
     case C.ACCESS_NEED_FAULT:
       if (vma.shmem) return shmemFault(k, p, vma, addr, write);
-      if (vma.isPrivateAnon) return prepareAnon(k, p, vma, addr);
+      if (vma.isPrivateAnon) return prepareAnon(k, p, vma);
       throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
     case C.ACCESS_WP_FAULT:
       return do_wp_page(k, p, vma, addr, false);
     case C.ACCESS_SWAP:
       return do_swap_page(k, p, vma, addr, write);
     case C.ACCESS_ENOMEM:
-      // reclaim frees frames, never page tables: without a table, give up at once
-      if (!tablesFor(k, p, addr)) throw noPageTable(p, addr);
-      // direct reclaim, then the access retries; without swap (or anything to swap), ENOMEM
-      if (k.reclaim() > 0) return;
-      throw new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s fault at ${hex(addr)} found no free frame, and reclaim freed none`);
+      // direct reclaim, then the access retries — when a frame was missing and reclaim frees
+      // one; without swap (or anything to swap), a missing page table or an injected failure, ENOMEM
+      if (k.reclaimAfterFailure() > 0) return;
+      throw enomem(k, p, addr, "fault");
     case C.ACCESS_MARKER:
       throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard or poison marker at ${hex(addr)}`);
     default:
@@ -134,23 +135,14 @@ function handleFault(k: Kernel, p: Process, vma: Vma, addr: number, write: boole
 }
 
 /**
- * do_anonymous_page()'s order: pte_alloc() first (no page table: VM_FAULT_OOM, nothing
- * changed), then vmf_anon_prepare() gives the VMA its anon_vma before the first anonymous page
- * is allocated — so a fault that then finds no frame leaves the anon_vma behind, as in Linux.
+ * vmf_anon_prepare(): the VMA gets its anon_vma before its first anonymous page is allocated.
+ * The core has allocated the page table first (do_anonymous_page()'s pte_alloc()), so a fault
+ * that finds no table changes nothing, and one that then finds no frame leaves the anon_vma
+ * and the table behind, as in Linux.
  */
-function prepareAnon(k: Kernel, p: Process, vma: Vma, addr: number): void {
+function prepareAnon(k: Kernel, p: Process, vma: Vma): void {
   if (vma.anonVma) throw new Error("cowsim: anon fault with an anon_vma that the fast path refused");
-  if (!tablesFor(k, p, addr)) throw noPageTable(p, addr);
   anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
-}
-
-/** Whether the page-table pool has the tables a fault at `addr` still needs. */
-function tablesFor(k: Kernel, p: Process, addr: number): boolean {
-  return k.x.tables_missing_at(p.mm, addr, 3) <= k.core.tablesAvailable();
-}
-
-function noPageTable(p: Process, addr: number): CowsimError {
-  return new CowsimError("ENOMEM", `out of memory: no page table left for pid ${p.pid}'s fault at ${hex(addr)} (the page-table pool is exhausted)`);
 }
 
 /** do_read_fault() / do_shared_fault() for a shared anonymous (shmem) mapping. */
@@ -213,8 +205,8 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
 
   if (kind === C.WP_ZERO) {
     let nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
-    if (nw === C.ACCESS_ENOMEM && k.reclaim() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
-    if (nw < 0) throw enomem(p, addr, nw);
+    if (nw === C.ACCESS_ENOMEM && k.reclaimAfterFailure() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
+    if (nw < 0) throw enomem(k, p, addr, "write fault on the zero page");
     k.stats.inc(Stat.zeroPageCopies);
     const rule = unshare ? "FAULT_FLAG_UNSHARE of the zero page" : "do_wp_page(): write to the shared zero page";
     k.oracle?.onZeroPageCopy(p.pid, addr, rule);
@@ -256,10 +248,10 @@ export function do_wp_page(k: Kernel, p: Process, vma: Vma, addr: number, unshar
     zeroPage: false, ksm: facts.ksm, snapshotRefs: k.snapshotRefs(folio), refcount: x.folio_ref_count(folio), rule: d.rule,
   } : null;
   let nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
-  if (nw === C.ACCESS_ENOMEM && k.reclaim() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
+  if (nw === C.ACCESS_ENOMEM && k.reclaimAfterFailure() > 0) nw = x.wp_page_copy(k.ctx, p.mm, addr, anonVma, index, copyFlags);
   if (isolated) k.putbackIsolated(folio);
   if (nw === C.ACCESS_SWAP || nw === C.ACCESS_NEED_FAULT) return; // reclaim took the page: retry
-  if (nw < 0) throw enomem(p, addr, nw);
+  if (nw < 0) throw enomem(k, p, addr, "COW fault");
   if (copyFacts) k.oracle!.onCopy(copyFacts);
   if (k.trace.has("wp_page_copy")) k.trace.emit("wp_page_copy", { pid: p.pid, address: addr, pfn, newPfn: nw, zeroPage: false, unshare, rule: d.rule });
   if (k.strategy.freeSwapCacheAfterCow) free_swap_cache(k, folio);
@@ -285,8 +277,13 @@ function free_swap_cache(k: Kernel, folio: number): void {
   }
 }
 
-function enomem(p: Process, addr: number, code: number): CowsimError {
-  return new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s COW fault at ${hex(addr)} found no free frame (${code})`);
+/** ENOMEM for a failed fault, saying what was missing. */
+function enomem(k: Kernel, p: Process, addr: number, what: string): CowsimError {
+  const why = k.allocFailure();
+  return new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s ${what} at ${hex(addr)} ` + (
+    why === "injected" ? "failed an allocation on purpose (fault injection)"
+      : why === "page-table" ? "found no page table (the page-table pool is exhausted)"
+        : "found no free frame, and reclaim freed none"));
 }
 
 /** The kernel helpers a strategy may call from do_wp_page(); one per kernel, re-aimed per fault. */

@@ -152,8 +152,11 @@ export function do_swap_page(k: Kernel, p: Process, vma: Vma, addr: number, writ
   const fromCache = pfn !== C.NO_PFN;
   if (!fromCache) {
     let r = x.swapin_read(k.ctx, slot);
-    if (r === -C.ENOMEM && reclaim(k) > 0) r = x.swapin_read(k.ctx, slot);
-    if (r === -C.ENOMEM) throw new CowsimError("ENOMEM", `out of memory: no frame to swap ${hex(addr)} of pid ${p.pid} back in`);
+    if (r === -C.ENOMEM && k.reclaimAfterFailure() > 0) r = x.swapin_read(k.ctx, slot);
+    if (r === -C.ENOMEM) {
+      throw new CowsimError("ENOMEM", `out of memory: no frame to swap ${hex(addr)} of pid ${p.pid} back in` +
+        (k.allocFailure() === "injected" ? " (fault injection)" : ""));
+    }
     if (r < 0) throw new Error(`cowsim: swapin_read(${slot}) failed with ${r}`);
     pfn = r;
   }

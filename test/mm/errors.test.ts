@@ -156,3 +156,23 @@ describe("ENOMEM when frames run out", () => {
     void PROT_WRITE;
   });
 });
+
+describe("bad kernel options and arguments are refused up front, in the user's units", () => {
+  it.each([
+    [{ memory: 0 }, /^EINVAL: memory must be/],
+    [{ memory: 4096 }, /^EINVAL: memory must be .*64K/],
+    [{ memory: "1.5K" }, /^EINVAL: memory/],
+    [{ memory: "1T" }, /^EINVAL: memory/],
+    [{ maxProcesses: 1e8 }, /^EINVAL: maxProcesses must be/],
+    [{ maxMapCount: -1 }, /^EINVAL: maxMapCount must be/],
+    [{ memory: "16G", dataBytes: 4096 }, /^EINVAL: memory 16G does not fit in the simulator with dataBytes 4096/],
+  ])("createKernel(%j)", (options, message) => {
+    expect(() => kernel("anon-exclusive", options as never)).toThrow(message);
+    expect(errnoOf(() => kernel("anon-exclusive", options as never))).toBe("EINVAL");
+  });
+
+  it.each([NaN, -5, 0, 1.5, Infinity])("reclaim(%s) is EINVAL, changing nothing", (want) => {
+    const { k } = busy({ swap: "8M" });
+    failsCleanly(k, "EINVAL", () => k.reclaim(want));
+  });
+});

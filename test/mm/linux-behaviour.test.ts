@@ -187,7 +187,7 @@ describe("an exhausted page-table pool", () => {
     let e: unknown;
     try { p.write(b, 1); } catch (x) { e = x; }
     expect(e).toBeInstanceOf(CowsimError);
-    expect((e as Error).message).toMatch(/^ENOMEM: out of memory: no page table left for pid 1's fault at 0x[0-9a-f]+ \(the page-table pool is exhausted\)$/);
+    expect((e as Error).message).toMatch(/^ENOMEM: out of memory: pid 1's fault at 0x[0-9a-f]+ found no page table \(the page-table pool is exhausted\)$/);
   });
 
   it("a fault that finds tables but no frame leaves the anon_vma vmf_anon_prepare() attached", () => {
