@@ -108,6 +108,7 @@ export {
   PG_locked, PG_referenced, PG_uptodate, PG_dirty, PG_lru, PG_head, PG_tail, PG_active,
   PG_reserved, PG_writeback, PG_swapbacked, PG_swapcache, PG_anon_exclusive, PG_hwpoison,
   PG_buddy, PG_isolated, PG_ORDER_SHIFT, GUP_PIN_COUNTING_BIAS, ENTIRELY_MAPPED,
+  PAGE_FIELD_FLAGS, PAGE_FIELD_REFCOUNT, PAGE_FIELD_MAPCOUNT, PAGE_FIELD_MAPPING, PAGE_FIELD_INDEX, PAGE_FIELD_PRIVATE,
   page_folio, folio_test_large, folio_order, folio_nr_pages, folio_test_anon, folio_test_ksm,
   folio_ref_count, folio_ref_add, folio_ref_sub_return, folio_ref_try_add, folio_ref_freeze,
   folio_ref_unfreeze, folio_maybe_dma_pinned, page_mapcount_raw, folio_mapcount,

@@ -36,6 +36,14 @@ import {
   private_: u32;
 }
 
+// where each field sits in a Page, for readers of the frame table (src/core/frames.ts)
+export const PAGE_FIELD_FLAGS: u32 = offsetof<Page>("flags");
+export const PAGE_FIELD_REFCOUNT: u32 = offsetof<Page>("_refcount");
+export const PAGE_FIELD_MAPCOUNT: u32 = offsetof<Page>("_mapcount");
+export const PAGE_FIELD_MAPPING: u32 = offsetof<Page>("mapping");
+export const PAGE_FIELD_INDEX: u32 = offsetof<Page>("index");
+export const PAGE_FIELD_PRIVATE: u32 = offsetof<Page>("private_");
+
 /** @pageflag PG_locked the folio lock (folio_lock()) */
 export const PG_locked: u32 = 0;
 /** @pageflag PG_referenced recently referenced */

@@ -6,6 +6,7 @@
 import { C, type CoreExports } from "./abi.generated.js";
 import { coreModule, instantiate, planBytes, wasmPages, MAX_MEMORY_BYTES, type CoreBuild } from "./wasm.js";
 import { CowsimError, check } from "../errno.js";
+import { FrameTable } from "./frames.js";
 import { VMSTAT_ITEMS, FAIL_KINDS } from "./abi.generated.js";
 
 /** Sizes of one simulated machine. @public */
@@ -136,12 +137,15 @@ export class Core {
   readonly i64: BigInt64Array;
   /** Byte address of this thread's scratch area. */
   readonly scratch: number;
+  /** Every struct page, readable without a call per field. */
+  readonly frames: FrameTable;
 
-  private constructor(shared: SharedCore) {
+  private constructor(shared: SharedCore, instance?: CoreExports) {
     this.module = shared.module;
     this.memory = shared.memory;
     this.build = shared.build;
-    this.x = instantiate(shared.module, shared.memory);
+    // the thread that creates the machine keeps the instance that initialised it
+    this.x = instance ?? instantiate(shared.module, shared.memory);
     if (!this.x.layout_ready()) throw new Error("cowsim: attaching to a memory that was never initialised");
     const buf = shared.memory.buffer;
     this.u8 = new Uint8Array(buf);
@@ -155,6 +159,7 @@ export class Core {
       throw new CowsimError("EBUSY", `all ${this.layout.maxThreads} thread contexts are attached (maxThreads)`);
     }
     this.scratch = this.x.ctx_scratch(this.ctx) >>> 0;
+    this.frames = new FrameTable(this);
   }
 
   /** Creates a machine: sizes and initialises a fresh shared memory, and attaches this thread. */
@@ -182,7 +187,7 @@ export class Core {
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     const init = instantiate(module, memory);
     check(init.cowsim_init(...args), "cowsim_init");
-    return new Core({ module, memory, build });
+    return new Core({ module, memory, build }, init);
   }
 
   /** Attaches the calling thread to a machine another thread created. */

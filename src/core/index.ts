@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 export { Core, PAGE_SIZE } from "./core.js";
+export { FrameTable } from "./frames.js";
 export type { CoreOptions, CoreLayout, CoreRecord, SharedCore, FailKind, FailureInjection } from "./core.js";
 export type { CoreBuild } from "./wasm.js";
 export { CoreCheckError } from "./wasm.js";

@@ -89,13 +89,19 @@ interface Outcome {
 
 const digits = (s: string) => s.replace(/0x[0-9a-f]+/g, "ADDR").replace(/\d+/g, "N");
 
-/** Runs one sequence on a fresh kernel and judges it after every step. */
+/**
+ * Runs one sequence on a fresh kernel and judges it after every step. A finding or a latent
+ * missed COW whose signature is `known` is passed over and the sequence goes on (later steps
+ * may fail in a new way); a broken invariant, a crash or the judges disagreeing end it.
+ */
 export function runSequence(ops: readonly Op[], strategy: StrategyId | CowStrategy, knobs: Readonly<Record<string, boolean>> | undefined,
-  kernel: Readonly<Omit<KernelOptions, "strategy" | "knobs">> = FUZZ_KERNEL): Outcome {
-  const k = createKernel({ ...FUZZ_KERNEL, ...kernel, strategy, ...(knobs ? { knobs } : {}), checkInvariants: false });
+  kernel: Readonly<Omit<KernelOptions, "strategy" | "knobs">> = FUZZ_KERNEL, known: ReadonlySet<string> = new Set()): Outcome {
+  // no journal: findings need no explanation here, and its rings cost more than a whole sequence
+  const k = createKernel({ ...FUZZ_KERNEL, ...kernel, strategy, ...(knobs ? { knobs } : {}), checkInvariants: false, explain: false });
   const judge = new ReferenceJudge(k);
   const w = new World(k);
-  let seen = 0;
+  let seenFindings = 0;
+  const seenLatent = new Set<string>();
   const fail = (step: number, kind: FuzzFailureKind, what: string, message: string): Outcome => ({
     steps: step,
     failure: {
@@ -115,13 +121,19 @@ export function runSequence(ops: readonly Op[], strategy: StrategyId | CowStrate
     if (v.length) return fail(step, "invariant", `invariant:${v[0]!.invariant}`, v.map((x) => `${x.invariant}: ${x.detail}`).join("\n"));
     const disagree = judgesDisagree(k, judge);
     if (disagree) return fail(step, "judges", "judges", disagree);
-    if (k.findings.length > seen) {
-      const f = k.findings[seen]!;
-      return fail(step, "finding", f.kind, f.summary);
+    const op = w.transcript.at(-1)?.op ?? "start";
+    for (; seenFindings < k.findings.length; seenFindings++) {
+      const f = k.findings[seenFindings]!;
+      if (!known.has(`${f.kind}@${op}`)) return fail(step, "finding", f.kind, f.summary);
     }
-    seen = k.findings.length;
-    const latent = k.latentMissedCows();
-    if (latent.length) return fail(step, "latent-missed-cow", "latent-missed-cow", `pid ${latent[0]!.pid} maps pfn ${latent[0]!.pfn} at 0x${latent[0]!.address.toString(16)} holding ${latent[0]!.holds}, but must see ${latent[0]!.expected}`);
+    for (const l of k.latentMissedCows()) {
+      const key = `${l.pid}:${l.address}:${l.holds}`;
+      if (seenLatent.has(key)) continue;
+      seenLatent.add(key);
+      if (!known.has(`latent-missed-cow@${op}`)) {
+        return fail(step, "latent-missed-cow", "latent-missed-cow", `pid ${l.pid} maps pfn ${l.pfn} at 0x${l.address.toString(16)} holding ${l.holds}, but must see ${l.expected}`);
+      }
+    }
   }
   try {
     w.teardown();
@@ -176,7 +188,7 @@ export function fuzz(options: FuzzOptions = {}): FuzzReport {
     const property = fc.property(arb, (ops) => {
       if (target === null && !budgetLeft()) return true;
       if (target === null) sequences++;
-      const out = runSequence(ops, strategy, options.knobs, options.kernel);
+      const out = runSequence(ops, strategy, options.knobs, options.kernel, known);
       steps += out.steps;
       progress();
       const sig = out.failure?.signature;
@@ -196,7 +208,7 @@ export function fuzz(options: FuzzOptions = {}): FuzzReport {
     });
     if (!details.failed || !details.counterexample || found === null) break;
     // replay the shrunk sequence for its transcript, cut at the step that failed
-    const again = runSequence(details.counterexample[0], strategy, options.knobs, options.kernel).failure;
+    const again = runSequence(details.counterexample[0], strategy, options.knobs, options.kernel, known).failure;
     const f = again && again.signature === target ? again : found as NonNullable<Outcome["failure"]>;
     known.add(f.signature);
     failures.push({ ...f, ops: details.counterexample[0].slice(0, f.step), seed: seed + round, foundSteps });

@@ -27,11 +27,11 @@ export const at = (slot: number) => WINDOW + (slot % SLOTS) * PAGE;
 
 /** One abstract step; `who`, `user` and `slot` pick among what exists when it runs. @public */
 export type Op =
-  | { op: "mmap"; slot: number; pages: number; shared: boolean; prot: number; populate?: boolean }
-  | { op: "munmap"; slot: number; pages: number }
-  | { op: "mprotect"; slot: number; pages: number; prot: number }
-  | { op: "mremap"; slot: number; pages: number; newPages: number; to: number | null; dontunmap?: boolean }
-  | { op: "madvise"; slot: number; pages: number; advice: number }
+  | { op: "mmap"; who: number; slot: number; pages: number; shared: boolean; prot: number; populate?: boolean }
+  | { op: "munmap"; who: number; slot: number; pages: number }
+  | { op: "mprotect"; who: number; slot: number; pages: number; prot: number }
+  | { op: "mremap"; who: number; slot: number; pages: number; newPages: number; to: number | null; dontunmap?: boolean }
+  | { op: "madvise"; who: number; slot: number; pages: number; advice: number }
   | { op: "fork"; who: number }
   | { op: "exit"; who: number }
   | { op: "read"; who: number; slot: number }
@@ -59,11 +59,11 @@ const rec = <T extends Op["op"]>(op: T, fields: Record<string, fc.Arbitrary<unkn
   fc.record({ op: fc.constant(op), ...fields }) as unknown as fc.Arbitrary<Op>;
 
 const BASE: fc.WeightedArbitrary<Op>[] = [
-  { weight: 1, arbitrary: rec("mmap", { slot, pages, shared: fc.boolean(), prot }) },
-  { weight: 1, arbitrary: rec("munmap", { slot, pages }) },
-  { weight: 1, arbitrary: rec("mprotect", { slot, pages, prot }) },
-  { weight: 1, arbitrary: rec("mremap", { slot, pages, newPages: pages, to: fc.option(slot, { nil: null }) }) },
-  { weight: 1, arbitrary: rec("madvise", { slot, pages, advice: fc.constantFrom(MADV_DONTNEED, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DONTFORK, MADV_DOFORK) }) },
+  { weight: 1, arbitrary: rec("mmap", { who, slot, pages, shared: fc.boolean(), prot }) },
+  { weight: 1, arbitrary: rec("munmap", { who, slot, pages }) },
+  { weight: 1, arbitrary: rec("mprotect", { who, slot, pages, prot }) },
+  { weight: 1, arbitrary: rec("mremap", { who, slot, pages, newPages: pages, to: fc.option(slot, { nil: null }) }) },
+  { weight: 1, arbitrary: rec("madvise", { who, slot, pages, advice: fc.constantFrom(MADV_DONTNEED, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DONTFORK, MADV_DOFORK) }) },
   { weight: 3, arbitrary: rec("fork", { who }) },
   { weight: 1, arbitrary: rec("exit", { who }) },
   { weight: 4, arbitrary: rec("read", { who, slot }) },
@@ -84,14 +84,14 @@ const USERS: fc.WeightedArbitrary<Op>[] = [
   },
   { weight: 3, arbitrary: rec("device", { user: fc.nat(7), page: fc.nat(3), write: fc.boolean() }) },
   { weight: 2, arbitrary: rec("release", { user: fc.nat(7), reader: who }) },
-  { weight: 1, arbitrary: rec("madvise", { slot, pages, advice: fc.constant(MADV_PAGEOUT) }) },
+  { weight: 1, arbitrary: rec("madvise", { who, slot, pages, advice: fc.constant(MADV_PAGEOUT) }) },
 ];
 
 /** What the fuzzer adds: every other op the library has, exhaustion and fault injection. */
 const EVERYTHING: fc.WeightedArbitrary<Op>[] = [
-  { weight: 1, arbitrary: rec("mmap", { slot, pages, shared: fc.boolean(), prot, populate: fc.constant(true) }) },
-  { weight: 1, arbitrary: rec("mremap", { slot, pages, newPages: pages, to: fc.constant(null), dontunmap: fc.constant(true) }) },
-  { weight: 1, arbitrary: rec("madvise", { slot, pages, advice: fc.constantFrom(MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_COLD) }) },
+  { weight: 1, arbitrary: rec("mmap", { who, slot, pages, shared: fc.boolean(), prot, populate: fc.constant(true) }) },
+  { weight: 1, arbitrary: rec("mremap", { who, slot, pages, newPages: pages, to: fc.constant(null), dontunmap: fc.constant(true) }) },
+  { weight: 1, arbitrary: rec("madvise", { who, slot, pages, advice: fc.constantFrom(MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_COLD) }) },
   { weight: 1, arbitrary: rec("clearSoftDirty", { who }) },
   {
     weight: 1,

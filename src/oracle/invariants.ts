@@ -88,14 +88,12 @@ function refsOf(h: FrameHolder): number {
   }
 }
 
+const NOT_ALLOCATED = (1 << C.PG_buddy) | (1 << C.PG_reserved) | (1 << C.PG_tail);
+
 /** Frames that are not free: order-0 frames and heads of large folios, skipping the zero page. */
 function allocatedFolios(k: Kernel, fn: (pfn: number) => void): void {
-  const x = k.x;
-  for (let pfn = 1; pfn < k.core.layout.nframes; pfn++) {
-    if (x.page_test_flag(pfn, C.PG_buddy) || x.page_test_flag(pfn, C.PG_reserved)) continue;
-    if (x.page_folio(pfn) !== pfn) continue;
-    fn(pfn);
-  }
+  const t = k.core.frames;
+  for (let pfn = 1; pfn < t.nframes; pfn++) if (!(t.flags(pfn) & NOT_ALLOCATED)) fn(pfn);
 }
 
 /**
@@ -119,13 +117,14 @@ export function heldFrames(k: Kernel): HeldFrame[] {
     }
   }
   const out: HeldFrame[] = [];
+  const t = k.core.frames;
   allocatedFolios(k, (pfn) => {
     const holders = [...(held.get(pfn) ?? [])];
-    if (x.page_test_flag(pfn, C.PG_swapcache)) {
-      const slot = x.folio_swap_slot(pfn) >>> 0;
+    if (t.test(pfn, C.PG_swapcache)) {
+      const slot = t.swapSlot(pfn);
       holders.push({ kind: "swap-cache", slot, swapCount: x.swap_count(slot) });
     }
-    out.push({ pfn, refcount: x.folio_ref_count(pfn), holders });
+    out.push({ pfn, refcount: t.refcount(pfn), holders });
   });
   return out;
 }
@@ -202,27 +201,29 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
   }
 
   for (const [pfn, maps] of byFrame) {
-    const folio = x.page_folio(pfn) >>> 0;
-    if (folio === pfn && !x.folio_test_large(folio)) {
-      const mc = x.folio_mapcount(folio);
+    const folio = k.core.frames.folio(pfn);
+    if (folio === pfn && !k.core.frames.large(folio)) {
+      const mc = k.core.frames.mapcount(folio);
       if (mc !== maps.length) bad("mapcount", `pfn ${pfn}: mapcount ${mc}, but ${maps.length} PTEs map it`);
     }
   }
   // every reference to an order-0 frame is accounted for: a leaked one shows as a surplus, a
   // doubly dropped one as a deficit; a frame that is not free must have someone holding it
   const held = heldOutsidePageTables(k);
+  const t = k.core.frames;
   allocatedFolios(k, (pfn) => {
-    const holders = held.get(pfn) ?? [];
-    const cached = x.page_test_flag(pfn, C.PG_swapcache) === 1;
+    const holders = held.get(pfn);
+    const cached = t.test(pfn, C.PG_swapcache);
     const mapped = byFrame.get(pfn)?.length ?? 0;
-    if (mapped === 0 && holders.length === 0 && !cached) {
-      bad("no-leak", `pfn ${pfn} is not free, yet nothing holds it (refcount ${x.folio_ref_count(pfn)}: not mapped, not in the swap cache, ` +
+    if (mapped === 0 && holders === undefined && !cached) {
+      bad("no-leak", `pfn ${pfn} is not free, yet nothing holds it (refcount ${t.refcount(pfn)}: not mapped, not in the swap cache, ` +
         `no LRU batch, isolation, GUP user or shmem file refers to it)`);
       return;
     }
-    if (x.folio_test_large(pfn)) return;
-    const need = mapped + holders.reduce((n, h) => n + refsOf(h), 0) + (cached ? 1 : 0);
-    const rc = x.folio_ref_count(pfn);
+    if (t.large(pfn)) return;
+    let need = mapped + (cached ? 1 : 0);
+    if (holders) for (const h of holders) need += refsOf(h);
+    const rc = t.refcount(pfn);
     if (rc !== need) bad("refcount", `pfn ${pfn}: refcount ${rc}, but ${need} (mappings + references the kernel and its users hold)`);
   });
 

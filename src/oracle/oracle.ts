@@ -75,8 +75,6 @@ interface ContractState extends PinnedPages {
   readonly first: readonly number[];
   /** … and, by page, any value its process wrote there since (few pages have any). */
   readonly since: Map<number, Set<number>>;
-  /** The pages whose wrong COW has been reported already. */
-  readonly broken: Set<number>;
 }
 
 // (plain arrays, not typed ones: a typed array of a pin's size lives off the V8 heap, and
@@ -157,7 +155,7 @@ export class Oracle {
     } else if (pin.contract === "coherent") {
       for (const pfn of pin.pfns) this.coherentPfns[pfn] = this.coherentPfns[pfn]! + 1;
     }
-    this.contracts.set(pin.id, { vpn0: pages.vpn0, objId: pages.objId, index: pages.index, pin, n, first, since: new Map(), broken: new Set() });
+    this.contracts.set(pin.id, { vpn0: pages.vpn0, objId: pages.objId, index: pages.index, pin, n, first, since: new Map() });
   }
 
   dropContract(pin: PinView): void {
@@ -225,31 +223,40 @@ export class Oracle {
     }
   }
 
-  /** A copy took a coherent pin's page away from its process (reported once per page). */
-  private pinBroken(c: ContractState, i: number, pfn: number, what: string): void {
-    if (c.broken.has(i)) return;
-    c.broken.add(i);
+  /**
+   * A copy took the page of coherent pins away from their process: one wrong COW per copy,
+   * however many pins it leaves behind. (A pin of the zero page can be left behind again: once
+   * the process discards its copy, it maps the zero page, and the pin, again.)
+   */
+  private pinsBroken(broken: readonly [ContractState, number][], pfn: number, what: string): void {
     this.wrongCow++;
     const j = this.journal;
+    const [c, i] = broken[0]!;
     const pin = c.pin;
+    const more = broken.length > 1 ? ` (and ${broken.length - 1} more pin${broken.length > 2 ? "s" : ""} of the same page)` : "";
     const chain = j ? j.explain(pfn, [pin.pid], { step: j.step, pid: pin.pid, fn: `${pin.owner}_access`, what }) : [];
     this.findings.push({
       kind: "wrong-cow", step: j?.step ?? 0, pid: pin.pid, address: pin.addresses[i]!, pfn,
-      summary: `wrong COW: the ${pin.owner} pin of pid ${pin.pid} at 0x${pin.addresses[i]!.toString(16)} no longer sees the process's page`,
+      summary: `wrong COW: the ${pin.owner} pin of pid ${pin.pid} at 0x${pin.addresses[i]!.toString(16)} no longer sees the process's page${more}`,
       chain,
     });
   }
 
-  /** The coherent contract, if any, that a copy of pinned `pfn` by its owner `pid` breaks. */
-  private brokenByCopy(pid: number, pfn: number): [ContractState, number] | null {
-    if (this.coherentPfns[pfn] === 0) return null;
+  /**
+   * The coherent contracts' pages that a copy of `pfn` at `address` by `pid` leaves behind: pins
+   * of that page by its process — for the zero page, which many addresses share, the pins taken
+   * at this address.
+   */
+  private brokenByCopy(pid: number, pfn: number, address: number): [ContractState, number][] {
+    const out: [ContractState, number][] = [];
+    if (this.coherentPfns[pfn] === 0) return out;
     for (const c of this.contracts.values()) {
       if (c.pin.contract !== "coherent" || c.pin.pid !== pid) continue;
       for (let i = 0; i < c.pin.pfns.length; i++) {
-        if (c.pin.pfns[i] === pfn && !c.broken.has(i)) return [c, i];
+        if (c.pin.pfns[i] === pfn && (pfn !== 0 || c.pin.addresses[i] === address)) out.push([c, i]);
       }
     }
-    return null;
+    return out;
   }
 
   /**
@@ -259,14 +266,10 @@ export class Oracle {
    * (Zero-page copies are not counted as necessary or unnecessary: nothing is copied.)
    */
   onZeroPageCopy(pid: number, address: number, rule: string): void {
-    if (this.coherentPfns[0] === 0) return;
-    for (const c of this.contracts.values()) {
-      if (c.pin.contract !== "coherent" || c.pin.pid !== pid) continue;
-      const i = c.pin.addresses.indexOf(address);
-      if (i >= 0 && c.pin.pfns[i] === 0) {
-        this.pinBroken(c, i, 0, `pid ${pid} writes the zero page at 0x${address.toString(16)}, which its ${c.pin.owner} pin holds (${rule}); the pin keeps the zero page, the process gets a fresh one`);
-      }
-    }
+    const broken = this.brokenByCopy(pid, 0, address);
+    if (broken.length === 0) return;
+    const owner = broken[0]![0].pin.owner;
+    this.pinsBroken(broken, 0, `pid ${pid} writes the zero page at 0x${address.toString(16)}, which its ${owner} pin holds (${rule}); the pin keeps the zero page, the process gets a fresh one`);
   }
 
   /**
@@ -297,10 +300,10 @@ export class Oracle {
    * a KSM page); unnecessary otherwise. Returns the verdict.
    */
   onCopy(f: CopyFacts): "necessary" | "unnecessary" | "wrong" {
-    const broken = this.brokenByCopy(f.pid, f.pfn);
-    if (broken) {
-      const [c, i] = broken;
-      this.pinBroken(c, i, f.pfn, `pid ${f.pid} copies pinned pfn ${f.pfn} at 0x${f.address.toString(16)} away from its ${c.pin.owner} pin (${f.rule}); the device keeps the old page`);
+    const broken = this.brokenByCopy(f.pid, f.pfn, f.address);
+    if (broken.length) {
+      const owner = broken[0]![0].pin.owner;
+      this.pinsBroken(broken, f.pfn, `pid ${f.pid} copies pinned pfn ${f.pfn} at 0x${f.address.toString(16)} away from its ${owner} pin (${f.rule}); the device keeps the old page`);
       return "wrong";
     }
     const observers = (f.mapcount - 1) + f.swapcount + f.snapshotRefs;

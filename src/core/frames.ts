@@ -1,0 +1,69 @@
+/**
+ * The frame table (struct page of every frame) read from TypeScript without a call per field:
+ * what the invariants and the judges sweep after every step. Reads are plain 32-bit loads of
+ * the shared memory — exact for a single thread, and never torn (no 64-bit field is read).
+ * Writes go through the core's exports, never through this view.
+ */
+import { C } from "./abi.generated.js";
+import type { Core } from "./core.js";
+
+const TAIL = 1 << C.PG_tail;
+const HEAD = 1 << C.PG_head;
+
+/** A read-only view of every struct page. @public */
+export class FrameTable {
+  readonly nframes: number;
+  private readonly u32: Uint32Array;
+  private readonly i32: Int32Array;
+  private readonly base: number;
+  private readonly stride: number;
+
+  constructor(core: Core) {
+    this.u32 = core.u32;
+    this.i32 = core.i32;
+    this.base = core.layout.frameBase >>> 2;
+    this.stride = core.layout.pageStructBytes >>> 2;
+    this.nframes = core.layout.nframes;
+  }
+
+  /** page->flags: PG_* bits, and the folio order above PG_ORDER_SHIFT. */
+  flags(pfn: number): number {
+    return this.u32[this.base + pfn * this.stride + (C.PAGE_FIELD_FLAGS >>> 2)]!;
+  }
+
+  test(pfn: number, bit: number): boolean {
+    return (this.flags(pfn) & (1 << bit)) !== 0;
+  }
+
+  /** page_folio(): the head of the folio `pfn` belongs to. */
+  folio(pfn: number): number {
+    const f = this.flags(pfn);
+    if (!(f & TAIL)) return pfn;
+    return pfn - (pfn % 2 ** ((f >>> C.PG_ORDER_SHIFT) & 0x1f));
+  }
+
+  /** folio_test_large() of a head. */
+  large(folio: number): boolean {
+    return (this.flags(folio) & HEAD) !== 0;
+  }
+
+  /** folio_ref_count() of a head. */
+  refcount(folio: number): number {
+    return this.i32[this.base + folio * this.stride + (C.PAGE_FIELD_REFCOUNT >>> 2)]!;
+  }
+
+  /** folio_mapcount() of an order-0 folio (page->_mapcount + 1). */
+  mapcount(pfn: number): number {
+    return this.i32[this.base + pfn * this.stride + (C.PAGE_FIELD_MAPCOUNT >>> 2)]! + 1;
+  }
+
+  /** page->private: the swap entry of a swap-cache folio (type << 27 | slot). */
+  private_(pfn: number): number {
+    return this.u32[this.base + pfn * this.stride + (C.PAGE_FIELD_PRIVATE >>> 2)]!;
+  }
+
+  /** folio->swap's slot while PG_swapcache is set. */
+  swapSlot(folio: number): number {
+    return this.private_(folio) & (2 ** 27 - 1);
+  }
+}
