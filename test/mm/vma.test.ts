@@ -224,7 +224,8 @@ describe("VmaList: structure", () => {
     const live: Vma[] = [];
     let x = 12345;
     const rand = (n: number) => (x = (x * 48271) % 2147483647) % n;
-    for (const [inserts, removes] of [[20000, 0], [0, 15000], [12000, 6000], [0, 10000], [3000, 4000], [0, 4000]]) {
+    const phases: [number, number][] = [[20000, 0], [0, 15000], [12000, 6000], [0, 10000], [3000, 4000], [0, 4000]];
+    for (const [inserts, removes] of phases) {
       for (let i = 0; i < inserts; i++) {
         const s = rand(200000) * 2 * PAGE;
         if (l.overlapping(s, s + PAGE).length) continue;
