@@ -74,7 +74,7 @@ export class Vma {
   /** The shmem file of a MAP_SHARED|MAP_ANONYMOUS mapping. */
   shmem: ShmemFile | null;
   /** The leaf of the address space's tree that holds this VMA, or null. Only VmaList sets it. @internal */
-  rb: VmaLeaf | null = null;
+  node: VmaLeaf | null = null;
 
   constructor(start: number, end: number, flags: number, pgoff: number, shmem: ShmemFile | null) {
     this._start = start;
@@ -90,7 +90,7 @@ export class Vma {
   }
   set start(a: number) {
     this._start = a;
-    if (this.rb !== null) this.rb.owner!.resized(this);
+    if (this.node !== null) this.node.owner!.resized(this);
   }
 
   /** vm_end */
@@ -99,7 +99,7 @@ export class Vma {
   }
   set end(a: number) {
     this._end = a;
-    if (this.rb !== null) this.rb.owner!.resized(this);
+    if (this.node !== null) this.node.owner!.resized(this);
   }
 
   get pages(): number {
@@ -368,7 +368,7 @@ export class VmaList {
    * be in any list and must not overlap a VMA of this one. O(log n).
    */
   insert(v: Vma): void {
-    if (v.rb !== null) throw new Error(`cowsim: inserting a VMA that is already in a list (${v.describe()})`);
+    if (v.node !== null) throw new Error(`cowsim: inserting a VMA that is already in a list (${v.describe()})`);
     if (!(v.start < v.end)) throw new Error(`cowsim: inserting an empty VMA (${v.describe()})`);
     let n = this.root;
     if (n === null) {
@@ -377,7 +377,7 @@ export class VmaList {
       l.starts.push(v.start);
       l.ends.push(v.end);
       leafAggregate(l);
-      v.rb = l;
+      v.node = l;
       this.root = l;
       this.size = 1;
       return;
@@ -395,7 +395,7 @@ export class VmaList {
     l.vmas.splice(j, 0, v);
     l.starts.splice(j, 0, v.start);
     l.ends.splice(j, 0, v.end);
-    v.rb = l;
+    v.node = l;
     this.size++;
     if (l.vmas.length > NODE_SLOTS) this.splitLeaf(l);
     else this.changed(l);
@@ -409,7 +409,7 @@ export class VmaList {
     l.vmas.splice(j, 1);
     l.starts.splice(j, 1);
     l.ends.splice(j, 1);
-    v.rb = null;
+    v.node = null;
     this.size--;
     if (this.cache === v) this.cache = null;
     if (l.vmas.length === 0 && l === this.root) {
@@ -488,7 +488,7 @@ export class VmaList {
         else if (depth !== leafDepth) bad.push(`leaves at depths ${leafDepth} and ${depth}`);
         if (n.starts.length !== entries || n.ends.length !== entries) bad.push(`leaf at depth ${depth}: arrays of different lengths`);
         n.vmas.forEach((v, j) => {
-          if (v.rb !== n) bad.push(`${v.describe()}: wrong leaf link`);
+          if (v.node !== n) bad.push(`${v.describe()}: wrong leaf link`);
           if (n.starts[j] !== v.start || n.ends[j] !== v.end) bad.push(`${v.describe()}: the leaf says ${hex(n.starts[j]!)}-${hex(n.ends[j]!)}`);
         });
         leaves.push(n);
@@ -524,7 +524,7 @@ export class VmaList {
   }
 
   private leafOf(v: Vma): VmaLeaf | null {
-    const l = v.rb;
+    const l = v.node;
     return l !== null && l.owner === this ? l : null;
   }
 
@@ -597,7 +597,7 @@ export class VmaList {
     r.vmas = l.vmas.splice(mid);
     r.starts = l.starts.splice(mid);
     r.ends = l.ends.splice(mid);
-    for (const v of r.vmas) v.rb = r;
+    for (const v of r.vmas) v.node = r;
     r.nextLeaf = l.nextLeaf;
     if (r.nextLeaf !== null) r.nextLeaf.prevLeaf = r;
     r.prevLeaf = l;
@@ -656,7 +656,7 @@ export class VmaList {
     const ai = i > 0 ? i - 1 : i;
     const a = p.kids[ai] as VmaLeaf, b = p.kids[ai + 1] as VmaLeaf;
     if (a.vmas.length + b.vmas.length <= NODE_SLOTS) {
-      for (const v of b.vmas) v.rb = a;
+      for (const v of b.vmas) v.node = a;
       a.vmas.push(...b.vmas);
       a.starts.push(...b.starts);
       a.ends.push(...b.ends);
@@ -672,13 +672,13 @@ export class VmaList {
     const move = ((a.vmas.length + b.vmas.length) >>> 1) - a.vmas.length;
     if (move > 0) {
       const vs = b.vmas.splice(0, move);
-      for (const v of vs) v.rb = a;
+      for (const v of vs) v.node = a;
       a.vmas.push(...vs);
       a.starts.push(...b.starts.splice(0, move));
       a.ends.push(...b.ends.splice(0, move));
     } else {
       const vs = a.vmas.splice(a.vmas.length + move);
-      for (const v of vs) v.rb = b;
+      for (const v of vs) v.node = b;
       b.vmas.unshift(...vs);
       b.starts.unshift(...a.starts.splice(a.starts.length + move));
       b.ends.unshift(...a.ends.splice(a.ends.length + move));
