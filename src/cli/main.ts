@@ -20,6 +20,7 @@ import { chromeTrace } from "../scenario/trace.js";
 import { SCENARIO_SCHEMA } from "../scenario/schema.js";
 import type { LoadedScenario } from "../scenario/types.js";
 import { checkMatrix, comparison, explainReport, label, painter, runReport, tap } from "./report.js";
+import { fuzzCommand, type FuzzCommandOptions } from "./fuzz.js";
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -147,6 +148,22 @@ program.command("check")
       out(comparison(results, paint));
     }
     process.exitCode = exitFor(results);
+  });
+
+program.command("fuzz")
+  .description("random operation sequences with every invariant and both judges after every step; each distinct failure shrunk and, with --out, written as a scenario file; exit 1 when one is found")
+  .option("--strategy <id>", "the strategy to fuzz", "anon-exclusive")
+  .option("--knob <name=bool>", "a knob of the strategy (repeatable)", (v: string, all: string[]) => [...all, v], [] as string[])
+  .option("--seconds <n>", "how long to search", "60")
+  .option("--sequences <n>", "stop after this many sequences (with the seed: a reproducible search)")
+  .option("--seed <n>", "seed of the search", "1")
+  .option("--ops <set>", "syscalls, users (GUP users and pageout too) or everything (exhaustion and fault injection too)", "everything")
+  .option("--out <dir>", "write each failure as a scenario file there")
+  .option("--stop-on <signature>", "stop at the first failure with this signature (e.g. missed-cow@pipe_read)")
+  .option("--json", "print the report as JSON")
+  .option("--quiet", "no progress bar")
+  .action((o: FuzzCommandOptions) => {
+    process.exitCode = fuzzCommand(o, { out, fail, tty: process.stderr.isTTY === true });
   });
 
 program.command("core")

@@ -36,6 +36,8 @@ export interface FuzzFailure {
   readonly seed: number;
   /** Steps in the sequence first found, before shrinking. */
   readonly foundSteps: number;
+  /** Seconds from the start of the search to this failure, shrunk. */
+  readonly foundAfter: number;
 }
 
 /** The kernel a sequence runs on: small, so that exhaustion is reachable. @public */
@@ -57,6 +59,10 @@ export interface FuzzOptions {
   readonly maxSteps?: number;
   /** Kernel options besides the strategy (default {@link FUZZ_KERNEL}). */
   readonly kernel?: Readonly<Omit<KernelOptions, "strategy" | "knobs">>;
+  /** Sequences to try before the random ones (a corpus, or a reproducer to shrink). */
+  readonly examples?: readonly (readonly Op[])[];
+  /** Stop once a failure with this signature is found (e.g. "missed-cow@pipe_read"). */
+  readonly stopOn?: string;
   /** Called about four times a second, and once at the end. */
   readonly onProgress?: (p: FuzzProgress) => void;
 }
@@ -84,7 +90,7 @@ export interface FuzzReport {
 /** The result of one sequence: how far it ran, and how it failed, if it did. */
 interface Outcome {
   readonly steps: number;
-  readonly failure: Omit<FuzzFailure, "ops" | "seed" | "foundSteps"> & { readonly step: number } | null;
+  readonly failure: Omit<FuzzFailure, "ops" | "seed" | "foundSteps" | "foundAfter"> & { readonly step: number } | null;
 }
 
 const digits = (s: string) => s.replace(/0x[0-9a-f]+/g, "ADDR").replace(/\d+/g, "N");
@@ -147,6 +153,19 @@ export function runSequence(ops: readonly Op[], strategy: StrategyId | CowStrate
   return { steps: ops.length, failure: null };
 }
 
+/** Drops one step at a time, as long as the sequence still fails (and time is left). */
+function dropSteps(ops: readonly Op[], stillFails: (ops: readonly Op[]) => boolean, deadline: number): Op[] {
+  let cur = [...ops];
+  for (let changed = true; changed && Date.now() < deadline;) {
+    changed = false;
+    for (let i = cur.length - 1; i >= 0 && Date.now() < deadline; i--) {
+      const shorter = [...cur.slice(0, i), ...cur.slice(i + 1)];
+      if (stillFails(shorter)) { cur = shorter; changed = true; }
+    }
+  }
+  return cur;
+}
+
 function judgesDisagree(k: Kernel, judge: ReferenceJudge): string | null {
   const c = k.counters();
   const oracle = [c.necessaryCow, c.unnecessaryCow, c.wrongCow];
@@ -166,6 +185,8 @@ export function fuzz(options: FuzzOptions = {}): FuzzReport {
   const seconds = options.seconds ?? 60;
   const seed = options.seed ?? 1;
   const arb = opsArb(options.ops ?? "everything", options.maxSteps ?? 80);
+  // a bad strategy, knob or kernel option fails here, with its CowsimError, not in the search
+  createKernel({ ...FUZZ_KERNEL, ...options.kernel, strategy, ...(options.knobs ? { knobs: options.knobs } : {}), oracle: false });
   const start = Date.now();
   const deadline = start + seconds * 1000;
   const failures: FuzzFailure[] = [];
@@ -205,13 +226,19 @@ export function fuzz(options: FuzzOptions = {}): FuzzReport {
       seed: seed + round,
       numRuns: options.sequences !== undefined ? Math.max(1, options.sequences - sequences) : 1_000_000,
       interruptAfterTimeLimit: Math.max(1, deadline - Date.now()),
+      ...(round === 0 && options.examples ? { examples: options.examples.map((ops) => [[...ops]] as [Op[]]) } : {}),
     });
     if (!details.failed || !details.counterexample || found === null) break;
-    // replay the shrunk sequence for its transcript, cut at the step that failed
-    const again = runSequence(details.counterexample[0], strategy, options.knobs, options.kernel, known).failure;
-    const f = again && again.signature === target ? again : found as NonNullable<Outcome["failure"]>;
+    // fast-check shrinks values and drops runs of steps; dropping single steps until none can go
+    // finishes the job. Then the last run gives the transcript, cut at the step that failed.
+    const sig = (target as string | null)!;
+    const stillFails = (ops: readonly Op[]) => runSequence(ops, strategy, options.knobs, options.kernel, known).failure?.signature === sig;
+    const ops = dropSteps(details.counterexample[0].slice(0, (found as NonNullable<Outcome["failure"]>).step), stillFails, deadline);
+    const again = runSequence(ops, strategy, options.knobs, options.kernel, known).failure;
+    const f = again && again.signature === sig ? again : found as NonNullable<Outcome["failure"]>;
     known.add(f.signature);
-    failures.push({ ...f, ops: details.counterexample[0].slice(0, f.step), seed: seed + round, foundSteps });
+    failures.push({ ...f, ops: ops.slice(0, f.step), seed: seed + round, foundSteps, foundAfter: (Date.now() - start) / 1000 });
+    if (options.stopOn !== undefined && f.signature === options.stopOn) break;
   }
   progress(true);
   const elapsed = (Date.now() - start) / 1000;

@@ -300,7 +300,7 @@ export class World {
         return;
       case "inject":
         this.step({ op: "fail_alloc", kind: o.kind, nth: o.nth });
-        this.k.core.injectFailure(o.kind, { nth: o.nth });
+        this.k.injectFailure(o.kind, { nth: o.nth });
         return;
     }
   }
@@ -382,7 +382,7 @@ export class World {
 
   /** Everything still alive goes; afterwards nothing may be left. */
   teardown(): void {
-    this.k.core.clearInjection();
+    this.k.clearInjection();
     for (const p of [...this.live]) p.exit();
     for (const u of this.users) {
       if (this.released(u)) continue;

@@ -34,7 +34,7 @@ export function dup_mmap(k: Kernel, parent: Process): Process {
   // the dry run: tables and early-copy frames for every VMA, before anything changes
   let tables = 1; // the child's PGD
   let frames = 0;
-  const copied = parent.vmas.list.filter((v) => !(v.flags & VM_DONTCOPY));
+  const copied = [...parent.vmas].filter((v) => !(v.flags & VM_DONTCOPY));
   for (const v of copied) {
     if (v.flags & VM_WIPEONFORK || !needsCopy(v, v)) continue;
     const n = x.copy_page_range_count(ctx, C.FRESH_MM, parent.mm, v.start, v.end, copyFlags(k, v, v));

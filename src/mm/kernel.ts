@@ -3,7 +3,7 @@
  * and the processes. `createKernel()` is the entry point of the library.
  * @packageDocumentation
  */
-import { Core } from "../core/core.js";
+import { Core, type FailKind, type FailureInjection } from "../core/core.js";
 import type { CoreExports } from "../core/abi.generated.js";
 import type { CoreBuild } from "../core/wasm.js";
 import { C } from "../core/abi.generated.js";
@@ -286,6 +286,20 @@ export class Kernel {
       if (x.folio_free_swap(pfn) === 1) n++;
     }
     return n;
+  }
+
+  /**
+   * Fault injection (Linux's fail_page_alloc, failslab, fail-nth): make the nth allocation of
+   * frames, page tables or swap slots from now fail — or each with a probability — taking the
+   * path a real exhaustion takes, to prove error paths. See {@link FailureInjection}.
+   */
+  injectFailure(kind: FailKind, how: FailureInjection): void {
+    this.core.injectFailure(kind, how);
+  }
+
+  /** Disarms fault injection for `kind`, or for every kind. */
+  clearInjection(kind?: FailKind): void {
+    this.core.clearInjection(kind);
   }
 
   /** lru_add_drain(): empties the per-CPU LRU batch, dropping its references. */

@@ -104,15 +104,9 @@ export function get_unmapped_area(p: Process, hint: number, len: number, call = 
     const a = Math.floor(hint / PAGE_SIZE) * PAGE_SIZE;
     if (a >= MMAP_MIN_ADDR && a + len <= TASK_SIZE && p.vmas.overlapping(a, a + len).length === 0) return a;
   }
-  let top = MMAP_BASE;
-  const list = p.vmas.list;
-  for (let i = list.length - 1; i >= 0; i--) {
-    const v = list[i]!;
-    if (v.start >= top) continue;
-    if (top - v.end >= len) return top - len;
-    top = v.start;
-  }
-  if (top - MMAP_MIN_ADDR >= len) return top - len;
+  // unmapped_area_topdown(): the highest gap that fits, found through the VMA tree's gap tracking
+  const a = p.vmas.unmappedAreaTopdown(len, MMAP_MIN_ADDR, MMAP_BASE);
+  if (a !== null) return a;
   throw new CowsimError("ENOMEM", `${call}: no free range of ${hex(len)} bytes below ${hex(MMAP_BASE)}`);
 }
 
@@ -247,7 +241,7 @@ export function zapVma(k: Kernel, p: Process, vma: Vma, start: number, end: numb
 
 /** exit_mmap(): every VMA goes, then the page tables and the mm. */
 export function exit_mmap(k: Kernel, p: Process): void {
-  for (const vma of [...p.vmas]) {
+  for (const vma of p.vmas) {
     zapVma(k, p, vma, vma.start, vma.end, C.ZAP_DROP_MARKERS);
     removeVma(k, p, vma);
   }

@@ -4,6 +4,7 @@
  * unexpectedly ends its run (what follows would test nothing); an expected error does not.
  */
 import { createKernel, type Kernel, type KernelOptions } from "../mm/kernel.js";
+import type { FailKind } from "../core/core.js";
 import type { Process } from "../mm/process.js";
 import { CowsimError } from "../errno.js";
 import { C } from "../core/abi.generated.js";
@@ -298,6 +299,9 @@ class Runner {
       case "reclaim": k.reclaim(step.pages as number | undefined); return;
       case "drain_lru": k.drainLru(); return;
       case "free_swap_cache": k.freeSwapCache(); return;
+      case "fail_alloc":
+        k.injectFailure(step.kind as FailKind, { nth: step.nth as number, ...(step.times !== undefined ? { times: step.times as number } : {}) });
+        return;
       case "check_invariants": k.assertInvariants("check_invariants"); return;
       case "counters": return;
       default: throw new StepProblem(`unknown op ${step.op}`);

@@ -142,6 +142,11 @@ export const STEP_SCHEMAS: readonly object[] = [
   op("reclaim", "memory pressure: reclaim swaps out up to `pages` pages (default: as many as it can)", [], { pages: count }),
   op("drain_lru", "lru_add_drain(): the per-CPU LRU batch lets go of its references", [], {}),
   op("free_swap_cache", "free swap-cache folios nothing needs any more", [], {}),
+  op("fail_alloc", "fault injection, as Linux's fail_page_alloc / failslab / fail-nth: the nth allocation of `kind` from now fails (and `times` - 1 more after it), taking the path a real exhaustion takes", ["kind", "nth"], {
+    kind: { enum: ["frame", "pageTable", "swapSlot"], description: "frames, page tables or swap slots" },
+    nth: { type: "integer", minimum: 1, maximum: 0xffffffff, description: "1: the next allocation" },
+    times: { type: "integer", minimum: 1, maximum: 0x7fffffff, description: "how many allocations fail (default 1)" },
+  }),
   op("check_invariants", "every invariant must hold now", [], {}),
   op("counters", "counters must have these values now", ["expect"], {
     expect: { type: "object", propertyNames: runName, additionalProperties: counters, minProperties: 1, description: "{ all: {…}, <strategy>: {…} }" },
