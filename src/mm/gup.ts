@@ -9,7 +9,7 @@ import { C } from "../core/abi.generated.js";
 import { CowsimError } from "../errno.js";
 import type { Kernel } from "./kernel.js";
 import type { Process } from "./process.js";
-import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, hex } from "./vma.js";
+import { type Vma, VM_READ, VM_WRITE, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, hex } from "./vma.js";
 import { faultIn, do_wp_page } from "./memory.js";
 import { Stat } from "./stats.js";
 import { PAGE_SIZE } from "./uapi.js";
@@ -89,17 +89,26 @@ function vmaAllows(vma: Vma, flags: number): boolean {
     // FOLL_FORCE writes through a read-only private mapping (ptrace), never a shared one
     return (flags & FOLL_FORCE) !== 0 && !(f & VM_SHARED) && (f & VM_MAYWRITE) !== 0;
   }
-  if (f & (VM_READ | VM_EXEC)) return true;
-  return (flags & FOLL_FORCE) !== 0 && (f & VM_MAYREAD) !== 0 && (f & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+  if (f & VM_READ) return true;
+  // FOLL_FORCE reads what the process may not (ptrace): a PROT_NONE or execute-only mapping
+  return (flags & FOLL_FORCE) !== 0 && (f & VM_MAYREAD) !== 0;
+}
+
+/** What GUP took: the pages, in order from the start, and why it stopped short, if it did. */
+export interface GupResult {
+  readonly pfns: number[];
+  /** The error of the first page it could not take (EFAULT, ENOMEM), or null when it took all. */
+  readonly error: CowsimError | null;
 }
 
 /**
- * __get_user_pages() through gup_fast_fallback(): `nr` pages from `start`, with `flags`.
- * Every page is checked against its VMA before anything is taken, so a bad range fails with
- * EFAULT having changed nothing; a fault that runs out of memory releases what was taken and
- * fails with ENOMEM. Returns the pfns, one per page.
+ * __get_user_pages() through gup_fast_fallback(): `nr` pages from `start`, with `flags`. Page
+ * by page in address order, as Linux goes: each VMA is checked when GUP reaches it
+ * (check_vma_flags()), and a page that cannot be taken — a VMA it may not touch, a fault that
+ * runs out of memory — ends the walk there. Like pin_user_pages(), that is a partial result:
+ * the pages before it are taken (and stay faulted in); with none taken, the error is thrown.
  */
-export function get_user_pages(k: Kernel, p: Process, start: number, nr: number, flags: number, fast = true): number[] {
+export function get_user_pages(k: Kernel, p: Process, start: number, nr: number, flags: number, fast = true): GupResult {
   if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE) {
     throw new CowsimError("EINVAL", `GUP: start ${start} is not a page-aligned address`);
   }
@@ -113,34 +122,42 @@ export function get_user_pages(k: Kernel, p: Process, start: number, nr: number,
   if ((flags & FOLL_LONGTERM) && !(flags & FOLL_PIN)) {
     throw new CowsimError("EINVAL", "GUP: FOLL_LONGTERM goes with FOLL_PIN (pin_user_pages())");
   }
-  // one VMA at a time, as __get_user_pages() does
-  const end = start + nr * PAGE_SIZE;
-  for (let a = start; a < end;) {
-    const vma = p.vmas.lookup(a);
-    if (!vma || !vmaAllows(vma, flags)) {
-      throw new CowsimError("EFAULT", `GUP: pid ${p.pid} may not ${flags & FOLL_WRITE ? "write" : "read"} ${hex(a)}${vma ? ` (${vma.describe()})` : " (not mapped)"}`);
-    }
-    a = vma.end;
-  }
   const x = k.x;
   let pfns: number[] = [];
-  // GUP-fast first; 5.8's forced COW break goes through the slow path in COW mappings
+  // GUP-fast first (it stops at the first entry it cannot take: a hole, PROT_NONE, a R/O entry
+  // for FOLL_WRITE); 5.8's forced COW break goes through the slow path in COW mappings
   const fastOk = fast && !(k.strategy.gupBreaksCow && !(flags & FOLL_WRITE));
   if (fastOk) {
     pfns = k.core.gupFast(p.mm, start, Math.min(nr, k.core.layout.scratchBytes >>> 2), flags).pfns;
     k.stats.inc(Stat.gupFastPages, pfns.length);
   }
   if (flags & FOLL_PIN) x.mm_set_flags(p.mm, C.MMF_HAS_PINNED);
-  try {
-    for (let i = pfns.length; i < nr; i++) {
-      pfns.push(slowPage(k, p, start + i * PAGE_SIZE, flags));
+  let error: CowsimError | null = null;
+  let checked: Vma | null = null;
+  for (let i = pfns.length; i < nr; i++) {
+    const a = start + i * PAGE_SIZE;
+    try {
+      if (checked === null || a >= checked.end) {
+        // check_vma_flags(), when the walk reaches a VMA
+        const vma = p.vmas.lookup(a);
+        if (!vma || !vmaAllows(vma, flags)) {
+          throw new CowsimError("EFAULT", `GUP: pid ${p.pid} may not ${flags & FOLL_WRITE ? "write" : "read"} ${hex(a)}${vma ? ` (${vma.describe()})` : " (not mapped)"}`);
+        }
+        checked = vma;
+      }
+      pfns.push(slowPage(k, p, a, flags));
       k.stats.inc(Stat.gupSlowPages);
+    } catch (e) {
+      if (!(e instanceof CowsimError)) {
+        k.core.gupPut(pfns, flags);
+        throw e;
+      }
+      error = e;
+      break;
     }
-  } catch (e) {
-    k.core.gupPut(pfns, flags);
-    throw e;
   }
-  return pfns;
+  if (error && pfns.length === 0) throw error;
+  return { pfns, error };
 }
 
 /**

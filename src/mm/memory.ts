@@ -60,15 +60,18 @@ export function access(k: Kernel, p: Process, addr: number, write: boolean, valu
 
 /**
  * faultin_page(): fault the page at `addr` in as GUP does — for writing (breaking COW, without
- * storing anything) or for reading — with no observation by the process.
+ * storing anything) or for reading — with no observation by the process. The caller checked
+ * the VMA (check_vma_flags()): unlike the CPU's, GUP's faults may reach a PROT_NONE mapping
+ * (FOLL_FORCE), whose entries are present to the kernel and followed as they are.
  */
 export function faultIn(k: Kernel, p: Process, addr: number, write: boolean): void {
-  const vma = accessVma(p, addr, write);
+  const vma = p.vmas.lookup(addr);
+  if (vma === null) throw new CowsimError("EFAULT", `pid ${p.pid}: no VMA at ${hex(addr)}`);
   k.markAllocFailures();
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
     const r = k.x.handle_access(k.ctx, p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, vma.fastBits(),
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
-    if (r >= 0) return;
+    if (r >= 0 || r === C.ACCESS_PROTNONE) return;
     handleFault(k, p, vma, addr, write, r);
   }
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);

@@ -10,7 +10,7 @@ import {
   Vma, canMerge, calc_vm_prot_bits, hex, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_SHARED, VM_MAYSHARE,
   VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY,
 } from "./vma.js";
-import { anon_vma_prepare, anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
+import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { faultIn } from "./memory.js";
 import {
   PAGE_SIZE, TASK_SIZE, MMAP_BASE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE,
@@ -164,29 +164,34 @@ export function do_mmap(k: Kernel, p: Process, addr: number | null, length: numb
  * Returns false when it ran out of memory part way (Linux's mmap() then still succeeds).
  */
 export function populate(k: Kernel, p: Process, start: number, end: number, write: boolean): boolean {
+  const W = 2 ** C._PAGE_BIT_RW;
   for (const vma of p.vmas.overlapping(start, end)) {
     // populate_vma_page_range(): "we've never faulted in PROT_NONE pages" — and mm_populate()
     // ignores that error, so MAP_POPULATE of an inaccessible mapping just maps it
     if (!(vma.flags & (VM_READ | VM_WRITE | VM_EXEC))) continue;
     const from = Math.max(start, vma.start);
     const to = Math.min(end, vma.end);
-    if (vma.isPrivateAnon) {
-      // the none entries in one all-or-nothing call; then whatever still needs a fault
-      if (write && !vma.anonVma && k.core.freePages() > 0) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
-      k.x.do_anonymous_pages(k.ctx, p.mm, from, to, vma.anonVma?.id ?? 0, vma.index(from), vma.pageProt,
-        write ? C.ANON_WRITE | (vma.flags & VM_WRITE ? C.ANON_VM_WRITE : 0) : 0);
-    }
-    const W = 2 ** C._PAGE_BIT_RW;
-    const records = k.core.pagemap(p.mm, from, to);
-    const done = new Set(records.filter((r) => (r.kind & 0xff) === C.PTE_KIND_PRESENT && (!write || r.aux & W)).map((r) => r.address));
-    for (let a = from; a < to; a += PAGE_SIZE) {
-      if (done.has(a)) continue;
+    // page by page in address order, as GUP goes, so that running out of memory leaves the
+    // pages before the one that failed populated; a run of none entries in one call
+    const entries = new Map(k.core.pagemap(p.mm, from, to).map((r) => [r.address, r]));
+    for (let a = from; a < to;) {
+      const r = entries.get(a);
+      if (r && (r.kind & 0xff) === C.PTE_KIND_PRESENT && (!write || r.aux & W)) { a += PAGE_SIZE; continue; }
+      if (!r && vma.isPrivateAnon && (vma.anonVma || !write)) {
+        let b = a + PAGE_SIZE;
+        while (b < to && !entries.has(b)) b += PAGE_SIZE;
+        const n = k.x.do_anonymous_pages(k.ctx, p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,
+          write ? C.ANON_WRITE | (vma.flags & VM_WRITE ? C.ANON_VM_WRITE : 0) : 0);
+        // all or nothing: short of memory, the run goes page by page to fail where Linux would
+        if (n >= 0) { a = b; continue; }
+      }
       try {
         faultIn(k, p, a, write);
       } catch (e) {
         if (e instanceof CowsimError && e.errno === "ENOMEM") return false;
         throw e;
       }
+      a += PAGE_SIZE;
     }
   }
   return true;

@@ -15,28 +15,43 @@ import { hex } from "../mm/vma.js";
 import { rmap_walk_anon } from "../mm/rmap.js";
 import { PAGE_SIZE } from "../mm/uapi.js";
 
+/**
+ * What a user does when GUP takes fewer pages than it asked for (the pages before one it could
+ * not take): keep them and work on fewer pages — a short vmsplice(), a short O_DIRECT request,
+ * pin_user_pages()' count — or let them go and fail, with GUP's error (ib_umem_get(), which asks
+ * again for the rest) or with EFAULT (io_pin_pages()).
+ */
+export type PartialGup = "keep" | "fail" | "efault";
+
 /** What every user shares: its pin, its lifetime, its access to the pinned pages. */
 export abstract class GupUser {
   protected readonly k: Kernel;
   readonly pin: Pin;
 
   protected constructor(k: Kernel, p: Process, call: string, addr: number, length: number, flags: number,
-    owner: string, contract: PinContract, fast = true) {
+    owner: string, contract: PinContract, partial: PartialGup, fast = true) {
     this.k = k;
     if (!Number.isSafeInteger(length) || length <= 0) throw new CowsimError("EINVAL", `${call}: length ${length}`);
     const pages = Math.ceil(((addr % PAGE_SIZE) + length) / PAGE_SIZE);
     const start = addr - (addr % PAGE_SIZE);
-    const pfns = get_user_pages(k, p, start, pages, flags, fast);
+    const { pfns, error } = get_user_pages(k, p, start, pages, flags, fast);
+    if (error && partial !== "keep") {
+      k.core.gupPut(pfns, flags);
+      if (partial === "fail") throw error;
+      throw new CowsimError("EFAULT", `${call}: only ${pfns.length} of ${pages} pages could be pinned (${error.message})`);
+    }
+    // a short result works on the pages it got
+    const taken = pfns.length;
     this.pin = k.pins.add(owner, p.pid, flags, start, pfns, contract);
     if (k.oracle) {
       let objId: number[] | null = null, index: number[] | null = null;
-      const end = start + pages * PAGE_SIZE;
+      const end = start + taken * PAGE_SIZE;
       for (let a = start; a < end;) {
         const vma = p.vmas.lookup(a)!;
         const upTo = Math.min(vma.end, end);
         if (vma.shmem) {
-          objId ??= new Array<number>(pages).fill(0);
-          index ??= new Array<number>(pages).fill(0);
+          objId ??= new Array<number>(taken).fill(0);
+          index ??= new Array<number>(taken).fill(0);
           for (; a < upTo; a += PAGE_SIZE) { objId[(a - start) / PAGE_SIZE] = vma.shmem.id; index[(a - start) / PAGE_SIZE] = vma.index(a); }
         }
         a = upTo;
@@ -46,7 +61,7 @@ export abstract class GupUser {
     if (k.journal) {
       // the entry keeps a few pfns, not the pin's array: the journal outlives many pins
       const shown = pfns.length <= 8 ? pfns.join(", ") : `${pfns.slice(0, 8).join(", ")} …`;
-      k.journal.add(call, () => `${owner} of pid ${p.pid} takes ${pages} ${flags & FOLL_PIN ? "pins" : "references"} from ${hex(start)}: pfns ${shown}`, pfns.slice(0, 2));
+      k.journal.add(call, () => `${owner} of pid ${p.pid} takes ${taken} ${flags & FOLL_PIN ? "pins" : "references"} from ${hex(start)}: pfns ${shown}`, pfns.slice(0, 2));
     }
     p.users.add(this);
   }
@@ -139,7 +154,8 @@ export abstract class GupUser {
  */
 export class Pipe extends GupUser {
   constructor(k: Kernel, p: Process, addr: number, length: number) {
-    super(k, p, "vmsplice", addr, length, FOLL_GET, "pipe", "snapshot");
+    // iov_iter_get_pages2(): a short splice when not every page could be taken
+    super(k, p, "vmsplice", addr, length, FOLL_GET, "pipe", "snapshot", "keep");
   }
 
   /** Reads every buffered page (consuming the pipe); `reader` is the reading process. */
@@ -161,7 +177,8 @@ export class Pipe extends GupUser {
  */
 export class FixedBuffers extends GupUser {
   constructor(k: Kernel, p: Process, addr: number, length: number) {
-    super(k, p, "io_uring_register", addr, length, FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, "io_uring", "coherent");
+    // io_pin_pages(): a partial pin is undone and fails with EFAULT
+    super(k, p, "io_uring_register", addr, length, FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, "io_uring", "coherent", "efault");
   }
   /** IORING_OP_WRITE_FIXED: the device reads page `i` of the buffer. */
   readFixed(i: number): number { return this.step(() => `IORING_OP_WRITE_FIXED(page ${i})`, () => this.deviceRead(i, -1)); }
@@ -177,7 +194,8 @@ export class FixedBuffers extends GupUser {
  */
 export class MemoryRegion extends GupUser {
   constructor(k: Kernel, p: Process, addr: number, length: number, writable: boolean) {
-    super(k, p, "ib_reg_mr", addr, length, FOLL_PIN | FOLL_LONGTERM | (writable ? FOLL_WRITE : 0), "rdma", "coherent");
+    // ib_umem_get() asks again for the rest, which fails with the error: everything is released
+    super(k, p, "ib_reg_mr", addr, length, FOLL_PIN | FOLL_LONGTERM | (writable ? FOLL_WRITE : 0), "rdma", "coherent", "fail");
   }
   remoteRead(i: number): number { return this.step(() => `RDMA READ(page ${i})`, () => this.deviceRead(i, -1)); }
   remoteWrite(i: number, value: number): void { this.step(() => `RDMA WRITE(page ${i}, ${value})`, () => this.deviceWrite(i, value)); }
@@ -195,7 +213,7 @@ export class DirectIo extends GupUser {
   constructor(k: Kernel, p: Process, direction: "read" | "write", addr: number, length: number) {
     // until 6.5 bio_iov_iter_get_pages() took references (get_user_pages_fast()), not pins
     super(k, p, `o_direct_${direction}`, addr, length, (k.strategy.directIoPins ? FOLL_PIN : FOLL_GET) | (direction === "read" ? FOLL_WRITE : 0),
-      "o_direct", direction === "read" ? "coherent" : "none");
+      "o_direct", direction === "read" ? "coherent" : "none", "keep");
     this.direction = direction;
   }
 
@@ -226,7 +244,7 @@ export class UserPages extends GupUser {
     if (!Number.isSafeInteger(addr) || addr % PAGE_SIZE) throw new CowsimError("EINVAL", `pin_user_pages: address ${addr} is not page-aligned`);
     if (!Number.isInteger(pages) || pages < 1) throw new CowsimError("EINVAL", `pin_user_pages: ${pages} pages`);
     super(k, p, flags & FOLL_PIN ? "pin_user_pages" : "get_user_pages", addr, pages * PAGE_SIZE, flags, "pin",
-      (flags & FOLL_LONGTERM) ? "coherent" : "none", fast);
+      (flags & FOLL_LONGTERM) ? "coherent" : "none", "keep", fast);
   }
   get pfns(): readonly number[] { return this.pin.pfns; }
   read(i: number): number { return this.step(() => `pin read(page ${i})`, () => this.deviceRead(i, -1)); }

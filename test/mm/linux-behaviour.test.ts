@@ -3,7 +3,7 @@
 import { describe, it, expect } from "vitest";
 import {
   PROT_NONE, PROT_READ, MAP_SHARED, MAP_ANONYMOUS, MAP_POPULATE, MADV_PAGEOUT, MREMAP_MAYMOVE,
-  MREMAP_DONTUNMAP, MREMAP_FIXED, MAP_FIXED_NOREPLACE, CowsimError,
+  MREMAP_DONTUNMAP, MREMAP_FIXED, MAP_FIXED_NOREPLACE, CowsimError, C,
 } from "../../src/index.js";
 import { kernel, failsCleanly, errnoOf, RW, PRIV, PAGE, STRATEGIES } from "./helpers.js";
 
@@ -200,5 +200,37 @@ describe("an exhausted page-table pool", () => {
     expect(errnoOf(() => p.write(b, 1))).toBe("ENOMEM");
     expect(p.maps().find((m) => m.start === b)!.anonVma).not.toBeNull();
     expect(p.pfnAt(b)).toBeNull();
+  });
+});
+
+describe("GUP with FOLL_FORCE reaches PROT_NONE memory (check_vma_flags(), as ptrace does)", () => {
+  it("FOLL_FORCE | FOLL_WRITE faults a PROT_NONE private page in, breaks COW, and pins it", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    const a = p.mmap(null, 4 * PAGE, RW, PRIV);
+    p.write(a + 3 * PAGE, 1);
+    const c = p.fork();
+    p.mprotect(a + 2 * PAGE, 2 * PAGE, PROT_NONE);
+    const pins = p.pinUserPages(a, 4, C.FOLL_PIN | C.FOLL_WRITE | C.FOLL_FORCE);
+    expect(pins.pages).toBe(4);
+    expect(k.counters().copies).toBe(1); // page 3 was shared with the child: COW broken for the write
+    pins.write(2, 42);
+    pins.write(3, 43);
+    pins.release();
+    p.mprotect(a + 2 * PAGE, 2 * PAGE, PROT_READ);
+    expect([p.read(a + 2 * PAGE), p.read(a + 3 * PAGE), c.read(a + 3 * PAGE)]).toEqual([42, 43, 1]);
+    expect(k.findings).toEqual([]);
+  });
+
+  it("FOLL_FORCE reads PROT_NONE memory; without it, EFAULT", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, PRIV);
+    p.write(a, 9);
+    p.mprotect(a, PAGE, PROT_NONE);
+    const ref = p.pinUserPages(a, 1, C.FOLL_GET | C.FOLL_FORCE, false);
+    expect(ref.read(0)).toBe(9);
+    ref.release();
+    failsCleanly(k, "EFAULT", () => p.pinUserPages(a, 1, C.FOLL_GET));
   });
 });

@@ -1,21 +1,51 @@
 // Swap and GUP at the edges: bad input, a full swap device, memory pressure that swaps instead
 // of failing — and nothing is ever lost.
 import { describe, it, expect } from "vitest";
-import { MADV_PAGEOUT, C, PROT_NONE, MAP_SHARED, MAP_ANONYMOUS, type Kernel } from "../../src/index.js";
+import { MADV_PAGEOUT, C, PROT_NONE, PROT_READ, MAP_SHARED, MAP_ANONYMOUS, type Kernel } from "../../src/index.js";
 import { kernel, failsCleanly, errnoOf, RW, PRIV, PAGE } from "./helpers.js";
 
 
 describe("bad GUP input", () => {
-  it("pins of unmapped or PROT_NONE ranges fail with EFAULT, changing nothing", () => {
+  it("a pin that cannot take its first page fails with EFAULT, changing nothing", () => {
     const k = kernel("anon-exclusive", { checkInvariants: false });
     const p = k.spawn();
     const a = p.mmap(null, 4 * PAGE, RW, PRIV);
     p.write(a, 1);
     p.mprotect(a + 2 * PAGE, PAGE, PROT_NONE);
+    p.pinUserPages(a, 1, C.FOLL_PIN).release(); // MMF_HAS_PINNED, which any FOLL_PIN call sets first
     failsCleanly(k, "EFAULT", () => p.pinUserPages(a + 8 * PAGE, 1, C.FOLL_PIN));
-    failsCleanly(k, "EFAULT", () => p.pinUserPages(a, 4, C.FOLL_PIN)); // page 2 is PROT_NONE
-    failsCleanly(k, "EFAULT", () => p.ioUringRegisterBuffers(a + 3 * PAGE, 2 * PAGE)); // runs off the end
+    failsCleanly(k, "EFAULT", () => p.pinUserPages(a + 2 * PAGE, 2, C.FOLL_PIN)); // page 2 is PROT_NONE
     failsCleanly(k, "EFAULT", () => p.vmsplice(a + 2 * PAGE, PAGE));
+  });
+
+  it("a pin that stops part way is a short result, as pin_user_pages() returns one; io_uring undoes it (EFAULT)", () => {
+    const k = kernel("anon-exclusive", { checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, 4 * PAGE, RW, PRIV);
+    p.write(a, 1);
+    p.mprotect(a + 2 * PAGE, PAGE, PROT_NONE);
+    const pins = p.pinUserPages(a, 4, C.FOLL_PIN | C.FOLL_WRITE); // stops at the PROT_NONE page
+    expect(pins.pages).toBe(2);
+    expect(pins.pfns).toEqual([p.pfnAt(a), p.pfnAt(a + PAGE)]);
+    pins.release();
+    expect(p.vmsplice(a + PAGE, 3 * PAGE).pages).toBe(1);
+    // io_pin_pages(): a partial pin is released and the registration fails with EFAULT; the
+    // page GUP faulted in on the way stays, as in Linux
+    expect(p.pfnAt(a + 3 * PAGE)).toBeNull();
+    expect(errnoOf(() => p.ioUringRegisterBuffers(a + 3 * PAGE, 2 * PAGE))).toBe("EFAULT"); // runs off the end
+    expect(p.pfnAt(a + 3 * PAGE)).not.toBeNull();
+    expect(k.pins.active.size).toBe(1); // the pipe's
+    expect(k.checkInvariants()).toEqual([]);
+  });
+
+  it("a failing FOLL_PIN call leaves MMF_HAS_PINNED set (mm_set_has_pinned_flag() runs first) and nothing else", () => {
+    const k = kernel("anon-exclusive", { checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, PROT_READ, PRIV);
+    expect(k.x.mm_flags(p.mm) & C.MMF_HAS_PINNED).toBe(0);
+    expect(errnoOf(() => p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_WRITE))).toBe("EFAULT");
+    expect(k.x.mm_flags(p.mm) & C.MMF_HAS_PINNED).not.toBe(0);
+    failsCleanly(k, "EFAULT", () => p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_WRITE));
   });
 
   it("bad flags are EINVAL; a write pin of a read-only mapping is EFAULT", () => {
@@ -28,7 +58,7 @@ describe("bad GUP input", () => {
     failsCleanly(k, "EINVAL", () => p.pinUserPages(a + 1, 1, C.FOLL_PIN));
     failsCleanly(k, "EINVAL", () => p.pinUserPages(a, 1, C.FOLL_PIN | 1 << 12));
     p.mprotect(a, PAGE, 1);
-    failsCleanly(k, "EFAULT", () => p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_WRITE));
+    failsCleanly(k, "EFAULT", () => p.pinUserPages(a, 1, C.FOLL_GET | C.FOLL_WRITE));
   });
 
   it("releasing references twice is EINVAL; a device write through a read-only region is EACCES", () => {
