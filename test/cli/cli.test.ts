@@ -1,20 +1,13 @@
 // The cowsim command end to end, as a spawned process: exit status, stdout, stderr, files.
+import { cowsim, CVE } from "./helpers.js";
 import { describe, it, expect, beforeAll } from "vitest";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { parse } from "yaml";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const MAIN = join(ROOT, "dist/cli/main.js");
-const CVE = join(ROOT, "scenarios/cve-2020-29374.yaml");
 
-function cowsim(...args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env: { ...process.env, FORCE_COLOR: "" } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 let dir: string;
 beforeAll(() => {

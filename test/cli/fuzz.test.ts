@@ -1,17 +1,11 @@
 // cowsim fuzz end to end: a bounded search prints its failures and a summary line, writes each
 // failure as a scenario file, and `cowsim run` replays every one of them with its finding.
+import { cowsim } from "./helpers.js";
 import { describe, it, expect } from "vitest";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const MAIN = join(ROOT, "dist/cli/main.js");
-const cowsim = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env: { ...process.env, FORCE_COLOR: "" } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-};
 
 describe("cowsim fuzz", () => {
   it("finds, shrinks and writes failures that cowsim run replays", () => {

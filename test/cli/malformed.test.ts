@@ -1,20 +1,14 @@
 // The cowsim command on input it cannot use, as a spawned process: exit 2, each problem on
 // stderr as `file:line:col: error: message` (or `cowsim: error: message` without a place), and
 // never a stack trace. And a reader that goes away is no error to shout about.
+import { cowsim, MAIN, CVE } from "./helpers.js";
 import { describe, it, expect, beforeAll } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const MAIN = join(ROOT, "dist/cli/main.js");
-const CVE = join(ROOT, "scenarios/cve-2020-29374.yaml");
 
-function cowsim(...args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env: { ...process.env, FORCE_COLOR: "" } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 /** cowsim with its stdout's reader gone before it writes a byte. */
 function cowsimIntoClosedPipe(...args: string[]): Promise<{ status: number | null; signal: string | null; stderr: string }> {
   return new Promise((done) => {
