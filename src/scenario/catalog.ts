@@ -1,17 +1,47 @@
 /**
- * The built-in catalog (scenarios/ in the package) and loading many files at once: every file is
- * loaded and checked before any runs, and the problems of all of them are reported together.
+ * Scenario files on a disk (Node only: it is reached from the Node entry, src/node.ts, never
+ * from the main one): reading one file, many files at once — every file loaded and checked
+ * before any runs, the problems of all of them reported together — and the built-in catalog
+ * (scenarios/ in the package).
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { closest, loadScenarioFile, ScenarioError, type Diagnostic } from "./load.js";
+import { closest, MAX_FILE_BYTES, parseScenarioBytes, ScenarioError, tooLarge, type Diagnostic } from "./load.js";
 import type { LoadedScenario } from "./types.js";
+
+/** What a failed read means, in words (the errno name stays, for searching). */
+const READ_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: "no such file", EACCES: "permission denied", EPERM: "permission denied", EISDIR: "it is a directory",
+  ENOTDIR: "a part of the path is not a directory", ELOOP: "too many symbolic links", ENAMETOOLONG: "the name is too long",
+  EMFILE: "too many open files", EIO: "an input/output error",
+};
+const cannotRead = (file: string, e: unknown): ScenarioError => {
+  const code = (e as NodeJS.ErrnoException).code ?? "EIO";
+  return new ScenarioError([{ file, line: 1, col: 1, message: `cannot read the file: ${READ_ERRORS[code] ?? "it cannot be read"} (${code})` }]);
+};
+
+/** Reads, parses and checks a scenario file; throws ScenarioError with every problem. @public */
+export function loadScenarioFile(file: string): LoadedScenario[] {
+  let bytes: Uint8Array;
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) {
+      throw new ScenarioError([{ file, line: 1, col: 1, message: "cannot read the file: it is a directory; name the scenario files in it" }]);
+    }
+    if (st.size > MAX_FILE_BYTES) throw tooLarge(file, st.size);
+    bytes = readFileSync(file);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw e;
+    throw cannotRead(file, e);
+  }
+  return parseScenarioBytes(file, bytes);
+}
 
 /** Where the built-in catalog is: scenarios/ beside src/ and dist/. @public */
 export const CATALOG_DIR = fileURLToPath(new URL("../../scenarios/", import.meta.url));
 
-/** The scenario files of a directory, sorted. */
+/** The scenario files (.yaml, .yml, .json) of a directory, sorted. @public */
 export function scenarioFiles(dir: string): string[] {
   return readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => join(dir, f));
 }

@@ -5,7 +5,6 @@
  * file, line and column, before anything runs. Whatever the input, the loader throws nothing but
  * a ScenarioError: a file is data, and no data may crash it.
  */
-import { readFileSync, statSync } from "node:fs";
 import { LineCounter, parseAllDocuments, isAlias, isMap, isSeq, isPair, isScalar, type Document, type Node } from "yaml";
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import { SCENARIO_SCHEMA, MAX_PAGES } from "./schema.js";
@@ -412,17 +411,6 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
   return loaded;
 }
 
-/** What a failed read means, in words (the errno name stays, for searching). */
-const READ_ERRORS: Readonly<Record<string, string>> = {
-  ENOENT: "no such file", EACCES: "permission denied", EPERM: "permission denied", EISDIR: "it is a directory",
-  ENOTDIR: "a part of the path is not a directory", ELOOP: "too many symbolic links", ENAMETOOLONG: "the name is too long",
-  EMFILE: "too many open files", EIO: "an input/output error",
-};
-const cannotRead = (file: string, e: unknown): ScenarioError => {
-  const code = (e as NodeJS.ErrnoException).code ?? "EIO";
-  return new ScenarioError([{ file, line: 1, col: 1, message: `cannot read the file: ${READ_ERRORS[code] ?? "it cannot be read"} (${code})` }]);
-};
-
 /** The offset of the first byte that is not well-formed UTF-8 (RFC 3629), or -1. */
 function firstBadUtf8(b: Uint8Array): number {
   for (let i = 0; i < b.length;) {
@@ -458,21 +446,23 @@ function decode(file: string, bytes: Uint8Array): string {
   return text;
 }
 
-/** Reads, parses and checks a scenario file. */
-export function loadScenarioFile(file: string): LoadedScenario[] {
-  let bytes: Uint8Array;
-  try {
-    const st = statSync(file);
-    if (st.isDirectory()) {
-      throw new ScenarioError([{ file, line: 1, col: 1, message: "cannot read the file: it is a directory; name the scenario files in it" }]);
-    }
-    if (st.size > MAX_FILE_BYTES) {
-      throw new ScenarioError([{ file, line: 1, col: 1, message: `the file is too large for a scenario: ${(st.size / 2 ** 20).toFixed(0)} MiB, at most ${MAX_FILE_BYTES / 2 ** 20} MiB` }]);
-    }
-    bytes = readFileSync(file);
-  } catch (e) {
-    if (e instanceof ScenarioError) throw e;
-    throw cannotRead(file, e);
-  }
+/** What {@link parseScenarioBytes} says of a file too large to be a scenario. */
+export function tooLarge(file: string, bytes: number): ScenarioError {
+  return new ScenarioError([{ file, line: 1, col: 1, message: `the file is too large for a scenario: ${(bytes / 2 ** 20).toFixed(0)} MiB, at most ${MAX_FILE_BYTES / 2 ** 20} MiB` }]);
+}
+
+/**
+ * Parses and checks a file's bytes, as they were read (from a disk, a fetch, a browser's File):
+ * they must be UTF-8 and at most {@link MAX_FILE_BYTES}. Throws ScenarioError with every problem,
+ * the place where the bytes stop being UTF-8 among them. Reading files from a disk is the Node
+ * entry's (`loadScenarioFile` in `cowsim/node`).
+ * @public
+ */
+export function parseScenarioBytes(file: string, bytes: Uint8Array): LoadedScenario[] {
+  if (bytes.length > MAX_FILE_BYTES) throw tooLarge(file, bytes.length);
   return parseScenarios(file, decode(file, bytes));
 }
+
+// The main barrel (src/index.ts) still re-exports loadScenarioFile from here; this line goes
+// when the barrel takes it from the Node entry (src/node.ts) instead.
+export { loadScenarioFile } from "./catalog.js";
