@@ -15,8 +15,15 @@ declare global {
 }
 
 async function main(): Promise<unknown> {
-  // createKernel() is synchronous and a browser cannot fetch synchronously: load the core first
-  // (from its place beside the bundle, new URL("../../build/…", import.meta.url))
+  // createKernel() is synchronous and a browser cannot fetch synchronously: without the core
+  // loaded it says so, and what to do
+  let notLoaded: string | undefined;
+  try {
+    createKernel();
+  } catch (e) {
+    notLoaded = (e as Error).message;
+  }
+  // so load it first, from its place beside the bundle (new URL("../../build/…", import.meta.url))
   await loadCore();
 
   // the README's library example
@@ -65,7 +72,7 @@ async function main(): Promise<unknown> {
   return {
     crossOriginIsolated,
     sharedArrayBuffer: typeof SharedArrayBuffer,
-    readme, scenario, refused,
+    notLoaded, readme, scenario, refused,
   };
 }
 
