@@ -1,14 +1,13 @@
 /**
  * Running the same steps under every strategy, side by side.
  */
-import { createKernel, type Kernel, type KernelOptions } from "./mm/kernel.js";
-import { STRATEGY_IDS, type StrategyId } from "./policy/index.js";
-import type { Counters } from "./mm/stats.js";
-import type { Finding } from "./oracle/oracle.js";
+import { createKernel, type Kernel, type KernelOptions } from "./kernel.js";
+import { STRATEGY_IDS, type StrategyId, type Counters, type Finding } from "./kernel.js";
 
 /** One strategy's outcome. @public */
 export interface StrategyResult<T> {
-  readonly strategy: StrategyId;
+  /** The strategy's id. */
+  readonly strategy: string;
   readonly kernels: string;
   /** What the steps returned, or undefined when they threw. */
   readonly value: T | undefined;
@@ -20,18 +19,19 @@ export interface StrategyResult<T> {
 
 /**
  * Runs `steps` once per strategy, each on a fresh kernel built from `options` (per-strategy
- * knobs under `knobs[strategy]`), and returns the results side by side.
+ * knobs under `knobs[strategy]`), and returns the results side by side. `strategies` names
+ * built-in or registered ones (registerStrategy()); the default is the three built-in ones.
  * @public
  */
-export function compareStrategies<T>(
+export function compareStrategies<T, const S extends string = StrategyId>(
   steps: (kernel: Kernel) => T,
   options: Omit<KernelOptions, "strategy" | "knobs"> & {
-    readonly strategies?: readonly StrategyId[];
-    readonly knobs?: Partial<Record<StrategyId, Readonly<Record<string, boolean>>>>;
+    readonly strategies?: readonly S[];
+    readonly knobs?: Partial<Record<S, Readonly<Record<string, boolean>>>>;
   } = {},
-): Record<StrategyId, StrategyResult<T>> {
-  const out = {} as Record<StrategyId, StrategyResult<T>>;
-  for (const id of options.strategies ?? STRATEGY_IDS) {
+): Record<S, StrategyResult<T>> {
+  const out = {} as Record<S, StrategyResult<T>>;
+  for (const id of options.strategies ?? (STRATEGY_IDS as readonly string[] as readonly S[])) {
     const k = createKernel({ ...options, strategy: id, knobs: options.knobs?.[id] ?? {} });
     let value: T | undefined;
     let error: Error | undefined;

@@ -2,15 +2,19 @@
  * Errors are errno: every failing call throws a {@link CowsimError} carrying the Linux errno
  * name, and leaves the simulated state as it was.
  */
-import { ERRNO_CODES } from "./core/abi.generated.js";
 
 /** The errno names cowsim uses. @public */
 export type ErrnoName =
   | "EPERM" | "ENOENT" | "ESRCH" | "EIO" | "EBADF" | "EAGAIN" | "ENOMEM" | "EACCES" | "EFAULT"
-  | "EBUSY" | "EEXIST" | "EINVAL" | "ENOSPC";
+  | "EBUSY" | "EEXIST" | "EINVAL" | "ENOSPC" | "EDEADLK";
 
-const byNumber = new Map<number, ErrnoName>(ERRNO_CODES.map((e) => [e.value, e.name as ErrnoName]));
-const byName = new Map<ErrnoName, number>(ERRNO_CODES.map((e) => [e.name as ErrnoName, e.value]));
+/** Linux's numbers (include/uapi/asm-generic/errno-base.h, errno.h); the core returns the same. */
+export const ERRNO: Readonly<Record<ErrnoName, number>> = {
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EIO: 5, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14,
+  EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSPC: 28, EDEADLK: 35,
+};
+const byNumber = new Map<number, ErrnoName>(Object.entries(ERRNO).map(([name, n]) => [n, name as ErrnoName]));
+const byName = new Map<ErrnoName, number>(Object.entries(ERRNO) as [ErrnoName, number][]);
 
 /** A failed simulated call. @public */
 export class CowsimError extends Error {
@@ -18,11 +22,14 @@ export class CowsimError extends Error {
   readonly errno: ErrnoName;
   /** The Linux errno number, e.g. 12. */
   readonly code: number;
+  /** The message without its errno name. */
+  readonly detail: string;
 
   constructor(errno: ErrnoName, message: string) {
     super(`${errno}: ${message}`);
     this.name = "CowsimError";
     this.errno = errno;
+    this.detail = message;
     this.code = byName.get(errno) ?? 0;
   }
 }

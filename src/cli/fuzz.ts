@@ -9,7 +9,7 @@ import cliProgress from "cli-progress";
 import { fuzz, type FuzzReport, type FuzzFailure } from "../fuzz/fuzz.js";
 import { failureScenario } from "../fuzz/scenario.js";
 import type { OpSet } from "../fuzz/ops.js";
-import { STRATEGY_IDS, type StrategyId } from "../policy/index.js";
+import { strategies, strategyInfo, type StrategyId } from "../kernel.js";
 
 export interface FuzzCommandOptions {
   readonly strategy: string;
@@ -30,7 +30,7 @@ export function fuzzCommand(o: FuzzCommandOptions, io: {
   fail: (message: string) => never;
   tty: boolean;
 }): number {
-  if (!STRATEGY_IDS.includes(o.strategy as StrategyId)) io.fail(`unknown strategy "${o.strategy}" (known: ${STRATEGY_IDS.join(", ")})`);
+  if (!strategyInfo(o.strategy)) io.fail(`unknown strategy "${o.strategy}" (known: ${strategies().map((s) => s.id).join(", ")})`);
   const seconds = Number(o.seconds);
   if (!(seconds > 0 && seconds <= 7 * 24 * 3600)) io.fail(`--seconds must be a positive number of seconds, not ${o.seconds}`);
   const seed = Number(o.seed);

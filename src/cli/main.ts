@@ -11,8 +11,6 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { Core } from "../core/core.js";
-import { describeCore } from "../core/describe.js";
 import { CATALOG_DIR, loadScenarios, scenarioFiles } from "../scenario/catalog.js";
 import { formatDiagnostic, ScenarioError } from "../scenario/load.js";
 import { runScenario, type ScenarioResult } from "../scenario/run.js";
@@ -21,6 +19,8 @@ import { SCENARIO_SCHEMA } from "../scenario/schema.js";
 import type { LoadedScenario } from "../scenario/types.js";
 import { checkMatrix, comparison, explainReport, label, painter, runReport, tap } from "./report.js";
 import { fuzzCommand, type FuzzCommandOptions } from "./fuzz.js";
+import { describeMachine } from "../kernel.js";
+import { loadStrategyModule } from "./strategy-module.js";
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -97,6 +97,17 @@ const program = new Command()
   .showHelpAfterError("(cowsim --help lists the commands)")
   // "cowsim: error: unknown option …", as problems without a place print; inherited by commands
   .configureOutput({ outputError: (str, write) => write(`cowsim: ${str.replace(/^error:/, paintErr("red", "error:"))}`) })
+  .option("--strategy-module <file>", "register the strategies an ES module exports (default or `strategies`: a strategy, a definition, or an array); repeatable",
+    (v: string, all: string[]) => [...all, v], [] as string[])
+  .hook("preAction", async (cmd) => {
+    for (const file of (cmd.opts() as { strategyModule: string[] }).strategyModule) {
+      try {
+        await loadStrategyModule(file);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    }
+  })
   .exitOverride();
 
 program.command("run")
@@ -172,7 +183,7 @@ program.command("fuzz")
 
 program.command("core")
   .description("print the Wasm core's self-description: its memory map, sizes and PTE layout (a default machine, 256 MiB)")
-  .action(() => out(describeCore(Core.create())));
+  .action(() => out(describeMachine()));
 
 program.command("schema")
   .description("print the JSON Schema of scenario files (for editors)")
@@ -184,7 +195,7 @@ function stripTrace(r: ScenarioResult): ScenarioResult {
 }
 
 try {
-  program.parse();
+  await program.parseAsync();
 } catch (e) {
   // not process.exit(): a help text whose reader went away must still end as EPIPE says
   if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? 0 : EXIT_USAGE;

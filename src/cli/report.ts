@@ -4,7 +4,7 @@
  */
 import { basename, extname } from "node:path";
 import { styleText } from "node:util";
-import { STRATEGY_IDS, STRATEGIES } from "../policy/index.js";
+import { STRATEGY_IDS, STRATEGIES } from "../kernel.js";
 import type { RunResult, ScenarioResult } from "../scenario/run.js";
 
 export type Paint = (style: "green" | "red" | "bold" | "dim" | "yellow", text: string) => string;

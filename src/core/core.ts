@@ -4,9 +4,10 @@
  * stay inside Wasm. Errors from the core become {@link CowsimError}s with errno names.
  */
 import { C, type CoreExports } from "./abi.generated.js";
-import { coreModule, instantiate, planBytes, wasmPages, MAX_MEMORY_BYTES, type CoreBuild } from "./wasm.js";
+import { coreModule, createMemory, instantiate, planBytes, wasmPages, MAX_MEMORY_BYTES, type CoreBuild, type CoreWasm } from "./wasm.js";
 import { CowsimError, check } from "../errno.js";
 import { FrameTable } from "./frames.js";
+import { CoreOps } from "./ops.js";
 import { VMSTAT_ITEMS, FAIL_KINDS } from "./abi.generated.js";
 
 /** Sizes of one simulated machine. @public */
@@ -27,6 +28,8 @@ export interface CoreOptions {
   scratchBytes?: number;
   /** Which compilation of the core (default `release`). */
   build?: CoreBuild;
+  /** The compiled core, when the embedder has it (a Module, its bytes or a URL); default: loadCore()'s, or the package's file. */
+  wasm?: CoreWasm;
 }
 
 /** What a worker needs to attach to the same machine (post it via workerData). @public */
@@ -139,6 +142,8 @@ export class Core {
   readonly scratch: number;
   /** Every struct page, readable without a call per field. */
   readonly frames: FrameTable;
+  /** The core's operations, typed, for the kernel layer. */
+  readonly ops: CoreOps;
 
   private constructor(shared: SharedCore, instance?: CoreExports) {
     this.module = shared.module;
@@ -160,6 +165,7 @@ export class Core {
     }
     this.scratch = this.x.ctx_scratch(this.ctx) >>> 0;
     this.frames = new FrameTable(this);
+    this.ops = new CoreOps(this.x, this.ctx, this.u32, this.scratch);
   }
 
   /** Creates a machine: sizes and initialises a fresh shared memory, and attaches this thread. */
@@ -176,7 +182,7 @@ export class Core {
     const maxThreads = intOption("maxThreads", options.maxThreads, 8, 1, 256);
     const dataBytes = intOption("dataBytes", options.dataBytes, 0, 0, 4096);
     const scratchBytes = intOption("scratchBytes", options.scratchBytes, 64 * 1024, 4096, 16 << 20);
-    const module = coreModule(build);
+    const module = coreModule(build, options.wasm);
     const args = [frames, pageTables, swapSlots, maxMms, maxThreads, dataBytes, scratchBytes] as const;
     const bytes = planBytes(module, args);
     if (bytes > MAX_MEMORY_BYTES) {
@@ -184,7 +190,7 @@ export class Core {
         `these sizes need ${(bytes / 2 ** 30).toFixed(2)} GiB of simulator memory, more than the 4 GiB a wasm32 memory can address`);
     }
     const pages = wasmPages(bytes);
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const memory = createMemory(pages);
     const init = instantiate(module, memory);
     check(init.cowsim_init(...args), "cowsim_init");
     return new Core({ module, memory, build }, init);

@@ -2,12 +2,15 @@
  * cowsim/core: the Wasm core and its typed binding, for embedding programs that want the
  * machine without the kernel semantics on top.
  * @packageDocumentation
+ * @module cowsim/core
  */
 export { Core, PAGE_SIZE } from "./core.js";
 export { FrameTable } from "./frames.js";
+export { CoreOps } from "./ops.js";
+export type { WpFaultInfo, SwapEntryInfo } from "./ops.js";
 export type { CoreOptions, CoreLayout, CoreRecord, SharedCore, FailKind, FailureInjection } from "./core.js";
-export type { CoreBuild } from "./wasm.js";
-export { CoreCheckError } from "./wasm.js";
+export type { CoreBuild, CoreWasm, LoadCoreOptions } from "./wasm.js";
+export { CoreCheckError, loadCore } from "./wasm.js";
 export { tsTranslate } from "./ts-walk.js";
 export {
   C, PTE_BITS, SWP_BITS, PTE_FIELDS, SWP_TYPES, PTE_MARKERS, PTE_KINDS, PAGE_FLAGS, VMSTAT_ITEMS,

@@ -9,11 +9,10 @@
  * @packageDocumentation
  */
 import fc from "fast-check";
-import { createKernel, type Kernel, type KernelOptions } from "../mm/kernel.js";
+import { createKernel, type Kernel, type KernelOptions } from "../kernel.js";
 import { CowsimError } from "../errno.js";
-import { ReferenceJudge } from "../oracle/reference.js";
-import type { CowStrategy } from "../policy/strategy.js";
-import type { StrategyId } from "../policy/index.js";
+import { ReferenceJudge } from "../kernel.js";
+import type { CowStrategy, StrategyId } from "../kernel.js";
 import { opsArb, World, type Op, type OpSet, type ScenarioStep } from "./ops.js";
 
 /** What a failure is. @public */

@@ -8,16 +8,16 @@
  */
 import fc from "fast-check";
 import { CowsimError } from "../errno.js";
-import type { Kernel } from "../mm/kernel.js";
-import type { Process } from "../mm/process.js";
-import type { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "../users/users.js";
-import type { FailKind } from "../core/core.js";
+import type { Kernel } from "../kernel.js";
+import type { Process } from "../kernel.js";
+import type { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "../kernel.js";
+import type { FailKind } from "../kernel.js";
 import {
   PROT_READ, PROT_WRITE, PROT_NONE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE,
   MADV_DONTNEED, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DONTFORK, MADV_DOFORK, MADV_PAGEOUT,
   MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_COLD, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP, MADV_NAMES,
-} from "../mm/uapi.js";
-import { C } from "../core/abi.generated.js";
+  FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
+} from "../kernel.js";
 
 export const PAGE = 4096;
 /** Where the interpreted address space lives: SLOTS pages from WINDOW. */
@@ -79,7 +79,7 @@ const USERS: fc.WeightedArbitrary<Op>[] = [
     weight: 1,
     arbitrary: rec("pin", {
       who, slot, pages,
-      flags: fc.constantFrom(C.FOLL_PIN, C.FOLL_PIN | C.FOLL_LONGTERM, C.FOLL_PIN | C.FOLL_WRITE | C.FOLL_LONGTERM, C.FOLL_GET),
+      flags: fc.constantFrom(FOLL_PIN, FOLL_PIN | FOLL_LONGTERM, FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, FOLL_GET),
     }),
   },
   { weight: 3, arbitrary: rec("device", { user: fc.nat(7), page: fc.nat(3), write: fc.boolean() }) },
@@ -97,7 +97,7 @@ const EVERYTHING: fc.WeightedArbitrary<Op>[] = [
     weight: 1,
     arbitrary: rec("pin", {
       who, slot, pages, fast: fc.boolean(),
-      flags: fc.constantFrom(C.FOLL_PIN | C.FOLL_WRITE | C.FOLL_FORCE, C.FOLL_GET | C.FOLL_WRITE | C.FOLL_FORCE, C.FOLL_PIN | C.FOLL_FORCE),
+      flags: fc.constantFrom(FOLL_PIN | FOLL_WRITE | FOLL_FORCE, FOLL_GET | FOLL_WRITE | FOLL_FORCE, FOLL_PIN | FOLL_FORCE),
     }),
   },
   { weight: 1, arbitrary: rec("isolate", { who, slot }) },
@@ -124,7 +124,7 @@ type User = GupUser | { kind: "isolated"; pfn: number; released: boolean };
 
 const protName = (p: number) => (p === PROT_NONE ? "none" : (p & PROT_READ ? "r" : "") + (p & PROT_WRITE ? "w" : ""));
 const FOLL_NAMES: [number, string][] = [
-  [C.FOLL_GET, "FOLL_GET"], [C.FOLL_PIN, "FOLL_PIN"], [C.FOLL_WRITE, "FOLL_WRITE"], [C.FOLL_LONGTERM, "FOLL_LONGTERM"], [C.FOLL_FORCE, "FOLL_FORCE"],
+  [FOLL_GET, "FOLL_GET"], [FOLL_PIN, "FOLL_PIN"], [FOLL_WRITE, "FOLL_WRITE"], [FOLL_LONGTERM, "FOLL_LONGTERM"], [FOLL_FORCE, "FOLL_FORCE"],
 ];
 const follNames = (flags: number) => FOLL_NAMES.filter(([bit]) => flags & bit).map(([, n]) => n);
 

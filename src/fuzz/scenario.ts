@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { Document, isMap, isSeq } from "yaml";
-import type { KernelOptions } from "../mm/kernel.js";
+import type { KernelOptions } from "../kernel.js";
 import type { FuzzFailure } from "./fuzz.js";
 import { FUZZ_KERNEL } from "./fuzz.js";
 

@@ -5,10 +5,11 @@
  * FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE. Every reference taken is recorded in the kernel's pin
  * registry, so the invariants can account for it and a release happens exactly once.
  */
-import { C } from "../core/abi.generated.js";
+import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
-import type { Kernel } from "./kernel.js";
-import type { Process } from "./process.js";
+import type { MmKernel } from "./kernel.js";
+import type { MmProcess } from "./process.js";
+import type { PinContract, PinView } from "../trace/events.js";
 import { type Vma, VM_READ, VM_WRITE, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, hex } from "./vma.js";
 import { faultIn, do_wp_page } from "./memory.js";
 import { Stat } from "./stats.js";
@@ -21,11 +22,10 @@ export const FOLL_LONGTERM = C.FOLL_LONGTERM;
 export const FOLL_PIN = C.FOLL_PIN;
 const FOLL_ALLOWED = FOLL_WRITE | FOLL_GET | FOLL_FORCE | FOLL_LONGTERM | FOLL_PIN;
 
-/** What a holder of GUP references promised (the oracle's pin contracts). @public */
-export type PinContract = "coherent" | "snapshot" | "none";
+export type { PinContract };
 
 /** A set of GUP references held by one user. @public */
-export class Pin {
+export class Pin implements PinView {
   released = false;
   constructor(
     readonly id: number,
@@ -64,15 +64,15 @@ export class PinRegistry {
   }
 
   /** References per folio that the holders account for (the invariants' "held" count). */
-  heldRefs(k: Kernel): Map<number, number> {
+  heldRefs(k: MmKernel): Map<number, number> {
     const m = new Map<number, number>();
     for (const pin of this.active.values()) {
       for (const pfn of pin.pfns) {
-        const folio = k.x.page_folio(pfn) >>> 0;
+        const folio = k.ops.pageFolio(pfn);
         let refs = 1;
         if (pin.isPin) {
           if (folio === 0) refs = 0; // pins of the zero page are not counted
-          else if (!k.x.folio_test_large(folio)) refs = C.GUP_PIN_COUNTING_BIAS;
+          else if (!k.ops.folioTestLarge(folio)) refs = C.GUP_PIN_COUNTING_BIAS;
         }
         if (refs) m.set(folio, (m.get(folio) ?? 0) + refs);
       }
@@ -108,7 +108,7 @@ export interface GupResult {
  * runs out of memory — ends the walk there. Like pin_user_pages(), that is a partial result:
  * the pages before it are taken (and stay faulted in); with none taken, the error is thrown.
  */
-export function get_user_pages(k: Kernel, p: Process, start: number, nr: number, flags: number, fast = true): GupResult {
+export function get_user_pages(k: MmKernel, p: MmProcess, start: number, nr: number, flags: number, fast = true): GupResult {
   if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE) {
     throw new CowsimError("EINVAL", `GUP: start ${start} is not a page-aligned address`);
   }
@@ -122,7 +122,6 @@ export function get_user_pages(k: Kernel, p: Process, start: number, nr: number,
   if ((flags & FOLL_LONGTERM) && !(flags & FOLL_PIN)) {
     throw new CowsimError("EINVAL", "GUP: FOLL_LONGTERM goes with FOLL_PIN (pin_user_pages())");
   }
-  const x = k.x;
   let pfns: number[] = [];
   // GUP-fast first (it stops at the first entry it cannot take: a hole, PROT_NONE, a R/O entry
   // for FOLL_WRITE); 5.8's forced COW break goes through the slow path in COW mappings
@@ -131,7 +130,7 @@ export function get_user_pages(k: Kernel, p: Process, start: number, nr: number,
     pfns = k.core.gupFast(p.mm, start, Math.min(nr, k.core.layout.scratchBytes >>> 2), flags).pfns;
     k.stats.inc(Stat.gupFastPages, pfns.length);
   }
-  if (flags & FOLL_PIN) x.mm_set_flags(p.mm, C.MMF_HAS_PINNED);
+  if (flags & FOLL_PIN) k.ops.mmSetFlags(p.mm, C.MMF_HAS_PINNED);
   let error: CowsimError | null = null;
   let checked: Vma | null = null;
   for (let i = pfns.length; i < nr; i++) {
@@ -164,34 +163,32 @@ export function get_user_pages(k: Kernel, p: Process, start: number, nr: number,
  * One page of the slow path: follow_page_pte() until it can take the page, faulting it in
  * (faultin_page()) as often as needed.
  */
-function slowPage(k: Kernel, p: Process, addr: number, flags: number): number {
-  const x = k.x;
+function slowPage(k: MmKernel, p: MmProcess, addr: number, flags: number): number {
+  const ops = k.ops;
   const vma = p.vmas.lookup(addr)!;
   const write = (flags & FOLL_WRITE) !== 0;
   const pin = (flags & FOLL_PIN) !== 0;
   let cowBroken = false;
   for (let tries = 0; tries < 8; tries++) {
-    const kind = x.wp_fault_info(k.ctx, p.mm, addr);
-    if (kind < 0) {
+    const info = ops.wpFaultInfo(p.mm, addr);
+    if (typeof info === "number") {
       // not present (none, swap …): fault it in as the access would
       faultIn(k, p, addr, write && (vma.flags & VM_WRITE) !== 0);
       if (write && !(vma.flags & VM_WRITE)) { do_wp_page(k, p, vma, addr, true); cowBroken = true; }
       continue;
     }
-    const s = k.core.scratch >>> 2;
-    const pte = k.core.u32[s + C.WPF_PTE]!;
-    const pfn = k.core.u32[s + C.WPF_PFN]!;
-    const pteWrite = (pte & (1 << C._PAGE_BIT_RW)) !== 0;
+    const { pfn, kind } = info;
+    const pteWrite = (info.pte & (1 << C._PAGE_BIT_RW)) !== 0;
     if (write && !pteWrite) {
       // can_follow_write_pte(): a FOLL_FORCE write follows a R/O PTE once COW is broken
-      const exclusive = kind === C.WP_ANON && x.PageAnonExclusive(pfn) === 1;
+      const exclusive = kind === "anon" && ops.PageAnonExclusive(pfn);
       if (!((flags & FOLL_FORCE) && !(vma.flags & VM_WRITE) && (cowBroken || (k.strategy.tracksAnonExclusive && exclusive)))) {
         if (vma.flags & VM_WRITE) faultIn(k, p, addr, true);
         else { do_wp_page(k, p, vma, addr, true); cowBroken = true; }
         continue;
       }
     }
-    if (kind === C.WP_ANON && !pteWrite && !cowBroken && k.strategy.gupBreaksCow && vma.isCow) {
+    if (kind === "anon" && !pteWrite && !cowBroken && k.strategy.gupBreaksCow && vma.isCow) {
       // Linux 5.8: GUP of a COW page breaks COW, as a write fault would
       if (vma.flags & VM_WRITE) faultIn(k, p, addr, true); else do_wp_page(k, p, vma, addr, true);
       cowBroken = true;
@@ -199,8 +196,8 @@ function slowPage(k: Kernel, p: Process, addr: number, flags: number): number {
     }
     if (pin && !write && !pteWrite) {
       const mustUnshare = k.strategy.gupMustUnshare({
-        anon: kind === C.WP_ANON, exclusive: kind === C.WP_ANON && x.PageAnonExclusive(pfn) === 1,
-        ksm: kind === C.WP_ANON && x.folio_test_ksm(x.page_folio(pfn)) === 1, write, pin,
+        anon: kind === "anon", exclusive: kind === "anon" && ops.PageAnonExclusive(pfn),
+        ksm: kind === "anon" && ops.folioTestKsm(ops.pageFolio(pfn)), write, pin,
         longterm: (flags & FOLL_LONGTERM) !== 0, cowMapping: vma.isCow,
       });
       if (mustUnshare) {
@@ -209,8 +206,7 @@ function slowPage(k: Kernel, p: Process, addr: number, flags: number): number {
         continue;
       }
     }
-    const folio = x.page_folio(pfn) >>> 0;
-    if (!x.try_grab_folio(folio, 1, flags)) continue;
+    if (!ops.tryGrabFolio(ops.pageFolio(pfn), 1, flags)) continue;
     return pfn;
   }
   throw new Error(`cowsim: GUP of ${hex(addr)} in pid ${p.pid} did not settle`);

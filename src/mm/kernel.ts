@@ -1,30 +1,28 @@
 /**
- * A simulated kernel: one machine (the Wasm core), one COW strategy, the oracle that judges it,
- * and the processes. `createKernel()` is the entry point of the library.
+ * The kernel layer's machine-wide state: the Wasm core, the COW strategy, the processes, the
+ * anon_vma and shmem registries, the GUP references held, the counters — and the tracepoints
+ * every decision is emitted on. It knows no observer: the oracle, the journal and the judges
+ * subscribe to its events from the facade (src/kernel.ts), which is the public way in.
  * @packageDocumentation
  */
-import { Core, type FailKind, type FailureInjection } from "../core/core.js";
-import type { CoreExports } from "../core/abi.generated.js";
-import type { CoreBuild } from "../core/wasm.js";
-import { C } from "../core/abi.generated.js";
+import { Core, C, type CoreOps, type CoreRecord, type FailKind, type FailureInjection } from "../core/index.js";
+import type { CoreBuild, CoreWasm } from "../core/wasm.js";
 import { CowsimError, InvariantError } from "../errno.js";
-import { makeStrategy, type StrategyId } from "../policy/index.js";
+import { defineStrategy, isBuiltinStrategy, makeStrategy, type StrategyId } from "../policy/index.js";
 import type { CowStrategy } from "../policy/strategy.js";
-import { Oracle, type Finding } from "../oracle/oracle.js";
-import type { Journal } from "../oracle/journal.js";
+import { TraceBus, type PinView } from "../trace/events.js";
+import type { KernelView, ProcessView } from "../trace/view.js";
 import {
-  checkInvariants, latentMissedCows, heldFrames, usedSwapSlots, type InvariantViolation, type LatentMissedCow,
-  type HeldFrame, type UsedSwapSlot,
-} from "../oracle/invariants.js";
+  checkInvariants, heldFrames, usedSwapSlots, type InvariantViolation, type HeldFrame, type UsedSwapSlot,
+} from "./invariants.js";
 import { AnonVmaRegistry } from "./rmap.js";
 import { ShmemRegistry } from "./shmem.js";
 import { Stats, Stat, type Counters } from "./stats.js";
-import { TraceBus } from "../trace/events.js";
-import { Process } from "./process.js";
+import { MmProcess } from "./process.js";
 import { WpHelperSet } from "./memory.js";
+import { WaitQueues } from "./wait.js";
 import { PinRegistry } from "./gup.js";
 import { reclaim, swapCacheOrphan } from "./swap.js";
-import { PAGE_SIZE } from "./uapi.js";
 import { validateKernelOptions, formatOptionProblems } from "./options.js";
 import { Rng } from "../util/rng.js";
 
@@ -45,8 +43,8 @@ export interface TransientOptions {
 
 /** Options of createKernel(). @public */
 export interface KernelOptions {
-  /** The COW strategy: a built-in id (default "anon-exclusive") or a strategy object. */
-  readonly strategy?: StrategyId | CowStrategy;
+  /** The COW strategy: a built-in or registered id (default "anon-exclusive") or a strategy object. */
+  readonly strategy?: StrategyId | string | CowStrategy;
   /** The strategy's knobs, by name (see STRATEGIES). */
   readonly knobs?: Readonly<Record<string, boolean>>;
   /** Simulated RAM: bytes, or a size such as "256M" (default "256M"). */
@@ -72,16 +70,24 @@ export interface KernelOptions {
   readonly pageTables?: number;
   /** Which compilation of the core (default "release"). */
   readonly build?: CoreBuild;
+  /**
+   * The compiled core, when the embedding program has it: a WebAssembly.Module, its bytes or a
+   * URL. Default: what loadCore() loaded, or (in Node) the package's own file.
+   */
+  readonly wasm?: CoreWasm;
 }
 
-/** A simulated kernel. @public */
-export class Kernel {
+/** Something a process holds that goes when it exits (its GUP users, as its files would). */
+export interface Releasable {
+  release(): void;
+}
+
+/** The kernel layer of one simulated machine. */
+export class MmKernel implements KernelView {
   readonly core: Core;
-  readonly x: CoreExports;
-  readonly ctx: number;
+  /** The core's typed operations. */
+  readonly ops: CoreOps;
   readonly strategy: CowStrategy;
-  readonly oracle: Oracle | null;
-  readonly journal: Journal | null;
   readonly stats = new Stats();
   /** The tracepoints: subscribe with `trace.on(name, fn)`. */
   readonly trace = new TraceBus();
@@ -93,10 +99,15 @@ export class Kernel {
   readonly wpHelpers: WpHelperSet = new WpHelperSet(this);
   readonly anonVmas = new AnonVmaRegistry();
   readonly shmem = new ShmemRegistry();
-  readonly processes = new Map<number, Process>();
+  /** What faults wait on. */
+  readonly waits = new WaitQueues();
+  readonly processes = new Map<number, MmProcess>();
   readonly maxMapCount: number;
   readonly maxProcesses: number;
   readonly invariantsEachStep: boolean;
+  /** Whether the options asked for the oracle (the facade makes it). */
+  readonly wantsOracle: boolean;
+  readonly wantsJournal: boolean;
   private readonly rng: Rng;
   private readonly isolationRate: number;
   private readonly isolated = new Map<number, number>();
@@ -107,12 +118,18 @@ export class Kernel {
   /** vmstat's failed page-table allocations and injected failures when the current access began. */
   private ptFailMark = 0;
   private injectedMark = 0;
+  /** The step event, reused (events are valid during the call only). */
+  private readonly stepEvent = { pid: 0, call: null as string | (() => string) | null, code: 0, addr: 0, value: 0 };
 
   constructor(options: KernelOptions = {}) {
     const strategy = options.strategy ?? "anon-exclusive";
+    if (typeof strategy !== "string" && options.knobs !== undefined && Object.keys(options.knobs).length > 0) {
+      throw new CowsimError("EINVAL", "knobs go with a strategy named by id; a strategy object has its knobs already");
+    }
     try {
-      this.strategy = typeof strategy === "string" ? makeStrategy(strategy, options.knobs) : strategy;
+      this.strategy = typeof strategy === "string" ? makeStrategy(strategy, options.knobs) : defineStrategy(strategy);
     } catch (e) {
+      if (e instanceof CowsimError) throw e;
       throw new CowsimError("EINVAL", (e as Error).message);
     }
     // every option is checked before anything is built, with the rules scenario files use
@@ -120,33 +137,42 @@ export class Kernel {
     if (!checked.values) throw new CowsimError("EINVAL", formatOptionProblems(checked.problems));
     const v = checked.values;
     this.core = Core.create(v.core);
-    this.x = this.core.x;
-    this.ctx = this.core.ctx;
+    this.ops = this.core.ops;
     this.vmstatIndex = this.core.layout.vmstatBase >>> 2;
-    this.x.set_lru_batch_size(v.lruBatch === true ? this.strategy.lruBatchSize : v.lruBatch);
-    this.x.set_gup_fast_unshare(this.strategy.tracksAnonExclusive ? 1 : 0);
+    this.ops.setLruBatchSize(v.lruBatch === true ? this.strategy.lruBatchSize : v.lruBatch);
+    this.ops.setGupFastUnshare(this.strategy.tracksAnonExclusive);
     // the core's strategy checks judge the built-in rules; a custom strategy — perhaps broken on
     // purpose — is for the oracle to judge, not for the debug build to stop
-    if (typeof strategy !== "string") this.x.set_anon_exclusive_checks(0);
+    if (!isBuiltinStrategy(this.strategy)) this.ops.setAnonExclusiveChecks(false);
     this.isolationRate = v.isolation;
     this.rng = new Rng(v.seed);
-    this.oracle = v.oracle ? new Oracle(v.explain, this.core.layout.nframes) : null;
-    this.journal = this.oracle?.journal ?? null;
+    this.wantsOracle = v.oracle;
+    this.wantsJournal = v.oracle && v.explain;
     this.maxMapCount = v.maxMapCount;
     this.maxProcesses = v.maxProcesses;
     this.invariantsEachStep = v.checkInvariants;
   }
 
+  /** Makes the object of a new process; the facade's processes have the GUP users' calls too. */
+  protected createProcess(pid: number, mm: number, ppid: number): MmProcess {
+    return new MmProcess(this, pid, mm, ppid);
+  }
+
   /** A new process with an empty address space (what exec() leaves). */
-  spawn(): Process {
+  spawn(): MmProcess {
     this.checkProcessLimit("spawn");
-    const mm = this.x.mm_alloc(this.ctx);
-    if (mm < 0) throw new CowsimError("ENOMEM", "spawn: no page table left for the new process's PGD");
-    const p = new Process(this, this.allocPid(), mm, 0);
+    const mm = this.ops.tryMmAlloc();
+    if (mm === null) throw new CowsimError("ENOMEM", "spawn: no page table left for the new process's PGD");
+    const p = this.createProcess(this.allocPid(), mm, 0);
     this.processes.set(p.pid, p);
-    this.journal?.begin(p.pid, "spawn()");
-    this.journal?.add("mm_alloc", () => `pid ${p.pid} starts with an empty address space`);
+    this.beginStep(p.pid, "spawn()");
+    if (this.trace.has("mm_alloc")) this.trace.emit("mm_alloc", { pid: p.pid });
     return p;
+  }
+
+  /** fork's child: a process object for `mm`, not yet in the process table. @internal */
+  newChild(mm: number, ppid: number): MmProcess {
+    return this.createProcess(this.allocPid(), mm, ppid);
   }
 
   /**
@@ -159,25 +185,35 @@ export class Kernel {
     }
   }
 
-  /** @internal */
-  allocPid(): number {
+  private allocPid(): number {
     return this.nextPid++;
   }
 
-  process(pid: number): Process {
+  process(pid: number): MmProcess {
     const p = this.processes.get(pid);
     if (!p) throw new CowsimError("ESRCH", `no process ${pid}`);
     return p;
   }
 
+  private beginStep(pid: number, call: string | (() => string)): void {
+    if (!this.trace.has("step")) return;
+    const e = this.stepEvent;
+    e.pid = pid;
+    e.call = call;
+    e.code = 0;
+    e.addr = 0;
+    e.value = 0;
+    this.trace.emit("step", e);
+  }
+
   /**
-   * Runs one user-level call as a journal step: the call is recorded, then run; afterwards the
+   * Runs one user-level call as a step: the step is emitted, the call runs; afterwards the
    * invariants are checked when the kernel was asked to check them after every step.
    * @internal
    */
   syscall<T>(pid: number, call: string | (() => string), fn: () => T): T {
     if (this.inSyscall > 0) return fn();
-    this.journal?.begin(pid, call);
+    this.beginStep(pid, call);
     this.inSyscall++;
     let result: T;
     try {
@@ -190,13 +226,21 @@ export class Kernel {
   }
 
   /**
-   * Starts a load or store as a journal step (a cheap one: a code and two numbers, no text
-   * until explained). Returns whether it started a step, so endAccess() must follow.
+   * Starts a load or store as a step (a cheap one: a code and two numbers, no text until
+   * explained). Returns whether endAccess() must follow.
    * @internal
    */
-  beginAccess(p: Process, code: number, addr: number, value: number): boolean {
+  beginAccess(pid: number, code: number, addr: number, value: number): boolean {
     if (this.inSyscall > 0) return false;
-    this.journal?.beginCode(p.pid, code, addr, value);
+    if (this.trace.has("step")) {
+      const e = this.stepEvent;
+      e.pid = pid;
+      e.call = null;
+      e.code = code;
+      e.addr = addr;
+      e.value = value;
+      this.trace.emit("step", e);
+    }
     return this.invariantsEachStep;
   }
 
@@ -205,53 +249,14 @@ export class Kernel {
     this.assertInvariants(code === 1 ? `read(0x${addr.toString(16)})` : `write(0x${addr.toString(16)}, ${value})`);
   }
 
-  /** Notes the allocation failures so far, so that allocFailure() can tell what failed next. @internal */
-  markAllocFailures(): void {
-    const vm = this.core.u32;
-    const b = this.vmstatIndex;
-    this.ptFailMark = vm[b + C.PGTABLE_ALLOC_FAIL]!;
-    this.injectedMark = vm[b + C.FAIL_INJECTED_FRAME]! + vm[b + C.FAIL_INJECTED_PGTABLE]! + vm[b + C.FAIL_INJECTED_SWAP_SLOT]!;
-  }
-
-  /**
-   * What made an allocation fail since markAllocFailures(): an injected failure (Linux's
-   * should_fail_alloc_page() fails before the allocator would reclaim), a page table (reclaim
-   * frees frames, never tables), or a frame. @internal
-   */
-  allocFailure(): "injected" | "page-table" | "frame" {
-    const vm = this.core.u32;
-    const b = this.vmstatIndex;
-    const injected = vm[b + C.FAIL_INJECTED_FRAME]! + vm[b + C.FAIL_INJECTED_PGTABLE]! + vm[b + C.FAIL_INJECTED_SWAP_SLOT]!;
-    if (injected !== this.injectedMark) return "injected";
-    return vm[b + C.PGTABLE_ALLOC_FAIL] !== this.ptFailMark ? "page-table" : "frame";
-  }
-
-  /** Direct reclaim after a failed allocation, when reclaim can help; returns the frames freed. @internal */
-  reclaimAfterFailure(): number {
-    return this.allocFailure() === "frame" ? this.reclaim() : 0;
-  }
-
-  /** Every counter: faults by kind, reuses, copies, COW verdicts, core events. */
+  /** Every counter of the kernel layer: faults by kind, reuses, copies, core events. */
   counters(): Counters {
-    return this.stats.snapshot(this.core, this.oracle);
-  }
-
-  /** The oracle's findings so far (missed, unnecessary and wrong COWs), each explained. */
-  get findings(): readonly Finding[] {
-    return this.oracle?.findings ?? [];
+    return this.stats.snapshot(this.core, null);
   }
 
   /** Checks every invariant now; returns the violations (none when all hold). */
   checkInvariants(): InvariantViolation[] {
     return checkInvariants(this);
-  }
-
-  /**
-   * Pages whose contents already differ from what their process must see — missed COWs nobody
-   * has read yet (empty without the oracle).
-   */
-  latentMissedCows(): LatentMissedCow[] {
-    return latentMissedCows(this);
   }
 
   /** Throws an {@link InvariantError} when an invariant does not hold. */
@@ -279,11 +284,11 @@ export class Kernel {
    * many left the swap cache.
    */
   freeSwapCache(): number {
-    const x = this.x;
+    const ops = this.ops;
     let n = 0;
     for (let pfn = 1; pfn < this.core.layout.nframes; pfn++) {
-      if (!x.page_test_flag(pfn, C.PG_swapcache) || x.folio_is_mapped(pfn)) continue;
-      if (x.folio_free_swap(pfn) === 1) n++;
+      if (!ops.pageTestFlag(pfn, C.PG_swapcache) || ops.folioIsMapped(pfn)) continue;
+      if (ops.folioFreeSwap(pfn)) n++;
     }
     return n;
   }
@@ -304,12 +309,64 @@ export class Kernel {
 
   /** lru_add_drain(): empties the per-CPU LRU batch, dropping its references. */
   drainLru(): number {
-    return this.x.lru_add_drain(this.ctx);
+    return this.ops.lruAddDrain();
   }
 
   /** Frames not free: mapped, cached, pinned, batched. */
   get usedFrames(): number {
     return this.core.layout.nframes - 1 - this.core.freePages();
+  }
+
+  // ---- allocation failures -------------------------------------------------------------------
+
+  /** Notes the allocation failures so far, so that allocFailure() can tell what failed next. @internal */
+  markAllocFailures(): void {
+    const vm = this.core.u32;
+    const b = this.vmstatIndex;
+    this.ptFailMark = vm[b + C.PGTABLE_ALLOC_FAIL]!;
+    this.injectedMark = vm[b + C.FAIL_INJECTED_FRAME]! + vm[b + C.FAIL_INJECTED_PGTABLE]! + vm[b + C.FAIL_INJECTED_SWAP_SLOT]!;
+  }
+
+  /**
+   * What made an allocation fail since markAllocFailures(): an injected failure (Linux's
+   * should_fail_alloc_page() fails before the allocator would reclaim), a page table (reclaim
+   * frees frames, never tables), or a frame. @internal
+   */
+  allocFailure(): "injected" | "page-table" | "frame" {
+    const vm = this.core.u32;
+    const b = this.vmstatIndex;
+    const injected = vm[b + C.FAIL_INJECTED_FRAME]! + vm[b + C.FAIL_INJECTED_PGTABLE]! + vm[b + C.FAIL_INJECTED_SWAP_SLOT]!;
+    if (injected !== this.injectedMark) return "injected";
+    return vm[b + C.PGTABLE_ALLOC_FAIL] !== this.ptFailMark ? "page-table" : "frame";
+  }
+
+  /** Direct reclaim after a failed allocation, when reclaim can help; returns the frames freed. @internal */
+  reclaimAfterFailure(): number {
+    return this.allocFailure() === "frame" ? this.reclaim() : 0;
+  }
+
+  // ---- folio locks held by other actors --------------------------------------------------------
+
+  /**
+   * folio_lock() of frame `pfn`'s folio by an actor outside the simulated processes — I/O,
+   * migration, a device: a fault that needs the lock (do_swap_page()'s folio_lock_or_retry())
+   * waits until unlockFolio().
+   */
+  lockFolio(pfn: number): void {
+    if (!Number.isInteger(pfn) || pfn <= 0 || pfn >= this.core.layout.nframes || this.ops.pageTestFlag(pfn, C.PG_buddy)) {
+      throw new CowsimError("EINVAL", `lockFolio: pfn ${pfn} is not an allocated frame`);
+    }
+    const folio = this.ops.pageFolio(pfn);
+    if (this.ops.pageTestFlag(folio, C.PG_locked)) throw new CowsimError("EBUSY", `lockFolio: pfn ${folio} is locked already`);
+    this.ops.pageSetFlag(folio, C.PG_locked);
+  }
+
+  /** folio_unlock(): the lock goes, and the faults waiting for it may retry (folio_wake_bit()). */
+  unlockFolio(pfn: number): void {
+    const folio = Number.isInteger(pfn) && pfn > 0 && pfn < this.core.layout.nframes ? this.ops.pageFolio(pfn) : -1;
+    if (folio < 0 || !this.ops.pageTestFlag(folio, C.PG_locked)) throw new CowsimError("EINVAL", `unlockFolio: pfn ${pfn} is not locked`);
+    this.ops.pageClearFlag(folio, C.PG_locked);
+    this.waits.folio(folio).wake();
   }
 
   // ---- transient references ------------------------------------------------------------------
@@ -321,8 +378,9 @@ export class Kernel {
   isolate(pid: number, addr: number): number {
     const pfn = this.process(pid).pfnAt(addr);
     if (pfn === null || pfn === 0) throw new CowsimError("EFAULT", `pid ${pid} maps no page at 0x${addr.toString(16)}`);
-    const folio = this.x.page_folio(pfn) >>> 0;
+    const folio = this.ops.pageFolio(pfn);
     this.takeIsolation(folio);
+    if (this.trace.has("isolate_lru_page")) this.trace.emit("isolate_lru_page", { pfn: folio, transient: false });
     return folio;
   }
 
@@ -330,12 +388,13 @@ export class Kernel {
   putback(pfn: number): void {
     if (!this.isolated.has(pfn)) throw new CowsimError("EINVAL", `pfn ${pfn} is not isolated`);
     this.putbackIsolated(pfn);
+    if (this.trace.has("putback_lru_page")) this.trace.emit("putback_lru_page", { pfn });
   }
 
   private takeIsolation(folio: number): void {
-    this.x.folio_ref_add(folio, 1);
-    this.x.page_clear_flag(folio, C.PG_lru);
-    this.x.page_set_flag(folio, C.PG_isolated);
+    this.ops.folioRefAdd(folio, 1);
+    this.ops.pageClearFlag(folio, C.PG_lru);
+    this.ops.pageSetFlag(folio, C.PG_isolated);
     this.isolated.set(folio, (this.isolated.get(folio) ?? 0) + 1);
     this.stats.inc(Stat.isolations);
   }
@@ -344,7 +403,7 @@ export class Kernel {
   maybeIsolate(folio: number): boolean {
     if (this.isolationRate === 0 || this.rng.next() >= this.isolationRate) return false;
     this.takeIsolation(folio);
-    this.journal?.add("isolate_lru_page", () => `a compaction scan holds a reference to pfn ${folio} during the fault`, [folio]);
+    if (this.trace.has("isolate_lru_page")) this.trace.emit("isolate_lru_page", { pfn: folio, transient: true });
     return true;
   }
 
@@ -353,10 +412,10 @@ export class Kernel {
     const n = this.isolated.get(folio) ?? 0;
     if (n <= 1) this.isolated.delete(folio); else this.isolated.set(folio, n - 1);
     if (n <= 1) {
-      this.x.page_clear_flag(folio, C.PG_isolated);
-      this.x.page_set_flag(folio, C.PG_lru);
+      this.ops.pageClearFlag(folio, C.PG_isolated);
+      this.ops.pageSetFlag(folio, C.PG_lru);
     }
-    this.x.folio_put_refs(folio, 1);
+    this.ops.folioPutRefs(folio, 1);
   }
 
   /** Folios currently isolated. @internal */
@@ -364,31 +423,24 @@ export class Kernel {
     return [...this.isolated.keys()];
   }
 
-  /** References held outside the page tables by users of GUP (pins, pipe buffers), per folio. @internal */
-  extraRefs(): Map<number, number> {
-    return this.pins.heldRefs(this);
-  }
-
   /** References the kernel knows to be transient (isolation), per folio. @internal */
   transientRefs(folio: number): number {
     return this.isolated.get(folio) ?? 0;
   }
-
-  // ---- hooks later layers fill in --------------------------------------------------------------
 
   /** Snapshot references (pipe buffers …) that must keep seeing a folio's old contents. @internal */
   snapshotRefs(folio: number): number {
     let n = 0;
     for (const pin of this.pins.active.values()) {
       if (pin.contract !== "snapshot") continue;
-      for (const pfn of pin.pfns) if (this.x.page_folio(pfn) === folio) n++;
+      for (const pfn of pin.pfns) if (this.ops.pageFolio(pfn) === folio) n++;
     }
     return n;
   }
 
   /** folio_free_swap() @internal */
   folioFreeSwap(folio: number): boolean {
-    return this.x.folio_free_swap(folio) === 1;
+    return this.ops.folioFreeSwap(folio);
   }
 
   /** A swap slot whose last swap PTE went away while its folio sits in the swap cache. @internal */
@@ -406,9 +458,20 @@ export class Kernel {
     }
     return reclaim(this, want);
   }
+
+  // ---- the view subscribers read (KernelView) ------------------------------------------------
+
+  pagemap(mm: number, start: number, end: number): CoreRecord[] {
+    return this.core.pagemap(mm, start, end);
+  }
+
+  processViews(): Iterable<ProcessView> {
+    return this.processes.values();
+  }
+
+  pinViews(): Iterable<PinView> {
+    return this.pins.active.values();
+  }
 }
 
-/** Creates a simulated kernel. @public */
-export function createKernel(options: KernelOptions = {}): Kernel {
-  return new Kernel(options);
-}
+export type { StrategyId };

@@ -4,8 +4,8 @@
  * and the read-ahead hints, which only set their flags.
  */
 import { CowsimError } from "../errno.js";
-import type { Kernel } from "./kernel.js";
-import type { Process } from "./process.js";
+import type { MmKernel } from "./kernel.js";
+import type { MmProcess } from "./process.js";
 import {
   hex, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ, VM_RAND_READ, VM_SHARED, VM_WRITE, VM_READ, VM_EXEC,
 } from "./vma.js";
@@ -37,7 +37,7 @@ const SUPPORTED = new Set([
  * Applies `advice` to [addr, addr + length). A hole in the range fails with ENOMEM before
  * anything changes (Linux applies the advice to the mapped parts, then fails).
  */
-export function do_madvise(k: Kernel, p: Process, addr: number, length: number, advice: number): void {
+export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: number, advice: number): void {
   if (!Number.isSafeInteger(addr) || !pageAligned(addr)) throw new CowsimError("EINVAL", `madvise: address ${addr} is not page-aligned`);
   if (!Number.isSafeInteger(length) || length < 0) throw new CowsimError("EINVAL", `madvise: length ${length}`);
   if (!SUPPORTED.has(advice)) throw new CowsimError("EINVAL", `madvise: advice ${advice} is not one cowsim models`);
@@ -75,8 +75,6 @@ export function do_madvise(k: Kernel, p: Process, addr: number, length: number, 
       const from = Math.max(addr, v.start);
       const to = Math.min(end, v.end);
       zapVma(k, p, v, from, to, 0);
-      // private memory reads zero afterwards; shared memory refaults from the object
-      if (k.oracle && !v.shmem) k.oracle.onDiscard(p.pid, from / PAGE_SIZE, to / PAGE_SIZE);
     }
   } else if (advice === MADV_PAGEOUT) {
     for (const v of vmas) {
@@ -88,6 +86,6 @@ export function do_madvise(k: Kernel, p: Process, addr: number, length: number, 
       throw new CowsimError("ENOMEM", `madvise(${name}): out of memory while populating (the pages faulted in so far stay, as in Linux)`);
     }
   }
-  k.journal?.add("madvise", () => `pid ${p.pid}: ${name} over ${hex(addr)}-${hex(end)}`);
+  if (k.trace.has("madvise")) k.trace.emit("madvise", { pid: p.pid, start: addr, end, advice: name });
 }
 

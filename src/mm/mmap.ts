@@ -2,10 +2,10 @@
  * mmap(), munmap() and exit_mmap() (mm/mmap.c, mm/vma.c), with the VMA split and merge they
  * rest on. Every call validates everything first, so a failure changes nothing.
  */
-import { C } from "../core/abi.generated.js";
+import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
-import type { Kernel } from "./kernel.js";
-import type { Process } from "./process.js";
+import type { MmKernel } from "./kernel.js";
+import type { MmProcess } from "./process.js";
 import {
   Vma, canMerge, calc_vm_prot_bits, hex, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_SHARED, VM_MAYSHARE,
   VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY,
@@ -43,7 +43,7 @@ export function checkRange(call: string, addr: number, length: number): number {
 // ---- VMA split and merge --------------------------------------------------------------------
 
 /** __split_vma(): cut `vma` at `addr`; returns the upper part (a new VMA). */
-export function split_vma(k: Kernel, p: Process, vma: Vma, addr: number): Vma {
+export function split_vma(k: MmKernel, p: MmProcess, vma: Vma, addr: number): Vma {
   if (addr <= vma.start || addr >= vma.end || addr % PAGE_SIZE) {
     throw new Error(`cowsim: bad split of ${vma.describe()} at ${hex(addr)}`);
   }
@@ -57,7 +57,7 @@ export function split_vma(k: Kernel, p: Process, vma: Vma, addr: number): Vma {
 }
 
 /** Splits VMAs so that `start` and `end` fall on VMA boundaries. */
-export function splitAround(k: Kernel, p: Process, start: number, end: number): void {
+export function splitAround(k: MmKernel, p: MmProcess, start: number, end: number): void {
   const first = p.vmas.lookup(start);
   if (first && first.start < start) split_vma(k, p, first, start);
   const last = p.vmas.lookup(end - 1);
@@ -65,14 +65,14 @@ export function splitAround(k: Kernel, p: Process, start: number, end: number): 
 }
 
 /** Removes a VMA whose pages are gone (or moved): anon_vma links, shmem reference. */
-export function removeVma(k: Kernel, p: Process, vma: Vma): void {
+export function removeVma(k: MmKernel, p: MmProcess, vma: Vma): void {
   p.vmas.remove(vma);
   unlink_anon_vmas(k.anonVmas, vma);
-  if (vma.shmem) k.shmem.put(k.core, vma.shmem);
+  if (vma.shmem) k.shmem.put(k.ops, vma.shmem);
 }
 
 /** vma_merge(): joins `vma` with its neighbours where the merge rules allow. Returns the result. */
-export function mergeNeighbours(k: Kernel, p: Process, vma: Vma): Vma {
+export function mergeNeighbours(k: MmKernel, p: MmProcess, vma: Vma): Vma {
   let cur = vma;
   const prev = p.vmas.prev(cur);
   if (prev && canMerge(prev, cur)) cur = absorb(k, p, prev, cur);
@@ -82,7 +82,7 @@ export function mergeNeighbours(k: Kernel, p: Process, vma: Vma): Vma {
 }
 
 /** `a` grows over `b` (its upper neighbour), which goes away. */
-function absorb(k: Kernel, p: Process, a: Vma, b: Vma): Vma {
+function absorb(k: MmKernel, p: MmProcess, a: Vma, b: Vma): Vma {
   if (!a.anonVma && b.anonVma) {
     // dup_anon_vma(): the survivor takes the other's anon_vma
     anon_vma_dup_for_split(a, b, p.mm);
@@ -99,7 +99,7 @@ function absorb(k: Kernel, p: Process, a: Vma, b: Vma): Vma {
  * get_unmapped_area(): the hint if it fits, else the highest gap below mmap_base
  * (top-down, as x86-64 does), else ENOMEM.
  */
-export function get_unmapped_area(p: Process, hint: number, len: number, call = "mmap"): number {
+export function get_unmapped_area(p: MmProcess, hint: number, len: number, call = "mmap"): number {
   if (hint) {
     const a = Math.floor(hint / PAGE_SIZE) * PAGE_SIZE;
     if (a >= MMAP_MIN_ADDR && a + len <= TASK_SIZE && p.vmas.overlapping(a, a + len).length === 0) return a;
@@ -111,7 +111,7 @@ export function get_unmapped_area(p: Process, hint: number, len: number, call = 
 }
 
 /** do_mmap() of anonymous memory. Returns the address. */
-export function do_mmap(k: Kernel, p: Process, addr: number | null, length: number, prot: number, flags: number): number {
+export function do_mmap(k: MmKernel, p: MmProcess, addr: number | null, length: number, prot: number, flags: number): number {
   const hint = addr ?? 0;
   if (!Number.isSafeInteger(hint) || hint < 0) throw einval(`mmap: address ${String(addr)} is not an address`);
   if (!Number.isSafeInteger(length) || length <= 0) throw einval(`mmap: length ${length} must be positive`);
@@ -152,7 +152,7 @@ export function do_mmap(k: Kernel, p: Process, addr: number | null, length: numb
   let vma = new Vma(start, start + len, vmFlags, shared ? 0 : start / PAGE_SIZE, shmem);
   p.vmas.insert(vma);
   if (!shared) vma = mergeNeighbours(k, p, vma);
-  k.journal?.add("do_mmap", () => `pid ${p.pid} maps ${hex(start)}-${hex(start + len)} ${shared ? "shared" : "private"}`);
+  if (k.trace.has("do_mmap")) k.trace.emit("do_mmap", { pid: p.pid, start, end: start + len, shared });
   if (flags & MAP_POPULATE) populate(k, p, start, start + len, (vmFlags & (VM_WRITE | VM_SHARED)) === VM_WRITE);
   return start;
 }
@@ -163,7 +163,7 @@ export function do_mmap(k: Kernel, p: Process, addr: number | null, length: numb
  * where pages are shared), read faults otherwise (the zero page, or the shared object's pages).
  * Returns false when it ran out of memory part way (Linux's mmap() then still succeeds).
  */
-export function populate(k: Kernel, p: Process, start: number, end: number, write: boolean): boolean {
+export function populate(k: MmKernel, p: MmProcess, start: number, end: number, write: boolean): boolean {
   const W = 2 ** C._PAGE_BIT_RW;
   for (const vma of p.vmas.overlapping(start, end)) {
     // populate_vma_page_range(): "we've never faulted in PROT_NONE pages" — and mm_populate()
@@ -180,7 +180,7 @@ export function populate(k: Kernel, p: Process, start: number, end: number, writ
       if (!r && vma.isPrivateAnon && (vma.anonVma || !write)) {
         let b = a + PAGE_SIZE;
         while (b < to && !entries.has(b)) b += PAGE_SIZE;
-        const n = k.x.do_anonymous_pages(k.ctx, p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,
+        const n = k.ops.doAnonymousPages(p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,
           write ? C.ANON_WRITE | (vma.flags & VM_WRITE ? C.ANON_VM_WRITE : 0) : 0);
         // all or nothing: short of memory, the run goes page by page to fail where Linux would
         if (n >= 0) { a = b; continue; }
@@ -200,7 +200,7 @@ export function populate(k: Kernel, p: Process, start: number, end: number, writ
 // ---- munmap / exit ----------------------------------------------------------------------------
 
 /** do_vmi_munmap(): [start, end) becomes unmapped. Nothing there is fine. */
-export function do_munmap(k: Kernel, p: Process, addr: number, length: number): void {
+export function do_munmap(k: MmKernel, p: MmProcess, addr: number, length: number): void {
   const len = checkRange("munmap", addr, length);
   const end = addr + len;
   // unmapping the middle of a VMA leaves one more VMA
@@ -212,14 +212,13 @@ export function do_munmap(k: Kernel, p: Process, addr: number, length: number): 
 }
 
 /** Unmaps [start, end): split, zap, free page tables, drop the VMAs. */
-export function unmapRange(k: Kernel, p: Process, start: number, end: number): void {
+export function unmapRange(k: MmKernel, p: MmProcess, start: number, end: number): void {
   const victims = p.vmas.overlapping(start, end);
   if (victims.length === 0) return;
   splitAround(k, p, start, end);
   const inside = p.vmas.overlapping(start, end);
   for (const vma of inside) {
     zapVma(k, p, vma, vma.start, vma.end, C.ZAP_DROP_MARKERS);
-    if (k.oracle && !vma.shmem) k.oracle.onDiscard(p.pid, vma.start / PAGE_SIZE, vma.end / PAGE_SIZE);
   }
   const first = inside[0]!;
   const last = inside[inside.length - 1]!;
@@ -227,12 +226,12 @@ export function unmapRange(k: Kernel, p: Process, start: number, end: number): v
   const next = p.vmas.next(last);
   for (const vma of inside) removeVma(k, p, vma);
   // free_pgtables(): between the neighbours, nothing is mapped any more
-  k.x.free_pgd_range(p.mm, prev ? prev.end : 0, next ? next.start : TASK_SIZE + PAGE_SIZE);
-  k.journal?.add("do_vmi_munmap", () => `pid ${p.pid} unmaps ${hex(start)}-${hex(end)}`);
+  k.core.freePgdRange(p.mm, prev ? prev.end : 0, next ? next.start : TASK_SIZE + PAGE_SIZE);
+  if (k.trace.has("do_vmi_munmap")) k.trace.emit("do_vmi_munmap", { pid: p.pid, start, end });
 }
 
 /** zap_page_range_single() over part of one VMA, handling what the core hands back. */
-export function zapVma(k: Kernel, p: Process, vma: Vma, start: number, end: number, flags: number): void {
+export function zapVma(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: number, flags: number): void {
   const records = k.core.zapPageRange(p.mm, start, end, flags);
   for (const r of records) {
     if (r.kind === C.REC_SWAP_CACHE_ONLY) {
@@ -241,15 +240,16 @@ export function zapVma(k: Kernel, p: Process, vma: Vma, start: number, end: numb
       throw new Error(`cowsim: zap of part of a PMD-mapped THP at ${hex(r.address)} needs a split (not modelled yet)`);
     }
   }
-  void vma;
+  // private memory reads zero afterwards; shared memory refaults from its object
+  if (k.trace.has("zap_page_range")) k.trace.emit("zap_page_range", { pid: p.pid, start, end, private: !vma.shmem });
 }
 
 /** exit_mmap(): every VMA goes, then the page tables and the mm. */
-export function exit_mmap(k: Kernel, p: Process): void {
+export function exit_mmap(k: MmKernel, p: MmProcess): void {
   for (const vma of p.vmas) {
     zapVma(k, p, vma, vma.start, vma.end, C.ZAP_DROP_MARKERS);
     removeVma(k, p, vma);
   }
-  k.x.free_pgd_range(p.mm, 0, TASK_SIZE + PAGE_SIZE);
+  k.core.freePgdRange(p.mm, 0, TASK_SIZE + PAGE_SIZE);
   k.core.mmFree(p.mm);
 }

@@ -1,10 +1,10 @@
 /**
  * mprotect() (mm/mprotect.c do_mprotect_pkey(), mprotect_fixup(), change_protection()).
  */
-import { C } from "../core/abi.generated.js";
+import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
-import type { Kernel } from "./kernel.js";
-import type { Process } from "./process.js";
+import type { MmKernel } from "./kernel.js";
+import type { MmProcess } from "./process.js";
 import { calc_vm_prot_bits, hex, VM_READ, VM_WRITE, VM_EXEC, VM_MAYWRITE, VM_SHARED, VM_SOFTDIRTY } from "./vma.js";
 import { checkRange, splitAround, mergeNeighbours } from "./mmap.js";
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_SIZE } from "./uapi.js";
@@ -15,7 +15,7 @@ import { PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_SIZE } from "./uapi.js";
  * first, changing nothing). With the 6.2 rule (mprotectWriteUpgrade) exclusive anonymous pages
  * become writable at once; otherwise the next write faults and do_wp_page() decides.
  */
-export function do_mprotect(k: Kernel, p: Process, addr: number, length: number, prot: number): void {
+export function do_mprotect(k: MmKernel, p: MmProcess, addr: number, length: number, prot: number): void {
   const len = checkRange("mprotect", addr, length);
   if (!Number.isInteger(prot) || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) {
     throw new CowsimError("EINVAL", `mprotect: prot ${prot} has bits other than PROT_READ | PROT_WRITE | PROT_EXEC`);
@@ -48,8 +48,7 @@ export function do_mprotect(k: Kernel, p: Process, addr: number, length: number,
   }
   for (const v of p.vmas.overlapping(addr, end)) mergeNeighbours(k, p, v);
   p.vmas.invalidate();
-  k.journal?.add("mprotect_fixup", () => `pid ${p.pid} sets ${hex(addr)}-${hex(end)} to prot ${prot}` +
-    (upgraded ? " (exclusive anonymous pages mapped writable at once: 6.2's rule)" : ""));
+  if (k.trace.has("mprotect_fixup")) k.trace.emit("mprotect_fixup", { pid: p.pid, start: addr, end, prot, upgraded });
 }
 
 /**
@@ -59,9 +58,8 @@ export function do_mprotect(k: Kernel, p: Process, addr: number, length: number,
  * of a possibly pinned page in a COW mapping is left as it is (pte_is_pinned()): write-protecting
  * it would only make the next write fault copy the page away from its pin.
  */
-export function clear_soft_dirty(k: Kernel, p: Process): void {
-  const x = k.x;
-  const skipPinned = k.strategy.clearRefsSkipsPinned && (x.mm_flags(p.mm) & C.MMF_HAS_PINNED) !== 0;
+export function clear_soft_dirty(k: MmKernel, p: MmProcess): void {
+  const skipPinned = k.strategy.clearRefsSkipsPinned && (k.ops.mmFlags(p.mm) & C.MMF_HAS_PINNED) !== 0;
   let skipped = 0;
   for (const v of p.vmas) {
     v.flags &= ~VM_SOFTDIRTY;
@@ -79,15 +77,14 @@ export function clear_soft_dirty(k: Kernel, p: Process): void {
     }
     if (from < v.end) k.core.changeProtection(p.mm, from, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
   }
-  k.journal?.add("clear_refs", () => `pid ${p.pid} clears soft-dirty: every PTE write-protected, tracking on` +
-    (skipped ? ` (${skipped} writable possibly pinned pages left alone: pte_is_pinned())` : ""));
+  if (k.trace.has("clear_refs")) k.trace.emit("clear_refs", { pid: p.pid, skipped });
 }
 
 const PTE_WRITE = 2 ** C._PAGE_BIT_RW;
 const PTE_SPECIAL = 2 ** C._PAGE_BIT_SPECIAL;
 
 /** pte_is_pinned(): a writable present PTE of a normal folio that folio_maybe_dma_pinned(). */
-function isPinnedPte(k: Kernel, kind: number, pfn: number, aux: number): boolean {
+function isPinnedPte(k: MmKernel, kind: number, pfn: number, aux: number): boolean {
   if ((kind & 0xff) !== C.PTE_KIND_PRESENT || !(aux & PTE_WRITE) || aux & PTE_SPECIAL) return false;
-  return k.x.folio_maybe_dma_pinned(k.x.page_folio(pfn) >>> 0) === 1;
+  return k.ops.folioMaybeDmaPinned(k.ops.pageFolio(pfn));
 }

@@ -9,8 +9,8 @@
  * check runs before anything is unmapped, so a failed call changes nothing.
  */
 import { CowsimError } from "../errno.js";
-import type { Kernel } from "./kernel.js";
-import type { Process } from "./process.js";
+import type { MmKernel } from "./kernel.js";
+import type { MmProcess } from "./process.js";
 import { Vma, hex } from "./vma.js";
 import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { do_munmap, unmapRange, mergeNeighbours, pageAligned, get_unmapped_area, MMAP_MIN_ADDR } from "./mmap.js";
@@ -20,7 +20,7 @@ const einval = (msg: string) => new CowsimError("EINVAL", `mremap: ${msg}`);
 const pageAlign = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
 /** SYSCALL_DEFINE5(mremap): returns the (possibly new) address. */
-export function do_mremap(k: Kernel, p: Process, oldAddr: number, oldLength: number, newLength: number,
+export function do_mremap(k: MmKernel, p: MmProcess, oldAddr: number, oldLength: number, newLength: number,
   flags: number, newAddr?: number): number {
   if (!Number.isInteger(flags) || (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0) {
     throw einval(`unknown flags 0x${(flags >>> 0).toString(16)}`);
@@ -46,7 +46,7 @@ export function do_mremap(k: Kernel, p: Process, oldAddr: number, oldLength: num
   if (oldLen >= newLen) {
     if (oldLen > newLen) {
       do_munmap(k, p, oldAddr + newLen, oldLen - newLen);
-      k.journal?.add("mremap", () => `pid ${p.pid} shrinks ${hex(oldAddr)} from ${hex(oldLen)} to ${hex(newLen)} bytes`);
+      if (k.trace.has("mremap")) k.trace.emit("mremap", { pid: p.pid, addr: oldAddr, oldLen, newLen });
     }
     return oldAddr;
   }
@@ -58,7 +58,7 @@ export function do_mremap(k: Kernel, p: Process, oldAddr: number, oldLength: num
     vma.end = oldAddr + newLen;
     p.vmas.invalidate();
     mergeNeighbours(k, p, vma);
-    k.journal?.add("vma_expand", () => `pid ${p.pid} grows ${hex(oldAddr)} in place to ${hex(newLen)} bytes`);
+    if (k.trace.has("mremap")) k.trace.emit("mremap", { pid: p.pid, addr: oldAddr, oldLen, newLen });
     return oldAddr;
   }
   if (!(flags & MREMAP_MAYMOVE)) {
@@ -79,7 +79,7 @@ function vmaToResize(vma: Vma, addr: number, oldLen: number): void {
  * move_vma() needs to stay 4 maps below vm.max_map_count; the worst case splits both the
  * source and the destination (mremap_to()'s "map_count + 2 >= max_map_count - 3").
  */
-function checkMapCount(k: Kernel, p: Process): void {
+function checkMapCount(k: MmKernel, p: MmProcess): void {
   if (p.vmas.count + 2 >= k.maxMapCount - 3) {
     throw new CowsimError("ENOMEM", `mremap: pid ${p.pid} is too close to vm.max_map_count (${k.maxMapCount})`);
   }
@@ -90,7 +90,7 @@ function checkMapCount(k: Kernel, p: Process): void {
  * get_unmapped_area() finds room, `newAddr` being its hint. The old and new ranges may not
  * overlap even when `newAddr` is only a hint.
  */
-function mremap_to(k: Kernel, p: Process, vma: Vma, addr: number, oldLen: number, newLen: number, flags: number,
+function mremap_to(k: MmKernel, p: MmProcess, vma: Vma, addr: number, oldLen: number, newLen: number, flags: number,
   newAddr: number): number {
   if (!Number.isSafeInteger(newAddr) || newAddr < 0 || !pageAligned(newAddr)) {
     throw einval(`new address ${hex(newAddr)} is not page-aligned`);
@@ -119,9 +119,9 @@ function mremap_to(k: Kernel, p: Process, vma: Vma, addr: number, oldLen: number
  * the whole old VMA, its anon_vma links go (unlink_anon_vmas()) and it is unfaulted again
  * (vm_pgoff = vm_start >> PAGE_SHIFT), so its next fault starts a new anon_vma.
  */
-function moveVma(k: Kernel, p: Process, vma: Vma, from: number, oldLen: number, newLen: number, to: number,
+function moveVma(k: MmKernel, p: MmProcess, vma: Vma, from: number, oldLen: number, newLen: number, to: number,
   flags: number): number {
-  const recs = k.x.move_page_tables(k.ctx, p.mm, from, to, oldLen);
+  const recs = k.ops.movePageTables(p.mm, from, to, oldLen);
   if (recs === -12) throw new CowsimError("ENOMEM", `mremap: no page tables left to move ${hex(from)}`);
   if (recs < 0) throw new Error(`cowsim: move_page_tables failed with ${recs}`);
   if (recs > 0) throw new Error("cowsim: mremap of part of a PMD-mapped THP needs a split (not modelled yet)");
@@ -130,7 +130,9 @@ function moveVma(k: Kernel, p: Process, vma: Vma, from: number, oldLen: number, 
   if (vma.shmem) k.shmem.get(vma.shmem);
   anon_vma_dup_for_split(nv, vma, p.mm);
   p.vmas.insert(nv);
-  if (!vma.shmem) k.oracle?.onMove(p.pid, from / PAGE_SIZE, to / PAGE_SIZE, oldLen / PAGE_SIZE);
+  if (k.trace.has("move_vma")) {
+    k.trace.emit("move_vma", { pid: p.pid, from, to, len: oldLen, dontunmap: (flags & MREMAP_DONTUNMAP) !== 0, private: !vma.shmem });
+  }
   if (flags & MREMAP_DONTUNMAP) {
     if (vma.start === from && vma.end === from + oldLen) {
       unlink_anon_vmas(k.anonVmas, vma);
@@ -140,7 +142,5 @@ function moveVma(k: Kernel, p: Process, vma: Vma, from: number, oldLen: number, 
     unmapRange(k, p, from, from + oldLen);
   }
   mergeNeighbours(k, p, nv);
-  k.journal?.add("move_vma", () => `pid ${p.pid} moves ${hex(from)}+${hex(oldLen)} to ${hex(to)}` +
-    (flags & MREMAP_DONTUNMAP ? ", the old range stays mapped and empty (MREMAP_DONTUNMAP)" : "") + ": pages keep their state");
   return to;
 }

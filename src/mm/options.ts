@@ -10,7 +10,7 @@
  *
  * The strategy and its knobs are not judged here: makeStrategy() knows them.
  */
-import { coreModule, planBytes, MAX_MEMORY_BYTES, type CoreBuild } from "../core/wasm.js";
+import { coreModule, planBytes, MAX_MEMORY_BYTES, type CoreBuild, type CoreWasm } from "../core/wasm.js";
 import { parseSize } from "../util/size.js";
 import { DEFAULT_MAX_MAP_COUNT, PAGE_SIZE } from "./uapi.js";
 
@@ -70,6 +70,8 @@ export interface KernelCoreSizes {
   readonly maxThreads: number;
   readonly dataBytes: number;
   readonly build: CoreBuild;
+  /** The compiled core the embedder passed, if any. */
+  readonly wasm?: CoreWasm;
 }
 
 /** The options once every rule holds: defaults filled in, sizes in bytes. @public */
@@ -232,6 +234,7 @@ export function validateKernelOptions(options: object): KernelOptionsCheck {
       swapSlots: Math.ceil((swapGiven ? sw : mem) / PAGE_SIZE) + 1,
       pageTables: tablesGiven ? tables : defaultPageTables(frames, mms),
       maxMms: mms, maxThreads: KERNEL_THREADS, dataBytes: data, build,
+      ...(o.wasm !== undefined ? { wasm: o.wasm as CoreWasm } : {}),
     };
   };
   const core = sizes(memory, swap, dataBytes, maxProcesses, pageTables);
@@ -249,7 +252,7 @@ type Sized = { memory: number; swap: number; dataBytes: number; maxProcesses: nu
 function planOf(c: KernelCoreSizes): number | undefined {
   let module: WebAssembly.Module;
   try {
-    module = coreModule(c.build);
+    module = coreModule(c.build, c.wasm);
   } catch {
     return undefined; // Core.create() will say that the core is not built
   }

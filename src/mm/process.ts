@@ -1,12 +1,13 @@
 /**
- * A simulated process: an address space and the syscalls that shape it, plus the CPU's loads
- * and stores. Every public method is one step of the kernel's journal, validates its arguments,
- * and on failure throws a CowsimError with an errno name, having changed nothing.
+ * A simulated process of the kernel layer: an address space and the syscalls that shape it,
+ * plus the CPU's loads and stores. Every public method is one step, validates its arguments,
+ * and on failure throws a CowsimError with an errno name, leaving what the error contract says.
+ * (The facade's Process adds the calls that make GUP users.)
  * @packageDocumentation
  */
-import { C } from "../core/abi.generated.js";
+import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
-import type { Kernel } from "./kernel.js";
+import type { MmKernel, Releasable } from "./kernel.js";
 import { Stat } from "./stats.js";
 import { VmaList, hex } from "./vma.js";
 import { access } from "./memory.js";
@@ -16,8 +17,10 @@ import { do_mremap } from "./mremap.js";
 import { do_madvise } from "./madvise.js";
 import { dup_mmap } from "./fork.js";
 import { PAGE_SIZE } from "./uapi.js";
-import { CALL_READ, CALL_WRITE } from "../oracle/journal.js";
-import { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "../users/users.js";
+
+/** The step codes of a load and a store (a step that is a code and two numbers, made on every access). */
+export const CALL_READ = 1;
+export const CALL_WRITE = 2;
 
 /** One line of /proc/pid/maps. @public */
 export interface MapsEntry {
@@ -30,27 +33,27 @@ export interface MapsEntry {
   readonly shared: boolean;
 }
 
-/** A process of a simulated kernel. @public */
-export class Process {
-  readonly kernel: Kernel;
+/** A process of the kernel layer. */
+export class MmProcess {
+  readonly kernel: MmKernel;
   readonly pid: number;
   /** The core's mm_struct id. */
   readonly mm: number;
   readonly ppid: number;
   readonly vmas = new VmaList();
   /** GUP users this process created (closed when it exits, as its files would be). */
-  readonly users = new Set<GupUser>();
+  readonly users = new Set<Releasable>();
   alive = true;
 
   /** @internal */
-  constructor(kernel: Kernel, pid: number, mm: number, ppid: number) {
+  constructor(kernel: MmKernel, pid: number, mm: number, ppid: number) {
     this.kernel = kernel;
     this.pid = pid;
     this.mm = mm;
     this.ppid = ppid;
   }
 
-  private live(): void {
+  protected live(): void {
     if (!this.alive) throw new CowsimError("ESRCH", `pid ${this.pid} has exited`);
   }
 
@@ -85,7 +88,7 @@ export class Process {
   }
 
   /** fork(): returns the child. */
-  fork(): Process {
+  fork(): MmProcess {
     return this.kernel.syscall(this.pid, "fork()", () => { this.live(); return dup_mmap(this.kernel, this); });
   }
 
@@ -97,9 +100,8 @@ export class Process {
       exit_mmap(this.kernel, this);
       this.alive = false;
       this.kernel.processes.delete(this.pid);
-      this.kernel.oracle?.onExit(this.pid);
       this.kernel.stats.inc(Stat.exits);
-      this.kernel.journal?.add("exit_mmap", `pid ${this.pid} exits: every VMA unmapped`);
+      if (this.kernel.trace.has("exit_mmap")) this.kernel.trace.emit("exit_mmap", { pid: this.pid });
     });
   }
 
@@ -111,7 +113,7 @@ export class Process {
     checkAddr(addr);
     this.live();
     const k = this.kernel;
-    const step = k.beginAccess(this, CALL_READ, addr, 0);
+    const step = k.beginAccess(this.pid, CALL_READ, addr, 0);
     const v = access(k, this, addr, false, 0);
     if (step) k.endAccess(CALL_READ, addr, 0);
     return v;
@@ -125,45 +127,9 @@ export class Process {
     }
     this.live();
     const k = this.kernel;
-    const step = k.beginAccess(this, CALL_WRITE, addr, value);
+    const step = k.beginAccess(this.pid, CALL_WRITE, addr, value);
     access(k, this, addr, true, value);
     if (step) k.endAccess(CALL_WRITE, addr, value);
-  }
-
-  // ---- users of GUP ------------------------------------------------------------------------
-
-  /** vmsplice() of [addr, addr + length) into a new pipe (FOLL_GET, read-only). */
-  vmsplice(addr: number, length: number): Pipe {
-    return this.kernel.syscall(this.pid, () => `vmsplice(${hex(addr)}, ${hex(length)})`,
-      () => { this.live(); return new Pipe(this.kernel, this, addr, length); });
-  }
-
-  /** io_uring_register_buffers(): a fixed buffer (FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM). */
-  ioUringRegisterBuffers(addr: number, length: number): FixedBuffers {
-    return this.kernel.syscall(this.pid, () => `io_uring_register_buffers(${hex(addr)}, ${hex(length)})`,
-      () => { this.live(); return new FixedBuffers(this.kernel, this, addr, length); });
-  }
-
-  /** ibv_reg_mr(): an RDMA memory region (FOLL_PIN | FOLL_LONGTERM, FOLL_WRITE if writable). */
-  rdmaRegister(addr: number, length: number, writable: boolean): MemoryRegion {
-    return this.kernel.syscall(this.pid, () => `ibv_reg_mr(${hex(addr)}, ${hex(length)}, ${writable ? "rw" : "ro"})`,
-      () => { this.live(); return new MemoryRegion(this.kernel, this, addr, length, writable); });
-  }
-
-  /** Submits an O_DIRECT read (file → memory) or write (memory → file); complete() ends it. */
-  directIo(direction: "read" | "write", addr: number, length: number): DirectIo {
-    if (direction !== "read" && direction !== "write") throw new CowsimError("EINVAL", `O_DIRECT direction ${String(direction)}`);
-    return this.kernel.syscall(this.pid, () => `o_direct_${direction}(${hex(addr)}, ${hex(length)})`,
-      () => { this.live(); return new DirectIo(this.kernel, this, direction, addr, length); });
-  }
-
-  /**
-   * get_user_pages() / pin_user_pages() with explicit FOLL_* flags; `fast` (the default) goes
-   * through GUP-fast first as the *_fast() variants do.
-   */
-  pinUserPages(addr: number, pages: number, flags: number, fast = true): UserPages {
-    return this.kernel.syscall(this.pid, () => `pin_user_pages${fast ? "_fast" : ""}(${hex(addr)}, ${pages}, 0x${(flags >>> 0).toString(16)})`,
-      () => { this.live(); return new UserPages(this.kernel, this, addr, pages, flags, fast); });
   }
 
   /** echo 4 > /proc/pid/clear_refs: start soft-dirty tracking over (write-protects every page). */
@@ -182,22 +148,22 @@ export class Process {
   /** The frame mapped at `addr`, or null (a debugging view; no fault is taken). */
   pfnAt(addr: number): number | null {
     checkAddr(addr);
-    const t = this.kernel.x.translate_one(this.mm, addr) >>> 0;
-    return t & C.TRANSLATE_FAULT ? null : t;
+    return this.kernel.ops.translateOne(this.mm, addr);
   }
 
   /** Pages of the address space by state, from the page tables (like /proc/pid/smaps_rollup). */
   rss(): { anon: number; shmem: number; swap: number } {
-    const x = this.kernel.x;
+    const ops = this.kernel.ops;
     return {
-      anon: x.get_mm_counter(this.mm, C.MM_ANONPAGES),
-      shmem: x.get_mm_counter(this.mm, C.MM_SHMEMPAGES),
-      swap: x.get_mm_counter(this.mm, C.MM_SWAPENTS),
+      anon: ops.getMmCounter(this.mm, C.MM_ANONPAGES),
+      shmem: ops.getMmCounter(this.mm, C.MM_SHMEMPAGES),
+      swap: ops.getMmCounter(this.mm, C.MM_SWAPENTS),
     };
   }
 }
 
-function checkAddr(addr: number): void {
+/** A user address, or EFAULT. @internal */
+export function checkAddr(addr: number): void {
   if (!Number.isSafeInteger(addr) || addr < 0 || addr >= 2 ** 48) {
     throw new CowsimError("EFAULT", `address ${addr} is not a user address`);
   }

@@ -4,8 +4,7 @@
  * each; every mapping process maps the same pages, writable when the VMA is. There is no
  * copy-on-write here — it is the contrast the private mappings are judged against.
  */
-import { C } from "../core/abi.generated.js";
-import type { Core } from "../core/core.js";
+import { C, type CoreOps } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 
 export class ShmemFile {
@@ -20,23 +19,23 @@ export class ShmemFile {
    * shmem_get_folio(): the page at `index`, allocated zeroed and added to the page cache on
    * first use. Throws ENOMEM (nothing changed) when no frame is left.
    */
-  getPage(core: Core, index: number): number {
+  getPage(ops: CoreOps, index: number): number {
     const have = this.pages.get(index);
     if (have !== undefined) return have;
     if (index >= this.sizePages) throw new CowsimError("EFAULT", "SIGBUS: access beyond the end of the shmem object");
-    const pfn = core.x.alloc_pages(core.ctx, 0, C.GFP_ZERO) >>> 0;
-    if (pfn === C.NO_PFN) throw new CowsimError("ENOMEM", "out of memory: no frame for a shmem page");
-    core.x.page_set_flag(pfn, C.PG_swapbacked);
-    core.x.page_set_flag(pfn, C.PG_uptodate);
-    core.x.folio_set_mapping(pfn, this.id, index);
-    core.x.folio_add_lru(core.ctx, pfn);
+    const pfn = ops.tryAllocPage(C.GFP_ZERO);
+    if (pfn === null) throw new CowsimError("ENOMEM", "out of memory: no frame for a shmem page");
+    ops.pageSetFlag(pfn, C.PG_swapbacked);
+    ops.pageSetFlag(pfn, C.PG_uptodate);
+    ops.folioSetMapping(pfn, this.id, index);
+    ops.folioAddLru(pfn);
     this.pages.set(index, pfn);
     return pfn;
   }
 
   /** The last mapping is gone: truncate the file, dropping the page cache's references. */
-  release(core: Core): void {
-    for (const pfn of this.pages.values()) core.x.folio_put_refs(pfn, 1);
+  release(ops: CoreOps): void {
+    for (const pfn of this.pages.values()) ops.folioPutRefs(pfn, 1);
     this.pages.clear();
   }
 }
@@ -55,9 +54,9 @@ export class ShmemRegistry {
     f.mappings++;
   }
 
-  put(core: Core, f: ShmemFile): void {
+  put(ops: CoreOps, f: ShmemFile): void {
     if (--f.mappings === 0) {
-      f.release(core);
+      f.release(ops);
       this.files.delete(f);
     }
   }

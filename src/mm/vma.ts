@@ -2,7 +2,7 @@
  * Virtual memory areas (mm/vma.c, mm/mmap.c): vm_flags, vm_page_prot, the sorted VMA list of an
  * address space, and the kernel's split and merge rules.
  */
-import { C } from "../core/abi.generated.js";
+import { C } from "../core/index.js";
 import type { AnonVma, AnonVmaChain } from "./rmap.js";
 import type { ShmemFile } from "./shmem.js";
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_SIZE } from "./uapi.js";

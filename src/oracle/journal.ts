@@ -10,6 +10,9 @@
  * made only when explained, and the last store into each frame is kept per frame.
  */
 
+import type { TraceBus, TraceEvents, TraceName } from "../trace/events.js";
+import { C } from "../core/index.js";
+
 /** One thing the kernel did. @public */
 export interface JournalEntry {
   /** The user-level step (1-based: the n-th public call). */
@@ -22,6 +25,8 @@ export interface JournalEntry {
   readonly fn: string;
   /** What it did and why. */
   readonly what: string;
+  /** The counter this decision added to, if any (e.g. "copies", "reuses"). */
+  readonly counter?: string;
 }
 
 /** A numbered link of an explanation. @public */
@@ -36,8 +41,6 @@ const CALLS: ((a: number, b: number) => string)[] = [
   (a) => `read(${hex(a)})`,
   (a, b) => `write(${hex(a)}, ${b})`,
 ];
-export const CALL_READ = 1;
-export const CALL_WRITE = 2;
 
 /** Writes an entry's text from its three numbers. */
 export type Format = (a: number, b: number, c: number, s: string) => string;
@@ -72,6 +75,7 @@ export class Journal {
   private readonly eB = new Float64Array(ENTRIES);
   private readonly eC = new Float64Array(ENTRIES);
   private readonly eS: string[] = new Array(ENTRIES);
+  private readonly eCounter: (string | undefined)[] = new Array(ENTRIES);
   private readonly fnNames: string[] = [];
   private readonly fnCodes = new Map<string, number>();
   // per frame
@@ -138,24 +142,25 @@ export class Journal {
    * Records what kernel function `fn` did in the current step (`what` may be a function that
    * writes the text when it is needed), about up to two frames, and about another process.
    */
-  add(fn: string, what: string | (() => string), pfns: readonly number[] = [], pids: readonly number[] = []): void {
+  add(fn: string, what: string | (() => string), pfns: readonly number[] = [], pids: readonly number[] = [], counter?: string): void {
     this.record(fn, what, 0, 0, 0, pfns.length > 0 ? pfns[0]! : NONE, pfns.length > 1 ? pfns[1]! : NONE,
-      pids.length > 0 ? pids[0]! : NONE);
+      pids.length > 0 ? pids[0]! : NONE, counter);
   }
 
   /**
    * The same for the entries made on hot paths: a module-level `format` and three numbers, so
    * recording allocates nothing.
    */
-  addf(fn: string, format: Format, a: number, b: number, c: number, pfn0 = NONE, pfn1 = NONE, str = ""): void {
-    this.record(fn, format, a, b, c, pfn0, pfn1, NONE);
+  addf(fn: string, format: Format, a: number, b: number, c: number, pfn0 = NONE, pfn1 = NONE, str = "", counter?: string): void {
+    this.record(fn, format, a, b, c, pfn0, pfn1, NONE, counter);
     this.eS[(this.count - 1) % ENTRIES] = str;
   }
 
   private record(fn: string, what: string | (() => string) | Format, a: number, b: number, c: number,
-    f0: number, f1: number, other: number): void {
+    f0: number, f1: number, other: number, counter?: string): void {
     const n = this.count++;
     const i = n % ENTRIES;
+    this.eCounter[i] = counter;
     const pid = this.pid;
     this.eStep[i] = this.step;
     this.ePid[i] = pid;
@@ -224,7 +229,8 @@ export class Journal {
     const step = this.eStep[i]!;
     const text = typeof what === "string" ? what : what.length === 0 ? (what as () => string)()
       : (what as Format)(this.eA[i]!, this.eB[i]!, this.eC[i]!, this.eS[i] ?? "");
-    return { step, pid: this.ePid[i]!, call: this.callOf(step), fn: this.fnNames[this.eFn[i]!]!, what: text };
+    const counter = this.eCounter[i];
+    return { step, pid: this.ePid[i]!, call: this.callOf(step), fn: this.fnNames[this.eFn[i]!]!, what: text, ...(counter ? { counter } : {}) };
   }
 
   /**
@@ -260,4 +266,127 @@ export class Journal {
     if (last) links.push({ ...last, call: this.callOf(last.step) });
     return links.map((l, k) => ({ n: k + 1, ...l }));
   }
+
+  /** Subscribes to the kernel's tracepoints: each becomes an entry of the step it happens in. */
+  attach(bus: TraceBus): void {
+    for (const name of Object.keys(ENTRIES_OF) as TraceName[]) {
+      const record = ENTRIES_OF[name] as (j: Journal, e: unknown) => void;
+      bus.on(name, (e) => record(this, e));
+    }
+  }
 }
+
+const NO = NONE;
+// the texts of the hot paths are module-level formats, so that recording allocates nothing
+const ZERO_FAULT: Format = (pid, addr) => `pid ${pid} reads ${hex(addr)}: the shared zero page is mapped`;
+const ANON_FAULT: Format = (pid, addr, pfn) => `pid ${pid} faults ${hex(addr)} in: fresh exclusive pfn ${pfn}`;
+const WP_WRITE_FAULT: Format = (pid, addr, pfn, rule) => `pid ${pid} write fault at ${hex(addr)} on pfn ${pfn}: ${rule}`;
+const WP_UNSHARE_FAULT: Format = (pid, addr, pfn, rule) => `pid ${pid} unshare fault at ${hex(addr)} on pfn ${pfn}: ${rule}`;
+const WP_COPY_DONE: Format = (pid, addr, pfn) => `pid ${pid} now maps a copy, pfn ${pfn}, at ${hex(addr)}`;
+const shown = (pfns: readonly number[]) => (pfns.length <= 8 ? pfns.join(", ") : `${pfns.slice(0, 8).join(", ")} …`);
+
+/**
+ * How each tracepoint is journalled: the entry's kernel function, its text (made when a chain
+ * shows it), the frames and processes it is about, and the counter it added to.
+ */
+const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void } = {
+  step: (j, e) => { if (e.call !== null) j.begin(e.pid, e.call); else j.beginCode(e.pid, e.code, e.addr, e.value); },
+  access: (j, e) => { if (e.write) j.store(e.pfn, e.pid, e.value); },
+  mm_alloc: (j, e) => j.add("mm_alloc", () => `pid ${e.pid} starts with an empty address space`),
+  dup_mmap: (j, e) => {
+    const { pid, child } = e;
+    j.add("dup_mmap", () => `pid ${pid} forks pid ${child}: anonymous pages shared read-only (copy_page_range())`, [], [child], "forks");
+  },
+  exit_mmap: (j, e) => j.add("exit_mmap", `pid ${e.pid} exits: every VMA unmapped`, [], [], "exits"),
+  do_mmap: (j, e) => { const { pid, start, end, shared } = e; j.add("do_mmap", () => `pid ${pid} maps ${hex(start)}-${hex(end)} ${shared ? "shared" : "private"}`); },
+  do_vmi_munmap: (j, e) => { const { pid, start, end } = e; j.add("do_vmi_munmap", () => `pid ${pid} unmaps ${hex(start)}-${hex(end)}`); },
+  mprotect_fixup: (j, e) => {
+    const { pid, start, end, prot, upgraded } = e;
+    j.add("mprotect_fixup", () => `pid ${pid} sets ${hex(start)}-${hex(end)} to prot ${prot}` +
+      (upgraded ? " (exclusive anonymous pages mapped writable at once: 6.2's rule)" : ""));
+  },
+  clear_refs: (j, e) => {
+    const { pid, skipped } = e;
+    j.add("clear_refs", () => `pid ${pid} clears soft-dirty: every PTE write-protected, tracking on` +
+      (skipped ? ` (${skipped} writable possibly pinned pages left alone: pte_is_pinned())` : ""));
+  },
+  mremap: (j, e) => {
+    const { pid, addr, oldLen, newLen } = e;
+    if (newLen < oldLen) j.add("mremap", () => `pid ${pid} shrinks ${hex(addr)} from ${hex(oldLen)} to ${hex(newLen)} bytes`);
+    else j.add("vma_expand", () => `pid ${pid} grows ${hex(addr)} in place to ${hex(newLen)} bytes`);
+  },
+  move_vma: (j, e) => {
+    const { pid, from, to, len, dontunmap } = e;
+    j.add("move_vma", () => `pid ${pid} moves ${hex(from)}+${hex(len)} to ${hex(to)}` +
+      (dontunmap ? ", the old range stays mapped and empty (MREMAP_DONTUNMAP)" : "") + ": pages keep their state");
+  },
+  madvise: (j, e) => { const { pid, start, end, advice } = e; j.add("madvise", () => `pid ${pid}: ${advice} over ${hex(start)}-${hex(end)}`); },
+  do_anonymous_page: (j, e) => {
+    if (e.zero) {
+      j.addf("do_anonymous_page", ZERO_FAULT, e.pid, e.address, 0, NO, NO, "", "zeroPageFaults");
+    } else {
+      j.frameBorn(e.pfn);
+      j.addf("do_anonymous_page", ANON_FAULT, e.pid, e.address, e.pfn, e.pfn, NO, "", "anonFaults");
+    }
+  },
+  shmem_fault: (j, e) => {
+    const { pid, address, index, pfn } = e;
+    j.add("shmem_fault", () => `pid ${pid} maps shmem page ${index} (pfn ${pfn}) at ${hex(address)}`, [pfn], [], "shmemFaults");
+  },
+  wp_page_shared: (j, e) => { const { pid, pfn } = e; j.add("wp_page_shared", () => `pid ${pid} may write shared pfn ${pfn}: made writable`, [pfn], [], "wpFaults"); },
+  do_wp_page: (j, e) => {
+    const counter = e.reuse ? (e.unshare ? "unshareReuses" : "reuses") : "wpFaults";
+    j.addf("do_wp_page", e.unshare ? WP_UNSHARE_FAULT : WP_WRITE_FAULT, e.pid, e.address, e.pfn, e.pfn, NO, e.rule, counter);
+  },
+  wp_page_copy: (j, e) => {
+    j.frameBorn(e.newPfn);
+    if (e.zeroPage) {
+      const { pid, address, newPfn, unshare } = e;
+      j.add("wp_page_copy", () => `pid ${pid} ${unshare ? "unshares" : "writes"} the zero page at ${hex(address)}: fresh pfn ${newPfn}`, [newPfn], [], "zeroPageCopies");
+    } else {
+      j.addf("wp_page_copy", WP_COPY_DONE, e.pid, e.address, e.newPfn, e.newPfn, e.pfn, "", "copies");
+    }
+  },
+  free_swap_cache: (j, e) => { const { pfn } = e; j.add("free_swap_cache", () => `pfn ${pfn}, copied away from and mapped by nobody, leaves the swap cache`, [pfn]); },
+  isolate_lru_page: (j, e) => {
+    const { pfn, transient } = e;
+    j.add("isolate_lru_page", () => (transient ? `a compaction scan holds a reference to pfn ${pfn} during the fault` : `pfn ${pfn} isolated from the LRU`), [pfn], [], "isolations");
+  },
+  putback_lru_page: (j, e) => { const { pfn } = e; j.add("putback_lru_page", () => `pfn ${pfn} back on the LRU`, [pfn]); },
+  do_swap_page: (j, e) => {
+    const { pid, address, slot, pfn, fromCache, rule } = e;
+    if (!fromCache) j.frameBorn(pfn);
+    j.add("do_swap_page", () => `pid ${pid} swaps ${hex(address)} in from slot ${slot}${fromCache ? " (swap cache)" : ""} as pfn ${pfn}: ${rule}`, [pfn], [], "swapins");
+  },
+  copy_present_page: (j, e) => {
+    const { child, address, pfn, newPfn, rule } = e;
+    j.frameBorn(newPfn);
+    j.add("copy_present_page", () => `fork copies possibly pinned pfn ${pfn} at ${hex(address)} for pid ${child} into pfn ${newPfn}: ${rule}`, [pfn, newPfn], [child], "forkCopies");
+  },
+  copy_present_pte: (j, e) => {
+    const { child, address, pfn, rule } = e;
+    j.add("copy_present_pte", () => `fork shares possibly pinned pfn ${pfn} at ${hex(address)} with pid ${child}: ${rule}`, [pfn], [child], "ptesSharedAtFork");
+  },
+  copy_nonpresent_pte: (j, e) => {
+    const { child, address, slot } = e;
+    j.add("copy_nonpresent_pte", () => `swap slot ${slot} at ${hex(address)} now also referenced by pid ${child}`, [], [child]);
+  },
+  try_to_unmap: (j, e) => {
+    const { pfn, refused } = e;
+    j.add("try_to_unmap", () => `reclaim cannot unmap pfn ${pfn}: ${refused ? "folio_try_share_anon_rmap_pte() failed, it may be pinned" : "still mapped"}`, [pfn]);
+  },
+  shrink_folio_list: (j, e) => {
+    const { pfn, slot, freed } = e;
+    j.add("shrink_folio_list", () => (freed ? `pfn ${pfn} written to swap slot ${slot} and freed`
+      : `pfn ${pfn} unmapped into swap slot ${slot}, but still referenced: kept in the swap cache`), [pfn], [], freed ? "pageouts" : undefined);
+  },
+  try_to_free_pages: (j, e) => { const { freed } = e; j.add("try_to_free_pages", () => `memory pressure: reclaim freed ${freed} frames`); },
+  gup: (j, e) => {
+    const { pid, pin, call } = e;
+    const pfns = pin.pfns.slice(0, 8); // the entry keeps a few pfns, not the pin's array: the journal outlives many pins
+    const n = pin.pfns.length;
+    j.add(call, () => `${pin.owner} of pid ${pid} takes ${n} ${pin.flags & C.FOLL_PIN ? "pins" : "references"} from ${hex(pin.addresses[0]!)}: pfns ${shown(pfns)}${n > 8 ? " …" : ""}`, pfns.slice(0, 2));
+  },
+  unpin_user_pages: (j, e) => { const { pid } = e; const owner = e.pin.owner; j.add("unpin_user_pages", () => `${owner} of pid ${pid} releases its references`); },
+  pin_write: (j, e) => j.store(e.pfn, -1, e.value),
+};

@@ -9,9 +9,12 @@
  * - Reads: a value other than the expected one is a missed COW: the process observes data it
  *   must not.
  * Findings carry their explanation: the numbered steps and kernel decisions that led to them.
+ * It learns everything from the kernel's tracepoints (attach()), and reports each finding on
+ * the `finding` tracepoint too.
  */
 import { ShadowSpace, SharedShadow } from "./shadow.js";
 import { Journal, type ChainStep } from "./journal.js";
+import type { PinView, PinnedPages, TraceBus, TraceEvents, WpPageCopyEvent } from "../trace/events.js";
 
 /** The three failure classes (seed 004). @public */
 export type FindingKind = "missed-cow" | "unnecessary-cow" | "wrong-cow";
@@ -27,45 +30,6 @@ export interface Finding {
   readonly expected?: number;
   readonly observed?: number;
   readonly chain: readonly ChainStep[];
-}
-
-/** The facts a copy is judged on, read just before the copy. */
-export interface CopyFacts {
-  readonly pid: number;
-  readonly address: number;
-  readonly pfn: number;
-  /** Mappings of the old folio, this one included. */
-  readonly mapcount: number;
-  /** Swap entries that refer to it (when it is in the swap cache). */
-  readonly swapcount: number;
-  readonly zeroPage: boolean;
-  readonly ksm: boolean;
-  /** Snapshot references that must keep seeing the old contents (pipe buffers …). */
-  readonly snapshotRefs: number;
-  readonly refcount: number;
-  /** The rule that chose to copy. */
-  readonly rule: string;
-}
-
-/** The oracle's view of one holder of GUP references (see src/mm/gup.ts Pin). */
-export interface PinView {
-  readonly id: number;
-  readonly owner: string;
-  readonly pid: number;
-  readonly contract: "coherent" | "snapshot" | "none";
-  readonly addresses: readonly number[];
-  readonly pfns: readonly number[];
-}
-
-/**
- * Where the values of a holder's pages live for its owner: page i is at virtual page
- * `vpn0 + i` of the owner; in a shmem mapping, objId[i] names the object and index[i] the page
- * there (0 and unused for private pages). Null arrays: every page is private.
- */
-export interface PinnedPages {
-  readonly vpn0: number;
-  readonly objId: readonly number[] | null;
-  readonly index: readonly number[] | null;
 }
 
 interface ContractState extends PinnedPages {
@@ -94,9 +58,48 @@ export class Oracle {
   /** pfn → how many pages of coherent contracts hold it: a copy of any other pfn breaks none. */
   private readonly coherentPfns: Uint32Array;
 
+  private bus: TraceBus | null = null;
+
   constructor(explain: boolean, nframes: number) {
     this.journal = explain ? new Journal(nframes) : null;
     this.coherentPfns = new Uint32Array(nframes);
+  }
+
+  /**
+   * Subscribes to the kernel's tracepoints (and the journal after it, so that an explanation
+   * made at an event ends just before the event's own entries).
+   */
+  attach(bus: TraceBus): void {
+    this.bus = bus;
+    bus.on("access", (e) => this.onAccess(e));
+    bus.on("dup_mmap", (e) => this.onFork(e.pid, e.child, e.ranges));
+    bus.on("exit_mmap", (e) => this.onExit(e.pid));
+    bus.on("zap_page_range", (e) => { if (e.private) this.onDiscard(e.pid, e.start / 4096, e.end / 4096); });
+    bus.on("move_vma", (e) => { if (e.private) this.onMove(e.pid, e.from / 4096, e.to / 4096, e.len / 4096); });
+    bus.on("wp_page_copy", (e) => { if (e.zeroPage) this.onZeroPageCopy(e.pid, e.address, e.rule); else this.onCopy(e); });
+    bus.on("gup", (e) => this.addContract(e.pin, e.pages));
+    bus.on("unpin_user_pages", (e) => this.dropContract(e.pin));
+    bus.on("pin_read", (e) => this.onPinRead(e.pin, e.i, e.value, e.pfn, e.reader));
+    bus.on("pin_write", (e) => this.onPinWrite(e.pin, e.i, e.value, e.holders, e.pfn));
+    this.journal?.attach(bus);
+  }
+
+  /** A load or store completed: a write sets what must be read back, a read is judged. */
+  private onAccess(e: TraceEvents["access"]): void {
+    const vpn = Math.floor(e.address / 4096);
+    if (e.write) {
+      this.onWrite(e.pid, vpn, e.objId, e.index, e.value);
+      return;
+    }
+    if (this.expected(e.pid, vpn, e.objId, e.index) === e.value) return;
+    // a wrong value: find out who put it there, for the explanation
+    const writer = this.journal?.lastWriter(e.pfn);
+    this.onRead(e.pid, e.address, vpn, e.objId, e.index, e.value, e.pfn, writer !== undefined && writer !== e.pid ? [writer] : []);
+  }
+
+  private report(f: Finding): void {
+    this.findings.push(f);
+    if (this.bus?.has("finding")) this.bus.emit("finding", { kind: f.kind, pid: f.pid, address: f.address, pfn: f.pfn, summary: f.summary });
   }
 
   space(pid: number): ShadowSpace {
@@ -191,7 +194,7 @@ export class Oracle {
         step: j.step, pid: reader, fn: `${pin.owner}_read`,
         what: `the ${pin.owner} of pid ${pin.pid} (from 0x${addr.toString(16)}) shows ${observed} from pfn ${pfn}, but may only show ${allowed.join(" or ")}: a later write by another process leaked through`,
       }) : [];
-      this.findings.push({
+      this.report({
         kind: "missed-cow", step: j?.step ?? 0, pid: reader, address: addr, pfn, expected, observed,
         summary: `missed COW: the ${pin.owner} of pid ${pin.pid} shows ${observed} at 0x${addr.toString(16)}, which another process wrote after the reference was taken`,
         chain,
@@ -235,7 +238,7 @@ export class Oracle {
     const pin = c.pin;
     const more = broken.length > 1 ? ` (and ${broken.length - 1} more pin${broken.length > 2 ? "s" : ""} of the same page)` : "";
     const chain = j ? j.explain(pfn, [pin.pid], { step: j.step, pid: pin.pid, fn: `${pin.owner}_access`, what }) : [];
-    this.findings.push({
+    this.report({
       kind: "wrong-cow", step: j?.step ?? 0, pid: pin.pid, address: pin.addresses[i]!, pfn,
       summary: `wrong COW: the ${pin.owner} pin of pid ${pin.pid} at 0x${pin.addresses[i]!.toString(16)} no longer sees the process's page${more}`,
       chain,
@@ -286,7 +289,7 @@ export class Oracle {
       step: j.step, pid, fn: "read",
       what: `pid ${pid} reads ${observed} from pfn ${pfn}, but must see ${exp}: it observes a write it must not`,
     }) : [];
-    this.findings.push({
+    this.report({
       kind: "missed-cow", step: j?.step ?? 0, pid, address, pfn, expected: exp, observed,
       summary: `missed COW: pid ${pid} read ${observed} at 0x${address.toString(16)}, expected ${exp}`,
       chain,
@@ -295,32 +298,33 @@ export class Oracle {
   }
 
   /**
-   * Judges a copy made by a COW fault (or fork's early copy): necessary when another mapping,
-   * a swap entry or a snapshot reference could observe the old page (or it is the zero page or
-   * a KSM page); unnecessary otherwise. Returns the verdict.
+   * Judges a copy made by a COW fault: necessary when another mapping, a swap entry or a
+   * snapshot reference could observe the old page (or it is a KSM page); unnecessary
+   * otherwise — from the facts read just before the copy. Returns the verdict.
    */
-  onCopy(f: CopyFacts): "necessary" | "unnecessary" | "wrong" {
-    const broken = this.brokenByCopy(f.pid, f.pfn, f.address);
+  onCopy(e: WpPageCopyEvent): "necessary" | "unnecessary" | "wrong" {
+    const broken = this.brokenByCopy(e.pid, e.pfn, e.address);
     if (broken.length) {
       const owner = broken[0]![0].pin.owner;
-      this.pinsBroken(broken, f.pfn, `pid ${f.pid} copies pinned pfn ${f.pfn} at 0x${f.address.toString(16)} away from its ${owner} pin (${f.rule}); the device keeps the old page`);
+      this.pinsBroken(broken, e.pfn, `pid ${e.pid} copies pinned pfn ${e.pfn} at 0x${e.address.toString(16)} away from its ${owner} pin (${e.rule}); the device keeps the old page`);
       return "wrong";
     }
+    const f = e.facts!;
     const observers = (f.mapcount - 1) + f.swapcount + f.snapshotRefs;
-    if (f.zeroPage || f.ksm || observers > 0) {
+    if (f.ksm || observers > 0) {
       this.necessaryCow++;
       return "necessary";
     }
     this.unnecessaryCow++;
     const j = this.journal;
-    const chain = j ? j.explain(f.pfn, [f.pid], {
-      step: j.step, pid: f.pid, fn: "wp_page_copy",
-      what: `pfn ${f.pfn} copied though nobody else could observe it (mapcount ${f.mapcount}, swap count ` +
-        `${f.swapcount}, snapshot references ${f.snapshotRefs}; refcount ${f.refcount}) — ${f.rule}`,
+    const chain = j ? j.explain(e.pfn, [e.pid], {
+      step: j.step, pid: e.pid, fn: "wp_page_copy",
+      what: `pfn ${e.pfn} copied though nobody else could observe it (mapcount ${f.mapcount}, swap count ` +
+        `${f.swapcount}, snapshot references ${f.snapshotRefs}; refcount ${f.refcount}) — ${e.rule}`,
     }) : [];
-    this.findings.push({
-      kind: "unnecessary-cow", step: j?.step ?? 0, pid: f.pid, address: f.address, pfn: f.pfn,
-      summary: `unnecessary COW: pid ${f.pid} copied pfn ${f.pfn} at 0x${f.address.toString(16)} with no other observer (refcount ${f.refcount})`,
+    this.report({
+      kind: "unnecessary-cow", step: j?.step ?? 0, pid: e.pid, address: e.address, pfn: e.pfn,
+      summary: `unnecessary COW: pid ${e.pid} copied pfn ${e.pfn} at 0x${e.address.toString(16)} with no other observer (refcount ${f.refcount})`,
       chain,
     });
     return "unnecessary";

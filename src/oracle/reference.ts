@@ -12,9 +12,14 @@
  * the counts the oracle trusts.
  * @packageDocumentation
  */
-import { C } from "../core/abi.generated.js";
-import type { Kernel } from "../mm/kernel.js";
-import type { WpPageCopyEvent } from "../trace/events.js";
+import { C } from "../core/index.js";
+import type { TraceBus, WpPageCopyEvent } from "../trace/events.js";
+import type { KernelView } from "../trace/view.js";
+
+/** What the judge needs of a kernel: its state to read, and its tracepoints. @public */
+export interface JudgedKernel extends KernelView {
+  readonly trace: TraceBus;
+}
 
 /** The reference judge's verdict on one copy. @public */
 export interface ReferenceVerdict {
@@ -36,7 +41,7 @@ export class ReferenceJudge {
   readonly verdicts: ReferenceVerdict[] = [];
   private readonly listener = (e: WpPageCopyEvent) => this.judge(e);
 
-  constructor(private readonly k: Kernel) {
+  constructor(private readonly k: JudgedKernel) {
     k.trace.on("wp_page_copy", this.listener);
   }
 
@@ -54,7 +59,7 @@ export class ReferenceJudge {
     // a fresh page for the zero page copies nothing: nothing to judge
     if (e.zeroPage) return;
     const observers = this.observers(e.pfn);
-    const ksm = this.k.x.folio_test_ksm(this.k.x.page_folio(e.pfn) >>> 0) === 1;
+    const ksm = this.k.ops.folioTestKsm(this.k.ops.pageFolio(e.pfn));
     const verdict = observers.length > 0 || ksm ? "necessary" : "unnecessary";
     if (verdict === "necessary") this.necessary++; else this.unnecessary++;
     this.verdicts.push({ pid: e.pid, address: e.address, pfn: e.pfn, verdict, observers });
@@ -66,7 +71,7 @@ export class ReferenceJudge {
    * addresses share, the pin must be the one taken at this address.
    */
   private leavesCoherentPin(e: WpPageCopyEvent): boolean {
-    for (const pin of this.k.pins.active.values()) {
+    for (const pin of this.k.pinViews()) {
       if (pin.contract !== "coherent" || pin.pid !== e.pid) continue;
       for (let i = 0; i < pin.pfns.length; i++) {
         if (pin.pfns[i] === e.pfn && (!e.zeroPage || pin.addresses[i] === e.address)) return true;
@@ -78,21 +83,20 @@ export class ReferenceJudge {
   /** Everyone who can still observe frame `pfn`: PTEs, swap entries it caches, snapshot references. */
   private observers(pfn: number): string[] {
     const k = this.k;
-    const x = k.x;
     const out: string[] = [];
-    for (const p of k.processes.values()) {
+    for (const p of k.processViews()) {
       for (const vma of p.vmas) {
-        for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
+        for (const r of k.pagemap(p.mm, vma.start, vma.end)) {
           const kind = r.kind & 0xff;
           if ((kind === C.PTE_KIND_PRESENT || kind === C.PTE_KIND_PROTNONE) && !(r.aux & SPECIAL) && r.pfn === pfn) {
             out.push(`pid ${p.pid} maps it at 0x${r.address.toString(16)}`);
-          } else if (kind === C.PTE_KIND_SWAP && (x.swap_cache_pfn(r.pfn) >>> 0) === pfn) {
+          } else if (kind === C.PTE_KIND_SWAP && k.ops.swapCachePfn(r.pfn) === pfn) {
             out.push(`pid ${p.pid}'s swap entry at 0x${r.address.toString(16)} names slot ${r.pfn}, which it caches`);
           }
         }
       }
     }
-    for (const pin of k.pins.active.values()) {
+    for (const pin of k.pinViews()) {
       if (pin.contract !== "snapshot") continue;
       if (pin.pfns.includes(pfn)) out.push(`the ${pin.owner} of pid ${pin.pid} holds it`);
     }

@@ -11,7 +11,6 @@ import type {
   CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./strategy.js";
 import { resolveKnobs, kernelRange } from "./strategy.js";
-import { C } from "../core/abi.generated.js";
 
 export const ANON_EXCLUSIVE_KNOBS: readonly KnobSpec[] = [
   {
@@ -91,7 +90,7 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
         setExclusive: true,
       };
     },
-    forkDeferFlags: () => C.COPY_DEFER_PINNED_EXCLUSIVE,
+    forkDefers: "pinned-exclusive",
     forkPinned: () => ({ copy: true, rule: "folio_try_dup_anon_rmap_pte(): exclusive and folio_maybe_dma_pinned() — copy_present_page()" }),
     gupMustUnshare(f: GupFacts): boolean {
       if (f.write || !f.pin) return false;
@@ -115,6 +114,6 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
       return { exclusive: false, writable: false, rule: `do_swap_page(): folio_ref_count() ${rc}, not known exclusive — mapped read-only` };
     },
     reclaimsPinned: false,
-    unmapFlags: C.TTU_SHARE_ANON | (k.swapExclusive ? C.TTU_SWP_EXCLUSIVE : 0),
+    unmap: { shareAnon: true, swpExclusive: k.swapExclusive! },
   };
 }

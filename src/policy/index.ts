@@ -1,53 +1,155 @@
 /**
- * The strategy registry: every COW strategy by id, with its knobs and the kernels it stands for.
+ * The strategy registry: every COW strategy by id — the three built-in ones and any a program
+ * registers — with its knobs and the kernels it stands for. Whatever names a strategy by id (a
+ * kernel's options, compareStrategies(), a scenario file, the CLI) looks it up here.
  * @packageDocumentation
  */
+import { CowsimError } from "../errno.js";
 import type { CowStrategy, KnobSpec } from "./strategy.js";
 import { mapcountStrategy, MAPCOUNT_KNOBS } from "./mapcount.js";
 import { pagecountStrategy, PAGECOUNT_KNOBS } from "./pagecount.js";
 import { anonExclusiveStrategy, ANON_EXCLUSIVE_KNOBS } from "./anon-exclusive.js";
+import { checkStrategy, type defineStrategy, knobProblems, strategyProblems, StrategyError, trusted } from "./define.js";
+import { resolveKnobs } from "./strategy.js";
 
-export type { CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts } from "./strategy.js";
+export type {
+  CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
+} from "./strategy.js";
+export { defineStrategy, StrategyError, type StrategyMembers } from "./define.js";
 
 /** The ids of the built-in strategies. @public */
 export type StrategyId = "mapcount" | "pagecount" | "anon-exclusive";
+/** The built-in strategies, oldest rule first. @public */
 export const STRATEGY_IDS: readonly StrategyId[] = ["mapcount", "pagecount", "anon-exclusive"];
 
+/** A registered strategy: what it is, its knobs, and how to make it with a setting of them. @public */
 export interface StrategyInfo {
-  readonly id: StrategyId;
+  readonly id: string;
+  /** The kernels it stands for with its default knobs. */
   readonly kernels: string;
+  /** Its rule in one line. */
   readonly summary: string;
   readonly knobs: readonly KnobSpec[];
+  /** Makes the strategy; `knobs` may set any of its knobs (unknown names are an error). */
   readonly make: (knobs?: Readonly<Record<string, boolean>>) => CowStrategy;
 }
 
-export const STRATEGIES: readonly StrategyInfo[] = [
+/**
+ * A strategy as a program registers it: its summary, its knob table, and `make`, which gets the
+ * knobs resolved (every knob named, defaults filled in) and returns the strategy's members.
+ * @public
+ */
+export interface StrategyDefinition {
+  readonly id: string;
+  readonly summary: string;
+  readonly knobs?: readonly KnobSpec[];
+  readonly make: (knobs: Readonly<Record<string, boolean>>) => CowStrategy | Parameters<typeof defineStrategy>[0];
+}
+
+/** The strategies the built-in makers made: their rules are the kernel's, and the core's own checks judge them. */
+const MADE_BUILT_IN = new WeakSet<CowStrategy>();
+const builtin = (make: (knobs?: Readonly<Record<string, boolean>>) => CowStrategy) =>
+  (knobs?: Readonly<Record<string, boolean>>) => {
+    const s = trusted(make(knobs));
+    MADE_BUILT_IN.add(s);
+    return s;
+  };
+
+const BUILT_IN: readonly StrategyInfo[] = [
   {
     id: "mapcount",
     kernels: "Linux ≤ 5.7",
     summary: "write fault reuses when mapcount + swapcount == 1; GUP takes a reference without unsharing; fork shares pinned pages",
     knobs: MAPCOUNT_KNOBS,
-    make: mapcountStrategy,
+    make: builtin(mapcountStrategy),
   },
   {
     id: "pagecount",
     kernels: "Linux 5.9 – 5.18 (09854ba94c6a)",
     summary: "write fault reuses only when page_count == 1; GUP takes a reference without unsharing; fork copies pinned pages early",
     knobs: PAGECOUNT_KNOBS,
-    make: pagecountStrategy,
+    make: builtin(pagecountStrategy),
   },
   {
     id: "anon-exclusive",
     kernels: "Linux ≥ 5.19 (6c287605fd56 and its series); defaults = 6.12",
     summary: "write fault reuses PageAnonExclusive pages, else page_count == 1 under the page lock; R/O pins unshare first; fork copies pinned exclusive pages",
     knobs: ANON_EXCLUSIVE_KNOBS,
-    make: anonExclusiveStrategy,
+    make: builtin(anonExclusiveStrategy),
   },
 ];
 
-/** Builds a strategy by id with its knobs; throws for an unknown id or knob. */
+const registry = new Map<string, StrategyInfo>(BUILT_IN.map((i) => [i.id, i]));
+
+/** The built-in strategies (see {@link strategies} for the registered ones too). @public */
+export const STRATEGIES: readonly StrategyInfo[] = BUILT_IN;
+
+/** Every strategy a kernel can be made with now: the built-in ones, then the registered ones in order. @public */
+export function strategies(): readonly StrategyInfo[] {
+  return [...registry.values()];
+}
+
+/** The registered strategy `id`, or undefined. @public */
+export function strategyInfo(id: string): StrategyInfo | undefined {
+  return registry.get(id);
+}
+
+const isBuiltinId = (id: string): id is StrategyId => (STRATEGY_IDS as readonly string[]).includes(id);
+
+/**
+ * Registers a custom strategy so that it can be named by id wherever a built-in one can: a
+ * kernel's `strategy` option, compareStrategies(), scenario files, the CLI's --strategy-module.
+ * Takes a {@link StrategyDefinition}, or a strategy (its members) when it has no knobs. It is
+ * made once with its default knobs and checked now: a {@link StrategyError} names every missing
+ * or ill-typed member; an id already registered is EEXIST. Returns what was registered.
+ * @public
+ */
+export function registerStrategy(def: StrategyDefinition | Parameters<typeof defineStrategy>[0]): StrategyInfo {
+  const d = def as unknown as Record<string, unknown>;
+  if (typeof d !== "object" || d === null) throw new StrategyError("registerStrategy()", [`a strategy definition is an object, not ${String(def)}`]);
+  const asDefinition: StrategyDefinition = typeof d?.make === "function"
+    ? (def as StrategyDefinition)
+    : { id: (def as CowStrategy).id, summary: (def as CowStrategy).title, make: () => def as CowStrategy };
+  const problems: string[] = [];
+  if (typeof d.make === "function") {
+    if (typeof asDefinition.id !== "string" || !/^[a-z][a-z0-9-]{0,39}$/.test(asDefinition.id)) problems.push(`id: must be an id (lowercase letters, digits and dashes), not ${JSON.stringify(asDefinition.id)}`);
+    if (typeof asDefinition.summary !== "string" || !asDefinition.summary.trim()) problems.push("summary: must be a non-empty string");
+    problems.push(...knobProblems(asDefinition.knobs));
+  } else {
+    problems.push(...strategyProblems(def));
+  }
+  const id = String(asDefinition.id);
+  if (problems.length > 0) throw new StrategyError(`strategy "${id}" cannot be registered`, problems);
+  if (registry.has(id)) {
+    throw new CowsimError("EEXIST", `a strategy "${id}" is already registered${isBuiltinId(id) ? " (a built-in one)" : ""}`);
+  }
+  const specs = asDefinition.knobs ?? [];
+  const make = (knobs?: Readonly<Record<string, boolean>>): CowStrategy => {
+    const resolved = resolveKnobs(id, specs, knobs);
+    const s = checkStrategy(asDefinition.make(resolved), resolved);
+    if (s.id !== id) throw new StrategyError(`strategy "${id}"`, [`make() returned a strategy with id "${s.id}"`]);
+    return s;
+  };
+  const first = make(); // checked now, not at the first fork
+  const info: StrategyInfo = Object.freeze({ id, kernels: first.kernels, summary: asDefinition.summary, knobs: specs, make });
+  registry.set(id, info);
+  return info;
+}
+
+/** Unregisters a custom strategy (a built-in one stays); returns whether it was registered. @public */
+export function unregisterStrategy(id: string): boolean {
+  if (isBuiltinId(id)) throw new CowsimError("EPERM", `strategy "${id}" is built in and cannot be unregistered`);
+  return registry.delete(id);
+}
+
+/** Builds a strategy by id with its knobs; throws for an unknown id or knob. @public */
 export function makeStrategy(id: string, knobs?: Readonly<Record<string, boolean>>): CowStrategy {
-  const info = STRATEGIES.find((s) => s.id === id);
-  if (!info) throw new Error(`unknown strategy "${id}" (known: ${STRATEGY_IDS.join(", ")})`);
+  const info = registry.get(id);
+  if (!info) throw new CowsimError("EINVAL", `unknown strategy "${id}" (known: ${[...registry.keys()].join(", ")})`);
   return info.make(knobs);
+}
+
+/** Whether `s` is one of the built-in strategies (whose rules the core's own checks judge). */
+export function isBuiltinStrategy(s: CowStrategy): boolean {
+  return MADE_BUILT_IN.has(s);
 }

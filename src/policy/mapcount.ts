@@ -74,11 +74,11 @@ export function mapcountStrategy(knobs?: Readonly<Record<string, boolean>>): Cow
       }
       return { reuse: false, rule: `reuse_swap_page(): page_mapcount() ${map} + swap count ${swap} = ${count} > 1 — copy` };
     },
-    forkDeferFlags: () => 0,
+    forkDefers: "none",
     forkPinned: () => ({ copy: false, rule: "copy_present_pte(): Linux ≤ 5.8 shares every anonymous page at fork" }),
     gupMustUnshare: (_f: GupFacts) => false,
     swapin: swapinReuseSwapPage,
     reclaimsPinned: true,
-    unmapFlags: 0,
+    unmap: { shareAnon: false, swpExclusive: false },
   };
 }

@@ -10,7 +10,6 @@ import type {
 } from "./strategy.js";
 import { resolveKnobs, kernelRange } from "./strategy.js";
 import { swapinReuseSwapPage } from "./mapcount.js";
-import { C } from "../core/abi.generated.js";
 
 export const PAGECOUNT_KNOBS: readonly KnobSpec[] = [
   {
@@ -101,7 +100,7 @@ export function pagecountStrategy(knobs?: Readonly<Record<string, boolean>>): Co
       }
       return { reuse: true, rule: "do_wp_page(): page_count() == 1 and page_mapcount() == 1 — reuse" };
     },
-    forkDeferFlags: () => (k.forkCopyPinned ? C.COPY_DEFER_PINNED_ANY : 0),
+    forkDefers: k.forkCopyPinned ? "pinned" : "none",
     forkPinned: () => ({ copy: true, rule: "copy_present_page(): page_maybe_dma_pinned() — copy early at fork (70e806e4e645)" }),
     gupMustUnshare: (_f: GupFacts) => false,
     swapin(f: SwapinFacts, h: SwapinHelpers): SwapinDecision {
@@ -114,6 +113,6 @@ export function pagecountStrategy(knobs?: Readonly<Record<string, boolean>>): Co
       return { exclusive: false, writable: false, rule: `do_swap_page(): page_count() ${rc} — mapped read-only` };
     },
     reclaimsPinned: !k.pinnedNotSwapped,
-    unmapFlags: 0,
+    unmap: { shareAnon: false, swpExclusive: false },
   };
 }

@@ -4,6 +4,7 @@
  * hands it facts and a few kernel helpers, and records the rule it names.
  * @packageDocumentation
  */
+import { CowsimError } from "../errno.js";
 
 /** What do_wp_page() knows about the anonymous page at the faulting address. @public */
 export interface WpFacts {
@@ -126,8 +127,12 @@ export interface CowStrategy {
 
   /** do_wp_page(): may this anonymous page be reused rather than copied? */
   wpReuse(facts: WpFacts, h: WpHelpers): WpDecision;
-  /** copy_page_range(): COPY_DEFER_* flags — which possibly pinned pages fork hands back. */
-  forkDeferFlags(): number;
+  /**
+   * copy_page_range(): which possibly pinned anonymous pages fork hands to forkPinned() instead
+   * of sharing them: none (≤ 5.8), any (5.9–5.18: page_maybe_dma_pinned()), or only
+   * PageAnonExclusive ones (5.19+: folio_try_dup_anon_rmap_pte() fails for them).
+   */
+  readonly forkDefers: "none" | "pinned" | "pinned-exclusive";
   /** copy_present_page() or share: what fork does with a page it handed back. */
   forkPinned(exclusive: boolean): { copy: boolean; rule: string };
   /** gup_must_unshare(): must GUP unshare (FAULT_FLAG_UNSHARE) before taking this pin? */
@@ -136,8 +141,12 @@ export interface CowStrategy {
   swapin(f: SwapinFacts, h: SwapinHelpers): SwapinDecision;
   /** shrink_folio_list(): may reclaim swap out a possibly pinned page (Linux < 5.11: yes)? */
   readonly reclaimsPinned: boolean;
-  /** try_to_unmap() flags (TTU_SHARE_ANON, TTU_SWP_EXCLUSIVE) of its generation. */
-  readonly unmapFlags: number;
+  /**
+   * try_to_unmap() of its generation: whether it must share an anonymous page first
+   * (folio_try_share_anon_rmap_pte(), which fails on a pin, 5.19+) and whether the swap entry
+   * remembers exclusivity (SWP_EXCLUSIVE).
+   */
+  readonly unmap: { readonly shareAnon: boolean; readonly swpExclusive: boolean };
   /** Linux 5.8 (17839856fd58): every GUP of a COW page breaks COW as a write would. */
   readonly gupBreaksCow: boolean;
   /** Linux 6.2 (64fe24a3e05e): mprotect() maps exclusive anonymous pages writable at once. */
@@ -199,9 +208,9 @@ export function resolveKnobs(
   for (const [name, value] of Object.entries(given ?? {})) {
     if (!specs.some((k) => k.name === name)) {
       const known = specs.map((k) => k.name).join(", ") || "none";
-      throw new Error(`strategy ${id} has no knob "${name}" (its knobs: ${known})`);
+      throw new CowsimError("EINVAL", `strategy ${id} has no knob "${name}" (its knobs: ${known})`);
     }
-    if (typeof value !== "boolean") throw new Error(`knob ${name} must be true or false`);
+    if (typeof value !== "boolean") throw new CowsimError("EINVAL", `knob ${name} of strategy ${id} must be true or false, not ${JSON.stringify(value)}`);
     out[name] = value;
   }
   return out;

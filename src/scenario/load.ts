@@ -9,7 +9,10 @@ import { LineCounter, parseAllDocuments, isAlias, isMap, isSeq, isPair, isScalar
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import { SCENARIO_SCHEMA, MAX_PAGES } from "./schema.js";
 import { kernelOptionsOf, resolveNames, type NameProblem } from "./resolve.js";
-import { validateKernelOptions } from "../mm/options.js";
+import { validateKernelOptions } from "../kernel.js";
+import { closest } from "../util/closest.js";
+
+export { closest };
 import type { KernelSection, LoadedScenario, Position, Scenario } from "./types.js";
 
 /** One problem in a scenario file. @public */
@@ -125,28 +128,6 @@ function valueAt(root: unknown, path: Path): unknown {
   return v;
 }
 
-/** The closest of `names` to `word`, for "did you mean". @internal */
-export function closest(word: string, names: readonly string[]): string | undefined {
-  let best: string | undefined, bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const n of names) {
-    const d = distance(word.toLowerCase(), n.toLowerCase());
-    if (d < bestD) { best = n; bestD = d; }
-  }
-  return best;
-}
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
-}
 
 /**
  * Ajv's errors as a person reads them: one per place, the most specific first, "expected … found
@@ -463,6 +444,3 @@ export function parseScenarioBytes(file: string, bytes: Uint8Array): LoadedScena
   return parseScenarios(file, decode(file, bytes));
 }
 
-// The main barrel (src/index.ts) still re-exports loadScenarioFile from here; this line goes
-// when the barrel takes it from the Node entry (src/node.ts) instead.
-export { loadScenarioFile } from "./catalog.js";

@@ -6,10 +6,12 @@
  * addresses and sizes the steps use when they run, and the kernel options a scenario's runs get
  * (whose rules are mm/options.ts's).
  */
-import { STRATEGY_IDS, makeStrategy } from "../policy/index.js";
+import { STRATEGY_IDS, strategies, strategyInfo } from "../kernel.js";
 import { parseSize } from "../util/size.js";
-import { PAGE_SIZE } from "../mm/uapi.js";
-import type { KernelOptions } from "../mm/kernel.js";
+import { closest } from "../util/closest.js";
+import { CowsimError } from "../errno.js";
+import { PAGE_SIZE } from "../kernel.js";
+import type { KernelOptions } from "../kernel.js";
 import type { KernelSection, RunSpec, Scenario, Step } from "./types.js";
 
 export interface NameProblem {
@@ -133,10 +135,20 @@ export function resolveNames(s: Scenario): NameProblem[] {
   runs.forEach((r, i) => {
     if (runNames.has(r.name) || r.name === "all") out.push({ path: ["strategies", i], message: `run name "${r.name}" is ${r.name === "all" ? "reserved" : "used twice"}` });
     runNames.add(r.name);
+    const info = strategyInfo(r.strategy);
+    if (!info) {
+      const known = strategies().map((x) => x.id);
+      const hint = closest(r.strategy, known);
+      out.push({
+        path: typeof s.strategies?.[i] === "object" ? ["strategies", i, "strategy"] : ["strategies", i],
+        message: `unknown strategy "${r.strategy}"${hint ? ` (did you mean ${hint}?)` : ""}; known: ${known.join(", ")}`,
+      });
+      return;
+    }
     try {
-      makeStrategy(r.strategy, r.knobs);
+      info.make(r.knobs);
     } catch (e) {
-      out.push({ path: ["strategies", i, "knobs"], message: (e as Error).message });
+      out.push({ path: ["strategies", i, "knobs"], message: e instanceof CowsimError ? e.detail : (e as Error).message });
     }
   });
   const checkRunKeys = (obj: unknown, path: (string | number)[]) => {

@@ -3,18 +3,12 @@
  * every expectation checked — values, errors, counters, findings, invariants. A step that fails
  * unexpectedly ends its run (what follows would test nothing); an expected error does not.
  */
-import { createKernel, type Kernel, type KernelOptions } from "../mm/kernel.js";
-import type { FailKind } from "../core/core.js";
-import type { Process } from "../mm/process.js";
+import {
+  createKernel, uapi, validateKernelOptions, formatOptionProblems, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
+  type Kernel, type KernelOptions, type FailKind, type Process, type Counters, type Finding, type JournalEntry,
+  type GupUser, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages,
+} from "../kernel.js";
 import { CowsimError } from "../errno.js";
-import { C } from "../core/abi.generated.js";
-import type { Counters } from "../mm/stats.js";
-import type { Finding } from "../oracle/oracle.js";
-import type { JournalEntry } from "../oracle/journal.js";
-import type { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "../users/users.js";
-import type { StrategyId } from "../policy/index.js";
-import * as uapi from "../mm/uapi.js";
-import { validateKernelOptions, formatOptionProblems } from "../mm/options.js";
 import { addressOf, kernelOptionsOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
 import { STEP_SCHEMAS } from "./schema.js";
 import type { ExpectedValue, LoadedScenario, Outcome, PerRun, Reference, RunSpec, Step } from "./types.js";
@@ -67,7 +61,7 @@ export interface StepRecord {
 /** One run of a scenario. @public */
 export interface RunResult {
   readonly run: string;
-  readonly strategy: StrategyId;
+  readonly strategy: string;
   readonly kernels: string;
   readonly knobs: Readonly<Record<string, boolean>>;
   readonly pass: boolean;
@@ -114,7 +108,7 @@ export function outcomeFor(expect: Readonly<Record<string, Outcome>> | undefined
 }
 
 const MADV = Object.fromEntries(Object.entries(uapi.MADV_NAMES).map(([n, name]) => [name, Number(n)])) as Record<string, number>;
-const FOLL: Record<string, number> = { FOLL_GET: C.FOLL_GET, FOLL_PIN: C.FOLL_PIN, FOLL_WRITE: C.FOLL_WRITE, FOLL_LONGTERM: C.FOLL_LONGTERM, FOLL_FORCE: C.FOLL_FORCE };
+const FOLL: Record<string, number> = { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE };
 const MAP: Record<string, number> = {
   MAP_PRIVATE: uapi.MAP_PRIVATE, MAP_SHARED: uapi.MAP_SHARED, MAP_ANONYMOUS: uapi.MAP_ANONYMOUS, MAP_FIXED: uapi.MAP_FIXED,
   MAP_FIXED_NOREPLACE: uapi.MAP_FIXED_NOREPLACE, MAP_POPULATE: uapi.MAP_POPULATE, MAP_NORESERVE: uapi.MAP_NORESERVE,
@@ -151,26 +145,8 @@ const sameValue = (a: unknown, b: ExpectedValue) =>
   Array.isArray(b) ? Array.isArray(a) && a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
 const showValue = (v: unknown) => (Array.isArray(v) ? `[${v.join(", ")}]` : String(v));
 
-/** Which counter a kernel decision of the journal added to, for explanations. */
-export function counterOf(fn: string, what: string): string | undefined {
-  switch (fn) {
-    case "do_anonymous_page": return /zero page/.test(what) ? "zeroPageFaults" : "anonFaults";
-    // the rule ends with its verdict: "… — reuse" or "… — copy"
-    case "do_wp_page": return /— reuse/.test(what) ? (/unshare fault/.test(what) ? "unshareReuses" : "reuses") : "wpFaults";
-    case "wp_page_copy": return "copies";
-    case "copy_present_page": return "forkCopies";
-    case "copy_present_pte": return "ptesSharedAtFork";
-    case "do_swap_page": return "swapins";
-    case "shrink_folio_list": case "try_to_unmap": return "pageouts";
-    case "shmem_fault": return "shmemFaults";
-    case "isolate_lru_page": return "isolations";
-    case "dup_mmap": return "forks";
-    case "exit_mmap": return "exits";
-    default:
-      if (/_read$/.test(fn) && /may only show|must not/.test(what)) return "missedCow";
-      return undefined;
-  }
-}
+/** The counter each kind of finding adds to, named on the last step of its chain. */
+const FINDING_COUNTER = { "missed-cow": "missedCow", "unnecessary-cow": "unnecessaryCow", "wrong-cow": "wrongCow" } as const;
 
 class Runner {
   readonly k: Kernel;
@@ -390,7 +366,7 @@ class Runner {
   private tie(f: Finding): ScenarioFinding {
     const at = (j: number) => { const i = this.scenarioStep(j); return { scenarioStep: i, line: i === null ? null : this.ls.stepAt[i]!.line }; };
     const chain = f.chain.map((c) => {
-      const counter = counterOf(c.fn, c.what) ?? (c === f.chain.at(-1) ? { "missed-cow": "missedCow", "unnecessary-cow": "unnecessaryCow", "wrong-cow": "wrongCow" }[f.kind] : undefined);
+      const counter = c.counter ?? (c === f.chain.at(-1) ? FINDING_COUNTER[f.kind] : undefined);
       return { ...c, ...at(c.step), ...(counter ? { counter } : {}) };
     });
     return { kind: f.kind, ...at(f.step), pid: f.pid, address: f.address, summary: f.summary, chain };

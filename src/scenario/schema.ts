@@ -3,9 +3,9 @@
  * complete and check scenarios. Validation runs it through Ajv; whatever the schema cannot say
  * (names used before they are defined, addresses that name no range) is checked by resolve.ts.
  */
-import { COUNTER_DESCRIPTIONS } from "../mm/stats.js";
-import { MADV_NAMES, PAGE_SIZE } from "../mm/uapi.js";
-import { KERNEL_OPTION_LIMITS as L, formatSize } from "../mm/options.js";
+import { COUNTER_DESCRIPTIONS } from "../kernel.js";
+import { MADV_NAMES, PAGE_SIZE } from "../kernel.js";
+import { KERNEL_OPTION_LIMITS as L, formatSize } from "../kernel.js";
 
 /**
  * Numbers stay below 2^53: beyond it a JavaScript number is no longer exact, and an address, a
@@ -164,12 +164,17 @@ const reference = {
 };
 
 const knobs = { type: "object", additionalProperties: { type: "boolean" } };
+/** Which strategies exist is the registry's to say (registerStrategy()), so names are checked there. */
+const strategyId = {
+  type: "string", pattern: "^[a-z][a-z0-9-]{0,39}$",
+  description: "a strategy: mapcount, pagecount, anon-exclusive, or one a program registered (cowsim --strategy-module)",
+};
 const run = {
   oneOf: [
-    { enum: ["mapcount", "pagecount", "anon-exclusive"] },
+    strategyId,
     {
       type: "object", additionalProperties: false, required: ["name", "strategy"],
-      properties: { name: runName, strategy: { enum: ["mapcount", "pagecount", "anon-exclusive"] }, knobs },
+      properties: { name: runName, strategy: strategyId, knobs },
     },
   ],
 };

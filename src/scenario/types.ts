@@ -2,7 +2,7 @@
  * What a scenario file holds, once validated. The JSON Schema (schema.ts) is the contract; these
  * types follow it.
  */
-import type { StrategyId } from "../policy/index.js";
+import type { StrategyId } from "../kernel.js";
 
 /** `T` for every run, or `{ all: T, <run>: T }`. */
 export type PerRun<T> = T | { readonly [run: string]: T };
@@ -35,7 +35,8 @@ export type Reference =
 
 export interface RunSpec {
   readonly name: string;
-  readonly strategy: StrategyId;
+  /** A built-in strategy (StrategyId) or a registered one. */
+  readonly strategy: string;
   readonly knobs?: Readonly<Record<string, boolean>>;
 }
 
@@ -54,7 +55,7 @@ export interface Scenario {
   readonly name: string;
   readonly description?: string;
   readonly reference: readonly Reference[];
-  readonly strategies?: readonly (StrategyId | RunSpec)[];
+  readonly strategies?: readonly (StrategyId | string | RunSpec)[];
   readonly kernel?: KernelSection;
   readonly processes?: readonly string[];
   readonly steps: readonly Step[];

@@ -1,57 +1,184 @@
 /**
- * Tracepoints: typed events the kernel layer emits at its decisions, named after the kernel's
- * functions, for subscribers (judges, recorders, embedders) that must not reach into the kernel
- * layer. Emitting costs one property test when nobody listens: check {@link TraceBus.has}
- * before building an event on a hot path.
+ * Tracepoints: the typed events the kernel layer emits at each of its decisions, named after
+ * the kernel functions that make them (include/trace/events/*.h does the same), for subscribers
+ * that must not reach into the kernel layer — the oracle, the journal, the reference judge,
+ * trace export, embedders.
+ *
+ * An event object is valid during the call only: an emitter may reuse it for the next event of
+ * its kind (the hot paths do), so a subscriber copies what it keeps. Emitting costs one property
+ * test when nobody listens; build an event only after {@link TraceBus.has}.
  * @packageDocumentation
  */
 
-/** wp_page_copy() succeeded: `pid` now maps a copy, `newPfn`, of `pfn` at `address`. @public */
-export interface WpPageCopyEvent {
+/** Where the values of a holder's pages live for its owner (see {@link PinView}). @public */
+export interface PinnedPages {
+  /** Page i is at virtual page `vpn0 + i` of the owner. */
+  readonly vpn0: number;
+  /** In a shmem mapping, objId[i] names the object and index[i] the page there (0 otherwise); null: all private. */
+  readonly objId: readonly number[] | null;
+  readonly index: readonly number[] | null;
+}
+
+/** What promise a holder of GUP references made (the oracle's pin contracts). @public */
+export type PinContract = "coherent" | "snapshot" | "none";
+
+/** One holder of GUP references, as its events show it. @public */
+export interface PinView {
+  readonly id: number;
+  /** Who holds it: "pipe", "io_uring", "o_direct", "rdma", "pin". */
+  readonly owner: string;
   readonly pid: number;
-  readonly address: number;
-  /** The old page: the shared zero page (pfn 0) or an anonymous page. */
-  readonly pfn: number;
-  readonly newPfn: number;
-  readonly zeroPage: boolean;
-  /** FAULT_FLAG_UNSHARE: a R/O GUP pin asked for the copy, nothing was written. */
-  readonly unshare: boolean;
-  /** The rule that chose to copy. */
-  readonly rule: string;
+  readonly flags: number;
+  readonly contract: PinContract;
+  /** The user address of each page when it was taken. */
+  readonly addresses: readonly number[];
+  /** The frame each reference holds. */
+  readonly pfns: readonly number[];
+}
+
+/** The facts a copy is judged on, read just before the copy changed them. @public */
+export interface CopyFacts {
+  /** Mappings of the old folio, the copier's included. */
+  readonly mapcount: number;
+  /** Swap entries that name its slot (when it is in the swap cache). */
+  readonly swapcount: number;
+  /** Snapshot references (pipe buffers …) that hold it. */
+  readonly snapshotRefs: number;
+  readonly refcount: number;
+  readonly ksm: boolean;
+}
+
+/** A range of virtual pages of one process. @public */
+export interface VpnRange {
+  readonly vpnStart: number;
+  readonly vpnEnd: number;
 }
 
 /** Every tracepoint by name, with its event. @public */
 export interface TraceEvents {
-  wp_page_copy: WpPageCopyEvent;
+  /** A user-level step begins: a syscall (`call`), or a load or store (`code` 1 or 2 with its address and value). */
+  step: { pid: number; call: string | (() => string) | null; code: number; addr: number; value: number };
+  /** A load or store by the simulated CPU completed: what it read or wrote, in which frame and object. */
+  access: { pid: number; address: number; write: boolean; value: number; pfn: number; objId: number; index: number };
+  /** spawn(): a new address space. */
+  mm_alloc: { pid: number };
+  /** fork(): the child, and the private ranges it received. */
+  dup_mmap: { pid: number; child: number; ranges: readonly VpnRange[] };
+  /** exit(): every VMA unmapped. */
+  exit_mmap: { pid: number };
+  do_mmap: { pid: number; start: number; end: number; shared: boolean };
+  do_vmi_munmap: { pid: number; start: number; end: number };
+  /** Page-table entries of [start, end) gone: for private memory, its contents read zero now. */
+  zap_page_range: { pid: number; start: number; end: number; private: boolean };
+  mprotect_fixup: { pid: number; start: number; end: number; prot: number; upgraded: number };
+  /** clear_refs 4: soft-dirty tracking over; `skipped` writable pinned PTEs were left alone. */
+  clear_refs: { pid: number; skipped: number };
+  /** mremap() in place: shrink or vma_expand(). */
+  mremap: { pid: number; addr: number; oldLen: number; newLen: number };
+  /** move_vma(): pages moved with their page-table entries. */
+  move_vma: { pid: number; from: number; to: number; len: number; dontunmap: boolean; private: boolean };
+  madvise: { pid: number; start: number; end: number; advice: string };
+  /** do_anonymous_page(): a fresh exclusive page, or the shared zero page (pfn 0). */
+  do_anonymous_page: { pid: number; address: number; pfn: number; zero: boolean };
+  shmem_fault: { pid: number; address: number; index: number; pfn: number };
+  /** wp_page_shared(): a write-protect fault in a shared mapping, nothing to copy. */
+  wp_page_shared: { pid: number; address: number; pfn: number };
+  /** do_wp_page() on an anonymous page: the strategy's verdict and the rule that gave it. */
+  do_wp_page: { pid: number; address: number; pfn: number; unshare: boolean; reuse: boolean; rule: string };
+  /** wp_page_copy() succeeded: `pid` now maps `newPfn`, a copy of `pfn` (0: the zero page). */
+  wp_page_copy: {
+    pid: number; address: number; pfn: number; newPfn: number; zeroPage: boolean; unshare: boolean; rule: string;
+    /** Read before the copy (null for the zero page). */
+    facts: CopyFacts | null;
+  };
+  /** free_swap_cache() after a copy (f4c4a3f48480). */
+  free_swap_cache: { pfn: number };
+  /** isolate_lru_page(): by hand, or (transient) by a compaction scan during a fault. */
+  isolate_lru_page: { pfn: number; transient: boolean };
+  putback_lru_page: { pfn: number };
+  do_swap_page: { pid: number; address: number; slot: number; pfn: number; fromCache: boolean; rule: string };
+  /** Fork handed back a possibly pinned page: copied for the child (copy_present_page()) or shared. */
+  copy_present_page: { pid: number; child: number; address: number; pfn: number; newPfn: number; rule: string };
+  copy_present_pte: { pid: number; child: number; address: number; pfn: number; rule: string };
+  copy_nonpresent_pte: { pid: number; child: number; address: number; slot: number };
+  try_to_unmap: { pfn: number; refused: boolean };
+  shrink_folio_list: { pfn: number; slot: number; freed: boolean };
+  try_to_free_pages: { freed: number };
+  /** A GUP user took references: `call` is its kernel entry (vmsplice, io_uring_register …). */
+  gup: { pid: number; call: string; pin: PinView; pages: PinnedPages };
+  unpin_user_pages: { pid: number; pin: PinView };
+  /** The device (or the pipe's reader) read page `i` through its reference. */
+  pin_read: { pid: number; pin: PinView; i: number; value: number; pfn: number; reader: number };
+  /** The device wrote page `i` (DMA); `holders`: where its owner still maps that page. */
+  pin_write: { pid: number; pin: PinView; i: number; value: number; pfn: number; holders: readonly number[] };
+  /** The oracle judged something: a missed, unnecessary or wrong COW (explained in its findings). */
+  finding: { kind: "missed-cow" | "unnecessary-cow" | "wrong-cow"; pid: number; address: number; pfn: number; summary: string };
 }
 
+/** A tracepoint's name. @public */
 export type TraceName = keyof TraceEvents;
+/** wp_page_copy's event (the reference judge's input). @public */
+export type WpPageCopyEvent = TraceEvents["wp_page_copy"];
 type Listener<K extends TraceName> = (event: TraceEvents[K]) => void;
+/** A subscriber of every tracepoint. @public */
+export type AnyListener = <K extends TraceName>(name: K, event: TraceEvents[K]) => void;
 
-/** The subscribers of one kernel's tracepoints. @public */
+/**
+ * The subscribers of one kernel's tracepoints. Subscribing and unsubscribing replace the lists
+ * rather than edit them, so a listener may unsubscribe itself (or another) while an event is
+ * being delivered, and that delivery still reaches everyone who was subscribed when it began.
+ * @public
+ */
 export class TraceBus {
-  private readonly listeners: { [K in TraceName]?: Listener<K>[] } = {};
+  private listeners: { [K in TraceName]?: readonly Listener<K>[] } = {};
+  private all: readonly AnyListener[] = [];
 
-  /** Whether anything listens to `name`. */
+  /** Whether anything listens to `name` (a "*" subscriber listens to everything). */
   has(name: TraceName): boolean {
-    return this.listeners[name] !== undefined;
+    return this.all.length > 0 || this.listeners[name] !== undefined;
   }
 
-  on<K extends TraceName>(name: K, fn: Listener<K>): void {
-    const l = (this.listeners[name] ??= []) as Listener<K>[];
-    l.push(fn);
+  /** How many subscribers `name` has, counting "*" subscribers. */
+  listenerCount(name: TraceName | "*"): number {
+    if (name === "*") return this.all.length;
+    return this.all.length + (this.listeners[name]?.length ?? 0);
   }
 
-  off<K extends TraceName>(name: K, fn: Listener<K>): void {
-    const l = this.listeners[name] as Listener<K>[] | undefined;
+  /** Subscribes to one tracepoint, or to every one with "*". */
+  on<K extends TraceName>(name: K, fn: Listener<K>): void;
+  on(name: "*", fn: AnyListener): void;
+  on(name: TraceName | "*", fn: Listener<TraceName> | AnyListener): void {
+    if (name === "*") {
+      this.all = [...this.all, fn as AnyListener];
+      return;
+    }
+    const l = (this.listeners[name] ?? []) as readonly Listener<TraceName>[];
+    (this.listeners as Record<string, readonly Listener<TraceName>[]>)[name] = [...l, fn as Listener<TraceName>];
+  }
+
+  /** Unsubscribes `fn` (once, if it subscribed more than once). */
+  off<K extends TraceName>(name: K, fn: Listener<K>): void;
+  off(name: "*", fn: AnyListener): void;
+  off(name: TraceName | "*", fn: Listener<TraceName> | AnyListener): void {
+    if (name === "*") {
+      this.all = without(this.all, fn as AnyListener);
+      return;
+    }
+    const l = this.listeners[name] as readonly Listener<TraceName>[] | undefined;
     if (!l) return;
-    const i = l.indexOf(fn);
-    if (i >= 0) l.splice(i, 1);
-    if (l.length === 0) delete this.listeners[name];
+    const rest = without(l, fn as Listener<TraceName>);
+    if (rest.length === 0) delete this.listeners[name];
+    else (this.listeners as Record<string, readonly Listener<TraceName>[]>)[name] = rest;
   }
 
   emit<K extends TraceName>(name: K, event: TraceEvents[K]): void {
-    const l = this.listeners[name] as Listener<K>[] | undefined;
+    const l = this.listeners[name] as readonly Listener<K>[] | undefined;
     if (l) for (const fn of l) fn(event);
+    for (const fn of this.all) fn(name, event);
   }
+}
+
+function without<T>(list: readonly T[], item: T): readonly T[] {
+  const i = list.indexOf(item);
+  return i < 0 ? list : [...list.slice(0, i), ...list.slice(i + 1)];
 }

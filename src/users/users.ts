@@ -2,16 +2,15 @@
  * The users of GUP: objects that hold references to a process's pages and read or write them
  * on their own schedule — a pipe after vmsplice(), io_uring fixed buffers, O_DIRECT I/O, an
  * RDMA memory region, and explicit pins. Each takes its references through get_user_pages()
- * with the flags the real kernel uses, registers its contract with the oracle, and releases its
- * references exactly once.
+ * with the flags the real kernel uses, states its contract (the `gup` tracepoint the oracle holds
+ * it to), and releases its references exactly once.
  * @packageDocumentation
  */
-import { C } from "../core/abi.generated.js";
+import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
-import type { Kernel } from "../mm/kernel.js";
-import type { Process } from "../mm/process.js";
+import type { MmKernel } from "../mm/kernel.js";
+import type { MmProcess } from "../mm/process.js";
 import { get_user_pages, type Pin, type PinContract, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM } from "../mm/gup.js";
-import { hex } from "../mm/vma.js";
 import { rmap_walk_anon } from "../mm/rmap.js";
 import { PAGE_SIZE } from "../mm/uapi.js";
 
@@ -25,10 +24,10 @@ export type PartialGup = "keep" | "fail" | "efault";
 
 /** What every user shares: its pin, its lifetime, its access to the pinned pages. */
 export abstract class GupUser {
-  protected readonly k: Kernel;
+  protected readonly k: MmKernel;
   readonly pin: Pin;
 
-  protected constructor(k: Kernel, p: Process, call: string, addr: number, length: number, flags: number,
+  protected constructor(k: MmKernel, p: MmProcess, call: string, addr: number, length: number, flags: number,
     owner: string, contract: PinContract, partial: PartialGup, fast = true) {
     this.k = k;
     if (!Number.isSafeInteger(length) || length <= 0) throw new CowsimError("EINVAL", `${call}: length ${length}`);
@@ -43,7 +42,9 @@ export abstract class GupUser {
     // a short result works on the pages it got
     const taken = pfns.length;
     this.pin = k.pins.add(owner, p.pid, flags, start, pfns, contract);
-    if (k.oracle) {
+    if (k.trace.has("gup")) {
+      // where the pages' values live for their owner: private pages by address, shmem pages
+      // in their object
       let objId: number[] | null = null, index: number[] | null = null;
       const end = start + taken * PAGE_SIZE;
       for (let a = start; a < end;) {
@@ -56,12 +57,7 @@ export abstract class GupUser {
         }
         a = upTo;
       }
-      k.oracle.addContract(this.pin, { vpn0: start / PAGE_SIZE, objId, index });
-    }
-    if (k.journal) {
-      // the entry keeps a few pfns, not the pin's array: the journal outlives many pins
-      const shown = pfns.length <= 8 ? pfns.join(", ") : `${pfns.slice(0, 8).join(", ")} …`;
-      k.journal.add(call, () => `${owner} of pid ${p.pid} takes ${taken} ${flags & FOLL_PIN ? "pins" : "references"} from ${hex(start)}: pfns ${shown}`, pfns.slice(0, 2));
+      k.trace.emit("gup", { pid: p.pid, call, pin: this.pin, pages: { vpn0: start / PAGE_SIZE, objId, index } });
     }
     p.users.add(this);
   }
@@ -85,20 +81,21 @@ export abstract class GupUser {
    */
   protected holders(i: number): number[] {
     const k = this.k;
+    const ops = k.ops;
     const p = k.processes.get(this.pin.pid);
     const pfn = this.pin.pfns[i]!;
     if (!p) return [];
     const at = this.pin.addresses[i]!;
-    const mapped = (a: number) => k.x.follow_pfn(p.mm, a) >>> 0;
+    const mapped = (a: number) => ops.followPfn(p.mm, a);
     if (mapped(at) === pfn) return [at];
-    const folio = k.x.page_folio(pfn) >>> 0;
-    if (!k.x.folio_test_anon(folio)) return [];
-    const slot = k.x.page_test_flag(folio, C.PG_swapcache) ? k.x.folio_swap_slot(folio) >>> 0 : -1;
-    const index = (k.x.folio_index(folio) + (pfn - folio)) >>> 0;
+    const folio = ops.pageFolio(pfn);
+    if (!ops.folioTestAnon(folio)) return [];
+    const slot = ops.pageTestFlag(folio, C.PG_swapcache) ? ops.folioSwapSlot(folio) : -1;
+    const index = (ops.folioIndex(folio) + (pfn - folio)) >>> 0;
     const out: number[] = [];
-    for (const hit of rmap_walk_anon(k.anonVmas, k.x.folio_mapping_id(folio) >>> 0, index)) {
+    for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(folio), index)) {
       if (hit.mm !== p.mm) continue;
-      if (mapped(hit.address) === pfn || (slot >= 0 && k.x.swap_pte_slot(k.ctx, p.mm, hit.address) === slot)) out.push(hit.address);
+      if (mapped(hit.address) === pfn || (slot >= 0 && ops.swapPteSlot(p.mm, hit.address)?.slot === slot)) out.push(hit.address);
     }
     return out;
   }
@@ -107,7 +104,7 @@ export abstract class GupUser {
   protected deviceRead(i: number, reader: number): number {
     const pfn = this.page(i);
     const v = this.k.core.tag(pfn);
-    if (this.k.oracle) this.k.oracle.onPinRead(this.pin, i, v, pfn, reader);
+    if (this.k.trace.has("pin_read")) this.k.trace.emit("pin_read", { pid: this.pin.pid, pin: this.pin, i, value: v, pfn, reader });
     return v;
   }
 
@@ -116,10 +113,10 @@ export abstract class GupUser {
     if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `device write: value ${value}`);
     if (!(this.pin.flags & FOLL_WRITE)) throw new CowsimError("EACCES", `${this.pin.owner}: registered read-only`);
     const pfn = this.page(i);
-    const holders = this.k.oracle ? this.holders(i) : [];
+    const watched = this.k.trace.has("pin_write");
+    const holders = watched ? this.holders(i) : [];
     this.k.core.setTag(pfn, value);
-    this.k.journal?.store(pfn, -1, value);
-    this.k.oracle?.onPinWrite(this.pin, i, value, holders, pfn);
+    if (watched) this.k.trace.emit("pin_write", { pid: this.pin.pid, pin: this.pin, i, value, pfn, holders });
   }
 
   /**
@@ -140,10 +137,8 @@ export abstract class GupUser {
     this.pin.released = true;
     this.k.pins.active.delete(this.pin.id);
     this.k.core.gupPut(this.pin.pfns, this.pin.flags);
-    this.k.oracle?.dropContract(this.pin);
     this.k.processes.get(this.pin.pid)?.users.delete(this);
-    const { owner, pid } = this.pin;
-    this.k.journal?.add("unpin_user_pages", () => `${owner} of pid ${pid} releases its references`);
+    if (this.k.trace.has("unpin_user_pages")) this.k.trace.emit("unpin_user_pages", { pid: this.pin.pid, pin: this.pin });
   }
 }
 
@@ -153,13 +148,13 @@ export abstract class GupUser {
  * (or what it wrote there itself since) — never another process's later writes.
  */
 export class Pipe extends GupUser {
-  constructor(k: Kernel, p: Process, addr: number, length: number) {
+  constructor(k: MmKernel, p: MmProcess, addr: number, length: number) {
     // iov_iter_get_pages2(): a short splice when not every page could be taken
     super(k, p, "vmsplice", addr, length, FOLL_GET, "pipe", "snapshot", "keep");
   }
 
   /** Reads every buffered page (consuming the pipe); `reader` is the reading process. */
-  read(reader?: Process): number[] {
+  read(reader?: MmProcess): number[] {
     const pid = reader?.pid ?? this.pin.pid;
     return this.step(() => `read(pipe)`, () => {
       const out: number[] = [];
@@ -176,7 +171,7 @@ export class Pipe extends GupUser {
  * long as they are registered, and must stay coherent with the process's mapping.
  */
 export class FixedBuffers extends GupUser {
-  constructor(k: Kernel, p: Process, addr: number, length: number) {
+  constructor(k: MmKernel, p: MmProcess, addr: number, length: number) {
     // io_pin_pages(): a partial pin is undone and fails with EFAULT
     super(k, p, "io_uring_register", addr, length, FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, "io_uring", "coherent", "efault");
   }
@@ -193,7 +188,7 @@ export class FixedBuffers extends GupUser {
  * remote side may write. Remote reads and writes go straight to the pinned pages.
  */
 export class MemoryRegion extends GupUser {
-  constructor(k: Kernel, p: Process, addr: number, length: number, writable: boolean) {
+  constructor(k: MmKernel, p: MmProcess, addr: number, length: number, writable: boolean) {
     // ib_umem_get() asks again for the rest, which fails with the error: everything is released
     super(k, p, "ib_reg_mr", addr, length, FOLL_PIN | FOLL_LONGTERM | (writable ? FOLL_WRITE : 0), "rdma", "coherent", "fail");
   }
@@ -210,7 +205,7 @@ export class MemoryRegion extends GupUser {
 export class DirectIo extends GupUser {
   readonly direction: "read" | "write";
 
-  constructor(k: Kernel, p: Process, direction: "read" | "write", addr: number, length: number) {
+  constructor(k: MmKernel, p: MmProcess, direction: "read" | "write", addr: number, length: number) {
     // until 6.5 bio_iov_iter_get_pages() took references (get_user_pages_fast()), not pins
     super(k, p, `o_direct_${direction}`, addr, length, (k.strategy.directIoPins ? FOLL_PIN : FOLL_GET) | (direction === "read" ? FOLL_WRITE : 0),
       "o_direct", direction === "read" ? "coherent" : "none", "keep");
@@ -240,7 +235,7 @@ export class DirectIo extends GupUser {
 
 /** Explicit references: get_user_pages() (FOLL_GET) or pin_user_pages() (FOLL_PIN), any flags. */
 export class UserPages extends GupUser {
-  constructor(k: Kernel, p: Process, addr: number, pages: number, flags: number, fast: boolean) {
+  constructor(k: MmKernel, p: MmProcess, addr: number, pages: number, flags: number, fast: boolean) {
     if (!Number.isSafeInteger(addr) || addr % PAGE_SIZE) throw new CowsimError("EINVAL", `pin_user_pages: address ${addr} is not page-aligned`);
     if (!Number.isInteger(pages) || pages < 1) throw new CowsimError("EINVAL", `pin_user_pages: ${pages} pages`);
     super(k, p, flags & FOLL_PIN ? "pin_user_pages" : "get_user_pages", addr, pages * PAGE_SIZE, flags, "pin",
@@ -250,5 +245,3 @@ export class UserPages extends GupUser {
   read(i: number): number { return this.step(() => `pin read(page ${i})`, () => this.deviceRead(i, -1)); }
   write(i: number, value: number): void { this.step(() => `pin write(page ${i}, ${value})`, () => this.deviceWrite(i, value)); }
 }
-
-export { C };

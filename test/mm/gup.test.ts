@@ -204,7 +204,7 @@ describe("pins and swap", () => {
       expect(p.rss().swap).toBe(1);
       expect(p.read(a)).toBe(1); // a read fault swaps it in
       const pfn = p.pfnAt(a)!;
-      const state = { exclusive: k.x.PageAnonExclusive(pfn) === 1, swapcache: k.x.page_test_flag(pfn, C.PG_swapcache) === 1 };
+      const state = { exclusive: k.core.x.PageAnonExclusive(pfn) === 1, swapcache: k.core.x.page_test_flag(pfn, C.PG_swapcache) === 1 };
       const faults = k.counters().wpFaults;
       p.write(a, 2);
       return { ...state, writeFaulted: k.counters().wpFaults > faults, copies: k.counters().copies };

@@ -55,26 +55,26 @@ describe("every invariant fires on a state built to violate it", () => {
   it("pte-valid: a PTE maps a free frame", () => {
     const { k, p, a } = setup();
     const free = k.core.allocPages(0);
-    k.x.folio_put_refs(free, 1);
-    k.x.ptep_set(k.ctx, p.mm, a + 3 * PAGE, BigInt(free) * 4096n + 0x67n);
+    k.core.x.folio_put_refs(free, 1);
+    k.core.x.ptep_set(k.core.ctx, p.mm, a + 3 * PAGE, BigInt(free) * 4096n + 0x67n);
     expect(fired(k)).toContain("pte-valid");
   });
 
   it("mapcount: the map count disagrees with the page tables", () => {
     const { k, pfn } = setup();
-    k.x.folio_add_rmap_ptes(pfn, pfn, 1);
+    k.core.x.folio_add_rmap_ptes(pfn, pfn, 1);
     expect(fired(k)).toEqual(["mapcount"]);
   });
 
   it("anon-exclusive-writable: a writable anonymous PTE on a page not marked exclusive", () => {
     const { k, pfn } = setup();
-    k.x.ClearPageAnonExclusive(pfn);
+    k.core.x.ClearPageAnonExclusive(pfn);
     expect(fired(k)).toEqual(["anon-exclusive-writable"]);
   });
 
   it("refcount: fewer references than mappings", () => {
     const { k, pfn } = setup();
-    k.x.folio_ref_sub_return(pfn, 1);
+    k.core.x.folio_ref_sub_return(pfn, 1);
     expect(fired(k)).toEqual(["refcount"]);
   });
 
@@ -89,13 +89,13 @@ describe("every invariant fires on a state built to violate it", () => {
 
   it("rmap: a mapping the rmap walk cannot find", () => {
     const { k, pfn } = setup();
-    k.x.folio_set_anon(pfn, k.x.folio_mapping_id(pfn), 12345);
+    k.core.x.folio_set_anon(pfn, k.core.x.folio_mapping_id(pfn), 12345);
     expect(fired(k)).toEqual(["rmap"]);
   });
 
   it("rss: a counter that disagrees with the page tables", () => {
     const { k, p } = setup();
-    k.x.add_mm_counter(p.mm, C.MM_ANONPAGES, 1);
+    k.core.x.add_mm_counter(p.mm, C.MM_ANONPAGES, 1);
     expect(fired(k)).toEqual(["rss"]);
   });
 
@@ -127,7 +127,7 @@ describe("every invariant fires on a state built to violate it", () => {
     const p = k.spawn();
     const a = p.mmap(null, PAGE, RW, PRIV);
     p.write(a, 1);
-    k.x.ClearPageAnonExclusive(p.pfnAt(a)!);
+    k.core.x.ClearPageAnonExclusive(p.pfnAt(a)!);
     expect(() => p.read(a)).toThrow(/invariant violated after read\(0x[0-9a-f]+\):\n  anon-exclusive-writable/);
   });
 });

@@ -42,9 +42,9 @@ describe("bad GUP input", () => {
     const k = kernel("anon-exclusive", { checkInvariants: false });
     const p = k.spawn();
     const a = p.mmap(null, PAGE, PROT_READ, PRIV);
-    expect(k.x.mm_flags(p.mm) & C.MMF_HAS_PINNED).toBe(0);
+    expect(k.core.x.mm_flags(p.mm) & C.MMF_HAS_PINNED).toBe(0);
     expect(errnoOf(() => p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_WRITE))).toBe("EFAULT");
-    expect(k.x.mm_flags(p.mm) & C.MMF_HAS_PINNED).not.toBe(0);
+    expect(k.core.x.mm_flags(p.mm) & C.MMF_HAS_PINNED).not.toBe(0);
     failsCleanly(k, "EFAULT", () => p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_WRITE));
   });
 
@@ -84,12 +84,12 @@ describe("bad GUP input", () => {
     const pfn = p.pfnAt(a)!;
     p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_LONGTERM);
     p.vmsplice(a, PAGE);
-    expect(k.x.folio_ref_count(pfn)).toBe(1 + C.GUP_PIN_COUNTING_BIAS + 1);
+    expect(k.core.x.folio_ref_count(pfn)).toBe(1 + C.GUP_PIN_COUNTING_BIAS + 1);
     expect(k.pins.active.size).toBe(2);
     // a reference dropped behind the registry's back is caught
-    k.x.folio_ref_sub_return(pfn, 1);
+    k.core.x.folio_ref_sub_return(pfn, 1);
     expect(k.checkInvariants().map((v) => v.invariant)).toEqual(["refcount"]);
-    k.x.folio_ref_add(pfn, 1);
+    k.core.x.folio_ref_add(pfn, 1);
     p.exit();
     k.drainLru();
     expect(k.pins.active.size).toBe(0);
@@ -110,8 +110,8 @@ describe("swap", () => {
     p.madvise(a, 2 * PAGE, MADV_PAGEOUT); // page 0 is shared with the child now: kept
     expect(p.pfnAt(a)).not.toBeNull();
     expect([p.rss().swap, c.rss().swap]).toEqual([1, 1]);
-    const slot = k.x.swap_pte_slot(k.ctx, p.mm, a + PAGE);
-    expect(k.x.swap_count(slot)).toBe(2);
+    const slot = k.core.x.swap_pte_slot(k.core.ctx, p.mm, a + PAGE);
+    expect(k.core.x.swap_count(slot)).toBe(2);
     expect([c.read(a + PAGE), p.read(a + PAGE)]).toEqual([2, 2]);
     c.write(a + PAGE, 3);
     expect([c.read(a + PAGE), p.read(a + PAGE)]).toEqual([3, 2]);

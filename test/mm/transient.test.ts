@@ -44,11 +44,11 @@ describe("per-CPU LRU batches", () => {
     const p = k.spawn();
     const a = p.mmap(null, 16 * PAGE, RW, PRIV);
     for (let i = 0; i < 15; i++) p.write(a + i * PAGE, 1);
-    expect(k.x.lru_batch_count(k.ctx)).toBe(0); // the 15th filled and drained it
+    expect(k.core.x.lru_batch_count(k.core.ctx)).toBe(0); // the 15th filled and drained it
     p.write(a + 15 * PAGE, 1);
-    expect(k.x.lru_batch_count(k.ctx)).toBe(1);
-    expect(k.x.folio_ref_count(p.pfnAt(a + 15 * PAGE)!)).toBe(2);
-    expect(k.x.folio_ref_count(p.pfnAt(a)!)).toBe(1);
+    expect(k.core.x.lru_batch_count(k.core.ctx)).toBe(1);
+    expect(k.core.x.folio_ref_count(p.pfnAt(a + 15 * PAGE)!)).toBe(2);
+    expect(k.core.x.folio_ref_count(p.pfnAt(a)!)).toBe(1);
   });
 });
 

@@ -5,7 +5,7 @@ import { describe, it, expect } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadScenarioFile, runScenario, ScenarioError } from "../../src/index.js";
+import { loadScenarioFile, runScenario, ScenarioError } from "../../src/node.js";
 import { CATALOG_DIR, catalogNames, loadCatalogScenario } from "../../src/scenario/catalog.js";
 
 function inOtherDirectory<T>(fn: () => T): T {

@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import { basename } from "node:path";
 import { readFileSync } from "node:fs";
-import { CATALOG_DIR, scenarioFiles, loadScenarios, runScenario, outcomeFor, STRATEGY_IDS } from "../../src/index.js";
+import { CATALOG_DIR, scenarioFiles, loadScenarios, runScenario, outcomeFor, STRATEGY_IDS } from "../../src/node.js";
 import { runsOf } from "../../src/scenario/resolve.js";
 import { BUILD } from "../helpers.js";
 

@@ -1,7 +1,7 @@
 // Scenario files that cannot run: every problem reported at once, each with file, line, column,
 // what was expected and what was found — before anything runs.
 import { describe, it, expect } from "vitest";
-import { parseScenarios, ScenarioError, formatDiagnostic, loadScenarioFile } from "../../src/index.js";
+import { parseScenarios, ScenarioError, formatDiagnostic, loadScenarioFile } from "../../src/node.js";
 
 /** The diagnostics of a text, as "line:col: message". */
 function problems(text: string, file = "t.yaml"): string[] {

@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll } from "vitest";
 import { mkdtempSync, writeFileSync, mkdirSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseScenarios, ScenarioError, loadScenarioFile } from "../../src/index.js";
+import { parseScenarios, ScenarioError, loadScenarioFile } from "../../src/node.js";
 import { MAX_ALIAS_VALUES, MAX_DEPTH } from "../../src/scenario/load.js";
 
 /** The diagnostics of a text, as "line:col: message". */

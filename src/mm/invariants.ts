@@ -1,11 +1,10 @@
 /**
- * The invariants of the design, checked on demand (and after every step when asked): they read
- * the page tables as the ground truth of who maps what, and compare every counter and flag the
- * kernel keeps against it.
+ * The invariants of the design (mm/debug_vm_pgtable.c and page_table_check in spirit), checked
+ * on demand and after every step when asked: they read the page tables as the ground truth of
+ * who maps what, and compare every counter and flag the kernel keeps against it.
  */
-import { C } from "../core/abi.generated.js";
-import type { Kernel } from "../mm/kernel.js";
-import { PAGE_SIZE } from "../mm/uapi.js";
+import { C } from "../core/index.js";
+import type { MmKernel } from "./kernel.js";
 
 /** One violated invariant. @public */
 export interface InvariantViolation {
@@ -60,20 +59,20 @@ export function describeHolder(h: FrameHolder): string {
 }
 
 /** The references the kernel and its users hold besides page-table mappings, per frame. */
-function heldOutsidePageTables(k: Kernel): Map<number, FrameHolder[]> {
-  const x = k.x;
+function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
+  const ops = k.ops;
   const held = new Map<number, FrameHolder[]>();
   const add = (pfn: number, h: FrameHolder) => {
     const l = held.get(pfn);
     if (l) l.push(h); else held.set(pfn, [h]);
   };
-  for (let i = 0, n = x.lru_batch_count(k.ctx); i < n; i++) add(x.lru_batch_folio(k.ctx, i) >>> 0, { kind: "lru-batch" });
+  for (const folio of ops.lruBatchFolios()) add(folio, { kind: "lru-batch" });
   for (const f of k.shmem.files) for (const [index, pfn] of f.pages) add(pfn, { kind: "shmem", file: f.id, index });
   for (const pfn of k.isolatedFolios()) add(pfn, { kind: "isolated", refs: k.transientRefs(pfn) });
   for (const pin of k.pins.active.values()) {
     for (const pfn of pin.pfns) {
-      const folio = x.page_folio(pfn) >>> 0;
-      const refs = !pin.isPin ? 1 : folio === 0 ? 0 : x.folio_test_large(folio) ? 1 : C.GUP_PIN_COUNTING_BIAS;
+      const folio = ops.pageFolio(pfn);
+      const refs = !pin.isPin ? 1 : folio === 0 ? 0 : ops.folioTestLarge(folio) ? 1 : C.GUP_PIN_COUNTING_BIAS;
       if (refs) add(folio, { kind: "gup", owner: pin.owner, pid: pin.pid, refs });
     }
   }
@@ -91,7 +90,7 @@ function refsOf(h: FrameHolder): number {
 const NOT_ALLOCATED = (1 << C.PG_buddy) | (1 << C.PG_reserved) | (1 << C.PG_tail);
 
 /** Frames that are not free: order-0 frames and heads of large folios, skipping the zero page. */
-function allocatedFolios(k: Kernel, fn: (pfn: number) => void): void {
+function allocatedFolios(k: MmKernel, fn: (pfn: number) => void): void {
   const t = k.core.frames;
   for (let pfn = 1; pfn < t.nframes; pfn++) if (!(t.flags(pfn) & NOT_ALLOCATED)) fn(pfn);
 }
@@ -101,15 +100,15 @@ function allocatedFolios(k: Kernel, fn: (pfn: number) => void): void {
  * LRU batches, isolation, GUP users and the shmem page cache. What is left after every process
  * exited, and why.
  */
-export function heldFrames(k: Kernel): HeldFrame[] {
-  const x = k.x;
+export function heldFrames(k: MmKernel): HeldFrame[] {
+  const ops = k.ops;
   const held = heldOutsidePageTables(k);
   for (const p of k.processes.values()) {
     for (const vma of p.vmas) {
       for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
         const kind = r.kind & 0xff;
         if ((kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) || r.aux & SPECIAL) continue;
-        const folio = x.page_folio(r.pfn) >>> 0;
+        const folio = ops.pageFolio(r.pfn);
         const l = held.get(folio);
         const h: FrameHolder = { kind: "mapping", pid: p.pid, address: r.address };
         if (l) l.push(h); else held.set(folio, [h]);
@@ -122,7 +121,7 @@ export function heldFrames(k: Kernel): HeldFrame[] {
     const holders = [...(held.get(pfn) ?? [])];
     if (t.test(pfn, C.PG_swapcache)) {
       const slot = t.swapSlot(pfn);
-      holders.push({ kind: "swap-cache", slot, swapCount: x.swap_count(slot) });
+      holders.push({ kind: "swap-cache", slot, swapCount: ops.swapCount(slot) });
     }
     out.push({ pfn, refcount: t.refcount(pfn), holders });
   });
@@ -130,20 +129,20 @@ export function heldFrames(k: Kernel): HeldFrame[] {
 }
 
 /** Every swap slot in use. */
-export function usedSwapSlots(k: Kernel): UsedSwapSlot[] {
-  const x = k.x;
+export function usedSwapSlots(k: MmKernel): UsedSwapSlot[] {
+  const ops = k.ops;
   const out: UsedSwapSlot[] = [];
   for (let slot = 1; slot < k.core.layout.nslots; slot++) {
-    const map = x.swap_map_get(slot) >>> 0;
+    const map = ops.swapMapGet(slot);
     if (map === 0) continue;
-    out.push({ slot, swapCount: map & SWAP_COUNT_MASK, cachedPfn: map & SWAP_HAS_CACHE ? x.swap_cache_pfn(slot) >>> 0 : null });
+    out.push({ slot, swapCount: map & SWAP_COUNT_MASK, cachedPfn: map & SWAP_HAS_CACHE ? ops.swapCachePfn(slot) : null });
   }
   return out;
 }
 
-export function checkInvariants(k: Kernel): InvariantViolation[] {
+export function checkInvariants(k: MmKernel): InvariantViolation[] {
   const out: InvariantViolation[] = [];
-  const x = k.x;
+  const ops = k.ops;
   const bad = (invariant: InvariantViolation["invariant"], detail: string) => {
     if (out.length < 50) out.push({ invariant, detail });
   };
@@ -164,18 +163,18 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
         if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
         if (r.aux & SPECIAL) continue; // the zero page
         const pfn = r.pfn;
-        if (pfn >= k.core.layout.nframes || x.page_test_flag(pfn, C.PG_buddy)) {
+        if (pfn >= k.core.layout.nframes || ops.pageTestFlag(pfn, C.PG_buddy)) {
           bad("pte-valid", `pid ${p.pid} maps free or invalid pfn ${pfn} at ${hex(r.address)}`);
           continue;
         }
-        const folio = x.page_folio(pfn) >>> 0;
-        const isAnon = x.folio_test_anon(folio) === 1;
+        const folio = ops.pageFolio(pfn);
+        const isAnon = ops.folioTestAnon(folio);
         if (isAnon) anon++; else shmem++;
         const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable: (r.aux & W) !== 0, anon: isAnon, shared: vma.shmem !== null };
         const list = byFrame.get(pfn);
         if (list) list.push(m); else byFrame.set(pfn, [m]);
         // writable anon PTE ⇒ exclusive
-        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !x.PageAnonExclusive(pfn)) {
+        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !ops.PageAnonExclusive(pfn)) {
           bad("anon-exclusive-writable", `pid ${p.pid} maps pfn ${pfn} writable at ${hex(r.address)} but it is not PageAnonExclusive`);
         }
         // every mapping reachable by an rmap walk: rmap_walk_anon() of the folio's anon_vma
@@ -183,8 +182,8 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
         // index of the address is the page's index (checked per VMA, not by walking every
         // VMA of the anon_vma, which is quadratic in the processes that share it)
         if (isAnon) {
-          const id = x.folio_mapping_id(folio) >>> 0;
-          const index = (x.folio_index(folio) + (pfn - folio)) >>> 0;
+          const id = ops.folioMappingId(folio);
+          const index = (ops.folioIndex(folio) + (pfn - folio)) >>> 0;
           const linked = vma.chain.some((avc) => avc.anonVma.id === id && avc.anonVma.vmas.has(avc) && k.anonVmas.get(id) === avc.anonVma);
           if (!linked || vma.index(r.address) !== index) {
             bad("rmap", `pid ${p.pid}'s mapping of pfn ${pfn} at ${hex(r.address)} is not found by an rmap walk of anon_vma ${id}, index ${index}`);
@@ -196,8 +195,8 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
     if (rss.anon !== anon || rss.shmem !== shmem || rss.swap !== swap) {
       bad("rss", `pid ${p.pid}: MM_ANONPAGES ${rss.anon}/${anon}, MM_SHMEMPAGES ${rss.shmem}/${shmem}, MM_SWAPENTS ${rss.swap}/${swap} (counter/page tables)`);
     }
-    const tables = x.mm_count_tables(p.mm);
-    if (tables !== x.mm_nr_ptes(p.mm)) bad("page-tables", `pid ${p.pid}: nr_ptes ${x.mm_nr_ptes(p.mm)}, but ${tables} tables below the PGD`);
+    const tables = ops.mmCountTables(p.mm);
+    if (tables !== ops.mmNrPtes(p.mm)) bad("page-tables", `pid ${p.pid}: nr_ptes ${ops.mmNrPtes(p.mm)}, but ${tables} tables below the PGD`);
   }
 
   for (const [pfn, maps] of byFrame) {
@@ -235,7 +234,7 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
     if (u.swapCount !== n) bad("swap-count", `swap slot ${u.slot}: swap count ${u.swapCount}, but ${n} swap PTEs name it`);
     if (u.cachedPfn === null) {
       if (u.swapCount === 0) bad("no-leak", `swap slot ${u.slot} is in use, yet no swap entry names it and no frame caches it`);
-    } else if (!x.page_test_flag(u.cachedPfn, C.PG_swapcache) || (x.folio_swap_slot(u.cachedPfn) >>> 0) !== u.slot) {
+    } else if (!ops.pageTestFlag(u.cachedPfn, C.PG_swapcache) || ops.folioSwapSlot(u.cachedPfn) !== u.slot) {
       bad("swap-count", `swap slot ${u.slot} says pfn ${u.cachedPfn} caches it, but that frame is not in the swap cache for it`);
     }
   }
@@ -245,49 +244,17 @@ export function checkInvariants(k: Kernel): InvariantViolation[] {
   const pinsOf = new Map<number, number>();
   for (const pin of k.pins.active.values()) {
     pin.pfns.forEach((pfn, i) => {
-      const folio = x.page_folio(pfn) >>> 0;
-      if (pin.isPin && x.folio_test_large(folio)) pinsOf.set(folio, (pinsOf.get(folio) ?? 0) + 1);
-      if (!pin.isPin || !k.strategy.tracksAnonExclusive || !x.folio_test_anon(folio)) return;
+      const folio = ops.pageFolio(pfn);
+      if (pin.isPin && ops.folioTestLarge(folio)) pinsOf.set(folio, (pinsOf.get(folio) ?? 0) + 1);
+      if (!pin.isPin || !k.strategy.tracksAnonExclusive || !ops.folioTestAnon(folio)) return;
       const owner = k.processes.get(pin.pid);
-      if (owner && owner.pfnAt(pin.addresses[i]!) === pfn && !x.PageAnonExclusive(pfn)) {
+      if (owner && owner.pfnAt(pin.addresses[i]!) === pfn && !ops.PageAnonExclusive(pfn)) {
         bad("pinned-exclusive", `pid ${pin.pid} maps pfn ${pfn} at ${hex(pin.addresses[i]!)} pinned by its ${pin.owner}, but the page is not PageAnonExclusive`);
       }
     });
   }
   for (const [folio, n] of pinsOf) {
-    if (x.folio_pincount(folio) !== n) bad("refcount", `large folio ${folio}: _pincount ${x.folio_pincount(folio)}, but ${n} pins are held`);
-  }
-  return out;
-}
-
-/** A page whose contents differ from what its process must see. @public */
-export interface LatentMissedCow {
-  readonly pid: number;
-  readonly address: number;
-  readonly pfn: number;
-  readonly holds: number;
-  readonly expected: number;
-}
-
-/**
- * Every mapped page whose contents differ from what its process must see: a missed COW that
- * has happened whether or not anyone has read the page yet. Not an invariant of the simulator
- * (a flawed strategy produces these), but a judgement of the strategy, like the findings.
- */
-export function latentMissedCows(k: Kernel): LatentMissedCow[] {
-  const out: LatentMissedCow[] = [];
-  if (!k.oracle) return out;
-  for (const p of k.processes.values()) {
-    for (const vma of p.vmas) {
-      for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
-        const kind = r.kind & 0xff;
-        if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
-        const vpn = r.address / PAGE_SIZE;
-        const expected = vma.shmem ? k.oracle.expected(p.pid, vpn, vma.shmem.id, vma.index(r.address)) : k.oracle.expected(p.pid, vpn, 0, 0);
-        const holds = k.core.tag(r.pfn);
-        if (holds !== expected) out.push({ pid: p.pid, address: r.address, pfn: r.pfn, holds, expected });
-      }
-    }
+    if (ops.folioPincount(folio) !== n) bad("refcount", `large folio ${folio}: _pincount ${ops.folioPincount(folio)}, but ${n} pins are held`);
   }
   return out;
 }

@@ -1,0 +1,245 @@
+/**
+ * The core's operations as the kernel layer calls them: one typed method per Wasm export it
+ * needs, named after the kernel function, with the core's u32 results made unsigned, its
+ * "nothing" values made null, its booleans made booleans and its scratch records decoded. This
+ * is the one place the raw exports are called from (besides the rest of src/core), so batching,
+ * tracing and thread safety have one place to live.
+ */
+import { C, type CoreExports } from "./abi.generated.js";
+
+/** What wp_fault_info() read of a present entry at a write-protect fault. @public */
+export interface WpFaultInfo {
+  /** WP_ANON, WP_ZERO or WP_FILE. */
+  readonly kind: "anon" | "zero" | "file";
+  /** Low 32 bits of the PTE. */
+  readonly pte: number;
+  readonly pfn: number;
+  readonly folio: number;
+  readonly pageFlags: number;
+  readonly folioFlags: number;
+  readonly refcount: number;
+  readonly mapcount: number;
+  /** The swap count of the folio's slot, when it is in the swap cache. */
+  readonly swapcount: number;
+  /** folio->mapping: an anon_vma id << 2 | PAGE_MAPPING_ANON (KSM: both low bits). */
+  readonly mapping: number;
+}
+
+/** A swap entry found at an address, with its software bits. @public */
+export interface SwapEntryInfo {
+  readonly slot: number;
+  readonly exclusive: boolean;
+  readonly softDirty: boolean;
+  readonly uffdWp: boolean;
+}
+
+const WP_KINDS: Record<number, WpFaultInfo["kind"]> = { [C.WP_ANON]: "anon", [C.WP_ZERO]: "zero", [C.WP_FILE]: "file" };
+
+/** The typed operations over one thread's instance. @public */
+export class CoreOps {
+  constructor(
+    /** @internal */
+    private readonly x: CoreExports,
+    /** @internal */
+    private readonly ctx: number,
+    private readonly u32: Uint32Array,
+    private readonly scratch: number,
+  ) {}
+
+  // ---- struct page / folio --------------------------------------------------------------------
+
+  /** page_folio(): the head of the folio `pfn` belongs to. */
+  pageFolio(pfn: number): number { return this.x.page_folio(pfn) >>> 0; }
+  folioTestAnon(folio: number): boolean { return this.x.folio_test_anon(folio) === 1; }
+  folioTestLarge(folio: number): boolean { return this.x.folio_test_large(folio) === 1; }
+  folioTestKsm(folio: number): boolean { return this.x.folio_test_ksm(folio) === 1; }
+  /** folio_mapped() */
+  folioIsMapped(folio: number): boolean { return this.x.folio_is_mapped(folio) !== 0; }
+  folioMapcount(folio: number): number { return this.x.folio_mapcount(folio); }
+  folioRefCount(folio: number): number { return this.x.folio_ref_count(folio); }
+  folioRefAdd(folio: number, nr: number): void { this.x.folio_ref_add(folio, nr); }
+  /** folio_put_refs(): drops references, freeing the folio at zero. */
+  folioPutRefs(folio: number, nr: number): void { this.x.folio_put_refs(folio, nr); }
+  folioMaybeDmaPinned(folio: number): boolean { return this.x.folio_maybe_dma_pinned(folio) === 1; }
+  /** The anon_vma (or shmem file) id in folio->mapping. */
+  folioMappingId(folio: number): number { return this.x.folio_mapping_id(folio) >>> 0; }
+  /** folio->index (page offset, modulo 2^32). */
+  folioIndex(folio: number): number { return this.x.folio_index(folio) >>> 0; }
+  folioPincount(folio: number): number { return this.x.folio_pincount(folio); }
+  /** folio->swap's slot (a swap-cache folio). */
+  folioSwapSlot(folio: number): number { return this.x.folio_swap_slot(folio) >>> 0; }
+  /** folio_set_mapping(): a page-cache (shmem) folio of file `id` at `index`. */
+  folioSetMapping(folio: number, id: number, index: number): void { this.x.folio_set_mapping(folio, id, index); }
+  /** folio_add_lru(): onto this CPU's LRU batch. */
+  folioAddLru(folio: number): void { this.x.folio_add_lru(this.ctx, folio); }
+  pageTestFlag(pfn: number, bit: number): boolean { return this.x.page_test_flag(pfn, bit) === 1; }
+  pageSetFlag(pfn: number, bit: number): void { this.x.page_set_flag(pfn, bit); }
+  pageClearFlag(pfn: number, bit: number): void { this.x.page_clear_flag(pfn, bit); }
+  PageAnonExclusive(pfn: number): boolean { return this.x.PageAnonExclusive(pfn) === 1; }
+  /** alloc_pages() of order 0 with the GFP_* flags; null when no frame is left (or a reservation is short). */
+  tryAllocPage(gfp = 0): number | null {
+    const pfn = this.x.alloc_pages(this.ctx, 0, gfp) >>> 0;
+    return pfn === C.NO_PFN ? null : pfn;
+  }
+
+  // ---- reservations and LRU batches -----------------------------------------------------------
+
+  /** Reserves `n` page tables for this thread's next allocations; false (nothing taken) if short. */
+  ptReserve(n: number): boolean { return this.x.pt_reserve(this.ctx, n) === 1; }
+  ptUnreserve(): void { this.x.pt_unreserve(this.ctx); }
+  framesReserve(n: number): boolean { return this.x.frames_reserve(this.ctx, n) === 1; }
+  framesUnreserve(): void { this.x.frames_unreserve(this.ctx); }
+  /** lru_add_drain(): empties this CPU's LRU batch; returns how many folios it moved. */
+  lruAddDrain(): number { return this.x.lru_add_drain(this.ctx) >>> 0; }
+  /** The folios waiting in this CPU's LRU batch, each holding a reference. */
+  lruBatchFolios(): number[] {
+    const out: number[] = [];
+    for (let i = 0, n = this.x.lru_batch_count(this.ctx); i < n; i++) out.push(this.x.lru_batch_folio(this.ctx, i) >>> 0);
+    return out;
+  }
+  setLruBatchSize(n: number): void { this.x.set_lru_batch_size(n); }
+  /** GUP-fast backs off R/O pins of pages not PageAnonExclusive (5.19+), and the debug checks follow. */
+  setGupFastUnshare(on: boolean): void { this.x.set_gup_fast_unshare(on ? 1 : 0); }
+  /** The debug build's strategy checks (writable ⇒ PageAnonExclusive, never mapped writable twice). */
+  setAnonExclusiveChecks(on: boolean): void { this.x.set_anon_exclusive_checks(on ? 1 : 0); }
+
+  // ---- address spaces -------------------------------------------------------------------------
+
+  /** mm_alloc(): an mm slot and its PGD; null when none is left. */
+  tryMmAlloc(): number | null {
+    const mm = this.x.mm_alloc(this.ctx);
+    return mm < 0 ? null : mm;
+  }
+  mmFlags(mm: number): number { return this.x.mm_flags(mm) >>> 0; }
+  mmSetFlags(mm: number, flags: number): void { this.x.mm_set_flags(mm, flags); }
+  /** The page tables below the PGD, counted by a walk. */
+  mmCountTables(mm: number): number { return this.x.mm_count_tables(mm); }
+  /** mm->nr_ptes as kept. */
+  mmNrPtes(mm: number): number { return this.x.mm_nr_ptes(mm); }
+  /** get_mm_counter() of MM_ANONPAGES, MM_SHMEMPAGES, MM_SWAPENTS … */
+  getMmCounter(mm: number, member: number): number { return this.x.get_mm_counter(mm, member); }
+  /** How many page tables a fault at `addr` still needs (down to `level`: 3 = a PTE table). */
+  tablesMissingAt(mm: number, addr: number, level = 3): number { return this.x.tables_missing_at(mm, addr, level) >>> 0; }
+  /** The frame mapped at `addr` (0: the zero page), or null when nothing present is. */
+  translateOne(mm: number, addr: number): number | null {
+    const t = this.x.translate_one(mm, addr) >>> 0;
+    return t & C.TRANSLATE_FAULT ? null : t;
+  }
+  /** follow_pfn(): the pfn a present entry at `addr` maps, or NO_PFN. */
+  followPfn(mm: number, addr: number): number { return this.x.follow_pfn(mm, addr) >>> 0; }
+
+  // ---- faults ---------------------------------------------------------------------------------
+
+  /**
+   * handle_access(): one access by the simulated CPU — a read returns the page's tag (≥ 0), a
+   * write stores `hi:lo` and returns 0 — or a negative ACCESS_* code for the fault it needs.
+   */
+  handleAccess(mm: number, addr: number, write: number, lo: number, hi: number, fast: number, anonVma: number,
+    index: number, prot: number): number {
+    return this.x.handle_access(this.ctx, mm, addr, write, lo, hi, fast, anonVma, index, prot);
+  }
+  /**
+   * wp_fault_info(): what a write-protect fault at `addr` finds, or the ACCESS_* code of a
+   * non-present entry. The record is reused: it is valid until the next call (a fault's path
+   * reads it at once).
+   */
+  wpFaultInfo(mm: number, addr: number): WpFaultInfo | number {
+    const kind = this.x.wp_fault_info(this.ctx, mm, addr);
+    if (kind < 0) return kind;
+    const s = this.scratch >>> 2;
+    const u = this.u32;
+    const r = this.wpf;
+    r.kind = WP_KINDS[kind]!;
+    r.pte = u[s + C.WPF_PTE]!;
+    r.pfn = u[s + C.WPF_PFN]!;
+    r.folio = u[s + C.WPF_FOLIO]!;
+    r.pageFlags = u[s + C.WPF_PAGE_FLAGS]!;
+    r.folioFlags = u[s + C.WPF_FOLIO_FLAGS]!;
+    r.refcount = u[s + C.WPF_REFCOUNT]! | 0;
+    r.mapcount = u[s + C.WPF_MAPCOUNT]! | 0;
+    r.swapcount = u[s + C.WPF_SWAPCOUNT]!;
+    r.mapping = u[s + C.WPF_MAPPING]!;
+    return r;
+  }
+  private readonly wpf: { -readonly [K in keyof WpFaultInfo]: WpFaultInfo[K] } = {
+    kind: "anon", pte: 0, pfn: 0, folio: 0, pageFlags: 0, folioFlags: 0, refcount: 0, mapcount: 0, swapcount: 0, mapping: 0,
+  };
+  /** wp_page_reuse() with REUSE_* flags. */
+  wpPageReuse(mm: number, addr: number, flags: number, anonVma: number): number {
+    return this.x.wp_page_reuse(this.ctx, mm, addr, flags, anonVma);
+  }
+  /** wp_page_copy(): the new pfn, or a negative ACCESS_* code (ENOMEM: nothing changed). */
+  wpPageCopy(mm: number, addr: number, anonVma: number, index: number, flags: number): number {
+    return this.x.wp_page_copy(this.ctx, mm, addr, anonVma, index, flags);
+  }
+  /** Maps page-cache page `pfn` at `addr` (do_read_fault() / do_shared_fault()). */
+  mapFilePte(mm: number, addr: number, pfn: number, prot: number, write: boolean): number {
+    return this.x.map_file_pte(this.ctx, mm, addr, pfn, prot, write ? 1 : 0);
+  }
+  /** do_anonymous_page() for every none entry of [start, end), all or nothing: the pages mapped, or -ENOMEM. */
+  doAnonymousPages(mm: number, start: number, end: number, anonVma: number, index: number, prot: number, flags: number): number {
+    return this.x.do_anonymous_pages(this.ctx, mm, start, end, anonVma, index, prot, flags);
+  }
+
+  // ---- fork and mremap ------------------------------------------------------------------------
+
+  /** copy_page_range_count(): what copying [start, end) would take — early-copy frames and page tables. */
+  copyPageRangeCount(dst: number, src: number, start: number, end: number, flags: number): { frames: number; tables: number } {
+    const n = this.x.copy_page_range_count(this.ctx, dst, src, start, end, flags);
+    if (n < 0) throw new Error(`cowsim: copy_page_range_count failed with ${n}`);
+    return { frames: n, tables: this.x.ctx_aux0(this.ctx) >>> 0 };
+  }
+  /** fork's answer for one REC_FORK_PINNED entry: share it (newPfn NO_PFN) or copy it into newPfn. */
+  forkCopyDeferredPte(dst: number, src: number, addr: number, flags: number, newPfn: number, anonVma: number, index: number): number {
+    return this.x.fork_copy_deferred_pte(this.ctx, dst, src, addr, flags, newPfn, anonVma, index);
+  }
+  /** move_page_tables(): 0, the number of PMD_PARTIAL records, or -ENOMEM. */
+  movePageTables(mm: number, from: number, to: number, len: number): number {
+    return this.x.move_page_tables(this.ctx, mm, from, to, len);
+  }
+
+  // ---- GUP ------------------------------------------------------------------------------------
+
+  /** try_grab_folio(): a reference or pin on `folio`, unless it is being freed. */
+  tryGrabFolio(folio: number, refs: number, flags: number): boolean { return this.x.try_grab_folio(folio, refs, flags) === 1; }
+
+  // ---- swap -----------------------------------------------------------------------------------
+
+  /** The swap-cache folio of `slot`, or null. */
+  swapCachePfn(slot: number): number | null {
+    const pfn = this.x.swap_cache_pfn(slot) >>> 0;
+    return pfn === C.NO_PFN ? null : pfn;
+  }
+  swapCount(slot: number): number { return this.x.swap_count(slot) >>> 0; }
+  /** swap_map[]: the count and SWAP_HAS_CACHE (0: free). */
+  swapMapGet(slot: number): number { return this.x.swap_map_get(slot) >>> 0; }
+  swapFree(slot: number): void { this.x.swap_free(slot); }
+  /** folio_free_swap(): leaves the swap cache when no swap entry needs it. */
+  folioFreeSwap(folio: number): boolean { return this.x.folio_free_swap(folio) === 1; }
+  deleteFromSwapCache(folio: number): void { this.x.delete_from_swap_cache(folio); }
+  /** add_to_swap(): a slot for the folio, which joins the swap cache; false when swap is full. */
+  addToSwap(folio: number): boolean { return this.x.add_to_swap(folio) >= 0; }
+  /** try_to_unmap_one() with TTU_* flags: 0, or -EBUSY when the folio may be pinned. */
+  tryToUnmapOne(mm: number, addr: number, folio: number, flags: number): number {
+    return this.x.try_to_unmap_one(mm, addr, folio, flags);
+  }
+  swapWritepage(folio: number): void { this.x.swap_writepage(folio); }
+  /** __remove_mapping() for the swap cache: frees the folio if nothing else holds it. */
+  removeMappingSwapcache(folio: number): boolean { return this.x.remove_mapping_swapcache(folio) === 1; }
+  /** The swap entry at `addr`, or null when the entry is not one. */
+  swapPteSlot(mm: number, addr: number): SwapEntryInfo | null {
+    const slot = this.x.swap_pte_slot(this.ctx, mm, addr);
+    if (slot < 0) return null;
+    const info = this.x.ctx_aux0(this.ctx) >>> 0;
+    return {
+      slot, exclusive: (info & C.SWPINFO_EXCLUSIVE) !== 0, softDirty: (info & C.SWPINFO_SOFT_DIRTY) !== 0,
+      uffdWp: (info & C.SWPINFO_UFFD_WP) !== 0,
+    };
+  }
+  /** swap_read_folio(): the slot's contents into a new swap-cache frame; its pfn, or -ENOMEM. */
+  swapinRead(slot: number): number { return this.x.swapin_read(this.ctx, slot); }
+  /** Maps swapped-in `pfn` at `addr` in place of the swap entry (SWAPIN_* flags). */
+  swapinMap(mm: number, addr: number, pfn: number, slot: number, prot: number, flags: number, anonVma: number, index: number): number {
+    return this.x.swapin_map(mm, addr, pfn, slot, prot, flags, anonVma, index);
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The kernel facade: the one public way into a simulated kernel. It is the kernel layer
+ * (src/mm) with what sits on it — the GUP users a process makes, the oracle and the journal
+ * subscribed to the kernel's tracepoints — and the embedding API: events, the latent missed
+ * COWs the oracle and the page tables show together.
+ * @packageDocumentation
+ */
+import { C, Core, describeCore } from "./core/index.js";
+import { MmKernel, type KernelOptions } from "./mm/kernel.js";
+import { MmProcess } from "./mm/process.js";
+import type { Counters } from "./mm/stats.js";
+import { hex } from "./mm/vma.js";
+import { Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/users.js";
+import { Oracle, type Finding } from "./oracle/oracle.js";
+import type { Journal } from "./oracle/journal.js";
+import { CowsimError } from "./errno.js";
+import type { AnyListener, TraceEvents, TraceName } from "./trace/events.js";
+import { PAGE_SIZE } from "./mm/uapi.js";
+
+/** A page whose contents differ from what its process must see. @public */
+export interface LatentMissedCow {
+  readonly pid: number;
+  readonly address: number;
+  readonly pfn: number;
+  readonly holds: number;
+  readonly expected: number;
+}
+
+/** One event of {@link Kernel.events}: a tracepoint's name and a copy of its event. @public */
+export type KernelEvent = { [K in TraceName]: { readonly name: K; readonly event: TraceEvents[K] } }[TraceName];
+
+/** A process of a simulated kernel: its syscalls, its loads and stores, and the GUP users it makes. @public */
+export class Process extends MmProcess {
+  override fork(): Process {
+    return super.fork() as Process;
+  }
+
+  /** vmsplice() of [addr, addr + length) into a new pipe (FOLL_GET, read-only). */
+  vmsplice(addr: number, length: number): Pipe {
+    return this.kernel.syscall(this.pid, () => `vmsplice(${hex(addr)}, ${hex(length)})`,
+      () => { this.live(); return new Pipe(this.kernel, this, addr, length); });
+  }
+
+  /** io_uring_register_buffers(): a fixed buffer (FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM). */
+  ioUringRegisterBuffers(addr: number, length: number): FixedBuffers {
+    return this.kernel.syscall(this.pid, () => `io_uring_register_buffers(${hex(addr)}, ${hex(length)})`,
+      () => { this.live(); return new FixedBuffers(this.kernel, this, addr, length); });
+  }
+
+  /** ibv_reg_mr(): an RDMA memory region (FOLL_PIN | FOLL_LONGTERM, FOLL_WRITE if writable). */
+  rdmaRegister(addr: number, length: number, writable: boolean): MemoryRegion {
+    return this.kernel.syscall(this.pid, () => `ibv_reg_mr(${hex(addr)}, ${hex(length)}, ${writable ? "rw" : "ro"})`,
+      () => { this.live(); return new MemoryRegion(this.kernel, this, addr, length, writable); });
+  }
+
+  /** Submits an O_DIRECT read (file → memory) or write (memory → file); complete() ends it. */
+  directIo(direction: "read" | "write", addr: number, length: number): DirectIo {
+    if (direction !== "read" && direction !== "write") throw new CowsimError("EINVAL", `O_DIRECT direction ${String(direction)}`);
+    return this.kernel.syscall(this.pid, () => `o_direct_${direction}(${hex(addr)}, ${hex(length)})`,
+      () => { this.live(); return new DirectIo(this.kernel, this, direction, addr, length); });
+  }
+
+  /**
+   * get_user_pages() / pin_user_pages() with explicit FOLL_* flags; `fast` (the default) goes
+   * through GUP-fast first as the *_fast() variants do.
+   */
+  pinUserPages(addr: number, pages: number, flags: number, fast = true): UserPages {
+    return this.kernel.syscall(this.pid, () => `pin_user_pages${fast ? "_fast" : ""}(${hex(addr)}, ${pages}, 0x${(flags >>> 0).toString(16)})`,
+      () => { this.live(); return new UserPages(this.kernel, this, addr, pages, flags, fast); });
+  }
+}
+
+/** A simulated kernel, with the oracle that judges it. @public */
+export class Kernel extends MmKernel {
+  /** The oracle (null with `oracle: false`). */
+  readonly oracle: Oracle | null;
+  /** The journal behind the oracle's explanations (null without `explain`). */
+  readonly journal: Journal | null;
+
+  constructor(options: KernelOptions = {}) {
+    super(options);
+    this.oracle = this.wantsOracle ? new Oracle(this.wantsJournal, this.core.layout.nframes) : null;
+    this.journal = this.oracle?.journal ?? null;
+    this.oracle?.attach(this.trace);
+  }
+
+  protected override createProcess(pid: number, mm: number, ppid: number): Process {
+    return new Process(this, pid, mm, ppid);
+  }
+
+  override spawn(): Process {
+    return super.spawn() as Process;
+  }
+
+  override process(pid: number): Process {
+    return super.process(pid) as Process;
+  }
+
+  /** Every counter: faults by kind, reuses, copies, the oracle's verdicts, core events. */
+  override counters(): Counters {
+    return this.stats.snapshot(this.core, this.oracle);
+  }
+
+  /** The oracle's findings so far (missed, unnecessary and wrong COWs), each explained. */
+  get findings(): readonly Finding[] {
+    return this.oracle?.findings ?? [];
+  }
+
+  /**
+   * Pages whose contents already differ from what their process must see — missed COWs nobody
+   * has read yet (empty without the oracle). Not an invariant of the simulator (a flawed
+   * strategy makes these) but a judgement of the strategy, like the findings.
+   */
+  latentMissedCows(): LatentMissedCow[] {
+    const out: LatentMissedCow[] = [];
+    const oracle = this.oracle;
+    if (!oracle) return out;
+    for (const p of this.processes.values()) {
+      for (const vma of p.vmas) {
+        for (const r of this.core.pagemap(p.mm, vma.start, vma.end)) {
+          const kind = r.kind & 0xff;
+          if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
+          const vpn = r.address / PAGE_SIZE;
+          const expected = vma.shmem ? oracle.expected(p.pid, vpn, vma.shmem.id, vma.index(r.address)) : oracle.expected(p.pid, vpn, 0, 0);
+          const holds = this.core.tag(r.pfn);
+          if (holds !== expected) out.push({ pid: p.pid, address: r.address, pfn: r.pfn, holds, expected });
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Subscribes to a tracepoint (or to every one with "*"). The event object is valid during the
+   * call only: copy what you keep.
+   */
+  on<K extends TraceName>(name: K, fn: (event: TraceEvents[K]) => void): void;
+  on(name: "*", fn: AnyListener): void;
+  on(name: TraceName | "*", fn: ((event: never) => void) | AnyListener): void {
+    this.trace.on(name as TraceName, fn as (e: unknown) => void);
+  }
+
+  off<K extends TraceName>(name: K, fn: (event: TraceEvents[K]) => void): void;
+  off(name: "*", fn: AnyListener): void;
+  off(name: TraceName | "*", fn: ((event: never) => void) | AnyListener): void {
+    this.trace.off(name as TraceName, fn as (e: unknown) => void);
+  }
+
+  /**
+   * The events from now on, as an async iterator (each a copy); `names` limits them. End the
+   * loop (break, return) to unsubscribe.
+   */
+  events(...names: TraceName[]): AsyncIterableIterator<KernelEvent> {
+    const queue: KernelEvent[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    const want = names.length ? new Set<string>(names) : null;
+    const listener: AnyListener = (name, event) => {
+      if (want && !want.has(name)) return;
+      queue.push({ name, event: { ...event } } as KernelEvent);
+      wake?.();
+    };
+    this.trace.on("*", listener);
+    const stop = () => { done = true; this.trace.off("*", listener); wake?.(); };
+    const it: AsyncIterableIterator<KernelEvent> = {
+      [Symbol.asyncIterator]: () => it,
+      next: async () => {
+        while (queue.length === 0 && !done) await new Promise<void>((r) => { wake = r; });
+        wake = null;
+        if (queue.length) return { value: queue.shift()!, done: false };
+        return { value: undefined, done: true };
+      },
+      return: async () => { stop(); return { value: undefined, done: true }; },
+    };
+    return it;
+  }
+}
+
+/** Creates a simulated kernel. @public */
+export function createKernel(options: KernelOptions = {}): Kernel {
+  return new Kernel(options);
+}
+
+export type { KernelOptions };
+
+// What the layers above the facade — scenarios, the fuzzer, the command — and embedders use of
+// the layers below it, by name.
+export * as uapi from "./mm/uapi.js";
+export {
+  PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS,
+  MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
+  MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
+  MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
+  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_NAMES,
+} from "./mm/uapi.js";
+export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
+export type { Counters } from "./mm/stats.js";
+export {
+  validateKernelOptions, formatOptionProblems, formatSize, KERNEL_OPTION_LIMITS, KERNEL_OPTION_DEFAULTS,
+} from "./mm/options.js";
+export type { OptionProblem, KernelOptionValues, KernelOptionsCheck, KernelCoreSizes } from "./mm/options.js";
+export type { TransientOptions } from "./mm/kernel.js";
+export type { MapsEntry } from "./mm/process.js";
+export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./mm/gup.js";
+export type { PinContract } from "./mm/gup.js";
+export type { InvariantViolation, HeldFrame, FrameHolder, UsedSwapSlot } from "./mm/invariants.js";
+export { describeHolder } from "./mm/invariants.js";
+export { WaitQueue } from "./mm/wait.js";
+export type { WaitReason } from "./mm/wait.js";
+export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/users.js";
+export type { PartialGup } from "./users/users.js";
+export type { Finding, FindingKind } from "./oracle/oracle.js";
+export type { ChainStep, JournalEntry } from "./oracle/journal.js";
+export { ReferenceJudge } from "./oracle/reference.js";
+export type { ReferenceVerdict, JudgedKernel } from "./oracle/reference.js";
+export {
+  STRATEGIES, STRATEGY_IDS, makeStrategy, defineStrategy, registerStrategy, unregisterStrategy, strategies,
+  strategyInfo, StrategyError,
+} from "./policy/index.js";
+export type {
+  StrategyId, StrategyInfo, StrategyDefinition, StrategyMembers, CowStrategy, KnobSpec, WpFacts, WpHelpers,
+  WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
+} from "./policy/index.js";
+export type { FailKind, FailureInjection, CoreBuild, CoreWasm } from "./core/index.js";
+export type { TraceEvents, TraceName, AnyListener } from "./trace/events.js";
+
+/** The Wasm core's self-description for a default machine: its memory map, sizes and PTE layout. @public */
+export function describeMachine(): string {
+  return describeCore(Core.create());
+}

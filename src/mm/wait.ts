@@ -1,0 +1,63 @@
+/**
+ * Faults that can wait (include/linux/wait.h, mm/filemap.c folio_wait_bit()): a fault may end
+ * handled, to be retried, or blocked on something another actor holds — a locked folio today;
+ * a page under migration and a userfaultfd handler are the same mechanism. The access then
+ * stands pending on that wait queue until the holder wakes it and the caller resumes it:
+ * deterministically, in the order the caller chooses (scenarios, the library), or — with real
+ * threads — as the holder lets go.
+ */
+import { CowsimError } from "../errno.js";
+
+/** Why a fault waits. @public */
+export type WaitReason = "folio-lock" | "migration" | "userfaultfd";
+
+/** A wait queue: what faults block on, and who wakes them (wait_queue_head_t). @public */
+export class WaitQueue {
+  /** Woken since the faults on it last blocked: a resumed access retries. */
+  private generation = 0;
+
+  constructor(
+    readonly reason: WaitReason,
+    /** What is waited for, e.g. "the lock of pfn 12". */
+    readonly what: string,
+  ) {}
+
+  /** wake_up(): the faults waiting here may retry. */
+  wake(): void {
+    this.generation++;
+  }
+
+  /** The wake count a waiter compares against. @internal */
+  get wakeups(): number {
+    return this.generation;
+  }
+}
+
+/** Thrown inside the fault path to unwind to the access that must wait. @internal */
+export class FaultBlocked extends Error {
+  constructor(readonly queue: WaitQueue) {
+    super(`the fault waits for ${queue.what}`);
+  }
+}
+
+/**
+ * A synchronous access whose fault blocked: nothing else can wake it in this thread, so it is
+ * EDEADLK ("resource deadlock would occur"); `Process.access()` returns a pending access to
+ * resume instead.
+ */
+export function wouldDeadlock(queue: WaitQueue, pid: number, addr: number): CowsimError {
+  return new CowsimError("EDEADLK", `pid ${pid}'s fault at 0x${addr.toString(16)} waits for ${queue.what}, which only another actor can give up: ` +
+    "use Process.access() and resume() it once woken");
+}
+
+/** The wait queues of one kernel, made on first use. */
+export class WaitQueues {
+  private readonly folios = new Map<number, WaitQueue>();
+
+  /** The queue of a folio's lock (folio_wait_table()). */
+  folio(pfn: number): WaitQueue {
+    let q = this.folios.get(pfn);
+    if (!q) this.folios.set(pfn, (q = new WaitQueue("folio-lock", `the lock of pfn ${pfn}`)));
+    return q;
+  }
+}
