@@ -23,8 +23,8 @@ export {
 export type { OptionProblem, KernelOptionValues, KernelOptionsCheck, KernelCoreSizes } from "./kernel.js";
 export { COUNTER_DESCRIPTIONS } from "./kernel.js";
 export type { Counters } from "./kernel.js";
-export { WaitQueue } from "./kernel.js";
-export type { WaitReason } from "./kernel.js";
+export { WaitQueue, Access } from "./kernel.js";
+export type { WaitReason, AccessState } from "./kernel.js";
 
 // ---- GUP and its users ---------------------------------------------------------------------
 export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./kernel.js";

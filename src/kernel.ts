@@ -206,6 +206,8 @@ export type { PinContract } from "./mm/gup.js";
 export type { InvariantViolation, HeldFrame, FrameHolder, UsedSwapSlot } from "./mm/invariants.js";
 export { describeHolder } from "./mm/invariants.js";
 export { WaitQueue } from "./mm/wait.js";
+export { Access } from "./mm/process.js";
+export type { AccessState } from "./mm/process.js";
 export type { WaitReason } from "./mm/wait.js";
 export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/users.js";
 export type { PartialGup } from "./users/users.js";

@@ -19,6 +19,7 @@ export type FrameHolder =
   | { readonly kind: "mapping"; readonly pid: number; readonly address: number }
   | { readonly kind: "lru-batch" }
   | { readonly kind: "isolated"; readonly refs: number }
+  | { readonly kind: "locked" }
   | { readonly kind: "gup"; readonly owner: string; readonly pid: number; readonly refs: number }
   | { readonly kind: "shmem"; readonly file: number; readonly index: number }
   | { readonly kind: "swap-cache"; readonly slot: number; readonly swapCount: number };
@@ -49,6 +50,7 @@ export function describeHolder(h: FrameHolder): string {
   switch (h.kind) {
     case "mapping": return `mapped by pid ${h.pid} at 0x${h.address.toString(16)}`;
     case "lru-batch": return "waiting in a per-CPU LRU batch";
+    case "locked": return "locked by an actor outside the processes (lockFolio())";
     case "isolated": return `isolated for migration or compaction (${h.refs} reference${h.refs > 1 ? "s" : ""})`;
     case "gup": return `referenced by the ${h.owner} of pid ${h.pid} (${h.refs === C.GUP_PIN_COUNTING_BIAS ? "a pin" : `${h.refs} reference${h.refs > 1 ? "s" : ""}`})`;
     case "shmem": return `in the page cache of shmem file ${h.file}, page ${h.index}`;
@@ -69,6 +71,7 @@ function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
   for (const folio of ops.lruBatchFolios()) add(folio, { kind: "lru-batch" });
   for (const f of k.shmem.files) for (const [index, pfn] of f.pages) add(pfn, { kind: "shmem", file: f.id, index });
   for (const pfn of k.isolatedFolios()) add(pfn, { kind: "isolated", refs: k.transientRefs(pfn) });
+  for (const pfn of k.lockedFolios()) add(pfn, { kind: "locked" });
   for (const pin of k.pins.active.values()) {
     for (const pfn of pin.pfns) {
       const folio = ops.pageFolio(pfn);

@@ -101,6 +101,8 @@ export class MmKernel implements KernelView {
   readonly shmem = new ShmemRegistry();
   /** What faults wait on. */
   readonly waits = new WaitQueues();
+  /** Folios locked by lockFolio(): an outside actor's lock and reference. */
+  private readonly lockedByOthers = new Set<number>();
   readonly processes = new Map<number, MmProcess>();
   readonly maxMapCount: number;
   readonly maxProcesses: number;
@@ -348,9 +350,10 @@ export class MmKernel implements KernelView {
   // ---- folio locks held by other actors --------------------------------------------------------
 
   /**
-   * folio_lock() of frame `pfn`'s folio by an actor outside the simulated processes — I/O,
-   * migration, a device: a fault that needs the lock (do_swap_page()'s folio_lock_or_retry())
-   * waits until unlockFolio().
+   * folio_get() and folio_lock() of frame `pfn`'s folio by an actor outside the simulated
+   * processes — I/O, migration, a device — which, as every lock holder in the kernel does, keeps
+   * a reference while it holds the lock: a fault that needs the lock (do_swap_page()'s
+   * folio_lock_or_retry()) waits until unlockFolio(); reclaim and do_wp_page()'s trylock pass it by.
    */
   lockFolio(pfn: number): void {
     if (!Number.isInteger(pfn) || pfn <= 0 || pfn >= this.core.layout.nframes || this.ops.pageTestFlag(pfn, C.PG_buddy)) {
@@ -358,15 +361,34 @@ export class MmKernel implements KernelView {
     }
     const folio = this.ops.pageFolio(pfn);
     if (this.ops.pageTestFlag(folio, C.PG_locked)) throw new CowsimError("EBUSY", `lockFolio: pfn ${folio} is locked already`);
+    this.ops.folioRefAdd(folio, 1);
     this.ops.pageSetFlag(folio, C.PG_locked);
+    this.lockedByOthers.add(folio);
+    if (this.trace.has("folio_lock")) this.trace.emit("folio_lock", { pfn: folio });
   }
 
-  /** folio_unlock(): the lock goes, and the faults waiting for it may retry (folio_wake_bit()). */
+  /**
+   * folio_unlock() and folio_put(): the lock goes, the faults waiting for it may retry
+   * (folio_wake_bit()), and the holder's reference goes (the folio is freed if it was the last).
+   */
   unlockFolio(pfn: number): void {
     const folio = Number.isInteger(pfn) && pfn > 0 && pfn < this.core.layout.nframes ? this.ops.pageFolio(pfn) : -1;
-    if (folio < 0 || !this.ops.pageTestFlag(folio, C.PG_locked)) throw new CowsimError("EINVAL", `unlockFolio: pfn ${pfn} is not locked`);
+    if (!this.lockedByOthers.has(folio)) throw new CowsimError("EINVAL", `unlockFolio: pfn ${pfn} is not locked (by lockFolio())`);
+    this.lockedByOthers.delete(folio);
     this.ops.pageClearFlag(folio, C.PG_locked);
-    this.waits.folio(folio).wake();
+    const waiters = this.waits.folio(folio).wake();
+    if (this.trace.has("folio_unlock")) this.trace.emit("folio_unlock", { pfn: folio, waiters });
+    this.ops.folioPutRefs(folio, 1);
+  }
+
+  /** Folios lockFolio() locked, each holding one reference. @internal */
+  lockedFolios(): Iterable<number> {
+    return this.lockedByOthers;
+  }
+
+  /** Whether frame `pfn`'s folio is locked (folio_test_locked()). */
+  folioLocked(pfn: number): boolean {
+    return Number.isInteger(pfn) && pfn > 0 && pfn < this.core.layout.nframes && this.ops.pageTestFlag(this.ops.pageFolio(pfn), C.PG_locked);
   }
 
   // ---- transient references ------------------------------------------------------------------
@@ -381,6 +403,17 @@ export class MmKernel implements KernelView {
     const folio = this.ops.pageFolio(pfn);
     this.takeIsolation(folio);
     if (this.trace.has("isolate_lru_page")) this.trace.emit("isolate_lru_page", { pfn: folio, transient: false });
+    return folio;
+  }
+
+  /**
+   * lockFolio() of the folio behind `addr` of `pid` — mapped there, or in the swap cache for the
+   * swap entry there (a swap-in or a migration in flight holds such a lock). Returns the pfn.
+   */
+  lockFolioAt(pid: number, addr: number): number {
+    const folio = this.process(pid).folioAt(addr);
+    if (folio === null) throw new CowsimError("EFAULT", `pid ${pid} has no folio at 0x${addr.toString(16)} (neither mapped nor in the swap cache)`);
+    this.lockFolio(folio);
     return folio;
   }
 

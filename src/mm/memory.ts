@@ -13,6 +13,7 @@ import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, hex } fro
 import { anon_vma_prepare } from "./rmap.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
+import { FaultBlocked } from "./wait.js";
 import type { TraceEvents } from "../trace/events.js";
 
 const MAX_RETRIES = 8;
@@ -88,7 +89,16 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
     const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, vma.fastBits(),
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0 || r === C.ACCESS_PROTNONE) return;
-    handleFault(k, p, vma, addr, write, r);
+    try {
+      handleFault(k, p, vma, addr, write, r);
+    } catch (e) {
+      // GUP and populate wait in the kernel (__folio_lock(), or VM_FAULT_RETRY and again); here
+      // nothing else runs that could give the lock up
+      if (e instanceof FaultBlocked) {
+        throw new CowsimError("EDEADLK", `pid ${p.pid}: faulting ${hex(addr)} in waits for ${e.queue.what}, which only another actor can give up`);
+      }
+      throw e;
+    }
   }
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
 }

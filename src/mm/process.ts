@@ -17,10 +17,99 @@ import { do_mremap } from "./mremap.js";
 import { do_madvise } from "./madvise.js";
 import { dup_mmap } from "./fork.js";
 import { PAGE_SIZE } from "./uapi.js";
+import { FaultBlocked, wouldDeadlock, type WaitQueue } from "./wait.js";
 
 /** The step codes of a load and a store (a step that is a code and two numbers, made on every access). */
 export const CALL_READ = 1;
 export const CALL_WRITE = 2;
+
+/** Where an access stands: done, waiting for a wait queue to be woken, or failed. @public */
+export type AccessState = "done" | "blocked" | "failed";
+
+/**
+ * A load or store that may wait (Process.access()): a fault that must wait for something
+ * another actor holds — a locked folio today; a page under migration or a userfaultfd handler
+ * are the same — leaves it `blocked` on that wait queue, having changed nothing (the kernel's
+ * VM_FAULT_RETRY: the fault gave up its locks and will be taken again). Once the queue is woken,
+ * resume() takes the fault again — as the scheduler would run the woken task, but when the
+ * caller says, so runs stay deterministic.
+ * @public
+ */
+export class Access {
+  private _state: AccessState = "blocked";
+  private _value: number | undefined;
+  private _error: CowsimError | undefined;
+  private queue: WaitQueue | null = null;
+  private seen = 0;
+
+  /** @internal */
+  constructor(
+    private readonly process: MmProcess,
+    /** A store (true) or a load. */
+    readonly write: boolean,
+    readonly address: number,
+    /** What a store stores. */
+    readonly stored: number,
+  ) {}
+
+  get pid(): number { return this.process.pid; }
+  get state(): AccessState { return this._state; }
+  /** What a load read, or a store stored, once done. */
+  get value(): number | undefined { return this._value; }
+  /** The error a resumed access failed with (the range was unmapped meanwhile, the process exited …). */
+  get error(): CowsimError | undefined { return this._error; }
+  /** The wait queue a blocked access waits on. */
+  get waitingOn(): WaitQueue | null { return this.queue; }
+  /** Whether the queue was woken since the access blocked: resume() will take the fault again. */
+  get woken(): boolean { return this.queue !== null && this.queue.wakeups !== this.seen; }
+
+  /**
+   * Takes the fault again if the queue was woken (an access not yet woken stays blocked and
+   * nothing happens, as a task that is not runnable does not run). Returns this access; a
+   * failure is thrown and kept in `error`.
+   */
+  resume(): this {
+    if (this._state !== "blocked") throw new CowsimError("EINVAL", `resume: the access of pid ${this.pid} at ${hex(this.address)} is ${this._state}, not blocked`);
+    if (!this.woken) return this;
+    const q = this.queue!;
+    q.dequeue();
+    this.queue = null;
+    const k = this.process.kernel;
+    if (k.trace.has("fault_resume")) k.trace.emit("fault_resume", { pid: this.pid, address: this.address, write: this.write, what: q.what });
+    return this.run();
+  }
+
+  /** One attempt. @internal */
+  run(): this {
+    const p = this.process;
+    const k = p.kernel;
+    const code = this.write ? CALL_WRITE : CALL_READ;
+    try {
+      p.assertLive();
+      const step = k.beginAccess(p.pid, code, this.address, this.stored);
+      try {
+        this._value = access(k, p, this.address, this.write, this.stored);
+        this._state = "done";
+      } catch (e) {
+        if (!(e instanceof FaultBlocked)) throw e;
+        this.queue = e.queue;
+        this.seen = e.queue.enqueue();
+        k.stats.inc(Stat.faultWaits);
+        if (k.trace.has("fault_wait")) {
+          k.trace.emit("fault_wait", { pid: p.pid, address: this.address, write: this.write, reason: e.queue.reason, what: e.queue.what });
+        }
+      }
+      if (step) k.endAccess(code, this.address, this.stored);
+    } catch (e) {
+      if (e instanceof CowsimError) {
+        this._state = "failed";
+        this._error = e;
+      }
+      throw e;
+    }
+    return this;
+  }
+}
 
 /** One line of /proc/pid/maps. @public */
 export interface MapsEntry {
@@ -55,6 +144,11 @@ export class MmProcess {
 
   protected live(): void {
     if (!this.alive) throw new CowsimError("ESRCH", `pid ${this.pid} has exited`);
+  }
+
+  /** live(), for an access resumed later. @internal */
+  assertLive(): void {
+    this.live();
   }
 
   /**
@@ -114,7 +208,7 @@ export class MmProcess {
     this.live();
     const k = this.kernel;
     const step = k.beginAccess(this.pid, CALL_READ, addr, 0);
-    const v = access(k, this, addr, false, 0);
+    const v = syncAccess(k, this, addr, false, 0);
     if (step) k.endAccess(CALL_READ, addr, 0);
     return v;
   }
@@ -128,8 +222,23 @@ export class MmProcess {
     this.live();
     const k = this.kernel;
     const step = k.beginAccess(this.pid, CALL_WRITE, addr, value);
-    access(k, this, addr, true, value);
+    syncAccess(k, this, addr, true, value);
     if (step) k.endAccess(CALL_WRITE, addr, value);
+  }
+
+  /**
+   * A load (`write` false) or a store of `value` that may wait: read() and write() fail with
+   * EDEADLK where a fault would wait for something only another actor can give up (nothing else
+   * runs while they do); this returns the {@link Access}, done or blocked, to resume() once the
+   * holder has let go (Kernel.unlockFolio()).
+   */
+  access(write: boolean, addr: number, value = 0): Access {
+    checkAddr(addr);
+    if (write && (!Number.isSafeInteger(value) || value < 0)) {
+      throw new CowsimError("EINVAL", `access: value ${value} is not an integer from 0 to 2^53 - 1`);
+    }
+    this.live();
+    return new Access(this, write, addr, write ? value : 0).run();
   }
 
   /** echo 4 > /proc/pid/clear_refs: start soft-dirty tracking over (write-protects every page). */
@@ -151,6 +260,20 @@ export class MmProcess {
     return this.kernel.ops.translateOne(this.mm, addr);
   }
 
+  /**
+   * The folio behind `addr`: the one mapped there, or — where a swap entry is — the swap-cache
+   * folio of its slot; null when there is none (nothing mapped, the zero page, a slot only on
+   * the swap device). A debugging view; no fault is taken.
+   */
+  folioAt(addr: number): number | null {
+    checkAddr(addr);
+    const ops = this.kernel.ops;
+    const pfn = ops.translateOne(this.mm, addr);
+    if (pfn !== null) return pfn === 0 ? null : ops.pageFolio(pfn);
+    const entry = ops.swapPteSlot(this.mm, addr);
+    return entry === null ? null : ops.swapCachePfn(entry.slot);
+  }
+
   /** Pages of the address space by state, from the page tables (like /proc/pid/smaps_rollup). */
   rss(): { anon: number; shmem: number; swap: number } {
     const ops = this.kernel.ops;
@@ -170,3 +293,13 @@ export function checkAddr(addr: number): void {
 }
 
 export { PAGE_SIZE };
+
+/** An access that cannot wait: a fault that would is EDEADLK, having changed nothing. */
+function syncAccess(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number): number {
+  try {
+    return access(k, p, addr, write, value);
+  } catch (e) {
+    if (e instanceof FaultBlocked) throw wouldDeadlock(e.queue, p.pid, addr);
+    throw e;
+  }
+}

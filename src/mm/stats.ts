@@ -22,6 +22,7 @@ const TS_COUNTERS = [
   ["swapins", "swap entries faulted back in by do_swap_page()"],
   ["gupFastPages", "pages GUP-fast took"],
   ["gupSlowPages", "pages the GUP slow path took"],
+  ["faultWaits", "faults that had to wait (a locked folio): the access stood blocked until resumed"],
 ] as const;
 
 /** The oracle's verdicts, reported with the counters (0 when the oracle is off). */

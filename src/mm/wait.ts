@@ -13,8 +13,9 @@ export type WaitReason = "folio-lock" | "migration" | "userfaultfd";
 
 /** A wait queue: what faults block on, and who wakes them (wait_queue_head_t). @public */
 export class WaitQueue {
-  /** Woken since the faults on it last blocked: a resumed access retries. */
+  /** How many times it was woken: a waiter that saw a smaller number may retry. */
   private generation = 0;
+  private sleepers = 0;
 
   constructor(
     readonly reason: WaitReason,
@@ -22,14 +23,31 @@ export class WaitQueue {
     readonly what: string,
   ) {}
 
-  /** wake_up(): the faults waiting here may retry. */
-  wake(): void {
+  /** Accesses waiting here now. */
+  get waiters(): number {
+    return this.sleepers;
+  }
+
+  /** wake_up_all(): every access waiting here may retry; returns how many wait. */
+  wake(): number {
     this.generation++;
+    return this.sleepers;
   }
 
   /** The wake count a waiter compares against. @internal */
   get wakeups(): number {
     return this.generation;
+  }
+
+  /** A waiter joins (prepare_to_wait()); returns the wake count it saw. @internal */
+  enqueue(): number {
+    this.sleepers++;
+    return this.generation;
+  }
+
+  /** A waiter leaves (finish_wait()). @internal */
+  dequeue(): void {
+    this.sleepers--;
   }
 }
 

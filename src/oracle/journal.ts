@@ -389,4 +389,17 @@ const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void }
   },
   unpin_user_pages: (j, e) => { const { pid } = e; const owner = e.pin.owner; j.add("unpin_user_pages", () => `${owner} of pid ${pid} releases its references`); },
   pin_write: (j, e) => j.store(e.pfn, -1, e.value),
+  folio_lock: (j, e) => { const { pfn } = e; j.add("folio_lock", () => `pfn ${pfn} locked by an actor outside the processes (I/O, migration)`, [pfn]); },
+  folio_unlock: (j, e) => {
+    const { pfn, waiters } = e;
+    j.add("folio_unlock", () => `pfn ${pfn} unlocked${waiters ? `: ${waiters} waiting access${waiters > 1 ? "es" : ""} may be resumed` : ""}`, [pfn]);
+  },
+  fault_wait: (j, e) => {
+    const { pid, address, write, what } = e;
+    j.add("folio_lock_or_retry", () => `pid ${pid}'s ${write ? "write" : "read"} fault at ${hex(address)} waits for ${what} (VM_FAULT_RETRY): nothing changed`, [], [], "faultWaits");
+  },
+  fault_resume: (j, e) => {
+    const { pid, address, what } = e;
+    j.add("fault_resume", () => `pid ${pid} resumes its fault at ${hex(address)}: ${what} was given up`);
+  },
 };

@@ -28,14 +28,14 @@ export function runsOf(s: Scenario): RunSpec[] {
 /** Handles, by the field that refers to them and the op that makes them. */
 const HANDLE_FIELDS: Readonly<Record<string, string>> = {
   pipe: "vmsplice", buffer: "io_uring_register", request: "o_direct_read|o_direct_write", region: "rdma_register",
-  pin: "pin", isolated: "isolate",
+  pin: "pin", isolated: "isolate", lock: "lock_folio", access: "read|write (with as)",
 };
 const HANDLE_OF_OP: Readonly<Record<string, string>> = {
   vmsplice: "pipe", io_uring_register: "buffer", o_direct_read: "request", o_direct_write: "request",
-  rdma_register: "region", pin: "pin", isolate: "isolated",
+  rdma_register: "region", pin: "pin", isolate: "isolated", lock_folio: "lock", read: "access", write: "access",
 };
 /** Ops whose `expect` is one value, and those whose `expect` is a list. */
-const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read"]);
+const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume"]);
 const LIST_READS = new Set(["pipe_read", "o_direct_complete"]);
 /** Ops that act on a range of memory (addr + length or pages). */
 const RANGE_OPS = new Set(["munmap", "mprotect", "mremap", "madvise", "pageout", "vmsplice", "io_uring_register", "o_direct_read", "o_direct_write", "rdma_register"]);
@@ -243,7 +243,7 @@ export function resolveNames(s: Scenario): NameProblem[] {
     } else if (step.op === "mremap") {
       const name = (step.as as string | undefined) ?? rangeNameOf(step.addr);
       if (name !== undefined) ranges.set(name, knownLength(step, "newLength", "newPages"));
-    } else if (HANDLE_OF_OP[step.op]) {
+    } else if (HANDLE_OF_OP[step.op] && step.as !== undefined) {
       handles.set(step.as as string, HANDLE_OF_OP[step.op]!);
     }
   });

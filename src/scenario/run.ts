@@ -6,7 +6,7 @@
 import {
   createKernel, uapi, validateKernelOptions, formatOptionProblems, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
   type Kernel, type KernelOptions, type FailKind, type Process, type Counters, type Finding, type JournalEntry,
-  type GupUser, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages,
+  type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages,
 } from "../kernel.js";
 import { CowsimError } from "../errno.js";
 import { addressOf, kernelOptionsOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
@@ -154,6 +154,9 @@ class Runner {
   readonly names: Record<number, string> = {};
   readonly ranges = new Map<string, { addr: number; length: number }>();
   readonly handles = new Map<string, GupUser | number>();
+  /** Accesses that may wait (read/write with `as`), by name. */
+  readonly accesses = new Map<string, Access>();
+  private lastAccess: Access | undefined;
   readonly failures: Failure[] = [];
   readonly records: StepRecord[] = [];
   /** The last journal step of each scenario step, to tie findings back to steps. */
@@ -238,8 +241,26 @@ class Runner {
       case "pageout": this.proc(step).madvise(this.addr(step.addr), this.length(step), uapi.MADV_PAGEOUT); return;
       case "fork": this.addProcess(step.as as string, this.proc(step).fork()); return;
       case "exit": this.proc(step).exit(); return;
-      case "read": return this.proc(step).read(this.addr(step.addr));
-      case "write": this.proc(step).write(this.addr(step.addr), step.value as number); return;
+      case "read": case "write": {
+        const write = step.op === "write";
+        if (step.as === undefined) {
+          if (write) this.proc(step).write(this.addr(step.addr), step.value as number);
+          else return this.proc(step).read(this.addr(step.addr));
+          return;
+        }
+        const a = this.proc(step).access(write, this.addr(step.addr), write ? (step.value as number) : 0);
+        this.accesses.set(step.as as string, a);
+        this.lastAccess = a;
+        return a.state === "done" && !write ? a.value : undefined;
+      }
+      case "resume": {
+        const a = this.accesses.get(step.access as string)!;
+        this.lastAccess = a;
+        a.resume();
+        return a.state === "done" && !a.write ? a.value : undefined;
+      }
+      case "lock_folio": this.handles.set(step.as as string, k.lockFolioAt(this.proc(step).pid, this.addr(step.addr))); return;
+      case "unlock_folio": k.unlockFolio(this.handle<number>(step, "lock")); return;
       case "clear_soft_dirty": this.proc(step).clearSoftDirty(); return;
       case "vmsplice": this.handles.set(step.as as string, this.proc(step).vmsplice(this.addr(step.addr), this.length(step))); return;
       case "pipe_read": return this.handle<Pipe>(step, "pipe").read(step.reader !== undefined ? this.proc(step, "reader") : undefined);
@@ -299,6 +320,7 @@ class Runner {
       const pid = TAKES_PROCESS.has(step.op) ? this.proc(step).pid : null;
       let value: number | readonly number[] | undefined;
       let error: string | undefined;
+      this.lastAccess = undefined;
       try {
         value = this.exec(step);
         if (wantError) fail(`expected ${wantError}, but the step succeeded`);
@@ -316,7 +338,17 @@ class Runner {
         }
       }
       const want = step.op === "counters" ? undefined : pick(step.expect as PerRun<ExpectedValue> | undefined, run);
-      if (want !== undefined && error === undefined && !sameValue(value, want)) fail(`expected ${showValue(want)}, got ${showValue(value)}`);
+      // exec() may have set it (TypeScript cannot see that through the call)
+      const last = this.lastAccess as Access | undefined;
+      const blocked = last?.state === "blocked";
+      if (want !== undefined && error === undefined && !blocked && !sameValue(value, want)) fail(`expected ${showValue(want)}, got ${showValue(value)}`);
+      const wantBlocked = pick(step.blocked as PerRun<boolean> | undefined, run);
+      if (error === undefined && last !== undefined) {
+        const what = last.waitingOn?.what;
+        if (wantBlocked === true && !blocked) fail("expected the access to stand blocked, but it is done");
+        else if (wantBlocked !== true && blocked) fail(`the access waits for ${what}${wantBlocked === false ? ", but was expected done" : " (say blocked: true, and resume it once woken)"}`);
+        else if (want !== undefined && blocked) fail(`expected ${showValue(want)}, but the access waits for ${what}`);
+      }
       if (step.op === "counters" && error === undefined) {
         const wantCounters = { ...(step.expect as Record<string, Record<string, number>>).all, ...(step.expect as Record<string, Record<string, number>>)[run] };
         const now = this.k.counters();

@@ -6,6 +6,7 @@
 import { COUNTER_DESCRIPTIONS } from "../kernel.js";
 import { MADV_NAMES, PAGE_SIZE } from "../kernel.js";
 import { KERNEL_OPTION_LIMITS as L, formatSize } from "../kernel.js";
+import { ERRNO } from "../errno.js";
 
 /**
  * Numbers stay below 2^53: beyond it a JavaScript number is no longer exact, and an address, a
@@ -37,7 +38,7 @@ const size = {
 const count = { type: "integer", minimum: 1, maximum: MAX_PAGES };
 const value = { type: "integer", minimum: 0, maximum: MAX, description: "a page's value (what reads return)" };
 const values = { type: "array", items: value };
-const errnos = ["EPERM", "ENOENT", "ESRCH", "EIO", "EBADF", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "EBUSY", "EEXIST", "EINVAL", "ENOSPC"];
+const errnos = Object.keys(ERRNO);
 const prot = {
   description: "`none`, letters of `rwx` (`rw`, `r`) or a list of PROT_* names",
   oneOf: [
@@ -52,6 +53,7 @@ const perRun = (of: object, what: string) => ({
   oneOf: [of, { type: "object", propertyNames: runName, additionalProperties: of, minProperties: 1 }],
 });
 const expectValue = perRun({ description: "a value (an integer ≥ 0) or a list of values", oneOf: [value, values] }, "what the step must return");
+const expectBlocked = perRun({ type: "boolean" }, "whether the access must stand blocked after the step (true) or be done (false)");
 const expectError = perRun({ description: "an errno name (ENOMEM, EFAULT …) or null", oneOf: [{ enum: errnos }, { type: "null" }] }, "the errno the step must fail with (null: must succeed)");
 
 const counterNames = Object.keys(COUNTER_DESCRIPTIONS);
@@ -110,8 +112,19 @@ export const STEP_SCHEMAS: readonly object[] = [
   op("pageout", "madvise(MADV_PAGEOUT): reclaim the range now, swapping it out", ["addr"], { ...proc, ...range }),
   op("fork", "fork(): the child is named `as`", ["as"], { ...proc, as: id }),
   op("exit", "exit()", [], { ...proc }),
-  op("read", "a load from one address", ["addr"], { ...proc, addr: address, expect: expectValue }),
-  op("write", "a store of `value` to one address", ["addr", "value"], { ...proc, addr: address, value }),
+  op("read", "a load from one address; with `as`, one that may wait (a fault blocked on a locked folio), named for resume", ["addr"], {
+    ...proc, addr: address, expect: expectValue, as: id, blocked: expectBlocked,
+  }),
+  op("write", "a store of `value` to one address; with `as`, one that may wait, named for resume", ["addr", "value"], {
+    ...proc, addr: address, value, as: id, blocked: expectBlocked,
+  }),
+  op("resume", "resume a blocked access once woken: its fault is taken again (an access not yet woken stays blocked)", ["access"], {
+    access: id, expect: expectValue, blocked: expectBlocked,
+  }),
+  op("lock_folio", "folio_lock() by an actor outside the processes (I/O, migration) of the folio at `addr`: mapped there, or in the swap cache", ["addr", "as"], {
+    ...proc, addr: address, as: id,
+  }),
+  op("unlock_folio", "folio_unlock(): the faults waiting for the lock may be resumed", ["lock"], { lock: id }),
   op("clear_soft_dirty", "echo 4 > /proc/pid/clear_refs", [], { ...proc }),
   op("vmsplice", "vmsplice() of the range into a new pipe named `as`", ["addr", "as"], { ...proc, ...range, as: id }),
   op("pipe_read", "read() of the pipe: one value per page spliced", ["pipe"], { pipe: id, reader: id, expect: expectValue }),

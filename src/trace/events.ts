@@ -111,6 +111,17 @@ export interface TraceEvents {
   pin_read: { pid: number; pin: PinView; i: number; value: number; pfn: number; reader: number };
   /** The device wrote page `i` (DMA); `holders`: where its owner still maps that page. */
   pin_write: { pid: number; pin: PinView; i: number; value: number; pfn: number; holders: readonly number[] };
+  /**
+   * A fault must wait (folio_lock_or_retry() returning VM_FAULT_RETRY): the access stands
+   * pending on `what` until the holder wakes it and the caller resumes it.
+   */
+  fault_wait: { pid: number; address: number; write: boolean; reason: "folio-lock" | "migration" | "userfaultfd"; what: string };
+  /** A pending access was resumed after its wait queue was woken: its fault is retried. */
+  fault_resume: { pid: number; address: number; write: boolean; what: string };
+  /** folio_lock() by an actor outside the processes (I/O, migration, a device). */
+  folio_lock: { pfn: number };
+  /** folio_unlock(): `waiters` pending accesses may now be resumed. */
+  folio_unlock: { pfn: number; waiters: number };
   /** The oracle judged something: a missed, unnecessary or wrong COW (explained in its findings). */
   finding: { kind: "missed-cow" | "unnecessary-cow" | "wrong-cow"; pid: number; address: number; pfn: number; summary: string };
 }
