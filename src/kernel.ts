@@ -5,7 +5,7 @@
  * COWs the oracle and the page tables show together.
  * @packageDocumentation
  */
-import { C, Core, describeCore } from "./core/index.js";
+import { C, Core, describeCore, abiFingerprint } from "./core/index.js";
 import { MmKernel, type KernelOptions } from "./mm/kernel.js";
 import { MmProcess } from "./mm/process.js";
 import type { Counters } from "./mm/stats.js";
@@ -14,7 +14,11 @@ import { Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/u
 import { Oracle, type Finding } from "./oracle/oracle.js";
 import type { Journal } from "./oracle/journal.js";
 import { CowsimError } from "./errno.js";
-import type { AnyListener, TraceEvents, TraceName } from "./trace/events.js";
+import { TraceBus, type AnyListener, type TraceEvents, type TraceName } from "./trace/events.js";
+import { decodeGraph, encodeGraph, GraphError, SKIP, type EncodedGraph } from "./snapshot/codec.js";
+import { readSnapshot, writeSnapshot, SnapshotFormatError, SNAPSHOT_VERSION, type SnapshotParts } from "./snapshot/format.js";
+import { STATE_CLASSES } from "./snapshot/classes.js";
+import { makeStrategy, strategyInfo } from "./policy/index.js";
 import { PAGE_SIZE } from "./mm/uapi.js";
 
 /** A page whose contents differ from what its process must see. @public */
@@ -131,6 +135,18 @@ export class Kernel extends MmKernel {
   }
 
   /**
+   * The whole simulated state as bytes — the machine's memory and the kernel's, the oracle's
+   * and the journal's TypeScript state — that `createKernel({ snapshot })` makes a kernel of
+   * again; it goes on exactly as this one would, event for event. Not saved: the subscribers
+   * (subscribe again), GUP users' and processes' objects (find them again by pid: `process()`,
+   * `Process.users`). EBUSY while accesses wait or from inside a call; the strategy must be a
+   * registered one (a built-in one, or registerStrategy()).
+   */
+  snapshot(): Uint8Array {
+    return snapshotKernel(this);
+  }
+
+  /**
    * Subscribes to a tracepoint (or to every one with "*"). The event object is valid during the
    * call only: copy what you keep.
    */
@@ -176,9 +192,84 @@ export class Kernel extends MmKernel {
   }
 }
 
-/** Creates a simulated kernel. @public */
-export function createKernel(options: KernelOptions = {}): Kernel {
+/**
+ * Creates a simulated kernel — or, with `snapshot`, makes again the one a snapshot saved
+ * (the snapshot holds its every option; only `wasm` may come with it).
+ * @public
+ */
+export function createKernel(options: KernelOptions & { readonly snapshot?: Uint8Array } = {}): Kernel {
+  if (options.snapshot !== undefined) {
+    const others = Object.keys(options).filter((k) => k !== "snapshot" && k !== "wasm" && (options as Record<string, unknown>)[k] !== undefined);
+    if (others.length) throw new CowsimError("EINVAL", `a snapshot holds the kernel's options: ${others.join(", ")} cannot come with it (only wasm can)`);
+    return restoreKernel(options.snapshot, options.wasm);
+  }
   return new Kernel(options);
+}
+
+const CLASSES: ReadonlyMap<string, abstract new (...args: never[]) => unknown> = new Map([
+  ...STATE_CLASSES, ["Kernel", Kernel], ["Process", Process],
+]);
+
+/** The kernel's fields that are made again on restore, not saved: the machine and the subscribers. */
+const REMADE = new Set(["core", "ops", "trace", "strategy"]);
+
+function snapshotKernel(k: Kernel): Uint8Array {
+  const problem = k.snapshotProblem();
+  if (problem) throw new CowsimError("EBUSY", `snapshot: ${problem}`);
+  const { id, knobs } = k.strategy;
+  const registered = strategyInfo(id);
+  if (!registered) {
+    throw new CowsimError("EINVAL", `snapshot: strategy "${id}" is not registered, so a restore could not name it (registerStrategy() it)`);
+  }
+  k.journal?.materialize();
+  let graph: EncodedGraph;
+  try {
+    graph = encodeGraph(k, {
+      classes: CLASSES,
+      replace: (holder, key, value) => {
+        if (holder === k && REMADE.has(key)) return SKIP;
+        if (holder instanceof Oracle && key === "bus") return SKIP;
+        // the reused step event keeps the last call's text maker: a scratch value, not state
+        if (key === "call" && typeof value === "function") return null;
+        return value;
+      },
+    });
+  } catch (e) {
+    if (e instanceof GraphError) throw new Error(`cowsim: snapshot: ${e.message}`);
+    throw e;
+  }
+  return writeSnapshot({
+    header: { version: SNAPSHOT_VERSION, abi: abiFingerprint(), build: k.core.build, strategy: { id, knobs: { ...knobs } } },
+    graph,
+    memory: k.core.memoryImage(),
+  });
+}
+
+function restoreKernel(bytes: Uint8Array, wasm: KernelOptions["wasm"]): Kernel {
+  let parts: SnapshotParts;
+  try {
+    parts = readSnapshot(bytes);
+  } catch (e) {
+    if (e instanceof SnapshotFormatError) throw new CowsimError("EINVAL", `snapshot: ${e.message}`);
+    throw e;
+  }
+  const h = parts.header;
+  if (h.abi !== abiFingerprint()) {
+    throw new CowsimError("EINVAL", `snapshot: made by a core with another ABI (${h.abi}; this one is ${abiFingerprint()})`);
+  }
+  const strategy = makeStrategy(h.strategy.id, h.strategy.knobs);
+  const core = Core.restore(parts.memory, h.build, wasm);
+  let k: Kernel;
+  try {
+    k = decodeGraph(parts.graph, CLASSES) as Kernel;
+  } catch (e) {
+    throw new CowsimError("EINVAL", `snapshot: its state is damaged (${(e as Error).message})`);
+  }
+  if (!(k instanceof Kernel)) throw new CowsimError("EINVAL", "snapshot: it holds no kernel");
+  const remade: Record<string, unknown> = { core, ops: core.ops, trace: new TraceBus(), strategy };
+  Object.assign(k, remade);
+  k.oracle?.attach(k.trace);
+  return k;
 }
 
 export type { KernelOptions };

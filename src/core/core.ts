@@ -76,6 +76,32 @@ export interface CoreRecord {
 }
 
 export const PAGE_SIZE = 4096;
+const WASM_PAGE = 65536;
+
+let fingerprint: string | undefined;
+/**
+ * A fingerprint of the core's ABI (its constants and struct sizes, FNV-1a): state saved from one
+ * core means nothing to another.
+ */
+export function abiFingerprint(): string {
+  if (fingerprint === undefined) {
+    let h = 0x811c9dc5;
+    const text = JSON.stringify(C);
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+    fingerprint = h.toString(16).padStart(8, "0");
+  }
+  return fingerprint;
+}
+
+/** A machine's memory, as a snapshot keeps it. @public */
+export interface MemoryImage {
+  /** Its size in 64 KiB pages. */
+  readonly pages: number;
+  /** The thread context the kernel ran on. */
+  readonly ctx: number;
+  /** The pages that are not all zero. */
+  readonly chunks: readonly { readonly index: number; readonly bytes: Uint8Array }[];
+}
 
 /**
  * What can be made to fail on purpose (the core's FAIL_* kinds): `frame` — frame allocation
@@ -145,7 +171,7 @@ export class Core {
   /** The core's operations, typed, for the kernel layer. */
   readonly ops: CoreOps;
 
-  private constructor(shared: SharedCore, instance?: CoreExports) {
+  private constructor(shared: SharedCore, instance?: CoreExports, ctx?: number) {
     this.module = shared.module;
     this.memory = shared.memory;
     this.build = shared.build;
@@ -159,7 +185,9 @@ export class Core {
     this.f64 = new Float64Array(buf);
     this.i64 = new BigInt64Array(buf);
     this.layout = readLayout(this.x);
-    this.ctx = this.x.ctx_attach() >>> 0;
+    // a restored machine goes on with the context its snapshot was taken on (its LRU batches,
+    // reservations and scratch live there)
+    this.ctx = ctx ?? this.x.ctx_attach() >>> 0;
     if (this.ctx === 0) {
       throw new CowsimError("EBUSY", `all ${this.layout.maxThreads} thread contexts are attached (maxThreads)`);
     }
@@ -194,6 +222,46 @@ export class Core {
     const init = instantiate(module, memory);
     check(init.cowsim_init(...args), "cowsim_init");
     return new Core({ module, memory, build }, init);
+  }
+
+  /**
+   * The machine's memory as a snapshot keeps it: its size in 64 KiB pages and those of its
+   * pages that are not all zero (most of a machine is free frames and empty tables).
+   */
+  memoryImage(): MemoryImage {
+    const pages = this.memory.buffer.byteLength / WASM_PAGE;
+    const chunks: MemoryImage["chunks"][number][] = [];
+    const words = new Uint32Array(this.memory.buffer);
+    const per = WASM_PAGE / 4;
+    for (let i = 0; i < pages; i++) {
+      let used = false;
+      for (let w = i * per, end = w + per; w < end; w++) if (words[w] !== 0) { used = true; break; }
+      if (used) chunks.push({ index: i, bytes: this.u8.slice(i * WASM_PAGE, (i + 1) * WASM_PAGE) });
+    }
+    return { pages, ctx: this.ctx, chunks };
+  }
+
+  /**
+   * A machine made again from a {@link memoryImage}, on the same context; `wasm` is the
+   * compiled core when the embedder has it (as for {@link create}).
+   */
+  static restore(image: MemoryImage, build: CoreBuild, wasm?: CoreWasm): Core {
+    if (build !== "release" && build !== "debug") throw new CowsimError("EINVAL", `build must be "release" or "debug", not ${String(build)}`);
+    if (!Number.isInteger(image.pages) || image.pages < 1 || image.pages > MAX_MEMORY_BYTES / WASM_PAGE) {
+      throw new CowsimError("EINVAL", `a machine of ${image.pages} memory pages cannot be`);
+    }
+    const module = coreModule(build, wasm);
+    const memory = createMemory(image.pages);
+    // instantiated first: its data segments (constants) land before the image covers them
+    const instance = instantiate(module, memory);
+    const u8 = new Uint8Array(memory.buffer);
+    for (const c of image.chunks) {
+      if (!Number.isInteger(c.index) || c.index < 0 || c.index >= image.pages || c.bytes.byteLength !== WASM_PAGE) {
+        throw new CowsimError("EINVAL", `memory page ${c.index} of the image is out of place`);
+      }
+      u8.set(c.bytes, c.index * WASM_PAGE);
+    }
+    return new Core({ module, memory, build }, instance, image.ctx);
   }
 
   /** Attaches the calling thread to a machine another thread created. */

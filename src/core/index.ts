@@ -4,11 +4,11 @@
  * @packageDocumentation
  * @module cowsim/core
  */
-export { Core, PAGE_SIZE } from "./core.js";
+export { Core, PAGE_SIZE, abiFingerprint } from "./core.js";
 export { FrameTable } from "./frames.js";
 export { CoreOps } from "./ops.js";
 export type { WpFaultInfo, SwapEntryInfo } from "./ops.js";
-export type { CoreOptions, CoreLayout, CoreRecord, SharedCore, FailKind, FailureInjection } from "./core.js";
+export type { CoreOptions, CoreLayout, CoreRecord, SharedCore, FailKind, FailureInjection, MemoryImage } from "./core.js";
 export type { CoreBuild, CoreWasm, LoadCoreOptions } from "./wasm.js";
 export { CoreCheckError, loadCore } from "./wasm.js";
 export { tsTranslate } from "./ts-walk.js";

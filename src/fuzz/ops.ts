@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { CowsimError } from "../errno.js";
 import type { Kernel } from "../kernel.js";
 import type { Process } from "../kernel.js";
-import type { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "../kernel.js";
+import { GupUser, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages } from "../kernel.js";
 import type { FailKind } from "../kernel.js";
 import {
   PROT_READ, PROT_WRITE, PROT_NONE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE,
@@ -150,6 +150,28 @@ export class World {
     first.mmap(WINDOW, SLOTS * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
     this.transcript.push({ op: "mmap", as: "window", addr: WINDOW, pages: SLOTS, flags: ["MAP_PRIVATE", "MAP_FIXED"] });
     this.live = [first];
+  }
+
+  /**
+   * This world going on with `k`, a kernel restored from a snapshot of this world's kernel: its
+   * processes and GUP users are found again there (by pid, and by pin id).
+   */
+  continueOn(k: Kernel): World {
+    const w = Object.create(World.prototype) as World;
+    const proc = (p: Process) => k.process(p.pid);
+    const user = (u: User): User => {
+      if (!("pin" in u) || u.pin.released) return "pin" in u ? u : { ...u };
+      for (const x of k.process(u.pin.pid).users) if (x instanceof GupUser && x.pin.id === u.pin.id) return x;
+      throw new Error(`cowsim: the restored kernel lacks pin ${u.pin.id} of pid ${u.pin.pid}`);
+    };
+    const users = this.users.map(user);
+    Object.assign(w, {
+      k, live: this.live.map(proc), users, counts: { ...this.counts }, transcript: [...this.transcript],
+      names: new Map([...this.names].filter(([p]) => p.alive).map(([p, n]) => [proc(p), n])),
+      handleNames: new Map(this.users.map((u, i) => [users[i]!, this.handleNames.get(u)!])),
+      nextProcess: this.nextProcess, nextHandle: this.nextHandle,
+    });
+    return w;
   }
 
   /** The scenario name of a process. */

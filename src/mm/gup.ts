@@ -50,6 +50,11 @@ export class Pin implements PinView {
   get isPin(): boolean {
     return (this.flags & FOLL_PIN) !== 0;
   }
+
+  /** What a copy of the pin shows (the view, not the cache behind `addresses`). */
+  toJSON(): PinView & { released: boolean } {
+    return { id: this.id, owner: this.owner, pid: this.pid, flags: this.flags, contract: this.contract, addresses: this.addresses, pfns: this.pfns, released: this.released };
+  }
 }
 
 /** All references held, for the invariants and the oracle. */

@@ -115,6 +115,14 @@ export class MmKernel implements KernelView {
   private readonly isolated = new Map<number, number>();
   private nextPid = 1;
   private inSyscall = 0;
+  /** Why the kernel cannot be saved now, or null: a call under way, accesses that wait. @internal */
+  snapshotProblem(): string | null {
+    if (this.inSyscall > 0) return "a call is under way (snapshot() from a tracepoint's subscriber)";
+    const waiting = this.waits.waiting();
+    if (waiting > 0) return `${waiting} access${waiting > 1 ? "es wait" : " waits"} to be resumed (a snapshot cannot hold the program's Access objects)`;
+    return null;
+  }
+
   /** Index of vmstat in core.u32, to notice faults the core took on its fast path. @internal */
   readonly vmstatIndex: number;
   /** vmstat's failed page-table allocations and injected failures when the current access began. */

@@ -72,6 +72,13 @@ export function wouldDeadlock(queue: WaitQueue, pid: number, addr: number): Cows
 export class WaitQueues {
   private readonly folios = new Map<number, WaitQueue>();
 
+  /** Accesses waiting on any queue. */
+  waiting(): number {
+    let n = 0;
+    for (const q of this.folios.values()) n += q.waiters;
+    return n;
+  }
+
   /** The queue of a folio's lock (folio_wait_table()). */
   folio(pfn: number): WaitQueue {
     let q = this.folios.get(pfn);

@@ -267,6 +267,22 @@ export class Journal {
     return links.map((l, k) => ({ n: k + 1, ...l }));
   }
 
+  /**
+   * Writes out every text still made on demand (a snapshot keeps data, not functions); what
+   * the entries say stays the same.
+   */
+  materialize(): void {
+    for (let i = 0; i < ENTRIES; i++) {
+      const what = this.eWhat[i];
+      if (typeof what !== "function") continue;
+      this.eWhat[i] = what.length === 0 ? (what as () => string)() : (what as Format)(this.eA[i]!, this.eB[i]!, this.eC[i]!, this.eS[i] ?? "");
+    }
+    for (let i = 0; i < STEPS; i++) {
+      const text = this.stepText[i];
+      if (typeof text === "function") this.stepText[i] = text();
+    }
+  }
+
   /** Subscribes to the kernel's tracepoints: each becomes an entry of the step it happens in. */
   attach(bus: TraceBus): void {
     for (const name of Object.keys(ENTRIES_OF) as TraceName[]) {

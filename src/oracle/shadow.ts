@@ -7,7 +7,8 @@
  */
 const CHUNK = 512;
 
-class Chunk {
+/** @internal */
+export class Chunk {
   refs = 1;
   constructor(readonly v: Float64Array) {}
 }
