@@ -19,25 +19,25 @@
 //
 // Like Linux, GUP-fast stops at the first page it cannot take and returns how many it took;
 // the slow path (src/mm/gup.ts) continues from there. ctx.gupReason says why it stopped.
+// The range is walked by pagewalk.ts's walk_page_range(), as every range of the core is.
 
 import {
   hdr, ctxOf, Ctx, NO_PFN, PAGE_SIZE, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, EINVAL,
 } from "./layout";
 import {
-  pte_present, pte_protnone, pte_access_permitted, pte_special, pte_write, pte_pfn, pte_none,
-  pmd_leaf,
+  pte_present, pte_protnone, pte_access_permitted, pte_special, pte_write, pte_pfn, pmd_leaf,
 } from "./pte";
 import {
-  walk_pmdp, entryLoad, entryTable, isTableEntry, pteIndex, mmAddr, MmStruct, mm_valid,
-  mm_set_flags, mm_write_protect_seq, MMF_HAS_PINNED, PMD_SIZE,
+  walk_pmdp, entryLoad, entryTable, isTableEntry, pteIndex, mm_valid, mm_set_flags,
+  mm_write_protect_seq, MMF_HAS_PINNED,
 } from "./pgtable";
 import {
-  Page, pageAddr, page_folio, pfn_valid, folio_test_large, folio_test_anon, folio_ref_add,
-  folio_ref_try_add, folio_ref_sub_return, pincountAddr, is_zero_pfn, PageAnonExclusive,
-  setPageFlag, testPageFlag, PG_referenced, GUP_PIN_COUNTING_BIAS, PAGE_MAPPING_FLAGS,
+  Page, pageAddr, page_folio, pfn_valid, folio_test_large, folio_test_anon, folio_ref_try_add,
+  pincountAddr, is_zero_pfn, PageAnonExclusive, setPageFlag, testPageFlag, PG_referenced,
+  GUP_PIN_COUNTING_BIAS,
 } from "./page";
 import { folio_put_refs } from "./rmap";
-import { check_range } from "./memory";
+import { MmWalk, walk_of, walk_page_range, check_range, ACTION_CONTINUE, WALK_STOP } from "./pagewalk";
 import { set_anon_exclusive_checks } from "./page_table_check";
 
 /** @foll FOLL_WRITE check the PTE is writable / the caller will write */
@@ -160,14 +160,23 @@ export function gup_fast_pte_begin(ctx: u32, mm: u32, va: f64, flags: u32): u32 
   if (pmdp == 0) return GUPF_NO_TABLE;
   const pmd = entryLoad(pmdp);
   if (!isTableEntry(pmd)) return pmd_leaf(pmd) ? GUPF_NOT_PRESENT : GUPF_NO_TABLE;
-  return ptePinBegin(C, pmdp, pmd, entryTable(pmd) + (pteIndex(a) << 3), flags);
+  const ptep = entryTable(pmd) + (pteIndex(a) << 3);
+  return ptePinBegin(C, pmdp, pmd, ptep, entryLoad(ptep), flags);
 }
 
-/** B1–B3 on a known PTE slot (gup_fast_pte_range()'s loop body, first half). */
+/** B1–B3 on a PTE slot and the value (B1) read from it (gup_fast_pte_range()'s loop body, first half). */
 // @ts-ignore: decorator
-@inline function ptePinBegin(C: Ctx, pmdp: u32, pmd: u64, ptep: u32, flags: u32): u32 {
+@inline function ptePinBegin(C: Ctx, pmdp: u32, pmd: u64, ptep: u32, pte: u64, flags: u32): u32 {
+  // the PMD that B4 reads again
+  C.gupPmdp = pmdp;
+  C.gupPmd = pmd;
+  return ptePinGrab(C, ptep, pte, flags);
+}
+
+/** B1–B3 under the PMD already in ctx (gupPmdp, gupPmd): the walk sets it once per PTE table. */
+// @ts-ignore: decorator
+@inline function ptePinGrab(C: Ctx, ptep: u32, pte: u64, flags: u32): u32 {
   // (B1)
-  const pte = entryLoad(ptep);
   if (!pte_present(pte) || pte_protnone(pte)) return GUPF_NOT_PRESENT;
   // (B2)
   if (!pte_access_permitted(pte, (flags & FOLL_WRITE) != 0)) return GUPF_NOT_PERMITTED;
@@ -183,8 +192,6 @@ export function gup_fast_pte_begin(ctx: u32, mm: u32, va: f64, flags: u32): u32 
     if (page_folio(pfn) == folio) break;
     gup_put_folio(folio, 1, flags);
   }
-  C.gupPmdp = pmdp;
-  C.gupPmd = pmd;
   C.gupPtep = ptep;
   C.gupPte = pte;
   C.gupPfn = pfn;
@@ -256,6 +263,62 @@ function gupFastPmdLeaf(pmdp: u32, pmd: u64, a: u64, nr: u32, flags: u32, out: u
 }
 
 /**
+ * gup_fast_pgd_range() and below as a walk: stops at the first page it cannot take, with the
+ * reason in ctx.gupReason (a hole at any level is GUPF_NO_TABLE).
+ */
+@unmanaged class GupFastWalk extends MmWalk {
+  flags: u32;
+  /** Where the pfns go (the scratch area) and how many are there. */
+  out: u32;
+  got: u32;
+
+  pte_hole(addr: u64, next: u64, depth: i32): i32 {
+    ctxOf(this.ctx).gupReason = GUPF_NO_TABLE;
+    return WALK_STOP;
+  }
+
+  /**
+   * A table: the PMD that B4 reads again for each of its PTEs goes into ctx once. A THP:
+   * gup_fast_pmd_leaf() for the pages wanted from it. A PMD swap entry stops the walk.
+   */
+  pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
+    if (isTableEntry(pmd)) {
+      const C = ctxOf(this.ctx);
+      C.gupPmdp = pmdp;
+      C.gupPmd = pmd;
+      return 0;
+    }
+    let reason = GUPF_NO_TABLE;
+    if (pmd_leaf(pmd)) {
+      const take = <u32>((next - addr) >> 12);
+      reason = gupFastPmdLeaf(pmdp, pmd, addr, take, this.flags, this.out + (this.got << 2));
+      if (reason == GUPF_OK) {
+        this.got += take;
+        this.action = ACTION_CONTINUE;
+        return 0;
+      }
+    }
+    ctxOf(this.ctx).gupReason = reason;
+    return WALK_STOP;
+  }
+
+  /** gup_fast_pte_range()'s loop body: B1–B5 for one page, its pfn appended. */
+  // @ts-ignore: decorator
+  @inline pte_entry(ptep: u32, pte: u64, addr: u64): i32 {
+    const C = ctxOf(this.ctx);
+    let reason = ptePinGrab(C, ptep, pte, this.flags);
+    if (reason == GUPF_OK) reason = ptePinFinish(C);
+    if (reason != GUPF_OK) {
+      C.gupReason = reason;
+      return WALK_STOP;
+    }
+    store<u32>(this.out + (this.got << 2), C.gupPfn);
+    this.got++;
+    return 0;
+  }
+}
+
+/**
  * gup_fast(): take up to `nr` pages from `va` without locks. Writes the pfn of each page taken
  * into the scratch area (u32 each) and returns how many were taken; ctx.gupReason says why it
  * stopped early (GUPF_OK if it did not). FOLL_PIN sets MMF_HAS_PINNED on the mm first, as
@@ -279,38 +342,14 @@ export function gup_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32): i32 {
       return 0;
     }
   }
-  let a = <u64>va;
-  let got: u32 = 0;
-  let reason = GUPF_OK;
-  while (got < nr) {
-    const pmdp = walk_pmdp(mm, a);
-    if (pmdp == 0) { reason = GUPF_NO_TABLE; break; }
-    const pmd = entryLoad(pmdp);
-    if (pmd_leaf(pmd)) {
-      const inLeaf = <u32>((PMD_SIZE - (a & (PMD_SIZE - 1))) >> 12);
-      const take = min<u32>(inLeaf, nr - got);
-      reason = gupFastPmdLeaf(pmdp, pmd, a, take, flags, out + (got << 2));
-      if (reason != GUPF_OK) break;
-      got += take;
-      a += <u64>take << 12;
-      continue;
-    }
-    if (!isTableEntry(pmd)) { reason = GUPF_NO_TABLE; break; }
-    // gup_fast_pte_range(): the rest of this page table
-    const table = entryTable(pmd);
-    const inTable = min<u32>(512 - pteIndex(a), nr - got);
-    const first = table + (pteIndex(a) << 3);
-    let i: u32 = 0;
-    for (; i < inTable; i++) {
-      reason = ptePinBegin(C, pmdp, pmd, first + (i << 3), flags);
-      if (reason == GUPF_OK) reason = ptePinFinish(C);
-      if (reason != GUPF_OK) break;
-      store<u32>(out + ((got + i) << 2), C.gupPfn);
-    }
-    got += i;
-    if (reason != GUPF_OK) break;
-    a += <u64>i << 12;
-  }
+  const a = <u64>va;
+  const w = walk_of<GupFastWalk>(ctx, mm, a, 0);
+  w.flags = flags;
+  w.out = out;
+  w.got = 0;
+  walk_page_range<GupFastWalk>(w, a, a + (<u64>nr << 12));
+  let got = w.got;
+  let reason = C.gupReason;
   if ((flags & FOLL_PIN) && mm_write_protect_seq(mm) != seq) {
     // read_seqcount_retry(): fork write-protected meanwhile; undo every pin
     gup_put_pfns(out, got, flags);

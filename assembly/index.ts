@@ -8,7 +8,7 @@
 import {
   layout_record, hdr, HEADER_BYTES, VMSTAT_OFFSET, NR_VMSTAT, Header, Ctx, CTX_HEADER_BYTES,
   MM_STRUCT_BYTES, SWAP_SLOT_BYTES, PAGE_STRUCT_BYTES, EINVAL, FAULT_ATTR_OFFSET, FAULT_ATTR_BYTES,
-  NR_FAIL_KINDS, FaultAttr,
+  NR_FAIL_KINDS, FaultAttr, CTX_LRU_OFFSET, CTX_LRU_SLOTS, CTX_WALK_OFFSET, CTX_WALK_BYTES,
 } from "./layout";
 import { page_alloc_init, pageblockOk } from "./page_alloc";
 import { pageStructOk, Page, pageAddr, pageFlags, setPageFlag, clearPageFlag, testPageFlag } from "./page";
@@ -26,7 +26,8 @@ export function cowsim_init(
   if (!pageStructOk() || !pageblockOk() || offsetof<Page>() != PAGE_STRUCT_BYTES ||
       offsetof<MmStruct>() > MM_STRUCT_BYTES || offsetof<Header>() > VMSTAT_OFFSET ||
       VMSTAT_OFFSET + NR_VMSTAT * 4 > FAULT_ATTR_OFFSET || offsetof<FaultAttr>() > FAULT_ATTR_BYTES ||
-      FAULT_ATTR_OFFSET + NR_FAIL_KINDS * FAULT_ATTR_BYTES > HEADER_BYTES || offsetof<Ctx>() > CTX_HEADER_BYTES ||
+      FAULT_ATTR_OFFSET + NR_FAIL_KINDS * FAULT_ATTR_BYTES > HEADER_BYTES || offsetof<Ctx>() > CTX_LRU_OFFSET ||
+      CTX_LRU_OFFSET + CTX_LRU_SLOTS * 4 > CTX_WALK_OFFSET || CTX_WALK_OFFSET + CTX_WALK_BYTES > CTX_HEADER_BYTES ||
       SWAP_SLOT_BYTES != 16) {
     return -EINVAL;
   }
@@ -149,16 +150,24 @@ export {
   swap_read_contents, swap_tag_lo, swap_tag_hi,
 } from "./swapfile";
 
+// The range operations, one walk each of pagewalk.ts, by the kernel file they mirror (in the
+// order the ABI has always listed them: the generated mirror lists exports in this order).
 export {
   REC_FORK_PINNED, REC_FORK_PMD_PINNED, REC_SWAP, REC_MIGRATION, REC_DEVICE_PRIVATE,
   REC_DEVICE_EXCLUSIVE, REC_HWPOISON, REC_MARKER, REC_PMD_PARTIAL, REC_ZAP_PAGE,
   REC_SWAP_CACHE_ONLY, REC_ZAP_PMD, ZAPPED_ANON, ZAPPED_DIRTY, ZAPPED_YOUNG, ZAPPED_FREED,
   ZAPPED_SWAPCACHE, ZAPPED_EXCLUSIVE, COPY_COW, COPY_SHARED, COPY_DST_UFFD_WP,
   COPY_DEFER_PINNED_ANY, COPY_DEFER_PINNED_EXCLUSIVE, COPY_VM_WRITE, ZAP_RECORD,
-  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, ANON_WRITE, ANON_VM_WRITE, ANON_UFFD_WP, PAGEMAP_HUGE, FRESH_MM,
-  copy_page_range, copy_page_range_count, fork_copy_deferred_pte, zap_page_range,
-  do_anonymous_pages, move_page_tables, pagemap_read, check_range,
+  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, ANON_WRITE, ANON_VM_WRITE, ANON_UFFD_WP,
 } from "./memory";
+export { PAGEMAP_HUGE } from "./task_mmu";
+export {
+  FRESH_MM, copy_page_range, copy_page_range_count, fork_copy_deferred_pte, zap_page_range,
+  do_anonymous_pages,
+} from "./memory";
+export { move_page_tables } from "./mremap";
+export { pagemap_read } from "./task_mmu";
+export { check_range } from "./pagewalk";
 
 export {
   VM_READ, VM_WRITE, VM_SHARED, VM_UFFD_MISSING, VM_UFFD_WP, ACCESS_OK, ACCESS_NEED_FAULT,

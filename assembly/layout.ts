@@ -162,7 +162,10 @@ export const FAULT_ATTR_BYTES: u32 = 32;
 
 /**
  * Per-thread context: one per attached instance. Range operations write their results into
- * its scratch area as u32 records, and leave the address to resume at in `next`.
+ * its scratch area as u32 records, and leave the address to resume at in `next`. After these
+ * fields come the LRU batch and the range walk in progress (pagewalk.ts's MmWalk):
+ *
+ *   0 ── Ctx ── 128 ── LRU batch ── 256 ── walk ── 512 ── scratch …
  */
 @unmanaged export class Ctx {
   inUse: u32;
@@ -194,7 +197,10 @@ export const FAULT_ATTR_BYTES: u32 = 32;
 /** The per-CPU LRU batch (folio_batch) lives after the Ctx fields: up to 32 folios. */
 export const CTX_LRU_OFFSET: u32 = 128;
 export const CTX_LRU_SLOTS: u32 = 32;
-export const CTX_HEADER_BYTES: u32 = 256;
+/** The range walk in progress (pagewalk.ts: an MmWalk and its own fields) after the batch. */
+export const CTX_WALK_OFFSET: u32 = 256;
+export const CTX_WALK_BYTES: u32 = 256;
+export const CTX_HEADER_BYTES: u32 = 512;
 
 // @ts-ignore: decorator
 @inline export function layoutBase(): u32 {

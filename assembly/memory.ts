@@ -1,6 +1,8 @@
-// Range operations of mm/memory.c: copy_page_range() for fork and zap_page_range() for
-// munmap / MADV_DONTNEED / exit. One call handles a whole range; entries that need a decision
-// from a COW strategy, or that the TypeScript side must know about, come back as records.
+// Range operations of mm/memory.c: copy_page_range() for fork (and its dry runs),
+// zap_page_range() for munmap / MADV_DONTNEED / exit, and do_anonymous_page() over a range.
+// Each is a walk of pagewalk.ts: the descent is walk_page_range()'s, the hooks are here.
+// One call handles a whole range; entries that need a decision from a COW strategy, or that
+// the TypeScript side must know about, come back as records.
 //
 // A record is four u32 words in the context's scratch area:
 //
@@ -15,7 +17,7 @@
 // complete, so stopping anywhere is safe.
 
 import {
-  ctxOf, ctxCapacity, pushRecord, hdr, NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, count_vm_events,
+  ctxOf, ctxCapacity, pushRecord, NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, count_vm_events,
   FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, EINVAL, ENOMEM, EEXIST,
 } from "./layout";
 import {
@@ -26,20 +28,20 @@ import {
   pte_swp_mkuffd_wp, is_migration_entry, is_readable_migration_entry,
   is_writable_device_private_entry, make_readable_migration_entry,
   make_readable_device_private_entry, is_device_private_entry, is_device_exclusive_entry,
-  is_hwpoison_entry, is_pte_marker_entry, pte_marker_get, make_pte_marker, pte_marker_uffd_wp,
-  pte_mkuffd_wp, pte_kind, MAX_SWAPFILES, _PAGE_RW, _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED,
-  _PAGE_PROTNONE, _PAGE_SPECIAL, PTE_KIND_MARKER,
+  is_hwpoison_entry, is_pte_marker_entry, pte_marker_get, make_pte_marker,
+  pte_mkuffd_wp, MAX_SWAPFILES, _PAGE_RW, _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED,
+  _PAGE_PROTNONE, _PAGE_SPECIAL, _PAGE_SWP_EXCLUSIVE,
   PTE_MARKER_UFFD_WP, PTE_MARKER_POISONED, PTE_MARKER_GUARD,
 } from "./pte";
 import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pgdSlot,
   pudIndex, pmdIndex, pteIndex, mmAddr, MmStruct, mm_valid, mm_flags, add_mm_counter,
-  mm_write_protect_seq_inc, pt_reserve, pt_reserve_upto, pt_unreserve, pt_alloc_table, pt_free_table,
-  tableAddr, PMD_SIZE, PUD_SIZE, PGDIR_SIZE, PUD_SHIFT, PGDIR_SHIFT, TASK_SIZE,
+  mm_write_protect_seq_inc, pt_reserve, pt_reserve_upto, pt_unreserve, pt_alloc_table,
+  PMD_SIZE, PUD_SHIFT, PGDIR_SHIFT, PMD_SHIFT,
   MMF_HAS_PINNED, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, MM_FILEPAGES,
 } from "./pgtable";
 import {
-  pfn_valid, page_folio, folio_test_anon, folio_test_large, folio_ref_add,
+  pfn_valid, page_folio, folio_test_anon, folio_ref_add,
   folio_maybe_dma_pinned, PageAnonExclusive, setPageFlag, testPageFlag, PG_dirty,
   PG_referenced, PG_swapcache, PG_swapbacked, PG_locked,
 } from "./page";
@@ -54,6 +56,10 @@ import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_
 import { folio_add_lru } from "./fault";
 import { folio_free_swap } from "./swap_state";
 import { page_table_check_pte_set, page_table_check_pmd_set } from "./page_table_check";
+import {
+  MmWalk, walk_of, walk_page_range, check_range, begin_range_op, ACTION_CONTINUE, WALK_STOP,
+  WALK_ALLOC, WALK_RECORDS, DEPTH_PGD, DEPTH_PUD,
+} from "./pagewalk";
 
 // ---- record kinds ------------------------------------------------------------------------------
 /** @rec FORK_PINNED fork left a possibly pinned anon page alone: the strategy copies or shares it (aux: PTE bits) */
@@ -111,97 +117,14 @@ export const ZAP_KEEP_UFFD_WP: u32 = 2;
 /** ZAP_FLAG_DROP_MARKER: drop markers too (munmap / exit); otherwise guard markers stay. */
 export const ZAP_DROP_MARKERS: u32 = 4;
 
+/** A PMD entry over [addr, next) covers the whole 2 MiB it maps. */
 // @ts-ignore: decorator
-@inline function pmdAlignUp(a: u64): u64 {
-  return (a + PMD_SIZE) & ~(PMD_SIZE - 1);
-}
-// @ts-ignore: decorator
-@inline function alignUp(a: u64, size: u64): u64 {
-  return (a + size) & ~(size - 1);
-}
-
-/** Validates a page-aligned user range; returns 0 or -EINVAL. */
-export function check_range(start: f64, end: f64): i32 {
-  if (!(start >= 0) || !(end <= <f64>TASK_SIZE) || !(start < end)) return -EINVAL;
-  const s = <u64>start;
-  const e = <u64>end;
-  if (<f64>s != start || <f64>e != end) return -EINVAL;
-  if ((s | e) & <u64>(PAGE_SIZE - 1)) return -EINVAL;
-  return 0;
-}
-
-/**
- * The common start of a range operation on `mm`: clear the context's records, point `next`
- * at `start`, and validate. Returns 0 or -EINVAL.
- */
-export function begin_range_op(ctx: u32, mm: u32, start: f64, end: f64): i32 {
-  const C = ctxOf(ctx);
-  C.nrRecords = 0;
-  C.next = start;
-  const bad = check_range(start, end);
-  if (bad != 0) return bad;
-  return mm_valid(mm) ? 0 : -EINVAL;
-}
-
-/**
- * The address of the next PMD-sized region at or after `addr` whose upper levels exist in `mm`,
- * so walks skip unpopulated gigabytes in one step. Returns `addr` itself when it is populated.
- */
-function nextPopulated(mm: u32, addr: u64, stop: u64): u64 {
-  while (addr < stop) {
-    const ge = entryLoad(pgdSlot(mm, addr));
-    if (!isTableEntry(ge)) { addr = alignUp(addr, PGDIR_SIZE); continue; }
-    const ue = entryLoad(entryTable(ge) + (pudIndex(addr) << 3));
-    if (!isTableEntry(ue)) { addr = alignUp(addr, PUD_SIZE); continue; }
-    return addr;
-  }
-  return stop;
-}
-
-/**
- * The tables the child needs to receive [addr, stop) of the parent, counted before anything
- * changes. Returns -EEXIST if the child already maps something where the parent has a table.
- */
-function countCopyTables(dst: u32, src: u32, addr: u64, stop: u64): i64 {
-  let n: i64 = 0;
-  let lastG: u64 = <u64>-1;
-  let lastU: u64 = <u64>-1;
-  while (true) {
-    addr = nextPopulated(src, addr, stop);
-    if (addr >= stop) break;
-    const pmdp = walk_pmdp(src, addr);
-    const pmd = entryLoad(pmdp);
-    const next = pmdAlignUp(addr);
-    if (!pte_none(pmd)) {
-      const needPte: i64 = isTableEntry(pmd) ? 1 : 0;
-      const g = addr >> PGDIR_SHIFT;
-      const u = addr >> PUD_SHIFT;
-      const ge: u64 = dst == FRESH_MM ? 0 : entryLoad(pgdSlot(dst, addr));
-      if (!isTableEntry(ge)) {
-        if (!pte_none(ge)) return -EEXIST;
-        if (g != lastG) { n++; lastG = g; }
-        if (u != lastU) { n++; lastU = u; }
-        n += needPte;
-      } else {
-        const ue = entryLoad(entryTable(ge) + (pudIndex(addr) << 3));
-        if (!isTableEntry(ue)) {
-          if (!pte_none(ue)) return -EEXIST;
-          if (u != lastU) { n++; lastU = u; }
-          n += needPte;
-        } else {
-          const me = entryLoad(entryTable(ue) + (pmdIndex(addr) << 3));
-          if (pte_none(me)) n += needPte;
-          else if (!isTableEntry(me) || !isTableEntry(pmd)) return -EEXIST;
-        }
-      }
-    }
-    addr = next;
-  }
-  return n;
+@inline export function pmd_whole(addr: u64, next: u64): bool {
+  return (addr & (PMD_SIZE - 1)) == 0 && next - addr == PMD_SIZE;
 }
 
 /** The PTE table of `dst` for `addr`, installing tables from the context's reservation. */
-function dstPteTable(ctx: u32, dst: u32, addr: u64): u32 {
+export function dstPteTable(ctx: u32, dst: u32, addr: u64): u32 {
   const pmdp = walk_alloc_pmdp(ctx, dst, addr);
   if (pmdp == 0) return 0;
   let me = entryLoad(pmdp);
@@ -213,6 +136,319 @@ function dstPteTable(ctx: u32, dst: u32, addr: u64): u32 {
     atomic.add<i32>(mmAddr(dst) + offsetof<MmStruct>("nr_ptes"), 1);
   }
   return isTableEntry(me) ? entryTable(me) : 0;
+}
+
+/**
+ * How many tables the walk of `mm` with allocation would install for a hole of `depth` over
+ * [addr, next): at PGD level a PUD table, a PMD table per PUD entry and a PTE table per PMD
+ * entry it spans; at PUD level a PMD table and the PTE tables; at PMD level one PTE table.
+ */
+// @ts-ignore: decorator
+@inline export function hole_tables(addr: u64, next: u64, depth: i32): u32 {
+  const pmds = <u32>(((next - 1) >> PMD_SHIFT) - (addr >> PMD_SHIFT)) + 1;
+  if (depth == DEPTH_PGD) return 1 + <u32>(((next - 1) >> PUD_SHIFT) - (addr >> PUD_SHIFT)) + 1 + pmds;
+  if (depth == DEPTH_PUD) return 1 + pmds;
+  return 1;
+}
+
+// ---- fork: the dry run ---------------------------------------------------------------------------
+
+/** copy_page_range_count()'s destination for a child that does not exist yet (all tables missing). */
+export const FRESH_MM: u32 = 0xffffffff;
+
+/**
+ * The dry run of copy_page_range() over the parent: the child's tables it would need (checking
+ * the child's slots are free) and, when `deferAny | deferExclusive`, the pages it would hand
+ * back as FORK_PINNED / FORK_PMD_PINNED. pmd_entry() sees every populated PMD of the parent.
+ */
+@unmanaged class CopyCountWalk extends MmWalk {
+  dst: u32;
+  deferAny: u32;
+  deferExclusive: u32;
+  pinned: u32;
+  tables: u32;
+  /** walk_page_range()'s result: 0 or -EEXIST. */
+  result: i32;
+  lastG: u64;
+  lastU: u64;
+
+  /** The child's tables for the parent's PMD at `addr`; -EEXIST if the child maps something there. */
+  pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
+    const needPte: u32 = isTableEntry(pmd) ? 1 : 0;
+    const g = addr >> PGDIR_SHIFT;
+    const u = addr >> PUD_SHIFT;
+    const ge: u64 = this.dst == FRESH_MM ? 0 : entryLoad(pgdSlot(this.dst, addr));
+    if (!isTableEntry(ge)) {
+      if (!pte_none(ge)) return -EEXIST;
+      if (g != this.lastG) { this.tables++; this.lastG = g; }
+      if (u != this.lastU) { this.tables++; this.lastU = u; }
+      this.tables += needPte;
+    } else {
+      const ue = entryLoad(entryTable(ge) + (pudIndex(addr) << 3));
+      if (!isTableEntry(ue)) {
+        if (!pte_none(ue)) return -EEXIST;
+        if (u != this.lastU) { this.tables++; this.lastU = u; }
+        this.tables += needPte;
+      } else {
+        const me = entryLoad(entryTable(ue) + (pmdIndex(addr) << 3));
+        if (pte_none(me)) this.tables += needPte;
+        else if (!isTableEntry(me) || !isTableEntry(pmd)) return -EEXIST;
+      }
+    }
+    if ((this.deferAny | this.deferExclusive) == 0) {
+      this.action = ACTION_CONTINUE;
+    } else if (pmd_leaf(pmd)) {
+      const folio = <u32>pte_pfn(pmd);
+      if (folio_test_anon(folio) && folio_maybe_dma_pinned(folio) && (this.deferAny != 0 || PageAnonExclusive(folio))) {
+        this.pinned += HPAGE_PMD_NR;
+      }
+    }
+    return 0;
+  }
+
+  /** A possibly pinned anon page the copy would hand back: a tally of 1. */
+  pte_entry(ptep: u32, pte: u64, addr: u64): i32 {
+    if (!pte_present(pte) || pte_special(pte)) return 0;
+    const pfn = <u32>pte_pfn(pte);
+    if (!pfn_valid(pfn)) return 0;
+    const folio = page_folio(pfn);
+    return folio_test_anon(folio) && folio_maybe_dma_pinned(folio) && (this.deferAny != 0 || PageAnonExclusive(pfn)) ? 1 : 0;
+  }
+  pte_tally(sum: u32): void {
+    this.pinned += sum;
+  }
+}
+
+/**
+ * Runs the dry run over [start, end) of `src`: the walk, with w.result 0 (the tables in
+ * w.tables, the pinned pages in w.pinned) or -EEXIST.
+ */
+function copyCount(ctx: u32, dst: u32, src: u32, start: u64, end: u64, deferAny: bool, deferExclusive: bool): CopyCountWalk {
+  const w = walk_of<CopyCountWalk>(ctx, src, start, 0);
+  w.dst = dst;
+  w.deferAny = deferAny ? 1 : 0;
+  w.deferExclusive = deferExclusive ? 1 : 0;
+  w.pinned = 0;
+  w.tables = 0;
+  w.lastG = <u64>-1;
+  w.lastU = <u64>-1;
+  w.result = walk_page_range<CopyCountWalk>(w, start, end);
+  return w;
+}
+
+/**
+ * What copy_page_range() of [start, end) would need, without changing anything: returns how
+ * many entries it would hand back as FORK_PINNED / FORK_PMD_PINNED (pages a strategy may copy,
+ * so frames to reserve; a THP counts 512) and leaves in ctx.aux0 the page tables the child would
+ * need. Lets fork() reserve everything for all its VMAs before it write-protects anything, or
+ * even allocates the child's mm: `dst` may be FRESH_MM. Returns -EINVAL / -EEXIST as
+ * copy_page_range() would.
+ */
+export function copy_page_range_count(ctx: u32, dst: u32, src: u32, start: f64, end: f64, flags: u32): i32 {
+  const bad = begin_range_op(ctx, src, start, end);
+  if (bad != 0) return bad;
+  if (dst != FRESH_MM && (!mm_valid(dst) || dst == src)) return -EINVAL;
+  const hasPinned = (mm_flags(src) & MMF_HAS_PINNED) != 0;
+  const w = copyCount(ctx, dst, src, <u64>start, <u64>end,
+    hasPinned && (flags & COPY_DEFER_PINNED_ANY) != 0, hasPinned && (flags & COPY_DEFER_PINNED_EXCLUSIVE) != 0);
+  if (w.result != 0) return w.result;
+  ctxOf(ctx).aux0 = w.tables;
+  return <i32>w.pinned;
+}
+
+// ---- fork: copy_page_range() ---------------------------------------------------------------------
+
+// What a copied PTE adds up, in pte_entry()'s tally (copy_pte_range()'s rss[] and its count):
+// one shared entry, and an anon page among them; the rarer counts go straight to the walk.
+const TALLY_SHARED: i32 = 1;
+const TALLY_ANON: i32 = 1 << 10;
+
+// CopyWalk's own flag bits beside COPY_*: what the parent's MMF_HAS_PINNED makes of the
+// COPY_DEFER_PINNED_* the caller asked for.
+const COPY_WALK_DEFER_ANY: u32 = 1 << 30;
+const COPY_WALK_DEFER_EXCLUSIVE: u32 = 1 << 31;
+const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
+
+/** copy_pmd_range() → copy_pte_range() / copy_huge_pmd(), as pmd_entry() and pte_entry(). */
+@unmanaged class CopyWalk extends MmWalk {
+  dst: u32;
+  /** The COPY_* flags, and COPY_WALK_DEFER_* for a parent with MMF_HAS_PINNED. */
+  flags: u32;
+  cap: u32;
+  /** The child's PTE table minus the parent's, for the PMD being copied: child slot = ptep + it. */
+  dstDelta: u32;
+  shared: u32;
+  deferred: u32;
+  rssAnon: i32;
+  rssSwap: i32;
+  rssShmem: i32;
+  rssFile: i32;
+
+  /** copy_pmd_range(): the child's PTE table for a table; copy_huge_pmd() for a THP. */
+  pmd_entry(srcPmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
+    if (isTableEntry(pmd)) {
+      const dstTable = dstPteTable(this.ctx, this.dst, addr);
+      // the dry run reserved every table and checked the child's slots
+      assert(dstTable != 0);
+      this.dstDelta = dstTable - entryTable(pmd);
+      return 0;
+    }
+    // a PMD leaf (THP) or a PMD migration entry
+    const ctx = this.ctx;
+    if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
+    this.action = ACTION_CONTINUE;
+    const off = <u32>((addr - this.base) >> 12);
+    if (!pmd_whole(addr, next) || !pmd_leaf(pmd)) {
+      pushRecord(ctx, REC_PMD_PARTIAL, off, <u32>pte_pfn(pmd), <u32>pmd);
+      return 0;
+    }
+    const folio = <u32>pte_pfn(pmd);
+    if (folio_test_anon(folio)) {
+      const flags = this.flags;
+      const maybe = (flags & COPY_WALK_DEFER) != 0 && folio_maybe_dma_pinned(folio);
+      if (maybe && ((flags & COPY_WALK_DEFER_ANY) != 0 || PageAnonExclusive(folio))) {
+        pushRecord(ctx, REC_FORK_PMD_PINNED, off, folio, <u32>pmd);
+        this.deferred++;
+        return 0;
+      }
+      folio_ref_add(folio, 1);
+      folio_try_dup_anon_rmap_pmd(folio, false);
+      this.rssAnon += <i32>HPAGE_PMD_NR;
+    } else {
+      folio_ref_add(folio, 1);
+      folio_add_rmap_pmd(folio);
+      if (testPageFlag(folio, PG_swapbacked)) this.rssShmem += <i32>HPAGE_PMD_NR; else this.rssFile += <i32>HPAGE_PMD_NR;
+    }
+    let child = pmd;
+    if ((this.flags & COPY_COW) != 0 && pte_write(pmd)) {
+      atomic.and<u64>(srcPmdp, ~_PAGE_RW);
+      child = pte_wrprotect(child);
+    }
+    child = pte_mkold(child);
+    if (!(this.flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
+    const dstPmdp = walk_alloc_pmdp(ctx, this.dst, addr);
+    page_table_check_pmd_set(addr, child);
+    entryStore(dstPmdp, child);
+    this.shared += HPAGE_PMD_NR;
+    return 0;
+  }
+
+  /** copy_present_ptes() / copy_nonpresent_pte() for one entry. */
+  // @ts-ignore: decorator
+  @inline pte_entry(srcSlot: u32, pte: u64, addr: u64): i32 {
+    if (pte_none(pte)) return 0;
+    const ctx = this.ctx;
+    if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
+    const dstSlot = srcSlot + this.dstDelta;
+    const flags = this.flags;
+    const cow = (flags & COPY_COW) != 0;
+
+    if (pte_present(pte)) {
+      let tally = TALLY_SHARED;
+      const pfn = <u32>pte_pfn(pte);
+      if (!pte_special(pte) && pfn_valid(pfn)) {
+        const folio = page_folio(pfn);
+        if (folio_test_anon(folio)) {
+          if ((flags & COPY_WALK_DEFER) != 0 && folio_maybe_dma_pinned(folio) &&
+              ((flags & COPY_WALK_DEFER_ANY) != 0 || PageAnonExclusive(pfn))) {
+            pushRecord(ctx, REC_FORK_PINNED, <u32>((addr - this.base) >> 12), pfn, <u32>pte);
+            this.deferred++;
+            return 0;
+          }
+          folio_ref_add(folio, 1);
+          folio_try_dup_anon_rmap_ptes(folio, pfn, 1, false);
+          tally = TALLY_SHARED | TALLY_ANON;
+        } else {
+          folio_ref_add(folio, 1);
+          folio_add_rmap_ptes(folio, pfn, 1);
+          if (testPageFlag(folio, PG_swapbacked)) this.rssShmem++; else this.rssFile++;
+        }
+      }
+      let child = pte;
+      if (cow && pte_write(pte)) {
+        // ptep_set_wrprotect(): an atomic AND, like x86's clear_bit(), so an A/D bit the
+        // simulated CPU sets meanwhile is not lost
+        atomic.and<u64>(srcSlot, ~_PAGE_RW);
+        child = pte_wrprotect(child);
+      }
+      if (flags & COPY_SHARED) child = pte_mkclean(child);
+      child = pte_mkold(child);
+      if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
+      page_table_check_pte_set(addr, child);
+      entryStore(dstSlot, child);
+      return tally;
+    }
+    return this.copy_nonpresent_pte(srcSlot, dstSlot, pte, <u32>((addr - this.base) >> 12));
+  }
+  pte_tally(sum: u32): void {
+    this.shared += sum & (TALLY_ANON - 1);
+    this.rssAnon += <i32>(sum >> 10);
+  }
+
+  /** copy_nonpresent_pte(): swap, migration, device, hwpoison entries and PTE markers. */
+  copy_nonpresent_pte(srcSlot: u32, dstSlot: u32, pte: u64, off: u32): i32 {
+    const ctx = this.ctx;
+    const flags = this.flags;
+    const cow = (flags & COPY_COW) != 0;
+    const type = swp_type(pte);
+    let child = pte;
+    if (type < MAX_SWAPFILES) {
+      const slot = <u32>swp_offset(pte);
+      if (swap_duplicate(slot) != 0) {
+        // a swap PTE naming a slot not in use is a bug elsewhere; leave it visible
+        pushRecord(ctx, REC_SWAP, off, slot, 0xffffffff);
+        return 0;
+      }
+      if (pte_swp_exclusive(pte)) {
+        atomic.and<u64>(srcSlot, ~_PAGE_SWP_EXCLUSIVE);
+        child = pte_swp_clear_exclusive(child);
+      }
+      this.rssSwap++;
+      pushRecord(ctx, REC_SWAP, off, slot, <u32>pte);
+    } else if (is_migration_entry(pte)) {
+      const pfn = <u32>swp_offset(pte);
+      const m = mm_counter_of(page_folio(pfn));
+      if (m == MM_ANONPAGES) this.rssAnon++; else if (m == MM_SHMEMPAGES) this.rssShmem++; else this.rssFile++;
+      if (!is_readable_migration_entry(pte) && cow) {
+        let np = make_readable_migration_entry(<u64>pfn);
+        if (pte_swp_soft_dirty(pte)) np = pte_swp_mksoft_dirty(np);
+        if (pte_swp_uffd_wp(pte)) np = pte_swp_mkuffd_wp(np);
+        entryStore(srcSlot, np);
+        child = np;
+      }
+      pushRecord(ctx, REC_MIGRATION, off, pfn, <u32>pte);
+    } else if (is_device_private_entry(pte)) {
+      const pfn = <u32>swp_offset(pte);
+      const folio = page_folio(pfn);
+      folio_ref_add(folio, 1);
+      this.rssAnon++;
+      // device-private pages cannot be pinned: this cannot fail
+      folio_try_dup_anon_rmap_ptes(folio, pfn, 1, false);
+      if (is_writable_device_private_entry(pte) && cow) {
+        let np = make_readable_device_private_entry(<u64>pfn);
+        if (pte_swp_uffd_wp(pte)) np = pte_swp_mkuffd_wp(np);
+        entryStore(srcSlot, np);
+        child = np;
+      }
+      pushRecord(ctx, REC_DEVICE_PRIVATE, off, pfn, <u32>pte);
+    } else if (is_device_exclusive_entry(pte)) {
+      pushRecord(ctx, REC_DEVICE_EXCLUSIVE, off, <u32>swp_offset(pte), <u32>pte);
+      this.deferred++;
+      return 0;
+    } else if (is_pte_marker_entry(pte)) {
+      // copy_pte_marker(): uffd-wp only into a uffd-wp child; poison and guard always
+      let m = pte_marker_get(pte) & (PTE_MARKER_POISONED | PTE_MARKER_GUARD);
+      if (flags & COPY_DST_UFFD_WP) m |= pte_marker_get(pte) & PTE_MARKER_UFFD_WP;
+      if (m != 0) entryStore(dstSlot, make_pte_marker(m));
+      pushRecord(ctx, REC_MARKER, off, 0, m);
+      return 0;
+    } else if (is_hwpoison_entry(pte)) {
+      pushRecord(ctx, REC_HWPOISON, off, <u32>swp_offset(pte), <u32>pte);
+    }
+    if (!(flags & COPY_DST_UFFD_WP)) child = pte_swp_clear_uffd_wp(child);
+    entryStore(dstSlot, child);
+    return 0;
+  }
 }
 
 /**
@@ -230,198 +466,47 @@ function dstPteTable(ctx: u32, dst: u32, addr: u64): u32 {
  * The child's range must be empty. Holds the parent's write_protect_seq odd while it runs, so
  * GUP-fast with FOLL_PIN backs off. The child's tables come from the context's reservation,
  * topped up when short; what is left stays reserved, so a fork can reserve for all its VMAs at
- * once (copy_page_range_count()), and the caller returns the rest with pt_unreserve(). Returns the number of records, -EINVAL (bad range or mm),
- * -EEXIST (the child maps something there) or -ENOMEM (page tables): on an error nothing has
- * changed.
+ * once (copy_page_range_count()), and the caller returns the rest with pt_unreserve(). Returns
+ * the number of records, -EINVAL (bad range or mm), -EEXIST (the child maps something there) or
+ * -ENOMEM (page tables): on an error nothing has changed.
  */
 export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f64, flags: u32): i32 {
   const bad = begin_range_op(ctx, src, start, end);
   if (bad != 0) return bad;
   if (!mm_valid(dst) || dst == src) return -EINVAL;
   const C = ctxOf(ctx);
-  let addr = <u64>start;
+  const from = <u64>start;
   const stop = <u64>end;
-  const need = countCopyTables(dst, src, addr, stop);
-  if (need < 0) return <i32>need;
-  if (<u32>need > C.ptReserved && !pt_reserve(ctx, <u32>need - C.ptReserved)) return -ENOMEM;
+  const count = copyCount(ctx, dst, src, from, stop, false, false);
+  if (count.result != 0) return count.result;
+  const need = count.tables;
+  if (need > C.ptReserved && !pt_reserve(ctx, need - C.ptReserved)) return -ENOMEM;
 
   const cow = (flags & COPY_COW) != 0;
   if (cow) mm_write_protect_seq_inc(src);
   const hasPinned = (mm_flags(src) & MMF_HAS_PINNED) != 0;
-  const deferAny = hasPinned && (flags & COPY_DEFER_PINNED_ANY) != 0;
-  const deferExclusive = hasPinned && (flags & COPY_DEFER_PINNED_EXCLUSIVE) != 0;
-  const cap = ctxCapacity();
-  let rssAnon: i32 = 0, rssSwap: i32 = 0, rssShmem: i32 = 0, rssFile: i32 = 0;
-  let shared: u32 = 0, deferred: u32 = 0;
-  const base = addr;
-  let stopped = false;
-
-  while (addr < stop && !stopped) {
-    addr = nextPopulated(src, addr, stop);
-    if (addr >= stop) break;
-    const next = min<u64>(pmdAlignUp(addr), stop);
-    const srcPmdp = walk_pmdp(src, addr);
-    const pmd = entryLoad(srcPmdp);
-    if (pte_none(pmd)) { addr = next; continue; }
-    if (!isTableEntry(pmd)) {
-      // a PMD leaf (THP) or a PMD migration entry
-      if (C.nrRecords >= cap) { stopped = true; break; }
-      const whole = (addr & (PMD_SIZE - 1)) == 0 && next - addr == PMD_SIZE;
-      if (!whole || !pmd_leaf(pmd)) {
-        pushRecord(ctx, REC_PMD_PARTIAL, <u32>((addr - base) >> 12), <u32>pte_pfn(pmd), <u32>pmd);
-        addr = next;
-        continue;
-      }
-      const folio = <u32>pte_pfn(pmd);
-      if (folio_test_anon(folio)) {
-        const maybe = (deferAny || deferExclusive) && folio_maybe_dma_pinned(folio);
-        if (maybe && (deferAny || PageAnonExclusive(folio))) {
-          pushRecord(ctx, REC_FORK_PMD_PINNED, <u32>((addr - base) >> 12), folio, <u32>pmd);
-          deferred++;
-          addr = next;
-          continue;
-        }
-        folio_ref_add(folio, 1);
-        folio_try_dup_anon_rmap_pmd(folio, false);
-        rssAnon += <i32>HPAGE_PMD_NR;
-      } else {
-        folio_ref_add(folio, 1);
-        folio_add_rmap_pmd(folio);
-        if (testPageFlag(folio, PG_swapbacked)) rssShmem += <i32>HPAGE_PMD_NR; else rssFile += <i32>HPAGE_PMD_NR;
-      }
-      let child = pmd;
-      if (cow && pte_write(pmd)) {
-        atomic.and<u64>(srcPmdp, ~_PAGE_RW);
-        child = pte_wrprotect(child);
-      }
-      child = pte_mkold(child);
-      if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
-      const dstPmdp = walk_alloc_pmdp(ctx, dst, addr);
-      page_table_check_pmd_set(addr, child);
-      entryStore(dstPmdp, child);
-      shared += HPAGE_PMD_NR;
-      addr = next;
-      continue;
-    }
-
-    const srcTable = entryTable(pmd);
-    const dstTable = dstPteTable(ctx, dst, addr);
-    // countCopyTables() reserved every table and checked the child's slots
-    assert(dstTable != 0);
-    for (; addr < next; addr += PAGE_SIZE) {
-      const i = pteIndex(addr) << 3;
-      const srcSlot = srcTable + i;
-      const pte = entryLoad(srcSlot);
-      if (pte_none(pte)) continue;
-      if (C.nrRecords >= cap) { stopped = true; break; }
-      const dstSlot = dstTable + i;
-      const off = <u32>((addr - base) >> 12);
-
-      if (pte_present(pte)) {
-        const pfn = <u32>pte_pfn(pte);
-        if (!pte_special(pte) && pfn_valid(pfn)) {
-          const folio = page_folio(pfn);
-          if (folio_test_anon(folio)) {
-            if ((deferAny || deferExclusive) && folio_maybe_dma_pinned(folio) &&
-                (deferAny || PageAnonExclusive(pfn))) {
-              pushRecord(ctx, REC_FORK_PINNED, off, pfn, <u32>pte);
-              deferred++;
-              continue;
-            }
-            folio_ref_add(folio, 1);
-            folio_try_dup_anon_rmap_ptes(folio, pfn, 1, false);
-            rssAnon++;
-          } else {
-            folio_ref_add(folio, 1);
-            folio_add_rmap_ptes(folio, pfn, 1);
-            if (testPageFlag(folio, PG_swapbacked)) rssShmem++; else rssFile++;
-          }
-        }
-        let child = pte;
-        if (cow && pte_write(pte)) {
-          // ptep_set_wrprotect(): an atomic AND, like x86's clear_bit(), so an A/D bit the
-          // simulated CPU sets meanwhile is not lost
-          atomic.and<u64>(srcSlot, ~_PAGE_RW);
-          child = pte_wrprotect(child);
-        }
-        if (flags & COPY_SHARED) child = pte_mkclean(child);
-        child = pte_mkold(child);
-        if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
-        page_table_check_pte_set(addr, child);
-        entryStore(dstSlot, child);
-        shared++;
-        continue;
-      }
-
-      // copy_nonpresent_pte()
-      const type = swp_type(pte);
-      let child = pte;
-      if (type < MAX_SWAPFILES) {
-        const slot = <u32>swp_offset(pte);
-        if (swap_duplicate(slot) != 0) {
-          // a swap PTE naming a slot not in use is a bug elsewhere; leave it visible
-          pushRecord(ctx, REC_SWAP, off, slot, 0xffffffff);
-          continue;
-        }
-        if (pte_swp_exclusive(pte)) {
-          atomic.and<u64>(srcSlot, ~(<u64>1 << 3));
-          child = pte_swp_clear_exclusive(child);
-        }
-        rssSwap++;
-        pushRecord(ctx, REC_SWAP, off, slot, <u32>pte);
-      } else if (is_migration_entry(pte)) {
-        const pfn = <u32>swp_offset(pte);
-        const m = mm_counter_of(page_folio(pfn));
-        if (m == MM_ANONPAGES) rssAnon++; else if (m == MM_SHMEMPAGES) rssShmem++; else rssFile++;
-        if (!is_readable_migration_entry(pte) && cow) {
-          let np = make_readable_migration_entry(<u64>pfn);
-          if (pte_swp_soft_dirty(pte)) np = pte_swp_mksoft_dirty(np);
-          if (pte_swp_uffd_wp(pte)) np = pte_swp_mkuffd_wp(np);
-          entryStore(srcSlot, np);
-          child = np;
-        }
-        pushRecord(ctx, REC_MIGRATION, off, pfn, <u32>pte);
-      } else if (is_device_private_entry(pte)) {
-        const pfn = <u32>swp_offset(pte);
-        const folio = page_folio(pfn);
-        folio_ref_add(folio, 1);
-        rssAnon++;
-        // device-private pages cannot be pinned: this cannot fail
-        folio_try_dup_anon_rmap_ptes(folio, pfn, 1, false);
-        if (is_writable_device_private_entry(pte) && cow) {
-          let np = make_readable_device_private_entry(<u64>pfn);
-          if (pte_swp_uffd_wp(pte)) np = pte_swp_mkuffd_wp(np);
-          entryStore(srcSlot, np);
-          child = np;
-        }
-        pushRecord(ctx, REC_DEVICE_PRIVATE, off, pfn, <u32>pte);
-      } else if (is_device_exclusive_entry(pte)) {
-        pushRecord(ctx, REC_DEVICE_EXCLUSIVE, off, <u32>swp_offset(pte), <u32>pte);
-        deferred++;
-        continue;
-      } else if (is_pte_marker_entry(pte)) {
-        // copy_pte_marker(): uffd-wp only into a uffd-wp child; poison and guard always
-        let m = pte_marker_get(pte) & (PTE_MARKER_POISONED | PTE_MARKER_GUARD);
-        if (flags & COPY_DST_UFFD_WP) m |= pte_marker_get(pte) & PTE_MARKER_UFFD_WP;
-        if (m != 0) entryStore(dstSlot, make_pte_marker(m));
-        pushRecord(ctx, REC_MARKER, off, 0, m);
-        continue;
-      } else if (is_hwpoison_entry(pte)) {
-        pushRecord(ctx, REC_HWPOISON, off, <u32>swp_offset(pte), <u32>pte);
-      }
-      if (!(flags & COPY_DST_UFFD_WP)) child = pte_swp_clear_uffd_wp(child);
-      entryStore(dstSlot, child);
-    }
-  }
+  const w = walk_of<CopyWalk>(ctx, src, from, WALK_RECORDS);
+  w.dst = dst;
+  w.flags = (flags & ~COPY_WALK_DEFER) |
+    (hasPinned && (flags & COPY_DEFER_PINNED_ANY) != 0 ? COPY_WALK_DEFER_ANY : 0) |
+    (hasPinned && (flags & COPY_DEFER_PINNED_EXCLUSIVE) != 0 ? COPY_WALK_DEFER_EXCLUSIVE : 0);
+  w.cap = ctxCapacity();
+  w.shared = 0;
+  w.deferred = 0;
+  w.rssAnon = 0;
+  w.rssSwap = 0;
+  w.rssShmem = 0;
+  w.rssFile = 0;
+  const stopped = walk_page_range<CopyWalk>(w, from, stop) == WALK_STOP;
 
   if (cow) mm_write_protect_seq_inc(src);
-  add_mm_counter(dst, MM_ANONPAGES, rssAnon);
-  add_mm_counter(dst, MM_SWAPENTS, rssSwap);
-  add_mm_counter(dst, MM_SHMEMPAGES, rssShmem);
-  add_mm_counter(dst, MM_FILEPAGES, rssFile);
-  count_vm_events(FORK_PTES_SHARED, shared);
-  count_vm_events(FORK_PTES_DEFERRED, deferred);
-  C.next = stopped ? <f64>addr : end;
+  add_mm_counter(dst, MM_ANONPAGES, w.rssAnon);
+  add_mm_counter(dst, MM_SWAPENTS, w.rssSwap);
+  add_mm_counter(dst, MM_SHMEMPAGES, w.rssShmem);
+  add_mm_counter(dst, MM_FILEPAGES, w.rssFile);
+  count_vm_events(FORK_PTES_SHARED, w.shared);
+  count_vm_events(FORK_PTES_DEFERRED, w.deferred);
+  C.next = stopped ? <f64>w.next : end;
   return <i32>C.nrRecords;
 }
 
@@ -485,13 +570,132 @@ export function fork_copy_deferred_pte(
   return 0;
 }
 
-function tablesMissingFor(mm: u32, a: u64): u32 {
+/** The tables installing a PTE at `a` needs: 3 … 0 (a PMD that is not none needs none). */
+export function tablesMissingFor(mm: u32, a: u64): u32 {
   const ge = entryLoad(pgdSlot(mm, a));
   if (!isTableEntry(ge)) return 3;
   const ue = entryLoad(entryTable(ge) + (pudIndex(a) << 3));
   if (!isTableEntry(ue)) return 2;
   const me = entryLoad(entryTable(ue) + (pmdIndex(a) << 3));
   return pte_none(me) ? 1 : 0;
+}
+
+// ---- zap_page_range() ------------------------------------------------------------------------------
+
+// What a zapped PTE adds up, in pte_entry()'s tally (zap_pte_range()'s rss[]): one present
+// entry zapped, and an anon page among them; the rarer counts go straight to the walk.
+const TALLY_ZAPPED: i32 = 1;
+
+/** zap_pmd_range() → zap_pte_range() / zap_huge_pmd(), as pmd_entry() and pte_entry(). */
+@unmanaged class ZapWalk extends MmWalk {
+  flags: u32;
+  cap: u32;
+  zapped: u32;
+  rssAnon: i32;
+  rssSwap: i32;
+  rssShmem: i32;
+  rssFile: i32;
+
+  /** zap_huge_pmd() for a whole THP; a partial one is reported. Tables are descended. */
+  pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
+    if (isTableEntry(pmd)) return 0;
+    const ctx = this.ctx;
+    if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
+    this.action = ACTION_CONTINUE;
+    const off = <u32>((addr - this.base) >> 12);
+    if (!pmd_whole(addr, next) || !pmd_leaf(pmd)) {
+      pushRecord(ctx, REC_PMD_PARTIAL, off, <u32>pte_pfn(pmd), <u32>pmd);
+      return 0;
+    }
+    const old = atomic.xchg<u64>(pmdp, 0);
+    const folio = <u32>pte_pfn(old);
+    let aux: u32 = 0;
+    const anon = folio_test_anon(folio);
+    if (anon) { aux |= ZAPPED_ANON; this.rssAnon -= <i32>HPAGE_PMD_NR; }
+    else if (testPageFlag(folio, PG_swapbacked)) this.rssShmem -= <i32>HPAGE_PMD_NR;
+    else this.rssFile -= <i32>HPAGE_PMD_NR;
+    if (PageAnonExclusive(folio)) aux |= ZAPPED_EXCLUSIVE;
+    if (pte_dirty(old)) { aux |= ZAPPED_DIRTY; if (!anon) setPageFlag(folio, PG_dirty); }
+    if (pte_young(old)) { aux |= ZAPPED_YOUNG; setPageFlag(folio, PG_referenced); }
+    folio_remove_rmap_pmd(folio);
+    if (testPageFlag(folio, PG_swapcache)) aux |= ZAPPED_SWAPCACHE;
+    if (folio_put_refs(folio, 1)) aux |= ZAPPED_FREED;
+    if (this.flags & ZAP_RECORD) pushRecord(ctx, REC_ZAP_PMD, off, folio, aux);
+    this.zapped += HPAGE_PMD_NR;
+    return 0;
+  }
+
+  /** zap_present_ptes() / zap_nonpresent_ptes() for one entry. */
+  // @ts-ignore: decorator
+  @inline pte_entry(slot: u32, pte: u64, addr: u64): i32 {
+    if (pte_none(pte)) return 0;
+    const ctx = this.ctx;
+    if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
+    const flags = this.flags;
+    if (pte_present(pte)) {
+      // ptep_get_and_clear(): an exchange, so the A/D bits are the final ones
+      const old = atomic.xchg<u64>(slot, 0);
+      if ((flags & ZAP_KEEP_UFFD_WP) && pte_uffd_wp(old)) {
+        entryStore(slot, make_pte_marker(PTE_MARKER_UFFD_WP));
+      }
+      const pfn = <u32>pte_pfn(old);
+      if (pte_special(old) || !pfn_valid(pfn)) return 0;
+      const folio = page_folio(pfn);
+      let aux: u32 = 0;
+      let tally = TALLY_ZAPPED;
+      const anon = folio_test_anon(folio);
+      if (anon) { aux |= ZAPPED_ANON; tally |= TALLY_ANON; }
+      else if (testPageFlag(folio, PG_swapbacked)) this.rssShmem--;
+      else this.rssFile--;
+      if (PageAnonExclusive(pfn)) aux |= ZAPPED_EXCLUSIVE;
+      if (pte_dirty(old)) { aux |= ZAPPED_DIRTY; if (!anon) setPageFlag(folio, PG_dirty); }
+      if (pte_young(old)) { aux |= ZAPPED_YOUNG; setPageFlag(folio, PG_referenced); }
+      folio_remove_rmap_ptes(folio, pfn, 1);
+      if (testPageFlag(folio, PG_swapcache)) {
+        aux |= ZAPPED_SWAPCACHE;
+        // free_swap_cache(): an unmapped swap-cache folio no swap entry needs leaves the cache
+        if (!folio_is_mapped(folio) && !testPageFlag(folio, PG_locked)) folio_free_swap(folio);
+      }
+      if (folio_put_refs(folio, 1)) aux |= ZAPPED_FREED;
+      if (flags & ZAP_RECORD) pushRecord(ctx, REC_ZAP_PAGE, <u32>((addr - this.base) >> 12), pfn, aux);
+      return tally;
+    }
+    this.zap_nonpresent_pte(slot, pte, <u32>((addr - this.base) >> 12));
+    return 0;
+  }
+  pte_tally(sum: u32): void {
+    this.zapped += sum & (TALLY_ANON - 1);
+    this.rssAnon -= <i32>(sum >> 10);
+  }
+
+  /** zap_nonpresent_ptes(): swap entries, migration and device entries, markers. */
+  zap_nonpresent_pte(slot: u32, pte: u64, off: u32): void {
+    const flags = this.flags;
+    const type = swp_type(pte);
+    if (type < MAX_SWAPFILES) {
+      const slotNo = <u32>swp_offset(pte);
+      const cachePfn = swap_cache_pfn(slotNo);
+      const left = swap_free(slotNo);
+      this.rssSwap--;
+      if (left == <i32>SWAP_HAS_CACHE) pushRecord(this.ctx, REC_SWAP_CACHE_ONLY, off, slotNo, cachePfn);
+    } else if (is_migration_entry(pte)) {
+      const m = mm_counter_of(page_folio(<u32>swp_offset(pte)));
+      if (m == MM_ANONPAGES) this.rssAnon--; else if (m == MM_SHMEMPAGES) this.rssShmem--; else this.rssFile--;
+    } else if (is_device_private_entry(pte)) {
+      const pfn = <u32>swp_offset(pte);
+      const folio = page_folio(pfn);
+      this.rssAnon--;
+      folio_remove_rmap_ptes(folio, pfn, 1);
+      folio_put_refs(folio, 1);
+    } else if (is_pte_marker_entry(pte)) {
+      const m = pte_marker_get(pte);
+      const keep = (flags & ZAP_DROP_MARKERS) == 0 &&
+        ((m & PTE_MARKER_GUARD) != 0 || ((m & PTE_MARKER_UFFD_WP) != 0 && (flags & ZAP_KEEP_UFFD_WP) != 0));
+      if (keep) return;
+    }
+    const keepWp = (flags & ZAP_KEEP_UFFD_WP) != 0 && pte_swp_uffd_wp(pte) && !is_pte_marker_entry(pte);
+    entryStore(slot, keepWp ? make_pte_marker(PTE_MARKER_UFFD_WP) : 0);
+  }
 }
 
 /**
@@ -509,120 +713,22 @@ export function zap_page_range(ctx: u32, mm: u32, start: f64, end: f64, flags: u
   const bad = begin_range_op(ctx, mm, start, end);
   if (bad != 0) return bad;
   const C = ctxOf(ctx);
-  let addr = <u64>start;
-  const stop = <u64>end;
-  const base = addr;
-  const cap = ctxCapacity();
-  const record = (flags & ZAP_RECORD) != 0;
-  let rssAnon: i32 = 0, rssSwap: i32 = 0, rssShmem: i32 = 0, rssFile: i32 = 0;
-  let zapped: u32 = 0;
-  let stopped = false;
+  const w = walk_of<ZapWalk>(ctx, mm, <u64>start, WALK_RECORDS);
+  w.flags = flags;
+  w.cap = ctxCapacity();
+  w.zapped = 0;
+  w.rssAnon = 0;
+  w.rssSwap = 0;
+  w.rssShmem = 0;
+  w.rssFile = 0;
+  const stopped = walk_page_range<ZapWalk>(w, <u64>start, <u64>end) == WALK_STOP;
 
-  while (addr < stop && !stopped) {
-    addr = nextPopulated(mm, addr, stop);
-    if (addr >= stop) break;
-    const next = min<u64>(pmdAlignUp(addr), stop);
-    const pmdp = walk_pmdp(mm, addr);
-    const pmd = entryLoad(pmdp);
-    if (pte_none(pmd)) { addr = next; continue; }
-    if (!isTableEntry(pmd)) {
-      if (C.nrRecords >= cap) { stopped = true; break; }
-      const whole = (addr & (PMD_SIZE - 1)) == 0 && next - addr == PMD_SIZE;
-      if (!whole || !pmd_leaf(pmd)) {
-        pushRecord(ctx, REC_PMD_PARTIAL, <u32>((addr - base) >> 12), <u32>pte_pfn(pmd), <u32>pmd);
-        addr = next;
-        continue;
-      }
-      // zap_huge_pmd()
-      const old = atomic.xchg<u64>(pmdp, 0);
-      const folio = <u32>pte_pfn(old);
-      let aux: u32 = 0;
-      const anon = folio_test_anon(folio);
-      if (anon) { aux |= ZAPPED_ANON; rssAnon -= <i32>HPAGE_PMD_NR; }
-      else if (testPageFlag(folio, PG_swapbacked)) rssShmem -= <i32>HPAGE_PMD_NR;
-      else rssFile -= <i32>HPAGE_PMD_NR;
-      if (PageAnonExclusive(folio)) aux |= ZAPPED_EXCLUSIVE;
-      if (pte_dirty(old)) { aux |= ZAPPED_DIRTY; if (!anon) setPageFlag(folio, PG_dirty); }
-      if (pte_young(old)) { aux |= ZAPPED_YOUNG; setPageFlag(folio, PG_referenced); }
-      folio_remove_rmap_pmd(folio);
-      if (testPageFlag(folio, PG_swapcache)) aux |= ZAPPED_SWAPCACHE;
-      if (folio_put_refs(folio, 1)) aux |= ZAPPED_FREED;
-      if (record) pushRecord(ctx, REC_ZAP_PMD, <u32>((addr - base) >> 12), folio, aux);
-      zapped += HPAGE_PMD_NR;
-      addr = next;
-      continue;
-    }
-
-    const table = entryTable(pmd);
-    for (; addr < next; addr += PAGE_SIZE) {
-      const slot = table + (pteIndex(addr) << 3);
-      const pte = entryLoad(slot);
-      if (pte_none(pte)) continue;
-      if (C.nrRecords >= cap) { stopped = true; break; }
-      const off = <u32>((addr - base) >> 12);
-
-      if (pte_present(pte)) {
-        // ptep_get_and_clear(): an exchange, so the A/D bits are the final ones
-        const old = atomic.xchg<u64>(slot, 0);
-        if ((flags & ZAP_KEEP_UFFD_WP) && pte_uffd_wp(old)) {
-          entryStore(slot, make_pte_marker(PTE_MARKER_UFFD_WP));
-        }
-        const pfn = <u32>pte_pfn(old);
-        if (pte_special(old) || !pfn_valid(pfn)) continue;
-        const folio = page_folio(pfn);
-        let aux: u32 = 0;
-        const anon = folio_test_anon(folio);
-        if (anon) { aux |= ZAPPED_ANON; rssAnon--; }
-        else if (testPageFlag(folio, PG_swapbacked)) rssShmem--;
-        else rssFile--;
-        if (PageAnonExclusive(pfn)) aux |= ZAPPED_EXCLUSIVE;
-        if (pte_dirty(old)) { aux |= ZAPPED_DIRTY; if (!anon) setPageFlag(folio, PG_dirty); }
-        if (pte_young(old)) { aux |= ZAPPED_YOUNG; setPageFlag(folio, PG_referenced); }
-        folio_remove_rmap_ptes(folio, pfn, 1);
-        if (testPageFlag(folio, PG_swapcache)) {
-          aux |= ZAPPED_SWAPCACHE;
-          // free_swap_cache(): an unmapped swap-cache folio no swap entry needs leaves the cache
-          if (!folio_is_mapped(folio) && !testPageFlag(folio, PG_locked)) folio_free_swap(folio);
-        }
-        if (folio_put_refs(folio, 1)) aux |= ZAPPED_FREED;
-        if (record) pushRecord(ctx, REC_ZAP_PAGE, off, pfn, aux);
-        zapped++;
-        continue;
-      }
-
-      const type = swp_type(pte);
-      if (type < MAX_SWAPFILES) {
-        const slotNo = <u32>swp_offset(pte);
-        const cachePfn = swap_cache_pfn(slotNo);
-        const left = swap_free(slotNo);
-        rssSwap--;
-        if (left == <i32>SWAP_HAS_CACHE) pushRecord(ctx, REC_SWAP_CACHE_ONLY, off, slotNo, cachePfn);
-      } else if (is_migration_entry(pte)) {
-        const m = mm_counter_of(page_folio(<u32>swp_offset(pte)));
-        if (m == MM_ANONPAGES) rssAnon--; else if (m == MM_SHMEMPAGES) rssShmem--; else rssFile--;
-      } else if (is_device_private_entry(pte)) {
-        const pfn = <u32>swp_offset(pte);
-        const folio = page_folio(pfn);
-        rssAnon--;
-        folio_remove_rmap_ptes(folio, pfn, 1);
-        folio_put_refs(folio, 1);
-      } else if (is_pte_marker_entry(pte)) {
-        const m = pte_marker_get(pte);
-        const keep = (flags & ZAP_DROP_MARKERS) == 0 &&
-          ((m & PTE_MARKER_GUARD) != 0 || ((m & PTE_MARKER_UFFD_WP) != 0 && (flags & ZAP_KEEP_UFFD_WP) != 0));
-        if (keep) continue;
-      }
-      const keepWp = (flags & ZAP_KEEP_UFFD_WP) != 0 && pte_swp_uffd_wp(pte) && !is_pte_marker_entry(pte);
-      entryStore(slot, keepWp ? make_pte_marker(PTE_MARKER_UFFD_WP) : 0);
-    }
-  }
-
-  add_mm_counter(mm, MM_ANONPAGES, rssAnon);
-  add_mm_counter(mm, MM_SWAPENTS, rssSwap);
-  add_mm_counter(mm, MM_SHMEMPAGES, rssShmem);
-  add_mm_counter(mm, MM_FILEPAGES, rssFile);
-  count_vm_events(ZAP_PTES, zapped);
-  C.next = stopped ? <f64>addr : end;
+  add_mm_counter(mm, MM_ANONPAGES, w.rssAnon);
+  add_mm_counter(mm, MM_SWAPENTS, w.rssSwap);
+  add_mm_counter(mm, MM_SHMEMPAGES, w.rssShmem);
+  add_mm_counter(mm, MM_FILEPAGES, w.rssFile);
+  count_vm_events(ZAP_PTES, w.zapped);
+  C.next = stopped ? <f64>w.next : end;
   return <i32>C.nrRecords;
 }
 
@@ -634,40 +740,74 @@ export const ANON_VM_WRITE: u32 = 2;
 /** The VMA is registered for uffd-wp in mode WP_UNPOPULATED: map with uffd-wp set. */
 export const ANON_UFFD_WP: u32 = 4;
 
-/** Counts the none PTEs of [addr, stop) and the tables walking there would allocate. */
-function countNone(mm: u32, addr: u64, stop: u64): u64 {
-  let pages: u64 = 0;
-  let tables: u64 = 0;
-  let lastG: u64 = <u64>-1;
-  let lastU: u64 = <u64>-1;
-  while (addr < stop) {
-    const next = min<u64>(pmdAlignUp(addr), stop);
-    const ge = entryLoad(pgdSlot(mm, addr));
-    let pmdSlot: u32 = 0;
-    if (!isTableEntry(ge)) {
-      if ((addr >> PGDIR_SHIFT) != lastG) { tables++; lastG = addr >> PGDIR_SHIFT; }
-      if ((addr >> PUD_SHIFT) != lastU) { tables++; lastU = addr >> PUD_SHIFT; }
-    } else {
-      const ue = entryLoad(entryTable(ge) + (pudIndex(addr) << 3));
-      if (!isTableEntry(ue)) {
-        if ((addr >> PUD_SHIFT) != lastU) { tables++; lastU = addr >> PUD_SHIFT; }
-      } else {
-        pmdSlot = entryTable(ue) + (pmdIndex(addr) << 3);
-      }
-    }
-    const me = pmdSlot != 0 ? entryLoad(pmdSlot) : 0;
-    if (pte_none(me)) {
-      tables++;
-      pages += (next - addr) >> 12;
-    } else if (isTableEntry(me)) {
-      const t = entryTable(me);
-      for (let a = addr; a < next; a += PAGE_SIZE) {
-        if (pte_none(entryLoad(t + (pteIndex(a) << 3)))) pages++;
-      }
-    }
-    addr = next;
+/**
+ * The none PTEs of a range and the tables a walk with WALK_ALLOC over it would install:
+ * do_anonymous_pages() and change_protection()'s uffd-wp markers reserve them first. Without
+ * `pages`, PTE tables are not entered (only tables are counted).
+ */
+@unmanaged export class CountNoneWalk extends MmWalk {
+  countPages: u32;
+  tables: u32;
+  pages: u32;
+
+  pte_hole(addr: u64, next: u64, depth: i32): i32 {
+    this.tables += hole_tables(addr, next, depth);
+    this.pages += <u32>((next - addr) >> 12);
+    return 0;
   }
-  return (tables << 32) | pages;
+  /** PMD leaves and PMD swap entries are left alone: nothing to count. */
+  pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
+    if (!isTableEntry(pmd) || this.countPages == 0) this.action = ACTION_CONTINUE;
+    return 0;
+  }
+  // @ts-ignore: decorator
+  @inline pte_entry(ptep: u32, pte: u64, addr: u64): i32 {
+    return pte_none(pte) ? 1 : 0;
+  }
+  pte_tally(sum: u32): void {
+    this.pages += sum;
+  }
+}
+
+/** Counts the none PTEs of [start, end) of `mm` and the tables populating them needs. */
+export function count_none(ctx: u32, mm: u32, start: u64, end: u64, countPages: bool): CountNoneWalk {
+  const w = walk_of<CountNoneWalk>(ctx, mm, start, 0);
+  w.countPages = countPages ? 1 : 0;
+  w.tables = 0;
+  w.pages = 0;
+  walk_page_range<CountNoneWalk>(w, start, end);
+  return w;
+}
+
+/** do_anonymous_page() for each none PTE, over tables the walk installs (WALK_ALLOC). */
+@unmanaged class AnonWalk extends MmWalk {
+  anonVma: u32;
+  index: u32;
+  flags: u32;
+  done: i32;
+  baseProt: u64;
+
+  // @ts-ignore: decorator
+  @inline pte_entry(slot: u32, old: u64, addr: u64): i32 {
+    if (!pte_none(old)) return 0;
+    let pte: u64;
+    if (this.flags & ANON_WRITE) {
+      const pfn = alloc_pages(this.ctx, 0, GFP_ZERO);
+      folio_add_new_anon_rmap(pfn, this.anonVma, this.index + <u32>((addr - this.base) >> 12), RMAP_EXCLUSIVE);
+      folio_add_lru(this.ctx, pfn);
+      pte = pfn_pte(<u64>pfn, this.baseProt);
+      if (this.flags & ANON_VM_WRITE) pte = pte_mkwrite(pte_mkdirty(pte));
+    } else {
+      pte = pfn_pte(0, this.baseProt) | _PAGE_SPECIAL;
+    }
+    if (this.flags & ANON_UFFD_WP) pte = pte_mkuffd_wp(pte);
+    page_table_check_pte_set(addr, pte);
+    entryStore(slot, pte);
+    return 1;
+  }
+  pte_tally(sum: u32): void {
+    this.done += <i32>sum;
+  }
 }
 
 /**
@@ -685,229 +825,26 @@ export function do_anonymous_pages(
   const bad = begin_range_op(ctx, mm, start, end);
   if (bad != 0) return bad;
   const C = ctxOf(ctx);
-  let addr = <u64>start;
+  const from = <u64>start;
   const stop = <u64>end;
-  const counted = countNone(mm, addr, stop);
-  const pages = <u32>counted;
-  const tables = <u32>(counted >> 32);
+  const counted = count_none(ctx, mm, from, stop, true);
+  const pages = counted.pages;
   const write = (flags & ANON_WRITE) != 0;
-  if (!pt_reserve(ctx, tables)) return -ENOMEM;
+  if (!pt_reserve(ctx, counted.tables)) return -ENOMEM;
   if (write && !frames_reserve(ctx, pages)) {
     pt_unreserve(ctx);
     return -ENOMEM;
   }
-  const base = addr;
-  const baseProt: u64 = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
-  let done: i32 = 0;
-  while (addr < stop) {
-    const next = min<u64>(pmdAlignUp(addr), stop);
-    const pmdp = walk_alloc_pmdp(ctx, mm, addr);
-    let me = entryLoad(pmdp);
-    if (pte_none(me)) {
-      const idx = pt_alloc_table(ctx);
-      me = pfn_pte(<u64>idx, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED);
-      entryStore(pmdp, me);
-      atomic.add<i32>(mmAddr(mm) + offsetof<MmStruct>("nr_ptes"), 1);
-    }
-    if (!isTableEntry(me)) { addr = next; continue; }
-    const t = entryTable(me);
-    for (; addr < next; addr += PAGE_SIZE) {
-      const slot = t + (pteIndex(addr) << 3);
-      if (!pte_none(entryLoad(slot))) continue;
-      let pte: u64;
-      if (write) {
-        const pfn = alloc_pages(ctx, 0, GFP_ZERO);
-        folio_add_new_anon_rmap(pfn, anonVma, index + <u32>((addr - base) >> 12), RMAP_EXCLUSIVE);
-        folio_add_lru(ctx, pfn);
-        pte = pfn_pte(<u64>pfn, baseProt);
-        if (flags & ANON_VM_WRITE) pte = pte_mkwrite(pte_mkdirty(pte));
-      } else {
-        pte = pfn_pte(0, baseProt) | _PAGE_SPECIAL;
-      }
-      if (flags & ANON_UFFD_WP) pte = pte_mkuffd_wp(pte);
-      page_table_check_pte_set(addr, pte);
-      entryStore(slot, pte);
-      done++;
-    }
-  }
-  if (write) add_mm_counter(mm, MM_ANONPAGES, done);
+  const w = walk_of<AnonWalk>(ctx, mm, from, WALK_ALLOC);
+  w.anonVma = anonVma;
+  w.index = index;
+  w.flags = flags;
+  w.done = 0;
+  w.baseProt = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
+  walk_page_range<AnonWalk>(w, from, stop);
+  if (write) add_mm_counter(mm, MM_ANONPAGES, w.done);
   frames_unreserve(ctx);
   pt_unreserve(ctx);
   C.next = end;
-  return done;
+  return w.done;
 }
-
-// ---- fork's dry run ----------------------------------------------------------------------------
-
-/** copy_page_range_count()'s destination for a child that does not exist yet (all tables missing). */
-export const FRESH_MM: u32 = 0xffffffff;
-
-/**
- * What copy_page_range() of [start, end) would need, without changing anything: returns how
- * many entries it would hand back as FORK_PINNED / FORK_PMD_PINNED (pages a strategy may copy,
- * so frames to reserve; a THP counts 512) and leaves in ctx.aux0 the page tables the child would
- * need. Lets fork() reserve everything for all its VMAs before it write-protects anything, or
- * even allocates the child's mm: `dst` may be FRESH_MM. Returns -EINVAL / -EEXIST as
- * copy_page_range() would.
- */
-export function copy_page_range_count(ctx: u32, dst: u32, src: u32, start: f64, end: f64, flags: u32): i32 {
-  const bad = begin_range_op(ctx, src, start, end);
-  if (bad != 0) return bad;
-  if (dst != FRESH_MM && (!mm_valid(dst) || dst == src)) return -EINVAL;
-  const C = ctxOf(ctx);
-  let addr = <u64>start;
-  const stop = <u64>end;
-  const tables = countCopyTables(dst, src, addr, stop);
-  if (tables < 0) return <i32>tables;
-  C.aux0 = <u32>tables;
-  const hasPinned = (mm_flags(src) & MMF_HAS_PINNED) != 0;
-  const deferAny = hasPinned && (flags & COPY_DEFER_PINNED_ANY) != 0;
-  const deferExclusive = hasPinned && (flags & COPY_DEFER_PINNED_EXCLUSIVE) != 0;
-  if (!deferAny && !deferExclusive) return 0;
-  let n: u32 = 0;
-  while (addr < stop) {
-    addr = nextPopulated(src, addr, stop);
-    if (addr >= stop) break;
-    const next = min<u64>(pmdAlignUp(addr), stop);
-    const pmd = entryLoad(walk_pmdp(src, addr));
-    if (pmd_leaf(pmd)) {
-      const folio = <u32>pte_pfn(pmd);
-      if (folio_test_anon(folio) && folio_maybe_dma_pinned(folio) && (deferAny || PageAnonExclusive(folio))) {
-        n += HPAGE_PMD_NR;
-      }
-    } else if (isTableEntry(pmd)) {
-      const t = entryTable(pmd);
-      for (let a = addr; a < next; a += PAGE_SIZE) {
-        const pte = entryLoad(t + (pteIndex(a) << 3));
-        if (!pte_present(pte) || pte_special(pte)) continue;
-        const pfn = <u32>pte_pfn(pte);
-        if (!pfn_valid(pfn)) continue;
-        const folio = page_folio(pfn);
-        if (folio_test_anon(folio) && folio_maybe_dma_pinned(folio) && (deferAny || PageAnonExclusive(pfn))) n++;
-      }
-    }
-    addr = next;
-  }
-  return <i32>n;
-}
-
-// ---- mremap's move_page_tables() --------------------------------------------------------------
-
-/**
- * move_page_tables() / move_ptes(): move every entry of [oldStart, oldStart + len) to newStart,
- * as mremap() does. Entries move as they are — present pages keep their map counts, references
- * and PageAnonExclusive; the rmap finds them through the new VMA (same anon_vma, same pgoff).
- * The destination must be empty. Reserves its tables first: -ENOMEM changes nothing.
- * A PMD leaf moves whole when both ranges are PMD-aligned around it; otherwise the call stops
- * with a PMD_PARTIAL record (split first). Returns the number of records or -errno.
- */
-export function move_page_tables(ctx: u32, mm: u32, oldStart: f64, newStart: f64, len: f64): i32 {
-  let bad = begin_range_op(ctx, mm, oldStart, oldStart + len);
-  if (bad == 0) bad = check_range(newStart, newStart + len);
-  if (bad != 0) return bad;
-  const C = ctxOf(ctx);
-  const from = <u64>oldStart;
-  const to = <u64>newStart;
-  const n = <u64>len;
-  if (from < to + n && to < from + n) return -EINVAL;
-  // count the destination's tables: every populated source PMD needs one at its destination
-  let need: u32 = 0;
-  let lastU: u64 = <u64>-1;
-  let lastG: u64 = <u64>-1;
-  for (let off: u64 = 0; off < n;) {
-    const a = from + off;
-    const step = min<u64>(pmdAlignUp(a) - a, min<u64>(pmdAlignUp(to + off) - (to + off), n - off));
-    const pmdp = walk_pmdp(mm, a);
-    if (pmdp != 0 && !pte_none(entryLoad(pmdp))) {
-      const d = to + off;
-      if ((d >> PUD_SHIFT) != lastU || (d >> PGDIR_SHIFT) != lastG) {
-        need += tablesMissingFor(mm, d) - 1;
-        lastU = d >> PUD_SHIFT;
-        lastG = d >> PGDIR_SHIFT;
-      }
-      if (isTableEntry(entryLoad(pmdp))) need++;
-    }
-    off += step;
-  }
-  if (!pt_reserve(ctx, need)) return -ENOMEM;
-  for (let off: u64 = 0; off < n;) {
-    const a = from + off;
-    const d = to + off;
-    const step = min<u64>(pmdAlignUp(a) - a, min<u64>(pmdAlignUp(d) - d, n - off));
-    const pmdp = walk_pmdp(mm, a);
-    const pmd = pmdp != 0 ? entryLoad(pmdp) : 0;
-    if (pte_none(pmd)) { off += step; continue; }
-    if (!isTableEntry(pmd)) {
-      // move_huge_pmd(): only a whole, aligned leaf moves as one
-      if ((a & (PMD_SIZE - 1)) == 0 && (d & (PMD_SIZE - 1)) == 0 && step == PMD_SIZE) {
-        const dp = walk_alloc_pmdp(ctx, mm, d);
-        entryStore(dp, atomic.xchg<u64>(pmdp, 0));
-      } else {
-        pushRecord(ctx, REC_PMD_PARTIAL, <u32>(off >> 12), <u32>pte_pfn(pmd), <u32>pmd);
-        pt_unreserve(ctx);
-        C.next = <f64>a;
-        return <i32>C.nrRecords;
-      }
-      off += step;
-      continue;
-    }
-    const st = entryTable(pmd);
-    const dt = dstPteTable(ctx, mm, d);
-    for (let i: u64 = 0; i < step; i += PAGE_SIZE) {
-      const e = atomic.xchg<u64>(st + (pteIndex(a + i) << 3), 0);
-      if (e != 0) entryStore(dt + (pteIndex(d + i) << 3), e);
-    }
-    off += step;
-  }
-  pt_unreserve(ctx);
-  C.next = oldStart + len;
-  return <i32>C.nrRecords;
-}
-
-// ---- /proc/pid/pagemap ------------------------------------------------------------------------
-
-/**
- * pagemap_read(): one record per non-none entry of [start, end), for invariant sweeps, the
- * oracle and tests: [PTE_KIND | PAGEMAP_* bits, page offset, pfn (swap slot for swap entries,
- * marker bits for markers), low 32 bits of the entry]. A PMD leaf yields one record per 4 KiB
- * page with PAGEMAP_HUGE. Resumable through ctx.next like the other range operations.
- */
-export function pagemap_read(ctx: u32, mm: u32, start: f64, end: f64): i32 {
-  const bad = begin_range_op(ctx, mm, start, end);
-  if (bad != 0) return bad;
-  const C = ctxOf(ctx);
-  const cap = ctxCapacity();
-  let addr = <u64>start;
-  const stop = <u64>end;
-  const base = addr;
-  while (addr < stop) {
-    addr = nextPopulated(mm, addr, stop);
-    if (addr >= stop) break;
-    const next = min<u64>(pmdAlignUp(addr), stop);
-    const pmd = entryLoad(walk_pmdp(mm, addr));
-    if (pte_none(pmd)) { addr = next; continue; }
-    if (!isTableEntry(pmd)) {
-      const leaf = pmd_leaf(pmd);
-      for (; addr < next; addr += PAGE_SIZE) {
-        if (C.nrRecords >= cap) { C.next = <f64>addr; return <i32>C.nrRecords; }
-        const pfn = leaf ? <u32>pte_pfn(pmd) + pteIndex(addr) : <u32>swp_offset(pmd);
-        pushRecord(ctx, pte_kind(pmd, true) | PAGEMAP_HUGE, <u32>((addr - base) >> 12), pfn, <u32>pmd);
-      }
-      continue;
-    }
-    const t = entryTable(pmd);
-    for (; addr < next; addr += PAGE_SIZE) {
-      const pte = entryLoad(t + (pteIndex(addr) << 3));
-      if (pte_none(pte)) continue;
-      if (C.nrRecords >= cap) { C.next = <f64>addr; return <i32>C.nrRecords; }
-      const kind = pte_kind(pte, true);
-      const pfn = pte_present(pte) ? <u32>pte_pfn(pte)
-        : kind == PTE_KIND_MARKER ? pte_marker_get(pte) : <u32>swp_offset(pte);
-      pushRecord(ctx, kind, <u32>((addr - base) >> 12), pfn, <u32>pte);
-    }
-  }
-  C.next = end;
-  return <i32>C.nrRecords;
-}
-/** pagemap record flag: the entry is (part of) a PMD leaf. */
-export const PAGEMAP_HUGE: u32 = 0x100;

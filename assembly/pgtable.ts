@@ -12,7 +12,9 @@
 // slot, free it again if another thread won. Callers that must not half-fail first count the
 // tables they need and reserve them (pt_reserve()), so ENOMEM leaves every table as it was.
 //
-// Entry loads are atomic 64-bit loads, so a lockless walker never sees a torn entry.
+// Entry loads are atomic 64-bit loads, so a lockless walker never sees a torn entry. Range
+// walks (and translation) go through pagewalk.ts; the single-entry helpers here (pmd_off(),
+// pte_offset_map() and the slow-path get/set) serve faults, swap and tests.
 
 import {
   hdr, ctxOf, layoutBase, Header, Ctx, NO_PFN, PAGE_SIZE, PTRS_PER_TABLE, MM_STRUCT_BYTES,
@@ -24,6 +26,7 @@ import {
   _PAGE_PRESENT, PTE_KIND_NONE,
 } from "./pte";
 import { page_table_check_pte_set, page_table_check_pmd_set } from "./page_table_check";
+import { MmWalk, walk_of, walk_page_at } from "./pagewalk";
 
 export const PGDIR_SHIFT: u32 = 39;
 export const PUD_SHIFT: u32 = 30;
@@ -269,11 +272,13 @@ export function tables_missing(mm: u32, va: u64, level: u32): u32 {
 }
 
 /**
- * __pte_alloc() and friends: make sure the slot `slot` points at a table, allocating one if it
- * is empty. Returns the table address, or 0 on ENOMEM or when the slot holds a leaf or a
- * non-present entry.
+ * __pte_alloc() and friends (__pud_alloc(), __pmd_alloc(): one installer for every level):
+ * make sure the slot `slot` points at a table, allocating one if it is empty, from the
+ * context's reservation first. Installs it the kernel's way: cmpxchg into the empty slot, and
+ * free it again if another thread won. Returns the table address, or 0 on ENOMEM or when the
+ * slot holds a leaf or a non-present entry.
  */
-function ensureTable(ctx: u32, mm: u32, slot: u32): u32 {
+export function __pte_alloc(ctx: u32, mm: u32, slot: u32): u32 {
   let e = entryLoad(slot);
   if (pte_none(e)) {
     const idx = pt_alloc_table(ctx);
@@ -292,9 +297,9 @@ function ensureTable(ctx: u32, mm: u32, slot: u32): u32 {
 
 /** pud_alloc() + pmd_alloc(): the PMD slot for `va`, allocating the tables above it. */
 export function walk_alloc_pmdp(ctx: u32, mm: u32, va: u64): u32 {
-  const pudTable = ensureTable(ctx, mm, pgdSlot(mm, va));
+  const pudTable = __pte_alloc(ctx, mm, pgdSlot(mm, va));
   if (pudTable == 0) return 0;
-  const pmdTable = ensureTable(ctx, mm, pudTable + (pudIndex(va) << 3));
+  const pmdTable = __pte_alloc(ctx, mm, pudTable + (pudIndex(va) << 3));
   if (pmdTable == 0) return 0;
   return pmdTable + (pmdIndex(va) << 3);
 }
@@ -309,7 +314,7 @@ export function walk_alloc_ptep(ctx: u32, mm: u32, va: u64): u32 {
   const pmdp = walk_alloc_pmdp(ctx, mm, va);
   let r: u32 = 0;
   if (pmdp != 0) {
-    const pteTable = ensureTable(ctx, mm, pmdp);
+    const pteTable = __pte_alloc(ctx, mm, pmdp);
     if (pteTable != 0) r = pteTable + (pteIndex(va) << 3);
   }
   pt_unreserve(ctx);
@@ -326,7 +331,8 @@ export function table_empty(table: u32): bool {
 
 /**
  * free_pgd_range(): free the page tables that lie wholly inside [floor, ceiling) and map
- * nothing. The caller has zapped the range and guarantees no lockless walker is inside it (the
+ * nothing. Its own descent, as in Linux (free_p4d_range() … free_pte_range()), not a walk of
+ * pagewalk.ts: a table is freed after its entries are seen, on the way back up. The caller has zapped the range and guarantees no lockless walker is inside it (the
  * kernel's RCU-delayed table freeing, tlb_remove_table(), is what guarantees that in Linux).
  * Returns the number of tables freed.
  */
@@ -379,7 +385,11 @@ export function free_pgd_range(mm: u32, floor: f64, ceiling: f64): i32 {
   return freed;
 }
 
-/** Counts the tables below the PGD of `mm` by walking them (for checks against nr_ptes). */
+/**
+ * Counts the tables below the PGD of `mm` by walking them (for checks against nr_ptes): every
+ * table of both halves of the address space, each slot read as is, independently of
+ * pagewalk.ts, so that it checks what the walker's users installed.
+ */
 export function mm_count_tables(mm: u32): i32 {
   const pgdTable = tableAddr(mmOf(mm).pgd);
   let n: i32 = 0;
@@ -464,7 +474,8 @@ export function mm_pgd_addr(mm: u32): u32 {
 
 /** The pfn mapped at `va` (PMD leaves included), or TRANSLATE_FAULT | kind: one translation. */
 export function translate_one(mm: u32, va: f64): u32 {
-  return translateOne(tableAddr(mmOf(mm).pgd), <u64>va);
+  // TranslateWalk keeps no state: no context is needed for its walk object
+  return walk_page_at<TranslateWalk>(changetype<TranslateWalk>(0), tableAddr(mmOf(mm).pgd), <u64>va);
 }
 
 /**
@@ -472,14 +483,20 @@ export function translate_one(mm: u32, va: f64): u32 {
  * CPU cannot use but the kernel still counts as mapping the page — or NO_PFN.
  */
 export function follow_pfn(mm: u32, va: f64): u32 {
-  const a = <u64>va;
-  const pmdp = walk_pmdp(mm, a);
-  if (pmdp == 0) return NO_PFN;
-  const pmd = entryLoad(pmdp);
-  if (pmd_leaf(pmd)) return <u32>pte_pfn(pmd) + pteIndex(a);
-  if (!isTableEntry(pmd)) return NO_PFN;
-  const pte = entryLoad(entryTable(pmd) + (pteIndex(a) << 3));
-  return pte_present(pte) ? <u32>pte_pfn(pte) : NO_PFN;
+  return walk_page_at<FollowPfnWalk>(changetype<FollowPfnWalk>(0), tableAddr(mmOf(mm).pgd), <u64>va);
+}
+
+/** follow_pfn()'s walk: no state, the hooks return the result. */
+@unmanaged class FollowPfnWalk extends MmWalk {
+  pte_hole(addr: u64, next: u64, depth: i32): i32 {
+    return <i32>NO_PFN;
+  }
+  pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
+    return pmd_leaf(pmd) ? <i32>(<u32>pte_pfn(pmd) + pteIndex(addr)) : <i32>NO_PFN;
+  }
+  pte_entry(ptep: u32, pte: u64, addr: u64): i32 {
+    return pte_present(pte) ? <i32>pte_pfn(pte) : <i32>NO_PFN;
+  }
 }
 
 /** Translation result for an address with no usable mapping: TRANSLATE_FAULT | pte kind. */
@@ -495,28 +512,29 @@ export function translate_batch(ctx: u32, mm: u32, n: u32): i32 {
   if (n * 12 > hdr().scratchBytes || !mm_valid(mm)) return -EINVAL;
   const inp = ctxOf(ctx).scratch;
   const out = inp + (n << 3);
-  const pgdTable = tableAddr(mmOf(mm).pgd);
+  const w = walk_of<TranslateWalk>(ctx, mm, 0, 0);
+  const pgdTable = w.pgd;
   for (let i: u32 = 0; i < n; i++) {
-    const a = <u64>load<f64>(inp + (i << 3));
-    store<u32>(out + (i << 2), translateOne(pgdTable, a));
+    store<u32>(out + (i << 2), walk_page_at<TranslateWalk>(w, pgdTable, <u64>load<f64>(inp + (i << 3))));
   }
   return <i32>n;
 }
 
-// @ts-ignore: decorator
-@inline function translateOne(pgdTable: u32, a: u64): u32 {
-  const ge = entryLoad(pgdTable + (pgdIndex(a) << 3));
-  if (!isTableEntry(ge)) return TRANSLATE_FAULT | PTE_KIND_NONE;
-  const ue = entryLoad(entryTable(ge) + (pudIndex(a) << 3));
-  if (!isTableEntry(ue)) return TRANSLATE_FAULT | PTE_KIND_NONE;
-  const me = entryLoad(entryTable(ue) + (pmdIndex(a) << 3));
-  if (!isTableEntry(me)) {
-    if ((me & (_PAGE_PRESENT | _PAGE_PSE)) == (_PAGE_PRESENT | _PAGE_PSE)) {
-      return <u32>pte_pfn(me) + (pteIndex(a));
-    }
-    return TRANSLATE_FAULT | pte_kind(me, true);
+/**
+ * The MMU's walk of one page (pagewalk.ts's walk_page_at()): the hooks return the pfn, or
+ * TRANSLATE_FAULT | the kind of the entry the CPU cannot use. No state.
+ */
+@unmanaged class TranslateWalk extends MmWalk {
+  pte_hole(addr: u64, next: u64, depth: i32): i32 {
+    return TRANSLATE_FAULT | PTE_KIND_NONE;
   }
-  const pe = entryLoad(entryTable(me) + (pteIndex(a) << 3));
-  if (pe & _PAGE_PRESENT) return <u32>pte_pfn(pe);
-  return TRANSLATE_FAULT | pte_kind(pe, true);
+  /** A PMD leaf the CPU can use maps the subpage; a PROT_NONE leaf or a PMD swap entry faults. */
+  pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
+    return (pmd & (_PAGE_PRESENT | _PAGE_PSE)) == (_PAGE_PRESENT | _PAGE_PSE)
+      ? <u32>pte_pfn(pmd) + pteIndex(addr) : TRANSLATE_FAULT | pte_kind(pmd, true);
+  }
+  // @ts-ignore: decorator
+  @inline pte_entry(ptep: u32, pte: u64, addr: u64): i32 {
+    return pte & _PAGE_PRESENT ? <u32>pte_pfn(pte) : TRANSLATE_FAULT | pte_kind(pte, true);
+  }
 }

@@ -1,6 +1,7 @@
 // The TypeScript binding: option validation, sizing limits, thread contexts, self-description.
 import { describe, it, expect } from "vitest";
-import { Core, CowsimError, describeCore } from "../../src/index.js";
+import { Core, describeCore } from "../../src/core/index.js";
+import { CowsimError } from "../../src/errno.js";
 import { makeCore, BUILD } from "../helpers.js";
 
 describe("Core.create", () => {

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { Worker } from "node:worker_threads";
 import { existsSync } from "node:fs";
-import { C, type Core, type SharedCore } from "../../src/index.js";
+import { C, type Core, type SharedCore } from "../../src/core/index.js";
 import { makeCore, populate, pfnAt, BASE } from "../helpers.js";
 
 const WORKERS = 2;

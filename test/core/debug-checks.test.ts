@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { C, Core, CoreCheckError, DEBUG_CHECKS, type CoreBuild } from "../../src/index.js";
+import { C, Core, CoreCheckError, DEBUG_CHECKS, type CoreBuild } from "../../src/core/index.js";
 import { hostImports } from "../../src/core/wasm.js";
 import { populate, pfnAt, pteAt, BASE, PROT_READ, P, U, W, A, D } from "../helpers.js";
 

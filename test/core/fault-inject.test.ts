@@ -4,7 +4,8 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { C, Core, CowsimError, FAIL_KINDS, type FailKind } from "../../src/index.js";
+import { C, Core, FAIL_KINDS, type FailKind } from "../../src/core/index.js";
+import { CowsimError } from "../../src/errno.js";
 import { makeCore, snapshot, stateDiff, populate, BASE, GB, PROT_READ } from "../helpers.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));

@@ -1,6 +1,6 @@
 // GUP-fast backs off in each of its cases, driven step by step against the clearing side (A1–A4).
 import { describe, it, expect } from "vitest";
-import { C, type Core } from "../../src/index.js";
+import { C, type Core } from "../../src/core/index.js";
 import { makeCore, populate, pfnAt, pteAt, BASE, PROT_READ } from "../helpers.js";
 
 const PIN = C.FOLL_PIN;

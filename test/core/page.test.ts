@@ -1,6 +1,7 @@
 // struct page / folio accounting, the pin bias and its false positive, and the frame allocator.
 import { describe, it, expect } from "vitest";
-import { C, CowsimError } from "../../src/index.js";
+import { C } from "../../src/core/index.js";
+import { CowsimError } from "../../src/errno.js";
 import { makeCore, snapshot, stateDiff } from "../helpers.js";
 
 describe("frame allocator", () => {

@@ -1,6 +1,7 @@
 // Page tables: walks with and without allocation, pool exhaustion, freeing, mm slots, translation.
 import { describe, it, expect } from "vitest";
-import { C, tsTranslate, CowsimError } from "../../src/index.js";
+import { C, tsTranslate } from "../../src/core/index.js";
+import { CowsimError } from "../../src/errno.js";
 import { makeCore, snapshot, stateDiff, populate, pteAt, BASE, GB, P, U, W, A, D } from "../helpers.js";
 
 const pte = (pfn: number, flags: number) => BigInt(pfn) * 4096n + BigInt(flags);

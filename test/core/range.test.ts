@@ -1,6 +1,6 @@
 // Range operations: fork copy, zap, change_protection and populate, one call per range.
 import { describe, it, expect } from "vitest";
-import { C, type Core } from "../../src/index.js";
+import { C, type Core } from "../../src/core/index.js";
 import { makeCore, snapshot, stateDiff, populate, pfnAt, pteAt, BASE, GB, P, U, W, A, D, PROT_READ, PROT_SHARED_RW } from "../helpers.js";
 
 const n = (v: bigint) => v;
