@@ -107,7 +107,8 @@ export const FAST_NO_ZEROPAGE: u32 = 4;
  * With FAST_ANON, a none entry is faulted in on the spot (do_anonymous_page()): a read maps the
  * shared zero page (unless FAST_NO_ZEROPAGE), a write a fresh zeroed exclusive page joining
  * anon_vma `anonVma` (non-zero) at page index `index`. `prot` is the VMA's vm_page_prot.
- * Otherwise returns a negative ACCESS_* code and changes nothing.
+ * Otherwise returns a negative ACCESS_* code and changes nothing. A completed access leaves the
+ * frame it reached in the context's aux0 (CTX_AUX0_OFFSET).
  */
 export function handle_access(
   ctx: u32, mm: u32, va: f64, write: u32, lo: u32, hi: u32,
@@ -115,7 +116,7 @@ export function handle_access(
 ): f64 {
   const a = <u64>va;
   let slot = pteSlotOrLeaf(mm, a);
-  if (slot & 1) return accessLeaf(slot & ~1, a, write, lo, hi);
+  if (slot & 1) return accessLeaf(ctx, slot & ~1, a, write, lo, hi);
   let pte: u64 = slot != 0 ? entryLoad(slot) : 0;
   if (pte_none(pte)) {
     if (!(fast & FAST_ANON)) return <f64>ACCESS_NEED_FAULT;
@@ -138,7 +139,9 @@ export function handle_access(
   // the MMU sets accessed, and dirty on a write
   const ad: u64 = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;
   if ((pte & ad) != ad) atomic.or<u64>(slot, ad);
-  const c = contentAddr(<u32>pte_pfn(pte));
+  const pfn = <u32>pte_pfn(pte);
+  ctxOf(ctx).aux0 = pfn; // the frame reached, for the access's tracepoint
+  const c = contentAddr(pfn);
   if (write) {
     if (write != ACCESS_FAULT_WRITE) atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
     return 0;
@@ -149,13 +152,15 @@ export function handle_access(
 /** handle_access()'s `write` value for a write fault without a store (GUP, MADV_POPULATE_WRITE). */
 export const ACCESS_FAULT_WRITE: u32 = 2;
 
-function accessLeaf(pmdp: u32, a: u64, write: u32, lo: u32, hi: u32): f64 {
+function accessLeaf(ctx: u32, pmdp: u32, a: u64, write: u32, lo: u32, hi: u32): f64 {
   const pmd = entryLoad(pmdp);
   if (pte_protnone(pmd)) return <f64>ACCESS_PROTNONE;
   if (write && !pte_write(pmd)) return <f64>ACCESS_HUGE;
   const ad: u64 = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;
   if ((pmd & ad) != ad) atomic.or<u64>(pmdp, ad);
-  const c = contentAddr(<u32>pte_pfn(pmd) + pteIndex(a));
+  const pfn = <u32>pte_pfn(pmd) + pteIndex(a);
+  ctxOf(ctx).aux0 = pfn;
+  const c = contentAddr(pfn);
   if (write) {
     if (write != ACCESS_FAULT_WRITE) atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
     return 0;

@@ -58,7 +58,7 @@ export {
   layout_scratch_bytes, layout_frame_base, layout_pt_base, layout_mm_base, layout_block_base,
   layout_swap_base, layout_content_base, layout_ctx_base, layout_total_bytes,
   layout_vmstat_base, layout_pt_available, layout_swap_available, layout_free_pages,
-  NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER,
+  NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, CTX_AUX0_OFFSET,
   EPERM, ENOENT, ESRCH, EIO, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, EINVAL, ENOSPC,
   PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL, PGTABLE_ALLOC, PGTABLE_FREE,
   PGTABLE_ALLOC_FAIL, SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, GUP_FAST_PINNED, GUP_FAST_BACKOFF,

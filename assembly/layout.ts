@@ -194,6 +194,11 @@ export const FAULT_ATTR_BYTES: u32 = 32;
   lruCount: u32;
   aux0: u32;
 }
+/**
+ * Where a context's aux0 word sits from the context's address: after handle_access() it holds
+ * the frame the access reached, read by the binding without a call.
+ */
+export const CTX_AUX0_OFFSET: u32 = offsetof<Ctx>("aux0");
 /** The per-CPU LRU batch (folio_batch) lives after the Ctx fields: up to 32 folios. */
 export const CTX_LRU_OFFSET: u32 = 128;
 export const CTX_LRU_SLOTS: u32 = 32;

@@ -9,6 +9,13 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const json = process.argv.includes("--json");
+
+/** Every value of a repeatable flag: `--tree a --tree b` → [a, b]. */
+export function argValues(flag: string): string[] {
+  const out: string[] = [];
+  process.argv.forEach((a, i) => { if (a === flag && process.argv[i + 1]) out.push(process.argv[i + 1]!); });
+  return out;
+}
 export const log = (...a: unknown[]): void => { if (!json) console.log(...a); };
 
 /** One measured case: `per` units per run (pages, MiB …), or 0 for a figure in ms per run. */

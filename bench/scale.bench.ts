@@ -19,7 +19,7 @@
 import { pathToFileURL } from "node:url";
 import { resolve, basename } from "node:path";
 import * as here from "../src/index.js";
-import { json, log, timed, runCases, type Case } from "./harness.js";
+import { argValues, json, log, timed, runCases, type Case } from "./harness.js";
 
 type Api = typeof here;
 type Kernel = ReturnType<Api["createKernel"]>;
@@ -48,12 +48,6 @@ interface Tree {
   k: Kernel;
   forked: Process;
   processes: number;
-}
-
-function argValues(flag: string): string[] {
-  const out: string[] = [];
-  process.argv.forEach((a, i) => { if (a === flag && process.argv[i + 1]) out.push(process.argv[i + 1]!); });
-  return out;
 }
 
 async function loadTree(label: string, api: Api): Promise<Tree> {

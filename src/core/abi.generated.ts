@@ -260,6 +260,7 @@ export const C = {
   PAGE_SIZE: 4096,
   HPAGE_PMD_NR: 512,
   HPAGE_PMD_ORDER: 9,
+  CTX_AUX0_OFFSET: 100,
   EPERM: 1,
   ENOENT: 2,
   ESRCH: 3,

@@ -44,7 +44,12 @@ export class CoreOps {
     private readonly ctx: number,
     private readonly u32: Uint32Array,
     private readonly scratch: number,
-  ) {}
+  ) {
+    this.aux0Index = (ctx + C.CTX_AUX0_OFFSET) >>> 2;
+  }
+
+  /** The u32 index of this context's aux0 word. */
+  private readonly aux0Index: number;
 
   // ---- struct page / folio --------------------------------------------------------------------
 
@@ -138,6 +143,8 @@ export class CoreOps {
     index: number, prot: number): number {
     return this.x.handle_access(this.ctx, mm, addr, write, lo, hi, fast, anonVma, index, prot);
   }
+  /** The frame the last completed handleAccess() reached (read from the context, no call). */
+  accessedPfn(): number { return this.u32[this.aux0Index]!; }
   /**
    * wp_fault_info(): what a write-protect fault at `addr` finds, or the ACCESS_* code of a
    * non-present entry. The record is reused: it is valid until the next call (a fault's path

@@ -83,7 +83,7 @@ export function dup_mmap(k: MmKernel, parent: MmProcess): MmProcess {
   }
   k.processes.set(child.pid, child);
   k.stats.inc(Stat.forks);
-  if (k.trace.has("dup_mmap")) k.trace.emit("dup_mmap", { pid: parent.pid, child: child.pid, ranges });
+  if (k.trace.points.dup_mmap.listening) k.trace.points.dup_mmap.emit({ pid: parent.pid, child: child.pid, ranges });
   return child;
 }
 
@@ -101,11 +101,11 @@ function resolveRecord(k: MmKernel, parent: MmProcess, child: MmProcess, dst: Vm
         if (r < 0) throw new Error(`cowsim: fork_copy_deferred_pte failed with ${r}`);
         k.stats.inc(Stat.forkCopies);
         k.stats.inc(Stat.copies);
-        if (k.trace.has("copy_present_page")) k.trace.emit("copy_present_page", { pid: parent.pid, child: child.pid, address: addr, pfn, newPfn: nw, rule: d.rule });
+        if (k.trace.points.copy_present_page.listening) k.trace.points.copy_present_page.emit({ pid: parent.pid, child: child.pid, address: addr, pfn, newPfn: nw, rule: d.rule });
       } else {
         const r = ops.forkCopyDeferredPte(child.mm, parent.mm, addr, flags, C.NO_PFN, 0, 0);
         if (r < 0) throw new Error(`cowsim: fork_copy_deferred_pte failed with ${r}`);
-        if (k.trace.has("copy_present_pte")) k.trace.emit("copy_present_pte", { pid: parent.pid, child: child.pid, address: addr, pfn, rule: d.rule });
+        if (k.trace.points.copy_present_pte.listening) k.trace.points.copy_present_pte.emit({ pid: parent.pid, child: child.pid, address: addr, pfn, rule: d.rule });
       }
       return;
     }
@@ -114,7 +114,7 @@ function resolveRecord(k: MmKernel, parent: MmProcess, child: MmProcess, dst: Vm
     case C.REC_DEVICE_EXCLUSIVE:
       throw new Error("cowsim: device-exclusive entries are not modelled");
     case C.REC_SWAP:
-      if (k.trace.has("copy_nonpresent_pte")) k.trace.emit("copy_nonpresent_pte", { pid: parent.pid, child: child.pid, address: addr, slot: pfn });
+      if (k.trace.points.copy_nonpresent_pte.listening) k.trace.points.copy_nonpresent_pte.emit({ pid: parent.pid, child: child.pid, address: addr, slot: pfn });
       return;
     default:
       return; // migration, device-private, markers, hwpoison: copied by the core as Linux does

@@ -176,7 +176,7 @@ export class MmKernel implements KernelView {
     const p = this.createProcess(this.allocPid(), mm, 0);
     this.processes.set(p.pid, p);
     this.beginStep(p.pid, "spawn()");
-    if (this.trace.has("mm_alloc")) this.trace.emit("mm_alloc", { pid: p.pid });
+    if (this.trace.points.mm_alloc.listening) this.trace.points.mm_alloc.emit({ pid: p.pid });
     return p;
   }
 
@@ -206,14 +206,14 @@ export class MmKernel implements KernelView {
   }
 
   private beginStep(pid: number, call: string | (() => string)): void {
-    if (!this.trace.has("step")) return;
+    if (!this.trace.points.step.listening) return;
     const e = this.stepEvent;
     e.pid = pid;
     e.call = call;
     e.code = 0;
     e.addr = 0;
     e.value = 0;
-    this.trace.emit("step", e);
+    this.trace.points.step.emit(e);
   }
 
   /**
@@ -242,14 +242,14 @@ export class MmKernel implements KernelView {
    */
   beginAccess(pid: number, code: number, addr: number, value: number): boolean {
     if (this.inSyscall > 0) return false;
-    if (this.trace.has("step")) {
+    if (this.trace.points.step.listening) {
       const e = this.stepEvent;
       e.pid = pid;
       e.call = null;
       e.code = code;
       e.addr = addr;
       e.value = value;
-      this.trace.emit("step", e);
+      this.trace.points.step.emit(e);
     }
     return this.invariantsEachStep;
   }
@@ -372,7 +372,7 @@ export class MmKernel implements KernelView {
     this.ops.folioRefAdd(folio, 1);
     this.ops.pageSetFlag(folio, C.PG_locked);
     this.lockedByOthers.add(folio);
-    if (this.trace.has("folio_lock")) this.trace.emit("folio_lock", { pfn: folio });
+    if (this.trace.points.folio_lock.listening) this.trace.points.folio_lock.emit({ pfn: folio });
   }
 
   /**
@@ -385,7 +385,7 @@ export class MmKernel implements KernelView {
     this.lockedByOthers.delete(folio);
     this.ops.pageClearFlag(folio, C.PG_locked);
     const waiters = this.waits.folio(folio).wake();
-    if (this.trace.has("folio_unlock")) this.trace.emit("folio_unlock", { pfn: folio, waiters });
+    if (this.trace.points.folio_unlock.listening) this.trace.points.folio_unlock.emit({ pfn: folio, waiters });
     this.ops.folioPutRefs(folio, 1);
   }
 
@@ -410,7 +410,7 @@ export class MmKernel implements KernelView {
     if (pfn === null || pfn === 0) throw new CowsimError("EFAULT", `pid ${pid} maps no page at 0x${addr.toString(16)}`);
     const folio = this.ops.pageFolio(pfn);
     this.takeIsolation(folio);
-    if (this.trace.has("isolate_lru_page")) this.trace.emit("isolate_lru_page", { pfn: folio, transient: false });
+    if (this.trace.points.isolate_lru_page.listening) this.trace.points.isolate_lru_page.emit({ pfn: folio, transient: false });
     return folio;
   }
 
@@ -429,7 +429,7 @@ export class MmKernel implements KernelView {
   putback(pfn: number): void {
     if (!this.isolated.has(pfn)) throw new CowsimError("EINVAL", `pfn ${pfn} is not isolated`);
     this.putbackIsolated(pfn);
-    if (this.trace.has("putback_lru_page")) this.trace.emit("putback_lru_page", { pfn });
+    if (this.trace.points.putback_lru_page.listening) this.trace.points.putback_lru_page.emit({ pfn });
   }
 
   private takeIsolation(folio: number): void {
@@ -444,7 +444,7 @@ export class MmKernel implements KernelView {
   maybeIsolate(folio: number): boolean {
     if (this.isolationRate === 0 || this.rng.next() >= this.isolationRate) return false;
     this.takeIsolation(folio);
-    if (this.trace.has("isolate_lru_page")) this.trace.emit("isolate_lru_page", { pfn: folio, transient: true });
+    if (this.trace.points.isolate_lru_page.listening) this.trace.points.isolate_lru_page.emit({ pfn: folio, transient: true });
     return true;
   }
 

@@ -86,6 +86,6 @@ export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: numb
       throw new CowsimError("ENOMEM", `madvise(${name}): out of memory while populating (the pages faulted in so far stay, as in Linux)`);
     }
   }
-  if (k.trace.has("madvise")) k.trace.emit("madvise", { pid: p.pid, start: addr, end, advice: name });
+  if (k.trace.points.madvise.listening) k.trace.points.madvise.emit({ pid: p.pid, start: addr, end, advice: name });
 }
 

@@ -47,26 +47,26 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   const hi = write ? Math.floor(value / 2 ** 32) >>> 0 : 0;
   // the fast path's faults show in vmstat: a change says one was taken, for its tracepoint
   const vm = k.core.u32;
-  const watch = k.trace.has("do_anonymous_page");
+  const watch = k.trace.points.do_anonymous_page.listening;
   const faultsBefore = watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0;
   k.markAllocFailures();
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
     const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, vma.fastBits(), vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0) {
       if (watch && vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! !== faultsBefore) {
-        emitFastFault(k, p, addr);
+        emitFastFault(k, p, vma, addr, ops.accessedPfn());
       }
       const v = write ? value : r;
-      if (k.trace.has("access")) {
+      if (k.trace.points.access.listening) {
         const e = accessEvent;
         e.pid = p.pid;
         e.address = addr;
         e.write = write;
         e.value = v;
-        e.pfn = ops.translateOne(p.mm, addr) ?? 0;
+        e.pfn = ops.accessedPfn();
         e.objId = vma.shmem ? vma.shmem.id : 0;
         e.index = vma.shmem ? vma.index(addr) : 0;
-        k.trace.emit("access", e);
+        k.trace.points.access.emit(e);
       }
       return v;
     }
@@ -103,17 +103,15 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
 }
 
-/** The do_anonymous_page() the core's fast path took during an access, as a tracepoint. */
-function emitFastFault(k: MmKernel, p: MmProcess, addr: number): void {
-  const after = k.ops.translateOne(p.mm, addr);
-  if (after === null) return;
-  if (after !== 0 && !p.vmas.lookup(addr)?.isPrivateAnon) return;
+/** The do_anonymous_page() the core's fast path took during an access (it reached `pfn`), as a tracepoint. */
+function emitFastFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, pfn: number): void {
+  if (pfn !== 0 && !vma.isPrivateAnon) return;
   const e = anonEvent;
   e.pid = p.pid;
   e.address = addr;
-  e.pfn = after;
-  e.zero = after === 0;
-  k.trace.emit("do_anonymous_page", e);
+  e.pfn = pfn;
+  e.zero = pfn === 0;
+  k.trace.points.do_anonymous_page.emit(e);
 }
 
 /** handle_mm_fault() for what the core's fast path handed back. */
@@ -167,7 +165,7 @@ function shmemFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: bo
   ops.ptUnreserve();
   if (r < 0) throw new Error(`cowsim: map_file_pte failed with ${r}`);
   k.stats.inc(Stat.shmemFaults);
-  if (k.trace.has("shmem_fault")) k.trace.emit("shmem_fault", { pid: p.pid, address: addr, index, pfn });
+  if (k.trace.points.shmem_fault.listening) k.trace.points.shmem_fault.emit({ pid: p.pid, address: addr, index, pfn });
 }
 
 // ---- do_wp_page() ---------------------------------------------------------------------------
@@ -197,7 +195,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   if (vma.flags & (VM_SHARED | VM_MAYSHARE)) {
     // wp_page_shared(): nothing to copy, the mapping is shared by definition
     ops.wpPageReuse(p.mm, addr, 0, 0);
-    if (k.trace.has("wp_page_shared")) k.trace.emit("wp_page_shared", { pid: p.pid, address: addr, pfn });
+    if (k.trace.points.wp_page_shared.listening) k.trace.points.wp_page_shared.emit({ pid: p.pid, address: addr, pfn });
     return;
   }
   if (!vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
@@ -210,9 +208,9 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
     if (nw === C.ACCESS_ENOMEM && k.reclaimAfterFailure() > 0) nw = ops.wpPageCopy(p.mm, addr, anonVma, index, copyFlags);
     if (nw < 0) throw enomem(k, p, addr, "write fault on the zero page");
     k.stats.inc(Stat.zeroPageCopies);
-    if (k.trace.has("wp_page_copy")) {
+    if (k.trace.points.wp_page_copy.listening) {
       const rule = unshare ? "FAULT_FLAG_UNSHARE of the zero page" : "do_wp_page(): write to the shared zero page";
-      k.trace.emit("wp_page_copy", { pid: p.pid, address: addr, pfn: 0, newPfn: nw, zeroPage: true, unshare, rule, facts: null });
+      k.trace.points.wp_page_copy.emit({ pid: p.pid, address: addr, pfn: 0, newPfn: nw, zeroPage: true, unshare, rule, facts: null });
     }
     return;
   }
@@ -231,7 +229,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   const isolated = k.maybeIsolate(folio);
   const helpers = k.wpHelpers.for(folio, info.swapcount);
   const d = k.strategy.wpReuse(facts, helpers);
-  if (k.trace.has("do_wp_page")) {
+  if (k.trace.points.do_wp_page.listening) {
     const e = wpEvent;
     e.pid = p.pid;
     e.address = addr;
@@ -239,7 +237,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
     e.unshare = unshare;
     e.reuse = d.reuse;
     e.rule = d.rule;
-    k.trace.emit("do_wp_page", e);
+    k.trace.points.do_wp_page.emit(e);
   }
   if (d.reuse) {
     if (isolated) k.putbackIsolated(folio);
@@ -250,7 +248,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
     return;
   }
   // wp_page_copy(): the facts are read before the copy changes the counts, and told once it succeeded
-  const watched = k.trace.has("wp_page_copy");
+  const watched = k.trace.points.wp_page_copy.listening;
   const copyFacts = watched ? {
     mapcount: ops.folioMapcount(folio), swapcount: helpers.swapcount(), snapshotRefs: k.snapshotRefs(folio),
     refcount: ops.folioRefCount(folio), ksm: facts.ksm,
@@ -260,7 +258,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   if (isolated) k.putbackIsolated(folio);
   if (nw === C.ACCESS_SWAP || nw === C.ACCESS_NEED_FAULT) return; // reclaim took the page: retry
   if (nw < 0) throw enomem(k, p, addr, "COW fault");
-  if (watched) k.trace.emit("wp_page_copy", { pid: p.pid, address: addr, pfn, newPfn: nw, zeroPage: false, unshare, rule: d.rule, facts: copyFacts });
+  if (watched) k.trace.points.wp_page_copy.emit({ pid: p.pid, address: addr, pfn, newPfn: nw, zeroPage: false, unshare, rule: d.rule, facts: copyFacts });
   if (k.strategy.freeSwapCacheAfterCow) free_swap_cache(k, folio);
   k.stats.inc(Stat.copies);
   if (unshare) k.stats.inc(Stat.unshareCopies);
@@ -274,7 +272,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
 function free_swap_cache(k: MmKernel, folio: number): void {
   const ops = k.ops;
   if (!ops.pageTestFlag(folio, C.PG_swapcache) || ops.folioIsMapped(folio) || ops.pageTestFlag(folio, C.PG_locked)) return;
-  if (ops.folioFreeSwap(folio) && k.trace.has("free_swap_cache")) k.trace.emit("free_swap_cache", { pfn: folio });
+  if (ops.folioFreeSwap(folio) && k.trace.points.free_swap_cache.listening) k.trace.points.free_swap_cache.emit({ pfn: folio });
 }
 
 /** ENOMEM for a failed fault, saying what was missing. */

@@ -152,7 +152,7 @@ export function do_mmap(k: MmKernel, p: MmProcess, addr: number | null, length: 
   let vma = new Vma(start, start + len, vmFlags, shared ? 0 : start / PAGE_SIZE, shmem);
   p.vmas.insert(vma);
   if (!shared) vma = mergeNeighbours(k, p, vma);
-  if (k.trace.has("do_mmap")) k.trace.emit("do_mmap", { pid: p.pid, start, end: start + len, shared });
+  if (k.trace.points.do_mmap.listening) k.trace.points.do_mmap.emit({ pid: p.pid, start, end: start + len, shared });
   if (flags & MAP_POPULATE) populate(k, p, start, start + len, (vmFlags & (VM_WRITE | VM_SHARED)) === VM_WRITE);
   return start;
 }
@@ -227,7 +227,7 @@ export function unmapRange(k: MmKernel, p: MmProcess, start: number, end: number
   for (const vma of inside) removeVma(k, p, vma);
   // free_pgtables(): between the neighbours, nothing is mapped any more
   k.core.freePgdRange(p.mm, prev ? prev.end : 0, next ? next.start : TASK_SIZE + PAGE_SIZE);
-  if (k.trace.has("do_vmi_munmap")) k.trace.emit("do_vmi_munmap", { pid: p.pid, start, end });
+  if (k.trace.points.do_vmi_munmap.listening) k.trace.points.do_vmi_munmap.emit({ pid: p.pid, start, end });
 }
 
 /** zap_page_range_single() over part of one VMA, handling what the core hands back. */
@@ -241,7 +241,7 @@ export function zapVma(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: 
     }
   }
   // private memory reads zero afterwards; shared memory refaults from its object
-  if (k.trace.has("zap_page_range")) k.trace.emit("zap_page_range", { pid: p.pid, start, end, private: !vma.shmem });
+  if (k.trace.points.zap_page_range.listening) k.trace.points.zap_page_range.emit({ pid: p.pid, start, end, private: !vma.shmem });
 }
 
 /** exit_mmap(): every VMA goes, then the page tables and the mm. */

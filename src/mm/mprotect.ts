@@ -48,7 +48,7 @@ export function do_mprotect(k: MmKernel, p: MmProcess, addr: number, length: num
   }
   for (const v of p.vmas.overlapping(addr, end)) mergeNeighbours(k, p, v);
   p.vmas.invalidate();
-  if (k.trace.has("mprotect_fixup")) k.trace.emit("mprotect_fixup", { pid: p.pid, start: addr, end, prot, upgraded });
+  if (k.trace.points.mprotect_fixup.listening) k.trace.points.mprotect_fixup.emit({ pid: p.pid, start: addr, end, prot, upgraded });
 }
 
 /**
@@ -77,7 +77,7 @@ export function clear_soft_dirty(k: MmKernel, p: MmProcess): void {
     }
     if (from < v.end) k.core.changeProtection(p.mm, from, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
   }
-  if (k.trace.has("clear_refs")) k.trace.emit("clear_refs", { pid: p.pid, skipped });
+  if (k.trace.points.clear_refs.listening) k.trace.points.clear_refs.emit({ pid: p.pid, skipped });
 }
 
 const PTE_WRITE = 2 ** C._PAGE_BIT_RW;

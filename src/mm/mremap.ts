@@ -46,7 +46,7 @@ export function do_mremap(k: MmKernel, p: MmProcess, oldAddr: number, oldLength:
   if (oldLen >= newLen) {
     if (oldLen > newLen) {
       do_munmap(k, p, oldAddr + newLen, oldLen - newLen);
-      if (k.trace.has("mremap")) k.trace.emit("mremap", { pid: p.pid, addr: oldAddr, oldLen, newLen });
+      if (k.trace.points.mremap.listening) k.trace.points.mremap.emit({ pid: p.pid, addr: oldAddr, oldLen, newLen });
     }
     return oldAddr;
   }
@@ -58,7 +58,7 @@ export function do_mremap(k: MmKernel, p: MmProcess, oldAddr: number, oldLength:
     vma.end = oldAddr + newLen;
     p.vmas.invalidate();
     mergeNeighbours(k, p, vma);
-    if (k.trace.has("mremap")) k.trace.emit("mremap", { pid: p.pid, addr: oldAddr, oldLen, newLen });
+    if (k.trace.points.mremap.listening) k.trace.points.mremap.emit({ pid: p.pid, addr: oldAddr, oldLen, newLen });
     return oldAddr;
   }
   if (!(flags & MREMAP_MAYMOVE)) {
@@ -130,8 +130,8 @@ function moveVma(k: MmKernel, p: MmProcess, vma: Vma, from: number, oldLen: numb
   if (vma.shmem) k.shmem.get(vma.shmem);
   anon_vma_dup_for_split(nv, vma, p.mm);
   p.vmas.insert(nv);
-  if (k.trace.has("move_vma")) {
-    k.trace.emit("move_vma", { pid: p.pid, from, to, len: oldLen, dontunmap: (flags & MREMAP_DONTUNMAP) !== 0, private: !vma.shmem });
+  if (k.trace.points.move_vma.listening) {
+    k.trace.points.move_vma.emit({ pid: p.pid, from, to, len: oldLen, dontunmap: (flags & MREMAP_DONTUNMAP) !== 0, private: !vma.shmem });
   }
   if (flags & MREMAP_DONTUNMAP) {
     if (vma.start === from && vma.end === from + oldLen) {

@@ -75,7 +75,7 @@ export class Access {
     q.dequeue();
     this.queue = null;
     const k = this.process.kernel;
-    if (k.trace.has("fault_resume")) k.trace.emit("fault_resume", { pid: this.pid, address: this.address, write: this.write, what: q.what });
+    if (k.trace.points.fault_resume.listening) k.trace.points.fault_resume.emit({ pid: this.pid, address: this.address, write: this.write, what: q.what });
     return this.run();
   }
 
@@ -95,8 +95,8 @@ export class Access {
         this.queue = e.queue;
         this.seen = e.queue.enqueue();
         k.stats.inc(Stat.faultWaits);
-        if (k.trace.has("fault_wait")) {
-          k.trace.emit("fault_wait", { pid: p.pid, address: this.address, write: this.write, reason: e.queue.reason, what: e.queue.what });
+        if (k.trace.points.fault_wait.listening) {
+          k.trace.points.fault_wait.emit({ pid: p.pid, address: this.address, write: this.write, reason: e.queue.reason, what: e.queue.what });
         }
       }
       if (step) k.endAccess(code, this.address, this.stored);
@@ -195,7 +195,7 @@ export class MmProcess {
       this.alive = false;
       this.kernel.processes.delete(this.pid);
       this.kernel.stats.inc(Stat.exits);
-      if (this.kernel.trace.has("exit_mmap")) this.kernel.trace.emit("exit_mmap", { pid: this.pid });
+      if (this.kernel.trace.points.exit_mmap.listening) this.kernel.trace.points.exit_mmap.emit({ pid: this.pid });
     });
   }
 

@@ -54,7 +54,7 @@ export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
     }
   }
   if (refused || ops.folioIsMapped(folio)) {
-    if (k.trace.has("try_to_unmap")) k.trace.emit("try_to_unmap", { pfn: folio, refused });
+    if (k.trace.points.try_to_unmap.listening) k.trace.points.try_to_unmap.emit({ pfn: folio, refused });
     return refused ? "pinned" : "busy";
   }
   // the folio is unmapped now; a pinned one is not written out (6.x) but stays in the cache
@@ -62,7 +62,7 @@ export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
   ops.swapWritepage(folio);
   const freed = ops.removeMappingSwapcache(folio);
   if (freed) k.stats.inc(Stat.pageouts);
-  if (k.trace.has("shrink_folio_list")) k.trace.emit("shrink_folio_list", { pfn: folio, slot, freed });
+  if (k.trace.points.shrink_folio_list.listening) k.trace.points.shrink_folio_list.emit({ pfn: folio, slot, freed });
   return freed ? "swapped" : "kept";
 }
 
@@ -108,7 +108,7 @@ export function reclaim(k: MmKernel, want = SWAP_CLUSTER_MAX): number {
     shrink_folio(k, pfn);
   }
   const freed = k.core.freePages() - before;
-  if (freed > 0 && k.trace.has("try_to_free_pages")) k.trace.emit("try_to_free_pages", { freed });
+  if (freed > 0 && k.trace.points.try_to_free_pages.listening) k.trace.points.try_to_free_pages.emit({ freed });
   return freed;
 }
 
@@ -171,7 +171,7 @@ export function do_swap_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, 
   const r = ops.swapinMap(p.mm, addr, pfn, slot, vma.pageProt, flags, d.exclusive ? av.id : av.root.id, vma.index(addr));
   if (r < 0) throw new Error(`cowsim: swapin_map failed with ${r}`);
   k.stats.inc(Stat.swapins);
-  if (k.trace.has("do_swap_page")) k.trace.emit("do_swap_page", { pid: p.pid, address: addr, slot, pfn, fromCache: cached !== null, rule: d.rule });
+  if (k.trace.points.do_swap_page.listening) k.trace.points.do_swap_page.emit({ pid: p.pid, address: addr, slot, pfn, fromCache: cached !== null, rule: d.rule });
 }
 
 /** A swap slot whose last swap PTE went away while its folio sits in the swap cache. */

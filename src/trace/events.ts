@@ -128,6 +128,18 @@ export interface TraceEvents {
 
 /** A tracepoint's name. @public */
 export type TraceName = keyof TraceEvents;
+
+/** Every tracepoint, in the order of the catalog above. @public */
+export const TRACE_NAMES = [
+  "step", "access", "mm_alloc", "dup_mmap", "exit_mmap", "do_mmap", "do_vmi_munmap", "zap_page_range",
+  "mprotect_fixup", "clear_refs", "mremap", "move_vma", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
+  "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
+  "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "gup", "unpin_user_pages", "pin_read", "pin_write",
+  "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "finding",
+] as const satisfies readonly TraceName[];
+// the list names every tracepoint: a name added to TraceEvents and not here fails to compile
+const everyName: Exclude<TraceName, (typeof TRACE_NAMES)[number]> extends never ? true : never = true;
+void everyName;
 /** wp_page_copy's event (the reference judge's input). @public */
 export type WpPageCopyEvent = TraceEvents["wp_page_copy"];
 type Listener<K extends TraceName> = (event: TraceEvents[K]) => void;
@@ -140,19 +152,110 @@ export type AnyListener = <K extends TraceName>(name: K, event: TraceEvents[K]) 
  * being delivered, and that delivery still reaches everyone who was subscribed when it began.
  * @public
  */
+const NO_STAR: { fns: readonly AnyListener[] } = { fns: [] };
+
+/** One tracepoint: whether anyone listens (a plain field, read on every access), and who. @public */
+export class TracePoint<K extends TraceName> {
+  /** Someone listens: a subscriber of this tracepoint, or of every one. */
+  listening = false;
+  /** @internal */
+  fns: readonly Listener<K>[] = [];
+
+  /** The "*" subscribers, shared by every point of one bus. @internal */
+  star: { fns: readonly AnyListener[] } = NO_STAR;
+
+  /** @internal */
+  constructor(readonly name: K) {}
+
+  /** Delivers `event` to this tracepoint's subscribers, then to those of every one. */
+  emit(event: TraceEvents[K]): void {
+    for (const fn of this.fns) fn(event);
+    const all = this.star.fns;
+    for (let i = 0; i < all.length; i++) all[i]!(this.name, event);
+  }
+}
+
+/**
+ * Every tracepoint as its own field: a fixed shape, so the hot paths' test is a property load
+ * (`trace.points.access.listening`), never a lookup by name. @public
+ */
+export class TracePoints {
+  readonly step = new TracePoint("step");
+  readonly access = new TracePoint("access");
+  readonly mm_alloc = new TracePoint("mm_alloc");
+  readonly dup_mmap = new TracePoint("dup_mmap");
+  readonly exit_mmap = new TracePoint("exit_mmap");
+  readonly do_mmap = new TracePoint("do_mmap");
+  readonly do_vmi_munmap = new TracePoint("do_vmi_munmap");
+  readonly zap_page_range = new TracePoint("zap_page_range");
+  readonly mprotect_fixup = new TracePoint("mprotect_fixup");
+  readonly clear_refs = new TracePoint("clear_refs");
+  readonly mremap = new TracePoint("mremap");
+  readonly move_vma = new TracePoint("move_vma");
+  readonly madvise = new TracePoint("madvise");
+  readonly do_anonymous_page = new TracePoint("do_anonymous_page");
+  readonly shmem_fault = new TracePoint("shmem_fault");
+  readonly wp_page_shared = new TracePoint("wp_page_shared");
+  readonly do_wp_page = new TracePoint("do_wp_page");
+  readonly wp_page_copy = new TracePoint("wp_page_copy");
+  readonly free_swap_cache = new TracePoint("free_swap_cache");
+  readonly isolate_lru_page = new TracePoint("isolate_lru_page");
+  readonly putback_lru_page = new TracePoint("putback_lru_page");
+  readonly do_swap_page = new TracePoint("do_swap_page");
+  readonly copy_present_page = new TracePoint("copy_present_page");
+  readonly copy_present_pte = new TracePoint("copy_present_pte");
+  readonly copy_nonpresent_pte = new TracePoint("copy_nonpresent_pte");
+  readonly try_to_unmap = new TracePoint("try_to_unmap");
+  readonly shrink_folio_list = new TracePoint("shrink_folio_list");
+  readonly try_to_free_pages = new TracePoint("try_to_free_pages");
+  readonly gup = new TracePoint("gup");
+  readonly unpin_user_pages = new TracePoint("unpin_user_pages");
+  readonly pin_read = new TracePoint("pin_read");
+  readonly pin_write = new TracePoint("pin_write");
+  readonly fault_wait = new TracePoint("fault_wait");
+  readonly fault_resume = new TracePoint("fault_resume");
+  readonly folio_lock = new TracePoint("folio_lock");
+  readonly folio_unlock = new TracePoint("folio_unlock");
+  readonly finding = new TracePoint("finding");
+}
+// every tracepoint has its field: a name added to TraceEvents and not here fails to compile
+type EveryPoint = { [K in TraceName]: TracePoint<K> };
+const everyPoint: (p: TracePoints) => EveryPoint = (p) => p;
+void everyPoint;
+
 export class TraceBus {
-  private listeners: { [K in TraceName]?: readonly Listener<K>[] } = {};
-  private all: readonly AnyListener[] = [];
+  /** The tracepoints; the hot paths test `points.<name>.listening` before building an event. */
+  readonly points = new TracePoints();
+  /** The "*" subscribers, which every point reads when it emits. */
+  private readonly star: { fns: readonly AnyListener[] } = { fns: [] };
+
+  constructor() {
+    for (const n of TRACE_NAMES) this.points[n].star = this.star;
+  }
+
+  private get all(): readonly AnyListener[] {
+    return this.star.fns;
+  }
+
+  private set all(fns: readonly AnyListener[]) {
+    this.star.fns = fns;
+  }
+
+  private point<K extends TraceName>(name: K): TracePoint<K> {
+    const pt = (this.points as unknown as Record<string, TracePoint<K> | undefined>)[name];
+    if (pt === undefined || !Object.hasOwn(this.points, name)) throw new TypeError(`no tracepoint "${String(name)}"`);
+    return pt;
+  }
 
   /** Whether anything listens to `name` (a "*" subscriber listens to everything). */
   has(name: TraceName): boolean {
-    return this.all.length > 0 || this.listeners[name] !== undefined;
+    return this.points[name].listening;
   }
 
   /** How many subscribers `name` has, counting "*" subscribers. */
   listenerCount(name: TraceName | "*"): number {
     if (name === "*") return this.all.length;
-    return this.all.length + (this.listeners[name]?.length ?? 0);
+    return this.all.length + this.point(name).fns.length;
   }
 
   /** Subscribes to one tracepoint, or to every one with "*". */
@@ -161,10 +264,12 @@ export class TraceBus {
   on(name: TraceName | "*", fn: Listener<TraceName> | AnyListener): void {
     if (name === "*") {
       this.all = [...this.all, fn as AnyListener];
+      for (const n of TRACE_NAMES) this.points[n].listening = true;
       return;
     }
-    const l = (this.listeners[name] ?? []) as readonly Listener<TraceName>[];
-    (this.listeners as Record<string, readonly Listener<TraceName>[]>)[name] = [...l, fn as Listener<TraceName>];
+    const pt = this.point(name);
+    pt.fns = [...pt.fns, fn as Listener<TraceName>];
+    pt.listening = true;
   }
 
   /** Unsubscribes `fn` (once, if it subscribed more than once). */
@@ -173,19 +278,17 @@ export class TraceBus {
   off(name: TraceName | "*", fn: Listener<TraceName> | AnyListener): void {
     if (name === "*") {
       this.all = without(this.all, fn as AnyListener);
+      for (const n of TRACE_NAMES) { const pt = this.points[n]; pt.listening = pt.fns.length > 0 || this.all.length > 0; }
       return;
     }
-    const l = this.listeners[name] as readonly Listener<TraceName>[] | undefined;
-    if (!l) return;
-    const rest = without(l, fn as Listener<TraceName>);
-    if (rest.length === 0) delete this.listeners[name];
-    else (this.listeners as Record<string, readonly Listener<TraceName>[]>)[name] = rest;
+    const pt = this.point(name);
+    pt.fns = without(pt.fns, fn as Listener<TraceName>);
+    pt.listening = pt.fns.length > 0 || this.all.length > 0;
   }
 
+  /** Delivers an event (the hot paths call `points.<name>.emit(event)`, the same without the lookup). */
   emit<K extends TraceName>(name: K, event: TraceEvents[K]): void {
-    const l = this.listeners[name] as readonly Listener<K>[] | undefined;
-    if (l) for (const fn of l) fn(event);
-    for (const fn of this.all) fn(name, event);
+    (this.points[name] as unknown as TracePoint<K>).emit(event);
   }
 }
 

@@ -42,7 +42,7 @@ export abstract class GupUser {
     // a short result works on the pages it got
     const taken = pfns.length;
     this.pin = k.pins.add(owner, p.pid, flags, start, pfns, contract);
-    if (k.trace.has("gup")) {
+    if (k.trace.points.gup.listening) {
       // where the pages' values live for their owner: private pages by address, shmem pages
       // in their object
       let objId: number[] | null = null, index: number[] | null = null;
@@ -57,7 +57,7 @@ export abstract class GupUser {
         }
         a = upTo;
       }
-      k.trace.emit("gup", { pid: p.pid, call, pin: this.pin, pages: { vpn0: start / PAGE_SIZE, objId, index } });
+      k.trace.points.gup.emit({ pid: p.pid, call, pin: this.pin, pages: { vpn0: start / PAGE_SIZE, objId, index } });
     }
     p.users.add(this);
   }
@@ -104,7 +104,7 @@ export abstract class GupUser {
   protected deviceRead(i: number, reader: number): number {
     const pfn = this.page(i);
     const v = this.k.core.tag(pfn);
-    if (this.k.trace.has("pin_read")) this.k.trace.emit("pin_read", { pid: this.pin.pid, pin: this.pin, i, value: v, pfn, reader });
+    if (this.k.trace.points.pin_read.listening) this.k.trace.points.pin_read.emit({ pid: this.pin.pid, pin: this.pin, i, value: v, pfn, reader });
     return v;
   }
 
@@ -113,10 +113,10 @@ export abstract class GupUser {
     if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `device write: value ${value}`);
     if (!(this.pin.flags & FOLL_WRITE)) throw new CowsimError("EACCES", `${this.pin.owner}: registered read-only`);
     const pfn = this.page(i);
-    const watched = this.k.trace.has("pin_write");
+    const watched = this.k.trace.points.pin_write.listening;
     const holders = watched ? this.holders(i) : [];
     this.k.core.setTag(pfn, value);
-    if (watched) this.k.trace.emit("pin_write", { pid: this.pin.pid, pin: this.pin, i, value, pfn, holders });
+    if (watched) this.k.trace.points.pin_write.emit({ pid: this.pin.pid, pin: this.pin, i, value, pfn, holders });
   }
 
   /**
@@ -138,7 +138,7 @@ export abstract class GupUser {
     this.k.pins.active.delete(this.pin.id);
     this.k.core.gupPut(this.pin.pfns, this.pin.flags);
     this.k.processes.get(this.pin.pid)?.users.delete(this);
-    if (this.k.trace.has("unpin_user_pages")) this.k.trace.emit("unpin_user_pages", { pid: this.pin.pid, pin: this.pin });
+    if (this.k.trace.points.unpin_user_pages.listening) this.k.trace.points.unpin_user_pages.emit({ pid: this.pin.pid, pin: this.pin });
   }
 }
 
