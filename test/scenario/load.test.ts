@@ -80,7 +80,7 @@ describe("malformed scenarios fail before anything runs", () => {
       '5:42: steps[0].prot: expected `none`, letters of `rwx` (`rw`, `r`) or a list of PROT_* names, found "rwz"',
       expect.stringMatching(/^6:7: steps\[1\]: unknown op "wrtie" \(did you mean "write"\?\); expected one of spawn, mmap, /),
       "7:36: steps[2].value: expected a number >= 0, found -1",
-      '8:28: unknown key "lenght" in steps[3]; expected one of op, comment, error, process, addr, expect',
+      '8:28: unknown key "lenght" in steps[3]; expected one of op, comment, error, process, addr, expect, as, blocked',
       '9:5: steps[4] lacks "prot"',
       '10:42: steps[5].flags[0]: expected one of "FOLL_GET", "FOLL_PIN", "FOLL_WRITE", "FOLL_LONGTERM", "FOLL_FORCE", found "FOLL_PINN" (did you mean "FOLL_PIN"?)',
       '12:21: expect.all.findings[0]: expected one of "missed-cow", "unnecessary-cow", "wrong-cow", found "missed"',
