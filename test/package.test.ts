@@ -4,7 +4,7 @@
 // import and require, cowsim/node, cowsim/core, `cowsim --version`.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, posix, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -133,6 +133,30 @@ describe("the package from outside", () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("ERR_REQUIRE_ESM");
     expect(r.stderr).toContain("dynamic import()");
+  });
+
+  it("its published types compile in a TypeScript project that checks them (skipLibCheck off), internals left out", () => {
+    writeFileSync(join(dir, "use.ts"), `
+      import { createKernel, registerStrategy, makeStrategy, type Kernel, type TraceEvents } from "cowsim";
+      import { loadCatalogScenario, runScenario } from "cowsim/node";
+      import { Core } from "cowsim/core";
+      const k: Kernel = createKernel({ memory: "8M" });
+      k.spawn().access(false, 0x1000).resume;
+      k.on("wp_page_copy", (e: TraceEvents["wp_page_copy"]) => e.newPfn);
+      registerStrategy({ ...makeStrategy("mapcount"), id: "mine" });
+      createKernel({ snapshot: k.snapshot() });
+      runScenario(loadCatalogScenario("cve-2020-29374")[0]!);
+      Core.create({ frames: 16 });
+      // @ts-expect-error the step bookkeeping of the kernel layer is internal
+      k.beginAccess(1, 1, 0, 0);
+    `);
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
+      compilerOptions: { strict: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", noEmit: true, skipLibCheck: false, lib: ["ES2022", "DOM"], types: [] },
+      files: ["use.ts"],
+    }));
+    const r = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", dir], { cwd: dir, encoding: "utf8" });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
   });
 
   it("keeps its insides to itself", () => {

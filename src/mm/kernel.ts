@@ -85,7 +85,7 @@ export interface Releasable {
 /** The kernel layer of one simulated machine. */
 export class MmKernel implements KernelView {
   readonly core: Core;
-  /** The core's typed operations. */
+  /** The core's typed operations: how the kernel layer, and judges reading the machine, reach the core. */
   readonly ops: CoreOps;
   readonly strategy: CowStrategy;
   readonly stats = new Stats();

@@ -1,6 +1,6 @@
 /** "Did you mean": the nearest name by edit distance, within a third of the word's length. */
 
-/** The closest of `names` to `word`, for "did you mean". @internal */
+/** The closest of `names` to `word`, for "did you mean". */
 export function closest(word: string, names: readonly string[]): string | undefined {
   let best: string | undefined, bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const n of names) {
