@@ -22,6 +22,18 @@ const EXPORT_NAMES = {
   rss: "RSS_MEMBERS", access: "ACCESS_RESULTS", wpfact: "WP_FACTS", wpkind: "WP_KINDS",
   failkind: "FAIL_KINDS", check: "DEBUG_CHECKS",
 };
+/** What each generated table is, for its doc comment. */
+const TABLE_DOCS = {
+  bit: "The bits of a present PTE", swpbit: "The software bits of a swap entry (a non-present PTE)",
+  field: "The multi-bit fields of PTEs and swap entries", swptype: "The swap types (swp_type())",
+  marker: "The bits of a PTE marker", kind: "The kinds of entry pagemap records report",
+  pageflag: "The flags of struct page (PG_*)", vmstat: "The core's vmstat counters",
+  errno: "The errno values the core returns (negated)", rec: "The kinds of record range operations hand back",
+  gupf: "Why GUP-fast stopped at a page", foll: "GUP's FOLL_* flags", rss: "The mm's RSS counters (MM_*)",
+  access: "What handle_access() returns when the access needs the kernel", wpfact: "The words of wp_fault_info()'s record",
+  wpkind: "What a write-protect fault found", failkind: "What fault injection can fail",
+  check: "The debug build's checks at every PTE install (page_table_check)",
+};
 const TAGS = Object.keys(EXPORT_NAMES);
 const tagged = Object.fromEntries(TAGS.map((t) => [t, []]));
 // every file of assembly/ that may tag constants, in the order their lists are generated
@@ -85,8 +97,9 @@ ${sigs.join("\n")}
 /** Every exported constant of the core, by name. */
 export const C = ${j(values)} as const;
 
+/** A constant of the core with the name and description its source tags it with. */
 export interface TaggedConstant { readonly name: string; readonly short: string; readonly description: string; readonly value: number; readonly from?: number; readonly width?: number }
-${TAGS.map((t) => `export const ${EXPORT_NAMES[t]}: readonly TaggedConstant[] = ${j(tagged[t])};`).join("\n")}
+${TAGS.map((t) => `/** ${TABLE_DOCS[t]}. */\nexport const ${EXPORT_NAMES[t]}: readonly TaggedConstant[] = ${j(tagged[t])};`).join("\n")}
 `;
 
 // ---- the README table ---------------------------------------------------------------------------

@@ -491,7 +491,9 @@ export const C = {
   SWPINFO_UFFD_WP: 4,
 } as const;
 
+/** A constant of the core with the name and description its source tags it with. */
 export interface TaggedConstant { readonly name: string; readonly short: string; readonly description: string; readonly value: number; readonly from?: number; readonly width?: number }
+/** The bits of a present PTE. */
 export const PTE_BITS: readonly TaggedConstant[] = [
   {"name":"_PAGE_BIT_PRESENT","short":"P","description":"present: the CPU may use the entry (x86 _PAGE_PRESENT)","value":0},
   {"name":"_PAGE_BIT_RW","short":"W","description":"writable (x86 _PAGE_RW)","value":1},
@@ -504,16 +506,19 @@ export const PTE_BITS: readonly TaggedConstant[] = [
   {"name":"_PAGE_BIT_UFFD_WP","short":"UW","description":"userfaultfd write-protected (x86 _PAGE_UFFD_WP)","value":10},
   {"name":"_PAGE_BIT_SOFT_DIRTY","short":"SD","description":"soft-dirty (x86 _PAGE_SOFT_DIRTY)","value":11},
 ];
+/** The software bits of a swap entry (a non-present PTE). */
 export const SWP_BITS: readonly TaggedConstant[] = [
   {"name":"_PAGE_BIT_SWP_SOFT_DIRTY","short":"SD","description":"soft-dirty kept across swap-out (x86 _PAGE_SWP_SOFT_DIRTY = _PAGE_RW)","value":1},
   {"name":"_PAGE_BIT_SWP_UFFD_WP","short":"UW","description":"uffd-wp kept across swap-out (x86 _PAGE_SWP_UFFD_WP = _PAGE_USER)","value":2},
   {"name":"_PAGE_BIT_SWP_EXCLUSIVE","short":"EX","description":"SWP_EXCLUSIVE: the swapped page was PageAnonExclusive (x86 _PAGE_SWP_EXCLUSIVE = _PAGE_PWT)","value":3},
 ];
+/** The multi-bit fields of PTEs and swap entries. */
 export const PTE_FIELDS: readonly TaggedConstant[] = [
   {"name":"PTE_PFN_SHIFT","short":"PFN","description":"page frame number (a leaf) or page-table pool index (a table pointer)","from":12,"width":40,"value":12},
   {"name":"SWP_OFFSET_SHIFT","short":"offset","description":"swap slot, PFN (migration, device, hwpoison) or marker bits","from":9,"width":50,"value":9},
   {"name":"SWP_TYPE_SHIFT","short":"type","description":"swap type: a swap device, or one of the special types below","from":59,"width":5,"value":59},
 ];
+/** The swap types (swp_type()). */
 export const SWP_TYPES: readonly TaggedConstant[] = [
   {"name":"MAX_SWAPFILES","short":"MAX_SWAPFILES","description":"real swap devices: types 0 … MAX_SWAPFILES-1","value":23},
   {"name":"SWP_HWPOISON","short":"SWP_HWPOISON","description":"a poisoned page (offset = PFN)","value":23},
@@ -526,11 +531,13 @@ export const SWP_TYPES: readonly TaggedConstant[] = [
   {"name":"SWP_DEVICE_EXCLUSIVE_READ","short":"SWP_DEVICE_EXCLUSIVE_READ","description":"page held exclusively by a device, read-only","value":30},
   {"name":"SWP_PTE_MARKER","short":"SWP_PTE_MARKER","description":"a PTE marker (offset = marker bits)","value":31},
 ];
+/** The bits of a PTE marker. */
 export const PTE_MARKERS: readonly TaggedConstant[] = [
   {"name":"PTE_MARKER_UFFD_WP","short":"PTE_MARKER_UFFD_WP","description":"keeps uffd-wp state across a zap of shmem/file PTEs (Linux 5.19)","value":1},
   {"name":"PTE_MARKER_POISONED","short":"PTE_MARKER_POISONED","description":"\"swapin error\": any access raises SIGBUS (Linux 6.5)","value":2},
   {"name":"PTE_MARKER_GUARD","short":"PTE_MARKER_GUARD","description":"guard region, MADV_GUARD_INSTALL (Linux 6.13)","value":4},
 ];
+/** The kinds of entry pagemap records report. */
 export const PTE_KINDS: readonly TaggedConstant[] = [
   {"name":"PTE_KIND_NONE","short":"NONE","description":"empty entry","value":0},
   {"name":"PTE_KIND_PRESENT","short":"PRESENT","description":"present entry mapping a page (or the zero page)","value":1},
@@ -543,6 +550,7 @@ export const PTE_KINDS: readonly TaggedConstant[] = [
   {"name":"PTE_KIND_MARKER","short":"MARKER","description":"PTE marker (uffd-wp, poisoned, guard)","value":8},
   {"name":"PTE_KIND_TABLE","short":"TABLE","description":"non-leaf entry pointing at a page table","value":9},
 ];
+/** The flags of struct page (PG_*). */
 export const PAGE_FLAGS: readonly TaggedConstant[] = [
   {"name":"PG_locked","short":"PG_locked","description":"the folio lock (folio_lock())","value":0},
   {"name":"PG_referenced","short":"PG_referenced","description":"recently referenced","value":1},
@@ -561,6 +569,7 @@ export const PAGE_FLAGS: readonly TaggedConstant[] = [
   {"name":"PG_buddy","short":"PG_buddy","description":"free, owned by the page allocator (Linux: page type PGTY_buddy)","value":14},
   {"name":"PG_isolated","short":"PG_isolated","description":"isolated from the LRU for migration or compaction","value":15},
 ];
+/** The core's vmstat counters. */
 export const VMSTAT_ITEMS: readonly TaggedConstant[] = [
   {"name":"PGALLOC","short":"PGALLOC","description":"order-0 frames allocated","value":0},
   {"name":"PGFREE","short":"PGFREE","description":"order-0 frames freed","value":1},
@@ -588,6 +597,7 @@ export const VMSTAT_ITEMS: readonly TaggedConstant[] = [
   {"name":"FAIL_INJECTED_PGTABLE","short":"FAIL_INJECTED_PGTABLE","description":"page-table allocations failed on purpose","value":23},
   {"name":"FAIL_INJECTED_SWAP_SLOT","short":"FAIL_INJECTED_SWAP_SLOT","description":"swap-slot allocations failed on purpose","value":24},
 ];
+/** The errno values the core returns (negated). */
 export const ERRNO_CODES: readonly TaggedConstant[] = [
   {"name":"EPERM","short":"EPERM","description":"operation not permitted","value":1},
   {"name":"ENOENT","short":"ENOENT","description":"no such entry","value":2},
@@ -603,6 +613,7 @@ export const ERRNO_CODES: readonly TaggedConstant[] = [
   {"name":"EINVAL","short":"EINVAL","description":"invalid argument","value":22},
   {"name":"ENOSPC","short":"ENOSPC","description":"no space left (swap full)","value":28},
 ];
+/** The kinds of record range operations hand back. */
 export const RECORD_KINDS: readonly TaggedConstant[] = [
   {"name":"REC_FORK_PINNED","short":"FORK_PINNED","description":"fork left a possibly pinned anon page alone: the strategy copies or shares it (aux: PTE bits)","value":1},
   {"name":"REC_FORK_PMD_PINNED","short":"FORK_PMD_PINNED","description":"fork left a possibly pinned PMD-mapped THP alone: split it, then copy the PTEs again","value":2},
@@ -615,6 +626,7 @@ export const RECORD_KINDS: readonly TaggedConstant[] = [
   {"name":"REC_PMD_PARTIAL","short":"PMD_PARTIAL","description":"a PMD leaf or PMD swap entry lies only partly in the range: left alone, split it first","value":9},
   {"name":"REC_SWAP_CACHE_ONLY","short":"SWAP_CACHE_ONLY","description":"the last swap PTE of a slot went away; its folio is still in the swap cache (aux: pfn)","value":11},
 ];
+/** Why GUP-fast stopped at a page. */
 export const GUP_FAST_REASONS: readonly TaggedConstant[] = [
   {"name":"GUPF_OK","short":"OK","description":"the page was taken","value":0},
   {"name":"GUPF_NO_TABLE","short":"NO_TABLE","description":"a page-table level above the PTE is missing","value":1},
@@ -627,6 +639,7 @@ export const GUP_FAST_REASONS: readonly TaggedConstant[] = [
   {"name":"GUPF_NOT_ALLOWED","short":"NOT_ALLOWED","description":"gup_fast_folio_allowed(): a FOLL_LONGTERM|FOLL_WRITE pin of a folio without a mapping","value":8},
   {"name":"GUPF_SEQ_RETRY","short":"SEQ_RETRY","description":"FOLL_PIN raced with fork's write-protect (mm->write_protect_seq): everything undone","value":9},
 ];
+/** GUP's FOLL_* flags. */
 export const FOLL_FLAGS: readonly TaggedConstant[] = [
   {"name":"FOLL_WRITE","short":"FOLL_WRITE","description":"check the PTE is writable / the caller will write","value":1},
   {"name":"FOLL_GET","short":"FOLL_GET","description":"take a plain reference (get_user_pages())","value":2},
@@ -635,12 +648,14 @@ export const FOLL_FLAGS: readonly TaggedConstant[] = [
   {"name":"FOLL_PIN","short":"FOLL_PIN","description":"take a pin (pin_user_pages()): the caller will access the page contents","value":524288},
   {"name":"FOLL_FAST_ONLY","short":"FOLL_FAST_ONLY","description":"do not fall back to the slow path","value":1048576},
 ];
+/** The mm's RSS counters (MM_*). */
 export const RSS_MEMBERS: readonly TaggedConstant[] = [
   {"name":"MM_FILEPAGES","short":"MM_FILEPAGES","description":"file-backed pages mapped","value":0},
   {"name":"MM_ANONPAGES","short":"MM_ANONPAGES","description":"anonymous pages mapped","value":1},
   {"name":"MM_SWAPENTS","short":"MM_SWAPENTS","description":"swap entries","value":2},
   {"name":"MM_SHMEMPAGES","short":"MM_SHMEMPAGES","description":"shmem pages mapped","value":3},
 ];
+/** What handle_access() returns when the access needs the kernel. */
 export const ACCESS_RESULTS: readonly TaggedConstant[] = [
   {"name":"ACCESS_OK","short":"OK","description":"the access completed","value":0},
   {"name":"ACCESS_NEED_FAULT","short":"NEED_FAULT","description":"no entry and the fast path may not fault it in (shared, no anon_vma, userfaultfd …)","value":-1},
@@ -653,6 +668,7 @@ export const ACCESS_RESULTS: readonly TaggedConstant[] = [
   {"name":"ACCESS_HUGE","short":"HUGE","description":"a PMD leaf that the access cannot use as is (a write to a read-only THP)","value":-8},
   {"name":"ACCESS_ENOMEM","short":"ENOMEM","description":"a fault needed a frame or a page table and none was left; nothing changed","value":-12},
 ];
+/** The words of wp_fault_info()'s record. */
 export const WP_FACTS: readonly TaggedConstant[] = [
   {"name":"WPF_PFN","short":"PFN","description":"the page mapped at the address","value":0},
   {"name":"WPF_FOLIO","short":"FOLIO","description":"its folio","value":1},
@@ -665,16 +681,19 @@ export const WP_FACTS: readonly TaggedConstant[] = [
   {"name":"WPF_MAPPING","short":"MAPPING","description":"the folio's mapping word (anon_vma id << 2 | PAGE_MAPPING_ANON …)","value":8},
   {"name":"WPF_KIND","short":"KIND","description":"what is mapped: WP_ANON, WP_ZERO, WP_FILE","value":9},
 ];
+/** What a write-protect fault found. */
 export const WP_KINDS: readonly TaggedConstant[] = [
   {"name":"WP_ANON","short":"ANON","description":"an anonymous (or KSM) page","value":1},
   {"name":"WP_ZERO","short":"ZERO","description":"the shared zero page, or another special mapping","value":2},
   {"name":"WP_FILE","short":"FILE","description":"a shmem/file page","value":3},
 ];
+/** What fault injection can fail. */
 export const FAIL_KINDS: readonly TaggedConstant[] = [
   {"name":"FAIL_FRAME","short":"frame","description":"frame allocation: alloc_pages() from the free pool, frames_reserve() (fail_page_alloc)","value":0},
   {"name":"FAIL_PGTABLE","short":"pageTable","description":"page-table allocation: pt_alloc_table() from the pool, pt_reserve(), the PGD of mm_alloc()","value":1},
   {"name":"FAIL_SWAP_SLOT","short":"swapSlot","description":"swap-slot allocation: get_swap_slot() (add_to_swap())","value":2},
 ];
+/** The debug build's checks at every PTE install (page_table_check). */
 export const DEBUG_CHECKS: readonly TaggedConstant[] = [
   {"name":"CHECK_ANON_EXCLUSIVE","short":"anon_exclusive","description":"page_table_check: writable anon {entry} to pfn {pfn} not PageAnonExclusive at {addr}","value":1},
   {"name":"CHECK_ANON_SHARED","short":"anon_shared","description":"page_table_check: writable {entry} to anon pfn {pfn} mapped {a} times at {addr}","value":2},

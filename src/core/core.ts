@@ -75,6 +75,7 @@ export interface CoreRecord {
   readonly aux: number;
 }
 
+/** Bytes per page (4 KiB base pages). @public */
 export const PAGE_SIZE = 4096;
 const WASM_PAGE = 65536;
 
@@ -149,6 +150,12 @@ function intOption(name: string, v: number | undefined, dflt: number, min: numbe
   return x;
 }
 
+/**
+ * One thread's binding to a machine: its Wasm instance over the shared memory, its context, the
+ * views over the memory, and the range operations. `Core.create()` makes a machine,
+ * `Core.attach()` joins one another thread made, `Core.restore()` makes one from a snapshot.
+ * @public
+ */
 export class Core {
   /** Raw exports of this thread's instance. */
   readonly x: CoreExports;

@@ -8,6 +8,7 @@ import type { Core } from "./core.js";
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 3 : 1)} MiB`;
 const hex = (a: number) => "0x" + a.toString(16).padStart(8, "0");
 
+/** The machine's self-description, as `cowsim core` prints it: memory map, sizes, PTE layout. @public */
 export function describeCore(core: Core): string {
   const L = core.layout;
   const pageBytes = L.nframes * 4096;

@@ -15,10 +15,15 @@ import { faultIn, do_wp_page } from "./memory.js";
 import { Stat } from "./stats.js";
 import { PAGE_SIZE } from "./uapi.js";
 
+/** FOLL_WRITE: the pages will be written (a COW page is broken first). */
 export const FOLL_WRITE = C.FOLL_WRITE;
+/** FOLL_GET: take plain references (get_user_pages()). */
 export const FOLL_GET = C.FOLL_GET;
+/** FOLL_FORCE: reach what the process may not (ptrace): PROT_NONE, read-only private mappings. */
 export const FOLL_FORCE = C.FOLL_FORCE;
+/** FOLL_LONGTERM: the pin may last indefinitely (RDMA, io_uring fixed buffers). */
 export const FOLL_LONGTERM = C.FOLL_LONGTERM;
+/** FOLL_PIN: take pins (pin_user_pages()), which folio_maybe_dma_pinned() sees. */
 export const FOLL_PIN = C.FOLL_PIN;
 const FOLL_ALLOWED = FOLL_WRITE | FOLL_GET | FOLL_FORCE | FOLL_LONGTERM | FOLL_PIN;
 

@@ -84,6 +84,7 @@ export interface ScenarioResult {
   readonly runs: readonly RunResult[];
 }
 
+/** How runScenario() runs. @public */
 export interface RunOptions {
   /** Keep each step's kernel decisions and counters, for --trace. */
   readonly trace?: boolean;

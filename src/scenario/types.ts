@@ -20,6 +20,7 @@ export interface Step {
   readonly [field: string]: unknown;
 }
 
+/** What a run must end with: findings, counters, latent missed COWs, the invariants. @public */
 export interface Outcome {
   readonly counters?: Readonly<Record<string, number>>;
   readonly findings?: readonly string[];
@@ -27,12 +28,14 @@ export interface Outcome {
   readonly invariants?: true;
 }
 
+/** Where a scenario's behaviour comes from: a commit, a selftest case, an article, a CVE. @public */
 export type Reference =
   | { readonly commit: string; readonly subject?: string }
   | { readonly selftest: string; readonly case?: string }
   | { readonly url: string; readonly title?: string }
   | { readonly cve: string };
 
+/** One run of a scenario: a name, a strategy (built-in or registered) and its knobs. @public */
 export interface RunSpec {
   readonly name: string;
   /** A built-in strategy (StrategyId) or a registered one. */
@@ -51,6 +54,7 @@ export interface KernelSection {
   readonly checkInvariants?: boolean;
 }
 
+/** A scenario as its file states it (see the JSON Schema, `cowsim schema`). @public */
 export interface Scenario {
   readonly name: string;
   readonly description?: string;

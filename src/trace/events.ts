@@ -223,6 +223,12 @@ type EveryPoint = { [K in TraceName]: TracePoint<K> };
 const everyPoint: (p: TracePoints) => EveryPoint = (p) => p;
 void everyPoint;
 
+/**
+ * The subscribers of one kernel's tracepoints. Subscribing and unsubscribing replace the lists
+ * rather than edit them, so a listener may unsubscribe itself (or another) while an event is
+ * being delivered, and that delivery still reaches everyone who was subscribed when it began.
+ * @public
+ */
 export class TraceBus {
   /** The tracepoints; the hot paths test `points.<name>.listening` before building an event. */
   readonly points = new TracePoints();
