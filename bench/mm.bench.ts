@@ -7,14 +7,24 @@
  * kernel's figures (the development machine's; with --kernel, this machine's, measured by
  * bench/kernel/faults.c in the same run).
  *
- * With --tree DIR (repeatable) the same cases also run, in this process, against the cowsim
- * checkout in DIR (its src/ and build/), and a second table shows each beside this checkout:
- * before and after a change, measured side by side.
+ * With --tree DIR the same cases run, in this process, against the cowsim checkout in DIR (its
+ * src/ and build/) too, interleaved run by run (the order alternating each round, so drift of
+ * the host falls on both alike) for --rounds N rounds (default 31): a table of both medians,
+ * the median of the rounds' ratios and their middle half — the noise a ratio is judged against.
+ * Before and after a change, side by side.
  */
 import { pathToFileURL } from "node:url";
 import { resolve, basename } from "node:path";
 import * as here from "../src/index.js";
 import { argValues, json, timed, runCases, kernelFigures, addLinux, printTable, type Case } from "./harness.js";
+
+/** A case before Benchmark.js wraps it: what is measured, with its setup and teardown apart. */
+interface Spec<S = unknown> {
+  key: string; name: string; per: number; unit: Case["unit"];
+  setup: () => S; measured: (s: S) => void; teardown: (s: S) => void;
+}
+const spec = <S>(key: string, name: string, per: number, setup: () => S, measured: (s: S) => void, teardown: (s: S) => void,
+  unit: Case["unit"] = "ns"): Spec => ({ key, name, per, unit, setup, measured, teardown } as Spec);
 
 type Api = typeof here;
 type Kernel = ReturnType<Api["createKernel"]>;
@@ -23,10 +33,10 @@ const PAGE = 4096;
 const N = 8192; // pages per fault round (32 MiB)
 const GiB = 2 ** 30;
 
-function casesOf(api: Api, prefix: string): Case[] {
+function casesOf(api: Api, prefix: string): Spec[] {
   const RW = api.PROT_READ | api.PROT_WRITE;
   const PRIV = api.MAP_PRIVATE | api.MAP_ANONYMOUS;
-  const cases: Case[] = [];
+  const cases: Spec[] = [];
   for (const oracle of [false, true]) {
     const k: Kernel = api.createKernel({ strategy: "anon-exclusive", memory: "1280M", oracle, build: "release" });
     const p = k.spawn();
@@ -35,12 +45,12 @@ function casesOf(api: Api, prefix: string): Case[] {
     const label = prefix ? `${prefix}: ` : "";
     const key = (k: string) => (prefix ? `${prefix}:${k}${suffix}` : `${k}${suffix}`);
 
-    cases.push(timed(key("firstTouchNs"), `${label}first-touch write fault${on}`, N,
+    cases.push(spec(key("firstTouchNs"), `${label}first-touch write fault${on}`, N,
       () => p.mmap(null, N * PAGE, RW, PRIV),
       (a: number) => { for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 1); },
       (a: number) => p.munmap(a, N * PAGE),
     ));
-    cases.push(timed(key("cowFaultNs"), `${label}COW fault${on}`, N,
+    cases.push(spec(key("cowFaultNs"), `${label}COW fault${on}`, N,
       () => {
         const a = p.mmap(null, N * PAGE, RW, PRIV);
         for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 1);
@@ -49,7 +59,7 @@ function casesOf(api: Api, prefix: string): Case[] {
       ({ a }: { a: number }) => { for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 2); },
       ({ a, child }: { a: number; child: ReturnType<typeof p.fork> }) => { child.exit(); p.munmap(a, N * PAGE); },
     ));
-    cases.push(timed(key("reuseFaultNs"), `${label}reuse fault${on}`, N,
+    cases.push(spec(key("reuseFaultNs"), `${label}reuse fault${on}`, N,
       () => {
         const a = p.mmap(null, N * PAGE, RW, PRIV);
         for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 1);
@@ -59,14 +69,14 @@ function casesOf(api: Api, prefix: string): Case[] {
       (a: number) => { for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 2); },
       (a: number) => p.munmap(a, N * PAGE),
     ));
-    cases.push(timed(key("zeroPageFaultNs"), `${label}zero-page read fault${on}`, N,
+    cases.push(spec(key("zeroPageFaultNs"), `${label}zero-page read fault${on}`, N,
       () => p.mmap(null, N * PAGE, RW, PRIV),
       (a: number) => { for (let i = 0; i < N; i++) p.read(a + i * PAGE); },
       (a: number) => p.munmap(a, N * PAGE),
     ));
     p.mmap(null, GiB, RW, PRIV | api.MAP_POPULATE);
     let forked: ReturnType<Kernel["spawn"]> | null = null;
-    cases.push(timed(key("fork1GiBMs"), `${label}fork of 1 GiB populated${on}`, 0,
+    cases.push(spec(key("fork1GiBMs"), `${label}fork of 1 GiB populated${on}`, 0,
       () => null,
       () => { forked = p.fork(); },
       () => { forked!.exit(); },
@@ -76,15 +86,55 @@ function casesOf(api: Api, prefix: string): Case[] {
   return cases;
 }
 
-const others: { label: string; api: Api }[] = [];
-for (const dir of argValues("--tree")) {
-  others.push({ label: basename(resolve(dir)), api: await import(pathToFileURL(resolve(dir, "src/index.ts")).href) as Api });
-}
-// interleaved, case by case: this checkout's, then each other tree's, so drift hits all alike
+const trees = argValues("--tree");
+if (trees.length > 1) throw new Error("bench:mm compares with one other tree at a time");
 const mine = casesOf(here, "");
-const theirs = others.map((t) => casesOf(t.api, t.label));
-const cases = mine.flatMap((c, i) => [c, ...theirs.map((t) => t[i]!)]);
-const results = runCases(cases);
+
+if (trees.length === 1) {
+  const dir = resolve(trees[0]!);
+  const label = basename(dir);
+  const theirs = casesOf(await import(pathToFileURL(resolve(dir, "src/index.ts")).href) as Api, label);
+  const rounds = Number(argValues("--rounds")[0] ?? 31);
+  const once = (c: Spec): number => {
+    const st = c.setup();
+    const t0 = process.hrtime.bigint();
+    c.measured(st);
+    const ns = Number(process.hrtime.bigint() - t0);
+    c.teardown(st);
+    return c.per ? ns / c.per : ns / 1e6;
+  };
+  const samples = mine.map(() => ({ mine: [] as number[], theirs: [] as number[] }));
+  for (let r = -3; r < rounds; r++) { // three rounds to warm up, not counted
+    mine.forEach((c, i) => {
+      const t = theirs[i]!;
+      const [a, b] = r % 2 ? [once(t), once(c)].reverse() : [once(c), once(t)];
+      if (r >= 0) { samples[i]!.mine.push(a!); samples[i]!.theirs.push(b!); }
+    });
+    if (!json) process.stderr.write(`\r  round ${Math.max(0, r + 1)}/${rounds}`);
+  }
+  const median = (xs: readonly number[]) => { const s = [...xs].sort((x, y) => x - y); return s[s.length >> 1]!; };
+  const out: Record<string, number> = {};
+  if (!json) {
+    console.log(`\n\nthis checkout beside ${label}, ${rounds} rounds, interleaved\n`);
+    console.log(`| measure | this checkout (median) | ${label} (median) | ${label} ÷ this (median of the rounds' ratios) | middle half |`);
+    console.log("| --- | --- | --- | --- | --- |");
+  }
+  mine.forEach((c, i) => {
+    const s = samples[i]!;
+    const ratios = s.theirs.map((x, j) => x / s.mine[j]!).sort((x, y) => x - y);
+    const q = (f: number) => ratios[Math.floor(f * (ratios.length - 1))]!;
+    out[c.key] = median(s.mine);
+    out[`${label}:${c.key}`] = median(s.theirs);
+    out[`${label}:${c.key}:ratio`] = median(ratios);
+    const unit = c.per ? c.unit : "ms";
+    const d = c.per ? 0 : 2;
+    if (!json) console.log(`| ${c.name} | ${median(s.mine).toFixed(d)} ${unit} | ${median(s.theirs).toFixed(d)} ${unit} | ${median(ratios).toFixed(2)}× | ${q(0.25).toFixed(2)}–${q(0.75).toFixed(2)} |`);
+  });
+  if (json) console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+const results = runCases(mine.map((c) => timed(c.key, c.name, c.per, c.setup, c.measured, c.teardown, c.unit)));
 
 // the real kernel on the development machine: the figures the targets were set against, and
 // reuse as measured there by npm run bench:kernel; --kernel measures this machine's instead
@@ -102,15 +152,4 @@ if (json) {
   console.log(JSON.stringify(results));
 } else {
   printTable(results, ROWS);
-  for (const { label } of others) {
-    console.log(`\n| measure | this checkout | ${label} | ${label} ÷ this |`);
-    console.log("| --- | --- | --- | --- |");
-    for (const row of ROWS) {
-      for (const suffix of ["", "Oracle"]) {
-        const a = results[row.key + suffix]!, b = results[`${label}:${row.key}${suffix}`]!;
-        const d = "digits" in row ? row.digits : 0;
-        console.log(`| ${row.label}${suffix ? ", oracle on" : ""} | ${a.toFixed(d)} ${row.unit} | ${b.toFixed(d)} ${row.unit} | ${(b / a).toFixed(2)}× |`);
-      }
-    }
-  }
 }
