@@ -8,14 +8,14 @@
  * bench/kernel/faults.c in the same run).
  *
  * With --tree DIR the same cases run, in this process, against the cowsim checkout in DIR (its
- * src/ and build/) too, interleaved run by run (the order alternating each round, so drift of
+ * dist/ and build/: build it first) too, interleaved run by run (the order alternating each round, so drift of
  * the host falls on both alike) for --rounds N rounds (default 31): a table of both medians,
  * the median of the rounds' ratios and their middle half — the noise a ratio is judged against.
  * Before and after a change, side by side.
  */
 import { pathToFileURL } from "node:url";
 import { resolve, basename } from "node:path";
-import * as here from "../src/index.js";
+import * as here from "../dist/index.js";
 import { argValues, json, timed, runCases, kernelFigures, addLinux, printTable, type Case } from "./harness.js";
 
 /** A case before Benchmark.js wraps it: what is measured, with its setup and teardown apart. */
@@ -93,7 +93,8 @@ const mine = casesOf(here, "");
 if (trees.length === 1) {
   const dir = resolve(trees[0]!);
   const label = basename(dir);
-  const theirs = casesOf(await import(pathToFileURL(resolve(dir, "src/index.ts")).href) as Api, label);
+  // the other checkout as its users run it: its compiled dist/ (npm run build there first)
+  const theirs = casesOf(await import(pathToFileURL(resolve(dir, "dist/index.js")).href) as Api, label);
   const rounds = Number(argValues("--rounds")[0] ?? 31);
   const once = (c: Spec): number => {
     const st = c.setup();
