@@ -31,8 +31,9 @@ export function compareStrategies<T, const S extends string = StrategyId>(
   } = {},
 ): Record<S, StrategyResult<T>> {
   const out = {} as Record<S, StrategyResult<T>>;
-  for (const id of options.strategies ?? (STRATEGY_IDS as readonly string[] as readonly S[])) {
-    const k = createKernel({ ...options, strategy: id, knobs: options.knobs?.[id] ?? {} });
+  const { strategies, knobs, ...kernelOptions } = options;
+  for (const id of strategies ?? (STRATEGY_IDS as readonly string[] as readonly S[])) {
+    const k = createKernel({ ...kernelOptions, strategy: id, knobs: knobs?.[id] ?? {} });
     let value: T | undefined;
     let error: Error | undefined;
     try {

@@ -12,6 +12,7 @@
  */
 import { coreModule, planBytes, MAX_MEMORY_BYTES, type CoreBuild, type CoreWasm } from "../core/wasm.js";
 import { parseSize } from "../util/size.js";
+import { closest } from "../util/closest.js";
 import { DEFAULT_MAX_MAP_COUNT, PAGE_SIZE } from "./uapi.js";
 
 /** One option that breaks its rule. @public */
@@ -150,6 +151,12 @@ function defaultPageTables(frames: number, maxMms: number): number {
   return Math.min(KERNEL_OPTION_LIMITS.pageTables.max, Math.ceil(frames / 512) * 4 + 4 * maxMms + 64);
 }
 
+/** Every option createKernel() takes (`snapshot` is createKernel()'s own, checked there). */
+const OPTION_NAMES = [
+  "strategy", "knobs", "memory", "swap", "dataBytes", "seed", "transient", "maxProcesses", "maxMapCount", "pageTables",
+  "oracle", "explain", "checkInvariants", "build", "wasm",
+];
+
 /**
  * Checks options of createKernel() (any object: a scenario's `kernel:` block converted, or a
  * program's options) against every rule. Returns every problem — not only the first — and, when
@@ -162,6 +169,12 @@ export function validateKernelOptions(options: object): KernelOptionsCheck {
   const bad = (option: string, message: string) => { problems.push({ option, message: `${option} ${message}` }); };
   const L = KERNEL_OPTION_LIMITS;
   const D = KERNEL_OPTION_DEFAULTS;
+  // a misspelt option would otherwise be its default, silently
+  for (const key of Object.keys(o)) {
+    if (OPTION_NAMES.includes(key) || o[key] === undefined) continue;
+    const hint = closest(key, OPTION_NAMES);
+    bad(key, `is no option of createKernel()${hint ? ` (did you mean ${hint}?)` : ""}; the options are ${OPTION_NAMES.join(", ")}`);
+  }
 
   const size = (option: "memory" | "swap", v: unknown, dflt: number): number => {
     if (v === undefined) return dflt;
@@ -198,6 +211,9 @@ export function validateKernelOptions(options: object): KernelOptionsCheck {
     bad("transient", `must be { lruBatch, isolation } (either may be left out), not ${given(t)}`);
   } else if (t !== undefined) {
     const tr = t as Readonly<Record<string, unknown>>;
+    for (const key of Object.keys(tr)) {
+      if (key !== "lruBatch" && key !== "isolation" && tr[key] !== undefined) bad(`transient.${key}`, "is no option of transient (lruBatch, isolation)");
+    }
     const lb = tr.lruBatch;
     if (lb === true) lruBatch = true;
     else if (lb !== undefined && lb !== false) {

@@ -71,7 +71,11 @@ export function kernelOptionsOf(k: KernelSection | undefined): KernelOptions {
   const given = <K extends keyof KernelSection>(key: K) => (kern[key] !== undefined ? { [key]: kern[key] } : {});
   return {
     memory: kern.memory ?? "16M",
-    ...given("swap"), ...given("transient"), ...given("maxProcesses"), ...given("maxMapCount"),
+    ...given("swap"), ...given("maxProcesses"), ...given("maxMapCount"),
+    // the schema speaks for unknown keys in the file; only the known ones go to the kernel
+    ...(kern.transient !== undefined && typeof kern.transient === "object" && kern.transient !== null && !Array.isArray(kern.transient)
+      ? { transient: { ...given2(kern.transient, "lruBatch"), ...given2(kern.transient, "isolation") } }
+      : given("transient")),
     dataBytes: kern.dataBytes ?? 0,
     seed: kern.seed ?? 1,
     checkInvariants: kern.checkInvariants ?? true,
@@ -79,6 +83,8 @@ export function kernelOptionsOf(k: KernelSection | undefined): KernelOptions {
     explain: true,
   };
 }
+
+const given2 = <T extends object, K extends keyof T>(o: T, key: K): Partial<T> => (o[key] !== undefined ? { [key]: o[key] } as Partial<T> : {});
 
 /** Bytes from a size: a number, "8K", "3 pages". */
 export function sizeOf(name: string, v: number | string): number {

@@ -95,6 +95,13 @@ describe("validateKernelOptions", () => {
     expect(validateKernelOptions({ pageTables: 10 }).values!.core.pageTables).toBe(10);
   });
 
+  it("a misspelt option is a problem, not its default in silence", () => {
+    expect(messages({ memroy: "8M", transient: { lruBatsh: true }, memory: "8M", oracle: undefined })).toEqual([
+      ["memroy", "memroy is no option of createKernel() (did you mean memory?); the options are strategy, knobs, memory, swap, dataBytes, seed, transient, maxProcesses, maxMapCount, pageTables, oracle, explain, checkInvariants, build, wasm"],
+      ["transient.lruBatsh", "transient.lruBatsh is no option of transient (lruBatch, isolation)"],
+    ]);
+  });
+
   it("problems as one message, for EINVAL", () => {
     const { problems } = validateKernelOptions({ memory: 0, maxMapCount: -1 });
     expect(formatOptionProblems(problems)).toBe(
