@@ -9,13 +9,15 @@
 
 // ---- the kernel and its processes ------------------------------------------------------------
 export { createKernel, Kernel, Process } from "./kernel.js";
-export type { KernelOptions, TransientOptions, MapsEntry, LatentMissedCow, KernelEvent } from "./kernel.js";
+export type { KernelOptions, TransientOptions, MapsEntry, SmapsEntry, LatentMissedCow, KernelEvent } from "./kernel.js";
+export type { ThpOptions, ThpEnabled, ThpSizeEnabled, ThpSize } from "./kernel.js";
+export { THP_SIZE_ORDERS } from "./kernel.js";
 export {
   PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS,
   MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
   MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
   MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
-  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE,
+  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
 } from "./kernel.js";
 export {
   validateKernelOptions, formatOptionProblems, formatSize, KERNEL_OPTION_LIMITS, KERNEL_OPTION_DEFAULTS,

@@ -282,7 +282,7 @@ export {
   MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
   MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
   MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
-  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_NAMES,
+  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
 } from "./mm/uapi.js";
 export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
 export type { Counters } from "./mm/stats.js";
@@ -291,7 +291,9 @@ export {
 } from "./mm/options.js";
 export type { OptionProblem, KernelOptionValues, KernelOptionsCheck, KernelCoreSizes } from "./mm/options.js";
 export type { TransientOptions } from "./mm/kernel.js";
-export type { MapsEntry } from "./mm/process.js";
+export type { MapsEntry, SmapsEntry } from "./mm/process.js";
+export type { ThpOptions, ThpEnabled, ThpSizeEnabled, ThpSize } from "./mm/huge_memory.js";
+export { THP_SIZE_ORDERS } from "./mm/huge_memory.js";
 export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./mm/gup.js";
 export type { PinContract } from "./mm/gup.js";
 export type { InvariantViolation, HeldFrame, FrameHolder, UsedSwapSlot } from "./mm/invariants.js";

@@ -24,6 +24,7 @@ import { WaitQueues } from "./wait.js";
 import { PinRegistry } from "./gup.js";
 import { reclaim, swapCacheOrphan } from "./swap.js";
 import { validateKernelOptions, formatOptionProblems } from "./options.js";
+import type { ThpOptions, ThpPolicy } from "./huge_memory.js";
 import { Rng } from "../util/rng.js";
 
 /** Transient references the real kernel takes, each behind an option. @public */
@@ -71,6 +72,12 @@ export interface KernelOptions {
   /** Which compilation of the core (default "release"). */
   readonly build?: CoreBuild;
   /**
+   * The transparent-hugepage policy of /sys/kernel/mm/transparent_hugepage (default Linux
+   * 6.12's: enabled "always", 2M "inherit", every mTHP size "never", the huge zero page used).
+   * It decides which folio orders a VMA is eligible for (`Process.smaps()`'s `thpEligible`).
+   */
+  readonly thp?: ThpOptions;
+  /**
    * The compiled core, when the embedding program has it: a WebAssembly.Module, its bytes or a
    * URL. Default: what loadCore() loaded, or (in Node) the package's own file.
    */
@@ -106,6 +113,8 @@ export class MmKernel implements KernelView {
   readonly processes = new Map<number, MmProcess>();
   readonly maxMapCount: number;
   readonly maxProcesses: number;
+  /** The THP policy (/sys/kernel/mm/transparent_hugepage), resolved into its order masks. */
+  readonly thp: ThpPolicy;
   readonly invariantsEachStep: boolean;
   /** Whether the options asked for the oracle (the facade makes it). */
   readonly wantsOracle: boolean;
@@ -159,6 +168,7 @@ export class MmKernel implements KernelView {
     this.wantsOracle = v.oracle;
     this.wantsJournal = v.oracle && v.explain;
     this.maxMapCount = v.maxMapCount;
+    this.thp = v.thp;
     this.maxProcesses = v.maxProcesses;
     this.invariantsEachStep = v.checkInvariants;
   }

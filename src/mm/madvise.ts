@@ -1,19 +1,20 @@
 /**
  * madvise() (mm/madvise.c) for the advice anonymous memory needs so far: MADV_DONTNEED,
  * MADV_DONTFORK / MADV_DOFORK, MADV_WIPEONFORK / MADV_KEEPONFORK, MADV_POPULATE_(READ|WRITE),
- * and the read-ahead hints, which only set their flags.
+ * MADV_HUGEPAGE / MADV_NOHUGEPAGE and the read-ahead hints, which only set their flags.
  */
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
 import {
   hex, VM_DONTCOPY, VM_WIPEONFORK, VM_SEQ_READ, VM_RAND_READ, VM_SHARED, VM_WRITE, VM_READ, VM_EXEC,
+  VM_HUGEPAGE, VM_NOHUGEPAGE,
 } from "./vma.js";
 import { splitAround, mergeNeighbours, zapVma, populate, pageAligned } from "./mmap.js";
 import {
   PAGE_SIZE, TASK_SIZE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED,
   MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_POPULATE_READ,
-  MADV_POPULATE_WRITE, MADV_PAGEOUT, MADV_NAMES,
+  MADV_POPULATE_WRITE, MADV_PAGEOUT, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
 } from "./uapi.js";
 import { madvise_pageout } from "./swap.js";
 
@@ -26,11 +27,15 @@ const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
   [MADV_DOFORK]: [0, VM_DONTCOPY],
   [MADV_WIPEONFORK]: [VM_WIPEONFORK, 0],
   [MADV_KEEPONFORK]: [0, VM_WIPEONFORK],
+  // hugepage_madvise()
+  [MADV_HUGEPAGE]: [VM_HUGEPAGE, VM_NOHUGEPAGE],
+  [MADV_NOHUGEPAGE]: [VM_NOHUGEPAGE, VM_HUGEPAGE],
 };
 
 const SUPPORTED = new Set([
   MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK,
   MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+  MADV_HUGEPAGE, MADV_NOHUGEPAGE,
 ]);
 
 /**

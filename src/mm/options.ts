@@ -13,6 +13,7 @@
 import { coreModule, planBytes, MAX_MEMORY_BYTES, type CoreBuild, type CoreWasm } from "../core/wasm.js";
 import { parseSize } from "../util/size.js";
 import { closest } from "../util/closest.js";
+import { thpPolicyOf, type ThpPolicy } from "./huge_memory.js";
 import { DEFAULT_MAX_MAP_COUNT, PAGE_SIZE } from "./uapi.js";
 
 /** One option that breaks its rule. @public */
@@ -92,6 +93,8 @@ export interface KernelOptionValues {
   readonly oracle: boolean;
   readonly explain: boolean;
   readonly build: CoreBuild;
+  /** The THP policy, resolved. */
+  readonly thp: ThpPolicy;
   /** What to pass to Core.create(). */
   readonly core: KernelCoreSizes;
 }
@@ -154,7 +157,7 @@ function defaultPageTables(frames: number, maxMms: number): number {
 /** Every option createKernel() takes (`snapshot` is createKernel()'s own, checked there). */
 const OPTION_NAMES = [
   "strategy", "knobs", "memory", "swap", "dataBytes", "seed", "transient", "maxProcesses", "maxMapCount", "pageTables",
-  "oracle", "explain", "checkInvariants", "build", "wasm",
+  "oracle", "explain", "checkInvariants", "build", "wasm", "thp",
 ];
 
 /**
@@ -240,7 +243,10 @@ export function validateKernelOptions(options: object): KernelOptionsCheck {
     if (o.build !== "release" && o.build !== "debug") bad("build", `must be "release" or "debug", not ${given(o.build)}`);
     else build = o.build;
   }
+  const thpCheck = thpPolicyOf(o.thp);
+  for (const [option, message] of thpCheck.problems) bad(option, message);
   if (problems.length) return { problems };
+  const thp = thpCheck.policy!;
 
   const sizes = (mem: number, sw: number, data: number, mms: number, tables: number): KernelCoreSizes => {
     const frames = Math.ceil(mem / PAGE_SIZE);
@@ -258,7 +264,7 @@ export function validateKernelOptions(options: object): KernelOptionsCheck {
   if (fit) return { problems: [fit] };
   return {
     problems: [],
-    values: { memory, swap, dataBytes, seed, lruBatch, isolation, maxProcesses, maxMapCount, checkInvariants, oracle, explain, build, core },
+    values: { memory, swap, dataBytes, seed, lruBatch, isolation, maxProcesses, maxMapCount, checkInvariants, oracle, explain, build, thp, core },
   };
 }
 

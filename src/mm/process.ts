@@ -18,11 +18,18 @@ import { do_mremap } from "./mremap.js";
 import { do_madvise } from "./madvise.js";
 import { dup_mmap } from "./fork.js";
 import { PAGE_SIZE } from "./uapi.js";
+import { thp_vma_allowable_orders, THP_ORDERS_ALL_ANON, TVA_SMAPS, TVA_ENFORCE_SYSFS } from "./huge_memory.js";
 import { FaultBlocked, wouldDeadlock, type WaitQueue } from "./wait.js";
 
 /** The step codes of a load and a store (a step that is a code and two numbers, made on every access). */
 export const CALL_READ = 1;
 export const CALL_WRITE = 2;
+
+/** One VMA of /proc/pid/smaps. @public */
+export interface SmapsEntry extends MapsEntry {
+  /** THPeligible: thp_vma_allowable_orders() allows some order here. */
+  readonly thpEligible: boolean;
+}
 
 /** Where an access stands: done, waiting for a wait queue to be woken, or failed. @public */
 export type AccessState = "done" | "blocked" | "failed";
@@ -252,6 +259,16 @@ export class MmProcess {
     return this.vmas.list.map((v) => ({
       start: v.start, end: v.end, perms: v.describe().split(" ")[1]!, flags: v.flags, pgoff: v.pgoff,
       anonVma: v.anonVma?.id ?? null, shared: v.shmem !== null,
+    }));
+  }
+
+  /** /proc/pid/smaps, per VMA: the maps line and whether THP may back it (THPeligible). */
+  smaps(): SmapsEntry[] {
+    const k = this.kernel;
+    return this.vmas.list.map((v) => ({
+      start: v.start, end: v.end, perms: v.describe().split(" ")[1]!, flags: v.flags, pgoff: v.pgoff,
+      anonVma: v.anonVma?.id ?? null, shared: v.shmem !== null,
+      thpEligible: thp_vma_allowable_orders(k.thp, v, v.flags, TVA_SMAPS | TVA_ENFORCE_SYSFS, THP_ORDERS_ALL_ANON) !== 0,
     }));
   }
 

@@ -25,6 +25,10 @@ export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_WIPEONFORK = 0x2000000;
 export const VM_SOFTDIRTY = 0x8000000;
+/** MADV_HUGEPAGE marked this VMA. */
+export const VM_HUGEPAGE = 0x20000000;
+/** MADV_NOHUGEPAGE marked this VMA. */
+export const VM_NOHUGEPAGE = 0x40000000;
 
 /** Flags that do not stop two VMAs from merging (VM_IGNORE_MERGE: VM_SOFTDIRTY). */
 const VM_IGNORE_MERGE = VM_SOFTDIRTY;

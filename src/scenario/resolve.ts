@@ -71,7 +71,7 @@ export function kernelOptionsOf(k: KernelSection | undefined): KernelOptions {
   const given = <K extends keyof KernelSection>(key: K) => (kern[key] !== undefined ? { [key]: kern[key] } : {});
   return {
     memory: kern.memory ?? "16M",
-    ...given("swap"), ...given("maxProcesses"), ...given("maxMapCount"),
+    ...given("swap"), ...given("maxProcesses"), ...given("maxMapCount"), ...given("thp"),
     // the schema speaks for unknown keys in the file; only the known ones go to the kernel
     ...(kern.transient !== undefined && typeof kern.transient === "object" && kern.transient !== null && !Array.isArray(kern.transient)
       ? { transient: { ...given2(kern.transient, "lruBatch"), ...given2(kern.transient, "isolation") } }

@@ -5,7 +5,7 @@
  */
 import { COUNTER_DESCRIPTIONS } from "../kernel.js";
 import { MADV_NAMES, PAGE_SIZE } from "../kernel.js";
-import { KERNEL_OPTION_LIMITS as L, formatSize } from "../kernel.js";
+import { KERNEL_OPTION_LIMITS as L, formatSize, THP_SIZE_ORDERS } from "../kernel.js";
 import { ERRNO } from "../errno.js";
 
 /**
@@ -224,6 +224,18 @@ export const SCENARIO_SCHEMA = {
         maxProcesses: { type: "integer", minimum: L.maxProcesses.min, maximum: L.maxProcesses.max, description: "most processes alive at once (default 256)" },
         maxMapCount: { type: "integer", minimum: L.maxMapCount.min, maximum: L.maxMapCount.max, description: "vm.max_map_count (default 65530)" },
         checkInvariants: { type: "boolean", description: "check every invariant after every step (default true)" },
+        thp: {
+          type: "object", additionalProperties: false,
+          description: "the THP policy of /sys/kernel/mm/transparent_hugepage (default Linux 6.12's)",
+          properties: {
+            enabled: { enum: ["always", "madvise", "never"], description: "transparent_hugepage/enabled (default always)" },
+            sizes: {
+              type: "object", additionalProperties: false, description: "hugepages-<size>kB/enabled (default: 2M inherit, the rest never)",
+              properties: Object.fromEntries(Object.keys(THP_SIZE_ORDERS).map((s) => [s, { enum: ["always", "inherit", "madvise", "never"] }])),
+            },
+            useZeroPage: { type: "boolean", description: "transparent_hugepage/use_zero_page (default true)" },
+          },
+        },
       },
     },
     processes: { type: "array", items: id, minItems: 1, uniqueItems: true, description: "processes that exist at the start (default: [main])" },

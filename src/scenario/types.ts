@@ -2,7 +2,7 @@
  * What a scenario file holds, once validated. The JSON Schema (schema.ts) is the contract; these
  * types follow it.
  */
-import type { StrategyId } from "../kernel.js";
+import type { StrategyId, ThpOptions } from "../kernel.js";
 
 /** `T` for every run, or `{ all: T, <run>: T }`. */
 export type PerRun<T> = T | { readonly [run: string]: T };
@@ -52,6 +52,7 @@ export interface KernelSection {
   readonly maxProcesses?: number;
   readonly maxMapCount?: number;
   readonly checkInvariants?: boolean;
+  readonly thp?: ThpOptions;
 }
 
 /** A scenario as its file states it (see the JSON Schema, `cowsim schema`). @public */

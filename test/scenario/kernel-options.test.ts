@@ -89,6 +89,7 @@ describe("validateKernelOptions", () => {
     expect(v).toEqual({
       memory: 256 * 2 ** 20, swap: 256 * 2 ** 20, dataBytes: 0, seed: 1, lruBatch: 0, isolation: 0, maxProcesses: 256, maxMapCount: 65530,
       checkInvariants: false, oracle: true, explain: true, build: "release",
+      thp: { enabled: "always", always: 0, madvise: 0, inherit: 512, useZeroPage: true },
       core: { frames: 65536, swapSlots: 65537, pageTables: 1600, maxMms: 256, maxThreads: 4, dataBytes: 0, build: "release" },
     });
     expect(validateKernelOptions({ transient: { lruBatch: true } }).values!.lruBatch).toBe(true);
@@ -97,7 +98,7 @@ describe("validateKernelOptions", () => {
 
   it("a misspelt option is a problem, not its default in silence", () => {
     expect(messages({ memroy: "8M", transient: { lruBatsh: true }, memory: "8M", oracle: undefined })).toEqual([
-      ["memroy", "memroy is no option of createKernel() (did you mean memory?); the options are strategy, knobs, memory, swap, dataBytes, seed, transient, maxProcesses, maxMapCount, pageTables, oracle, explain, checkInvariants, build, wasm"],
+      ["memroy", "memroy is no option of createKernel() (did you mean memory?); the options are strategy, knobs, memory, swap, dataBytes, seed, transient, maxProcesses, maxMapCount, pageTables, oracle, explain, checkInvariants, build, wasm, thp"],
       ["transient.lruBatsh", "transient.lruBatsh is no option of transient (lruBatch, isolation)"],
     ]);
   });
