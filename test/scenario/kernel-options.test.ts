@@ -136,7 +136,7 @@ describe("a scenario's kernel: block", () => {
       '3:49: unknown key "isolatoin" in kernel.transient (did you mean "isolation"?); expected one of lruBatch, isolation',
       "3:82: kernel.checkInvariants must be true or false, not 1",
       '3:93: kernel.memory must be bytes, a size such as "16M" or a number of pages such as "4 pages", not [1]',
-      '3:98: unknown key "swapp" in kernel (did you mean "swap"?); expected one of memory, swap, dataBytes, seed, transient, maxProcesses, maxMapCount, checkInvariants',
+      '3:98: unknown key "swapp" in kernel (did you mean "swap"?); expected one of memory, swap, dataBytes, seed, transient, maxProcesses, maxMapCount, checkInvariants, thp',
     ]);
   });
 
