@@ -119,7 +119,7 @@ export {
 
 export {
   alloc_pages, free_pages, split_block_to_order0, pageblock_free, frames_reserve, frames_unreserve,
-  GFP_ZERO,
+  GFP_ZERO, MAX_PAGE_ORDER, pageblock_bitmap_addr,
 } from "./page_alloc";
 
 export {

@@ -56,13 +56,13 @@ export const EINVAL: i32 = 22;
 export const ENOSPC: i32 = 28;
 
 // vmstat: machine-wide event counters, one place increments them (count_vm_event()).
-/** @vmstat PGALLOC order-0 frames allocated */
+/** @vmstat PGALLOC frames allocated in folios of order 0…8, 2^order each (rmqueue()); order 9 counts in THP_ALLOC */
 export const PGALLOC: u32 = 0;
-/** @vmstat PGFREE order-0 frames freed */
+/** @vmstat PGFREE frames freed in folios of order 0…8, 2^order each (free_one_page()); order 9 counts in THP_FREE */
 export const PGFREE: u32 = 1;
 /** @vmstat THP_ALLOC order-9 folios allocated */
 export const THP_ALLOC: u32 = 2;
-/** @vmstat THP_FREE order-9 folios freed */
+/** @vmstat THP_FREE order-9 folios freed whole (the frames of a split one count in PGFREE) */
 export const THP_FREE: u32 = 3;
 /** @vmstat PGALLOC_FAIL frame allocations that failed with ENOMEM */
 export const PGALLOC_FAIL: u32 = 4;

@@ -12,13 +12,27 @@
 //                  done modulo 2^32 too, which is exact because no VMA spans 16 TiB
 //   +20 private    swap entry (type << 27 | slot) while PG_swapcache is set
 //
-// A large folio (order 9, naturally aligned) keeps, as Linux 6.12 does in its second and third
-// struct page, the folio-wide counters in fields that tail pages do not otherwise use:
+// A large folio (orders 1…9, naturally aligned: the order-1 folios of the page cache, mTHP
+// 16 KiB … 1 MiB and the 2 MiB PMD THP) keeps its folio-wide counters in fields its tail pages
+// do not otherwise use:
 //
 //   page[1].mapping  _large_mapcount    all mappings of the folio, minus one
-//   page[1].index    _entire_mapcount   PMD mappings, minus one
+//   page[1].index    _entire_mapcount   PMD mappings, minus one            (orders 2…9)
+//                    _pincount          FOLL_PIN pins, exact, no bias      (order 1)
 //   page[1].private  _nr_pages_mapped   pages mapped by PTE, + ENTIRELY_MAPPED when PMD-mapped
-//   page[2].mapping  _pincount          FOLL_PIN pins of the folio (exact, no bias)
+//   page[2].mapping  _pincount          FOLL_PIN pins, exact, no bias      (orders 2…9)
+//
+// Linux 6.12 has room for all four counters in its second struct page and keeps only
+// _deferred_list in the third, so its order-1 folios have every counter (and no deferred
+// split). A 24-byte Page has three spare words per tail; the fourth counter lives in page[2],
+// which an order-1 folio does not have. Of the four, an order-1 folio never needs
+// _entire_mapcount — only a PMD mapping counts there, and only an order-9 folio is PMD-mappable,
+// so in Linux it stays -1 for the folio's whole life — and keeps its _pincount in that word
+// instead: folio_entire_mapcount() of an order-1 folio is 0, and its pins are counted exactly
+// in _pincount as 6.12 counts every large folio's (older kernels had 2-page compound pages count
+// pins in _refcount, hpage_pincount_available(); cowsim does not). Tail pages keep _refcount 0,
+// which is what makes a speculative folio_try_get() through a stale pointer to a page that has
+// become a tail fail.
 //
 // A tail page finds its head by alignment: head = pfn & ~(nr_pages - 1), the order being in
 // its own flags (Linux keeps a compound_head pointer in each tail instead).
@@ -161,12 +175,16 @@ export const FOLIO_PAGES_MAPPED: i32 = ENTIRELY_MAPPED - 1;
 }
 // @ts-ignore: decorator
 @inline export function largeMapcountAddr(folio: u32): u32 { return folioField(folio, 1, offsetof<Page>("mapping")); }
+/** _entire_mapcount of a folio of order 2…9 (an order-1 folio's word there is its _pincount). */
 // @ts-ignore: decorator
 @inline export function entireMapcountAddr(folio: u32): u32 { return folioField(folio, 1, offsetof<Page>("index")); }
 // @ts-ignore: decorator
 @inline export function nrPagesMappedAddr(folio: u32): u32 { return folioField(folio, 1, offsetof<Page>("private_")); }
+/** Where a large folio's _pincount lives: page[2], or page[1] for an order-1 folio (see above). */
 // @ts-ignore: decorator
-@inline export function pincountAddr(folio: u32): u32 { return folioField(folio, 2, offsetof<Page>("mapping")); }
+@inline export function pincountAddr(folio: u32): u32 {
+  return folio_order(folio) == 1 ? folioField(folio, 1, offsetof<Page>("index")) : folioField(folio, 2, offsetof<Page>("mapping"));
+}
 // @ts-ignore: decorator
 @inline export function refcountAddr(folio: u32): u32 { return pageAddr(folio) + offsetof<Page>("_refcount"); }
 // @ts-ignore: decorator
@@ -240,7 +258,12 @@ export function folio_mapcount(folio: u32): i32 {
   if (!folio_test_large(folio)) return page_mapcount_raw(folio) + 1;
   return atomic.load<i32>(largeMapcountAddr(folio)) + 1;
 }
+/**
+ * folio_entire_mapcount(): PMD mappings of a large folio. An order-1 folio can never be
+ * PMD-mapped and keeps its _pincount in that word: 0.
+ */
 export function folio_entire_mapcount(folio: u32): i32 {
+  if (folio_order(folio) < 2) return 0;
   return atomic.load<i32>(entireMapcountAddr(folio)) + 1;
 }
 export function folio_nr_pages_mapped(folio: u32): i32 {
@@ -280,15 +303,21 @@ export function folio_pincount(folio: u32): i32 {
   p.private_ = 0;
 }
 
-/** prep_compound_page() + folio_set_large_rmappable(): make [head, head + 2^order) one folio. */
+/**
+ * prep_compound_page() + folio_set_large_rmappable(): make [head, head + 2^order) one folio of
+ * `order` (1…9). The head holds one reference; every page is unmapped and its flags carry the
+ * order; then prep_compound_head()'s counters: _large_mapcount -1, _nr_pages_mapped 0,
+ * _pincount 0 and, from order 2 (where an order-1 folio keeps its _pincount instead, as Linux
+ * sets _deferred_list only from order 2), _entire_mapcount -1.
+ */
 export function prep_compound_page(head: u32, order: u32): void {
   const nr: u32 = <u32>1 << order;
   const o = order << PG_ORDER_SHIFT;
   resetPage(head, (1 << PG_head) | o, 1);
   for (let i: u32 = 1; i < nr; i++) resetPage(head + i, (1 << PG_tail) | o, 0);
   store<i32>(largeMapcountAddr(head), -1);
-  store<i32>(entireMapcountAddr(head), -1);
   store<i32>(nrPagesMappedAddr(head), 0);
+  if (order > 1) store<i32>(entireMapcountAddr(head), -1);
   store<i32>(pincountAddr(head), 0);
 }
 

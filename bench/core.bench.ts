@@ -3,7 +3,9 @@
  *
  * The hot core, release build, in one run: random translations over a populated 1 GiB range
  * (Wasm batched vs the TypeScript walk), fork copy and zap of that range, GUP-fast pin + unpin,
- * and the simulator memory spent per simulated 4 KiB page.
+ * the frame allocator (alloc_pages() then free_pages() of a batch of folios: order 0, an order-4
+ * mTHP and the order-9 THP, one call each), and the simulator memory spent per simulated 4 KiB
+ * page.
  *
  * With --baseline, a second core module (another build of assembly/, e.g. the release .wasm of
  * an earlier commit) is loaded beside this one, each over a machine of its own with the same
@@ -32,6 +34,10 @@ const FRAMES = PAGES + 32768;
 const BATCH = 4096;
 const GUP_BATCH = 512;
 const GUP_PAGES = 16384;
+/** Frames a batch of the allocator cases takes (of the 16383 the populated machine has free). */
+const ALLOC_FRAMES = 4096;
+/** The allocator cases' orders: a frame, a 64 KiB mTHP, a 2 MiB THP. */
+const ALLOC_ORDERS = [0, 4, 9] as const;
 
 /**
  * A machine over the module in `file`, sized as Core.create sizes one of FRAMES frames (its
@@ -56,6 +62,7 @@ class Machine {
   readonly addrs = new Float64Array(BATCH);
   readonly out = new Uint32Array(BATCH);
   readonly pgd: number;
+  readonly pfns = new Uint32Array(ALLOC_FRAMES);
   forkNs = 0;
   zapNs = 0;
   forkRuns = 0;
@@ -119,6 +126,26 @@ class Machine {
     if (got !== GUP_BATCH) throw new Error(`gup_fast took ${got}`);
     core.x.gup_put_scratch(core.ctx, GUP_BATCH, C.FOLL_PIN);
   }
+
+  /** Whether this machine's module allocates folios of `order` (an older core may not). */
+  allocates(order: number): boolean {
+    const pfn = this.core.x.alloc_pages(this.core.ctx, order, 0) >>> 0;
+    if (pfn === C.NO_PFN) return false;
+    this.core.x.free_pages(pfn, order);
+    return true;
+  }
+
+  /** alloc_pages() of ALLOC_FRAMES >> order folios of `order`, then free_pages() of each. */
+  allocFree(order: number): void {
+    const x = this.core.x;
+    const ctx = this.core.ctx;
+    const n = ALLOC_FRAMES >> order;
+    for (let i = 0; i < n; i++) this.pfns[i] = x.alloc_pages(ctx, order, 0);
+    for (let i = 0; i < n; i++) {
+      if (this.pfns[i] === C.NO_PFN) throw new Error(`alloc_pages(${order}) failed`);
+      x.free_pages(this.pfns[i]!, order);
+    }
+  }
 }
 
 function single(): void {
@@ -130,7 +157,9 @@ function single(): void {
     .add("translate: Wasm, batched", () => m.translate(), { minSamples: 20 })
     .add("translate: TypeScript walk", () => m.tsWalk(), { minSamples: 10 })
     .add("fork copy + zap of 1 GiB", () => m.forkAndZap(), { minSamples: 8, maxTime: 3 })
-    .add("GUP-fast pin + unpin", () => m.gupFastBatch(), { minSamples: 20 })
+    .add("GUP-fast pin + unpin", () => m.gupFastBatch(), { minSamples: 20 });
+  for (const order of ALLOC_ORDERS) suite.add(`alloc + free, order ${order}`, () => m.allocFree(order), { minSamples: 20 });
+  suite
     .on("cycle", (e: Benchmark.Event) => {
       const b = e.target as unknown as Benchmark & { error?: Error };
       if (b.error) throw b.error;
@@ -146,6 +175,7 @@ function single(): void {
   results.forkNsPerPte = m.forkNs / m.forkRuns / PAGES;
   results.zapNsPerPte = m.zapNs / m.forkRuns / PAGES;
   results.gupFastNsPerPage = perOp("GUP-fast pin + unpin") / GUP_BATCH;
+  for (const order of ALLOC_ORDERS) results[`allocFreeNsOrder${order}`] = perOp(`alloc + free, order ${order}`) / (ALLOC_FRAMES >> order);
 
   // memory: what the populated gigabyte costs, metadata only and with 64 data bytes per page
   const tables = core.x.mm_nr_ptes(m.parent) + 1;
@@ -169,6 +199,9 @@ function single(): void {
     console.log(`| fork copy of 1 GiB | ${f(results.forkNsPerPte)} ns/PTE (${f(results.forkNsPerPte * PAGES / 1e6)} ms) | ≤ 20 ns/PTE |`);
     console.log(`| zap of 1 GiB | ${f(results.zapNsPerPte)} ns/PTE | |`);
     console.log(`| GUP-fast pin + unpin | ${f(results.gupFastNsPerPage)} ns/page | |`);
+    for (const order of ALLOC_ORDERS) {
+      console.log(`| alloc_pages + free_pages, order ${order} | ${f(results[`allocFreeNsOrder${order}`]!)} ns/folio | |`);
+    }
     console.log(`| metadata per 4 KiB page | ${f(results.metadataBytesPerPage, 2)} B | ≤ 40 B |`);
     console.log(`| with 64 data bytes per page | ${f(results.bytesPerPageWith64Data, 2)} B | |`);
   }
@@ -205,6 +238,11 @@ function compare(file: string, rounds: number): void {
     // the zaps of the fork case's children, measured in the same runs
     { key: "zapNsPerPte", label: "zap of 1 GiB", unit: "ns/PTE", run: (m) => m.zapNsLast / PAGES },
     { key: "gupFastNsPerPage", label: "GUP-fast pin + unpin", unit: "ns/page", run: (m) => time(() => m.gupFastBatch(), 400, GUP_BATCH) },
+    // the allocator, at the orders both modules serve (a core before mTHP has only 0 and 9)
+    ...ALLOC_ORDERS.filter((order) => machines.this.allocates(order) && machines.baseline.allocates(order)).map((order) => ({
+      key: `allocFreeNsOrder${order}`, label: `alloc_pages + free_pages, order ${order}`, unit: "ns/folio",
+      run: (m: Machine) => time(() => m.allocFree(order), order === 9 ? 400 : 40, ALLOC_FRAMES >> order),
+    })),
   ];
   const samples: Record<string, Record<Side, number[]>> = {};
   for (const c of cases) samples[c.key] = { this: [], baseline: [] };

@@ -147,6 +147,7 @@ export interface CoreExports {
   pageblock_free(b: number): number;
   frames_reserve(ctx: number, n: number): number;
   frames_unreserve(ctx: number): void;
+  pageblock_bitmap_addr(b: number): number;
   page_tag_set(pfn: number, lo: number, hi: number): void;
   page_tag_lo(pfn: number): number;
   page_tag_hi(pfn: number): number;
@@ -378,6 +379,7 @@ export const C = {
   PAGE_FIELD_INDEX: 16,
   PAGE_FIELD_PRIVATE: 20,
   GFP_ZERO: 1,
+  MAX_PAGE_ORDER: 9,
   RMAP_EXCLUSIVE: 1,
   MMF_HAS_PINNED: 1,
   MM_FILEPAGES: 0,
@@ -571,10 +573,10 @@ export const PAGE_FLAGS: readonly TaggedConstant[] = [
 ];
 /** The core's vmstat counters. */
 export const VMSTAT_ITEMS: readonly TaggedConstant[] = [
-  {"name":"PGALLOC","short":"PGALLOC","description":"order-0 frames allocated","value":0},
-  {"name":"PGFREE","short":"PGFREE","description":"order-0 frames freed","value":1},
+  {"name":"PGALLOC","short":"PGALLOC","description":"frames allocated in folios of order 0…8, 2^order each (rmqueue()); order 9 counts in THP_ALLOC","value":0},
+  {"name":"PGFREE","short":"PGFREE","description":"frames freed in folios of order 0…8, 2^order each (free_one_page()); order 9 counts in THP_FREE","value":1},
   {"name":"THP_ALLOC","short":"THP_ALLOC","description":"order-9 folios allocated","value":2},
-  {"name":"THP_FREE","short":"THP_FREE","description":"order-9 folios freed","value":3},
+  {"name":"THP_FREE","short":"THP_FREE","description":"order-9 folios freed whole (the frames of a split one count in PGFREE)","value":3},
   {"name":"PGALLOC_FAIL","short":"PGALLOC_FAIL","description":"frame allocations that failed with ENOMEM","value":4},
   {"name":"PGTABLE_ALLOC","short":"PGTABLE_ALLOC","description":"page tables allocated","value":5},
   {"name":"PGTABLE_FREE","short":"PGTABLE_FREE","description":"page tables freed","value":6},

@@ -363,11 +363,22 @@ export class Core {
 
   // ---- frames --------------------------------------------------------------------------------
 
-  /** alloc_pages(): a folio of order 0 or 9; throws ENOMEM (nothing changed) when none is free. */
+  /**
+   * alloc_pages(): a folio of `order` (0 … C.MAX_PAGE_ORDER = 9: a frame, the 2-page folio,
+   * mTHP 16 KiB … 1 MiB, the 2 MiB THP), naturally aligned, its head holding one reference;
+   * order ≥ 1 is a compound folio. Throws ENOMEM (nothing changed) when no free aligned block
+   * of that order is left, EINVAL for another order. Freed by its last reference
+   * (`x.folio_put_refs()`), or `x.free_pages(pfn, order)` once nothing holds it.
+   */
   allocPages(order = 0, zero = true): number {
-    if (order !== 0 && order !== 9) throw new CowsimError("EINVAL", `order must be 0 or 9, not ${order}`);
+    if (!Number.isInteger(order) || order < 0 || order > C.MAX_PAGE_ORDER) {
+      throw new CowsimError("EINVAL", `order must be an integer from 0 to ${C.MAX_PAGE_ORDER}, not ${order}`);
+    }
     const pfn = this.x.alloc_pages(this.ctx, order, zero ? C.GFP_ZERO : 0) >>> 0;
-    if (pfn === C.NO_PFN) throw new CowsimError("ENOMEM", `no free ${order ? "2 MiB folio" : "frame"} left`);
+    if (pfn === C.NO_PFN) {
+      const kib = 4 << order;
+      throw new CowsimError("ENOMEM", `no free ${order === 0 ? "frame" : `${kib >= 1024 ? `${kib / 1024} MiB` : `${kib} KiB`} folio`} left`);
+    }
     return pfn;
   }
 

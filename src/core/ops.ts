@@ -86,6 +86,16 @@ export class CoreOps {
     const pfn = this.x.alloc_pages(this.ctx, 0, gfp) >>> 0;
     return pfn === C.NO_PFN ? null : pfn;
   }
+  /**
+   * alloc_pages() of `order` (0 … C.MAX_PAGE_ORDER; the caller checks it): a naturally aligned
+   * folio of 2^order frames, compound for order ≥ 1, its head holding one reference; null
+   * (nothing changed) when no free aligned block of that order is left. Its last
+   * folio_put_refs() frees it whole.
+   */
+  tryAllocPages(order: number, gfp = 0): number | null {
+    const pfn = this.x.alloc_pages(this.ctx, order, gfp) >>> 0;
+    return pfn === C.NO_PFN ? null : pfn;
+  }
 
   // ---- reservations and LRU batches -----------------------------------------------------------
 
