@@ -16,7 +16,7 @@ import {
 import {
   pte_none, pte_present, pte_protnone, pte_pfn, pte_write, pte_special, pte_uffd_wp,
   pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkuffd_wp, pte_mksoft_dirty, pfn_pte,
-  pmd_leaf, is_pte_marker_entry, is_migration_entry, swp_type, MAX_SWAPFILES, _PAGE_PRESENT,
+  pmd_leaf, is_pte_marker_entry, is_migration_entry, is_hwpoison_entry, swp_type, MAX_SWAPFILES, _PAGE_PRESENT,
   _PAGE_USER, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_SPECIAL,
   _PAGE_SOFT_DIRTY, _PAGE_TABLE,
 } from "./pte";
@@ -61,10 +61,12 @@ export const ACCESS_SWAP: i32 = -4;
 export const ACCESS_MARKER: i32 = -5;
 /** @access MIGRATION a migration entry: wait for the migration to finish */
 export const ACCESS_MIGRATION: i32 = -6;
-/** @access OTHER another non-present entry (device, hwpoison) */
+/** @access OTHER another non-present entry (device-private, device-exclusive) */
 export const ACCESS_OTHER: i32 = -7;
 /** @access HUGE a PMD leaf that the access cannot use as is (a write to a read-only THP) */
 export const ACCESS_HUGE: i32 = -8;
+/** @access HWPOISON a hwpoison entry: do_swap_page() answers VM_FAULT_HWPOISON (SIGBUS, BUS_MCEERR_AR) */
+export const ACCESS_HWPOISON: i32 = -9;
 /** @access ENOMEM a fault needed a frame or a page table and none was left; nothing changed */
 export const ACCESS_ENOMEM: i32 = -12;
 
@@ -95,6 +97,7 @@ export const FAST_NO_ZEROPAGE: u32 = 4;
   if (t < MAX_SWAPFILES) return ACCESS_SWAP;
   if (is_pte_marker_entry(pte)) return ACCESS_MARKER;
   if (is_migration_entry(pte)) return ACCESS_MIGRATION;
+  if (is_hwpoison_entry(pte)) return ACCESS_HWPOISON;
   return ACCESS_OTHER;
 }
 

@@ -17,7 +17,7 @@ export {
   MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
   MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
   MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
-  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
 } from "./kernel.js";
 export {
   validateKernelOptions, formatOptionProblems, formatSize, KERNEL_OPTION_LIMITS, KERNEL_OPTION_DEFAULTS,
@@ -52,6 +52,7 @@ export { ReferenceJudge } from "./kernel.js";
 export type { ReferenceVerdict, JudgedKernel } from "./kernel.js";
 export type { InvariantViolation, HeldFrame, FrameHolder, UsedSwapSlot } from "./kernel.js";
 export { describeHolder } from "./kernel.js";
+export type { MemoryFailureOutcome, MfResult } from "./kernel.js";
 
 // ---- tracepoints -----------------------------------------------------------------------------
 export { TraceBus } from "./trace/events.js";

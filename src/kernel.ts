@@ -282,7 +282,7 @@ export {
   MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
   MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
   MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
-  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+  MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
 } from "./mm/uapi.js";
 export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
 export type { Counters } from "./mm/stats.js";
@@ -298,6 +298,7 @@ export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "
 export type { PinContract } from "./mm/gup.js";
 export type { InvariantViolation, HeldFrame, FrameHolder, UsedSwapSlot } from "./mm/invariants.js";
 export { describeHolder } from "./mm/invariants.js";
+export type { MemoryFailureOutcome, MfResult } from "./mm/memory_failure.js";
 export { WaitQueue } from "./mm/wait.js";
 export { Access } from "./mm/process.js";
 export type { AccessState } from "./mm/process.js";

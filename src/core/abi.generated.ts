@@ -253,6 +253,7 @@ export interface CoreExports {
   swapin_read(ctx: number, slot: number): number;
   swapin_map(mm: number, va: number, pfn: number, swapSlot: number, prot: number, flags: number, anonVma: number, index: number): number;
   swap_pte_slot(ctx: number, mm: number, va: number): number;
+  try_to_unmap_one_hwpoison(mm: number, va: number, pfn: number): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -434,6 +435,7 @@ export const C = {
   ACCESS_MIGRATION: -6,
   ACCESS_OTHER: -7,
   ACCESS_HUGE: -8,
+  ACCESS_HWPOISON: -9,
   ACCESS_ENOMEM: -12,
   ACCESS_FAULT_WRITE: 2,
   FAST_ANON: 1,
@@ -666,8 +668,9 @@ export const ACCESS_RESULTS: readonly TaggedConstant[] = [
   {"name":"ACCESS_SWAP","short":"SWAP","description":"a swap entry: do_swap_page()","value":-4},
   {"name":"ACCESS_MARKER","short":"MARKER","description":"a PTE marker: handle_pte_marker()","value":-5},
   {"name":"ACCESS_MIGRATION","short":"MIGRATION","description":"a migration entry: wait for the migration to finish","value":-6},
-  {"name":"ACCESS_OTHER","short":"OTHER","description":"another non-present entry (device, hwpoison)","value":-7},
+  {"name":"ACCESS_OTHER","short":"OTHER","description":"another non-present entry (device-private, device-exclusive)","value":-7},
   {"name":"ACCESS_HUGE","short":"HUGE","description":"a PMD leaf that the access cannot use as is (a write to a read-only THP)","value":-8},
+  {"name":"ACCESS_HWPOISON","short":"HWPOISON","description":"a hwpoison entry: do_swap_page() answers VM_FAULT_HWPOISON (SIGBUS, BUS_MCEERR_AR)","value":-9},
   {"name":"ACCESS_ENOMEM","short":"ENOMEM","description":"a fault needed a frame or a page table and none was left; nothing changed","value":-12},
 ];
 /** The words of wp_fault_info()'s record. */

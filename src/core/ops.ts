@@ -240,6 +240,10 @@ export class CoreOps {
   tryToUnmapOne(mm: number, addr: number, folio: number, flags: number): number {
     return this.x.try_to_unmap_one(mm, addr, folio, flags);
   }
+  /** try_to_unmap_one() with TTU_HWPOISON: 0, -ENOENT (the PTE does not map `pfn`), -EINVAL. */
+  tryToUnmapOneHwpoison(mm: number, addr: number, pfn: number): number {
+    return this.x.try_to_unmap_one_hwpoison(mm, addr, pfn);
+  }
   swapWritepage(folio: number): void { this.x.swap_writepage(folio); }
   /** __remove_mapping() for the swap cache: frees the folio if nothing else holds it. */
   removeMappingSwapcache(folio: number): boolean { return this.x.remove_mapping_swapcache(folio) === 1; }

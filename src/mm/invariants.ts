@@ -22,7 +22,9 @@ export type FrameHolder =
   | { readonly kind: "locked" }
   | { readonly kind: "gup"; readonly owner: string; readonly pid: number; readonly refs: number }
   | { readonly kind: "shmem"; readonly file: number; readonly index: number }
-  | { readonly kind: "swap-cache"; readonly slot: number; readonly swapCount: number };
+  | { readonly kind: "swap-cache"; readonly slot: number; readonly swapCount: number }
+  /** memory_failure()'s reference to a poisoned frame: never dropped, the frame is lost. */
+  | { readonly kind: "hwpoison" };
 
 /** A frame that is not free, with everything that holds it. @public */
 export interface HeldFrame {
@@ -54,6 +56,7 @@ export function describeHolder(h: FrameHolder): string {
     case "isolated": return `isolated for migration or compaction (${h.refs} reference${h.refs > 1 ? "s" : ""})`;
     case "gup": return `referenced by the ${h.owner} of pid ${h.pid} (${h.refs === C.GUP_PIN_COUNTING_BIAS ? "a pin" : `${h.refs} reference${h.refs > 1 ? "s" : ""}`})`;
     case "shmem": return `in the page cache of shmem file ${h.file}, page ${h.index}`;
+    case "hwpoison": return "kept by memory_failure(): hardware-poisoned, never freed";
     case "swap-cache": return h.swapCount > 0
       ? `in the swap cache for slot ${h.slot}, which ${h.swapCount} swap entr${h.swapCount > 1 ? "ies name" : "y names"}`
       : `in the swap cache for slot ${h.slot}, idle (no swap entry names it; reclaim frees it)`;
@@ -72,6 +75,7 @@ function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
   for (const f of k.shmem.files) for (const [index, pfn] of f.pages) add(pfn, { kind: "shmem", file: f.id, index });
   for (const pfn of k.isolatedFolios()) add(pfn, { kind: "isolated", refs: k.transientRefs(pfn) });
   for (const pfn of k.lockedFolios()) add(pfn, { kind: "locked" });
+  for (const [pfn, refs] of k.hwpoisoned) for (let i = 0; i < refs; i++) add(pfn, { kind: "hwpoison" });
   for (const pin of k.pins.active.values()) {
     for (const pfn of pin.pfns) {
       const folio = ops.pageFolio(pfn);
@@ -162,6 +166,9 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
           swap++;
           swapRefs.set(r.pfn, (swapRefs.get(r.pfn) ?? 0) + 1);
           continue;
+        }
+        if (kind === C.PTE_KIND_HWPOISON && !ops.pageTestFlag(r.pfn, C.PG_hwpoison)) {
+          bad("pte-valid", `pid ${p.pid} has a hwpoison entry at ${hex(r.address)} for pfn ${r.pfn}, which is not PG_hwpoison`);
         }
         if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
         if (r.aux & SPECIAL) continue; // the zero page

@@ -23,6 +23,7 @@ import { WpHelperSet } from "./memory.js";
 import { WaitQueues } from "./wait.js";
 import { PinRegistry } from "./gup.js";
 import { reclaim, swapCacheOrphan } from "./swap.js";
+import { memory_failure, type MemoryFailureOutcome } from "./memory_failure.js";
 import { validateKernelOptions, formatOptionProblems } from "./options.js";
 import type { ThpOptions, ThpPolicy } from "./huge_memory.js";
 import { Rng } from "../util/rng.js";
@@ -110,6 +111,8 @@ export class MmKernel implements KernelView {
   readonly waits = new WaitQueues();
   /** Folios locked by lockFolio(): an outside actor's lock and reference. */
   private readonly lockedByOthers = new Set<number>();
+  /** Frames memory_failure() took, with the references it keeps on them: lost to the allocator. @internal */
+  readonly hwpoisoned = new Map<number, number>();
   readonly processes = new Map<number, MmProcess>();
   readonly maxMapCount: number;
   readonly maxProcesses: number;
@@ -366,6 +369,17 @@ export class MmKernel implements KernelView {
   }
 
   // ---- folio locks held by other actors --------------------------------------------------------
+
+  /**
+   * memory_failure(): the hardware reports frame `pfn` poisoned, as a machine check found
+   * asynchronously (no MF_ACTION_REQUIRED: no process is sent SIGBUS now; each gets it when it
+   * touches the page). PG_hwpoison is set and counted whatever the outcome; an anonymous page
+   * is unmapped, every mapping becoming a hwpoison entry, and its frame is never freed. EINVAL
+   * (nothing changed) for a frame outside the machine, a free frame or a shmem page.
+   */
+  memoryFailure(pfn: number): MemoryFailureOutcome {
+    return this.syscall(0, () => `memory_failure(${pfn})`, () => memory_failure(this, pfn, 0, null));
+  }
 
   /**
    * folio_get() and folio_lock() of frame `pfn`'s folio by an actor outside the simulated

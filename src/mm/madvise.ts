@@ -1,8 +1,10 @@
 /**
  * madvise() (mm/madvise.c) for the advice anonymous memory needs so far: MADV_DONTNEED,
  * MADV_DONTFORK / MADV_DOFORK, MADV_WIPEONFORK / MADV_KEEPONFORK, MADV_POPULATE_(READ|WRITE),
- * MADV_HUGEPAGE / MADV_NOHUGEPAGE and the read-ahead hints, which only set their flags.
+ * MADV_HUGEPAGE / MADV_NOHUGEPAGE, the read-ahead hints, which only set their flags, and
+ * MADV_HWPOISON (memory_failure.ts).
  */
+import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
@@ -14,9 +16,11 @@ import { splitAround, mergeNeighbours, zapVma, populate, pageAligned } from "./m
 import {
   PAGE_SIZE, TASK_SIZE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED,
   MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_POPULATE_READ,
-  MADV_POPULATE_WRITE, MADV_PAGEOUT, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+  MADV_POPULATE_WRITE, MADV_PAGEOUT, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
 } from "./uapi.js";
 import { madvise_pageout } from "./swap.js";
+import { memory_failure, MF_ACTION_REQUIRED, MF_COUNT_INCREASED, type MemoryFailureOutcome } from "./memory_failure.js";
+import { get_user_pages } from "./gup.js";
 
 /** The vm_flags an advice sets and clears, for the advice that only change flags. */
 const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
@@ -35,7 +39,7 @@ const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
 const SUPPORTED = new Set([
   MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK,
   MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
-  MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
 ]);
 
 /**
@@ -51,6 +55,12 @@ export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: numb
   const end = addr + len;
   if (end > TASK_SIZE + PAGE_SIZE) throw new CowsimError("EINVAL", `madvise: range beyond user space`);
   const name = MADV_NAMES[advice]!;
+  if (advice === MADV_HWPOISON) {
+    // before any VMA is looked at: GUP finds each page, or fails with EFAULT at a hole
+    madvise_inject_error(k, p, addr, end);
+    if (k.trace.points.madvise.listening) k.trace.points.madvise.emit({ pid: p.pid, start: addr, end, advice: name });
+    return;
+  }
   if (!p.vmas.covers(addr, end)) {
     throw new CowsimError("ENOMEM", `madvise(${name}): ${hex(addr)}-${hex(end)} is not entirely mapped in pid ${p.pid}`);
   }
@@ -94,3 +104,27 @@ export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: numb
   if (k.trace.points.madvise.listening) k.trace.points.madvise.emit({ pid: p.pid, start: addr, end, advice: name });
 }
 
+/**
+ * madvise_inject_error() for MADV_HWPOISON over [start, end) of `p`: each page is taken by
+ * get_user_pages_fast() (a read: an untouched page faults in the zero page, a hwpoison entry
+ * fails with EHWPOISON, a hole with EFAULT) and handed to memory_failure() with
+ * MF_ACTION_REQUIRED | MF_COUNT_INCREASED; the first error ends the call, with what was done
+ * before it — and the failing page's PG_hwpoison — left, as in Linux. Linux requires
+ * CAP_SYS_ADMIN (EPERM otherwise); the simulated caller has it. Returns each page's outcome.
+ */
+export function madvise_inject_error(k: MmKernel, p: MmProcess, start: number, end: number): MemoryFailureOutcome[] {
+  const out: MemoryFailureOutcome[] = [];
+  for (let a = start; a < end;) {
+    const pfn = get_user_pages(k, p, a, 1, C.FOLL_GET, true).pfns[0]!;
+    const folio = k.ops.pageFolio(pfn);
+    // page_size(compound_head(page)): the walk goes on after the whole folio
+    const size = PAGE_SIZE * 2 ** ((k.core.frames.flags(folio) >>> C.PG_ORDER_SHIFT) & 0x1f);
+    const r = memory_failure(k, pfn, MF_ACTION_REQUIRED | MF_COUNT_INCREASED, p);
+    out.push(r);
+    if (r.errno) {
+      throw new CowsimError(r.errno, `madvise(MADV_HWPOISON): pid ${p.pid}'s page at ${hex(a)} (pfn ${pfn}): ${r.type}, ${r.result}`);
+    }
+    a += size;
+  }
+  return out;
+}

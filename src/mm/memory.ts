@@ -14,6 +14,7 @@ import { anon_vma_prepare } from "./rmap.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
 import { FaultBlocked } from "./wait.js";
+import { hwpoisonSigbus } from "./memory_failure.js";
 import type { TraceEvents } from "../trace/events.js";
 
 const MAX_RETRIES = 8;
@@ -130,6 +131,8 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       // one; without swap (or anything to swap), a missing page table or an injected failure, ENOMEM
       if (k.reclaimAfterFailure() > 0) return;
       throw enomem(k, p, addr, "fault");
+    case C.ACCESS_HWPOISON:
+      throw hwpoisonSigbus(p, addr, write);
     case C.ACCESS_MARKER:
       throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard or poison marker at ${hex(addr)}`);
     default:

@@ -23,6 +23,7 @@ const TS_COUNTERS = [
   ["gupFastPages", "pages GUP-fast took"],
   ["gupSlowPages", "pages the GUP slow path took"],
   ["faultWaits", "faults that had to wait (a locked folio): the access stood blocked until resumed"],
+  ["poisonedPages", "num_poisoned_pages: pages memory_failure() took as poisoned (HardwareCorrupted, in pages)"],
 ] as const;
 
 /** The oracle's verdicts, reported with the counters (0 when the oracle is off). */

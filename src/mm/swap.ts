@@ -14,6 +14,7 @@ import { anon_vma_prepare, rmap_walk_anon } from "./rmap.js";
 import { Stat } from "./stats.js";
 import type { SwapinHelpers } from "../policy/strategy.js";
 import { FaultBlocked } from "./wait.js";
+import { hwpoisonSigbus } from "./memory_failure.js";
 
 /** What reclaim did with one folio. @public */
 export type ReclaimOutcome =
@@ -34,7 +35,8 @@ const SWAP_CLUSTER_MAX = 32;
 export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
   const ops = k.ops;
   if (!ops.folioTestAnon(folio) || ops.folioTestLarge(folio) || ops.pageTestFlag(folio, C.PG_locked) ||
-      ops.pageTestFlag(folio, C.PG_buddy) || ops.pageTestFlag(folio, C.PG_reserved) || ops.folioTestKsm(folio)) {
+      ops.pageTestFlag(folio, C.PG_buddy) || ops.pageTestFlag(folio, C.PG_reserved) || ops.folioTestKsm(folio) ||
+      ops.pageTestFlag(folio, C.PG_hwpoison)) {
     return "busy";
   }
   if (!ops.pageTestFlag(folio, C.PG_swapcache)) {
@@ -144,6 +146,7 @@ export function do_swap_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, 
   const slot = entry.slot;
   const writeNotify = (!(vma.flags & VM_SOFTDIRTY) && !entry.softDirty) || ((vma.flags & VM_UFFD_WP) !== 0 && entry.uffdWp);
   const cached = ops.swapCachePfn(slot);
+  if (cached !== null && ops.pageTestFlag(cached, C.PG_hwpoison)) throw hwpoisonSigbus(p, addr, write);
   if (cached !== null && ops.pageTestFlag(cached, C.PG_locked)) throw new FaultBlocked(k.waits.folio(cached));
   if (!vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
   let pfn: number;

@@ -57,6 +57,8 @@ export const MADV_PAGEOUT = 21;
 export const MADV_POPULATE_READ = 22;
 /** MADV_POPULATE_WRITE: fault the pages in for writing, breaking COW. */
 export const MADV_POPULATE_WRITE = 23;
+/** MADV_HWPOISON: poison the pages, as a memory error would (madvise_inject_error(), CAP_SYS_ADMIN in Linux). */
+export const MADV_HWPOISON = 100;
 
 /** MREMAP_MAYMOVE: the mapping may move to grow. */
 export const MREMAP_MAYMOVE = 1;
@@ -80,4 +82,5 @@ export const MADV_NAMES: Record<number, string> = {
   [MADV_WILLNEED]: "MADV_WILLNEED", [MADV_DONTNEED]: "MADV_DONTNEED", [MADV_DONTFORK]: "MADV_DONTFORK",
   [MADV_DOFORK]: "MADV_DOFORK", [MADV_WIPEONFORK]: "MADV_WIPEONFORK", [MADV_KEEPONFORK]: "MADV_KEEPONFORK",
   [MADV_HUGEPAGE]: "MADV_HUGEPAGE", [MADV_NOHUGEPAGE]: "MADV_NOHUGEPAGE", [MADV_COLD]: "MADV_COLD", [MADV_PAGEOUT]: "MADV_PAGEOUT", [MADV_POPULATE_READ]: "MADV_POPULATE_READ", [MADV_POPULATE_WRITE]: "MADV_POPULATE_WRITE",
+  [MADV_HWPOISON]: "MADV_HWPOISON",
 };

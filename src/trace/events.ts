@@ -122,6 +122,12 @@ export interface TraceEvents {
   folio_lock: { pfn: number };
   /** folio_unlock(): `waiters` pending accesses may now be resumed. */
   folio_unlock: { pfn: number; waiters: number };
+  /**
+   * memory_failure() dealt with a poisoned page (trace_memory_failure_event()): `type` is the
+   * kernel's action_page_types[] name, `result` its action_name[]; `killed`, the processes sent
+   * SIGBUS (BUS_MCEERR_AR) at once.
+   */
+  memory_failure_event: { pfn: number; type: string; result: "Ignored" | "Failed" | "Delayed" | "Recovered"; killed: readonly number[] };
   /** The oracle judged something: a missed, unnecessary or wrong COW (explained in its findings). */
   finding: { kind: "missed-cow" | "unnecessary-cow" | "wrong-cow"; pid: number; address: number; pfn: number; summary: string };
 }
@@ -135,7 +141,7 @@ export const TRACE_NAMES = [
   "mprotect_fixup", "clear_refs", "mremap", "move_vma", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
   "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "gup", "unpin_user_pages", "pin_read", "pin_write",
-  "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "finding",
+  "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "memory_failure_event", "finding",
 ] as const satisfies readonly TraceName[];
 // the list names every tracepoint: a name added to TraceEvents and not here fails to compile
 const everyName: Exclude<TraceName, (typeof TRACE_NAMES)[number]> extends never ? true : never = true;
@@ -213,6 +219,7 @@ export class TracePoints {
   readonly pin_read = new TracePoint("pin_read");
   readonly pin_write = new TracePoint("pin_write");
   readonly fault_wait = new TracePoint("fault_wait");
+  readonly memory_failure_event = new TracePoint("memory_failure_event");
   readonly fault_resume = new TracePoint("fault_resume");
   readonly folio_lock = new TracePoint("folio_lock");
   readonly folio_unlock = new TracePoint("folio_unlock");
