@@ -428,4 +428,8 @@ const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void }
     const { pid, address, what } = e;
     j.add("fault_resume", () => `pid ${pid} resumes its fault at ${hex(address)}: ${what} was given up`);
   },
+  memory_failure_event: (j, e) => {
+    const { pfn, type, result } = e;
+    j.add("memory_failure", () => `pfn ${pfn} is hardware-poisoned: recovery action for ${type}: ${result}`, [pfn], [], "poisonedPages");
+  },
 };

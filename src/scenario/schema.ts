@@ -125,6 +125,9 @@ export const STEP_SCHEMAS: readonly object[] = [
     ...proc, addr: address, as: id,
   }),
   op("unlock_folio", "folio_unlock(): the faults waiting for the lock may be resumed", ["lock"], { lock: id }),
+  op("hwpoison", "memory_failure() of the frame behind `addr` (mapped there, or in the swap cache), as a machine check reports it; fails with the errno memory_failure() returns", ["addr"], {
+    ...proc, addr: address,
+  }),
   op("clear_soft_dirty", "echo 4 > /proc/pid/clear_refs", [], { ...proc }),
   op("vmsplice", "vmsplice() of the range into a new pipe named `as`", ["addr", "as"], { ...proc, ...range, as: id }),
   op("pipe_read", "read() of the pipe: one value per page spliced", ["pipe"], { pipe: id, reader: id, expect: expectValue }),
