@@ -198,3 +198,10 @@ export {
   try_to_unmap_one, swap_writepage, delete_from_swap_cache, remove_mapping_swapcache,
   folio_free_swap, swapin_read, swapin_map, swap_pte_slot, SWPINFO_EXCLUSIVE, SWPINFO_SOFT_DIRTY, SWPINFO_UFFD_WP,
 } from "./swap_state";
+
+export {
+  MIGRATE_SHARE_ANON, MIGRATE_READ_EXCLUSIVE, MIGRATION_ENTRY_READ, MIGRATION_ENTRY_READ_EXCLUSIVE,
+  MIGRATION_ENTRY_WRITE, MIGINFO_WRITE, MIGINFO_READ_EXCLUSIVE, MIGINFO_SOFT_DIRTY, MIGINFO_UFFD_WP,
+  MIGINFO_YOUNG, MIGINFO_DIRTY, try_to_migrate_one, migrate_folio_alloc, migrate_folio_move,
+  remove_migration_pte, migration_entry_get,
+} from "./migrate";

@@ -253,6 +253,11 @@ export interface CoreExports {
   swapin_read(ctx: number, slot: number): number;
   swapin_map(mm: number, va: number, pfn: number, swapSlot: number, prot: number, flags: number, anonVma: number, index: number): number;
   swap_pte_slot(ctx: number, mm: number, va: number): number;
+  try_to_migrate_one(mm: number, va: number, pfn: number, flags: number): number;
+  migrate_folio_alloc(ctx: number): number;
+  migrate_folio_move(src: number, dst: number): number;
+  remove_migration_pte(mm: number, va: number, src: number, dst: number, prot: number): number;
+  migration_entry_get(ctx: number, mm: number, va: number): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -491,6 +496,17 @@ export const C = {
   SWPINFO_EXCLUSIVE: 1,
   SWPINFO_SOFT_DIRTY: 2,
   SWPINFO_UFFD_WP: 4,
+  MIGRATE_SHARE_ANON: 1,
+  MIGRATE_READ_EXCLUSIVE: 2,
+  MIGRATION_ENTRY_READ: 1,
+  MIGRATION_ENTRY_READ_EXCLUSIVE: 2,
+  MIGRATION_ENTRY_WRITE: 3,
+  MIGINFO_WRITE: 1,
+  MIGINFO_READ_EXCLUSIVE: 2,
+  MIGINFO_SOFT_DIRTY: 4,
+  MIGINFO_UFFD_WP: 8,
+  MIGINFO_YOUNG: 16,
+  MIGINFO_DIRTY: 32,
 } as const;
 
 /** A constant of the core with the name and description its source tags it with. */
