@@ -182,7 +182,8 @@ export {
 
 export {
   MM_CP_TRY_CHANGE_WRITABLE, MM_CP_UFFD_WP, MM_CP_UFFD_WP_RESOLVE, MM_CP_CLEAR_SOFT_DIRTY, CP_VM_WRITE, CP_VM_SHARED,
-  CP_SOFT_DIRTY_TRACKING, CP_VMA_UFFD_WP, CP_UFFD_USE_MARKERS, change_protection,
+  CP_SOFT_DIRTY_TRACKING, CP_VMA_UFFD_WP, CP_UFFD_USE_MARKERS, CP_MIGRATION_READ_ONLY, CP_KEEP_WRITABLE_ENTRIES,
+  change_protection,
 } from "./mprotect";
 
 export {
@@ -200,3 +201,9 @@ export {
 } from "./swap_state";
 
 export { try_to_unmap_one_hwpoison } from "./memory_failure";
+export {
+  MIGRATE_SHARE_ANON, MIGRATE_READ_EXCLUSIVE, MIGRATION_ENTRY_READ, MIGRATION_ENTRY_READ_EXCLUSIVE,
+  MIGRATION_ENTRY_WRITE, MIGINFO_WRITE, MIGINFO_READ_EXCLUSIVE, MIGINFO_SOFT_DIRTY, MIGINFO_UFFD_WP,
+  MIGINFO_YOUNG, MIGINFO_DIRTY, try_to_migrate_one, migrate_folio_alloc, migrate_folio_move,
+  remove_migration_pte, migration_entry_get,
+} from "./migrate";

@@ -410,7 +410,9 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
       const m = mm_counter_of(page_folio(pfn));
       if (m == MM_ANONPAGES) this.rssAnon++; else if (m == MM_SHMEMPAGES) this.rssShmem++; else this.rssFile++;
       if (!is_readable_migration_entry(pte) && cow) {
-        let np = make_readable_migration_entry(<u64>pfn);
+        // writable and readable-exclusive both become readable, in parent and child (seed I.7d);
+        // swp_offset() keeps the young/dirty bits above the PFN
+        let np = make_readable_migration_entry(swp_offset(pte));
         if (pte_swp_soft_dirty(pte)) np = pte_swp_mksoft_dirty(np);
         if (pte_swp_uffd_wp(pte)) np = pte_swp_mkuffd_wp(np);
         entryStore(srcSlot, np);

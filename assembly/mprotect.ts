@@ -40,6 +40,10 @@ export const CP_SOFT_DIRTY_TRACKING: u32 = 1 << 10;
 export const CP_VMA_UFFD_WP: u32 = 1 << 11;
 /** userfaultfd_wp_use_markers(vma): protect none PTEs with uffd-wp markers (shmem). */
 export const CP_UFFD_USE_MARKERS: u32 = 1 << 12;
+/** Linux < 5.19 (before 6c287605fd56): a writable anon migration entry becomes readable, exclusivity forgotten. */
+export const CP_MIGRATION_READ_ONLY: u32 = 1 << 13;
+/** clear_soft_dirty(): swap-format entries only lose soft-dirty; writable migration entries stay writable. */
+export const CP_KEEP_WRITABLE_ENTRIES: u32 = 1 << 14;
 
 /** can_change_pte_writable() */
 function canChangePteWritable(pte: u64, cp: u32): bool {
@@ -113,9 +117,12 @@ function canChangePteWritable(pte: u64, cp: u32): bool {
       }
     } else if (!pte_none(old)) {
       let n = old;
-      if (is_writable_migration_entry(old)) {
+      if (cp & CP_KEEP_WRITABLE_ENTRIES) {
+        // clear_soft_dirty() of a swap-format entry: only the soft-dirty bit below
+      } else if (is_writable_migration_entry(old)) {
+        // seed I.8: exclusivity is remembered by the readable-exclusive type for anon folios
         const pfn = swp_offset(old);
-        n = folio_test_anon(page_folio(<u32>pfn))
+        n = folio_test_anon(page_folio(<u32>pfn)) && (cp & CP_MIGRATION_READ_ONLY) == 0
           ? make_readable_exclusive_migration_entry(pfn)
           : make_readable_migration_entry(pfn);
         if (pte_swp_soft_dirty(old)) n = pte_swp_mksoft_dirty(n);

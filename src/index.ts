@@ -27,6 +27,8 @@ export { COUNTER_DESCRIPTIONS } from "./kernel.js";
 export type { Counters } from "./kernel.js";
 export { WaitQueue, Access } from "./kernel.js";
 export type { WaitReason, AccessState } from "./kernel.js";
+export { Migration } from "./kernel.js";
+export type { MigrateOptions, MigrateStatus } from "./kernel.js";
 
 // ---- GUP and its users ---------------------------------------------------------------------
 export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./kernel.js";

@@ -303,6 +303,8 @@ export { WaitQueue } from "./mm/wait.js";
 export { Access } from "./mm/process.js";
 export type { AccessState } from "./mm/process.js";
 export type { WaitReason } from "./mm/wait.js";
+export { Migration } from "./mm/migrate.js";
+export type { MigrateOptions, MigrateStatus } from "./mm/migrate.js";
 export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/users.js";
 export type { PartialGup } from "./users/users.js";
 export type { Finding, FindingKind } from "./oracle/oracle.js";

@@ -254,6 +254,11 @@ export interface CoreExports {
   swapin_map(mm: number, va: number, pfn: number, swapSlot: number, prot: number, flags: number, anonVma: number, index: number): number;
   swap_pte_slot(ctx: number, mm: number, va: number): number;
   try_to_unmap_one_hwpoison(mm: number, va: number, pfn: number): number;
+  try_to_migrate_one(mm: number, va: number, pfn: number, flags: number): number;
+  migrate_folio_alloc(ctx: number): number;
+  migrate_folio_move(src: number, dst: number): number;
+  remove_migration_pte(mm: number, va: number, src: number, dst: number, prot: number): number;
+  migration_entry_get(ctx: number, mm: number, va: number): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -469,6 +474,8 @@ export const C = {
   CP_SOFT_DIRTY_TRACKING: 1024,
   CP_VMA_UFFD_WP: 2048,
   CP_UFFD_USE_MARKERS: 4096,
+  CP_MIGRATION_READ_ONLY: 8192,
+  CP_KEEP_WRITABLE_ENTRIES: 16384,
   FOLL_WRITE: 1,
   FOLL_GET: 2,
   FOLL_FORCE: 8,
@@ -493,6 +500,17 @@ export const C = {
   SWPINFO_EXCLUSIVE: 1,
   SWPINFO_SOFT_DIRTY: 2,
   SWPINFO_UFFD_WP: 4,
+  MIGRATE_SHARE_ANON: 1,
+  MIGRATE_READ_EXCLUSIVE: 2,
+  MIGRATION_ENTRY_READ: 1,
+  MIGRATION_ENTRY_READ_EXCLUSIVE: 2,
+  MIGRATION_ENTRY_WRITE: 3,
+  MIGINFO_WRITE: 1,
+  MIGINFO_READ_EXCLUSIVE: 2,
+  MIGINFO_SOFT_DIRTY: 4,
+  MIGINFO_UFFD_WP: 8,
+  MIGINFO_YOUNG: 16,
+  MIGINFO_DIRTY: 32,
 } as const;
 
 /** A constant of the core with the name and description its source tags it with. */

@@ -33,6 +33,20 @@ export interface SwapEntryInfo {
   readonly uffdWp: boolean;
 }
 
+/** A migration entry found at an address (migration_entry_get()). @public */
+export interface MigrationEntryInfo {
+  /** The folio under migration. */
+  readonly pfn: number;
+  /** SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE or SWP_MIGRATION_WRITE. */
+  readonly type: "read" | "read-exclusive" | "write";
+  readonly softDirty: boolean;
+  readonly uffdWp: boolean;
+  /** SWP_MIG_YOUNG: the PTE it replaced was young. */
+  readonly young: boolean;
+  /** SWP_MIG_DIRTY: the PTE it replaced was dirty. */
+  readonly dirty: boolean;
+}
+
 const WP_KINDS: Record<number, WpFaultInfo["kind"]> = { [C.WP_ANON]: "anon", [C.WP_ZERO]: "zero", [C.WP_FILE]: "file" };
 
 /** The typed operations over one thread's instance. @public */
@@ -255,6 +269,39 @@ export class CoreOps {
     return {
       slot, exclusive: (info & C.SWPINFO_EXCLUSIVE) !== 0, softDirty: (info & C.SWPINFO_SOFT_DIRTY) !== 0,
       uffdWp: (info & C.SWPINFO_UFFD_WP) !== 0,
+    };
+  }
+  /**
+   * try_to_migrate_one() with MIGRATE_* flags: the migration entry installed
+   * (MIGRATION_ENTRY_*), or -EBUSY (possibly pinned, the PTE restored) / -ENOENT.
+   */
+  tryToMigrateOne(mm: number, addr: number, folio: number, flags: number): number {
+    return this.x.try_to_migrate_one(mm, addr, folio, flags);
+  }
+  /** alloc_migration_target(): an order-0 destination folio, or null when no frame is free. */
+  migrateFolioAlloc(): number | null {
+    const r = this.x.migrate_folio_alloc(this.ctx);
+    return r < 0 ? null : r;
+  }
+  /** __migrate_folio(): 0, or -EAGAIN when `src` has references the migration does not own. */
+  migrateFolioMove(src: number, dst: number): number { return this.x.migrate_folio_move(src, dst); }
+  /**
+   * remove_migration_pte(): maps `dst` in place of `src`'s migration entry at `addr`; 0 when
+   * there is none, 1 when restored, 3 when restored PageAnonExclusive.
+   */
+  removeMigrationPte(mm: number, addr: number, src: number, dst: number, prot: number): number {
+    return this.x.remove_migration_pte(mm, addr, src, dst, prot);
+  }
+  /** The migration entry at `addr`, or null when the entry is not one. */
+  migrationEntry(mm: number, addr: number): MigrationEntryInfo | null {
+    const pfn = this.x.migration_entry_get(this.ctx, mm, addr);
+    if (pfn < 0) return null;
+    const info = this.x.ctx_aux0(this.ctx) >>> 0;
+    return {
+      pfn: pfn >>> 0,
+      type: info & C.MIGINFO_WRITE ? "write" : info & C.MIGINFO_READ_EXCLUSIVE ? "read-exclusive" : "read",
+      softDirty: (info & C.MIGINFO_SOFT_DIRTY) !== 0, uffdWp: (info & C.MIGINFO_UFFD_WP) !== 0,
+      young: (info & C.MIGINFO_YOUNG) !== 0, dirty: (info & C.MIGINFO_DIRTY) !== 0,
     };
   }
   /** swap_read_folio(): the slot's contents into a new swap-cache frame; its pfn, or -ENOMEM. */

@@ -20,6 +20,7 @@ export type FrameHolder =
   | { readonly kind: "lru-batch" }
   | { readonly kind: "isolated"; readonly refs: number }
   | { readonly kind: "locked" }
+  | { readonly kind: "migration"; readonly src: number }
   | { readonly kind: "gup"; readonly owner: string; readonly pid: number; readonly refs: number }
   | { readonly kind: "shmem"; readonly file: number; readonly index: number }
   | { readonly kind: "swap-cache"; readonly slot: number; readonly swapCount: number }
@@ -53,6 +54,7 @@ export function describeHolder(h: FrameHolder): string {
     case "mapping": return `mapped by pid ${h.pid} at 0x${h.address.toString(16)}`;
     case "lru-batch": return "waiting in a per-CPU LRU batch";
     case "locked": return "locked by an actor outside the processes (lockFolio())";
+    case "migration": return `the destination of pfn ${h.src}'s migration, not yet finished`;
     case "isolated": return `isolated for migration or compaction (${h.refs} reference${h.refs > 1 ? "s" : ""})`;
     case "gup": return `referenced by the ${h.owner} of pid ${h.pid} (${h.refs === C.GUP_PIN_COUNTING_BIAS ? "a pin" : `${h.refs} reference${h.refs > 1 ? "s" : ""}`})`;
     case "shmem": return `in the page cache of shmem file ${h.file}, page ${h.index}`;
@@ -76,6 +78,7 @@ function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
   for (const pfn of k.isolatedFolios()) add(pfn, { kind: "isolated", refs: k.transientRefs(pfn) });
   for (const pfn of k.lockedFolios()) add(pfn, { kind: "locked" });
   for (const [pfn, refs] of k.hwpoisoned) for (let i = 0; i < refs; i++) add(pfn, { kind: "hwpoison" });
+  for (const [src, dst] of k.migrating) add(dst, { kind: "migration", src });
   for (const pin of k.pins.active.values()) {
     for (const pfn of pin.pfns) {
       const folio = ops.pageFolio(pfn);
@@ -169,6 +172,13 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         }
         if (kind === C.PTE_KIND_HWPOISON && !ops.pageTestFlag(r.pfn, C.PG_hwpoison)) {
           bad("pte-valid", `pid ${p.pid} has a hwpoison entry at ${hex(r.address)} for pfn ${r.pfn}, which is not PG_hwpoison`);
+        }
+        if (kind === C.PTE_KIND_MIGRATION) {
+          // counted as the page it stands for (copy_nonpresent_pte(), zap_nonpresent_ptes())
+          const folio = ops.pageFolio(r.pfn);
+          if (ops.folioTestAnon(folio)) anon++; else shmem++;
+          if (!k.migrating.has(folio)) bad("pte-valid", `pid ${p.pid} has a migration entry for pfn ${r.pfn} at ${hex(r.address)}, which is under no migration`);
+          continue;
         }
         if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
         if (r.aux & SPECIAL) continue; // the zero page

@@ -130,6 +130,7 @@ export class MmKernel implements KernelView {
   /** Why the kernel cannot be saved now, or null: a call under way, accesses that wait. @internal */
   snapshotProblem(): string | null {
     if (this.inSyscall > 0) return "a call is under way (snapshot() from a tracepoint's subscriber)";
+    if (this.migrating.size > 0) return `${this.migrating.size} folio${this.migrating.size > 1 ? "s are" : " is"} under migration (finish() the migration first)`;
     const waiting = this.waits.waiting();
     if (waiting > 0) return `${waiting} access${waiting > 1 ? "es wait" : " waits"} to be resumed (a snapshot cannot hold the program's Access objects)`;
     return null;
@@ -482,6 +483,31 @@ export class MmKernel implements KernelView {
     }
     this.ops.folioPutRefs(folio, 1);
   }
+
+  /**
+   * folio_isolate_lru() for migrate_pages(): a folio on the LRU leaves it, the migration holding
+   * a reference; false (nothing changed) when it is not on the LRU (isolated already, waiting in
+   * a batch). @internal
+   */
+  isolateLru(folio: number): boolean {
+    if (!this.ops.pageTestFlag(folio, C.PG_lru)) return false;
+    this.ops.folioRefAdd(folio, 1);
+    this.ops.pageClearFlag(folio, C.PG_lru);
+    this.ops.pageSetFlag(folio, C.PG_isolated);
+    this.isolated.set(folio, (this.isolated.get(folio) ?? 0) + 1);
+    return true;
+  }
+
+  /** The isolation reference of a migrated folio goes, without putback (the last one frees it). @internal */
+  dropIsolation(folio: number): void {
+    const n = this.isolated.get(folio) ?? 0;
+    if (n <= 1) this.isolated.delete(folio); else this.isolated.set(folio, n - 1);
+    if (n <= 1) this.ops.pageClearFlag(folio, C.PG_isolated);
+    this.ops.folioPutRefs(folio, 1);
+  }
+
+  /** Folios under a migration begun and not finished: source pfn → destination pfn. @internal */
+  readonly migrating = new Map<number, number>();
 
   /** Folios currently isolated. @internal */
   isolatedFolios(): number[] {

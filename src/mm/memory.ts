@@ -13,6 +13,7 @@ import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, hex } fro
 import { anon_vma_prepare } from "./rmap.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
+import { migration_entry_wait } from "./migrate.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
 import type { TraceEvents } from "../trace/events.js";
@@ -133,6 +134,8 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       throw enomem(k, p, addr, "fault");
     case C.ACCESS_HWPOISON:
       throw hwpoisonSigbus(p, addr, write);
+    case C.ACCESS_MIGRATION:
+      return migration_entry_wait(k, p, addr);
     case C.ACCESS_MARKER:
       throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard or poison marker at ${hex(addr)}`);
     default:

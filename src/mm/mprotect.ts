@@ -41,7 +41,8 @@ export function do_mprotect(k: MmKernel, p: MmProcess, addr: number, length: num
     // vma_wants_manual_pte_write_upgrade(): private writable mappings, under the 6.2 rule
     const tryWritable = k.strategy.mprotectWriteUpgrade && !(v.flags & VM_SHARED) && (v.flags & VM_WRITE) !== 0;
     const cp = (tryWritable ? C.MM_CP_TRY_CHANGE_WRITABLE : 0) | (v.flags & VM_WRITE ? C.CP_VM_WRITE : 0) |
-      (v.flags & VM_SHARED ? C.CP_VM_SHARED : 0) | (v.flags & VM_SOFTDIRTY ? 0 : C.CP_SOFT_DIRTY_TRACKING);
+      (v.flags & VM_SHARED ? C.CP_VM_SHARED : 0) | (v.flags & VM_SOFTDIRTY ? 0 : C.CP_SOFT_DIRTY_TRACKING) |
+      ((k.strategy.migrationReadExclusive ?? k.strategy.tracksAnonExclusive) ? 0 : C.CP_MIGRATION_READ_ONLY);
     const { records } = k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, cp);
     if (records.length) throw new Error("cowsim: mprotect of part of a PMD-mapped THP needs a split (not modelled yet)");
     if (tryWritable) upgraded++;

@@ -15,6 +15,7 @@ import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
 import { do_mprotect } from "./mprotect.js";
 import { clear_soft_dirty } from "./task_mmu.js";
 import { do_mremap } from "./mremap.js";
+import { migrate_pages, type Migration, type MigrateOptions } from "./migrate.js";
 import { do_madvise } from "./madvise.js";
 import { dup_mmap } from "./fork.js";
 import { PAGE_SIZE } from "./uapi.js";
@@ -247,6 +248,16 @@ export class MmProcess {
     }
     this.live();
     return new Access(this, write, addr, write ? value : 0).run();
+  }
+
+  /**
+   * move_pages(2) of the pages of [addr, addr + length) to new frames (migrate_pages()): the
+   * returned {@link Migration} has each page's status. With `phase: "start"` it stops with the
+   * pages under migration entries, until its finish(). EINVAL for a misaligned or empty range.
+   */
+  migratePages(addr: number, length: number, opts: MigrateOptions = {}): Migration {
+    return this.kernel.syscall(this.pid, () => `move_pages(${hex(addr)}, ${hex(length)}${opts.phase === "start" ? ", start" : ""})`,
+      () => { this.live(); return migrate_pages(this.kernel, this, addr, length, opts); });
   }
 
   /** echo 4 > /proc/pid/clear_refs: start soft-dirty tracking over (write-protects every page). */

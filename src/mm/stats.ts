@@ -22,7 +22,9 @@ const TS_COUNTERS = [
   ["swapins", "swap entries faulted back in by do_swap_page()"],
   ["gupFastPages", "pages GUP-fast took"],
   ["gupSlowPages", "pages the GUP slow path took"],
-  ["faultWaits", "faults that had to wait (a locked folio): the access stood blocked until resumed"],
+  ["faultWaits", "faults that had to wait (a locked folio, a page under migration): the access stood blocked until resumed"],
+  ["pgmigrateSuccess", "PGMIGRATE_SUCCESS: pages migrate_pages() moved to a new frame"],
+  ["pgmigrateFail", "PGMIGRATE_FAIL: pages migrate_pages() tried and left where they were"],
   ["poisonedPages", "num_poisoned_pages: pages memory_failure() took as poisoned (HardwareCorrupted, in pages)"],
 ] as const;
 

@@ -21,18 +21,18 @@ export function clear_soft_dirty(k: MmKernel, p: MmProcess): void {
   for (const v of p.vmas) {
     v.flags &= ~VM_SOFTDIRTY;
     if (!skipPinned || !v.isCow) {
-      k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
+      k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY | C.CP_KEEP_WRITABLE_ENTRIES);
       continue;
     }
     // one call per run of pages between the pinned ones
     let from = v.start;
     for (const r of k.core.pagemap(p.mm, v.start, v.end)) {
       if (!isPinnedPte(k, r.kind, r.pfn, r.aux)) continue;
-      if (r.address > from) k.core.changeProtection(p.mm, from, r.address, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
+      if (r.address > from) k.core.changeProtection(p.mm, from, r.address, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY | C.CP_KEEP_WRITABLE_ENTRIES);
       from = r.address + PAGE_SIZE;
       skipped++;
     }
-    if (from < v.end) k.core.changeProtection(p.mm, from, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY);
+    if (from < v.end) k.core.changeProtection(p.mm, from, v.end, v.pageProt, C.MM_CP_CLEAR_SOFT_DIRTY | C.CP_KEEP_WRITABLE_ENTRIES);
   }
   if (k.trace.points.clear_refs.listening) k.trace.points.clear_refs.emit({ pid: p.pid, skipped });
 }

@@ -71,12 +71,24 @@ export function wouldDeadlock(queue: WaitQueue, pid: number, addr: number): Cows
 /** The wait queues of one kernel, made on first use. */
 export class WaitQueues {
   private readonly folios = new Map<number, WaitQueue>();
+  private readonly migrations = new Map<number, WaitQueue>();
 
   /** Accesses waiting on any queue. */
   waiting(): number {
     let n = 0;
     for (const q of this.folios.values()) n += q.waiters;
+    for (const q of this.migrations.values()) n += q.waiters;
     return n;
+  }
+
+  /**
+   * The queue of a folio under migration: migration_entry_wait_on_locked() sleeps on the
+   * folio's lock bit, which the migration holds until remove_migration_ptes() is done.
+   */
+  migration(pfn: number): WaitQueue {
+    let q = this.migrations.get(pfn);
+    if (!q) this.migrations.set(pfn, (q = new WaitQueue("migration", `the migration of pfn ${pfn}`)));
+    return q;
   }
 
   /** The queue of a folio's lock (folio_wait_table()). */

@@ -420,9 +420,18 @@ const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void }
     const { pfn, waiters } = e;
     j.add("folio_unlock", () => `pfn ${pfn} unlocked${waiters ? `: ${waiters} waiting access${waiters > 1 ? "es" : ""} may be resumed` : ""}`, [pfn]);
   },
+  set_migration_pte: (j, e) => {
+    const { pid, address, pfn, entry } = e;
+    j.add("try_to_migrate_one", () => `pid ${pid}'s PTE at ${hex(address)} becomes a ${entry} migration entry for pfn ${pfn}`, [pfn]);
+  },
+  remove_migration_pte: (j, e) => {
+    const { pid, address, pfn, newPfn, exclusive } = e;
+    j.add("remove_migration_pte", () => (newPfn === pfn ? `the migration of pfn ${pfn} failed: pid ${pid} maps it at ${hex(address)} again`
+      : `pid ${pid} maps pfn ${newPfn} at ${hex(address)}, migrated from pfn ${pfn}`) + (exclusive ? " (RMAP_EXCLUSIVE)" : " (possibly shared)"), [pfn, newPfn]);
+  },
   fault_wait: (j, e) => {
     const { pid, address, write, what } = e;
-    j.add("folio_lock_or_retry", () => `pid ${pid}'s ${write ? "write" : "read"} fault at ${hex(address)} waits for ${what} (VM_FAULT_RETRY): nothing changed`, [], [], "faultWaits");
+    j.add(e.reason === "migration" ? "migration_entry_wait" : "folio_lock_or_retry", () => `pid ${pid}'s ${write ? "write" : "read"} fault at ${hex(address)} waits for ${what} (VM_FAULT_RETRY): nothing changed`, [], [], "faultWaits");
   },
   fault_resume: (j, e) => {
     const { pid, address, what } = e;

@@ -81,6 +81,7 @@ export class Oracle {
     bus.on("unpin_user_pages", (e) => this.dropContract(e.pin));
     bus.on("pin_read", (e) => this.onPinRead(e.pin, e.i, e.value, e.pfn, e.reader));
     bus.on("pin_write", (e) => this.onPinWrite(e.pin, e.i, e.value, e.holders, e.pfn));
+    bus.on("remove_migration_pte", (e) => { if (e.newPfn !== e.pfn) this.onMigrate(e.pid, e.address, e.pfn, e.newPfn); });
     this.journal?.attach(bus);
   }
 
@@ -273,6 +274,19 @@ export class Oracle {
     if (broken.length === 0) return;
     const owner = broken[0]![0].pin.owner;
     this.pinsBroken(broken, 0, `pid ${pid} writes the zero page at 0x${address.toString(16)}, which its ${owner} pin holds (${rule}); the pin keeps the zero page, the process gets a fresh one`);
+  }
+
+  /**
+   * remove_migration_pte() mapped `newPfn` where `pid` mapped `pfn`. Migration must be
+   * invisible: contents move with the page (reads judge that), and a page a coherent pin holds
+   * must never move — the device would keep the old frame while the process uses the new one,
+   * a wrong COW by another name.
+   */
+  onMigrate(pid: number, address: number, pfn: number, newPfn: number): void {
+    const broken = this.brokenByCopy(pid, pfn, address);
+    if (broken.length === 0) return;
+    const owner = broken[0]![0].pin.owner;
+    this.pinsBroken(broken, pfn, `pid ${pid}'s pfn ${pfn} at 0x${address.toString(16)} migrated to pfn ${newPfn} under its ${owner} pin; the device keeps the old frame`);
   }
 
   /**

@@ -21,6 +21,13 @@ export const ANON_EXCLUSIVE_KNOBS: readonly KnobSpec[] = [
     default: true,
   },
   {
+    name: "migrationReadExclusive",
+    commit: "6c287605fd56",
+    kernel: "5.19",
+    description: "mm: remember exclusively mapped anonymous pages with PG_anon_exclusive — readable-exclusive migration entries bring a R/O exclusive page back exclusive (off: read/write entries only, as before 5.19, and the page comes back possibly shared)",
+    default: true,
+  },
+  {
     name: "gupFastBarriers",
     commit: "088b8aa537c2",
     kernel: "6.1",
@@ -115,5 +122,6 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
     },
     reclaimsPinned: false,
     unmap: { shareAnon: true, swpExclusive: k.swapExclusive! },
+    migrationReadExclusive: k.migrationReadExclusive!,
   };
 }

@@ -53,6 +53,7 @@ const MEMBERS: readonly (readonly [keyof StrategyMembers, Check, string, boolean
   ["swapin", isFn(2), "a function (facts, helpers) => SwapinDecision"],
   ["reclaimsPinned", isBool, "true or false"],
   ["unmap", (v) => typeof v === "object" && v !== null && isBool((v as Record<string, unknown>).shareAnon) && isBool((v as Record<string, unknown>).swpExclusive), "{ shareAnon: boolean, swpExclusive: boolean }"],
+  ["migrationReadExclusive", isBool, "true or false", true],
   ["gupBreaksCow", isBool, "true or false"],
   ["mprotectWriteUpgrade", isBool, "true or false"],
   ["directIoPins", isBool, "true or false"],

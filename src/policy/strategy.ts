@@ -147,6 +147,15 @@ export interface CowStrategy {
    * remembers exclusivity (SWP_EXCLUSIVE).
    */
   readonly unmap: { readonly shareAnon: boolean; readonly swpExclusive: boolean };
+  /**
+   * try_to_migrate_one() of its generation: whether a R/O PageAnonExclusive page gets a
+   * readable-exclusive migration entry (SWP_MIGRATION_READ_EXCLUSIVE, 6c287605fd56, 5.19), so
+   * remove_migration_pte() maps it back exclusive. Without, a migration has read and write
+   * entries only and a R/O exclusive page comes back possibly shared. Default:
+   * `tracksAnonExclusive`. (Whether an exclusive page is shared first, refusing a pinned one,
+   * is `unmap.shareAnon`, as for swap.)
+   */
+  readonly migrationReadExclusive?: boolean;
   /** Linux 5.8 (17839856fd58): every GUP of a COW page breaks COW as a write would. */
   readonly gupBreaksCow: boolean;
   /** Linux 6.2 (64fe24a3e05e): mprotect() maps exclusive anonymous pages writable at once. */

@@ -28,15 +28,16 @@ export function runsOf(s: Scenario): RunSpec[] {
 /** Handles, by the field that refers to them and the op that makes them. */
 const HANDLE_FIELDS: Readonly<Record<string, string>> = {
   pipe: "vmsplice", buffer: "io_uring_register", request: "o_direct_read|o_direct_write", region: "rdma_register",
-  pin: "pin", isolated: "isolate", lock: "lock_folio", access: "read|write (with as)",
+  pin: "pin", isolated: "isolate", lock: "lock_folio", access: "read|write (with as)", migration: "migrate (phase: start)",
 };
 const HANDLE_OF_OP: Readonly<Record<string, string>> = {
   vmsplice: "pipe", io_uring_register: "buffer", o_direct_read: "request", o_direct_write: "request",
   rdma_register: "region", pin: "pin", isolate: "isolated", lock_folio: "lock", read: "access", write: "access",
+  migrate: "migration",
 };
 /** Ops whose `expect` is one value, and those whose `expect` is a list. */
 const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume"]);
-const LIST_READS = new Set(["pipe_read", "o_direct_complete"]);
+const LIST_READS = new Set(["pipe_read", "o_direct_complete", "migrate"]);
 /** Ops that act on a range of memory (addr + length or pages). */
 const RANGE_OPS = new Set(["munmap", "mprotect", "mremap", "madvise", "pageout", "vmsplice", "io_uring_register", "o_direct_read", "o_direct_write", "rdma_register"]);
 
@@ -210,6 +211,18 @@ export function resolveNames(s: Scenario): NameProblem[] {
       else if (step.length === undefined && step.pages === undefined && (step.op === "mmap" || !bare)) {
         out.push({ path: at, message: `${step.op} needs length or pages${step.op === "mmap" ? "" : " (only a bare range name stands for its whole range)"}` });
       }
+    }
+    if (step.op === "migrate") {
+      const finish = step.phase === "finish";
+      if (finish && (step.addr !== undefined || step.length !== undefined || step.pages !== undefined || step.as !== undefined || step.all !== undefined)) {
+        out.push({ path: at, message: "migrate with phase: finish takes only `migration` (the range is the one its start named)" });
+      }
+      if (finish && step.migration === undefined) out.push({ path: at, message: "migrate with phase: finish needs `migration`: the name its phase: start step gave it" });
+      if (!finish && step.addr === undefined) out.push({ path: at, message: "migrate needs addr (a range, or a page of one)" });
+      if (!finish && step.migration !== undefined) out.push({ path: at, key: "migration", message: "only migrate with phase: finish names a `migration`" });
+      if (step.phase === "start" && step.as === undefined) out.push({ path: at, message: "migrate with phase: start needs `as`, the name phase: finish will use" });
+      if (step.phase !== "start" && step.as !== undefined) out.push({ path: at, key: "as", message: "only migrate with phase: start is named (`as`): the others end at once" });
+      if (!finish && step.length !== undefined && step.pages !== undefined) out.push({ path: at, key: "pages", message: "migrate: give length or pages, not both" });
     }
     if (step.op === "mremap") {
       if ((step.newLength === undefined) === (step.newPages === undefined)) out.push({ path: at, message: "mremap needs newLength or newPages (one of them)" });

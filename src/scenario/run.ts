@@ -6,9 +6,9 @@
 import {
   createKernel, uapi, validateKernelOptions, formatOptionProblems, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
   type Kernel, type KernelOptions, type FailKind, type Process, type Counters, type Finding, type JournalEntry,
-  type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages,
+  type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages, type Migration,
 } from "../kernel.js";
-import { CowsimError } from "../errno.js";
+import { CowsimError, ERRNO, type ErrnoName } from "../errno.js";
 import { addressOf, kernelOptionsOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
 import { STEP_SCHEMAS } from "./schema.js";
 import type { ExpectedValue, LoadedScenario, Outcome, PerRun, Reference, RunSpec, Step } from "./types.js";
@@ -139,6 +139,9 @@ export function stepText(step: Step, dfltProcess: string): string {
   return `${who}${step.op}(${fields.join(", ")})${step.as !== undefined ? ` → ${String(step.as)}` : ""}`;
 }
 
+/** A migrate step's expected statuses as move_pages(2) reports them: errno names become -errno. */
+const statusesOf = (v: readonly (number | string)[]): number[] => v.map((x) => (typeof x === "string" ? -ERRNO[x as ErrnoName] : x));
+
 /** A scenario-level problem while running (a name not mapped, a page beyond a range). */
 class StepProblem extends Error {}
 
@@ -154,7 +157,7 @@ class Runner {
   readonly procs = new Map<string, Process>();
   readonly names: Record<number, string> = {};
   readonly ranges = new Map<string, { addr: number; length: number }>();
-  readonly handles = new Map<string, GupUser | number>();
+  readonly handles = new Map<string, GupUser | Migration | number>();
   /** Accesses that may wait (read/write with `as`), by name. */
   readonly accesses = new Map<string, Access>();
   private lastAccess: Access | undefined;
@@ -211,7 +214,7 @@ class Runner {
     return r.length;
   }
 
-  private handle<T extends GupUser | number>(step: Step, field: string): T {
+  private handle<T extends GupUser | Migration | number>(step: Step, field: string): T {
     return this.handles.get(step[field] as string) as T;
   }
 
@@ -270,6 +273,14 @@ class Runner {
         const r = k.memoryFailure(pfn);
         if (r.errno) throw new CowsimError(r.errno, `memory_failure(${pfn}): ${r.type}, ${r.result}`);
         return;
+      }
+      case "migrate": {
+        if (step.phase === "finish") return [...this.handle<Migration>(step, "migration").finish().status];
+        const length = typeof step.addr === "string" && /\[[0-9]+\]/.test(step.addr) && step.length === undefined && step.pages === undefined
+          ? uapi.PAGE_SIZE : this.length(step);
+        const m = this.proc(step).migratePages(this.addr(step.addr), length, { phase: step.phase === "start" ? "start" : "all", all: (step.all as boolean | undefined) ?? false });
+        if (step.as !== undefined) this.handles.set(step.as as string, m);
+        return [...m.status];
       }
       case "clear_soft_dirty": this.proc(step).clearSoftDirty(); return;
       case "vmsplice": this.handles.set(step.as as string, this.proc(step).vmsplice(this.addr(step.addr), this.length(step))); return;
@@ -347,7 +358,8 @@ class Runner {
           stopped = true;
         }
       }
-      const want = step.op === "counters" ? undefined : pick(step.expect as PerRun<ExpectedValue> | undefined, run);
+      const wantRaw = step.op === "counters" ? undefined : pick(step.expect as PerRun<ExpectedValue> | undefined, run);
+      const want = step.op === "migrate" && Array.isArray(wantRaw) ? statusesOf(wantRaw as readonly (number | string)[]) : wantRaw;
       // exec() may have set it (TypeScript cannot see that through the call)
       const last = this.lastAccess as Access | undefined;
       const blocked = last?.state === "blocked";

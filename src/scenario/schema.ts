@@ -39,6 +39,8 @@ const count = { type: "integer", minimum: 1, maximum: MAX_PAGES };
 const value = { type: "integer", minimum: 0, maximum: MAX, description: "a page's value (what reads return)" };
 const values = { type: "array", items: value };
 const errnos = Object.keys(ERRNO);
+/** The statuses move_pages(2) reports a page with (see MigrateStatus). */
+const migrateErrnos = ["EFAULT", "ENOENT", "EACCES", "EBUSY", "ENOMEM", "EAGAIN", "ENOSYS"];
 const prot = {
   description: "`none`, letters of `rwx` (`rw`, `r`) or a list of PROT_* names",
   oneOf: [
@@ -127,6 +129,13 @@ export const STEP_SCHEMAS: readonly object[] = [
   op("unlock_folio", "folio_unlock(): the faults waiting for the lock may be resumed", ["lock"], { lock: id }),
   op("hwpoison", "memory_failure() of the frame behind `addr` (mapped there, or in the swap cache), as a machine check reports it; fails with the errno memory_failure() returns", ["addr"], {
     ...proc, addr: address,
+  }),
+  op("migrate", "move_pages(2) of the range to new frames (migrate_pages()); `phase: start` stops with the pages under migration entries (named `as`), `phase: finish` ends the `migration` begun so; `expect`: each page's status", [], {
+    ...proc, ...range,
+    phase: { enum: ["all", "start", "finish"], description: "all (default): the whole migration; start: isolate and unmap, leaving migration entries; finish: the rest, for `migration`" },
+    as: id, migration: id,
+    all: { type: "boolean", description: "MPOL_MF_MOVE_ALL: pages other processes map too (default false: EACCES)" },
+    expect: perRun({ type: "array", items: { oneOf: [{ enum: [0, 1] }, { enum: migrateErrnos }] } }, "each page's status: 0 migrated, 1 queued (under migration until finish), or the errno it failed with"),
   }),
   op("clear_soft_dirty", "echo 4 > /proc/pid/clear_refs", [], { ...proc }),
   op("vmsplice", "vmsplice() of the range into a new pipe named `as`", ["addr", "as"], { ...proc, ...range, as: id }),

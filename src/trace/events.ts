@@ -128,6 +128,16 @@ export interface TraceEvents {
    * SIGBUS (BUS_MCEERR_AR) at once.
    */
   memory_failure_event: { pfn: number; type: string; result: "Ignored" | "Failed" | "Delayed" | "Recovered"; killed: readonly number[] };
+  /** try_to_migrate_one() replaced the PTE at `address` with a migration entry for `pfn`. */
+  set_migration_pte: { pid: number; address: number; pfn: number; entry: "read" | "read-exclusive" | "write" };
+  /**
+   * remove_migration_pte(): the migration entry at `address` maps a page again — `newPfn` after
+   * a migration, `pfn` itself after a failed one; `exclusive` when RMAP_EXCLUSIVE restored
+   * PageAnonExclusive.
+   */
+  remove_migration_pte: { pid: number; address: number; pfn: number; newPfn: number; exclusive: boolean };
+  /** migrate_pages() ended: folios moved and folios that stayed where they were. */
+  mm_migrate_pages: { succeeded: number; failed: number; reason: string };
   /** The oracle judged something: a missed, unnecessary or wrong COW (explained in its findings). */
   finding: { kind: "missed-cow" | "unnecessary-cow" | "wrong-cow"; pid: number; address: number; pfn: number; summary: string };
 }
@@ -141,7 +151,8 @@ export const TRACE_NAMES = [
   "mprotect_fixup", "clear_refs", "mremap", "move_vma", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
   "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "gup", "unpin_user_pages", "pin_read", "pin_write",
-  "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "memory_failure_event", "finding",
+  "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "memory_failure_event", "set_migration_pte",
+  "remove_migration_pte", "mm_migrate_pages", "finding",
 ] as const satisfies readonly TraceName[];
 // the list names every tracepoint: a name added to TraceEvents and not here fails to compile
 const everyName: Exclude<TraceName, (typeof TRACE_NAMES)[number]> extends never ? true : never = true;
@@ -223,6 +234,9 @@ export class TracePoints {
   readonly fault_resume = new TracePoint("fault_resume");
   readonly folio_lock = new TracePoint("folio_lock");
   readonly folio_unlock = new TracePoint("folio_unlock");
+  readonly set_migration_pte = new TracePoint("set_migration_pte");
+  readonly remove_migration_pte = new TracePoint("remove_migration_pte");
+  readonly mm_migrate_pages = new TracePoint("mm_migrate_pages");
   readonly finding = new TracePoint("finding");
 }
 // every tracepoint has its field: a name added to TraceEvents and not here fails to compile
