@@ -4,10 +4,10 @@
 // while a migration is under way, and no frame leaked.
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
-import { PROT_READ, MADV_PAGEOUT, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_GET, type Kernel, type Process } from "../../src/index.js";
+import { PROT_READ, MADV_PAGEOUT, MAP_SHARED, MAP_ANONYMOUS, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_GET, type Kernel, type Process } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE, STRATEGIES, errnoOf, failsCleanly } from "./helpers.js";
 
-const EAGAIN = -11, EACCES = -13, EFAULT = -14, ENOENT = -2, EBUSY = -16, ENOMEM = -12;
+const EAGAIN = -11, EACCES = -13, EFAULT = -14, ENOENT = -2, EBUSY = -16, ENOMEM = -12, ENOSYS = -38;
 
 function oneWrittenPage(k: Kernel, value = 7): { p: Process; a: number; pfn: number } {
   const p = k.spawn();
@@ -107,6 +107,29 @@ describe.each(STRATEGIES)("migratePages (%s)", (strategy) => {
     expect(p.migratePages(a, PAGE).status).toEqual([ENOMEM]);
     expect(p.pfnAt(a)).toBe(pfn);
     expect(k.counters().pgmigrateFail).toBe(1);
+  });
+
+  it("a shared-memory page is -ENOSYS (not modelled yet) and stays", () => {
+    const k = kernel(strategy);
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, MAP_SHARED | MAP_ANONYMOUS);
+    p.write(a, 4);
+    const pfn = p.pfnAt(a);
+    expect(p.migratePages(a, PAGE).status).toEqual([ENOSYS]);
+    expect(p.pfnAt(a)).toBe(pfn);
+    expect(k.counters().pgmigrateFail).toBe(0); // never isolated: add_folio_for_migration() refused it
+  });
+
+  it("the process exits while its page is under migration: finish() frees both frames", () => {
+    const k = kernel(strategy);
+    const { p, a } = oneWrittenPage(k);
+    const m = p.migratePages(a, PAGE, { phase: "start" });
+    expect(k.heldFrames().map((f) => f.holders.map((h) => h.kind))).toEqual([["isolated"], ["migration"]]);
+    p.exit();
+    m.finish();
+    expect(m.status).toEqual([0]);
+    expect(k.heldFrames()).toEqual([]);
+    expect(errnoOf(() => p.migratePages(a, PAGE))).toBe("ESRCH");
   });
 
   it("bad ranges are EINVAL and change nothing", () => {
@@ -265,5 +288,25 @@ describe("while a page is under migration (two phases)", () => {
     k.unlockFolio(pfn);
     expect(p.pfnAt(a)).toBe(pfn);
     expect(k.ops.PageAnonExclusive(pfn)).toBe(true);
+  });
+});
+
+describe("the oracle sees migration as invisible", () => {
+  it("a migration that moved a page under a coherent pin would be a wrong COW", () => {
+    const k = kernel("anon-exclusive");
+    const { p, a, pfn } = oneWrittenPage(k);
+    p.rdmaRegister(a, PAGE, true);
+    // what remove_migration_pte() would report had the pinned page moved (it cannot: see above)
+    k.trace.points.remove_migration_pte.emit({ pid: p.pid, address: a, pfn, newPfn: pfn + 1, exclusive: true });
+    expect(k.findings.map((f) => [f.kind, f.pfn])).toEqual([["wrong-cow", pfn]]);
+    expect(k.counters().wrongCow).toBe(1);
+  });
+
+  it("a failed migration restores the old frame: no finding", () => {
+    const k = kernel("anon-exclusive");
+    const { p, a, pfn } = oneWrittenPage(k);
+    p.rdmaRegister(a, PAGE, true);
+    k.trace.points.remove_migration_pte.emit({ pid: p.pid, address: a, pfn, newPfn: pfn, exclusive: true });
+    expect(k.findings).toEqual([]);
   });
 });
