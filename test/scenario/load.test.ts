@@ -166,7 +166,7 @@ describe("the migrate step", () => {
     expect(problems(text)).toEqual([
       "5:5: migrate with phase: start needs `as`, the name phase: finish will use",
       "7:5: migrate with phase: finish takes only `migration` (the range is the one its start named)",
-      '8:48: no migration "nom" yet; a migration is made by migrate (phase: start)',
+      '8:46: no migration "nom" yet; a migration is made by migrate (phase: start)',
       "9:5: migrate with phase: finish needs `migration`: the name its phase: start step gave it",
       "10:31: only migrate with phase: start is named (`as`): the others end at once",
       '11:43: steps[7].expect[1]: expected one of 0, 1, "EFAULT", "ENOENT", "EACCES", "EBUSY", "ENOMEM", "EAGAIN", "ENOSYS", found "EPERM"',
