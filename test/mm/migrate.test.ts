@@ -5,6 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
 import { PROT_READ, MADV_PAGEOUT, MAP_SHARED, MAP_ANONYMOUS, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_GET, type Kernel, type Process } from "../../src/index.js";
+import { makeStrategy, defineStrategy, StrategyError } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE, STRATEGIES, errnoOf, failsCleanly } from "./helpers.js";
 
 const EAGAIN = -11, EACCES = -13, EFAULT = -14, ENOENT = -2, EBUSY = -16, ENOMEM = -12, ENOSYS = -38;
@@ -172,6 +173,33 @@ describe("migration entries keep PageAnonExclusive (6c287605fd56)", () => {
     expect(k.ops.migrationEntry(p.mm, a)?.type).toBe("read");
     m.finish();
     expect(k.ops.PageAnonExclusive(p.pfnAt(a)!)).toBe(false);
+  });
+});
+
+describe("the strategies' migration entries", () => {
+  it("the knob stands for 6c287605fd56 in 5.19; the older strategies have read/write entries only", () => {
+    expect(makeStrategy("anon-exclusive").migrationReadExclusive).toBe(true);
+    expect(makeStrategy("anon-exclusive", { migrationReadExclusive: false }).kernels).toMatch(/^no released kernel/);
+    expect(makeStrategy("mapcount").migrationReadExclusive).toBeUndefined();
+    expect(makeStrategy("pagecount").tracksAnonExclusive).toBe(false);
+  });
+
+  it("a custom strategy may leave the member out (then: tracksAnonExclusive), but not give a non-boolean", () => {
+    const { migrationReadExclusive: _, ...rest } = makeStrategy("anon-exclusive");
+    void _;
+    const k = kernel(defineStrategy({ ...rest, id: "no-member" }));
+    const { p, a } = oneWrittenPage(k);
+    p.mprotect(a, PAGE, PROT_READ);
+    const m = p.migratePages(a, PAGE, { phase: "start" });
+    expect(k.ops.migrationEntry(p.mm, a)?.type).toBe("read-exclusive");
+    m.finish();
+    let problems: readonly string[] = [];
+    try {
+      defineStrategy({ ...rest, id: "bad", migrationReadExclusive: "yes" as unknown as boolean });
+    } catch (e) {
+      problems = (e as StrategyError).problems;
+    }
+    expect(problems).toEqual(['migrationReadExclusive: must be true or false, not "yes"']);
   });
 });
 
