@@ -5,6 +5,7 @@ import { describe, it, expect } from "vitest";
 import { C, type Core } from "../../src/core/index.js";
 import { makeCore, snapshot, stateDiff, populate, pfnAt, pteAt, BASE, PROT_READ, A, D } from "../helpers.js";
 
+const SD = 2 ** C._PAGE_BIT_SOFT_DIRTY;
 const type = (core: Core, mm: number, va = BASE) => Number(BigInt.asUintN(64, core.x.ptep_get(mm, va)) >> 59n);
 const SHARE = C.MIGRATE_SHARE_ANON | C.MIGRATE_READ_EXCLUSIVE;
 
