@@ -138,6 +138,7 @@ describe.each(STRATEGIES)("migratePages (%s)", (strategy) => {
     const { p, a } = oneWrittenPage(k);
     failsCleanly(k, "EINVAL", () => p.migratePages(a + 1, PAGE));
     failsCleanly(k, "EINVAL", () => p.migratePages(a, 0));
+    failsCleanly(k, "EINVAL", () => p.migratePages(a, 2 ** 50));
     failsCleanly(k, "EINVAL", () => p.migratePages(a, PAGE, { phase: "hold" as "start" }));
   });
 });
