@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
 import { PROT_READ, MADV_PAGEOUT, MAP_SHARED, MAP_ANONYMOUS, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_GET, type Kernel, type Process } from "../../src/index.js";
-import { makeStrategy, defineStrategy, StrategyError } from "../../src/index.js";
+import { makeStrategy, defineStrategy, MREMAP_MAYMOVE, MREMAP_FIXED, type StrategyError } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE, STRATEGIES, errnoOf, failsCleanly } from "./helpers.js";
 
 const EAGAIN = -11, EACCES = -13, EFAULT = -14, ENOENT = -2, EBUSY = -16, ENOMEM = -12, ENOSYS = -38;
@@ -294,6 +294,34 @@ describe("while a page is under migration (two phases)", () => {
     expect(m.status).toEqual([0]);
     p.exit();
     expect(k.heldFrames()).toEqual([]);
+  });
+
+  it("mremap moves the entry; finish() finds it at the new address through the rmap", () => {
+    const k = kernel("anon-exclusive");
+    const { p, a } = oneWrittenPage(k, 12);
+    const m = p.migratePages(a, PAGE, { phase: "start" });
+    const b = p.mremap(a, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a + 16 * PAGE);
+    expect(b).toBe(a + 16 * PAGE);
+    expect(k.ops.migrationEntry(p.mm, b)?.type).toBe("write");
+    m.finish();
+    expect(m.status).toEqual([0]);
+    expect(p.read(b)).toBe(12);
+  });
+
+  it("a swap-cache folio moves with its slot: the process still holding the swap entry swaps the new frame in", () => {
+    const k = kernel("anon-exclusive");
+    const { p, a } = oneWrittenPage(k, 13);
+    p.madvise(a, PAGE, MADV_PAGEOUT);
+    const c = p.fork();
+    expect(c.read(a)).toBe(13); // the child swaps it in: in the swap cache, mapped by the child
+    const old = c.pfnAt(a)!;
+    expect(c.migratePages(a, PAGE).status).toEqual([0]);
+    const moved = c.pfnAt(a)!;
+    expect(moved).not.toBe(old);
+    expect(p.folioAt(a)).toBe(moved); // the parent's swap entry now finds the new frame
+    expect(p.read(a)).toBe(13);
+    expect(p.pfnAt(a)).toBe(moved);
+    expect(k.counters().swapins).toBe(2); // the child's read from the slot, the parent's from the swap cache
   });
 
   it("MADV_PAGEOUT and reclaim pass the page by; a snapshot is refused; finish() twice is EINVAL", () => {
