@@ -56,7 +56,7 @@ interface PendingFolio {
   readonly page: number;
 }
 
-/** The kernel's NR_MAX_MIGRATE_PAGES_RETRY passes gain nothing here: nothing else runs between them. */
+/** enum migrate_reason of move_pages(2) and migrate_pages(2). */
 const REASON = "MR_SYSCALL";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
@@ -154,6 +154,8 @@ export function migrate_pages(k: MmKernel, p: MmProcess, start: number, length: 
       queued.push({ folio: s, page: i });
     }
   }
+  // one pass: the kernel's NR_MAX_MIGRATE_PAGES_RETRY passes would fail alike, nothing else
+  // running between them
   for (const q of queued) {
     const r = migrate_folio_unmap(k, q.folio);
     if (r < 0) m.fail(q.page, r);
