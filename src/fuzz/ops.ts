@@ -44,6 +44,7 @@ export type Op =
   | { op: "pin"; who: number; slot: number; pages: number; flags: number; fast?: boolean }
   | { op: "device"; user: number; page: number; write: boolean }
   | { op: "release"; user: number; reader: number }
+  | { op: "migrate"; who: number; slot: number; pages: number; all: boolean }
   | { op: "isolate"; who: number; slot: number }
   | { op: "putback"; user: number }
   | { op: "reclaim"; pages: number }
@@ -85,6 +86,7 @@ const USERS: fc.WeightedArbitrary<Op>[] = [
   { weight: 3, arbitrary: rec("device", { user: fc.nat(7), page: fc.nat(3), write: fc.boolean() }) },
   { weight: 2, arbitrary: rec("release", { user: fc.nat(7), reader: who }) },
   { weight: 1, arbitrary: rec("madvise", { who, slot, pages, advice: fc.constant(MADV_PAGEOUT) }) },
+  { weight: 1, arbitrary: rec("migrate", { who, slot, pages, all: fc.boolean() }) },
 ];
 
 /** What the fuzzer adds: every other op the library has, exhaustion and fault injection. */
@@ -295,6 +297,10 @@ export class World {
           () => p.pinUserPages(at(o.slot), o.pages, o.flags, o.fast ?? true));
       case "device": return this.device(o.user, o.page, o.write, value);
       case "release": return this.release(o.user, o.reader, value);
+      case "migrate":
+        this.step({ op: "migrate", process, addr: at(o.slot), pages: o.pages, ...(o.all ? { all: true } : {}) });
+        p.migratePages(at(o.slot), o.pages * PAGE, { all: o.all });
+        return;
       case "isolate": {
         const as = `h${this.nextHandle++}`;
         this.step({ op: "isolate", process, addr: at(o.slot), as });
