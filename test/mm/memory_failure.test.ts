@@ -2,7 +2,9 @@
 // place of every mapping, SIGBUS on access, fork copying the entries with PageAnonExclusive
 // left stale (seed 000 I.7c), zap dropping them, the frame lost for good.
 import { describe, it, expect } from "vitest";
-import { C, MADV_HWPOISON, MADV_PAGEOUT, PROT_READ, CowsimError, type Kernel, type Process, type TraceEvents } from "../../src/index.js";
+import {
+  C, MADV_HWPOISON, MADV_PAGEOUT, PROT_READ, MAP_SHARED, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED, CowsimError, type Kernel, type Process, type TraceEvents,
+} from "../../src/index.js";
 import { kernel, failsCleanly, errnoOf, STRATEGIES, RW, PRIV, PAGE } from "./helpers.js";
 
 /** The entry at `addr` as pagemap shows it: [kind, pfn], or null. */
@@ -204,6 +206,28 @@ describe("memory_failure() of the pages it cannot recover", () => {
     failsCleanly(k, "EINVAL", () => k.memoryFailure(freePfn));
     failsCleanly(k, "EFAULT", () => p.madvise(a + 16 * PAGE, PAGE, MADV_HWPOISON));
     failsCleanly(k, "EINVAL", () => p.madvise(a + 1, PAGE, MADV_HWPOISON));
+    // a shmem page: truncate_error_folio() is not modelled, so it is refused, GUP's reference given back
+    const s = p.mmap(null, PAGE, RW, MAP_SHARED | MAP_ANONYMOUS);
+    p.write(s, 2);
+    failsCleanly(k, "EINVAL", () => p.madvise(s, PAGE, MADV_HWPOISON));
+    failsCleanly(k, "EINVAL", () => k.memoryFailure(p.pfnAt(s)!));
+    failsCleanly(k, "EFAULT", () => k.memoryFailureAt(p.pid, a + 16 * PAGE));
     expect(k.counters().poisonedPages).toBe(0);
+  });
+
+  it("GUP of a hwpoison entry fails with EHWPOISON; mremap moves the entry with the range", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    const a = p.mmap(null, 2 * PAGE, RW, PRIV);
+    p.write(a, 1);
+    const pfn = p.pfnAt(a)!;
+    k.memoryFailureAt(p.pid, a);
+    expect(errnoOf(() => p.pinUserPages(a, 1, C.FOLL_PIN | C.FOLL_WRITE))).toBe("EHWPOISON");
+    expect(errnoOf(() => p.vmsplice(a, PAGE))).toBe("EHWPOISON");
+    const b = p.mremap(a, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a + 64 * PAGE);
+    expect(entryAt(p, b)).toEqual([C.PTE_KIND_HWPOISON, pfn]);
+    expect(errnoOf(() => p.read(b))).toBe("EHWPOISON");
+    expect(k.pins.active.size).toBe(0);
+    expect(k.checkInvariants()).toEqual([]);
   });
 });
