@@ -3,7 +3,7 @@
 // left stale (seed 000 I.7c), zap dropping them, the frame lost for good.
 import { describe, it, expect } from "vitest";
 import {
-  C, MADV_HWPOISON, MADV_PAGEOUT, PROT_READ, MAP_SHARED, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED, CowsimError, type Kernel, type Process, type TraceEvents,
+  C, PM_PRESENT, PM_SWAP, PM_FILE, PM_MMAP_EXCLUSIVE, PM_SOFT_DIRTY, MADV_HWPOISON, MADV_PAGEOUT, PROT_READ, MAP_SHARED, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED, CowsimError, type Kernel, type Process, type TraceEvents,
 } from "../../src/index.js";
 import { kernel, failsCleanly, errnoOf, STRATEGIES, RW, PRIV, PAGE } from "./helpers.js";
 
@@ -229,5 +229,46 @@ describe("memory_failure() of the pages it cannot recover", () => {
     expect(errnoOf(() => p.read(b))).toBe("EHWPOISON");
     expect(k.pins.active.size).toBe(0);
     expect(k.checkInvariants()).toEqual([]);
+  });
+});
+
+describe("/proc/pid/pagemap (pte_to_pagemap_entry() of 6.12)", () => {
+  it("a hwpoison entry is PM_SWAP with type SWP_HWPOISON and the PFN; beside it present, shared, swapped, zero and shmem pages", () => {
+    const k = kernel("anon-exclusive", { swap: "1M" });
+    const p = k.spawn();
+    const a = p.mmap(null, 6 * PAGE, RW, PRIV);
+    const s = p.mmap(null, PAGE, RW, MAP_SHARED | MAP_ANONYMOUS);
+    for (let i = 0; i < 4; i++) p.write(a + i * PAGE, i + 1);
+    expect(p.read(a + 4 * PAGE)).toBe(0); // the zero page
+    p.write(s, 9);
+    const c = p.fork();
+    p.write(a + 3 * PAGE, 7); // a copy: exclusive again
+    const shared = p.pfnAt(a)!;
+    const poisoned = p.pfnAt(a + PAGE)!;
+    p.madvise(a + 2 * PAGE, PAGE, MADV_PAGEOUT); // shared with the child: MADV_PAGEOUT leaves it
+    c.munmap(a + 2 * PAGE, PAGE);
+    p.madvise(a + 2 * PAGE, PAGE, MADV_PAGEOUT);
+    const slot = k.usedSwapSlots()[0]!.slot;
+    k.memoryFailure(poisoned);
+    p.clearSoftDirty(); // the soft-dirty bits out of the way: no VM_SOFTDIRTY, no PTE bit
+    const swp = (type: number, offset: number) => PM_SWAP | BigInt(type) | (BigInt(offset) << 5n);
+    expect(p.pagemap(a, 6)).toEqual([
+      PM_PRESENT | BigInt(shared), // shared with the child: not exclusive
+      swp(C.SWP_HWPOISON, poisoned),
+      swp(0, slot),
+      PM_PRESENT | PM_MMAP_EXCLUSIVE | BigInt(p.pfnAt(a + 3 * PAGE)!),
+      PM_PRESENT, // the zero page: pfn 0, no struct page to judge (vm_normal_page())
+      0n, // none
+    ]);
+    expect(c.pagemap(a + PAGE, 1)).toEqual([PM_SOFT_DIRTY | swp(C.SWP_HWPOISON, poisoned)]); // fork copied it
+    // fork does not copy a shared mapping's PTEs (vma_needs_copy()): only the parent maps the shmem page
+    expect(p.pagemap(s, 1)).toEqual([PM_PRESENT | PM_FILE | PM_MMAP_EXCLUSIVE | BigInt(p.pfnAt(s)!)]);
+    expect(c.read(s)).toBe(9);
+    expect(p.pagemap(s, 1)).toEqual([PM_PRESENT | PM_FILE | BigInt(p.pfnAt(s)!)]);
+    expect(p.vmas.lookup(a + 6 * PAGE)).toBeNull();
+    expect(p.pagemap(a + 6 * PAGE, 1)).toEqual([0n]); // no VMA
+    expect(errnoOf(() => p.pagemap(a + 1, 1))).toBe("EINVAL");
+    p.write(a + 3 * PAGE, 8);
+    expect(p.pagemap(a + 3 * PAGE, 1)[0]! & PM_SOFT_DIRTY).toBe(PM_SOFT_DIRTY);
   });
 });
