@@ -272,3 +272,20 @@ describe("/proc/pid/pagemap (pte_to_pagemap_entry() of 6.12)", () => {
     expect(p.pagemap(a + 3 * PAGE, 1)[0]! & PM_SOFT_DIRTY).toBe(PM_SOFT_DIRTY);
   });
 });
+
+describe("a poisoned PTE marker (PTE_MARKER_POISONED, a swap-in error)", () => {
+  it("is SIGBUS as handle_pte_marker() answers VM_FAULT_HWPOISON, for the process and for the child fork copies it to", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, PRIV);
+    p.write(a, 1);
+    // what a failed swap-in leaves in place of the entry (swapin_error): nothing else makes one here
+    p.madvise(a, PAGE, 4 /* MADV_DONTNEED */);
+    k.core.x.ptep_set(k.core.ctx, p.mm, a, k.core.x.make_pte_marker(C.PTE_MARKER_POISONED));
+    expect(errnoOf(() => p.read(a))).toBe("EHWPOISON");
+    const c = p.fork();
+    expect(entryAt(c, a)).toEqual([C.PTE_KIND_MARKER, C.PTE_MARKER_POISONED]);
+    expect(errnoOf(() => c.write(a, 2))).toBe("EHWPOISON");
+    expect(k.counters().poisonedPages).toBe(0); // no page was poisoned: the data was lost on the way in
+  });
+});
