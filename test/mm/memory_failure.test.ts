@@ -193,6 +193,45 @@ describe("memory_failure() of the pages it cannot recover", () => {
     expect(k.findings).toEqual([]);
   });
 
+  it("a page memory_failure() cannot take or unmap stays mapped, poisoned and counted: isolated (EBUSY), a pinned swap-cache page (EBUSY)", () => {
+    const k = kernel("anon-exclusive", { swap: "1M" });
+    const p = k.spawn();
+    const a = p.mmap(null, 2 * PAGE, RW, PRIV);
+    p.write(a, 1);
+    const pfn = p.pfnAt(a)!;
+    const h = k.isolate(p.pid, a); // off the LRU: get_hwpoison_page() cannot handle it
+    expect(k.memoryFailure(pfn)).toEqual({ pfn, type: "get hwpoison page", result: "Ignored", errno: "EBUSY", killed: [] });
+    expect([p.read(a), k.core.frames.test(pfn, C.PG_hwpoison)]).toEqual([1, true]);
+    k.putback(h);
+    // in the swap cache and pinned: reclaim's unmap is refused (folio_try_share_anon_rmap_pte())
+    const b = a + PAGE;
+    p.write(b, 2);
+    const q = p.pfnAt(b)!;
+    expect(k.ops.addToSwap(q)).toBe(true);
+    const pin = p.pinUserPages(b, 1, C.FOLL_PIN | C.FOLL_WRITE | C.FOLL_LONGTERM);
+    expect(k.memoryFailure(q)).toEqual({ pfn: q, type: "unmapping failed page", result: "Failed", errno: "EBUSY", killed: [] });
+    expect(p.pfnAt(b)).toBe(q);
+    expect(k.counters().poisonedPages).toBe(2);
+    expect(k.checkInvariants()).toEqual([]);
+    pin.release();
+  });
+
+  it("a hwpoison entry for a frame that is not PG_hwpoison breaks an invariant (pte-valid)", () => {
+    const k = kernel("anon-exclusive", { checkInvariants: false });
+    const p = k.spawn();
+    const a = p.mmap(null, 2 * PAGE, RW, PRIV);
+    p.write(a, 1);
+    p.write(a + PAGE, 2);
+    const pfn = p.pfnAt(a + PAGE)!;
+    k.memoryFailureAt(p.pid, a);
+    expect(k.checkInvariants()).toEqual([]);
+    const entry = k.core.x.ptep_get(p.mm, a) & ~((1n << 59n) - 1n) | (BigInt(pfn) << 9n);
+    k.core.x.ptep_set(k.core.ctx, p.mm, a, entry);
+    expect(k.checkInvariants().filter((v) => v.invariant === "pte-valid")).toEqual([
+      { invariant: "pte-valid", detail: `pid ${p.pid} has a hwpoison entry at 0x${a.toString(16)} for pfn ${pfn}, which is not PG_hwpoison` },
+    ]);
+  });
+
   it("bad input changes nothing: no such frame (EINVAL), a free frame (EINVAL), a hole (EFAULT)", () => {
     const k = kernel("anon-exclusive");
     const p = k.spawn();
