@@ -16,7 +16,7 @@ import {
   PROT_READ, PROT_WRITE, PROT_NONE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE,
   MADV_DONTNEED, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DONTFORK, MADV_DOFORK, MADV_PAGEOUT,
   MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_COLD, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP, MADV_NAMES,
-  FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
+  FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, MADV_HWPOISON,
 } from "../kernel.js";
 
 export const PAGE = 4096;
@@ -49,7 +49,8 @@ export type Op =
   | { op: "putback"; user: number }
   | { op: "reclaim"; pages: number }
   | { op: "drainLru" }
-  | { op: "inject"; kind: FailKind; nth: number };
+  | { op: "inject"; kind: FailKind; nth: number }
+  | { op: "hwpoison"; who: number; slot: number; inject: boolean };
 
 // most steps touch a few hot pages, so that writes meet pages another process or a pin shares
 const slot = fc.oneof({ weight: 3, arbitrary: fc.nat(7) }, { weight: 1, arbitrary: fc.nat(SLOTS - 1) });
@@ -107,6 +108,7 @@ const EVERYTHING: fc.WeightedArbitrary<Op>[] = [
   { weight: 1, arbitrary: rec("reclaim", { pages: fc.integer({ min: 1, max: 64 }) }) },
   { weight: 1, arbitrary: rec("drainLru", {}) },
   { weight: 1, arbitrary: rec("inject", { kind: fc.constantFrom<FailKind>("frame", "pageTable", "swapSlot"), nth: fc.integer({ min: 1, max: 6 }) }) },
+  { weight: 1, arbitrary: rec("hwpoison", { who, slot, inject: fc.boolean() }) },
 ];
 
 /** How much of the library a sequence draws on. @public */
@@ -330,6 +332,18 @@ export class World {
         this.step({ op: "fail_alloc", kind: o.kind, nth: o.nth });
         this.k.injectFailure(o.kind, { nth: o.nth });
         return;
+      case "hwpoison": {
+        // MADV_HWPOISON from the process, or a machine check on the frame behind the address
+        if (o.inject) {
+          this.step({ op: "madvise", process, addr: at(o.slot), pages: 1, advice: "MADV_HWPOISON" });
+          p.madvise(at(o.slot), PAGE, MADV_HWPOISON);
+          return;
+        }
+        this.step({ op: "hwpoison", process, addr: at(o.slot) });
+        const r = this.k.memoryFailureAt(p.pid, at(o.slot));
+        if (r.errno) throw new CowsimError(r.errno, `memory_failure(${r.pfn}): ${r.type}, ${r.result}`);
+        return;
+      }
     }
   }
 
