@@ -41,15 +41,16 @@ import {
   MMF_HAS_PINNED, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, MM_FILEPAGES,
 } from "./pgtable";
 import {
-  pfn_valid, page_folio, folio_test_anon, folio_ref_add,
+  pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_test_large, folio_nr_pages,
   folio_maybe_dma_pinned, PageAnonExclusive, setPageFlag, testPageFlag, PG_dirty,
   PG_referenced, PG_swapcache, PG_swapbacked, PG_locked,
 } from "./page";
 import {
   folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_rmap_ptes,
   folio_add_rmap_pmd, folio_remove_rmap_ptes, folio_remove_rmap_pmd, folio_put_refs,
-  folio_add_new_anon_rmap, folio_is_mapped, mm_counter_of, RMAP_EXCLUSIVE,
+  folio_add_new_anon_rmap, folio_is_mapped, mm_counter_of, RMAP_EXCLUSIVE, __folio_remove_rmap_ptes,
 } from "./rmap";
+import { folio_remove_rmap_ptes_done } from "./large_folio";
 import { swap_duplicate, swap_free, swap_cache_pfn, SWAP_HAS_CACHE } from "./swapfile";
 import { copy_page_contents } from "./content";
 import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
@@ -595,6 +596,30 @@ const TALLY_ZAPPED: i32 = 1;
   rssSwap: i32;
   rssShmem: i32;
   rssFile: i32;
+  /** The end of the range zapped. */
+  end: u64;
+  /** zap_present_ptes()'s batch of one large folio's consecutive pages: its folio, or NO_PFN. */
+  batchFolio: u32;
+  /** The batch's pages that lost their last mapping (__folio_remove_rmap()'s nr). */
+  batchUnmapped: i32;
+
+  /**
+   * folio_pte_batch(): the PTE after `slot` maps the next page of the same large folio and lies
+   * in the range and the table, so zap_present_ptes() takes it in the same batch.
+   */
+  batch_continues(slot: u32, addr: u64, folio: u32, pfn: u32): bool {
+    const next = addr + PAGE_SIZE;
+    if (next >= this.end || (next & (PMD_SIZE - 1)) == 0) return false;
+    const pte = entryLoad(slot + 8);
+    return pte_present(pte) && !pte_special(pte) && <u32>pte_pfn(pte) == pfn + 1 && pfn + 1 < folio + folio_nr_pages(folio);
+  }
+  /** The batch ends: folio_remove_rmap_ptes()'s deferred split decision, once for all its pages. */
+  end_batch(): void {
+    if (this.batchFolio == NO_PFN) return;
+    folio_remove_rmap_ptes_done(this.batchFolio, this.batchUnmapped);
+    this.batchFolio = NO_PFN;
+    this.batchUnmapped = 0;
+  }
 
   /** zap_huge_pmd() for a whole THP; a partial one is reported. Tables are descended. */
   pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
@@ -630,7 +655,7 @@ const TALLY_ZAPPED: i32 = 1;
   @inline pte_entry(slot: u32, pte: u64, addr: u64): i32 {
     if (pte_none(pte)) return 0;
     const ctx = this.ctx;
-    if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
+    if (ctxOf(ctx).nrRecords >= this.cap) { this.end_batch(); this.next = addr; return WALK_STOP; }
     const flags = this.flags;
     if (pte_present(pte)) {
       // ptep_get_and_clear(): an exchange, so the A/D bits are the final ones
@@ -650,7 +675,12 @@ const TALLY_ZAPPED: i32 = 1;
       if (PageAnonExclusive(pfn)) aux |= ZAPPED_EXCLUSIVE;
       if (pte_dirty(old)) { aux |= ZAPPED_DIRTY; if (!anon) setPageFlag(folio, PG_dirty); }
       if (pte_young(old)) { aux |= ZAPPED_YOUNG; setPageFlag(folio, PG_referenced); }
-      folio_remove_rmap_ptes(folio, pfn, 1);
+      const unmapped = __folio_remove_rmap_ptes(folio, pfn, 1);
+      if (folio_test_large(folio)) {
+        this.batchFolio = folio;
+        this.batchUnmapped += unmapped;
+        if (!this.batch_continues(slot, addr, folio, pfn)) this.end_batch();
+      }
       if (testPageFlag(folio, PG_swapcache)) {
         aux |= ZAPPED_SWAPCACHE;
         // free_swap_cache(): an unmapped swap-cache folio no swap entry needs leaves the cache
@@ -721,6 +751,9 @@ export function zap_page_range(ctx: u32, mm: u32, start: f64, end: f64, flags: u
   w.rssSwap = 0;
   w.rssShmem = 0;
   w.rssFile = 0;
+  w.end = <u64>end;
+  w.batchFolio = NO_PFN;
+  w.batchUnmapped = 0;
   const stopped = walk_page_range<ZapWalk>(w, <u64>start, <u64>end) == WALK_STOP;
 
   add_mm_counter(mm, MM_ANONPAGES, w.rssAnon);

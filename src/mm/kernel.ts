@@ -24,7 +24,8 @@ import { WaitQueues } from "./wait.js";
 import { PinRegistry } from "./gup.js";
 import { reclaim, swapCacheOrphan } from "./swap.js";
 import { validateKernelOptions, formatOptionProblems } from "./options.js";
-import type { ThpOptions, ThpPolicy } from "./huge_memory.js";
+import type { ThpOptions, ThpPolicy, ThpSize } from "./huge_memory.js";
+import { mthp_stats, split_huge_pages_pid, deferred_split_scan, type MthpStats, type SplitHugePagesResult } from "./large_folio.js";
 import { Rng } from "../util/rng.js";
 
 /** Transient references the real kernel takes, each behind an option. @public */
@@ -508,6 +509,26 @@ export class MmKernel implements KernelView {
       throw new CowsimError("EINVAL", `reclaim: the frames to free must be a positive integer, not ${String(want)}`);
     }
     return reclaim(this, want);
+  }
+
+  // ---- large folios ----------------------------------------------------------------------------
+
+  /** /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/stats, every size. */
+  mthpStats(): Record<ThpSize, MthpStats> {
+    return mthp_stats(this);
+  }
+
+  /**
+   * The debugfs split_huge_pages interface ("<pid>,<start>,<end>"): split_folio() of every
+   * anonymous large folio the process maps by PTEs in [start, end).
+   */
+  splitHugePages(pid: number, start: number, end: number): SplitHugePagesResult {
+    return split_huge_pages_pid(this, this.process(pid), start, end);
+  }
+
+  /** One pass of the deferred split shrinker (deferred_split_scan()); the frames it freed. */
+  deferredSplitScan(): number {
+    return deferred_split_scan(this);
   }
 
   // ---- the view subscribers read (KernelView) ------------------------------------------------

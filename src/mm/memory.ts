@@ -14,6 +14,7 @@ import { anon_vma_prepare } from "./rmap.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
 import { FaultBlocked } from "./wait.js";
+import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled } from "./large_folio.js";
 import type { TraceEvents } from "../trace/events.js";
 
 const MAX_RETRIES = 8;
@@ -51,7 +52,7 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   const faultsBefore = watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0;
   k.markAllocFailures();
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, vma.fastBits(), vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+    const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fastBits(k, vma), vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0) {
       if (watch && vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! !== faultsBefore) {
         emitFastFault(k, p, vma, addr, ops.accessedPfn());
@@ -86,7 +87,7 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
   if (vma === null) throw new CowsimError("EFAULT", `pid ${p.pid}: no VMA at ${hex(addr)}`);
   k.markAllocFailures();
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, vma.fastBits(),
+    const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fastBits(k, vma),
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0 || r === C.ACCESS_PROTNONE) return;
     try {
@@ -101,6 +102,12 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
     }
   }
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
+}
+
+/** What the core's fast path may do in this VMA: with mTHP orders allowed, a write fault is alloc_anon_folio()'s. */
+function fastBits(k: MmKernel, vma: Vma): number {
+  const bits = vma.fastBits();
+  return bits && mthpPolicyEnabled(k) && anonFaultOrders(k, vma) ? bits | C.FAST_MTHP : bits;
 }
 
 /** The do_anonymous_page() the core's fast path took during an access (it reached `pfn`), as a tracepoint. */
@@ -119,7 +126,9 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
   switch (code) {
     case C.ACCESS_NEED_FAULT:
       if (vma.shmem) return shmemFault(k, p, vma, addr, write);
-      if (vma.isPrivateAnon) return prepareAnon(k, p, vma);
+      if (vma.isPrivateAnon) {
+        return vma.anonVma ? do_anonymous_folio(k, p, vma, addr, () => enomem(k, p, addr, "fault")) : prepareAnon(k, p, vma);
+      }
       throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
     case C.ACCESS_WP_FAULT:
       return do_wp_page(k, p, vma, addr, false);
@@ -144,7 +153,6 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
  * and the table behind, as in Linux.
  */
 function prepareAnon(k: MmKernel, p: MmProcess, vma: Vma): void {
-  if (vma.anonVma) throw new Error("cowsim: anon fault with an anon_vma that the fast path refused");
   anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
 }
 

@@ -14,6 +14,7 @@ import { anon_vma_prepare, rmap_walk_anon } from "./rmap.js";
 import { Stat } from "./stats.js";
 import type { SwapinHelpers } from "../policy/strategy.js";
 import { FaultBlocked } from "./wait.js";
+import { deferred_split_scan, folio_likely_mapped_shared, shrink_large_folio } from "./large_folio.js";
 
 /** What reclaim did with one folio. @public */
 export type ReclaimOutcome =
@@ -33,9 +34,13 @@ const SWAP_CLUSTER_MAX = 32;
  */
 export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
   const ops = k.ops;
-  if (!ops.folioTestAnon(folio) || ops.folioTestLarge(folio) || ops.pageTestFlag(folio, C.PG_locked) ||
+  if (!ops.folioTestAnon(folio) || ops.pageTestFlag(folio, C.PG_locked) ||
       ops.pageTestFlag(folio, C.PG_buddy) || ops.pageTestFlag(folio, C.PG_reserved) || ops.folioTestKsm(folio)) {
     return "busy";
+  }
+  if (ops.folioTestLarge(folio)) {
+    if (ops.pageTestFlag(folio, C.PG_swapcache)) return "busy";
+    return shrink_large_folio(k, folio, k.strategy.reclaimsPinned, (piece) => shrink_folio(k, piece));
   }
   if (!ops.pageTestFlag(folio, C.PG_swapcache)) {
     // "mm: don't put pinned pages into the swap cache" (5.11)
@@ -79,7 +84,7 @@ export function madvise_pageout(k: MmKernel, p: MmProcess, start: number, end: n
     const folio = ops.pageFolio(r.pfn);
     if (!ops.folioTestAnon(folio)) continue;
     // "Do not interfere with other mappings of this folio"
-    if (ops.folioMapcount(folio) > 1) {
+    if (folio_likely_mapped_shared(k, folio)) {
       out.set(r.address, "shared");
       continue;
     }
@@ -95,10 +100,11 @@ export function madvise_pageout(k: MmKernel, p: MmProcess, start: number, end: n
  */
 export function reclaim(k: MmKernel, want = SWAP_CLUSTER_MAX): number {
   const ops = k.ops;
-  if (k.core.swapSlotsAvailable() <= 0) return 0;
+  const before = k.core.freePages();
+  // shrink_slab(): the deferred split shrinker frees the unmapped parts of large folios, no swap needed
+  if (deferred_split_scan(k) >= want || k.core.swapSlotsAvailable() <= 0) return k.core.freePages() - before;
   k.drainLru();
   const n = k.core.layout.nframes;
-  const before = k.core.freePages();
   for (let scanned = 0; scanned < n && k.core.freePages() - before < want; scanned++) {
     const pfn = k.reclaimCursor;
     k.reclaimCursor = (pfn + 1) % n;
