@@ -252,7 +252,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   allocatedFolios(k, (pfn) => {
     const holders = held.get(pfn);
     const cached = t.test(pfn, C.PG_swapcache);
-    const mapped = byFrame.get(pfn)?.length ?? 0;
+    let mapped = byFrame.get(pfn)?.length ?? 0;
+    if (t.large(pfn)) for (let i = 2 ** ops.folioOrder(pfn) - 1; i > 0; i--) mapped += byFrame.get(pfn + i)?.length ?? 0;
     if (mapped === 0 && holders === undefined && !cached) {
       bad("no-leak", `pfn ${pfn} is not free, yet nothing holds it (refcount ${t.refcount(pfn)}: not mapped, not in the swap cache, ` +
         `no LRU batch, isolation, GUP user or shmem file refers to it)`);
