@@ -182,6 +182,19 @@ export function folio_likely_mapped_shared(k: MmKernel, folio: number): boolean 
 }
 
 /**
+ * madvise_cold_or_pageout_pte_range()'s test before reclaiming a large folio: its whole range
+ * of pages is mapped here, in order, within [start, end) (madvise_folio_pte_batch() reaches
+ * folio_nr_pages()). Otherwise MADV_PAGEOUT splits it first.
+ */
+export function folio_mapped_within(k: MmKernel, p: MmProcess, folio: number, addr: number, pfn: number, start: number, end: number): boolean {
+  const nr = 2 ** k.ops.folioOrder(folio);
+  const head = addr - (pfn - folio) * PAGE_SIZE;
+  if (head < start || head + nr * PAGE_SIZE > end) return false;
+  for (let i = 0; i < nr; i++) if (k.ops.translateOne(p.mm, head + i * PAGE_SIZE) !== folio + i) return false;
+  return true;
+}
+
+/**
  * shrink_folio_list() for an anonymous large folio not yet in the swap cache: a possibly pinned
  * one is kept; one that cannot be split is kept (activate_locked); a partially mapped one is
  * split at once ("we can free the unmapped pages without IO"); otherwise add_to_swap() of the

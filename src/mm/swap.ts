@@ -14,7 +14,7 @@ import { anon_vma_prepare, rmap_walk_anon } from "./rmap.js";
 import { Stat } from "./stats.js";
 import type { SwapinHelpers } from "../policy/strategy.js";
 import { FaultBlocked } from "./wait.js";
-import { deferred_split_scan, folio_likely_mapped_shared, shrink_large_folio } from "./large_folio.js";
+import { deferred_split_scan, folio_likely_mapped_shared, folio_mapped_within, shrink_large_folio, split_folio } from "./large_folio.js";
 
 /** What reclaim did with one folio. @public */
 export type ReclaimOutcome =
@@ -81,12 +81,20 @@ export function madvise_pageout(k: MmKernel, p: MmProcess, start: number, end: n
   k.drainLru();
   for (const r of k.core.pagemap(p.mm, start, end)) {
     if ((r.kind & 0xff) !== C.PTE_KIND_PRESENT || r.aux & (1 << C._PAGE_BIT_SPECIAL)) continue;
-    const folio = ops.pageFolio(r.pfn);
+    let folio = ops.pageFolio(r.pfn);
     if (!ops.folioTestAnon(folio)) continue;
     // "Do not interfere with other mappings of this folio"
     if (folio_likely_mapped_shared(k, folio)) {
       out.set(r.address, "shared");
       continue;
+    }
+    if (ops.folioTestLarge(folio) && !folio_mapped_within(k, p, folio, r.address, r.pfn, start, end)) {
+      // only part of it in the range: split it, and reclaim just the pages asked for
+      if (split_folio(k, folio).outcome !== "split") {
+        out.set(r.address, "busy");
+        continue;
+      }
+      folio = r.pfn;
     }
     out.set(r.address, shrink_folio(k, folio));
   }

@@ -275,6 +275,17 @@ describe("reclaim of large folios", () => {
     expect(p.pfnAt(a + 8 * PAGE)).toBeNull();
   });
 
+  it("MADV_PAGEOUT of part of a folio splits it and reclaims just those pages", () => {
+    const { k, p, a } = mthpKernel();
+    for (let i = 0; i < NR; i++) p.write(a + i * PAGE, 100 + i);
+    const pfn = p.pfnAt(a)!;
+    p.madvise(a + 4 * PAGE, 4 * PAGE, MADV_PAGEOUT);
+    expect(p.rss()).toMatchObject({ anon: NR - 4, swap: 4 });
+    expect(k.mthpStats()["64K"]).toMatchObject({ split: 1, swpout_fallback: 0 });
+    expect(folioAt(k, pfn + 8)).toMatchObject({ folio: pfn + 8, order: 0, mapcount: 1 });
+    expect([p.read(a + 3 * PAGE), p.read(a + 4 * PAGE), p.read(a + 8 * PAGE)]).toEqual([103, 104, 108]);
+  });
+
   it("a folio another process maps (folio_likely_mapped_shared()) is left alone by MADV_PAGEOUT", () => {
     const { k, p, a } = mthpKernel();
     p.write(a, 1);
