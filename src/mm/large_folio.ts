@@ -58,9 +58,8 @@ export function do_anonymous_folio(k: MmKernel, p: MmProcess, vma: Vma, addr: nu
   if (r.order === C.ACCESS_ENOMEM) throw enomem();
   if (r.order < 0) return; // something is mapped there now: the access retries
   if (k.trace.points.do_anonymous_page.listening) {
-    const nr = 2 ** r.order;
-    const head = ops.pageFolio(ops.translateOne(p.mm, addr)!);
-    k.trace.points.do_anonymous_page.emit({ pid: p.pid, address: Math.floor(addr / (nr * PAGE_SIZE)) * nr * PAGE_SIZE, pfn: head, zero: false });
+    const page = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    k.trace.points.do_anonymous_page.emit({ pid: p.pid, address: page, pfn: ops.translateOne(p.mm, page)!, zero: false });
   }
 }
 
