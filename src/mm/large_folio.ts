@@ -5,7 +5,7 @@
  * shrinker) and the per-size counters of
  * /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/stats.
  */
-import { C } from "../core/index.js";
+import { C, type CoreOps } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
@@ -61,6 +61,16 @@ export function do_anonymous_folio(k: MmKernel, p: MmProcess, vma: Vma, addr: nu
     const page = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
     k.trace.points.do_anonymous_page.emit({ pid: p.pid, address: page, pfn: ops.translateOne(p.mm, page)!, zero: false });
   }
+}
+
+/**
+ * page_trans_huge_mapcount() of Linux ≤ 5.18 (reuse_swap_page()'s count of a THP): the most any
+ * page of the folio is mapped by PTEs, plus its PMD mappings.
+ */
+export function pageTransHugeMapcount(ops: CoreOps, folio: number): number {
+  let most = 0;
+  for (let i = 2 ** ops.folioOrder(folio) - 1; i >= 0; i--) most = Math.max(most, ops.pageMapcount(folio + i));
+  return most + ops.folioEntireMapcount(folio);
 }
 
 // ---- split ------------------------------------------------------------------------------------

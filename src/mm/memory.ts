@@ -14,7 +14,7 @@ import { anon_vma_prepare } from "./rmap.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
 import { FaultBlocked } from "./wait.js";
-import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled } from "./large_folio.js";
+import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
 import type { TraceEvents } from "../trace/events.js";
 
 const MAX_RETRIES = 8;
@@ -306,7 +306,11 @@ export class WpHelperSet implements WpHelpers {
   }
 
   refcount(): number { return this.k.ops.folioRefCount(this.folio); }
-  mapcount(): number { return this.k.ops.folioMapcount(this.folio); }
+  mapcount(): number {
+    const ops = this.k.ops;
+    if (!ops.folioTestLarge(this.folio)) return ops.folioMapcount(this.folio);
+    return pageTransHugeMapcount(ops, this.folio);
+  }
   swapcount(): number { return this.swap; }
   lruAddDrain(): void { this.k.ops.lruAddDrain(); }
   freeSwap(): boolean { return this.k.ops.folioFreeSwap(this.folio); }
