@@ -275,6 +275,18 @@ describe("reclaim of large folios", () => {
     expect(p.pfnAt(a + 8 * PAGE)).toBeNull();
   });
 
+  it("each swap entry remembers its page's exclusivity (SWP_EXCLUSIVE): a write after swap-in reuses it", () => {
+    const { k, p, a } = mthpKernel();
+    for (let i = 0; i < NR; i++) p.write(a + i * PAGE, 100 + i);
+    p.madvise(a, NR * PAGE, MADV_PAGEOUT);
+    const entries = k.pagemap(p.mm, a, a + NR * PAGE);
+    expect(entries.map((r) => r.kind & 0xff)).toEqual(new Array(NR).fill(C.PTE_KIND_SWAP));
+    for (const r of entries) expect(r.aux & (1 << C._PAGE_BIT_SWP_EXCLUSIVE)).not.toBe(0);
+    p.write(a + 3 * PAGE, 7);
+    expect(k.counters()).toMatchObject({ swapins: 1, copies: 0, wpFaults: 0 });
+    expect(k.ops.PageAnonExclusive(p.pfnAt(a + 3 * PAGE)!)).toBe(true);
+  });
+
   it("MADV_PAGEOUT of part of a folio splits it and reclaims just those pages", () => {
     const { k, p, a } = mthpKernel();
     for (let i = 0; i < NR; i++) p.write(a + i * PAGE, 100 + i);
@@ -317,6 +329,19 @@ describe("reclaim of large folios", () => {
 });
 
 describe("GUP on subpages of a large folio", () => {
+  it("a R/O GUP-fast pin of a shared subpage backs off (gup_must_unshare(), B5); the slow path unshares that page alone", () => {
+    const { k, p, a } = mthpKernel();
+    p.write(a, 1);
+    const pfn = p.pfnAt(a)!;
+    const c = p.fork();
+    const pin = p.pinUserPages(a + 6 * PAGE, 1, FOLL_PIN | FOLL_LONGTERM, true);
+    expect(k.counters()).toMatchObject({ gupFastPages: 0, gupSlowPages: 1, unshareCopies: 1 });
+    expect(p.pfnAt(a + 6 * PAGE)).not.toBe(pfn + 6);
+    expect(c.pfnAt(a + 6 * PAGE)).toBe(pfn + 6);
+    expect(folioAt(k, pfn)).toMatchObject({ mapcount: 2 * NR - 1, nrPagesMapped: NR });
+    pin.release();
+  });
+
   it("pins are exact in _pincount, one reference each (try_grab_folio()); GUP-fast too", () => {
     const { k, p, a } = mthpKernel();
     p.write(a, 1);
