@@ -480,12 +480,15 @@ export class MmKernel implements KernelView {
     return this.isolated.get(folio) ?? 0;
   }
 
-  /** Snapshot references (pipe buffers …) that must keep seeing a folio's old contents. @internal */
-  snapshotRefs(folio: number): number {
+  /**
+   * Snapshot references (pipe buffers …) that must keep seeing a folio's old contents — of one
+   * `page` of it, when given (a large folio's pages are copied one at a time). @internal
+   */
+  snapshotRefs(folio: number, page?: number): number {
     let n = 0;
     for (const pin of this.pins.active.values()) {
       if (pin.contract !== "snapshot") continue;
-      for (const pfn of pin.pfns) if (this.ops.pageFolio(pfn) === folio) n++;
+      for (const pfn of pin.pfns) if (page !== undefined ? pfn === page : this.ops.pageFolio(pfn) === folio) n++;
     }
     return n;
   }

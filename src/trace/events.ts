@@ -38,7 +38,7 @@ export interface PinView {
 
 /** The facts a copy is judged on, read just before the copy changed them. @public */
 export interface CopyFacts {
-  /** Mappings of the old folio, the copier's included. */
+  /** Mappings of the old folio (of a large folio: of the page copied), the copier's included. */
   readonly mapcount: number;
   /** Swap entries that name its slot (when it is in the swap cache). */
   readonly swapcount: number;

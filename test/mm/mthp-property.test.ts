@@ -1,10 +1,10 @@
 // Random operations over mTHP-backed memory — writes, reads, fork, exit, partial MADV_DONTNEED,
 // MADV_PAGEOUT, splits, the deferred split shrinker, pins — with every invariant (large-folio
 // accounting included) checked after every step, and every read checked against a model of
-// what each process must see.
+// what each process must see; the oracle and the reference judge must agree on every copy.
 import { describe, it } from "vitest";
 import fc from "fast-check";
-import { createKernel, MAP_FIXED, MADV_DONTNEED, MADV_PAGEOUT, FOLL_PIN, FOLL_LONGTERM, type StrategyId, type Kernel } from "../../src/index.js";
+import { createKernel, ReferenceJudge, MAP_FIXED, MADV_DONTNEED, MADV_PAGEOUT, FOLL_PIN, FOLL_LONGTERM, type StrategyId, type Kernel } from "../../src/index.js";
 import { BUILD } from "../helpers.js";
 import { RW, PRIV, PAGE } from "./helpers.js";
 
@@ -45,6 +45,7 @@ function run(strategy: StrategyId, ops: Op[]): void {
     strategy, memory: "2M", swap: "2M", build: BUILD, maxProcesses: 8,
     thp: { sizes: { "16K": "always", "32K": "always", "64K": "always", "2M": "never" } },
   });
+  const judge = new ReferenceJudge(k);
   const first = k.spawn();
   first.mmap(BASE, PAGES * PAGE, RW, PRIV | MAP_FIXED);
   const procs = [{ p: first, model: new Array<number>(PAGES).fill(0) }];
@@ -98,6 +99,10 @@ function run(strategy: StrategyId, ops: Op[]): void {
     }
     const v = k.checkInvariants();
     if (v.length) throw new Error(`step ${step + 1} ${JSON.stringify(o)}: ${v.map((x) => `${x.invariant}: ${x.detail}`).join("; ")}`);
+    const c = k.counters();
+    const oracle = [c.necessaryCow, c.unnecessaryCow, c.wrongCow].join("/");
+    const reference = [judge.necessary, judge.unnecessary, judge.wrong].join("/");
+    if (oracle !== reference) throw new Error(`step ${step + 1} ${JSON.stringify(o)}: the judges disagree on a copy: oracle ${oracle}, reference ${reference}`);
     const bad = k.findings.filter((f) => f.kind === "missed-cow" || (strategy === "anon-exclusive" && f.kind === "wrong-cow"));
     if (bad.length) throw new Error(`step ${step + 1} ${JSON.stringify(o)}: ${bad[0]!.summary}`);
   });
