@@ -196,6 +196,17 @@ describe("PTE-mapped large folios", () => {
     expect(k.deferredSplitScan()).toBe(0);
   });
 
+  it("a zap across folios queues each folio it leaves partly mapped, not one it unmaps whole", () => {
+    const { k, p, a } = mthpKernel();
+    for (let i = 0; i < 3 * NR; i++) p.write(a + i * PAGE, i + 1);
+    const [f0, f1, f2] = [0, 1, 2].map((i) => p.pfnAt(a + i * NR * PAGE)!);
+    p.madvise(a + 8 * PAGE, 36 * PAGE, MADV_DONTNEED);
+    expect([f0, f2].map((f) => folioAt(k, f!).partiallyMapped)).toEqual([true, true]);
+    expect(k.ops.pageTestFlag(f1!, C.PG_buddy)).toBe(true); // unmapped in one batch: freed whole
+    expect(k.mthpStats()["64K"].split_deferred).toBe(2);
+    expect(k.deferredSplitScan()).toBe(8 + 12);
+  });
+
   it("munmap of the whole folio in one batch frees it without queueing it", () => {
     const { k, p, a } = mthpKernel();
     p.write(a, 1);
