@@ -21,13 +21,13 @@ import { pte_none, pte_mkwrite, pte_mkdirty, pfn_pte, _PAGE_PRESENT, _PAGE_USER,
 import { entryLoad, entryStore, pteIndex, add_mm_counter, pt_reserve_upto, pt_unreserve, tables_missing, MM_ANONPAGES } from "./pgtable";
 import {
   Page, pageAddr, pfn_valid, pageFlags, setPageFlag, clearPageFlag, testPageFlag, folio_test_large,
-  folio_test_anon, folio_order, folio_nr_pages, folio_ref_add, folio_ref_count, folio_mapcount,
+  folio_test_anon, folio_order, folio_nr_pages, folio_ref_add, folio_ref_count, folio_ref_freeze, folio_mapcount,
   folio_entire_mapcount, folio_nr_pages_mapped, folio_pincount, page_mapcount_raw, PG_head, PG_tail,
   PG_locked, PG_swapcache, PG_anon_exclusive, PG_hwpoison, PG_buddy, PG_ORDER_MASK,
 } from "./page";
 import { folio_add_new_anon_rmap, RMAP_EXCLUSIVE } from "./rmap";
 import { alloc_pages, free_pages, split_block_to_order0, GFP_ZERO } from "./page_alloc";
-import { allocPteSlot, folio_add_lru, FAST_VM_WRITE } from "./fault";
+import { allocPteSlot, folio_add_lru, FAST_VM_WRITE, ACCESS_ENOMEM, ACCESS_NEED_FAULT } from "./fault";
 import { page_table_check_pte_set } from "./page_table_check";
 
 // ---- per-size counters (include/linux/huge_mm.h enum mthp_stat_item) ------------------------
@@ -74,8 +74,8 @@ function pte_range_none(ptep: u32, nr: u32): bool {
  * (folio_add_new_anon_rmap(RMAP_EXCLUSIVE): every subpage PageAnonExclusive), one reference per
  * PTE, `index` being the page index of `va`. `prot` is vm_page_prot, `fast` the FAST_* bits.
  * Returns the order mapped (MTHP_STAT_ANON_FAULT_ALLOC counted for order ≥ 2);
- * ACCESS_NEED_FAULT (-1) when the entry is no longer none (the access retries); ACCESS_ENOMEM
- * (-12) when not even order 0 was there — the page table stays, as in Linux. The orders that
+ * ACCESS_NEED_FAULT when the entry is no longer none (the access retries); ACCESS_ENOMEM
+ * when not even order 0 was there — the page table stays, as in Linux. The orders that
  * fell back are left in ctx.aux0 as a bitmask.
  */
 export function do_anonymous_folio(
@@ -85,10 +85,10 @@ export function do_anonymous_folio(
   const C = ctxOf(ctx);
   C.aux0 = 0;
   if (anonVma == 0) return -EINVAL;
-  if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return -12;
+  if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
   const slot = allocPteSlot(ctx, mm, a);
   pt_unreserve(ctx);
-  if (!pte_none(entryLoad(slot))) return -1;
+  if (!pte_none(entryLoad(slot))) return ACCESS_NEED_FAULT;
   const table = slot - (pteIndex(a) << 3);
   orders &= (<u32>1 << HPAGE_PMD_ORDER) - 1;
   orders &= ~<u32>3;
@@ -114,7 +114,7 @@ export function do_anonymous_folio(
   if (folio == NO_PFN) {
     order = 0;
     folio = alloc_pages(ctx, 0, GFP_ZERO);
-    if (folio == NO_PFN) return -12;
+    if (folio == NO_PFN) return ACCESS_ENOMEM;
   }
   const nr: u32 = <u32>1 << order;
   const haddr = a & ~(<u64>nr * PAGE_SIZE - 1);
@@ -174,14 +174,18 @@ export function folio_remove_rmap_ptes_done(folio: u32, unmapped: i32): void {
 const INHERITED_FLAGS: u32 = ~((1 << PG_head) | (1 << PG_tail) | (1 << PG_anon_exclusive) | (1 << PG_hwpoison) |
   (1 << PG_partially_mapped) | PG_ORDER_MASK);
 
+/** The references a splittable folio has: one per mapping, one per page in the swap cache. */
+function split_refs(folio: u32): i32 {
+  return folio_mapcount(folio) + (testPageFlag(folio, PG_swapcache) ? <i32>folio_nr_pages(folio) : 0);
+}
+
 /**
  * can_split_folio(folio, caller_pins = 0): every reference is a mapping or the swap cache's
  * (one per page). Any other — a GUP pin or reference, an LRU batch, isolation — means the split
  * would leave a holder with a pointer into a folio that no longer exists.
  */
 export function can_split_folio(folio: u32): bool {
-  const extra = testPageFlag(folio, PG_swapcache) ? <i32>folio_nr_pages(folio) : 0;
-  return folio_mapcount(folio) == folio_ref_count(folio) - extra;
+  return split_refs(folio) == folio_ref_count(folio);
 }
 
 /**
@@ -198,7 +202,9 @@ export function split_folio(folio: u32): i32 {
   if (!pfn_valid(folio) || testPageFlag(folio, PG_buddy) || !folio_test_large(folio) || !folio_test_anon(folio)) return -EINVAL;
   const order = folio_order(folio);
   if (folio_entire_mapcount(folio) > 0) return -EBUSY;
-  if (testPageFlag(folio, PG_locked) || !can_split_folio(folio) || folio_pincount(folio) > 0) {
+  // folio_ref_freeze(): a GUP-fast that grabs the folio now finds a count of 0 and backs off;
+  // the pieces' counts written below unfreeze it
+  if (testPageFlag(folio, PG_locked) || folio_pincount(folio) > 0 || !folio_ref_freeze(folio, split_refs(folio))) {
     count_mthp_stat(order, MTHP_STAT_SPLIT_FAILED);
     return -EAGAIN;
   }
@@ -212,13 +218,13 @@ export function split_folio(folio: u32): i32 {
   if (order == HPAGE_PMD_ORDER) split_block_to_order0(folio);
   count_mthp_stat(order, MTHP_STAT_SPLIT);
   // __split_huge_page_tail(): page[1] and page[2] held the folio's counters; every piece gets
-  // its own fields back before any of it is freed
-  for (let i: u32 = 0; i < nr; i++) {
+  // its own fields back before any of it is freed; the head last, as it unfreezes the folio
+  for (let i = nr; i-- > 0;) {
     const p = changetype<Page>(pageAddr(folio + i));
     const own = p.flags & ((1 << PG_anon_exclusive) | (1 << PG_hwpoison));
     const mapped = page_mapcount_raw(folio + i) + 1;
     p.flags = inherited | own;
-    p._refcount = mapped + (swapcache ? 1 : 0);
+    atomic.store<i32>(pageAddr(folio + i) + offsetof<Page>("_refcount"), mapped + (swapcache ? 1 : 0));
     p.mapping = mapping;
     p.index = index + i;
     p.private_ = swapcache ? swap + i : 0;
