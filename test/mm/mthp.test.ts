@@ -135,6 +135,25 @@ describe("PTE-mapped large folios", () => {
     expect(k.mthpStats()["64K"].split_deferred).toBe(1);
   });
 
+  it("fork copies a large folio's PTEs in batches (folio_pte_batch()): around a hole, counts exact per PTE", () => {
+    const { k, p, a } = mthpKernel();
+    for (let i = 0; i < NR; i++) p.write(a + i * PAGE, 100 + i);
+    const pfn = p.pfnAt(a)!;
+    p.madvise(a + 5 * PAGE, PAGE, MADV_DONTNEED);
+    const shared = k.counters().ptesSharedAtFork;
+    const c = p.fork();
+    expect(k.counters().ptesSharedAtFork - shared).toBe(NR - 1);
+    expect(folioAt(k, pfn)).toMatchObject({ refcount: 2 * (NR - 1), mapcount: 2 * (NR - 1), nrPagesMapped: NR - 1 });
+    for (let i = 0; i < NR; i++) {
+      expect(c.pfnAt(a + i * PAGE)).toBe(i === 5 ? null : pfn + i);
+      expect(k.ops.pageMapcount(pfn + i)).toBe(i === 5 ? 0 : 2);
+      if (i !== 5) expect(k.ops.PageAnonExclusive(pfn + i)).toBe(false);
+    }
+    expect([c.read(a + 4 * PAGE), c.read(a + 5 * PAGE), c.read(a + 6 * PAGE)]).toEqual([104, 0, 106]);
+    c.write(a + 6 * PAGE, 1);
+    expect([p.read(a + 6 * PAGE), c.read(a + 6 * PAGE)]).toEqual([106, 1]);
+  });
+
   it("fork of a pinned folio copies every exclusive subpage into the child (folio_try_dup_anon_rmap_ptes() fails)", () => {
     const { k, p, a } = mthpKernel();
     for (let i = 0; i < NR; i++) p.write(a + i * PAGE, 100 + i);
