@@ -399,10 +399,10 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
             this.deferred++;
             return 0;
           }
-          if (folio_test_large(folio)) {
+          if (folio_test_large(folio) && !((flags & COPY_WALK_DEFER) != 0 && folio_maybe_dma_pinned(folio))) {
             // copy_present_ptes(): a batch of the folio's pages at once, one folio_ref_add() and
-            // one folio_try_dup_anon_rmap_ptes(); a possibly pinned folio was not batched above
-            // (Linux's batch fails with -EAGAIN there and goes on one page at a time)
+            // one folio_try_dup_anon_rmap_ptes(); a possibly pinned folio goes page by page, each
+            // exclusive page copied (Linux's batch fails with -EAGAIN and does the same)
             const nr = this.folio_pte_batch(srcSlot, pte, addr, folio, pfn);
             folio_ref_add(folio, <i32>nr);
             folio_try_dup_anon_rmap_ptes(folio, pfn, nr, false);

@@ -3,7 +3,7 @@
 // counters, per-page map counts and the invariants checked after every step.
 import { describe, it, expect } from "vitest";
 import {
-  MAP_FIXED, MADV_DONTNEED, MADV_PAGEOUT, MADV_NOHUGEPAGE, MREMAP_MAYMOVE, MREMAP_FIXED, PROT_READ, FOLL_PIN,
+  MAP_FIXED, MADV_DONTNEED, MADV_PAGEOUT, MADV_NOHUGEPAGE, MADV_DONTFORK, MADV_DOFORK, MREMAP_MAYMOVE, MREMAP_FIXED, PROT_READ, FOLL_PIN,
   FOLL_LONGTERM, C, type ThpOptions,
 } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE } from "./helpers.js";
@@ -175,6 +175,23 @@ describe("PTE-mapped large folios", () => {
     expect(k.findings).toEqual([]);
     pin.release();
     expect(k.ops.folioPincount(pfn)).toBe(0);
+  });
+
+  it("fork of a pinned folio whose first pages are shared already: the exclusive ones after them are still copied", () => {
+    const { k, p, a } = mthpKernel();
+    for (let i = 0; i < NR; i++) p.write(a + i * PAGE, 100 + i);
+    const pfn = p.pfnAt(a)!;
+    p.madvise(a + 4 * PAGE, 12 * PAGE, MADV_DONTFORK);
+    p.fork().exit(); // pages 0-3 lose PageAnonExclusive, 4-15 keep it
+    p.madvise(a + 4 * PAGE, 12 * PAGE, MADV_DOFORK);
+    const pin = p.pinUserPages(a + 8 * PAGE, 1, FOLL_PIN | FOLL_LONGTERM);
+    const before = k.counters().forkCopies;
+    const c = p.fork();
+    expect(k.counters().forkCopies - before).toBe(12);
+    for (let i = 0; i < NR; i++) expect(c.pfnAt(a + i * PAGE) === pfn + i).toBe(i < 4);
+    p.write(a + 8 * PAGE, 5);
+    expect([pin.read(0), c.read(a + 8 * PAGE)]).toEqual([5, 108]);
+    pin.release();
   });
 
   it("fork of a folio shared page by page: a later fork after a COW keeps per-subpage PageAnonExclusive", () => {
