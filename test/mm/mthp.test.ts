@@ -142,7 +142,7 @@ describe("PTE-mapped large folios", () => {
     p.madvise(a + 5 * PAGE, PAGE, MADV_DONTNEED);
     const shared = k.counters().ptesSharedAtFork;
     const c = p.fork();
-    expect(k.counters().ptesSharedAtFork - shared).toBe(NR - 1);
+    expect(k.counters().ptesSharedAtFork! - shared!).toBe(NR - 1);
     expect(folioAt(k, pfn)).toMatchObject({ refcount: 2 * (NR - 1), mapcount: 2 * (NR - 1), nrPagesMapped: NR - 1 });
     for (let i = 0; i < NR; i++) {
       expect(c.pfnAt(a + i * PAGE)).toBe(i === 5 ? null : pfn + i);
