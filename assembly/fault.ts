@@ -77,6 +77,11 @@ export const FAST_ANON: u32 = 1;
 export const FAST_VM_WRITE: u32 = 2;
 /** mm_forbids_zeropage() or the caller wants no zero page: reads allocate too. */
 export const FAST_NO_ZEROPAGE: u32 = 4;
+/**
+ * thp_vma_allowable_orders() allows the VMA mTHP orders: a write to a none PTE is
+ * alloc_anon_folio()'s to take (do_anonymous_folio()), not the fast path's.
+ */
+export const FAST_MTHP: u32 = 8;
 
 // @ts-ignore: decorator
 @inline function pteSlotOrLeaf(mm: u32, a: u64): u32 {
@@ -131,7 +136,9 @@ export function handle_access(
       pt_unreserve(ctx);
       return <f64>ACCESS_NEED_FAULT;
     }
-    const r = do_anonymous_page(ctx, mm, a, write != 0 || (fast & FAST_NO_ZEROPAGE) != 0, fast, anonVma, index, prot);
+    const alloc = write != 0 || (fast & FAST_NO_ZEROPAGE) != 0;
+    if (alloc && (fast & FAST_MTHP)) return <f64>ACCESS_NEED_FAULT;
+    const r = do_anonymous_page(ctx, mm, a, alloc, fast, anonVma, index, prot);
     if (r < 0) return <f64>r;
     slot = pteSlotOrLeaf(mm, a);
     pte = entryLoad(slot);
@@ -206,7 +213,7 @@ function do_anonymous_page(
 }
 
 /** The PTE slot for `a`, installing missing tables from the context's reservation. */
-function allocPteSlot(ctx: u32, mm: u32, a: u64): u32 {
+export function allocPteSlot(ctx: u32, mm: u32, a: u64): u32 {
   const pmdp = walk_alloc_pmdp(ctx, mm, a);
   let me = entryLoad(pmdp);
   if (pte_none(me)) {

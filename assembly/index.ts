@@ -13,6 +13,7 @@ import {
 import { page_alloc_init, pageblockOk } from "./page_alloc";
 import { pageStructOk, Page, pageAddr, pageFlags, setPageFlag, clearPageFlag, testPageFlag } from "./page";
 import { MmStruct } from "./pgtable";
+import { MTHP_STAT_OFFSET, MTHP_STAT_BYTES } from "./large_folio";
 import { clear_page_contents } from "./content";
 
 /**
@@ -24,7 +25,8 @@ export function cowsim_init(
   dataBytes: u32, scratchBytes: u32,
 ): i32 {
   if (!pageStructOk() || !pageblockOk() || offsetof<Page>() != PAGE_STRUCT_BYTES ||
-      offsetof<MmStruct>() > MM_STRUCT_BYTES || offsetof<Header>() > VMSTAT_OFFSET ||
+      offsetof<MmStruct>() > MM_STRUCT_BYTES || offsetof<Header>() > MTHP_STAT_OFFSET ||
+      MTHP_STAT_OFFSET + MTHP_STAT_BYTES > VMSTAT_OFFSET ||
       VMSTAT_OFFSET + NR_VMSTAT * 4 > FAULT_ATTR_OFFSET || offsetof<FaultAttr>() > FAULT_ATTR_BYTES ||
       FAULT_ATTR_OFFSET + NR_FAIL_KINDS * FAULT_ATTR_BYTES > HEADER_BYTES || offsetof<Ctx>() > CTX_LRU_OFFSET ||
       CTX_LRU_OFFSET + CTX_LRU_SLOTS * 4 > CTX_WALK_OFFSET || CTX_WALK_OFFSET + CTX_WALK_BYTES > CTX_HEADER_BYTES ||
@@ -172,7 +174,8 @@ export { check_range } from "./pagewalk";
 export {
   VM_READ, VM_WRITE, VM_SHARED, VM_UFFD_MISSING, VM_UFFD_WP, ACCESS_OK, ACCESS_NEED_FAULT,
   ACCESS_WP_FAULT, ACCESS_PROTNONE, ACCESS_SWAP, ACCESS_MARKER, ACCESS_MIGRATION, ACCESS_OTHER,
-  ACCESS_HUGE, ACCESS_HWPOISON, ACCESS_ENOMEM, ACCESS_FAULT_WRITE, FAST_ANON, FAST_VM_WRITE, FAST_NO_ZEROPAGE, WPF_PFN, WPF_FOLIO,
+  ACCESS_HUGE, ACCESS_HWPOISON, ACCESS_ENOMEM, ACCESS_FAULT_WRITE, FAST_ANON, FAST_VM_WRITE, FAST_NO_ZEROPAGE, FAST_MTHP,
+  WPF_PFN, WPF_FOLIO,
   WPF_PAGE_FLAGS, WPF_FOLIO_FLAGS, WPF_REFCOUNT, WPF_MAPCOUNT, WPF_SWAPCOUNT, WPF_PTE,
   WPF_MAPPING, WPF_KIND, WPF_WORDS, WP_ANON, WP_ZERO, WP_FILE, REUSE_SET_EXCLUSIVE,
   REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, folio_add_lru,
@@ -207,3 +210,10 @@ export {
   MIGINFO_YOUNG, MIGINFO_DIRTY, try_to_migrate_one, migrate_folio_alloc, migrate_folio_move,
   remove_migration_pte, migration_entry_get,
 } from "./migrate";
+// PTE-mapped large folios: the mTHP fault, deferred split, split_folio()
+export {
+  MTHP_STAT_ANON_FAULT_ALLOC, MTHP_STAT_ANON_FAULT_FALLBACK, MTHP_STAT_ANON_FAULT_FALLBACK_CHARGE,
+  MTHP_STAT_SWPOUT, MTHP_STAT_SWPOUT_FALLBACK, MTHP_STAT_SPLIT, MTHP_STAT_SPLIT_FAILED,
+  MTHP_STAT_SPLIT_DEFERRED, NR_MTHP_STATS, PG_partially_mapped, mthp_stat, count_mthp_stat, do_anonymous_folio,
+  folio_test_partially_mapped, deferred_split_folio, can_split_folio, split_folio, deferred_split_scan,
+} from "./large_folio";

@@ -32,6 +32,7 @@ import {
   pte_mkuffd_wp, MAX_SWAPFILES, _PAGE_RW, _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED,
   _PAGE_PROTNONE, _PAGE_SPECIAL, _PAGE_SWP_EXCLUSIVE,
   PTE_MARKER_UFFD_WP, PTE_MARKER_POISONED, PTE_MARKER_GUARD,
+  PTE_PFN_SHIFT,
 } from "./pte";
 import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pgdSlot,
@@ -41,15 +42,16 @@ import {
   MMF_HAS_PINNED, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, MM_FILEPAGES,
 } from "./pgtable";
 import {
-  pfn_valid, page_folio, folio_test_anon, folio_ref_add,
+  pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_test_large, folio_nr_pages,
   folio_maybe_dma_pinned, PageAnonExclusive, setPageFlag, testPageFlag, PG_dirty,
   PG_referenced, PG_swapcache, PG_swapbacked, PG_locked,
 } from "./page";
 import {
   folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_rmap_ptes,
   folio_add_rmap_pmd, folio_remove_rmap_ptes, folio_remove_rmap_pmd, folio_put_refs,
-  folio_add_new_anon_rmap, folio_is_mapped, mm_counter_of, RMAP_EXCLUSIVE,
+  folio_add_new_anon_rmap, folio_is_mapped, mm_counter_of, RMAP_EXCLUSIVE, __folio_remove_rmap_ptes,
 } from "./rmap";
+import { folio_remove_rmap_ptes_done } from "./large_folio";
 import { swap_duplicate, swap_free, swap_cache_pfn, SWAP_HAS_CACHE } from "./swapfile";
 import { copy_page_contents } from "./content";
 import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
@@ -283,6 +285,47 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
   rssSwap: i32;
   rssShmem: i32;
   rssFile: i32;
+  /** The end of the range copied. */
+  end: u64;
+  /** The end of the large-folio batch copied with its first entry: entries before it are done. */
+  batchEnd: u64;
+
+  /**
+   * folio_pte_batch(): how many PTEs from `srcSlot` map consecutive pages of `folio` from `pfn`
+   * with the same bits but for accessed and writable (dirty counts in a private mapping), within
+   * the table, the range and the folio.
+   */
+  folio_pte_batch(srcSlot: u32, pte: u64, addr: u64, folio: u32, pfn: u32): u32 {
+    const inFolio = folio + folio_nr_pages(folio) - pfn;
+    const inTable = <u32>((PMD_SIZE - (addr & (PMD_SIZE - 1))) >> 12);
+    const inRange = <u32>((this.end - addr) >> 12);
+    const max = min(inFolio, min(inTable, inRange));
+    let n: u32 = 1;
+    while (n < max) {
+      const e = entryLoad(srcSlot + (n << 3));
+      if (!pte_present(e) || ((e ^ (pte + (<u64>n << <u64>PTE_PFN_SHIFT))) & ~(_PAGE_ACCESSED | _PAGE_RW)) != 0) break;
+      n++;
+    }
+    return n;
+  }
+
+  /** __copy_present_ptes() for one entry: write-protect both sides of a COW mapping, the child's old. */
+  // @ts-ignore: decorator
+  @inline copy_present_pte(srcSlot: u32, dstSlot: u32, pte: u64, addr: u64): void {
+    const flags = this.flags;
+    let child = pte;
+    if ((flags & COPY_COW) != 0 && pte_write(pte)) {
+      // ptep_set_wrprotect(): an atomic AND, like x86's clear_bit(), so an A/D bit the
+      // simulated CPU sets meanwhile is not lost
+      atomic.and<u64>(srcSlot, ~_PAGE_RW);
+      child = pte_wrprotect(child);
+    }
+    if (flags & COPY_SHARED) child = pte_mkclean(child);
+    child = pte_mkold(child);
+    if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
+    page_table_check_pte_set(addr, child);
+    entryStore(dstSlot, child);
+  }
 
   /** copy_pmd_range(): the child's PTE table for a table; copy_huge_pmd() for a THP. */
   pmd_entry(srcPmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
@@ -337,11 +380,12 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
   // @ts-ignore: decorator
   @inline pte_entry(srcSlot: u32, pte: u64, addr: u64): i32 {
     if (pte_none(pte)) return 0;
+    // copied with the first entry of its batch (and never a place to stop: it is done)
+    if (addr < this.batchEnd) return TALLY_SHARED | TALLY_ANON;
     const ctx = this.ctx;
     if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
     const dstSlot = srcSlot + this.dstDelta;
     const flags = this.flags;
-    const cow = (flags & COPY_COW) != 0;
 
     if (pte_present(pte)) {
       let tally = TALLY_SHARED;
@@ -355,6 +399,19 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
             this.deferred++;
             return 0;
           }
+          if (folio_test_large(folio) && !((flags & COPY_WALK_DEFER) != 0 && folio_maybe_dma_pinned(folio))) {
+            // copy_present_ptes(): a batch of the folio's pages at once, one folio_ref_add() and
+            // one folio_try_dup_anon_rmap_ptes(); a possibly pinned folio goes page by page, each
+            // exclusive page copied (Linux's batch fails with -EAGAIN and does the same)
+            const nr = this.folio_pte_batch(srcSlot, pte, addr, folio, pfn);
+            folio_ref_add(folio, <i32>nr);
+            folio_try_dup_anon_rmap_ptes(folio, pfn, nr, false);
+            for (let i: u32 = 0; i < nr; i++) {
+              this.copy_present_pte(srcSlot + (i << 3), dstSlot + (i << 3), entryLoad(srcSlot + (i << 3)), addr + (<u64>i << 12));
+            }
+            this.batchEnd = addr + (<u64>nr << 12);
+            return TALLY_SHARED | TALLY_ANON;
+          }
           folio_ref_add(folio, 1);
           folio_try_dup_anon_rmap_ptes(folio, pfn, 1, false);
           tally = TALLY_SHARED | TALLY_ANON;
@@ -364,18 +421,7 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
           if (testPageFlag(folio, PG_swapbacked)) this.rssShmem++; else this.rssFile++;
         }
       }
-      let child = pte;
-      if (cow && pte_write(pte)) {
-        // ptep_set_wrprotect(): an atomic AND, like x86's clear_bit(), so an A/D bit the
-        // simulated CPU sets meanwhile is not lost
-        atomic.and<u64>(srcSlot, ~_PAGE_RW);
-        child = pte_wrprotect(child);
-      }
-      if (flags & COPY_SHARED) child = pte_mkclean(child);
-      child = pte_mkold(child);
-      if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
-      page_table_check_pte_set(addr, child);
-      entryStore(dstSlot, child);
+      this.copy_present_pte(srcSlot, dstSlot, pte, addr);
       return tally;
     }
     return this.copy_nonpresent_pte(srcSlot, dstSlot, pte, <u32>((addr - this.base) >> 12));
@@ -499,6 +545,8 @@ export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f
   w.rssSwap = 0;
   w.rssShmem = 0;
   w.rssFile = 0;
+  w.end = stop;
+  w.batchEnd = 0;
   const stopped = walk_page_range<CopyWalk>(w, from, stop) == WALK_STOP;
 
   if (cow) mm_write_protect_seq_inc(src);
@@ -597,6 +645,30 @@ const TALLY_ZAPPED: i32 = 1;
   rssSwap: i32;
   rssShmem: i32;
   rssFile: i32;
+  /** The end of the range zapped. */
+  end: u64;
+  /** zap_present_ptes()'s batch of one large folio's consecutive pages: its folio, or NO_PFN. */
+  batchFolio: u32;
+  /** The batch's pages that lost their last mapping (__folio_remove_rmap()'s nr). */
+  batchUnmapped: i32;
+
+  /**
+   * folio_pte_batch(): the PTE after `slot` maps the next page of the same large folio and lies
+   * in the range and the table, so zap_present_ptes() takes it in the same batch.
+   */
+  batch_continues(slot: u32, addr: u64, folio: u32, pfn: u32): bool {
+    const next = addr + PAGE_SIZE;
+    if (next >= this.end || (next & (PMD_SIZE - 1)) == 0) return false;
+    const pte = entryLoad(slot + 8);
+    return pte_present(pte) && !pte_special(pte) && <u32>pte_pfn(pte) == pfn + 1 && pfn + 1 < folio + folio_nr_pages(folio);
+  }
+  /** The batch ends: folio_remove_rmap_ptes()'s deferred split decision, once for all its pages. */
+  end_batch(): void {
+    if (this.batchFolio == NO_PFN) return;
+    folio_remove_rmap_ptes_done(this.batchFolio, this.batchUnmapped);
+    this.batchFolio = NO_PFN;
+    this.batchUnmapped = 0;
+  }
 
   /** zap_huge_pmd() for a whole THP; a partial one is reported. Tables are descended. */
   pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
@@ -632,7 +704,7 @@ const TALLY_ZAPPED: i32 = 1;
   @inline pte_entry(slot: u32, pte: u64, addr: u64): i32 {
     if (pte_none(pte)) return 0;
     const ctx = this.ctx;
-    if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
+    if (ctxOf(ctx).nrRecords >= this.cap) { this.end_batch(); this.next = addr; return WALK_STOP; }
     const flags = this.flags;
     if (pte_present(pte)) {
       // ptep_get_and_clear(): an exchange, so the A/D bits are the final ones
@@ -652,7 +724,12 @@ const TALLY_ZAPPED: i32 = 1;
       if (PageAnonExclusive(pfn)) aux |= ZAPPED_EXCLUSIVE;
       if (pte_dirty(old)) { aux |= ZAPPED_DIRTY; if (!anon) setPageFlag(folio, PG_dirty); }
       if (pte_young(old)) { aux |= ZAPPED_YOUNG; setPageFlag(folio, PG_referenced); }
-      folio_remove_rmap_ptes(folio, pfn, 1);
+      const unmapped = __folio_remove_rmap_ptes(folio, pfn, 1);
+      if (folio_test_large(folio)) {
+        this.batchFolio = folio;
+        this.batchUnmapped += unmapped;
+        if (!this.batch_continues(slot, addr, folio, pfn)) this.end_batch();
+      }
       if (testPageFlag(folio, PG_swapcache)) {
         aux |= ZAPPED_SWAPCACHE;
         // free_swap_cache(): an unmapped swap-cache folio no swap entry needs leaves the cache
@@ -723,6 +800,9 @@ export function zap_page_range(ctx: u32, mm: u32, start: f64, end: f64, flags: u
   w.rssSwap = 0;
   w.rssShmem = 0;
   w.rssFile = 0;
+  w.end = <u64>end;
+  w.batchFolio = NO_PFN;
+  w.batchUnmapped = 0;
   const stopped = walk_page_range<ZapWalk>(w, <u64>start, <u64>end) == WALK_STOP;
 
   add_mm_counter(mm, MM_ANONPAGES, w.rssAnon);

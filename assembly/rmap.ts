@@ -10,7 +10,8 @@ import {
   PG_reserved, PAGE_MAPPING_ANON, PAGE_MAPPING_FLAGS, ENTIRELY_MAPPED, FOLIO_PAGES_MAPPED,
 } from "./page";
 import { free_pages } from "./page_alloc";
-import { EBUSY } from "./layout";
+import { folio_remove_rmap_ptes_done } from "./large_folio";
+import { EBUSY, HPAGE_PMD_ORDER } from "./layout";
 import { MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES } from "./pgtable";
 
 /** RMAP_EXCLUSIVE: the (sub)pages being mapped are exclusive to this process. */
@@ -45,14 +46,25 @@ export function folio_index(folio: u32): u32 {
 
 /**
  * folio_add_new_anon_rmap(): map a freshly allocated folio for the first time.
- * Order 0: _mapcount 0. PMD-mappable: one PMD mapping (_entire_mapcount 0,
- * _nr_pages_mapped ENTIRELY_MAPPED). Marks the (head) page exclusive if asked.
+ * Order 0: _mapcount 0. Below PMD_ORDER (mTHP), by every PTE of its range: each page's
+ * _mapcount 0 and, if asked, PageAnonExclusive; _large_mapcount nr - 1, _nr_pages_mapped nr.
+ * PMD-mappable: one PMD mapping (_entire_mapcount 0, _nr_pages_mapped ENTIRELY_MAPPED).
+ * Marks the (head) page exclusive if asked.
  */
 export function folio_add_new_anon_rmap(folio: u32, anonVma: u32, index: u32, flags: u32): void {
   setPageFlag(folio, PG_swapbacked);
   folio_set_anon(folio, anonVma, index);
   if (!folio_test_large(folio)) {
     atomic.store<i32>(mapcountAddr(folio), 0);
+  } else if (folio_order(folio) < HPAGE_PMD_ORDER) {
+    const nr = folio_nr_pages(folio);
+    for (let i: u32 = 0; i < nr; i++) {
+      atomic.store<i32>(mapcountAddr(folio + i), 0);
+      if (flags & RMAP_EXCLUSIVE) SetPageAnonExclusive(folio + i);
+    }
+    atomic.store<i32>(largeMapcountAddr(folio), <i32>nr - 1);
+    atomic.store<i32>(nrPagesMappedAddr(folio), <i32>nr);
+    return;
   } else {
     atomic.store<i32>(entireMapcountAddr(folio), 0);
     atomic.store<i32>(largeMapcountAddr(folio), 0);
@@ -97,10 +109,21 @@ export function folio_add_anon_rmap_pmd(folio: u32, flags: u32): void {
 }
 
 /**
- * __folio_remove_rmap() at PTE level. Returns how many of the pages became unmapped
- * (for the NR_ANON_MAPPED-style statistics of the caller).
+ * folio_remove_rmap_ptes(): unmap pages [page, page + nr) of `folio`, one PTE each; a large
+ * anon folio left partially mapped goes on the deferred split queue. Returns how many of the
+ * pages became unmapped (for the NR_ANON_MAPPED-style statistics of the caller).
  */
 export function folio_remove_rmap_ptes(folio: u32, page: u32, nr: u32): i32 {
+  const last = __folio_remove_rmap_ptes(folio, page, nr);
+  folio_remove_rmap_ptes_done(folio, last);
+  return last;
+}
+
+/**
+ * __folio_remove_rmap() at PTE level, the counters only: a caller that unmaps a batch PTE by
+ * PTE (zap_present_ptes()) calls folio_remove_rmap_ptes_done() once at the batch's end.
+ */
+export function __folio_remove_rmap_ptes(folio: u32, page: u32, nr: u32): i32 {
   if (!folio_test_large(folio)) {
     return atomic.sub<i32>(mapcountAddr(folio), 1) == 0 ? 1 : 0;
   }

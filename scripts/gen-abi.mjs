@@ -38,7 +38,7 @@ const TAGS = Object.keys(EXPORT_NAMES);
 const tagged = Object.fromEntries(TAGS.map((t) => [t, []]));
 // every file of assembly/ that may tag constants, in the order their lists are generated
 for (const file of ["pte", "page", "layout", "pagewalk", "memory", "mremap", "task_mmu", "mprotect", "gup", "pgtable", "fault",
-  "page_table_check"]) {
+  "page_table_check", "large_folio"]) {
   const src = read(`assembly/${file}.ts`);
   const re = /\/\*\* @(\w+) (\S+)(?: (\d+) (\d+))? ([^*]*?)\s*\*\/\s*\nexport const (\w+)/g;
   for (const m of src.matchAll(re)) {

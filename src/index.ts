@@ -11,6 +11,7 @@
 export { createKernel, Kernel, Process } from "./kernel.js";
 export type { KernelOptions, TransientOptions, MapsEntry, SmapsEntry, LatentMissedCow, KernelEvent } from "./kernel.js";
 export type { ThpOptions, ThpEnabled, ThpSizeEnabled, ThpSize } from "./kernel.js";
+export type { MthpStats, SplitHugePagesResult, SplitOutcome } from "./kernel.js";
 export { THP_SIZE_ORDERS } from "./kernel.js";
 export {
   PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS,

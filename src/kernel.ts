@@ -293,6 +293,7 @@ export type { OptionProblem, KernelOptionValues, KernelOptionsCheck, KernelCoreS
 export type { TransientOptions } from "./mm/kernel.js";
 export type { MapsEntry, SmapsEntry } from "./mm/process.js";
 export type { ThpOptions, ThpEnabled, ThpSizeEnabled, ThpSize } from "./mm/huge_memory.js";
+export type { MthpStats, SplitHugePagesResult, SplitOutcome } from "./mm/large_folio.js";
 export { THP_SIZE_ORDERS } from "./mm/huge_memory.js";
 export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./mm/gup.js";
 export type { PinContract } from "./mm/gup.js";

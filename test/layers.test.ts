@@ -10,7 +10,13 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const depcruise = join(root, "node_modules", ".bin", "depcruise");
 
-interface Violation { readonly rule: { readonly name: string }; readonly from: string; readonly to: string }
+interface Violation {
+  readonly rule: { readonly name: string };
+  readonly from: string;
+  readonly to: string;
+  /** For no-circular: the modules of the cycle, from `to` back round to `from`. */
+  readonly cycle?: readonly { readonly name: string }[];
+}
 
 function cruise(cwd: string): Violation[] {
   let out: string;
@@ -82,7 +88,8 @@ describe("a back-edge fails the rules", () => {
       expect(edges.sort()).toEqual(cases.map(([rule, , , edge]) => `${rule}: ${edge}`).sort());
       const cycles = found.filter((v) => v.rule.name === "no-circular");
       expect(cycles.length).toBeGreaterThan(0);
-      for (const c of cycles) expect([c.from, c.to]).toContain("src/mm/vma.ts");
+      // each cycle runs through the back-edge, however many modules lie on its way round
+      for (const c of cycles) expect([c.from, ...(c.cycle ?? []).map((m) => m.name)]).toContain("src/mm/vma.ts");
     } finally {
       for (const [, file] of cases) rmSync(join(tmp, file));
       writeFileSync(vma, before);

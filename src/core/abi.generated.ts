@@ -259,6 +259,14 @@ export interface CoreExports {
   migrate_folio_move(src: number, dst: number): number;
   remove_migration_pte(mm: number, va: number, src: number, dst: number, prot: number): number;
   migration_entry_get(ctx: number, mm: number, va: number): number;
+  mthp_stat(order: number, item: number): number;
+  count_mthp_stat(order: number, item: number): void;
+  do_anonymous_folio(ctx: number, mm: number, va: number, orders: number, anonVma: number, index: number, prot: number, fast: number): number;
+  folio_test_partially_mapped(folio: number): number;
+  deferred_split_folio(folio: number): number;
+  can_split_folio(folio: number): number;
+  split_folio(folio: number): number;
+  deferred_split_scan(): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -446,6 +454,7 @@ export const C = {
   FAST_ANON: 1,
   FAST_VM_WRITE: 2,
   FAST_NO_ZEROPAGE: 4,
+  FAST_MTHP: 8,
   WPF_PFN: 0,
   WPF_FOLIO: 1,
   WPF_PAGE_FLAGS: 2,
@@ -511,6 +520,16 @@ export const C = {
   MIGINFO_UFFD_WP: 8,
   MIGINFO_YOUNG: 16,
   MIGINFO_DIRTY: 32,
+  MTHP_STAT_ANON_FAULT_ALLOC: 0,
+  MTHP_STAT_ANON_FAULT_FALLBACK: 1,
+  MTHP_STAT_ANON_FAULT_FALLBACK_CHARGE: 2,
+  MTHP_STAT_SWPOUT: 3,
+  MTHP_STAT_SWPOUT_FALLBACK: 4,
+  MTHP_STAT_SPLIT: 5,
+  MTHP_STAT_SPLIT_FAILED: 6,
+  MTHP_STAT_SPLIT_DEFERRED: 7,
+  NR_MTHP_STATS: 8,
+  PG_partially_mapped: 23,
 } as const;
 
 /** A constant of the core with the name and description its source tags it with. */
@@ -590,6 +609,7 @@ export const PAGE_FLAGS: readonly TaggedConstant[] = [
   {"name":"PG_hwpoison","short":"PG_hwpoison","description":"hardware-poisoned (per page)","value":13},
   {"name":"PG_buddy","short":"PG_buddy","description":"free, owned by the page allocator (Linux: page type PGTY_buddy)","value":14},
   {"name":"PG_isolated","short":"PG_isolated","description":"isolated from the LRU for migration or compaction","value":15},
+  {"name":"PG_partially_mapped","short":"PG_partially_mapped","description":"(page[1] of a large folio) on the deferred split queue, partially mapped","value":23},
 ];
 /** The core's vmstat counters. */
 export const VMSTAT_ITEMS: readonly TaggedConstant[] = [

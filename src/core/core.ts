@@ -296,6 +296,13 @@ export class Core {
     return out;
   }
 
+  /** A hugepages-<size>kB/stats counter (MTHP_STAT_*) summed over every size. */
+  mthpStatTotal(item: number): number {
+    let n = 0;
+    for (let order = 2; order <= 9; order++) n += this.x.mthp_stat(order, item) >>> 0;
+    return n;
+  }
+
   freePages(): number {
     return this.x.layout_free_pages();
   }

@@ -317,4 +317,31 @@ export class CoreOps {
   swapinMap(mm: number, addr: number, pfn: number, slot: number, prot: number, flags: number, anonVma: number, index: number): number {
     return this.x.swapin_map(mm, addr, pfn, slot, prot, flags, anonVma, index);
   }
+  // ---- PTE-mapped large folios ------------------------------------------------------------------
+
+  /**
+   * do_anonymous_page() with alloc_anon_folio()'s order among `orders` (a bitmask): the order
+   * mapped, -1 when the entry is no longer none (retry), or ACCESS_ENOMEM; `fellBack` is the
+   * bitmask of orders whose allocation failed on the way.
+   */
+  doAnonymousFolio(mm: number, addr: number, orders: number, anonVma: number, index: number, prot: number, fast: number): { order: number; fellBack: number } {
+    const order = this.x.do_anonymous_folio(this.ctx, mm, addr, orders, anonVma, index, prot, fast);
+    return { order, fellBack: this.x.ctx_aux0(this.ctx) >>> 0 };
+  }
+  /** split_folio(): the pieces freed, or -EINVAL / -EBUSY (PMD-mapped) / -EAGAIN (extra references), nothing changed. */
+  splitFolio(folio: number): number { return this.x.split_folio(folio); }
+  /** can_split_folio(): no references beyond the mappings and the swap cache. */
+  canSplitFolio(folio: number): boolean { return this.x.can_split_folio(folio) === 1; }
+  /** On the deferred split queue (PG_partially_mapped). */
+  folioTestPartiallyMapped(folio: number): boolean { return this.x.folio_test_partially_mapped(folio) === 1; }
+  /** deferred_split_scan(): one shrinker pass; the frames freed. */
+  deferredSplitScan(): number { return this.x.deferred_split_scan(); }
+  /** The per-size counter `item` (MTHP_STAT_*) of folio order `order`. */
+  mthpStat(order: number, item: number): number { return this.x.mthp_stat(order, item) >>> 0; }
+  /** count_mthp_stat() for what the kernel layer decides (reclaim's swpout, swpout_fallback). */
+  countMthpStat(order: number, item: number): void { this.x.count_mthp_stat(order, item); }
+  folioNrPagesMapped(folio: number): number { return this.x.folio_nr_pages_mapped(folio); }
+  folioOrder(folio: number): number { return this.x.folio_order(folio) >>> 0; }
+  /** One page's map count (_mapcount + 1). */
+  pageMapcount(pfn: number): number { return this.x.page_mapcount_raw(pfn) + 1; }
 }

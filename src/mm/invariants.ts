@@ -138,6 +138,33 @@ export function heldFrames(k: MmKernel): HeldFrame[] {
   return out;
 }
 
+/**
+ * A large folio's counters against its mappings (Linux 6.12's accounting): each page's
+ * _mapcount its PTE mappings; _entire_mapcount the PMD mappings; _large_mapcount all of them;
+ * _nr_pages_mapped the pages some PTE maps, plus ENTIRELY_MAPPED while a PMD maps it; and the
+ * references: one per mapping, one per page in the swap cache, and the holders'.
+ */
+function checkLargeFolio(k: MmKernel, folio: number, ptesOf: Map<number, number>, pmds: number,
+  holders: FrameHolder[] | undefined, bad: (invariant: InvariantViolation["invariant"], detail: string) => void): void {
+  const ops = k.ops;
+  const t = k.core.frames;
+  const nr = 2 ** ops.folioOrder(folio);
+  let ptes = 0, pagesMapped = 0;
+  for (let i = 0; i < nr; i++) {
+    const n = ptesOf.get(folio + i) ?? 0;
+    ptes += n;
+    if (n > 0) pagesMapped++;
+    if (t.mapcount(folio + i) !== n) bad("mapcount", `large folio ${folio}: page ${i} has _mapcount + 1 = ${t.mapcount(folio + i)}, but ${n} PTEs map it`);
+  }
+  if (ops.folioEntireMapcount(folio) !== pmds) bad("mapcount", `large folio ${folio}: _entire_mapcount + 1 = ${ops.folioEntireMapcount(folio)}, but ${pmds} PMDs map it`);
+  if (ops.folioMapcount(folio) !== ptes + pmds) bad("mapcount", `large folio ${folio}: _large_mapcount + 1 = ${ops.folioMapcount(folio)}, but ${ptes} PTEs and ${pmds} PMDs map it`);
+  const nrMapped = pagesMapped + (pmds > 0 ? C.ENTIRELY_MAPPED : 0);
+  if (ops.folioNrPagesMapped(folio) !== nrMapped) bad("mapcount", `large folio ${folio}: _nr_pages_mapped ${ops.folioNrPagesMapped(folio)}, but ${nrMapped} expected`);
+  let need = ptes + pmds + (t.test(folio, C.PG_swapcache) ? nr : 0);
+  if (holders) for (const h of holders) need += refsOf(h);
+  if (t.refcount(folio) !== need) bad("refcount", `large folio ${folio}: refcount ${t.refcount(folio)}, but ${need} (mappings + references the kernel and its users hold)`);
+}
+
 /** Every swap slot in use. */
 export function usedSwapSlots(k: MmKernel): UsedSwapSlot[] {
   const ops = k.ops;
@@ -160,6 +187,9 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   const hex = (a: number) => "0x" + a.toString(16);
 
   const swapRefs = new Map<number, number>();
+  // the PTE mappings of each page of a large folio, and the PMD mappings of each large folio
+  const ptesOf = new Map<number, number>();
+  const pmdsOf = new Map<number, number>();
   for (const p of k.processes.values()) {
     let anon = 0, shmem = 0, swap = 0;
     for (const vma of p.vmas) {
@@ -188,6 +218,12 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
           continue;
         }
         const folio = ops.pageFolio(pfn);
+        if (r.kind & C.PAGEMAP_HUGE) {
+          // a PMD mapping shows as a record per page: counted once, at its first page
+          if (pfn === folio) pmdsOf.set(folio, (pmdsOf.get(folio) ?? 0) + 1);
+        } else if (folio !== pfn || k.core.frames.large(folio)) {
+          ptesOf.set(pfn, (ptesOf.get(pfn) ?? 0) + 1);
+        }
         const isAnon = ops.folioTestAnon(folio);
         if (isAnon) anon++; else shmem++;
         const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable: (r.aux & W) !== 0, anon: isAnon, shared: vma.shmem !== null };
@@ -233,13 +269,17 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   allocatedFolios(k, (pfn) => {
     const holders = held.get(pfn);
     const cached = t.test(pfn, C.PG_swapcache);
-    const mapped = byFrame.get(pfn)?.length ?? 0;
+    let mapped = byFrame.get(pfn)?.length ?? 0;
+    if (t.large(pfn)) for (let i = 2 ** ops.folioOrder(pfn) - 1; i > 0; i--) mapped += byFrame.get(pfn + i)?.length ?? 0;
     if (mapped === 0 && holders === undefined && !cached) {
       bad("no-leak", `pfn ${pfn} is not free, yet nothing holds it (refcount ${t.refcount(pfn)}: not mapped, not in the swap cache, ` +
         `no LRU batch, isolation, GUP user or shmem file refers to it)`);
       return;
     }
-    if (t.large(pfn)) return;
+    if (t.large(pfn)) {
+      checkLargeFolio(k, pfn, ptesOf, pmdsOf.get(pfn) ?? 0, holders, bad);
+      return;
+    }
     let need = mapped + (cached ? 1 : 0);
     if (holders) for (const h of holders) need += refsOf(h);
     const rc = t.refcount(pfn);

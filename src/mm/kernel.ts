@@ -25,7 +25,8 @@ import { PinRegistry } from "./gup.js";
 import { reclaim, swapCacheOrphan } from "./swap.js";
 import { memory_failure, type MemoryFailureOutcome } from "./memory_failure.js";
 import { validateKernelOptions, formatOptionProblems } from "./options.js";
-import type { ThpOptions, ThpPolicy } from "./huge_memory.js";
+import type { ThpOptions, ThpPolicy, ThpSize } from "./huge_memory.js";
+import { mthp_stats, split_huge_pages_pid, deferred_split_scan, type MthpStats, type SplitHugePagesResult } from "./large_folio.js";
 import { Rng } from "../util/rng.js";
 
 /** Transient references the real kernel takes, each behind an option. @public */
@@ -530,12 +531,15 @@ export class MmKernel implements KernelView {
     return this.isolated.get(folio) ?? 0;
   }
 
-  /** Snapshot references (pipe buffers …) that must keep seeing a folio's old contents. @internal */
-  snapshotRefs(folio: number): number {
+  /**
+   * Snapshot references (pipe buffers …) that must keep seeing a folio's old contents — of one
+   * `page` of it, when given (a large folio's pages are copied one at a time). @internal
+   */
+  snapshotRefs(folio: number, page?: number): number {
     let n = 0;
     for (const pin of this.pins.active.values()) {
       if (pin.contract !== "snapshot") continue;
-      for (const pfn of pin.pfns) if (this.ops.pageFolio(pfn) === folio) n++;
+      for (const pfn of pin.pfns) if (page !== undefined ? pfn === page : this.ops.pageFolio(pfn) === folio) n++;
     }
     return n;
   }
@@ -559,6 +563,26 @@ export class MmKernel implements KernelView {
       throw new CowsimError("EINVAL", `reclaim: the frames to free must be a positive integer, not ${String(want)}`);
     }
     return reclaim(this, want);
+  }
+
+  // ---- large folios ----------------------------------------------------------------------------
+
+  /** /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/stats, every size. */
+  mthpStats(): Record<ThpSize, MthpStats> {
+    return mthp_stats(this);
+  }
+
+  /**
+   * The debugfs split_huge_pages interface ("<pid>,<start>,<end>"): split_folio() of every
+   * anonymous large folio the process maps by PTEs in [start, end).
+   */
+  splitHugePages(pid: number, start: number, end: number): SplitHugePagesResult {
+    return split_huge_pages_pid(this, this.process(pid), start, end);
+  }
+
+  /** One pass of the deferred split shrinker (deferred_split_scan()); the frames it freed. */
+  deferredSplitScan(): number {
+    return deferred_split_scan(this);
   }
 
   // ---- the view subscribers read (KernelView) ------------------------------------------------

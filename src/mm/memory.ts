@@ -16,6 +16,7 @@ import { do_swap_page } from "./swap.js";
 import { migration_entry_wait } from "./migrate.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
+import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
 import type { TraceEvents } from "../trace/events.js";
 
 const MAX_RETRIES = 8;
@@ -53,7 +54,7 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   const faultsBefore = watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0;
   k.markAllocFailures();
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, vma.fastBits(), vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+    const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fastBits(k, vma), vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0) {
       if (watch && vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! !== faultsBefore) {
         emitFastFault(k, p, vma, addr, ops.accessedPfn());
@@ -88,7 +89,7 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
   if (vma === null) throw new CowsimError("EFAULT", `pid ${p.pid}: no VMA at ${hex(addr)}`);
   k.markAllocFailures();
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, vma.fastBits(),
+    const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fastBits(k, vma),
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0 || r === C.ACCESS_PROTNONE) return;
     try {
@@ -103,6 +104,12 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
     }
   }
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
+}
+
+/** What the core's fast path may do in this VMA: with mTHP orders allowed, a write fault is alloc_anon_folio()'s. */
+function fastBits(k: MmKernel, vma: Vma): number {
+  const bits = vma.fastBits();
+  return bits && mthpPolicyEnabled(k) && anonFaultOrders(k, vma) ? bits | C.FAST_MTHP : bits;
 }
 
 /** The do_anonymous_page() the core's fast path took during an access (it reached `pfn`), as a tracepoint. */
@@ -121,7 +128,9 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
   switch (code) {
     case C.ACCESS_NEED_FAULT:
       if (vma.shmem) return shmemFault(k, p, vma, addr, write);
-      if (vma.isPrivateAnon) return prepareAnon(k, p, vma);
+      if (vma.isPrivateAnon) {
+        return vma.anonVma ? do_anonymous_folio(k, p, vma, addr, () => enomem(k, p, addr, "fault")) : prepareAnon(k, p, vma);
+      }
       throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
     case C.ACCESS_WP_FAULT:
       return do_wp_page(k, p, vma, addr, false);
@@ -157,7 +166,6 @@ function markerBits(k: MmKernel, p: MmProcess, addr: number): number {
  * and the table behind, as in Linux.
  */
 function prepareAnon(k: MmKernel, p: MmProcess, vma: Vma): void {
-  if (vma.anonVma) throw new Error("cowsim: anon fault with an anon_vma that the fast path refused");
   anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
 }
 
@@ -263,7 +271,9 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   // wp_page_copy(): the facts are read before the copy changes the counts, and told once it succeeded
   const watched = k.trace.points.wp_page_copy.listening;
   const copyFacts = watched ? {
-    mapcount: ops.folioMapcount(folio), swapcount: helpers.swapcount(), snapshotRefs: k.snapshotRefs(folio),
+    // of a large folio, only this page's mappings and references can observe what is copied
+    mapcount: facts.large ? ops.pageMapcount(pfn) : ops.folioMapcount(folio), swapcount: helpers.swapcount(),
+    snapshotRefs: k.snapshotRefs(folio, facts.large ? pfn : undefined),
     refcount: ops.folioRefCount(folio), ksm: facts.ksm,
   } : null;
   let nw = ops.wpPageCopy(p.mm, addr, anonVma, index, copyFlags);
@@ -311,7 +321,11 @@ export class WpHelperSet implements WpHelpers {
   }
 
   refcount(): number { return this.k.ops.folioRefCount(this.folio); }
-  mapcount(): number { return this.k.ops.folioMapcount(this.folio); }
+  mapcount(): number {
+    const ops = this.k.ops;
+    if (!ops.folioTestLarge(this.folio)) return ops.folioMapcount(this.folio);
+    return pageTransHugeMapcount(ops, this.folio);
+  }
   swapcount(): number { return this.swap; }
   lruAddDrain(): void { this.k.ops.lruAddDrain(); }
   freeSwap(): boolean { return this.k.ops.folioFreeSwap(this.folio); }

@@ -12,6 +12,7 @@ import {
 } from "./vma.js";
 import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { faultIn } from "./memory.js";
+import { anonFaultOrders } from "./large_folio.js";
 import {
   PAGE_SIZE, TASK_SIZE, MMAP_BASE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE,
   MAP_POPULATE, MAP_FIXED_NOREPLACE, PROT_READ, PROT_WRITE, PROT_EXEC,
@@ -177,7 +178,8 @@ export function populate(k: MmKernel, p: MmProcess, start: number, end: number, 
     for (let a = from; a < to;) {
       const r = entries.get(a);
       if (r && (r.kind & 0xff) === C.PTE_KIND_PRESENT && (!write || r.aux & W)) { a += PAGE_SIZE; continue; }
-      if (!r && vma.isPrivateAnon && (vma.anonVma || !write)) {
+      // with mTHP a write fault maps a whole folio (alloc_anon_folio()): fault by fault, as GUP does
+      if (!r && vma.isPrivateAnon && (vma.anonVma || !write) && !(write && anonFaultOrders(k, vma))) {
         let b = a + PAGE_SIZE;
         while (b < to && !entries.has(b)) b += PAGE_SIZE;
         const n = k.ops.doAnonymousPages(p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,

@@ -4,6 +4,7 @@
  * the rest are counted here. `Kernel.counters()` merges both into one flat record.
  */
 import type { Core } from "../core/core.js";
+import { C } from "../core/index.js";
 
 /** Counters kept in TypeScript, in the order of their slots. */
 const TS_COUNTERS = [
@@ -51,6 +52,16 @@ const CORE_COUNTERS: readonly [string, string, string][] = [
   ["lruBatchDrained", "LRU_BATCH_DRAINED", "folios moved from per-CPU LRU batches to the LRU"],
 ];
 
+/** The per-size mTHP counters (hugepages-<size>kB/stats), summed over every size. */
+const MTHP_COUNTERS: readonly [string, number, string][] = [
+  ["mthpFaultAlloc", C.MTHP_STAT_ANON_FAULT_ALLOC, "large folios do_anonymous_page() mapped (anon_fault_alloc, every size)"],
+  ["mthpFaultFallback", C.MTHP_STAT_ANON_FAULT_FALLBACK, "large-folio allocations of a fault that fell back to a lower order (anon_fault_fallback)"],
+  ["mthpSplit", C.MTHP_STAT_SPLIT, "large folios split into order-0 folios (split)"],
+  ["mthpSplitFailed", C.MTHP_STAT_SPLIT_FAILED, "splits refused: references beyond mappings and the swap cache (split_failed)"],
+  ["mthpSplitDeferred", C.MTHP_STAT_SPLIT_DEFERRED, "large folios queued for deferred split, partially mapped (split_deferred)"],
+  ["mthpSwpoutFallback", C.MTHP_STAT_SWPOUT_FALLBACK, "large folios reclaim split to swap out page by page (swpout_fallback)"],
+];
+
 /** Slots of the TypeScript counters: `stats.inc(Stat.copies)`. */
 export const Stat = Object.fromEntries(TS_COUNTERS.map(([n], i) => [n, i])) as { readonly [K in TsCounter]: number };
 
@@ -59,6 +70,7 @@ export const COUNTER_DESCRIPTIONS: Readonly<Record<string, string>> = Object.fro
   ...TS_COUNTERS.map(([n, d]) => [n, d]),
   ...ORACLE_COUNTERS.map(([n, d]) => [n, d]),
   ...CORE_COUNTERS.map(([n, , d]) => [n, d]),
+  ...MTHP_COUNTERS.map(([n, , d]) => [n, d]),
 ]);
 
 /** Every counter, flat. @public */
@@ -81,6 +93,7 @@ export class Stats {
     for (const [n] of ORACLE_COUNTERS) out[n] = oracle ? oracle[n] : 0;
     const vm = core.vmstat();
     for (const [name, item] of CORE_COUNTERS) out[name] = vm[item] ?? 0;
+    for (const [name, item] of MTHP_COUNTERS) out[name] = core.mthpStatTotal(item);
     return out as Counters;
   }
 }

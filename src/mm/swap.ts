@@ -15,6 +15,7 @@ import { Stat } from "./stats.js";
 import type { SwapinHelpers } from "../policy/strategy.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
+import { deferred_split_scan, folio_likely_mapped_shared, folio_mapped_within, shrink_large_folio, split_folio } from "./large_folio.js";
 
 /** What reclaim did with one folio. @public */
 export type ReclaimOutcome =
@@ -34,10 +35,14 @@ const SWAP_CLUSTER_MAX = 32;
  */
 export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
   const ops = k.ops;
-  if (!ops.folioTestAnon(folio) || ops.folioTestLarge(folio) || ops.pageTestFlag(folio, C.PG_locked) ||
+  if (!ops.folioTestAnon(folio) || ops.pageTestFlag(folio, C.PG_locked) ||
       ops.pageTestFlag(folio, C.PG_buddy) || ops.pageTestFlag(folio, C.PG_reserved) || ops.folioTestKsm(folio) ||
       ops.pageTestFlag(folio, C.PG_hwpoison)) {
     return "busy";
+  }
+  if (ops.folioTestLarge(folio)) {
+    if (ops.pageTestFlag(folio, C.PG_swapcache)) return "busy";
+    return shrink_large_folio(k, folio, k.strategy.reclaimsPinned, (piece) => shrink_folio(k, piece));
   }
   if (!ops.pageTestFlag(folio, C.PG_swapcache)) {
     // "mm: don't put pinned pages into the swap cache" (5.11)
@@ -78,12 +83,20 @@ export function madvise_pageout(k: MmKernel, p: MmProcess, start: number, end: n
   k.drainLru();
   for (const r of k.core.pagemap(p.mm, start, end)) {
     if ((r.kind & 0xff) !== C.PTE_KIND_PRESENT || r.aux & (1 << C._PAGE_BIT_SPECIAL)) continue;
-    const folio = ops.pageFolio(r.pfn);
+    let folio = ops.pageFolio(r.pfn);
     if (!ops.folioTestAnon(folio)) continue;
     // "Do not interfere with other mappings of this folio"
-    if (ops.folioMapcount(folio) > 1) {
+    if (folio_likely_mapped_shared(k, folio)) {
       out.set(r.address, "shared");
       continue;
+    }
+    if (ops.folioTestLarge(folio) && !folio_mapped_within(k, p, folio, r.address, r.pfn, start, end)) {
+      // only part of it in the range: split it, and reclaim just the pages asked for
+      if (split_folio(k, folio).outcome !== "split") {
+        out.set(r.address, "busy");
+        continue;
+      }
+      folio = r.pfn;
     }
     out.set(r.address, shrink_folio(k, folio));
   }
@@ -97,10 +110,11 @@ export function madvise_pageout(k: MmKernel, p: MmProcess, start: number, end: n
  */
 export function reclaim(k: MmKernel, want = SWAP_CLUSTER_MAX): number {
   const ops = k.ops;
-  if (k.core.swapSlotsAvailable() <= 0) return 0;
+  const before = k.core.freePages();
+  // shrink_slab(): the deferred split shrinker frees the unmapped parts of large folios, no swap needed
+  if (deferred_split_scan(k) >= want || k.core.swapSlotsAvailable() <= 0) return k.core.freePages() - before;
   k.drainLru();
   const n = k.core.layout.nframes;
-  const before = k.core.freePages();
   for (let scanned = 0; scanned < n && k.core.freePages() - before < want; scanned++) {
     const pfn = k.reclaimCursor;
     k.reclaimCursor = (pfn + 1) % n;

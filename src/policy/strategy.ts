@@ -25,7 +25,11 @@ export interface WpFacts {
 export interface WpHelpers {
   /** folio_ref_count() */
   refcount(): number;
-  /** folio_mapcount() */
+  /**
+   * The map count the COW rules before 5.19 read: folio_mapcount() of a small folio; of a large
+   * one, the most any of its pages is mapped plus its PMD mappings, as
+   * page_trans_huge_map_swapcount() counts a THP for reuse_swap_page().
+   */
   mapcount(): number;
   /** The swap count of the folio's swap slot (0 when it is not in the swap cache). */
   swapcount(): number;

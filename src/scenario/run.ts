@@ -316,6 +316,12 @@ class Runner {
       case "fail_alloc":
         k.injectFailure(step.kind as FailKind, { nth: step.nth as number, ...(step.times !== undefined ? { times: step.times as number } : {}) });
         return;
+      case "split_huge_pages": {
+        const a = this.addr(step.addr);
+        k.splitHugePages(this.proc(step).pid, a, a + this.length(step));
+        return;
+      }
+      case "deferred_split_scan": k.deferredSplitScan(); return;
       case "check_invariants": k.assertInvariants("check_invariants"); return;
       case "counters": return;
       default: throw new StepProblem(`unknown op ${step.op}`);

@@ -172,6 +172,8 @@ export const STEP_SCHEMAS: readonly object[] = [
     nth: { type: "integer", minimum: 1, maximum: 0xffffffff, description: "1: the next allocation" },
     times: { type: "integer", minimum: 1, maximum: 0x7fffffff, description: "how many allocations fail (default 1)" },
   }),
+  op("split_huge_pages", "the debugfs split_huge_pages interface: split_folio() of every large folio mapped by PTEs in the range", ["addr"], { ...proc, ...range }),
+  op("deferred_split_scan", "the deferred split shrinker: split the partially mapped large folios it can", [], {}),
   op("check_invariants", "every invariant must hold now", [], {}),
   op("counters", "counters must have these values now", ["expect"], {
     expect: { type: "object", propertyNames: runName, additionalProperties: counters, minProperties: 1, description: "{ all: {…}, <strategy>: {…} }" },

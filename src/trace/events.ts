@@ -38,7 +38,7 @@ export interface PinView {
 
 /** The facts a copy is judged on, read just before the copy changed them. @public */
 export interface CopyFacts {
-  /** Mappings of the old folio, the copier's included. */
+  /** Mappings of the old folio (of a large folio: of the page copied), the copier's included. */
   readonly mapcount: number;
   /** Swap entries that name its slot (when it is in the swap cache). */
   readonly swapcount: number;
@@ -104,6 +104,10 @@ export interface TraceEvents {
   try_to_unmap: { pfn: number; refused: boolean };
   shrink_folio_list: { pfn: number; slot: number; freed: boolean };
   try_to_free_pages: { freed: number };
+  /** split_huge_page(): a large folio split into order-0 folios, or why not ("busy": extra references). */
+  split_huge_page: { pfn: number; order: number; outcome: "split" | "busy" | "pmd-mapped" | "not-large"; freed: number };
+  /** deferred_split_scan(): the shrinker split partially mapped folios, freeing `freed` frames. */
+  deferred_split_scan: { freed: number };
   /** A GUP user took references: `call` is its kernel entry (vmsplice, io_uring_register …). */
   gup: { pid: number; call: string; pin: PinView; pages: PinnedPages };
   unpin_user_pages: { pid: number; pin: PinView };
@@ -150,7 +154,7 @@ export const TRACE_NAMES = [
   "step", "access", "mm_alloc", "dup_mmap", "exit_mmap", "do_mmap", "do_vmi_munmap", "zap_page_range",
   "mprotect_fixup", "clear_refs", "mremap", "move_vma", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
   "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
-  "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "gup", "unpin_user_pages", "pin_read", "pin_write",
+  "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "split_huge_page", "deferred_split_scan", "gup", "unpin_user_pages", "pin_read", "pin_write",
   "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "memory_failure_event", "set_migration_pte",
   "remove_migration_pte", "mm_migrate_pages", "finding",
 ] as const satisfies readonly TraceName[];
@@ -225,6 +229,8 @@ export class TracePoints {
   readonly try_to_unmap = new TracePoint("try_to_unmap");
   readonly shrink_folio_list = new TracePoint("shrink_folio_list");
   readonly try_to_free_pages = new TracePoint("try_to_free_pages");
+  readonly split_huge_page = new TracePoint("split_huge_page");
+  readonly deferred_split_scan = new TracePoint("deferred_split_scan");
   readonly gup = new TracePoint("gup");
   readonly unpin_user_pages = new TracePoint("unpin_user_pages");
   readonly pin_read = new TracePoint("pin_read");
