@@ -193,6 +193,7 @@ export interface CoreExports {
   tables_missing_at(mm: number, va: number, level: number): number;
   translate_one(mm: number, va: number): number;
   follow_pfn(mm: number, va: number): number;
+  mm_deposited_tables(mm: number): number;
   free_pgd_range(mm: number, floor: number, ceiling: number): number;
   ptep_get(mm: number, va: number): bigint;
   pmdp_get(mm: number, va: number): bigint;
@@ -235,6 +236,12 @@ export interface CoreExports {
   wp_page_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
   wp_page_copy(ctx: number, mm: number, va: number, anonVma: number, index: number, flags: number): number;
   map_file_pte(ctx: number, mm: number, va: number, pfn: number, prot: number, write: number): number;
+  huge_zero_folio_alloc(ctx: number): number;
+  do_huge_pmd_anonymous_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, zeroFolio: number): number;
+  huge_pmd_fault_info(ctx: number, mm: number, va: number): number;
+  huge_pmd_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
+  split_huge_pmd(ctx: number, mm: number, va: number, prot: number, freeze: number): number;
+  huge_pmd_at(mm: number, va: number): number;
   change_protection(ctx: number, mm: number, start: number, end: number, newprot: number, cp: number): number;
   try_grab_folio(folio: number, refs: number, flags: number): number;
   gup_put_folio(folio: number, refs: number, flags: number): void;
@@ -434,11 +441,13 @@ export const C = {
   ACCESS_MIGRATION: -6,
   ACCESS_OTHER: -7,
   ACCESS_HUGE: -8,
+  ACCESS_HUGE_PMD_FAULT: -10,
   ACCESS_ENOMEM: -12,
   ACCESS_FAULT_WRITE: 2,
   FAST_ANON: 1,
   FAST_VM_WRITE: 2,
   FAST_NO_ZEROPAGE: 4,
+  FAST_THP_PMD: 64,
   WPF_PFN: 0,
   WPF_FOLIO: 1,
   WPF_PAGE_FLAGS: 2,
@@ -458,6 +467,13 @@ export const C = {
   REUSE_UNSHARE: 4,
   WPCOPY_UNSHARE: 1,
   WPCOPY_VM_WRITE: 2,
+  HUGE_ALLOC: 1,
+  HUGE_VM_WRITE: 2,
+  HUGE_MAPPED: 0,
+  HUGE_NO_FOLIO: 1,
+  HUGE_PMD_BUSY: 2,
+  SPLIT_DONE: 0,
+  SPLIT_FROZEN: 1,
   MM_CP_TRY_CHANGE_WRITABLE: 1,
   MM_CP_UFFD_WP: 4,
   MM_CP_UFFD_WP_RESOLVE: 8,
@@ -668,6 +684,7 @@ export const ACCESS_RESULTS: readonly TaggedConstant[] = [
   {"name":"ACCESS_MIGRATION","short":"MIGRATION","description":"a migration entry: wait for the migration to finish","value":-6},
   {"name":"ACCESS_OTHER","short":"OTHER","description":"another non-present entry (device, hwpoison)","value":-7},
   {"name":"ACCESS_HUGE","short":"HUGE","description":"a PMD leaf that the access cannot use as is (a write to a read-only THP)","value":-8},
+  {"name":"ACCESS_HUGE_PMD_FAULT","short":"HUGE_PMD_FAULT","description":"the PMD is none and the VMA allows a PMD-sized THP here: do_huge_pmd_anonymous_page()","value":-10},
   {"name":"ACCESS_ENOMEM","short":"ENOMEM","description":"a fault needed a frame or a page table and none was left; nothing changed","value":-12},
 ];
 /** The words of wp_fault_info()'s record. */
