@@ -112,6 +112,7 @@ export function heldFrames(k: MmKernel): HeldFrame[] {
         const kind = r.kind & 0xff;
         if ((kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) || r.aux & SPECIAL) continue;
         const folio = ops.pageFolio(r.pfn);
+        if (folio === k.hugeZeroFolio) continue;
         const l = held.get(folio);
         const h: FrameHolder = { kind: "mapping", pid: p.pid, address: r.address };
         if (l) l.push(h); else held.set(folio, [h]);
@@ -153,6 +154,9 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   const hex = (a: number) => "0x" + a.toString(16);
 
   const swapRefs = new Map<number, number>();
+  // mappings of large folios: PMD leaves, and PTEs of subpages
+  const pmdMaps = new Map<number, number>();
+  const pteMaps = new Map<number, number>();
   for (const p of k.processes.values()) {
     let anon = 0, shmem = 0, swap = 0;
     for (const vma of p.vmas) {
@@ -171,13 +175,19 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
           continue;
         }
         const folio = ops.pageFolio(pfn);
+        // the huge zero page is mapped by PMDs but, like the small one, outside rmap and RSS
+        if (k.hugeZeroFolio !== 0 && folio === k.hugeZeroFolio) continue;
         const isAnon = ops.folioTestAnon(folio);
+        const huge = (r.kind & C.PAGEMAP_HUGE) !== 0;
+        if (huge && pfn === folio) pmdMaps.set(folio, (pmdMaps.get(folio) ?? 0) + 1);
+        else if (!huge && ops.folioTestLarge(folio)) pteMaps.set(folio, (pteMaps.get(folio) ?? 0) + 1);
         if (isAnon) anon++; else shmem++;
         const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable: (r.aux & W) !== 0, anon: isAnon, shared: vma.shmem !== null };
         const list = byFrame.get(pfn);
         if (list) list.push(m); else byFrame.set(pfn, [m]);
         // writable anon PTE ⇒ exclusive
-        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !ops.PageAnonExclusive(pfn)) {
+        // (a PMD-mapped THP's PageAnonExclusive is its head's)
+        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !ops.PageAnonExclusive(huge ? folio : pfn)) {
           bad("anon-exclusive-writable", `pid ${p.pid} maps pfn ${pfn} writable at ${hex(r.address)} but it is not PageAnonExclusive`);
         }
         // every mapping reachable by an rmap walk: rmap_walk_anon() of the folio's anon_vma
@@ -208,6 +218,20 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
       const mc = k.core.frames.mapcount(folio);
       if (mc !== maps.length) bad("mapcount", `pfn ${pfn}: mapcount ${mc}, but ${maps.length} PTEs map it`);
     }
+  }
+  // a large folio's map counts (PMD-mapped THPs and what splits left): _entire_mapcount counts
+  // its PMD leaves, _large_mapcount every mapping, _nr_pages_mapped its PTE-mapped pages plus
+  // ENTIRELY_MAPPED while a PMD maps it
+  for (const folio of new Set([...pmdMaps.keys(), ...pteMaps.keys()])) {
+    const pmds = pmdMaps.get(folio) ?? 0;
+    const ptes = pteMaps.get(folio) ?? 0;
+    const entire = k.core.x.folio_entire_mapcount(folio);
+    const total = ops.folioMapcount(folio);
+    if (entire !== pmds || total !== pmds + ptes) {
+      bad("mapcount", `large folio ${folio}: _entire_mapcount ${entire}, folio_mapcount ${total}, but ${pmds} PMDs and ${ptes} PTEs map it`);
+    }
+    const nrMapped = k.core.x.folio_nr_pages_mapped(folio);
+    if (pmds > 0 && nrMapped < C.ENTIRELY_MAPPED) bad("mapcount", `large folio ${folio}: PMD-mapped but _nr_pages_mapped ${nrMapped} lacks ENTIRELY_MAPPED`);
   }
   // every reference to an order-0 frame is accounted for: a leaked one shows as a surplus, a
   // doubly dropped one as a deficit; a frame that is not free must have someone holding it
@@ -251,7 +275,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
       if (pin.isPin && ops.folioTestLarge(folio)) pinsOf.set(folio, (pinsOf.get(folio) ?? 0) + 1);
       if (!pin.isPin || !k.strategy.tracksAnonExclusive || !ops.folioTestAnon(folio)) return;
       const owner = k.processes.get(pin.pid);
-      if (owner && owner.pfnAt(pin.addresses[i]!) === pfn && !ops.PageAnonExclusive(pfn)) {
+      const pmdMapped = owner !== undefined && ops.hugePmdAt(owner.mm, pin.addresses[i]!) === 1;
+      if (owner && owner.pfnAt(pin.addresses[i]!) === pfn && !ops.PageAnonExclusive(pmdMapped ? folio : pfn)) {
         bad("pinned-exclusive", `pid ${pin.pid} maps pfn ${pfn} at ${hex(pin.addresses[i]!)} pinned by its ${pin.owner}, but the page is not PageAnonExclusive`);
       }
     });

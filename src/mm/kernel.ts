@@ -115,6 +115,8 @@ export class MmKernel implements KernelView {
   readonly maxProcesses: number;
   /** The THP policy (/sys/kernel/mm/transparent_hugepage), resolved into its order masks. */
   readonly thp: ThpPolicy;
+  /** huge_zero_folio: allocated on its first use, kept for good (0: not yet). @internal */
+  hugeZeroFolio = 0;
   readonly invariantsEachStep: boolean;
   /** Whether the options asked for the oracle (the facade makes it). */
   readonly wantsOracle: boolean;

@@ -23,6 +23,11 @@ const TS_COUNTERS = [
   ["gupFastPages", "pages GUP-fast took"],
   ["gupSlowPages", "pages the GUP slow path took"],
   ["faultWaits", "faults that had to wait (a locked folio): the access stood blocked until resumed"],
+  ["thp_fault_alloc", "PMD-sized THPs a fault mapped (/proc/vmstat thp_fault_alloc)"],
+  ["thp_fault_fallback", "THP faults that found no free 2 MiB and fell back to small pages (thp_fault_fallback)"],
+  ["thp_split_pmd", "PMD mappings split into PTE tables (thp_split_pmd)"],
+  ["thp_zero_page_alloc", "huge zero pages allocated (thp_zero_page_alloc)"],
+  ["thpWpReuses", "do_huge_pmd_wp_page() kept the THP mapped by its PMD"],
 ] as const;
 
 /** The oracle's verdicts, reported with the counters (0 when the oracle is off). */

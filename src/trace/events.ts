@@ -83,6 +83,12 @@ export interface TraceEvents {
   shmem_fault: { pid: number; address: number; index: number; pfn: number };
   /** wp_page_shared(): a write-protect fault in a shared mapping, nothing to copy. */
   wp_page_shared: { pid: number; address: number; pfn: number };
+  /** do_huge_pmd_anonymous_page(): a PMD maps a fresh THP (head `pfn`) or, `zero`, the huge zero page. */
+  do_huge_pmd_anonymous_page: { pid: number; address: number; pfn: number; zero: boolean };
+  /** do_huge_pmd_wp_page(): the strategy's verdict on a PMD-mapped THP; not reused, the PMD is split. */
+  do_huge_pmd_wp_page: { pid: number; address: number; pfn: number; unshare: boolean; reuse: boolean; rule: string };
+  /** __split_huge_pmd(): the PMD over `address` became a PTE table (`frozen`: of migration entries). */
+  split_huge_pmd: { pid: number; address: number; pfn: number; frozen: boolean; why: string };
   /** do_wp_page() on an anonymous page: the strategy's verdict and the rule that gave it. */
   do_wp_page: { pid: number; address: number; pfn: number; unshare: boolean; reuse: boolean; rule: string };
   /** wp_page_copy() succeeded: `pid` now maps `newPfn`, a copy of `pfn` (0: the zero page). */
@@ -133,7 +139,7 @@ export type TraceName = keyof TraceEvents;
 export const TRACE_NAMES = [
   "step", "access", "mm_alloc", "dup_mmap", "exit_mmap", "do_mmap", "do_vmi_munmap", "zap_page_range",
   "mprotect_fixup", "clear_refs", "mremap", "move_vma", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
-  "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
+  "do_huge_pmd_anonymous_page", "do_huge_pmd_wp_page", "split_huge_pmd", "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "gup", "unpin_user_pages", "pin_read", "pin_write",
   "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "finding",
 ] as const satisfies readonly TraceName[];
@@ -196,6 +202,9 @@ export class TracePoints {
   readonly do_anonymous_page = new TracePoint("do_anonymous_page");
   readonly shmem_fault = new TracePoint("shmem_fault");
   readonly wp_page_shared = new TracePoint("wp_page_shared");
+  readonly do_huge_pmd_anonymous_page = new TracePoint("do_huge_pmd_anonymous_page");
+  readonly do_huge_pmd_wp_page = new TracePoint("do_huge_pmd_wp_page");
+  readonly split_huge_pmd = new TracePoint("split_huge_pmd");
   readonly do_wp_page = new TracePoint("do_wp_page");
   readonly wp_page_copy = new TracePoint("wp_page_copy");
   readonly free_swap_cache = new TracePoint("free_swap_cache");
