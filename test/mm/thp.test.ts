@@ -81,17 +81,17 @@ describe("do_huge_pmd_anonymous_page()", () => {
   });
 
   it("no free aligned 2 MiB: THP_FAULT_FALLBACK, and the fault maps a small page", () => {
-    const k = thpKernel("anon-exclusive", { memory: "4M" });
-    const p = thpProcess(k, 4 * HP);
-    // scatter small pages over every pageblock so no order-9 block stays free
-    const q = k.spawn();
-    q.mmap(BASE, 4 * M, RW, PRIV | MAP_FIXED);
-    for (let i = 0; i < 1024; i += 256) q.write(BASE + i * PAGE, 1);
+    // one pageblock, whose first frame is the zero page: no order-9 block is ever free
+    const k = thpKernel("anon-exclusive", { memory: "2M" });
+    const p = thpProcess(k, HP);
     p.write(BASE, 9);
     expect(pmdAt(k, p, BASE)).toBe(0);
     expect(counters(k).thp_fault_fallback).toBe(1);
     expect(counters(k).thp_fault_alloc).toBe(0);
+    expect(counters(k).anonFaults).toBe(1);
     expect(p.read(BASE)).toBe(9);
+    p.write(BASE + PAGE, 1); // the PMD has a PTE table now: no THP fault is tried again
+    expect(counters(k).thp_fault_fallback).toBe(1);
   });
 });
 
