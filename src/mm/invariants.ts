@@ -240,7 +240,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   allocatedFolios(k, (pfn) => {
     const holders = held.get(pfn);
     const cached = t.test(pfn, C.PG_swapcache);
-    const mapped = byFrame.get(pfn)?.length ?? 0;
+    // a large folio is mapped by its subpages' PTEs and its PMDs, wherever the head is
+    const mapped = t.large(pfn) ? (pmdMaps.get(pfn) ?? 0) + (pteMaps.get(pfn) ?? 0) : byFrame.get(pfn)?.length ?? 0;
     if (mapped === 0 && holders === undefined && !cached) {
       bad("no-leak", `pfn ${pfn} is not free, yet nothing holds it (refcount ${t.refcount(pfn)}: not mapped, not in the swap cache, ` +
         `no LRU batch, isolation, GUP user or shmem file refers to it)`);

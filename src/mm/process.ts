@@ -275,6 +275,15 @@ export class MmProcess {
     }));
   }
 
+  /**
+   * Whether a PMD leaf (a PMD-mapped THP, or the huge zero page) maps the 2 MiB around `addr`
+   * (pmd_trans_huge(); a debugging view, no fault is taken).
+   */
+  pmdMapped(addr: number): boolean {
+    checkAddr(addr);
+    return this.kernel.ops.hugePmdAt(this.mm, addr) === 1;
+  }
+
   /** The frame mapped at `addr`, or null (a debugging view; no fault is taken). */
   pfnAt(addr: number): number | null {
     checkAddr(addr);
