@@ -242,6 +242,7 @@ export interface CoreExports {
   huge_pmd_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
   split_huge_pmd(ctx: number, mm: number, va: number, prot: number, freeze: number): number;
   huge_pmd_at(mm: number, va: number): number;
+  collapse_huge_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, maxNone: number, maxSwap: number, maxShared: number): number;
   change_protection(ctx: number, mm: number, start: number, end: number, newprot: number, cp: number): number;
   try_grab_folio(folio: number, refs: number, flags: number): number;
   gup_put_folio(folio: number, refs: number, flags: number): void;
@@ -474,6 +475,27 @@ export const C = {
   HUGE_PMD_BUSY: 2,
   SPLIT_DONE: 0,
   SPLIT_FROZEN: 1,
+  SCAN_FAIL: 0,
+  SCAN_SUCCEED: 1,
+  SCAN_PMD_NULL: 2,
+  SCAN_PMD_NONE: 3,
+  SCAN_PMD_MAPPED: 4,
+  SCAN_EXCEED_NONE_PTE: 5,
+  SCAN_EXCEED_SWAP_PTE: 6,
+  SCAN_EXCEED_SHARED_PTE: 7,
+  SCAN_PTE_NON_PRESENT: 8,
+  SCAN_PTE_UFFD_WP: 9,
+  SCAN_PAGE_RO: 11,
+  SCAN_LACK_REFERENCED_PAGE: 12,
+  SCAN_PAGE_NULL: 13,
+  SCAN_PAGE_COUNT: 15,
+  SCAN_PAGE_LRU: 16,
+  SCAN_PAGE_LOCK: 17,
+  SCAN_PAGE_ANON: 18,
+  SCAN_ALLOC_HUGE_PAGE_FAIL: 21,
+  SCAN_NEEDS_SWAPIN: 64,
+  COLLAPSE_KHUGEPAGED: 1,
+  COLLAPSE_VM_WRITE: 2,
   MM_CP_TRY_CHANGE_WRITABLE: 1,
   MM_CP_UFFD_WP: 4,
   MM_CP_UFFD_WP_RESOLVE: 8,

@@ -210,6 +210,11 @@ export class CoreOps {
   }
   /** The head of the THP a PMD leaf over `addr` maps (follow_pfn() of the aligned start), or NO_PFN. */
   pmdFolio(mm: number, addr: number): number { return this.x.follow_pfn(mm, addr - (addr % 2 ** 21)) >>> 0; }
+  /** hpage_collapse_scan_pmd() + collapse_huge_page() (COLLAPSE_* flags): a SCAN_* result. */
+  collapseHugePage(mm: number, addr: number, anonVma: number, index: number, prot: number, flags: number,
+    maxNone: number, maxSwap: number, maxShared: number): number {
+    return this.x.collapse_huge_page(this.ctx, mm, addr, anonVma, index, prot, flags, maxNone, maxSwap, maxShared);
+  }
   /** What maps the 2 MiB around `addr`: 0 nothing huge, 1 a PMD leaf, 2 a PMD migration entry. */
   hugePmdAt(mm: number, addr: number): number { return this.x.huge_pmd_at(mm, addr); }
   /** wp_page_reuse() with REUSE_* flags. */

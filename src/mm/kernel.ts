@@ -26,6 +26,7 @@ import { reclaim, swapCacheOrphan } from "./swap.js";
 import { validateKernelOptions, formatOptionProblems } from "./options.js";
 import type { ThpOptions, ThpPolicy } from "./huge_memory.js";
 import { Rng } from "../util/rng.js";
+import { khugepaged_scan } from "./khugepaged.js";
 
 /** Transient references the real kernel takes, each behind an option. @public */
 export interface TransientOptions {
@@ -327,6 +328,15 @@ export class MmKernel implements KernelView {
   /** Disarms fault injection for `kind`, or for every kind. */
   clearInjection(kind?: FailKind): void {
     this.core.clearInjection(kind);
+  }
+
+  /**
+   * One pass of khugepaged (mm/khugepaged.c) over every process: aligned 2 MiB ranges of
+   * THP-eligible VMAs are collapsed into PMD-mapped THPs within khugepaged's limits. Returns
+   * the THPs made.
+   */
+  khugepaged(): number {
+    return khugepaged_scan(this);
   }
 
   /** lru_add_drain(): empties the per-CPU LRU batch, dropping its references. */

@@ -27,6 +27,8 @@ const TS_COUNTERS = [
   ["thp_fault_fallback", "THP faults that found no free 2 MiB and fell back to small pages (thp_fault_fallback)"],
   ["thp_split_pmd", "PMD mappings split into PTE tables (thp_split_pmd)"],
   ["thp_zero_page_alloc", "huge zero pages allocated (thp_zero_page_alloc)"],
+  ["thp_collapse_alloc", "THPs MADV_COLLAPSE or khugepaged made (thp_collapse_alloc)"],
+  ["thp_collapse_alloc_failed", "collapses that found no free 2 MiB (thp_collapse_alloc_failed)"],
   ["thpWpReuses", "do_huge_pmd_wp_page() kept the THP mapped by its PMD"],
 ] as const;
 

@@ -300,6 +300,7 @@ class Runner {
       case "fail_alloc":
         k.injectFailure(step.kind as FailKind, { nth: step.nth as number, ...(step.times !== undefined ? { times: step.times as number } : {}) });
         return;
+      case "khugepaged": k.khugepaged(); return;
       case "pmd_mapped": return this.proc(step).pmdMapped(this.addr(step.addr)) ? 1 : 0;
       case "check_invariants": k.assertInvariants("check_invariants"); return;
       case "counters": return;

@@ -160,6 +160,7 @@ export const STEP_SCHEMAS: readonly object[] = [
     nth: { type: "integer", minimum: 1, maximum: 0xffffffff, description: "1: the next allocation" },
     times: { type: "integer", minimum: 1, maximum: 0x7fffffff, description: "how many allocations fail (default 1)" },
   }),
+  op("khugepaged", "one pass of khugepaged over every process: collapse what its limits allow", [], {}),
   op("pmd_mapped", "whether a PMD maps the 2 MiB around `addr` (a PMD-mapped THP or the huge zero page): returns 1 or 0", ["addr", "expect"], {
     ...proc, addr: address, expect: expectValue,
   }),

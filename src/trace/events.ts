@@ -89,6 +89,8 @@ export interface TraceEvents {
   do_huge_pmd_wp_page: { pid: number; address: number; pfn: number; unshare: boolean; reuse: boolean; rule: string };
   /** __split_huge_pmd(): the PMD over `address` became a PTE table (`frozen`: of migration entries). */
   split_huge_pmd: { pid: number; address: number; pfn: number; frozen: boolean; why: string };
+  /** hpage_collapse_scan_pmd() / collapse_huge_page() of the 2 MiB at `address`: its scan_result. */
+  collapse_huge_page: { pid: number; address: number; result: string; khugepaged: boolean };
   /** do_wp_page() on an anonymous page: the strategy's verdict and the rule that gave it. */
   do_wp_page: { pid: number; address: number; pfn: number; unshare: boolean; reuse: boolean; rule: string };
   /** wp_page_copy() succeeded: `pid` now maps `newPfn`, a copy of `pfn` (0: the zero page). */
@@ -139,7 +141,7 @@ export type TraceName = keyof TraceEvents;
 export const TRACE_NAMES = [
   "step", "access", "mm_alloc", "dup_mmap", "exit_mmap", "do_mmap", "do_vmi_munmap", "zap_page_range",
   "mprotect_fixup", "clear_refs", "mremap", "move_vma", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
-  "do_huge_pmd_anonymous_page", "do_huge_pmd_wp_page", "split_huge_pmd", "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
+  "do_huge_pmd_anonymous_page", "do_huge_pmd_wp_page", "split_huge_pmd", "collapse_huge_page", "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "gup", "unpin_user_pages", "pin_read", "pin_write",
   "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "finding",
 ] as const satisfies readonly TraceName[];
@@ -205,6 +207,7 @@ export class TracePoints {
   readonly do_huge_pmd_anonymous_page = new TracePoint("do_huge_pmd_anonymous_page");
   readonly do_huge_pmd_wp_page = new TracePoint("do_huge_pmd_wp_page");
   readonly split_huge_pmd = new TracePoint("split_huge_pmd");
+  readonly collapse_huge_page = new TracePoint("collapse_huge_page");
   readonly do_wp_page = new TracePoint("do_wp_page");
   readonly wp_page_copy = new TracePoint("wp_page_copy");
   readonly free_swap_cache = new TracePoint("free_swap_cache");

@@ -1,12 +1,13 @@
 // Random operations on THP-backed memory: faults that map PMDs, forks that share them, writes
-// that split them, partial munmap / MADV_DONTNEED / mprotect / mremap, pins and unpins. After
+// that split them, partial munmap / MADV_DONTNEED / mprotect / mremap, pins and unpins,
+// MADV_COLLAPSE and khugepaged passes. After
 // every step every invariant holds (the kernel checks them itself), including the map counts of
 // PMD-mapped and split large folios; under anon-exclusive nobody ever reads what they must not
 // and no copy leaves a pin behind; and once every process exits every frame is free again.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import {
-  MADV_HUGEPAGE, MADV_DONTNEED, MAP_FIXED, PROT_READ, PROT_WRITE, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
+  MADV_HUGEPAGE, MADV_DONTNEED, MADV_COLLAPSE, MAP_FIXED, PROT_READ, PROT_WRITE, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
   MREMAP_FIXED, CowsimError, type Kernel, type Process, type StrategyId, type UserPages,
 } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE, STRATEGIES } from "./helpers.js";
@@ -23,7 +24,9 @@ type Op =
   | { op: "munmap" | "dontneed" | "mprotect"; who: number; page: number; pages: number; ro: boolean }
   | { op: "mremap"; who: number; page: number; pages: number }
   | { op: "pin"; who: number; page: number; pages: number; write: boolean }
-  | { op: "unpin"; which: number };
+  | { op: "unpin"; which: number }
+  | { op: "collapse"; who: number; page: number }
+  | { op: "khugepaged" };
 
 const who = fc.integer({ min: 0, max: 3 });
 const page = fc.integer({ min: 0, max: PAGES - 1 });
@@ -36,6 +39,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant("mremap" as const), who, page, pages }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("pin" as const), who, page, pages: fc.integer({ min: 1, max: 8 }), write: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("unpin" as const), which: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("collapse" as const), who, page }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("khugepaged" as const) }) },
 );
 
 /** Runs `ops` on a fresh kernel; returns the kernel's counters at the end. */
@@ -79,6 +84,8 @@ function run(strategy: StrategyId, ops: Op[]): Record<string, number> {
           break;
         }
         case "unpin": if (pins.length) pins.splice(o.which % pins.length, 1)[0]!.release(); break;
+        case "collapse": pick(o.who).madvise(BASE + Math.floor(o.page / 512) * HP, HP, MADV_COLLAPSE); break;
+        case "khugepaged": k.khugepaged(); break;
       }
     } catch (e) {
       // a hole (EFAULT, ENOMEM for mprotect of a gap), a read-only page written (SIGSEGV): the
@@ -107,7 +114,8 @@ describe("random operations on PMD-mapped THPs", () => {
         for (const [name, n] of Object.entries(run(s, ops))) if (name.startsWith("thp")) seen[name] = (seen[name] ?? 0) + n;
       }), { numRuns: RUNS, seed: SEED });
       // the sequences reach the THP paths: faults, splits and the huge zero page
-      for (const c of ["thp_fault_alloc", "thp_split_pmd"]) expect(seen[c], c).toBeGreaterThan(RUNS);
+      for (const c of ["thp_fault_alloc", "thp_split_pmd"]) expect(seen[c], c).toBeGreaterThan(RUNS / 2);
+      expect(seen.thp_collapse_alloc).toBeGreaterThan(0);
       expect(seen.thp_zero_page_alloc).toBeGreaterThan(RUNS / 4); // once per machine at most
     });
   }

@@ -5,10 +5,10 @@
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
 import {
-  MADV_HUGEPAGE, MADV_DONTNEED, MADV_DONTFORK, MAP_FIXED, PROT_READ, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
+  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE, MADV_DONTNEED, MADV_DONTFORK, MAP_FIXED, PROT_READ, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
   MREMAP_FIXED, type Kernel, type Process, type StrategyId,
 } from "../../src/index.js";
-import { kernel, RW, PRIV, PAGE, STRATEGIES } from "./helpers.js";
+import { kernel, failsCleanly, RW, PRIV, PAGE, STRATEGIES } from "./helpers.js";
 
 const M = 1 << 20;
 const HP = 2 * M;
@@ -243,5 +243,98 @@ describe("GUP and fork of pinned THPs", () => {
     expect(c.pfnAt(BASE + PAGE)).not.toBe(head + 1);
     expect(counters(k).unshareCopies).toBe(1);
     pin.release();
+  });
+});
+
+describe("MADV_COLLAPSE and khugepaged (collapse_huge_page())", () => {
+  /** THP off: 512 small pages written 1…512 at BASE. */
+  function smallPages(strategy: StrategyId = "anon-exclusive", n = 512): { k: Kernel; p: Process } {
+    const k = thpKernel(strategy, { thp: { enabled: "never" } });
+    const p = k.spawn();
+    p.mmap(BASE, HP, RW, PRIV | MAP_FIXED);
+    for (let i = 0; i < n; i++) p.write(BASE + i * PAGE, i + 1);
+    return { k, p };
+  }
+
+  it("MADV_COLLAPSE copies 512 small pages into a fresh exclusive THP, ignoring sysfs; the old frames go", () => {
+    const { k, p } = smallPages();
+    const used = k.usedFrames;
+    p.madvise(BASE, HP, MADV_COLLAPSE);
+    expect(pmdAt(k, p, BASE)).toBe(1);
+    const head = p.folioAt(BASE)!;
+    expect(k.ops.PageAnonExclusive(head)).toBe(true);
+    expect([k.ops.folioRefCount(head), k.ops.folioMapcount(head)]).toEqual([1, 1]);
+    expect(p.read(BASE + 77 * PAGE)).toBe(78);
+    expect(counters(k).thp_collapse_alloc).toBe(1);
+    expect(k.usedFrames).toBe(used); // 512 small frames for one THP; the PTE table is its deposit
+    p.write(BASE, 5); // writable at once
+    expect(counters(k).wpFaults).toBe(0);
+  });
+
+  it("holes read zero after the collapse; an empty PMD is EINVAL (SCAN_PMD_NONE, as 6.12)", () => {
+    const { k, p } = smallPages("anon-exclusive", 3);
+    p.madvise(BASE, HP, MADV_COLLAPSE);
+    expect(p.read(BASE + 2 * PAGE)).toBe(3);
+    expect(p.read(BASE + 100 * PAGE)).toBe(0);
+    expect(p.rss().anon).toBe(512);
+    const q = k.spawn();
+    q.mmap(BASE, HP, RW, PRIV | MAP_FIXED);
+    failsCleanly(k, "EINVAL", () => q.madvise(BASE, HP, MADV_COLLAPSE));
+  });
+
+  it("a pinned page refuses the collapse with EAGAIN (is_refcount_suitable()), changing nothing", () => {
+    const { k, p } = smallPages();
+    const pin = p.pinUserPages(BASE + 9 * PAGE, 1, FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM);
+    failsCleanly(k, "EAGAIN", () => p.madvise(BASE, HP, MADV_COLLAPSE));
+    pin.release();
+    p.madvise(BASE, HP, MADV_COLLAPSE);
+    expect(pmdAt(k, p, BASE)).toBe(1);
+  });
+
+  it("after fork every PTE is read-only: SCAN_PAGE_RO, EINVAL; MADV_NOHUGEPAGE is EINVAL too", () => {
+    const { k, p } = smallPages();
+    const c = p.fork();
+    failsCleanly(k, "EINVAL", () => p.madvise(BASE, HP, MADV_COLLAPSE));
+    c.exit();
+    p.madvise(BASE, HP, MADV_NOHUGEPAGE);
+    failsCleanly(k, "EINVAL", () => p.madvise(BASE, HP, MADV_COLLAPSE));
+  });
+
+  it("a collapse in the parent after fork copies the shared pages too: the child keeps its own", () => {
+    const { k, p } = smallPages();
+    const c = p.fork();
+    p.write(BASE, 100); // one writable, exclusive page makes the range collapsible
+    p.madvise(BASE, HP, MADV_COLLAPSE);
+    expect(pmdAt(k, p, BASE)).toBe(1);
+    p.write(BASE + 5 * PAGE, 999);
+    expect(c.read(BASE + 5 * PAGE)).toBe(6);
+    expect(p.read(BASE + 5 * PAGE)).toBe(999);
+    expect(k.findings).toEqual([]);
+  });
+
+  it("khugepaged keeps to the sysfs policy and its limits: max_ptes_none 511, max_ptes_shared 256", () => {
+    const k = thpKernel("anon-exclusive", { thp: { enabled: "madvise" } });
+    const p = k.spawn();
+    p.mmap(BASE, 3 * HP, RW, PRIV | MAP_FIXED);
+    p.write(BASE, 1); // not VM_HUGEPAGE: small page, and khugepaged leaves it
+    expect(k.khugepaged()).toBe(0);
+    p.madvise(BASE, 3 * HP, MADV_HUGEPAGE);
+    // a 2 MiB with one page (511 none) collapses, one with none of its pages does not
+    expect(k.khugepaged()).toBe(1);
+    expect(pmdAt(k, p, BASE)).toBe(1);
+    expect(pmdAt(k, p, BASE + HP)).toBe(0);
+    // 300 shared pages and one exclusive writable page: too many shared for khugepaged
+    const q = k.spawn();
+    q.mmap(BASE, HP, RW, PRIV | MAP_FIXED);
+    q.madvise(BASE, HP, MADV_NOHUGEPAGE);
+    for (let i = 0; i < 301; i++) q.write(BASE + i * PAGE, i);
+    q.madvise(BASE, HP, MADV_HUGEPAGE);
+    const child = q.fork();
+    q.write(BASE + 300 * PAGE, 7);
+    expect(k.khugepaged()).toBe(0);
+    expect(pmdAt(k, q, BASE)).toBe(0);
+    q.madvise(BASE, HP, MADV_COLLAPSE); // MADV_COLLAPSE has no such limit
+    expect(pmdAt(k, q, BASE)).toBe(1);
+    expect(child.read(BASE + 3 * PAGE)).toBe(3);
   });
 });
