@@ -14,16 +14,14 @@
 // split never allocates. A PMD leaf installed without one (the core tests do) takes a table
 // from the pool when split.
 
+import { ctxOf, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, EINVAL } from "./layout";
 import {
-  ctxOf, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, EINVAL, PAGE_SIZE,
-} from "./layout";
-import {
-  pte_none, pte_present, pte_pfn, pte_write, pte_young, pte_dirty, pte_soft_dirty, pte_uffd_wp,
-  pte_mkwrite, pte_mkdirty, pte_mksoft_dirty, pte_mkuffd_wp, pte_mkold, pfn_pte, pmd_leaf, pmd_mkhuge,
-  is_swap_pte, is_migration_entry, swp_type, swp_offset, swp_entry, pte_swp_soft_dirty,
-  pte_swp_uffd_wp, pte_swp_mksoft_dirty, pte_swp_mkuffd_wp, SWP_MIGRATION_WRITE,
-  SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_READ, _PAGE_PRESENT, _PAGE_USER, _PAGE_PROTNONE,
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SOFT_DIRTY, _PAGE_SPECIAL, _PAGE_TABLE,
+  pte_none, pte_pfn, pte_write, pte_young, pte_dirty, pte_soft_dirty, pte_uffd_wp, pte_mkwrite,
+  pte_mkdirty, pte_mksoft_dirty, pte_mkuffd_wp, pfn_pte, pmd_leaf, pmd_mkhuge, is_swap_pte,
+  is_migration_entry, swp_type, swp_offset, swp_entry, pte_swp_soft_dirty, pte_swp_uffd_wp,
+  pte_swp_mksoft_dirty, pte_swp_mkuffd_wp, SWP_MIGRATION_WRITE, SWP_MIGRATION_READ_EXCLUSIVE,
+  SWP_MIGRATION_READ, _PAGE_PRESENT, _PAGE_USER, _PAGE_PROTNONE, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW,
+  _PAGE_SOFT_DIRTY, _PAGE_SPECIAL, _PAGE_TABLE,
 } from "./pte";
 import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, tableAddr, tables_missing, add_mm_counter,
@@ -31,9 +29,9 @@ import {
   pgtable_trans_huge_withdraw, PMD_SIZE, MM_ANONPAGES,
 } from "./pgtable";
 import {
-  pfn_valid, folio_test_large, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount,
-  pageFlags, pfn_to_page, setPageFlag, testPageFlag, SetPageAnonExclusive, PageAnonExclusive,
-  PG_reserved, PG_dirty, PG_lru, PG_swapcache,
+  folio_test_large, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount, pageFlags,
+  pfn_to_page, setPageFlag, testPageFlag, SetPageAnonExclusive, PageAnonExclusive, PG_reserved,
+  PG_dirty, PG_lru, PG_swapcache,
 } from "./page";
 import {
   folio_add_new_anon_rmap, folio_add_anon_rmap_ptes, folio_remove_rmap_pmd, folio_move_anon_rmap,
@@ -265,10 +263,9 @@ export function split_huge_pmd(ctx: u32, mm: u32, va: f64, prot: u32, freeze: u3
       if (pte_dirty(old)) e = pte_mkdirty(e);
       if (pte_soft_dirty(old)) e = pte_mksoft_dirty(e);
       if (pte_uffd_wp(old)) e = pte_mkuffd_wp(e);
-      const a0 = haddr;
       for (let i: u32 = 0; i < HPAGE_PMD_NR; i++) {
         const pte = e + (<u64>i << 12);
-        page_table_check_pte_set(a0 + (<u64>i << 12), pte);
+        page_table_check_pte_set(haddr + (<u64>i << 12), pte);
         entryStore(table + (i << 3), pte);
       }
     }
@@ -280,9 +277,8 @@ export function split_huge_pmd(ctx: u32, mm: u32, va: f64, prot: u32, freeze: u3
 }
 
 /**
- * The PMD leaf or PMD migration entry covering `va`, if any, in PTE_KIND_* terms for the
- * caller that must know whether a split is needed: 1 a present leaf, 2 a migration entry, 0
- * nothing huge.
+ * What covers `va` at PMD level, for a caller that must know whether a split is needed: 1 a
+ * present PMD leaf, 2 a PMD migration entry, 0 nothing huge (none, or a PTE table).
  */
 export function huge_pmd_at(mm: u32, va: f64): u32 {
   const pmdp = walk_pmdp(mm, <u64>va);

@@ -71,6 +71,10 @@ export class CoreOps {
   /** folio->index (page offset, modulo 2^32). */
   folioIndex(folio: number): number { return this.x.folio_index(folio) >>> 0; }
   folioPincount(folio: number): number { return this.x.folio_pincount(folio); }
+  /** folio_entire_mapcount(): PMD mappings of a large folio. */
+  folioEntireMapcount(folio: number): number { return this.x.folio_entire_mapcount(folio); }
+  /** _nr_pages_mapped: PTE-mapped pages, plus ENTIRELY_MAPPED while a PMD maps the folio. */
+  folioNrPagesMapped(folio: number): number { return this.x.folio_nr_pages_mapped(folio); }
   /** folio->swap's slot (a swap-cache folio). */
   folioSwapSlot(folio: number): number { return this.x.folio_swap_slot(folio) >>> 0; }
   /** folio_set_mapping(): a page-cache (shmem) folio of file `id` at `index`. */

@@ -225,12 +225,12 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   for (const folio of new Set([...pmdMaps.keys(), ...pteMaps.keys()])) {
     const pmds = pmdMaps.get(folio) ?? 0;
     const ptes = pteMaps.get(folio) ?? 0;
-    const entire = k.core.x.folio_entire_mapcount(folio);
+    const entire = ops.folioEntireMapcount(folio);
     const total = ops.folioMapcount(folio);
     if (entire !== pmds || total !== pmds + ptes) {
       bad("mapcount", `large folio ${folio}: _entire_mapcount ${entire}, folio_mapcount ${total}, but ${pmds} PMDs and ${ptes} PTEs map it`);
     }
-    const nrMapped = k.core.x.folio_nr_pages_mapped(folio);
+    const nrMapped = ops.folioNrPagesMapped(folio);
     if (pmds > 0 && nrMapped < C.ENTIRELY_MAPPED) bad("mapcount", `large folio ${folio}: PMD-mapped but _nr_pages_mapped ${nrMapped} lacks ENTIRELY_MAPPED`);
   }
   // every reference to an order-0 frame is accounted for: a leaked one shows as a surplus, a

@@ -183,7 +183,8 @@ export function populate(k: MmKernel, p: MmProcess, start: number, end: number, 
       // a THP-eligible range goes through the fault path, which maps whole PMDs
       if (!r && vma.isPrivateAnon && (vma.anonVma || !write) && !thpPmdFaultAllowed(k, vma, a)) {
         let b = a + PAGE_SIZE;
-        while (b < to && !entries.has(b)) b += PAGE_SIZE;
+        // a run of small pages stops where a 2 MiB the fault path would map by a PMD begins
+        while (b < to && !entries.has(b) && !(b % PMD_SIZE === 0 && thpPmdFaultAllowed(k, vma, b))) b += PAGE_SIZE;
         const n = k.ops.doAnonymousPages(p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,
           write ? C.ANON_WRITE | (vma.flags & VM_WRITE ? C.ANON_VM_WRITE : 0) : 0);
         // all or nothing: short of memory, the run goes page by page to fail where Linux would

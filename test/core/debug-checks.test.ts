@@ -151,8 +151,8 @@ describe("the release build has no checks", () => {
     // one check per place of change: set_pte_at/set_pmd_at/ptep_cmpxchg, the anonymous, wp reuse,
     // wp copy and file faults, fork's copy (PMD, PTE, deferred copy and share), populate,
     // mprotect (PMD, PTE), try_to_unmap_one()'s two restores, do_swap_page()'s install, and the
-    // THP fault, reuse and split (huge_memory.ts)
-    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(20);
+    // THP fault, reuse and split (huge_memory.ts) and collapse (khugepaged.ts)
+    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(21);
   });
 });
 

@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
 import {
-  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE, MADV_DONTNEED, MADV_DONTFORK, MAP_FIXED, PROT_READ, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
+  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE, MADV_DONTNEED, MADV_DONTFORK, MAP_FIXED, MAP_POPULATE, PROT_READ, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
   MREMAP_FIXED, type Kernel, type Process, type StrategyId,
 } from "../../src/index.js";
 import { kernel, failsCleanly, RW, PRIV, PAGE, STRATEGIES } from "./helpers.js";
@@ -92,6 +92,20 @@ describe("do_huge_pmd_anonymous_page()", () => {
     expect(p.read(BASE)).toBe(9);
     p.write(BASE + PAGE, 1); // the PMD has a PTE table now: no THP fault is tried again
     expect(counters(k).thp_fault_fallback).toBe(1);
+  });
+});
+
+describe("MAP_POPULATE of THP-eligible memory", () => {
+  it("maps every aligned 2 MiB by a PMD and the rest by small pages", () => {
+    const k = thpKernel();
+    const p = k.spawn();
+    // 4 KiB below an aligned 4 MiB, and 4 KiB above it
+    p.mmap(BASE - PAGE, 2 * HP + 2 * PAGE, RW, PRIV | MAP_FIXED | MAP_POPULATE);
+    expect([pmdAt(k, p, BASE), pmdAt(k, p, BASE + HP)]).toEqual([1, 1]);
+    expect(counters(k).thp_fault_alloc).toBe(2);
+    // the first small page faults (giving the VMA its anon_vma); the last comes in a batch
+    expect(counters(k).anonFaults).toBe(1);
+    expect(p.rss().anon).toBe(1024 + 2);
   });
 });
 
