@@ -40,7 +40,7 @@ export {
   strategyInfo, StrategyError,
 } from "./policy/index.js";
 export type {
-  StrategyId, StrategyInfo, StrategyDefinition, StrategyMembers, CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts,
+  StrategyId, StrategyInfo, StrategyDefinition, StrategyMembers, CowStrategy, KnobSpec, WpFacts, HugeWpFacts, WpHelpers, WpDecision, GupFacts,
   SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./policy/index.js";
 export { compareStrategies } from "./compare.js";

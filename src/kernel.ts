@@ -313,7 +313,7 @@ export {
   strategyInfo, StrategyError,
 } from "./policy/index.js";
 export type {
-  StrategyId, StrategyInfo, StrategyDefinition, StrategyMembers, CowStrategy, KnobSpec, WpFacts, WpHelpers,
+  StrategyId, StrategyInfo, StrategyDefinition, StrategyMembers, CowStrategy, KnobSpec, WpFacts, HugeWpFacts, WpHelpers,
   WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./policy/index.js";
 export type { FailKind, FailureInjection, CoreBuild, CoreWasm } from "./core/index.js";
