@@ -68,6 +68,19 @@ describe("do_huge_pmd_anonymous_page()", () => {
     expect(p.rss().anon).toBe(1);
   });
 
+  it("fork shares the huge zero PMD (copy_huge_pmd()); the child's write splits only its own", () => {
+    const k = thpKernel();
+    const p = thpProcess(k);
+    expect(p.read(BASE)).toBe(0);
+    const c = p.fork();
+    expect([pmdAt(k, c, BASE), c.read(BASE + 9 * PAGE)]).toEqual([1, 0]);
+    expect(c.rss().anon).toBe(0);
+    c.write(BASE + 9 * PAGE, 4);
+    expect([pmdAt(k, c, BASE), pmdAt(k, p, BASE)]).toEqual([0, 1]);
+    expect([c.read(BASE + 9 * PAGE), p.read(BASE + 9 * PAGE)]).toEqual([4, 0]);
+    expect(counters(k).thp_zero_page_alloc).toBe(1);
+  });
+
   it("without an aligned 2 MiB inside the VMA, or with THP off, faults stay on small pages", () => {
     const k = thpKernel("anon-exclusive", { thp: { enabled: "madvise" } });
     const p = k.spawn();
