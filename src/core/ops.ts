@@ -71,6 +71,11 @@ export class CoreOps {
   /** folio->index (page offset, modulo 2^32). */
   folioIndex(folio: number): number { return this.x.folio_index(folio) >>> 0; }
   folioPincount(folio: number): number { return this.x.folio_pincount(folio); }
+  /** page_mapcount(): the mappings of one page — its PTEs, and its large folio's PMDs. */
+  pageMapcount(pfn: number): number {
+    const folio = this.pageFolio(pfn);
+    return this.x.page_mapcount_raw(pfn) + 1 + (folio !== pfn || this.folioTestLarge(folio) ? this.x.folio_entire_mapcount(folio) : 0);
+  }
   /** folio_entire_mapcount(): PMD mappings of a large folio. */
   folioEntireMapcount(folio: number): number { return this.x.folio_entire_mapcount(folio); }
   /** _nr_pages_mapped: PTE-mapped pages, plus ENTIRELY_MAPPED while a PMD maps the folio. */

@@ -269,7 +269,8 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   // wp_page_copy(): the facts are read before the copy changes the counts, and told once it succeeded
   const watched = k.trace.points.wp_page_copy.listening;
   const copyFacts = watched ? {
-    mapcount: ops.folioMapcount(folio), swapcount: helpers.swapcount(), snapshotRefs: k.snapshotRefs(folio),
+    // who else maps this page: of a large folio, this subpage's PTEs and the folio's PMDs only
+    mapcount: facts.large ? ops.pageMapcount(pfn) : ops.folioMapcount(folio), swapcount: helpers.swapcount(), snapshotRefs: k.snapshotRefs(folio),
     refcount: ops.folioRefCount(folio), ksm: facts.ksm,
   } : null;
   let nw = ops.wpPageCopy(p.mm, addr, anonVma, index, copyFlags);

@@ -3,12 +3,13 @@
 // MADV_COLLAPSE and khugepaged passes. After
 // every step every invariant holds (the kernel checks them itself), including the map counts of
 // PMD-mapped and split large folios; under anon-exclusive nobody ever reads what they must not
-// and no copy leaves a pin behind; and once every process exits every frame is free again.
+// and no copy leaves a pin behind; the oracle and the reference judge agree on every copy; and
+// once every process exits every frame is free again.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import {
   MADV_HUGEPAGE, MADV_DONTNEED, MADV_COLLAPSE, MAP_FIXED, PROT_READ, PROT_WRITE, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
-  MREMAP_FIXED, CowsimError, type Kernel, type Process, type StrategyId, type UserPages,
+  MREMAP_FIXED, CowsimError, ReferenceJudge, type Kernel, type Process, type StrategyId, type UserPages,
 } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE, STRATEGIES } from "./helpers.js";
 
@@ -46,6 +47,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 /** Runs `ops` on a fresh kernel; returns the kernel's counters at the end. */
 function run(strategy: StrategyId, ops: Op[]): Record<string, number> {
   const k: Kernel = kernel(strategy, { memory: "32M", maxProcesses: 8 });
+  const judge = new ReferenceJudge(k);
   const first = k.spawn();
   first.mmap(BASE, PAGES * PAGE, RW, PRIV | MAP_FIXED);
   first.madvise(BASE, PAGES * PAGE, MADV_HUGEPAGE);
@@ -94,6 +96,8 @@ function run(strategy: StrategyId, ops: Op[]): Record<string, number> {
     }
   }
   const counters = k.counters();
+  // the oracle and the reference judge (which reads the page tables) agree on every copy
+  expect([counters.necessaryCow, counters.unnecessaryCow, counters.wrongCow]).toEqual([judge.necessary, judge.unnecessary, judge.wrong]);
   if (strategy === "anon-exclusive") {
     expect(k.findings.filter((f) => f.kind !== "unnecessary-cow").map((f) => f.summary)).toEqual([]);
     expect(k.latentMissedCows()).toEqual([]);
