@@ -67,6 +67,8 @@ export const ACCESS_OTHER: i32 = -7;
 export const ACCESS_HUGE: i32 = -8;
 /** @access HWPOISON a hwpoison entry: do_swap_page() answers VM_FAULT_HWPOISON (SIGBUS, BUS_MCEERR_AR) */
 export const ACCESS_HWPOISON: i32 = -9;
+/** @access HUGE_PMD_FAULT the PMD is none and the VMA allows a PMD-sized THP here: do_huge_pmd_anonymous_page() */
+export const ACCESS_HUGE_PMD_FAULT: i32 = -10;
 /** @access ENOMEM a fault needed a frame or a page table and none was left; nothing changed */
 export const ACCESS_ENOMEM: i32 = -12;
 
@@ -82,6 +84,8 @@ export const FAST_NO_ZEROPAGE: u32 = 4;
  * alloc_anon_folio()'s to take (do_anonymous_folio()), not the fast path's.
  */
 export const FAST_MTHP: u32 = 8;
+/** thp_vma_allowable_order(PMD_ORDER) and the aligned 2 MiB fits the VMA: a none PMD takes a THP fault. */
+export const FAST_THP_PMD: u32 = 64;
 
 // @ts-ignore: decorator
 @inline function pteSlotOrLeaf(mm: u32, a: u64): u32 {
@@ -92,6 +96,12 @@ export const FAST_MTHP: u32 = 8;
   if (isTableEntry(pmd)) return entryTable(pmd) + (pteIndex(a) << 3);
   if (pmd_leaf(pmd)) return pmdp | 1;
   return 0;
+}
+
+/** pmd_none() for `a`, the upper levels missing included. */
+function pmd_none_at(mm: u32, a: u64): bool {
+  const pmdp = walk_pmdp(mm, a);
+  return pmdp == 0 || pte_none(entryLoad(pmdp));
 }
 
 /** ACCESS_* for a non-present, non-none entry. */
@@ -128,6 +138,8 @@ export function handle_access(
   let pte: u64 = slot != 0 ? entryLoad(slot) : 0;
   if (pte_none(pte)) {
     if (!(fast & FAST_ANON)) return <f64>ACCESS_NEED_FAULT;
+    // __handle_mm_fault(): a none PMD in a THP-eligible VMA goes to create_huge_pmd()
+    if (slot == 0 && (fast & FAST_THP_PMD) && pmd_none_at(mm, a)) return <f64>ACCESS_HUGE_PMD_FAULT;
     if (write && anonVma == 0) {
       // do_anonymous_page() allocates the page table (pte_alloc()) before vmf_anon_prepare():
       // a fault that finds no table fails before the VMA gets its anon_vma

@@ -142,7 +142,7 @@ export {
   mm_alloc, mm_free, mm_valid, mm_flags, mm_set_flags, mm_write_protect_seq,
   mm_write_protect_seq_inc, mm_nr_ptes, add_mm_counter, get_mm_counter, mm_count_tables,
   mm_pgd_addr, pt_alloc_table, pt_free_table, pt_reserve, pt_reserve_upto, pt_unreserve, tables_missing_at, translate_one, follow_pfn,
-  free_pgd_range, ptep_get, pmdp_get, ptep_set, pmdp_set, ptep_get_and_clear, ptep_cmpxchg,
+  mm_deposited_tables, free_pgd_range, ptep_get, pmdp_get, ptep_set, pmdp_set, ptep_get_and_clear, ptep_cmpxchg,
   ptep_set_wrprotect, ptep_addr, translate_batch,
 } from "./pgtable";
 
@@ -174,14 +174,26 @@ export { check_range } from "./pagewalk";
 export {
   VM_READ, VM_WRITE, VM_SHARED, VM_UFFD_MISSING, VM_UFFD_WP, ACCESS_OK, ACCESS_NEED_FAULT,
   ACCESS_WP_FAULT, ACCESS_PROTNONE, ACCESS_SWAP, ACCESS_MARKER, ACCESS_MIGRATION, ACCESS_OTHER,
-  ACCESS_HUGE, ACCESS_HWPOISON, ACCESS_ENOMEM, ACCESS_FAULT_WRITE, FAST_ANON, FAST_VM_WRITE, FAST_NO_ZEROPAGE, FAST_MTHP,
-  WPF_PFN, WPF_FOLIO,
+  ACCESS_HUGE, ACCESS_HUGE_PMD_FAULT, ACCESS_HWPOISON, ACCESS_ENOMEM, ACCESS_FAULT_WRITE, FAST_ANON, FAST_VM_WRITE,
+  FAST_NO_ZEROPAGE, FAST_MTHP, FAST_THP_PMD, WPF_PFN, WPF_FOLIO,
   WPF_PAGE_FLAGS, WPF_FOLIO_FLAGS, WPF_REFCOUNT, WPF_MAPCOUNT, WPF_SWAPCOUNT, WPF_PTE,
   WPF_MAPPING, WPF_KIND, WPF_WORDS, WP_ANON, WP_ZERO, WP_FILE, REUSE_SET_EXCLUSIVE,
   REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, folio_add_lru,
   lru_add_drain, lru_batch_count, lru_batch_folio, set_lru_batch_size, wp_fault_info, wp_page_reuse,
   wp_page_copy, map_file_pte,
 } from "./fault";
+
+export {
+  HUGE_ALLOC, HUGE_VM_WRITE, HUGE_MAPPED, HUGE_NO_FOLIO, HUGE_PMD_BUSY, SPLIT_DONE, SPLIT_FROZEN,
+  huge_zero_folio_alloc, do_huge_pmd_anonymous_page, huge_pmd_fault_info, huge_pmd_reuse,
+  split_huge_pmd, huge_pmd_at,
+} from "./huge_memory";
+export {
+  SCAN_FAIL, SCAN_SUCCEED, SCAN_PMD_NULL, SCAN_PMD_NONE, SCAN_PMD_MAPPED, SCAN_EXCEED_NONE_PTE,
+  SCAN_EXCEED_SWAP_PTE, SCAN_EXCEED_SHARED_PTE, SCAN_PTE_NON_PRESENT, SCAN_PTE_UFFD_WP, SCAN_PAGE_RO,
+  SCAN_LACK_REFERENCED_PAGE, SCAN_PAGE_NULL, SCAN_PAGE_COUNT, SCAN_PAGE_LRU, SCAN_PAGE_LOCK, SCAN_PAGE_ANON,
+  SCAN_ALLOC_HUGE_PAGE_FAIL, SCAN_NEEDS_SWAPIN, COLLAPSE_KHUGEPAGED, COLLAPSE_VM_WRITE, collapse_huge_page,
+} from "./khugepaged";
 
 export {
   MM_CP_TRY_CHANGE_WRITABLE, MM_CP_UFFD_WP, MM_CP_UFFD_WP_RESOLVE, MM_CP_CLEAR_SOFT_DIRTY, CP_VM_WRITE, CP_VM_SHARED,

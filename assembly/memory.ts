@@ -29,7 +29,7 @@ import {
   is_writable_device_private_entry, make_readable_migration_entry,
   make_readable_device_private_entry, is_device_private_entry, is_device_exclusive_entry,
   is_hwpoison_entry, is_pte_marker_entry, pte_marker_get, make_pte_marker,
-  pte_mkuffd_wp, MAX_SWAPFILES, _PAGE_RW, _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED,
+  pte_mkuffd_wp, SWP_MIGRATION_READ, MAX_SWAPFILES, _PAGE_RW, _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED,
   _PAGE_PROTNONE, _PAGE_SPECIAL, _PAGE_SWP_EXCLUSIVE,
   PTE_MARKER_UFFD_WP, PTE_MARKER_POISONED, PTE_MARKER_GUARD,
   PTE_PFN_SHIFT,
@@ -38,7 +38,7 @@ import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pgdSlot,
   pudIndex, pmdIndex, pteIndex, mmAddr, MmStruct, mm_valid, mm_flags, add_mm_counter,
   mm_write_protect_seq_inc, pt_reserve, pt_reserve_upto, pt_unreserve, pt_alloc_table,
-  PMD_SIZE, PUD_SHIFT, PGDIR_SHIFT, PMD_SHIFT,
+  pgtable_trans_huge_deposit, zap_deposited_table, PMD_SIZE, PUD_SHIFT, PGDIR_SHIFT, PMD_SHIFT,
   MMF_HAS_PINNED, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, MM_FILEPAGES,
 } from "./pgtable";
 import {
@@ -56,6 +56,7 @@ import { swap_duplicate, swap_free, swap_cache_pfn, SWAP_HAS_CACHE } from "./swa
 import { copy_page_contents } from "./content";
 import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
 import { folio_add_lru } from "./fault";
+import { is_huge_zero_folio, is_pmd_migration_entry } from "./huge_memory";
 import { folio_free_swap } from "./swap_state";
 import { page_table_check_pte_set, page_table_check_pmd_set } from "./page_table_check";
 import {
@@ -176,7 +177,8 @@ export const FRESH_MM: u32 = 0xffffffff;
 
   /** The child's tables for the parent's PMD at `addr`; -EEXIST if the child maps something there. */
   pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
-    const needPte: u32 = isTableEntry(pmd) ? 1 : 0;
+    // a PTE table, or the table copy_huge_pmd() deposits with the child's PMD leaf
+    const needPte: u32 = 1;
     const g = addr >> PGDIR_SHIFT;
     const u = addr >> PUD_SHIFT;
     const ge: u64 = this.dst == FRESH_MM ? 0 : entryLoad(pgdSlot(this.dst, addr));
@@ -341,12 +343,15 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
     if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
     this.action = ACTION_CONTINUE;
     const off = <u32>((addr - this.base) >> 12);
-    if (!pmd_whole(addr, next) || !pmd_leaf(pmd)) {
+    if (!pmd_whole(addr, next) || !(pmd_leaf(pmd) || is_pmd_migration_entry(pmd))) {
       pushRecord(ctx, REC_PMD_PARTIAL, off, <u32>pte_pfn(pmd), <u32>pmd);
       return 0;
     }
+    if (!pmd_leaf(pmd)) return this.copy_pmd_migration_entry(srcPmdp, pmd, addr);
     const folio = <u32>pte_pfn(pmd);
-    if (folio_test_anon(folio)) {
+    if (is_huge_zero_folio(folio)) {
+      // copy_huge_pmd(): the huge zero page is shared, outside the rmap and the RSS
+    } else if (folio_test_anon(folio)) {
       const flags = this.flags;
       const maybe = (flags & COPY_WALK_DEFER) != 0 && folio_maybe_dma_pinned(folio);
       if (maybe && ((flags & COPY_WALK_DEFER_ANY) != 0 || PageAnonExclusive(folio))) {
@@ -370,9 +375,31 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
     child = pte_mkold(child);
     if (!(this.flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
     const dstPmdp = walk_alloc_pmdp(ctx, this.dst, addr);
+    pgtable_trans_huge_deposit(this.dst, pt_alloc_table(ctx));
     page_table_check_pmd_set(addr, child);
     entryStore(dstPmdp, child);
     this.shared += HPAGE_PMD_NR;
+    return 0;
+  }
+
+  /**
+   * copy_huge_pmd() of a PMD migration entry: a writable one becomes readable on both sides
+   * (soft-dirty and uffd-wp kept), as copy_nonpresent_pte() does for PTEs.
+   */
+  copy_pmd_migration_entry(srcPmdp: u32, pmd: u64, addr: u64): i32 {
+    let e = pmd;
+    if (swp_type(pmd) != SWP_MIGRATION_READ) {
+      e = make_readable_migration_entry(swp_offset(pmd));
+      if (pte_swp_soft_dirty(pmd)) e = pte_swp_mksoft_dirty(e);
+      if (pte_swp_uffd_wp(pmd)) e = pte_swp_mkuffd_wp(e);
+      entryStore(srcPmdp, e);
+    }
+    if (!(this.flags & COPY_DST_UFFD_WP)) e = pte_swp_clear_uffd_wp(e);
+    const ctx = this.ctx;
+    const dstPmdp = walk_alloc_pmdp(ctx, this.dst, addr);
+    pgtable_trans_huge_deposit(this.dst, pt_alloc_table(ctx));
+    entryStore(dstPmdp, e);
+    this.rssAnon += <i32>HPAGE_PMD_NR;
     return 0;
   }
 
@@ -677,12 +704,20 @@ const TALLY_ZAPPED: i32 = 1;
     if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
     this.action = ACTION_CONTINUE;
     const off = <u32>((addr - this.base) >> 12);
-    if (!pmd_whole(addr, next) || !pmd_leaf(pmd)) {
+    if (!pmd_whole(addr, next) || !(pmd_leaf(pmd) || is_pmd_migration_entry(pmd))) {
       pushRecord(ctx, REC_PMD_PARTIAL, off, <u32>pte_pfn(pmd), <u32>pmd);
       return 0;
     }
     const old = atomic.xchg<u64>(pmdp, 0);
+    // zap_huge_pmd(): the table deposited with the leaf goes with it
+    zap_deposited_table(this.mm);
+    if (!pmd_leaf(old)) {
+      // a PMD migration entry: the pages stay with the migration, the RSS goes
+      this.rssAnon -= <i32>HPAGE_PMD_NR;
+      return 0;
+    }
     const folio = <u32>pte_pfn(old);
+    if (is_huge_zero_folio(folio)) return 0;
     let aux: u32 = 0;
     const anon = folio_test_anon(folio);
     if (anon) { aux |= ZAPPED_ANON; this.rssAnon -= <i32>HPAGE_PMD_NR; }

@@ -61,6 +61,8 @@ export const MM_SHMEMPAGES: u32 = 3;
   rss2: i32;
   rss3: i32;
   inUse: u32;
+  /** pmd_huge_pte: the tables deposited for PMD leaves, a stack (table index + 1; 0 empty). */
+  pmd_huge_pte: u32;
 }
 
 // @ts-ignore: decorator
@@ -137,6 +139,47 @@ export function mm_free(ctx: u32, mm: u32): i32 {
 
 export function mm_valid(mm: u32): bool {
   return mm < hdr().maxMms && atomic.load<u32>(mmAddr(mm) + offsetof<MmStruct>("inUse")) != 0;
+}
+
+// ---- tables deposited for PMD leaves (mm/pgtable-generic.c) -----------------------------------
+
+/**
+ * pgtable_trans_huge_deposit(): keep table `idx` for the PMD leaf being installed, so that
+ * splitting it later needs no allocation (x86 without split PMD locks keeps one list per mm, as
+ * here). The deposited table counts in nr_ptes (mm_inc_nr_ptes()); the caller holds the PMD.
+ */
+export function pgtable_trans_huge_deposit(mm: u32, idx: u32): void {
+  const head = mmAddr(mm) + offsetof<MmStruct>("pmd_huge_pte");
+  // the table's first word links the stack; a withdrawn table is all zero again
+  store<u32>(tableAddr(idx), atomic.load<u32>(head));
+  atomic.store<u32>(head, idx + 1);
+  atomic.add<i32>(mmAddr(mm) + offsetof<MmStruct>("nr_ptes"), 1);
+}
+
+/** pgtable_trans_huge_withdraw(): a deposited table (still counted in nr_ptes), or NO_PFN. */
+export function pgtable_trans_huge_withdraw(mm: u32): u32 {
+  const head = mmAddr(mm) + offsetof<MmStruct>("pmd_huge_pte");
+  const top = atomic.load<u32>(head);
+  if (top == 0) return NO_PFN;
+  const idx = top - 1;
+  atomic.store<u32>(head, load<u32>(tableAddr(idx)));
+  store<u32>(tableAddr(idx), 0);
+  return idx;
+}
+
+/** zap_deposited_table(): the PMD leaf is gone, and the table kept for it goes too. */
+export function zap_deposited_table(mm: u32): void {
+  const idx = pgtable_trans_huge_withdraw(mm);
+  if (idx == NO_PFN) return;
+  pt_free_table(idx);
+  atomic.sub<i32>(mmAddr(mm) + offsetof<MmStruct>("nr_ptes"), 1);
+}
+
+/** How many tables `mm` holds deposited. */
+export function mm_deposited_tables(mm: u32): i32 {
+  let n: i32 = 0;
+  for (let top = atomic.load<u32>(mmAddr(mm) + offsetof<MmStruct>("pmd_huge_pte")); top != 0; top = load<u32>(tableAddr(top - 1))) n++;
+  return n;
 }
 
 // ---- the pool --------------------------------------------------------------------------------
@@ -388,7 +431,8 @@ export function free_pgd_range(mm: u32, floor: f64, ceiling: f64): i32 {
 /**
  * Counts the tables below the PGD of `mm` by walking them (for checks against nr_ptes): every
  * table of both halves of the address space, each slot read as is, independently of
- * pagewalk.ts, so that it checks what the walker's users installed.
+ * pagewalk.ts, so that it checks what the walker's users installed — and the tables deposited
+ * for PMD leaves, which nr_ptes counts too.
  */
 export function mm_count_tables(mm: u32): i32 {
   const pgdTable = tableAddr(mmOf(mm).pgd);
@@ -408,7 +452,7 @@ export function mm_count_tables(mm: u32): i32 {
       }
     }
   }
-  return n;
+  return n + mm_deposited_tables(mm);
 }
 
 // ---- single entries (slow path and tests; 64-bit values) ------------------------------------

@@ -194,6 +194,21 @@ export function folio_try_share_anon_rmap_pte(folio: u32, page: u32): i32 {
 }
 
 /**
+ * __folio_try_share_anon_rmap() at PMD level: the caller has invalidated the PMD (A1). Fails
+ * with -EBUSY when the folio may be pinned; otherwise the whole folio is possibly shared.
+ */
+export function folio_try_share_anon_rmap_pmd(folio: u32): i32 {
+  // Paired with the barrier after the pin in gup_fast_pmd_leaf() (B3 → B4).
+  atomic.fence();
+  if (folio_maybe_dma_pinned(folio)) return -EBUSY;
+  const nr = folio_nr_pages(folio);
+  for (let i: u32 = 0; i < nr; i++) ClearPageAnonExclusive(folio + i);
+  // Conceptually smp_wmb(), paired with the smp_rmb() in gup_must_unshare() (B5).
+  atomic.fence();
+  return 0;
+}
+
+/**
  * folio_put_refs(): drop `nr` references; the last one frees the folio (__folio_put()).
  * Returns true when the folio was freed. The zero page is never freed.
  */

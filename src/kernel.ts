@@ -281,7 +281,7 @@ export {
   PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS,
   MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
   MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
-  MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MREMAP_MAYMOVE, MREMAP_FIXED,
+  MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_COLLAPSE, MREMAP_MAYMOVE, MREMAP_FIXED,
   MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
 } from "./mm/uapi.js";
 export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
@@ -318,7 +318,7 @@ export {
   strategyInfo, StrategyError,
 } from "./policy/index.js";
 export type {
-  StrategyId, StrategyInfo, StrategyDefinition, StrategyMembers, CowStrategy, KnobSpec, WpFacts, WpHelpers,
+  StrategyId, StrategyInfo, StrategyDefinition, StrategyMembers, CowStrategy, KnobSpec, WpFacts, HugeWpFacts, WpHelpers,
   WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./policy/index.js";
 export type { FailKind, FailureInjection, CoreBuild, CoreWasm } from "./core/index.js";

@@ -193,6 +193,7 @@ export interface CoreExports {
   tables_missing_at(mm: number, va: number, level: number): number;
   translate_one(mm: number, va: number): number;
   follow_pfn(mm: number, va: number): number;
+  mm_deposited_tables(mm: number): number;
   free_pgd_range(mm: number, floor: number, ceiling: number): number;
   ptep_get(mm: number, va: number): bigint;
   pmdp_get(mm: number, va: number): bigint;
@@ -235,6 +236,13 @@ export interface CoreExports {
   wp_page_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
   wp_page_copy(ctx: number, mm: number, va: number, anonVma: number, index: number, flags: number): number;
   map_file_pte(ctx: number, mm: number, va: number, pfn: number, prot: number, write: number): number;
+  huge_zero_folio_alloc(ctx: number): number;
+  do_huge_pmd_anonymous_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, zeroFolio: number): number;
+  huge_pmd_fault_info(ctx: number, mm: number, va: number): number;
+  huge_pmd_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
+  split_huge_pmd(ctx: number, mm: number, va: number, prot: number, freeze: number): number;
+  huge_pmd_at(mm: number, va: number): number;
+  collapse_huge_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, maxNone: number, maxSwap: number, maxShared: number): number;
   change_protection(ctx: number, mm: number, start: number, end: number, newprot: number, cp: number): number;
   try_grab_folio(folio: number, refs: number, flags: number): number;
   gup_put_folio(folio: number, refs: number, flags: number): void;
@@ -448,6 +456,7 @@ export const C = {
   ACCESS_MIGRATION: -6,
   ACCESS_OTHER: -7,
   ACCESS_HUGE: -8,
+  ACCESS_HUGE_PMD_FAULT: -10,
   ACCESS_HWPOISON: -9,
   ACCESS_ENOMEM: -12,
   ACCESS_FAULT_WRITE: 2,
@@ -455,6 +464,7 @@ export const C = {
   FAST_VM_WRITE: 2,
   FAST_NO_ZEROPAGE: 4,
   FAST_MTHP: 8,
+  FAST_THP_PMD: 64,
   WPF_PFN: 0,
   WPF_FOLIO: 1,
   WPF_PAGE_FLAGS: 2,
@@ -474,6 +484,34 @@ export const C = {
   REUSE_UNSHARE: 4,
   WPCOPY_UNSHARE: 1,
   WPCOPY_VM_WRITE: 2,
+  HUGE_ALLOC: 1,
+  HUGE_VM_WRITE: 2,
+  HUGE_MAPPED: 0,
+  HUGE_NO_FOLIO: 1,
+  HUGE_PMD_BUSY: 2,
+  SPLIT_DONE: 0,
+  SPLIT_FROZEN: 1,
+  SCAN_FAIL: 0,
+  SCAN_SUCCEED: 1,
+  SCAN_PMD_NULL: 2,
+  SCAN_PMD_NONE: 3,
+  SCAN_PMD_MAPPED: 4,
+  SCAN_EXCEED_NONE_PTE: 5,
+  SCAN_EXCEED_SWAP_PTE: 6,
+  SCAN_EXCEED_SHARED_PTE: 7,
+  SCAN_PTE_NON_PRESENT: 8,
+  SCAN_PTE_UFFD_WP: 9,
+  SCAN_PAGE_RO: 11,
+  SCAN_LACK_REFERENCED_PAGE: 12,
+  SCAN_PAGE_NULL: 13,
+  SCAN_PAGE_COUNT: 15,
+  SCAN_PAGE_LRU: 16,
+  SCAN_PAGE_LOCK: 17,
+  SCAN_PAGE_ANON: 18,
+  SCAN_ALLOC_HUGE_PAGE_FAIL: 21,
+  SCAN_NEEDS_SWAPIN: 64,
+  COLLAPSE_KHUGEPAGED: 1,
+  COLLAPSE_VM_WRITE: 2,
   MM_CP_TRY_CHANGE_WRITABLE: 1,
   MM_CP_UFFD_WP: 4,
   MM_CP_UFFD_WP_RESOLVE: 8,
@@ -709,6 +747,7 @@ export const ACCESS_RESULTS: readonly TaggedConstant[] = [
   {"name":"ACCESS_OTHER","short":"OTHER","description":"another non-present entry (device-private, device-exclusive)","value":-7},
   {"name":"ACCESS_HUGE","short":"HUGE","description":"a PMD leaf that the access cannot use as is (a write to a read-only THP)","value":-8},
   {"name":"ACCESS_HWPOISON","short":"HWPOISON","description":"a hwpoison entry: do_swap_page() answers VM_FAULT_HWPOISON (SIGBUS, BUS_MCEERR_AR)","value":-9},
+  {"name":"ACCESS_HUGE_PMD_FAULT","short":"HUGE_PMD_FAULT","description":"the PMD is none and the VMA allows a PMD-sized THP here: do_huge_pmd_anonymous_page()","value":-10},
   {"name":"ACCESS_ENOMEM","short":"ENOMEM","description":"a fault needed a frame or a page table and none was left; nothing changed","value":-12},
 ];
 /** The words of wp_fault_info()'s record. */

@@ -85,8 +85,15 @@ export class CoreOps {
   /** folio->index (page offset, modulo 2^32). */
   folioIndex(folio: number): number { return this.x.folio_index(folio) >>> 0; }
   folioPincount(folio: number): number { return this.x.folio_pincount(folio); }
+  /** page_mapcount(): the mappings of one page — its PTEs, and its large folio's PMDs. */
+  pageMapcount(pfn: number): number {
+    const folio = this.pageFolio(pfn);
+    return this.x.page_mapcount_raw(pfn) + 1 + (folio !== pfn || this.folioTestLarge(folio) ? this.x.folio_entire_mapcount(folio) : 0);
+  }
   /** folio_entire_mapcount(): PMD mappings of a large folio. */
   folioEntireMapcount(folio: number): number { return this.x.folio_entire_mapcount(folio); }
+  /** _nr_pages_mapped: PTE-mapped pages, plus ENTIRELY_MAPPED while a PMD maps the folio. */
+  folioNrPagesMapped(folio: number): number { return this.x.folio_nr_pages_mapped(folio); }
   /** folio->swap's slot (a swap-cache folio). */
   folioSwapSlot(folio: number): number { return this.x.folio_swap_slot(folio) >>> 0; }
   /** folio_set_mapping(): a page-cache (shmem) folio of file `id` at `index`. */
@@ -177,7 +184,16 @@ export class CoreOps {
    * reads it at once).
    */
   wpFaultInfo(mm: number, addr: number): WpFaultInfo | number {
-    const kind = this.x.wp_fault_info(this.ctx, mm, addr);
+    return this.readWpInfo(this.x.wp_fault_info(this.ctx, mm, addr));
+  }
+  /**
+   * huge_pmd_fault_info(): what do_huge_pmd_wp_page() finds at the PMD leaf mapping `addr`
+   * (pfn and folio are the head), or ACCESS_NEED_FAULT. Reuses wpFaultInfo()'s record.
+   */
+  hugePmdFaultInfo(mm: number, addr: number): WpFaultInfo | number {
+    return this.readWpInfo(this.x.huge_pmd_fault_info(this.ctx, mm, addr));
+  }
+  private readWpInfo(kind: number): WpFaultInfo | number {
     if (kind < 0) return kind;
     const s = this.scratch >>> 2;
     const u = this.u32;
@@ -197,6 +213,33 @@ export class CoreOps {
   private readonly wpf: { -readonly [K in keyof WpFaultInfo]: WpFaultInfo[K] } = {
     kind: "anon", pte: 0, pfn: 0, folio: 0, pageFlags: 0, folioFlags: 0, refcount: 0, mapcount: 0, swapcount: 0, mapping: 0,
   };
+  /** huge_zero_folio_alloc(): the huge zero folio, or null (no free aligned 2 MiB). */
+  hugeZeroFolioAlloc(): number | null {
+    const pfn = this.x.huge_zero_folio_alloc(this.ctx) >>> 0;
+    return pfn === C.NO_PFN ? null : pfn;
+  }
+  /** do_huge_pmd_anonymous_page() (HUGE_* flags): a HUGE_* code or ACCESS_ENOMEM. */
+  doHugePmdAnonymousPage(mm: number, addr: number, anonVma: number, index: number, prot: number, flags: number,
+    zeroFolio: number): number {
+    return this.x.do_huge_pmd_anonymous_page(this.ctx, mm, addr, anonVma, index, prot, flags, zeroFolio);
+  }
+  /** do_huge_pmd_wp_page()'s reuse with REUSE_* flags: 0 or ACCESS_NEED_FAULT. */
+  hugePmdReuse(mm: number, addr: number, flags: number, anonVma: number): number {
+    return this.x.huge_pmd_reuse(this.ctx, mm, addr, flags, anonVma);
+  }
+  /** __split_huge_pmd(): SPLIT_DONE, SPLIT_FROZEN, -EINVAL (nothing huge there) or ACCESS_ENOMEM. */
+  splitHugePmd(mm: number, addr: number, prot: number, freeze: boolean): number {
+    return this.x.split_huge_pmd(this.ctx, mm, addr, prot, freeze ? 1 : 0);
+  }
+  /** The head of the THP a PMD leaf over `addr` maps (follow_pfn() of the aligned start), or NO_PFN. */
+  pmdFolio(mm: number, addr: number): number { return this.x.follow_pfn(mm, addr - (addr % 2 ** 21)) >>> 0; }
+  /** hpage_collapse_scan_pmd() + collapse_huge_page() (COLLAPSE_* flags): a SCAN_* result. */
+  collapseHugePage(mm: number, addr: number, anonVma: number, index: number, prot: number, flags: number,
+    maxNone: number, maxSwap: number, maxShared: number): number {
+    return this.x.collapse_huge_page(this.ctx, mm, addr, anonVma, index, prot, flags, maxNone, maxSwap, maxShared);
+  }
+  /** What maps the 2 MiB around `addr`: 0 nothing huge, 1 a PMD leaf, 2 a PMD migration entry. */
+  hugePmdAt(mm: number, addr: number): number { return this.x.huge_pmd_at(mm, addr); }
   /** wp_page_reuse() with REUSE_* flags. */
   wpPageReuse(mm: number, addr: number, flags: number, anonVma: number): number {
     return this.x.wp_page_reuse(this.ctx, mm, addr, flags, anonVma);
@@ -340,8 +383,5 @@ export class CoreOps {
   mthpStat(order: number, item: number): number { return this.x.mthp_stat(order, item) >>> 0; }
   /** count_mthp_stat() for what the kernel layer decides (reclaim's swpout, swpout_fallback). */
   countMthpStat(order: number, item: number): void { this.x.count_mthp_stat(order, item); }
-  folioNrPagesMapped(folio: number): number { return this.x.folio_nr_pages_mapped(folio); }
   folioOrder(folio: number): number { return this.x.folio_order(folio) >>> 0; }
-  /** One page's map count (_mapcount + 1). */
-  pageMapcount(pfn: number): number { return this.x.page_mapcount_raw(pfn) + 1; }
 }

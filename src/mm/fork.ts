@@ -13,6 +13,7 @@ import type { MmProcess } from "./process.js";
 import { Vma, VM_DONTCOPY, VM_WIPEONFORK, VM_SHARED, VM_UFFD_WP, VM_WRITE } from "./vma.js";
 import { anon_vma_fork } from "./rmap.js";
 import { exit_mmap } from "./mmap.js";
+import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { PAGE_SIZE } from "./uapi.js";
 
 /** The core's copy_page_range() flags for the strategy's choice of pages fork hands back. */
@@ -109,8 +110,16 @@ function resolveRecord(k: MmKernel, parent: MmProcess, child: MmProcess, dst: Vm
       }
       return;
     }
-    case C.REC_FORK_PMD_PINNED:
-      throw new Error("cowsim: fork of a pinned PMD-mapped THP needs a split (not modelled yet)");
+    case C.REC_FORK_PMD_PINNED: {
+      // copy_huge_pmd(): folio_try_dup_anon_rmap_pmd() failed on a possibly pinned THP — split
+      // the parent's PMD and copy its PTEs, where the pinned subpages are handed back one by one
+      const vma = parent.vmas.lookup(addr)!;
+      split_huge_pmd(k, parent, vma, addr, "copy_huge_pmd(): possibly pinned");
+      for (const r of k.core.copyPageRange(child.mm, parent.mm, addr, addr + PMD_SIZE, flags, true)) {
+        resolveRecord(k, parent, child, dst, flags, r.kind, r.address, r.pfn);
+      }
+      return;
+    }
     case C.REC_DEVICE_EXCLUSIVE:
       throw new Error("cowsim: device-exclusive entries are not modelled");
     case C.REC_SWAP:

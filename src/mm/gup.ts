@@ -12,6 +12,7 @@ import type { MmProcess } from "./process.js";
 import type { PinContract, PinView } from "../trace/events.js";
 import { type Vma, VM_READ, VM_WRITE, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, hex } from "./vma.js";
 import { faultIn, do_wp_page } from "./memory.js";
+import { do_huge_pmd_wp_page, PMD_SIZE } from "./huge_memory.js";
 import { Stat } from "./stats.js";
 import { PAGE_SIZE } from "./uapi.js";
 
@@ -181,6 +182,12 @@ function slowPage(k: MmKernel, p: MmProcess, addr: number, flags: number): numbe
   let cowBroken = false;
   for (let tries = 0; tries < 8; tries++) {
     const info = ops.wpFaultInfo(p.mm, addr);
+    if (info === C.ACCESS_HUGE) {
+      const pfn = follow_huge_pmd(k, p, vma, addr, flags, cowBroken);
+      if (pfn !== null) return pfn;
+      cowBroken ||= !write && k.strategy.gupBreaksCow;
+      continue;
+    }
     if (typeof info === "number") {
       // not present (none, swap …): fault it in as the access would
       faultIn(k, p, addr, write && (vma.flags & VM_WRITE) !== 0);
@@ -220,4 +227,43 @@ function slowPage(k: MmKernel, p: MmProcess, addr: number, flags: number): numbe
     return pfn;
   }
   throw new Error(`cowsim: GUP of ${hex(addr)} in pid ${p.pid} did not settle`);
+}
+
+const PMD_RW = 2 ** C._PAGE_BIT_RW;
+
+/**
+ * follow_huge_pmd(): a PMD leaf maps `addr`. The page is taken — try_grab_folio() of its THP
+ * for one page: one reference, and for FOLL_PIN one count in _pincount — unless a fault must
+ * come first: a write to a read-only PMD (do_huge_pmd_wp_page(), which may split it), a R/O
+ * pin the strategy wants unshared (gup_must_unshare() → FAULT_FLAG_UNSHARE), or 5.8's COW
+ * break. Returns the pfn, or null when it faulted and the caller looks again.
+ */
+function follow_huge_pmd(k: MmKernel, p: MmProcess, vma: Vma, addr: number, flags: number, cowBroken: boolean): number | null {
+  const ops = k.ops;
+  const info = ops.hugePmdFaultInfo(p.mm, addr);
+  if (typeof info === "number") return null;
+  const write = (flags & FOLL_WRITE) !== 0;
+  const pmdWrite = (info.pte & PMD_RW) !== 0;
+  const anon = info.kind === "anon";
+  const exclusive = anon && ops.PageAnonExclusive(info.folio);
+  if (write && !pmdWrite) {
+    // can_follow_write_pmd(): FOLL_FORCE through a R/O private mapping once the THP is exclusive
+    if (!((flags & FOLL_FORCE) && !(vma.flags & VM_WRITE) && k.strategy.tracksAnonExclusive && exclusive)) {
+      if (vma.flags & VM_WRITE) faultIn(k, p, addr, true);
+      else do_huge_pmd_wp_page(k, p, vma, addr, true);
+      return null;
+    }
+  }
+  if (anon && !pmdWrite && !cowBroken && !write && k.strategy.gupBreaksCow && vma.isCow) {
+    if (vma.flags & VM_WRITE) faultIn(k, p, addr, true); else do_huge_pmd_wp_page(k, p, vma, addr, true);
+    return null;
+  }
+  if ((flags & FOLL_PIN) && !write && !pmdWrite && k.strategy.gupMustUnshare({
+    anon, exclusive, ksm: false, write, pin: true, longterm: (flags & FOLL_LONGTERM) !== 0, cowMapping: vma.isCow,
+  })) {
+    do_huge_pmd_wp_page(k, p, vma, addr, true);
+    return null;
+  }
+  if (!ops.tryGrabFolio(info.folio, 1, flags)) return null;
+  return info.folio + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
 }

@@ -1,12 +1,22 @@
 /**
  * Transparent huge pages (mm/huge_memory.c): the policy of /sys/kernel/mm/transparent_hugepage
  * — the global `enabled`, each size's `hugepages-<size>kB/enabled`, `use_zero_page` — and which
- * folio orders it allows a VMA (thp_vma_allowable_orders()). Large folios themselves (faults,
- * split, collapse) build on this.
+ * folio orders it allows a VMA (thp_vma_allowable_orders()); then the PMD-mapped THP: its
+ * fault (do_huge_pmd_anonymous_page(), the huge zero page), its write fault
+ * (do_huge_pmd_wp_page()) and the split of its PMD (__split_huge_pmd()). The core does the
+ * page-table work (assembly/huge_memory.ts).
  */
+import { C } from "../core/index.js";
 import type { Vma } from "./vma.js";
-import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_MAYSHARE } from "./vma.js";
+import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_MAYSHARE, VM_WRITE } from "./vma.js";
 import { PAGE_SIZE } from "./uapi.js";
+import type { MmKernel } from "./kernel.js";
+import type { MmProcess } from "./process.js";
+import type { HugeWpFacts } from "../policy/strategy.js";
+import { Stat } from "./stats.js";
+import { anon_vma_prepare } from "./rmap.js";
+import { CowsimError } from "../errno.js";
+import { hex } from "./vma.js";
 
 /** transparent_hugepage/enabled. @public */
 export type ThpEnabled = "always" | "madvise" | "never";
@@ -156,3 +166,131 @@ export function thp_vma_allowable_orders(policy: ThpPolicy, vma: Vma, vmFlags: n
   if (!vma.anonVma) return tva & (TVA_SMAPS | TVA_IN_PF) ? orders : 0;
   return orders;
 }
+
+// ---- PMD-mapped THP: faults, write faults, splits ----------------------------------------------
+
+/**
+ * create_huge_pmd()'s test in __handle_mm_fault(): a none PMD at `addr` takes a THP fault when
+ * the policy allows a PMD-sized folio in this VMA (thp_vma_allowable_orders() for a fault) and
+ * the aligned 2 MiB around `addr` lies inside it (thp_vma_suitable_order()).
+ */
+export function thpPmdFaultAllowed(k: MmKernel, vma: Vma, addr: number): boolean {
+  return thp_vma_suitable_order(vma, addr, PMD_ORDER) &&
+    thp_vma_allowable_orders(k.thp, vma, vma.flags, TVA_IN_PF | TVA_ENFORCE_SYSFS, 1 << PMD_ORDER) !== 0;
+}
+
+/** What do_huge_pmd_anonymous_page() ended in. */
+export type HugeFaultResult = "mapped" | "fallback" | "retry";
+
+/**
+ * do_huge_pmd_anonymous_page(): the VMA gets its anon_vma (vmf_anon_prepare()); a read fault
+ * maps the huge zero page when use_zero_page allows (mm_get_huge_zero_folio(), allocated on
+ * first use: THP_ZERO_PAGE_ALLOC); otherwise a fresh zeroed THP (THP_FAULT_ALLOC). No free
+ * aligned 2 MiB: THP_FAULT_FALLBACK, and the caller takes the PTE path. No page table: ENOMEM.
+ */
+export function do_huge_pmd_anonymous_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean, noZeroPage: boolean): HugeFaultResult {
+  const ops = k.ops;
+  if (!vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
+  const haddr = addr - (addr % PMD_SIZE);
+  const useZero = !write && !noZeroPage && k.thp.useZeroPage;
+  if (useZero && k.hugeZeroFolio === 0) {
+    const folio = ops.hugeZeroFolioAlloc();
+    if (folio === null) {
+      k.stats.inc(Stat.thp_fault_fallback);
+      return "fallback";
+    }
+    k.hugeZeroFolio = folio;
+    k.stats.inc(Stat.thp_zero_page_alloc);
+  }
+  const flags = (useZero ? 0 : C.HUGE_ALLOC) | (vma.flags & VM_WRITE ? C.HUGE_VM_WRITE : 0);
+  const r = ops.doHugePmdAnonymousPage(p.mm, haddr, vma.anonVma!.id, vma.index(haddr), vma.pageProt, flags, k.hugeZeroFolio);
+  if (r === C.ACCESS_ENOMEM) throw enomem(k, p, addr, "THP fault");
+  if (r === C.HUGE_PMD_BUSY) return "retry";
+  if (r === C.HUGE_NO_FOLIO) {
+    k.stats.inc(Stat.thp_fault_fallback);
+    return "fallback";
+  }
+  if (!useZero) k.stats.inc(Stat.thp_fault_alloc);
+  if (k.trace.points.do_huge_pmd_anonymous_page.listening) {
+    k.trace.points.do_huge_pmd_anonymous_page.emit({ pid: p.pid, address: haddr, pfn: useZero ? k.hugeZeroFolio : ops.pmdFolio(p.mm, haddr), zero: useZero });
+  }
+  return "mapped";
+}
+
+const PG_SWAPCACHE = 2 ** C.PG_swapcache;
+const PG_ANON_EXCLUSIVE = 2 ** C.PG_anon_exclusive;
+
+/**
+ * do_huge_pmd_wp_page() (through wp_huge_pmd()): a write — or, `unshare`, a R/O pin's
+ * FAULT_FLAG_UNSHARE — met a read-only PMD-mapped THP. The huge zero page is split into PTEs of
+ * the small zero page; an anonymous THP is reused when the strategy says so (thpWpReuse());
+ * otherwise the PMD is split (VM_FAULT_FALLBACK) and the access retries on the PTE, whose
+ * do_wp_page() copies only that subpage. Returns once the fault is handled or needs a retry.
+ */
+export function do_huge_pmd_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, unshare: boolean): void {
+  const ops = k.ops;
+  const info = ops.hugePmdFaultInfo(p.mm, addr);
+  if (typeof info === "number") return; // no PMD leaf any more: the access retries
+  const { folio } = info;
+  if (info.kind === "zero") {
+    split_huge_pmd(k, p, vma, addr, "do_huge_pmd_wp_page(): the huge zero page");
+    return;
+  }
+  if (!vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
+  const facts: HugeWpFacts = {
+    pfn: folio, exclusive: (info.pageFlags & PG_ANON_EXCLUSIVE) !== 0, swapcache: (info.folioFlags & PG_SWAPCACHE) !== 0, unshare,
+  };
+  const d = k.strategy.thpWpReuse?.(facts, k.wpHelpers.for(folio, info.swapcount)) ??
+    { reuse: false, rule: "the strategy has no thpWpReuse(): split the PMD, fall back" };
+  if (k.trace.points.do_huge_pmd_wp_page.listening) {
+    k.trace.points.do_huge_pmd_wp_page.emit({ pid: p.pid, address: addr, pfn: folio, unshare, reuse: d.reuse, rule: d.rule });
+  }
+  if (d.reuse) {
+    const flags = (d.setExclusive ? C.REUSE_SET_EXCLUSIVE : 0) | (d.moveAnon ? C.REUSE_MOVE_ANON : 0) | (unshare ? C.REUSE_UNSHARE : 0);
+    ops.hugePmdReuse(p.mm, addr, flags, vma.anonVma!.id);
+    k.stats.inc(Stat.thpWpReuses);
+    return;
+  }
+  split_huge_pmd(k, p, vma, addr, d.rule);
+}
+
+/**
+ * __split_huge_pmd() of the PMD over `addr`, if a PMD leaf or PMD migration entry is there
+ * (THP_SPLIT_PMD). `freeze` asks for migration entries (rule (c)); returns whether it froze.
+ * A split never runs out of memory: the PMD's deposited table becomes its PTE table.
+ */
+export function split_huge_pmd(k: MmKernel, p: MmProcess, vma: Vma, addr: number, why: string, freeze = false): boolean {
+  const ops = k.ops;
+  const watched = k.trace.points.split_huge_pmd.listening;
+  const pfn = watched ? ops.pmdFolio(p.mm, addr) : 0;
+  const r = ops.splitHugePmd(p.mm, addr, vma.pageProt, freeze);
+  if (r === -22) return false; // nothing huge there
+  if (r === C.ACCESS_ENOMEM) throw enomem(k, p, addr, "THP split");
+  if (r < 0) throw new Error(`cowsim: split_huge_pmd failed with ${r}`);
+  k.stats.inc(Stat.thp_split_pmd);
+  const haddr = addr - (addr % PMD_SIZE);
+  if (watched) k.trace.points.split_huge_pmd.emit({ pid: p.pid, address: haddr, pfn, frozen: r === C.SPLIT_FROZEN, why });
+  return r === C.SPLIT_FROZEN;
+}
+
+/**
+ * split_huge_pmd_address() for every PMD leaf in [start, end) that the range covers only in
+ * part: what zap, mprotect, mremap and madvise need before they work on PTEs
+ * (vma_adjust_trans_huge() at VMA boundaries, zap_pmd_range()'s partial case).
+ */
+export function split_huge_pmds_partly_in(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: number, why: string): void {
+  for (const a of [start, end]) {
+    if (a % PMD_SIZE === 0) continue;
+    const haddr = a - (a % PMD_SIZE);
+    if (k.ops.hugePmdAt(p.mm, haddr) !== 0) split_huge_pmd(k, p, vma, haddr, why);
+  }
+}
+
+/** ENOMEM for a THP fault or split that found no page table (a THP itself falls back instead). */
+function enomem(k: MmKernel, p: MmProcess, addr: number, what: string): CowsimError {
+  const why = k.allocFailure() === "injected" ? "failed an allocation on purpose (fault injection)" : "found no page table (the page-table pool is exhausted)";
+  return new CowsimError("ENOMEM", `out of memory: pid ${p.pid}'s ${what} at ${hex(addr)} ${why}`);
+}
+
+/** PMD_SIZE on x86-64: 2 MiB. */
+export const PMD_SIZE = PAGE_SIZE * 512;

@@ -119,6 +119,7 @@ export function heldFrames(k: MmKernel): HeldFrame[] {
         const kind = r.kind & 0xff;
         if ((kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) || r.aux & SPECIAL) continue;
         const folio = ops.pageFolio(r.pfn);
+        if (folio === k.hugeZeroFolio) continue;
         const l = held.get(folio);
         const h: FrameHolder = { kind: "mapping", pid: p.pid, address: r.address };
         if (l) l.push(h); else held.set(folio, [h]);
@@ -218,6 +219,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
           continue;
         }
         const folio = ops.pageFolio(pfn);
+        // the huge zero page is mapped by PMDs but, like the small one, outside rmap and RSS
+        if (k.hugeZeroFolio !== 0 && folio === k.hugeZeroFolio) continue;
         if (r.kind & C.PAGEMAP_HUGE) {
           // a PMD mapping shows as a record per page: counted once, at its first page
           if (pfn === folio) pmdsOf.set(folio, (pmdsOf.get(folio) ?? 0) + 1);
@@ -225,12 +228,14 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
           ptesOf.set(pfn, (ptesOf.get(pfn) ?? 0) + 1);
         }
         const isAnon = ops.folioTestAnon(folio);
+        const huge = (r.kind & C.PAGEMAP_HUGE) !== 0;
         if (isAnon) anon++; else shmem++;
         const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable: (r.aux & W) !== 0, anon: isAnon, shared: vma.shmem !== null };
         const list = byFrame.get(pfn);
         if (list) list.push(m); else byFrame.set(pfn, [m]);
         // writable anon PTE ⇒ exclusive
-        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !ops.PageAnonExclusive(pfn)) {
+        // (a PMD-mapped THP's PageAnonExclusive is its head's)
+        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !ops.PageAnonExclusive(huge ? folio : pfn)) {
           bad("anon-exclusive-writable", `pid ${p.pid} maps pfn ${pfn} writable at ${hex(r.address)} but it is not PageAnonExclusive`);
         }
         // every mapping reachable by an rmap walk: rmap_walk_anon() of the folio's anon_vma
@@ -308,7 +313,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
       if (pin.isPin && ops.folioTestLarge(folio)) pinsOf.set(folio, (pinsOf.get(folio) ?? 0) + 1);
       if (!pin.isPin || !k.strategy.tracksAnonExclusive || !ops.folioTestAnon(folio)) return;
       const owner = k.processes.get(pin.pid);
-      if (owner && owner.pfnAt(pin.addresses[i]!) === pfn && !ops.PageAnonExclusive(pfn)) {
+      const pmdMapped = owner !== undefined && ops.hugePmdAt(owner.mm, pin.addresses[i]!) === 1;
+      if (owner && owner.pfnAt(pin.addresses[i]!) === pfn && !ops.PageAnonExclusive(pmdMapped ? folio : pfn)) {
         bad("pinned-exclusive", `pid ${pin.pid} maps pfn ${pfn} at ${hex(pin.addresses[i]!)} pinned by its ${pin.owner}, but the page is not PageAnonExclusive`);
       }
     });

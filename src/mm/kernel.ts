@@ -28,6 +28,7 @@ import { validateKernelOptions, formatOptionProblems } from "./options.js";
 import type { ThpOptions, ThpPolicy, ThpSize } from "./huge_memory.js";
 import { mthp_stats, split_huge_pages_pid, deferred_split_scan, type MthpStats, type SplitHugePagesResult } from "./large_folio.js";
 import { Rng } from "../util/rng.js";
+import { khugepaged_scan } from "./khugepaged.js";
 
 /** Transient references the real kernel takes, each behind an option. @public */
 export interface TransientOptions {
@@ -119,6 +120,8 @@ export class MmKernel implements KernelView {
   readonly maxProcesses: number;
   /** The THP policy (/sys/kernel/mm/transparent_hugepage), resolved into its order masks. */
   readonly thp: ThpPolicy;
+  /** huge_zero_folio: allocated on its first use, kept for good (0: not yet). @internal */
+  hugeZeroFolio = 0;
   readonly invariantsEachStep: boolean;
   /** Whether the options asked for the oracle (the facade makes it). */
   readonly wantsOracle: boolean;
@@ -330,6 +333,15 @@ export class MmKernel implements KernelView {
   /** Disarms fault injection for `kind`, or for every kind. */
   clearInjection(kind?: FailKind): void {
     this.core.clearInjection(kind);
+  }
+
+  /**
+   * One pass of khugepaged (mm/khugepaged.c) over every process: aligned 2 MiB ranges of
+   * THP-eligible VMAs are collapsed into PMD-mapped THPs within khugepaged's limits. Returns
+   * the THPs made.
+   */
+  khugepaged(): number {
+    return khugepaged_scan(this);
   }
 
   /** lru_add_drain(): empties the per-CPU LRU batch, dropping its references. */

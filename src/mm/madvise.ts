@@ -16,11 +16,12 @@ import { splitAround, mergeNeighbours, zapVma, populate, pageAligned } from "./m
 import {
   PAGE_SIZE, TASK_SIZE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED,
   MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_POPULATE_READ,
-  MADV_POPULATE_WRITE, MADV_PAGEOUT, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
+  MADV_POPULATE_WRITE, MADV_PAGEOUT, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON, MADV_COLLAPSE,
 } from "./uapi.js";
 import { madvise_pageout } from "./swap.js";
 import { memory_failure, MF_ACTION_REQUIRED, MF_COUNT_INCREASED, type MemoryFailureOutcome } from "./memory_failure.js";
 import { get_user_pages } from "./gup.js";
+import { madvise_collapse } from "./khugepaged.js";
 
 /** The vm_flags an advice sets and clears, for the advice that only change flags. */
 const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
@@ -39,7 +40,7 @@ const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
 const SUPPORTED = new Set([
   MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK,
   MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
-  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
+  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON, MADV_COLLAPSE,
 ]);
 
 /**
@@ -96,6 +97,8 @@ export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: numb
       if (!v.isPrivateAnon) continue; // shmem swap is not modelled
       madvise_pageout(k, p, Math.max(addr, v.start), Math.min(end, v.end));
     }
+  } else if (advice === MADV_COLLAPSE) {
+    for (const v of vmas) madvise_collapse(k, p, v, Math.max(addr, v.start), Math.min(end, v.end));
   } else if (advice === MADV_POPULATE_READ || advice === MADV_POPULATE_WRITE) {
     if (!populate(k, p, addr, end, advice === MADV_POPULATE_WRITE)) {
       throw new CowsimError("ENOMEM", `madvise(${name}): out of memory while populating (the pages faulted in so far stay, as in Linux)`);

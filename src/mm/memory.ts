@@ -17,6 +17,7 @@ import { migration_entry_wait } from "./migrate.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
 import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
+import { thpPmdFaultAllowed, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page } from "./huge_memory.js";
 import type { TraceEvents } from "../trace/events.js";
 
 const MAX_RETRIES = 8;
@@ -53,8 +54,9 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   const watch = k.trace.points.do_anonymous_page.listening;
   const faultsBefore = watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0;
   k.markAllocFailures();
+  let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fastBits(k, vma), vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+    const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0) {
       if (watch && vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! !== faultsBefore) {
         emitFastFault(k, p, vma, addr, ops.accessedPfn());
@@ -73,6 +75,10 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
       }
       return v;
     }
+    if (r === C.ACCESS_HUGE_PMD_FAULT) {
+      if (do_huge_pmd_anonymous_page(k, p, vma, addr, write, (fast & C.FAST_NO_ZEROPAGE) !== 0) === "fallback") fast &= ~C.FAST_THP_PMD;
+      continue;
+    }
     handleFault(k, p, vma, addr, write, r);
   }
   throw new Error(`cowsim: access to ${hex(addr)} by pid ${p.pid} did not settle after ${MAX_RETRIES} faults`);
@@ -88,10 +94,15 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
   const vma = p.vmas.lookup(addr);
   if (vma === null) throw new CowsimError("EFAULT", `pid ${p.pid}: no VMA at ${hex(addr)}`);
   k.markAllocFailures();
+  let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fastBits(k, vma),
+    const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fast,
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0 || r === C.ACCESS_PROTNONE) return;
+    if (r === C.ACCESS_HUGE_PMD_FAULT) {
+      if (do_huge_pmd_anonymous_page(k, p, vma, addr, write, (fast & C.FAST_NO_ZEROPAGE) !== 0) === "fallback") fast &= ~C.FAST_THP_PMD;
+      continue;
+    }
     try {
       handleFault(k, p, vma, addr, write, r);
     } catch (e) {
@@ -110,6 +121,11 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
 function fastBits(k: MmKernel, vma: Vma): number {
   const bits = vma.fastBits();
   return bits && mthpPolicyEnabled(k) && anonFaultOrders(k, vma) ? bits | C.FAST_MTHP : bits;
+}
+
+/** FAST_THP_PMD when a none PMD at `addr` would take a THP fault (create_huge_pmd()). */
+function thpFastBit(k: MmKernel, vma: Vma, addr: number): number {
+  return vma.isPrivateAnon && thpPmdFaultAllowed(k, vma, addr) ? C.FAST_THP_PMD : 0;
 }
 
 /** The do_anonymous_page() the core's fast path took during an access (it reached `pfn`), as a tracepoint. */
@@ -134,6 +150,9 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
     case C.ACCESS_WP_FAULT:
       return do_wp_page(k, p, vma, addr, false);
+    case C.ACCESS_HUGE:
+      // wp_huge_pmd(): a write to a read-only PMD leaf
+      return do_huge_pmd_wp_page(k, p, vma, addr, false);
     case C.ACCESS_SWAP:
       return do_swap_page(k, p, vma, addr, write);
     case C.ACCESS_ENOMEM:

@@ -13,6 +13,7 @@ import {
 import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { faultIn } from "./memory.js";
 import { anonFaultOrders } from "./large_folio.js";
+import { split_huge_pmd, split_huge_pmds_partly_in, thpPmdFaultAllowed, PMD_SIZE } from "./huge_memory.js";
 import {
   PAGE_SIZE, TASK_SIZE, MMAP_BASE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE,
   MAP_POPULATE, MAP_FIXED_NOREPLACE, PROT_READ, PROT_WRITE, PROT_EXEC,
@@ -48,6 +49,8 @@ export function split_vma(k: MmKernel, p: MmProcess, vma: Vma, addr: number): Vm
   if (addr <= vma.start || addr >= vma.end || addr % PAGE_SIZE) {
     throw new Error(`cowsim: bad split of ${vma.describe()} at ${hex(addr)}`);
   }
+  // vma_adjust_trans_huge(): no PMD leaf may straddle the new boundary
+  split_huge_pmds_partly_in(k, p, vma, addr, addr, "vma_adjust_trans_huge()");
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE_SIZE, vma.shmem);
   if (vma.shmem) k.shmem.get(vma.shmem);
   anon_vma_dup_for_split(upper, vma, p.mm);
@@ -179,9 +182,11 @@ export function populate(k: MmKernel, p: MmProcess, start: number, end: number, 
       const r = entries.get(a);
       if (r && (r.kind & 0xff) === C.PTE_KIND_PRESENT && (!write || r.aux & W)) { a += PAGE_SIZE; continue; }
       // with mTHP a write fault maps a whole folio (alloc_anon_folio()): fault by fault, as GUP does
-      if (!r && vma.isPrivateAnon && (vma.anonVma || !write) && !(write && anonFaultOrders(k, vma))) {
+      if (!r && vma.isPrivateAnon && (vma.anonVma || !write) && !(write && anonFaultOrders(k, vma)) &&
+          !thpPmdFaultAllowed(k, vma, a)) {
         let b = a + PAGE_SIZE;
-        while (b < to && !entries.has(b)) b += PAGE_SIZE;
+        // a run of small pages stops where a 2 MiB the fault path would map by a PMD begins
+        while (b < to && !entries.has(b) && !(b % PMD_SIZE === 0 && thpPmdFaultAllowed(k, vma, b))) b += PAGE_SIZE;
         const n = k.ops.doAnonymousPages(p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,
           write ? C.ANON_WRITE | (vma.flags & VM_WRITE ? C.ANON_VM_WRITE : 0) : 0);
         // all or nothing: short of memory, the run goes page by page to fail where Linux would
@@ -239,7 +244,12 @@ export function zapVma(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: 
     if (r.kind === C.REC_SWAP_CACHE_ONLY) {
       k.swapCacheOrphan(r.pfn, r.aux);
     } else if (r.kind === C.REC_PMD_PARTIAL) {
-      throw new Error(`cowsim: zap of part of a PMD-mapped THP at ${hex(r.address)} needs a split (not modelled yet)`);
+      // zap_pmd_range(): a PMD leaf the range covers in part is split, then its PTEs are zapped
+      split_huge_pmd(k, p, vma, r.address, "zap_pmd_range(): partial");
+      const to = Math.min(end, r.address - (r.address % PMD_SIZE) + PMD_SIZE);
+      for (const q of k.core.zapPageRange(p.mm, r.address, to, flags)) {
+        if (q.kind === C.REC_SWAP_CACHE_ONLY) k.swapCacheOrphan(q.pfn, q.aux);
+      }
     }
   }
   // private memory reads zero afterwards; shared memory refaults from its object

@@ -7,6 +7,7 @@ import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
 import { calc_vm_prot_bits, hex, VM_READ, VM_WRITE, VM_EXEC, VM_MAYWRITE, VM_SHARED, VM_SOFTDIRTY } from "./vma.js";
 import { checkRange, splitAround, mergeNeighbours } from "./mmap.js";
+import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_SIZE } from "./uapi.js";
 
 /**
@@ -44,7 +45,12 @@ export function do_mprotect(k: MmKernel, p: MmProcess, addr: number, length: num
       (v.flags & VM_SHARED ? C.CP_VM_SHARED : 0) | (v.flags & VM_SOFTDIRTY ? 0 : C.CP_SOFT_DIRTY_TRACKING) |
       ((k.strategy.migrationReadExclusive ?? k.strategy.tracksAnonExclusive) ? 0 : C.CP_MIGRATION_READ_ONLY);
     const { records } = k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, cp);
-    if (records.length) throw new Error("cowsim: mprotect of part of a PMD-mapped THP needs a split (not modelled yet)");
+    for (const r of records) {
+      // change_pmd_range(): a PMD leaf the range covers in part is split, then its PTEs change
+      split_huge_pmd(k, p, v, r.address, "change_pmd_range(): partial");
+      const to = Math.min(v.end, r.address - (r.address % PMD_SIZE) + PMD_SIZE);
+      k.core.changeProtection(p.mm, r.address, to, v.pageProt, cp);
+    }
     if (tryWritable) upgraded++;
   }
   for (const v of p.vmas.overlapping(addr, end)) mergeNeighbours(k, p, v);

@@ -15,6 +15,7 @@ import { Vma, hex } from "./vma.js";
 import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { do_munmap, unmapRange, mergeNeighbours, pageAligned, get_unmapped_area, MMAP_MIN_ADDR } from "./mmap.js";
 import { PAGE_SIZE, TASK_SIZE, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP } from "./uapi.js";
+import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 
 const einval = (msg: string) => new CowsimError("EINVAL", `mremap: ${msg}`);
 const pageAlign = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
@@ -121,10 +122,15 @@ function mremap_to(k: MmKernel, p: MmProcess, vma: Vma, addr: number, oldLen: nu
  */
 function moveVma(k: MmKernel, p: MmProcess, vma: Vma, from: number, oldLen: number, newLen: number, to: number,
   flags: number): number {
+  // move_huge_pmd() moves only a whole PMD leaf to an aligned destination; split the others
+  for (let a = from - (from % PMD_SIZE); a < from + oldLen; a += PMD_SIZE) {
+    const whole = a >= from && a + PMD_SIZE <= from + oldLen && (to - from) % PMD_SIZE === 0;
+    if (!whole && k.ops.hugePmdAt(p.mm, a) !== 0) split_huge_pmd(k, p, vma, a, "move_page_tables(): partial");
+  }
   const recs = k.ops.movePageTables(p.mm, from, to, oldLen);
   if (recs === -12) throw new CowsimError("ENOMEM", `mremap: no page tables left to move ${hex(from)}`);
   if (recs < 0) throw new Error(`cowsim: move_page_tables failed with ${recs}`);
-  if (recs > 0) throw new Error("cowsim: mremap of part of a PMD-mapped THP needs a split (not modelled yet)");
+  if (recs > 0) throw new Error("cowsim: move_page_tables met a PMD leaf the split above left behind");
 
   const nv = new Vma(to, to + newLen, vma.flags, vma.pgoff + (from - vma.start) / PAGE_SIZE, vma.shmem);
   if (vma.shmem) k.shmem.get(vma.shmem);

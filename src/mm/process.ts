@@ -30,6 +30,8 @@ export const CALL_WRITE = 2;
 export interface SmapsEntry extends MapsEntry {
   /** THPeligible: thp_vma_allowable_orders() allows some order here. */
   readonly thpEligible: boolean;
+  /** AnonHugePages: bytes of anonymous THPs this VMA maps by PMD (the huge zero page is not anonymous). */
+  readonly anonHugePages: number;
 }
 
 /** Where an access stands: done, waiting for a wait queue to be woken, or failed. @public */
@@ -280,6 +282,7 @@ export class MmProcess {
       start: v.start, end: v.end, perms: v.describe().split(" ")[1]!, flags: v.flags, pgoff: v.pgoff,
       anonVma: v.anonVma?.id ?? null, shared: v.shmem !== null,
       thpEligible: thp_vma_allowable_orders(k.thp, v, v.flags, TVA_SMAPS | TVA_ENFORCE_SYSFS, THP_ORDERS_ALL_ANON) !== 0,
+      anonHugePages: anonHugePages(k, this.mm, v.start, v.end),
     }));
   }
 
@@ -290,6 +293,15 @@ export class MmProcess {
    */
   pagemap(addr: number, pages: number): bigint[] {
     return pagemap_entries(this.kernel, this, addr, pages);
+  }
+
+  /**
+   * Whether a PMD leaf (a PMD-mapped THP, or the huge zero page) maps the 2 MiB around `addr`
+   * (pmd_trans_huge(); a debugging view, no fault is taken).
+   */
+  pmdMapped(addr: number): boolean {
+    checkAddr(addr);
+    return this.kernel.ops.hugePmdAt(this.mm, addr) === 1;
   }
 
   /** The frame mapped at `addr`, or null (a debugging view; no fault is taken). */
@@ -340,4 +352,14 @@ function syncAccess(k: MmKernel, p: MmProcess, addr: number, write: boolean, val
     if (e instanceof FaultBlocked) throw wouldDeadlock(e.queue, p.pid, addr);
     throw e;
   }
+}
+
+/** smaps_pmd_entry()'s anonymous_thp: the pages of [start, end) PMD leaves map, of anon THPs. */
+function anonHugePages(k: MmKernel, mm: number, start: number, end: number): number {
+  let pages = 0;
+  for (const r of k.core.pagemap(mm, start, end)) {
+    if ((r.kind & (C.PAGEMAP_HUGE | 0xff)) !== (C.PAGEMAP_HUGE | C.PTE_KIND_PRESENT)) continue;
+    if (k.ops.folioTestAnon(k.ops.pageFolio(r.pfn))) pages++;
+  }
+  return pages * PAGE_SIZE;
 }

@@ -27,6 +27,13 @@ const TS_COUNTERS = [
   ["pgmigrateSuccess", "PGMIGRATE_SUCCESS: pages migrate_pages() moved to a new frame"],
   ["pgmigrateFail", "PGMIGRATE_FAIL: pages migrate_pages() tried and left where they were"],
   ["poisonedPages", "num_poisoned_pages: pages memory_failure() took as poisoned (HardwareCorrupted, in pages)"],
+  ["thp_fault_alloc", "PMD-sized THPs a fault mapped (/proc/vmstat thp_fault_alloc)"],
+  ["thp_fault_fallback", "THP faults that found no free 2 MiB and fell back to small pages (thp_fault_fallback)"],
+  ["thp_split_pmd", "PMD mappings split into PTE tables (thp_split_pmd)"],
+  ["thp_zero_page_alloc", "huge zero pages allocated (thp_zero_page_alloc)"],
+  ["thp_collapse_alloc", "THPs MADV_COLLAPSE or khugepaged made (thp_collapse_alloc)"],
+  ["thp_collapse_alloc_failed", "collapses that found no free 2 MiB (thp_collapse_alloc_failed)"],
+  ["thpWpReuses", "do_huge_pmd_wp_page() kept the THP mapped by its PMD"],
 ] as const;
 
 /** The oracle's verdicts, reported with the counters (0 when the oracle is off). */

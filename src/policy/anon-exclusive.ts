@@ -8,7 +8,7 @@
  * (folio_try_dup_anon_rmap_pte() fails); swap-out, migration and KSM refuse pinned pages.
  */
 import type {
-  CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
+  CowStrategy, KnobSpec, HugeWpFacts, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./strategy.js";
 import { resolveKnobs, kernelRange } from "./strategy.js";
 
@@ -57,6 +57,33 @@ export const ANON_EXCLUSIVE_KNOBS: readonly KnobSpec[] = [
   },
 ];
 
+/**
+ * do_huge_pmd_wp_page() since 5.18 (3bff7e3f1f16) — with PageAnonExclusive() first from 5.19:
+ * reuse only when, under the folio lock and with the swap cache dropped, the THP's one
+ * reference is this PMD's; otherwise the PMD is split and the PTE fault copies the subpage.
+ */
+export function thpReusePageCount(f: HugeWpFacts, h: WpHelpers): WpDecision {
+  if (f.exclusive) return { reuse: true, rule: "do_huge_pmd_wp_page(): PageAnonExclusive() — reuse", setExclusive: true };
+  // a THP never waits in a per-CPU LRU batch: no drain
+  if (!h.trylock()) return { reuse: false, rule: "do_huge_pmd_wp_page(): folio_trylock() failed — split the PMD, fall back" };
+  const limit = 1 + (f.swapcache ? 512 : 0);
+  if (h.refcount() > limit) {
+    const rc = h.refcount();
+    h.unlock();
+    return { reuse: false, rule: `do_huge_pmd_wp_page(): folio_ref_count() ${rc} > 1 + folio_test_swapcache() * 512 — split the PMD, fall back` };
+  }
+  if (f.swapcache) h.freeSwap();
+  const rc = h.refcount();
+  h.unlock();
+  if (rc !== 1) return { reuse: false, rule: `do_huge_pmd_wp_page(): folio_ref_count() ${rc} != 1 — split the PMD, fall back` };
+  return {
+    reuse: true,
+    rule: "do_huge_pmd_wp_page(): folio_ref_count() == 1 under the folio lock — reuse, SetPageAnonExclusive()",
+    moveAnon: true,
+    setExclusive: true,
+  };
+}
+
 export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>): CowStrategy {
   const k = resolveKnobs("anon-exclusive", ANON_EXCLUSIVE_KNOBS, knobs);
   return {
@@ -97,6 +124,7 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
         setExclusive: true,
       };
     },
+    thpWpReuse: thpReusePageCount,
     forkDefers: "pinned-exclusive",
     forkPinned: () => ({ copy: true, rule: "folio_try_dup_anon_rmap_pte(): exclusive and folio_maybe_dma_pinned() — copy_present_page()" }),
     gupMustUnshare(f: GupFacts): boolean {

@@ -47,6 +47,7 @@ const MEMBERS: readonly (readonly [keyof StrategyMembers, Check, string, boolean
   ["lruBatchSize", (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= LRU_BATCH_SLOTS, `an integer from 1 to ${LRU_BATCH_SLOTS} (PAGEVEC_SIZE of its era: 15, or 31 from 6.x)`],
   ["tracksAnonExclusive", isBool, "true or false"],
   ["wpReuse", isFn(2), "a function (facts, helpers) => WpDecision"],
+  ["thpWpReuse", isFn(2), "a function (facts, helpers) => WpDecision", true],
   ["forkDefers", (v) => v === "none" || v === "pinned" || v === "pinned-exclusive", "\"none\", \"pinned\" or \"pinned-exclusive\""],
   ["forkPinned", isFn(1), "a function (exclusive) => { copy, rule }"],
   ["gupMustUnshare", isFn(1), "a function (facts) => boolean"],
@@ -128,6 +129,13 @@ export function checkStrategy(members: unknown, knobs?: Readonly<Record<string, 
       const d = m.wpReuse(f, h);
       if (!isObj(d) || typeof d.reuse !== "boolean" || typeof d.rule !== "string" || !optBool(d.moveAnon) || !optBool(d.setExclusive)) {
         throw answerError(id, "wpReuse", d, "a WpDecision { reuse: boolean, rule: string, moveAnon?: boolean, setExclusive?: boolean }");
+      }
+      return d;
+    },
+    thpWpReuse: m.thpWpReuse === undefined ? undefined : (f, h) => {
+      const d = m.thpWpReuse!(f, h);
+      if (!isObj(d) || typeof d.reuse !== "boolean" || typeof d.rule !== "string" || !optBool(d.moveAnon) || !optBool(d.setExclusive)) {
+        throw answerError(id, "thpWpReuse", d, "a WpDecision { reuse: boolean, rule: string, moveAnon?: boolean, setExclusive?: boolean }");
       }
       return d;
     },

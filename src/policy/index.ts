@@ -13,7 +13,7 @@ import { checkStrategy, type defineStrategy, knobProblems, strategyProblems, Str
 import { resolveKnobs } from "./strategy.js";
 
 export type {
-  CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
+  CowStrategy, KnobSpec, WpFacts, HugeWpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./strategy.js";
 export { defineStrategy, StrategyError, type StrategyMembers } from "./define.js";
 

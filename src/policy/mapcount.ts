@@ -6,7 +6,7 @@
  * with mapcount 1, so the parent reuses a page the pipe still reads.
  */
 import type {
-  CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
+  CowStrategy, KnobSpec, HugeWpFacts, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./strategy.js";
 import { resolveKnobs, kernelRange } from "./strategy.js";
 
@@ -27,6 +27,23 @@ export function swapinReuseSwapPage(f: SwapinFacts, h: SwapinHelpers): SwapinDec
   }
   h.swapFree();
   return { exclusive: false, writable: false, rule: "do_swap_page(): mapped read-only (not a write fault, or reuse_swap_page() said shared)" };
+}
+
+/**
+ * do_huge_pmd_wp_page() of Linux 5.8–5.17: reuse_swap_page() on the THP —
+ * page_trans_huge_map_swapcount(), the largest mapcount of any subpage (the PMD mapping counts
+ * for each) plus the swap count, must be 1: only this PMD maps any of it. Otherwise the PMD is
+ * split and the PTE fault decides for the subpage (3917c80280c9, 5.8). Before 5.8 the whole THP
+ * was copied on such a fault; that is not modelled.
+ */
+export function thpReuseMapcount(f: HugeWpFacts, h: WpHelpers): WpDecision {
+  if (!h.trylock()) return { reuse: false, rule: "do_huge_pmd_wp_page(): trylock_page() failed — split the PMD, fall back" };
+  const map = h.mapcount();
+  const swap = f.swapcache ? h.swapcount() : 0;
+  if (map + swap === 1 && f.swapcache) h.freeSwap();
+  h.unlock();
+  if (map + swap === 1) return { reuse: true, rule: `reuse_swap_page(): THP mapcount ${map} + swap count ${swap} == 1 — reuse` };
+  return { reuse: false, rule: `reuse_swap_page(): THP mapcount ${map} + swap count ${swap} > 1 — split the PMD, fall back` };
 }
 
 export const MAPCOUNT_KNOBS: readonly KnobSpec[] = [
@@ -55,6 +72,7 @@ export function mapcountStrategy(knobs?: Readonly<Record<string, boolean>>): Cow
     clearRefsSkipsPinned: false,
     freeSwapCacheAfterCow: false,
 
+    thpWpReuse: thpReuseMapcount,
     wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
       if (f.ksm) {
         // reuse_ksm_page() is not modelled: a KSM page is always copied

@@ -9,7 +9,8 @@ import type {
   CowStrategy, KnobSpec, WpFacts, WpHelpers, WpDecision, GupFacts, SwapinFacts, SwapinHelpers, SwapinDecision,
 } from "./strategy.js";
 import { resolveKnobs, kernelRange } from "./strategy.js";
-import { swapinReuseSwapPage } from "./mapcount.js";
+import { swapinReuseSwapPage, thpReuseMapcount } from "./mapcount.js";
+import { thpReusePageCount } from "./anon-exclusive.js";
 
 export const PAGECOUNT_KNOBS: readonly KnobSpec[] = [
   {
@@ -48,6 +49,13 @@ export const PAGECOUNT_KNOBS: readonly KnobSpec[] = [
     default: false,
   },
   {
+    name: "thpPagecountReuse",
+    commit: "3bff7e3f1f16",
+    kernel: "5.18",
+    description: "mm/huge_memory: streamline COW logic in do_huge_pmd_wp_page() — a PMD-mapped THP is reused only when its reference count is 1, no longer by its mapcount",
+    default: false,
+  },
+  {
     name: "lruDrainReuse",
     commit: "d4c470970d45",
     kernel: "5.18",
@@ -72,6 +80,7 @@ export function pagecountStrategy(knobs?: Readonly<Record<string, boolean>>): Co
     clearRefsSkipsPinned: k.clearRefsSkipsPinned!,
     freeSwapCacheAfterCow: k.freeSwapCacheAfterCow!,
 
+    thpWpReuse: k.thpPagecountReuse ? (f, h) => thpReusePageCount({ ...f, exclusive: false }, h) : thpReuseMapcount,
     wpReuse(f: WpFacts, h: WpHelpers): WpDecision {
       if (k.swapcacheReuse) {
         if (k.lruDrainReuse) {

@@ -21,6 +21,17 @@ export interface WpFacts {
   readonly unshare: boolean;
 }
 
+/** What do_huge_pmd_wp_page() knows about the PMD-mapped THP at the faulting address. @public */
+export interface HugeWpFacts {
+  /** The head page. */
+  readonly pfn: number;
+  /** PageAnonExclusive() of the head, which stands for the whole PMD-mapped folio. */
+  readonly exclusive: boolean;
+  readonly swapcache: boolean;
+  /** FAULT_FLAG_UNSHARE: a R/O GUP pin wants the THP exclusive. */
+  readonly unshare: boolean;
+}
+
 /** Kernel helpers a decision may call; the counts are read afresh each time. @public */
 export interface WpHelpers {
   /** folio_ref_count() */
@@ -131,6 +142,12 @@ export interface CowStrategy {
 
   /** do_wp_page(): may this anonymous page be reused rather than copied? */
   wpReuse(facts: WpFacts, h: WpHelpers): WpDecision;
+  /**
+   * do_huge_pmd_wp_page(): may this PMD-mapped THP be reused? If not, the kernel splits the PMD
+   * (__split_huge_pmd()) and the PTE fault decides for the one subpage (wpReuse()), as Linux
+   * does since 5.8 (3917c80280c9). Left out: never reused, always split.
+   */
+  thpWpReuse?(facts: HugeWpFacts, h: WpHelpers): WpDecision;
   /**
    * copy_page_range(): which possibly pinned anonymous pages fork hands to forkPinned() instead
    * of sharing them: none (≤ 5.8), any (5.9–5.18: page_maybe_dma_pinned()), or only

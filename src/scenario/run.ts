@@ -322,6 +322,8 @@ class Runner {
         return;
       }
       case "deferred_split_scan": k.deferredSplitScan(); return;
+      case "khugepaged": k.khugepaged(); return;
+      case "pmd_mapped": return this.proc(step).pmdMapped(this.addr(step.addr)) ? 1 : 0;
       case "check_invariants": k.assertInvariants("check_invariants"); return;
       case "counters": return;
       default: throw new StepProblem(`unknown op ${step.op}`);

@@ -174,6 +174,10 @@ export const STEP_SCHEMAS: readonly object[] = [
   }),
   op("split_huge_pages", "the debugfs split_huge_pages interface: split_folio() of every large folio mapped by PTEs in the range", ["addr"], { ...proc, ...range }),
   op("deferred_split_scan", "the deferred split shrinker: split the partially mapped large folios it can", [], {}),
+  op("khugepaged", "one pass of khugepaged over every process: collapse what its limits allow", [], {}),
+  op("pmd_mapped", "whether a PMD maps the 2 MiB around `addr` (a PMD-mapped THP or the huge zero page): returns 1 or 0", ["addr", "expect"], {
+    ...proc, addr: address, expect: expectValue,
+  }),
   op("check_invariants", "every invariant must hold now", [], {}),
   op("counters", "counters must have these values now", ["expect"], {
     expect: { type: "object", propertyNames: runName, additionalProperties: counters, minProperties: 1, description: "{ all: {…}, <strategy>: {…} }" },

@@ -83,6 +83,14 @@ export interface TraceEvents {
   shmem_fault: { pid: number; address: number; index: number; pfn: number };
   /** wp_page_shared(): a write-protect fault in a shared mapping, nothing to copy. */
   wp_page_shared: { pid: number; address: number; pfn: number };
+  /** do_huge_pmd_anonymous_page(): a PMD maps a fresh THP (head `pfn`) or, `zero`, the huge zero page. */
+  do_huge_pmd_anonymous_page: { pid: number; address: number; pfn: number; zero: boolean };
+  /** do_huge_pmd_wp_page(): the strategy's verdict on a PMD-mapped THP; not reused, the PMD is split. */
+  do_huge_pmd_wp_page: { pid: number; address: number; pfn: number; unshare: boolean; reuse: boolean; rule: string };
+  /** __split_huge_pmd(): the PMD over `address` became a PTE table (`frozen`: of migration entries). */
+  split_huge_pmd: { pid: number; address: number; pfn: number; frozen: boolean; why: string };
+  /** hpage_collapse_scan_pmd() / collapse_huge_page() of the 2 MiB at `address`: its scan_result. */
+  collapse_huge_page: { pid: number; address: number; result: string; khugepaged: boolean };
   /** do_wp_page() on an anonymous page: the strategy's verdict and the rule that gave it. */
   do_wp_page: { pid: number; address: number; pfn: number; unshare: boolean; reuse: boolean; rule: string };
   /** wp_page_copy() succeeded: `pid` now maps `newPfn`, a copy of `pfn` (0: the zero page). */
@@ -157,6 +165,9 @@ export const TRACE_NAMES = [
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "split_huge_page", "deferred_split_scan", "gup", "unpin_user_pages", "pin_read", "pin_write",
   "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "memory_failure_event", "set_migration_pte",
   "remove_migration_pte", "mm_migrate_pages", "finding",
+  "do_huge_pmd_anonymous_page", "do_huge_pmd_wp_page", "split_huge_pmd", "collapse_huge_page", "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
+  "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "gup", "unpin_user_pages", "pin_read", "pin_write",
+  "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "finding",
 ] as const satisfies readonly TraceName[];
 // the list names every tracepoint: a name added to TraceEvents and not here fails to compile
 const everyName: Exclude<TraceName, (typeof TRACE_NAMES)[number]> extends never ? true : never = true;
@@ -217,6 +228,10 @@ export class TracePoints {
   readonly do_anonymous_page = new TracePoint("do_anonymous_page");
   readonly shmem_fault = new TracePoint("shmem_fault");
   readonly wp_page_shared = new TracePoint("wp_page_shared");
+  readonly do_huge_pmd_anonymous_page = new TracePoint("do_huge_pmd_anonymous_page");
+  readonly do_huge_pmd_wp_page = new TracePoint("do_huge_pmd_wp_page");
+  readonly split_huge_pmd = new TracePoint("split_huge_pmd");
+  readonly collapse_huge_page = new TracePoint("collapse_huge_page");
   readonly do_wp_page = new TracePoint("do_wp_page");
   readonly wp_page_copy = new TracePoint("wp_page_copy");
   readonly free_swap_cache = new TracePoint("free_swap_cache");

@@ -220,15 +220,17 @@ describe("range operations give the results the hand-written walks gave", () => 
   // core before its range operations shared one walker. A change here means a range operation
   // now behaves differently: if that is meant, print the new digests with
   // COWSIM_WALK_DIGESTS=print, check the difference case by case, and say why in the commit.
+  // (Changed once since: copy_huge_pmd() deposits a PTE table with the child's PMD leaf, which
+  // the dry run counts and zap_huge_pmd() frees — the cases with THPs.)
   const DIGESTS = [
-    0xaead50e0, 0x6da74a8c, 0x101b76a3, 0xd9b2cb7b, 0xf86f0299, 0xb72e1a9d, 0xbff36cc3, 0x92d1f574,
-    0x01abe0c7, 0xaf79a565, 0xef833a76, 0xd44e0983, 0x5f9e305f, 0x4fb48470, 0x68be47f7, 0x7eb35916,
-    0x819a6d19, 0x467cba7e, 0xf5c90316, 0x52cfba7a, 0x12557843, 0x18c773b2, 0x07f237ac, 0x9a25bba6,
-    0x2e56bd81, 0xdadb49e0, 0xb6fd3a5a, 0x50223de8, 0x767ef76d, 0xf8977f45, 0x51a1a522, 0x5b18ba91,
-    0x67ad2088, 0x1b27f0b0, 0x6b7b311c, 0x2112d9e3, 0xb4280461, 0xca365adf, 0xf1d6006d, 0xacc5b7dc,
-    0xf55d840b, 0xd93c15c7, 0x76a22951, 0x80b84671, 0x5bd50d54, 0xfc71fe17, 0x39d0b509, 0x8e30f466,
-    0xd1d2c9c7, 0x83ad279b, 0x0de32350, 0x8e66b226, 0xcf9feb57, 0xca9e0078, 0x0b9b9d4f, 0xeab2a763,
-    0x857a3923, 0x5544a5ce, 0x9614e274, 0xc9c65e7f, 0x57956ece, 0x39e399bf, 0x165812eb, 0x97d052bd,
+    0xdfd15343, 0x5d4285d0, 0x101b76a3, 0xd9b2cb7b, 0xf86f0299, 0xb72e1a9d, 0xbff36cc3, 0x8e91be1e,
+    0x01abe0c7, 0x3b0ac0bd, 0xef833a76, 0x5430b6cd, 0xc395791e, 0x4fb48470, 0x68be47f7, 0x9b06a898,
+    0x27d2c230, 0x467cba7e, 0x34c6d342, 0x1427774e, 0x12557843, 0x7e4de674, 0x5e9d7190, 0x3751f974,
+    0x2e56bd81, 0xaf3ab19a, 0x93219c4b, 0x50223de8, 0x767ef76d, 0xf8977f45, 0x15c116e0, 0x5b18ba91,
+    0x67ad2088, 0xf85a7b1d, 0x6b7b311c, 0x03ee1a16, 0xb4280461, 0xca365adf, 0xf1d6006d, 0xc63cd9ab,
+    0xbd01c759, 0xe8414b1f, 0x76a22951, 0x80b84671, 0xe7925c2f, 0xfc71fe17, 0x1cd87aa2, 0x8e30f466,
+    0x2af9ef11, 0x83ad279b, 0x0de32350, 0x1e61d9d3, 0x537aa066, 0x3dfaa16b, 0x12a331a5, 0x8189bb0b,
+    0x857a3923, 0x5544a5ce, 0x9614e274, 0xc9c65e7f, 0x712c4556, 0x3d094212, 0x24caa621, 0x97d052bd,
   ];
 
   it("copy, its dry run, zap, change_protection, populate, move, pagemap, translation and GUP-fast, 64 random machines", () => {
@@ -311,14 +313,14 @@ describe("the walker against a model of the page tables", () => {
           expect(t[i]).toBe(want >>> 0);
         });
         // fork's dry run: the child's tables for every PMD entry of the parent that the range
-        // touches and that is not none (a table holding entries anywhere, or a THP), and the
-        // tables above them
+        // touches and that is not none (a table holding entries anywhere, or a THP, whose copy
+        // deposits a PTE table), and the tables above them
         const pmds = new Set<number>(), puds = new Set<number>(), pgds = new Set<number>();
         for (const k of keys) {
           const a = k * PAGE;
           const p = Math.floor(a / PMD);
           if (p * PMD + PMD <= start || p * PMD >= end) continue;
-          if (!model.get(k)![2]) pmds.add(p);
+          pmds.add(p);
           puds.add(Math.floor(a / PUD));
           pgds.add(Math.floor(a / PGD));
         }

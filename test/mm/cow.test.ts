@@ -151,7 +151,7 @@ describe("knobs", () => {
     expect(label("mapcount", { gupBreaksCow: true })).toBe("Linux 5.8");
     expect(label("pagecount")).toBe("Linux 5.14 – 5.17");
     expect(label("pagecount", { freeSwapCacheAfterCow: false })).toBe("Linux 5.11 – 5.13");
-    expect(label("pagecount", { swapcacheReuse: true, lruDrainReuse: true })).toBe("Linux 5.18");
+    expect(label("pagecount", { swapcacheReuse: true, lruDrainReuse: true, thpPagecountReuse: true })).toBe("Linux 5.18");
     expect(label("pagecount", { clearRefsSkipsPinned: false, pinnedNotSwapped: false, freeSwapCacheAfterCow: false })).toBe("Linux 5.9 – 5.10");
     expect(label("anon-exclusive")).toBe("Linux ≥ 6.5");
     expect(label("anon-exclusive", { mprotectWriteUpgrade: false })).toBe("no released kernel (roLongtermPinAnyCow=true, mprotectWriteUpgrade=false, directIoPins=true)");
