@@ -65,12 +65,13 @@ export function do_anonymous_folio(k: MmKernel, p: MmProcess, vma: Vma, addr: nu
 
 /**
  * page_trans_huge_mapcount() of Linux ≤ 5.18 (reuse_swap_page()'s count of a THP): the most any
- * page of the folio is mapped by PTEs, plus its PMD mappings.
+ * page of the folio is mapped by PTEs, plus its PMD mappings — the largest page_mapcount(), which
+ * counts both.
  */
 export function pageTransHugeMapcount(ops: CoreOps, folio: number): number {
   let most = 0;
   for (let i = 2 ** ops.folioOrder(folio) - 1; i >= 0; i--) most = Math.max(most, ops.pageMapcount(folio + i));
-  return most + ops.folioEntireMapcount(folio);
+  return most;
 }
 
 // ---- split ------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ describe("the release build has no checks", () => {
     // mprotect (PMD, PTE), try_to_unmap_one()'s two restores, do_swap_page()'s install, the
     // mTHP fault's set_ptes(), try_to_migrate_one()'s restore and remove_migration_pte()'s install,
     // the THP fault, reuse and split (huge_memory.ts) and collapse (khugepaged.ts)
-    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(21);
+    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(25);
   });
 });
 
