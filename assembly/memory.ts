@@ -683,11 +683,12 @@ const TALLY_ZAPPED: i32 = 1;
     } else if (is_migration_entry(pte)) {
       const m = mm_counter_of(page_folio(<u32>swp_offset(pte)));
       if (m == MM_ANONPAGES) this.rssAnon--; else if (m == MM_SHMEMPAGES) this.rssShmem--; else this.rssFile--;
-    } else if (is_device_private_entry(pte)) {
+    } else if (is_device_private_entry(pte) || is_device_exclusive_entry(pte)) {
+      // a device-exclusive entry holds the reference but not the map count of its page
       const pfn = <u32>swp_offset(pte);
       const folio = page_folio(pfn);
       this.rssAnon--;
-      folio_remove_rmap_ptes(folio, pfn, 1);
+      if (is_device_private_entry(pte)) folio_remove_rmap_ptes(folio, pfn, 1);
       folio_put_refs(folio, 1);
     } else if (is_pte_marker_entry(pte)) {
       const m = pte_marker_get(pte);

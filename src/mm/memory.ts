@@ -16,6 +16,7 @@ import { do_swap_page } from "./swap.js";
 import { migration_entry_wait } from "./migrate.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
+import { do_device_entry_fault } from "./migrate_device.js";
 import type { TraceEvents } from "../trace/events.js";
 
 const MAX_RETRIES = 8;
@@ -136,6 +137,8 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       throw hwpoisonSigbus(p, addr, write);
     case C.ACCESS_MIGRATION:
       return migration_entry_wait(k, p, addr);
+    case C.ACCESS_OTHER:
+      return do_device_entry_fault(k, p, vma, addr);
     case C.ACCESS_MARKER:
       throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard or poison marker at ${hex(addr)}`);
     default:

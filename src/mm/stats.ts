@@ -26,6 +26,11 @@ const TS_COUNTERS = [
   ["pgmigrateSuccess", "PGMIGRATE_SUCCESS: pages migrate_pages() moved to a new frame"],
   ["pgmigrateFail", "PGMIGRATE_FAIL: pages migrate_pages() tried and left where they were"],
   ["poisonedPages", "num_poisoned_pages: pages memory_failure() took as poisoned (HardwareCorrupted, in pages)"],
+  ["deviceMigrated", "pages migrate_vma moved into device-private memory"],
+  ["deviceFaults", "CPU faults on device-private entries (migrate_to_ram())"],
+  ["deviceMigratedToRam", "pages migrate_vma moved from device-private memory back to system memory"],
+  ["deviceExclusive", "pages make_device_exclusive_range() made exclusive to a device"],
+  ["deviceExclusiveRestored", "device-exclusive entries mapped again (restore_exclusive_pte(): a CPU fault or fork)"],
 ] as const;
 
 /** The oracle's verdicts, reported with the counters (0 when the oracle is off). */
