@@ -15,8 +15,9 @@ import { hex, type Vma } from "../mm/vma.js";
 import { faultIn } from "../mm/memory.js";
 import {
   type DevPagemap, type DevPagemapOwner, type MigrateVma, memremap_pages, memunmap_pages, pgmapOf,
-  migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize, make_device_exclusive_range,
+  migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize,
 } from "../mm/migrate_device.js";
+import { make_device_exclusive_range } from "../mm/device_exclusive.js";
 import { Stat } from "../mm/stats.js";
 import { PAGE_SIZE } from "../mm/uapi.js";
 
