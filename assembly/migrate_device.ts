@@ -191,7 +191,8 @@ function collect_one(slot: u32, old: u64, pfn: u32, flags: u32, va: u64): u32 {
 /**
  * migrate_vma_collect() over [start, end) of `mm` (migrate_vma_collect_pmd(),
  * migrate_vma_collect_hole(), migrate_vma_collect_skip()): one record per page — aux the
- * MIGRATE_PFN_* bits (0: not migrated), pfn the page (0 for a hole or the zero page). System
+ * MIGRATE_PFN_* bits (0: not migrated), pfn the page (0 for a hole or the zero page), kind 1
+ * when a page the request selects was there (refused when aux has no MIGRATE_PFN_VALID). System
  * pages are collected with MIGRATE_VMA_SELECT_SYSTEM; device-private entries of pgmap `pgmap`
  * with MIGRATE_VMA_SELECT_DEVICE_PRIVATE; holes of an anonymous VMA (MIGRATE_VMA_ANON) and the
  * zero page are marked MIGRATE without a page. A PMD leaf is skipped (the kernel splits it
@@ -215,13 +216,14 @@ export function migrate_vma_collect(ctx: u32, mm: u32, start: f64, end: f64, fla
     const pte: u64 = slot != 0 ? entryLoad(slot) : 0;
     let mpfn: u32 = 0;
     let pfn: u32 = 0;
+    let candidate: u32 = 0;
     if (pte_none(pte)) {
       if (flags & MIGRATE_VMA_ANON) mpfn = MIGRATE_PFN_MIGRATE;
     } else if (!pte_present(pte)) {
       // only device-private entries are migratable; swap, migration, markers … are ignored
       if (is_device_private_entry(pte) && (flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) != 0) {
         pfn = <u32>swp_offset(pte);
-        if (page_pgmap(pfn) == pgmap) mpfn = collect_one(slot, pte, pfn, flags, a);
+        if (page_pgmap(pfn) == pgmap) { candidate = 1; mpfn = collect_one(slot, pte, pfn, flags, a); }
       }
     } else {
       pfn = <u32>pte_pfn(pte);
@@ -230,10 +232,11 @@ export function migrate_vma_collect(ctx: u32, mm: u32, start: f64, end: f64, fla
         if (flags & MIGRATE_VMA_SELECT_SYSTEM) mpfn = MIGRATE_PFN_MIGRATE;
         pfn = 0;
       } else if (flags & MIGRATE_VMA_SELECT_SYSTEM) {
+        candidate = 1;
         mpfn = collect_one(slot, pte, pfn, flags, a);
       }
     }
-    pushRecord(ctx, 0, off, mpfn & MIGRATE_PFN_VALID ? pfn : 0, mpfn);
+    pushRecord(ctx, candidate, off, mpfn & MIGRATE_PFN_VALID ? pfn : 0, mpfn);
   }
   C.next = <f64>a;
   return <i32>C.nrRecords;

@@ -92,6 +92,8 @@ export interface MigrateVmaPage {
   readonly srcPfn: number;
   /** The destination page the driver allocated and filled (locked, one reference), 0 for none. */
   dst: number;
+  /** A page the request selects was there and was left where it was (locked, pinned, referenced). */
+  refused: boolean;
 }
 
 /** struct migrate_vma between migrate_vma_setup() and migrate_vma_finalize(). @public */
@@ -136,7 +138,7 @@ export function migrate_vma_setup(k: MmKernel, p: MmProcess, start: number, page
   const m: MigrateVma = { p, vma, start, pages: [], faultPage, cpages: 0 };
   const t = k.trace.points.set_migration_pte;
   for (const r of k.core.migrateVmaCollect(p.mm, start, end, flags, pgmap?.id ?? 0)) {
-    m.pages.push({ src: r.aux, srcPfn: r.pfn, dst: 0 });
+    m.pages.push({ src: r.aux, srcPfn: r.pfn, dst: 0, refused: r.kind === 1 && !(r.aux & C.MIGRATE_PFN_VALID) });
     if (r.pfn !== 0 && t.listening) {
       const entry = r.aux & C.MIGRATE_PFN_WRITE ? "write" : r.aux & C.MIGRATE_PFN_EXCLUSIVE ? "read-exclusive" : "read";
       t.emit({ pid: p.pid, address: r.address, pfn: r.pfn, entry });
@@ -190,6 +192,7 @@ function migrate_device_unmap(k: MmKernel, m: MigrateVma): void {
     k.waits.folio(pg.srcPfn).wake();
     (pg as { srcPfn: number }).srcPfn = 0;
     pg.src = 0;
+    pg.refused = true;
   }
 }
 

@@ -11,7 +11,7 @@ import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "../mm/kernel.js";
 import type { MmProcess } from "../mm/process.js";
-import { hex, type Vma } from "../mm/vma.js";
+import { hex, VM_WRITE, type Vma } from "../mm/vma.js";
 import { faultIn } from "../mm/memory.js";
 import {
   type DevPagemap, type DevPagemapOwner, type MigrateVma, memremap_pages, memunmap_pages, pgmapOf,
@@ -23,9 +23,9 @@ import { PAGE_SIZE } from "../mm/uapi.js";
 
 /**
  * What became of one page of a migration or an exclusive request: 0 done, or a negative errno —
- * -EBUSY (left where it was: pinned, locked, referenced, or not what the request selects),
- * -ENOENT (nothing there to move: a hole, the zero page), -ENOMEM (no free page on the other
- * side). @public
+ * -EBUSY (left where it was: pinned, locked, referenced beyond its mappings), -ENOENT (nothing
+ * the request selects is there: a hole, the zero page, a swap entry, a page on the other side
+ * already), -ENOMEM (no free page on the other side). @public
  */
 export type DeviceStatus = number;
 
@@ -155,10 +155,9 @@ export class Dmirror implements DevPagemapOwner {
       const m = migrate_vma_setup(this.k, this.process, addr + done * PAGE_SIZE, n, select, this.pgmap);
       allocAndCopy(m);
       const wanted = m.pages.map((pg) => pg.dst !== 0);
-      const collected = m.pages.map((pg) => pg.src);
       migrate_vma_pages(this.k, m);
       const status = m.pages.map((pg, i): DeviceStatus =>
-        pg.srcPfn === 0 ? (collected[i]! & C.MIGRATE_PFN_MIGRATE ? -C.ENOENT : -C.EBUSY)
+        pg.srcPfn === 0 ? (pg.refused ? -C.EBUSY : -C.ENOENT)
           : !wanted[i] ? -C.ENOMEM : pg.src & C.MIGRATE_PFN_MIGRATE ? 0 : -C.EBUSY);
       this.countMoved(migrate_vma_finalize(this.k, m), select === "system" ? Stat.deviceMigrated : Stat.deviceMigratedToRam);
       out.push(...status);
@@ -218,7 +217,9 @@ export class Dmirror implements DevPagemapOwner {
       if (write && !e.writable) throw new CowsimError("EPERM", `HMM_DMIRROR_WRITE: exclusive page ${e.pfn} at ${hex(page)} is read-only`);
       pfn = e.pfn;
     } else {
-      // hmm_range_fault(): HMM_PFN_REQ_FAULT, with HMM_PFN_REQ_WRITE for a write
+      // hmm_range_fault(): HMM_PFN_REQ_FAULT, with HMM_PFN_REQ_WRITE for a write — which
+      // hmm_vma_fault() refuses in a VMA without VM_WRITE
+      if (write && !(vma.flags & VM_WRITE)) throw new CowsimError("EPERM", `HMM_DMIRROR_WRITE: ${vma.describe()} is not writable`);
       if (e?.kind === "exclusive") this.atomic.delete(page);
       faultIn(this.k, p, page, write);
       pfn = ops.translateOne(p.mm, page);
@@ -228,7 +229,7 @@ export class Dmirror implements DevPagemapOwner {
     if (write) this.k.core.setTag(pfn, value);
     const v = write ? value : this.k.core.tag(pfn);
     // the device's load or store is one of the process's memory, as the oracle must see it
-    if (t.listening) t.emit({ pid: p.pid, address: page, write, value: v, pfn, objId: 0, index: 0 });
+    if (t.listening) t.emit({ pid: p.pid, address: page, write, value: v, pfn, objId: vma.shmem ? vma.shmem.id : 0, index: vma.shmem ? vma.index(page) : 0 });
     return v;
   }
 }
