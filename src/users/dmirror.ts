@@ -118,7 +118,9 @@ export class Dmirror implements DevPagemapOwner {
    * the allocator. EBUSY (nothing changed) while any of its pages is still in use.
    */
   remove(): void {
-    this.call("dmirror_device_remove", () => {
+    if (this.removed) throw new CowsimError("EBADF", "dmirror_device_remove: the device was removed already");
+    // the device outlives the process that opened it
+    this.k.syscall(0, "dmirror_device_remove", () => {
       memunmap_pages(this.k, this.pgmap);
       this.removed = true;
     });
