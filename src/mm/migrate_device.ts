@@ -208,13 +208,16 @@ function try_to_migrate(k: MmKernel, folio: number, device: boolean): void {
 
 /**
  * migrate_vma_check_page(): false when the folio holds references beyond its mappings, the
- * caller's (isolation or collect), the fault's and ZONE_DEVICE's extra one — or is large.
+ * caller's (isolation or collect), the fault's, ZONE_DEVICE's extra one and the swap cache's —
+ * or is large.
  */
 function migrate_vma_check_page(k: MmKernel, folio: number, faultPage: number): boolean {
   const ops = k.ops;
   if (ops.folioTestLarge(folio)) return false;
   let extra = 1 + (folio === faultPage ? 1 : 0);
   if (ops.pageTestFlag(folio, C.PG_zone_device)) extra++;
+  // folio_mapping(): the swap cache's address space holds a reference too
+  if (ops.pageTestFlag(folio, C.PG_swapcache)) extra++;
   return ops.folioRefCount(folio) - extra <= ops.folioMapcount(folio);
 }
 

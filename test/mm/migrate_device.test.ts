@@ -75,6 +75,35 @@ describe.each(STRATEGIES)("migrate_vma to device memory and back (%s)", (strateg
     expect(k.counters().deviceMigratedToRam).toBe(1);
   });
 
+  it("a read-only exclusive page keeps PageAnonExclusive through a readable-exclusive migration entry (6c287605fd56)", () => {
+    const k = kernel(strategy);
+    const { p, a } = written(k, 1);
+    p.mprotect(a, PAGE, PROT_READ);
+    const d = p.openDmirror(1);
+    expect(d.migrateToDevice(a, 1)).toEqual([0]);
+    const dev = entry(k, p, a)!;
+    const keeps = strategy === "anon-exclusive";
+    expect([dev.writable, k.ops.PageAnonExclusive(dev.pfn)]).toEqual([false, keeps]);
+    p.mprotect(a, PAGE, RW);
+    p.write(a, 11); // back to RAM read-only; the write fault reuses the page it knows exclusive
+    const c = k.counters();
+    expect([c.deviceFaults, c.wpFaults, c.reuses, c.copies]).toEqual([1, 1, 1, 0]);
+    expect(p.read(a)).toBe(11);
+  });
+
+  it("a page in the swap cache leaves it for device memory (folio_free_swap())", () => {
+    const k = kernel(strategy, { swap: "1M" });
+    const { p, a } = written(k, 1);
+    k.drainLru();
+    expect(k.reclaim()).toBe(1);
+    expect(p.read(a)).toBe(10); // swapped in, still in the swap cache
+    expect(k.ops.pageTestFlag(p.pfnAt(a)!, C.PG_swapcache)).toBe(true);
+    const d = p.openDmirror(1);
+    expect(d.migrateToDevice(a, 1)).toEqual([0]);
+    expect(k.usedSwapSlots()).toEqual([]);
+    expect(p.read(a)).toBe(10);
+  });
+
   it("a device without free pages leaves the rest where it was (-ENOMEM)", () => {
     const k = kernel(strategy);
     const { p, a } = written(k, 3);
@@ -248,6 +277,8 @@ describe("the error contract of the device", () => {
     failsCleanly(k, "EINVAL", () => d.migrateToDevice(s, 1));
     failsCleanly(k, "EINVAL", () => d.makeExclusive(a, 0));
     failsCleanly(k, "EINVAL", () => d.write(a, -1));
+    p.mprotect(a, PAGE, PROT_READ);
+    failsCleanly(k, "EFAULT", () => d.makeExclusive(a, 1)); // get_user_pages(FOLL_WRITE) of a read-only mapping
   });
 
   it("ENOMEM when fewer frames are free than device pages asked for; EBUSY removing a device in use; nothing changed", () => {
