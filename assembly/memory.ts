@@ -208,8 +208,10 @@ export const FRESH_MM: u32 = 0xffffffff;
 
   /** A possibly pinned anon page the copy would hand back: a tally of 1. */
   pte_entry(ptep: u32, pte: u64, addr: u64): i32 {
-    if (!pte_present(pte) || pte_special(pte)) return 0;
-    const pfn = <u32>pte_pfn(pte);
+    // a device-exclusive entry is copied as the present PTE it is restored to
+    const deviceExclusive = !pte_present(pte) && !pte_none(pte) && is_device_exclusive_entry(pte);
+    if (!deviceExclusive && (!pte_present(pte) || pte_special(pte))) return 0;
+    const pfn = deviceExclusive ? <u32>swp_offset(pte) : <u32>pte_pfn(pte);
     if (!pfn_valid(pfn)) return 0;
     const folio = page_folio(pfn);
     return folio_test_anon(folio) && folio_maybe_dma_pinned(folio) && (this.deferAny != 0 || PageAnonExclusive(pfn)) ? 1 : 0;
