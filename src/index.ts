@@ -59,6 +59,7 @@ export type { ReferenceVerdict, JudgedKernel } from "./kernel.js";
 export type { InvariantViolation, HeldFrame, FrameHolder, UsedSwapSlot } from "./kernel.js";
 export { describeHolder } from "./kernel.js";
 export type { MemoryFailureOutcome, MfResult } from "./kernel.js";
+export { PM_PRESENT, PM_SWAP, PM_FILE, PM_MMAP_EXCLUSIVE, PM_UFFD_WP, PM_SOFT_DIRTY } from "./kernel.js";
 
 // ---- tracepoints -----------------------------------------------------------------------------
 export { TraceBus } from "./trace/events.js";

@@ -310,6 +310,7 @@ export type { PinContract } from "./mm/gup.js";
 export type { InvariantViolation, HeldFrame, FrameHolder, UsedSwapSlot } from "./mm/invariants.js";
 export { describeHolder } from "./mm/invariants.js";
 export type { MemoryFailureOutcome, MfResult } from "./mm/memory_failure.js";
+export { PM_PRESENT, PM_SWAP, PM_FILE, PM_MMAP_EXCLUSIVE, PM_UFFD_WP, PM_SOFT_DIRTY } from "./mm/task_mmu.js";
 export { WaitQueue } from "./mm/wait.js";
 export { Access } from "./mm/process.js";
 export type { AccessState } from "./mm/process.js";

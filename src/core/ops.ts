@@ -85,6 +85,8 @@ export class CoreOps {
   /** folio->index (page offset, modulo 2^32). */
   folioIndex(folio: number): number { return this.x.folio_index(folio) >>> 0; }
   folioPincount(folio: number): number { return this.x.folio_pincount(folio); }
+  /** folio_entire_mapcount(): PMD mappings of a large folio. */
+  folioEntireMapcount(folio: number): number { return this.x.folio_entire_mapcount(folio); }
   /** folio->swap's slot (a swap-cache folio). */
   folioSwapSlot(folio: number): number { return this.x.folio_swap_slot(folio) >>> 0; }
   /** folio_set_mapping(): a page-cache (shmem) folio of file `id` at `index`. */
@@ -254,6 +256,11 @@ export class CoreOps {
   tryToUnmapOne(mm: number, addr: number, folio: number, flags: number): number {
     return this.x.try_to_unmap_one(mm, addr, folio, flags);
   }
+  /**
+   * The whole entry at `addr` (a PMD leaf's for a huge mapping), as a BigInt: only for the cold
+   * paths that must show all 64 bits, as /proc/pid/pagemap does a swap entry's type.
+   */
+  ptepGet(mm: number, addr: number): bigint { return this.x.ptep_get(mm, addr); }
   /** try_to_unmap_one() with TTU_HWPOISON: 0, -ENOENT (the PTE does not map `pfn`), -EINVAL. */
   tryToUnmapOneHwpoison(mm: number, addr: number, pfn: number): number {
     return this.x.try_to_unmap_one_hwpoison(mm, addr, pfn);

@@ -147,7 +147,8 @@ export function runSequence(ops: readonly Op[], strategy: StrategyId | CowStrate
   }
   const v = k.checkInvariants();
   if (v.length) return fail(ops.length, "teardown", `teardown:${v[0]!.invariant}`, v.map((x) => `${x.invariant}: ${x.detail}`).join("\n"));
-  const held = k.heldFrames().filter((f) => !f.holders.every((h) => h.kind === "swap-cache" && h.swapCount === 0));
+  // an idle swap-cache folio is reclaim's to free; a poisoned frame is lost for good, as in Linux
+  const held = k.heldFrames().filter((f) => !f.holders.every((h) => (h.kind === "swap-cache" && h.swapCount === 0) || h.kind === "hwpoison"));
   if (held.length) return fail(ops.length, "teardown", "teardown:frames-left", `${held.length} frames held after every process exited, e.g. pfn ${held[0]!.pfn}`);
   return { steps: ops.length, failure: null };
 }

@@ -16,7 +16,7 @@ import {
   PROT_READ, PROT_WRITE, PROT_NONE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE,
   MADV_DONTNEED, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DONTFORK, MADV_DOFORK, MADV_PAGEOUT,
   MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_COLD, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP, MADV_NAMES,
-  FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
+  FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, MADV_HWPOISON,
 } from "../kernel.js";
 
 export const PAGE = 4096;
@@ -44,11 +44,13 @@ export type Op =
   | { op: "pin"; who: number; slot: number; pages: number; flags: number; fast?: boolean }
   | { op: "device"; user: number; page: number; write: boolean }
   | { op: "release"; user: number; reader: number }
+  | { op: "migrate"; who: number; slot: number; pages: number; all: boolean }
   | { op: "isolate"; who: number; slot: number }
   | { op: "putback"; user: number }
   | { op: "reclaim"; pages: number }
   | { op: "drainLru" }
-  | { op: "inject"; kind: FailKind; nth: number };
+  | { op: "inject"; kind: FailKind; nth: number }
+  | { op: "hwpoison"; who: number; slot: number; inject: boolean };
 
 // most steps touch a few hot pages, so that writes meet pages another process or a pin shares
 const slot = fc.oneof({ weight: 3, arbitrary: fc.nat(7) }, { weight: 1, arbitrary: fc.nat(SLOTS - 1) });
@@ -85,6 +87,7 @@ const USERS: fc.WeightedArbitrary<Op>[] = [
   { weight: 3, arbitrary: rec("device", { user: fc.nat(7), page: fc.nat(3), write: fc.boolean() }) },
   { weight: 2, arbitrary: rec("release", { user: fc.nat(7), reader: who }) },
   { weight: 1, arbitrary: rec("madvise", { who, slot, pages, advice: fc.constant(MADV_PAGEOUT) }) },
+  { weight: 1, arbitrary: rec("migrate", { who, slot, pages, all: fc.boolean() }) },
 ];
 
 /** What the fuzzer adds: every other op the library has, exhaustion and fault injection. */
@@ -105,6 +108,7 @@ const EVERYTHING: fc.WeightedArbitrary<Op>[] = [
   { weight: 1, arbitrary: rec("reclaim", { pages: fc.integer({ min: 1, max: 64 }) }) },
   { weight: 1, arbitrary: rec("drainLru", {}) },
   { weight: 1, arbitrary: rec("inject", { kind: fc.constantFrom<FailKind>("frame", "pageTable", "swapSlot"), nth: fc.integer({ min: 1, max: 6 }) }) },
+  { weight: 1, arbitrary: rec("hwpoison", { who, slot, inject: fc.boolean() }) },
 ];
 
 /** How much of the library a sequence draws on. @public */
@@ -295,6 +299,10 @@ export class World {
           () => p.pinUserPages(at(o.slot), o.pages, o.flags, o.fast ?? true));
       case "device": return this.device(o.user, o.page, o.write, value);
       case "release": return this.release(o.user, o.reader, value);
+      case "migrate":
+        this.step({ op: "migrate", process, addr: at(o.slot), pages: o.pages, ...(o.all ? { all: true } : {}) });
+        p.migratePages(at(o.slot), o.pages * PAGE, { all: o.all });
+        return;
       case "isolate": {
         const as = `h${this.nextHandle++}`;
         this.step({ op: "isolate", process, addr: at(o.slot), as });
@@ -324,6 +332,18 @@ export class World {
         this.step({ op: "fail_alloc", kind: o.kind, nth: o.nth });
         this.k.injectFailure(o.kind, { nth: o.nth });
         return;
+      case "hwpoison": {
+        // MADV_HWPOISON from the process, or a machine check on the frame behind the address
+        if (o.inject) {
+          this.step({ op: "madvise", process, addr: at(o.slot), pages: 1, advice: "MADV_HWPOISON" });
+          p.madvise(at(o.slot), PAGE, MADV_HWPOISON);
+          return;
+        }
+        this.step({ op: "hwpoison", process, addr: at(o.slot) });
+        const r = this.k.memoryFailureAt(p.pid, at(o.slot));
+        if (r.errno) throw new CowsimError(r.errno, `memory_failure(${r.pfn}): ${r.type}, ${r.result}`);
+        return;
+      }
     }
   }
 

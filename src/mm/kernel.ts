@@ -386,6 +386,17 @@ export class MmKernel implements KernelView {
   }
 
   /**
+   * memoryFailure() of the frame behind `addr` of `pid`: mapped there, or in the swap cache for
+   * the swap entry there. EFAULT (nothing changed) when there is none.
+   */
+  memoryFailureAt(pid: number, addr: number): MemoryFailureOutcome {
+    const p = this.process(pid);
+    const pfn = p.pfnAt(addr) ?? p.folioAt(addr);
+    if (pfn === null) throw new CowsimError("EFAULT", `pid ${pid} has no frame behind 0x${addr.toString(16)} (neither mapped nor in the swap cache)`);
+    return this.memoryFailure(pfn);
+  }
+
+  /**
    * folio_get() and folio_lock() of frame `pfn`'s folio by an actor outside the simulated
    * processes — I/O, migration, a device — which, as every lock holder in the kernel does, keeps
    * a reference while it holds the lock: a fault that needs the lock (do_swap_page()'s

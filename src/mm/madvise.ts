@@ -113,13 +113,23 @@ export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: numb
  * CAP_SYS_ADMIN (EPERM otherwise); the simulated caller has it. Returns each page's outcome.
  */
 export function madvise_inject_error(k: MmKernel, p: MmProcess, start: number, end: number): MemoryFailureOutcome[] {
+  if (p.vmas.overlapping(start, end).some((v) => v.shmem)) {
+    throw new CowsimError("EINVAL", `madvise(MADV_HWPOISON): ${hex(start)}-${hex(end)} has shmem pages; truncate_error_folio() is not modelled yet`);
+  }
   const out: MemoryFailureOutcome[] = [];
   for (let a = start; a < end;) {
     const pfn = get_user_pages(k, p, a, 1, C.FOLL_GET, true).pfns[0]!;
     const folio = k.ops.pageFolio(pfn);
     // page_size(compound_head(page)): the walk goes on after the whole folio
     const size = PAGE_SIZE * 2 ** ((k.core.frames.flags(folio) >>> C.PG_ORDER_SHIFT) & 0x1f);
-    const r = memory_failure(k, pfn, MF_ACTION_REQUIRED | MF_COUNT_INCREASED, p);
+    let r: MemoryFailureOutcome;
+    try {
+      r = memory_failure(k, pfn, MF_ACTION_REQUIRED | MF_COUNT_INCREASED, p);
+    } catch (e) {
+      // a page memory_failure() refuses before changing anything (shmem): GUP's reference goes back
+      k.core.gupPut([pfn], C.FOLL_GET);
+      throw e;
+    }
     out.push(r);
     if (r.errno) {
       throw new CowsimError(r.errno, `madvise(MADV_HWPOISON): pid ${p.pid}'s page at ${hex(a)} (pfn ${pfn}): ${r.type}, ${r.result}`);

@@ -140,10 +140,17 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
     case C.ACCESS_OTHER:
       return do_device_entry_fault(k, p, vma, addr);
     case C.ACCESS_MARKER:
-      throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard or poison marker at ${hex(addr)}`);
+      // handle_pte_marker(): a poisoned entry (a swap-in error) is VM_FAULT_HWPOISON, before uffd-wp
+      if (markerBits(k, p, addr) & C.PTE_MARKER_POISONED) throw hwpoisonSigbus(p, addr, write);
+      throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard marker at ${hex(addr)}`);
     default:
       throw new CowsimError("EFAULT", `pid ${p.pid}: the entry at ${hex(addr)} needs a fault path cowsim does not model yet (code ${code})`);
   }
+}
+
+/** The marker bits of the PTE marker at `addr` (a cold path: the whole entry is read). */
+function markerBits(k: MmKernel, p: MmProcess, addr: number): number {
+  return Number((k.ops.ptepGet(p.mm, addr) >> BigInt(C.SWP_OFFSET_SHIFT)) & BigInt(C.PTE_MARKER_UFFD_WP | C.PTE_MARKER_POISONED | C.PTE_MARKER_GUARD));
 }
 
 /**

@@ -24,7 +24,7 @@ import { hex } from "./vma.js";
 import { rmap_walk_anon } from "./rmap.js";
 import { Stat } from "./stats.js";
 import { FaultBlocked } from "./wait.js";
-import { PAGE_SIZE } from "./uapi.js";
+import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
 
 /**
  * A page's status, as move_pages(2) reports it: 0 migrated, 1 queued (isolated and unmapped,
@@ -56,7 +56,7 @@ interface PendingFolio {
   readonly page: number;
 }
 
-/** The kernel's NR_MAX_MIGRATE_PAGES_RETRY passes gain nothing here: nothing else runs between them. */
+/** enum migrate_reason of move_pages(2) and migrate_pages(2). */
 const REASON = "MR_SYSCALL";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
@@ -138,6 +138,7 @@ export class Migration {
 export function migrate_pages(k: MmKernel, p: MmProcess, start: number, length: number, opts: MigrateOptions = {}): Migration {
   if (start % PAGE_SIZE !== 0 || !Number.isSafeInteger(start) || start < 0) throw new CowsimError("EINVAL", `migrate_pages: ${hex(start)} is not page-aligned`);
   if (!Number.isSafeInteger(length) || length <= 0) throw new CowsimError("EINVAL", `migrate_pages: length ${length} is not a positive number of bytes`);
+  if (start + length > TASK_SIZE) throw new CowsimError("EINVAL", `migrate_pages: [${hex(start)}, +${hex(length)}) reaches beyond TASK_SIZE`);
   const phase = opts.phase ?? "all";
   if (phase !== "all" && phase !== "start") throw new CowsimError("EINVAL", `migrate_pages: phase must be "all" or "start", not ${JSON.stringify(phase)}`);
   const pages = Math.ceil(length / PAGE_SIZE);
@@ -153,6 +154,8 @@ export function migrate_pages(k: MmKernel, p: MmProcess, start: number, length: 
       queued.push({ folio: s, page: i });
     }
   }
+  // one pass: the kernel's NR_MAX_MIGRATE_PAGES_RETRY passes would fail alike, nothing else
+  // running between them
   for (const q of queued) {
     const r = migrate_folio_unmap(k, q.folio);
     if (r < 0) m.fail(q.page, r);

@@ -13,7 +13,7 @@ import { VmaList, hex } from "./vma.js";
 import { access } from "./memory.js";
 import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
 import { do_mprotect } from "./mprotect.js";
-import { clear_soft_dirty } from "./task_mmu.js";
+import { clear_soft_dirty, pagemap_entries } from "./task_mmu.js";
 import { do_mremap } from "./mremap.js";
 import { migrate_pages, type Migration, type MigrateOptions } from "./migrate.js";
 import { do_madvise } from "./madvise.js";
@@ -281,6 +281,15 @@ export class MmProcess {
       anonVma: v.anonVma?.id ?? null, shared: v.shmem !== null,
       thpEligible: thp_vma_allowable_orders(k.thp, v, v.flags, TVA_SMAPS | TVA_ENFORCE_SYSFS, THP_ORDERS_ALL_ANON) !== 0,
     }));
+  }
+
+  /**
+   * /proc/pid/pagemap: one u64 per page from `addr` (page-aligned), as Linux 6.12 formats them
+   * with PFNs shown (PM_PRESENT, PM_SWAP, PM_FILE, PM_MMAP_EXCLUSIVE, PM_UFFD_WP, PM_SOFT_DIRTY
+   * and the frame). A debugging view; no fault is taken.
+   */
+  pagemap(addr: number, pages: number): bigint[] {
+    return pagemap_entries(this.kernel, this, addr, pages);
   }
 
   /** The frame mapped at `addr`, or null (a debugging view; no fault is taken). */

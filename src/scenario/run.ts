@@ -272,12 +272,8 @@ class Runner {
       case "lock_folio": this.handles.set(step.as as string, k.lockFolioAt(this.proc(step).pid, this.addr(step.addr))); return;
       case "unlock_folio": k.unlockFolio(this.handle<number>(step, "lock")); return;
       case "hwpoison": {
-        const addr = this.addr(step.addr);
-        const p = this.proc(step);
-        const pfn = p.pfnAt(addr) ?? p.folioAt(addr);
-        if (pfn === null) throw new CowsimError("EFAULT", `hwpoison: no frame behind 0x${addr.toString(16)} (neither mapped nor in the swap cache)`);
-        const r = k.memoryFailure(pfn);
-        if (r.errno) throw new CowsimError(r.errno, `memory_failure(${pfn}): ${r.type}, ${r.result}`);
+        const r = k.memoryFailureAt(this.proc(step).pid, this.addr(step.addr));
+        if (r.errno) throw new CowsimError(r.errno, `memory_failure(${r.pfn}): ${r.type}, ${r.result}`);
         return;
       }
       case "migrate": {

@@ -137,7 +137,7 @@ export const STEP_SCHEMAS: readonly object[] = [
     phase: { enum: ["all", "start", "finish"], description: "all (default): the whole migration; start: isolate and unmap, leaving migration entries; finish: the rest, for `migration`" },
     as: id, migration: id,
     all: { type: "boolean", description: "MPOL_MF_MOVE_ALL: pages other processes map too (default false: EACCES)" },
-    expect: perRun({ type: "array", items: { oneOf: [{ enum: [0, 1] }, { enum: migrateErrnos }] } }, "each page's status: 0 migrated, 1 queued (under migration until finish), or the errno it failed with"),
+    expect: perRun({ type: "array", items: { enum: [0, 1, ...migrateErrnos] } }, "each page's status: 0 migrated, 1 queued (under migration until finish), or the errno it failed with"),
   }),
   op("dmirror_open", "open() of the HMM test driver's device (lib/test_hmm.c) by the process: a device mirroring it, with `pages` pages of device-private memory (default 16), named `as`", ["as"], {
     ...proc, pages: count, as: id,

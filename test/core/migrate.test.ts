@@ -5,6 +5,7 @@ import { describe, it, expect } from "vitest";
 import { C, type Core } from "../../src/core/index.js";
 import { makeCore, snapshot, stateDiff, populate, pfnAt, pteAt, BASE, PROT_READ, A, D } from "../helpers.js";
 
+const SD = 2 ** C._PAGE_BIT_SOFT_DIRTY;
 const type = (core: Core, mm: number, va = BASE) => Number(BigInt.asUintN(64, core.x.ptep_get(mm, va)) >> 59n);
 const SHARE = C.MIGRATE_SHARE_ANON | C.MIGRATE_READ_EXCLUSIVE;
 
@@ -181,5 +182,49 @@ describe("migration entries in fork, mprotect, clear_refs and zap (Linux 6.12)",
     expect(core.x.ptep_get(mm, BASE)).toBe(0n);
     expect(core.x.get_mm_counter(mm, C.MM_ANONPAGES)).toBe(0);
     expect(core.x.folio_ref_count(pfn)).toBe(1);
+  });
+});
+
+describe("seed 000 II: migration against GUP-fast", () => {
+  const PIN = C.FOLL_PIN;
+
+  it("GUP-fast pins first (B1–B3): try_to_migrate_one() sees the pin at A2, restores the PTE; B4 finds it unchanged, the pin stands", () => {
+    const core = makeCore();
+    const { mm, pfn } = page(core);
+    expect(core.x.gup_fast_pte_begin(core.ctx, mm, BASE, PIN)).toBe(C.GUPF_OK);
+    expect(core.x.try_to_migrate_one(mm, BASE, pfn, SHARE)).toBe(-C.EBUSY);
+    expect(core.x.gup_fast_pte_finish(core.ctx)).toBe(C.GUPF_OK);
+    expect(core.x.PageAnonExclusive(pfn)).toBe(1);
+    expect(pfnAt(core, mm, BASE)).toBe(pfn);
+  });
+
+  it("the migration entry first: GUP-fast finds no present PTE and falls back to the slow path", () => {
+    const core = makeCore();
+    const { mm, pfn } = page(core);
+    core.x.try_to_migrate_one(mm, BASE, pfn, SHARE);
+    expect(core.x.gup_fast_pte_begin(core.ctx, mm, BASE, PIN)).toBe(C.GUPF_NOT_PRESENT);
+    expect(core.x.folio_ref_count(pfn)).toBe(1);
+  });
+
+  it("without the clear-then-check order, the five steps of the seed lose PageAnonExclusive of a pinned page", () => {
+    const core = makeCore();
+    const { mm, pfn } = page(core);
+    // 1. the pins are checked before the PTE is cleared: none yet
+    expect(core.x.folio_maybe_dma_pinned(pfn)).toBe(0);
+    // 2. GUP-fast pins the page meanwhile: the PTE has not changed, B4 cannot notice
+    expect(core.x.gup_fast_pte_begin(core.ctx, mm, BASE, PIN)).toBe(C.GUPF_OK);
+    expect(core.x.gup_fast_pte_finish(core.ctx)).toBe(C.GUPF_OK);
+    //    … and the migration entry goes in with no second look (no share step)
+    expect(core.x.try_to_migrate_one(mm, BASE, pfn, C.MIGRATE_READ_EXCLUSIVE)).toBe(C.MIGRATION_ENTRY_WRITE);
+    // 3. fork() turns the writable entry readable in parent and child
+    const child = core.mmAlloc();
+    core.copyPageRange(child, mm, BASE, BASE + 4096, C.COPY_COW);
+    // 4. the migration fails on the pin's references
+    const dst = core.ops.migrateFolioAlloc()!;
+    expect(core.x.migrate_folio_move(pfn, dst)).toBe(-C.EAGAIN);
+    // 5. the entries are restored: readable, so not exclusive — a pinned page possibly shared
+    for (const m of [mm, child]) expect(core.x.remove_migration_pte(m, BASE, pfn, pfn, PROT_READ)).toBe(1);
+    expect(core.x.folio_maybe_dma_pinned(pfn)).toBe(1);
+    expect(core.x.PageAnonExclusive(pfn)).toBe(0);
   });
 });

@@ -4,10 +4,11 @@
 // while a migration is under way, and no frame leaked.
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
-import { PROT_READ, MADV_PAGEOUT, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_GET, type Kernel, type Process } from "../../src/index.js";
+import { PROT_READ, MADV_PAGEOUT, MAP_SHARED, MAP_ANONYMOUS, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_GET, type Kernel, type Process } from "../../src/index.js";
+import { makeStrategy, defineStrategy, MREMAP_MAYMOVE, MREMAP_FIXED, type StrategyError } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE, STRATEGIES, errnoOf, failsCleanly } from "./helpers.js";
 
-const EAGAIN = -11, EACCES = -13, EFAULT = -14, ENOENT = -2, EBUSY = -16, ENOMEM = -12;
+const EAGAIN = -11, EACCES = -13, EFAULT = -14, ENOENT = -2, EBUSY = -16, ENOMEM = -12, ENOSYS = -38;
 
 function oneWrittenPage(k: Kernel, value = 7): { p: Process; a: number; pfn: number } {
   const p = k.spawn();
@@ -109,11 +110,35 @@ describe.each(STRATEGIES)("migratePages (%s)", (strategy) => {
     expect(k.counters().pgmigrateFail).toBe(1);
   });
 
+  it("a shared-memory page is -ENOSYS (not modelled yet) and stays", () => {
+    const k = kernel(strategy);
+    const p = k.spawn();
+    const a = p.mmap(null, PAGE, RW, MAP_SHARED | MAP_ANONYMOUS);
+    p.write(a, 4);
+    const pfn = p.pfnAt(a);
+    expect(p.migratePages(a, PAGE).status).toEqual([ENOSYS]);
+    expect(p.pfnAt(a)).toBe(pfn);
+    expect(k.counters().pgmigrateFail).toBe(0); // never isolated: add_folio_for_migration() refused it
+  });
+
+  it("the process exits while its page is under migration: finish() frees both frames", () => {
+    const k = kernel(strategy);
+    const { p, a } = oneWrittenPage(k);
+    const m = p.migratePages(a, PAGE, { phase: "start" });
+    expect(k.heldFrames().map((f) => f.holders.map((h) => h.kind))).toEqual([["isolated"], ["migration"]]);
+    p.exit();
+    m.finish();
+    expect(m.status).toEqual([0]);
+    expect(k.heldFrames()).toEqual([]);
+    expect(errnoOf(() => p.migratePages(a, PAGE))).toBe("ESRCH");
+  });
+
   it("bad ranges are EINVAL and change nothing", () => {
     const k = kernel(strategy);
     const { p, a } = oneWrittenPage(k);
     failsCleanly(k, "EINVAL", () => p.migratePages(a + 1, PAGE));
     failsCleanly(k, "EINVAL", () => p.migratePages(a, 0));
+    failsCleanly(k, "EINVAL", () => p.migratePages(a, 2 ** 50));
     failsCleanly(k, "EINVAL", () => p.migratePages(a, PAGE, { phase: "hold" as "start" }));
   });
 });
@@ -149,6 +174,33 @@ describe("migration entries keep PageAnonExclusive (6c287605fd56)", () => {
     expect(k.ops.migrationEntry(p.mm, a)?.type).toBe("read");
     m.finish();
     expect(k.ops.PageAnonExclusive(p.pfnAt(a)!)).toBe(false);
+  });
+});
+
+describe("the strategies' migration entries", () => {
+  it("the knob stands for 6c287605fd56 in 5.19; the older strategies have read/write entries only", () => {
+    expect(makeStrategy("anon-exclusive").migrationReadExclusive).toBe(true);
+    expect(makeStrategy("anon-exclusive", { migrationReadExclusive: false }).kernels).toMatch(/^no released kernel/);
+    expect(makeStrategy("mapcount").migrationReadExclusive).toBeUndefined();
+    expect(makeStrategy("pagecount").tracksAnonExclusive).toBe(false);
+  });
+
+  it("a custom strategy may leave the member out (then: tracksAnonExclusive), but not give a non-boolean", () => {
+    const { migrationReadExclusive: _, ...rest } = makeStrategy("anon-exclusive");
+    void _;
+    const k = kernel(defineStrategy({ ...rest, id: "no-member" }));
+    const { p, a } = oneWrittenPage(k);
+    p.mprotect(a, PAGE, PROT_READ);
+    const m = p.migratePages(a, PAGE, { phase: "start" });
+    expect(k.ops.migrationEntry(p.mm, a)?.type).toBe("read-exclusive");
+    m.finish();
+    let problems: readonly string[] = [];
+    try {
+      defineStrategy({ ...rest, id: "bad", migrationReadExclusive: "yes" as unknown as boolean });
+    } catch (e) {
+      problems = (e as StrategyError).problems;
+    }
+    expect(problems).toEqual(['migrationReadExclusive: must be true or false, not "yes"']);
   });
 });
 
@@ -244,6 +296,34 @@ describe("while a page is under migration (two phases)", () => {
     expect(k.heldFrames()).toEqual([]);
   });
 
+  it("mremap moves the entry; finish() finds it at the new address through the rmap", () => {
+    const k = kernel("anon-exclusive");
+    const { p, a } = oneWrittenPage(k, 12);
+    const m = p.migratePages(a, PAGE, { phase: "start" });
+    const b = p.mremap(a, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a + 16 * PAGE);
+    expect(b).toBe(a + 16 * PAGE);
+    expect(k.ops.migrationEntry(p.mm, b)?.type).toBe("write");
+    m.finish();
+    expect(m.status).toEqual([0]);
+    expect(p.read(b)).toBe(12);
+  });
+
+  it("a swap-cache folio moves with its slot: the process still holding the swap entry swaps the new frame in", () => {
+    const k = kernel("anon-exclusive");
+    const { p, a } = oneWrittenPage(k, 13);
+    p.madvise(a, PAGE, MADV_PAGEOUT);
+    const c = p.fork();
+    expect(c.read(a)).toBe(13); // the child swaps it in: in the swap cache, mapped by the child
+    const old = c.pfnAt(a)!;
+    expect(c.migratePages(a, PAGE).status).toEqual([0]);
+    const moved = c.pfnAt(a)!;
+    expect(moved).not.toBe(old);
+    expect(p.folioAt(a)).toBe(moved); // the parent's swap entry now finds the new frame
+    expect(p.read(a)).toBe(13);
+    expect(p.pfnAt(a)).toBe(moved);
+    expect(k.counters().swapins).toBe(2); // the child's read from the slot, the parent's from the swap cache
+  });
+
   it("MADV_PAGEOUT and reclaim pass the page by; a snapshot is refused; finish() twice is EINVAL", () => {
     const k = kernel("anon-exclusive");
     const { p, a } = oneWrittenPage(k, 8);
@@ -265,5 +345,25 @@ describe("while a page is under migration (two phases)", () => {
     k.unlockFolio(pfn);
     expect(p.pfnAt(a)).toBe(pfn);
     expect(k.ops.PageAnonExclusive(pfn)).toBe(true);
+  });
+});
+
+describe("the oracle sees migration as invisible", () => {
+  it("a migration that moved a page under a coherent pin would be a wrong COW", () => {
+    const k = kernel("anon-exclusive");
+    const { p, a, pfn } = oneWrittenPage(k);
+    p.rdmaRegister(a, PAGE, true);
+    // what remove_migration_pte() would report had the pinned page moved (it cannot: see above)
+    k.trace.points.remove_migration_pte.emit({ pid: p.pid, address: a, pfn, newPfn: pfn + 1, exclusive: true });
+    expect(k.findings.map((f) => [f.kind, f.pfn])).toEqual([["wrong-cow", pfn]]);
+    expect(k.counters().wrongCow).toBe(1);
+  });
+
+  it("a failed migration restores the old frame: no finding", () => {
+    const k = kernel("anon-exclusive");
+    const { p, a, pfn } = oneWrittenPage(k);
+    p.rdmaRegister(a, PAGE, true);
+    k.trace.points.remove_migration_pte.emit({ pid: p.pid, address: a, pfn, newPfn: pfn, exclusive: true });
+    expect(k.findings).toEqual([]);
   });
 });

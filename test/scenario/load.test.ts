@@ -150,3 +150,31 @@ describe("malformed scenarios fail before anything runs", () => {
     ]);
   });
 });
+
+describe("the migrate step", () => {
+  it("checks its phases: start is named, finish names a migration begun so and nothing else", () => {
+    const text = `${head}steps:
+  - { op: mmap, as: buf, pages: 2 }
+  - { op: migrate, addr: buf, phase: start }
+  - { op: migrate, addr: buf, phase: start, as: m }
+  - { op: migrate, phase: finish, migration: m, addr: buf }
+  - { op: migrate, phase: finish, migration: nom }
+  - { op: migrate, phase: finish }
+  - { op: migrate, addr: buf, as: x }
+  - { op: migrate, addr: buf, expect: [0, EPERM] }
+`;
+    expect(problems(text)).toEqual([
+      "5:5: migrate with phase: start needs `as`, the name phase: finish will use",
+      "7:5: migrate with phase: finish takes only `migration` (the range is the one its start named)",
+      '8:46: no migration "nom" yet; a migration is made by migrate (phase: start)',
+      "9:5: migrate with phase: finish needs `migration`: the name its phase: start step gave it",
+      "10:31: only migrate with phase: start is named (`as`): the others end at once",
+      '11:43: steps[7].expect[1]: expected one of 0, 1, "EFAULT", "ENOENT", "EACCES", "EBUSY", "ENOMEM", "EAGAIN", "ENOSYS", found "EPERM"',
+    ]);
+  });
+
+  it("a well-formed two-phase migration loads", () => {
+    const text = `${head}steps:\n  - { op: mmap, as: buf, pages: 1 }\n  - { op: migrate, addr: buf, phase: start, as: m, expect: [1] }\n  - { op: migrate, phase: finish, migration: m, expect: [EAGAIN] }\n`;
+    expect(parseScenarios("t.yaml", text)[0]!.scenario.steps).toHaveLength(3);
+  });
+});
