@@ -126,7 +126,11 @@ export class Dmirror implements DevPagemapOwner {
     });
   }
 
-  /** dev_pagemap_ops.migrate_to_ram (dmirror_devmem_fault()): the faulting page, and only it, moves back. @internal */
+  /**
+   * dev_pagemap_ops.migrate_to_ram (dmirror_devmem_fault()), called by a CPU fault on one of
+   * this device's entries with a reference to `page` held: that page, and only it, moves back
+   * to system memory for every process that maps it.
+   */
   migrateToRam(p: MmProcess, vma: Vma, addr: number, page: number): void {
     void vma;
     const m = migrate_vma_setup(this.k, p, addr, 1, "device-private", this.pgmap, page);

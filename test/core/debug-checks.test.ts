@@ -151,8 +151,9 @@ describe("the release build has no checks", () => {
     // one check per place of change: set_pte_at/set_pmd_at/ptep_cmpxchg, the anonymous, wp reuse,
     // wp copy and file faults, fork's copy (PMD, PTE, deferred copy and share), populate,
     // mprotect (PMD, PTE), try_to_unmap_one()'s two restores, do_swap_page()'s install,
-    // try_to_migrate_one()'s restore and remove_migration_pte()'s install
-    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(19);
+    // try_to_migrate_one()'s restore and remove_migration_pte()'s install, migrate_vma_collect()'s
+    // restore of a pinned page and restore_exclusive_pte()'s install
+    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(21);
   });
 });
 
