@@ -210,7 +210,7 @@ export {
 export {
   MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_ANON, MIGRATE_VMA_SHARE_ANON,
   MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_EXCLUSIVE, MIGRATE_PFN_DEVICE,
-  RESTORE_VM_WRITE, memremap_page, memunmap_page, zone_device_page_init, page_pgmap, migrate_vma_collect,
-  try_to_migrate_one_device, remove_migration_pte_device, migrate_device_move, make_device_exclusive_one,
+  RESTORE_VM_WRITE, INSERT_VM_WRITE, memremap_page, memunmap_page, zone_device_page_init, page_pgmap, migrate_vma_collect,
+  migrate_vma_insert_page, try_to_migrate_one_device, remove_migration_pte_device, migrate_device_move, make_device_exclusive_one,
   restore_exclusive_pte, device_entry_get,
 } from "./migrate_device";

@@ -30,7 +30,7 @@ import {
   pte_swp_soft_dirty, pte_swp_uffd_wp, PTE_PFN_BITS, SWP_OFFSET_SHIFT, _PAGE_PRESENT,
   _PAGE_USER, _PAGE_PROTNONE,
 } from "./pte";
-import { walk_ptep, walk_pmdp, entryLoad, entryStore, mm_valid } from "./pgtable";
+import { walk_ptep, walk_pmdp, walk_alloc_ptep, entryLoad, entryStore, mm_valid, add_mm_counter, MM_ANONPAGES } from "./pgtable";
 import {
   Page, pageAddr, pfn_valid, page_folio, folio_test_anon, folio_test_large, folio_ref_add,
   folio_ref_count, PageAnonExclusive, ClearPageAnonExclusive, setPageFlag, clearPageFlag,
@@ -39,7 +39,7 @@ import {
 } from "./page";
 import {
   folio_remove_rmap_ptes, folio_add_anon_rmap_ptes, folio_try_share_anon_rmap_pte,
-  folio_put_refs, folio_mapping_raw, folio_index, RMAP_EXCLUSIVE,
+  folio_put_refs, folio_mapping_raw, folio_index, folio_add_new_anon_rmap, RMAP_EXCLUSIVE,
 } from "./rmap";
 import { alloc_pages } from "./page_alloc";
 import { page_table_check_pte_set } from "./page_table_check";
@@ -240,6 +240,33 @@ export function migrate_vma_collect(ctx: u32, mm: u32, start: f64, end: f64, fla
   }
   C.next = <f64>a;
   return <i32>C.nrRecords;
+}
+
+/** migrate_vma_insert_page() flags */
+/** The VMA has VM_WRITE: the new device-private entry is writable. */
+export const INSERT_VM_WRITE: u32 = 1;
+
+/**
+ * migrate_vma_insert_page(): a hole (or the zero page) at `va` of `mm` that collect marked for
+ * migration gets the driver's fresh device page `page` — a new exclusive anonymous page of
+ * anon_vma `anonVma` at `index`, mapped by a device-private entry, writable in a VM_WRITE VMA —
+ * one more reference and MM_ANONPAGES. Returns 0, -ENOMEM (no page table; nothing changed) or
+ * -EBUSY when something else is mapped there now (nothing changed).
+ */
+export function migrate_vma_insert_page(ctx: u32, mm: u32, va: f64, page: u32, anonVma: u32, index: u32, flags: u32): i32 {
+  if (!mm_valid(mm) || !pfn_valid(page) || !testPageFlag(page, PG_zone_device)) return -EINVAL;
+  const a = <u64>va;
+  const slot = walk_alloc_ptep(ctx, mm, a);
+  if (slot == 0) return -ENOMEM;
+  const old = entryLoad(slot);
+  // the zero page may be replaced; anything else was mapped meanwhile
+  if (pte_present(old) ? !pte_special(old) : !pte_none(old)) return -EBUSY;
+  folio_add_new_anon_rmap(page, anonVma, index, RMAP_EXCLUSIVE);
+  folio_ref_add(page, 1);
+  add_mm_counter(mm, MM_ANONPAGES, 1);
+  entryStore(slot, swp_entry_to_pte((flags & INSERT_VM_WRITE) != 0
+    ? make_writable_device_private_entry(<u64>page) : make_readable_device_private_entry(<u64>page)));
+  return 0;
 }
 
 /**

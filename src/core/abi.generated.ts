@@ -264,6 +264,7 @@ export interface CoreExports {
   zone_device_page_init(pfn: number): number;
   page_pgmap(pfn: number): number;
   migrate_vma_collect(ctx: number, mm: number, start: number, end: number, flags: number, pgmap: number): number;
+  migrate_vma_insert_page(ctx: number, mm: number, va: number, page: number, anonVma: number, index: number, flags: number): number;
   try_to_migrate_one_device(mm: number, va: number, pfn: number, flags: number): number;
   remove_migration_pte_device(mm: number, va: number, src: number, dst: number): number;
   migrate_device_move(src: number, dst: number, extra: number): number;
@@ -533,6 +534,7 @@ export const C = {
   MIGRATE_PFN_EXCLUSIVE: 256,
   MIGRATE_PFN_DEVICE: 512,
   RESTORE_VM_WRITE: 1,
+  INSERT_VM_WRITE: 1,
 } as const;
 
 /** A constant of the core with the name and description its source tags it with. */

@@ -331,6 +331,10 @@ export class CoreOps {
   zoneDevicePageInit(pfn: number): boolean { return this.x.zone_device_page_init(pfn) === 0; }
   /** page->pgmap of a ZONE_DEVICE page, 0 for any other frame. */
   pagePgmap(pfn: number): number { return this.x.page_pgmap(pfn) >>> 0; }
+  /** migrate_vma_insert_page() (INSERT_* flags): 0, -ENOMEM or -EBUSY. */
+  migrateVmaInsertPage(mm: number, addr: number, page: number, anonVma: number, index: number, flags: number): number {
+    return this.x.migrate_vma_insert_page(this.ctx, mm, addr, page, anonVma, index, flags);
+  }
   /** try_to_migrate_one() of a device-private entry: 1, or -ENOENT. */
   tryToMigrateOneDevice(mm: number, addr: number, pfn: number, flags: number): number {
     return this.x.try_to_migrate_one_device(mm, addr, pfn, flags);

@@ -18,7 +18,7 @@ import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
 import { type Vma, VM_WRITE, hex } from "./vma.js";
-import { rmap_walk_anon } from "./rmap.js";
+import { rmap_walk_anon, anon_vma_prepare } from "./rmap.js";
 import { Stat } from "./stats.js";
 import { FaultBlocked } from "./wait.js";
 import { PAGE_SIZE } from "./uapi.js";
@@ -225,20 +225,40 @@ function migrate_vma_check_page(k: MmKernel, folio: number, faultPage: number): 
  * migrate_vma_pages() (__migrate_device_pages()): for each page the driver gave a destination,
  * the anon mapping, index and flags move (folio_migrate_mapping(), folio_migrate_flags()); a
  * source in the swap cache leaves it first for device memory (folio_free_swap()), or stays.
- * Holes are not populated: migrate_vma_insert_page() is not modelled, so a hole stays a hole,
- * as when a driver declines it. What fails loses MIGRATE_PFN_MIGRATE.
+ * A hole (or the zero page) the driver gave a device page is populated with it
+ * (migrate_vma_insert_page()). What fails loses MIGRATE_PFN_MIGRATE.
  */
 export function migrate_vma_pages(k: MmKernel, m: MigrateVma): void {
   const ops = k.ops;
-  for (const pg of m.pages) {
-    if (pg.dst === 0 || pg.srcPfn === 0) {
+  m.pages.forEach((pg, i) => {
+    if (pg.dst === 0) {
       pg.src &= ~C.MIGRATE_PFN_MIGRATE;
-      continue;
+      return;
     }
-    if (!(pg.src & C.MIGRATE_PFN_MIGRATE)) continue;
+    if (pg.srcPfn === 0) {
+      if (pg.src & C.MIGRATE_PFN_MIGRATE && !migrate_vma_insert_page(k, m, m.start + i * PAGE_SIZE, pg.dst)) pg.src &= ~C.MIGRATE_PFN_MIGRATE;
+      return;
+    }
+    migrate_one(k, m, pg);
+  });
+}
+
+/** migrate_vma_insert_page(): the VMA gets its anon_vma first (anon_vma_prepare()); false when the page could not go in. */
+function migrate_vma_insert_page(k: MmKernel, m: MigrateVma, addr: number, page: number): boolean {
+  if (!k.ops.pageTestFlag(page, C.PG_zone_device)) return false; // only device memory is inserted here
+  const vma = m.vma;
+  const anonVma = vma.anonVma ?? anon_vma_prepare(k.anonVmas, vma, m.p.vmas, m.p.mm);
+  return k.ops.migrateVmaInsertPage(m.p.mm, addr, page, anonVma.id, vma.index(addr), vma.flags & VM_WRITE ? C.INSERT_VM_WRITE : 0) === 0;
+}
+
+/** __migrate_device_pages() for one collected page. */
+function migrate_one(k: MmKernel, m: MigrateVma, pg: MigrateVmaPage): void {
+  const ops = k.ops;
+  {
+    if (!(pg.src & C.MIGRATE_PFN_MIGRATE)) return;
     if (ops.pageTestFlag(pg.dst, C.PG_zone_device) && ops.pageTestFlag(pg.srcPfn, C.PG_swapcache) && !ops.folioFreeSwap(pg.srcPfn)) {
       pg.src &= ~C.MIGRATE_PFN_MIGRATE;
-      continue;
+      return;
     }
     if (ops.migrateDeviceMove(pg.srcPfn, pg.dst, pg.srcPfn === m.faultPage ? 1 : 0) !== 0) pg.src &= ~C.MIGRATE_PFN_MIGRATE;
   }
@@ -257,7 +277,9 @@ export function migrate_vma_finalize(k: MmKernel, m: MigrateVma): number {
     const src = pg.srcPfn;
     let dst = pg.dst;
     if (src === 0) {
+      // an inserted page keeps the reference of its entry
       if (dst !== 0) putDestination(k, dst);
+      if (dst !== 0 && pg.src & C.MIGRATE_PFN_MIGRATE) moved++;
       continue;
     }
     const ok = (pg.src & C.MIGRATE_PFN_MIGRATE) !== 0 && dst !== 0;

@@ -145,7 +145,7 @@ export const STEP_SCHEMAS: readonly object[] = [
   op("device_migrate", "HMM_DMIRROR_MIGRATE_TO_DEV (`to: device`, the default) or HMM_DMIRROR_MIGRATE_TO_SYS (`to: system`) of the range (a page `buf[3]` alone is one page) by `device`; `expect`: each page's status", ["device", "addr"], {
     device: id, ...range,
     to: { enum: ["device", "system"], description: "device (default): system pages move to device-private memory (migrate_vma_setup() with MIGRATE_VMA_SELECT_SYSTEM); system: the device's pages come back" },
-    expect: perRun({ type: "array", items: { oneOf: [{ enum: [0] }, { enum: deviceErrnos }] } }, "each page's status: 0 moved, EBUSY left where it was (pinned, locked, referenced, not selected), ENOENT nothing there (a hole, the zero page), ENOMEM no free page on the other side"),
+    expect: perRun({ type: "array", items: { oneOf: [{ enum: [0] }, { enum: deviceErrnos }] } }, "each page's status: 0 moved (a hole or the zero page gets a zeroed device page), EBUSY left where it was (pinned, locked, referenced), ENOENT nothing the request selects (a swap entry, a page on the other side already; a hole, to system), ENOMEM no free page on the other side"),
   }),
   op("device_exclusive", "HMM_DMIRROR_EXCLUSIVE: make_device_exclusive_range() of the range by `device` (a page `buf[3]` alone is one page); `expect`: each page's status", ["device", "addr"], {
     device: id, ...range,

@@ -24,8 +24,9 @@ import { PAGE_SIZE } from "../mm/uapi.js";
 /**
  * What became of one page of a migration or an exclusive request: 0 done, or a negative errno —
  * -EBUSY (left where it was: pinned, locked, referenced beyond its mappings), -ENOENT (nothing
- * the request selects is there: a hole, the zero page, a swap entry, a page on the other side
- * already), -ENOMEM (no free page on the other side). @public
+ * the request selects is there: a swap entry, a page on the other side already, or — for a
+ * migration to system memory — a hole), -ENOMEM (no free page on the other side). A hole or the
+ * zero page migrated to the device gets a zeroed device page. @public
  */
 export type DeviceStatus = number;
 
@@ -160,11 +161,12 @@ export class Dmirror implements DevPagemapOwner {
       const n = Math.min(BATCH, pages - done);
       const m = migrate_vma_setup(this.k, this.process, addr + done * PAGE_SIZE, n, select, this.pgmap);
       allocAndCopy(m);
-      const wanted = m.pages.map((pg) => pg.dst !== 0);
+      // what the driver was asked to move (collected pages; holes too, for device memory) and got a page for
+      const asked = m.pages.map((pg) => (pg.src & C.MIGRATE_PFN_MIGRATE) !== 0 && (pg.srcPfn !== 0 || select === "system"));
+      const given = m.pages.map((pg) => pg.dst !== 0);
       migrate_vma_pages(this.k, m);
       const status = m.pages.map((pg, i): DeviceStatus =>
-        pg.srcPfn === 0 ? (pg.refused ? -C.EBUSY : -C.ENOENT)
-          : !wanted[i] ? -C.ENOMEM : pg.src & C.MIGRATE_PFN_MIGRATE ? 0 : -C.EBUSY);
+        pg.refused ? -C.EBUSY : !asked[i] ? -C.ENOENT : !given[i] ? -C.ENOMEM : pg.src & C.MIGRATE_PFN_MIGRATE ? 0 : -C.EBUSY);
       this.countMoved(migrate_vma_finalize(this.k, m), select === "system" ? Stat.deviceMigrated : Stat.deviceMigratedToRam);
       out.push(...status);
     }
@@ -175,15 +177,15 @@ export class Dmirror implements DevPagemapOwner {
     for (let i = 0; i < n; i++) this.k.stats.inc(stat);
   }
 
-  /** dmirror_migrate_alloc_and_copy(): a free device page per collected page, its contents copied. */
+  /** dmirror_migrate_alloc_and_copy(): a free device page per collected page or hole, its contents copied (or cleared). */
   private allocAndCopyToDevice(m: MigrateVma): void {
     const ops = this.k.ops;
     for (const pg of m.pages) {
-      if (pg.srcPfn === 0 || !(pg.src & C.MIGRATE_PFN_MIGRATE)) continue;
+      if (!(pg.src & C.MIGRATE_PFN_MIGRATE)) continue;
       const dpage = this.pgmap.pfns.find((pfn) => ops.folioRefCount(pfn) === 0);
       if (dpage === undefined) continue; // dmirror_devmem_alloc_page() found none: the page stays
       ops.zoneDevicePageInit(dpage);
-      this.k.core.setTag(dpage, this.k.core.tag(pg.srcPfn));
+      this.k.core.setTag(dpage, pg.srcPfn === 0 ? 0 : this.k.core.tag(pg.srcPfn));
       pg.dst = dpage;
     }
   }

@@ -66,13 +66,31 @@ describe.each(STRATEGIES)("migrate_vma to device memory and back (%s)", (strateg
   it("HMM_DMIRROR_MIGRATE_TO_SYS brings the device's pages back; system pages and holes are -ENOENT", () => {
     const k = kernel(strategy);
     const { p, a } = written(k, 2);
-    const q = p.mmap(null, PAGE, RW, PRIV);
+    const q = p.mmap(null, 2 * PAGE, RW, PRIV);
     const d = p.openDmirror(2);
     expect(d.migrateToDevice(a, 1)).toEqual([0]);
-    expect(d.migrateToDevice(q, 1)).toEqual([ENOENT]); // a hole: migrate_vma_insert_page() is not modelled
     expect(d.migrateToSystem(a, 2)).toEqual([0, ENOENT]);
+    expect(d.migrateToSystem(q, 2)).toEqual([ENOENT, ENOENT]);
     expect([p.read(a), p.read(a + PAGE), d.freePages]).toEqual([10, 11, 2]);
     expect(k.counters().deviceMigratedToRam).toBe(1);
+  });
+
+  it("a hole and the zero page get zeroed device pages (migrate_vma_insert_page()): exclusive, writable, counted", () => {
+    const k = kernel(strategy);
+    const p = k.spawn();
+    const q = p.mmap(null, 2 * PAGE, RW, PRIV);
+    expect(p.read(q + PAGE)).toBe(0); // the zero page
+    const d = p.openDmirror(2);
+    expect(d.migrateToDevice(q, 2)).toEqual([0, 0]);
+    const e = [entry(k, p, q)!, entry(k, p, q + PAGE)!];
+    expect(e.map((x) => [x.kind, x.writable, k.ops.folioMapcount(x.pfn), k.ops.folioRefCount(x.pfn), k.ops.PageAnonExclusive(x.pfn)]))
+      .toEqual([["private", true, 1, 1, true], ["private", true, 1, 1, true]]);
+    expect(p.rss().anon).toBe(2);
+    expect([d.read(q), d.read(q + PAGE)]).toEqual([0, 0]);
+    p.write(q, 7); // back to a system page, writable: no write fault
+    expect([p.read(q), p.read(q + PAGE)]).toEqual([7, 0]);
+    const c = k.counters();
+    expect([c.deviceMigrated, c.deviceFaults, c.wpFaults, c.copies]).toEqual([2, 2, 0, 0]);
   });
 
   it("a read-only exclusive page keeps PageAnonExclusive through a readable-exclusive migration entry (6c287605fd56)", () => {
