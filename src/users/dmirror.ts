@@ -11,7 +11,7 @@ import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "../mm/kernel.js";
 import type { MmProcess } from "../mm/process.js";
-import { hex, VM_WRITE, type Vma } from "../mm/vma.js";
+import { hex, VM_READ, VM_WRITE, type Vma } from "../mm/vma.js";
 import { faultIn } from "../mm/memory.js";
 import {
   type DevPagemap, type DevPagemapOwner, type MigrateVma, memremap_pages, memunmap_pages, pgmapOf,
@@ -107,7 +107,8 @@ export class Dmirror implements DevPagemapOwner {
    * HMM_DMIRROR_WRITE of one page (dmirror_write()): the device writes `value` to the process's
    * page at `addr`, breaking COW first as hmm_range_fault() with HMM_PFN_REQ_WRITE does. EPERM
    * for its own device page mapped read-only (dmirror_do_write(): no write permission in the
-   * mirror), as the test driver answers.
+   * mirror), as the test driver answers, or for a VMA without VM_WRITE (hmm_vma_fault()); EFAULT
+   * for one without VM_READ (hmm_vma_walk_test()).
    */
   write(addr: number, value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `HMM_DMIRROR_WRITE: value ${value}`);
@@ -216,6 +217,10 @@ export class Dmirror implements DevPagemapOwner {
     const page = addr - (addr % PAGE_SIZE);
     const vma = p.vmas.lookup(page);
     if (vma === null) throw new CowsimError("EFAULT", `HMM_DMIRROR: no VMA at ${hex(addr)} in pid ${p.pid}`);
+    // the mirror is invalidated by any change of the mapping (the MMU notifier), so its access
+    // goes through hmm_range_fault()'s checks: hmm_vma_walk_test() and hmm_vma_fault()
+    if (!(vma.flags & VM_READ)) throw new CowsimError("EFAULT", `HMM_DMIRROR: ${vma.describe()} is not readable`);
+    if (write && !(vma.flags & VM_WRITE)) throw new CowsimError("EPERM", `HMM_DMIRROR_WRITE: ${vma.describe()} is not writable`);
     let pfn: number | null = null;
     const e = ops.deviceEntry(p.mm, page);
     if (e !== null && e.kind === "private" && pgmapOf(this.k, e.pfn) === this.pgmap) {
@@ -225,9 +230,7 @@ export class Dmirror implements DevPagemapOwner {
       if (write && !e.writable) throw new CowsimError("EPERM", `HMM_DMIRROR_WRITE: exclusive page ${e.pfn} at ${hex(page)} is read-only`);
       pfn = e.pfn;
     } else {
-      // hmm_range_fault(): HMM_PFN_REQ_FAULT, with HMM_PFN_REQ_WRITE for a write — which
-      // hmm_vma_fault() refuses in a VMA without VM_WRITE
-      if (write && !(vma.flags & VM_WRITE)) throw new CowsimError("EPERM", `HMM_DMIRROR_WRITE: ${vma.describe()} is not writable`);
+      // hmm_range_fault(): HMM_PFN_REQ_FAULT, with HMM_PFN_REQ_WRITE for a write
       if (e?.kind === "exclusive") this.atomic.delete(page);
       faultIn(this.k, p, page, write);
       pfn = ops.translateOne(p.mm, page);

@@ -4,7 +4,7 @@
 // refused, fork / mprotect / munmap / GUP / reclaim meeting the entries, and no frame leaked.
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
-import { PROT_READ, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, createKernel, type Kernel, type Process } from "../../src/index.js";
+import { PROT_READ, PROT_NONE, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, createKernel, type Kernel, type Process } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE, STRATEGIES, failsCleanly } from "./helpers.js";
 
 const EBUSY = -16, ENOENT = -2, ENOMEM = -12;
@@ -297,6 +297,9 @@ describe("the error contract of the device", () => {
     failsCleanly(k, "EINVAL", () => d.write(a, -1));
     p.mprotect(a, PAGE, PROT_READ);
     failsCleanly(k, "EFAULT", () => d.makeExclusive(a, 1)); // get_user_pages(FOLL_WRITE) of a read-only mapping
+    failsCleanly(k, "EPERM", () => d.write(a, 1)); // hmm_vma_fault(): no VM_WRITE
+    p.mprotect(a, PAGE, PROT_NONE);
+    failsCleanly(k, "EFAULT", () => d.read(a)); // hmm_vma_walk_test(): no VM_READ
   });
 
   it("ENOMEM when fewer frames are free than device pages asked for; EBUSY removing a device in use; nothing changed", () => {
