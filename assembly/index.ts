@@ -110,7 +110,7 @@ export {
 export {
   PG_locked, PG_referenced, PG_uptodate, PG_dirty, PG_lru, PG_head, PG_tail, PG_active,
   PG_reserved, PG_writeback, PG_swapbacked, PG_swapcache, PG_anon_exclusive, PG_hwpoison,
-  PG_buddy, PG_isolated, PG_ORDER_SHIFT, GUP_PIN_COUNTING_BIAS, ENTIRELY_MAPPED,
+  PG_buddy, PG_isolated, PG_zone_device, PG_ORDER_SHIFT, GUP_PIN_COUNTING_BIAS, ENTIRELY_MAPPED,
   PAGE_FIELD_FLAGS, PAGE_FIELD_REFCOUNT, PAGE_FIELD_MAPCOUNT, PAGE_FIELD_MAPPING, PAGE_FIELD_INDEX, PAGE_FIELD_PRIVATE,
   page_folio, folio_test_large, folio_order, folio_nr_pages, folio_test_anon, folio_test_ksm,
   folio_ref_count, folio_ref_add, folio_ref_sub_return, folio_ref_try_add, folio_ref_freeze,
@@ -229,3 +229,10 @@ export {
   MTHP_STAT_SPLIT_DEFERRED, NR_MTHP_STATS, PG_partially_mapped, mthp_stat, count_mthp_stat, do_anonymous_folio,
   folio_test_partially_mapped, deferred_split_folio, can_split_folio, split_folio, deferred_split_scan,
 } from "./large_folio";
+export {
+  MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_ANON, MIGRATE_VMA_SHARE_ANON,
+  MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_EXCLUSIVE, MIGRATE_PFN_DEVICE,
+  RESTORE_VM_WRITE, INSERT_VM_WRITE, memremap_page, memunmap_page, zone_device_page_init, page_pgmap, migrate_vma_collect,
+  migrate_vma_insert_page, try_to_migrate_one_device, remove_migration_pte_device, migrate_device_move, make_device_exclusive_one,
+  restore_exclusive_pte, device_entry_get,
+} from "./migrate_device";

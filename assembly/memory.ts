@@ -212,8 +212,10 @@ export const FRESH_MM: u32 = 0xffffffff;
 
   /** A possibly pinned anon page the copy would hand back: a tally of 1. */
   pte_entry(ptep: u32, pte: u64, addr: u64): i32 {
-    if (!pte_present(pte) || pte_special(pte)) return 0;
-    const pfn = <u32>pte_pfn(pte);
+    // a device-exclusive entry is copied as the present PTE it is restored to
+    const deviceExclusive = !pte_present(pte) && !pte_none(pte) && is_device_exclusive_entry(pte);
+    if (!deviceExclusive && (!pte_present(pte) || pte_special(pte))) return 0;
+    const pfn = deviceExclusive ? <u32>swp_offset(pte) : <u32>pte_pfn(pte);
     if (!pfn_valid(pfn)) return 0;
     const folio = page_folio(pfn);
     return folio_test_anon(folio) && folio_maybe_dma_pinned(folio) && (this.deferAny != 0 || PageAnonExclusive(pfn)) ? 1 : 0;
@@ -795,11 +797,12 @@ const TALLY_ZAPPED: i32 = 1;
     } else if (is_migration_entry(pte)) {
       const m = mm_counter_of(page_folio(<u32>swp_offset(pte)));
       if (m == MM_ANONPAGES) this.rssAnon--; else if (m == MM_SHMEMPAGES) this.rssShmem--; else this.rssFile--;
-    } else if (is_device_private_entry(pte)) {
+    } else if (is_device_private_entry(pte) || is_device_exclusive_entry(pte)) {
+      // a device-exclusive entry holds the reference but not the map count of its page
       const pfn = <u32>swp_offset(pte);
       const folio = page_folio(pfn);
       this.rssAnon--;
-      folio_remove_rmap_ptes(folio, pfn, 1);
+      if (is_device_private_entry(pte)) folio_remove_rmap_ptes(folio, pfn, 1);
       folio_put_refs(folio, 1);
     } else if (is_pte_marker_entry(pte)) {
       const m = pte_marker_get(pte);

@@ -90,6 +90,8 @@ export const PG_hwpoison: u32 = 13;
 export const PG_buddy: u32 = 14;
 /** @pageflag PG_isolated isolated from the LRU for migration or compaction */
 export const PG_isolated: u32 = 15;
+/** @pageflag PG_zone_device a ZONE_DEVICE page of a device's pgmap, never the buddy allocator's (Linux: the page's zone, folio_is_zone_device()) */
+export const PG_zone_device: u32 = 16;
 export const PG_ORDER_SHIFT: u32 = 24;
 export const PG_ORDER_MASK: u32 = 0x1f << PG_ORDER_SHIFT;
 

@@ -7,10 +7,11 @@ import {
   folio_maybe_dma_pinned, folio_ref_add, folio_ref_sub_return, folio_order, mapcountAddr,
   largeMapcountAddr, entireMapcountAddr, nrPagesMappedAddr, PageAnonExclusive,
   SetPageAnonExclusive, ClearPageAnonExclusive, setPageFlag, testPageFlag, PG_swapbacked,
-  PG_reserved, PAGE_MAPPING_ANON, PAGE_MAPPING_FLAGS, ENTIRELY_MAPPED, FOLIO_PAGES_MAPPED,
+  PG_reserved, PG_zone_device, PAGE_MAPPING_ANON, PAGE_MAPPING_FLAGS, ENTIRELY_MAPPED, FOLIO_PAGES_MAPPED,
 } from "./page";
 import { free_pages } from "./page_alloc";
 import { folio_remove_rmap_ptes_done } from "./large_folio";
+import { free_zone_device_folio } from "./migrate_device";
 import { EBUSY, HPAGE_PMD_ORDER } from "./layout";
 import { MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES } from "./pgtable";
 
@@ -215,6 +216,10 @@ export function folio_try_share_anon_rmap_pmd(folio: u32): i32 {
 export function folio_put_refs(folio: u32, nr: i32): bool {
   if (folio_ref_sub_return(folio, nr) != 0) return false;
   if (testPageFlag(folio, PG_reserved)) return false;
+  if (testPageFlag(folio, PG_zone_device)) {
+    free_zone_device_folio(folio);
+    return true;
+  }
   free_pages(folio, folio_order(folio));
   return true;
 }

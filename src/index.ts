@@ -37,6 +37,10 @@ export type { PinContract } from "./kernel.js";
 export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./kernel.js";
 export type { PartialGup } from "./kernel.js";
 
+// ---- device memory (HMM) ---------------------------------------------------------------------
+export { Dmirror } from "./kernel.js";
+export type { DeviceStatus } from "./kernel.js";
+
 // ---- strategies ------------------------------------------------------------------------------
 export {
   STRATEGIES, STRATEGY_IDS, makeStrategy, defineStrategy, registerStrategy, unregisterStrategy, strategies,

@@ -11,6 +11,7 @@ import { MmProcess } from "./mm/process.js";
 import type { Counters } from "./mm/stats.js";
 import { hex } from "./mm/vma.js";
 import { Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/users.js";
+import { Dmirror } from "./users/dmirror.js";
 import { Oracle, type Finding } from "./oracle/oracle.js";
 import type { Journal } from "./oracle/journal.js";
 import { CowsimError } from "./errno.js";
@@ -62,6 +63,16 @@ export class Process extends MmProcess {
     if (direction !== "read" && direction !== "write") throw new CowsimError("EINVAL", `O_DIRECT direction ${String(direction)}`);
     return this.kernel.syscall(this.pid, () => `o_direct_${direction}(${hex(addr)}, ${hex(length)})`,
       () => { this.live(); return new DirectIo(this.kernel, this, direction, addr, length); });
+  }
+
+  /**
+   * open("/dev/hmm_dmirror0") (lib/test_hmm.c): a simulated device mirroring this process, with
+   * `devicePages` pages of device-private memory taken from the machine's free frames for the
+   * device's life. ENOMEM (nothing changed) when fewer are free.
+   */
+  openDmirror(devicePages = 16): Dmirror {
+    return this.kernel.syscall(this.pid, () => `open(/dev/hmm_dmirror0, ${devicePages} device pages)`,
+      () => { this.live(); return new Dmirror(this.kernel, this, devicePages); });
   }
 
   /**
@@ -308,6 +319,7 @@ export type { WaitReason } from "./mm/wait.js";
 export { Migration } from "./mm/migrate.js";
 export type { MigrateOptions, MigrateStatus } from "./mm/migrate.js";
 export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/users.js";
+export { Dmirror, type DeviceStatus } from "./users/dmirror.js";
 export type { PartialGup } from "./users/users.js";
 export type { Finding, FindingKind } from "./oracle/oracle.js";
 export type { ChainStep, JournalEntry } from "./oracle/journal.js";

@@ -26,6 +26,13 @@ CVE-2020-29374: vmsplice() in the child, unmap, the parent writes
   PASS anon-exclusive Linux ≥ 6.5        copies 1, reuses 0, no findings
 mapcount's finding: missed COW: the pipe of pid 2 shows 2 at 0x7ffff7ffe000, which another process wrote after the reference was taken
 `,
+  "device-memory.js": `\
+migrate to device: [0,0], free device pages 2
+the device reads 1 and 2
+parent reads 1 and 2, child reads 3 and 2
+moved to the device 2, faulted back 2, copies 1, free device pages 4
+findings: none
+`,
   "custom-strategy.js": `\
 strategy        kernels              child reads  copies  reuses  unnecessary  missed
 mapcount        Linux ≤ 5.7                    2       1       1            0       0

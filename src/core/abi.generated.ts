@@ -275,6 +275,18 @@ export interface CoreExports {
   can_split_folio(folio: number): number;
   split_folio(folio: number): number;
   deferred_split_scan(): number;
+  memremap_page(ctx: number, pgmap: number): number;
+  memunmap_page(pfn: number): number;
+  zone_device_page_init(pfn: number): number;
+  page_pgmap(pfn: number): number;
+  migrate_vma_collect(ctx: number, mm: number, start: number, end: number, flags: number, pgmap: number): number;
+  migrate_vma_insert_page(ctx: number, mm: number, va: number, page: number, anonVma: number, index: number, flags: number): number;
+  try_to_migrate_one_device(mm: number, va: number, pfn: number, flags: number): number;
+  remove_migration_pte_device(mm: number, va: number, src: number, dst: number): number;
+  migrate_device_move(src: number, dst: number, extra: number): number;
+  make_device_exclusive_one(mm: number, va: number, pfn: number): number;
+  restore_exclusive_pte(mm: number, va: number, prot: number, flags: number): number;
+  device_entry_get(ctx: number, mm: number, va: number): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -391,6 +403,7 @@ export const C = {
   PG_hwpoison: 13,
   PG_buddy: 14,
   PG_isolated: 15,
+  PG_zone_device: 16,
   PG_ORDER_SHIFT: 24,
   GUP_PIN_COUNTING_BIAS: 1024,
   ENTIRELY_MAPPED: 8388608,
@@ -568,6 +581,17 @@ export const C = {
   MTHP_STAT_SPLIT_DEFERRED: 7,
   NR_MTHP_STATS: 8,
   PG_partially_mapped: 23,
+  MIGRATE_VMA_SELECT_SYSTEM: 1,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE: 2,
+  MIGRATE_VMA_ANON: 256,
+  MIGRATE_VMA_SHARE_ANON: 512,
+  MIGRATE_PFN_VALID: 1,
+  MIGRATE_PFN_MIGRATE: 2,
+  MIGRATE_PFN_WRITE: 8,
+  MIGRATE_PFN_EXCLUSIVE: 256,
+  MIGRATE_PFN_DEVICE: 512,
+  RESTORE_VM_WRITE: 1,
+  INSERT_VM_WRITE: 1,
 } as const;
 
 /** A constant of the core with the name and description its source tags it with. */
@@ -647,6 +671,7 @@ export const PAGE_FLAGS: readonly TaggedConstant[] = [
   {"name":"PG_hwpoison","short":"PG_hwpoison","description":"hardware-poisoned (per page)","value":13},
   {"name":"PG_buddy","short":"PG_buddy","description":"free, owned by the page allocator (Linux: page type PGTY_buddy)","value":14},
   {"name":"PG_isolated","short":"PG_isolated","description":"isolated from the LRU for migration or compaction","value":15},
+  {"name":"PG_zone_device","short":"PG_zone_device","description":"a ZONE_DEVICE page of a device's pgmap, never the buddy allocator's (Linux: the page's zone, folio_is_zone_device())","value":16},
   {"name":"PG_partially_mapped","short":"PG_partially_mapped","description":"(page[1] of a large folio) on the deferred split queue, partially mapped","value":23},
 ];
 /** The core's vmstat counters. */

@@ -452,6 +452,16 @@ export class Core {
     }
   }
 
+  /**
+   * migrate_vma_collect() of [start, end) (MIGRATE_VMA_* flags): one record per page, `aux`
+   * its MIGRATE_PFN_* bits (0: left alone), `pfn` the collected page (0 for a hole), `kind` 1
+   * where a page the request selects was found (and refused, without MIGRATE_PFN_VALID).
+   */
+  migrateVmaCollect(mm: number, start: number, end: number, flags: number, pgmap: number): CoreRecord[] {
+    return this.ranged(start, end, "migrate_vma_collect",
+      (from) => this.x.migrate_vma_collect(this.ctx, mm, from, end, flags, pgmap));
+  }
+
   /** zap_page_range() of [start, end) (ZAP_* flags). */
   zapPageRange(mm: number, start: number, end: number, flags = 0): CoreRecord[] {
     return this.ranged(start, end, "zap_page_range",

@@ -384,4 +384,55 @@ export class CoreOps {
   /** count_mthp_stat() for what the kernel layer decides (reclaim's swpout, swpout_fallback). */
   countMthpStat(order: number, item: number): void { this.x.count_mthp_stat(order, item); }
   folioOrder(folio: number): number { return this.x.folio_order(folio) >>> 0; }
+
+  // ---- device memory (assembly/migrate_device.ts) ----------------------------------------------
+
+  /** memremap_pages() of one page for pgmap `pgmap`: a free ZONE_DEVICE pfn, or null when no frame is free. */
+  memremapPage(pgmap: number): number | null {
+    const r = this.x.memremap_page(this.ctx, pgmap);
+    return r < 0 ? null : r;
+  }
+  /** memunmap_pages() of one free device page: true when it went back to the allocator. */
+  memunmapPage(pfn: number): boolean { return this.x.memunmap_page(pfn) === 0; }
+  /** zone_device_page_init() + lock_page(): false when the device page is in use. */
+  zoneDevicePageInit(pfn: number): boolean { return this.x.zone_device_page_init(pfn) === 0; }
+  /** page->pgmap of a ZONE_DEVICE page, 0 for any other frame. */
+  pagePgmap(pfn: number): number { return this.x.page_pgmap(pfn) >>> 0; }
+  /** migrate_vma_insert_page() (INSERT_* flags): 0, -ENOMEM or -EBUSY. */
+  migrateVmaInsertPage(mm: number, addr: number, page: number, anonVma: number, index: number, flags: number): number {
+    return this.x.migrate_vma_insert_page(this.ctx, mm, addr, page, anonVma, index, flags);
+  }
+  /** try_to_migrate_one() of a device-private entry: 1, or -ENOENT. */
+  tryToMigrateOneDevice(mm: number, addr: number, pfn: number, flags: number): number {
+    return this.x.try_to_migrate_one_device(mm, addr, pfn, flags);
+  }
+  /** remove_migration_pte() onto device page `dst`: 0 (no entry of `src`), 1, or 3 (exclusive). */
+  removeMigrationPteDevice(mm: number, addr: number, src: number, dst: number): number {
+    return this.x.remove_migration_pte_device(mm, addr, src, dst);
+  }
+  /** folio_migrate_mapping() + folio_migrate_flags() of migrate_vma_pages(): 0, -EAGAIN or -EINVAL. */
+  migrateDeviceMove(src: number, dst: number, extra: number): number { return this.x.migrate_device_move(src, dst, extra); }
+  /** page_make_device_exclusive_one(): 1 (was writable), 0 (read-only), or -ENOENT. */
+  makeDeviceExclusiveOne(mm: number, addr: number, pfn: number): number {
+    return this.x.make_device_exclusive_one(mm, addr, pfn);
+  }
+  /** restore_exclusive_pte() (RESTORE_* flags): the pfn, or null when the entry is no device-exclusive one. */
+  restoreExclusivePte(mm: number, addr: number, prot: number, flags: number): number | null {
+    const r = this.x.restore_exclusive_pte(mm, addr, prot, flags);
+    return r < 0 ? null : r;
+  }
+  /** The device entry at `addr`: its pfn, kind and writability, or null. */
+  deviceEntry(mm: number, addr: number): DeviceEntryInfo | null {
+    const pfn = this.x.device_entry_get(this.ctx, mm, addr);
+    if (pfn < 0) return null;
+    const info = this.x.ctx_aux0(this.ctx) >>> 0;
+    return { pfn: pfn >>> 0, kind: info & 1 ? "private" : "exclusive", writable: (info & 4) !== 0 };
+  }
+}
+
+/** A device-private or device-exclusive entry, as deviceEntry() reads it. */
+export interface DeviceEntryInfo {
+  readonly pfn: number;
+  readonly kind: "private" | "exclusive";
+  readonly writable: boolean;
 }

@@ -15,6 +15,19 @@ import { anon_vma_fork } from "./rmap.js";
 import { exit_mmap } from "./mmap.js";
 import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { PAGE_SIZE } from "./uapi.js";
+import { try_restore_exclusive_pte } from "./migrate_device.js";
+
+/**
+ * copy_present_ptes()' test for a page fork must not simply share: a possibly pinned exclusive
+ * page of a parent with MMF_HAS_PINNED, when the strategy defers such pages.
+ */
+function forkMayDefer(k: MmKernel, parent: MmProcess, flags: number, pfn: number): boolean {
+  const ops = k.ops;
+  if (!(flags & (C.COPY_DEFER_PINNED_ANY | C.COPY_DEFER_PINNED_EXCLUSIVE))) return false;
+  if (!(ops.mmFlags(parent.mm) & C.MMF_HAS_PINNED)) return false;
+  if (!ops.folioMaybeDmaPinned(ops.pageFolio(pfn))) return false;
+  return (flags & C.COPY_DEFER_PINNED_ANY) !== 0 || ops.PageAnonExclusive(pfn);
+}
 
 /** The core's copy_page_range() flags for the strategy's choice of pages fork hands back. */
 const FORK_DEFER_FLAGS = { none: 0, pinned: C.COPY_DEFER_PINNED_ANY, "pinned-exclusive": C.COPY_DEFER_PINNED_EXCLUSIVE } as const;
@@ -121,7 +134,11 @@ function resolveRecord(k: MmKernel, parent: MmProcess, child: MmProcess, dst: Vm
       return;
     }
     case C.REC_DEVICE_EXCLUSIVE:
-      throw new Error("cowsim: device-exclusive entries are not modelled");
+      // copy_nonpresent_pte(): the entry is restored, then copied as the present PTE it was
+      try_restore_exclusive_pte(k, parent, parent.vmas.lookup(addr)!, addr, pfn);
+      if (forkMayDefer(k, parent, flags, pfn)) return resolveRecord(k, parent, child, dst, flags, C.REC_FORK_PINNED, addr, pfn);
+      if (ops.forkCopyDeferredPte(child.mm, parent.mm, addr, flags, C.NO_PFN, 0, 0) < 0) throw new Error(`cowsim: fork could not share pid ${parent.pid}'s restored page at ${addr}`);
+      return;
     case C.REC_SWAP:
       if (k.trace.points.copy_nonpresent_pte.listening) k.trace.points.copy_nonpresent_pte.emit({ pid: parent.pid, child: child.pid, address: addr, slot: pfn });
       return;

@@ -25,7 +25,11 @@ export type FrameHolder =
   | { readonly kind: "shmem"; readonly file: number; readonly index: number }
   | { readonly kind: "swap-cache"; readonly slot: number; readonly swapCount: number }
   /** memory_failure()'s reference to a poisoned frame: never dropped, the frame is lost. */
-  | { readonly kind: "hwpoison" };
+  | { readonly kind: "hwpoison" }
+  /** A ZONE_DEVICE page of pgmap `pgmap`: the device owns the frame (free: on its free list). */
+  | { readonly kind: "device"; readonly pgmap: number; readonly free: boolean }
+  /** A device-exclusive entry keeps the reference of the mapping it replaced. */
+  | { readonly kind: "device-exclusive"; readonly pid: number; readonly address: number };
 
 /** A frame that is not free, with everything that holds it. @public */
 export interface HeldFrame {
@@ -59,6 +63,8 @@ export function describeHolder(h: FrameHolder): string {
     case "gup": return `referenced by the ${h.owner} of pid ${h.pid} (${h.refs === C.GUP_PIN_COUNTING_BIAS ? "a pin" : `${h.refs} reference${h.refs > 1 ? "s" : ""}`})`;
     case "shmem": return `in the page cache of shmem file ${h.file}, page ${h.index}`;
     case "hwpoison": return "kept by memory_failure(): hardware-poisoned, never freed";
+    case "device": return `device-private memory of pgmap ${h.pgmap}${h.free ? ", free on the device's list" : ""}`;
+    case "device-exclusive": return `held by pid ${h.pid}'s device-exclusive entry at 0x${h.address.toString(16)}`;
     case "swap-cache": return h.swapCount > 0
       ? `in the swap cache for slot ${h.slot}, which ${h.swapCount} swap entr${h.swapCount > 1 ? "ies name" : "y names"}`
       : `in the swap cache for slot ${h.slot}, idle (no swap entry names it; reclaim frees it)`;
@@ -79,6 +85,16 @@ function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
   for (const pfn of k.lockedFolios()) add(pfn, { kind: "locked" });
   for (const [pfn, refs] of k.hwpoisoned) for (let i = 0; i < refs; i++) add(pfn, { kind: "hwpoison" });
   for (const [src, dst] of k.migrating) add(dst, { kind: "migration", src });
+  for (const pgmap of k.pgmaps.values()) {
+    for (const pfn of pgmap.pfns) add(pfn, { kind: "device", pgmap: pgmap.id, free: ops.folioRefCount(pfn) === 0 });
+  }
+  for (const p of k.processes.values()) {
+    for (const vma of p.vmas) {
+      for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
+        if ((r.kind & 0xff) === C.PTE_KIND_DEVICE_EXCLUSIVE) add(r.pfn, { kind: "device-exclusive", pid: p.pid, address: r.address });
+      }
+    }
+  }
   for (const pin of k.pins.active.values()) {
     for (const pfn of pin.pfns) {
       const folio = ops.pageFolio(pfn);
@@ -93,6 +109,7 @@ function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
 function refsOf(h: FrameHolder): number {
   switch (h.kind) {
     case "isolated": case "gup": return h.refs;
+    case "device": return 0;
     default: return 1;
   }
 }
@@ -117,7 +134,7 @@ export function heldFrames(k: MmKernel): HeldFrame[] {
     for (const vma of p.vmas) {
       for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
         const kind = r.kind & 0xff;
-        if ((kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) || r.aux & SPECIAL) continue;
+        if (kind !== C.PTE_KIND_DEVICE_PRIVATE && ((kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) || r.aux & SPECIAL)) continue;
         const folio = ops.pageFolio(r.pfn);
         if (folio === k.hugeZeroFolio) continue;
         const l = held.get(folio);
@@ -211,9 +228,24 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
           if (!k.migrating.has(folio)) bad("pte-valid", `pid ${p.pid} has a migration entry for pfn ${r.pfn} at ${hex(r.address)}, which is under no migration`);
           continue;
         }
-        if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
-        if (r.aux & SPECIAL) continue; // the zero page
+        if (kind === C.PTE_KIND_DEVICE_EXCLUSIVE) {
+          // counted as the page it replaced, which it keeps a reference to but no map count of
+          anon++;
+          if (ops.folioIsMapped(ops.pageFolio(r.pfn))) bad("mapcount", `pid ${p.pid} has a device-exclusive entry at ${hex(r.address)} for pfn ${r.pfn}, which is still mapped`);
+          continue;
+        }
+        const device = kind === C.PTE_KIND_DEVICE_PRIVATE;
+        if (device && !ops.pageTestFlag(r.pfn, C.PG_zone_device)) {
+          bad("pte-valid", `pid ${p.pid} has a device-private entry at ${hex(r.address)} for pfn ${r.pfn}, which is no ZONE_DEVICE page`);
+          continue;
+        }
+        if (!device && kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
+        if (!device && r.aux & SPECIAL) continue; // the zero page
         const pfn = r.pfn;
+        if (!device && ops.pageTestFlag(pfn, C.PG_zone_device)) {
+          bad("pte-valid", `pid ${p.pid} maps device-private pfn ${pfn} with a present PTE at ${hex(r.address)}`);
+          continue;
+        }
         if (pfn >= k.core.layout.nframes || ops.pageTestFlag(pfn, C.PG_buddy)) {
           bad("pte-valid", `pid ${p.pid} maps free or invalid pfn ${pfn} at ${hex(r.address)}`);
           continue;
@@ -230,7 +262,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         const isAnon = ops.folioTestAnon(folio);
         const huge = (r.kind & C.PAGEMAP_HUGE) !== 0;
         if (isAnon) anon++; else shmem++;
-        const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable: (r.aux & W) !== 0, anon: isAnon, shared: vma.shmem !== null };
+        const writable = device ? ops.deviceEntry(p.mm, r.address)!.writable : (r.aux & W) !== 0;
+        const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable, anon: isAnon, shared: vma.shmem !== null };
         const list = byFrame.get(pfn);
         if (list) list.push(m); else byFrame.set(pfn, [m]);
         // writable anon PTE ⇒ exclusive

@@ -24,6 +24,7 @@ import { WaitQueues } from "./wait.js";
 import { PinRegistry } from "./gup.js";
 import { reclaim, swapCacheOrphan } from "./swap.js";
 import { memory_failure, type MemoryFailureOutcome } from "./memory_failure.js";
+import type { DevPagemap } from "./migrate_device.js";
 import { validateKernelOptions, formatOptionProblems } from "./options.js";
 import type { ThpOptions, ThpPolicy, ThpSize } from "./huge_memory.js";
 import { mthp_stats, split_huge_pages_pid, deferred_split_scan, type MthpStats, type SplitHugePagesResult } from "./large_folio.js";
@@ -115,6 +116,8 @@ export class MmKernel implements KernelView {
   private readonly lockedByOthers = new Set<number>();
   /** Frames memory_failure() took, with the references it keeps on them: lost to the allocator. @internal */
   readonly hwpoisoned = new Map<number, number>();
+  /** MEMORY_DEVICE_PRIVATE pgmaps by id (page->pgmap), made by memremap_pages(). @internal */
+  readonly pgmaps = new Map<number, DevPagemap>();
   readonly processes = new Map<number, MmProcess>();
   readonly maxMapCount: number;
   readonly maxProcesses: number;

@@ -18,6 +18,7 @@ import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
 import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
 import { thpPmdFaultAllowed, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page } from "./huge_memory.js";
+import { do_device_entry_fault } from "./migrate_device.js";
 import type { TraceEvents } from "../trace/events.js";
 
 const MAX_RETRIES = 8;
@@ -164,6 +165,8 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       throw hwpoisonSigbus(p, addr, write);
     case C.ACCESS_MIGRATION:
       return migration_entry_wait(k, p, addr);
+    case C.ACCESS_OTHER:
+      return do_device_entry_fault(k, p, vma, addr);
     case C.ACCESS_MARKER:
       // handle_pte_marker(): a poisoned entry (a swap-in error) is VM_FAULT_HWPOISON, before uffd-wp
       if (markerBits(k, p, addr) & C.PTE_MARKER_POISONED) throw hwpoisonSigbus(p, addr, write);

@@ -34,6 +34,11 @@ const TS_COUNTERS = [
   ["thp_collapse_alloc", "THPs MADV_COLLAPSE or khugepaged made (thp_collapse_alloc)"],
   ["thp_collapse_alloc_failed", "collapses that found no free 2 MiB (thp_collapse_alloc_failed)"],
   ["thpWpReuses", "do_huge_pmd_wp_page() kept the THP mapped by its PMD"],
+  ["deviceMigrated", "pages migrate_vma moved into device-private memory"],
+  ["deviceFaults", "CPU faults on device-private entries (migrate_to_ram())"],
+  ["deviceMigratedToRam", "pages migrate_vma moved from device-private memory back to system memory"],
+  ["deviceExclusive", "pages make_device_exclusive_range() made exclusive to a device"],
+  ["deviceExclusiveRestored", "device-exclusive entries mapped again (restore_exclusive_pte(): a CPU fault or fork)"],
 ] as const;
 
 /** The oracle's verdicts, reported with the counters (0 when the oracle is off). */

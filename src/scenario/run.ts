@@ -6,7 +6,7 @@
 import {
   createKernel, uapi, validateKernelOptions, formatOptionProblems, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
   type Kernel, type KernelOptions, type FailKind, type Process, type Counters, type Finding, type JournalEntry,
-  type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages, type Migration,
+  type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages, type Migration, type Dmirror,
 } from "../kernel.js";
 import { CowsimError, ERRNO, type ErrnoName } from "../errno.js";
 import { addressOf, kernelOptionsOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
@@ -157,7 +157,7 @@ class Runner {
   readonly procs = new Map<string, Process>();
   readonly names: Record<number, string> = {};
   readonly ranges = new Map<string, { addr: number; length: number }>();
-  readonly handles = new Map<string, GupUser | Migration | number>();
+  readonly handles = new Map<string, GupUser | Migration | Dmirror | number>();
   /** Accesses that may wait (read/write with `as`), by name. */
   readonly accesses = new Map<string, Access>();
   private lastAccess: Access | undefined;
@@ -214,7 +214,13 @@ class Runner {
     return r.length;
   }
 
-  private handle<T extends GupUser | Migration | number>(step: Step, field: string): T {
+  /** A range step's length, where a page of a range (`buf[3]`) with no length is that one page. */
+  private onePageOr(step: Step): number {
+    return typeof step.addr === "string" && /\[[0-9]+\]/.test(step.addr) && step.length === undefined && step.pages === undefined
+      ? uapi.PAGE_SIZE : this.length(step);
+  }
+
+  private handle<T extends GupUser | Migration | Dmirror | number>(step: Step, field: string): T {
     return this.handles.get(step[field] as string) as T;
   }
 
@@ -272,12 +278,22 @@ class Runner {
       }
       case "migrate": {
         if (step.phase === "finish") return [...this.handle<Migration>(step, "migration").finish().status];
-        const length = typeof step.addr === "string" && /\[[0-9]+\]/.test(step.addr) && step.length === undefined && step.pages === undefined
-          ? uapi.PAGE_SIZE : this.length(step);
+        const length = this.onePageOr(step);
         const m = this.proc(step).migratePages(this.addr(step.addr), length, { phase: step.phase === "start" ? "start" : "all", all: (step.all as boolean | undefined) ?? false });
         if (step.as !== undefined) this.handles.set(step.as as string, m);
         return [...m.status];
       }
+      case "dmirror_open": this.handles.set(step.as as string, this.proc(step).openDmirror((step.pages as number | undefined) ?? 16)); return;
+      case "device_migrate": case "device_exclusive": {
+        const d = this.handle<Dmirror>(step, "device");
+        const pages = this.onePageOr(step) / uapi.PAGE_SIZE;
+        const addr = this.addr(step.addr);
+        if (step.op === "device_exclusive") return d.makeExclusive(addr, pages);
+        return step.to === "system" ? d.migrateToSystem(addr, pages) : d.migrateToDevice(addr, pages);
+      }
+      case "device_read": return this.handle<Dmirror>(step, "device").read(this.addr(step.addr));
+      case "device_write": this.handle<Dmirror>(step, "device").write(this.addr(step.addr), step.value as number); return;
+      case "dmirror_remove": this.handle<Dmirror>(step, "device").remove(); return;
       case "clear_soft_dirty": this.proc(step).clearSoftDirty(); return;
       case "vmsplice": this.handles.set(step.as as string, this.proc(step).vmsplice(this.addr(step.addr), this.length(step))); return;
       case "pipe_read": return this.handle<Pipe>(step, "pipe").read(step.reader !== undefined ? this.proc(step, "reader") : undefined);
@@ -363,7 +379,7 @@ class Runner {
         }
       }
       const wantRaw = step.op === "counters" ? undefined : pick(step.expect as PerRun<ExpectedValue> | undefined, run);
-      const want = step.op === "migrate" && Array.isArray(wantRaw) ? statusesOf(wantRaw as readonly (number | string)[]) : wantRaw;
+      const want = (step.op === "migrate" || step.op === "device_migrate" || step.op === "device_exclusive") && Array.isArray(wantRaw) ? statusesOf(wantRaw as readonly (number | string)[]) : wantRaw;
       // exec() may have set it (TypeScript cannot see that through the call)
       const last = this.lastAccess as Access | undefined;
       const blocked = last?.state === "blocked";

@@ -41,6 +41,8 @@ const values = { type: "array", items: value };
 const errnos = Object.keys(ERRNO);
 /** The statuses move_pages(2) reports a page with (see MigrateStatus). */
 const migrateErrnos = ["EFAULT", "ENOENT", "EACCES", "EBUSY", "ENOMEM", "EAGAIN", "ENOSYS"];
+/** The statuses the HMM test driver reports a page with (see DeviceStatus). */
+const deviceErrnos = ["EBUSY", "ENOENT", "ENOMEM"];
 const prot = {
   description: "`none`, letters of `rwx` (`rw`, `r`) or a list of PROT_* names",
   oneOf: [
@@ -137,6 +139,25 @@ export const STEP_SCHEMAS: readonly object[] = [
     all: { type: "boolean", description: "MPOL_MF_MOVE_ALL: pages other processes map too (default false: EACCES)" },
     expect: perRun({ type: "array", items: { enum: [0, 1, ...migrateErrnos] } }, "each page's status: 0 migrated, 1 queued (under migration until finish), or the errno it failed with"),
   }),
+  op("dmirror_open", "open() of the HMM test driver's device (lib/test_hmm.c) by the process: a device mirroring it, with `pages` pages of device-private memory (default 16), named `as`", ["as"], {
+    ...proc, pages: count, as: id,
+  }),
+  op("device_migrate", "HMM_DMIRROR_MIGRATE_TO_DEV (`to: device`, the default) or HMM_DMIRROR_MIGRATE_TO_SYS (`to: system`) of the range (a page `buf[3]` alone is one page) by `device`; `expect`: each page's status", ["device", "addr"], {
+    device: id, ...range,
+    to: { enum: ["device", "system"], description: "device (default): system pages move to device-private memory (migrate_vma_setup() with MIGRATE_VMA_SELECT_SYSTEM); system: the device's pages come back" },
+    expect: perRun({ type: "array", items: { oneOf: [{ enum: [0] }, { enum: deviceErrnos }] } }, "each page's status: 0 moved (a hole or the zero page gets a zeroed device page), EBUSY left where it was (pinned, locked, referenced), ENOENT nothing the request selects (a swap entry, a page on the other side already; a hole, to system), ENOMEM no free page on the other side"),
+  }),
+  op("device_exclusive", "HMM_DMIRROR_EXCLUSIVE: make_device_exclusive_range() of the range by `device` (a page `buf[3]` alone is one page); `expect`: each page's status", ["device", "addr"], {
+    device: id, ...range,
+    expect: perRun({ type: "array", items: { oneOf: [{ enum: [0] }, { enum: ["EBUSY"] }] } }, "each page's status: 0 exclusive to the device, EBUSY left as it was"),
+  }),
+  op("device_read", "HMM_DMIRROR_READ of one page: the device reads the process's page at `addr` (its own device page, a page it holds exclusively, or through hmm_range_fault())", ["device", "addr"], {
+    device: id, addr: address, expect: expectValue,
+  }),
+  op("device_write", "HMM_DMIRROR_WRITE of one page: the device writes `value` to the process's page at `addr` (COW broken first by hmm_range_fault())", ["device", "addr", "value"], {
+    device: id, addr: address, value,
+  }),
+  op("dmirror_remove", "the device goes (memunmap_pages()): its pages back to the allocator; EBUSY while any is in use", ["device"], { device: id }),
   op("clear_soft_dirty", "echo 4 > /proc/pid/clear_refs", [], { ...proc }),
   op("vmsplice", "vmsplice() of the range into a new pipe named `as`", ["addr", "as"], { ...proc, ...range, as: id }),
   op("pipe_read", "read() of the pipe: one value per page spliced", ["pipe"], { pipe: id, reader: id, expect: expectValue }),

@@ -10,6 +10,8 @@ import { Stats } from "../mm/stats.js";
 import { Vma, VmaInner, VmaLeaf, VmaList } from "../mm/vma.js";
 import { WaitQueue, WaitQueues } from "../mm/wait.js";
 import { DirectIo, FixedBuffers, MemoryRegion, Pipe, UserPages } from "../users/users.js";
+import { Dmirror } from "../users/dmirror.js";
+import { DevPagemap } from "../mm/migrate_device.js";
 import { Journal } from "../oracle/journal.js";
 import { Oracle } from "../oracle/oracle.js";
 import { Chunk, ShadowSpace, SharedShadow } from "../oracle/shadow.js";
@@ -25,5 +27,6 @@ export const STATE_CLASSES: ReadonlyMap<string, Class> = new Map<string, Class>(
   ["WaitQueue", WaitQueue], ["WaitQueues", WaitQueues],
   ["Pipe", Pipe], ["FixedBuffers", FixedBuffers], ["MemoryRegion", MemoryRegion], ["DirectIo", DirectIo], ["UserPages", UserPages],
   ["Journal", Journal], ["Oracle", Oracle], ["ShadowChunk", Chunk], ["ShadowSpace", ShadowSpace], ["SharedShadow", SharedShadow],
+  ["Dmirror", Dmirror], ["DevPagemap", DevPagemap],
   ["Rng", Rng],
 ]);
