@@ -1,12 +1,12 @@
 // Compiles and runs C benchmarks of the real kernel (needs a C compiler: cc, gcc or clang):
-// the programs named (faults, gup), or all of them; each prints one JSON line.
+// the programs named (faults, gup, thp), or all of them; each prints one JSON line.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const PROGRAMS = ["faults", "gup"];
+const PROGRAMS = ["faults", "gup", "thp"];
 const names = process.argv.length > 2 ? process.argv.slice(2) : PROGRAMS;
 for (const name of names) {
   if (!PROGRAMS.includes(name)) {
