@@ -40,7 +40,7 @@ const release = (p: Process, r: { raw: number }, len: number) => p.munmap(r.raw,
 
 /** Throws unless counter `c` grew by at least `n` since `before`: the case measured what it says. */
 function expectGrown(k: Kernel, c: Counter, before: number, n: number, what: string): void {
-  const got = k.counters()[c] - before;
+  const got = (k.counters()[c] ?? 0) - before;
   if (got < n) throw new Error(`bench:thp: ${what}: ${c} grew by ${got}, not ${n}`);
 }
 
@@ -50,10 +50,11 @@ function touchThps(p: Process, a: number, n: number, v: number): void {
 
 /** Whether migratePages() moves a PMD-mapped THP in this build (status 0, still PMD-mapped). */
 function migratesThp(): boolean {
-  const k = createKernel({ strategy: "anon-exclusive", memory: "16M", build: "release" });
+  const k = createKernel({ strategy: "anon-exclusive", memory: "64M", build: "release" });
   const p = k.spawn();
   const r = aligned(p, HPAGE, MADV_HUGEPAGE);
   p.write(r.a, 1);
+  if (!p.pmdMapped(r.a)) throw new Error("bench:thp: no THP to try migration on");
   return p.migratePages(r.a, HPAGE).status.every((s) => s === 0) && p.pmdMapped(r.a);
 }
 const thpMigration = migratesThp();
@@ -64,7 +65,7 @@ for (const oracle of [false, true]) {
   const p = k.spawn();
   const suffix = oracle ? "Oracle" : "";
   const on = oracle ? ", oracle on" : "";
-  const count = (c: Counter) => k.counters()[c];
+  const count = (c: Counter) => k.counters()[c] ?? 0;
   const len = THPS * HPAGE;
 
   cases.push(timed(`thpFirstTouchUs${suffix}`, `first touch of a THP${on}`, THPS,
@@ -134,11 +135,11 @@ const results = runCases(cases);
 
 // the development machine's kernel (6.18, THP "madvise", one NUMA node), measured by
 // npm run bench:kernel -- thp; it cannot migrate on one node, so migration has no figure
-const REFERENCE: Record<string, number> = { forkThp1GiBMs: 0.32, thpFirstTouchUs: 226, thpSharedWriteUs: 15.3, collapseUsPer2MiB: 778 };
+const REFERENCE: Record<string, number> = { forkThp1GiBMs: 0.48, thpFirstTouchUs: 177, thpSharedWriteUs: 11.4, collapseUsPer2MiB: 480 };
 const KERNEL = kernelFigures("thp", REFERENCE).figures;
 addLinux(results, KERNEL);
 const ROWS: Row[] = [
-  { label: "fork of 1 GiB of THPs", key: "forkThp1GiBMs", unit: "ms", linux: KERNEL.forkThp1GiBMs, digits: 2 },
+  { label: "fork of 1 GiB of THPs", key: "forkThp1GiBMs", unit: "ms", linux: KERNEL.forkThp1GiBMs, digits: 3 },
   { label: "first touch of a 2 MiB THP", key: "thpFirstTouchUs", unit: "µs", linux: KERNEL.thpFirstTouchUs, digits: 1 },
   { label: "first write to a shared THP (split + copy)", key: "thpSharedWriteUs", unit: "µs", linux: KERNEL.thpSharedWriteUs, digits: 1 },
   { label: "MADV_COLLAPSE of 2 MiB", key: "collapseUsPer2MiB", unit: "µs", linux: KERNEL.collapseUsPer2MiB, digits: 1 },
