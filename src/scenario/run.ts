@@ -225,8 +225,9 @@ class Runner {
 
   private handle<T extends GupUser | Migration | Dmirror | GupFastRace | number>(step: Step, field: string): T {
     const h = this.handles.get(step[field] as string);
-    // only a GUP-fast that backed off leaves a name the checks let through
-    if (h === undefined) throw new StepProblem(`${field} "${String(step[field])}" holds nothing: its GUP-fast backed off`);
+    // only a GUP-fast that backed off leaves a name the checks let through: a caller using
+    // pages pin_user_pages_fast() did not return, which a run may expect (EINVAL)
+    if (h === undefined) throw new CowsimError("EINVAL", `${field} "${String(step[field])}" holds nothing: its GUP-fast backed off`);
     return h as T;
   }
 
