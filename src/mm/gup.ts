@@ -333,7 +333,7 @@ export function gup_fast_begin(k: MmKernel, p: MmProcess, addr: number, flags: n
  * changed, B5 backs off from a R/O pin of a page no longer PageAnonExclusive. Without the
  * barriers (see gup_fast_begin()) only the grab lands now, unchecked — try_grab_folio_fast()
  * still refuses a folio being freed. Returns the page taken, or null with `reason` set. EINVAL
- * when it already ended.
+ * when it already ended; ESRCH, the grab given back, when its process exited meanwhile.
  */
 export function gup_fast_end(k: MmKernel, g: GupFastInFlight): number | null {
   if (g.ended) throw new CowsimError("EINVAL", `GUP-fast of ${hex(g.addr)} in pid ${g.pid}: already ended`);
@@ -341,6 +341,12 @@ export function gup_fast_end(k: MmKernel, g: GupFastInFlight): number | null {
   const b = g.begun;
   if (b === null) return null;
   k.pins.inFlight.delete(g);
+  if (!k.processes.has(g.pid)) {
+    // GUP-fast runs as the process itself (current->mm), which cannot exit halfway through it:
+    // a caller that let it has only the grab to give back
+    if (!g.grabPending) k.core.gupPut([b.pfn], g.flags);
+    throw new CowsimError("ESRCH", `GUP-fast of ${hex(g.addr)}: pid ${g.pid} exited before it ended`);
+  }
   if (g.grabPending) {
     if (!k.ops.tryGrabFolio(k.ops.pageFolio(b.pfn), 1, g.flags)) g.reason = C.GUPF_GRAB_FAILED;
   } else {

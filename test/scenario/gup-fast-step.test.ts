@@ -102,7 +102,7 @@ expect:
     expect(failures(r)).toEqual({ "anon-exclusive": [] });
   });
 
-  it("ending twice through the API is EINVAL", async () => {
+  it("ending twice through the API is EINVAL; ending after the process exited is ESRCH, the grab given back", async () => {
     const { createKernel, FOLL_PIN, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } = await import("../../src/index.js");
     const k = createKernel({ build: BUILD, memory: 4 << 20 });
     const p = k.spawn();
@@ -116,5 +116,12 @@ expect:
     expect(() => g.end()).toThrow(/EINVAL.*already ended/);
     pin.release();
     k.assertInvariants("end");
+    const q = k.spawn();
+    const b = q.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    q.write(b, 2);
+    const h = q.gupFastBegin(b, FOLL_PIN);
+    q.exit();
+    expect(() => h.end()).toThrow(/ESRCH.*exited before it ended/);
+    k.assertInvariants("after exit");
   });
 });
