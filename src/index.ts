@@ -34,7 +34,7 @@ export type { MigrateOptions, MigrateStatus } from "./kernel.js";
 // ---- GUP and its users ---------------------------------------------------------------------
 export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./kernel.js";
 export type { PinContract } from "./kernel.js";
-export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./kernel.js";
+export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages, GupFastRace } from "./kernel.js";
 export type { PartialGup } from "./kernel.js";
 
 // ---- device memory (HMM) ---------------------------------------------------------------------

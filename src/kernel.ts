@@ -10,7 +10,7 @@ import { MmKernel, type KernelOptions } from "./mm/kernel.js";
 import { MmProcess } from "./mm/process.js";
 import type { Counters } from "./mm/stats.js";
 import { hex } from "./mm/vma.js";
-import { Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/users.js";
+import { Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages, GupFastRace } from "./users/users.js";
 import { Dmirror } from "./users/dmirror.js";
 import { Oracle, type Finding } from "./oracle/oracle.js";
 import type { Journal } from "./oracle/journal.js";
@@ -82,6 +82,16 @@ export class Process extends MmProcess {
   pinUserPages(addr: number, pages: number, flags: number, fast = true): UserPages {
     return this.kernel.syscall(this.pid, () => `pin_user_pages${fast ? "_fast" : ""}(${hex(addr)}, ${pages}, 0x${(flags >>> 0).toString(16)})`,
       () => { this.live(); return new UserPages(this.kernel, this, addr, pages, flags, fast); });
+  }
+
+  /**
+   * GUP-fast of the page at `addr` (FOLL_FAST_ONLY), its first half: the PTE read and the page
+   * grabbed (B1–B3). end() on the result runs the re-check (B4, B5) and returns the page pinned,
+   * or null when GUP-fast backed off. Whatever runs between the two is what GUP-fast races with.
+   */
+  gupFastBegin(addr: number, flags: number): GupFastRace {
+    return this.kernel.syscall(this.pid, () => `gup_fast begin(${hex(addr)}, 0x${(flags >>> 0).toString(16)})`,
+      () => { this.live(); return new GupFastRace(this.kernel, this, addr, flags); });
   }
 }
 
@@ -308,6 +318,8 @@ export type { MthpStats, SplitHugePagesResult, SplitOutcome } from "./mm/large_f
 export { THP_SIZE_ORDERS } from "./mm/huge_memory.js";
 export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./mm/gup.js";
 export type { PinContract } from "./mm/gup.js";
+/** GUP-fast's outcomes by name, as GupFastRace.reason gives them. */
+export { GUP_FAST_REASONS } from "./core/index.js";
 export type { InvariantViolation, HeldFrame, FrameHolder, UsedSwapSlot } from "./mm/invariants.js";
 export { describeHolder } from "./mm/invariants.js";
 export type { MemoryFailureOutcome, MfResult } from "./mm/memory_failure.js";
@@ -318,7 +330,7 @@ export type { AccessState } from "./mm/process.js";
 export type { WaitReason } from "./mm/wait.js";
 export { Migration } from "./mm/migrate.js";
 export type { MigrateOptions, MigrateStatus } from "./mm/migrate.js";
-export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages } from "./users/users.js";
+export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages, GupFastRace } from "./users/users.js";
 export { Dmirror, type DeviceStatus } from "./users/dmirror.js";
 export type { PartialGup } from "./users/users.js";
 export type { Finding, FindingKind } from "./oracle/oracle.js";

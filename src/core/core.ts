@@ -532,6 +532,44 @@ export class Core {
     return { pfns, reason: this.x.ctx_gup_reason(this.ctx) >>> 0 };
   }
 
+  /**
+   * gup_fast_pte_range() for the one page at `va`, its first half: B1 (read the PTE), B2
+   * (pte_access_permitted()), B3 (grab the folio). Returns the page grabbed and the PMD and PTE
+   * B1 read, for gupFastPteFinish(); or the GUPF_* reason it backed off, holding nothing.
+   */
+  gupFastPteBegin(mm: number, va: number, flags: number): GupFastBegun | { reason: number } {
+    const reason = this.x.gup_fast_pte_begin(this.ctx, mm, va, flags) >>> 0;
+    if (reason !== C.GUPF_OK) return { reason };
+    return {
+      mm, va, flags, pfn: this.x.gup_fast_pte_pfn(this.ctx) >>> 0, pmd: this.x.pmdp_get(mm, va), pte: this.x.ptep_get(mm, va),
+      seq: this.x.mm_write_protect_seq(mm) >>> 0,
+    };
+  }
+
+  /**
+   * The second half, B4 (the PMD and PTE re-read: back off if either changed), B5 (a R/O pin
+   * of a page no longer PageAnonExclusive backs off) and, for FOLL_PIN, gup_fast_fallback()'s
+   * read_seqcount_retry() of write_protect_seq (a fork of the mm meanwhile undoes it). Returns GUPF_OK with the page still
+   * grabbed, or the reason with the grab undone. The core keeps one begun page in its context,
+   * which any GUP-fast between the halves overwrites; so B4 compares here, against what B1 read,
+   * and once it passes the core's own halves run again to judge B5 and drop their extra grab.
+   */
+  gupFastPteFinish(b: GupFastBegun): number {
+    const x = this.x;
+    if (x.pmdp_get(b.mm, b.va) !== b.pmd || x.ptep_get(b.mm, b.va) !== b.pte) {
+      this.gupPut([b.pfn], b.flags);
+      return C.GUPF_PTE_CHANGED;
+    }
+    let reason = x.gup_fast_pte_begin(this.ctx, b.mm, b.va, b.flags) >>> 0;
+    if (reason === C.GUPF_OK) {
+      reason = x.gup_fast_pte_finish(this.ctx) >>> 0;
+      if (reason === C.GUPF_OK) this.gupPut([b.pfn], b.flags);
+    }
+    if (reason === C.GUPF_OK && (b.flags & C.FOLL_PIN) && (x.mm_write_protect_seq(b.mm) >>> 0) !== b.seq) reason = C.GUPF_SEQ_RETRY;
+    if (reason !== C.GUPF_OK) this.gupPut([b.pfn], b.flags);
+    return reason;
+  }
+
   /** unpin_user_pages() / put_page() on pfns (with the flags they were taken with). */
   gupPut(pfns: readonly number[], flags: number): void {
     const s = this.scratch >>> 2;
@@ -542,6 +580,18 @@ export class Core {
       check(this.x.gup_put_scratch(this.ctx, n, flags), "gup_put");
     }
   }
+}
+
+/** A page GUP-fast grabbed in its first half (B1–B3), with the PMD and PTE it read. @public */
+export interface GupFastBegun {
+  readonly mm: number;
+  readonly va: number;
+  readonly flags: number;
+  readonly pfn: number;
+  readonly pmd: bigint;
+  readonly pte: bigint;
+  /** The mm's write_protect_seq when it began (FOLL_PIN retries if a fork moved it). */
+  readonly seq: number;
 }
 
 function failKind(kind: FailKind): number {

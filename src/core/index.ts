@@ -8,7 +8,7 @@ export { Core, PAGE_SIZE, abiFingerprint } from "./core.js";
 export { FrameTable } from "./frames.js";
 export { CoreOps } from "./ops.js";
 export type { WpFaultInfo, SwapEntryInfo, MigrationEntryInfo } from "./ops.js";
-export type { CoreOptions, CoreLayout, CoreRecord, SharedCore, FailKind, FailureInjection, MemoryImage } from "./core.js";
+export type { CoreOptions, CoreLayout, CoreRecord, SharedCore, FailKind, FailureInjection, MemoryImage, GupFastBegun } from "./core.js";
 export type { CoreBuild, CoreWasm, LoadCoreOptions } from "./wasm.js";
 export { CoreCheckError, loadCore } from "./wasm.js";
 export { tsTranslate } from "./ts-walk.js";

@@ -5,7 +5,7 @@
  * FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE. Every reference taken is recorded in the kernel's pin
  * registry, so the invariants can account for it and a release happens exactly once.
  */
-import { C } from "../core/index.js";
+import { C, type GupFastBegun } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
@@ -67,6 +67,8 @@ export class Pin implements PinView {
 export class PinRegistry {
   private nextId = 1;
   readonly active = new Map<number, Pin>();
+  /** GUP-fast grabs between their halves (gup_fast_begin() with the barriers): held, not yet a pin. */
+  readonly inFlight = new Set<GupFastInFlight>();
 
   add(owner: string, pid: number, flags: number, start: number, pfns: number[], contract: PinContract): Pin {
     const pin = new Pin(this.nextId++, owner, pid, flags, start, pfns, contract);
@@ -77,17 +79,17 @@ export class PinRegistry {
   /** References per folio that the holders account for (the invariants' "held" count). */
   heldRefs(k: MmKernel): Map<number, number> {
     const m = new Map<number, number>();
-    for (const pin of this.active.values()) {
-      for (const pfn of pin.pfns) {
-        const folio = k.ops.pageFolio(pfn);
-        let refs = 1;
-        if (pin.isPin) {
-          if (folio === 0) refs = 0; // pins of the zero page are not counted
-          else if (!k.ops.folioTestLarge(folio)) refs = C.GUP_PIN_COUNTING_BIAS;
-        }
-        if (refs) m.set(folio, (m.get(folio) ?? 0) + refs);
+    const count = (pfn: number, isPin: boolean) => {
+      const folio = k.ops.pageFolio(pfn);
+      let refs = 1;
+      if (isPin) {
+        if (folio === 0) refs = 0; // pins of the zero page are not counted
+        else if (!k.ops.folioTestLarge(folio)) refs = C.GUP_PIN_COUNTING_BIAS;
       }
-    }
+      if (refs) m.set(folio, (m.get(folio) ?? 0) + refs);
+    };
+    for (const pin of this.active.values()) for (const pfn of pin.pfns) count(pfn, pin.isPin);
+    for (const g of this.inFlight) count(g.begun!.pfn, (g.flags & FOLL_PIN) !== 0);
     return m;
   }
 }
@@ -112,14 +114,8 @@ export interface GupResult {
   readonly error: CowsimError | null;
 }
 
-/**
- * __get_user_pages() through gup_fast_fallback(): `nr` pages from `start`, with `flags`. Page
- * by page in address order, as Linux goes: each VMA is checked when GUP reaches it
- * (check_vma_flags()), and a page that cannot be taken — a VMA it may not touch, a fault that
- * runs out of memory — ends the walk there. Like pin_user_pages(), that is a partial result:
- * the pages before it are taken (and stay faulted in); with none taken, the error is thrown.
- */
-export function get_user_pages(k: MmKernel, p: MmProcess, start: number, nr: number, flags: number, fast = true): GupResult {
+/** The arguments every GUP entry point refuses with EINVAL (is_valid_gup_args()). */
+function checkGupArgs(start: number, nr: number, flags: number): void {
   if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE) {
     throw new CowsimError("EINVAL", `GUP: start ${start} is not a page-aligned address`);
   }
@@ -133,6 +129,18 @@ export function get_user_pages(k: MmKernel, p: MmProcess, start: number, nr: num
   if ((flags & FOLL_LONGTERM) && !(flags & FOLL_PIN)) {
     throw new CowsimError("EINVAL", "GUP: FOLL_LONGTERM goes with FOLL_PIN (pin_user_pages())");
   }
+}
+
+/**
+ * __get_user_pages() through gup_fast_fallback(): `nr` pages from `start`, with `flags`. Page
+ * by page in address order, as Linux goes: each VMA is checked when GUP reaches it
+ * (check_vma_flags()), and a page that cannot be taken — a VMA it may not touch, a fault that
+ * runs out of memory — ends the walk there. Like pin_user_pages(), that is a partial result:
+ * the pages before it are taken (and stay faulted in); with none taken, the error is thrown.
+ */
+export function get_user_pages(k: MmKernel, p: MmProcess, start: number, nr: number, flags: number, fast = true): GupResult {
+  checkGupArgs(start, nr, flags);
+
   let pfns: number[] = [];
   // GUP-fast first (it stops at the first entry it cannot take: a hole, PROT_NONE, a R/O entry
   // for FOLL_WRITE); 5.8's forced COW break goes through the slow path in COW mappings
@@ -266,4 +274,85 @@ function follow_huge_pmd(k: MmKernel, p: MmProcess, vma: Vma, addr: number, flag
   }
   if (!ops.tryGrabFolio(info.folio, 1, flags)) return null;
   return info.folio + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
+}
+
+/**
+ * One page of GUP-fast (gup_fast_pte_range()) stopped between its halves, so that a scenario
+ * can put the clearing side of seed 000 II and III (try_to_migrate_one(), try_to_unmap_one(),
+ * fork) between its grab (B3) and its re-check (B4, B5).
+ */
+export class GupFastInFlight {
+  /** Why it backed off (GUPF_*), or GUPF_OK while it holds the page or has taken it. */
+  reason: number;
+  ended = false;
+  constructor(
+    readonly pid: number,
+    readonly addr: number,
+    readonly flags: number,
+    /** What the first half grabbed (null when it backed off). */
+    readonly begun: GupFastBegun | null,
+    reason: number,
+    /**
+     * Without 088b8aa537c2's barriers the re-check already ran, reading the PTE before the grab
+     * was visible; the grab is still to land (end()) and nothing else can see it meanwhile.
+     */
+    readonly grabPending: boolean,
+  ) {
+    this.reason = reason;
+  }
+}
+
+/**
+ * gup_fast_pte_range()'s first half for the page at `addr`: B1 reads the PTE, B2 checks it
+ * permits the access, B3 grabs the folio. With the strategy's GUP-fast barriers (088b8aa537c2:
+ * smp_mb__after_atomic() after the grab, and the clearing side's barrier before
+ * folio_maybe_dma_pinned()) the grab is visible to everyone from here on. Without them a weakly
+ * ordered CPU may let the re-read of B4 pass the grab, and the clearing side's pin check pass its
+ * PTE clear: the store-buffering outcome both sides miss each other in. That outcome is the one
+ * modelled: B4 and B5 run now, and the grab becomes visible only at gup_fast_end().
+ * mm_set_has_pinned_flag() comes first, as in gup_fast_fallback().
+ */
+export function gup_fast_begin(k: MmKernel, p: MmProcess, addr: number, flags: number): GupFastInFlight {
+  checkGupArgs(addr, 1, flags);
+  if (flags & FOLL_PIN) k.ops.mmSetFlags(p.mm, C.MMF_HAS_PINNED);
+  const got = k.core.gupFastPteBegin(p.mm, addr, flags);
+  if (!("pfn" in got)) return new GupFastInFlight(p.pid, addr, flags, null, got.reason, false);
+  if (k.strategy.gupFastBarriers ?? true) {
+    const g = new GupFastInFlight(p.pid, addr, flags, got, C.GUPF_OK, false);
+    k.pins.inFlight.add(g);
+    return g;
+  }
+  const reason = k.core.gupFastPteFinish(got);
+  if (reason !== C.GUPF_OK) return new GupFastInFlight(p.pid, addr, flags, null, reason, false);
+  k.core.gupPut([got.pfn], flags);
+  return new GupFastInFlight(p.pid, addr, flags, got, C.GUPF_OK, true);
+}
+
+/**
+ * gup_fast_pte_range()'s second half: B4 re-reads the PMD and the PTE and backs off if either
+ * changed, B5 backs off from a R/O pin of a page no longer PageAnonExclusive. Without the
+ * barriers (see gup_fast_begin()) only the grab lands now, unchecked — try_grab_folio_fast()
+ * still refuses a folio being freed. Returns the page taken, or null with `reason` set. EINVAL
+ * when it already ended; ESRCH, the grab given back, when its process exited meanwhile.
+ */
+export function gup_fast_end(k: MmKernel, g: GupFastInFlight): number | null {
+  if (g.ended) throw new CowsimError("EINVAL", `GUP-fast of ${hex(g.addr)} in pid ${g.pid}: already ended`);
+  g.ended = true;
+  const b = g.begun;
+  if (b === null) return null;
+  k.pins.inFlight.delete(g);
+  if (!k.processes.has(g.pid)) {
+    // GUP-fast runs as the process itself (current->mm), which cannot exit halfway through it:
+    // a caller that let it has only the grab to give back
+    if (!g.grabPending) k.core.gupPut([b.pfn], g.flags);
+    throw new CowsimError("ESRCH", `GUP-fast of ${hex(g.addr)}: pid ${g.pid} exited before it ended`);
+  }
+  if (g.grabPending) {
+    if (!k.ops.tryGrabFolio(k.ops.pageFolio(b.pfn), 1, g.flags)) g.reason = C.GUPF_GRAB_FAILED;
+  } else {
+    g.reason = k.core.gupFastPteFinish(b);
+  }
+  if (g.reason !== C.GUPF_OK) return null;
+  k.stats.inc(Stat.gupFastPages);
+  return b.pfn;
 }

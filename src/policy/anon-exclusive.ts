@@ -96,6 +96,7 @@ export function anonExclusiveStrategy(knobs?: Readonly<Record<string, boolean>>)
     tracksAnonExclusive: true,
     gupBreaksCow: false,
     mprotectWriteUpgrade: k.mprotectWriteUpgrade!,
+    gupFastBarriers: k.gupFastBarriers!,
     directIoPins: k.directIoPins!,
     clearRefsSkipsPinned: true,
     freeSwapCacheAfterCow: true,

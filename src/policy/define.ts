@@ -55,6 +55,7 @@ const MEMBERS: readonly (readonly [keyof StrategyMembers, Check, string, boolean
   ["reclaimsPinned", isBool, "true or false"],
   ["unmap", (v) => typeof v === "object" && v !== null && isBool((v as Record<string, unknown>).shareAnon) && isBool((v as Record<string, unknown>).swpExclusive), "{ shareAnon: boolean, swpExclusive: boolean }"],
   ["migrationReadExclusive", isBool, "true or false", true],
+  ["gupFastBarriers", isBool, "true or false", true],
   ["gupBreaksCow", isBool, "true or false"],
   ["mprotectWriteUpgrade", isBool, "true or false"],
   ["directIoPins", isBool, "true or false"],

@@ -177,6 +177,12 @@ export interface CowStrategy {
    * is `unmap.shareAnon`, as for swap.)
    */
   readonly migrationReadExclusive?: boolean;
+  /**
+   * Linux 6.1 (088b8aa537c2): the barriers that order GUP-fast's grab before its re-check and
+   * the clearing side's PTE clear before its pin check. Without them (5.19 – 6.0 on a weakly
+   * ordered CPU) both sides may miss each other. Default: true.
+   */
+  readonly gupFastBarriers?: boolean;
   /** Linux 5.8 (17839856fd58): every GUP of a COW page breaks COW as a write would. */
   readonly gupBreaksCow: boolean;
   /** Linux 6.2 (64fe24a3e05e): mprotect() maps exclusive anonymous pages writable at once. */

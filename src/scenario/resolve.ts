@@ -29,15 +29,15 @@ export function runsOf(s: Scenario): RunSpec[] {
 const HANDLE_FIELDS: Readonly<Record<string, string>> = {
   pipe: "vmsplice", buffer: "io_uring_register", request: "o_direct_read|o_direct_write", region: "rdma_register",
   pin: "pin", isolated: "isolate", lock: "lock_folio", access: "read|write (with as)", migration: "migrate (phase: start)",
-  device: "dmirror_open",
+  device: "dmirror_open", gup: "gup_fast_begin",
 };
 const HANDLE_OF_OP: Readonly<Record<string, string>> = {
   vmsplice: "pipe", io_uring_register: "buffer", o_direct_read: "request", o_direct_write: "request",
   rdma_register: "region", pin: "pin", isolate: "isolated", lock_folio: "lock", read: "access", write: "access",
-  migrate: "migration", dmirror_open: "device",
+  migrate: "migration", dmirror_open: "device", gup_fast_begin: "gup",
 };
 /** Ops whose `expect` is one value, and those whose `expect` is a list. */
-const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume", "device_read"]);
+const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume", "device_read", "gup_fast_begin", "gup_fast_end"]);
 const LIST_READS = new Set(["pipe_read", "o_direct_complete", "migrate", "device_migrate", "device_exclusive"]);
 /** Ops that act on a range of memory (addr + length or pages). */
 const RANGE_OPS = new Set(["munmap", "mprotect", "mremap", "madvise", "pageout", "vmsplice", "io_uring_register", "o_direct_read", "o_direct_write", "rdma_register"]);
@@ -265,6 +265,9 @@ export function resolveNames(s: Scenario): NameProblem[] {
       if (name !== undefined) ranges.set(name, knownLength(step, "newLength", "newPages"));
     } else if (HANDLE_OF_OP[step.op] && step.as !== undefined) {
       handles.set(step.as as string, HANDLE_OF_OP[step.op]!);
+    } else if (step.op === "gup_fast_end" && handles.get(step.gup as string) === "gup") {
+      // ended: what it took is a pin from here on, and it cannot end again
+      handles.set(step.gup as string, "pin");
     }
   });
   return out;

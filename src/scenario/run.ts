@@ -7,6 +7,7 @@ import {
   createKernel, uapi, validateKernelOptions, formatOptionProblems, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
   type Kernel, type KernelOptions, type FailKind, type Process, type Counters, type Finding, type JournalEntry,
   type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages, type Migration, type Dmirror,
+  type GupFastRace,
 } from "../kernel.js";
 import { CowsimError, ERRNO, type ErrnoName } from "../errno.js";
 import { addressOf, kernelOptionsOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
@@ -134,7 +135,7 @@ const TAKES_PROCESS = new Set(STEP_SCHEMAS.map((o) => o as { properties: { op: {
 export function stepText(step: Step, dfltProcess: string): string {
   const fields = Object.entries(step)
     .filter(([k]) => !["op", "process", "expect", "error", "comment", "as"].includes(k))
-    .map(([k, v]) => (k === "addr" || k === "pipe" || k === "buffer" || k === "region" || k === "request" || k === "pin" || k === "isolated" ? String(v) : `${k}: ${Array.isArray(v) ? `[${v.join(", ")}]` : String(v)}`));
+    .map(([k, v]) => (k === "addr" || k === "pipe" || k === "buffer" || k === "region" || k === "request" || k === "pin" || k === "gup" || k === "isolated" ? String(v) : `${k}: ${Array.isArray(v) ? `[${v.join(", ")}]` : String(v)}`));
   const who = TAKES_PROCESS.has(step.op) ? `${step.process ?? dfltProcess}: ` : "";
   return `${who}${step.op}(${fields.join(", ")})${step.as !== undefined ? ` → ${String(step.as)}` : ""}`;
 }
@@ -157,10 +158,12 @@ class Runner {
   readonly procs = new Map<string, Process>();
   readonly names: Record<number, string> = {};
   readonly ranges = new Map<string, { addr: number; length: number }>();
-  readonly handles = new Map<string, GupUser | Migration | Dmirror | number>();
+  readonly handles = new Map<string, GupUser | Migration | Dmirror | GupFastRace | number>();
   /** Accesses that may wait (read/write with `as`), by name. */
   readonly accesses = new Map<string, Access>();
   private lastAccess: Access | undefined;
+  /** What the last gup_fast_begin or gup_fast_end step's GUP-fast ended with. */
+  private lastGupReason: string | undefined;
   readonly failures: Failure[] = [];
   readonly records: StepRecord[] = [];
   /** The last journal step of each scenario step, to tie findings back to steps. */
@@ -220,8 +223,12 @@ class Runner {
       ? uapi.PAGE_SIZE : this.length(step);
   }
 
-  private handle<T extends GupUser | Migration | Dmirror | number>(step: Step, field: string): T {
-    return this.handles.get(step[field] as string) as T;
+  private handle<T extends GupUser | Migration | Dmirror | GupFastRace | number>(step: Step, field: string): T {
+    const h = this.handles.get(step[field] as string);
+    // only a GUP-fast that backed off leaves a name the checks let through: a caller using
+    // pages pin_user_pages_fast() did not return, which a run may expect (EINVAL)
+    if (h === undefined) throw new CowsimError("EINVAL", `${field} "${String(step[field])}" holds nothing: its GUP-fast backed off`);
+    return h as T;
   }
 
   /** Does one step; returns what it returned, if anything. */
@@ -321,6 +328,20 @@ class Runner {
         this.handles.set(step.as as string, this.proc(step).pinUserPages(this.addr(step.addr), pages, flags, (step.fast as boolean | undefined) ?? true));
         return;
       }
+      case "gup_fast_begin": {
+        const g = this.proc(step).gupFastBegin(this.addr(step.addr), flagsOf(step.flags, FOLL, []));
+        this.handles.set(step.as as string, g);
+        this.lastGupReason = g.reason;
+        return g.reason === "OK" ? 1 : 0;
+      }
+      case "gup_fast_end": {
+        const g = this.handle<GupFastRace>(step, "gup");
+        const pinned = g.end();
+        this.lastGupReason = g.reason;
+        // a GUP-fast that backed off holds nothing: its name is gone
+        if (pinned) this.handles.set(step.gup as string, pinned); else this.handles.delete(step.gup as string);
+        return pinned ? 1 : 0;
+      }
       case "pin_read": return this.handle<UserPages>(step, "pin").read((step.page as number | undefined) ?? 0);
       case "pin_write": this.handle<UserPages>(step, "pin").write((step.page as number | undefined) ?? 0, step.value as number); return;
       case "unpin": this.handle<UserPages>(step, "pin").release(); return;
@@ -362,6 +383,7 @@ class Runner {
       let value: number | readonly number[] | undefined;
       let error: string | undefined;
       this.lastAccess = undefined;
+      this.lastGupReason = undefined;
       try {
         value = this.exec(step);
         if (wantError) fail(`expected ${wantError}, but the step succeeded`);
@@ -384,6 +406,8 @@ class Runner {
       const last = this.lastAccess as Access | undefined;
       const blocked = last?.state === "blocked";
       if (want !== undefined && error === undefined && !blocked && !sameValue(value, want)) fail(`expected ${showValue(want)}, got ${showValue(value)}`);
+      const wantReason = pick(step.reason as PerRun<string> | undefined, run);
+      if (wantReason !== undefined && error === undefined && this.lastGupReason !== wantReason) fail(`expected GUP-fast ${wantReason}, got ${this.lastGupReason}`);
       const wantBlocked = pick(step.blocked as PerRun<boolean> | undefined, run);
       if (error === undefined && last !== undefined) {
         const what = last.waitingOn?.what;

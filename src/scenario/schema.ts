@@ -7,6 +7,7 @@ import { COUNTER_DESCRIPTIONS } from "../kernel.js";
 import { MADV_NAMES, PAGE_SIZE } from "../kernel.js";
 import { KERNEL_OPTION_LIMITS as L, formatSize, THP_SIZE_ORDERS } from "../kernel.js";
 import { ERRNO } from "../errno.js";
+import { GUP_FAST_REASONS } from "../kernel.js";
 
 /**
  * Numbers stay below 2^53: beyond it a JavaScript number is no longer exact, and an address, a
@@ -99,6 +100,8 @@ const range = { addr: address, length: size, pages: count };
 const advice = Object.values(MADV_NAMES);
 const foll = ["FOLL_GET", "FOLL_PIN", "FOLL_WRITE", "FOLL_LONGTERM", "FOLL_FORCE"];
 const page = { type: "integer", minimum: 0, maximum: MAX_PAGES, description: "which page of the handle (default 0)" };
+/** GUP-fast's outcomes (GUP_FAST_REASONS' short names). */
+const gupReason = perRun({ enum: GUP_FAST_REASONS.map((r) => r.short) }, "why GUP-fast backed off (NOT_PRESENT, PTE_CHANGED, MUST_UNSHARE …), or OK");
 
 export const STEP_SCHEMAS: readonly object[] = [
   op("spawn", "a new process with an empty address space", ["as"], { as: id }),
@@ -180,6 +183,13 @@ export const STEP_SCHEMAS: readonly object[] = [
     ...proc, addr: address, pages: count, length: size, as: id, fast: { type: "boolean" },
     flags: { type: "array", items: { enum: foll }, minItems: 1 },
   }),
+  op("gup_fast_begin", "GUP-fast (pin_user_pages_fast() with FOLL_FAST_ONLY) of the page at `addr`, its first half: read the PTE (B1), check it (B2), grab the page (B3); named `as` for gup_fast_end. Returns 1 when it holds the page, 0 when it backed off already", ["addr", "flags", "as"], {
+    ...proc, addr: address, as: id, expect: expectValue, reason: gupReason,
+    flags: { type: "array", items: { enum: foll }, minItems: 1 },
+  }),
+  op("gup_fast_end", "the second half of the GUP-fast `gup`: re-read the PMD and PTE and back off if either changed (B4), back off from a R/O pin of a page no longer PageAnonExclusive (B5). Returns 1 when the page is pinned — `gup` is then a pin (pin_read, pin_write, unpin) — or 0 when GUP-fast backed off", ["gup"], {
+    gup: id, expect: expectValue, reason: gupReason,
+  }),
   op("pin_read", "a read through the pin (the device, or a ptrace access)", ["pin"], { pin: id, page, expect: expectValue }),
   op("pin_write", "a write through the pin", ["pin", "value"], { pin: id, page, value }),
   op("unpin", "unpin_user_pages() / put_page()", ["pin"], { pin: id }),
@@ -206,12 +216,21 @@ export const STEP_SCHEMAS: readonly object[] = [
 ];
 
 const reference = {
-  description: "a reference: { commit: <12-40 hex digits>, subject }, { selftest, case }, { url, title } or { cve }",
+  description: "a reference: { commit: <12-40 hex digits>, subject }, { selftest, case }, { url, title }, { cve } or { seed, rule, quote }",
   oneOf: [
     { type: "object", additionalProperties: false, required: ["commit"], properties: { commit: { type: "string", pattern: "^[0-9a-f]{12,40}$", description: "a commit id: 12 to 40 lowercase hex digits" }, subject: { type: "string" } } },
     { type: "object", additionalProperties: false, required: ["selftest"], properties: { selftest: { type: "string" }, case: { type: "string" } } },
     { type: "object", additionalProperties: false, required: ["url"], properties: { url: { type: "string", pattern: "^https?://" }, title: { type: "string" } } },
     { type: "object", additionalProperties: false, required: ["cve"], properties: { cve: { type: "string", pattern: "^CVE-[0-9]{4}-[0-9]+$" } } },
+    {
+      type: "object", additionalProperties: false, required: ["seed", "rule", "quote"],
+      description: "a numbered rule of a seed commit message, quoted: what the scenario's steps exercise",
+      properties: {
+        seed: { type: "string", pattern: "^[0-9]{3}$", description: "the seed's number: three digits (\"000\")" },
+        rule: { type: "string", pattern: "^(I{1,3}|IV|V)(\\.[1-9][0-9]?)?[a-z]?$", description: "the rule's number as the seed writes it, its letter joined: I.3, I.6b, II" },
+        quote: { type: "string", minLength: 20, description: "the rule's words, as the seed states them" },
+      },
+    },
   ],
 };
 

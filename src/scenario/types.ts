@@ -28,12 +28,14 @@ export interface Outcome {
   readonly invariants?: true;
 }
 
-/** Where a scenario's behaviour comes from: a commit, a selftest case, an article, a CVE. @public */
+/** Where a scenario's behaviour comes from: a commit, a selftest case, an article, a CVE, a seed's rule. @public */
 export type Reference =
   | { readonly commit: string; readonly subject?: string }
   | { readonly selftest: string; readonly case?: string }
   | { readonly url: string; readonly title?: string }
-  | { readonly cve: string };
+  | { readonly cve: string }
+  /** A numbered rule of a seed commit message ("000", "I.6b"), with its words. */
+  | { readonly seed: string; readonly rule: string; readonly quote: string };
 
 /** One run of a scenario: a name, a strategy (built-in or registered) and its knobs. @public */
 export interface RunSpec {

@@ -6,12 +6,16 @@
  * it to), and releases its references exactly once.
  * @packageDocumentation
  */
-import { C } from "../core/index.js";
+import { C, GUP_FAST_REASONS } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "../mm/kernel.js";
 import type { MmProcess } from "../mm/process.js";
-import { get_user_pages, type Pin, type PinContract, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM } from "../mm/gup.js";
+import {
+  get_user_pages, gup_fast_begin, gup_fast_end, type GupFastInFlight, type GupResult, type Pin, type PinContract,
+  FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM,
+} from "../mm/gup.js";
 import { rmap_walk_anon } from "../mm/rmap.js";
+import { hex } from "../mm/vma.js";
 import { PAGE_SIZE } from "../mm/uapi.js";
 
 /**
@@ -28,12 +32,12 @@ export abstract class GupUser {
   readonly pin: Pin;
 
   protected constructor(k: MmKernel, p: MmProcess, call: string, addr: number, length: number, flags: number,
-    owner: string, contract: PinContract, partial: PartialGup, fast = true) {
+    owner: string, contract: PinContract, partial: PartialGup, fast = true, already?: GupResult) {
     this.k = k;
     if (!Number.isSafeInteger(length) || length <= 0) throw new CowsimError("EINVAL", `${call}: length ${length}`);
     const pages = Math.ceil(((addr % PAGE_SIZE) + length) / PAGE_SIZE);
     const start = addr - (addr % PAGE_SIZE);
-    const { pfns, error } = get_user_pages(k, p, start, pages, flags, fast);
+    const { pfns, error } = already ?? get_user_pages(k, p, start, pages, flags, fast);
     if (error && partial !== "keep") {
       k.core.gupPut(pfns, flags);
       if (partial === "fail") throw error;
@@ -235,13 +239,47 @@ export class DirectIo extends GupUser {
 
 /** Explicit references: get_user_pages() (FOLL_GET) or pin_user_pages() (FOLL_PIN), any flags. */
 export class UserPages extends GupUser {
-  constructor(k: MmKernel, p: MmProcess, addr: number, pages: number, flags: number, fast: boolean) {
+  constructor(k: MmKernel, p: MmProcess, addr: number, pages: number, flags: number, fast: boolean, taken?: GupResult) {
     if (!Number.isSafeInteger(addr) || addr % PAGE_SIZE) throw new CowsimError("EINVAL", `pin_user_pages: address ${addr} is not page-aligned`);
     if (!Number.isInteger(pages) || pages < 1) throw new CowsimError("EINVAL", `pin_user_pages: ${pages} pages`);
     super(k, p, flags & FOLL_PIN ? "pin_user_pages" : "get_user_pages", addr, pages * PAGE_SIZE, flags, "pin",
-      (flags & FOLL_LONGTERM) ? "coherent" : "none", "keep", fast);
+      (flags & FOLL_LONGTERM) ? "coherent" : "none", "keep", fast, taken);
   }
   get pfns(): readonly number[] { return this.pin.pfns; }
   read(i: number): number { return this.step(() => `pin read(page ${i})`, () => this.deviceRead(i, -1)); }
   write(i: number, value: number): void { this.step(() => `pin write(page ${i}, ${value})`, () => this.deviceWrite(i, value)); }
+}
+
+/**
+ * pin_user_pages_fast() of one page with FOLL_FAST_ONLY, stopped between its grab and its
+ * re-check (gup_fast_begin()), for races against the clearing side (seed 000 II, III). end()
+ * runs the re-check: the page pinned as by pinUserPages(), or null when GUP-fast backed off
+ * (`reason`), where pin_user_pages_fast() would go on to the slow path.
+ */
+export class GupFastRace {
+  private readonly inFlight: GupFastInFlight;
+  constructor(private readonly k: MmKernel, private readonly p: MmProcess, addr: number, flags: number) {
+    this.inFlight = gup_fast_begin(k, p, addr, flags);
+  }
+
+  /** Why GUP-fast backed off (GUP_FAST_REASONS' short name: NOT_PRESENT, PTE_CHANGED …), or OK. */
+  get reason(): string {
+    const r = this.inFlight.reason;
+    return GUP_FAST_REASONS.find((g) => g.value === r)?.short ?? String(r);
+  }
+
+  /** Whether end() already ran. */
+  get ended(): boolean {
+    return this.inFlight.ended;
+  }
+
+  /** B4 and B5 (see gup_fast_end()); EINVAL the second time. */
+  end(): UserPages | null {
+    const g = this.inFlight;
+    return this.k.syscall(g.pid, () => `gup_fast end(${hex(g.addr)})`, () => {
+      const pfn = gup_fast_end(this.k, g);
+      if (pfn === null) return null;
+      return new UserPages(this.k, this.p, g.addr, 1, g.flags, true, { pfns: [pfn], error: null });
+    });
+  }
 }

@@ -151,3 +151,34 @@ describe("GUP-fast backs off (seed 001: B1–B5)", () => {
     void pteAt;
   });
 });
+
+describe("Core.gupFastPteBegin() / gupFastPteFinish(): the halves with what B1 read kept outside the context", () => {
+  it("B4 still compares against its own page when another GUP-fast ran between the halves", () => {
+    const { core, mm, pfn } = setup(2);
+    const b = core.gupFastPteBegin(mm, BASE, PIN);
+    if (!("pfn" in b)) throw new Error(`begin backed off: ${b.reason}`);
+    expect(b.pfn).toBe(pfn);
+    const other = core.gupFast(mm, BASE + 4096, 1, PIN); // overwrites the core's one begun page
+    expect(other.reason).toBe(C.GUPF_OK);
+    core.x.ptep_set_wrprotect(mm, BASE);
+    expect(core.gupFastPteFinish(b)).toBe(C.GUPF_PTE_CHANGED);
+    expect(core.x.folio_ref_count(pfn)).toBe(1);
+    core.gupPut(other.pfns, PIN);
+  });
+
+  it("passes B4 and B5 holding exactly one grab; a fork meanwhile (write_protect_seq) undoes a FOLL_PIN", () => {
+    const { core, mm, pfn } = setup();
+    const b = core.gupFastPteBegin(mm, BASE, PIN);
+    if (!("pfn" in b)) throw new Error(`begin backed off: ${b.reason}`);
+    expect(core.gupFastPteFinish(b)).toBe(C.GUPF_OK);
+    expect(core.x.folio_ref_count(pfn)).toBe(1 + C.GUP_PIN_COUNTING_BIAS);
+    core.gupPut([pfn], PIN);
+    const again = core.gupFastPteBegin(mm, BASE, PIN);
+    if (!("pfn" in again)) throw new Error(`begin backed off: ${again.reason}`);
+    core.x.mm_write_protect_seq_inc(mm);
+    core.x.mm_write_protect_seq_inc(mm);
+    expect(core.gupFastPteFinish(again)).toBe(C.GUPF_SEQ_RETRY);
+    expect(core.x.folio_ref_count(pfn)).toBe(1);
+    expect(core.gupFastPteBegin(mm, BASE + 2 ** 30, PIN)).toEqual({ reason: C.GUPF_NO_TABLE });
+  });
+});

@@ -100,7 +100,7 @@ describe("malformed scenarios fail before anything runs", () => {
     ].join("\n");
     expect(problems(text)).toEqual([
       "2:23: reference[0].commit: expected a commit id: 12 to 40 lowercase hex digits, found 1783",
-      '2:31: reference[1]: expected a reference: { commit: <12-40 hex digits>, subject }, { selftest, case }, { url, title } or { cve }, found {"cve":"CVE-2020-29374","url":"x"}',
+      '2:31: reference[1]: expected a reference: { commit: <12-40 hex digits>, subject }, { selftest, case }, { url, title }, { cve } or { seed, rule, quote }, found {"cve":"CVE-2020-29374","url":"x"}',
       '4:54: steps[0].prot[1]: expected one of "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC", found "READ"',
       '5:43: steps[1].expect.all: expected a value (an integer ≥ 0) or a list of values, found "x"',
       '5:67: steps[1].error.mapcount: expected an errno name (ENOMEM, EFAULT …) or null, found "ENOMEN"',
