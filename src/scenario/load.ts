@@ -442,7 +442,9 @@ function loadMatrix(file: string, index: number, data: unknown, loc: Locator, op
     found.push(...kernelProblemsOf(x.scenario), ...namesOf(x.scenario));
     for (const f of found) {
       const path = back(f.path);
-      say(f.key !== undefined ? loc.at(path, f.key) : loc.at(path), f.message, cellName(x.cell));
+      // "steps[4]" of one cell is "steps[5]" of another: name the template step instead
+      const message = f.message.replace(/^steps\[(\d+)\]/, (m, i: string) => { const t = x.stepPaths[Number(i)]; return t ? showPath(t) : m; });
+      say(f.key !== undefined ? loc.at(path, f.key) : loc.at(path), message, cellName(x.cell));
     }
     if (found.length) continue;
     loaded.push({ file, index, scenario: x.scenario, at: loc.at(x.casePath), stepAt: x.stepPaths.map((p) => loc.at(p)), cell: x.cell });
