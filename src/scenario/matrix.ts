@@ -25,7 +25,7 @@ export interface MatrixCell {
   readonly known: Readonly<Record<string, string>>;
 }
 
-/** The name of an expanded scenario: `cow-thp[basic-fork/pmd-swapout/2M]`. */
+/** The name of an expanded scenario: `cow-thp[basic-fork/pmd-swapout/2M]`. @public */
 export const cellName = (c: Pick<MatrixCell, "matrix" | "case" | "setup" | "size">): string => `${c.matrix}[${c.case}/${c.setup}/${c.size}]`;
 
 /** One rule of a case's expectations; every condition given must hold. */
