@@ -150,7 +150,7 @@ program.command("check")
     } catch (e) {
       fail(`cannot read the catalog ${o.catalog} (${code(e)})`);
     }
-    const loaded = load(files, { sizes: o.sizes !== undefined ? o.sizes.split(",").map((x) => x.trim()) : o.allSizes ? undefined : "check" });
+    const loaded = load(files, { sizes: o.sizes !== undefined ? o.sizes.split(",").map((size) => size.trim()) : o.allSizes ? undefined : "check" });
     const results = runAll(loaded, o.trace !== undefined);
     writeTrace(o.trace, results);
     const names = labels(loaded, results);
