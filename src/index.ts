@@ -73,7 +73,9 @@ export type { KernelView, ProcessView, VmaView } from "./trace/view.js";
 export {
   parseScenarios, parseScenarioBytes, ScenarioError, formatDiagnostic, MAX_ALIAS_VALUES, MAX_DEPTH, MAX_FILE_BYTES,
 } from "./scenario/load.js";
-export type { Diagnostic } from "./scenario/load.js";
+export type { Diagnostic, LoadOptions } from "./scenario/load.js";
+export { MATRIX_SCHEMA, cellName } from "./scenario/matrix.js";
+export type { MatrixCell, MatrixDescription } from "./scenario/matrix.js";
 export { runScenario, outcomeFor } from "./scenario/run.js";
 export type { ScenarioResult, RunResult, RunOptions, StepRecord, Failure, ScenarioFinding, ExplainedLink } from "./scenario/run.js";
 export { chromeTrace } from "./scenario/trace.js";

@@ -12,7 +12,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { CATALOG_DIR, loadScenarios, scenarioFiles } from "../scenario/catalog.js";
-import { formatDiagnostic, ScenarioError } from "../scenario/load.js";
+import { formatDiagnostic, ScenarioError, type LoadOptions } from "../scenario/load.js";
+import { cellName } from "../scenario/matrix.js";
 import { runScenario, type ScenarioResult } from "../scenario/run.js";
 import { chromeTrace } from "../scenario/trace.js";
 import { SCENARIO_SCHEMA } from "../scenario/schema.js";
@@ -53,9 +54,9 @@ function fail(message: string): never {
 const code = (e: unknown) => (e as NodeJS.ErrnoException).code ?? "EIO";
 
 /** Loads files, or reports every problem on stderr and exits before anything runs. */
-function load(files: readonly string[]): LoadedScenario[] {
+function load(files: readonly string[], opts: LoadOptions = {}): LoadedScenario[] {
   try {
-    return loadScenarios(files);
+    return loadScenarios(files, opts);
   } catch (e) {
     if (!(e instanceof ScenarioError)) throw e;
     for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d, (label) => paintErr("red", label)) + "\n");
@@ -82,7 +83,7 @@ function writeTrace(file: string | undefined, results: readonly ScenarioResult[]
 function labels(loaded: readonly LoadedScenario[], results: readonly ScenarioResult[]): string[] {
   const perFile = new Map<string, number>();
   for (const l of loaded) perFile.set(l.file, (perFile.get(l.file) ?? 0) + 1);
-  return results.map((r, i) => label(r, perFile.get(loaded[i]!.file)!, loaded[i]!.index));
+  return results.map((r, i) => { const c = loaded[i]!.cell; return c ? cellName(c) : label(r, perFile.get(loaded[i]!.file)!, loaded[i]!.index); });
 }
 
 const exitFor = (results: readonly ScenarioResult[]) => (results.every((r) => r.pass) ? 0 : EXIT_FAILED);
@@ -140,14 +141,16 @@ program.command("check")
   .option("--json", "print the results as JSON")
   .option("--trace <file>", "write the event stream in the Chrome trace-event format")
   .option("--catalog <dir>", "another directory of scenarios", CATALOG_DIR)
-  .action((o: { tap?: boolean; json?: boolean; trace?: string; catalog: string }) => {
+  .option("--all-sizes", "expand a matrix (cow-thp) at every THP size it lists, not only its checkSizes (PMD, 64K, 16K)")
+  .option("--sizes <list>", "expand a matrix at these sizes only, e.g. 2M,16K")
+  .action((o: { tap?: boolean; json?: boolean; trace?: string; catalog: string; allSizes?: boolean; sizes?: string }) => {
     let files: string[];
     try {
       files = scenarioFiles(o.catalog);
     } catch (e) {
       fail(`cannot read the catalog ${o.catalog} (${code(e)})`);
     }
-    const loaded = load(files);
+    const loaded = load(files, { sizes: o.sizes !== undefined ? o.sizes.split(",").map((size) => size.trim()) : o.allSizes ? undefined : "check" });
     const results = runAll(loaded, o.trace !== undefined);
     writeTrace(o.trace, results);
     const names = labels(loaded, results);
@@ -156,7 +159,7 @@ program.command("check")
     else {
       const runs = results.flatMap((r) => r.runs);
       const failed = runs.filter((r) => !r.pass);
-      out(checkMatrix(results, names, paint));
+      out(checkMatrix(results, names, paint, loaded.map((l) => l.cell)));
       for (const r of results) for (const x of r.runs) for (const f of x.failures) out(paint("red", `FAIL ${r.file} [${x.run}]: ${f.message}`));
       out(`\n${results.length} scenarios, ${runs.length} runs: ${runs.length - failed.length} as the kernels behave, ${failed.length} not`);
       out(paint("dim", "(PASS: the strategy did what its kernels do, their bugs included — see `cowsim explain` for each finding)\n"));

@@ -6,6 +6,7 @@ import { basename, extname } from "node:path";
 import { styleText } from "node:util";
 import { STRATEGY_IDS, STRATEGIES } from "../kernel.js";
 import type { RunResult, ScenarioResult } from "../scenario/run.js";
+import type { MatrixCell } from "../scenario/matrix.js";
 
 export type Paint = (style: "green" | "red" | "bold" | "dim" | "yellow", text: string) => string;
 
@@ -89,10 +90,16 @@ export function explainReport(results: readonly ScenarioResult[], p: Paint): str
   return out.join("\n");
 }
 
-/** The catalog's matrix: a row per scenario (and per extra run), a column per strategy. */
-export function checkMatrix(results: readonly ScenarioResult[], labels: readonly string[], p: Paint): string {
+/** The catalog's matrix: a row per scenario (and per extra run), a column per strategy; then each scenario matrix (cells). */
+export function checkMatrix(results: readonly ScenarioResult[], labels: readonly string[], p: Paint, cells: readonly (MatrixCell | undefined)[] = []): string {
   const rows: string[][] = [["scenario", ...STRATEGY_IDS]];
+  const matrices = new Map<string, { r: ScenarioResult; cell: MatrixCell }[]>();
   results.forEach((r, i) => {
+    const cell = cells[i];
+    if (cell) {
+      matrices.set(cell.matrix, [...(matrices.get(cell.matrix) ?? []), { r, cell }]);
+      return;
+    }
     const main = r.runs.filter((x) => x.run === x.strategy);
     rows.push([labels[i]!, ...STRATEGY_IDS.map((s) => { const x = main.find((m) => m.strategy === s); return x ? verdict(x) : "-"; })]);
     for (const x of r.runs.filter((y) => y.run !== y.strategy)) {
@@ -100,7 +107,52 @@ export function checkMatrix(results: readonly ScenarioResult[], labels: readonly
     }
   });
   const colour = colourVerdict(p);
-  return table(rows, (ri, ci, t) => (ri === 0 ? p("bold", t) : ci > 0 ? colour(t) : t));
+  const out = [table(rows, (ri, ci, t) => (ri === 0 ? p("bold", t) : ci > 0 ? colour(t) : t))];
+  for (const [name, members] of matrices) out.push("", matrixTables(name, members, p));
+  return out.join("\n");
+}
+
+const FINDING_LETTER: Readonly<Record<string, string>> = { "missed-cow": "M", "wrong-cow": "W", "unnecessary-cow": "U" };
+
+/** A run's findings as letters (M, W, U; · for none), FAIL when they are not the kernels', ~ where the model is known to differ. */
+function cellCode(run: RunResult, cell: MatrixCell): string {
+  const kinds = [...new Set(run.findings.map((f) => FINDING_LETTER[f.kind] ?? "?"))].join("") || "·";
+  return `${run.pass ? "" : "FAIL "}${kinds}${cell.known[run.run] !== undefined ? "~" : ""}`;
+}
+
+/**
+ * A scenario matrix compactly: per strategy, a row per case and a column per setup; each cell
+ * the findings of its runs — one code when every size agrees, else each code with its sizes.
+ */
+function matrixTables(name: string, members: readonly { r: ScenarioResult; cell: MatrixCell }[], p: Paint): string {
+  const cases = [...new Set(members.map((m) => m.cell.case))];
+  const setups = [...new Set(members.map((m) => m.cell.setup))];
+  const sizes = [...new Set(members.map((m) => m.cell.size))];
+  const runs = [...new Set(members.flatMap((m) => m.r.runs.map((x) => x.run)))];
+  const all = members.flatMap((m) => m.r.runs);
+  const out = [p("bold", `${name}: ${cases.length} cases × ${setups.length} setups × sizes ${sizes.join(", ")} = ${members.length} scenarios, ` +
+    `${all.length} runs, ${all.filter((x) => x.pass).length} as the kernels behave`) +
+    p("dim", "  (M missed COW, W wrong COW, U unnecessary COW, · none; ~ the model differs from the kernel, see the description)")];
+  for (const run of runs) {
+    const rows: string[][] = [[`${name} ${run}`, ...setups]];
+    for (const c of cases) {
+      rows.push([c, ...setups.map((s) => {
+        const bySize = new Map<string, string[]>();
+        for (const m of members) {
+          if (m.cell.case !== c || m.cell.setup !== s) continue;
+          const x = m.r.runs.find((y) => y.run === run);
+          if (!x) continue;
+          const code = cellCode(x, m.cell);
+          bySize.set(code, [...(bySize.get(code) ?? []), m.cell.size]);
+        }
+        if (bySize.size === 0) return "-";
+        if (bySize.size === 1) return [...bySize.keys()][0]!;
+        return [...bySize].map(([code, z]) => `${code}@${z.join(",")}`).join(" ");
+      })]);
+    }
+    out.push("", table(rows, (ri, ci, t) => (ri === 0 ? p("bold", t) : ci > 0 && t.includes("FAIL") ? p("red", t) : t)));
+  }
+  return out.join("\n");
 }
 
 /** The strategies side by side over the catalog: what the oracle found under each. */

@@ -11,9 +11,10 @@ import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
 import { type Vma, VM_UFFD_MISSING, VM_UFFD_WP, hex } from "./vma.js";
 import {
-  thp_vma_allowable_orders, thp_vma_suitable_order, PMD_ORDER, THP_SIZE_ORDERS, TVA_IN_PF, TVA_ENFORCE_SYSFS,
-  type ThpSize,
+  thp_vma_allowable_orders, thp_vma_suitable_order, split_huge_pmd, PMD_ORDER, PMD_SIZE, THP_SIZE_ORDERS, TVA_IN_PF,
+  TVA_ENFORCE_SYSFS, type ThpSize,
 } from "./huge_memory.js";
+import { rmap_walk_anon } from "./rmap.js";
 import { PAGE_SIZE } from "./uapi.js";
 
 /** The orders below PMD_ORDER: the PTE-mapped ones alloc_anon_folio() may choose (BIT(PMD_ORDER) - 1). */
@@ -94,6 +95,24 @@ export function split_folio(k: MmKernel, folio: number): { outcome: SplitOutcome
   const outcome = r >= 0 ? "split" : SPLIT_ERRORS[r] ?? "not-large";
   if (k.trace.points.split_huge_page.listening) k.trace.points.split_huge_page.emit({ pfn: folio, order, outcome, freed: Math.max(r, 0) });
   return { outcome, freed: Math.max(r, 0) };
+}
+
+/**
+ * split_folio() as split_huge_page_to_list_to_order() does it for a folio PMDs may still map:
+ * can_split_folio() first, then unmap_folio()'s TTU_SPLIT_HUGE_PMD splits every PMD the rmap
+ * finds mapping it (each subpage keeps its PageAnonExclusive in its PTE), then the folio split.
+ * The PMD splits stay if the folio split then fails, as in Linux.
+ */
+export function split_folio_unmapping_pmds(k: MmKernel, folio: number, why: string): { outcome: SplitOutcome; freed: number } {
+  const ops = k.ops;
+  if (ops.folioEntireMapcount(folio) > 0 && ops.canSplitFolio(folio)) {
+    for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(folio), ops.folioIndex(folio))) {
+      if (hit.address % PMD_SIZE !== 0 || ops.hugePmdAt(hit.mm, hit.address) !== 1 || ops.pmdFolio(hit.mm, hit.address) !== folio) continue;
+      const p = [...k.processes.values()].find((q) => q.mm === hit.mm);
+      if (p) split_huge_pmd(k, p, hit.vma, hit.address, why);
+    }
+  }
+  return split_folio(k, folio);
 }
 
 /** What the debugfs split_huge_pages interface did over a range. @public */
@@ -216,10 +235,10 @@ export function folio_mapped_within(k: MmKernel, p: MmProcess, folio: number, ad
 export function shrink_large_folio<O extends string>(k: MmKernel, folio: number, reclaimsPinned: boolean, shrink: (piece: number) => O): O | "pinned" | "busy" | "swapped" {
   const ops = k.ops;
   if (!reclaimsPinned && ops.folioMaybeDmaPinned(folio)) return "pinned";
-  if (ops.folioEntireMapcount(folio) > 0 || !ops.canSplitFolio(folio)) return "busy";
+  if (!ops.canSplitFolio(folio)) return "busy";
   const order = ops.folioOrder(folio);
   if (!ops.folioTestPartiallyMapped(folio)) ops.countMthpStat(order, C.MTHP_STAT_SWPOUT_FALLBACK);
-  if (split_folio(k, folio).outcome !== "split") return "busy";
+  if (split_folio_unmapping_pmds(k, folio, "shrink_folio_list(): split_folio_to_list()").outcome !== "split") return "busy";
   let outcome: O | "swapped" = "swapped";
   for (let pfn = folio; pfn < folio + 2 ** order; pfn++) {
     if (ops.pageTestFlag(pfn, C.PG_buddy) || !ops.folioIsMapped(pfn)) continue;

@@ -15,7 +15,7 @@ import { Stat } from "./stats.js";
 import type { SwapinHelpers } from "../policy/strategy.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
-import { deferred_split_scan, folio_likely_mapped_shared, folio_mapped_within, shrink_large_folio, split_folio } from "./large_folio.js";
+import { deferred_split_scan, folio_likely_mapped_shared, folio_mapped_within, shrink_large_folio, split_folio_unmapping_pmds } from "./large_folio.js";
 
 /** What reclaim did with one folio. @public */
 export type ReclaimOutcome =
@@ -91,8 +91,8 @@ export function madvise_pageout(k: MmKernel, p: MmProcess, start: number, end: n
       continue;
     }
     if (ops.folioTestLarge(folio) && !folio_mapped_within(k, p, folio, r.address, r.pfn, start, end)) {
-      // only part of it in the range: split it, and reclaim just the pages asked for
-      if (split_folio(k, folio).outcome !== "split") {
+      // only part of it in the range: split it (a PMD that maps it first), and reclaim just the pages asked for
+      if (split_folio_unmapping_pmds(k, folio, "madvise_cold_or_pageout_pte_range(): partial").outcome !== "split") {
         out.set(r.address, "busy");
         continue;
       }

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { closest, MAX_FILE_BYTES, parseScenarioBytes, ScenarioError, tooLarge, type Diagnostic } from "./load.js";
+import { closest, MAX_FILE_BYTES, parseScenarioBytes, ScenarioError, tooLarge, type Diagnostic, type LoadOptions } from "./load.js";
 import type { LoadedScenario } from "./types.js";
 
 /** What a failed read means, in words (the errno name stays, for searching). */
@@ -22,7 +22,7 @@ const cannotRead = (file: string, e: unknown): ScenarioError => {
 };
 
 /** Reads, parses and checks a scenario file; throws ScenarioError with every problem. @public */
-export function loadScenarioFile(file: string): LoadedScenario[] {
+export function loadScenarioFile(file: string, opts: LoadOptions = {}): LoadedScenario[] {
   let bytes: Uint8Array;
   try {
     const st = statSync(file);
@@ -35,7 +35,7 @@ export function loadScenarioFile(file: string): LoadedScenario[] {
     if (e instanceof ScenarioError) throw e;
     throw cannotRead(file, e);
   }
-  return parseScenarioBytes(file, bytes);
+  return parseScenarioBytes(file, bytes, opts);
 }
 
 /** Where the built-in catalog is: scenarios/ beside src/ and dist/. @public */
@@ -71,12 +71,12 @@ export function loadCatalogScenario(name: string): LoadedScenario[] {
 }
 
 /** Loads every file; throws one ScenarioError with every problem of every file. @public */
-export function loadScenarios(files: readonly string[]): LoadedScenario[] {
+export function loadScenarios(files: readonly string[], opts: LoadOptions = {}): LoadedScenario[] {
   const out: LoadedScenario[] = [];
   const diags: Diagnostic[] = [];
   for (const f of files) {
     try {
-      out.push(...loadScenarioFile(f));
+      out.push(...loadScenarioFile(f, opts));
     } catch (e) {
       if (!(e instanceof ScenarioError)) throw e;
       diags.push(...e.diagnostics);

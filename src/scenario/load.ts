@@ -11,6 +11,7 @@ import { SCENARIO_SCHEMA, MAX_PAGES } from "./schema.js";
 import { kernelOptionsOf, resolveNames, type NameProblem } from "./resolve.js";
 import { validateKernelOptions } from "../kernel.js";
 import { closest } from "../util/closest.js";
+import { MATRIX_SCHEMA, cellName, expandMatrix, isMatrix, type MatrixDescription } from "./matrix.js";
 
 export { closest };
 import type { KernelSection, LoadedScenario, Position, Scenario } from "./types.js";
@@ -53,10 +54,17 @@ export const MAX_DEPTH = 64;
 /** The largest scenario file read. @public */
 export const MAX_FILE_BYTES = 64 * 2 ** 20;
 
+let ajv: Ajv2020 | undefined;
 let validator: ReturnType<Ajv2020["compile"]> | undefined;
+let matrixValidator: ReturnType<Ajv2020["compile"]> | undefined;
+const compiler = () => (ajv ??= new Ajv2020({ allErrors: true, verbose: true, discriminator: true, strict: true, allowUnionTypes: true }));
 function validate(): ReturnType<Ajv2020["compile"]> {
-  validator ??= new Ajv2020({ allErrors: true, verbose: true, discriminator: true, strict: true, allowUnionTypes: true }).compile(SCENARIO_SCHEMA);
+  validator ??= compiler().compile(SCENARIO_SCHEMA);
   return validator;
+}
+function validateMatrix(): ReturnType<Ajv2020["compile"]> {
+  matrixValidator ??= compiler().compile(MATRIX_SCHEMA);
+  return matrixValidator;
 }
 
 type Path = (string | number)[];
@@ -332,7 +340,7 @@ function structureProblems(doc: Document): { offset: number; message: string }[]
 }
 
 /** Parses and checks a file's text; throws ScenarioError with every problem. */
-export function parseScenarios(file: string, text: string): LoadedScenario[] {
+export function parseScenarios(file: string, text: string, opts: LoadOptions = {}): LoadedScenario[] {
   const lines = new LineCounter();
   // merge keys (<<: *step) are the ordinary use of aliases in step lists; logLevel "error" keeps
   // the parser from printing warnings of its own: they are diagnostics here
@@ -364,6 +372,12 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
     const loc = new Locator(doc, lines, doc.range[0], text);
     // aliases were bounded above (MAX_ALIAS_VALUES), with positions; the parser's own count is off
     const data = doc.toJS({ maxAliasCount: -1 }) as unknown;
+    if (isMatrix(data)) {
+      const r = loadMatrix(file, index, data, loc, opts);
+      diags.push(...r.diags);
+      loaded.push(...r.loaded);
+      return;
+    }
     const check = validate();
     const valid = check(data);
     const found: { pos: Position; message: string }[] = [];
@@ -390,6 +404,52 @@ export function parseScenarios(file: string, text: string): LoadedScenario[] {
   });
   if (diags.length) throw new ScenarioError(diags.sort((a, b) => a.line - b.line || a.col - b.col));
   return loaded;
+}
+
+/** How to load: which sizes of a matrix to expand (default: all it lists; "check": its checkSizes). @public */
+export interface LoadOptions {
+  readonly sizes?: "check" | readonly string[];
+}
+
+/**
+ * A matrix description (matrix.ts): checked against its own schema, expanded, and every
+ * scenario it expands to checked as a scenario file is, each problem at the line of the
+ * description (the template step, the case's rules) it comes from, said once.
+ */
+function loadMatrix(file: string, index: number, data: unknown, loc: Locator, opts: LoadOptions): { loaded: LoadedScenario[]; diags: Diagnostic[] } {
+  const diags: Diagnostic[] = [];
+  const seen = new Set<string>();
+  // a template's problem repeats in every cell it is expanded into: said once, for the first
+  const say = (pos: Position, message: string, cell?: string) => {
+    const k = `${pos.line}:${pos.col}:${message}`;
+    if (!seen.has(k)) { seen.add(k); diags.push({ file, ...pos, message: cell ? `${message} (in ${cell})` : message }); }
+  };
+  const check = validateMatrix();
+  if (!check(data)) {
+    for (const m of schemaMessages(check.errors ?? [], data, (p) => loc.source(p))) say(m.key !== undefined ? loc.at(m.path, m.key) : loc.at(m.path), m.message);
+    return { loaded: [], diags };
+  }
+  const { expansions, problems } = expandMatrix(data as MatrixDescription, opts.sizes);
+  for (const p of problems) say(loc.at(p.path), p.message);
+  const loaded: LoadedScenario[] = [];
+  const scenarioCheck = validate();
+  for (const x of expansions) {
+    // a place of the expanded scenario is a place of the description
+    const back = (p: Path): Path => p[0] === "steps" && typeof p[1] === "number" ? [...x.stepPaths[p[1]]!, ...p.slice(2)]
+      : p[0] === "expect" ? [...x.casePath, "expect"] : p[0] === "kernel" ? p : [];
+    const found: { path: Path; key?: string; message: string }[] = [];
+    if (!scenarioCheck(x.scenario)) found.push(...schemaMessages(scenarioCheck.errors ?? [], x.scenario, () => undefined));
+    found.push(...kernelProblemsOf(x.scenario), ...namesOf(x.scenario));
+    for (const f of found) {
+      const path = back(f.path);
+      // "steps[4]" of one cell is "steps[5]" of another: name the template step instead
+      const message = f.message.replace(/^steps\[(\d+)\]/, (m, i: string) => { const t = x.stepPaths[Number(i)]; return t ? showPath(t) : m; });
+      say(f.key !== undefined ? loc.at(path, f.key) : loc.at(path), message, cellName(x.cell));
+    }
+    if (found.length) continue;
+    loaded.push({ file, index, scenario: x.scenario, at: loc.at(x.casePath), stepAt: x.stepPaths.map((p) => loc.at(p)), cell: x.cell });
+  }
+  return { loaded: diags.length ? [] : loaded, diags };
 }
 
 /** The offset of the first byte that is not well-formed UTF-8 (RFC 3629), or -1. */
@@ -439,8 +499,8 @@ export function tooLarge(file: string, bytes: number): ScenarioError {
  * entry's (`loadScenarioFile` in `cowsim/node`).
  * @public
  */
-export function parseScenarioBytes(file: string, bytes: Uint8Array): LoadedScenario[] {
+export function parseScenarioBytes(file: string, bytes: Uint8Array, opts: LoadOptions = {}): LoadedScenario[] {
   if (bytes.length > MAX_FILE_BYTES) throw tooLarge(file, bytes.length);
-  return parseScenarios(file, decode(file, bytes));
+  return parseScenarios(file, decode(file, bytes), opts);
 }
 

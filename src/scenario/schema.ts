@@ -62,13 +62,13 @@ const expectBlocked = perRun({ type: "boolean" }, "whether the access must stand
 const expectError = perRun({ description: "an errno name (ENOMEM, EFAULT …) or null", oneOf: [{ enum: errnos }, { type: "null" }] }, "the errno the step must fail with (null: must succeed)");
 
 const counterNames = Object.keys(COUNTER_DESCRIPTIONS);
-const counters = {
+export const counters = {
   type: "object",
   description: "exact values of counters (see `cowsim schema` or the README for every name)",
   propertyNames: { enum: counterNames },
   additionalProperties: { type: "integer", minimum: 0, maximum: MAX },
 };
-const findingKinds = { enum: ["missed-cow", "unnecessary-cow", "wrong-cow"] };
+export const findingKinds = { enum: ["missed-cow", "unnecessary-cow", "wrong-cow"] };
 const outcome = {
   type: "object",
   additionalProperties: false,
@@ -215,7 +215,7 @@ export const STEP_SCHEMAS: readonly object[] = [
   }),
 ];
 
-const reference = {
+export const reference = {
   description: "a reference: { commit: <12-40 hex digits>, subject }, { selftest, case }, { url, title }, { cve } or { seed, rule, quote }",
   oneOf: [
     { type: "object", additionalProperties: false, required: ["commit"], properties: { commit: { type: "string", pattern: "^[0-9a-f]{12,40}$", description: "a commit id: 12 to 40 lowercase hex digits" }, subject: { type: "string" } } },

@@ -3,6 +3,7 @@
  * types follow it.
  */
 import type { StrategyId, ThpOptions } from "../kernel.js";
+import type { MatrixCell } from "./matrix.js";
 
 /** `T` for every run, or `{ all: T, <run>: T }`. */
 export type PerRun<T> = T | { readonly [run: string]: T };
@@ -83,4 +84,6 @@ export interface LoadedScenario {
   readonly scenario: Scenario;
   readonly at: Position;
   readonly stepAt: readonly Position[];
+  /** For a scenario a matrix description expands to: its case, setup and size. */
+  readonly cell?: MatrixCell;
 }

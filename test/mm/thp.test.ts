@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
 import {
-  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE, MADV_DONTNEED, MADV_DONTFORK, MAP_FIXED, MAP_POPULATE, PROT_READ, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
+  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE, MADV_DONTNEED, MADV_DONTFORK, MADV_PAGEOUT, MAP_FIXED, MAP_POPULATE, PROT_READ, FOLL_PIN, FOLL_LONGTERM, FOLL_WRITE, MREMAP_MAYMOVE,
   MREMAP_FIXED, type Kernel, type Process, type StrategyId,
 } from "../../src/index.js";
 import { kernel, failsCleanly, RW, PRIV, PAGE, STRATEGIES } from "./helpers.js";
@@ -363,5 +363,77 @@ describe("MADV_COLLAPSE and khugepaged (collapse_huge_page())", () => {
     q.madvise(BASE, HP, MADV_COLLAPSE); // MADV_COLLAPSE has no such limit
     expect(pmdAt(k, q, BASE)).toBe(1);
     expect(child.read(BASE + 3 * PAGE)).toBe(3);
+  });
+});
+
+describe("swap-out of a PMD-mapped THP (no swap cluster: the THP_SWAP fallback)", () => {
+  /** A PMD-mapped THP at BASE, every subpage written with 100 + its index. */
+  function filledThp(strategy: StrategyId = "anon-exclusive"): { k: Kernel; p: Process; head: number } {
+    const k = thpKernel(strategy);
+    const p = thpProcess(k, HP);
+    for (let i = 0; i < 512; i++) p.write(BASE + i * PAGE, 100 + i);
+    return { k, p, head: p.folioAt(BASE)! };
+  }
+
+  it("MADV_PAGEOUT of the whole PMD: split_folio_to_list() splits the PMD, then the folio; all 512 pages go to swap", () => {
+    const { k, p } = filledThp();
+    const free = k.core.freePages();
+    p.madvise(BASE, HP, MADV_PAGEOUT);
+    expect(pmdAt(k, p, BASE)).toBe(0);
+    expect(k.core.freePages()).toBe(free + 512);
+    expect(p.rss()).toMatchObject({ anon: 0, swap: 512 });
+    expect(counters(k)).toMatchObject({ thp_split_pmd: 1, pageouts: 512 });
+    expect(k.mthpStats()["2M"]).toMatchObject({ swpout: 0, swpout_fallback: 1, split: 1 });
+    const entries = k.pagemap(p.mm, BASE, BASE + HP);
+    expect(entries.filter((r) => (r.kind & 0xff) === C.PTE_KIND_SWAP && r.aux & (1 << C._PAGE_BIT_SWP_EXCLUSIVE))).toHaveLength(512);
+  });
+
+  it("swap-in maps base pages, each exclusive: the write after it reuses the page", () => {
+    const { k, p } = filledThp();
+    p.madvise(BASE, HP, MADV_PAGEOUT);
+    expect(p.read(BASE + 300 * PAGE)).toBe(400);
+    const pfn = p.pfnAt(BASE + 300 * PAGE)!;
+    expect(k.core.x.folio_order(k.ops.pageFolio(pfn))).toBe(0);
+    p.write(BASE + 300 * PAGE, 7);
+    expect(p.pfnAt(BASE + 300 * PAGE)).toBe(pfn);
+    expect(counters(k)).toMatchObject({ swapins: 1, copies: 0, thp_split_pmd: 1 });
+    expect(p.rss()).toMatchObject({ anon: 1, swap: 511 });
+  });
+
+  it("MADV_PAGEOUT of part of the PMD splits it and the folio, and reclaims just the pages asked for", () => {
+    const { k, p, head } = filledThp();
+    p.madvise(BASE + 8 * PAGE, 8 * PAGE, MADV_PAGEOUT);
+    expect(pmdAt(k, p, BASE)).toBe(0);
+    expect(p.rss()).toMatchObject({ anon: 504, swap: 8 });
+    expect(k.mthpStats()["2M"]).toMatchObject({ split: 1, swpout_fallback: 0 });
+    expect(p.pfnAt(BASE)).toBe(head);
+    expect(k.core.x.folio_order(head)).toBe(0);
+    expect([p.read(BASE + 7 * PAGE), p.read(BASE + 8 * PAGE), p.read(BASE + 16 * PAGE)]).toEqual([107, 108, 116]);
+  });
+
+  it("a THP shared with a child by fork stays PMD-mapped (folio_likely_mapped_shared()); reclaim splits both PMDs", () => {
+    const { k, p } = filledThp();
+    const c = p.fork();
+    p.madvise(BASE, HP, MADV_PAGEOUT);
+    expect([pmdAt(k, p, BASE), pmdAt(k, c, BASE)]).toEqual([1, 1]);
+    expect(counters(k).pageouts).toBe(0);
+    k.reclaim(512);
+    expect([pmdAt(k, p, BASE), pmdAt(k, c, BASE)]).toEqual([0, 0]);
+    expect(counters(k)).toMatchObject({ thp_split_pmd: 2, pageouts: 512 });
+    expect([p.rss().swap, c.rss().swap]).toEqual([512, 512]);
+    c.write(BASE, 1);
+    expect([p.read(BASE), c.read(BASE), c.read(BASE + PAGE)]).toEqual([100, 1, 101]);
+  });
+
+  it("a pinned THP stays mapped by its PMD under every strategy: the pin is an extra reference (can_split_folio())", () => {
+    for (const s of STRATEGIES) {
+      const { k, p } = filledThp(s);
+      const pin = p.pinUserPages(BASE, 1, FOLL_PIN | FOLL_LONGTERM);
+      p.madvise(BASE, HP, MADV_PAGEOUT);
+      expect(pmdAt(k, p, BASE), s).toBe(1);
+      expect(counters(k), s).toMatchObject({ pageouts: 0, thp_split_pmd: 0 });
+      expect(p.rss().swap, s).toBe(0);
+      pin.release();
+    }
   });
 });
