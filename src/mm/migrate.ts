@@ -29,7 +29,7 @@ import { Stat } from "./stats.js";
 import { FaultBlocked } from "./wait.js";
 import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
 import { split_huge_pmd } from "./huge_memory.js";
-import { split_folio } from "./large_folio.js";
+import { split_folio, folio_likely_mapped_shared } from "./large_folio.js";
 
 /**
  * A page's status, as move_pages(2) reports it: 0 migrated, 1 queued (isolated and unmapped,
@@ -193,8 +193,7 @@ function add_folio_for_migration(k: MmKernel, p: MmProcess, addr: number, all: b
   const folio = ops.pageFolio(pfn);
   if (!vma.isPrivateAnon || !ops.folioTestAnon(folio)) return E("ENOSYS");
   if (ops.pageTestFlag(folio, C.PG_reserved)) return E("EFAULT"); // is_huge_zero_folio()
-  // folio_likely_mapped_shared() without MPOL_MF_MOVE_ALL
-  if (ops.folioMapcount(folio) > 1 && !all) return E("EACCES");
+  if (folio_likely_mapped_shared(k, folio) && !all) return E("EACCES"); // without MPOL_MF_MOVE_ALL
   if (!k.isolateLru(folio)) return E("EBUSY");
   return folio;
 }
@@ -226,7 +225,7 @@ function migrate_folio_unmap(k: MmKernel, src: number): number {
     ((k.strategy.migrationReadExclusive ?? k.strategy.tracksAnonExclusive) ? C.MIGRATE_READ_EXCLUSIVE : 0);
   const t = k.trace.points.set_migration_pte;
   const nr = 2 ** ops.folioOrder(src);
-  walk: for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(src), ops.folioIndex(src))) {
+  walk: for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(src), ops.folioIndex(src), nr)) {
     if (large && ops.hugePmdAt(hit.mm, hit.address) === 1 && ops.pmdFolio(hit.mm, hit.address) === src) {
       const r = ops.setPmdMigrationEntry(hit.mm, hit.address, src, flags);
       if (r === -C.EBUSY) break;
@@ -352,7 +351,7 @@ function remove_migration_ptes(k: MmKernel, src: number, dst: number): void {
   const ops = k.ops;
   const t = k.trace.points.remove_migration_pte;
   const nr = 2 ** ops.folioOrder(dst);
-  for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(dst), ops.folioIndex(dst))) {
+  for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(dst), ops.folioIndex(dst), nr)) {
     const prot = hit.vma.pageProt;
     if (nr > 1 && ops.hugePmdAt(hit.mm, hit.address) === 2) {
       const r = ops.removeMigrationPmd(hit.mm, hit.address, src, dst, prot);
