@@ -243,3 +243,47 @@ describe.each(STRATEGIES)("memory_failure() of a THP (%s)", (strategy) => {
     pin.release();
   });
 });
+
+describe.each(STRATEGIES)("migrate_vma_collect() over a PMD-mapped THP (%s)", (strategy) => {
+  it("splits the THP (split_folio()) and collects the pieces: the range goes to the device, the rest stays order-0", () => {
+    const k = thpKernel(strategy);
+    const { p, head } = thpProcess(k);
+    const d = p.openDmirror(4);
+    expect(d.migrateToDevice(BASE + 4 * PAGE, 2)).toEqual([0, 0]);
+    expect(k.ops.hugePmdAt(p.mm, BASE)).toBe(0);
+    expect(k.ops.folioTestLarge(head)).toBe(false);
+    expect(p.pfnAt(BASE + 4 * PAGE)).toBeNull(); // a device-private entry now
+    expect(d.read(BASE + 5 * PAGE)).toBe(105);
+    expect(p.pfnAt(BASE + PAGE)).toBe(head + 1);
+    expect(k.counters().deviceMigrated).toBe(2);
+    expectContents(p); // the page faulted back by migrate_to_ram()
+  });
+
+  it("the huge zero PMD is split (split_huge_pmd()); its zero pages are holes the device fills", () => {
+    const k = thpKernel(strategy);
+    const p = k.spawn();
+    p.mmap(BASE, HP, RW, PRIV | MAP_FIXED);
+    p.madvise(BASE, HP, MADV_HUGEPAGE);
+    expect(p.read(BASE)).toBe(0);
+    expect(k.ops.hugePmdAt(p.mm, BASE)).toBe(1);
+    const d = p.openDmirror(2);
+    expect(d.migrateToDevice(BASE, 2)).toEqual([0, 0]);
+    expect(k.ops.hugePmdAt(p.mm, BASE)).toBe(0);
+    expect(k.counters().thp_split_pmd).toBe(1);
+    expect(p.read(BASE + 2 * PAGE)).toBe(0);
+    expect(p.pfnAt(BASE + 2 * PAGE)).toBe(0); // still the small zero page
+  });
+
+  it("a pinned THP cannot be split: its pages are skipped, still mapped by the PMD", () => {
+    const k = thpKernel(strategy);
+    const { p, head } = thpProcess(k);
+    const pin = p.pinUserPages(BASE, 1, FOLL_PIN | FOLL_LONGTERM);
+    const d = p.openDmirror(2);
+    const st = d.migrateToDevice(BASE + PAGE, 2);
+    expect(st).toEqual([-2, -2]); // migrate_vma_collect_skip(): nothing collected there
+    expect(k.ops.hugePmdAt(p.mm, BASE)).toBe(1);
+    expect(p.folioAt(BASE)).toBe(head);
+    expect(k.counters().deviceMigrated).toBe(0);
+    pin.release();
+  });
+});
