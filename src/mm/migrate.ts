@@ -99,18 +99,20 @@ export class Migration {
 
   /** @internal */
   queue(f: PendingFolio): void { this.pending.push(f); }
-  /** The pages of a folio that stayed where it was: PGMIGRATE_FAIL counts each. @internal */
-  fail(pages: readonly number[], status: MigrateStatus, thp = false): void {
+  /**
+   * A folio of `nr` pages stayed where it was: its `pages` of the range report `status`, and
+   * PGMIGRATE_FAIL counts all its pages, as migrate_pages_batch() does. @internal
+   */
+  fail(pages: readonly number[], status: MigrateStatus, nr: number, thp = false): void {
     for (const page of pages) this.status[page] = status;
-    const nr = pages.length;
     this._failed += nr;
     this.k.stats.inc(Stat.pgmigrateFail, nr);
     if (thp) this.k.stats.inc(Stat.thp_migration_fail);
   }
-  private succeed(pages: readonly number[], thp: boolean): void {
+  private succeed(pages: readonly number[], nr: number, thp: boolean): void {
     for (const page of pages) this.status[page] = 0;
-    this._succeeded += pages.length;
-    this.k.stats.inc(Stat.pgmigrateSuccess, pages.length);
+    this._succeeded += nr;
+    this.k.stats.inc(Stat.pgmigrateSuccess, nr);
     if (thp) this.k.stats.inc(Stat.thp_migration_success);
   }
 
@@ -129,8 +131,9 @@ export class Migration {
   moveAll(): void {
     for (const f of this.pending.splice(0)) {
       const thp = isThp(this.k, f.src);
-      if (migrate_folio_move(this.k, f.src, f.dst)) this.succeed(f.pages, thp);
-      else this.fail(f.pages, E("EAGAIN"), thp);
+      const nr = 2 ** this.k.ops.folioOrder(f.src);
+      if (migrate_folio_move(this.k, f.src, f.dst)) this.succeed(f.pages, nr, thp);
+      else this.fail(f.pages, E("EAGAIN"), nr, thp);
     }
     this.finished = true;
     const t = this.k.trace.points.mm_migrate_pages;
@@ -267,24 +270,36 @@ function isThp(k: MmKernel, folio: number): boolean {
  * order-0 pieces are isolated and migrated one by one in its place (THP_MIGRATION_SPLIT).
  */
 function unmapOrSplit(k: MmKernel, m: Migration, p: MmProcess, start: number, folio: number, pages: readonly number[]): void {
+  const ops = k.ops;
   const thp = isThp(k, folio);
-  const large = k.ops.folioTestLarge(folio);
+  const large = ops.folioTestLarge(folio);
+  const nr = 2 ** ops.folioOrder(folio);
   const r = migrate_folio_unmap(k, folio);
   if (r >= 0) {
     m.queue({ src: folio, dst: r, pages });
     return;
   }
   if (!large || r !== E("ENOMEM") || !try_split_folio(k, folio, 0)) {
-    m.fail(pages, r, thp);
+    m.fail(pages, r, nr, thp);
     return;
   }
   if (thp) k.stats.inc(Stat.thp_migration_split);
+  // every piece goes on the list (split_folio_to_list()), the range's and the others alike
+  const rangePage = new Map<number, number>();
   for (const page of pages) {
-    const s = add_folio_for_migration(k, p, start + page * PAGE_SIZE, true);
-    if (s < 0) { m.fail([page], s); continue; }
-    const d = migrate_folio_unmap(k, s);
-    if (d < 0) m.fail([page], d);
-    else m.queue({ src: s, dst: d, pages: [page] });
+    const pfn = ops.translateOne(p.mm, start + page * PAGE_SIZE);
+    if (pfn !== null) rangePage.set(pfn, page);
+  }
+  for (let piece = folio; piece < folio + nr; piece++) {
+    const page = rangePage.get(piece);
+    const mine = page === undefined ? [] : [page];
+    if (!k.isolateLru(piece)) { // a piece nothing mapped went back to the allocator
+      if (page !== undefined) m.fail(mine, E("EBUSY"), 1);
+      continue;
+    }
+    const d = migrate_folio_unmap(k, piece);
+    if (d < 0) m.fail(mine, d, 1);
+    else m.queue({ src: piece, dst: d, pages: mine });
   }
 }
 

@@ -56,6 +56,30 @@ describe.each(STRATEGIES)("migratePages of a PMD-mapped THP (%s)", (strategy) =>
     expect(k.heldFrames()).toEqual([]);
   });
 
+  it("a range of one page moves the whole THP: status [0], PGMIGRATE_SUCCESS counts the folio's 512 pages", () => {
+    const k = thpKernel(strategy);
+    const { p, head } = thpProcess(k);
+    const m = p.migratePages(BASE + 5 * PAGE, PAGE);
+    expect(m.status).toEqual([0]);
+    expect([m.succeeded, m.failed]).toEqual([NR, 0]);
+    expect(p.folioAt(BASE)).not.toBe(head);
+    expect(k.ops.hugePmdAt(p.mm, BASE)).toBe(1);
+    expect([k.counters().pgmigrateSuccess, k.counters().thp_migration_success]).toEqual([NR, 1]);
+    expectContents(p);
+  });
+
+  it("one page of a THP with no free 2 MiB: split, and all 512 pieces migrate (split_folio_to_list())", () => {
+    const k = thpKernel(strategy);
+    const { p, head } = thpProcess(k);
+    k.injectFailure("frame", { nth: 1 });
+    const m = p.migratePages(BASE + PAGE, PAGE);
+    expect(m.status).toEqual([0]);
+    expect(m.succeeded).toBe(NR);
+    expect(k.counters().thp_migration_split).toBe(1);
+    expect(p.pfnAt(BASE + 300 * PAGE)).not.toBe(head + 300);
+    expectContents(p);
+  });
+
   it("a pinned THP stays where it was: -EAGAIN for every page, THP_MIGRATION_FAIL, the pin coherent", () => {
     const k = thpKernel(strategy);
     const { p, head } = thpProcess(k);
