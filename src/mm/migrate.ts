@@ -23,7 +23,7 @@ import { C } from "../core/index.js";
 import { CowsimError, ERRNO } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
-import { hex } from "./vma.js";
+import { hex, type Vma } from "./vma.js";
 import { rmap_walk_anon } from "./rmap.js";
 import { Stat } from "./stats.js";
 import { FaultBlocked } from "./wait.js";
@@ -52,6 +52,8 @@ export interface MigrateOptions {
    * the pages under migration.
    */
   readonly phase?: "all" | "start";
+  /** @internal MR_COMPACTION: compaction's migration, which drains no LRU batch. */
+  readonly compaction?: boolean;
 }
 
 /** One folio on its way: where it goes and which pages of the range it covers. */
@@ -61,8 +63,8 @@ interface PendingFolio {
   readonly pages: readonly number[];
 }
 
-/** enum migrate_reason of move_pages(2) and migrate_pages(2). */
-const REASON = "MR_SYSCALL";
+/** enum migrate_reason: move_pages(2) and migrate_pages(2), or compaction. */
+type MigrateReason = "MR_SYSCALL" | "MR_COMPACTION";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 
@@ -85,6 +87,7 @@ export class Migration {
     readonly start: number,
     /** Per page of the range, in order (see {@link MigrateStatus}). */
     readonly status: MigrateStatus[],
+    private readonly reason: MigrateReason = "MR_SYSCALL",
   ) {}
 
   /** "unmapped": folios wait under migration entries for finish(); "done": over. */
@@ -137,7 +140,7 @@ export class Migration {
     }
     this.finished = true;
     const t = this.k.trace.points.mm_migrate_pages;
-    if (t.listening) t.emit({ succeeded: this._succeeded, failed: this._failed, reason: REASON });
+    if (t.listening) t.emit({ succeeded: this._succeeded, failed: this._failed, reason: this.reason });
   }
 }
 
@@ -154,9 +157,10 @@ export function migrate_pages(k: MmKernel, p: MmProcess, start: number, length: 
   const phase = opts.phase ?? "all";
   if (phase !== "all" && phase !== "start") throw new CowsimError("EINVAL", `migrate_pages: phase must be "all" or "start", not ${JSON.stringify(phase)}`);
   const pages = Math.ceil(length / PAGE_SIZE);
-  const m = new Migration(k, p.pid, start, new Array<number>(pages).fill(0));
-  // lru_cache_disable(): the per-CPU batches drain, so every folio is on the LRU to isolate
-  k.drainLru();
+  const m = new Migration(k, p.pid, start, new Array<number>(pages).fill(0), opts.compaction ? "MR_COMPACTION" : "MR_SYSCALL");
+  // lru_cache_disable(): the per-CPU batches drain, so every folio is on the LRU to isolate;
+  // compaction skips what is not (isolate_migratepages_block())
+  if (!opts.compaction) k.drainLru();
   // the pages of each folio, in the order the range meets them (a large folio is isolated once)
   const queued = new Map<number, number[]>();
   for (let i = 0; i < pages; i++) {
@@ -393,6 +397,18 @@ function unlockMigrated(k: MmKernel, src: number): void {
 function pidOfMm(k: MmKernel, mm: number): number {
   for (const p of k.processes.values()) if (p.mm === mm) return p.pid;
   return 0;
+}
+
+/**
+ * transient.migration: compaction (MR_COMPACTION, isolate_migratepages_block() and
+ * migrate_pages()) now and then migrates the folio a write-protect fault at `addr` is about to
+ * decide on, whatever other processes map it too. The fault then works on the new folio, as a
+ * fault that raced with compaction and retried does. A folio compaction cannot isolate or move
+ * stays where it is.
+ */
+export function compact_transiently(k: MmKernel, p: MmProcess, vma: Vma, addr: number): void {
+  if (!vma.isPrivateAnon || !k.maybeMigrate()) return;
+  migrate_pages(k, p, addr - (addr % PAGE_SIZE), PAGE_SIZE, { all: true, compaction: true });
 }
 
 /**
