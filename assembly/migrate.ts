@@ -218,13 +218,14 @@ export function set_pmd_migration_entry(mm: u32, va: f64, folio: u32, flags: u32
   if (!pmd_leaf(pmd) || <u32>pte_pfn(pmd) != folio) return -ENOENT;
   // (A1) pmdp_invalidate(): GUP-fast that read the old PMD sees it change at B4
   const old = atomic.xchg<u64>(pmdp, 0);
-  if (pte_dirty(old)) setPageFlag(folio, PG_dirty);
   const exclusive = PageAnonExclusive(folio);
   if (exclusive && (flags & MIGRATE_SHARE_ANON) != 0 && folio_try_share_anon_rmap_pmd(folio) != 0) {
     page_table_check_pmd_set(haddr, old);
     entryStore(pmdp, old); // (A4) restore: nothing changed
     return -EBUSY;
   }
+  // folio_mark_dirty() only once the THP is sure to be unmapped
+  if (pte_dirty(old)) setPageFlag(folio, PG_dirty);
   if (exclusive) ClearPageAnonExclusive(folio);
   let kind: i32;
   let entry: u64;
