@@ -16,7 +16,7 @@ import {
 import {
   pte_none, pte_present, pte_protnone, pte_pfn, pte_write, pte_special, pte_uffd_wp,
   pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkuffd_wp, pte_mksoft_dirty, pfn_pte,
-  pmd_leaf, is_pte_marker_entry, is_migration_entry, is_hwpoison_entry, swp_type, MAX_SWAPFILES, _PAGE_PRESENT,
+  pmd_leaf, is_swap_pte, is_pte_marker_entry, is_migration_entry, is_hwpoison_entry, swp_type, MAX_SWAPFILES, _PAGE_PRESENT,
   _PAGE_USER, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_SPECIAL,
   _PAGE_SOFT_DIRTY, _PAGE_TABLE,
 } from "./pte";
@@ -104,6 +104,14 @@ function pmd_none_at(mm: u32, a: u64): bool {
   return pmdp == 0 || pte_none(entryLoad(pmdp));
 }
 
+/** is_pmd_migration_entry() of the PMD covering `a`. */
+function pmd_migration_at(mm: u32, a: u64): bool {
+  const pmdp = walk_pmdp(mm, a);
+  if (pmdp == 0) return false;
+  const pmd = entryLoad(pmdp);
+  return is_swap_pte(pmd) && is_migration_entry(pmd);
+}
+
 /** ACCESS_* for a non-present, non-none entry. */
 // @ts-ignore: decorator
 @inline function nonPresentCode(pte: u64): i32 {
@@ -137,6 +145,8 @@ export function handle_access(
   if (slot & 1) return accessLeaf(ctx, slot & ~1, a, write, lo, hi);
   let pte: u64 = slot != 0 ? entryLoad(slot) : 0;
   if (pte_none(pte)) {
+    // a PMD migration entry is no none PMD: the fault waits (pmd_migration_entry_wait())
+    if (slot == 0 && pmd_migration_at(mm, a)) return <f64>ACCESS_MIGRATION;
     if (!(fast & FAST_ANON)) return <f64>ACCESS_NEED_FAULT;
     // __handle_mm_fault(): a none PMD in a THP-eligible VMA goes to create_huge_pmd()
     if (slot == 0 && (fast & FAST_THP_PMD) && pmd_none_at(mm, a)) return <f64>ACCESS_HUGE_PMD_FAULT;

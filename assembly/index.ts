@@ -220,6 +220,7 @@ export {
   MIGRATE_SHARE_ANON, MIGRATE_READ_EXCLUSIVE, MIGRATION_ENTRY_READ, MIGRATION_ENTRY_READ_EXCLUSIVE,
   MIGRATION_ENTRY_WRITE, MIGINFO_WRITE, MIGINFO_READ_EXCLUSIVE, MIGINFO_SOFT_DIRTY, MIGINFO_UFFD_WP,
   MIGINFO_YOUNG, MIGINFO_DIRTY, try_to_migrate_one, migrate_folio_alloc, migrate_folio_move,
+  migrate_folio_alloc_order, set_pmd_migration_entry, remove_migration_pmd,
   remove_migration_pte, migration_entry_get,
 } from "./migrate";
 // PTE-mapped large folios: the mTHP fault, deferred split, split_folio()

@@ -195,8 +195,8 @@ function collect_one(slot: u32, old: u64, pfn: u32, flags: u32, va: u64): u32 {
  * when a page the request selects was there (refused when aux has no MIGRATE_PFN_VALID). System
  * pages are collected with MIGRATE_VMA_SELECT_SYSTEM; device-private entries of pgmap `pgmap`
  * with MIGRATE_VMA_SELECT_DEVICE_PRIVATE; holes of an anonymous VMA (MIGRATE_VMA_ANON) and the
- * zero page are marked MIGRATE without a page. A PMD leaf is skipped (the kernel splits it
- * first: split_huge_pmd(), split_folio()). Each collected page holds the collect's reference
+ * zero page are marked MIGRATE without a page. A PMD leaf is skipped: the kernel layer has split
+ * every one it could first (split_huge_pmd(), split_folio()). Each collected page holds the collect's reference
  * and its lock, its mappings in `mm` replaced by migration entries. Returns the number of
  * records (stopping early when the scratch area is full; ctx.next says where), or -EINVAL.
  */

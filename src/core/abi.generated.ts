@@ -265,6 +265,9 @@ export interface CoreExports {
   try_to_migrate_one(mm: number, va: number, pfn: number, flags: number): number;
   migrate_folio_alloc(ctx: number): number;
   migrate_folio_move(src: number, dst: number): number;
+  migrate_folio_alloc_order(ctx: number, order: number): number;
+  set_pmd_migration_entry(mm: number, va: number, folio: number, flags: number): number;
+  remove_migration_pmd(mm: number, va: number, src: number, dst: number, prot: number): number;
   remove_migration_pte(mm: number, va: number, src: number, dst: number, prot: number): number;
   migration_entry_get(ctx: number, mm: number, va: number): number;
   mthp_stat(order: number, item: number): number;

@@ -333,6 +333,22 @@ export class CoreOps {
     const r = this.x.migrate_folio_alloc(this.ctx);
     return r < 0 ? null : r;
   }
+  /** alloc_migration_target() of a large folio: a destination of `order`, or null when none is free. */
+  migrateFolioAllocOrder(order: number): number | null {
+    const r = this.x.migrate_folio_alloc_order(this.ctx, order);
+    return r < 0 ? null : r;
+  }
+  /**
+   * set_pmd_migration_entry() with MIGRATE_* flags for the THP `folio` mapped by the PMD at
+   * `addr`: MIGRATION_ENTRY_*, or -EBUSY (possibly pinned, PMD restored), -ENOENT, -EINVAL.
+   */
+  setPmdMigrationEntry(mm: number, addr: number, folio: number, flags: number): number {
+    return this.x.set_pmd_migration_entry(mm, addr, folio, flags);
+  }
+  /** remove_migration_pmd(): maps THP `dst` in place of `src`'s PMD migration entry; 0, 1 or 3 (exclusive). */
+  removeMigrationPmd(mm: number, addr: number, src: number, dst: number, prot: number): number {
+    return this.x.remove_migration_pmd(mm, addr, src, dst, prot);
+  }
   /** __migrate_folio(): 0, or -EAGAIN when `src` has references the migration does not own. */
   migrateFolioMove(src: number, dst: number): number { return this.x.migrate_folio_move(src, dst); }
   /**

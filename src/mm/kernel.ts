@@ -44,6 +44,12 @@ export interface TransientOptions {
    * write-protect fault is found isolated, holding a reference, while the fault decides.
    */
   readonly isolation?: number;
+  /**
+   * Migration as compaction does it (MR_COMPACTION): the probability (0…1) that the folio a
+   * write-protect fault is about to decide on is migrated first. Migration must be invisible:
+   * the contents, the pins and — with readable-exclusive entries — PageAnonExclusive survive.
+   */
+  readonly migration?: number;
 }
 
 /** Options of createKernel(). @public */
@@ -131,6 +137,7 @@ export class MmKernel implements KernelView {
   readonly wantsJournal: boolean;
   private readonly rng: Rng;
   private readonly isolationRate: number;
+  private readonly migrationRate: number;
   private readonly isolated = new Map<number, number>();
   private nextPid = 1;
   private inSyscall = 0;
@@ -175,6 +182,7 @@ export class MmKernel implements KernelView {
     // purpose — is for the oracle to judge, not for the debug build to stop
     if (!isBuiltinStrategy(this.strategy)) this.ops.setAnonExclusiveChecks(false);
     this.isolationRate = v.isolation;
+    this.migrationRate = v.migration;
     this.rng = new Rng(v.seed);
     this.wantsOracle = v.oracle;
     this.wantsJournal = v.oracle && v.explain;
@@ -490,6 +498,11 @@ export class MmKernel implements KernelView {
     this.ops.pageSetFlag(folio, C.PG_isolated);
     this.isolated.set(folio, (this.isolated.get(folio) ?? 0) + 1);
     this.stats.inc(Stat.isolations);
+  }
+
+  /** With transient.migration, decides whether compaction migrates the folio a fault is at first. @internal */
+  maybeMigrate(): boolean {
+    return this.migrationRate !== 0 && this.rng.next() < this.migrationRate;
   }
 
   /** With transient.isolation, decides whether a fault finds its folio isolated. @internal */

@@ -13,7 +13,7 @@ import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, hex } fro
 import { anon_vma_prepare } from "./rmap.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
-import { migration_entry_wait } from "./migrate.js";
+import { migration_entry_wait, compact_transiently } from "./migrate.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
 import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
@@ -150,8 +150,10 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       }
       throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
     case C.ACCESS_WP_FAULT:
+      compact_transiently(k, p, vma, addr);
       return do_wp_page(k, p, vma, addr, false);
     case C.ACCESS_HUGE:
+      compact_transiently(k, p, vma, addr);
       // wp_huge_pmd(): a write to a read-only PMD leaf
       return do_huge_pmd_wp_page(k, p, vma, addr, false);
     case C.ACCESS_SWAP:

@@ -8,7 +8,7 @@
  *
  * Modelled: order-0 anonymous pages, on the LRU or in the swap cache, mapped or not, pinned or
  * not, and the pages memory_failure() cannot handle (the zero page, a page off the LRU). A
- * large folio needs try_to_split_thp_page(), which is not modelled yet: it fails as an
+ * large folio is split first (try_to_split_thp_page()); a pinned one cannot be and fails as an
  * unsplittable THP does (-EHWPOISON, the folio stays mapped). Free frames
  * (take_page_off_buddy()) and shmem pages (truncate_error_folio()) are refused with nothing
  * changed.
@@ -20,6 +20,7 @@ import type { MmProcess } from "./process.js";
 import { rmap_walk_anon } from "./rmap.js";
 import { Stat } from "./stats.js";
 import { hex } from "./vma.js";
+import { try_split_folio } from "./migrate.js";
 
 /** memory_failure() flags (include/linux/mm.h MF_*). */
 export const MF_ACTION_REQUIRED = 1 << 1;
@@ -172,7 +173,7 @@ export function memory_failure(k: MmKernel, pfn: number, flags: number, current:
     throw new CowsimError("EINVAL", `memory_failure: pfn ${pfn} is outside the machine's ${k.core.layout.nframes} frames`);
   }
   const countIncreased = (flags & MF_COUNT_INCREASED) !== 0;
-  const folio = ops.pageFolio(pfn);
+  let folio = ops.pageFolio(pfn);
   if (!ops.pageTestFlag(pfn, C.PG_hwpoison)) {
     if (ops.pageTestFlag(pfn, C.PG_buddy)) {
       throw new CowsimError("EINVAL", `memory_failure: pfn ${pfn} is free; take_page_off_buddy() is not modelled yet`);
@@ -207,10 +208,12 @@ export function memory_failure(k: MmKernel, pfn: number, flags: number, current:
     ops.folioRefAdd(folio, 1);
   }
   if (ops.folioTestLarge(folio)) {
-    // try_to_split_thp_page() would split it here; unsplittable, the error is only reported
-    const killed = (flags & MF_ACTION_REQUIRED) !== 0 ? collect_procs(k, folio, current) : [];
-    ops.folioPutRefs(folio, 1);
-    return done("unsplit thp", "Failed", killed, "EHWPOISON");
+    if (!try_to_split_thp_page(k, folio, pfn)) {
+      const killed = (flags & MF_ACTION_REQUIRED) !== 0 ? collect_procs(k, folio, current) : [];
+      ops.folioPutRefs(folio, 1);
+      return done("unsplit thp", "Failed", killed, "EHWPOISON");
+    }
+    folio = ops.pageFolio(pfn);
   }
   if (folio !== 0) k.hwpoisoned.set(folio, (k.hwpoisoned.get(folio) ?? 0) + 1);
   else ops.folioPutRefs(folio, 1); // the zero page's references are not counted
@@ -222,6 +225,20 @@ export function memory_failure(k: MmKernel, pfn: number, flags: number, current:
     if (!r.unmapped) return done("unmapping failed page", "Failed", killed);
   }
   return identify_page_state(k, folio, savedFlags, killed, done);
+}
+
+/**
+ * try_to_split_thp_page(): split_huge_page() of the large folio memory_failure() holds one
+ * reference to, so that only the poisoned page is lost. can_split_folio(folio, 1) comes first:
+ * a pin, another reference or the folio lock refuses the split with nothing changed (the
+ * caller reports "unsplit thp"). Otherwise unmap_folio()'s TTU_SPLIT_HUGE_PMD splits every PMD
+ * mapping it, and the folio becomes order-0 pages, the reference staying with the poisoned
+ * one. Returns whether it split.
+ */
+function try_to_split_thp_page(k: MmKernel, folio: number, pfn: number): boolean {
+  const split = try_split_folio(k, folio, 1);
+  if (split) k.ops.folioRefAdd(k.ops.pageFolio(pfn), 1);
+  return split;
 }
 
 /** identify_page_state(): the page's flags now, else those saved before the unmap, choose the action. */

@@ -6,8 +6,11 @@
  * contents and the anon mapping move; the entries become mappings of the new frame again, with
  * PageAnonExclusive restored from writable and readable-exclusive entries. A folio with
  * references the migration does not own — a pin above all — stays where it was, its mappings
- * restored. Large folios are not migrated yet: they report -ENOSYS, as a kernel without THP
- * migration support fails them.
+ * restored. Large folios move whole into a fresh folio of their order — a PMD-mapped THP under
+ * one PMD migration entry per mapping (set_pmd_migration_entry(), remove_migration_pmd(), as
+ * x86-64's thp_migration_supported() allows), a PTE-mapped one under one entry per PTE — and
+ * when no folio of that order is free they are split and the pieces migrated
+ * (try_split_folio() after -ENOMEM in migrate_pages_batch()).
  *
  * Two phases, so that what happens while the entries are installed can be written down: start
  * isolates, locks and unmaps (migrate_folio_unmap()); finish checks the references, copies and
@@ -20,11 +23,13 @@ import { C } from "../core/index.js";
 import { CowsimError, ERRNO } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
-import { hex } from "./vma.js";
+import { hex, type Vma } from "./vma.js";
 import { rmap_walk_anon } from "./rmap.js";
 import { Stat } from "./stats.js";
 import { FaultBlocked } from "./wait.js";
 import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
+import { split_huge_pmd } from "./huge_memory.js";
+import { split_folio, folio_likely_mapped_shared } from "./large_folio.js";
 
 /**
  * A page's status, as move_pages(2) reports it: 0 migrated, 1 queued (isolated and unmapped,
@@ -32,7 +37,7 @@ import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
  * -ENOENT (nothing mapped), -EACCES (mapped by other processes too, without `all`), -EBUSY (not
  * on the LRU: isolated already), -ENOMEM (no frame to migrate to), -EAGAIN (references the
  * migration does not own — a pin, a GUP reference, a lock — kept it where it was), -ENOSYS (a
- * large folio or a shared-memory page: not modelled yet).
+ * shared-memory page: not modelled yet). Every page of a large folio reports its folio's status.
  * @public
  */
 export type MigrateStatus = number;
@@ -47,17 +52,19 @@ export interface MigrateOptions {
    * the pages under migration.
    */
   readonly phase?: "all" | "start";
+  /** @internal MR_COMPACTION: compaction's migration, which drains no LRU batch. */
+  readonly compaction?: boolean;
 }
 
 /** One folio on its way: where it goes and which pages of the range it covers. */
 interface PendingFolio {
   readonly src: number;
   readonly dst: number;
-  readonly page: number;
+  readonly pages: readonly number[];
 }
 
-/** enum migrate_reason of move_pages(2) and migrate_pages(2). */
-const REASON = "MR_SYSCALL";
+/** enum migrate_reason: move_pages(2) and migrate_pages(2), or compaction. */
+type MigrateReason = "MR_SYSCALL" | "MR_COMPACTION";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 
@@ -80,6 +87,7 @@ export class Migration {
     readonly start: number,
     /** Per page of the range, in order (see {@link MigrateStatus}). */
     readonly status: MigrateStatus[],
+    private readonly reason: MigrateReason = "MR_SYSCALL",
   ) {}
 
   /** "unmapped": folios wait under migration entries for finish(); "done": over. */
@@ -94,11 +102,21 @@ export class Migration {
 
   /** @internal */
   queue(f: PendingFolio): void { this.pending.push(f); }
-  /** @internal */
-  fail(page: number, status: MigrateStatus): void {
-    this.status[page] = status;
-    this._failed++;
-    this.k.stats.inc(Stat.pgmigrateFail);
+  /**
+   * A folio of `nr` pages stayed where it was: its `pages` of the range report `status`, and
+   * PGMIGRATE_FAIL counts all its pages, as migrate_pages_batch() does. @internal
+   */
+  fail(pages: readonly number[], status: MigrateStatus, nr: number, thp = false): void {
+    for (const page of pages) this.status[page] = status;
+    this._failed += nr;
+    this.k.stats.inc(Stat.pgmigrateFail, nr);
+    if (thp) this.k.stats.inc(Stat.thp_migration_fail);
+  }
+  private succeed(pages: readonly number[], nr: number, thp: boolean): void {
+    for (const page of pages) this.status[page] = 0;
+    this._succeeded += nr;
+    this.k.stats.inc(Stat.pgmigrateSuccess, nr);
+    if (thp) this.k.stats.inc(Stat.thp_migration_success);
   }
 
   /**
@@ -115,17 +133,14 @@ export class Migration {
   /** migrate_pages_batch()'s move pass, then the end of migrate_pages(). @internal */
   moveAll(): void {
     for (const f of this.pending.splice(0)) {
-      if (migrate_folio_move(this.k, f.src, f.dst)) {
-        this.status[f.page] = 0;
-        this._succeeded++;
-        this.k.stats.inc(Stat.pgmigrateSuccess);
-      } else {
-        this.fail(f.page, E("EAGAIN"));
-      }
+      const thp = isThp(this.k, f.src);
+      const nr = 2 ** this.k.ops.folioOrder(f.src);
+      if (migrate_folio_move(this.k, f.src, f.dst)) this.succeed(f.pages, nr, thp);
+      else this.fail(f.pages, E("EAGAIN"), nr, thp);
     }
     this.finished = true;
     const t = this.k.trace.points.mm_migrate_pages;
-    if (t.listening) t.emit({ succeeded: this._succeeded, failed: this._failed, reason: REASON });
+    if (t.listening) t.emit({ succeeded: this._succeeded, failed: this._failed, reason: this.reason });
   }
 }
 
@@ -142,25 +157,31 @@ export function migrate_pages(k: MmKernel, p: MmProcess, start: number, length: 
   const phase = opts.phase ?? "all";
   if (phase !== "all" && phase !== "start") throw new CowsimError("EINVAL", `migrate_pages: phase must be "all" or "start", not ${JSON.stringify(phase)}`);
   const pages = Math.ceil(length / PAGE_SIZE);
-  const m = new Migration(k, p.pid, start, new Array<number>(pages).fill(0));
-  // lru_cache_disable(): the per-CPU batches drain, so every folio is on the LRU to isolate
-  k.drainLru();
-  const queued: { folio: number; page: number }[] = [];
+  const m = new Migration(k, p.pid, start, new Array<number>(pages).fill(0), opts.compaction ? "MR_COMPACTION" : "MR_SYSCALL");
+  // lru_cache_disable(): the per-CPU batches drain, so every folio is on the LRU to isolate;
+  // compaction skips what is not (isolate_migratepages_block())
+  if (!opts.compaction) k.drainLru();
+  // the pages of each folio, in the order the range meets them (a large folio is isolated once)
+  const queued = new Map<number, number[]>();
   for (let i = 0; i < pages; i++) {
-    const s = add_folio_for_migration(k, p, start + i * PAGE_SIZE, opts.all ?? false);
+    const addr = start + i * PAGE_SIZE;
+    const mapped = k.ops.translateOne(p.mm, addr);
+    const known = mapped !== null && mapped !== 0 ? queued.get(k.ops.pageFolio(mapped)) : undefined;
+    if (known !== undefined) {
+      known.push(i);
+      m.status[i] = 1;
+      continue;
+    }
+    const s = add_folio_for_migration(k, p, addr, opts.all ?? false);
     if (s < 0) m.status[i] = s;
     else {
       m.status[i] = 1;
-      queued.push({ folio: s, page: i });
+      queued.set(s, [i]);
     }
   }
   // one pass: the kernel's NR_MAX_MIGRATE_PAGES_RETRY passes would fail alike, nothing else
   // running between them
-  for (const q of queued) {
-    const r = migrate_folio_unmap(k, q.folio);
-    if (r < 0) m.fail(q.page, r);
-    else m.queue({ src: q.folio, dst: r, page: q.page });
-  }
+  for (const [folio, folioPages] of queued) unmapOrSplit(k, m, p, start, folio, folioPages);
   if (phase === "all") m.moveAll();
   return m;
 }
@@ -177,9 +198,9 @@ function add_folio_for_migration(k: MmKernel, p: MmProcess, addr: number, all: b
   if (pfn === null) return E("ENOENT"); // folio_walk_start() finds no present page
   if (pfn === 0) return E("EFAULT"); // is_zero_folio()
   const folio = ops.pageFolio(pfn);
-  if (!vma.isPrivateAnon || !ops.folioTestAnon(folio) || ops.folioTestLarge(folio)) return E("ENOSYS");
-  // folio_likely_mapped_shared() without MPOL_MF_MOVE_ALL
-  if (ops.folioMapcount(folio) > 1 && !all) return E("EACCES");
+  if (!vma.isPrivateAnon || !ops.folioTestAnon(folio)) return E("ENOSYS");
+  if (ops.pageTestFlag(folio, C.PG_reserved)) return E("EFAULT"); // is_huge_zero_folio()
+  if (folio_likely_mapped_shared(k, folio) && !all) return E("EACCES"); // without MPOL_MF_MOVE_ALL
   if (!k.isolateLru(folio)) return E("EBUSY");
   return folio;
 }
@@ -194,7 +215,8 @@ function add_folio_for_migration(k: MmKernel, p: MmProcess, addr: number, all: b
  */
 function migrate_folio_unmap(k: MmKernel, src: number): number {
   const ops = k.ops;
-  const dst = ops.migrateFolioAlloc();
+  const large = ops.folioTestLarge(src);
+  const dst = large ? ops.migrateFolioAllocOrder(ops.folioOrder(src)) : ops.migrateFolioAlloc();
   if (dst === null) {
     k.putbackIsolated(src);
     return E("ENOMEM");
@@ -209,12 +231,21 @@ function migrate_folio_unmap(k: MmKernel, src: number): number {
   const flags = (k.strategy.unmap.shareAnon ? C.MIGRATE_SHARE_ANON : 0) |
     ((k.strategy.migrationReadExclusive ?? k.strategy.tracksAnonExclusive) ? C.MIGRATE_READ_EXCLUSIVE : 0);
   const t = k.trace.points.set_migration_pte;
-  for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(src), ops.folioIndex(src))) {
-    const r = ops.tryToMigrateOne(hit.mm, hit.address, src, flags);
-    if (r === -C.EBUSY) break; // the walk stops; the folio stays mapped
-    if (r > 0 && t.listening) {
-      const entry = r === C.MIGRATION_ENTRY_WRITE ? "write" : r === C.MIGRATION_ENTRY_READ_EXCLUSIVE ? "read-exclusive" : "read";
-      t.emit({ pid: pidOfMm(k, hit.mm), address: hit.address, pfn: src, entry });
+  const nr = 2 ** ops.folioOrder(src);
+  walk: for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(src), ops.folioIndex(src), nr)) {
+    if (large && ops.hugePmdAt(hit.mm, hit.address) === 1 && ops.pmdFolio(hit.mm, hit.address) === src) {
+      const r = ops.setPmdMigrationEntry(hit.mm, hit.address, src, flags);
+      if (r === -C.EBUSY) break;
+      if (r > 0 && t.listening) t.emit({ pid: pidOfMm(k, hit.mm), address: hit.address, pfn: src, entry: entryName(r) });
+      continue;
+    }
+    // try_to_migrate_one() visits each PTE of the folio the VMA can hold
+    for (let i = 0; i < nr; i++) {
+      const addr = hit.address + i * PAGE_SIZE;
+      if (addr < hit.vma.start || addr >= hit.vma.end) continue;
+      const r = ops.tryToMigrateOne(hit.mm, addr, src + i, flags);
+      if (r === -C.EBUSY) break walk; // the walk stops; the folio stays mapped
+      if (r > 0 && t.listening) t.emit({ pid: pidOfMm(k, hit.mm), address: addr, pfn: src + i, entry: entryName(r) });
     }
   }
   if (ops.folioIsMapped(src)) {
@@ -226,6 +257,84 @@ function migrate_folio_unmap(k: MmKernel, src: number): number {
     return E("EAGAIN");
   }
   return dst;
+}
+
+function entryName(r: number): "write" | "read-exclusive" | "read" {
+  return r === C.MIGRATION_ENTRY_WRITE ? "write" : r === C.MIGRATION_ENTRY_READ_EXCLUSIVE ? "read-exclusive" : "read";
+}
+
+/** folio_test_pmd_mappable(): the THP_MIGRATION_* counters count PMD-sized folios only. */
+function isThp(k: MmKernel, folio: number): boolean {
+  return k.ops.folioTestLarge(folio) && k.ops.folioOrder(folio) >= 9;
+}
+
+/**
+ * migrate_pages_batch()'s unmap pass for one isolated folio: migrate_folio_unmap(), and for a
+ * large folio that finds no destination of its order (-ENOMEM) try_split_folio(), whose
+ * order-0 pieces are isolated and migrated one by one in its place (THP_MIGRATION_SPLIT).
+ */
+function unmapOrSplit(k: MmKernel, m: Migration, p: MmProcess, start: number, folio: number, pages: readonly number[]): void {
+  const ops = k.ops;
+  const thp = isThp(k, folio);
+  const large = ops.folioTestLarge(folio);
+  const nr = 2 ** ops.folioOrder(folio);
+  const r = migrate_folio_unmap(k, folio);
+  if (r >= 0) {
+    m.queue({ src: folio, dst: r, pages });
+    return;
+  }
+  if (!large || r !== E("ENOMEM") || !try_split_folio(k, folio, 0)) {
+    m.fail(pages, r, nr, thp);
+    return;
+  }
+  if (thp) k.stats.inc(Stat.thp_migration_split);
+  // every piece goes on the list (split_folio_to_list()), the range's and the others alike
+  const rangePage = new Map<number, number>();
+  for (const page of pages) {
+    const pfn = ops.translateOne(p.mm, start + page * PAGE_SIZE);
+    if (pfn !== null) rangePage.set(pfn, page);
+  }
+  for (let piece = folio; piece < folio + nr; piece++) {
+    const page = rangePage.get(piece);
+    const mine = page === undefined ? [] : [page];
+    if (!k.isolateLru(piece)) { // a piece nothing mapped went back to the allocator
+      if (page !== undefined) m.fail(mine, E("EBUSY"), 1);
+      continue;
+    }
+    const d = migrate_folio_unmap(k, piece);
+    if (d < 0) m.fail(mine, d, 1);
+    else m.queue({ src: piece, dst: d, pages: mine });
+  }
+}
+
+/**
+ * try_split_folio() / split_huge_page() of an anonymous large folio with `callerRefs` references
+ * of the caller's own: can_split_folio() first — the folio lock, a possible pin or any other
+ * reference refuses with nothing changed; then unmap_folio()'s TTU_SPLIT_HUGE_PMD splits every
+ * PMD that maps it, and split_folio() makes order-0 pages of it. Returns whether it split.
+ */
+export function try_split_folio(k: MmKernel, folio: number, callerRefs: number): boolean {
+  const ops = k.ops;
+  if (ops.pageTestFlag(folio, C.PG_locked) || ops.folioMaybeDmaPinned(folio)) return false;
+  const swapRefs = ops.pageTestFlag(folio, C.PG_swapcache) ? 2 ** ops.folioOrder(folio) : 0;
+  if (ops.folioRefCount(folio) !== ops.folioMapcount(folio) + swapRefs + callerRefs) return false;
+  for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(folio), ops.folioIndex(folio))) {
+    const owner = processOfMm(k, hit.mm);
+    if (owner !== null && ops.hugePmdAt(hit.mm, hit.address) === 1 && ops.pmdFolio(hit.mm, hit.address) === folio) {
+      split_huge_pmd(k, owner, hit.vma, hit.address, "split_huge_page()");
+    }
+  }
+  // the caller's references are dropped around the split (nothing else runs meanwhile); the
+  // caller takes what it needs again on the pieces
+  if (callerRefs > 0) ops.folioPutRefs(folio, callerRefs);
+  if (split_folio(k, folio).outcome === "split") return true;
+  if (callerRefs > 0) ops.folioRefAdd(folio, callerRefs);
+  return false;
+}
+
+function processOfMm(k: MmKernel, mm: number): MmProcess | null {
+  for (const p of k.processes.values()) if (p.mm === mm) return p;
+  return null;
 }
 
 /**
@@ -253,13 +362,27 @@ function migrate_folio_move(k: MmKernel, src: number, dst: number): boolean {
   return moved;
 }
 
-/** remove_migration_ptes(): every migration entry for `src` the rmap finds maps `dst`. */
+/**
+ * remove_migration_ptes(): every migration entry for `src` the rmap finds maps `dst` — a PMD
+ * migration entry by a PMD (remove_migration_pmd()), each PTE entry by the page at its offset.
+ */
 function remove_migration_ptes(k: MmKernel, src: number, dst: number): void {
   const ops = k.ops;
   const t = k.trace.points.remove_migration_pte;
-  for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(dst), ops.folioIndex(dst))) {
-    const r = ops.removeMigrationPte(hit.mm, hit.address, src, dst, hit.vma.pageProt);
-    if (r > 0 && t.listening) t.emit({ pid: pidOfMm(k, hit.mm), address: hit.address, pfn: src, newPfn: dst, exclusive: r === 3 });
+  const nr = 2 ** ops.folioOrder(dst);
+  for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(dst), ops.folioIndex(dst), nr)) {
+    const prot = hit.vma.pageProt;
+    if (nr > 1 && ops.hugePmdAt(hit.mm, hit.address) === 2) {
+      const r = ops.removeMigrationPmd(hit.mm, hit.address, src, dst, prot);
+      if (r > 0 && t.listening) t.emit({ pid: pidOfMm(k, hit.mm), address: hit.address, pfn: src, newPfn: dst, exclusive: r === 3 });
+      continue;
+    }
+    for (let i = 0; i < nr; i++) {
+      const addr = hit.address + i * PAGE_SIZE;
+      if (addr < hit.vma.start || addr >= hit.vma.end) continue;
+      const r = ops.removeMigrationPte(hit.mm, addr, src + i, dst + i, prot);
+      if (r > 0 && t.listening) t.emit({ pid: pidOfMm(k, hit.mm), address: addr, pfn: src + i, newPfn: dst + i, exclusive: r === 3 });
+    }
   }
 }
 
@@ -274,6 +397,18 @@ function unlockMigrated(k: MmKernel, src: number): void {
 function pidOfMm(k: MmKernel, mm: number): number {
   for (const p of k.processes.values()) if (p.mm === mm) return p.pid;
   return 0;
+}
+
+/**
+ * transient.migration: compaction (MR_COMPACTION, isolate_migratepages_block() and
+ * migrate_pages()) now and then migrates the folio a write-protect fault at `addr` is about to
+ * decide on, whatever other processes map it too. The fault then works on the new folio, as a
+ * fault that raced with compaction and retried does. A folio compaction cannot isolate or move
+ * stays where it is.
+ */
+export function compact_transiently(k: MmKernel, p: MmProcess, vma: Vma, addr: number): void {
+  if (!vma.isPrivateAnon || !k.maybeMigrate()) return;
+  migrate_pages(k, p, addr - (addr % PAGE_SIZE), PAGE_SIZE, { all: true, compaction: true });
 }
 
 /**

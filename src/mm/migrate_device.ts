@@ -22,6 +22,8 @@ import { rmap_walk_anon, anon_vma_prepare } from "./rmap.js";
 import { Stat } from "./stats.js";
 import { FaultBlocked } from "./wait.js";
 import { PAGE_SIZE } from "./uapi.js";
+import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
+import { try_split_folio } from "./migrate.js";
 
 /**
  * struct dev_pagemap_ops: what the owner of a pgmap does for the kernel. migrate_to_ram() is
@@ -117,6 +119,22 @@ function migrateFlags(k: MmKernel): number {
 }
 
 /**
+ * migrate_vma_collect_pmd()'s first step for each PMD leaf the range touches: the huge zero PMD
+ * is split (split_huge_pmd()), a THP split into order-0 pages (split_folio() under the folio
+ * lock, which splits its PMDs); the pieces are then collected as any page. A THP that cannot be
+ * split (locked, pinned, referenced) stays, its pages skipped (migrate_vma_collect_skip()).
+ */
+function splitHugePmdsForCollect(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: number): void {
+  const ops = k.ops;
+  for (let haddr = start - (start % PMD_SIZE); haddr < end; haddr += PMD_SIZE) {
+    if (ops.hugePmdAt(p.mm, haddr) !== 1) continue;
+    const folio = ops.pmdFolio(p.mm, haddr);
+    if (ops.pageTestFlag(folio, C.PG_reserved)) split_huge_pmd(k, p, vma, haddr, "migrate_vma_collect_pmd()");
+    else try_split_folio(k, folio, 0);
+  }
+}
+
+/**
  * migrate_vma_setup() over [start, start + pages) of `p`: migrate_vma_collect() takes and
  * unmaps the selected pages of the VMA (system pages, or the device-private pages of `pgmap`),
  * then migrate_vma_unmap() (migrate_device_unmap()) isolates system pages from the LRU, unmaps
@@ -136,6 +154,7 @@ export function migrate_vma_setup(k: MmKernel, p: MmProcess, start: number, page
   const flags = (select === "system" ? C.MIGRATE_VMA_SELECT_SYSTEM : C.MIGRATE_VMA_SELECT_DEVICE_PRIVATE) |
     C.MIGRATE_VMA_ANON | (k.strategy.unmap.shareAnon ? C.MIGRATE_VMA_SHARE_ANON : 0);
   const m: MigrateVma = { p, vma, start, pages: [], faultPage, cpages: 0 };
+  splitHugePmdsForCollect(k, p, vma, start, end);
   const t = k.trace.points.set_migration_pte;
   for (const r of k.core.migrateVmaCollect(p.mm, start, end, flags, pgmap?.id ?? 0)) {
     m.pages.push({ src: r.aux, srcPfn: r.pfn, dst: 0, refused: r.kind === 1 && !(r.aux & C.MIGRATE_PFN_VALID) });

@@ -47,6 +47,7 @@ export const KERNEL_OPTION_LIMITS = {
   seed: { min: 0, max: 2 ** 32 - 1 },
   lruBatch: { min: 0, max: 32 },
   isolation: { min: 0, max: 1 },
+  migration: { min: 0, max: 1 },
   maxProcesses: { min: 1, max: 2 ** 20 },
   maxMapCount: { min: 0, max: 2 ** 31 - 1 },
   pageTables: { min: 4, max: 2 ** 20 },
@@ -54,7 +55,7 @@ export const KERNEL_OPTION_LIMITS = {
 
 /** What an option left out stands for. @public */
 export const KERNEL_OPTION_DEFAULTS = {
-  memory: 256 * M, dataBytes: 0, seed: 1, isolation: 0, maxProcesses: 256, maxMapCount: DEFAULT_MAX_MAP_COUNT,
+  memory: 256 * M, dataBytes: 0, seed: 1, isolation: 0, migration: 0, maxProcesses: 256, maxMapCount: DEFAULT_MAX_MAP_COUNT,
   checkInvariants: false, oracle: true, explain: true, build: "release" as CoreBuild,
 } as const;
 
@@ -87,6 +88,7 @@ export interface KernelOptionValues {
   /** The per-CPU LRU batch's size; `true`: the strategy's own (15 or 31). 0 is off. */
   readonly lruBatch: number | true;
   readonly isolation: number;
+  readonly migration: number;
   readonly maxProcesses: number;
   readonly maxMapCount: number;
   readonly checkInvariants: boolean;
@@ -209,13 +211,14 @@ export function validateKernelOptions(options: object): KernelOptionsCheck {
   const seed = whole("seed", o.seed, D.seed, L.seed);
   let lruBatch: number | true = 0;
   let isolation: number = D.isolation;
+  let migration: number = D.migration;
   const t = o.transient;
   if (t !== undefined && (t === null || typeof t !== "object" || Array.isArray(t))) {
-    bad("transient", `must be { lruBatch, isolation } (either may be left out), not ${given(t)}`);
+    bad("transient", `must be { lruBatch, isolation, migration } (any may be left out), not ${given(t)}`);
   } else if (t !== undefined) {
     const tr = t as Readonly<Record<string, unknown>>;
     for (const key of Object.keys(tr)) {
-      if (key !== "lruBatch" && key !== "isolation" && tr[key] !== undefined) bad(`transient.${key}`, "is no option of transient (lruBatch, isolation)");
+      if (key !== "lruBatch" && key !== "isolation" && key !== "migration" && tr[key] !== undefined) bad(`transient.${key}`, "is no option of transient (lruBatch, isolation, migration)");
     }
     const lb = tr.lruBatch;
     if (lb === true) lruBatch = true;
@@ -229,6 +232,12 @@ export function validateKernelOptions(options: object): KernelOptionsCheck {
       if (typeof iso !== "number" || !(iso >= L.isolation.min && iso <= L.isolation.max)) {
         bad("transient.isolation", `must be a probability from 0 to 1, not ${given(iso)}`);
       } else isolation = iso;
+    }
+    const mig = tr.migration;
+    if (mig !== undefined) {
+      if (typeof mig !== "number" || !(mig >= L.migration.min && mig <= L.migration.max)) {
+        bad("transient.migration", `must be a probability from 0 to 1, not ${given(mig)}`);
+      } else migration = mig;
     }
   }
   const maxProcesses = whole("maxProcesses", o.maxProcesses, D.maxProcesses, L.maxProcesses);
@@ -264,7 +273,7 @@ export function validateKernelOptions(options: object): KernelOptionsCheck {
   if (fit) return { problems: [fit] };
   return {
     problems: [],
-    values: { memory, swap, dataBytes, seed, lruBatch, isolation, maxProcesses, maxMapCount, checkInvariants, oracle, explain, build, thp, core },
+    values: { memory, swap, dataBytes, seed, lruBatch, isolation, migration, maxProcesses, maxMapCount, checkInvariants, oracle, explain, build, thp, core },
   };
 }
 

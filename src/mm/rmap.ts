@@ -174,10 +174,11 @@ export interface RmapHit {
 
 /**
  * rmap_walk_anon(): the (mm, VMA, address) triples where the anonymous page with `mapping id`
- * and `index` may be mapped — vma_address() of every VMA linked to its anon_vma. The caller
- * checks each PTE (page_vma_mapped_walk()).
+ * and `index` may be mapped — vma_address() of every VMA linked to its anon_vma; with `nr`, of
+ * every VMA holding any of the folio's `nr` pages (the address may then lie below the VMA).
+ * The caller checks each PTE (page_vma_mapped_walk()).
  */
-export function rmap_walk_anon(reg: AnonVmaRegistry, anonVmaId: number, index: number): RmapHit[] {
+export function rmap_walk_anon(reg: AnonVmaRegistry, anonVmaId: number, index: number, nr = 1): RmapHit[] {
   const av = reg.get(anonVmaId);
   if (!av) return [];
   const hits: RmapHit[] = [];
@@ -185,8 +186,14 @@ export function rmap_walk_anon(reg: AnonVmaRegistry, anonVmaId: number, index: n
     const v = avc.vma;
     // modulo 2^32, as page->index is kept
     const delta = ((index - v.pgoff) >>> 0);
-    if (delta >= v.pages) continue;
-    hits.push({ mm: avc.mm, vma: v, address: v.start + delta * PAGE_SIZE });
+    if (delta < v.pages) {
+      hits.push({ mm: avc.mm, vma: v, address: v.start + delta * PAGE_SIZE });
+      continue;
+    }
+    // a large folio of `nr` pages that begins before the VMA (pgoff_start..pgoff_end of the
+    // kernel's walk): the address of its first page lies below the VMA's start
+    const before = ((v.pgoff - index) >>> 0);
+    if (before < nr) hits.push({ mm: avc.mm, vma: v, address: v.start - before * PAGE_SIZE });
   }
   return hits;
 }

@@ -39,6 +39,9 @@ const TS_COUNTERS = [
   ["deviceMigratedToRam", "pages migrate_vma moved from device-private memory back to system memory"],
   ["deviceExclusive", "pages make_device_exclusive_range() made exclusive to a device"],
   ["deviceExclusiveRestored", "device-exclusive entries mapped again (restore_exclusive_pte(): a CPU fault or fork)"],
+  ["thp_migration_success", "PMD-sized THPs migrate_pages() moved whole (thp_migration_success)"],
+  ["thp_migration_fail", "PMD-sized THPs migrate_pages() left where they were (thp_migration_fail)"],
+  ["thp_migration_split", "PMD-sized THPs migrate_pages() split to migrate the pieces (thp_migration_split)"],
 ] as const;
 
 /** The oracle's verdicts, reported with the counters (0 when the oracle is off). */

@@ -277,6 +277,7 @@ export const SCENARIO_SCHEMA = {
           properties: {
             lruBatch: { oneOf: [{ type: "boolean" }, { type: "integer", minimum: L.lruBatch.min, maximum: L.lruBatch.max }], description: "the per-CPU LRU batch: true (the strategy's size), false, or a size" },
             isolation: { type: "number", minimum: L.isolation.min, maximum: L.isolation.max, description: "the probability that a write fault finds its page isolated" },
+            migration: { type: "number", minimum: L.migration.min, maximum: L.migration.max, description: "the probability that compaction migrates the page of a write-protect fault first" },
           },
         },
         maxProcesses: { type: "integer", minimum: L.maxProcesses.min, maximum: L.maxProcesses.max, description: "most processes alive at once (default 256)" },

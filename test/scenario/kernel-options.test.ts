@@ -71,7 +71,9 @@ describe("validateKernelOptions", () => {
       ["explain", "explain must be true or false, not null"],
       ["build", 'build must be "release" or "debug", not "fast"'],
     ]);
-    expect(messages({ transient: 3 })).toEqual([["transient", "transient must be { lruBatch, isolation } (either may be left out), not 3"]]);
+    expect(messages({ transient: 3 })).toEqual([["transient", "transient must be { lruBatch, isolation, migration } (any may be left out), not 3"]]);
+    expect(messages({ transient: { migration: -0.5 } })).toEqual([["transient.migration", "transient.migration must be a probability from 0 to 1, not -0.5"]]);
+    expect(messages({ transient: { compaction: 1 } })).toEqual([["transient.compaction", "transient.compaction is no option of transient (lruBatch, isolation, migration)"]]);
     expect(messages({ transient: { isolation: NaN } })).toEqual([["transient.isolation", "transient.isolation must be a probability from 0 to 1, not NaN"]]);
     expect(messages({ seed: 2 ** 32 })).toEqual([["seed", "seed must be a whole number from 0 to 4294967295, not 4294967296"]]);
   });
@@ -87,7 +89,7 @@ describe("validateKernelOptions", () => {
   it("values: defaults filled in, and the machine Core.create() is asked for", () => {
     const v = validateKernelOptions({}).values!;
     expect(v).toEqual({
-      memory: 256 * 2 ** 20, swap: 256 * 2 ** 20, dataBytes: 0, seed: 1, lruBatch: 0, isolation: 0, maxProcesses: 256, maxMapCount: 65530,
+      memory: 256 * 2 ** 20, swap: 256 * 2 ** 20, dataBytes: 0, seed: 1, lruBatch: 0, isolation: 0, migration: 0, maxProcesses: 256, maxMapCount: 65530,
       checkInvariants: false, oracle: true, explain: true, build: "release",
       thp: { enabled: "always", always: 0, madvise: 0, inherit: 512, useZeroPage: true },
       core: { frames: 65536, swapSlots: 65537, pageTables: 1600, maxMms: 256, maxThreads: 4, dataBytes: 0, build: "release" },
@@ -99,7 +101,7 @@ describe("validateKernelOptions", () => {
   it("a misspelt option is a problem, not its default in silence", () => {
     expect(messages({ memroy: "8M", transient: { lruBatsh: true }, memory: "8M", oracle: undefined })).toEqual([
       ["memroy", "memroy is no option of createKernel() (did you mean memory?); the options are strategy, knobs, memory, swap, dataBytes, seed, transient, maxProcesses, maxMapCount, pageTables, oracle, explain, checkInvariants, build, wasm, thp"],
-      ["transient.lruBatsh", "transient.lruBatsh is no option of transient (lruBatch, isolation)"],
+      ["transient.lruBatsh", "transient.lruBatsh is no option of transient (lruBatch, isolation, migration)"],
     ]);
   });
 
@@ -133,7 +135,7 @@ describe("a scenario's kernel: block", () => {
     expect(kernelProblems("{ seed: 1.5, transient: { lruBatch: 33, isolatoin: 1 }, checkInvariants: 1, memory: [1], swapp: 0 }")).toEqual([
       "3:17: kernel.seed must be a whole number from 0 to 4294967295, not 1.5",
       "3:45: kernel.transient.lruBatch must be true (the strategy's batch size), false, or a batch size from 0 to 32 folios, not 33",
-      '3:49: unknown key "isolatoin" in kernel.transient (did you mean "isolation"?); expected one of lruBatch, isolation',
+      '3:49: unknown key "isolatoin" in kernel.transient (did you mean "isolation"?); expected one of lruBatch, isolation, migration',
       "3:82: kernel.checkInvariants must be true or false, not 1",
       '3:93: kernel.memory must be bytes, a size such as "16M" or a number of pages such as "4 pages", not [1]',
       '3:98: unknown key "swapp" in kernel (did you mean "swap"?); expected one of memory, swap, dataBytes, seed, transient, maxProcesses, maxMapCount, checkInvariants, thp',
