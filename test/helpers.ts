@@ -1,4 +1,8 @@
 import { Core, C, type CoreOptions, type CoreBuild } from "../src/core/index.js";
+import { CowsimError } from "../src/errno.js";
+import { beforeAll, afterAll } from "vitest";
+import { Worker } from "node:worker_threads";
+import { existsSync } from "node:fs";
 
 /** Tests run on the debug build (asserts compiled in) unless COWSIM_TEST_BUILD says otherwise. */
 export const BUILD = (process.env.COWSIM_TEST_BUILD ?? "debug") as CoreBuild;
@@ -62,4 +66,34 @@ export function stateDiff(a: Uint8Array, b: Uint8Array): string | null {
   let i = 0;
   while (i < n && a[i] === b[i]) i++;
   return `state differs at snapshot byte ${i} of ${a.length} (was ${a[i]}, now ${b[i]})`;
+}
+
+/** The errno `fn` throws as a CowsimError, or null when it returns; anything else is rethrown. */
+export function errnoOf(fn: () => unknown): string | null {
+  try {
+    fn();
+    return null;
+  } catch (e) {
+    if (!(e instanceof CowsimError)) throw e;
+    return e.errno;
+  }
+}
+
+/**
+ * `n` worker threads on `url` for the test file, started before its tests and terminated after
+ * them. The array is filled in place, so a test reads the workers at run time. The workers import
+ * the built library: without dist/ they would fail with a module error, so say what is missing.
+ */
+export function useWorkerPool(url: URL, n: number): Worker[] {
+  const pool: Worker[] = [];
+  beforeAll(() => {
+    if (!existsSync(new URL("../dist/core/index.js", import.meta.url))) {
+      throw new Error("the workers use the built library: run npm run build (npm test does)");
+    }
+    for (let i = 0; i < n; i++) pool.push(new Worker(url));
+  });
+  afterAll(async () => {
+    await Promise.all(pool.map((w) => w.terminate()));
+  });
+  return pool;
 }

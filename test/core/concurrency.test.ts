@@ -1,25 +1,14 @@
 // Several worker threads on one shared memory: no update is lost by the atomic paths, and the
 // controls with plain loads and stores show that these tests can fail.
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { Worker } from "node:worker_threads";
-import { existsSync } from "node:fs";
+import { describe, it, expect } from "vitest";
 import { C, type Core, type SharedCore } from "../../src/core/index.js";
-import { makeCore, populate, pfnAt, BASE } from "../helpers.js";
+import { makeCore, useWorkerPool, populate, pfnAt, BASE } from "../helpers.js";
 
 const WORKERS = 2;
 const workerUrl = new URL("../workers/core-worker.mjs", import.meta.url);
-let pool: Worker[] = [];
 let nextId = 0;
 
-beforeAll(() => {
-  if (!existsSync(new URL("../../dist/core/index.js", import.meta.url))) {
-    throw new Error("the workers use the built library: run npm run build (npm test does)");
-  }
-  pool = Array.from({ length: WORKERS }, () => new Worker(workerUrl));
-});
-afterAll(async () => {
-  await Promise.all(pool.map((w) => w.terminate()));
-});
+const pool = useWorkerPool(workerUrl, WORKERS);
 
 /** Runs one task on each worker, all released at the same moment. */
 async function runTasks<T>(core: Core, jobs: { task: string; args: object }[]): Promise<T[]> {

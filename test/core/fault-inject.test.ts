@@ -6,20 +6,10 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { C, Core, FAIL_KINDS, type FailKind } from "../../src/core/index.js";
 import { CowsimError } from "../../src/errno.js";
-import { makeCore, snapshot, stateDiff, populate, BASE, GB, PROT_READ } from "../helpers.js";
+import { errnoOf, makeCore, snapshot, stateDiff, populate, BASE, GB, PROT_READ } from "../helpers.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const MB2 = 2 ** 21;
-
-function errnoOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    if (!(e instanceof CowsimError)) throw e;
-    return e.errno;
-  }
-}
 
 describe("off by default", () => {
   it("a fresh machine has no kind armed and injects nothing however much it allocates", () => {

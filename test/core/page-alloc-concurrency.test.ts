@@ -3,16 +3,13 @@
 // (each stamps the frames it holds in a shared owner table by compare-exchange), every folio is
 // naturally aligned, everything freed comes back — the bitmaps as fresh, every whole block
 // takeable at order 9 — and the vmstat counters add up to exactly what the threads did.
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { Worker } from "node:worker_threads";
-import { existsSync } from "node:fs";
+import { describe, it, expect } from "vitest";
 import type { Core } from "../../src/core/index.js";
-import { makeCore } from "../helpers.js";
+import { makeCore, useWorkerPool } from "../helpers.js";
 import { allocatorState, BLOCK } from "./alloc-state.js";
 
 const WORKERS = 3;
 const workerUrl = new URL("../workers/alloc-worker.mjs", import.meta.url);
-let pool: Worker[] = [];
 
 interface WorkerReport {
   allocs: number[];
@@ -22,15 +19,7 @@ interface WorkerReport {
   heldAtEnd: number;
 }
 
-beforeAll(() => {
-  if (!existsSync(new URL("../../dist/core/index.js", import.meta.url))) {
-    throw new Error("the workers use the built library: run npm run build (npm test does)");
-  }
-  pool = Array.from({ length: WORKERS }, () => new Worker(workerUrl));
-});
-afterAll(async () => {
-  await Promise.all(pool.map((w) => w.terminate()));
-});
+const pool = useWorkerPool(workerUrl, WORKERS);
 
 /** Runs mixedOrders on every worker, all released at the same moment. */
 async function churn(core: Core, n: number, owner: SharedArrayBuffer): Promise<WorkerReport[]> {

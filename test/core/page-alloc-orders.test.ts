@@ -4,24 +4,13 @@
 // and where each order looks first.
 import { describe, it, expect } from "vitest";
 import { C, type Core } from "../../src/core/index.js";
-import { CowsimError } from "../../src/errno.js";
-import { makeCore, snapshot, stateDiff } from "../helpers.js";
+import { errnoOf, makeCore, snapshot, stateDiff } from "../helpers.js";
 import { allocatorState, bitsOf, BLOCK } from "./alloc-state.js";
 
 const ORDERS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] as const;
 const TAIL = 2 ** C.PG_tail;
 const HEAD = 2 ** C.PG_head;
 const BUDDY = 2 ** C.PG_buddy;
-
-function errnoOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    if (!(e instanceof CowsimError)) throw e;
-    return e.errno;
-  }
-}
 
 /** alloc_pages() through the typed operations: the pfn, or null. */
 const tryAlloc = (core: Core, order: number) => core.ops.tryAllocPages(order);
