@@ -113,27 +113,40 @@ export function try_to_migrate_one(mm: u32, va: f64, pfn: u32, flags: u32): i32 
   // under migration the page is possibly shared: the entry alone remembers exclusivity (the
   // older kernels, which have no PageAnonExclusive to keep, drop it here as well)
   if (exclusive) ClearPageAnonExclusive(pfn);
-  let kind: i32;
-  let entry: u64;
-  if (pte_write(old)) {
-    kind = MIGRATION_ENTRY_WRITE;
-    entry = make_writable_migration_entry(<u64>pfn);
-  } else if (exclusive && (flags & MIGRATE_READ_EXCLUSIVE) != 0) {
-    kind = MIGRATION_ENTRY_READ_EXCLUSIVE;
-    entry = make_readable_exclusive_migration_entry(<u64>pfn);
-  } else {
-    kind = MIGRATION_ENTRY_READ;
-    entry = make_readable_migration_entry(<u64>pfn);
-  }
-  if (pte_young(old)) entry |= SWP_MIG_YOUNG << SWP_OFFSET_SHIFT; // make_migration_entry_young()
-  if (pte_dirty(old)) entry |= SWP_MIG_DIRTY << SWP_OFFSET_SHIFT; // make_migration_entry_dirty()
-  let swp = swp_entry_to_pte(entry);
-  if (pte_soft_dirty(old)) swp = pte_swp_mksoft_dirty(swp);
-  if (pte_uffd_wp(old)) swp = pte_swp_mkuffd_wp(swp);
-  entryStore(slot, swp);
+  const kind = migrationEntryKind(old, exclusive, flags);
+  entryStore(slot, migrationEntryFor(old, pfn, kind));
   folio_remove_rmap_ptes(folio, pfn, 1);
   folio_put_refs(folio, 1);
   return kind;
+}
+
+/**
+ * The kind of migration entry try_to_migrate_one() (and set_pmd_migration_entry()) installs for
+ * the present entry `old`: writable for a writable one; for a R/O one readable-exclusive when
+ * the page was PageAnonExclusive and the kernel has that entry (MIGRATE_READ_EXCLUSIVE), else
+ * readable.
+ */
+// @ts-ignore: decorator
+@inline function migrationEntryKind(old: u64, exclusive: bool, flags: u32): i32 {
+  if (pte_write(old)) return MIGRATION_ENTRY_WRITE;
+  return exclusive && (flags & MIGRATE_READ_EXCLUSIVE) != 0 ? MIGRATION_ENTRY_READ_EXCLUSIVE : MIGRATION_ENTRY_READ;
+}
+
+/**
+ * The migration entry of `kind` for `pfn`, carrying what `old` had: young and dirty
+ * (make_migration_entry_young() / _dirty()), soft-dirty and uffd-wp. The same bits serve a PTE
+ * and a PMD (pmd_swp_mksoft_dirty() and pmd_swp_mkuffd_wp() are the PTE bits on x86-64).
+ */
+function migrationEntryFor(old: u64, pfn: u32, kind: i32): u64 {
+  let entry = kind == MIGRATION_ENTRY_WRITE ? make_writable_migration_entry(<u64>pfn)
+    : kind == MIGRATION_ENTRY_READ_EXCLUSIVE ? make_readable_exclusive_migration_entry(<u64>pfn)
+    : make_readable_migration_entry(<u64>pfn);
+  if (pte_young(old)) entry |= SWP_MIG_YOUNG << SWP_OFFSET_SHIFT;
+  if (pte_dirty(old)) entry |= SWP_MIG_DIRTY << SWP_OFFSET_SHIFT;
+  let swp = swp_entry_to_pte(entry);
+  if (pte_soft_dirty(old)) swp = pte_swp_mksoft_dirty(swp);
+  if (pte_uffd_wp(old)) swp = pte_swp_mkuffd_wp(swp);
+  return swp;
 }
 
 /**
@@ -227,24 +240,8 @@ export function set_pmd_migration_entry(mm: u32, va: f64, folio: u32, flags: u32
   // folio_mark_dirty() only once the THP is sure to be unmapped
   if (pte_dirty(old)) setPageFlag(folio, PG_dirty);
   if (exclusive) ClearPageAnonExclusive(folio);
-  let kind: i32;
-  let entry: u64;
-  if (pte_write(old)) {
-    kind = MIGRATION_ENTRY_WRITE;
-    entry = make_writable_migration_entry(<u64>folio);
-  } else if (exclusive && (flags & MIGRATE_READ_EXCLUSIVE) != 0) {
-    kind = MIGRATION_ENTRY_READ_EXCLUSIVE;
-    entry = make_readable_exclusive_migration_entry(<u64>folio);
-  } else {
-    kind = MIGRATION_ENTRY_READ;
-    entry = make_readable_migration_entry(<u64>folio);
-  }
-  if (pte_young(old)) entry |= SWP_MIG_YOUNG << SWP_OFFSET_SHIFT;
-  if (pte_dirty(old)) entry |= SWP_MIG_DIRTY << SWP_OFFSET_SHIFT;
-  let swp = swp_entry_to_pte(entry);
-  if (pte_soft_dirty(old)) swp = pte_swp_mksoft_dirty(swp);
-  if (pte_uffd_wp(old)) swp = pte_swp_mkuffd_wp(swp);
-  entryStore(pmdp, swp);
+  const kind = migrationEntryKind(old, exclusive, flags);
+  entryStore(pmdp, migrationEntryFor(old, folio, kind));
   folio_remove_rmap_pmd(folio);
   folio_put_refs(folio, 1);
   return kind;
