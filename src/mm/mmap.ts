@@ -53,6 +53,7 @@ export function split_vma(k: MmKernel, p: MmProcess, vma: Vma, addr: number): Vm
   split_huge_pmds_partly_in(k, p, vma, addr, addr, "vma_adjust_trans_huge()");
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE_SIZE, vma.shmem);
   if (vma.shmem) k.shmem.get(vma.shmem);
+  upper.uffdCtx = vma.uffdCtx;
   anon_vma_dup_for_split(upper, vma, p.mm);
   vma.end = addr;
   p.vmas.invalidate();

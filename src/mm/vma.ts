@@ -5,6 +5,7 @@
 import { C } from "../core/index.js";
 import type { AnonVma, AnonVmaChain } from "./rmap.js";
 import type { ShmemFile } from "./shmem.js";
+import type { UserfaultfdCtx } from "./userfaultfd.js";
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_SIZE } from "./uapi.js";
 
 // vm_flags (include/linux/mm.h)
@@ -17,7 +18,14 @@ export const VM_MAYWRITE = 0x20;
 export const VM_MAYEXEC = 0x40;
 export const VM_MAYSHARE = 0x80;
 export const VM_UFFD_MISSING = 0x200;
+/**
+ * VM_UFFD_MINOR: Linux keeps it in bit 41 (VM_UFFD_MINOR_BIT, a VM_HIGH_ARCH bit); here it takes
+ * 0x800, the bit VM_DENYWRITE left free in 5.15, so vm_flags stay a 32-bit number.
+ */
+export const VM_UFFD_MINOR = 0x800;
 export const VM_UFFD_WP = 0x1000;
+/** __VM_UFFD_FLAGS: every userfaultfd registration mode. */
+export const VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR;
 export const VM_SEQ_READ = 0x8000;
 export const VM_RAND_READ = 0x10000;
 export const VM_DONTCOPY = 0x20000;
@@ -77,6 +85,8 @@ export class Vma {
   chain: AnonVmaChain[] = [];
   /** The shmem file of a MAP_SHARED|MAP_ANONYMOUS mapping. */
   shmem: ShmemFile | null;
+  /** vma->vm_userfaultfd_ctx.ctx: the userfaultfd this VMA is registered with (with VM_UFFD_* in flags), or null. */
+  uffdCtx: UserfaultfdCtx | null = null;
   /** The leaf of the address space's tree that holds this VMA, or null. Only VmaList sets it. @internal */
   node: VmaLeaf | null = null;
 
@@ -767,6 +777,8 @@ export function canMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start) return false;
   if (((a.flags ^ b.flags) & ~VM_IGNORE_MERGE) !== 0) return false;
   if (a.shmem !== b.shmem) return false;
+  // is_mergeable_vma(): is_mergeable_vm_userfaultfd_ctx()
+  if (a.uffdCtx !== b.uffdCtx) return false;
   if (a.pgoff + a.pages !== b.pgoff) return false;
   // is_mergeable_anon_vma(): same anon_vma, or one has none and the other's chain is singular
   if (a.anonVma !== b.anonVma) {
