@@ -237,3 +237,8 @@ export {
   migrate_vma_insert_page, try_to_migrate_one_device, remove_migration_pte_device, migrate_device_move, make_device_exclusive_one,
   restore_exclusive_pte, device_entry_get,
 } from "./migrate_device";
+export {
+  MFILL_COPY, MFILL_ZEROPAGE, MFILL_POISON, MFILL_FILE, MFILL_WP, MFILL_VM_WRITE, MFILL_VM_SHARED, MFILL_FAULT,
+  UFFD_WP_PRESENT, UFFD_WP_SWAP, UFFD_WP_MARKER, UFFD_ENTRY_WRITABLE, UFFD_ENTRY_NONE, UFFD_ENTRY_PMD,
+  mfill_atomic_range, uffd_wp_at, pte_marker_clear, page_tag_set,
+} from "./userfaultfd";

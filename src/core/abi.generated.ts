@@ -290,6 +290,9 @@ export interface CoreExports {
   make_device_exclusive_one(mm: number, va: number, pfn: number): number;
   restore_exclusive_pte(mm: number, va: number, prot: number, flags: number): number;
   device_entry_get(ctx: number, mm: number, va: number): number;
+  mfill_atomic_range(ctx: number, mm: number, va: number, pages: number, kind: number, anonVma: number, index: number, prot: number, lo: number, hi: number, flags: number): number;
+  uffd_wp_at(mm: number, va: number): number;
+  pte_marker_clear(mm: number, va: number): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -595,6 +598,20 @@ export const C = {
   MIGRATE_PFN_DEVICE: 512,
   RESTORE_VM_WRITE: 1,
   INSERT_VM_WRITE: 1,
+  MFILL_COPY: 0,
+  MFILL_ZEROPAGE: 1,
+  MFILL_POISON: 2,
+  MFILL_FILE: 3,
+  MFILL_WP: 1,
+  MFILL_VM_WRITE: 2,
+  MFILL_VM_SHARED: 4,
+  MFILL_FAULT: 8,
+  UFFD_WP_PRESENT: 1,
+  UFFD_WP_SWAP: 2,
+  UFFD_WP_MARKER: 4,
+  UFFD_ENTRY_WRITABLE: 8,
+  UFFD_ENTRY_NONE: 16,
+  UFFD_ENTRY_PMD: 32,
 } as const;
 
 /** A constant of the core with the name and description its source tags it with. */

@@ -252,6 +252,22 @@ export class CoreOps {
   mapFilePte(mm: number, addr: number, pfn: number, prot: number, write: boolean): number {
     return this.x.map_file_pte(this.ctx, mm, addr, pfn, prot, write ? 1 : 0);
   }
+  /**
+   * mfill_atomic() of `pages` pages from `addr` (UFFDIO_COPY / ZEROPAGE / POISON / CONTINUE, see
+   * assembly/userfaultfd.ts): the pages filled, and the errno name's number of the page that
+   * stopped the range (0 when none did).
+   */
+  mfillAtomicRange(mm: number, addr: number, pages: number, kind: number, anonVma: number, index: number, prot: number,
+    lo: number, hi: number, flags: number): { done: number; errno: number } {
+    const done = this.x.mfill_atomic_range(this.ctx, mm, addr, pages, kind, anonVma, index, prot, lo, hi, flags) >>> 0;
+    return { done, errno: this.u32[this.aux0Index]! };
+  }
+  /** Stores page value `value` (a non-negative integer) into frame `pfn`'s contents. */
+  setPageTag(pfn: number, value: number): void { this.x.page_tag_set(pfn, value >>> 0, Math.floor(value / 2 ** 32) >>> 0); }
+  /** The uffd-wp state and kind of the entry at `addr` (C.UFFD_WP_* | C.UFFD_ENTRY_*). */
+  uffdWpAt(mm: number, addr: number): number { return this.x.uffd_wp_at(mm, addr) >>> 0; }
+  /** pte_marker_clear(): drops a PTE marker at `addr`; whether there was one. */
+  pteMarkerClear(mm: number, addr: number): boolean { return this.x.pte_marker_clear(mm, addr) !== 0; }
   /** do_anonymous_page() for every none entry of [start, end), all or nothing: the pages mapped, or -ENOMEM. */
   doAnonymousPages(mm: number, start: number, end: number, anonVma: number, index: number, prot: number, flags: number): number {
     return this.x.do_anonymous_pages(this.ctx, mm, start, end, anonVma, index, prot, flags);

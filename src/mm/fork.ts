@@ -5,6 +5,7 @@
  * VM_WIPEONFORK VMAs arrive empty. Everything fork needs (an mm, page tables, frames for early
  * copies) is counted and reserved first, so ENOMEM leaves the parent as it was.
  */
+import { dup_userfaultfd, dup_userfaultfd_complete, type UserfaultfdCtx } from "./userfaultfd.js";
 import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
@@ -71,11 +72,14 @@ export function dup_mmap(k: MmKernel, parent: MmProcess): MmProcess {
 
   const child = k.newChild(childMm, parent.pid);
   const ranges: { vpnStart: number; vpnEnd: number }[] = [];
+  const forkUffds: UserfaultfdCtx[] = [];
   try {
     for (const v of copied) {
       const wipe = (v.flags & VM_WIPEONFORK) !== 0;
       const tmp = new Vma(v.start, v.end, v.flags, v.pgoff, v.shmem);
       if (v.shmem) k.shmem.get(v.shmem);
+      tmp.uffdCtx = v.uffdCtx;
+      dup_userfaultfd(k, child, tmp, forkUffds);
       if (!wipe) anon_vma_fork(k.anonVmas, tmp, v, childMm);
       child.vmas.insert(tmp);
       if (!v.shmem && !wipe) ranges.push({ vpnStart: v.start / PAGE_SIZE, vpnEnd: v.end / PAGE_SIZE });
@@ -90,6 +94,7 @@ export function dup_mmap(k: MmKernel, parent: MmProcess): MmProcess {
     // The reservations make this unreachable unless they undercount; then, as in Linux, the
     // parent keeps the PTEs copy_page_range() write-protected so far.
     exit_mmap(k, child);
+    dup_userfaultfd_complete(forkUffds, true);
     throw e;
   } finally {
     ops.ptUnreserve();
@@ -98,6 +103,7 @@ export function dup_mmap(k: MmKernel, parent: MmProcess): MmProcess {
   k.processes.set(child.pid, child);
   k.stats.inc(Stat.forks);
   if (k.trace.points.dup_mmap.listening) k.trace.points.dup_mmap.emit({ pid: parent.pid, child: child.pid, ranges });
+  dup_userfaultfd_complete(forkUffds, false);
   return child;
 }
 

@@ -21,6 +21,7 @@ import { Stats, Stat, type Counters } from "./stats.js";
 import { MmProcess } from "./process.js";
 import { WpHelperSet } from "./memory.js";
 import { WaitQueues } from "./wait.js";
+import type { UserfaultfdCtx } from "./userfaultfd.js";
 import { PinRegistry } from "./gup.js";
 import { reclaim, swapCacheOrphan } from "./swap.js";
 import { memory_failure, type MemoryFailureOutcome } from "./memory_failure.js";
@@ -118,6 +119,13 @@ export class MmKernel implements KernelView {
   readonly shmem = new ShmemRegistry();
   /** What faults wait on. */
   readonly waits = new WaitQueues();
+  /** Open userfaultfds (userfaultfd(2) and the children fork gave them). */
+  readonly userfaultfds = new Set<UserfaultfdCtx>();
+  private lastUserfaultfd = 0;
+  /** The id of the next userfaultfd. @internal */
+  nextUserfaultfdId(): number {
+    return ++this.lastUserfaultfd;
+  }
   /** Folios locked by lockFolio(): an outside actor's lock and reference. */
   private readonly lockedByOthers = new Set<number>();
   /** Frames memory_failure() took, with the references it keeps on them: lost to the allocator. @internal */
@@ -145,6 +153,7 @@ export class MmKernel implements KernelView {
   snapshotProblem(): string | null {
     if (this.inSyscall > 0) return "a call is under way (snapshot() from a tracepoint's subscriber)";
     if (this.migrating.size > 0) return `${this.migrating.size} folio${this.migrating.size > 1 ? "s are" : " is"} under migration (finish() the migration first)`;
+    if (this.userfaultfds.size > 0) return `${this.userfaultfds.size} userfaultfd${this.userfaultfds.size > 1 ? "s are" : " is"} open (close() them first: a snapshot cannot hold their handlers)`;
     const waiting = this.waits.waiting();
     if (waiting > 0) return `${waiting} access${waiting > 1 ? "es wait" : " waits"} to be resumed (a snapshot cannot hold the program's Access objects)`;
     return null;

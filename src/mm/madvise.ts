@@ -4,6 +4,7 @@
  * MADV_HUGEPAGE / MADV_NOHUGEPAGE, the read-ahead hints, which only set their flags, and
  * MADV_HWPOISON (memory_failure.ts).
  */
+import { userfaultfd_remove } from "./userfaultfd.js";
 import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
@@ -90,6 +91,8 @@ export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: numb
     for (const v of vmas) {
       const from = Math.max(addr, v.start);
       const to = Math.min(end, v.end);
+      // madvise_dontneed_free(): userfaultfd_remove() tells a non-cooperative handler first
+      userfaultfd_remove(v, from, to);
       zapVma(k, p, v, from, to, 0);
     }
   } else if (advice === MADV_PAGEOUT) {

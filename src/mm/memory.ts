@@ -9,7 +9,8 @@ import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import { Stat } from "./stats.js";
 import type { MmProcess } from "./process.js";
-import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, hex } from "./vma.js";
+import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP, hex } from "./vma.js";
+import { userfaultfdFor, userfaultfd_wp_async } from "./userfaultfd.js";
 import { anon_vma_prepare } from "./rmap.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
@@ -17,7 +18,7 @@ import { migration_entry_wait, compact_transiently } from "./migrate.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
 import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
-import { thpPmdFaultAllowed, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page } from "./huge_memory.js";
+import { thpPmdFaultAllowed, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, split_huge_pmd } from "./huge_memory.js";
 import { do_device_entry_fault } from "./migrate_device.js";
 import type { TraceEvents } from "../trace/events.js";
 
@@ -144,6 +145,7 @@ function emitFastFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, pfn: n
 function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean, code: number): void {
   switch (code) {
     case C.ACCESS_NEED_FAULT:
+      if (vma.flags & (VM_UFFD_MISSING | VM_UFFD_MINOR) && userfaultNeeded(k, p, vma, addr, write)) return;
       if (vma.shmem) return shmemFault(k, p, vma, addr, write);
       if (vma.isPrivateAnon) {
         return vma.anonVma ? do_anonymous_folio(k, p, vma, addr, () => enomem(k, p, addr, "fault")) : prepareAnon(k, p, vma);
@@ -153,6 +155,14 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       compact_transiently(k, p, vma, addr);
       return do_wp_page(k, p, vma, addr, false);
     case C.ACCESS_HUGE:
+      // wp_huge_pmd(): a uffd-wp PMD goes to the handler first (WP_ASYNC: split, then the PTE fault)
+      if (vma.flags & VM_UFFD_WP && k.ops.uffdWpAt(p.mm, addr) & C.UFFD_WP_PRESENT) {
+        if (userfaultfd_wp_async(vma)) {
+          split_huge_pmd(k, p, vma, addr, "wp_huge_pmd(): uffd-wp async");
+          return;
+        }
+        return vma.uffdCtx!.handleFault(p, addr, write, VM_UFFD_WP);
+      }
       compact_transiently(k, p, vma, addr);
       // wp_huge_pmd(): a write to a read-only PMD leaf
       return do_huge_pmd_wp_page(k, p, vma, addr, false);
@@ -171,10 +181,72 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       return do_device_entry_fault(k, p, vma, addr);
     case C.ACCESS_MARKER:
       // handle_pte_marker(): a poisoned entry (a swap-in error) is VM_FAULT_HWPOISON, before uffd-wp
-      if (markerBits(k, p, addr) & C.PTE_MARKER_POISONED) throw hwpoisonSigbus(p, addr, write);
+      const marker = markerBits(k, p, addr);
+      if (marker & C.PTE_MARKER_POISONED) throw hwpoisonSigbus(p, addr, write);
+      if (marker & C.PTE_MARKER_UFFD_WP) return pte_marker_handle_uffd_wp(k, p, vma, addr, write);
       throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} touched a guard marker at ${hex(addr)}`);
     default:
       throw new CowsimError("EFAULT", `pid ${p.pid}: the entry at ${hex(addr)} needs a fault path cowsim does not model yet (code ${code})`);
+  }
+}
+
+/**
+ * handle_userfault() for a none PTE (do_anonymous_page()'s and shmem_get_folio_gfp()'s
+ * userfaultfd_missing() / userfaultfd_minor() checks): a shmem page already in the page cache
+ * is a minor fault, any other a missing one. Returns true when the fault went to the
+ * userfaultfd (and its handler resolved it: the access retries); false when no userfaultfd
+ * takes this fault.
+ */
+function userfaultNeeded(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean): boolean {
+  let reason = VM_UFFD_MISSING;
+  if (vma.shmem) {
+    if (vma.shmem.pages.has(vma.index(addr))) reason = VM_UFFD_MINOR;
+  } else if (!vma.isPrivateAnon) {
+    return false;
+  }
+  const uffd = userfaultfdFor(vma, reason);
+  if (uffd === null) return false;
+  // do_anonymous_page(): a write fault prepares the anon_vma before it asks (vmf_anon_prepare())
+  if (write && !vma.shmem && !vma.anonVma) prepareAnon(k, p, vma);
+  uffd.handleFault(p, addr, write, reason);
+  return true;
+}
+
+/**
+ * pte_marker_handle_uffd_wp(): a uffd-wp marker where a page of a write-protected range was
+ * zapped, punched or never populated (WP_UNPOPULATED). Outside a uffd-wp VMA it is just
+ * cleared; otherwise the fault is do_pte_missing()'s — with the userfaultfd's missing and minor
+ * checks — and the page is installed with uffd-wp set (vmf_orig_pte_uffd_wp()): read-only, so a
+ * write retries into a uffd-wp fault (seed 002).
+ */
+function pte_marker_handle_uffd_wp(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean): void {
+  const ops = k.ops;
+  if (!(vma.flags & VM_UFFD_WP)) {
+    ops.pteMarkerClear(p.mm, addr);
+    return;
+  }
+  if (vma.flags & (VM_UFFD_MISSING | VM_UFFD_MINOR) && userfaultNeeded(k, p, vma, addr, write)) return;
+  const flags = C.MFILL_WP | C.MFILL_FAULT | (vma.flags & VM_WRITE ? C.MFILL_VM_WRITE : 0) | (vma.flags & VM_SHARED ? C.MFILL_VM_SHARED : 0);
+  if (vma.shmem) {
+    const index = vma.index(addr);
+    const pfn = vma.shmem.getPage(ops, index);
+    const r = ops.mfillAtomicRange(p.mm, addr, 1, C.MFILL_FILE, 0, 0, vma.pageProt, pfn, 0, flags);
+    if (r.done === 0) throw enomem(k, p, addr, "shmem fault on a uffd-wp marker");
+    k.stats.inc(Stat.shmemFaults);
+    if (k.trace.points.shmem_fault.listening) k.trace.points.shmem_fault.emit({ pid: p.pid, address: addr, index, pfn });
+    return;
+  }
+  if (!vma.isPrivateAnon) throw new Error(`cowsim: a uffd-wp marker in ${vma.describe()}`);
+  // do_anonymous_page(): the zero page for a read (unless forbidden), a zeroed page for a write
+  const zero = !write;
+  if (!zero && !vma.anonVma) prepareAnon(k, p, vma);
+  let r = ops.mfillAtomicRange(p.mm, addr, 1, zero ? C.MFILL_ZEROPAGE : C.MFILL_COPY, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt, 0, 0, flags);
+  if (r.done === 0 && r.errno === 12 && k.reclaimAfterFailure() > 0) {
+    r = ops.mfillAtomicRange(p.mm, addr, 1, zero ? C.MFILL_ZEROPAGE : C.MFILL_COPY, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt, 0, 0, flags);
+  }
+  if (r.done === 0 && r.errno === 12) throw enomem(k, p, addr, "fault on a uffd-wp marker");
+  if (r.done === 1 && k.trace.points.do_anonymous_page.listening) {
+    k.trace.points.do_anonymous_page.emit({ pid: p.pid, address: addr - (addr % 4096), pfn: zero ? 0 : ops.translateOne(p.mm, addr - (addr % 4096))!, zero });
   }
 }
 
@@ -217,6 +289,7 @@ function shmemFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: bo
 
 // page flag masks, computed once (a variable exponent is a slow Math.pow)
 const PG_ANON_EXCLUSIVE = 1 << C.PG_anon_exclusive;
+const PTE_UFFD_WP = 1 << C._PAGE_BIT_UFFD_WP;
 const PG_HEAD = 1 << C.PG_head;
 const PG_LRU = 1 << C.PG_lru;
 const PG_SWAPCACHE = 1 << C.PG_swapcache;
@@ -234,6 +307,12 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   const ops = k.ops;
   const info = ops.wpFaultInfo(p.mm, addr);
   if (typeof info === "number") return; // the entry changed: the access retries
+  // do_wp_page(): a write to a uffd-wp page goes to the handler (WP_ASYNC: the bit is just cleared)
+  if (!unshare && vma.flags & VM_UFFD_WP && info.pte & PTE_UFFD_WP) {
+    if (!userfaultfd_wp_async(vma)) return vma.uffdCtx!.handleFault(p, addr, true, VM_UFFD_WP);
+    k.core.changeProtection(p.mm, addr - (addr % 4096), addr - (addr % 4096) + 4096, vma.pageProt, C.MM_CP_UFFD_WP_RESOLVE | C.CP_KEEP_WRITABLE_ENTRIES);
+    return;
+  }
   k.stats.inc(Stat.wpFaults);
   const { pfn, folio } = info;
 

@@ -5,7 +5,7 @@ import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
-import { calc_vm_prot_bits, hex, VM_READ, VM_WRITE, VM_EXEC, VM_MAYWRITE, VM_SHARED, VM_SOFTDIRTY } from "./vma.js";
+import { calc_vm_prot_bits, hex, VM_READ, VM_WRITE, VM_EXEC, VM_MAYWRITE, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_WP } from "./vma.js";
 import { checkRange, splitAround, mergeNeighbours } from "./mmap.js";
 import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_SIZE } from "./uapi.js";
@@ -43,6 +43,7 @@ export function do_mprotect(k: MmKernel, p: MmProcess, addr: number, length: num
     const tryWritable = k.strategy.mprotectWriteUpgrade && !(v.flags & VM_SHARED) && (v.flags & VM_WRITE) !== 0;
     const cp = (tryWritable ? C.MM_CP_TRY_CHANGE_WRITABLE : 0) | (v.flags & VM_WRITE ? C.CP_VM_WRITE : 0) |
       (v.flags & VM_SHARED ? C.CP_VM_SHARED : 0) | (v.flags & VM_SOFTDIRTY ? 0 : C.CP_SOFT_DIRTY_TRACKING) |
+      (v.flags & VM_UFFD_WP ? C.CP_VMA_UFFD_WP : 0) |
       ((k.strategy.migrationReadExclusive ?? k.strategy.tracksAnonExclusive) ? 0 : C.CP_MIGRATION_READ_ONLY);
     const { records } = k.core.changeProtection(p.mm, v.start, v.end, v.pageProt, cp);
     for (const r of records) {

@@ -8,6 +8,7 @@
  * vma_to_resize()), so each bad call fails with the errno Linux gives it; unlike Linux, every
  * check runs before anything is unmapped, so a failed call changes nothing.
  */
+import { mremap_userfaultfd } from "./userfaultfd.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
@@ -135,7 +136,9 @@ function moveVma(k: MmKernel, p: MmProcess, vma: Vma, from: number, oldLen: numb
   const nv = new Vma(to, to + newLen, vma.flags, vma.pgoff + (from - vma.start) / PAGE_SIZE, vma.shmem);
   if (vma.shmem) k.shmem.get(vma.shmem);
   anon_vma_dup_for_split(nv, vma, p.mm);
+  nv.uffdCtx = vma.uffdCtx;
   p.vmas.insert(nv);
+  mremap_userfaultfd(nv, from, to, oldLen);
   if (k.trace.points.move_vma.listening) {
     k.trace.points.move_vma.emit({ pid: p.pid, from, to, len: oldLen, dontunmap: (flags & MREMAP_DONTUNMAP) !== 0, private: !vma.shmem });
   }

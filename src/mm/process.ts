@@ -5,6 +5,7 @@
  * (The facade's Process adds the calls that make GUP users.)
  * @packageDocumentation
  */
+import { newUserfaultfd, userfaultfd_unmap_prep, userfaultfd_unmap_complete, type UserfaultfdCtx } from "./userfaultfd.js";
 import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel, Releasable } from "./kernel.js";
@@ -173,7 +174,13 @@ export class MmProcess {
 
   munmap(addr: number, length: number): void {
     this.kernel.syscall(this.pid, () => `munmap(${hex(addr)}, ${hex(length)})`,
-      () => { this.live(); do_munmap(this.kernel, this, addr, length); });
+      () => {
+        this.live();
+        // __vm_munmap(): userfaultfd_unmap_prep() before, userfaultfd_unmap_complete() after
+        const uffds = Number.isFinite(addr) && Number.isFinite(length) ? userfaultfd_unmap_prep(this.vmas.overlapping(addr, addr + length)) : [];
+        do_munmap(this.kernel, this, addr, length);
+        userfaultfd_unmap_complete(uffds, addr, addr + Math.ceil(length / PAGE_SIZE) * PAGE_SIZE);
+      });
   }
 
   mprotect(addr: number, length: number, prot: number): void {
@@ -190,6 +197,14 @@ export class MmProcess {
   madvise(addr: number, length: number, advice: number): void {
     this.kernel.syscall(this.pid, () => `madvise(${hex(addr)}, ${hex(length)}, ${advice})`,
       () => { this.live(); do_madvise(this.kernel, this, addr, length, advice); });
+  }
+
+  /**
+   * userfaultfd(2): a userfaultfd for this address space (UFFDIO_API it next). `flags`:
+   * O_CLOEXEC, O_NONBLOCK, UFFD_USER_MODE_ONLY.
+   */
+  userfaultfd(flags = 0): UserfaultfdCtx {
+    return this.kernel.syscall(this.pid, `userfaultfd(${flags})`, () => { this.live(); return newUserfaultfd(this.kernel, this, flags); });
   }
 
   /** fork(): returns the child. */

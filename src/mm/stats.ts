@@ -41,6 +41,10 @@ const TS_COUNTERS = [
   ["deviceExclusiveRestored", "device-exclusive entries mapped again (restore_exclusive_pte(): a CPU fault or fork)"],
   ["thp_migration_success", "PMD-sized THPs migrate_pages() moved whole (thp_migration_success)"],
   ["thp_migration_fail", "PMD-sized THPs migrate_pages() left where they were (thp_migration_fail)"],
+  ["userfaults", "faults handle_userfault() told a userfaultfd of (missing, wp and minor)"],
+  ["uffdFilled", "pages UFFDIO_COPY, ZEROPAGE, CONTINUE and POISON filled"],
+  ["uffdWpProtects", "UFFDIO_WRITEPROTECT ranges write-protected (uffd_wp_range() with MM_CP_UFFD_WP), per VMA"],
+  ["uffdWpResolves", "uffd-wp ranges resolved (MM_CP_UFFD_WP_RESOLVE: UFFDIO_WRITEPROTECT without MODE_WP, unregister, close), per VMA"],
   ["thp_migration_split", "PMD-sized THPs migrate_pages() split to migrate the pieces (thp_migration_split)"],
 ] as const;
 

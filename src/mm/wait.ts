@@ -73,9 +73,15 @@ export class WaitQueues {
   private readonly folios = new Map<number, WaitQueue>();
   private readonly migrations = new Map<number, WaitQueue>();
 
+  private readonly userfaults = new Set<WaitQueue>();
+
   /** Accesses waiting on any queue. */
   waiting(): number {
     let n = 0;
+    for (const q of this.userfaults) {
+      if (q.waiters > 0) n += q.waiters;
+      else if (q.wakeups > 0) this.userfaults.delete(q);
+    }
     for (const q of this.folios.values()) n += q.waiters;
     for (const q of this.migrations.values()) n += q.waiters;
     return n;
@@ -88,6 +94,13 @@ export class WaitQueues {
   migration(pfn: number): WaitQueue {
     let q = this.migrations.get(pfn);
     if (!q) this.migrations.set(pfn, (q = new WaitQueue("migration", `the migration of pfn ${pfn}`)));
+    return q;
+  }
+
+  /** A queue of one userfault (handle_userfault()'s uwq): woken by the ioctl that resolves it. */
+  userfaultfd(what: string): WaitQueue {
+    const q = new WaitQueue("userfaultfd", what);
+    this.userfaults.add(q);
     return q;
   }
 

@@ -81,6 +81,7 @@ export class Oracle {
     bus.on("unpin_user_pages", (e) => this.dropContract(e.pin));
     bus.on("pin_read", (e) => this.onPinRead(e.pin, e.i, e.value, e.pfn, e.reader));
     bus.on("pin_write", (e) => this.onPinWrite(e.pin, e.i, e.value, e.holders, e.pfn));
+    bus.on("mfill_atomic", (e) => this.onMfill(e));
     bus.on("remove_migration_pte", (e) => { if (e.newPfn !== e.pfn) this.onMigrate(e.pid, e.address, e.pfn, e.newPfn); });
     this.journal?.attach(bus);
   }
@@ -342,6 +343,21 @@ export class Oracle {
       chain,
     });
     return "unnecessary";
+  }
+
+  /**
+   * A userfaultfd ioctl filled pages: UFFDIO_COPY wrote its value for the process (or, into a
+   * shared mapping, into the shmem object); the zero page and poison read as zero (a poisoned
+   * page is never read back); UFFDIO_CONTINUE maps what the page cache holds, which is known.
+   */
+  private onMfill(e: TraceEvents["mfill_atomic"]): void {
+    const vpn = e.start / 4096;
+    if (e.mode === "continue") return;
+    if (e.mode !== "copy") {
+      if (e.objId === 0) this.onDiscard(e.pid, vpn, vpn + e.pages);
+      return;
+    }
+    for (let i = 0; i < e.pages; i++) this.onWrite(e.pid, vpn + i, e.objId, e.index + i, e.value ?? 0);
   }
 
   /** Zero-filled memory: MADV_DONTNEED of private memory, munmap, WIPEONFORK in the child. */

@@ -148,6 +148,14 @@ export interface TraceEvents {
    * PageAnonExclusive.
    */
   remove_migration_pte: { pid: number; address: number; pfn: number; newPfn: number; exclusive: boolean };
+  /** handle_userfault(): a fault in a registered range was told to userfaultfd `uffd` and waits for it. */
+  handle_userfault: { pid: number; address: number; write: boolean; reason: "missing" | "wp" | "minor"; uffd: number };
+  /**
+   * mfill_atomic(): a userfaultfd ioctl filled `pages` pages from `start` — with `value`
+   * (UFFDIO_COPY), the zero page, a poison marker, or the shmem page already in the page cache
+   * (UFFDIO_CONTINUE); `objId`/`index` name the shmem object and page index of a shared mapping.
+   */
+  mfill_atomic: { pid: number; start: number; pages: number; mode: "copy" | "zeropage" | "poison" | "continue"; value: number | null; objId: number; index: number };
   /** migrate_pages() ended: folios moved and folios that stayed where they were. */
   mm_migrate_pages: { succeeded: number; failed: number; reason: string };
   /** The oracle judged something: a missed, unnecessary or wrong COW (explained in its findings). */
@@ -164,7 +172,7 @@ export const TRACE_NAMES = [
   "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "split_huge_page", "deferred_split_scan", "gup", "unpin_user_pages", "pin_read", "pin_write",
   "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "memory_failure_event", "set_migration_pte",
-  "remove_migration_pte", "mm_migrate_pages", "finding",
+  "remove_migration_pte", "mm_migrate_pages", "handle_userfault", "mfill_atomic", "finding",
   "do_huge_pmd_anonymous_page", "do_huge_pmd_wp_page", "split_huge_pmd", "collapse_huge_page", "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "gup", "unpin_user_pages", "pin_read", "pin_write",
   "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "finding",
@@ -258,6 +266,8 @@ export class TracePoints {
   readonly set_migration_pte = new TracePoint("set_migration_pte");
   readonly remove_migration_pte = new TracePoint("remove_migration_pte");
   readonly mm_migrate_pages = new TracePoint("mm_migrate_pages");
+  readonly handle_userfault = new TracePoint("handle_userfault");
+  readonly mfill_atomic = new TracePoint("mfill_atomic");
   readonly finding = new TracePoint("finding");
 }
 // every tracepoint has its field: a name added to TraceEvents and not here fails to compile
