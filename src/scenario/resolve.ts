@@ -29,18 +29,19 @@ export function runsOf(s: Scenario): RunSpec[] {
 const HANDLE_FIELDS: Readonly<Record<string, string>> = {
   pipe: "vmsplice", buffer: "io_uring_register", request: "o_direct_read|o_direct_write", region: "rdma_register",
   pin: "pin", isolated: "isolate", lock: "lock_folio", access: "read|write (with as)", migration: "migrate (phase: start)",
-  device: "dmirror_open", gup: "gup_fast_begin",
+  device: "dmirror_open", gup: "gup_fast_begin", uffd: "userfaultfd",
 };
 const HANDLE_OF_OP: Readonly<Record<string, string>> = {
   vmsplice: "pipe", io_uring_register: "buffer", o_direct_read: "request", o_direct_write: "request",
   rdma_register: "region", pin: "pin", isolate: "isolated", lock_folio: "lock", read: "access", write: "access",
-  migrate: "migration", dmirror_open: "device", gup_fast_begin: "gup",
+  migrate: "migration", dmirror_open: "device", gup_fast_begin: "gup", userfaultfd: "uffd", uffd_read: "uffd",
 };
 /** Ops whose `expect` is one value, and those whose `expect` is a list. */
-const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume", "device_read", "gup_fast_begin", "gup_fast_end"]);
+const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume", "device_read", "gup_fast_begin", "gup_fast_end",
+  "uffdio_copy", "uffdio_zeropage", "uffdio_continue", "uffdio_poison", "pagemap_uffd_wp"]);
 const LIST_READS = new Set(["pipe_read", "o_direct_complete", "migrate", "device_migrate", "device_exclusive"]);
 /** Ops that act on a range of memory (addr + length or pages). */
-const RANGE_OPS = new Set(["munmap", "mprotect", "mremap", "madvise", "pageout", "vmsplice", "io_uring_register", "o_direct_read", "o_direct_write", "rdma_register"]);
+const RANGE_OPS = new Set(["uffdio_register", "uffdio_unregister", "uffdio_writeprotect", "uffdio_wake", "munmap", "mprotect", "mremap", "madvise", "pageout", "vmsplice", "io_uring_register", "o_direct_read", "o_direct_write", "rdma_register"]);
 
 const ADDRESS = /^(?:0x([0-9a-fA-F]+)|([A-Za-z_][A-Za-z0-9_-]*)(?:\[([0-9]+)\])?(?:([+-])(0x[0-9a-fA-F]+|[0-9]+[KMG]?))?)$/;
 

@@ -7,8 +7,12 @@ import {
   createKernel, uapi, validateKernelOptions, formatOptionProblems, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
   type Kernel, type KernelOptions, type FailKind, type Process, type Counters, type Finding, type JournalEntry,
   type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages, type Migration, type Dmirror,
-  type GupFastRace,
+  type GupFastRace, type Userfaultfd, type UffdMsg, UffdRangeError,
+  UFFD_API, O_NONBLOCK, O_CLOEXEC, UFFD_USER_MODE_ONLY, UFFDIO_WRITEPROTECT_MODE_WP, UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+  UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFDIO_REGISTER_MODE_MINOR, UFFD_PAGEFAULT_FLAG_WRITE,
+  UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_MINOR, PM_UFFD_WP,
 } from "../kernel.js";
+const hex = (a: number) => "0x" + a.toString(16);
 import { CowsimError, ERRNO, type ErrnoName } from "../errno.js";
 import { addressOf, kernelOptionsOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
 import { STEP_SCHEMAS } from "./schema.js";
@@ -145,6 +149,25 @@ const statusesOf = (v: readonly (number | string)[]): number[] => v.map((x) => (
 
 /** A scenario-level problem while running (a name not mapped, a page beyond a range). */
 class StepProblem extends Error {}
+/** A step's result is not what it expects (a message read, the ioctls reported). */
+class StepMismatch extends StepProblem {}
+
+const UFFD_REGISTER_MODES: Readonly<Record<string, number>> = {
+  MISSING: UFFDIO_REGISTER_MODE_MISSING, WP: UFFDIO_REGISTER_MODE_WP, MINOR: UFFDIO_REGISTER_MODE_MINOR,
+};
+const UFFD_FAULT_FLAGS: Readonly<Record<string, number>> = {
+  WRITE: UFFD_PAGEFAULT_FLAG_WRITE, WP: UFFD_PAGEFAULT_FLAG_WP, MINOR: UFFD_PAGEFAULT_FLAG_MINOR,
+};
+/** The UFFD_FEATURE_* names, in bit order (include/uapi/linux/userfaultfd.h). */
+const UFFD_FEATURE_ORDER = [
+  "PAGEFAULT_FLAG_WP", "EVENT_FORK", "EVENT_REMAP", "EVENT_REMOVE", "MISSING_HUGETLBFS", "MISSING_SHMEM", "EVENT_UNMAP",
+  "SIGBUS", "THREAD_ID", "MINOR_HUGETLBFS", "MINOR_SHMEM", "EXACT_ADDRESS", "WP_HUGETLBFS_SHMEM", "WP_UNPOPULATED",
+  "POISON", "WP_ASYNC", "MOVE",
+];
+const uffdFeatures = (names: unknown) => ((names as string[] | undefined) ?? []).reduce((acc, n) => acc | (1 << UFFD_FEATURE_ORDER.indexOf(n)), 0);
+const describeMsg = (m: UffdMsg) => m.event === "pagefault"
+  ? `a fault at ${hex(m.address)} with flags ${["WRITE", "WP", "MINOR"].filter((_, i) => m.flags & (1 << i)).join("|") || "0"}`
+  : `a ${m.event} message`;
 
 const sameValue = (a: unknown, b: ExpectedValue) =>
   Array.isArray(b) ? Array.isArray(a) && a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
@@ -158,12 +181,14 @@ class Runner {
   readonly procs = new Map<string, Process>();
   readonly names: Record<number, string> = {};
   readonly ranges = new Map<string, { addr: number; length: number }>();
-  readonly handles = new Map<string, GupUser | Migration | Dmirror | GupFastRace | number>();
+  readonly handles = new Map<string, GupUser | Migration | Dmirror | GupFastRace | Userfaultfd | number>();
   /** Accesses that may wait (read/write with `as`), by name. */
   readonly accesses = new Map<string, Access>();
   private lastAccess: Access | undefined;
   /** What the last gup_fast_begin or gup_fast_end step's GUP-fast ended with. */
   private lastGupReason: string | undefined;
+  /** The result field of the last userfaultfd range ioctl that failed (UffdRangeError.result). */
+  private lastUffdResult: number | undefined;
   readonly failures: Failure[] = [];
   readonly records: StepRecord[] = [];
   /** The last journal step of each scenario step, to tie findings back to steps. */
@@ -223,7 +248,7 @@ class Runner {
       ? uapi.PAGE_SIZE : this.length(step);
   }
 
-  private handle<T extends GupUser | Migration | Dmirror | GupFastRace | number>(step: Step, field: string): T {
+  private handle<T extends GupUser | Migration | Dmirror | GupFastRace | Userfaultfd | number>(step: Step, field: string): T {
     const h = this.handles.get(step[field] as string);
     // only a GUP-fast that backed off leaves a name the checks let through: a caller using
     // pages pin_user_pages_fast() did not return, which a run may expect (EINVAL)
@@ -342,6 +367,57 @@ class Runner {
         if (pinned) this.handles.set(step.gup as string, pinned); else this.handles.delete(step.gup as string);
         return pinned ? 1 : 0;
       }
+      case "userfaultfd": {
+        const flags = ((step.flags as string[] | undefined) ?? []).reduce((acc, n) => acc | (n === "O_NONBLOCK" ? O_NONBLOCK : n === "O_CLOEXEC" ? O_CLOEXEC : UFFD_USER_MODE_ONLY), 0);
+        const u = this.proc(step).userfaultfd(flags);
+        this.handles.set(step.as as string, u);
+        if (step.handshake !== false) u.api(uffdFeatures(step.features));
+        return;
+      }
+      case "uffdio_api": this.handle<Userfaultfd>(step, "uffd").api(uffdFeatures(step.features), (step.api as number | undefined) ?? UFFD_API); return;
+      case "uffdio_register": {
+        const mode = ((step.mode as string[] | undefined) ?? []).reduce((acc, n) => acc | UFFD_REGISTER_MODES[n]!, 0);
+        const r = this.handle<Userfaultfd>(step, "uffd").register(this.addr(step.addr), this.length(step), mode);
+        const want = step.ioctls as string[] | undefined;
+        if (want !== undefined && JSON.stringify([...want].sort()) !== JSON.stringify([...r.ioctls].sort())) {
+          throw new StepMismatch(`expected the ioctls ${want.join(", ")}, got ${r.ioctls.join(", ")}`);
+        }
+        return;
+      }
+      case "uffdio_unregister": this.handle<Userfaultfd>(step, "uffd").unregister(this.addr(step.addr), this.length(step)); return;
+      case "uffd_read": {
+        const m = this.handle<Userfaultfd>(step, "uffd").read();
+        if (step.event !== undefined && m.event !== step.event) throw new StepMismatch(`expected a ${String(step.event)} message, read ${describeMsg(m)}`);
+        if (m.event === "pagefault") {
+          if (step.address !== undefined && m.address !== this.addr(step.address)) throw new StepMismatch(`expected a fault at ${hex(this.addr(step.address))}, read ${describeMsg(m)}`);
+          const flags = ((step.flags as string[] | undefined) ?? []).reduce((acc, n) => acc | UFFD_FAULT_FLAGS[n]!, 0);
+          if ((step.flags !== undefined || step.event !== undefined) && m.flags !== flags) throw new StepMismatch(`expected flags [${((step.flags as string[] | undefined) ?? []).join(", ")}], read ${describeMsg(m)}`);
+        }
+        if (m.event === "fork" && step.as !== undefined) this.handles.set(step.as as string, m.ufd);
+        return;
+      }
+      case "uffdio_copy": case "uffdio_zeropage": case "uffdio_continue": case "uffdio_poison": {
+        const u = this.handle<Userfaultfd>(step, "uffd");
+        const addr = this.addr(step.addr);
+        const len = this.onePageOr(step);
+        const mode = ((step.mode as string[] | undefined) ?? []).reduce((acc, n) => acc | (n === "DONTWAKE" ? 1 : 2), 0);
+        try {
+          return step.op === "uffdio_copy" ? u.copy(addr, len, { value: (step.value as number | undefined) ?? 0, mode })
+            : step.op === "uffdio_zeropage" ? u.zeropage(addr, len, mode)
+              : step.op === "uffdio_continue" ? u.continue(addr, len, mode) : u.poison(addr, len, mode);
+        } catch (e) {
+          if (e instanceof UffdRangeError) this.lastUffdResult = e.result;
+          throw e;
+        }
+      }
+      case "uffdio_writeprotect": {
+        const mode = ((step.mode as string[] | undefined) ?? []).reduce((acc, n) => acc | (n === "WP" ? UFFDIO_WRITEPROTECT_MODE_WP : UFFDIO_WRITEPROTECT_MODE_DONTWAKE), 0);
+        this.handle<Userfaultfd>(step, "uffd").writeprotect(this.addr(step.addr), this.length(step), mode);
+        return;
+      }
+      case "uffdio_wake": this.handle<Userfaultfd>(step, "uffd").wake(this.addr(step.addr), this.length(step)); return;
+      case "pagemap_uffd_wp": return (this.proc(step).pagemap(this.addr(step.addr), 1)[0]! & PM_UFFD_WP) !== 0n ? 1 : 0;
+      case "uffd_close": this.handle<Userfaultfd>(step, "uffd").close(); return;
       case "pin_read": return this.handle<UserPages>(step, "pin").read((step.page as number | undefined) ?? 0);
       case "pin_write": this.handle<UserPages>(step, "pin").write((step.page as number | undefined) ?? 0, step.value as number); return;
       case "unpin": this.handle<UserPages>(step, "pin").release(); return;
@@ -384,6 +460,7 @@ class Runner {
       let error: string | undefined;
       this.lastAccess = undefined;
       this.lastGupReason = undefined;
+      this.lastUffdResult = undefined;
       try {
         value = this.exec(step);
         if (wantError) fail(`expected ${wantError}, but the step succeeded`);
@@ -406,6 +483,11 @@ class Runner {
       const last = this.lastAccess as Access | undefined;
       const blocked = last?.state === "blocked";
       if (want !== undefined && error === undefined && !blocked && !sameValue(value, want)) fail(`expected ${showValue(want)}, got ${showValue(value)}`);
+      const wantResult = pick(step.result as PerRun<number> | undefined, run);
+      if (wantResult !== undefined) {
+        const got = this.lastUffdResult ?? (typeof value === "number" ? value : undefined);
+        if (got !== wantResult) fail(`expected the result field ${wantResult}, got ${got}`);
+      }
       const wantReason = pick(step.reason as PerRun<string> | undefined, run);
       if (wantReason !== undefined && error === undefined && this.lastGupReason !== wantReason) fail(`expected GUP-fast ${wantReason}, got ${this.lastGupReason}`);
       const wantBlocked = pick(step.blocked as PerRun<boolean> | undefined, run);

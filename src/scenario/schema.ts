@@ -3,6 +3,7 @@
  * complete and check scenarios. Validation runs it through Ajv; whatever the schema cannot say
  * (names used before they are defined, addresses that name no range) is checked by resolve.ts.
  */
+import { UFFD_API_RANGE_IOCTLS } from "../kernel.js";
 import { COUNTER_DESCRIPTIONS } from "../kernel.js";
 import { MADV_NAMES, PAGE_SIZE } from "../kernel.js";
 import { KERNEL_OPTION_LIMITS as L, formatSize, THP_SIZE_ORDERS } from "../kernel.js";
@@ -58,6 +59,12 @@ const perRun = (of: object, what: string) => ({
   oneOf: [of, { type: "object", propertyNames: runName, additionalProperties: of, minProperties: 1 }],
 });
 const expectValue = perRun({ description: "a value (an integer ≥ 0) or a list of values", oneOf: [value, values] }, "what the step must return");
+const uffdResult = perRun({ type: "integer" }, "what the ioctl leaves in its result field (uffdio_copy.copy …): the bytes done, or -errno when none");
+const UFFD_FEATURE_NAMES = [
+  "PAGEFAULT_FLAG_WP", "EVENT_FORK", "EVENT_REMAP", "EVENT_REMOVE", "MISSING_HUGETLBFS", "MISSING_SHMEM", "EVENT_UNMAP",
+  "SIGBUS", "THREAD_ID", "MINOR_HUGETLBFS", "MINOR_SHMEM", "EXACT_ADDRESS", "WP_HUGETLBFS_SHMEM", "WP_UNPOPULATED",
+  "POISON", "WP_ASYNC", "MOVE",
+];
 const expectBlocked = perRun({ type: "boolean" }, "whether the access must stand blocked after the step (true) or be done (false)");
 const expectError = perRun({ description: "an errno name (ENOMEM, EFAULT …) or null", oneOf: [{ enum: errnos }, { type: "null" }] }, "the errno the step must fail with (null: must succeed)");
 
@@ -209,6 +216,44 @@ export const STEP_SCHEMAS: readonly object[] = [
   op("pmd_mapped", "whether a PMD maps the 2 MiB around `addr` (a PMD-mapped THP or the huge zero page): returns 1 or 0", ["addr", "expect"], {
     ...proc, addr: address, expect: expectValue,
   }),
+  op("userfaultfd", "userfaultfd(2) and its UFFDIO_API handshake with `features` (the feature names without UFFD_FEATURE_), named `as`", ["as"], {
+    ...proc, as: id, features: { type: "array", items: { enum: UFFD_FEATURE_NAMES } },
+    flags: { type: "array", items: { enum: ["O_NONBLOCK", "O_CLOEXEC", "UFFD_USER_MODE_ONLY"] } },
+    handshake: { type: "boolean", description: "do UFFDIO_API (default true)" },
+  }),
+  op("uffdio_api", "UFFDIO_API of `uffd` with `features` (a second one fails with EINVAL)", ["uffd"], {
+    uffd: id, features: { type: "array", items: { enum: UFFD_FEATURE_NAMES } },
+    api: { type: "integer", minimum: 0, maximum: 0xffffffff, description: "the api field (default UFFD_API, 0xaa)" },
+  }),
+  op("uffdio_register", "UFFDIO_REGISTER of the range with `mode`; `ioctls`: the range ioctls it must report", ["uffd", "addr", "mode"], {
+    uffd: id, ...range, mode: { type: "array", items: { enum: ["MISSING", "WP", "MINOR"] } },
+    ioctls: { type: "array", items: { enum: UFFD_API_RANGE_IOCTLS } },
+  }),
+  op("uffdio_unregister", "UFFDIO_UNREGISTER of the range", ["uffd", "addr"], { uffd: id, ...range }),
+  op("uffd_read", "read(2) of `uffd`: its oldest message must be `event` (pagefault at `address` with `flags`, or fork/remap/remove/unmap); fails with EAGAIN when there is none. A fork event's new userfaultfd is named `as`", ["uffd"], {
+    uffd: id, as: id, event: { enum: ["pagefault", "fork", "remap", "remove", "unmap"] }, address,
+    flags: { type: "array", items: { enum: ["WRITE", "WP", "MINOR"] } },
+  }),
+  op("uffdio_copy", "UFFDIO_COPY of `value` into the range; returns the bytes copied (a short copy fails with EAGAIN, `result` the bytes done)", ["uffd", "addr"], {
+    uffd: id, ...range, value, mode: { type: "array", items: { enum: ["DONTWAKE", "WP"] } }, expect: expectValue, result: uffdResult,
+  }),
+  op("uffdio_zeropage", "UFFDIO_ZEROPAGE of the range; returns the bytes done", ["uffd", "addr"], {
+    uffd: id, ...range, mode: { type: "array", items: { enum: ["DONTWAKE"] } }, expect: expectValue, result: uffdResult,
+  }),
+  op("uffdio_continue", "UFFDIO_CONTINUE: map the shmem pages of the range already in the page cache; returns the bytes done", ["uffd", "addr"], {
+    uffd: id, ...range, mode: { type: "array", items: { enum: ["DONTWAKE", "WP"] } }, expect: expectValue, result: uffdResult,
+  }),
+  op("uffdio_poison", "UFFDIO_POISON: poison markers in the range (any access is then SIGBUS); returns the bytes done", ["uffd", "addr"], {
+    uffd: id, ...range, mode: { type: "array", items: { enum: ["DONTWAKE"] } }, expect: expectValue, result: uffdResult,
+  }),
+  op("uffdio_writeprotect", "UFFDIO_WRITEPROTECT: set (mode WP) or clear the uffd-wp protection of the range", ["uffd", "addr"], {
+    uffd: id, ...range, mode: { type: "array", items: { enum: ["WP", "DONTWAKE"] } },
+  }),
+  op("uffdio_wake", "UFFDIO_WAKE: the faults waiting in the range may be resumed", ["uffd", "addr"], { uffd: id, ...range }),
+  op("pagemap_uffd_wp", "whether /proc/pid/pagemap reports the page at `addr` uffd-wp protected (PM_UFFD_WP, bit 57): returns 1 or 0", ["addr", "expect"], {
+    ...proc, addr: address, expect: expectValue,
+  }),
+  op("uffd_close", "close() of `uffd`: its registrations go, its waiting faults may be resumed", ["uffd"], { uffd: id }),
   op("check_invariants", "every invariant must hold now", [], {}),
   op("counters", "counters must have these values now", ["expect"], {
     expect: { type: "object", propertyNames: runName, additionalProperties: counters, minProperties: 1, description: "{ all: {…}, <strategy>: {…} }" },
