@@ -310,7 +310,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   // do_wp_page(): a write to a uffd-wp page goes to the handler (WP_ASYNC: the bit is just cleared)
   if (!unshare && vma.flags & VM_UFFD_WP && info.pte & PTE_UFFD_WP) {
     if (!userfaultfd_wp_async(vma)) return vma.uffdCtx!.handleFault(p, addr, true, VM_UFFD_WP);
-    k.core.changeProtection(p.mm, addr - (addr % 4096), addr - (addr % 4096) + 4096, vma.pageProt, C.MM_CP_UFFD_WP_RESOLVE | C.CP_KEEP_WRITABLE_ENTRIES);
+    k.core.changeProtection(p.mm, addr - (addr % 4096), addr - (addr % 4096) + 4096, vma.pageProt, C.MM_CP_UFFD_WP_RESOLVE);
     return;
   }
   k.stats.inc(Stat.wpFaults);

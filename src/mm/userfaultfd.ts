@@ -693,7 +693,7 @@ export function uffd_wp_range(k: MmKernel, p: MmProcess, vma: Vma, start: number
   if (enable && userfaultfd_wp_use_markers(vma)) cp |= C.CP_UFFD_USE_MARKERS;
   const tryWritable = !enable && k.strategy.mprotectWriteUpgrade && !(vma.flags & VM_SHARED) && (vma.flags & VM_WRITE) !== 0;
   if (tryWritable) cp |= C.MM_CP_TRY_CHANGE_WRITABLE;
-  cp |= (vma.flags & VM_WRITE ? C.CP_VM_WRITE : 0) | (vma.flags & VM_SHARED ? C.CP_VM_SHARED : 0) | C.CP_KEEP_WRITABLE_ENTRIES;
+  cp |= (vma.flags & VM_WRITE ? C.CP_VM_WRITE : 0) | (vma.flags & VM_SHARED ? C.CP_VM_SHARED : 0);
   const { records } = k.core.changeProtection(p.mm, start, end, vma.pageProt, cp);
   for (const r of records) {
     split_huge_pmd(k, p, vma, r.address, "change_pmd_range(): partial");
