@@ -15,7 +15,7 @@ import { anon_vma_prepare } from "./rmap.js";
 import type { WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
 import { migration_entry_wait, compact_transiently } from "./migrate.js";
-import { FaultBlocked } from "./wait.js";
+import { FaultBlocked, type WaitQueue } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
 import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
 import { thpPmdFaultAllowed, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, split_huge_pmd } from "./huge_memory.js";
@@ -41,10 +41,26 @@ export function accessVma(p: MmProcess, addr: number, write: boolean): Vma {
 const accessEvent: TraceEvents["access"] = { pid: 0, address: 0, write: false, value: 0, pfn: 0, objId: 0, index: 0 };
 const anonEvent: TraceEvents["do_anonymous_page"] = { pid: 0, address: 0, pfn: 0, zero: false };
 
+/** access()'s result when the fault waits on a queue (takeBlockedQueue() says which). */
+export const ACCESS_BLOCKED = -1;
+let blockedOn: WaitQueue | null = null;
+
+/**
+ * The queue the last access that returned ACCESS_BLOCKED waits on. (A userfault blocks by
+ * returning, not by throwing: it is the common case of a userfaultfd's life, and a throw
+ * through the fault path costs more than the whole fault.)
+ */
+export function takeBlockedQueue(): WaitQueue {
+  const q = blockedOn!;
+  blockedOn = null;
+  return q;
+}
+
 /**
  * One user access to the page at `addr`: returns the page's value for a read; stores `value`
- * for a write. Faults as the CPU would, until the access succeeds — or throws FaultBlocked when
- * a fault must wait (the caller resumes it by calling again once woken).
+ * for a write. Faults as the CPU would, until the access succeeds — or, when a fault must wait,
+ * returns ACCESS_BLOCKED (a userfault) or throws FaultBlocked (a locked folio, a migration); the
+ * caller resumes it by calling again once woken.
  */
 export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number): number {
   const vma = accessVma(p, addr, write);
@@ -81,7 +97,11 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
       if (do_huge_pmd_anonymous_page(k, p, vma, addr, write, (fast & C.FAST_NO_ZEROPAGE) !== 0) === "fallback") fast &= ~C.FAST_THP_PMD;
       continue;
     }
-    handleFault(k, p, vma, addr, write, r);
+    const q = handleFault(k, p, vma, addr, write, r);
+    if (q !== undefined) {
+      blockedOn = q;
+      return ACCESS_BLOCKED;
+    }
   }
   throw new Error(`cowsim: access to ${hex(addr)} by pid ${p.pid} did not settle after ${MAX_RETRIES} faults`);
 }
@@ -106,7 +126,8 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
       continue;
     }
     try {
-      handleFault(k, p, vma, addr, write, r);
+      const q = handleFault(k, p, vma, addr, write, r);
+      if (q !== undefined) throw new FaultBlocked(q);
     } catch (e) {
       // GUP and populate wait in the kernel (__folio_lock(), or VM_FAULT_RETRY and again); here
       // nothing else runs that could give the lock up
@@ -142,13 +163,17 @@ function emitFastFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, pfn: n
 }
 
 /** handle_mm_fault() for what the core's fast path handed back. */
-function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean, code: number): void {
+/** Returns the queue a userfault waits on, or undefined when the access may retry. */
+function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean, code: number): WaitQueue | undefined {
   switch (code) {
     case C.ACCESS_NEED_FAULT:
-      if (vma.flags & (VM_UFFD_MISSING | VM_UFFD_MINOR) && userfaultNeeded(k, p, vma, addr, write)) return;
-      if (vma.shmem) return shmemFault(k, p, vma, addr, write);
+      if (vma.flags & (VM_UFFD_MISSING | VM_UFFD_MINOR)) {
+        const q = userfaultNeeded(k, p, vma, addr, write);
+        if (q !== false) return q;
+      }
+      if (vma.shmem) return void shmemFault(k, p, vma, addr, write);
       if (vma.isPrivateAnon) {
-        return vma.anonVma ? do_anonymous_folio(k, p, vma, addr, () => enomem(k, p, addr, "fault")) : prepareAnon(k, p, vma);
+        return void (vma.anonVma ? do_anonymous_folio(k, p, vma, addr, () => enomem(k, p, addr, "fault")) : prepareAnon(k, p, vma));
       }
       throw new Error(`cowsim: no fault handler for ${vma.describe()}`);
     case C.ACCESS_WP_FAULT:
@@ -159,26 +184,26 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
       if (vma.flags & VM_UFFD_WP && k.ops.uffdWpAt(p.mm, addr) & C.UFFD_WP_PRESENT) {
         if (userfaultfd_wp_async(vma)) {
           split_huge_pmd(k, p, vma, addr, "wp_huge_pmd(): uffd-wp async");
-          return;
+          return undefined;
         }
         return vma.uffdCtx!.handleFault(p, addr, write, VM_UFFD_WP);
       }
       compact_transiently(k, p, vma, addr);
       // wp_huge_pmd(): a write to a read-only PMD leaf
-      return do_huge_pmd_wp_page(k, p, vma, addr, false);
+      return void do_huge_pmd_wp_page(k, p, vma, addr, false);
     case C.ACCESS_SWAP:
-      return do_swap_page(k, p, vma, addr, write);
+      return void do_swap_page(k, p, vma, addr, write);
     case C.ACCESS_ENOMEM:
       // direct reclaim, then the access retries — when a frame was missing and reclaim frees
       // one; without swap (or anything to swap), a missing page table or an injected failure, ENOMEM
-      if (k.reclaimAfterFailure() > 0) return;
+      if (k.reclaimAfterFailure() > 0) return undefined;
       throw enomem(k, p, addr, "fault");
     case C.ACCESS_HWPOISON:
       throw hwpoisonSigbus(p, addr, write);
     case C.ACCESS_MIGRATION:
-      return migration_entry_wait(k, p, addr);
+      return void migration_entry_wait(k, p, addr);
     case C.ACCESS_OTHER:
-      return do_device_entry_fault(k, p, vma, addr);
+      return void do_device_entry_fault(k, p, vma, addr);
     case C.ACCESS_MARKER:
       // handle_pte_marker(): a poisoned entry (a swap-in error) is VM_FAULT_HWPOISON, before uffd-wp
       const marker = markerBits(k, p, addr);
@@ -197,7 +222,7 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
  * userfaultfd (and its handler resolved it: the access retries); false when no userfaultfd
  * takes this fault.
  */
-function userfaultNeeded(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean): boolean {
+function userfaultNeeded(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean): WaitQueue | undefined | false {
   let reason = VM_UFFD_MISSING;
   if (vma.shmem) {
     if (vma.shmem.pages.has(vma.index(addr))) reason = VM_UFFD_MINOR;
@@ -208,8 +233,7 @@ function userfaultNeeded(k: MmKernel, p: MmProcess, vma: Vma, addr: number, writ
   if (uffd === null) return false;
   // do_anonymous_page(): a write fault prepares the anon_vma before it asks (vmf_anon_prepare())
   if (write && !vma.shmem && !vma.anonVma) prepareAnon(k, p, vma);
-  uffd.handleFault(p, addr, write, reason);
-  return true;
+  return uffd.handleFault(p, addr, write, reason);
 }
 
 /**
@@ -219,13 +243,16 @@ function userfaultNeeded(k: MmKernel, p: MmProcess, vma: Vma, addr: number, writ
  * checks — and the page is installed with uffd-wp set (vmf_orig_pte_uffd_wp()): read-only, so a
  * write retries into a uffd-wp fault (seed 002).
  */
-function pte_marker_handle_uffd_wp(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean): void {
+function pte_marker_handle_uffd_wp(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean): WaitQueue | undefined {
   const ops = k.ops;
   if (!(vma.flags & VM_UFFD_WP)) {
     ops.pteMarkerClear(p.mm, addr);
-    return;
+    return undefined;
   }
-  if (vma.flags & (VM_UFFD_MISSING | VM_UFFD_MINOR) && userfaultNeeded(k, p, vma, addr, write)) return;
+  if (vma.flags & (VM_UFFD_MISSING | VM_UFFD_MINOR)) {
+    const q = userfaultNeeded(k, p, vma, addr, write);
+    if (q !== false) return q;
+  }
   const flags = C.MFILL_WP | C.MFILL_FAULT | (vma.flags & VM_WRITE ? C.MFILL_VM_WRITE : 0) | (vma.flags & VM_SHARED ? C.MFILL_VM_SHARED : 0);
   if (vma.shmem) {
     const index = vma.index(addr);
@@ -234,7 +261,7 @@ function pte_marker_handle_uffd_wp(k: MmKernel, p: MmProcess, vma: Vma, addr: nu
     if (r.done === 0) throw enomem(k, p, addr, "shmem fault on a uffd-wp marker");
     k.stats.inc(Stat.shmemFaults);
     if (k.trace.points.shmem_fault.listening) k.trace.points.shmem_fault.emit({ pid: p.pid, address: addr, index, pfn });
-    return;
+    return undefined;
   }
   if (!vma.isPrivateAnon) throw new Error(`cowsim: a uffd-wp marker in ${vma.describe()}`);
   // do_anonymous_page(): the zero page for a read (unless forbidden), a zeroed page for a write
@@ -248,6 +275,7 @@ function pte_marker_handle_uffd_wp(k: MmKernel, p: MmProcess, vma: Vma, addr: nu
   if (r.done === 1 && k.trace.points.do_anonymous_page.listening) {
     k.trace.points.do_anonymous_page.emit({ pid: p.pid, address: addr - (addr % 4096), pfn: zero ? 0 : ops.translateOne(p.mm, addr - (addr % 4096))!, zero });
   }
+  return undefined;
 }
 
 /** The marker bits of the PTE marker at `addr` (a cold path: the whole entry is read). */
@@ -303,7 +331,7 @@ const wpEvent: TraceEvents["do_wp_page"] = { pid: 0, address: 0, pfn: 0, unshare
  * as is. Shared mappings just become writable (wp_page_shared()); the zero page is replaced by a
  * fresh page; an anonymous page is reused or copied as the strategy decides.
  */
-export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, unshare: boolean): void {
+export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, unshare: boolean): WaitQueue | undefined {
   const ops = k.ops;
   const info = ops.wpFaultInfo(p.mm, addr);
   if (typeof info === "number") return; // the entry changed: the access retries
@@ -311,7 +339,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   if (!unshare && vma.flags & VM_UFFD_WP && info.pte & PTE_UFFD_WP) {
     if (!userfaultfd_wp_async(vma)) return vma.uffdCtx!.handleFault(p, addr, true, VM_UFFD_WP);
     k.core.changeProtection(p.mm, addr - (addr % 4096), addr - (addr % 4096) + 4096, vma.pageProt, C.MM_CP_UFFD_WP_RESOLVE);
-    return;
+    return undefined;
   }
   k.stats.inc(Stat.wpFaults);
   const { pfn, folio } = info;

@@ -11,7 +11,7 @@ import { CowsimError } from "../errno.js";
 import type { MmKernel, Releasable } from "./kernel.js";
 import { Stat } from "./stats.js";
 import { VmaList, hex } from "./vma.js";
-import { access } from "./memory.js";
+import { access, ACCESS_BLOCKED, takeBlockedQueue } from "./memory.js";
 import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
 import { do_mprotect } from "./mprotect.js";
 import { clear_soft_dirty, pagemap_entries } from "./task_mmu.js";
@@ -100,7 +100,9 @@ export class Access {
       p.assertLive();
       const step = k.beginAccess(p.pid, code, this.address, this.stored);
       try {
-        this._value = access(k, p, this.address, this.write, this.stored);
+        const v = access(k, p, this.address, this.write, this.stored);
+        if (v === ACCESS_BLOCKED) throw new FaultBlocked(takeBlockedQueue());
+        this._value = v;
         this._state = "done";
       } catch (e) {
         if (!(e instanceof FaultBlocked)) throw e;
@@ -362,7 +364,9 @@ export { PAGE_SIZE };
 /** An access that cannot wait: a fault that would is EDEADLK, having changed nothing. */
 function syncAccess(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number): number {
   try {
-    return access(k, p, addr, write, value);
+    const v = access(k, p, addr, write, value);
+    if (v === ACCESS_BLOCKED) throw wouldDeadlock(takeBlockedQueue(), p.pid, addr);
+    return v;
   } catch (e) {
     if (e instanceof FaultBlocked) throw wouldDeadlock(e.queue, p.pid, addr);
     throw e;

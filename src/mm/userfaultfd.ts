@@ -11,7 +11,7 @@ import { CowsimError, type ErrnoName, ERRNO } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
 import { type Vma, VM_UFFD_MISSING, VM_UFFD_WP, VM_UFFD_MINOR, VM_UFFD_FLAGS, VM_MAYWRITE, VM_SHARED, VM_WRITE, hex } from "./vma.js";
-import { FaultBlocked, WaitQueue } from "./wait.js";
+import type { WaitQueue } from "./wait.js";
 import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
 import { anon_vma_prepare } from "./rmap.js";
 import { mergeNeighbours, splitAround } from "./mmap.js";
@@ -465,16 +465,16 @@ export class UserfaultfdCtx {
   /**
    * handle_userfault(): the fault at `addr` is told to the handler and waits. With a handler
    * (onMessage), it runs at once; if it resolved the fault (woke it), the fault is retried —
-   * this returns. Otherwise throws FaultBlocked on the fault's own wait queue. With
-   * UFFD_FEATURE_SIGBUS the fault is SIGBUS (EFAULT) instead.
+   * this returns undefined. Otherwise returns the fault's own wait queue, which the access
+   * waits on. With UFFD_FEATURE_SIGBUS the fault is SIGBUS (EFAULT) instead.
    * @internal
    */
-  handleFault(p: MmProcess, addr: number, write: boolean, reason: number): void {
+  handleFault(p: MmProcess, addr: number, write: boolean, reason: number): WaitQueue | undefined {
     const k = this.kernel;
     if (this.feature(UFFD_FEATURE_SIGBUS)) {
       throw new CowsimError("EFAULT", `SIGBUS: pid ${p.pid}'s fault at ${hex(addr)} in a range of userfaultfd ${this.id}, which has UFFD_FEATURE_SIGBUS`);
     }
-    if (this.released) return; // a concurrent release: the fault retries without it
+    if (this.released) return undefined; // a concurrent release: the fault retries without it
     const page = addr - (addr % PAGE_SIZE);
     const flags = (write ? UFFD_PAGEFAULT_FLAG_WRITE : 0) | (reason === VM_UFFD_WP ? UFFD_PAGEFAULT_FLAG_WP : 0) |
       (reason === VM_UFFD_MINOR ? UFFD_PAGEFAULT_FLAG_MINOR : 0);
@@ -485,8 +485,8 @@ export class UserfaultfdCtx {
     this.pending.push(uwq);
     k.stats.inc(Stat.userfaults);
     if (k.trace.points.handle_userfault.listening) k.trace.points.handle_userfault.emit({ pid: p.pid, address: addr, write, reason: reasonName(reason), uffd: this.id });
-    if (this.runHandler() && queue.wakeups > 0) return;
-    throw new FaultBlocked(queue);
+    if (this.runHandler() && queue.wakeups > 0) return undefined;
+    return queue;
   }
 
   /** Runs the handler, once at a time; whether one ran. */

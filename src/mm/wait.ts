@@ -53,8 +53,15 @@ export class WaitQueue {
 
 /** Thrown inside the fault path to unwind to the access that must wait. @internal */
 export class FaultBlocked extends Error {
-  constructor(readonly queue: WaitQueue) {
+  readonly queue: WaitQueue;
+
+  constructor(queue: WaitQueue) {
+    // control flow, not a failure: a stack trace would cost more than the whole fault
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`the fault waits for ${queue.what}`);
+    Error.stackTraceLimit = limit;
+    this.queue = queue;
   }
 }
 
