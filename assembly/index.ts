@@ -237,3 +237,7 @@ export {
   migrate_vma_insert_page, try_to_migrate_one_device, remove_migration_pte_device, migrate_device_move, make_device_exclusive_one,
   restore_exclusive_pte, device_entry_get,
 } from "./migrate_device";
+export {
+  move_pages_ptes, move_pages_huge_pmd, uffd_alloc_tables, uffd_pmd_state, MOVE_STOP_LARGE, MOVE_STOP_MIGRATION,
+  MOVE_STOP_LOCKED, UFFD_PMD_NO_SLOT, UFFD_PMD_NONE, UFFD_PMD_TABLE, UFFD_PMD_LEAF, UFFD_PMD_SWAP,
+} from "./userfaultfd_move";

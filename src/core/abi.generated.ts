@@ -290,6 +290,10 @@ export interface CoreExports {
   make_device_exclusive_one(mm: number, va: number, pfn: number): number;
   restore_exclusive_pte(mm: number, va: number, prot: number, flags: number): number;
   device_entry_get(ctx: number, mm: number, va: number): number;
+  move_pages_ptes(ctx: number, mm: number, dst: number, src: number, nr: number, mode: number, anonVma: number, dstIndex: number, prot: number): number;
+  move_pages_huge_pmd(ctx: number, mm: number, dst: number, src: number, anonVma: number, dstIndex: number, prot: number): number;
+  uffd_alloc_tables(ctx: number, mm: number, va: number, level: number): number;
+  uffd_pmd_state(mm: number, va: number): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -595,6 +599,14 @@ export const C = {
   MIGRATE_PFN_DEVICE: 512,
   RESTORE_VM_WRITE: 1,
   INSERT_VM_WRITE: 1,
+  MOVE_STOP_LARGE: 4097,
+  MOVE_STOP_MIGRATION: 4098,
+  MOVE_STOP_LOCKED: 4099,
+  UFFD_PMD_NO_SLOT: 0,
+  UFFD_PMD_NONE: 1,
+  UFFD_PMD_TABLE: 2,
+  UFFD_PMD_LEAF: 3,
+  UFFD_PMD_SWAP: 4,
 } as const;
 
 /** A constant of the core with the name and description its source tags it with. */
