@@ -144,6 +144,12 @@ export function movePagesOutcome(k: MmKernel, ctx: UserfaultfdCtx, dst: number, 
       if (ops.uffdAllocTables(mm, srcAddr, 3) < 0) { stop("ENOMEM", "no PTE table for the source"); break; }
     }
     if (ops.uffdAllocTables(mm, dstAddr, 3) < 0) { stop("ENOMEM", "no PTE table for the destination"); break; }
+    if (ops.uffdPmdState(mm, dstAddr) !== C.UFFD_PMD_TABLE) {
+      // a PMD migration entry at the destination: pte_offset_map_nolock() finds no table and the
+      // kernel retries (-EAGAIN) until the migration ends, which it cannot inside one call here
+      stop("EAGAIN", `a PMD migration entry at the destination ${hex(dstAddr)}`);
+      break;
+    }
     // move_pages_pte() page by page, as far as both PMDs and the range reach, in one call
     const nr = Math.min(end - srcAddr, pmdEnd(srcAddr) - srcAddr, pmdEnd(dstAddr) - dstAddr) / PAGE_SIZE;
     const r = ops.movePagesPtes(mm, dstAddr, srcAddr, nr, mode, anonVma, dstVma.index(dstAddr), prot);

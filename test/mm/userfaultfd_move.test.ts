@@ -477,3 +477,100 @@ describe("move_pages(): THP", () => {
     ok(k);
   });
 });
+
+describe("move_pages(): more of the kernel's cases", () => {
+  it("a swap entry keeps its uffd-wp bit (move_swap_pte() moves the entry as it is), unlike a present PTE", () => {
+    const { k, p, ctx } = setup(2);
+    p.write(SRC, 1);
+    p.madvise(SRC, PAGE, MADV_PAGEOUT);
+    const e = k.core.x.ptep_get(p.mm, SRC);
+    k.core.x.ptep_set(k.core.ctx, p.mm, SRC, e | BigInt(1 << C._PAGE_BIT_SWP_UFFD_WP));
+    expect(move_pages(k, ctx, DST, SRC, PAGE, 0)).toBe(PAGE);
+    expect(k.ops.swapPteSlot(p.mm, DST)!.uffdWp).toBe(true);
+    ok(k);
+  });
+
+  it("EAGAIN: a migration entry in the source (the kernel waits in migration_entry_wait() and retries)", () => {
+    const { k, p, ctx } = setup(2);
+    p.write(SRC, 1);
+    const f = p.pfnAt(SRC)!;
+    // migration holds its own reference (isolation) while the entry is in place
+    k.ops.folioRefAdd(f, 1);
+    expect(k.ops.tryToMigrateOne(p.mm, SRC, f, 0)).toBe(C.MIGRATION_ENTRY_WRITE);
+    expect(rangeError(() => move_pages(k, ctx, DST, SRC, PAGE, 0))).toEqual(["EAGAIN", -11]);
+    expect(k.ops.removeMigrationPte(p.mm, SRC, f, f, p.vmas.lookup(SRC)!.pageProt)).toBe(3);
+    k.ops.folioPutRefs(f, 1);
+    expect(move_pages(k, ctx, DST, SRC, PAGE, 0)).toBe(PAGE);
+    expect(p.read(DST)).toBe(1);
+    ok(k);
+  });
+
+  it("a PMD migration entry: EAGAIN from move_pages_huge_pmd() (the swap PMD the seed's review asked about), and when split", () => {
+    const { k, p, ctx } = setup(1024, { thp: true });
+    p.write(SRC, 1);
+    const head = p.folioAt(SRC)!;
+    const prot = p.vmas.lookup(SRC)!.pageProt;
+    k.ops.folioRefAdd(head, 1); // the migration's own reference
+    expect(k.ops.setPmdMigrationEntry(p.mm, SRC, head, 0)).toBe(C.MIGRATION_ENTRY_WRITE);
+    expect(k.ops.hugePmdAt(p.mm, SRC)).toBe(2);
+    expect(rangeError(() => move_pages(k, ctx, DST, SRC, HP, 0))).toEqual(["EAGAIN", -11]);
+    expect(k.ops.hugePmdAt(p.mm, SRC)).toBe(2);
+    expect(k.ops.removeMigrationPmd(p.mm, SRC, head, head, prot)).toBe(3);
+    k.ops.folioPutRefs(head, 1);
+    ok(k);
+    // a partial range splits it into PTE migration entries first
+    k.ops.folioRefAdd(head, 1);
+    expect(k.ops.setPmdMigrationEntry(p.mm, SRC, head, 0)).toBe(C.MIGRATION_ENTRY_WRITE);
+    expect(rangeError(() => move_pages(k, ctx, DST, SRC, PAGE, 0))).toEqual(["EAGAIN", -11]);
+    expect(k.ops.hugePmdAt(p.mm, SRC)).toBe(0);
+    for (let i = 0; i < 512; i++) expect(k.ops.removeMigrationPte(p.mm, SRC + i * PAGE, head + i, head + i, prot)).toBe(3);
+    k.ops.folioPutRefs(head, 1);
+    ok(k);
+    expect(move_pages(k, ctx, DST, SRC, PAGE, 0)).toBe(PAGE);
+    expect(p.read(DST)).toBe(1);
+    ok(k);
+  });
+
+  it("ENOMEM: no page table for the destination (nothing moved)", () => {
+    const { k, p, ctx } = setup(2);
+    p.write(SRC, 1);
+    k.injectFailure("pageTable", { nth: 1 });
+    expect(rangeError(() => move_pages(k, ctx, DST, SRC, PAGE, 0))).toEqual(["ENOMEM", -12]);
+    k.clearInjection();
+    expect(p.pfnAt(SRC)).not.toBeNull();
+    ok(k);
+  });
+
+  it("the huge zero PMD, moved in part: split into zero PTEs, the zero page moves", () => {
+    const { k, p, ctx } = setup(1024, { thp: true });
+    expect(p.read(SRC)).toBe(0);
+    expect(k.ops.hugePmdAt(p.mm, SRC)).toBe(1);
+    expect(move_pages(k, ctx, DST, SRC + 3 * PAGE, PAGE, 0)).toBe(PAGE);
+    expect(k.ops.hugePmdAt(p.mm, SRC)).toBe(0);
+    expect(p.pfnAt(DST)).toBe(0);
+    expect(k.core.x.ptep_get(p.mm, SRC + 3 * PAGE)).toBe(0n);
+    expect(p.pfnAt(SRC + 4 * PAGE)).toBe(0);
+    ok(k);
+  });
+
+  it("an overlapping move is told to the oracle page by page; a plain one as one event", () => {
+    const k = kernel("anon-exclusive");
+    const p = k.spawn();
+    p.mmap(SRC, 8 * PAGE, RW, PRIV | MAP_FIXED);
+    const ctx = new UserfaultfdCtx(p, 1);
+    register(p, ctx, SRC);
+    const events: unknown[] = [];
+    k.on("uffd_move", (e) => events.push(e));
+    p.write(SRC, 7);
+    p.write(SRC + 5 * PAGE, 8);
+    move_pages(k, ctx, SRC + PAGE, SRC, 2 * PAGE, 0);
+    move_pages(k, ctx, SRC + 6 * PAGE, SRC + 5 * PAGE, PAGE, 0);
+    expect(events).toEqual([
+      { pid: p.pid, src: SRC, dst: SRC + PAGE, pages: 1, thp: 0 },
+      { pid: p.pid, src: SRC + PAGE, dst: SRC + 2 * PAGE, pages: 1, thp: 0 },
+      { pid: p.pid, src: SRC + 5 * PAGE, dst: SRC + 6 * PAGE, pages: 1, thp: 0 },
+    ]);
+    expect([p.read(SRC + 2 * PAGE), p.read(SRC + 6 * PAGE), p.read(SRC + 5 * PAGE)]).toEqual([7, 8, 0]);
+    ok(k);
+  });
+});
