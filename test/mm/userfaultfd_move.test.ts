@@ -639,3 +639,32 @@ describe("move_pages(): random sequences", () => {
     expect([...errors].sort()).toEqual(["EBUSY", "EEXIST", "ENOENT"]);
   });
 });
+
+describe("move_pages(): mTHP", () => {
+  it("a PTE-mapped 64K folio is split (split_folio(), MTHP_STAT_SPLIT) and its page moved; the other pieces stay, each its own folio", () => {
+    const k = kernel("anon-exclusive", { memory: "32M", thp: { sizes: { "64K": "always" } } });
+    const p = k.spawn();
+    p.mmap(SRC, 16 * PAGE, RW, PRIV | MAP_FIXED);
+    p.mmap(DST, 16 * PAGE, RW, PRIV | MAP_FIXED);
+    const ctx = new UserfaultfdCtx(p, 1);
+    register(p, ctx, DST);
+    for (let i = 0; i < 16; i++) p.write(SRC + i * PAGE, 50 + i);
+    const head = p.folioAt(SRC)!;
+    expect(k.ops.folioOrder(head)).toBe(4);
+    const splits = k.mthpStats()["64K"].split;
+    expect(move_pages(k, ctx, DST + 2 * PAGE, SRC + 2 * PAGE, PAGE, 0)).toBe(PAGE);
+    expect(k.mthpStats()["64K"].split).toBe(splits + 1);
+    const f = p.pfnAt(DST + 2 * PAGE)!;
+    expect(f).toBe(head + 2);
+    expect([k.ops.folioOrder(f), k.ops.folioMapcount(f), k.ops.folioRefCount(f)]).toEqual([0, 1, 1]);
+    expect(k.ops.PageAnonExclusive(f)).toBe(true);
+    expect(k.ops.folioIndex(f)).toBe(p.vmas.lookup(DST)!.index(DST + 2 * PAGE));
+    expect(k.ops.folioIndex(head + 3)).toBe(p.vmas.lookup(SRC)!.index(SRC + 3 * PAGE));
+    expect([k.ops.folioOrder(head), k.ops.folioMapcount(head)]).toEqual([0, 1]);
+    for (let i = 0; i < 16; i++) expect(p.read(SRC + i * PAGE)).toBe(i === 2 ? 0 : 50 + i);
+    expect(p.read(DST + 2 * PAGE)).toBe(52);
+    ok(k);
+    p.exit();
+    expect(k.heldFrames()).toEqual([]);
+  });
+});
