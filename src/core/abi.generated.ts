@@ -293,6 +293,10 @@ export interface CoreExports {
   mfill_atomic_range(ctx: number, mm: number, va: number, pages: number, kind: number, anonVma: number, index: number, prot: number, lo: number, hi: number, flags: number): number;
   uffd_wp_at(mm: number, va: number): number;
   pte_marker_clear(mm: number, va: number): number;
+  move_pages_ptes(ctx: number, mm: number, dst: number, src: number, nr: number, mode: number, anonVma: number, dstIndex: number, prot: number): number;
+  move_pages_huge_pmd(ctx: number, mm: number, dst: number, src: number, anonVma: number, dstIndex: number, prot: number): number;
+  uffd_alloc_tables(ctx: number, mm: number, va: number, level: number): number;
+  uffd_pmd_state(mm: number, va: number): number;
 }
 
 /** Every exported constant of the core, by name. */
@@ -612,6 +616,14 @@ export const C = {
   UFFD_ENTRY_WRITABLE: 8,
   UFFD_ENTRY_NONE: 16,
   UFFD_ENTRY_PMD: 32,
+  MOVE_STOP_LARGE: 4097,
+  MOVE_STOP_MIGRATION: 4098,
+  MOVE_STOP_LOCKED: 4099,
+  UFFD_PMD_NO_SLOT: 0,
+  UFFD_PMD_NONE: 1,
+  UFFD_PMD_TABLE: 2,
+  UFFD_PMD_LEAF: 3,
+  UFFD_PMD_SWAP: 4,
 } as const;
 
 /** A constant of the core with the name and description its source tags it with. */

@@ -290,6 +290,29 @@ export class CoreOps {
     return this.x.move_page_tables(this.ctx, mm, from, to, len);
   }
 
+  // ---- UFFDIO_MOVE ----------------------------------------------------------------------------
+
+  /**
+   * move_pages_pte() over `nr` pages under one source and one destination PMD (both PTE
+   * tables): the pages done, and why it stopped (0: all done; an errno; C.MOVE_STOP_*).
+   */
+  movePagesPtes(mm: number, dst: number, src: number, nr: number, mode: number, anonVma: number, dstIndex: number,
+    prot: number): { done: number; stop: number } {
+    const done = this.x.move_pages_ptes(this.ctx, mm, dst, src, nr, mode, anonVma, dstIndex, prot);
+    if (done < 0) throw new Error(`cowsim: move_pages_ptes failed with ${done}`);
+    return { done, stop: this.u32[this.aux0Index]! };
+  }
+  /** move_pages_huge_pmd(): 0, -errno, or a C.MOVE_STOP_* code. */
+  movePagesHugePmd(mm: number, dst: number, src: number, anonVma: number, dstIndex: number, prot: number): number {
+    return this.x.move_pages_huge_pmd(this.ctx, mm, dst, src, anonVma, dstIndex, prot);
+  }
+  /** mm_alloc_pmd() (level 2) or pte_alloc() (level 3) at `addr`: 0 or -ENOMEM. */
+  uffdAllocTables(mm: number, addr: number, level: 2 | 3): number {
+    return this.x.uffd_alloc_tables(this.ctx, mm, addr, level);
+  }
+  /** What is at PMD level over `addr`: C.UFFD_PMD_*. */
+  uffdPmdState(mm: number, addr: number): number { return this.x.uffd_pmd_state(mm, addr); }
+
   // ---- GUP ------------------------------------------------------------------------------------
 
   /** try_grab_folio(): a reference or pin on `folio`, unless it is being freed. */

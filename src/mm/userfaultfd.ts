@@ -16,6 +16,7 @@ import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
 import { anon_vma_prepare } from "./rmap.js";
 import { mergeNeighbours, splitAround } from "./mmap.js";
 import { Stat } from "./stats.js";
+import { UffdRangeError, userfaultfd_move } from "./userfaultfd_move.js";
 import { split_huge_pmd } from "./huge_memory.js";
 
 // UFFDIO_API features (include/uapi/linux/userfaultfd.h, Linux 6.12)
@@ -123,11 +124,8 @@ export const UFFD_API_RANGE_IOCTLS = [
   "UFFDIO_WAKE", "UFFDIO_COPY", "UFFDIO_ZEROPAGE", "UFFDIO_MOVE", "UFFDIO_WRITEPROTECT", "UFFDIO_CONTINUE", "UFFDIO_POISON",
 ] as const;
 
-// UFFDIO_MOVE modes
-/** UFFDIO_MOVE: do not wake the faults of the destination range. */
-export const UFFDIO_MOVE_MODE_DONTWAKE = 1 << 0;
-/** UFFDIO_MOVE: skip holes in the source instead of failing with ENOENT. */
-export const UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES = 1 << 1;
+// UFFDIO_MOVE and its modes, the range ioctls' error
+export { UFFDIO_MOVE_MODE_DONTWAKE, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, UffdRangeError } from "./userfaultfd_move.js";
 
 
 /** A message read from a userfaultfd (struct uffd_msg). @public */
@@ -142,18 +140,6 @@ export type UffdMsg =
 interface Uwq {
   readonly msg: Extract<UffdMsg, { event: "pagefault" }>;
   readonly queue: WaitQueue;
-}
-
-/**
- * A range ioctl that did part of its range, or none of it (UFFDIO_COPY, ZEROPAGE, CONTINUE,
- * POISON, MOVE): the errno the ioctl returns, and `result`, what the kernel leaves in the
- * argument's result field (uffdio_copy.copy …) — the bytes done when some were (the ioctl then
- * fails with EAGAIN), or -errno when none were. @public
- */
-export class UffdRangeError extends CowsimError {
-  constructor(errno: ErrnoName, message: string, readonly result: number) {
-    super(errno, message);
-  }
 }
 
 /** What a handler sees when a message arrives (the library's stand-in for a thread blocked in read()). @public */
@@ -407,6 +393,20 @@ export class UserfaultfdCtx {
       const done = this.mfill("UFFDIO_POISON", start, len, C.MFILL_POISON, false, 0);
       return this.finishRange("UFFDIO_POISON", start, len, done, (mode & UFFDIO_POISON_MODE_DONTWAKE) !== 0);
     });
+  }
+
+  /**
+   * UFFDIO_MOVE (userfaultfd_move(), move_pages(), Linux 6.8): moves the exclusive anonymous
+   * pages (swap entries, zero pages, whole PMD THPs where both sides allow) of [src, src+len)
+   * to the none PTEs of [dst, dst+len) in the same mm, rewriting their anon_vma and index; wakes
+   * the destination's faults unless MODE_DONTWAKE. Returns the bytes moved; a short or failed
+   * move throws UffdRangeError (EBUSY for a page another process or a pin can see, EEXIST for a
+   * destination that is not none, ENOENT for a source hole without ALLOW_SRC_HOLES, EAGAIN while
+   * mmap_changing …). As in Linux, pages moved before an error stay moved.
+   */
+  move(dst: number, src: number, len: number, mode = 0): number {
+    return this.call(`ioctl(UFFDIO_MOVE, { dst: ${hex(dst)}, src: ${hex(src)}, len: ${hex(len)}, mode: ${mode} })`,
+      () => userfaultfd_move(this.kernel, this, { dst, src, len, mode, caller: this.process }, (s, l) => { this.wakeRange(s, l); }));
   }
 
   /**

@@ -346,6 +346,11 @@ const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void }
     j.add("move_vma", () => `pid ${pid} moves ${hex(from)}+${hex(len)} to ${hex(to)}` +
       (dontunmap ? ", the old range stays mapped and empty (MREMAP_DONTUNMAP)" : "") + ": pages keep their state");
   },
+  uffd_move: (j, e) => {
+    const { pid, src, dst, pages, thp } = e;
+    j.add("move_pages", () => `pid ${pid} moves ${pages} pages from ${hex(src)} to ${hex(dst)} (UFFDIO_MOVE)` +
+      (thp > 0 ? `, ${thp} of them as whole PMDs` : "") + ": the pages keep their frames, the source is left none");
+  },
   madvise: (j, e) => { const { pid, start, end, advice } = e; j.add("madvise", () => `pid ${pid}: ${advice} over ${hex(start)}-${hex(end)}`); },
   do_anonymous_page: (j, e) => {
     if (e.zero) {

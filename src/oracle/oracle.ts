@@ -76,6 +76,7 @@ export class Oracle {
     bus.on("exit_mmap", (e) => this.onExit(e.pid));
     bus.on("zap_page_range", (e) => { if (e.private) this.onDiscard(e.pid, e.start / 4096, e.end / 4096); });
     bus.on("move_vma", (e) => { if (e.private) this.onMove(e.pid, e.from / 4096, e.to / 4096, e.len / 4096); });
+    bus.on("uffd_move", (e) => this.onMove(e.pid, e.src / 4096, e.dst / 4096, e.pages));
     bus.on("wp_page_copy", (e) => { if (e.zeroPage) this.onZeroPageCopy(e.pid, e.address, e.rule); else this.onCopy(e); });
     bus.on("gup", (e) => this.addContract(e.pin, e.pages));
     bus.on("unpin_user_pages", (e) => this.dropContract(e.pin));

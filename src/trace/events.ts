@@ -77,6 +77,11 @@ export interface TraceEvents {
   mremap: { pid: number; addr: number; oldLen: number; newLen: number };
   /** move_vma(): pages moved with their page-table entries. */
   move_vma: { pid: number; from: number; to: number; len: number; dontunmap: boolean; private: boolean };
+  /**
+   * move_pages() (UFFDIO_MOVE): `pages` pages moved from `src` to `dst` in one mm, each with its
+   * entry (holes moved as holes); `thp` of them as whole PMD leaves (move_pages_huge_pmd()).
+   */
+  uffd_move: { pid: number; src: number; dst: number; pages: number; thp: number };
   madvise: { pid: number; start: number; end: number; advice: string };
   /** do_anonymous_page(): a fresh exclusive page, or the shared zero page (pfn 0). */
   do_anonymous_page: { pid: number; address: number; pfn: number; zero: boolean };
@@ -168,7 +173,7 @@ export type TraceName = keyof TraceEvents;
 /** Every tracepoint, in the order of the catalog above. @public */
 export const TRACE_NAMES = [
   "step", "access", "mm_alloc", "dup_mmap", "exit_mmap", "do_mmap", "do_vmi_munmap", "zap_page_range",
-  "mprotect_fixup", "clear_refs", "mremap", "move_vma", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
+  "mprotect_fixup", "clear_refs", "mremap", "move_vma", "uffd_move", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
   "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "split_huge_page", "deferred_split_scan", "gup", "unpin_user_pages", "pin_read", "pin_write",
   "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "memory_failure_event", "set_migration_pte",
@@ -232,6 +237,7 @@ export class TracePoints {
   readonly clear_refs = new TracePoint("clear_refs");
   readonly mremap = new TracePoint("mremap");
   readonly move_vma = new TracePoint("move_vma");
+  readonly uffd_move = new TracePoint("uffd_move");
   readonly madvise = new TracePoint("madvise");
   readonly do_anonymous_page = new TracePoint("do_anonymous_page");
   readonly shmem_fault = new TracePoint("shmem_fault");

@@ -154,8 +154,9 @@ describe("the release build has no checks", () => {
     // mTHP fault's set_ptes(), try_to_migrate_one()'s restore and remove_migration_pte()'s install,
     // the THP fault, reuse and split (huge_memory.ts) and collapse (khugepaged.ts),
     // migrate_vma_collect()'s restore of a pinned page and restore_exclusive_pte()'s install,
-    // set_pmd_migration_entry()'s restore and remove_migration_pmd()'s install, mfill_atomic()'s install
-    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(30);
+    // set_pmd_migration_entry()'s restore and remove_migration_pmd()'s install, mfill_atomic()'s install,
+    // UFFDIO_MOVE's move_present_pte() and move_pages_huge_pmd() installs
+    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(32);
   });
 });
 
