@@ -206,6 +206,8 @@ export function shmem_get_folio(k: MmKernel, file: ShmemFile, index: number, sgp
   if (entry?.kind === "swap") return shmem_swapin_folio(k, file, index, entry.slot);
   // [userfaultfd] userfaultfd_missing(vma): handle_userfault(vmf, VM_UFFD_MISSING)
   if (sgp === "noalloc") return null;
+  // shmem_alloc_folio(): direct reclaim when no frame is free, then once more
+  if (k.core.freePages() === 0) k.reclaimAfterFailure();
   return shmem_alloc_and_add_folio(k.ops, file, index);
 }
 
