@@ -37,6 +37,10 @@ export type ShmemEntry = { readonly kind: "page"; readonly pfn: number } | { rea
 /** How shmem_get_folio() may get a page (enum sgp_type). @public */
 export type ShmemSgp = "noalloc" | "read" | "write";
 
+/**
+ * A shmem file (struct shmem_inode_info with its address_space): shared anonymous memory's
+ * object, or a memfd. @public
+ */
 export class ShmemFile {
   /** Page cache: page index → pfn. */
   readonly pages = new Map<number, number>();

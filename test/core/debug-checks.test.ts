@@ -154,8 +154,8 @@ describe("the release build has no checks", () => {
     // mTHP fault's set_ptes(), try_to_migrate_one()'s restore and remove_migration_pte()'s install,
     // the THP fault, reuse and split (huge_memory.ts) and collapse (khugepaged.ts),
     // migrate_vma_collect()'s restore of a pinned page and restore_exclusive_pte()'s install,
-    // set_pmd_migration_entry()'s restore and remove_migration_pmd()'s install
-    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(29);
+    // set_pmd_migration_entry()'s restore and remove_migration_pmd()'s install, do_cow_fault()'s install
+    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(30);
   });
 });
 
