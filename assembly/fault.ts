@@ -34,7 +34,7 @@ import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
   folio_put_refs, mm_counter_of, RMAP_EXCLUSIVE,
 } from "./rmap";
-import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
+import { alloc_pages, free_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
 import { contentAddr, copy_page_contents } from "./content";
 import { swap_count, folio_swap_slot } from "./swapfile";
 import { page_table_check_pte_set } from "./page_table_check";
@@ -479,4 +479,39 @@ export function map_file_pte(ctx: u32, mm: u32, va: f64, pfn: u32, prot: u32, wr
   entryStore(slot, pte);
   count_vm_events(FAULT_FILE, 1);
   return 0;
+}
+
+/**
+ * do_cow_fault() + finish_fault(): a write fault on a none PTE of a private file mapping. The
+ * page-cache page `pfn` (the caller holds it; the page cache keeps it) is copied into a new
+ * exclusive anonymous page of anon_vma `anonVma` at `index`, mapped young and dirty, writable
+ * with WPCOPY_VM_WRITE. The frame is allocated before the page table (vmf->cow_page, then
+ * finish_fault()'s pte_alloc()), as in Linux. Returns the new pfn, -EEXIST when something is
+ * mapped there, or ACCESS_ENOMEM (nothing changed but tables installed).
+ */
+export function do_cow_fault(ctx: u32, mm: u32, va: f64, pfn: u32, anonVma: u32, index: u32, prot: u32, flags: u32): i32 {
+  const a = <u64>va;
+  if (!pfn_valid(pfn)) return -EINVAL;
+  const nw = alloc_pages(ctx, 0, 0);
+  if (nw == NO_PFN) return ACCESS_ENOMEM;
+  if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) {
+    free_pages(nw, 0);
+    return ACCESS_ENOMEM;
+  }
+  const slot = allocPteSlot(ctx, mm, a);
+  pt_unreserve(ctx);
+  if (!pte_none(entryLoad(slot))) {
+    free_pages(nw, 0);
+    return -EEXIST;
+  }
+  copy_page_contents(nw, pfn);
+  folio_add_new_anon_rmap(nw, anonVma, index, RMAP_EXCLUSIVE);
+  folio_add_lru(ctx, nw);
+  let pte = pfn_pte(<u64>nw, (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED);
+  pte = pte_mkdirty(pte);
+  if (flags & WPCOPY_VM_WRITE) pte = pte_mkwrite(pte);
+  page_table_check_pte_set(a, pte);
+  entryStore(slot, pte);
+  add_mm_counter(mm, MM_ANONPAGES, 1);
+  return <i32>nw;
 }

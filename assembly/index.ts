@@ -160,7 +160,7 @@ export {
   REC_SWAP_CACHE_ONLY, REC_ZAP_PMD, ZAPPED_ANON, ZAPPED_DIRTY, ZAPPED_YOUNG, ZAPPED_FREED,
   ZAPPED_SWAPCACHE, ZAPPED_EXCLUSIVE, COPY_COW, COPY_SHARED, COPY_DST_UFFD_WP,
   COPY_DEFER_PINNED_ANY, COPY_DEFER_PINNED_EXCLUSIVE, COPY_VM_WRITE, ZAP_RECORD,
-  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, ANON_WRITE, ANON_VM_WRITE, ANON_UFFD_WP,
+  ZAP_KEEP_UFFD_WP, ZAP_DROP_MARKERS, ZAP_FILE_ONLY, ANON_WRITE, ANON_VM_WRITE, ANON_UFFD_WP,
 } from "./memory";
 export { PAGEMAP_HUGE } from "./task_mmu";
 export {
@@ -180,7 +180,7 @@ export {
   WPF_MAPPING, WPF_KIND, WPF_WORDS, WP_ANON, WP_ZERO, WP_FILE, REUSE_SET_EXCLUSIVE,
   REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, folio_add_lru,
   lru_add_drain, lru_batch_count, lru_batch_folio, set_lru_batch_size, wp_fault_info, wp_page_reuse,
-  wp_page_copy, map_file_pte,
+  wp_page_copy, map_file_pte, do_cow_fault,
 } from "./fault";
 
 export {

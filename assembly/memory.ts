@@ -119,6 +119,11 @@ export const ZAP_RECORD: u32 = 1;
 export const ZAP_KEEP_UFFD_WP: u32 = 2;
 /** ZAP_FLAG_DROP_MARKER: drop markers too (munmap / exit); otherwise guard markers stay. */
 export const ZAP_DROP_MARKERS: u32 = 4;
+/**
+ * !details->even_cows (unmap_mapping_range() for a hole punch): only page-cache folios go;
+ * COWed anonymous pages, swap entries and poison stay (should_zap_cows(), should_zap_folio()).
+ */
+export const ZAP_FILE_ONLY: u32 = 8;
 
 /** A PMD entry over [addr, next) covers the whole 2 MiB it maps. */
 // @ts-ignore: decorator
@@ -705,6 +710,8 @@ const TALLY_ZAPPED: i32 = 1;
     const ctx = this.ctx;
     if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
     this.action = ACTION_CONTINUE;
+    // PMD leaves are anonymous THPs (shmem THP is not modelled): a file-only zap leaves them
+    if (this.flags & ZAP_FILE_ONLY) return 0;
     const off = <u32>((addr - this.base) >> 12);
     if (!pmd_whole(addr, next) || !(pmd_leaf(pmd) || is_pmd_migration_entry(pmd))) {
       pushRecord(ctx, REC_PMD_PARTIAL, off, <u32>pte_pfn(pmd), <u32>pmd);
@@ -744,6 +751,9 @@ const TALLY_ZAPPED: i32 = 1;
     if (ctxOf(ctx).nrRecords >= this.cap) { this.end_batch(); this.next = addr; return WALK_STOP; }
     const flags = this.flags;
     if (pte_present(pte)) {
+      // should_zap_folio(): a file-only zap leaves COWed anonymous pages mapped
+      if ((flags & ZAP_FILE_ONLY) && !pte_special(pte) && pfn_valid(<u32>pte_pfn(pte)) &&
+          folio_test_anon(page_folio(<u32>pte_pfn(pte)))) return 0;
       // ptep_get_and_clear(): an exchange, so the A/D bits are the final ones
       const old = atomic.xchg<u64>(slot, 0);
       if ((flags & ZAP_KEEP_UFFD_WP) && pte_uffd_wp(old)) {
@@ -788,6 +798,7 @@ const TALLY_ZAPPED: i32 = 1;
   zap_nonpresent_pte(slot: u32, pte: u64, off: u32): void {
     const flags = this.flags;
     const type = swp_type(pte);
+    if ((flags & ZAP_FILE_ONLY) && zap_keeps_cow_entry(pte, type)) return;
     if (type < MAX_SWAPFILES) {
       const slotNo = <u32>swp_offset(pte);
       const cachePfn = swap_cache_pfn(slotNo);
@@ -813,6 +824,20 @@ const TALLY_ZAPPED: i32 = 1;
     const keepWp = (flags & ZAP_KEEP_UFFD_WP) != 0 && pte_swp_uffd_wp(pte) && !is_pte_marker_entry(pte);
     entryStore(slot, keepWp ? make_pte_marker(PTE_MARKER_UFFD_WP) : 0);
   }
+}
+
+/**
+ * A non-present entry a file-only zap (!should_zap_cows()) leaves: genuine swap entries (only
+ * anonymous pages are swapped to PTEs), hwpoison and poisoned markers, and migration and device
+ * entries of anonymous folios (should_zap_folio()).
+ */
+function zap_keeps_cow_entry(pte: u64, type: u32): bool {
+  if (type < MAX_SWAPFILES || is_hwpoison_entry(pte)) return true;
+  if (is_pte_marker_entry(pte)) return (pte_marker_get(pte) & PTE_MARKER_POISONED) != 0;
+  if (is_migration_entry(pte) || is_device_private_entry(pte) || is_device_exclusive_entry(pte)) {
+    return folio_test_anon(page_folio(<u32>swp_offset(pte)));
+  }
+  return false;
 }
 
 /**

@@ -7,13 +7,13 @@
 export type ErrnoName =
   | "EPERM" | "ENOENT" | "ESRCH" | "EIO" | "EBADF" | "EAGAIN" | "ENOMEM" | "EACCES" | "EFAULT"
   | "EBUSY" | "EEXIST" | "EINVAL" | "ENOSPC" | "EDEADLK" | "ENOSYS"
-  | "EHWPOISON";
+  | "EFBIG" | "EOVERFLOW" | "EOPNOTSUPP" | "EHWPOISON";
 
 /** Linux's numbers (include/uapi/asm-generic/errno-base.h, errno.h); the core returns the same. */
 export const ERRNO: Readonly<Record<ErrnoName, number>> = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, EIO: 5, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14,
-  EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSPC: 28, EDEADLK: 35, ENOSYS: 38,
-  EHWPOISON: 133,
+  EBUSY: 16, EEXIST: 17, EINVAL: 22, EFBIG: 27, ENOSPC: 28, EDEADLK: 35, ENOSYS: 38,
+  EOVERFLOW: 75, EOPNOTSUPP: 95, EHWPOISON: 133,
 };
 const byNumber = new Map<number, ErrnoName>(Object.entries(ERRNO).map(([name, n]) => [n, name as ErrnoName]));
 const byName = new Map<ErrnoName, number>(Object.entries(ERRNO) as [ErrnoName, number][]);

@@ -19,7 +19,12 @@ export {
   MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
   MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_COLLAPSE, MREMAP_MAYMOVE, MREMAP_FIXED,
   MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
+  MADV_REMOVE, MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB, MFD_NOEXEC_SEAL, MFD_EXEC, FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE,
 } from "./kernel.js";
+/** shmem files (memfd_create()) and the page-cache seams userfaultfd uses. */
+export { ShmemFile, shmem_get_entry, shmem_get_folio, shmem_add_to_page_cache } from "./kernel.js";
+export type { ShmemEntry, ShmemSgp } from "./kernel.js";
 export {
   validateKernelOptions, formatOptionProblems, formatSize, KERNEL_OPTION_LIMITS, KERNEL_OPTION_DEFAULTS,
 } from "./kernel.js";

@@ -9,7 +9,7 @@ import { C, Core, describeCore, abiFingerprint } from "./core/index.js";
 import { MmKernel, type KernelOptions } from "./mm/kernel.js";
 import { MmProcess } from "./mm/process.js";
 import type { Counters } from "./mm/stats.js";
-import { hex } from "./mm/vma.js";
+import { hex, VM_SHARED } from "./mm/vma.js";
 import { Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages, GupFastRace } from "./users/users.js";
 import { Dmirror } from "./users/dmirror.js";
 import { Oracle, type Finding } from "./oracle/oracle.js";
@@ -146,7 +146,9 @@ export class Kernel extends MmKernel {
           const kind = r.kind & 0xff;
           if (kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
           const vpn = r.address / PAGE_SIZE;
-          const expected = vma.shmem ? oracle.expected(p.pid, vpn, vma.shmem.id, vma.index(r.address)) : oracle.expected(p.pid, vpn, 0, 0);
+          const expected = vma.shmem
+            ? oracle.expected(p.pid, vpn, vma.shmem.id, vma.index(r.address), (vma.flags & VM_SHARED) === 0)
+            : oracle.expected(p.pid, vpn, 0, 0);
           const holds = this.core.tag(r.pfn);
           if (holds !== expected) out.push({ pid: p.pid, address: r.address, pfn: r.pfn, holds, expected });
         }
@@ -304,6 +306,8 @@ export {
   MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK,
   MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_COLLAPSE, MREMAP_MAYMOVE, MREMAP_FIXED,
   MREMAP_DONTUNMAP, PAGE_SIZE, TASK_SIZE, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON,
+  MADV_REMOVE, MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB, MFD_NOEXEC_SEAL, MFD_EXEC, FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE,
 } from "./mm/uapi.js";
 export { COUNTER_DESCRIPTIONS } from "./mm/stats.js";
 export type { Counters } from "./mm/stats.js";
@@ -313,6 +317,9 @@ export {
 export type { OptionProblem, KernelOptionValues, KernelOptionsCheck, KernelCoreSizes } from "./mm/options.js";
 export type { TransientOptions } from "./mm/kernel.js";
 export type { MapsEntry, SmapsEntry } from "./mm/process.js";
+export {
+  ShmemFile, shmem_get_entry, shmem_get_folio, shmem_add_to_page_cache, type ShmemEntry, type ShmemSgp,
+} from "./mm/shmem.js";
 export type { ThpOptions, ThpEnabled, ThpSizeEnabled, ThpSize } from "./mm/huge_memory.js";
 export type { MthpStats, SplitHugePagesResult, SplitOutcome } from "./mm/large_folio.js";
 export { THP_SIZE_ORDERS } from "./mm/huge_memory.js";

@@ -236,6 +236,7 @@ export interface CoreExports {
   wp_page_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
   wp_page_copy(ctx: number, mm: number, va: number, anonVma: number, index: number, flags: number): number;
   map_file_pte(ctx: number, mm: number, va: number, pfn: number, prot: number, write: number): number;
+  do_cow_fault(ctx: number, mm: number, va: number, pfn: number, anonVma: number, index: number, prot: number, flags: number): number;
   huge_zero_folio_alloc(ctx: number): number;
   do_huge_pmd_anonymous_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, zeroFolio: number): number;
   huge_pmd_fault_info(ctx: number, mm: number, va: number): number;
@@ -460,6 +461,7 @@ export const C = {
   ZAP_RECORD: 1,
   ZAP_KEEP_UFFD_WP: 2,
   ZAP_DROP_MARKERS: 4,
+  ZAP_FILE_ONLY: 8,
   ANON_WRITE: 1,
   ANON_VM_WRITE: 2,
   ANON_UFFD_WP: 4,

@@ -268,6 +268,10 @@ export class CoreOps {
   uffdWpAt(mm: number, addr: number): number { return this.x.uffd_wp_at(mm, addr) >>> 0; }
   /** pte_marker_clear(): drops a PTE marker at `addr`; whether there was one. */
   pteMarkerClear(mm: number, addr: number): boolean { return this.x.pte_marker_clear(mm, addr) !== 0; }
+  /** do_cow_fault(): page-cache page `pfn` copied into a new anonymous page mapped at `addr`; the new pfn or a negative ACCESS_* / errno code. */
+  doCowFault(mm: number, addr: number, pfn: number, anonVma: number, index: number, prot: number, flags: number): number {
+    return this.x.do_cow_fault(this.ctx, mm, addr, pfn, anonVma, index, prot, flags);
+  }
   /** do_anonymous_page() for every none entry of [start, end), all or nothing: the pages mapped, or -ENOMEM. */
   doAnonymousPages(mm: number, start: number, end: number, anonVma: number, index: number, prot: number, flags: number): number {
     return this.x.do_anonymous_pages(this.ctx, mm, start, end, anonVma, index, prot, flags);
@@ -329,6 +333,8 @@ export class CoreOps {
   /** swap_map[]: the count and SWAP_HAS_CACHE (0: free). */
   swapMapGet(slot: number): number { return this.x.swap_map_get(slot) >>> 0; }
   swapFree(slot: number): void { this.x.swap_free(slot); }
+  /** swap_duplicate() (swap_shmem_alloc() for a shmem page-cache entry): one more reference to `slot`; false when it is not in use. */
+  swapDuplicate(slot: number): boolean { return this.x.swap_duplicate(slot) === 0; }
   /** folio_free_swap(): leaves the swap cache when no swap entry needs it. */
   folioFreeSwap(folio: number): boolean { return this.x.folio_free_swap(folio) === 1; }
   deleteFromSwapCache(folio: number): void { this.x.delete_from_swap_cache(folio); }

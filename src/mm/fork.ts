@@ -37,7 +37,7 @@ const FORK_DEFER_FLAGS = { none: 0, pinned: C.COPY_DEFER_PINNED_ANY, "pinned-exc
 function copyFlags(k: MmKernel, src: Vma, dst: Vma): number {
   return (src.isCow ? C.COPY_COW : 0) | (src.flags & VM_SHARED ? C.COPY_SHARED : 0) |
     (dst.flags & VM_UFFD_WP ? C.COPY_DST_UFFD_WP : 0) | (dst.flags & VM_WRITE ? C.COPY_VM_WRITE : 0) |
-    (src.isPrivateAnon ? FORK_DEFER_FLAGS[k.strategy.forkDefers] : 0);
+    (src.flags & VM_SHARED ? 0 : FORK_DEFER_FLAGS[k.strategy.forkDefers]);
 }
 
 /** vma_needs_copy(): only VMAs that may hold anonymous pages (or uffd-wp state) are copied. */
@@ -82,7 +82,8 @@ export function dup_mmap(k: MmKernel, parent: MmProcess): MmProcess {
       dup_userfaultfd(k, child, tmp, forkUffds);
       if (!wipe) anon_vma_fork(k.anonVmas, tmp, v, childMm);
       child.vmas.insert(tmp);
-      if (!v.shmem && !wipe) ranges.push({ vpnStart: v.start / PAGE_SIZE, vpnEnd: v.end / PAGE_SIZE });
+      // private memory, a private file mapping's copies included, is the child's to inherit
+      if (!(v.flags & VM_SHARED) && !wipe) ranges.push({ vpnStart: v.start / PAGE_SIZE, vpnEnd: v.end / PAGE_SIZE });
       if (wipe || !needsCopy(v, tmp)) continue;
       const flags = copyFlags(k, v, tmp);
       for (const r of k.core.copyPageRange(childMm, parent.mm, v.start, v.end, flags, true)) {

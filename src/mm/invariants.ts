@@ -5,6 +5,7 @@
  */
 import { C } from "../core/index.js";
 import type { MmKernel } from "./kernel.js";
+import { VM_SHARED } from "./vma.js";
 
 /** One violated invariant. @public */
 export interface InvariantViolation {
@@ -268,7 +269,7 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         const huge = (r.kind & C.PAGEMAP_HUGE) !== 0;
         if (isAnon) anon++; else shmem++;
         const writable = device ? ops.deviceEntry(p.mm, r.address)!.writable : (r.aux & W) !== 0;
-        const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable, anon: isAnon, shared: vma.shmem !== null };
+        const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable, anon: isAnon, shared: (vma.flags & VM_SHARED) !== 0 };
         const list = byFrame.get(pfn);
         if (list) list.push(m); else byFrame.set(pfn, [m]);
         // writable anon PTE ⇒ exclusive
@@ -329,6 +330,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
     if (rc !== need) bad("refcount", `pfn ${pfn}: refcount ${rc}, but ${need} (mappings + references the kernel and its users hold)`);
   });
 
+  // a shmem page-cache slot holding a swap entry names its swap slot as a swap PTE does
+  for (const f of k.shmem.files) for (const slot of f.swapped.values()) swapRefs.set(slot, (swapRefs.get(slot) ?? 0) + 1);
   // swap slots: the count is the swap entries naming the slot; a slot in use is named by an
   // entry or kept by the swap cache
   for (const u of usedSwapSlots(k)) {

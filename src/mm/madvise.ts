@@ -18,7 +18,9 @@ import {
   PAGE_SIZE, TASK_SIZE, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED,
   MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_POPULATE_READ,
   MADV_POPULATE_WRITE, MADV_PAGEOUT, MADV_NAMES, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON, MADV_COLLAPSE,
+  MADV_REMOVE,
 } from "./uapi.js";
+import { madvise_remove, madvise_remove_check } from "./shmem.js";
 import { madvise_pageout } from "./swap.js";
 import { memory_failure, MF_ACTION_REQUIRED, MF_COUNT_INCREASED, type MemoryFailureOutcome } from "./memory_failure.js";
 import { get_user_pages } from "./gup.js";
@@ -41,7 +43,7 @@ const FLAG_ADVICE: Record<number, [set: number, clear: number]> = {
 const SUPPORTED = new Set([
   MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_DONTFORK, MADV_DOFORK,
   MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
-  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON, MADV_COLLAPSE,
+  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_HWPOISON, MADV_COLLAPSE, MADV_REMOVE,
 ]);
 
 /**
@@ -96,10 +98,12 @@ export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: numb
       zapVma(k, p, v, from, to, 0);
     }
   } else if (advice === MADV_PAGEOUT) {
-    for (const v of vmas) {
-      if (!v.isPrivateAnon) continue; // shmem swap is not modelled
-      madvise_pageout(k, p, Math.max(addr, v.start), Math.min(end, v.end));
-    }
+    // shmem pages too: a memfd's owner may page out its file pages (can_do_file_pageout())
+    for (const v of vmas) madvise_pageout(k, p, Math.max(addr, v.start), Math.min(end, v.end));
+  } else if (advice === MADV_REMOVE) {
+    // madvise_remove(), VMA by VMA; every VMA is checked first so that a failure changes nothing
+    for (const v of vmas) madvise_remove_check(v);
+    for (const v of vmas) madvise_remove(k, v, Math.max(addr, v.start), Math.min(end, v.end));
   } else if (advice === MADV_COLLAPSE) {
     for (const v of vmas) madvise_collapse(k, p, v, Math.max(addr, v.start), Math.min(end, v.end));
   } else if (advice === MADV_POPULATE_READ || advice === MADV_POPULATE_WRITE) {

@@ -21,6 +21,7 @@ import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMa
 import { thpPmdFaultAllowed, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, split_huge_pmd } from "./huge_memory.js";
 import { do_device_entry_fault } from "./migrate_device.js";
 import type { TraceEvents } from "../trace/events.js";
+import { shmem_get_folio, shmem_get_entry } from "./shmem.js";
 
 const MAX_RETRIES = 8;
 
@@ -38,7 +39,7 @@ export function accessVma(p: MmProcess, addr: number, write: boolean): Vma {
 }
 
 /** The access event, reused (events are valid during the call only). */
-const accessEvent: TraceEvents["access"] = { pid: 0, address: 0, write: false, value: 0, pfn: 0, objId: 0, index: 0 };
+const accessEvent: TraceEvents["access"] = { pid: 0, address: 0, write: false, value: 0, pfn: 0, objId: 0, index: 0, cow: false };
 const anonEvent: TraceEvents["do_anonymous_page"] = { pid: 0, address: 0, pfn: 0, zero: false };
 
 /** access()'s result when the fault waits on a queue (takeBlockedQueue() says which). */
@@ -89,6 +90,7 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
         e.pfn = ops.accessedPfn();
         e.objId = vma.shmem ? vma.shmem.id : 0;
         e.index = vma.shmem ? vma.index(addr) : 0;
+        e.cow = vma.shmem !== null && !(vma.flags & VM_SHARED);
         k.trace.points.access.emit(e);
       }
       return v;
@@ -225,7 +227,8 @@ function handleFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: b
 function userfaultNeeded(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean): WaitQueue | undefined | false {
   let reason = VM_UFFD_MISSING;
   if (vma.shmem) {
-    if (vma.shmem.pages.has(vma.index(addr))) reason = VM_UFFD_MINOR;
+    // shmem_get_folio_gfp(): a page — or a swap entry — in the page cache is a minor fault
+    if (shmem_get_entry(vma.shmem, vma.index(addr)) !== null) reason = VM_UFFD_MINOR;
   } else if (!vma.isPrivateAnon) {
     return false;
   }
@@ -256,7 +259,7 @@ function pte_marker_handle_uffd_wp(k: MmKernel, p: MmProcess, vma: Vma, addr: nu
   const flags = C.MFILL_WP | C.MFILL_FAULT | (vma.flags & VM_WRITE ? C.MFILL_VM_WRITE : 0) | (vma.flags & VM_SHARED ? C.MFILL_VM_SHARED : 0);
   if (vma.shmem) {
     const index = vma.index(addr);
-    const pfn = vma.shmem.getPage(ops, index);
+    const pfn = shmem_get_folio(k, vma.shmem, index, write ? "write" : "read", vma)!;
     const r = ops.mfillAtomicRange(p.mm, addr, 1, C.MFILL_FILE, 0, 0, vma.pageProt, pfn, 0, flags);
     if (r.done === 0) throw enomem(k, p, addr, "shmem fault on a uffd-wp marker");
     k.stats.inc(Stat.shmemFaults);
@@ -293,18 +296,39 @@ function prepareAnon(k: MmKernel, p: MmProcess, vma: Vma): void {
   anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
 }
 
-/** do_read_fault() / do_shared_fault() for a shared anonymous (shmem) mapping. */
+/**
+ * do_fault() for a shmem mapping: do_shared_fault() in a shared one (the page-cache page,
+ * writable when the VMA is); in a private one do_read_fault() for a read (the page-cache page,
+ * read-only: it stays the file's) and do_cow_fault() for a write (a copy of it in a new
+ * anonymous page). The page comes from shmem_get_folio(), which swaps in and allocates.
+ */
 function shmemFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean): void {
   const file = vma.shmem!;
   const ops = k.ops;
   const index = vma.index(addr);
+  const cow = write && !(vma.flags & VM_SHARED);
+  if (cow && !vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm); // vmf_anon_prepare()
   if (!ops.ptReserve(ops.tablesMissingAt(p.mm, addr))) throw enomem(k, p, addr, "shmem fault");
   let pfn: number;
   try {
-    pfn = file.getPage(ops, index);
+    pfn = shmem_get_folio(k, file, index, write ? "write" : "read", vma)!;
   } catch (e) {
     ops.ptUnreserve();
     throw e;
+  }
+  if (cow) {
+    // __do_fault()'s reference: reclaim for the copy's frame may not take the page from under it
+    ops.folioRefAdd(pfn, 1);
+    const flags = vma.flags & VM_WRITE ? C.WPCOPY_VM_WRITE : 0;
+    let nw = ops.doCowFault(p.mm, addr, pfn, vma.anonVma!.id, index, vma.pageProt, flags);
+    if (nw === C.ACCESS_ENOMEM && k.reclaimAfterFailure() > 0) nw = ops.doCowFault(p.mm, addr, pfn, vma.anonVma!.id, index, vma.pageProt, flags);
+    ops.folioPutRefs(pfn, 1);
+    ops.ptUnreserve();
+    if (nw === -C.EEXIST) return; // the entry changed: the access retries
+    if (nw < 0) throw enomem(k, p, addr, "COW fault on a private file page");
+    k.stats.inc(Stat.fileCopies);
+    if (k.trace.points.do_cow_fault.listening) k.trace.points.do_cow_fault.emit({ pid: p.pid, address: addr, objId: file.id, index, pfn, newPfn: nw, mapped: false });
+    return;
   }
   const r = ops.mapFilePte(p.mm, addr, pfn, vma.pageProt, write);
   ops.ptUnreserve();
@@ -366,7 +390,11 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
     }
     return;
   }
-  if (info.kind !== "anon") throw new Error(`cowsim: write fault on a private file page at ${hex(addr)}: not modelled`);
+  if (info.kind === "file") {
+    wp_page_copy_file(k, p, vma, addr, pfn, index, copyFlags);
+    return undefined;
+  }
+  if (info.kind !== "anon") throw new Error(`cowsim: write fault on ${info.kind} page at ${hex(addr)}: not modelled`);
 
   const facts: WpFacts = {
     pfn,
@@ -416,6 +444,25 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   if (k.strategy.freeSwapCacheAfterCow) free_swap_cache(k, folio);
   k.stats.inc(Stat.copies);
   if (unshare) k.stats.inc(Stat.unshareCopies);
+}
+
+/**
+ * wp_page_copy() of a page-cache page a private mapping maps read-only: it is never reused
+ * (do_wp_page() reuses anonymous pages only) — the process gets its own anonymous copy, and
+ * the page stays the file's. No strategy decides anything here.
+ */
+function wp_page_copy_file(k: MmKernel, p: MmProcess, vma: Vma, addr: number, pfn: number, index: number, copyFlags: number): void {
+  const ops = k.ops;
+  const anonVma = vma.anonVma!.id;
+  let nw = ops.wpPageCopy(p.mm, addr, anonVma, index, copyFlags);
+  if (nw === C.ACCESS_ENOMEM && k.reclaimAfterFailure() > 0) nw = ops.wpPageCopy(p.mm, addr, anonVma, index, copyFlags);
+  if (nw === C.ACCESS_SWAP || nw === C.ACCESS_NEED_FAULT) return; // reclaim took the page: retry
+  if (nw < 0) throw enomem(k, p, addr, "COW fault on a private file page");
+  k.stats.inc(Stat.fileCopies);
+  if (copyFlags & C.WPCOPY_UNSHARE) k.stats.inc(Stat.unshareCopies);
+  if (k.trace.points.do_cow_fault.listening) {
+    k.trace.points.do_cow_fault.emit({ pid: p.pid, address: addr, objId: vma.shmem?.id ?? 0, index, pfn, newPfn: nw, mapped: true });
+  }
 }
 
 /**

@@ -8,8 +8,9 @@ import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
 import {
   Vma, canMerge, calc_vm_prot_bits, hex, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_SHARED, VM_MAYSHARE,
-  VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY,
+  VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY, VM_UFFD_WP,
 } from "./vma.js";
+import type { ShmemFile } from "./shmem.js";
 import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { faultIn } from "./memory.js";
 import { anonFaultOrders } from "./large_folio.js";
@@ -115,8 +116,13 @@ export function get_unmapped_area(p: MmProcess, hint: number, len: number, call 
   throw new CowsimError("ENOMEM", `${call}: no free range of ${hex(len)} bytes below ${hex(MMAP_BASE)}`);
 }
 
-/** do_mmap() of anonymous memory. Returns the address. */
-export function do_mmap(k: MmKernel, p: MmProcess, addr: number | null, length: number, prot: number, flags: number): number {
+/**
+ * do_mmap() of anonymous memory, or — with `file` and no MAP_ANONYMOUS — of a shmem file (a
+ * memfd) from byte `offset` (vm_pgoff = offset / PAGE_SIZE), MAP_SHARED or MAP_PRIVATE. With
+ * MAP_ANONYMOUS the file is ignored, as Linux ignores the fd. Returns the address.
+ */
+export function do_mmap(k: MmKernel, p: MmProcess, addr: number | null, length: number, prot: number, flags: number,
+  file: ShmemFile | null = null, offset = 0): number {
   const hint = addr ?? 0;
   if (!Number.isSafeInteger(hint) || hint < 0) throw einval(`mmap: address ${String(addr)} is not an address`);
   if (!Number.isSafeInteger(length) || length <= 0) throw einval(`mmap: length ${length} must be positive`);
@@ -128,9 +134,15 @@ export function do_mmap(k: MmKernel, p: MmProcess, addr: number | null, length: 
   }
   const type = flags & (MAP_SHARED | MAP_PRIVATE);
   if (type !== MAP_SHARED && type !== MAP_PRIVATE) throw einval("mmap: exactly one of MAP_SHARED and MAP_PRIVATE");
-  if (!(flags & MAP_ANONYMOUS)) throw new CowsimError("EBADF", "mmap: cowsim models anonymous memory only (MAP_ANONYMOUS, no file)");
+  const mapped = flags & MAP_ANONYMOUS ? null : file;
+  if (!(flags & MAP_ANONYMOUS) && (mapped === null || !mapped.open)) throw new CowsimError("EBADF", "mmap: no open file (cowsim maps anonymous memory and memfds)");
   const len = pageAlign(length);
   if (len > TASK_SIZE) throw new CowsimError("ENOMEM", `mmap: length ${hex(len)} is larger than user space`);
+  if (mapped) {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !pageAligned(offset)) throw einval(`mmap: offset ${offset} is not a page-aligned file offset`);
+    // "offset overflow?": pgoff + pages must not wrap (cowsim keeps indexes below 2^32)
+    if (offset / PAGE_SIZE + len / PAGE_SIZE > 2 ** 32) throw new CowsimError("EOVERFLOW", `mmap: offset ${hex(offset)} + ${hex(len)} overflows the file's page index`);
+  }
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
   if (fixed) {
     if (!pageAligned(hint)) throw einval(`mmap: MAP_FIXED address ${hex(hint)} is not page-aligned`);
@@ -152,11 +164,12 @@ export function do_mmap(k: MmKernel, p: MmProcess, addr: number | null, length: 
     (shared ? VM_SHARED | VM_MAYSHARE : 0);
   if (fixed && !(flags & MAP_FIXED_NOREPLACE)) unmapRange(k, p, start, start + len);
 
-  const shmem = shared ? k.shmem.create(len / PAGE_SIZE) : null;
+  // shmem_zero_setup() for shared anonymous memory; a file mapping takes a reference to the file (get_file())
+  const shmem = mapped ?? (shared ? k.shmem.create(len / PAGE_SIZE) : null);
   if (shmem) k.shmem.get(shmem);
-  let vma = new Vma(start, start + len, vmFlags, shared ? 0 : start / PAGE_SIZE, shmem);
+  let vma = new Vma(start, start + len, vmFlags, mapped ? offset / PAGE_SIZE : shared ? 0 : start / PAGE_SIZE, shmem);
   p.vmas.insert(vma);
-  if (!shared) vma = mergeNeighbours(k, p, vma);
+  if (!shmem) vma = mergeNeighbours(k, p, vma);
   if (k.trace.points.do_mmap.listening) k.trace.points.do_mmap.emit({ pid: p.pid, start, end: start + len, shared });
   if (flags & MAP_POPULATE) populate(k, p, start, start + len, (vmFlags & (VM_WRITE | VM_SHARED)) === VM_WRITE);
   return start;
@@ -240,6 +253,8 @@ export function unmapRange(k: MmKernel, p: MmProcess, start: number, end: number
 
 /** zap_page_range_single() over part of one VMA, handling what the core hands back. */
 export function zapVma(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: number, flags: number): void {
+  // zap_install_uffd_wp_if_needed(): a file VMA registered for uffd-wp keeps the state as markers (not for munmap)
+  if (vma.shmem && vma.flags & VM_UFFD_WP && !(flags & C.ZAP_DROP_MARKERS)) flags |= C.ZAP_KEEP_UFFD_WP;
   const records = k.core.zapPageRange(p.mm, start, end, flags);
   for (const r of records) {
     if (r.kind === C.REC_SWAP_CACHE_ONLY) {
@@ -253,8 +268,8 @@ export function zapVma(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: 
       }
     }
   }
-  // private memory reads zero afterwards; shared memory refaults from its object
-  if (k.trace.points.zap_page_range.listening) k.trace.points.zap_page_range.emit({ pid: p.pid, start, end, private: !vma.shmem });
+  // private memory reads zero afterwards (a private file mapping, the file); shared memory refaults from its object
+  if (k.trace.points.zap_page_range.listening) k.trace.points.zap_page_range.emit({ pid: p.pid, start, end, private: !(vma.flags & VM_SHARED) });
 }
 
 /** exit_mmap(): every VMA goes, then the page tables and the mm. */

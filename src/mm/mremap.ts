@@ -12,7 +12,7 @@ import { mremap_userfaultfd } from "./userfaultfd.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
-import { Vma, hex } from "./vma.js";
+import { Vma, VM_SHARED, hex } from "./vma.js";
 import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { do_munmap, unmapRange, mergeNeighbours, pageAligned, get_unmapped_area, MMAP_MIN_ADDR } from "./mmap.js";
 import { PAGE_SIZE, TASK_SIZE, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP } from "./uapi.js";
@@ -140,7 +140,7 @@ function moveVma(k: MmKernel, p: MmProcess, vma: Vma, from: number, oldLen: numb
   p.vmas.insert(nv);
   mremap_userfaultfd(nv, from, to, oldLen);
   if (k.trace.points.move_vma.listening) {
-    k.trace.points.move_vma.emit({ pid: p.pid, from, to, len: oldLen, dontunmap: (flags & MREMAP_DONTUNMAP) !== 0, private: !vma.shmem });
+    k.trace.points.move_vma.emit({ pid: p.pid, from, to, len: oldLen, dontunmap: (flags & MREMAP_DONTUNMAP) !== 0, private: !(vma.flags & VM_SHARED) });
   }
   if (flags & MREMAP_DONTUNMAP) {
     if (vma.start === from && vma.end === from + oldLen) {

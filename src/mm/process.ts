@@ -10,9 +10,10 @@ import { C } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel, Releasable } from "./kernel.js";
 import { Stat } from "./stats.js";
-import { VmaList, hex } from "./vma.js";
+import { VmaList, VM_SHARED, hex } from "./vma.js";
 import { access, ACCESS_BLOCKED, takeBlockedQueue } from "./memory.js";
 import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
+import { type ShmemFile, MemfdDescriptor, memfd_create, memfd_close, shmem_setattr_size, shmem_fallocate } from "./shmem.js";
 import { do_mprotect } from "./mprotect.js";
 import { clear_soft_dirty, pagemap_entries } from "./task_mmu.js";
 import { do_mremap } from "./mremap.js";
@@ -169,9 +170,40 @@ export class MmProcess {
    * mmap(): anonymous memory, MAP_PRIVATE or MAP_SHARED, with an address hint, MAP_FIXED,
    * MAP_FIXED_NOREPLACE or MAP_POPULATE. Returns the address.
    */
-  mmap(addr: number | null, length: number, prot: number, flags: number): number {
-    return this.kernel.syscall(this.pid, () => `mmap(${addr === null ? "NULL" : hex(addr)}, ${hex(length)}, ${prot}, 0x${flags.toString(16)})`,
-      () => { this.live(); return do_mmap(this.kernel, this, addr, length, prot, flags); });
+  mmap(addr: number | null, length: number, prot: number, flags: number, file: ShmemFile | null = null, offset = 0): number {
+    return this.kernel.syscall(this.pid, () => `mmap(${addr === null ? "NULL" : hex(addr)}, ${hex(length)}, ${prot}, 0x${flags.toString(16)}${file ? `, memfd ${file.id}, ${hex(offset)}` : ""})`,
+      () => { this.live(); return do_mmap(this.kernel, this, addr, length, prot, flags, file, offset); });
+  }
+
+  /**
+   * memfd_create(): a shmem file of size 0, open, owned by this process (closed when it exits,
+   * as its descriptor would be). Pass it to mmap() (without MAP_ANONYMOUS), ftruncate(),
+   * fallocate(), close().
+   */
+  memfdCreate(name: string, flags = 0): ShmemFile {
+    return this.kernel.syscall(this.pid, () => `memfd_create(${JSON.stringify(name)}, 0x${(flags >>> 0).toString(16)})`, () => {
+      this.live();
+      const f = memfd_create(this.kernel, name, flags);
+      this.users.add(new MemfdDescriptor(this.kernel, f));
+      return f;
+    });
+  }
+
+  /** ftruncate() of a memfd: its size becomes `length` bytes (shrinking unmaps and frees what lies beyond). */
+  ftruncate(file: ShmemFile, length: number): void {
+    this.kernel.syscall(this.pid, () => `ftruncate(memfd ${file.id}, ${length})`,
+      () => { this.live(); shmem_setattr_size(this.kernel, file, length); });
+  }
+
+  /** fallocate() of a memfd: FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE frees [offset, offset + length). */
+  fallocate(file: ShmemFile, mode: number, offset: number, length: number): void {
+    this.kernel.syscall(this.pid, () => `fallocate(memfd ${file.id}, ${mode}, ${offset}, ${length})`,
+      () => { this.live(); shmem_fallocate(this.kernel, file, mode, offset, length); });
+  }
+
+  /** close() of a memfd: mappings keep the file; the last reference gone, it is freed. */
+  close(file: ShmemFile): void {
+    this.kernel.syscall(this.pid, () => `close(memfd ${file.id})`, () => { this.live(); memfd_close(this.kernel, file); });
   }
 
   munmap(addr: number, length: number): void {
@@ -288,7 +320,7 @@ export class MmProcess {
   maps(): MapsEntry[] {
     return this.vmas.list.map((v) => ({
       start: v.start, end: v.end, perms: v.describe().split(" ")[1]!, flags: v.flags, pgoff: v.pgoff,
-      anonVma: v.anonVma?.id ?? null, shared: v.shmem !== null,
+      anonVma: v.anonVma?.id ?? null, shared: (v.flags & VM_SHARED) !== 0,
     }));
   }
 
@@ -297,7 +329,7 @@ export class MmProcess {
     const k = this.kernel;
     return this.vmas.list.map((v) => ({
       start: v.start, end: v.end, perms: v.describe().split(" ")[1]!, flags: v.flags, pgoff: v.pgoff,
-      anonVma: v.anonVma?.id ?? null, shared: v.shmem !== null,
+      anonVma: v.anonVma?.id ?? null, shared: (v.flags & VM_SHARED) !== 0,
       thpEligible: thp_vma_allowable_orders(k.thp, v, v.flags, TVA_SMAPS | TVA_ENFORCE_SYSFS, THP_ORDERS_ALL_ANON) !== 0,
       anonHugePages: anonHugePages(k, this.mm, v.start, v.end),
     }));

@@ -15,6 +15,7 @@ import { Stat } from "./stats.js";
 import type { SwapinHelpers } from "../policy/strategy.js";
 import { FaultBlocked } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
+import { shmemFolioOwner, shmem_writeout } from "./shmem.js";
 import { deferred_split_scan, folio_likely_mapped_shared, folio_mapped_within, shrink_large_folio, split_folio_unmapping_pmds } from "./large_folio.js";
 
 /** What reclaim did with one folio. @public */
@@ -35,6 +36,8 @@ const SWAP_CLUSTER_MAX = 32;
  */
 export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
   const ops = k.ops;
+  // a shmem folio goes by try_to_unmap() and shmem_writepage() (shmem.ts)
+  if (!ops.folioTestAnon(folio) && shmemFolioOwner(k, folio)) return shmem_writeout(k, folio);
   if (!ops.folioTestAnon(folio) || ops.pageTestFlag(folio, C.PG_locked) ||
       ops.pageTestFlag(folio, C.PG_buddy) || ops.pageTestFlag(folio, C.PG_reserved) || ops.folioTestKsm(folio) ||
       ops.pageTestFlag(folio, C.PG_hwpoison)) {
@@ -84,7 +87,7 @@ export function madvise_pageout(k: MmKernel, p: MmProcess, start: number, end: n
   for (const r of k.core.pagemap(p.mm, start, end)) {
     if ((r.kind & 0xff) !== C.PTE_KIND_PRESENT || r.aux & (1 << C._PAGE_BIT_SPECIAL)) continue;
     let folio = ops.pageFolio(r.pfn);
-    if (!ops.folioTestAnon(folio)) continue;
+    if (!ops.folioTestAnon(folio) && !shmemFolioOwner(k, folio)) continue;
     // "Do not interfere with other mappings of this folio"
     if (folio_likely_mapped_shared(k, folio)) {
       out.set(r.address, "shared");
@@ -119,7 +122,12 @@ export function reclaim(k: MmKernel, want = SWAP_CLUSTER_MAX): number {
     const pfn = k.reclaimCursor;
     k.reclaimCursor = (pfn + 1) % n;
     if (pfn === 0 || !ops.pageTestFlag(pfn, C.PG_lru) || ops.pageTestFlag(pfn, C.PG_buddy)) continue;
-    if (ops.pageFolio(pfn) !== pfn || !ops.folioTestAnon(pfn)) continue;
+    if (ops.pageFolio(pfn) !== pfn) continue;
+    // shmem pages are swap-backed, on the anonymous LRU too, mapped or only in the page cache
+    if (!ops.folioTestAnon(pfn)) {
+      if (shmemFolioOwner(k, pfn)) shrink_folio(k, pfn);
+      continue;
+    }
     if (!ops.folioIsMapped(pfn) && !ops.pageTestFlag(pfn, C.PG_swapcache)) continue;
     shrink_folio(k, pfn);
   }

@@ -62,6 +62,35 @@ export const MADV_HWPOISON = 100;
 /** MADV_COLLAPSE: collapse the range into PMD-mapped THPs now (madvise_collapse()). */
 export const MADV_COLLAPSE = 25;
 
+/** MADV_REMOVE: free the range's pages and backing store (madvise_remove(): a hole punched in the shared file). */
+export const MADV_REMOVE = 9;
+
+/** MFD_CLOEXEC: memfd_create()'s descriptor closes on exec (accepted; there is no exec). */
+export const MFD_CLOEXEC = 0x1;
+/** MFD_ALLOW_SEALING: seals may be added (accepted; no seal is modelled). */
+export const MFD_ALLOW_SEALING = 0x2;
+/** MFD_HUGETLB: a hugetlbfs file (refused: not modelled). */
+export const MFD_HUGETLB = 0x4;
+/** MFD_NOEXEC_SEAL: not executable, sealed so. */
+export const MFD_NOEXEC_SEAL = 0x8;
+/** MFD_EXEC: executable (excludes MFD_NOEXEC_SEAL). */
+export const MFD_EXEC = 0x10;
+/** memfd_create()'s longest name: NAME_MAX less the "memfd:" prefix. */
+export const MFD_NAME_MAX_LEN = 255 - 6;
+
+/** FALLOC_FL_KEEP_SIZE: fallocate() leaves i_size as it is. */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+/** FALLOC_FL_PUNCH_HOLE: fallocate() frees the range (with FALLOC_FL_KEEP_SIZE). */
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+/** FALLOC_FL_COLLAPSE_RANGE: remove the range, shifting the rest (EOPNOTSUPP on shmem). */
+export const FALLOC_FL_COLLAPSE_RANGE = 0x08;
+/** FALLOC_FL_ZERO_RANGE: zero the range (EOPNOTSUPP on shmem). */
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+/** FALLOC_FL_INSERT_RANGE: insert a hole, shifting the rest (EOPNOTSUPP on shmem). */
+export const FALLOC_FL_INSERT_RANGE = 0x20;
+/** FALLOC_FL_UNSHARE_RANGE: unshare shared blocks (EOPNOTSUPP on shmem). */
+export const FALLOC_FL_UNSHARE_RANGE = 0x40;
+
 /** MREMAP_MAYMOVE: the mapping may move to grow. */
 export const MREMAP_MAYMOVE = 1;
 /** MREMAP_FIXED: move to exactly the new address. */
@@ -84,5 +113,5 @@ export const MADV_NAMES: Record<number, string> = {
   [MADV_WILLNEED]: "MADV_WILLNEED", [MADV_DONTNEED]: "MADV_DONTNEED", [MADV_DONTFORK]: "MADV_DONTFORK",
   [MADV_DOFORK]: "MADV_DOFORK", [MADV_WIPEONFORK]: "MADV_WIPEONFORK", [MADV_KEEPONFORK]: "MADV_KEEPONFORK",
   [MADV_HUGEPAGE]: "MADV_HUGEPAGE", [MADV_NOHUGEPAGE]: "MADV_NOHUGEPAGE", [MADV_COLD]: "MADV_COLD", [MADV_PAGEOUT]: "MADV_PAGEOUT", [MADV_POPULATE_READ]: "MADV_POPULATE_READ", [MADV_POPULATE_WRITE]: "MADV_POPULATE_WRITE", [MADV_COLLAPSE]: "MADV_COLLAPSE",
-  [MADV_HWPOISON]: "MADV_HWPOISON",
+  [MADV_HWPOISON]: "MADV_HWPOISON", [MADV_REMOVE]: "MADV_REMOVE",
 };

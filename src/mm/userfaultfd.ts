@@ -16,6 +16,7 @@ import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
 import { anon_vma_prepare } from "./rmap.js";
 import { mergeNeighbours, splitAround } from "./mmap.js";
 import { Stat } from "./stats.js";
+import { shmem_get_folio, shmem_get_entry, shmem_add_to_page_cache, type ShmemFile } from "./shmem.js";
 import { UffdRangeError, userfaultfd_move } from "./userfaultfd_move.js";
 import { split_huge_pmd } from "./huge_memory.js";
 
@@ -551,34 +552,20 @@ export class UserfaultfdCtx {
     if (wp && !(vma.flags & VM_UFFD_WP)) throw new UffdRangeError("EINVAL", `${call}: MODE_WP in ${vma.describe()}, which is not registered for write-protection`, -ERRNO.EINVAL);
     const shmem = vma.shmem;
     if (kind === C.MFILL_FILE && !shmem) throw new UffdRangeError("EINVAL", `${call}: ${vma.describe()} is not shmem`, -ERRNO.EINVAL);
-    if (!shmem && vma.isCow && !vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
+    // find_vma_and_prepare_anon(): a private mapping (of shmem too) gets its anon_vma first
+    if (vma.isCow && !vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
     const flags = (wp ? C.MFILL_WP : 0) | (vma.flags & VM_WRITE ? C.MFILL_VM_WRITE : 0) | (vma.flags & VM_SHARED ? C.MFILL_VM_SHARED : 0);
     const pages = len / PAGE_SIZE;
     const ops = k.ops;
     let done = 0;
     let errno = 0;
-    if (shmem && kind !== C.MFILL_POISON && kind !== C.MFILL_ZEROPAGE) {
-      // shmem_mfill_atomic_pte() / mfill_atomic_pte_continue(): one page-cache page at a time
+    // mfill_atomic_pte(): CONTINUE maps the page cache's page; COPY and ZEROPAGE into a shared
+    // mapping fill the page cache (shmem_mfill_atomic_pte()), into a private one anonymous memory
+    if (shmem && (kind === C.MFILL_FILE || (kind === C.MFILL_COPY && vma.flags & VM_SHARED) || (kind === C.MFILL_ZEROPAGE && vma.flags & VM_SHARED))) {
       for (; done < pages && errno === 0; done++) {
         const addr = dst + done * PAGE_SIZE;
-        const index = vma.index(addr);
-        let pfn = shmem.pages.get(index);
-        if (kind === C.MFILL_FILE) {
-          if (pfn === undefined) { errno = ERRNO.EFAULT; break; }
-        } else {
-          if (pfn !== undefined) { errno = ERRNO.EEXIST; break; }
-          const v = typeof value === "number" ? value : value[done]!;
-          try {
-            pfn = shmem.getPage(ops, index);
-          } catch (e) {
-            if (e instanceof CowsimError && e.errno === "ENOMEM") { errno = ERRNO.ENOMEM; break; }
-            throw e;
-          }
-          ops.setPageTag(pfn, v);
-        }
-        const r = ops.mfillAtomicRange(p.mm, addr, 1, C.MFILL_FILE, 0, 0, vma.pageProt, pfn, 0, flags);
-        if (r.done === 0) { errno = r.errno; break; }
-        this.told(p, addr, 1, kind === C.MFILL_FILE ? "continue" : "copy", vma, kind === C.MFILL_FILE ? null : (typeof value === "number" ? value : value[done]!));
+        const r = this.fillShmemPage(vma, shmem, addr, kind, typeof value === "number" ? value : value[done]!, flags);
+        if (r !== 0) { errno = r; break; }
       }
     } else if (typeof value === "number") {
       const lo = value >>> 0;
@@ -602,6 +589,42 @@ export class UserfaultfdCtx {
     }
     k.stats.inc(Stat.uffdFilled, done);
     return { done, errno };
+  }
+
+  /**
+   * One page of shmem_mfill_atomic_pte() (a new page-cache page holding `value`, or zeroed for
+   * ZEROPAGE; EEXIST when the page cache has one) or mfill_atomic_pte_continue() (the page
+   * cache's page, swapped in if need be; EFAULT when it has none), then mapped. Returns 0 or the
+   * errno number.
+   */
+  private fillShmemPage(vma: Vma, shmem: ShmemFile, addr: number, kind: number, value: number, flags: number): number {
+    const k = this.kernel;
+    const ops = k.ops;
+    const p = this.process;
+    const index = vma.index(addr);
+    let pfn: number;
+    let fresh = false;
+    if (kind === C.MFILL_FILE) {
+      const got = shmem_get_folio(k, shmem, index, "noalloc", vma);
+      if (got === null) return ERRNO.EFAULT;
+      pfn = got;
+    } else {
+      if (index >= shmem.sizePages) return ERRNO.EFAULT;
+      if (shmem_get_entry(shmem, index) !== null) return ERRNO.EEXIST;
+      const got = ops.tryAllocPage(C.GFP_ZERO);
+      if (got === null) return ERRNO.ENOMEM;
+      pfn = got;
+      fresh = true;
+      if (kind === C.MFILL_COPY) ops.setPageTag(pfn, value);
+      shmem_add_to_page_cache(ops, shmem, index, pfn);
+      ops.folioAddLru(pfn);
+    }
+    const r = ops.mfillAtomicRange(p.mm, addr, 1, C.MFILL_FILE, 0, 0, vma.pageProt, pfn, 0, flags);
+    // the allocation's reference: the page cache holds its own now
+    if (fresh) ops.folioPutRefs(pfn, 1);
+    if (r.done === 0) return r.errno;
+    this.told(p, addr, 1, kind === C.MFILL_FILE ? "continue" : kind === C.MFILL_ZEROPAGE ? "zeropage" : "copy", vma, kind === C.MFILL_COPY ? value : null);
+    return 0;
   }
 
   /** The mfill tracepoint (the oracle learns what the handler put there). */

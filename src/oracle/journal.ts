@@ -364,6 +364,15 @@ const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void }
     const { pid, address, index, pfn } = e;
     j.add("shmem_fault", () => `pid ${pid} maps shmem page ${index} (pfn ${pfn}) at ${hex(address)}`, [pfn], [], "shmemFaults");
   },
+  do_cow_fault: (j, e) => {
+    const { pid, address, objId, index, pfn, newPfn, mapped } = e;
+    j.frameBorn(newPfn);
+    j.add(mapped ? "wp_page_copy" : "do_cow_fault", () => `pid ${pid} copies page ${index} of shmem file ${objId} (pfn ${pfn}) into its own pfn ${newPfn} at ${hex(address)}: the file keeps its page`, [pfn, newPfn], [], "fileCopies");
+  },
+  shmem_undo_range: (j, e) => {
+    const { objId, start, end } = e;
+    j.add("shmem_undo_range", () => `shmem file ${objId} drops its pages ${start}…${end === Number.MAX_SAFE_INTEGER ? "end" : end - 1}: they read zero`);
+  },
   wp_page_shared: (j, e) => { const { pid, pfn } = e; j.add("wp_page_shared", () => `pid ${pid} may write shared pfn ${pfn}: made writable`, [pfn], [], "wpFaults"); },
   do_wp_page: (j, e) => {
     const counter = e.reuse ? (e.unshare ? "unshareReuses" : "reuses") : "wpFaults";

@@ -12,7 +12,7 @@
  * It learns everything from the kernel's tracepoints (attach()), and reports each finding on
  * the `finding` tracepoint too.
  */
-import { ShadowSpace, SharedShadow } from "./shadow.js";
+import { ShadowSpace, SharedShadow, cowOwn, cowValue } from "./shadow.js";
 import { Journal, type ChainStep } from "./journal.js";
 import type { PinView, PinnedPages, TraceBus, TraceEvents, WpPageCopyEvent } from "../trace/events.js";
 
@@ -83,6 +83,7 @@ export class Oracle {
     bus.on("pin_read", (e) => this.onPinRead(e.pin, e.i, e.value, e.pfn, e.reader));
     bus.on("pin_write", (e) => this.onPinWrite(e.pin, e.i, e.value, e.holders, e.pfn));
     bus.on("mfill_atomic", (e) => this.onMfill(e));
+    bus.on("shmem_undo_range", (e) => this.sharedObject(e.objId).clear(e.start, e.end));
     bus.on("remove_migration_pte", (e) => { if (e.newPfn !== e.pfn) this.onMigrate(e.pid, e.address, e.pfn, e.newPfn); });
     this.journal?.attach(bus);
   }
@@ -90,14 +91,15 @@ export class Oracle {
   /** A load or store completed: a write sets what must be read back, a read is judged. */
   private onAccess(e: TraceEvents["access"]): void {
     const vpn = Math.floor(e.address / 4096);
+    const cow = e.cow === true;
     if (e.write) {
-      this.onWrite(e.pid, vpn, e.objId, e.index, e.value);
+      this.onWrite(e.pid, vpn, e.objId, e.index, e.value, cow);
       return;
     }
-    if (this.expected(e.pid, vpn, e.objId, e.index) === e.value) return;
+    if (this.expected(e.pid, vpn, e.objId, e.index, cow) === e.value) return;
     // a wrong value: find out who put it there, for the explanation
     const writer = this.journal?.lastWriter(e.pfn);
-    this.onRead(e.pid, e.address, vpn, e.objId, e.index, e.value, e.pfn, writer !== undefined && writer !== e.pid ? [writer] : []);
+    this.onRead(e.pid, e.address, vpn, e.objId, e.index, e.value, e.pfn, writer !== undefined && writer !== e.pid ? [writer] : [], cow);
   }
 
   private report(f: Finding): void {
@@ -123,13 +125,21 @@ export class Oracle {
     return s;
   }
 
-  /** The value `pid` must read at page `vpn` (private) or from shared object `objId` at `index`. */
-  expected(pid: number, vpn: number, objId: number, index: number): number {
+  /**
+   * The value `pid` must read at page `vpn` (private) or from shared object `objId` at `index`;
+   * with `cow` (a private mapping of the object), its own copy once it wrote one, else the object's.
+   */
+  expected(pid: number, vpn: number, objId: number, index: number, cow = false): number {
+    if (objId > 0 && cow) return cowValue(this.space(pid).get(vpn)) ?? this.sharedObject(objId).get(index);
     return objId > 0 ? this.sharedObject(objId).get(index) : this.space(pid).get(vpn);
   }
 
-  onWrite(pid: number, vpn: number, objId: number, index: number, value: number): void {
-    if (objId > 0) this.sharedObject(objId).set(index, value);
+  onWrite(pid: number, vpn: number, objId: number, index: number, value: number, cow = false): void {
+    if (objId > 0 && cow) {
+      // the process's own copy now: the object's later values no longer show here
+      this.space(pid).set(vpn, cowOwn(value));
+      objId = 0;
+    } else if (objId > 0) this.sharedObject(objId).set(index, value);
     else this.space(pid).set(vpn, value);
     // a snapshot reference may show what its own process writes there later — and, for a
     // shared mapping, what anyone writes to the shared object
@@ -296,8 +306,8 @@ export class Oracle {
    * COW whose chain ends with the read.
    */
   onRead(pid: number, address: number, vpn: number, objId: number, index: number, observed: number, pfn: number,
-    writerPids: readonly number[]): boolean {
-    const exp = this.expected(pid, vpn, objId, index);
+    writerPids: readonly number[], cow = false): boolean {
+    const exp = this.expected(pid, vpn, objId, index, cow);
     if (exp === observed) return true;
     this.missedCow++;
     const j = this.journal;

@@ -112,4 +112,17 @@ export class SharedShadow {
     if (value === 0) this.values.delete(index);
     else this.values.set(index, value);
   }
+  /** A hole punched or the object truncated: [start, end) reads zero. */
+  clear(start: number, end: number): void {
+    for (const index of [...this.values.keys()]) if (index >= start && index < end) this.values.delete(index);
+  }
 }
+
+/**
+ * A private mapping of a shared object keeps, in its process's ShadowSpace, -(value + 1) for a
+ * page the process wrote (its own copy, which fork hands down and a discard drops); any other
+ * entry (0) means the page is still the object's and reads the object's value.
+ */
+export const cowOwn = (value: number): number => -(value + 1);
+/** The private value of a ShadowSpace entry of a private file mapping, or null: it reads the object. */
+export const cowValue = (entry: number): number | null => (entry < 0 ? -entry - 1 : null);

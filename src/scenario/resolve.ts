@@ -29,12 +29,12 @@ export function runsOf(s: Scenario): RunSpec[] {
 const HANDLE_FIELDS: Readonly<Record<string, string>> = {
   pipe: "vmsplice", buffer: "io_uring_register", request: "o_direct_read|o_direct_write", region: "rdma_register",
   pin: "pin", isolated: "isolate", lock: "lock_folio", access: "read|write (with as)", migration: "migrate (phase: start)",
-  device: "dmirror_open", gup: "gup_fast_begin", uffd: "userfaultfd",
+  device: "dmirror_open", gup: "gup_fast_begin", uffd: "userfaultfd", file: "memfd_create",
 };
 const HANDLE_OF_OP: Readonly<Record<string, string>> = {
   vmsplice: "pipe", io_uring_register: "buffer", o_direct_read: "request", o_direct_write: "request",
   rdma_register: "region", pin: "pin", isolate: "isolated", lock_folio: "lock", read: "access", write: "access",
-  migrate: "migration", dmirror_open: "device", gup_fast_begin: "gup", userfaultfd: "uffd", uffd_read: "uffd",
+  migrate: "migration", dmirror_open: "device", gup_fast_begin: "gup", userfaultfd: "uffd", uffd_read: "uffd", memfd_create: "file",
 };
 /** Ops whose `expect` is one value, and those whose `expect` is a list. */
 const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume", "device_read", "gup_fast_begin", "gup_fast_end",
@@ -201,7 +201,7 @@ export function resolveNames(s: Scenario): NameProblem[] {
     };
     usesAddress("addr");
     usesAddress("newAddr");
-    for (const f of ["length", "newLength"]) {
+    for (const f of ["length", "newLength", "offset"]) {
       const v = step[f];
       if (v !== undefined) {
         try { sizeOf(f, v as number | string); } catch (e) { out.push({ path: [...at, f], message: (e as Error).message }); }

@@ -7,7 +7,7 @@ import {
   createKernel, uapi, validateKernelOptions, formatOptionProblems, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
   type Kernel, type KernelOptions, type FailKind, type Process, type Counters, type Finding, type JournalEntry,
   type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages, type Migration, type Dmirror,
-  type GupFastRace, type Userfaultfd, type UffdMsg, UffdRangeError,
+  type GupFastRace, type ShmemFile, type Userfaultfd, type UffdMsg, UffdRangeError,
   UFFD_API, O_NONBLOCK, O_CLOEXEC, UFFD_USER_MODE_ONLY, UFFDIO_WRITEPROTECT_MODE_WP, UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
   UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFDIO_REGISTER_MODE_MINOR, UFFD_PAGEFAULT_FLAG_WRITE,
   UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_MINOR, PM_UFFD_WP,
@@ -119,6 +119,15 @@ const MAP: Record<string, number> = {
   MAP_PRIVATE: uapi.MAP_PRIVATE, MAP_SHARED: uapi.MAP_SHARED, MAP_ANONYMOUS: uapi.MAP_ANONYMOUS, MAP_FIXED: uapi.MAP_FIXED,
   MAP_FIXED_NOREPLACE: uapi.MAP_FIXED_NOREPLACE, MAP_POPULATE: uapi.MAP_POPULATE, MAP_NORESERVE: uapi.MAP_NORESERVE,
 };
+const MFD: Record<string, number> = {
+  MFD_CLOEXEC: uapi.MFD_CLOEXEC, MFD_ALLOW_SEALING: uapi.MFD_ALLOW_SEALING, MFD_HUGETLB: uapi.MFD_HUGETLB,
+  MFD_NOEXEC_SEAL: uapi.MFD_NOEXEC_SEAL, MFD_EXEC: uapi.MFD_EXEC,
+};
+const FALLOC: Record<string, number> = {
+  FALLOC_FL_KEEP_SIZE: uapi.FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE: uapi.FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_COLLAPSE_RANGE: uapi.FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_ZERO_RANGE: uapi.FALLOC_FL_ZERO_RANGE,
+  FALLOC_FL_INSERT_RANGE: uapi.FALLOC_FL_INSERT_RANGE, FALLOC_FL_UNSHARE_RANGE: uapi.FALLOC_FL_UNSHARE_RANGE,
+};
 const MREMAP: Record<string, number> = { MREMAP_MAYMOVE: uapi.MREMAP_MAYMOVE, MREMAP_FIXED: uapi.MREMAP_FIXED, MREMAP_DONTUNMAP: uapi.MREMAP_DONTUNMAP };
 const PROT: Record<string, number> = { PROT_NONE: 0, PROT_READ: uapi.PROT_READ, PROT_WRITE: uapi.PROT_WRITE, PROT_EXEC: uapi.PROT_EXEC };
 
@@ -139,7 +148,7 @@ const TAKES_PROCESS = new Set(STEP_SCHEMAS.map((o) => o as { properties: { op: {
 export function stepText(step: Step, dfltProcess: string): string {
   const fields = Object.entries(step)
     .filter(([k]) => !["op", "process", "expect", "error", "comment", "as"].includes(k))
-    .map(([k, v]) => (k === "addr" || k === "pipe" || k === "buffer" || k === "region" || k === "request" || k === "pin" || k === "gup" || k === "isolated" ? String(v) : `${k}: ${Array.isArray(v) ? `[${v.join(", ")}]` : String(v)}`));
+    .map(([k, v]) => (k === "addr" || k === "file" || k === "pipe" || k === "buffer" || k === "region" || k === "request" || k === "pin" || k === "gup" || k === "isolated" ? String(v) : `${k}: ${Array.isArray(v) ? `[${v.join(", ")}]` : String(v)}`));
   const who = TAKES_PROCESS.has(step.op) ? `${step.process ?? dfltProcess}: ` : "";
   return `${who}${step.op}(${fields.join(", ")})${step.as !== undefined ? ` → ${String(step.as)}` : ""}`;
 }
@@ -182,6 +191,8 @@ class Runner {
   readonly names: Record<number, string> = {};
   readonly ranges = new Map<string, { addr: number; length: number }>();
   readonly handles = new Map<string, GupUser | Migration | Dmirror | GupFastRace | Userfaultfd | number>();
+  /** memfds, by name. */
+  readonly files = new Map<string, ShmemFile>();
   /** Accesses that may wait (read/write with `as`), by name. */
   readonly accesses = new Map<string, Access>();
   private lastAccess: Access | undefined;
@@ -264,10 +275,28 @@ class Runner {
       case "mmap": {
         const length = this.length(step);
         const addr = step.addr !== undefined ? this.addr(step.addr) : null;
-        const a = this.proc(step).mmap(addr, length, protOf(step.prot), flagsOf(step.flags, MAP, ["MAP_PRIVATE"]) | uapi.MAP_ANONYMOUS);
+        const file = step.file !== undefined ? this.files.get(step.file as string)! : null;
+        const flags = flagsOf(step.flags, MAP, ["MAP_PRIVATE"]) | (file ? 0 : uapi.MAP_ANONYMOUS);
+        const offset = step.offset !== undefined ? sizeOf("offset", step.offset as number | string) : 0;
+        const a = this.proc(step).mmap(addr, length, protOf(step.prot), flags, file, offset);
         this.ranges.set(step.as as string, { addr: a, length });
         return;
       }
+      case "memfd_create":
+        this.files.set(step.as as string, this.proc(step).memfdCreate((step.name as string | undefined) ?? (step.as as string), flagsOf(step.flags, MFD, [])));
+        return;
+      case "ftruncate": {
+        const length = step.pages !== undefined ? (step.pages as number) * uapi.PAGE_SIZE : sizeOf("length", (step.length as number | string | undefined) ?? 0);
+        this.proc(step).ftruncate(this.files.get(step.file as string)!, length);
+        return;
+      }
+      case "fallocate": {
+        const length = step.pages !== undefined ? (step.pages as number) * uapi.PAGE_SIZE : sizeOf("length", (step.length as number | string | undefined) ?? 0);
+        const offset = step.offset !== undefined ? sizeOf("offset", step.offset as number | string) : 0;
+        this.proc(step).fallocate(this.files.get(step.file as string)!, flagsOf(step.mode, FALLOC, ["FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_KEEP_SIZE"]), offset, length);
+        return;
+      }
+      case "close": this.proc(step).close(this.files.get(step.file as string)!); return;
       case "munmap": this.proc(step).munmap(this.addr(step.addr), this.length(step)); return;
       case "mprotect": this.proc(step).mprotect(this.addr(step.addr), this.length(step), protOf(step.prot)); return;
       case "mremap": {

@@ -112,10 +112,24 @@ const gupReason = perRun({ enum: GUP_FAST_REASONS.map((r) => r.short) }, "why GU
 
 export const STEP_SCHEMAS: readonly object[] = [
   op("spawn", "a new process with an empty address space", ["as"], { as: id }),
-  op("mmap", "mmap(): anonymous memory, named `as`", ["as"], {
+  op("mmap", "mmap(): anonymous memory, or with `file` a memfd from byte `offset`, named `as`", ["as"], {
     ...proc, as: id, addr: address, length: size, pages: count, prot,
     flags: { type: "array", items: { enum: ["MAP_PRIVATE", "MAP_SHARED", "MAP_ANONYMOUS", "MAP_FIXED", "MAP_FIXED_NOREPLACE", "MAP_POPULATE", "MAP_NORESERVE"] } },
+    file: { ...id, description: "a memfd (memfd_create's `as`): map the file, not anonymous memory" },
+    offset: { ...size, description: "the file offset of the mapping's first page (page-aligned; default 0)" },
   }),
+  op("memfd_create", "memfd_create(): a shmem file of size 0, open, named `as` (the process's descriptor: closed when it exits)", ["as"], {
+    ...proc, as: id, name: { type: "string", description: "its name (default: the `as` name)" },
+    flags: { type: "array", items: { enum: ["MFD_CLOEXEC", "MFD_ALLOW_SEALING", "MFD_HUGETLB", "MFD_NOEXEC_SEAL", "MFD_EXEC"] } },
+  }),
+  op("ftruncate", "ftruncate() of a memfd to `length` bytes (or `pages`): shrinking unmaps and frees the pages beyond, private copies too", ["file"], {
+    ...proc, file: id, length: size, pages: { type: "integer", minimum: 0, maximum: MAX_PAGES },
+  }),
+  op("fallocate", "fallocate() of a memfd: `mode` (default FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KEEP_SIZE) over [offset, offset + length)", ["file"], {
+    ...proc, file: id, offset: size, length: size, pages: count,
+    mode: { type: "array", items: { enum: ["FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE", "FALLOC_FL_ZERO_RANGE", "FALLOC_FL_INSERT_RANGE", "FALLOC_FL_UNSHARE_RANGE"] } },
+  }),
+  op("close", "close() of a memfd: its mappings keep the file", ["file"], { ...proc, file: id }),
   op("munmap", "munmap()", ["addr"], { ...proc, ...range }),
   op("mprotect", "mprotect()", ["addr", "prot"], { ...proc, ...range, prot }),
   op("mremap", "mremap(); `as` names the new range (default: the range `addr` names moves)", ["addr"], {

@@ -5,7 +5,7 @@
 import { Pin, PinRegistry, GupFastInFlight } from "../mm/gup.js";
 import { WpHelperSet } from "../mm/memory.js";
 import { AnonVma, AnonVmaChain, AnonVmaRegistry } from "../mm/rmap.js";
-import { ShmemFile, ShmemRegistry } from "../mm/shmem.js";
+import { ShmemFile, ShmemRegistry, MemfdDescriptor } from "../mm/shmem.js";
 import { Stats } from "../mm/stats.js";
 import { Vma, VmaInner, VmaLeaf, VmaList } from "../mm/vma.js";
 import { WaitQueue, WaitQueues } from "../mm/wait.js";
@@ -22,7 +22,7 @@ type Class = abstract new (...args: never[]) => unknown;
 export const STATE_CLASSES: ReadonlyMap<string, Class> = new Map<string, Class>([
   ["Pin", Pin], ["PinRegistry", PinRegistry], ["GupFastInFlight", GupFastInFlight], ["WpHelperSet", WpHelperSet],
   ["AnonVma", AnonVma], ["AnonVmaChain", AnonVmaChain], ["AnonVmaRegistry", AnonVmaRegistry],
-  ["ShmemFile", ShmemFile], ["ShmemRegistry", ShmemRegistry], ["Stats", Stats],
+  ["ShmemFile", ShmemFile], ["ShmemRegistry", ShmemRegistry], ["MemfdDescriptor", MemfdDescriptor], ["Stats", Stats],
   ["Vma", Vma], ["VmaInner", VmaInner], ["VmaLeaf", VmaLeaf], ["VmaList", VmaList],
   ["WaitQueue", WaitQueue], ["WaitQueues", WaitQueues],
   ["Pipe", Pipe], ["FixedBuffers", FixedBuffers], ["MemoryRegion", MemoryRegion], ["DirectIo", DirectIo], ["UserPages", UserPages], ["GupFastRace", GupFastRace],

@@ -59,7 +59,11 @@ export interface TraceEvents {
   /** A user-level step begins: a syscall (`call`), or a load or store (`code` 1 or 2 with its address and value). */
   step: { pid: number; call: string | (() => string) | null; code: number; addr: number; value: number };
   /** A load or store by the simulated CPU completed: what it read or wrote, in which frame and object. */
-  access: { pid: number; address: number; write: boolean; value: number; pfn: number; objId: number; index: number };
+  access: {
+    pid: number; address: number; write: boolean; value: number; pfn: number; objId: number; index: number;
+    /** A private mapping of object `objId`: the page is the file's until the process writes it (copy-on-write). */
+    cow?: boolean;
+  };
   /** spawn(): a new address space. */
   mm_alloc: { pid: number };
   /** fork(): the child, and the private ranges it received. */
@@ -86,6 +90,10 @@ export interface TraceEvents {
   /** do_anonymous_page(): a fresh exclusive page, or the shared zero page (pfn 0). */
   do_anonymous_page: { pid: number; address: number; pfn: number; zero: boolean };
   shmem_fault: { pid: number; address: number; index: number; pfn: number };
+  /** do_cow_fault() (`mapped` false) or wp_page_copy() of a mapped page-cache page: a private mapping's own copy of page `index` of object `objId`. */
+  do_cow_fault: { pid: number; address: number; objId: number; index: number; pfn: number; newPfn: number; mapped: boolean };
+  /** shmem_undo_range(): the pages [start, end) of shmem object `objId` left its page cache; it reads zero there. */
+  shmem_undo_range: { objId: number; start: number; end: number };
   /** wp_page_shared(): a write-protect fault in a shared mapping, nothing to copy. */
   wp_page_shared: { pid: number; address: number; pfn: number };
   /** do_huge_pmd_anonymous_page(): a PMD maps a fresh THP (head `pfn`) or, `zero`, the huge zero page. */
@@ -173,7 +181,7 @@ export type TraceName = keyof TraceEvents;
 /** Every tracepoint, in the order of the catalog above. @public */
 export const TRACE_NAMES = [
   "step", "access", "mm_alloc", "dup_mmap", "exit_mmap", "do_mmap", "do_vmi_munmap", "zap_page_range",
-  "mprotect_fixup", "clear_refs", "mremap", "move_vma", "uffd_move", "madvise", "do_anonymous_page", "shmem_fault", "wp_page_shared",
+  "mprotect_fixup", "clear_refs", "mremap", "move_vma", "uffd_move", "madvise", "do_anonymous_page", "shmem_fault", "do_cow_fault", "shmem_undo_range", "wp_page_shared",
   "do_wp_page", "wp_page_copy", "free_swap_cache", "isolate_lru_page", "putback_lru_page", "do_swap_page", "copy_present_page", "copy_present_pte",
   "copy_nonpresent_pte", "try_to_unmap", "shrink_folio_list", "try_to_free_pages", "split_huge_page", "deferred_split_scan", "gup", "unpin_user_pages", "pin_read", "pin_write",
   "fault_wait", "fault_resume", "folio_lock", "folio_unlock", "memory_failure_event", "set_migration_pte",
@@ -241,6 +249,8 @@ export class TracePoints {
   readonly madvise = new TracePoint("madvise");
   readonly do_anonymous_page = new TracePoint("do_anonymous_page");
   readonly shmem_fault = new TracePoint("shmem_fault");
+  readonly do_cow_fault = new TracePoint("do_cow_fault");
+  readonly shmem_undo_range = new TracePoint("shmem_undo_range");
   readonly wp_page_shared = new TracePoint("wp_page_shared");
   readonly do_huge_pmd_anonymous_page = new TracePoint("do_huge_pmd_anonymous_page");
   readonly do_huge_pmd_wp_page = new TracePoint("do_huge_pmd_wp_page");

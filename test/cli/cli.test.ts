@@ -73,7 +73,7 @@ describe("cowsim", () => {
     expect([r.status, r.stdout]).toEqual([2, ""]);
     expect(r.stderr.split("\n")).toEqual([
       `${bad}:4:5: error: mmap needs length or pages`,
-      `${bad}:4:24: error: unknown key "pagse" in steps[0] (did you mean "pages"?); expected one of op, comment, error, process, as, addr, length, pages, prot, flags`,
+      `${bad}:4:24: error: unknown key "pagse" in steps[0] (did you mean "pages"?); expected one of op, comment, error, process, as, addr, length, pages, prot, flags, file, offset`,
       `${bad}:5:23: error: "b" names no range; ranges so far: a`,
       `${worse}:1:26: error: syntax error: Flow map must end with a }`,
       `${join(dir, "missing.yaml")}:1:1: error: cannot read the file: no such file (ENOENT)`,

@@ -165,12 +165,13 @@ describe("swap", () => {
     for (let j = 20; j < i; j++) expect(p.read(a + j * PAGE)).toBe(1 + j);
   });
 
-  it("shared anonymous memory is not swapped by MADV_PAGEOUT (shmem swap is not modelled)", () => {
+  it("shared anonymous memory is swapped by MADV_PAGEOUT as shmem (can_do_file_pageout()): the entry stays in its page cache", () => {
     const k = kernel("anon-exclusive");
     const p = k.spawn();
     const s = p.mmap(null, PAGE, RW, MAP_SHARED | MAP_ANONYMOUS);
     p.write(s, 4);
     p.madvise(s, PAGE, MADV_PAGEOUT);
-    expect(p.rss()).toEqual({ anon: 0, shmem: 1, swap: 0 });
+    expect([p.rss(), p.pfnAt(s), k.counters().shmemSwapouts]).toEqual([{ anon: 0, shmem: 0, swap: 0 }, null, 1]);
+    expect([p.read(s), k.counters().shmemSwapins]).toEqual([4, 1]);
   });
 });
