@@ -8,6 +8,7 @@ import {
   UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFDIO_REGISTER_MODE_MINOR, UFFDIO_COPY_MODE_WP,
   UFFDIO_COPY_MODE_DONTWAKE, UFFDIO_WRITEPROTECT_MODE_WP, UFFDIO_WRITEPROTECT_MODE_DONTWAKE, UFFD_PAGEFAULT_FLAG_WRITE,
   UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_MINOR, MREMAP_MAYMOVE, UFFD_FEATURE_WP_UNPOPULATED,
+  UFFD_FEATURE_MINOR_SHMEM, UFFD_FEATURE_WP_HUGETLBFS_SHMEM, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KEEP_SIZE,
 } from "../../src/index.js";
 import { kernel, RW, PRIV, PAGE, STRATEGIES, errnoOf } from "./helpers.js";
 
@@ -310,5 +311,100 @@ describe.each(STRATEGIES)("fork and the other events (%s)", (strategy) => {
     expect(uffd.mmapChanging).toBe(false);
     // the moved VMA is still registered: a fault there waits
     expect(p.access(false, to).state).toBe("blocked");
+  });
+});
+
+describe.each(STRATEGIES)("userfaultfd on shmem (%s)", (strategy) => {
+  const SHARED = MAP_SHARED;
+  const PUNCH = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+
+  function memfd(k: Kernel, pages: number): { p: Process; f: ReturnType<Process["memfdCreate"]>; a: number; alias: number } {
+    const p = k.spawn();
+    const f = p.memfdCreate("uffd");
+    p.ftruncate(f, pages * PAGE);
+    const a = p.mmap(null, pages * PAGE, RW, SHARED, f);
+    const alias = p.mmap(null, pages * PAGE, RW, SHARED, f);
+    return { p, f, a, alias };
+  }
+
+  it("minor faults: a page in the page cache, not mapped here, waits; UFFDIO_CONTINUE maps it", () => {
+    const k = kernel(strategy);
+    const { p, a, alias } = memfd(k, 2);
+    p.write(a, 11);
+    const uffd = p.userfaultfd();
+    uffd.api(UFFD_FEATURE_MINOR_SHMEM);
+    uffd.register(alias, 2 * PAGE, UFFDIO_REGISTER_MODE_MINOR);
+    const r = p.access(false, alias);
+    expect(r.state).toBe("blocked");
+    expect(uffd.read()).toEqual({ event: "pagefault", address: alias, flags: UFFD_PAGEFAULT_FLAG_MINOR });
+    p.write(a, 12); // the handler changes the contents through the other mapping
+    expect(uffd.continue(alias, PAGE)).toBe(PAGE);
+    expect(r.resume().value).toBe(12);
+    expect(p.pfnAt(alias)).toBe(p.pfnAt(a));
+    expect(errnoOf(() => uffd.continue(alias, PAGE))).toBe("EEXIST");
+    // page 1 is in no page cache: not a minor fault, and CONTINUE has nothing to map
+    expect(errnoOf(() => uffd.continue(alias + PAGE, PAGE))).toBe("EFAULT");
+    expect(p.read(alias + PAGE)).toBe(0);
+    expect(k.findings).toEqual([]);
+  });
+
+  it("missing faults on shared memory: UFFDIO_COPY fills the page cache, every mapping sees it", () => {
+    const k = kernel(strategy);
+    const { p, a, alias } = memfd(k, 2);
+    const uffd = p.userfaultfd();
+    uffd.api();
+    uffd.register(a, 2 * PAGE, UFFDIO_REGISTER_MODE_MISSING);
+    const r = p.access(false, a + PAGE);
+    expect(r.state).toBe("blocked");
+    expect(uffd.read()).toEqual({ event: "pagefault", address: a + PAGE, flags: 0 });
+    uffd.copy(a + PAGE, PAGE, { value: 21 });
+    expect(r.resume().value).toBe(21);
+    expect(p.read(alias + PAGE)).toBe(21);
+    expect(errnoOf(() => uffd.copy(a + PAGE, PAGE, { value: 1 }))).toBe("EEXIST");
+    expect(k.checkInvariants()).toEqual([]);
+    expect(k.findings).toEqual([]);
+  });
+
+  it("seed 002: a hole punch, MADV_DONTNEED and swap-out leave uffd-wp markers; the page comes back protected", () => {
+    const k = kernel(strategy, { swap: "4M" });
+    const { p, f, a } = memfd(k, 3);
+    const uffd = p.userfaultfd();
+    uffd.api(UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+    uffd.register(a, 3 * PAGE, UFFDIO_REGISTER_MODE_WP);
+    for (let i = 0; i < 3; i++) p.write(a + i * PAGE, i + 1);
+    uffd.writeprotect(a, 3 * PAGE, UFFDIO_WRITEPROTECT_MODE_WP);
+    p.fallocate(f, PUNCH, 0, PAGE);
+    p.madvise(a + PAGE, PAGE, MADV_DONTNEED);
+    p.madvise(a + 2 * PAGE, PAGE, MADV_PAGEOUT);
+    expect(p.pfnAt(a + 2 * PAGE)).toBeNull();
+    // each PTE is a marker now, and pagemap still says uffd-wp
+    expect(p.pagemap(a, 3).map((e) => (e & PM_UFFD_WP) !== 0n)).toEqual([true, true, true]);
+    // the marker is handled after pte_none and before do_swap_page: the page is installed
+    // read-only with uffd-wp, and the write then faults into the handler
+    expect(p.read(a)).toBe(0); // punched: a fresh zero page
+    expect(p.read(a + PAGE)).toBe(2);
+    expect(p.read(a + 2 * PAGE)).toBe(3); // swapped in
+    for (let i = 0; i < 3; i++) {
+      const w = p.access(true, a + i * PAGE, 9);
+      expect(w.state).toBe("blocked");
+      expect(uffd.read()).toEqual({ event: "pagefault", address: a + i * PAGE, flags: UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP });
+      uffd.writeprotect(a + i * PAGE, PAGE, 0);
+      expect(w.resume().state).toBe("done");
+    }
+    expect(k.checkInvariants()).toEqual([]);
+  });
+
+  it("unregistering drops the markers: the fault is a plain shmem fault", () => {
+    const k = kernel(strategy);
+    const { p, a } = memfd(k, 1);
+    const uffd = p.userfaultfd();
+    uffd.api();
+    uffd.register(a, PAGE, UFFDIO_REGISTER_MODE_WP);
+    uffd.writeprotect(a, PAGE, UFFDIO_WRITEPROTECT_MODE_WP); // a none PTE of shmem takes a marker
+    expect(p.pagemap(a, 1)[0]! & PM_UFFD_WP).toBe(PM_UFFD_WP);
+    uffd.unregister(a, PAGE);
+    expect(p.pagemap(a, 1)[0]! & PM_UFFD_WP).toBe(0n);
+    p.write(a, 4);
+    expect(p.read(a)).toBe(4);
   });
 });
