@@ -103,7 +103,11 @@ export function do_madvise(k: MmKernel, p: MmProcess, addr: number, length: numb
   } else if (advice === MADV_REMOVE) {
     // madvise_remove(), VMA by VMA; every VMA is checked first so that a failure changes nothing
     for (const v of vmas) madvise_remove_check(v);
-    for (const v of vmas) madvise_remove(k, v, Math.max(addr, v.start), Math.min(end, v.end));
+    for (const v of vmas) {
+      // madvise_remove(): userfaultfd_remove() tells a non-cooperative handler first
+      userfaultfd_remove(v, Math.max(addr, v.start), Math.min(end, v.end));
+      madvise_remove(k, v, Math.max(addr, v.start), Math.min(end, v.end));
+    }
   } else if (advice === MADV_COLLAPSE) {
     for (const v of vmas) madvise_collapse(k, p, v, Math.max(addr, v.start), Math.min(end, v.end));
   } else if (advice === MADV_POPULATE_READ || advice === MADV_POPULATE_WRITE) {

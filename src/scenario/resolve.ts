@@ -38,7 +38,7 @@ const HANDLE_OF_OP: Readonly<Record<string, string>> = {
 };
 /** Ops whose `expect` is one value, and those whose `expect` is a list. */
 const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume", "device_read", "gup_fast_begin", "gup_fast_end",
-  "uffdio_copy", "uffdio_zeropage", "uffdio_continue", "uffdio_poison", "pagemap_uffd_wp"]);
+  "uffdio_copy", "uffdio_zeropage", "uffdio_continue", "uffdio_poison", "uffdio_move", "pagemap_uffd_wp"]);
 const LIST_READS = new Set(["pipe_read", "o_direct_complete", "migrate", "device_migrate", "device_exclusive"]);
 /** Ops that act on a range of memory (addr + length or pages). */
 const RANGE_OPS = new Set(["uffdio_register", "uffdio_unregister", "uffdio_writeprotect", "uffdio_wake", "munmap", "mprotect", "mremap", "madvise", "pageout", "vmsplice", "io_uring_register", "o_direct_read", "o_direct_write", "rdma_register"]);
@@ -201,6 +201,7 @@ export function resolveNames(s: Scenario): NameProblem[] {
     };
     usesAddress("addr");
     usesAddress("newAddr");
+    usesAddress("src");
     for (const f of ["length", "newLength", "offset"]) {
       const v = step[f];
       if (v !== undefined) {

@@ -439,6 +439,15 @@ class Runner {
           throw e;
         }
       }
+      case "uffdio_move": {
+        const mode = ((step.mode as string[] | undefined) ?? []).reduce((acc, n) => acc | (n === "DONTWAKE" ? 1 : 2), 0);
+        try {
+          return this.handle<Userfaultfd>(step, "uffd").move(this.addr(step.addr), this.addr(step.src), this.onePageOr(step), mode);
+        } catch (e) {
+          if (e instanceof UffdRangeError) this.lastUffdResult = e.result;
+          throw e;
+        }
+      }
       case "uffdio_writeprotect": {
         const mode = ((step.mode as string[] | undefined) ?? []).reduce((acc, n) => acc | (n === "WP" ? UFFDIO_WRITEPROTECT_MODE_WP : UFFDIO_WRITEPROTECT_MODE_DONTWAKE), 0);
         this.handle<Userfaultfd>(step, "uffd").writeprotect(this.addr(step.addr), this.length(step), mode);

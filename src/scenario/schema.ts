@@ -260,6 +260,10 @@ export const STEP_SCHEMAS: readonly object[] = [
   op("uffdio_poison", "UFFDIO_POISON: poison markers in the range (any access is then SIGBUS); returns the bytes done", ["uffd", "addr"], {
     uffd: id, ...range, mode: { type: "array", items: { enum: ["DONTWAKE"] } }, expect: expectValue, result: uffdResult,
   }),
+  op("uffdio_move", "UFFDIO_MOVE of the pages at `src` to the range at `addr` (same mm; exclusive anonymous pages only); returns the bytes moved (a short move fails with EAGAIN, `result` the bytes done)", ["uffd", "addr", "src"], {
+    uffd: id, ...range, src: address, mode: { type: "array", items: { enum: ["DONTWAKE", "ALLOW_SRC_HOLES"] } },
+    expect: expectValue, result: uffdResult,
+  }),
   op("uffdio_writeprotect", "UFFDIO_WRITEPROTECT: set (mode WP) or clear the uffd-wp protection of the range", ["uffd", "addr"], {
     uffd: id, ...range, mode: { type: "array", items: { enum: ["WP", "DONTWAKE"] } },
   }),
