@@ -33,13 +33,19 @@ function expectGrown(k: Kernel, c: Counter, before: number, n: number, what: str
   if (got < n) throw new Error(`bench:uffd: ${what}: ${c} grew by ${got}, not ${n}`);
 }
 
-/** A registered range of `len` bytes (2 MiB-aligned, with `advice` when given). */
-function registered(p: Process, u: Userfaultfd, len: number, mode: number, advice?: number): { raw: number; a: number } {
+/** A range of `len` bytes, 2 MiB-aligned, with `advice` when given. */
+function plain(p: Process, len: number, advice?: number): { raw: number; a: number } {
   const raw = p.mmap(null, len + HPAGE, RW, PRIV);
   const a = Math.ceil(raw / HPAGE) * HPAGE;
   if (advice !== undefined) p.madvise(a, len, advice);
-  u.register(a, len, mode);
   return { raw, a };
+}
+
+/** A registered range of `len` bytes (2 MiB-aligned, with `advice` when given). */
+function registered(p: Process, u: Userfaultfd, len: number, mode: number, advice?: number): { raw: number; a: number } {
+  const r = plain(p, len, advice);
+  u.register(r.a, len, mode);
+  return r;
 }
 const release = (p: Process, r: { raw: number }, len: number) => p.munmap(r.raw, len + HPAGE);
 
@@ -110,7 +116,8 @@ for (const oracle of [false, true]) {
   if (moves) {
     cases.push(timed(`movePageNs${suffix}`, `UFFDIO_MOVE of ${PAGES} pages, per page${on}`, PAGES,
       () => {
-        const src = registered(p, u, len, UFFDIO_REGISTER_MODE_MISSING);
+        // the source need not be registered, only the destination
+        const src = plain(p, len);
         for (let i = 0; i < PAGES; i++) p.write(src.a + i * PAGE, i + 1);
         return { src, dst: registered(p, u, len, UFFDIO_REGISTER_MODE_MISSING) };
       },
@@ -124,11 +131,8 @@ for (const oracle of [false, true]) {
     const tlen = THPS * HPAGE;
     cases.push(timed(`moveThpNs${suffix}`, `UFFDIO_MOVE of a PMD-mapped THP${on}`, THPS,
       () => {
-        const src = registered(p, u, tlen, UFFDIO_REGISTER_MODE_MISSING, MADV_HUGEPAGE);
-        // a registered MISSING range takes no THP fault: fill it unregistered, then register
-        u.unregister(src.a, tlen);
+        const src = plain(p, tlen, MADV_HUGEPAGE);
         for (let i = 0; i < THPS; i++) p.write(src.a + i * HPAGE, i + 1);
-        u.register(src.a, tlen, UFFDIO_REGISTER_MODE_MISSING);
         if (!p.pmdMapped(src.a)) throw new Error("bench:uffd: no THP to move");
         return { src, dst: registered(p, u, tlen, UFFDIO_REGISTER_MODE_MISSING, MADV_HUGEPAGE) };
       },
