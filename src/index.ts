@@ -30,6 +30,8 @@ export { WaitQueue, Access } from "./kernel.js";
 export type { WaitReason, AccessState } from "./kernel.js";
 export { Migration } from "./kernel.js";
 export type { MigrateOptions, MigrateStatus } from "./kernel.js";
+export { HugePageSplit } from "./kernel.js";
+export type { HugePageSplitStatus, SplitHugePageOptions } from "./kernel.js";
 
 // ---- GUP and its users ---------------------------------------------------------------------
 export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./kernel.js";

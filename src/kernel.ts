@@ -330,6 +330,8 @@ export type { AccessState } from "./mm/process.js";
 export type { WaitReason } from "./mm/wait.js";
 export { Migration } from "./mm/migrate.js";
 export type { MigrateOptions, MigrateStatus } from "./mm/migrate.js";
+export { HugePageSplit } from "./mm/split_huge_page.js";
+export type { HugePageSplitStatus, SplitHugePageOptions } from "./mm/split_huge_page.js";
 export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages, GupFastRace } from "./users/users.js";
 export { Dmirror, type DeviceStatus } from "./users/dmirror.js";
 export type { PartialGup } from "./users/users.js";
