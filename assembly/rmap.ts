@@ -12,7 +12,7 @@ import {
 import { free_pages } from "./page_alloc";
 import { folio_remove_rmap_ptes_done } from "./large_folio";
 import { free_zone_device_folio } from "./migrate_device";
-import { EBUSY, HPAGE_PMD_ORDER } from "./layout";
+import { EBUSY, HPAGE_PMD_ORDER, PAGE_STRUCT_BYTES } from "./layout";
 import { MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES } from "./pgtable";
 
 /** RMAP_EXCLUSIVE: the (sub)pages being mapped are exclusive to this process. */
@@ -82,8 +82,8 @@ export function folio_add_rmap_ptes(folio: u32, page: u32, nr: u32): void {
   }
   let first: i32 = 0;
   folio_mapcount_lock(folio);
-  for (let i: u32 = 0; i < nr; i++) {
-    const a = mapcountAddr(page + i);
+  let a = mapcountAddr(page);
+  for (let i: u32 = 0; i < nr; i++, a += PAGE_STRUCT_BYTES) {
     const old = load<i32>(a);
     store<i32>(a, old + 1);
     if (old == -1) first++;
@@ -160,8 +160,8 @@ export function __folio_remove_rmap_ptes(folio: u32, page: u32, nr: u32): i32 {
   atomic.sub<i32>(largeMapcountAddr(folio), <i32>nr);
   let last: i32 = 0;
   folio_mapcount_lock(folio);
-  for (let i: u32 = 0; i < nr; i++) {
-    const a = mapcountAddr(page + i);
+  let a = mapcountAddr(page);
+  for (let i: u32 = 0; i < nr; i++, a += PAGE_STRUCT_BYTES) {
     const now = load<i32>(a) - 1;
     store<i32>(a, now);
     if (now == -1) last++;
