@@ -6,9 +6,11 @@
 //       readable-exclusive or readable;
 //   (b) a present PMD split without freezing: every subpage inherits the head's
 //       PageAnonExclusive, and the PMD's one mapping becomes 512 PTE mappings;
-//   (c) a present PMD split with freezing (for migration): the folio is shared first
+//   (c) a present PMD split with freezing (split_huge_page()'s unmap_folio(), through
+//       try_to_migrate() with TTU_SPLIT_HUGE_PMD): the folio is shared first
 //       (folio_try_share_anon_rmap_pmd()); when a pin makes that fail, it is split without
-//       freezing and the caller's migration fails later.
+//       freezing — rule (b) — and try_to_migrate() fails on the PTEs. Before 5.19 there was
+//       nothing to share: the PMD always became migration entries.
 //
 // Each PMD leaf keeps a PTE table deposited beside it (pgtable_trans_huge_deposit()), so a
 // split never allocates. A PMD leaf installed without one (the core tests do) takes a table
@@ -19,8 +21,8 @@ import {
   pte_none, pte_pfn, pte_write, pte_young, pte_dirty, pte_soft_dirty, pte_uffd_wp, pte_mkwrite,
   pte_mkdirty, pte_mksoft_dirty, pte_mkuffd_wp, pfn_pte, pmd_leaf, pmd_mkhuge, is_swap_pte,
   is_migration_entry, swp_type, swp_offset, swp_entry, pte_swp_soft_dirty, pte_swp_uffd_wp,
-  pte_swp_mksoft_dirty, pte_swp_mkuffd_wp, SWP_MIGRATION_WRITE, SWP_MIGRATION_READ_EXCLUSIVE,
-  SWP_MIGRATION_READ, _PAGE_PRESENT, _PAGE_USER, _PAGE_PROTNONE, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW,
+  pte_swp_mksoft_dirty, pte_swp_mkuffd_wp,
+  _PAGE_PRESENT, _PAGE_USER, _PAGE_PROTNONE, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW,
   _PAGE_SOFT_DIRTY, _PAGE_SPECIAL, _PAGE_TABLE,
 } from "./pte";
 import {
@@ -30,7 +32,7 @@ import {
 } from "./pgtable";
 import {
   folio_test_large, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount, pageFlags,
-  pfn_to_page, setPageFlag, testPageFlag, SetPageAnonExclusive, PageAnonExclusive, PG_reserved,
+  pfn_to_page, setPageFlag, testPageFlag, SetPageAnonExclusive, PageAnonExclusive, ClearPageAnonExclusive, PG_reserved,
   PG_dirty, PG_lru, PG_swapcache,
 } from "./page";
 import {
@@ -45,6 +47,7 @@ import {
 } from "./fault";
 import { swap_count, folio_swap_slot } from "./swapfile";
 import { page_table_check_pte_set, page_table_check_pmd_set } from "./page_table_check";
+import { migrationEntryKind, migrationEntryFor, MIGRATE_SHARE_ANON } from "./migrate";
 
 /** is_huge_zero_folio(): the huge zero folio is the one large folio that is never freed. */
 // @ts-ignore: decorator
@@ -189,8 +192,16 @@ export const SPLIT_DONE: i32 = 0;
 export const SPLIT_FROZEN: i32 = 1;
 
 /**
+ * split_huge_pmd() flag: freeze — migration entries instead of PTEs. The other bits are
+ * try_to_migrate()'s (MIGRATE_SHARE_ANON: share first, rule (c) of 5.19+; MIGRATE_READ_EXCLUSIVE:
+ * readable-exclusive entries), as the freezing split is part of it.
+ */
+export const SPLIT_FREEZE: u32 = 4;
+
+/**
  * __split_huge_pmd() / __split_huge_pmd_locked() for the PMD covering `va`: a present PMD leaf
- * (rules (b) and (c) above, `freeze` asking for (c)), the huge zero PMD
+ * (rules (b) and (c) above, SPLIT_FREEZE in `flags` asking for (c), with try_to_migrate()'s
+ * MIGRATE_* flags), the huge zero PMD
  * (__split_huge_zero_page_pmd(): 512 PTEs of the small zero page) or a PMD migration entry
  * (rule (a)) becomes a PTE table, the deposited one. A present THP gets 511 more references and
  * its PTE mappings before it loses the PMD one, so no count ever drops below what maps it.
@@ -198,7 +209,7 @@ export const SPLIT_FROZEN: i32 = 1;
  * (the PTEs take the VMA's protection `prot`). Returns SPLIT_DONE, SPLIT_FROZEN, -EINVAL when
  * nothing huge maps `va`, or ACCESS_ENOMEM when a leaf without a deposited table finds none.
  */
-export function split_huge_pmd(ctx: u32, mm: u32, va: f64, prot: u32, freeze: u32): i32 {
+export function split_huge_pmd(ctx: u32, mm: u32, va: f64, prot: u32, flags: u32): i32 {
   const haddr = <u64>va & ~(PMD_SIZE - 1);
   const pmdp = walk_pmdp(mm, haddr);
   if (pmdp == 0) return -EINVAL;
@@ -236,18 +247,17 @@ export function split_huge_pmd(ctx: u32, mm: u32, va: f64, prot: u32, freeze: u3
     const folio = <u32>pte_pfn(old);
     if (pte_dirty(old)) setPageFlag(folio, PG_dirty);
     const write = pte_write(old);
-    let exclusive = PageAnonExclusive(folio);
-    if (freeze != 0) {
-      // rule (c): share first; a pin keeps it exclusive, and the split goes on without freezing
-      frozen = !exclusive || folio_try_share_anon_rmap_pmd(folio) == 0;
-    }
+    const exclusive = PageAnonExclusive(folio);
+    frozen = (flags & SPLIT_FREEZE) != 0;
+    // rule (c): share first; a pin keeps it exclusive, and the split goes on without freezing
+    // (before 5.19 nothing was shared, nothing refused)
+    if (frozen && exclusive && (flags & MIGRATE_SHARE_ANON) != 0 && folio_try_share_anon_rmap_pmd(folio) != 0) frozen = false;
     if (frozen) {
-      const type = write ? SWP_MIGRATION_WRITE : exclusive ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ;
-      let keep: u64 = 0;
-      if (pte_soft_dirty(old)) keep = pte_swp_mksoft_dirty(keep);
-      if (pte_uffd_wp(old)) keep = pte_swp_mkuffd_wp(keep);
+      // under migration the pages are possibly shared: the entries alone remember exclusivity
+      if (exclusive) ClearPageAnonExclusive(folio);
+      const kind = migrationEntryKind(old, exclusive, flags);
       for (let i: u32 = 0; i < HPAGE_PMD_NR; i++) {
-        unpublishedStore(table + (i << 3), swp_entry(type, <u64>(folio + i)) | keep);
+        unpublishedStore(table + (i << 3), migrationEntryFor(old, folio + i, kind));
       }
       folio_remove_rmap_pmd(folio);
       // the PMD's reference goes (put_page()); migration holds its own

@@ -184,7 +184,7 @@ export {
 } from "./fault";
 
 export {
-  HUGE_ALLOC, HUGE_VM_WRITE, HUGE_MAPPED, HUGE_NO_FOLIO, HUGE_PMD_BUSY, SPLIT_DONE, SPLIT_FROZEN,
+  HUGE_ALLOC, HUGE_VM_WRITE, HUGE_MAPPED, HUGE_NO_FOLIO, HUGE_PMD_BUSY, SPLIT_DONE, SPLIT_FROZEN, SPLIT_FREEZE,
   huge_zero_folio_alloc, do_huge_pmd_anonymous_page, huge_pmd_fault_info, huge_pmd_reuse,
   split_huge_pmd, huge_pmd_at,
 } from "./huge_memory";

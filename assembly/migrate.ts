@@ -127,7 +127,7 @@ export function try_to_migrate_one(mm: u32, va: f64, pfn: u32, flags: u32): i32 
  * readable.
  */
 // @ts-ignore: decorator
-@inline function migrationEntryKind(old: u64, exclusive: bool, flags: u32): i32 {
+@inline export function migrationEntryKind(old: u64, exclusive: bool, flags: u32): i32 {
   if (pte_write(old)) return MIGRATION_ENTRY_WRITE;
   return exclusive && (flags & MIGRATE_READ_EXCLUSIVE) != 0 ? MIGRATION_ENTRY_READ_EXCLUSIVE : MIGRATION_ENTRY_READ;
 }
@@ -137,7 +137,7 @@ export function try_to_migrate_one(mm: u32, va: f64, pfn: u32, flags: u32): i32 
  * (make_migration_entry_young() / _dirty()), soft-dirty and uffd-wp. The same bits serve a PTE
  * and a PMD (pmd_swp_mksoft_dirty() and pmd_swp_mkuffd_wp() are the PTE bits on x86-64).
  */
-function migrationEntryFor(old: u64, pfn: u32, kind: i32): u64 {
+export function migrationEntryFor(old: u64, pfn: u32, kind: i32): u64 {
   let entry = kind == MIGRATION_ENTRY_WRITE ? make_writable_migration_entry(<u64>pfn)
     : kind == MIGRATION_ENTRY_READ_EXCLUSIVE ? make_readable_exclusive_migration_entry(<u64>pfn)
     : make_readable_migration_entry(<u64>pfn);

@@ -52,6 +52,8 @@ export {
   UFFD_API_IOCTLS, UFFD_API_RANGE_IOCTLS,
 } from "./kernel.js";
 export type { MigrateOptions, MigrateStatus } from "./kernel.js";
+export { HugePageSplit } from "./kernel.js";
+export type { HugePageSplitStatus, SplitHugePageOptions } from "./kernel.js";
 
 // ---- GUP and its users ---------------------------------------------------------------------
 export { FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE, Pin } from "./kernel.js";

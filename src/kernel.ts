@@ -352,6 +352,8 @@ export {
   UFFD_API_IOCTLS, UFFD_API_RANGE_IOCTLS,
 } from "./mm/userfaultfd.js";
 export type { MigrateOptions, MigrateStatus } from "./mm/migrate.js";
+export { HugePageSplit } from "./mm/split_huge_page.js";
+export type { HugePageSplitStatus, SplitHugePageOptions } from "./mm/split_huge_page.js";
 export { GupUser, Pipe, FixedBuffers, MemoryRegion, DirectIo, UserPages, GupFastRace } from "./users/users.js";
 export { Dmirror, type DeviceStatus } from "./users/dmirror.js";
 export type { PartialGup } from "./users/users.js";

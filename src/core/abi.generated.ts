@@ -241,7 +241,7 @@ export interface CoreExports {
   do_huge_pmd_anonymous_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, zeroFolio: number): number;
   huge_pmd_fault_info(ctx: number, mm: number, va: number): number;
   huge_pmd_reuse(ctx: number, mm: number, va: number, flags: number, anonVma: number): number;
-  split_huge_pmd(ctx: number, mm: number, va: number, prot: number, freeze: number): number;
+  split_huge_pmd(ctx: number, mm: number, va: number, prot: number, flags: number): number;
   huge_pmd_at(mm: number, va: number): number;
   collapse_huge_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, maxNone: number, maxSwap: number, maxShared: number): number;
   change_protection(ctx: number, mm: number, start: number, end: number, newprot: number, cp: number): number;
@@ -516,6 +516,7 @@ export const C = {
   HUGE_PMD_BUSY: 2,
   SPLIT_DONE: 0,
   SPLIT_FROZEN: 1,
+  SPLIT_FREEZE: 4,
   SCAN_FAIL: 0,
   SCAN_SUCCEED: 1,
   SCAN_PMD_NULL: 2,

@@ -227,9 +227,12 @@ export class CoreOps {
   hugePmdReuse(mm: number, addr: number, flags: number, anonVma: number): number {
     return this.x.huge_pmd_reuse(this.ctx, mm, addr, flags, anonVma);
   }
-  /** __split_huge_pmd(): SPLIT_DONE, SPLIT_FROZEN, -EINVAL (nothing huge there) or ACCESS_ENOMEM. */
-  splitHugePmd(mm: number, addr: number, prot: number, freeze: boolean): number {
-    return this.x.split_huge_pmd(this.ctx, mm, addr, prot, freeze ? 1 : 0);
+  /**
+   * __split_huge_pmd(): SPLIT_DONE, SPLIT_FROZEN, -EINVAL (nothing huge there) or ACCESS_ENOMEM.
+   * `flags`: 0, or SPLIT_FREEZE with try_to_migrate()'s MIGRATE_* flags.
+   */
+  splitHugePmd(mm: number, addr: number, prot: number, flags: number): number {
+    return this.x.split_huge_pmd(this.ctx, mm, addr, prot, flags);
   }
   /** The head of the THP a PMD leaf over `addr` maps (follow_pfn() of the aligned start), or NO_PFN. */
   pmdFolio(mm: number, addr: number): number { return this.x.follow_pfn(mm, addr - (addr % 2 ** 21)) >>> 0; }

@@ -255,15 +255,27 @@ export function do_huge_pmd_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: n
 }
 
 /**
+ * try_to_migrate()'s flags for this kernel: MIGRATE_SHARE_ANON from 5.19 (an exclusive page is
+ * shared first, a possibly pinned one stays mapped), MIGRATE_READ_EXCLUSIVE where readable
+ * migration entries remember PageAnonExclusive (6c287605fd56).
+ */
+export function try_to_migrate_flags(k: MmKernel): number {
+  return (k.strategy.unmap.shareAnon ? C.MIGRATE_SHARE_ANON : 0) |
+    ((k.strategy.migrationReadExclusive ?? k.strategy.tracksAnonExclusive) ? C.MIGRATE_READ_EXCLUSIVE : 0);
+}
+
+/**
  * __split_huge_pmd() of the PMD over `addr`, if a PMD leaf or PMD migration entry is there
- * (THP_SPLIT_PMD). `freeze` asks for migration entries (rule (c)); returns whether it froze.
- * A split never runs out of memory: the PMD's deposited table becomes its PTE table.
+ * (THP_SPLIT_PMD). `freeze` asks for migration entries, as try_to_migrate() of
+ * split_huge_page() does (split_huge_pmd_address(freeze = true)): from 5.19 only once the THP
+ * could be shared (rule (c)), before unconditionally. Returns whether it froze. A split never
+ * runs out of memory: the PMD's deposited table becomes its PTE table.
  */
 export function split_huge_pmd(k: MmKernel, p: MmProcess, vma: Vma, addr: number, why: string, freeze = false): boolean {
   const ops = k.ops;
   const watched = k.trace.points.split_huge_pmd.listening;
   const pfn = watched ? ops.pmdFolio(p.mm, addr) : 0;
-  const r = ops.splitHugePmd(p.mm, addr, vma.pageProt, freeze);
+  const r = ops.splitHugePmd(p.mm, addr, vma.pageProt, freeze ? C.SPLIT_FREEZE | try_to_migrate_flags(k) : 0);
   if (r === -22) return false; // nothing huge there
   if (r === C.ACCESS_ENOMEM) throw enomem(k, p, addr, "THP split");
   if (r < 0) throw new Error(`cowsim: split_huge_pmd failed with ${r}`);

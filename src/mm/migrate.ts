@@ -28,7 +28,7 @@ import { rmap_walk_anon } from "./rmap.js";
 import { Stat } from "./stats.js";
 import { FaultBlocked } from "./wait.js";
 import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
-import { split_huge_pmd } from "./huge_memory.js";
+import { split_huge_pmd, try_to_migrate_flags } from "./huge_memory.js";
 import { split_folio, folio_likely_mapped_shared } from "./large_folio.js";
 
 /**
@@ -228,8 +228,7 @@ function migrate_folio_unmap(k: MmKernel, src: number): number {
   }
   ops.pageSetFlag(src, C.PG_locked);
   k.migrating.set(src, dst);
-  const flags = (k.strategy.unmap.shareAnon ? C.MIGRATE_SHARE_ANON : 0) |
-    ((k.strategy.migrationReadExclusive ?? k.strategy.tracksAnonExclusive) ? C.MIGRATE_READ_EXCLUSIVE : 0);
+  const flags = try_to_migrate_flags(k);
   const t = k.trace.points.set_migration_pte;
   const nr = 2 ** ops.folioOrder(src);
   walk: for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(src), ops.folioIndex(src), nr)) {
@@ -366,7 +365,7 @@ function migrate_folio_move(k: MmKernel, src: number, dst: number): boolean {
  * remove_migration_ptes(): every migration entry for `src` the rmap finds maps `dst` — a PMD
  * migration entry by a PMD (remove_migration_pmd()), each PTE entry by the page at its offset.
  */
-function remove_migration_ptes(k: MmKernel, src: number, dst: number): void {
+export function remove_migration_ptes(k: MmKernel, src: number, dst: number): void {
   const ops = k.ops;
   const t = k.trace.points.remove_migration_pte;
   const nr = 2 ** ops.folioOrder(dst);

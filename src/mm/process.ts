@@ -18,6 +18,7 @@ import { do_mprotect } from "./mprotect.js";
 import { clear_soft_dirty, pagemap_entries } from "./task_mmu.js";
 import { do_mremap } from "./mremap.js";
 import { migrate_pages, type Migration, type MigrateOptions } from "./migrate.js";
+import { split_huge_page, type HugePageSplit, type SplitHugePageOptions } from "./split_huge_page.js";
 import { do_madvise } from "./madvise.js";
 import { dup_mmap } from "./fork.js";
 import { PAGE_SIZE } from "./uapi.js";
@@ -309,6 +310,18 @@ export class MmProcess {
   migratePages(addr: number, length: number, opts: MigrateOptions = {}): Migration {
     return this.kernel.syscall(this.pid, () => `move_pages(${hex(addr)}, ${hex(length)}${opts.phase === "start" ? ", start" : ""})`,
       () => { this.live(); return migrate_pages(this.kernel, this, addr, length, opts); });
+  }
+
+  /**
+   * split_huge_page() of the anonymous large folio mapped at `addr`, as a kernel caller holding
+   * its lock and a reference makes it (the debugfs split_huge_pages interface for one page):
+   * the returned {@link HugePageSplit} has its status. With `phase: "start"` it stops after
+   * can_split_folio(), before unmap_folio(), until its finish(). EFAULT, EINVAL or EBUSY (the
+   * folio is locked) change nothing.
+   */
+  splitHugePage(addr: number, opts: SplitHugePageOptions = {}): HugePageSplit {
+    return this.kernel.syscall(this.pid, () => `split_huge_page(${hex(addr)}${opts.phase === "start" ? ", start" : ""})`,
+      () => { this.live(); return split_huge_page(this.kernel, this, addr, opts); });
   }
 
   /** echo 4 > /proc/pid/clear_refs: start soft-dirty tracking over (write-protects every page). */

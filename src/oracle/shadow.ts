@@ -7,6 +7,28 @@
  */
 const CHUNK = 512;
 
+/**
+ * The arrays of chunks nobody holds any more, for the next chunk: a 4 KiB Float64Array lives
+ * outside the JavaScript heap, and allocating one (and collecting it later) costs several times
+ * what filling it does — the first write to a fork-shared THP copied one every time. Bounded,
+ * so a large address space given up does not stay allocated.
+ */
+const spare: Float64Array[] = [];
+const SPARE_MAX = 256;
+
+/** A chunk's array, zero-filled or a copy of `from`. */
+function chunkArray(from?: Float64Array): Float64Array {
+  const v = spare.pop();
+  if (v === undefined) return from === undefined ? new Float64Array(CHUNK) : from.slice();
+  if (from === undefined) v.fill(0); else v.set(from);
+  return v;
+}
+
+/** One holder lets go of `c`; the last one's array is kept for reuse. */
+function drop(c: Chunk): void {
+  if (--c.refs === 0 && spare.length < SPARE_MAX) spare.push(c.v);
+}
+
 /** @internal */
 export class Chunk {
   refs = 1;
@@ -27,11 +49,11 @@ export class ShadowSpace {
     let c = this.chunks.get(key);
     if (c === undefined) {
       if (value === 0) return;
-      c = new Chunk(new Float64Array(CHUNK));
+      c = new Chunk(chunkArray());
       this.chunks.set(key, c);
     } else if (c.refs > 1) {
       c.refs--;
-      c = new Chunk(c.v.slice());
+      c = new Chunk(chunkArray(c.v));
       this.chunks.set(key, c);
     }
     c.v[vpn % CHUNK] = value;
@@ -46,7 +68,7 @@ export class ShadowSpace {
       const c = this.chunks.get(key);
       if (c !== undefined) {
         if (v === key * CHUNK && upTo === chunkEnd) {
-          c.refs--;
+          drop(c);
           this.chunks.delete(key);
         } else {
           for (let x = v; x < upTo; x++) this.set(x, 0);
@@ -97,7 +119,7 @@ export class ShadowSpace {
   }
 
   release(): void {
-    for (const c of this.chunks.values()) c.refs--;
+    for (const c of this.chunks.values()) drop(c);
     this.chunks.clear();
   }
 }

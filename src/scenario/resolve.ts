@@ -29,16 +29,16 @@ export function runsOf(s: Scenario): RunSpec[] {
 const HANDLE_FIELDS: Readonly<Record<string, string>> = {
   pipe: "vmsplice", buffer: "io_uring_register", request: "o_direct_read|o_direct_write", region: "rdma_register",
   pin: "pin", isolated: "isolate", lock: "lock_folio", access: "read|write (with as)", migration: "migrate (phase: start)",
-  device: "dmirror_open", gup: "gup_fast_begin", uffd: "userfaultfd", file: "memfd_create",
+  device: "dmirror_open", gup: "gup_fast_begin", uffd: "userfaultfd", file: "memfd_create", split: "split_huge_page (phase: start)",
 };
 const HANDLE_OF_OP: Readonly<Record<string, string>> = {
   vmsplice: "pipe", io_uring_register: "buffer", o_direct_read: "request", o_direct_write: "request",
   rdma_register: "region", pin: "pin", isolate: "isolated", lock_folio: "lock", read: "access", write: "access",
-  migrate: "migration", dmirror_open: "device", gup_fast_begin: "gup", userfaultfd: "uffd", uffd_read: "uffd", memfd_create: "file",
+  migrate: "migration", dmirror_open: "device", gup_fast_begin: "gup", userfaultfd: "uffd", uffd_read: "uffd", memfd_create: "file", split_huge_page: "split",
 };
 /** Ops whose `expect` is one value, and those whose `expect` is a list. */
 const SCALAR_READS = new Set(["read", "io_uring_device_read", "rdma_remote_read", "pin_read", "resume", "device_read", "gup_fast_begin", "gup_fast_end",
-  "uffdio_copy", "uffdio_zeropage", "uffdio_continue", "uffdio_poison", "uffdio_move", "pagemap_uffd_wp"]);
+  "uffdio_copy", "uffdio_zeropage", "uffdio_continue", "uffdio_poison", "uffdio_move", "pagemap_uffd_wp", "split_huge_page"]);
 const LIST_READS = new Set(["pipe_read", "o_direct_complete", "migrate", "device_migrate", "device_exclusive"]);
 /** Ops that act on a range of memory (addr + length or pages). */
 const RANGE_OPS = new Set(["uffdio_register", "uffdio_unregister", "uffdio_writeprotect", "uffdio_wake", "munmap", "mprotect", "mremap", "madvise", "pageout", "vmsplice", "io_uring_register", "o_direct_read", "o_direct_write", "rdma_register"]);
@@ -226,6 +226,15 @@ export function resolveNames(s: Scenario): NameProblem[] {
       if (step.phase === "start" && step.as === undefined) out.push({ path: at, message: "migrate with phase: start needs `as`, the name phase: finish will use" });
       if (step.phase !== "start" && step.as !== undefined) out.push({ path: at, key: "as", message: "only migrate with phase: start is named (`as`): the others end at once" });
       if (!finish && step.length !== undefined && step.pages !== undefined) out.push({ path: at, key: "pages", message: "migrate: give length or pages, not both" });
+    }
+    if (step.op === "split_huge_page") {
+      const finish = step.phase === "finish";
+      if (finish && (step.addr !== undefined || step.as !== undefined)) out.push({ path: at, message: "split_huge_page with phase: finish takes only `split` (the folio is the one its start named)" });
+      if (finish && step.split === undefined) out.push({ path: at, message: "split_huge_page with phase: finish needs `split`: the name its phase: start step gave it" });
+      if (!finish && step.addr === undefined) out.push({ path: at, message: "split_huge_page needs addr (a page of the folio)" });
+      if (!finish && step.split !== undefined) out.push({ path: at, key: "split", message: "only split_huge_page with phase: finish names a `split`" });
+      if (step.phase === "start" && step.as === undefined) out.push({ path: at, message: "split_huge_page with phase: start needs `as`, the name phase: finish will use" });
+      if (step.phase !== "start" && step.as !== undefined) out.push({ path: at, key: "as", message: "only split_huge_page with phase: start is named (`as`): the others end at once" });
     }
     if (step.op === "mremap") {
       if ((step.newLength === undefined) === (step.newPages === undefined)) out.push({ path: at, message: "mremap needs newLength or newPages (one of them)" });

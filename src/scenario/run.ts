@@ -6,7 +6,7 @@
 import {
   createKernel, uapi, validateKernelOptions, formatOptionProblems, FOLL_GET, FOLL_PIN, FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE,
   type Kernel, type KernelOptions, type FailKind, type Process, type Counters, type Finding, type JournalEntry,
-  type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages, type Migration, type Dmirror,
+  type GupUser, type Access, type Pipe, type FixedBuffers, type MemoryRegion, type DirectIo, type UserPages, type Migration, type HugePageSplit, type Dmirror,
   type GupFastRace, type ShmemFile, type Userfaultfd, type UffdMsg, UffdRangeError,
   UFFD_API, O_NONBLOCK, O_CLOEXEC, UFFD_USER_MODE_ONLY, UFFDIO_WRITEPROTECT_MODE_WP, UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
   UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFDIO_REGISTER_MODE_MINOR, UFFD_PAGEFAULT_FLAG_WRITE,
@@ -190,7 +190,7 @@ class Runner {
   readonly procs = new Map<string, Process>();
   readonly names: Record<number, string> = {};
   readonly ranges = new Map<string, { addr: number; length: number }>();
-  readonly handles = new Map<string, GupUser | Migration | Dmirror | GupFastRace | Userfaultfd | number>();
+  readonly handles = new Map<string, GupUser | Migration | Dmirror | GupFastRace | HugePageSplit | Userfaultfd | number>();
   /** memfds, by name. */
   readonly files = new Map<string, ShmemFile>();
   /** Accesses that may wait (read/write with `as`), by name. */
@@ -259,7 +259,7 @@ class Runner {
       ? uapi.PAGE_SIZE : this.length(step);
   }
 
-  private handle<T extends GupUser | Migration | Dmirror | GupFastRace | Userfaultfd | number>(step: Step, field: string): T {
+  private handle<T extends GupUser | Migration | Dmirror | GupFastRace | HugePageSplit | Userfaultfd | number>(step: Step, field: string): T {
     const h = this.handles.get(step[field] as string);
     // only a GUP-fast that backed off leaves a name the checks let through: a caller using
     // pages pin_user_pages_fast() did not return, which a run may expect (EINVAL)
@@ -467,6 +467,12 @@ class Runner {
       case "fail_alloc":
         k.injectFailure(step.kind as FailKind, { nth: step.nth as number, ...(step.times !== undefined ? { times: step.times as number } : {}) });
         return;
+      case "split_huge_page": {
+        if (step.phase === "finish") return this.handle<HugePageSplit>(step, "split").finish().status;
+        const sp = this.proc(step).splitHugePage(this.addr(step.addr), { phase: step.phase === "start" ? "start" : "all" });
+        if (step.as !== undefined) this.handles.set(step.as as string, sp);
+        return sp.status;
+      }
       case "split_huge_pages": {
         const a = this.addr(step.addr);
         k.splitHugePages(this.proc(step).pid, a, a + this.length(step));
@@ -516,7 +522,8 @@ class Runner {
         }
       }
       const wantRaw = step.op === "counters" ? undefined : pick(step.expect as PerRun<ExpectedValue> | undefined, run);
-      const want = (step.op === "migrate" || step.op === "device_migrate" || step.op === "device_exclusive") && Array.isArray(wantRaw) ? statusesOf(wantRaw as readonly (number | string)[]) : wantRaw;
+      const want = (step.op === "migrate" || step.op === "device_migrate" || step.op === "device_exclusive") && Array.isArray(wantRaw) ? statusesOf(wantRaw as readonly (number | string)[])
+        : step.op === "split_huge_page" && typeof wantRaw === "string" ? statusesOf([wantRaw])[0] : wantRaw;
       // exec() may have set it (TypeScript cannot see that through the call)
       const last = this.lastAccess as Access | undefined;
       const blocked = last?.state === "blocked";

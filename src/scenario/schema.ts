@@ -224,6 +224,12 @@ export const STEP_SCHEMAS: readonly object[] = [
     nth: { type: "integer", minimum: 1, maximum: 0xffffffff, description: "1: the next allocation" },
     times: { type: "integer", minimum: 1, maximum: 0x7fffffff, description: "how many allocations fail (default 1)" },
   }),
+  op("split_huge_page", "split_huge_page() of the large folio mapped at `addr`, as a kernel caller holding its lock and a reference makes it; `phase: start` stops after can_split_folio(), before unmap_folio() (named `as`), `phase: finish` ends the `split` begun so; returns 0 (split), EAGAIN (refused: references beyond its mappings) or 1 (started)", [], {
+    ...proc, addr: address,
+    phase: { enum: ["all", "start", "finish"], description: "all (default): the whole split; start: lock, hold, can_split_folio(); finish: unmap_folio() onwards, for `split`" },
+    as: id, split: id,
+    expect: perRun({ enum: [0, 1, "EAGAIN"] }, "0 split, EAGAIN refused, 1 started (waiting for finish)"),
+  }),
   op("split_huge_pages", "the debugfs split_huge_pages interface: split_folio() of every large folio mapped by PTEs in the range", ["addr"], { ...proc, ...range }),
   op("deferred_split_scan", "the deferred split shrinker: split the partially mapped large folios it can", [], {}),
   op("khugepaged", "one pass of khugepaged over every process: collapse what its limits allow", [], {}),

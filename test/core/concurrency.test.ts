@@ -85,6 +85,27 @@ describe("concurrent updates over one shared memory", () => {
     expect(lost).toBeGreaterThan(0n);
   });
 
+  it("a large folio's per-page map counts lose no update between a 512-page batch and single pages (the map-count bit lock); plain increments do", async () => {
+    const core = makeCore({ build: "release", frames: 4096 });
+    const batches = 2000, singles = 400_000;
+    const run = (thp: number, racy: boolean) => runTasks(core, [
+      { task: racy ? "mapBatchesRacy" : "mapBatches", args: { folio: thp, page: thp, nr: 512, n: batches } },
+      { task: racy ? "mapBatchesRacy" : "mapBatches", args: { folio: thp, page: thp + 7, nr: 1, n: singles } },
+    ]);
+    const thp = core.allocPages(9);
+    await run(thp, false);
+    for (const i of [0, 6, 8, 511]) expect(core.x.page_mapcount_raw(thp + i)).toBe(batches - 1);
+    expect(core.x.page_mapcount_raw(thp + 7)).toBe(batches + singles - 1);
+    expect(core.x.folio_mapcount(thp)).toBe(512 * batches + singles);
+    let lost = 0;
+    for (let attempt = 0; attempt < 5 && lost === 0; attempt++) {
+      const q = core.allocPages(9);
+      await run(q, true);
+      lost = batches + singles - 1 - core.x.page_mapcount_raw(q + 7);
+    }
+    expect(lost).toBeGreaterThan(0);
+  });
+
   it("the frame allocator never hands one frame to two threads", async () => {
     const core = makeCore({ build: "release", frames: 8192 });
     await runAll(core, "churn", () => ({ n: 20_000 }));

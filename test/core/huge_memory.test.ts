@@ -18,6 +18,8 @@ function faultThp(core: Core, mm: number, writable = true): number {
 
 const ptes = (core: Core, mm: number) => Array.from({ length: 512 }, (_, i) => core.x.ptep_get(mm, BASE + i * 4096));
 const kinds = (core: Core, mm: number) => new Set(ptes(core, mm).map((e) => core.x.pte_kind(e, 1)));
+/** The freeze of Linux ≥ 5.19 (share first, readable-exclusive entries), as try_to_migrate() asks it. */
+const FREEZE = C.SPLIT_FREEZE | C.MIGRATE_SHARE_ANON | C.MIGRATE_READ_EXCLUSIVE;
 const swpTypes = (core: Core, mm: number) => new Set(ptes(core, mm).map((e) => Number(BigInt.asUintN(64, e) >> 59n)));
 
 describe("do_huge_pmd_anonymous_page()", () => {
@@ -129,10 +131,13 @@ describe("__split_huge_pmd_locked() (seed 000 I.6)", () => {
     const mm = core.mmAlloc();
     const head = faultThp(core, mm, false);
     core.x.folio_ref_add(head, 1); // migration's own reference (isolation)
-    expect(core.x.split_huge_pmd(core.ctx, mm, BASE, PROT, 1)).toBe(C.SPLIT_FROZEN);
+    expect(core.x.split_huge_pmd(core.ctx, mm, BASE, PROT, FREEZE)).toBe(C.SPLIT_FROZEN);
     expect(kinds(core, mm)).toEqual(new Set([C.PTE_KIND_MIGRATION]));
     expect(swpTypes(core, mm)).toEqual(new Set([C.SWP_MIGRATION_READ_EXCLUSIVE]));
-    expect(Number(core.x.swp_offset(core.x.ptep_get(mm, BASE + 9 * 4096)))).toBe(head + 9);
+    // the PFN, and above it the PMD's young and dirty bits (make_migration_entry_young() / _dirty())
+    const offset = BigInt(core.x.swp_offset(core.x.ptep_get(mm, BASE + 9 * 4096)));
+    expect(Number(offset & ((1n << BigInt(C.PTE_PFN_BITS)) - 1n))).toBe(head + 9);
+    expect(offset >> BigInt(C.PTE_PFN_BITS)).toBe(3n);
     expect(core.x.PageAnonExclusive(head)).toBe(0);
     expect(core.x.folio_mapcount(head)).toBe(0);
     expect(core.x.folio_ref_count(head)).toBe(1);
@@ -142,16 +147,27 @@ describe("__split_huge_pmd_locked() (seed 000 I.6)", () => {
     const core = makeCore({ frames: 4096 });
     const mm = core.mmAlloc();
     faultThp(core, mm, true);
-    expect(core.x.split_huge_pmd(core.ctx, mm, BASE, PROT, 1)).toBe(C.SPLIT_FROZEN);
+    expect(core.x.split_huge_pmd(core.ctx, mm, BASE, PROT, FREEZE)).toBe(C.SPLIT_FROZEN);
     expect(swpTypes(core, mm)).toEqual(new Set([C.SWP_MIGRATION_WRITE]));
 
     const mm2 = core.mmAlloc();
     const head = faultThp(core, mm2, false);
     expect(core.gupFast(mm2, BASE, 1, C.FOLL_PIN).pfns).toEqual([head]);
-    expect(core.x.split_huge_pmd(core.ctx, mm2, BASE, PROT, 1)).toBe(C.SPLIT_DONE);
+    expect(core.x.split_huge_pmd(core.ctx, mm2, BASE, PROT, FREEZE)).toBe(C.SPLIT_DONE);
     expect(kinds(core, mm2)).toEqual(new Set([C.PTE_KIND_PRESENT]));
     expect(core.x.PageAnonExclusive(head + 200)).toBe(1); // folio_try_share_anon_rmap_pmd() failed: still exclusive
     expect(core.x.folio_pincount(head)).toBe(1);
+  });
+
+  it("(c) before 5.19 the freeze shares nothing and refuses nothing: a pinned THP becomes read entries too", () => {
+    const core = makeCore({ frames: 2048 });
+    const mm = core.mmAlloc();
+    const head = faultThp(core, mm, false);
+    expect(core.gupFast(mm, BASE, 1, C.FOLL_PIN).pfns).toEqual([head]);
+    expect(core.x.split_huge_pmd(core.ctx, mm, BASE, PROT, C.SPLIT_FREEZE)).toBe(C.SPLIT_FROZEN);
+    expect(swpTypes(core, mm)).toEqual(new Set([C.SWP_MIGRATION_READ]));
+    expect(core.x.PageAnonExclusive(head)).toBe(0);
+    expect([core.x.folio_mapcount(head), core.x.folio_ref_count(head), core.x.folio_pincount(head)]).toEqual([0, 1, 1]);
   });
 
   it("(a) a PMD migration entry becomes 512 PTE migration entries of the same kind, nothing counted twice", () => {

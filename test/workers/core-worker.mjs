@@ -80,6 +80,20 @@ const tasks = {
     Atomics.store(flag, 0, 1);
     return { shared, busy };
   },
+  /** n PTE-level mappings of pages [page, page + nr) of a large folio, a batch each (folio_add_rmap_ptes()) */
+  mapBatches(core, { folio, page, nr, n }) {
+    for (let i = 0; i < n; i++) core.x.folio_add_rmap_ptes(folio, page, nr);
+  },
+  /** the same per-page increments with plain loads and stores: must lose updates */
+  mapBatchesRacy(core, { page, nr, n }) {
+    const a = core.i32;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < nr; j++) {
+        const w = ((core.x.page_refcount_addr(page + j) >>> 0) + 4) >>> 2; // _mapcount follows _refcount
+        a[w] = a[w] + 1;
+      }
+    }
+  },
 };
 
 parentPort.on("message", ({ id, shared, task, args, gate }) => {
