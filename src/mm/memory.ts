@@ -234,9 +234,30 @@ function userfaultNeeded(k: MmKernel, p: MmProcess, vma: Vma, addr: number, writ
   }
   const uffd = userfaultfdFor(vma, reason);
   if (uffd === null) return false;
+  if (!vma.shmem && !missingFaultPteTable(k, p, vma, addr)) {
+    if (k.reclaimAfterFailure() > 0) return undefined;
+    throw enomem(k, p, addr, "fault");
+  }
   // do_anonymous_page(): a write fault prepares the anon_vma before it asks (vmf_anon_prepare())
   if (write && !vma.shmem && !vma.anonVma) prepareAnon(k, p, vma);
   return uffd.handleFault(p, addr, write, reason);
+}
+
+/**
+ * Where an anonymous missing fault asks the userfaultfd: __handle_mm_fault() sends a none PMD of
+ * a THP-eligible VMA to do_huge_pmd_anonymous_page(), which asks userfaultfd_missing() with the
+ * PMD still none (the deposit table is freed again); any other goes to do_anonymous_page(),
+ * which allocates the PTE table (pte_alloc()) before it asks. UFFDIO_MOVE sees the difference:
+ * a PMD-mapped source THP moves whole only onto a none PMD (move_pages()). False: no memory
+ * for the table (VM_FAULT_OOM).
+ */
+function missingFaultPteTable(k: MmKernel, p: MmProcess, vma: Vma, addr: number): boolean {
+  const ops = k.ops;
+  const pmd = ops.uffdPmdState(p.mm, addr);
+  if (pmd === C.UFFD_PMD_TABLE) return true;
+  // __handle_mm_fault() has allocated the levels down to the PMD (pud_alloc(), pmd_alloc())
+  const huge = pmd !== C.UFFD_PMD_LEAF && pmd !== C.UFFD_PMD_SWAP && thpPmdFaultAllowed(k, vma, addr);
+  return ops.uffdAllocTables(p.mm, addr, huge ? 2 : 3) >= 0;
 }
 
 /**

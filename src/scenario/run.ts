@@ -528,10 +528,12 @@ class Runner {
       const last = this.lastAccess as Access | undefined;
       const blocked = last?.state === "blocked";
       if (want !== undefined && error === undefined && !blocked && !sameValue(value, want)) fail(`expected ${showValue(want)}, got ${showValue(value)}`);
-      const wantResult = pick(step.result as PerRun<number> | undefined, run);
+      const wantResult = pick(step.result as PerRun<number | "untouched"> | undefined, run);
       if (wantResult !== undefined) {
         const got = this.lastUffdResult ?? (typeof value === "number" ? value : undefined);
-        if (got !== wantResult) fail(`expected the result field ${wantResult}, got ${got}`);
+        // a failure before the kernel's put_user() leaves the field as the caller set it
+        const gotText = got === undefined && error !== undefined ? "untouched" : got;
+        if (gotText !== wantResult) fail(`expected the result field ${wantResult}, got ${gotText}`);
       }
       const wantReason = pick(step.reason as PerRun<string> | undefined, run);
       if (wantReason !== undefined && error === undefined && this.lastGupReason !== wantReason) fail(`expected GUP-fast ${wantReason}, got ${this.lastGupReason}`);

@@ -59,7 +59,10 @@ const perRun = (of: object, what: string) => ({
   oneOf: [of, { type: "object", propertyNames: runName, additionalProperties: of, minProperties: 1 }],
 });
 const expectValue = perRun({ description: "a value (an integer ≥ 0) or a list of values", oneOf: [value, values] }, "what the step must return");
-const uffdResult = perRun({ type: "integer" }, "what the ioctl leaves in its result field (uffdio_copy.copy …): the bytes done, or -errno when none");
+const uffdResult = perRun({
+  description: "an integer, or `untouched`: the ioctl failed before writing the field (its own checks: validate_range(), unknown mode bits, a cross-mm call)",
+  oneOf: [{ type: "integer" }, { const: "untouched" }],
+}, "what the ioctl leaves in its result field (uffdio_copy.copy …): the bytes done, -errno when none, or `untouched`");
 const UFFD_FEATURE_NAMES = [
   "PAGEFAULT_FLAG_WP", "EVENT_FORK", "EVENT_REMAP", "EVENT_REMOVE", "MISSING_HUGETLBFS", "MISSING_SHMEM", "EVENT_UNMAP",
   "SIGBUS", "THREAD_ID", "MINOR_HUGETLBFS", "MINOR_SHMEM", "EXACT_ADDRESS", "WP_HUGETLBFS_SHMEM", "WP_UNPOPULATED",

@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import { C } from "../../src/core/index.js";
 import {
-  MAP_FIXED, MADV_HUGEPAGE, MADV_PAGEOUT, PROT_READ, FOLL_PIN, FOLL_GET, MAP_SHARED, MAP_ANONYMOUS, type Kernel,
+  MAP_FIXED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_PAGEOUT, UFFD_FEATURE_MOVE, UFFDIO_REGISTER_MODE_MISSING, PROT_READ, FOLL_PIN, FOLL_GET, MAP_SHARED, MAP_ANONYMOUS, type Kernel,
   type Process,
 } from "../../src/index.js";
 import {
@@ -380,6 +380,30 @@ describe("move_pages(): swap entries", () => {
 });
 
 describe("move_pages(): THP", () => {
+  it("a missing fault leaves the destination PMD none under THP (the THP moves whole), a PTE table otherwise (it splits)", () => {
+    for (const thpDst of [true, false]) {
+      const k = kernel("anon-exclusive", { memory: "32M" });
+      const p = k.spawn();
+      p.mmap(SRC, HP, RW, PRIV | MAP_FIXED);
+      p.mmap(DST, HP, RW, PRIV | MAP_FIXED);
+      p.madvise(DST, HP, thpDst ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+      p.write(SRC, 7);
+      const uffd = p.userfaultfd();
+      uffd.api(UFFD_FEATURE_MOVE);
+      uffd.register(DST, HP, UFFDIO_REGISTER_MODE_MISSING);
+      const splits = k.counters().thp_split_pmd;
+      const r = p.access(false, DST);
+      expect(r.state).toBe("blocked");
+      // do_huge_pmd_anonymous_page() asks with the PMD none; do_anonymous_page() after pte_alloc()
+      expect(k.ops.uffdPmdState(p.mm, DST)).toBe(thpDst ? C.UFFD_PMD_NONE : C.UFFD_PMD_TABLE);
+      expect(uffd.move(DST, SRC, HP, ALLOW)).toBe(HP);
+      expect(r.resume().value).toBe(7);
+      expect(k.ops.hugePmdAt(p.mm, DST)).toBe(thpDst ? 1 : 0);
+      expect(k.counters().thp_split_pmd).toBe(splits + (thpDst ? 0 : 1));
+      ok(k);
+    }
+  });
+
   it("an aligned PMD over a none destination PMD moves whole: same folio, one PMD mapping, new mapping and index", () => {
     const { k, p, ctx } = setup(1024, { thp: true });
     for (const i of [0, 1, 511]) p.write(SRC + i * PAGE, 100 + i);

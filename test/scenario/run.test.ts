@@ -117,3 +117,31 @@ steps:
     expect(rs.map((x) => [x.line, x.pass, x.runs[0]!.counters.anonFaults, x.runs[0]!.counters.zeroPageFaults])).toEqual([[1, true, 1, 0], [7, true, 0, 1]]);
   });
 });
+
+describe("the result field of a userfaultfd range ioctl", () => {
+  const steps = `strategies: [anon-exclusive]
+steps:
+  - { op: mmap, as: src, pages: 2 }
+  - { op: mmap, as: dst, pages: 2 }
+  - { op: userfaultfd, as: u, features: [MOVE] }
+  - { op: uffdio_register, uffd: u, addr: dst, pages: 2, mode: [MISSING] }
+`;
+  it("`untouched`: the ioctl failed before its put_user() (validate_range()); a written -errno or byte count is not untouched", () => {
+    const r = run(`${head}${steps}  - { op: uffdio_move, uffd: u, addr: "dst+1", src: src, pages: 1, error: EINVAL, result: untouched }
+  - { op: uffdio_move, uffd: u, addr: dst, src: src, pages: 1, error: ENOENT, result: -2 }
+  - { op: uffdio_move, uffd: u, addr: dst, src: src, pages: 1, error: ENOENT, result: untouched }
+  - { op: uffdio_move, uffd: u, addr: dst, src: src, pages: 1, mode: [ALLOW_SRC_HOLES], result: untouched }
+`);
+    expect(failures(r)).toEqual({
+      "anon-exclusive": [
+        "step 7 (line 12) uffdio_move: expected the result field untouched, got -2",
+        "step 8 (line 13) uffdio_move: expected the result field untouched, got 4096",
+      ],
+    });
+  });
+
+  it("anything else than an integer or `untouched` is refused where it stands", () => {
+    expect(() => parseScenarios("t.yaml", `${head}${steps}  - { op: uffdio_move, uffd: u, addr: dst, src: src, pages: 1, result: nope }\n`))
+      .toThrow(/t\.yaml:10:.*steps\[4\]\.result: expected what the ioctl leaves in its result field .* or `untouched`.*found "nope"/s);
+  });
+});
