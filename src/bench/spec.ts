@@ -121,15 +121,24 @@ export function parseSweepSpec(file: string, text: string): SweepSpec {
   const at = (path: Path, message: string, key?: string) => diags.push({ file, ...loc.at(path, key), message });
   const check = validate();
   if (!check(data)) {
-    for (const e of check.errors ?? []) {
+    const errors = check.errors ?? [];
+    // a value that fits no branch of an anyOf is explained once, by the anyOf, not by each branch
+    const anyOfAt = new Set(errors.filter((e) => e.keyword === "anyOf").map((e) => e.instancePath));
+    for (const e of errors) {
       const path = pathOf(e.instancePath);
+      const where = path.reduce<string>((w, x) => (typeof x === "number" ? `${w}[${x}]` : w ? `${w}.${x}` : x), "") || "the spec";
+      if (e.keyword !== "anyOf" && anyOfAt.has(e.instancePath)) continue;
       if (e.keyword === "additionalProperties") {
         const extra = (e.params as { additionalProperty: string }).additionalProperty;
         at(path, `unknown key "${extra}"${closest(extra, Object.keys(SWEEP_SCHEMA.properties)) ? ` (did you mean "${closest(extra, Object.keys(SWEEP_SCHEMA.properties))}"?)` : ""}`, extra);
       } else if (e.keyword === "anyOf" && path[0] === "workloads") {
         at(path, "a workload is a name, or { name, params: { parameter: value or [values] } }");
-      } else if (e.keyword !== "anyOf") {
-        at(path, `${path.length ? path.join(".") : "the spec"} ${e.message ?? "is not valid"}`);
+      } else if (e.keyword === "enum") {
+        at(path, `${where} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")}`);
+      } else if (e.keyword === "anyOf") {
+        at(path, `${where} must be a number or a list of numbers`);
+      } else {
+        at(path, `${where} ${e.message ?? "is not valid"}`);
       }
     }
     if (diags.length === 0) at([], "the spec is not a sweep: it needs a list of workloads");

@@ -223,7 +223,8 @@ function benchPlan(specFile: string, o: PlanOptions, io: BenchIo): number {
     // one command a line: `parallel < FILE` (or `parallel --jobs 4 :::: FILE`) runs them
     const lines: string[] = [];
     for (let k = 1; k <= n; k++) {
-      lines.push([o.command, "bench", "--sweep", specFile, "--shard", `${k}/${n}`, "--out", o.out, "--quiet"].map(shellWord).join(" "));
+      // the command is a prefix as written (it may be `node path/to/main.js`); the rest are words
+      lines.push([o.command, ...["bench", "--sweep", specFile, "--shard", `${k}/${n}`, "--out", o.out, "--quiet"].map(shellWord)].join(" "));
     }
     io.out(lines.join("\n"));
     return 0;
@@ -319,8 +320,6 @@ function benchMerge(dirs: string[], o: { json?: boolean; md?: boolean; html?: st
 /** Adds `bench` and its subcommands to the program. */
 export function addBenchCommand(program: Command, io: BenchIo, setExit: (code: number) => void): void {
   const bench = program.command("bench")
-    // `bench merge DIR --json`: options after a subcommand are the subcommand's
-    .enablePositionalOptions()
     .description("run workloads under the COW strategies and compare copies, reuses, unnecessary/missed/wrong COWs, faults, frames, swap, GUP and speed")
     .argument("[workload...]", "workloads to run (default: all; `cowsim bench list` names them)")
     .addOption(new Option("--size <size>", "the workloads' parameter set").choices([...WORKLOAD_SIZES]).default("default"))
@@ -341,10 +340,17 @@ export function addBenchCommand(program: Command, io: BenchIo, setExit: (code: n
       "  bench merge DIR…                    the shard files of a plan merged into the report one run gives\n")
     .action(async (names: string[], o: RunOptions) => setExit(await benchRun(names, o, io)));
 
+  // `bench merge DIR --json`: commander gives an option that `bench` has too to `bench`, wherever
+  // it stands, so a subcommand takes those from there
+  const fromParent = (names: readonly string[]) => Object.fromEntries(names.flatMap((n) => {
+    const v = bench.getOptionValue(n) as unknown;
+    return v === undefined ? [] : [[n, v]];
+  }));
+
   bench.command("list")
     .description("list the workloads: what each stands for, its parameters at each size")
     .option("--json", "as JSON")
-    .action((o: { json?: boolean }) => setExit(benchList(o, io)));
+    .action((o: { json?: boolean }) => setExit(benchList({ ...o, ...fromParent(["json"]) }, io)));
 
   bench.command("plan")
     .description("cut a sweep into N shards: a GNU parallel job list or a Kubernetes Indexed Job manifest, each job `cowsim bench --shard K/N`")
@@ -352,11 +358,11 @@ export function addBenchCommand(program: Command, io: BenchIo, setExit: (code: n
     .requiredOption("--shards <n>", "how many shards")
     .addOption(new Option("--format <format>", "parallel: one command a line; k8s: a ConfigMap and an Indexed Job").choices(["parallel", "k8s"]).default("parallel"))
     .option("--out <dir>", "where the shards write their files", "bench-shards")
-    .option("--command <cmd>", "how a job starts cowsim", "cowsim")
+    .option("--command <cmd>", "how a job starts cowsim, as a shell prefix (e.g. \"npx cowsim\")", "cowsim")
     .option("--image <image>", "k8s: the container image (cowsim on its PATH)", "cowsim:latest")
     .option("--name <name>", "k8s: the Job's name", "cowsim-bench")
     .option("--claim <pvc>", "k8s: the PersistentVolumeClaim the shards write to", "cowsim-bench-results")
-    .action((spec: string, o: PlanOptions) => setExit(benchPlan(spec, o, io)));
+    .action((spec: string, o: PlanOptions) => setExit(benchPlan(spec, { ...o, ...fromParent(["out"]) }, io)));
 
   bench.command("merge")
     .description("merge shard files (the *.json of each directory) into the report one unsharded run gives")
@@ -365,5 +371,6 @@ export function addBenchCommand(program: Command, io: BenchIo, setExit: (code: n
     .option("--md", "print the report as Markdown")
     .option("--html <file>", "write the HTML report with charts")
     .option("--quiet", "print nothing (with --html: only the file)")
-    .action((dirs: string[], o: { json?: boolean; md?: boolean; html?: string; quiet?: boolean }) => setExit(benchMerge(dirs, o, io)));
+    .action((dirs: string[], o: { json?: boolean; md?: boolean; html?: string; quiet?: boolean }) =>
+      setExit(benchMerge(dirs, { ...o, ...fromParent(["json", "md", "html", "quiet"]) }, io)));
 }
