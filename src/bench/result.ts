@@ -97,6 +97,6 @@ export interface BenchReport {
   readonly command: string;
   readonly rows: readonly BenchRow[];
   readonly costModel?: CostModel;
-  /** the jobs of a sweep, in order: rows[i] is the run of jobs[i] (absent for a plain run) */
+  /** the ids of the jobs run, in order: rows[i] is the run of jobs[i] */
   readonly jobs?: readonly string[];
 }

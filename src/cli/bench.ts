@@ -166,7 +166,7 @@ async function benchRun(names: string[], o: RunOptions, io: BenchIo): Promise<nu
     machine: hostMachine(),
     command: canonicalCommand(names, o),
     rows,
-    ...(o.sweep !== undefined || shard ? { jobs: jobs.map((j) => j.id) } : {}),
+    jobs: jobs.map((j) => j.id),
   };
   if (shard) {
     const file = join(o.out!, `shard-${shard.k}-of-${shard.n}.json`);
