@@ -220,11 +220,12 @@ function benchPlan(specFile: string, o: PlanOptions, io: BenchIo): number {
   if (o.format !== "parallel" && o.format !== "k8s") io.fail(`--format must be parallel or k8s, not ${o.format}`);
   if (n > total) io.err(`cowsim: warning: ${n} shards for ${total} jobs: ${n - total} shards will be empty`);
   if (o.format === "parallel") {
-    // one command a line: `parallel < FILE` (or `parallel --jobs 4 :::: FILE`) runs them
+    // one command a line: `parallel < FILE` (or `parallel --jobs 4 :::: FILE`) runs them; parallel
+    // already runs a job per core, so each shard keeps to one thread
     const lines: string[] = [];
     for (let k = 1; k <= n; k++) {
       // the command is a prefix as written (it may be `node path/to/main.js`); the rest are words
-      lines.push([o.command, ...["bench", "--sweep", specFile, "--shard", `${k}/${n}`, "--out", o.out, "--quiet"].map(shellWord)].join(" "));
+      lines.push([o.command, ...["bench", "--sweep", specFile, "--shard", `${k}/${n}`, "--out", o.out, "--threads", "1", "--quiet"].map(shellWord)].join(" "));
     }
     io.out(lines.join("\n"));
     return 0;

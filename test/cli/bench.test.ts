@@ -110,7 +110,7 @@ describe("cowsim bench", () => {
   it("plan --format parallel: one shard command a line", () => {
     const r = cowsim("bench", "plan", spec, "--shards", "3", "--out", join(dir, "out"), "--command", "npx cowsim");
     expect(r.status).toBe(0);
-    expect(r.stdout.trimEnd().split("\n")).toEqual([1, 2, 3].map((k) => `npx cowsim bench --sweep ${spec} --shard ${k}/3 --out ${join(dir, "out")} --quiet`));
+    expect(r.stdout.trimEnd().split("\n")).toEqual([1, 2, 3].map((k) => `npx cowsim bench --sweep ${spec} --shard ${k}/3 --out ${join(dir, "out")} --threads 1 --quiet`));
   });
 
   it("plan --format k8s: a ConfigMap with the spec and an Indexed Job of N completions", () => {
