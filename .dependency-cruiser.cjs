@@ -60,8 +60,8 @@ module.exports = {
     },
     {
       name: "above-the-facade", severity: "error",
-      comment: "scenarios, the fuzzer, the CLI and compareStrategies use the kernel facade (src/kernel.ts), never a layer below it",
-      from: { path: oneOf("scenario", "fuzz", "cli", "compare") }, to: { path: oneOf("mm", "users", "oracle", "core", "policy", "trace") },
+      comment: "scenarios, the fuzzer, the workloads, the bench, the CLI and compareStrategies use the kernel facade (src/kernel.ts), never a layer below it",
+      from: { path: oneOf("scenario", "fuzz", "workloads", "bench", "cli", "compare") }, to: { path: oneOf("mm", "users", "oracle", "core", "policy", "trace") },
     },
     {
       name: "entries-are-entries", severity: "error",
@@ -71,7 +71,7 @@ module.exports = {
     {
       name: "scenario-below-cli", severity: "error",
       comment: "the CLI uses scenarios, never the other way",
-      from: { path: oneOf("scenario", "fuzz", "kernel", "compare") }, to: { path: layer("cli") },
+      from: { path: oneOf("scenario", "fuzz", "workloads", "bench", "kernel", "compare") }, to: { path: layer("cli") },
     },
   ],
   options: {

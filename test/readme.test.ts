@@ -31,7 +31,7 @@ describe("README", () => {
     expect(ops.length).toBeGreaterThanOrEqual(30);
     const table = readme.slice(readme.indexOf("| op | fields"));
     for (const op of ops) expect(table, op).toMatch(new RegExp(`^\\|[^\\n]*\`${op}\``, "m"));
-    for (const c of ["run", "explain", "check", "fuzz", "schema", "core"]) expect(readme, c).toContain(`| \`cowsim ${c}`);
+    for (const c of ["run", "explain", "check", "fuzz", "bench", "schema", "core"]) expect(readme, c).toContain(`| \`cowsim ${c}`);
   });
 
   it("shows every benchmark script", () => {

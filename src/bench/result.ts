@@ -49,6 +49,10 @@ export interface BenchRow {
   readonly strategy: string;
   /** knobs set on top of the strategy's defaults (empty: its defaults) */
   readonly knobs: Readonly<Record<string, boolean>>;
+  /** the knob variant of a sweep this row belongs to (absent: none named) */
+  readonly variant?: string;
+  /** transparent_hugepage/enabled when not the bench's default "madvise" */
+  readonly thp?: string;
   readonly oracle: boolean;
   readonly metrics: BenchMetrics;
   /** simulated wall time of the run (kernel creation included), seconds */
@@ -93,4 +97,6 @@ export interface BenchReport {
   readonly command: string;
   readonly rows: readonly BenchRow[];
   readonly costModel?: CostModel;
+  /** the ids of the jobs run, in order: rows[i] is the run of jobs[i] */
+  readonly jobs?: readonly string[];
 }

@@ -22,6 +22,7 @@ import { checkMatrix, comparison, explainReport, label, painter, runReport, tap 
 import { fuzzCommand, type FuzzCommandOptions } from "./fuzz.js";
 import { describeMachine } from "../kernel.js";
 import { loadStrategyModule } from "./strategy-module.js";
+import { addBenchCommand } from "./bench.js";
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -183,6 +184,12 @@ program.command("fuzz")
   .action((o: FuzzCommandOptions) => {
     process.exitCode = fuzzCommand(o, { out, fail, tty: process.stderr.isTTY === true });
   });
+
+addBenchCommand(program, {
+  out, fail, paint,
+  err: (text) => { process.stderr.write(text.endsWith("\n") ? text : text + "\n"); },
+  progress: process.stderr,
+}, (status) => { process.exitCode = status; });
 
 program.command("core")
   .description("print the Wasm core's self-description: its memory map, sizes and PTE layout (a default machine, 256 MiB)")

@@ -71,7 +71,8 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   // the fast path's faults show in vmstat: a change says one was taken, for its tracepoint
   const vm = k.core.u32;
   const watch = k.trace.points.do_anonymous_page.listening;
-  const faultsBefore = watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0;
+  const anonFaults = () => (watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0);
+  let faultsBefore = anonFaults();
   k.markAllocFailures();
   let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
@@ -104,6 +105,9 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
       blockedOn = q;
       return ACCESS_BLOCKED;
     }
+    // the slow path emitted its own do_anonymous_page (do_anonymous_folio(), a uffd-wp marker's
+    // fill): only a fault the fast path takes on the retry is the fast path's to report
+    faultsBefore = anonFaults();
   }
   throw new Error(`cowsim: access to ${hex(addr)} by pid ${p.pid} did not settle after ${MAX_RETRIES} faults`);
 }

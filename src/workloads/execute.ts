@@ -6,7 +6,7 @@
  */
 import { CowsimError } from "../errno.js";
 import {
-  MADV_COLLAPSE, MADV_DONTFORK, MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS,
+  MADV_COLLAPSE, MADV_DONTFORK, MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS,
   MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE, UFFD_FEATURE_MOVE,
   UFFD_USER_MODE_ONLY, UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP,
 } from "../kernel.js";
@@ -113,7 +113,7 @@ class Executor {
         const p = this.proc(s.proc);
         const flags = (s.shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
         p.mmap(this.addr[s.region]!, s.pages * PAGE_SIZE, PROT_READ | PROT_WRITE, flags);
-        if (s.huge) p.madvise(this.addr[s.region]!, s.pages * PAGE_SIZE, MADV_HUGEPAGE);
+        if (s.huge !== undefined) p.madvise(this.addr[s.region]!, s.pages * PAGE_SIZE, s.huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
         return;
       }
       case "munmap":

@@ -5,10 +5,14 @@
  * what it can. A pinned page must stay: try_to_unmap_one() refuses to unmap a maybe-pinned
  * exclusive page (folio_try_share_anon_rmap_pte() fails, 5.19 and later), and
  * folio_maybe_dma_pinned() keeps shrink_folio_list() away (5.9's page_maybe_dma_pinned() test).
- * A kernel that swaps a pinned buffer out leaves the device writing into a page the process no
- * longer maps, and the next access faults in another one from swap (a wrong COW). Between
- * rounds the process writes its buffers, the device reads them, and a share of the bulk heap
- * comes back from swap.
+ * A kernel without those tests (≤ 5.8) unmaps a pinned buffer page and writes it to swap, but
+ * cannot free it — the pin's reference stops __remove_mapping() — so the next access maps the
+ * same page back from the swap cache: coherent, at the price of an unmap and a swap fault per
+ * buffer page and round. Between rounds the process writes its buffers, the device reads them,
+ * and a share of the bulk heap comes back from swap, read-only: the next round's write to such a
+ * page is where the rules differ (5.9–5.17's page_count() counts the swap cache's reference and
+ * copies, an unnecessary COW; 53a05ad9f21d reuses it again; swap entries that remember
+ * exclusivity, 1493a1913e34, map it writable at once).
  */
 import { ProgramBuilder } from "./program.js";
 import { Rng, below } from "./random.js";

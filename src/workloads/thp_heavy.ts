@@ -33,7 +33,9 @@ export const thpHeavy: Workload = {
     const pages = thps! * HPAGE;
     const heap = b.mmap(0, pages, { huge: true });
     b.add({ op: "write", proc: 0, region: heap, pages: { first: 0, count: pages }, value: 1 });
-    const small = mthpPages! > 0 ? b.mmap(0, mthpPages!, { huge: false }) : -1;
+    // no MADV_NOHUGEPAGE here: VM_NOHUGEPAGE turns off every THP order of the VMA, mTHP's too
+    // (__thp_vma_allowable_orders()); under "madvise" the 2M order is off without MADV_HUGEPAGE
+    const small = mthpPages! > 0 ? b.mmap(0, mthpPages!) : -1;
     if (small >= 0) b.add({ op: "write", proc: 0, region: small, pages: { first: 0, count: mthpPages! }, value: 2 });
     const child = b.fork(0);
     const partial = () => {
