@@ -22,7 +22,7 @@ export const COST_EVENTS: Readonly<Record<string, string>> = {
   reuse: "wp_page_reuse(): a write fault that kept the page, beyond the access (metrics.reuses)",
   swapOut: "a page written to swap by reclaim (metrics.swapOuts)",
   swapIn: "do_swap_page(): a page read back from swap, beyond the access (metrics.swapIns)",
-  uffdFault: "a uffd-wp fault resolved by the handler thread, beyond the access (faults.uffd)",
+  uffdFault: "a userfault resolved by the handler thread, beyond the access (faults[\"uffd-wp\"], faults[\"uffd-missing\"])",
   fork: "fork() of a process, its pages aside (fork steps)",
   forkPte: "copy_page_range(): one PTE shared with the child (metrics.ptesSharedAtFork)",
   exit: "exit() of a process and its wait, its pages aside (exit steps)",
@@ -40,10 +40,13 @@ export const COST_EVENTS: Readonly<Record<string, string>> = {
   uffdWpPage: "UFFDIO_WRITEPROTECT on or off over one page (uffd_wp steps' pages)",
 };
 
-/** Fault kinds of metrics.faults priced as their own event (the others are counted elsewhere:
- * wp faults as copies and reuses, swap faults as swapIns). */
+/**
+ * Fault kinds of metrics.faults (the fault tracepoints' kinds) priced as their own event; null:
+ * counted elsewhere (wp and unshare faults as copies and reuses, swap faults as swapIns).
+ */
 const FAULT_EVENTS: Readonly<Record<string, string | null>> = {
-  anon: "anonFault", zeroPage: "zeroPageFault", thp: "thpFault", uffd: "uffdFault", wp: null, swap: null,
+  anon: "anonFault", zeroPage: "zeroPageFault", thp: "thpFault", "uffd-wp": "uffdFault", "uffd-missing": "uffdFault",
+  wp: null, unshare: null, swap: null,
 };
 
 /** Counts of the step-level events of a program (each step's own, whatever the simulator did). */

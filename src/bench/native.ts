@@ -71,8 +71,7 @@ export class NativeError extends Error {
 let built: NativeBuild | undefined;
 
 /** The first C compiler found: $CC, then cc, gcc, clang. */
-function findCompiler(): string | undefined {
-  const candidates = [process.env["CC"], "cc", "gcc", "clang"].filter((c): c is string => !!c);
+function findCompiler(candidates: readonly string[] = [process.env["CC"], "cc", "gcc", "clang"].filter((c): c is string => !!c)): string | undefined {
   return candidates.find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0);
 }
 
@@ -81,15 +80,16 @@ function findCompiler(): string | undefined {
  * system's temporary one, named by the source's hash, so a second process reuses the binary),
  * once per process. Without a compiler or the source it returns the reason, for a skip.
  */
-export function buildNative(options: { cacheDir?: string } = {}): NativeBuild {
-  if (built && !options.cacheDir) return built;
-  const result = build(options.cacheDir);
-  if (!options.cacheDir) built = result;
+export function buildNative(options: { cacheDir?: string; compilers?: readonly string[] } = {}): NativeBuild {
+  const own = options.cacheDir !== undefined || options.compilers !== undefined;
+  if (built && !own) return built;
+  const result = build(options.cacheDir, options.compilers);
+  if (!own) built = result;
   return result;
 }
 
-function build(cacheDir: string | undefined): NativeBuild {
-  const cc = findCompiler();
+function build(cacheDir: string | undefined, compilers: readonly string[] | undefined): NativeBuild {
+  const cc = findCompiler(compilers);
   if (!cc) return { ok: false, reason: "no C compiler (cc, gcc or clang; or $CC): --vs-kernel skipped" };
   if (!existsSync(NATIVE_SOURCE)) {
     return { ok: false, reason: "the native companion's source (bench/kernel/workload.c) is not in this installation; it comes with the repository: --vs-kernel skipped" };
