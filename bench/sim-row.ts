@@ -61,7 +61,7 @@ export function simulate(w: Workload, size: WorkloadSize, strategy: string, orac
     faults, framesPeak, swapOuts: d("pageouts"), swapIns: d("swapins"), gupPages,
     gupFailures: Object.entries(result.failures).filter(([key]) => /^(pin|vmsplice):/.test(key)).reduce((n, [, v]) => n + v, 0),
     accesses: result.accesses, failures: result.failures, incoherentPins: result.incoherentPins,
-    ptesSharedAtFork: d("ptesSharedAtFork"), ptesZapped: d("ptesZapped"),
+    forkCopies: d("forkCopies"), ptesSharedAtFork: d("ptesSharedAtFork"), ptesZapped: d("ptesZapped"),
   };
   const row: BenchRow = {
     workload: w.name, size, params: { ...params }, seed, strategy, knobs: {}, oracle, metrics, seconds,

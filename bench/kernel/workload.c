@@ -514,6 +514,7 @@ static const char *const NOTE_TEXT[NNOTES] = {
 struct shared {
   _Atomic uint32_t turn;    /* the step that may run next; EXIT_BIT | i: step i's process is exiting */
   _Atomic uint32_t waiters; /* processes in futex_wait on turn */
+  _Atomic uint32_t sup;     /* bumped (and woken) when the supervisor has something to do */
   _Atomic int32_t fatal;    /* a process hit a runtime error: everyone stops */
   int32_t exit_pid;         /* the exiting process, with EXIT_BIT in turn */
   double exit_t0;
@@ -542,17 +543,30 @@ static _Noreturn void fatal(const char *fmt, ...) {
     atomic_store(&sh->fatal, 1);
     atomic_store(&sh->turn, UINT32_MAX - 1);
     futex(&sh->turn, FUTEX_WAKE, INT_MAX);
+    atomic_fetch_add(&sh->sup, 1);
+    futex(&sh->sup, FUTEX_WAKE, 1);
   } else vfprintf(stderr, fmt, ap);
   va_end(ap);
   _exit(EXIT_RUNTIME);
 }
 
-/* Waits until turn == i (or, for the supervisor, any change from `seen`); returns turn. */
+/*
+ * Waits until turn == want (or, `any`, until it is no longer `want`); returns turn. A handoff
+ * between processes should cost what the program's own steps do, not a CPU's wake from idle
+ * (a futex wake of a sleeper costs 100 µs and more in a VM): spin, then spin yielding the CPU
+ * (to a process that has the turn when there are more processes than CPUs), and sleep on the
+ * futex only after SPIN_SECONDS without a change.
+ */
+#define SPIN_SECONDS 2e-3
 static uint32_t wait_turn(uint32_t want, int any) {
-  for (int spin = 0; spin < 2000; spin++) {
+  double until = 0;
+  for (unsigned spin = 0;; spin++) {
     uint32_t t = atomic_load(&sh->turn);
     if ((any ? t != want : t == want) || atomic_load(&sh->fatal)) return t;
-    __builtin_ia32_pause();
+    if (spin < 256) { __builtin_ia32_pause(); continue; }
+    if (spin == 256) until = now() + SPIN_SECONDS;
+    else if ((spin & 15) == 0 && now() > until) break;
+    sched_yield();
   }
   atomic_fetch_add(&sh->waiters, 1);
   uint32_t t;
@@ -565,10 +579,18 @@ static uint32_t wait_turn(uint32_t want, int any) {
   return t;
 }
 
+/* The supervisor sleeps on its own word: it has work only at an exit, a step of a process
+ * gone, and the end, and must not spin beside the workers. */
+static void wake_supervisor(void) {
+  atomic_fetch_add(&sh->sup, 1);
+  futex(&sh->sup, FUTEX_WAKE, 1);
+}
+
 static void set_turn(uint32_t t) {
   if (t == nsteps) sh->t_end = now();
   atomic_store(&sh->turn, t);
   if (atomic_load(&sh->waiters)) futex(&sh->turn, FUTEX_WAKE, INT_MAX);
+  if (me != SUPERVISOR && (t == nsteps || (t < nsteps && steps[t].owner == SUPERVISOR))) wake_supervisor();
 }
 
 static void count_error(int op, int e) { sh->errors[op][e > 0 && e < MAX_ERRNO ? e : MAX_ERRNO]++; }
@@ -957,7 +979,7 @@ static void worker(uint32_t from) {
       sh->exit_pid = getpid();
       sh->exit_t0 = t0;
       atomic_store(&sh->turn, EXIT_BIT | i);
-      futex(&sh->turn, FUTEX_WAKE, INT_MAX);
+      wake_supervisor();
       _exit(0);
     }
     int32_t was = me;
@@ -999,8 +1021,8 @@ static void wait_dead(pid_t pid) {
 }
 
 static void supervise(void) {
-  uint32_t seen = 0;
   for (;;) {
+    uint32_t seen = atomic_load(&sh->sup);
     uint32_t t = atomic_load(&sh->turn);
     if (atomic_load(&sh->fatal) || t == nsteps) return;
     if (t & EXIT_BIT) {
@@ -1017,8 +1039,7 @@ static void supervise(void) {
       set_turn(t + 1);
       continue;
     }
-    seen = t;
-    wait_turn(seen, 1);
+    futex(&sh->sup, FUTEX_WAIT, seen);
   }
 }
 

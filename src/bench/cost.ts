@@ -18,7 +18,8 @@ export const COST_EVENTS: Readonly<Record<string, string>> = {
   anonFault: "do_anonymous_page() of a fresh page, beyond the access (faults.anon)",
   zeroPageFault: "do_anonymous_page() mapping the zero page on a read, beyond the access (faults.zeroPage)",
   thpFault: "do_huge_pmd_anonymous_page(): a 2 MiB THP zeroed and mapped (faults.thp)",
-  cowCopy: "wp_page_copy(): a write fault that copied, beyond the access (metrics.copies)",
+  cowCopy: "wp_page_copy(): a write fault that copied, beyond the access (metrics.copies less forkCopies)",
+  forkCopy: "copy_present_page(): fork's copy of a possibly pinned page for the child (metrics.forkCopies)",
   reuse: "wp_page_reuse(): a write fault that kept the page, beyond the access (metrics.reuses)",
   swapOut: "a page written to swap by reclaim (metrics.swapOuts)",
   swapIn: "do_swap_page(): a page read back from swap, beyond the access (metrics.swapIns)",
@@ -38,6 +39,7 @@ export const COST_EVENTS: Readonly<Record<string, string>> = {
   pipeReadPage: "one spliced page read from the pipe (pipe_read steps' pages)",
   uffdMovePage: "UFFDIO_MOVE of one page (uffd_move steps' pages)",
   uffdWpPage: "UFFDIO_WRITEPROTECT on or off over one page (uffd_wp steps' pages)",
+  switch: "a step run by another process than the step before: the turn passed between processes (program steps)",
 };
 
 /**
@@ -49,10 +51,36 @@ const FAULT_EVENTS: Readonly<Record<string, string | null>> = {
   wp: null, unshare: null, swap: null,
 };
 
+/**
+ * The process that runs each step, as the native companion decides it: the step's own, or for a
+ * step that names none the process of its pin, pipe or userfaultfd, and for reclaim the lowest
+ * process alive.
+ */
+export function stepProcesses(program: Program): number[] {
+  const owner = { pin: new Map<number, number>(), pipe: new Map<number, number>(), uffd: new Map<number, number>() };
+  const alive = new Set<number>([0]);
+  return program.steps.map((s) => {
+    switch (s.op) {
+      case "pin": owner.pin.set(s.pin, s.proc); return s.proc;
+      case "vmsplice": owner.pipe.set(s.pipe, s.proc); return s.proc;
+      case "uffd_open": owner.uffd.set(s.uffd, s.proc); return s.proc;
+      case "unpin": case "dma_read": return owner.pin.get(s.pin) ?? -1;
+      case "pipe_read": return owner.pipe.get(s.pipe) ?? -1;
+      case "uffd_register": case "uffd_wp": case "uffd_move": return owner.uffd.get(s.uffd) ?? -1;
+      case "reclaim": return alive.size ? Math.min(...alive) : -1;
+      case "fork": if (alive.has(s.proc)) alive.add(s.child); return s.proc;
+      case "exit": alive.delete(s.proc); return s.proc;
+      default: return s.proc;
+    }
+  });
+}
+
 /** Counts of the step-level events of a program (each step's own, whatever the simulator did). */
 export function programEvents(program: Program): Record<string, number> {
   const out: Record<string, number> = {};
   const add = (e: string, n: number) => { if (n) out[e] = (out[e] ?? 0) + n; };
+  const procs = stepProcesses(program);
+  for (let i = 1; i < procs.length; i++) if (procs[i] !== procs[i - 1]) add("switch", 1);
   const pinPages = new Map<number, number>();
   for (const s of program.steps) {
     switch (s.op) {
@@ -81,7 +109,8 @@ export function eventCounts(metrics: BenchMetrics, program?: Program): Record<st
   const out: Record<string, number> = program ? programEvents(program) : {};
   const add = (e: string, n: number | undefined) => { if (n) out[e] = (out[e] ?? 0) + n; };
   add("access", metrics.accesses);
-  add("cowCopy", metrics.copies);
+  add("cowCopy", metrics.copies - (metrics.forkCopies ?? 0));
+  add("forkCopy", metrics.forkCopies);
   add("reuse", metrics.reuses);
   add("swapOut", metrics.swapOuts);
   add("swapIn", metrics.swapIns);
@@ -129,7 +158,8 @@ export interface Calibration {
   readonly program: Program;
   /** does it need swap on the host (skipped without) */
   readonly needsSwap?: boolean;
-  derive(stepSeconds: readonly number[], known: Readonly<Record<string, number>>): Record<string, number>;
+  /** costs from each step's seconds and the run's (which holds the handoffs between steps too) */
+  derive(stepSeconds: readonly number[], known: Readonly<Record<string, number>>, runSeconds: number): Record<string, number>;
 }
 
 /** A builder that remembers the index of each step it adds, by label. */
@@ -230,16 +260,20 @@ export function calibrationPrograms(pages = 4096): Calibration[] {
     const pn = s.step("pinAll", (b) => b.pin(0, a, 0, N, "io_uring", true));
     s.step(null, (b) => b.add({ op: "dma_read", pin: pn }));
     s.step("dma", (b) => b.add({ op: "dma_read", pin: pn }));
+    // fork copies every pinned page for the child (page_needs_cow_for_dma())
+    const c = s.step("forkPinned", (b) => b.fork(0));
+    s.step(null, (b) => b.add({ op: "exit", proc: c }));
     s.step(null, (b) => b.add({ op: "unpin", pin: pn }));
     out.push({
       name: "pin", program: s.b.build(),
-      derive(t) {
+      derive(t, known) {
         const at = (l: string) => t[s.at[l]!]!;
         return {
           pin: pos(at("pinOne")),
           pinPage: pos((at("pinAll") - at("pinOne")) / (N - 1)),
           unpin: pos(at("unpinOne")),
           dmaPage: pos(at("dma") / N),
+          forkCopy: pos((at("forkPinned") - (known["fork"] ?? 0)) / N - (known["forkPte"] ?? 0)),
         };
       },
     });
@@ -288,6 +322,27 @@ export function calibrationPrograms(pages = 4096): Calibration[] {
           uffdWpPage: pos((at("wpOn") + at("wpOff")) / (2 * N)),
           uffdFault: pos(at("wpFaults") / N - (known["access"] ?? 0)),
         };
+      },
+    });
+  }
+
+  {
+    // the turn passed between two processes, each reading one page in its step
+    const s = new Steps("switch", N);
+    const a = s.step(null, (b) => b.mmap(0, 1, { huge: false }));
+    s.step(null, (b) => b.add({ op: "write", proc: 0, region: a, pages: { first: 0, count: 1 }, value: 1 }));
+    const c = s.step(null, (b) => b.fork(0));
+    const turns = Math.max(16, Math.floor(N / 8));
+    for (let i = 0; i < turns; i++) s.step(null, (b) => b.add({ op: "read", proc: i % 2 ? c : 0, region: a, pages: { first: 0, count: 1 } }));
+    s.step(null, (b) => b.add({ op: "exit", proc: c }));
+    const program = s.b.build();
+    const switches = programEvents(program)["switch"]!;
+    out.push({
+      name: "switch", program,
+      derive(t, _known, run) {
+        // the run's seconds less its steps' are the handoffs
+        const steps = t.reduce((x, y) => x + y, 0);
+        return { switch: pos((run - steps) / switches) };
       },
     });
   }

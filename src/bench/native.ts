@@ -261,7 +261,7 @@ export function measureCostModel(options: { pages?: number; rounds?: number; bui
         skipped = true;
         break;
       }
-      per.push(c.derive(run.stepSeconds ?? [], costs));
+      per.push(c.derive(run.stepSeconds ?? [], costs, run.seconds));
     }
     if (!skipped) Object.assign(costs, medianCosts(per));
   }

@@ -30,6 +30,8 @@ export interface BenchMetrics {
   readonly failures: Readonly<Record<string, number>>;
   /** pinned pages a device read while the owner mapped another page (a wrong COW made visible) */
   readonly incoherentPins: number;
+  /** copies fork made of possibly pinned pages (part of copies: the forkCopies counter), for the cost model */
+  readonly forkCopies?: number;
   /** PTEs fork shared with a child (copy_page_range(): the ptesSharedAtFork counter), for the cost model */
   readonly ptesSharedAtFork?: number;
   /** present PTEs zapped (munmap, exit, MADV_DONTNEED: the ptesZapped counter), for the cost model */

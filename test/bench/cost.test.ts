@@ -7,7 +7,7 @@ import { describe, it, expect } from "vitest";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { calibrationPrograms, COST_EVENTS, estimate, estimateError, eventCounts, medianCosts, programEvents } from "../../src/bench/cost.js";
+import { calibrationPrograms, COST_EVENTS, estimate, estimateError, eventCounts, medianCosts, programEvents, stepProcesses } from "../../src/bench/cost.js";
 import { buildNative, cachedCostModel, hostMachine, measureCostModel } from "../../src/bench/native.js";
 import type { BenchMetrics, CostModel } from "../../src/bench/result.js";
 import { ProgramBuilder } from "../../src/workloads/index.js";
@@ -18,7 +18,7 @@ const metrics: BenchMetrics = {
   copies: 10, reuses: 4, necessaryCow: 0, unnecessaryCow: 0, missedCow: 0, wrongCow: 0,
   faults: { anon: 100, zeroPage: 3, wp: 14, swap: 2, thp: 1, thpWp: 5, "uffd-wp": 7 },
   framesPeak: 0, swapOuts: 6, swapIns: 2, gupPages: 8, gupFailures: 0, accesses: 1000,
-  failures: {}, incoherentPins: 0, ptesSharedAtFork: 64, ptesZapped: 128,
+  failures: {}, incoherentPins: 0, forkCopies: 2, ptesSharedAtFork: 64, ptesZapped: 128,
 };
 
 function program() {
@@ -40,20 +40,38 @@ const model: CostModel = {
   machine: "test", costs: {
     access: 2 ** -30, anonFault: 2 ** -18, zeroPageFault: 2 ** -19, cowCopy: 2 ** -17, reuse: 2 ** -20, fork: 2 ** -13,
     forkPte: 2 ** -22, exit: 2 ** -14, zapPte: 2 ** -23, mmap: 2 ** -16, munmap: 2 ** -16, pin: 2 ** -13, pinPage: 2 ** -21,
-    unpin: 2 ** -14, dmaPage: 2 ** -19, vmsplicePage: 2 ** -20, pipeReadPage: 2 ** -20, uffdFault: 2 ** -16,
+    unpin: 2 ** -14, dmaPage: 2 ** -19, vmsplicePage: 2 ** -20, pipeReadPage: 2 ** -20, uffdFault: 2 ** -16, forkCopy: 2 ** -18,
   },
 };
 
 describe("cost model", () => {
   it("counts the program's step-level events", () => {
+    // every step is process 0's but the child's exit: two switches, to the child and back
+    expect(stepProcesses(program())).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 0]);
     expect(programEvents(program())).toEqual({
-      mmap: 1, fork: 1, pin: 1, pinPage: 8, dmaPage: 16, unpin: 1, vmsplicePage: 3, pipeReadPage: 3, exit: 1, munmap: 1,
+      mmap: 1, fork: 1, pin: 1, pinPage: 8, dmaPage: 16, unpin: 1, vmsplicePage: 3, pipeReadPage: 3, exit: 1, munmap: 1, switch: 2,
     });
+  });
+
+  it("runs a step that names no process in the process of its pin, pipe or userfaultfd, reclaim in the lowest alive", () => {
+    const b = new ProgramBuilder("owners", 0, {});
+    const r = b.mmap(0, 4);
+    const c = b.fork(0);
+    const pin = b.pin(c, r, 0, 1, "rdma", true);
+    const pipe = b.vmsplice(c, r, 0, 1);
+    const u = b.uffdOpen(c, []);
+    b.add({ op: "uffd_wp", uffd: u, region: r, first: 0, count: 1, on: true });
+    b.add({ op: "dma_read", pin });
+    b.add({ op: "pipe_read", pipe });
+    b.add({ op: "unpin", pin });
+    b.add({ op: "exit", proc: 0 });
+    b.add({ op: "reclaim", pages: 1 });
+    expect(stepProcesses(b.build())).toEqual([0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 1]);
   });
 
   it("counts the metrics' events, wp and swap faults as copies, reuses and swap-ins", () => {
     expect(eventCounts(metrics)).toEqual({
-      access: 1000, cowCopy: 10, reuse: 4, swapOut: 6, swapIn: 2, forkPte: 64, zapPte: 128,
+      access: 1000, cowCopy: 8, forkCopy: 2, reuse: 4, swapOut: 6, swapIn: 2, forkPte: 64, zapPte: 128,
       anonFault: 100, zeroPageFault: 3, thpFault: 1, "fault:thpWp": 5, uffdFault: 7,
     });
   });
@@ -64,16 +82,16 @@ describe("cost model", () => {
     const expected: Record<string, number> = {
       mmap: c["mmap"]!, fork: c["fork"]!, pin: c["pin"]!, pinPage: 8 * c["pinPage"]!, dmaPage: 16 * c["dmaPage"]!,
       unpin: c["unpin"]!, vmsplicePage: 3 * c["vmsplicePage"]!, pipeReadPage: 3 * c["pipeReadPage"]!, exit: c["exit"]!,
-      munmap: c["munmap"]!, access: 1000 * c["access"]!, cowCopy: 10 * c["cowCopy"]!, reuse: 4 * c["reuse"]!,
+      munmap: c["munmap"]!, access: 1000 * c["access"]!, cowCopy: 8 * c["cowCopy"]!, forkCopy: 2 * c["forkCopy"]!, reuse: 4 * c["reuse"]!,
       forkPte: 64 * c["forkPte"]!, zapPte: 128 * c["zapPte"]!, anonFault: 100 * c["anonFault"]!,
       zeroPageFault: 3 * c["zeroPageFault"]!, uffdFault: 7 * c["uffdFault"]!,
     };
     expect(e.byEvent).toEqual(expected);
     expect(e.seconds).toBe(Object.values(expected).reduce((a, b) => a + b, 0));
-    expect(e.unmodelled).toEqual({ swapOut: 6, swapIn: 2, thpFault: 1, "fault:thpWp": 5 });
+    expect(e.unmodelled).toEqual({ switch: 2, swapOut: 6, swapIn: 2, thpFault: 1, "fault:thpWp": 5 });
     // without the program: the metrics' events only
     expect(Object.keys(estimate(metrics, model).byEvent).sort()).toEqual(
-      ["access", "anonFault", "cowCopy", "forkPte", "reuse", "uffdFault", "zapPte", "zeroPageFault"]);
+      ["access", "anonFault", "cowCopy", "forkCopy", "forkPte", "reuse", "uffdFault", "zapPte", "zeroPageFault"]);
   });
 
   it("gives the error against the measured time", () => {
@@ -88,7 +106,7 @@ describe("cost model", () => {
 
   it("calibrates with valid programs: the simulator runs each without a failure", () => {
     const cals = calibrationPrograms(64);
-    expect(cals.map((c) => c.name)).toEqual(["touch", "fork", "pin", "vmsplice", "uffd", "thp", "swap"]);
+    expect(cals.map((c) => c.name)).toEqual(["touch", "fork", "pin", "vmsplice", "uffd", "switch", "thp", "swap"]);
     for (const c of cals) {
       const k = createKernel({ ...programKernelSizes(c.program), oracle: false });
       expect(execute(k, c.program).failures, c.name).toEqual({});
