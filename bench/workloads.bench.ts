@@ -5,8 +5,10 @@
  *
  *   npm run bench:workloads [-- --size small|default|large] [--strategy ID] [--workload NAME] [--json]
  *
- * The cost model is measured first (its micro-programs on the host, a second or two). Without
- * a C compiler the host columns are left empty and say why.
+ * The cost model is measured first (its micro-programs on the host, a second or two). Every
+ * figure is the median of RUNS runs, the simulator's oracle off and on interleaved (a busy
+ * machine's scheduler, and which ran first, show in a single one).
+ * Without a C compiler the host columns are left empty and say why.
  */
 import { estimate, estimateError } from "../src/bench/cost.js";
 import { buildNative, measureCostModel, runNative } from "../src/bench/native.js";
@@ -20,6 +22,8 @@ const strategy = argValues("--strategy")[0] ?? "anon-exclusive";
 const only = argValues("--workload");
 const workloads = only.length ? WORKLOADS.filter((w) => only.includes(w.name)) : WORKLOADS;
 
+const RUNS = 3;
+const median = <T>(xs: T[], key: (x: T) => number): T => xs.sort((a, b) => key(a) - key(b))[(xs.length - 1) >> 1]!;
 const native = buildNative();
 let model: CostModel | undefined;
 if (native.ok) {
@@ -45,11 +49,17 @@ interface Line {
 }
 const lines: Line[] = [];
 for (const w of workloads) {
-  const off = simulate(w, size, strategy, false);
-  const on = simulate(w, size, strategy, true);
+  const offs = [];
+  const ons = [];
+  for (let r = 0; r < RUNS; r++) {
+    offs.push(simulate(w, size, strategy, false));
+    ons.push(simulate(w, size, strategy, true));
+  }
+  const off = median(offs, (x) => x.row.seconds);
+  const on = median(ons, (x) => x.row.seconds);
   const line: Line = { workload: w.name, steps: off.program.steps.length, accesses: off.row.metrics.accesses, simOff: off.row.seconds, simOn: on.row.seconds };
   if (native.ok) {
-    const run = runNative(off.program, { build: native });
+    const run = median(Array.from({ length: RUNS }, () => runNative(off.program, { build: native })), (x) => x.seconds);
     line.kernel = run.seconds;
     if (Object.keys(run.errors).length) line.hostErrors = { ...run.errors };
     const notes = [...run.notes, ...Object.keys(run.unsupported)];
@@ -65,7 +75,7 @@ for (const w of workloads) {
     const f = (x: number | undefined, d = 3) => (x === undefined ? "—" : x < 0.01 ? x.toExponential(2) : x.toFixed(d));
     const r = (a: number | undefined, b: number) => (a === undefined ? "—" : `${(a / b).toFixed(2)}×`);
     if (lines.length === 1) {
-      console.log(`\n${size} size, ${strategy}; ratio = host kernel seconds / simulated seconds (above 1: the simulator is faster)`);
+      console.log(`\n${size} size, ${strategy}; ratio = host kernel seconds / simulated seconds, each the median of ${RUNS} runs (above 1: the simulator is faster)`);
       console.log(["workload", "steps", "accesses", "sim s (oracle off)", "sim s (oracle on)", "kernel s", "kernel/sim off", "kernel/sim on", "estimate s", "estimate error"].join(" | "));
     }
     console.log([line.workload, line.steps, line.accesses, f(line.simOff), f(line.simOn), f(line.kernel), r(line.kernel, line.simOff), r(line.kernel, line.simOn),
