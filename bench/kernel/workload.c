@@ -275,7 +275,7 @@ static void parse(char *text) {
   region_pages = calloc(1, sizeof *region_pages);
   region_addr = calloc(1, sizeof *region_addr);
   int32_t *pin_proc = NULL, *pipe_proc = NULL, *uffd_proc = NULL;
-  uint8_t *alive = NULL;
+  uint8_t *alive = NULL, *forked = NULL;
   uint64_t next_addr = REGION_BASE;
   unsigned line = 0;
   nprocs = -1;
@@ -299,6 +299,8 @@ static void parse(char *text) {
       nprocs = (int32_t)number(line, "processes", tok[1], MAX_PROCS);
       if (nprocs < 1) parse_error(line, "processes must be at least 1");
       alive = calloc(nprocs, 1);
+      forked = calloc(nprocs, 1);
+      if (!alive || !forked) parse_error(line, "out of memory");
       alive[0] = 1;
       continue;
     }
@@ -376,9 +378,9 @@ static void parse(char *text) {
       PROC();
       s->child = (int32_t)number(line, "child", NEED("child"), INT32_MAX);
       if (s->child >= nprocs) parse_error(line, "child=%d is not below processes %d", s->child, nprocs);
-      for (uint32_t i = 0; i < nsteps; i++)
-        if (steps[i].op == OP_FORK && steps[i].child == s->child) parse_error(line, "child=%d is forked twice", s->child);
       if (s->child == 0) parse_error(line, "child=0 is the first process");
+      if (forked[s->child]) parse_error(line, "child=%d is forked twice", s->child);
+      forked[s->child] = 1;
       break;
     case OP_EXIT:
       PROC();
@@ -493,6 +495,7 @@ static void parse(char *text) {
   free(pipe_proc);
   free(uffd_proc);
   free(alive);
+  free(forked);
 }
 
 /* ---- what all processes share (MAP_SHARED, made before any fork) ---- */
@@ -525,6 +528,7 @@ struct shared {
   uint32_t errors[NOPS][MAX_ERRNO + 1]; /* the last slot: any errno above MAX_ERRNO */
   uint32_t notes[NNOTES];
   char fatal_msg[256];
+  uint8_t gone[MAX_PROCS]; /* a process whose fork failed: the supervisor fails its steps (ESRCH) */
 };
 #define EXIT_BIT 0x80000000u
 
@@ -579,6 +583,9 @@ static uint32_t wait_turn(uint32_t want, int any) {
   return t;
 }
 
+/* Whether the supervisor runs a step: its process is gone (exited before it, or never forked). */
+static int supervised(const struct step *s) { return s->owner == SUPERVISOR || sh->gone[s->owner]; }
+
 /* The supervisor sleeps on its own word: it has work only at an exit, a step of a process
  * gone, and the end, and must not spin beside the workers. */
 static void wake_supervisor(void) {
@@ -590,7 +597,7 @@ static void set_turn(uint32_t t) {
   if (t == nsteps) sh->t_end = now();
   atomic_store(&sh->turn, t);
   if (atomic_load(&sh->waiters)) futex(&sh->turn, FUTEX_WAKE, INT_MAX);
-  if (me != SUPERVISOR && (t == nsteps || (t < nsteps && steps[t].owner == SUPERVISOR))) wake_supervisor();
+  if (me != SUPERVISOR && (t == nsteps || (t < nsteps && supervised(&steps[t])))) wake_supervisor();
 }
 
 static void count_error(int op, int e) { sh->errors[op][e > 0 && e < MAX_ERRNO ? e : MAX_ERRNO]++; }
@@ -886,7 +893,7 @@ static int do_step(const struct step *s) {
     return access_pages(s, 1);
   case OP_FORK: {
     pid_t c = fork();
-    if (c < 0) return errno;
+    if (c < 0) { sh->gone[s->child] = 1; return errno; }
     if (c == 0) me = s->child;
     return 0;
   }
@@ -1032,7 +1039,7 @@ static void supervise(void) {
       set_turn(i + 1);
       continue;
     }
-    if (t < nsteps && steps[t].owner == SUPERVISOR) {
+    if (t < nsteps && supervised(&steps[t])) {
       /* a step of a process gone (or never forked): ESRCH, as the simulator says */
       double t0 = now();
       record(t, steps[t].op, t0, ESRCH);

@@ -125,11 +125,11 @@ const PAGE_SCRIPT = String.raw`
       return l;
     };
   }
-  function fmt(x, digits) {
-    if (x === undefined || x === null) return "";
-    if (typeof x !== "number") return String(x);
-    if (Number.isInteger(x)) return x.toLocaleString("en-US");
-    return x.toPrecision(digits || 3);
+  function fmt(v, digits) {
+    if (v === undefined || v === null) return "";
+    if (typeof v !== "number") return String(v);
+    if (Number.isInteger(v)) return v.toLocaleString("en-US");
+    return v.toPrecision(digits || 3);
   }
   function total(o) { var n = 0; for (var k in o) n += o[k]; return n; }
   function cell(tr, text, cls) { var td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); }
