@@ -5,7 +5,7 @@
  *
  *   npm run bench:workloads [-- --size small|default|large] [--strategy ID] [--workload NAME] [--json]
  *
- * The cost model is measured first (its micro-programs on the host, a second or two). Every
+ * The cost model is measured first (its micro-programs on the host, a few seconds). Every
  * figure is the median of RUNS runs, the simulator's oracle off and on interleaved (a busy
  * machine's scheduler, and which ran first, show in a single one).
  * Without a C compiler the host columns are left empty and say why.
@@ -29,6 +29,7 @@ let model: CostModel | undefined;
 if (native.ok) {
   log("measuring the cost model on this host …");
   model = measureCostModel({ build: native });
+  log(`  ns per event: ${Object.entries(model.costs).map(([e, c]) => `${e} ${(c * 1e9).toFixed(c < 1e-6 ? 1 : 0)}`).join(", ")}`);
   if (model.notes?.length) log(`  ${model.notes.join("\n  ")}`);
 } else log(`host kernel: ${native.reason}`);
 

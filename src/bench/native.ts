@@ -240,7 +240,7 @@ const COST_MODEL_VERSION = 1;
  */
 export function measureCostModel(options: { pages?: number; rounds?: number; build?: NativeBuild } = {}): CostModel {
   const pages = options.pages ?? 4096;
-  const rounds = Math.max(1, options.rounds ?? 3);
+  const rounds = Math.max(1, options.rounds ?? 5);
   const costs: Record<string, number> = {};
   const notes = new Set<string>();
   let kernel = "";
