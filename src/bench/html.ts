@@ -24,7 +24,12 @@ let chartJs: string | undefined;
 export function chartLibrary(): string {
   if (chartJs === undefined) {
     // the package's exports map names no dist file: resolve its main entry and look beside it
-    const main = createRequire(import.meta.url).resolve("chart.js");
+    let main: string;
+    try {
+      main = createRequire(import.meta.url).resolve("chart.js");
+    } catch {
+      throw new Error("the HTML report inlines Chart.js, a dependency of cowsim that is not installed here: run npm install");
+    }
     chartJs = readFileSync(join(dirname(main), "chart.umd.min.js"), "utf8");
   }
   return chartJs;
