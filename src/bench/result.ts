@@ -30,6 +30,12 @@ export interface BenchMetrics {
   readonly failures: Readonly<Record<string, number>>;
   /** pinned pages a device read while the owner mapped another page (a wrong COW made visible) */
   readonly incoherentPins: number;
+  /** copies fork made of possibly pinned pages (part of copies: the forkCopies counter), for the cost model */
+  readonly forkCopies?: number;
+  /** PTEs fork shared with a child (copy_page_range(): the ptesSharedAtFork counter), for the cost model */
+  readonly ptesSharedAtFork?: number;
+  /** present PTEs zapped (munmap, exit, MADV_DONTNEED: the ptesZapped counter), for the cost model */
+  readonly ptesZapped?: number;
 }
 
 /** One point of the timeline: cumulative counts after a step. */
@@ -72,6 +78,8 @@ export interface KernelEstimate {
   readonly seconds: number;
   /** seconds by event kind */
   readonly byEvent: Readonly<Record<string, number>>;
+  /** events the run had that the model has no cost for (not measurable on its machine), by kind */
+  readonly unmodelled?: Readonly<Record<string, number>>;
 }
 
 /** A program run on the host kernel by the native companion. */
@@ -81,12 +89,25 @@ export interface KernelMeasurement {
   readonly ratio: number;
   /** the estimate's error against this measurement: (estimate - measured) / measured */
   readonly estimateError?: number;
+  /** steps that failed on the host, by "op:ERRNO" */
+  readonly failures?: Readonly<Record<string, number>>;
+  /** what the host does not support or allow, in words (no swap, userfaultfd not allowed …) */
+  readonly notes?: readonly string[];
 }
 
 /** Per-event costs measured on the host kernel, in seconds per event. */
 export interface CostModel {
   readonly machine: string;
   readonly costs: Readonly<Record<string, number>>;
+  /** the host kernel release it was measured on */
+  readonly kernel?: string;
+  /** pages of each micro-program, and rounds (the median is kept) */
+  readonly pages?: number;
+  readonly rounds?: number;
+  /** what could not be measured there, and why (no swap …) */
+  readonly notes?: readonly string[];
+  /** the version of the micro-programs (a cached model of another version is measured again) */
+  readonly version?: number;
 }
 
 export interface BenchReport {

@@ -1,0 +1,88 @@
+/**
+ * Each workload of `cowsim bench` at its default size, run in one process on the simulator
+ * (oracle off, then on) and on the host kernel by the native companion, with the cost model's
+ * estimate beside: the simulator / kernel ratios measured side by side in one run.
+ *
+ *   npm run bench:workloads [-- --size small|default|large] [--strategy ID] [--workload NAME] [--json]
+ *
+ * The cost model is measured first (its micro-programs on the host, a few seconds). Every
+ * figure is the median of RUNS runs, the simulator's oracle off and on interleaved (a busy
+ * machine's scheduler, and which ran first, show in a single one).
+ * Without a C compiler the host columns are left empty and say why.
+ */
+import { estimate, estimateError } from "../src/bench/cost.js";
+import { buildNative, measureCostModel, runNative } from "../src/bench/native.js";
+import type { CostModel } from "../src/bench/result.js";
+import { WORKLOADS, type WorkloadSize } from "../src/workloads/index.js";
+import { argValues, json, log } from "./harness.js";
+import { simulate } from "./sim-row.js";
+
+const size = (argValues("--size")[0] ?? "default") as WorkloadSize;
+const strategy = argValues("--strategy")[0] ?? "anon-exclusive";
+const only = argValues("--workload");
+const workloads = only.length ? WORKLOADS.filter((w) => only.includes(w.name)) : WORKLOADS;
+
+const RUNS = 3;
+const median = <T>(xs: T[], key: (x: T) => number): T => xs.sort((a, b) => key(a) - key(b))[(xs.length - 1) >> 1]!;
+const native = buildNative();
+let model: CostModel | undefined;
+if (native.ok) {
+  log("measuring the cost model on this host …");
+  model = measureCostModel({ build: native });
+  log(`  ns per event: ${Object.entries(model.costs).map(([e, c]) => `${e} ${(c * 1e9).toFixed(c < 1e-6 ? 1 : 0)}`).join(", ")}`);
+  if (model.notes?.length) log(`  ${model.notes.join("\n  ")}`);
+} else log(`host kernel: ${native.reason}`);
+
+// the first kernel pays the core's compilation: made once before anything is timed
+simulate(WORKLOADS[0]!, "small", strategy, false);
+
+interface Line {
+  workload: string;
+  steps: number;
+  accesses: number;
+  simOff: number;
+  simOn: number;
+  kernel?: number;
+  estimate?: number;
+  estimateError?: number;
+  hostErrors?: Record<string, number>;
+  notes?: string[];
+}
+const lines: Line[] = [];
+for (const w of workloads) {
+  const offs = [];
+  const ons = [];
+  for (let r = 0; r < RUNS; r++) {
+    offs.push(simulate(w, size, strategy, false));
+    ons.push(simulate(w, size, strategy, true));
+  }
+  const off = median(offs, (x) => x.row.seconds);
+  const on = median(ons, (x) => x.row.seconds);
+  const line: Line = { workload: w.name, steps: off.program.steps.length, accesses: off.row.metrics.accesses, simOff: off.row.seconds, simOn: on.row.seconds };
+  if (native.ok) {
+    const run = median(Array.from({ length: RUNS }, () => runNative(off.program, { build: native })), (x) => x.seconds);
+    line.kernel = run.seconds;
+    if (Object.keys(run.errors).length) line.hostErrors = { ...run.errors };
+    const notes = [...run.notes, ...Object.keys(run.unsupported)];
+    if (notes.length) line.notes = notes;
+    if (model) {
+      const est = estimate(off.row.metrics, model, off.program);
+      line.estimate = est.seconds;
+      if (run.seconds > 0) line.estimateError = estimateError(est, run.seconds);
+    }
+  }
+  lines.push(line);
+  if (!json) {
+    const f = (x: number | undefined, d = 3) => (x === undefined ? "—" : x < 0.01 ? x.toExponential(2) : x.toFixed(d));
+    const r = (a: number | undefined, b: number) => (a === undefined ? "—" : `${(a / b).toFixed(2)}×`);
+    if (lines.length === 1) {
+      console.log(`\n${size} size, ${strategy}; ratio = host kernel seconds / simulated seconds, each the median of ${RUNS} runs (above 1: the simulator is faster)`);
+      console.log(["workload", "steps", "accesses", "sim s (oracle off)", "sim s (oracle on)", "kernel s", "kernel/sim off", "kernel/sim on", "estimate s", "estimate error"].join(" | "));
+    }
+    console.log([line.workload, line.steps, line.accesses, f(line.simOff), f(line.simOn), f(line.kernel), r(line.kernel, line.simOff), r(line.kernel, line.simOn),
+      f(line.estimate), line.estimateError === undefined ? "—" : `${(100 * line.estimateError).toFixed(0)}%`].join(" | "));
+    if (line.hostErrors) console.log(`    host step errors: ${JSON.stringify(line.hostErrors)}`);
+    for (const n of line.notes ?? []) console.log(`    host: ${n}`);
+  }
+}
+if (json) console.log(JSON.stringify({ size, strategy, costModel: model, workloads: lines }, null, 2));
