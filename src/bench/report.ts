@@ -47,13 +47,25 @@ function groupTitle(row: BenchRow): string {
 
 const COLUMNS = ["strategy", "copies", "reuses", "unnec.", "missed", "wrong", "faults", "frames", "swap out/in", "GUP pages/fail", "accesses/s"] as const;
 
-function cells(row: BenchRow): string[] {
+/** With --vs-kernel: the cost model's estimate, the host's measured time and host ÷ simulated. */
+const KERNEL_COLUMNS = ["kernel est.", "kernel", "kernel/sim"] as const;
+
+const ms = (s: number) => `${(s * 1000).toFixed(s < 0.01 ? 2 : 0)} ms`;
+
+function cells(row: BenchRow, kernel: boolean): string[] {
   const m = row.metrics;
-  return [
+  const out = [
     runLabel(row), String(m.copies), String(m.reuses), String(m.unnecessaryCow), String(m.missedCow), String(m.wrongCow),
     `${total(m.faults)}`, String(m.framesPeak), `${m.swapOuts}/${m.swapIns}`, `${m.gupPages}/${m.gupFailures}`, rate(row.accessesPerSecond),
   ];
+  if (kernel) {
+    out.push(row.estimate ? ms(row.estimate.seconds) : "-", row.kernel ? ms(row.kernel.seconds) : "-", row.kernel ? `${row.kernel.ratio.toFixed(2)}×` : "-");
+  }
+  return out;
 }
+
+const columns = (rows: readonly BenchRow[]): string[] =>
+  rows.some((r) => r.estimate || r.kernel) ? [...COLUMNS, ...KERNEL_COLUMNS] : [...COLUMNS];
 
 /** Rows grouped by what they ran (workload, size, parameters, seed), in report order. */
 function groups(rows: readonly BenchRow[]): { title: string; rows: BenchRow[] }[] {
@@ -71,8 +83,10 @@ function groups(rows: readonly BenchRow[]): { title: string; rows: BenchRow[] }[
 export function terminalTable(report: BenchReport, paint: (style: "bold" | "dim" | "red", text: string) => string = (_s, t) => t): string {
   const blocks: string[] = [];
   for (const g of groups(report.rows)) {
-    const table = [COLUMNS.slice() as string[], ...g.rows.map(cells)];
-    const widths = COLUMNS.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
+    const cols = columns(report.rows);
+    const kernel = cols.length > COLUMNS.length;
+    const table = [cols, ...g.rows.map((r) => cells(r, kernel))];
+    const widths = cols.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
     const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
     const body = g.rows.map((row, i) => {
       const text = line(table[i + 1]!);
@@ -88,8 +102,10 @@ export function terminalTable(report: BenchReport, paint: (style: "bold" | "dim"
 export function markdownReport(report: BenchReport): string {
   const out = [`# cowsim bench`, "", `\`${report.command}\` on ${report.machine}`, ""];
   for (const g of groups(report.rows)) {
-    out.push(`## ${g.title}`, "", `| ${[...COLUMNS, "faults by kind"].join(" | ")} |`, `|${[...COLUMNS, ""].map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`);
-    for (const row of g.rows) out.push(`| ${[...cells(row), faultText(row)].join(" | ")} |`);
+    const cols = columns(report.rows);
+    const kernel = cols.length > COLUMNS.length;
+    out.push(`## ${g.title}`, "", `| ${[...cols, "faults by kind"].join(" | ")} |`, `|${[...cols, ""].map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`);
+    for (const row of g.rows) out.push(`| ${[...cells(row, kernel), faultText(row)].join(" | ")} |`);
     out.push("");
   }
   return out.join("\n");

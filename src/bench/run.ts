@@ -165,6 +165,10 @@ export function runJob(job: BenchJob): BenchRow {
     accesses: result.accesses,
     failures: sorted(result.failures),
     incoherentPins: result.incoherentPins,
+    // what the cost model prices beyond faults: fork's work per PTE and per early copy, zap
+    forkCopies: d("forkCopies"),
+    ptesSharedAtFork: d("ptesSharedAtFork"),
+    ptesZapped: d("ptesZapped"),
   };
   return {
     workload: job.workload,

@@ -6,7 +6,7 @@
  * report one run gives. cowsim schedules nothing beyond one machine itself.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { Command, Option } from "commander";
@@ -17,7 +17,11 @@ import { WORKLOADS, WORKLOAD_SIZES, workload as findWorkload, type WorkloadSize 
 import { expandSweep, parseShard, parseSweepSpec, shardJobs, SweepSpecError, type SweepJob, type SweepSpec } from "../bench/spec.js";
 import { runJobs, defaultThreads } from "../bench/sweep.js";
 import { markdownReport, mergeShards, terminalTable, type ShardReport } from "../bench/report.js";
-import type { BenchReport } from "../bench/result.js";
+import type { BenchReport, BenchRow, CostModel } from "../bench/result.js";
+import { cachedCostModel, hostMachine, measureOnKernel, NativeError } from "../bench/native.js";
+import { estimate } from "../bench/cost.js";
+import { renderHtml } from "../bench/html.js";
+import { jobProgram } from "../bench/run.js";
 import { formatDiagnostic } from "../scenario/load.js";
 import { closest } from "../util/closest.js";
 
@@ -48,9 +52,8 @@ interface RunOptions {
 }
 
 /** The machine a report was made on, in one line (shards of one sweep on one machine say the same). */
-export function hostMachine(): string {
-  const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
-  return `${cpu} × ${availableParallelism()}, Node ${process.version}, ${process.platform}-${process.arch}`;
+export function reportMachine(): string {
+  return `${hostMachine()}, Node ${process.version}`;
 }
 
 /** A progress bar on `stream` when it is a terminal and not --quiet; null otherwise. */
@@ -118,21 +121,60 @@ function canonicalCommand(names: readonly string[], o: RunOptions): string {
 }
 
 /** Prints a report as asked: JSON, Markdown, or the table. */
-function print(report: BenchReport, o: { json?: boolean; md?: boolean; quiet?: boolean }, io: BenchIo): void {
+function print(report: BenchReport, o: { json?: boolean; md?: boolean; quiet?: boolean; html?: string }, io: BenchIo): void {
+  if (o.html !== undefined) writeHtml(o.html, report, io);
   if (o.json) io.out(JSON.stringify(report, null, 2));
   else if (o.md) io.out(markdownReport(report));
   else if (!o.quiet) io.out(terminalTable(report, io.paint));
 }
 
-function needsOtherModule(o: { html?: string; vsKernel?: boolean }, io: BenchIo): void {
-  // the HTML report and the host-kernel companion are modules of their own (src/bench/html.ts,
-  // src/bench/native.ts); the command takes their options once they are there
-  if (o.html !== undefined) io.fail("--html: the HTML report is not part of this build");
-  if (o.vsKernel) io.fail("--vs-kernel: the native companion is not part of this build");
+/** Where --vs-kernel keeps the cost model it measures once per machine. */
+function costModelFile(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "cowsim", "cost-model.json");
+}
+
+/**
+ * --vs-kernel: each row's program run again on the host kernel by the native companion, after
+ * the simulated runs and one at a time (a host measurement beside a busy worker pool would
+ * measure the pool), with the cost model's estimate beside it.
+ */
+function compareWithKernel(rows: readonly BenchRow[], jobs: readonly SweepJob[], io: BenchIo): { rows: BenchRow[]; costModel?: CostModel } {
+  let model: CostModel | { readonly skipped: string };
+  try {
+    model = cachedCostModel(costModelFile());
+  } catch (e) {
+    if (e instanceof NativeError) io.fail(`--vs-kernel: measuring the cost model failed: ${e.message}`);
+    throw e;
+  }
+  if ("skipped" in model) {
+    io.err(`cowsim: --vs-kernel skipped: ${model.skipped}`);
+    return { rows: [...rows] };
+  }
+  const out = rows.map((row, i) => {
+    const program = jobProgram(jobs[i]!.job);
+    const est = estimate(row.metrics, model, program);
+    let m;
+    try {
+      m = measureOnKernel(program, row.seconds, est);
+    } catch (e) {
+      if (e instanceof NativeError) io.fail(`--vs-kernel: ${row.workload} on the host kernel: ${e.message}`);
+      throw e;
+    }
+    return "skipped" in m ? { ...row, estimate: est } : { ...row, estimate: est, kernel: m.measurement };
+  });
+  return { rows: out, costModel: model };
+}
+
+/** --html FILE: the self-contained report. */
+function writeHtml(file: string, report: BenchReport, io: BenchIo): void {
+  try {
+    writeFileSync(file, renderHtml(report));
+  } catch (e) {
+    io.fail(`cannot write the HTML report ${file} (${(e as NodeJS.ErrnoException).code ?? "EIO"})`);
+  }
 }
 
 async function benchRun(names: string[], o: RunOptions, io: BenchIo): Promise<number> {
-  needsOtherModule(o, io);
   if (o.sweep !== undefined && names.length) io.fail("name workloads in the sweep spec, or on the command line without --sweep, not both");
   const spec = o.sweep !== undefined ? loadSpec(o.sweep, io) : commandLineSpec(names, o, io);
   if (o.sweep !== undefined && o.oracle === false) (spec as { oracle?: boolean }).oracle = false;
@@ -161,12 +203,14 @@ async function benchRun(names: string[], o: RunOptions, io: BenchIo): Promise<nu
     throw e;
   }
   bar?.stop();
+  const compared = o.vsKernel ? compareWithKernel(rows, jobs, io) : { rows };
   const report: BenchReport = {
     version: 1,
-    machine: hostMachine(),
+    machine: reportMachine(),
     command: canonicalCommand(names, o),
-    rows,
+    rows: compared.rows,
     jobs: jobs.map((j) => j.id),
+    ...(compared.costModel ? { costModel: compared.costModel } : {}),
   };
   if (shard) {
     const file = join(o.out!, `shard-${shard.k}-of-${shard.n}.json`);
@@ -293,7 +337,6 @@ function shardFiles(paths: readonly string[], io: BenchIo): string[] {
 }
 
 function benchMerge(dirs: string[], o: { json?: boolean; md?: boolean; html?: string; quiet?: boolean }, io: BenchIo): number {
-  needsOtherModule(o, io);
   const files = shardFiles(dirs, io);
   if (files.length === 0) io.fail(`no shard files (*.json) in ${dirs.join(", ")}`);
   const shards = files.map((file) => {

@@ -2,7 +2,7 @@
 // (GNU parallel's job list, the Kubernetes Indexed Job), shards merged into the unsharded report,
 // and a plan run by GNU parallel on this machine.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -105,6 +105,29 @@ describe("cowsim bench", () => {
     writeFileSync(bad, "workloads: [fork-snapshot]\nsizes: [tiny]\n");
     const r = cowsim("bench", "--sweep", bad);
     expect([r.status, r.stdout, r.stderr]).toEqual([2, "", `${bad}:2:9: error: sizes[0] must be one of small, default, large\ncowsim: error: 1 problem in ${bad}; nothing was run\n`]);
+  });
+
+  it("--vs-kernel runs each program on the host beside its estimate; --html writes the report", () => {
+    const html = join(dir, "report.html");
+    // a cost-model cache of this test's own, so the run measures it and leaves no file behind elsewhere
+    const r = spawnSync(process.execPath, [MAIN, "bench", "fork-snapshot", "--size", "small", "--strategies", "anon-exclusive", "--vs-kernel", "--html", html, "--json"],
+      { encoding: "utf8", env: { ...process.env, FORCE_COLOR: "", XDG_CACHE_HOME: join(dir, "cache") } });
+    expect(r.status).toBe(0);
+    const report = json(r.stdout);
+    const row = report.rows[0]!;
+    const hasCc = spawnSync("cc", ["--version"]).status === 0;
+    if (hasCc) {
+      expect(report.costModel!.costs.anonFault).toBeGreaterThan(0);
+      expect(row.estimate!.seconds).toBeGreaterThan(0);
+      expect(row.kernel!.seconds).toBeGreaterThan(0);
+      expect(row.kernel!.ratio).toBeCloseTo(row.kernel!.seconds / row.seconds, 6);
+      expect(readdirSync(join(dir, "cache", "cowsim"))).toEqual(["cost-model.json"]);
+    } else expect(r.stderr).toContain("--vs-kernel skipped: ");
+    const page = readFileSync(html, "utf8");
+    expect(page.startsWith("<!doctype html>")).toBe(true);
+    expect(page).toContain("fork-snapshot");
+    const table = cowsim("bench", "fork-snapshot", "--size", "small", "--strategies", "anon-exclusive");
+    expect(table.stdout).not.toContain("kernel/sim");
   });
 
   it("plan --format parallel: one shard command a line", () => {
