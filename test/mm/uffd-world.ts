@@ -1,12 +1,12 @@
 // A model of userfaultfd over a few processes, for the property tests: what every page of every
-// process holds, which of its PTEs carry uffd-wp (a bit or a marker), how each range is
+// process holds (shmem pages through the page cache of their object), which of its PTEs carry uffd-wp (a bit or a marker), how each range is
 // registered, which anonymous pages share a frame with another process or a pin (the model's
 // frame identities), and whether a page is PageAnonExclusive. Each step drives the kernel and
 // the model side by side; a blocked access is served by a handler that reads the message the
 // model predicts and resolves it the way the step says.
 import { expect } from "vitest";
 import {
-  CowsimError, MAP_FIXED, MAP_SHARED, MADV_DONTNEED, MADV_PAGEOUT, MADV_REMOVE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE,
+  CowsimError, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, MADV_DONTNEED, MADV_PAGEOUT, MADV_REMOVE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE,
   FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE, PM_PRESENT, PM_SWAP, PM_UFFD_WP, PROT_READ, UffdRangeError,
   UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_WP_UNPOPULATED, UFFD_PAGEFAULT_FLAG_MINOR, UFFD_PAGEFAULT_FLAG_WP,
   UFFD_PAGEFAULT_FLAG_WRITE, UFFDIO_COPY_MODE_DONTWAKE, UFFDIO_COPY_MODE_WP, UFFDIO_CONTINUE_MODE_WP,
@@ -20,15 +20,20 @@ export const MISSING = UFFDIO_REGISTER_MODE_MISSING;
 export const WP = UFFDIO_REGISTER_MODE_WP;
 export const MINOR = UFFDIO_REGISTER_MODE_MINOR;
 
-/** The regions every process has: two private anonymous ones (A, B) and a MAP_SHARED memfd (S). */
+/**
+ * The regions every process has: two private anonymous ones (A, B), a MAP_SHARED memfd (S) and
+ * MAP_SHARED anonymous memory (M, shmem too).
+ */
 export const REGIONS = [
   { name: "A", base: 0x7f0000000000, pages: 6, anon: true },
   { name: "B", base: 0x7f0000100000, pages: 4, anon: true },
   { name: "S", base: 0x7f0000200000, pages: 4, anon: false },
+  { name: "M", base: 0x7f0000300000, pages: 4, anon: false },
 ] as const;
-export type Region = 0 | 1 | 2;
+export type Region = 0 | 1 | 2 | 3;
 const ANON_PAGES = REGIONS[0].pages + REGIONS[1].pages;
-const SHM_PAGES = REGIONS[2].pages;
+const FILE_PAGES = REGIONS[2].pages;
+const SHM_PAGES = REGIONS[2].pages + REGIONS[3].pages;
 const MAX_PROCS = 3;
 
 /** How a blocked access is resolved, one choice per block (the last one repeats). */
@@ -40,7 +45,7 @@ export type UffdOp =
   | { op: "unregister" | "dontneed" | "pageout"; who: number; region: Region; page: number; n: number }
   | { op: "wp"; who: number; region: Region; page: number; n: number; on: boolean }
   | { op: "punch"; page: number; n: number }
-  | { op: "remove"; who: number; page: number; n: number }
+  | { op: "remove"; who: number; region: Region; page: number; n: number }
   | { op: "mprotect"; who: number; region: Region; page: number; n: number; ro: boolean }
   | { op: "fork"; who: number; peek: boolean }
   | { op: "exit"; who: number }
@@ -84,7 +89,10 @@ interface PinRec {
 /** What the steps reached, summed over the runs. */
 export type Tally = Record<string, number>;
 
-const gIndex = (r: Region, page: number) => (r === 0 ? page : r === 1 ? REGIONS[0].pages + page : ANON_PAGES + page);
+const gIndex = (r: Region, page: number) => (r === 0 ? page : r === 1 ? REGIONS[0].pages + page : ANON_PAGES + sIndex(r, page));
+/** A shmem page's index in the model's page caches and shmem PTEs: S's pages, then M's. */
+const sIndex = (r: Region, page: number) => (r === 2 ? page : FILE_PAGES + page);
+const regionOfShm = (i: number): [Region, number] => (i < FILE_PAGES ? [2, i] : [3, i - FILE_PAGES]);
 const addrOf = (r: Region, page: number) => REGIONS[r].base + page * PAGE;
 const clampN = (r: Region, page: number, n: number) => Math.max(0, Math.min(n, REGIONS[r].pages - page));
 
@@ -101,7 +109,7 @@ function errnoOf(fn: () => unknown): string | null {
 export class UffdWorld {
   readonly procs: Proc[] = [];
   readonly pins: PinRec[] = [];
-  /** The memfd's page cache: each index's value, or null (a hole). Swapped pages are still there. */
+  /** The page caches of the memfd and of M's object: each index's value, or null (a hole). Swapped pages are still there. */
   readonly cache: (number | null)[] = new Array<number | null>(SHM_PAGES).fill(null);
   readonly file: ShmemFile;
   private nextFrame = 1;
@@ -111,8 +119,9 @@ export class UffdWorld {
     const p = k.spawn();
     for (const r of REGIONS) if (r.anon) p.mmap(r.base, r.pages * PAGE, RW, PRIV | MAP_FIXED);
     this.file = p.memfdCreate("uffd-world");
-    p.ftruncate(this.file, SHM_PAGES * PAGE);
-    p.mmap(REGIONS[2].base, SHM_PAGES * PAGE, RW, MAP_SHARED | MAP_FIXED, this.file, 0);
+    p.ftruncate(this.file, FILE_PAGES * PAGE);
+    p.mmap(REGIONS[2].base, FILE_PAGES * PAGE, RW, MAP_SHARED | MAP_FIXED, this.file, 0);
+    p.mmap(REGIONS[3].base, REGIONS[3].pages * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
     const ctx = p.userfaultfd();
     ctx.api(features);
     this.procs.push({
@@ -158,7 +167,7 @@ export class UffdWorld {
       case "dontneed": this.dontneed(this.pick(o.who), o.region, o.page, o.n); break;
       case "pageout": this.pageout(this.pick(o.who), o.region, o.page, o.n); break;
       case "punch": this.punch(o.page, o.n, null); break;
-      case "remove": this.punch(o.page, o.n, this.pick(o.who)); break;
+      case "remove": this.punch(o.page, o.n, this.pick(o.who), REGIONS[o.region].anon ? 2 : o.region); break;
       case "mprotect": this.mprotect(this.pick(o.who), o.region, o.page, o.n, o.ro); break;
       case "fork": this.fork(this.pick(o.who), o.peek); break;
       case "exit": this.exit(o.who); break;
@@ -205,7 +214,7 @@ export class UffdWorld {
       Object.assign(a, { kind: "page", val: value, pae: true });
       return { done: true, value };
     }
-    const i = page;
+    const i = sIndex(r, page);
     const pte = q.shm[i]!;
     if (!pte.mapped) {
       if (this.cache[i] === null) {
@@ -275,7 +284,7 @@ export class UffdWorld {
     if (reason === "minor") {
       const wp = how === "continue-wp" && (q.mode[g]! & WP) !== 0;
       expect(ctx.continue(addr, PAGE, wp ? UFFDIO_CONTINUE_MODE_WP : 0), at).toBe(PAGE);
-      Object.assign(q.shm[page]!, { mapped: true, wp });
+      Object.assign(q.shm[sIndex(r, page)]!, { mapped: true, wp });
       this.count("resolve-continue");
       return true;
     }
@@ -289,7 +298,7 @@ export class UffdWorld {
       } else {
         expect(ctx.zeropage(addr, PAGE), at).toBe(PAGE);
         if (REGIONS[r].anon) Object.assign(q.anon[g]!, { kind: "zero", wp: false, val: 0, frame: 0 });
-        else { this.cache[page] = 0; Object.assign(q.shm[page]!, { mapped: true, wp: false }); }
+        else { this.cache[sIndex(r, page)] = 0; Object.assign(q.shm[sIndex(r, page)]!, { mapped: true, wp: false }); }
         this.count("resolve-zeropage");
         return true;
       }
@@ -300,7 +309,7 @@ export class UffdWorld {
     expect(ctx.copy(addr, PAGE, { value, mode: (wp ? UFFDIO_COPY_MODE_WP : 0) | (dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0) }), at).toBe(PAGE);
     // mfill_atomic_install_pte(): a marker is overwritten; uffd-wp only with MODE_WP
     if (REGIONS[r].anon) Object.assign(q.anon[g]!, { kind: "page", wp, val: value, frame: this.nextFrame++, pae: true });
-    else { this.cache[page] = value; Object.assign(q.shm[page]!, { mapped: true, wp }); }
+    else { this.cache[sIndex(r, page)] = value; Object.assign(q.shm[sIndex(r, page)]!, { mapped: true, wp }); }
     this.count("resolve-copy");
     return !dontwake;
   }
@@ -333,7 +342,7 @@ export class UffdWorld {
   }
 
   private pte(q: Proc, r: Region, page: number): { wp: boolean } {
-    return REGIONS[r].anon ? q.anon[gIndex(r, page)]! : q.shm[page]!;
+    return REGIONS[r].anon ? q.anon[gIndex(r, page)]! : q.shm[sIndex(r, page)]!;
   }
 
   /** UFFDIO_WRITEPROTECT: mwriteprotect_range() applies VMA by VMA up to the first one not registered for WP (ENOENT). */
@@ -353,7 +362,7 @@ export class UffdWorld {
         const a = q.anon[gIndex(r, i)]!;
         if (a.kind !== "none" || this.features & UFFD_FEATURE_WP_UNPOPULATED) a.wp = true;
       } else {
-        q.shm[i]!.wp = true;
+        q.shm[sIndex(r, i)]!.wp = true;
       }
     }
     if (on) this.count("wp-on");
@@ -371,19 +380,22 @@ export class UffdWorld {
         Object.assign(q.anon[gIndex(r, i)]!, { kind: "none", wp: false, val: 0, frame: 0, pae: null });
       } else {
         // … of shmem leaves a marker where the PTE was protected
-        q.shm[i]!.mapped = false;
+        q.shm[sIndex(r, i)]!.mapped = false;
       }
     }
     this.count("dontneed");
   }
 
-  /** fallocate(PUNCH_HOLE) of the memfd, or (with `q`) MADV_REMOVE of its mapping in q: the page cache drops the pages. */
-  private punch(page: number, n: number, q: Proc | null): void {
-    n = clampN(2, page, n);
+  /**
+   * fallocate(PUNCH_HOLE) of the memfd, or (with `q`) MADV_REMOVE of region `r` in q (the memfd's
+   * mapping or M): the page cache drops the pages.
+   */
+  private punch(page: number, n: number, q: Proc | null, r: Region = 2): void {
+    n = clampN(r, page, n);
     if (n === 0) return;
-    if (q) q.p.madvise(addrOf(2, page), n * PAGE, MADV_REMOVE);
+    if (q) q.p.madvise(addrOf(r, page), n * PAGE, MADV_REMOVE);
     else this.procs[0]!.p.fallocate(this.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page * PAGE, n * PAGE);
-    for (let i = page; i < page + n; i++) {
+    for (let i = sIndex(r, page); i < sIndex(r, page) + n; i++) {
       this.cache[i] = null;
       // unmap_mapping_range(): every mapping's PTE goes, a protected one leaves a marker
       for (const o of this.procs) o.shm[i]!.mapped = false;
@@ -403,11 +415,12 @@ export class UffdWorld {
         if (a.kind === "page" && a.pae === false) a.pae = null;
         continue;
       }
-      const pte = q.shm[i]!;
+      const si = sIndex(r, i);
+      const pte = q.shm[si]!;
       if (!pte.mapped) continue;
       if ((pm[i - page]! & PM_PRESENT) === 0n) {
         // madvise_cold_or_pageout_pte_range() skips a folio another PTE maps too
-        const mappers = this.procs.filter((o) => o.shm[i]!.mapped).length;
+        const mappers = this.procs.filter((o) => o.shm[si]!.mapped).length;
         expect(mappers, `${this.at}: a shmem page mapped ${mappers} times was swapped out`).toBe(1);
         this.count("shmem-swapped");
         // try_to_unmap_one(): pte_install_uffd_wp_if_needed() keeps uffd-wp as a marker
@@ -463,7 +476,7 @@ export class UffdWorld {
       return { ...a, wp, pae: false };
     });
     // vma_needs_copy(): a shared mapping's PTEs are copied only when the child's VMA has uffd-wp
-    const shm = q.shm.map((s, i): ShmPte => ((mode[gIndex(2, i)]! & WP) ? { ...s } : { mapped: false, wp: false }));
+    const shm = q.shm.map((s, i): ShmPte => ((mode[gIndex(...regionOfShm(i))]! & WP) ? { ...s } : { mapped: false, wp: false }));
     this.procs.push({ p: c as Process, ctx, anon, shm, mode, ro: [...q.ro] });
     this.count(eventFork ? "fork-with-event" : "fork");
   }
@@ -663,8 +676,8 @@ export class UffdWorld {
             if (a.kind !== "none") expect(populated, `${where} populated`).toBe(true);
             if (pfn !== null) expect(k.core.tag(pfn), `${where} holds`).toBe(a.val);
           } else {
-            expect((e & PM_PRESENT) !== 0n, `${where} mapped`).toBe(q.shm[i]!.mapped);
-            if (pfn !== null) expect(k.core.tag(pfn), `${where} holds`).toBe(this.cache[i]);
+            expect((e & PM_PRESENT) !== 0n, `${where} mapped`).toBe(q.shm[sIndex(r, i)]!.mapped);
+            if (pfn !== null) expect(k.core.tag(pfn), `${where} holds`).toBe(this.cache[sIndex(r, i)]);
           }
         }
       }

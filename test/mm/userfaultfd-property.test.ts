@@ -153,7 +153,7 @@ describe.each(STRATEGIES)("uffd-wp over random sequences (%s)", (strategy) => {
 // for a uffd-wp message; every MOVE that moved a page moved one nobody else could observe, and
 // every MOVE of an observed page failed with EBUSY, changing nothing.
 const WORLD_RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? (process.env.CI ? 60 : 40));
-const region = fc.constantFrom<Region>(0, 1, 2);
+const region = fc.constantFrom<Region>(0, 1, 2, 3);
 const anonRegion = fc.constantFrom<Region>(0, 1);
 const wpage = fc.nat(5);
 const wn = fc.integer({ min: 1, max: 3 });
@@ -161,24 +161,25 @@ const who = fc.nat(2);
 const resolve = fc.constantFrom<Resolve>("copy", "copy-wp", "copy-dontwake", "zeropage", "continue", "continue-wp", "wp-off", "wp-off-dontwake", "wake");
 const registerMode = fc.constantFrom(MISSING, WP, WP, MISSING | WP, MINOR, MINOR | WP, MISSING | MINOR);
 const worldOp: fc.Arbitrary<UffdOp> = fc.oneof(
-  { weight: 14, arbitrary: fc.record({ op: fc.constant("access" as const), who, region: fc.constantFrom<Region>(0, 0, 1, 2), page: wpage, write: fc.constantFrom(true, true, false), value: fc.integer({ min: 1, max: 999 }), res: fc.array(resolve, { minLength: 1, maxLength: 3 }) }) },
+  { weight: 14, arbitrary: fc.record({ op: fc.constant("access" as const), who, region: fc.constantFrom<Region>(0, 0, 1, 2, 3), page: wpage, write: fc.constantFrom(true, true, false), value: fc.integer({ min: 1, max: 999 }), res: fc.array(resolve, { minLength: 1, maxLength: 3 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("register" as const), who, region, page: wpage, n: fc.integer({ min: 1, max: 6 }), mode: registerMode }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom("unregister" as const, "dontneed" as const, "pageout" as const), who, region, page: wpage, n: wn }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant("wp" as const), who, region, page: wpage, n: fc.integer({ min: 1, max: 6 }), on: fc.constantFrom(true, true, false) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("dontneed" as const), who, region, page: wpage, n: wn }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("pageout" as const), who, region, page: wpage, n: wn }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("punch" as const), page: fc.nat(3), n: wn }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("remove" as const), who, page: fc.nat(3), n: wn }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("remove" as const), who, region: fc.constantFrom<Region>(2, 3), page: fc.nat(3), n: wn }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("mprotect" as const), who, region: anonRegion, page: wpage, n: wn, ro: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("fork" as const), who, peek: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("exit" as const), who }) },
-  { weight: 5, arbitrary: fc.record({ op: fc.constant("move" as const), who, src: fc.constantFrom<Region>(0, 1, 1, 1, 2), srcPage: wpage, dst: fc.constantFrom<Region>(0, 0, 0, 0, 1, 2), dstPage: wpage, n: wn, holes: fc.boolean() }) },
+  { weight: 5, arbitrary: fc.record({ op: fc.constant("move" as const), who, src: fc.constantFrom<Region>(0, 1, 1, 1, 2, 3), srcPage: wpage, dst: fc.constantFrom<Region>(0, 0, 0, 0, 1, 2, 3), dstPage: wpage, n: wn, holes: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("pin" as const), who, region: anonRegion, page: wpage, n: wn, write: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("unpin" as const), which: fc.nat() }) },
 );
 
 /** Each region's first registration (0: none). */
-const firstModes = fc.tuple(fc.constantFrom(WP, WP, MISSING | WP, MISSING), fc.constantFrom(0, 0, WP), fc.constantFrom(0, MISSING, WP, MINOR, MINOR | WP, MISSING | WP));
+const shmemMode = fc.constantFrom(0, MISSING, WP, MINOR, MINOR | WP, MISSING | WP);
+const firstModes = fc.tuple(fc.constantFrom(WP, WP, MISSING | WP, MISSING), fc.constantFrom(0, 0, WP), shmemMode, shmemMode);
 
 function runWorld(features: number, modes: readonly number[], filled: readonly boolean[], ops: readonly UffdOp[], tally: Tally): void {
   const k = createKernel({ strategy: "anon-exclusive", memory: "4M", swap: "2M", build: BUILD });
@@ -186,8 +187,8 @@ function runWorld(features: number, modes: readonly number[], filled: readonly b
   modes.forEach((mode, r) => { if (mode) w.apply({ op: "register", who: 0, region: r as Region, page: 0, n: 6, mode }, 0); });
   // pages written before the steps: something to protect, zap, swap, share and move
   filled.forEach((yes, i) => {
-    const region: Region = i < 6 ? 0 : i < 10 ? 1 : 2;
-    const page = i < 6 ? i : i < 10 ? i - 6 : i - 10;
+    const region: Region = i < 6 ? 0 : i < 10 ? 1 : i < 14 ? 2 : 3;
+    const page = i < 6 ? i : i < 10 ? i - 6 : i < 14 ? i - 10 : i - 14;
     if (yes) w.apply({ op: "access", who: 0, region, page, write: true, value: 100 + i, res: ["copy"] }, 0);
   });
   ops.forEach((o, i) => w.apply(o, i + 1));
@@ -200,7 +201,7 @@ describe("the userfaultfd model over random sequences (anon-exclusive, Linux 6.1
     fc.assert(fc.property(
       fc.constantFrom(0, UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_WP_UNPOPULATED, UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_WP_UNPOPULATED),
       firstModes,
-      fc.array(fc.boolean(), { minLength: 14, maxLength: 14 }),
+      fc.array(fc.boolean(), { minLength: 18, maxLength: 18 }),
       fc.array(worldOp, { minLength: 10, maxLength: 50, size: "max" }),
       (features, modes, filled, ops) => runWorld(features | UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_MOVE, modes, filled, ops, tally),
     ), { numRuns: WORLD_RUNS, seed: SEED });
