@@ -13,6 +13,7 @@ import {
 import { BUILD } from "../helpers.js";
 import { STRATEGIES, RW, PRIV, PAGE } from "./helpers.js";
 import { UffdWorld, MISSING, WP, MINOR, type Region, type Resolve, type Tally, type UffdOp } from "./uffd-world.js";
+import { kernel } from "./helpers.js";
 
 const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 60);
 const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261202);
@@ -209,5 +210,38 @@ describe("the userfaultfd model over random sequences (anon-exclusive, Linux 6.1
     for (const what of ["wp-write-blocked", "block-missing", "block-minor", "move-page", "move-ebusy-observed", "fork-with-event", "fork-peek", "shmem-swapped", "pin"]) {
       expect(tally[what], what).toBeGreaterThan(0);
     }
+  });
+});
+
+describe("what the model's sequences found", () => {
+  it("registered again without WP, a page keeps its stale uffd-wp bit; the write needs no handler and leaves the bit (wp_page_reuse())", () => {
+    // userfaultfd_register_range() replaces the modes and leaves the bits; do_wp_page() asks no
+    // handler (!userfaultfd_wp()), and wp_page_reuse()'s ptep_set_access_flags() keeps the bit
+    // on the now writable PTE — page_table_check_pte_flags() only sees set_ptes()
+    const k = kernel("anon-exclusive", { swap: "2M" });
+    const p = k.spawn();
+    const a = p.mmap(null, 2 * PAGE, RW, PRIV);
+    const uffd = p.userfaultfd();
+    uffd.api();
+    uffd.register(a, 2 * PAGE, UFFDIO_REGISTER_MODE_WP);
+    p.write(a, 1);
+    p.write(a + PAGE, 2);
+    uffd.writeprotect(a, 2 * PAGE, UFFDIO_WRITEPROTECT_MODE_WP);
+    p.madvise(a + PAGE, PAGE, MADV_PAGEOUT);
+    uffd.register(a, 2 * PAGE, MISSING);
+    const wp = () => p.pagemap(a, 2).map((e) => (e & PM_UFFD_WP) !== 0n);
+    expect(wp()).toEqual([true, true]);
+    expect(p.access(true, a, 5).state).toBe("done");
+    // the swap entry's bit comes back with the page (do_swap_page()), and stays the same way
+    expect(p.read(a + PAGE)).toBe(2);
+    expect(p.access(true, a + PAGE, 6).state).toBe("done");
+    expect(uffd.messages).toEqual([]);
+    expect(wp()).toEqual([true, true]);
+    expect([p.read(a), p.read(a + PAGE)]).toEqual([5, 6]);
+    // UFFDIO_UNREGISTER clears uffd-wp only in a VMA with VM_UFFD_WP (userfaultfd_clear_vma())
+    uffd.unregister(a, 2 * PAGE);
+    expect(wp()).toEqual([true, true]);
+    expect(k.checkInvariants()).toEqual([]);
+    expect(k.findings).toEqual([]);
   });
 });
