@@ -8,7 +8,7 @@ import { expect } from "vitest";
 import {
   CowsimError, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, MADV_DONTNEED, MADV_PAGEOUT, MADV_REMOVE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE,
   FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE, PM_PRESENT, PM_SWAP, PM_UFFD_WP, PROT_READ, UffdRangeError,
-  UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_WP_UNPOPULATED, UFFD_PAGEFAULT_FLAG_MINOR, UFFD_PAGEFAULT_FLAG_WP,
+  UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_WP_UNPOPULATED, UFFD_PAGEFAULT_FLAG_MINOR, UFFD_PAGEFAULT_FLAG_WP,
   UFFD_PAGEFAULT_FLAG_WRITE, UFFDIO_COPY_MODE_DONTWAKE, UFFDIO_COPY_MODE_WP, UFFDIO_CONTINUE_MODE_WP,
   UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, UFFDIO_REGISTER_MODE_MINOR, UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP,
   UFFDIO_WRITEPROTECT_MODE_DONTWAKE, UFFDIO_WRITEPROTECT_MODE_WP,
@@ -133,8 +133,8 @@ export class UffdWorld {
     });
   }
 
-  private count(what: string): void {
-    this.tally[what] = (this.tally[what] ?? 0) + 1;
+  private count(what: string, n = 1): void {
+    this.tally[what] = (this.tally[what] ?? 0) + n;
   }
 
   private pick(who: number): Proc {
@@ -370,10 +370,30 @@ export class UffdWorld {
 
   // ---- zap, punch, swap ------------------------------------------------------------------------
 
+  /**
+   * userfaultfd_remove(): MADV_DONTNEED and MADV_REMOVE tell each VMA's userfaultfd with
+   * EVENT_REMOVE of the part of the range in that VMA, and mfill and move ioctls fail with
+   * EAGAIN until the events are read. Runs `fn` and reads them.
+   */
+  private removing(q: Proc, r: Region, page: number, n: number, fn: () => void): void {
+    const start = addrOf(r, page);
+    const end = start + n * PAGE;
+    const want = q.p.vmas.overlapping(start, end)
+      .filter((v) => v.uffdCtx !== null && (v.uffdCtx.features & UFFD_FEATURE_EVENT_REMOVE) !== 0)
+      .map((v) => ({ event: "remove", start: Math.max(start, v.start), end: Math.min(end, v.end) }));
+    fn();
+    if (want.length === 0) return;
+    const ctx = q.ctx!;
+    expect(errnoOf(() => ctx.move(addrOf(0, 0), addrOf(1, 0), PAGE)), this.at).toBe("EAGAIN");
+    expect(errnoOf(() => ctx.zeropage(start, PAGE)), this.at).toBe("EAGAIN");
+    for (const m of want) expect(ctx.read(), this.at).toEqual(m);
+    this.count("remove-event", want.length);
+  }
+
   private dontneed(q: Proc, r: Region, page: number, n: number): void {
     n = clampN(r, page, n);
     if (n === 0) return;
-    q.p.madvise(addrOf(r, page), n * PAGE, MADV_DONTNEED);
+    this.removing(q, r, page, n, () => q.p.madvise(addrOf(r, page), n * PAGE, MADV_DONTNEED));
     for (let i = page; i < page + n; i++) {
       if (REGIONS[r].anon) {
         // zap_install_uffd_wp_if_needed(): a zap of anonymous memory drops everything, markers too
@@ -393,7 +413,7 @@ export class UffdWorld {
   private punch(page: number, n: number, q: Proc | null, r: Region = 2): void {
     n = clampN(r, page, n);
     if (n === 0) return;
-    if (q) q.p.madvise(addrOf(r, page), n * PAGE, MADV_REMOVE);
+    if (q) this.removing(q, r, page, n, () => q.p.madvise(addrOf(r, page), n * PAGE, MADV_REMOVE));
     else this.procs[0]!.p.fallocate(this.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page * PAGE, n * PAGE);
     for (let i = sIndex(r, page); i < sIndex(r, page) + n; i++) {
       this.cache[i] = null;

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import {
   createKernel, MADV_DONTNEED, MADV_PAGEOUT, PM_UFFD_WP, PROT_READ, type StrategyId,
   UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_WP_UNPOPULATED, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP,
-  UFFD_PAGEFAULT_FLAG_WRITE, UFFD_PAGEFAULT_FLAG_WP, UFFD_FEATURE_MINOR_SHMEM, UFFD_FEATURE_WP_HUGETLBFS_SHMEM, UFFD_FEATURE_MOVE,
+  UFFD_PAGEFAULT_FLAG_WRITE, UFFD_PAGEFAULT_FLAG_WP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_MINOR_SHMEM, UFFD_FEATURE_WP_HUGETLBFS_SHMEM, UFFD_FEATURE_MOVE,
 } from "../../src/index.js";
 import { BUILD } from "../helpers.js";
 import { STRATEGIES, RW, PRIV, PAGE } from "./helpers.js";
@@ -200,14 +200,15 @@ describe("the userfaultfd model over random sequences (anon-exclusive, Linux 6.1
   it("no protected write without a uffd-wp message; MOVE never moves an observed page; invariants, COW and contents hold", () => {
     const tally: Tally = {};
     fc.assert(fc.property(
-      fc.constantFrom(0, UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_WP_UNPOPULATED, UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_WP_UNPOPULATED),
+      fc.tuple(fc.constantFrom(0, UFFD_FEATURE_EVENT_FORK), fc.constantFrom(0, UFFD_FEATURE_WP_UNPOPULATED), fc.constantFrom(0, 0, UFFD_FEATURE_EVENT_REMOVE))
+        .map(([a, b, c]) => a | b | c),
       firstModes,
       fc.array(fc.boolean(), { minLength: 18, maxLength: 18 }),
       fc.array(worldOp, { minLength: 10, maxLength: 50, size: "max" }),
       (features, modes, filled, ops) => runWorld(features | UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_MOVE, modes, filled, ops, tally),
     ), { numRuns: WORLD_RUNS, seed: SEED });
     // the sequences reach what the properties are about
-    for (const what of ["wp-write-blocked", "block-missing", "block-minor", "move-page", "move-ebusy-observed", "fork-with-event", "fork-peek", "shmem-swapped", "pin"]) {
+    for (const what of ["wp-write-blocked", "block-missing", "block-minor", "move-page", "move-ebusy-observed", "fork-with-event", "fork-peek", "remove-event", "shmem-swapped", "pin"]) {
       expect(tally[what], what).toBeGreaterThan(0);
     }
   });
