@@ -35,6 +35,8 @@ const ANON_PAGES = REGIONS[0].pages + REGIONS[1].pages;
 const FILE_PAGES = REGIONS[2].pages;
 const SHM_PAGES = REGIONS[2].pages + REGIONS[3].pages;
 const MAX_PROCS = 3;
+/** A pagemap swap entry's type and offset. */
+const SWAP_ENTRY = (1n << 55n) - 1n;
 
 /** How a blocked access is resolved, one choice per block (the last one repeats). */
 export type Resolve = "copy" | "copy-wp" | "copy-dontwake" | "zeropage" | "continue" | "continue-wp" | "wp-off" | "wp-off-dontwake" | "wake";
@@ -534,11 +536,11 @@ export class UffdWorld {
     // the kernel's frames and swap entries by address, moved along as the pages move (an
     // overlapping move is sequential: a page moved may move again)
     const pfnAt = new Map<number, number | null>();
-    const swapAt = new Map<number, boolean>();
+    const swapAt = new Map<number, bigint | null>();
     for (let i = 0; i < n; i++) {
       for (const [base, e] of [[src, before[0]![i]!], [dst, before[1]![i]!]] as const) {
         pfnAt.set(base + i * PAGE, q.p.pfnAt(base + i * PAGE));
-        swapAt.set(base + i * PAGE, (e & PM_SWAP) !== 0n);
+        swapAt.set(base + i * PAGE, e & PM_SWAP ? e & SWAP_ENTRY : null);
       }
     }
     let moved = 0;
@@ -579,20 +581,23 @@ export class UffdWorld {
         expect(must, `${at}: page ${i} moved`).toBeNull();
         const from = src + i * PAGE;
         const to = dst + i * PAGE;
-        const swapped = swapAt.get(from)!;
+        const entry = swapAt.get(from)!;
+        const swapped = entry !== null;
         if (s.kind === "page") {
-          // the kernel's view too: no other process maps the frame, no pin holds it
+          // the kernel's view too: no other process maps the frame or holds the swap entry, no pin holds it
           const pfn = pfnAt.get(from)!;
-          if (pfn !== null) {
-            for (const other of this.procs) {
-              if (other === q) continue;
-              for (const [ri, reg] of REGIONS.entries()) {
-                if (!reg.anon) continue;
-                for (let j = 0; j < reg.pages; j++) expect(other.p.pfnAt(addrOf(ri as Region, j)), `${at}: pfn ${pfn} moved while pid ${other.p.pid} maps it`).not.toBe(pfn);
+          for (const other of this.procs) {
+            if (other === q) continue;
+            for (const [ri, reg] of REGIONS.entries()) {
+              if (!reg.anon) continue;
+              const pm = other.p.pagemap(reg.base, reg.pages);
+              for (let j = 0; j < reg.pages; j++) {
+                if (pfn !== null) expect(other.p.pfnAt(addrOf(ri as Region, j)), `${at}: pfn ${pfn} moved while pid ${other.p.pid} maps it`).not.toBe(pfn);
+                if (entry !== null && pm[j]! & PM_SWAP) expect(pm[j]! & SWAP_ENTRY, `${at}: a swap entry moved while pid ${other.p.pid} has it`).not.toBe(entry);
               }
             }
-            for (const pin of this.pins) expect(pin.pin.pfns, `${at}: pfn ${pfn} moved while pinned`).not.toContain(pfn);
           }
+          if (pfn !== null) for (const pin of this.pins) expect(pin.pin.pfns, `${at}: pfn ${pfn} moved while pinned`).not.toContain(pfn);
           // move_present_pte() builds a new PTE (no uffd-wp); move_swap_pte() moves the entry with its bit
           Object.assign(d, { kind: "page", val: s.val, frame: s.frame, pae: true, wp: swapped ? s.wp : false });
           this.count(swapped ? "move-swap" : "move-page");
@@ -605,9 +610,9 @@ export class UffdWorld {
         if (s.kind !== "none") {
           Object.assign(s, { kind: "none", wp: false, val: 0, frame: 0, pae: null });
           pfnAt.set(to, pfnAt.get(from)!);
-          swapAt.set(to, swapped);
+          swapAt.set(to, entry);
           pfnAt.set(from, null);
-          swapAt.set(from, false);
+          swapAt.set(from, null);
         }
         continue;
       }
@@ -621,7 +626,7 @@ export class UffdWorld {
         expect([q.p.pagemap(src, n), q.p.pagemap(dst, n)], at).toEqual(before);
       } else {
         expect(errno, at).toBe("EAGAIN");
-        this.movedWithoutCopy(q, pfnAt);
+        this.movedWithoutCopy(q, pfnAt, swapAt);
       }
       if (must === "EBUSY") this.count(this.isObserved(s.frame, q, sg + i) ? "move-ebusy-observed" : "move-ebusy-not-exclusive");
       else if (must) this.count(`move-${must.toLowerCase()}`);
@@ -629,12 +634,16 @@ export class UffdWorld {
     }
     expect(errno, at).toBeNull();
     expect(moved, at).toBe(len);
-    this.movedWithoutCopy(q, pfnAt);
+    this.movedWithoutCopy(q, pfnAt, swapAt);
   }
 
-  /** The frames moved are the frames the destination maps now: nothing was copied. */
-  private movedWithoutCopy(q: Proc, pfnAt: ReadonlyMap<number, number | null>): void {
+  /** The frames and swap entries moved are those the destination has now: nothing was copied. */
+  private movedWithoutCopy(q: Proc, pfnAt: ReadonlyMap<number, number | null>, swapAt: ReadonlyMap<number, bigint | null>): void {
     for (const [addr, pfn] of pfnAt) expect(q.p.pfnAt(addr), `${this.at}: the frame at 0x${addr.toString(16)}`).toBe(pfn);
+    for (const [addr, entry] of swapAt) {
+      const e = q.p.pagemap(addr, 1)[0]!;
+      expect(e & PM_SWAP ? e & SWAP_ENTRY : null, `${this.at}: the swap entry at 0x${addr.toString(16)}`).toBe(entry);
+    }
   }
 
   // ---- GUP pins ---------------------------------------------------------------------------------
