@@ -18,7 +18,7 @@ import {
   pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkuffd_wp, pte_mksoft_dirty, pfn_pte,
   pmd_leaf, is_swap_pte, is_pte_marker_entry, is_migration_entry, is_hwpoison_entry, swp_type, MAX_SWAPFILES, _PAGE_PRESENT,
   _PAGE_USER, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_SPECIAL,
-  _PAGE_SOFT_DIRTY, _PAGE_TABLE,
+  _PAGE_SOFT_DIRTY, _PAGE_TABLE, _PAGE_UFFD_WP,
 } from "./pte";
 import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pteIndex,
@@ -395,7 +395,11 @@ export function wp_page_reuse(ctx: u32, mm: u32, va: f64, flags: u32, anonVma: u
   }
   // ptep_set_access_flags(): only ever adds permissions and A/D
   const bits: u64 = _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY;
-  page_table_check_pte_set(a, pte | bits);
+  // page_table_check_pte_flags() sees set_ptes() only, not ptep_set_access_flags(): a uffd-wp
+  // bit left behind when the VMA was registered again without WP (userfaultfd_register_range()
+  // replaces the modes, the bits stay; do_wp_page() then asks no handler) stays on the PTE made
+  // writable here, as in Linux
+  page_table_check_pte_set(a, (pte | bits) & ~_PAGE_UFFD_WP);
   atomic.or<u64>(slot, bits);
   count_vm_events(FAULT_WP_REUSE, 1);
   return 0;
