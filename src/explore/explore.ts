@@ -77,21 +77,24 @@ export interface ExploreOptions {
   readonly models?: readonly ModelName[];
   /** Keep a witness (default true). */
   readonly witness?: boolean;
+  /** States over every register and location, not only the condition's (for comparing searches). */
+  readonly observeAll?: boolean;
 }
 
 /** The locations a result block shows: the condition's and `locations [...]`, registers first. */
-export function observedAtoms(p: Program): Atom[] {
+export function observedAtoms(p: Program, all = false): Atom[] {
   const seen = new Map<string, Atom>();
-  for (const a of [...atoms(p.condition.prop), ...p.locations]) seen.set(atomKey(a), { ...a, val: 0 });
+  const every: Atom[] = all ? [...p.threads.flatMap((t) => t.regs.map((name) => ({ tid: t.id, name, val: 0 }))), ...[...p.init.keys()].map((name) => ({ tid: null, name, val: 0 }))] : [];
+  for (const a of [...atoms(p.condition.prop), ...p.locations, ...every]) seen.set(atomKey(a), { ...a, val: 0 });
   return [...seen.values()].sort((a, b) => {
     if ((a.tid === null) !== (b.tid === null)) return a.tid === null ? 1 : -1;
     if (a.tid !== b.tid) return a.tid! - b.tid!;
     return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   });
 }
-const atomKey = (a: Atom): string => (a.tid === null ? a.name : `${a.tid}:${a.name}`);
+export const atomKey = (a: Atom): string => (a.tid === null ? a.name : `${a.tid}:${a.name}`);
 
-interface Final { readonly regs: readonly ReadonlyMap<string, number>[]; readonly mem: ReadonlyMap<string, number> }
+export interface Final { readonly regs: readonly ReadonlyMap<string, number>[]; readonly mem: ReadonlyMap<string, number> }
 
 function evalProp(p: Prop, f: Final): boolean {
   switch (p.k) {
@@ -103,7 +106,7 @@ function evalProp(p: Prop, f: Final): boolean {
     case "atom": return valueOf(p.atom, f) === p.atom.val;
   }
 }
-const valueOf = (a: Atom, f: Final): number => (a.tid === null ? f.mem.get(a.name)! : f.regs[a.tid]!.get(a.name)!);
+export const valueOf = (a: Atom, f: Final): number => (a.tid === null ? f.mem.get(a.name)! : f.regs[a.tid]!.get(a.name)!);
 
 /** Builds the static relations of one combination of thread traces. */
 function buildStatic(events: readonly Event[]): StaticGraph {
@@ -218,7 +221,7 @@ export function explore(prog: Program, opts: ExploreOptions = {}): ExploreResult
   const domain = valueDomains(prog);
   const perThread = prog.threads.map((t) => threadTraces(prog, t, domain));
   const locs = [...prog.init.keys()];
-  const observed = observedAtoms(prog);
+  const observed = observedAtoms(prog, opts.observeAll);
   const acc = models.map(() => ({ states: new Map<string, { count: number; holds: boolean }>(), pos: 0, neg: 0, witness: null as Witness | null }));
   let candidates = 0;
 
@@ -270,9 +273,16 @@ export function explore(prog: Program, opts: ExploreOptions = {}): ExploreResult
       pick[i]!++;
     }
   };
+  // most combinations of traces have a load of a value no store of the combination writes (the
+  // domains over-approximate): a cheap test on (location, value) keys skips them
+  const key = (loc: string, v: number) => `${loc}=${v}`;
+  const need = perThread.map((trs) => trs.map((tr) => tr.events.filter((e) => e.kind === "R" && e.val !== prog.init.get(e.loc)).map((e) => key(e.loc, e.val))));
+  const have = perThread.map((trs) => trs.map((tr) => new Set(tr.events.filter((e) => e.kind === "W").map((e) => key(e.loc, e.val)))));
+  const chosen: number[] = [];
+  const feasible = (): boolean => chosen.every((ti, tid) => need[tid]![ti]!.every((k) => chosen.some((tj, t2) => have[t2]![tj]!.has(k))));
   const rec = (tid: number): void => {
-    if (tid === perThread.length) { visit(); return; }
-    for (const tr of perThread[tid]!) { combo[tid] = tr; rec(tid + 1); }
+    if (tid === perThread.length) { if (feasible()) visit(); return; }
+    perThread[tid]!.forEach((tr, i) => { combo[tid] = tr; chosen[tid] = i; rec(tid + 1); });
   };
   rec(0);
 
@@ -299,7 +309,12 @@ function witness(
   model: ModelName, g: StaticGraph, c: Candidate, events: readonly Event[], perLoc: readonly LocChoice[][],
   pick: readonly number[], state: string,
 ): Witness {
-  const order = explainingOrder(model, g, c).linearize().filter((i) => events[i]!.tid >= 0);
+  // fences are no events a reader follows; an RMW prints as one step, where its store lands
+  const base = new Map<number, number>();
+  events.forEach((e, i) => { if (e.tid >= 0 && !base.has(e.tid)) base.set(e.tid, i); });
+  const order = explainingOrder(model, g, c).linearize()
+    .filter((i) => events[i]!.tid >= 0 && events[i]!.kind !== "F" && !(events[i]!.kind === "R" && events[i]!.rmw))
+    .flatMap((i) => { const e = events[i]!; return e.rmwRead === undefined ? [i] : [base.get(e.tid)! + e.rmwRead, i]; });
   const from = new Map<number, number>();
   const co = new Map<string, Event[]>();
   perLoc.forEach((chs, li) => {

@@ -74,7 +74,7 @@ function formatWitness(p: Program, m: ModelResult, w: Witness): string[] {
     const sameInsn = e.tid === lastTid && e.line === lastLine && e.line > 0;
     lastLine = e.line; lastTid = e.tid;
     const from = e.kind === "R" ? (s.from ? ` (from P${s.from.tid} ${eventName(s.from)})` : " (initial value)") : "";
-    const ahead = s.ahead.length > 0 ? `  — before ${s.ahead.map(eventName).join(", ")}` : "";
+    const ahead = s.ahead.length > 0 ? `  — before ${[...new Set(s.ahead.map(eventName))].join(", ")}` : "";
     const line = `${access(e)}${from}${ahead}`;
     if (sameInsn) { out[out.length - 1] += `; ${line}`; continue; }
     out.push(`  ${String(n++).padStart(2)}. P${e.tid} ${(e.label ?? "").padEnd(4)} ${source(p, e.line).padEnd(34)} ${line}`);

@@ -187,11 +187,15 @@ export function valueDomains(prog: Program): Map<string, number[]> {
   const dom = new Map<string, Set<number>>();
   for (const [l, v] of prog.init) dom.set(l, new Set([v]));
   const asArrays = () => new Map([...dom].map(([l, s]) => [l, [...s].sort((a, b) => a - b)]));
-  for (let round = 0; round < 64; round++) {
+  // an execution has at most as many stores as its threads' longest traces together: no chain of
+  // values derived store from store is longer, so that many rounds reach every real value
+  let rounds = 1;
+  for (let round = 0; round < rounds; round++) {
     let changed = false;
     const cur = asArrays();
     let stores = 0;
     for (const t of prog.threads) {
+      let most = 0;
       for (const tr of threadTraces(prog, t, cur)) {
         let n = 0;
         for (const e of tr.events) {
@@ -200,13 +204,15 @@ export function valueDomains(prog: Program): Map<string, number[]> {
           const s = dom.get(e.loc)!;
           if (!s.has(e.val)) { s.add(e.val); changed = true; }
         }
-        stores = Math.max(stores, n);
+        most = Math.max(most, n);
       }
+      stores += most;
       if ([...dom.values()].some((s) => s.size > 64)) {
         throw new ExploreError(prog.file, t.body[0]?.line ?? 1, "the values a location can hold do not stay few (at most 64): the test is too large to explore");
       }
     }
-    if (!changed || round > stores * prog.threads.length + 1) return asArrays();
+    if (!changed) break;
+    rounds = Math.max(rounds, stores + 1);
   }
   return asArrays();
 }
