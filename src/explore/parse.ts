@@ -355,7 +355,7 @@ class Parser {
     const start = this.p;
     const prop = this.prop();
     const text = this.toks.slice(start, this.p).map((t) => t.v).join(" ")
-      .replace(/\( /g, "(").replace(/ \)/g, ")").replace(/ : /g, ":").replace(/ = /g, "=");
+      .replace(/\( /g, "(").replace(/ \)/g, ")").replace(/~ /g, "~").replace(/ : /g, ":").replace(/ = /g, "=");
     if (this.tok.t !== "eof") this.err(`unexpected '${this.tok.v}' after the final condition`);
     return { cond: { quant, prop, text }, locations };
   }

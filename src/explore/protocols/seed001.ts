@@ -40,6 +40,8 @@ export interface Step {
 export interface Barrier {
   readonly id: BarrierId;
   readonly fence: "smp_mb()" | "smp_mb__after_atomic()" | "smp_rmb()";
+  /** What the kernel calls it besides (the seed: "conceptually a smp_wmb()"). */
+  readonly aka?: string;
   readonly kernel: string;
   readonly pairsWith: BarrierId;
   /** What it forbids, in the seed's words. */
@@ -73,7 +75,7 @@ export const BARRIERS: readonly Barrier[] = [
   { id: "A1-A2", fence: "smp_mb()", kernel: "__folio_try_share_anon_rmap()", pairsWith: "B3-B4",
     buys: "the PTE is cleared before the pin is checked: with B3-B4, GUP-fast sees the PTE change or the clearer sees the pin (store buffering)",
     wasm: { file: "assembly/rmap.ts", fn: "folio_try_share_anon_rmap_pte", after: null, before: "folio_maybe_dma_pinned(" } },
-  { id: "A3-A4", fence: "smp_mb__after_atomic()", kernel: "__folio_try_share_anon_rmap() (conceptually smp_wmb())", pairsWith: "B4-B5",
+  { id: "A3-A4", fence: "smp_mb__after_atomic()", aka: "smp_wmb()", kernel: "__folio_try_share_anon_rmap() (conceptually smp_wmb())", pairsWith: "B4-B5",
     buys: "PageAnonExclusive is clear before the PTE is restored: with B4-B5, a GUP-fast that sees the restored PTE sees the flag clear (message passing)",
     wasm: { file: "assembly/rmap.ts", fn: "folio_try_share_anon_rmap_pte", after: "ClearPageAnonExclusive(", before: null } },
   { id: "B3-B4", fence: "smp_mb__after_atomic()", kernel: "try_grab_folio_fast()", pairsWith: "A1-A2",
@@ -81,7 +83,7 @@ export const BARRIERS: readonly Barrier[] = [
     wasm: { file: "assembly/gup.ts", fn: "grabFolio", after: "folio_ref_try_add(", before: "return true" } },
   { id: "B4-B5", fence: "smp_rmb()", kernel: "gup_must_unshare()", pairsWith: "A3-A4",
     buys: "the PTE is re-read before PageAnonExclusive is read",
-    wasm: { file: "assembly/gup.ts", fn: "mustUnshare", after: "folio_test_anon(", before: "PageAnonExclusive(" } },
+    wasm: { file: "assembly/gup.ts", fn: "mustUnshare", after: "folio_test_anon(", before: "return !PageAnonExclusive(" } },
 ];
 
 export type PteCase = "writable" | "readonly";
