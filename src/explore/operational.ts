@@ -67,9 +67,11 @@ export function interleavings(prog: Program, model: "sc" | "tso"): InterleavingR
       const fwd = cpu.buf.filter(([l]) => l === e.loc);
       const v = fwd.length > 0 ? fwd[fwd.length - 1]![1] : mem.get(e.loc)!;
       const fed = [...cpu.fed, v];
-      if (!e.rmw) { push(tid, { ...cpu, fed, pos: cpu.pos + 1 }, mem); return; }
-      // an RMW: its store, computed from the value read, lands in the same step
-      const w = replay(tid, fed).events[cpu.pos + 1]!;
+      // whether an RMW stores (a cmpxchg may fail) and what, depends on the value read
+      const now = replay(tid, fed).events;
+      if (!now[cpu.pos]!.rmw) { push(tid, { ...cpu, fed, pos: cpu.pos + 1 }, mem); return; }
+      // an RMW: its store lands in the same step
+      const w = now[cpu.pos + 1]!;
       push(tid, { ...cpu, fed, pos: cpu.pos + 2 }, new Map(mem).set(w.loc, w.val));
     });
     if (!moved) {

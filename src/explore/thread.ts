@@ -40,7 +40,7 @@ const union = (a: readonly number[], b: readonly number[]): number[] => (b.lengt
  * Runs `t` once; `pick(loc)` gives the value each load (in order) returns. Pure: the same picks
  * give the same trace.
  */
-export function runThread(prog: Program, t: Thread, pick: (loc: string) => number): ThreadTrace {
+export function runThread(prog: Program, t: Thread, pick: (loc: string, index: number) => number): ThreadTrace {
   const events: ThreadEvent[] = [];
   const regs = new Map<string, Val>();
   for (const r of t.regs) regs.set(r, { v: prog.regInit.get(`${t.id}:${r}`) ?? 0, deps: [] });
@@ -61,7 +61,7 @@ export function runThread(prog: Program, t: Thread, pick: (loc: string) => numbe
         fence(op.kind, op.line);
         return { v: 0, deps: [] };
       case "load": {
-        const v = pick(op.loc);
+        const v = pick(op.loc, events.length);
         const i = push({ kind: "R", loc: op.loc, val: v, ord: op.ord, rmw: false, noreturn: false, locked: false, data: [], line: op.line });
         return { v, deps: [i] };
       }
@@ -73,13 +73,16 @@ export function runThread(prog: Program, t: Thread, pick: (loc: string) => numbe
       case "rmw": {
         const arg = expr(op.arg);
         const expect = op.expect === undefined ? undefined : expr(op.expect);
-        const old = pick(op.loc);
+        const old = pick(op.loc, events.length);
         const writes = op.kind !== "cmpxchg" || old === expect!.v;
         const nv = op.kind === "add" ? (old + arg.v) | 0 : arg.v;
         // linux-kernel.def: a fully ordered RMW is a fence on either side; a failed cmpxchg
-        // orders nothing (it is a plain once read)
-        const full = op.ord === "mb" && writes;
-        if (full) fence("mb", op.line);
+        // orders nothing (it is a plain once read). It keeps a compiler barrier() in the
+        // fences' places, which orders no marked access, so that the events before the load
+        // do not depend on the value it returns (the interleaving search steps by position).
+        const full = op.ord === "mb";
+        const side: FenceKind = writes ? "mb" : "barrier";
+        if (full) fence(side, op.line);
         const rOrd = writes && op.ord === "acquire" ? "acquire" : "once";
         const r = push({
           kind: "R", loc: op.loc, val: old, ord: rOrd, rmw: writes, noreturn: op.ret === "none", locked: true,
@@ -91,7 +94,7 @@ export function runThread(prog: Program, t: Thread, pick: (loc: string) => numbe
             noreturn: false, locked: true, data: arg.deps, line: op.line,
           });
         }
-        if (full) fence("mb", op.line);
+        if (full) fence(side, op.line);
         return { v: op.ret === "new" ? nv : old, deps: [r] };
       }
     }
@@ -153,17 +156,35 @@ function binop(op: string, a: number, b: number): number {
 }
 
 /**
- * Every trace of `t` when each load may return any value of its location's domain: the loads'
- * values are chosen by an odometer over the domains, replaying the thread for each choice.
+ * The values a load may return: per location, each value with the stores that can produce it
+ * (thread, event index; the initial value has none). A load of thread t at index i may return
+ * the initial value or a value some store of another thread, or an earlier one of t, produces —
+ * never only its own later store (coherence forbids reading it), which keeps a counter's own
+ * increments from feeding themselves round after round.
  */
-export function threadTraces(prog: Program, t: Thread, domain: ReadonlyMap<string, readonly number[]>): ThreadTrace[] {
+export type Domains = ReadonlyMap<string, ReadonlyMap<number, readonly (readonly [number, number])[]>>;
+
+function allowed(prog: Program, dom: Domains, loc: string, tid: number, index: number): number[] {
+  const init = prog.init.get(loc)!;
+  const out: number[] = [];
+  for (const [v, producers] of dom.get(loc)!) {
+    if (v === init || producers.some(([t, i]) => t !== tid || i < index)) out.push(v);
+  }
+  return out;
+}
+
+/**
+ * Every trace of `t` when each load may return any value its location's domain allows it: the
+ * loads' values are chosen by an odometer over the domains, replaying the thread for each choice.
+ */
+export function threadTraces(prog: Program, t: Thread, domain: Domains): ThreadTrace[] {
   const out: ThreadTrace[] = [];
   const choice: number[] = [];
   for (;;) {
     const sizes: number[] = [];
     let k = 0;
-    const trace = runThread(prog, t, (loc) => {
-      const d = domain.get(loc)!;
+    const trace = runThread(prog, t, (loc, index) => {
+      const d = allowed(prog, domain, loc, t.id, index);
       if (k >= choice.length) choice.push(0);
       sizes.push(d.length);
       return d[choice[k++]!]!;
@@ -183,36 +204,37 @@ export function threadTraces(prog: Program, t: Thread, domain: ReadonlyMap<strin
  * thread's stores. A chain of stores is at most as long as there are stores, so that many
  * rounds suffice; values no execution can produce only give traces that no rf matches.
  */
-export function valueDomains(prog: Program): Map<string, number[]> {
-  const dom = new Map<string, Set<number>>();
-  for (const [l, v] of prog.init) dom.set(l, new Set([v]));
-  const asArrays = () => new Map([...dom].map(([l, s]) => [l, [...s].sort((a, b) => a - b)]));
+export function valueDomains(prog: Program): Domains {
+  const dom = new Map<string, Map<number, [number, number][]>>();
+  for (const [l, v] of prog.init) dom.set(l, new Map([[v, []]]));
   // an execution has at most as many stores as its threads' longest traces together: no chain of
   // values derived store from store is longer, so that many rounds reach every real value
   let rounds = 1;
   for (let round = 0; round < rounds; round++) {
     let changed = false;
-    const cur = asArrays();
+    const cur: Domains = new Map([...dom].map(([l, m]) => [l, new Map([...m].map(([v, ps]) => [v, [...ps]]))]));
     let stores = 0;
     for (const t of prog.threads) {
       let most = 0;
       for (const tr of threadTraces(prog, t, cur)) {
         let n = 0;
-        for (const e of tr.events) {
-          if (e.kind !== "W") continue;
+        tr.events.forEach((e, index) => {
+          if (e.kind !== "W") return;
           n++;
-          const s = dom.get(e.loc)!;
-          if (!s.has(e.val)) { s.add(e.val); changed = true; }
-        }
+          const m = dom.get(e.loc)!;
+          const ps = m.get(e.val);
+          if (ps === undefined) { m.set(e.val, [[t.id, index]]); changed = true; }
+          else if (!ps.some(([a, b]) => a === t.id && b === index)) { ps.push([t.id, index]); changed = true; }
+        });
         most = Math.max(most, n);
       }
       stores += most;
-      if ([...dom.values()].some((s) => s.size > 64)) {
+      if ([...dom.values()].some((m) => m.size > 64)) {
         throw new ExploreError(prog.file, t.body[0]?.line ?? 1, "the values a location can hold do not stay few (at most 64): the test is too large to explore");
       }
     }
     if (!changed) break;
     rounds = Math.max(rounds, stores + 1);
   }
-  return asArrays();
+  return dom;
 }
