@@ -82,3 +82,13 @@ describe("herd7's result block", () => {
     expect(formatHerd(all, { time: false })).toContain("Test SB+poonceonces Required");
   });
 });
+
+describe("the explorer as library code", () => {
+  it("imports no Node module, so it runs in a browser (files are read by the CLI)", async () => {
+    const { readdirSync, readFileSync: read } = await import("node:fs");
+    const { join } = await import("node:path");
+    const dir = join(import.meta.dirname, "../../src/explore");
+    const files = [...readdirSync(dir).filter((f) => f.endsWith(".ts")).map((f) => join(dir, f)), join(dir, "protocols/seed001.ts")];
+    for (const f of files) expect(read(f, "utf8"), f).not.toMatch(/from "node:|require\(/);
+  });
+});
