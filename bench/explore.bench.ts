@@ -15,7 +15,7 @@ import { explore, interleavings, parseLitmus, SEED001_VARIANTS, type ModelName, 
 
 const json = process.argv.includes("--json");
 const log = (...a: unknown[]): void => { if (!json) console.log(...a); };
-const ROUNDS = 5;
+const ROUNDS = 20;
 const MODELS: readonly ModelName[] = ["sc", "tso", "relaxed"];
 
 const variants = SEED001_VARIANTS.slice(0, 6).map((v) => ({
