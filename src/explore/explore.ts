@@ -153,10 +153,30 @@ function buildStatic(events: readonly Event[]): StaticGraph {
 /** One location's rf and co choice that is coherent and atomic. */
 interface LocChoice { readonly rf: readonly (readonly [number, number])[]; readonly co: readonly number[] }
 
-function permutations<T>(xs: readonly T[]): T[][] {
-  if (xs.length <= 1) return [[...xs]];
-  const out: T[][] = [];
-  xs.forEach((x, i) => { for (const p of permutations([...xs.slice(0, i), ...xs.slice(i + 1)])) out.push([x, ...p]); });
+/**
+ * The coherence orders worth trying: coherence (`po-loc` in `co`) keeps each thread's stores to a
+ * location in program order, so only the interleavings of the threads' sequences can be
+ * coherent — n!/(k1!…km!) orders instead of n!.
+ */
+function coOrders(events: readonly Event[], writes: readonly number[]): number[][] {
+  const byThread = new Map<number, number[]>();
+  for (const w of writes) byThread.set(events[w]!.tid, [...(byThread.get(events[w]!.tid) ?? []), w]);
+  const seqs = [...byThread.values()].map((ws) => ws.sort((a, b) => events[a]!.index - events[b]!.index));
+  const out: number[][] = [];
+  const at = seqs.map(() => 0);
+  const cur: number[] = [];
+  const rec = (): void => {
+    if (cur.length === writes.length) { out.push([...cur]); return; }
+    seqs.forEach((seq, i) => {
+      if (at[i]! >= seq.length) return;
+      cur.push(seq[at[i]!]!);
+      at[i]!++;
+      rec();
+      at[i]!--;
+      cur.pop();
+    });
+  };
+  rec();
   return out;
 }
 
@@ -169,7 +189,7 @@ function locationChoices(events: readonly Event[], init: number, accesses: reado
   const out: LocChoice[] = [];
   const local = [init, ...accesses];
   const pos = new Map(local.map((g, i) => [g, i]));
-  for (const perm of permutations(writes)) {
+  for (const perm of coOrders(events, writes)) {
     const co = [init, ...perm];
     const coIdx = new Map(co.map((w, i) => [w, i]));
     const pick = new Array<number>(reads.length).fill(0);
