@@ -298,11 +298,28 @@ export function explore(prog: Program, opts: ExploreOptions = {}): ExploreResult
   const key = (loc: string, v: number) => `${loc}=${v}`;
   const need = perThread.map((trs) => trs.map((tr) => tr.events.filter((e) => e.kind === "R" && e.val !== prog.init.get(e.loc)).map((e) => key(e.loc, e.val))));
   const have = perThread.map((trs) => trs.map((tr) => new Set(tr.events.filter((e) => e.kind === "W").map((e) => key(e.loc, e.val)))));
+  // forward checking: once threads 0..t have their traces, each value they load must come from
+  // one of those traces or from some trace of a thread still to choose
+  const anyHave = have.map((hs) => new Set(hs.flatMap((h) => [...h])));
   const chosen: number[] = [];
-  const feasible = (): boolean => chosen.every((ti, tid) => need[tid]![ti]!.every((k) => chosen.some((tj, t2) => have[t2]![tj]!.has(k))));
+  const supported = (upto: number): boolean => {
+    for (let t = 0; t <= upto; t++) {
+      for (const k of need[t]![chosen[t]!]!) {
+        let ok = false;
+        for (let u = 0; u <= upto && !ok; u++) ok = have[u]![chosen[u]!]!.has(k);
+        for (let u = upto + 1; u < perThread.length && !ok; u++) ok = anyHave[u]!.has(k);
+        if (!ok) return false;
+      }
+    }
+    return true;
+  };
   const rec = (tid: number): void => {
-    if (tid === perThread.length) { if (feasible()) visit(); return; }
-    perThread[tid]!.forEach((tr, i) => { combo[tid] = tr; chosen[tid] = i; rec(tid + 1); });
+    if (tid === perThread.length) { visit(); return; }
+    perThread[tid]!.forEach((tr, i) => {
+      combo[tid] = tr;
+      chosen[tid] = i;
+      if (supported(tid)) rec(tid + 1);
+    });
   };
   rec(0);
 
