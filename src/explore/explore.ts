@@ -39,6 +39,7 @@ export interface WitnessStep {
   readonly ahead: readonly Event[];
 }
 
+/** One execution that gives the condition's state (or, for forall, fails it), as an order of its accesses. */
 export interface Witness {
   /** The observed final state of this execution. */
   readonly state: string;
@@ -50,6 +51,7 @@ export interface Witness {
 
 export interface StateCount { readonly state: string; readonly count: number; readonly holds: boolean }
 
+/** What one model allows: the final states, herd7's counts and verdict, a witness. */
 export interface ModelResult {
   readonly model: ModelName;
   /** Final states over the observed locations, sorted as herd7 prints them. */
@@ -64,6 +66,7 @@ export interface ModelResult {
   readonly witness: Witness | null;
 }
 
+/** The result of explore(): one ModelResult per model asked for. */
 export interface ExploreResult {
   readonly program: Program;
   readonly observed: readonly Atom[];
@@ -73,6 +76,7 @@ export interface ExploreResult {
   readonly seconds: number;
 }
 
+/** What explore() looks at. */
 export interface ExploreOptions {
   readonly models?: readonly ModelName[];
   /** Keep a witness (default true). */

@@ -19,12 +19,14 @@ import type { Event, ExploreResult, ModelResult, Witness } from "./explore.js";
 import { MODEL_TITLE } from "./models.js";
 import type { Program } from "./ir.js";
 
+/** How formatHerd() prints. */
 export interface FormatOptions {
   /** Print the Time line (default true; tests leave it out for byte-stable output). */
   readonly time?: boolean;
   readonly witness?: boolean;
 }
 
+/** herd7's result block for each model of `r`, and a witness where the condition's state is reachable. */
 export function formatHerd(r: ExploreResult, opts: FormatOptions = {}): string {
   return r.models.map((m) => formatModel(r, m, opts)).join("\n");
 }

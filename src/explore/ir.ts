@@ -60,6 +60,7 @@ export type Prop =
   | { readonly k: "and" | "or"; readonly a: Prop; readonly b: Prop }
   | { readonly k: "true" | "false" };
 
+/** The final condition of a litmus test. */
 export interface Condition {
   /** `exists P`, `~exists P` (written `~exists`) or `forall P`. */
   readonly quant: "exists" | "~exists" | "forall";
@@ -68,6 +69,7 @@ export interface Condition {
   readonly text: string;
 }
 
+/** A parsed litmus test: initial state, threads, final condition. */
 export interface Program {
   readonly name: string;
   /** Where the program came from, for messages. */

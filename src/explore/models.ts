@@ -21,7 +21,9 @@
  */
 import { EvSet, Rel } from "./relation.js";
 
+/** The memory models: sequential consistency, x86-TSO, the Linux-kernel memory model. */
 export type ModelName = "sc" | "tso" | "relaxed";
+/** Every model, strongest first. */
 export const MODELS: readonly ModelName[] = ["sc", "tso", "relaxed"];
 /** The names herd7 users know the models by. */
 export const MODEL_TITLE: Record<ModelName, string> = { sc: "SC", tso: "x86-TSO", relaxed: "LKMM" };

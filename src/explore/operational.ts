@@ -14,6 +14,7 @@ import type { Program } from "./ir.js";
 import { atomKey, observedAtoms, valueOf, type Final } from "./explore.js";
 import { runThread, type ThreadEvent } from "./thread.js";
 
+/** The final states every interleaving reaches, and how many machine states the search visited. */
 export interface InterleavingResult {
   /** Final states over every register and location, as explore() prints them with observeAll. */
   readonly states: ReadonlySet<string>;
@@ -23,6 +24,7 @@ export interface InterleavingResult {
 
 interface Cpu { readonly fed: readonly number[]; readonly pos: number; readonly buf: readonly (readonly [string, number])[] }
 
+/** Every interleaving of `prog` on the SC or the x86-TSO machine (the unreduced search). */
 export function interleavings(prog: Program, model: "sc" | "tso"): InterleavingResult {
   const observed = observedAtoms(prog, true);
   const threads = prog.threads;

@@ -28,6 +28,7 @@ export type BarrierId = "A1-A2" | "A3-A4" | "B3-B4" | "B4-B5";
 /** Where the Wasm core performs a step or a barrier: a function of an assembly/ file and a text in its body. */
 export interface WasmAnchor { readonly file: string; readonly fn: string; readonly marker: string }
 
+/** One step of the protocol, A1–A4 or B1–B5. */
 export interface Step {
   readonly id: StepId;
   /** The kernel function that performs it. */
@@ -37,6 +38,7 @@ export interface Step {
   readonly wasm: readonly WasmAnchor[];
 }
 
+/** One barrier of the fix, with the one it pairs with. */
 export interface Barrier {
   readonly id: BarrierId;
   readonly fence: "smp_mb()" | "smp_mb__after_atomic()" | "smp_rmb()";
@@ -50,6 +52,7 @@ export interface Barrier {
   readonly wasm: { readonly file: string; readonly fn: string; readonly after: string | null; readonly before: string | null };
 }
 
+/** The steps, clearing side first, each with where the Wasm core performs it. */
 export const STEPS: readonly Step[] = [
   { id: "A1", kernel: "ptep_clear_flush() / ptep_get_and_clear()", access: "xchg_relaxed(): an exchange that orders nothing by itself (the seed: \"there might not be a memory barrier after clearing/invalidating the PTE\")",
     wasm: [{ file: "assembly/swap_state.ts", fn: "try_to_unmap_one", marker: "// (A1)" }, { file: "assembly/migrate.ts", fn: "try_to_migrate_one", marker: "// (A1)" }] },
@@ -71,6 +74,7 @@ export const STEPS: readonly Step[] = [
     wasm: [{ file: "assembly/gup.ts", fn: "ptePinFinish", marker: "// (B5)" }, { file: "assembly/gup.ts", fn: "mustUnshare", marker: "PageAnonExclusive(" }] },
 ];
 
+/** The four barriers of the fix. */
 export const BARRIERS: readonly Barrier[] = [
   { id: "A1-A2", fence: "smp_mb()", kernel: "__folio_try_share_anon_rmap()", pairsWith: "B3-B4",
     buys: "the PTE is cleared before the pin is checked: with B3-B4, GUP-fast sees the PTE change or the clearer sees the pin (store buffering)",
@@ -88,6 +92,7 @@ export const BARRIERS: readonly Barrier[] = [
 
 export type PteCase = "writable" | "readonly";
 
+/** One generated litmus test: a PTE case, a set of barriers, FOLL_WRITE or not, and its expected verdicts. */
 export interface Variant {
   readonly name: string;
   readonly pte: PteCase;
