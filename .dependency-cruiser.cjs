@@ -69,6 +69,11 @@ module.exports = {
       from: { pathNot: "^src/node\\.ts$" }, to: { path: "^src/(index|node)\\.ts$" },
     },
     {
+      name: "explore-stands-alone", severity: "error",
+      comment: "the weak-memory explorer models the protocols, not the kernel layer: it imports nothing of src/ outside itself",
+      from: { path: layer("explore") }, to: { pathNot: layer("explore") },
+    },
+    {
       name: "scenario-below-cli", severity: "error",
       comment: "the CLI uses scenarios, never the other way",
       from: { path: oneOf("scenario", "fuzz", "workloads", "bench", "kernel", "compare") }, to: { path: layer("cli") },

@@ -115,6 +115,14 @@ export type { FuzzRunSpec } from "./fuzz/scenario.js";
 export { opsArb, World } from "./fuzz/ops.js";
 export type { Op, OpSet, ScenarioStep } from "./fuzz/ops.js";
 
+// ---- the weak-memory explorer ------------------------------------------------------------------
+export { parseLitmus, explore, formatHerd, resultJson, ExploreError, MODELS, MODEL_TITLE } from "./explore/index.js";
+export type { Program, Condition, ExploreResult, ModelResult, ExploreOptions, Witness, ModelName, FormatOptions } from "./explore/index.js";
+export { interleavings } from "./explore/operational.js";
+export type { InterleavingResult } from "./explore/operational.js";
+export { VARIANTS as SEED001_VARIANTS, STEPS as SEED001_STEPS, BARRIERS as SEED001_BARRIERS, seed001Litmus } from "./explore/protocols/seed001.js";
+export type { Variant as Seed001Variant, Step as Seed001Step, Barrier as Seed001Barrier } from "./explore/protocols/seed001.js";
+
 // ---- errors and the machine's constants --------------------------------------------------------
 export { CowsimError, InvariantError, errnoName, ERRNO } from "./errno.js";
 export type { ErrnoName } from "./errno.js";

@@ -46,7 +46,7 @@ describe("npm pack", () => {
   it("ships the library, its sources, the core, the catalog, the examples, README and LICENSE — and nothing else", () => {
     const expected = [
       "package.json", "README.md", "LICENSE", "build/cowsim.release.wasm", "build/cowsim.debug.wasm",
-      ...walk("scenarios"), ...walk("examples"), ...sources, ...built,
+      ...walk("scenarios"), ...walk("litmus"), ...walk("examples"), ...sources, ...built,
     ].sort();
     expect(pkg.scripts["prepack"]).toBe("npm run clean && npm run build");
     expect(pkg.scripts["clean"]).toContain("rmSync('dist'");

@@ -23,6 +23,7 @@ import { fuzzCommand, type FuzzCommandOptions } from "./fuzz.js";
 import { describeMachine } from "../kernel.js";
 import { loadStrategyModule } from "./strategy-module.js";
 import { addBenchCommand } from "./bench.js";
+import { exploreCommand, type ExploreCommandOptions } from "./explore.js";
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -190,6 +191,17 @@ addBenchCommand(program, {
   err: (text) => { process.stderr.write(text.endsWith("\n") ? text : text + "\n"); },
   progress: process.stderr,
 }, (status) => { process.exitCode = status; });
+
+program.command("explore")
+  .description("explore Linux C litmus tests (a file, a directory, or the shipped seed001 / classic) under SC, x86-TSO and the LKMM; herd7's result blocks")
+  .argument("<file...>", ".litmus files or directories")
+  .option("--model <m>", "sc, tso, relaxed or all", "all")
+  .option("--json", "print the results as JSON")
+  .option("--check", "exit 1 when an LKMM verdict differs from the test's Result: comment")
+  .option("--no-time", "leave out herd7's Time lines (byte-stable output)")
+  .action((files: string[], o: ExploreCommandOptions) => {
+    process.exitCode = exploreCommand(files, o, { out, fail, failAt: (m) => { process.stderr.write(m + "\n"); process.exit(EXIT_USAGE); } });
+  });
 
 program.command("core")
   .description("print the Wasm core's self-description: its memory map, sizes and PTE layout (a default machine, 256 MiB)")
