@@ -215,15 +215,15 @@ export class UserfaultfdCtx {
    * unknown feature or a second call.
    */
   api(features = 0, api = UFFD_API): { readonly api: number; readonly features: number; readonly ioctls: readonly string[] } {
-    return this.call(`ioctl(UFFDIO_API, { api: 0x${api.toString(16)}, features: 0x${features.toString(16)} })`, () => {
+    return this.call("UFFDIO_API", () => `{ api: 0x${api.toString(16)}, features: 0x${features.toString(16)} }`, () => {
       if (api !== UFFD_API) throw new CowsimError("EINVAL", `UFFDIO_API: api 0x${api.toString(16)} is not UFFD_API (0xaa)`);
       if (!Number.isInteger(features) || features < 0 || features > 0xffffffff) throw new CowsimError("EINVAL", `UFFDIO_API: features ${features} is no feature mask`);
-      // UFFD_FEATURE_WP_ASYNC implies WP_UNPOPULATED
-      if (features & UFFD_FEATURE_WP_ASYNC) features |= UFFD_FEATURE_WP_UNPOPULATED;
-      const unknown = features & ~UFFD_API_FEATURES;
+      // UFFD_FEATURE_WP_ASYNC implies WP_UNPOPULATED (the step's description keeps what was asked)
+      const enabled = features & UFFD_FEATURE_WP_ASYNC ? features | UFFD_FEATURE_WP_UNPOPULATED : features;
+      const unknown = enabled & ~UFFD_API_FEATURES;
       if (unknown) throw new CowsimError("EINVAL", `UFFDIO_API: feature bits 0x${unknown.toString(16)} are not offered by Linux 6.12`);
       if (this.initialized) throw new CowsimError("EINVAL", `UFFDIO_API: userfaultfd ${this.id} already did its UFFDIO_API handshake`);
-      this.features = (features | UFFD_FEATURE_INITIALIZED) >>> 0;
+      this.features = (enabled | UFFD_FEATURE_INITIALIZED) >>> 0;
       return { api: UFFD_API, features: UFFD_API_FEATURES, ioctls: UFFD_API_IOCTLS };
     }, true);
   }
@@ -236,7 +236,7 @@ export class UserfaultfdCtx {
    * VM_MAYWRITE), EBUSY (a VMA registered with another userfaultfd), ENOMEM (the mm is gone).
    */
   register(start: number, len: number, mode: number): { readonly ioctls: readonly string[] } {
-    return this.call(`ioctl(UFFDIO_REGISTER, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
+    return this.call("UFFDIO_REGISTER", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
       if (!Number.isInteger(mode) || mode === 0) throw new CowsimError("EINVAL", "UFFDIO_REGISTER: no mode given");
       if (mode & ~UFFD_API_REGISTER_MODES) throw new CowsimError("EINVAL", `UFFDIO_REGISTER: mode 0x${mode.toString(16)} has unknown bits`);
       const vmFlags = (mode & UFFDIO_REGISTER_MODE_MISSING ? VM_UFFD_MISSING : 0) |
@@ -278,7 +278,7 @@ export class UserfaultfdCtx {
    * bits and markers are cleared (userfaultfd_clear_vma()'s uffd_wp_range(), f369b07c8614).
    */
   unregister(start: number, len: number): void {
-    this.call(`ioctl(UFFDIO_UNREGISTER, { start: ${hex(start)}, len: ${hex(len)} })`, () => {
+    this.call("UFFDIO_UNREGISTER", () => `{ start: ${hex(start)}, len: ${hex(len)} }`, () => {
       validateRange("UFFDIO_UNREGISTER", start, len);
       if (!this.process.alive) throw new CowsimError("ENOMEM", `UFFDIO_UNREGISTER: the mm of pid ${this.process.pid} is gone`);
       const end = start + len;
@@ -347,7 +347,7 @@ export class UserfaultfdCtx {
    */
   copy(dst: number, len: number, opts: { readonly value?: number; readonly src?: number; readonly mode?: number } = {}): number {
     const mode = opts.mode ?? 0;
-    return this.call(`ioctl(UFFDIO_COPY, { dst: ${hex(dst)}, len: ${hex(len)}, mode: ${mode} })`, () => {
+    return this.call("UFFDIO_COPY", () => `{ dst: ${hex(dst)}, len: ${hex(len)}, mode: ${mode} }`, () => {
       this.checkChanging("UFFDIO_COPY");
       if (opts.src !== undefined) validateUnalignedRange("UFFDIO_COPY", opts.src, len);
       validateRange("UFFDIO_COPY", dst, len);
@@ -362,7 +362,7 @@ export class UserfaultfdCtx {
 
   /** UFFDIO_ZEROPAGE (mfill_atomic_pte_zeropage()): maps the zero page into none PTEs (a marker is not none: EEXIST). */
   zeropage(start: number, len: number, mode = 0): number {
-    return this.call(`ioctl(UFFDIO_ZEROPAGE, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
+    return this.call("UFFDIO_ZEROPAGE", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
       this.checkChanging("UFFDIO_ZEROPAGE");
       validateRange("UFFDIO_ZEROPAGE", start, len);
       if (mode & ~UFFDIO_ZEROPAGE_MODE_DONTWAKE) throw new CowsimError("EINVAL", `UFFDIO_ZEROPAGE: mode 0x${mode.toString(16)} has unknown bits`);
@@ -376,7 +376,7 @@ export class UserfaultfdCtx {
    * cache (a minor fault's page) into none PTEs; EFAULT where the page cache has none.
    */
   continue(start: number, len: number, mode = 0): number {
-    return this.call(`ioctl(UFFDIO_CONTINUE, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
+    return this.call("UFFDIO_CONTINUE", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
       this.checkChanging("UFFDIO_CONTINUE");
       validateRange("UFFDIO_CONTINUE", start, len);
       if (mode & ~(UFFDIO_CONTINUE_MODE_DONTWAKE | UFFDIO_CONTINUE_MODE_WP)) throw new CowsimError("EINVAL", `UFFDIO_CONTINUE: mode 0x${mode.toString(16)} has unknown bits`);
@@ -387,7 +387,7 @@ export class UserfaultfdCtx {
 
   /** UFFDIO_POISON (mfill_atomic_pte_poison()): PTE_MARKER_POISONED in none PTEs: any later access is SIGBUS. */
   poison(start: number, len: number, mode = 0): number {
-    return this.call(`ioctl(UFFDIO_POISON, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
+    return this.call("UFFDIO_POISON", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
       this.checkChanging("UFFDIO_POISON");
       validateRange("UFFDIO_POISON", start, len);
       if (mode & ~UFFDIO_POISON_MODE_DONTWAKE) throw new CowsimError("EINVAL", `UFFDIO_POISON: mode 0x${mode.toString(16)} has unknown bits`);
@@ -406,7 +406,7 @@ export class UserfaultfdCtx {
    * mmap_changing …). As in Linux, pages moved before an error stay moved.
    */
   move(dst: number, src: number, len: number, mode = 0): number {
-    return this.call(`ioctl(UFFDIO_MOVE, { dst: ${hex(dst)}, src: ${hex(src)}, len: ${hex(len)}, mode: ${mode} })`,
+    return this.call("UFFDIO_MOVE", () => `{ dst: ${hex(dst)}, src: ${hex(src)}, len: ${hex(len)}, mode: ${mode} }`,
       () => userfaultfd_move(this.kernel, this, { dst, src, len, mode, caller: this.process }, (s, l) => { this.wakeRange(s, l); }));
   }
 
@@ -416,7 +416,7 @@ export class UserfaultfdCtx {
    * faults unless MODE_DONTWAKE. ENOENT when a VMA of the range is not registered for WP.
    */
   writeprotect(start: number, len: number, mode: number): void {
-    this.call(`ioctl(UFFDIO_WRITEPROTECT, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
+    this.call("UFFDIO_WRITEPROTECT", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
       if (this.mmapChanging) throw new CowsimError("EAGAIN", "UFFDIO_WRITEPROTECT: the address space is changing (an event waits to be read)");
       validateRange("UFFDIO_WRITEPROTECT", start, len);
       if (mode & ~(UFFDIO_WRITEPROTECT_MODE_DONTWAKE | UFFDIO_WRITEPROTECT_MODE_WP)) throw new CowsimError("EINVAL", `UFFDIO_WRITEPROTECT: mode 0x${mode.toString(16)} has unknown bits`);
@@ -437,7 +437,7 @@ export class UserfaultfdCtx {
 
   /** UFFDIO_WAKE (userfaultfd_wake()): the faults of the range retry. */
   wake(start: number, len: number): void {
-    this.call(`ioctl(UFFDIO_WAKE, { start: ${hex(start)}, len: ${hex(len)} })`, () => {
+    this.call("UFFDIO_WAKE", () => `{ start: ${hex(start)}, len: ${hex(len)} }`, () => {
       validateRange("UFFDIO_WAKE", start, len);
       this.wakeRange(start, len);
     });
@@ -511,12 +511,16 @@ export class UserfaultfdCtx {
 
   // ---- helpers ----------------------------------------------------------------------------------
 
-  private call<T>(what: string, fn: () => T, beforeApi = false): T {
-    if (!beforeApi && !this.initialized) throw new CowsimError("EINVAL", `${what.replace(/^ioctl\(([A-Z_]+).*$/, "$1")}: userfaultfd ${this.id} did no UFFDIO_API handshake yet`);
+  /**
+   * One ioctl as a step. Its description (`ioctl(NAME, { args })`) is built only when someone
+   * reads it — a journal, an invariant failure — never on the success path of a fast ioctl.
+   */
+  private call<T>(name: string, args: () => string, fn: () => T, beforeApi = false): T {
+    if (!beforeApi && !this.initialized) throw new CowsimError("EINVAL", `${name}: userfaultfd ${this.id} did no UFFDIO_API handshake yet`);
     if (this.released) throw new CowsimError("EBADF", `userfaultfd ${this.id} is closed`);
     const p = this.process;
     if (!p.alive) return fn();
-    return this.kernel.syscall(p.pid, what, fn);
+    return this.kernel.syscall(p.pid, () => `ioctl(${name}, ${args()})`, fn);
   }
 
   private checkChanging(call: string): void {
