@@ -481,7 +481,7 @@ export class UserfaultfdCtx {
       (reason === VM_UFFD_MINOR ? UFFD_PAGEFAULT_FLAG_MINOR : 0);
     const address = this.feature(UFFD_FEATURE_EXACT_ADDRESS) ? addr : page;
     const msg: Uwq["msg"] = this.feature(UFFD_FEATURE_THREAD_ID) ? { event: "pagefault", address, flags, ptid: p.pid } : { event: "pagefault", address, flags };
-    const queue = k.waits.userfaultfd(`userfaultfd ${this.id}'s handler (a ${reasonName(reason)} fault at ${hex(addr)})`);
+    const queue = k.waits.userfaultfd(() => `userfaultfd ${this.id}'s handler (a ${reasonName(reason)} fault at ${hex(addr)})`);
     const uwq: Uwq = { msg, queue };
     this.pending.push(uwq);
     k.stats.inc(Stat.userfaults);
