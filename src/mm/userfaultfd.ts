@@ -129,6 +129,28 @@ export const UFFD_API_RANGE_IOCTLS = [
 export { UFFDIO_MOVE_MODE_DONTWAKE, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, UffdRangeError } from "./userfaultfd_move.js";
 
 
+/** UFFDIO_COPY's source and mode: one value for every page, or the pages at `src`. @public */
+export interface UffdioCopyOptions {
+  readonly value?: number;
+  readonly src?: number;
+  readonly mode?: number;
+}
+
+/** What tells one mfill ioctl from another: its name, its mfill_atomic() kind and its mode bits. */
+interface MfillIoctl {
+  readonly name: "UFFDIO_COPY" | "UFFDIO_ZEROPAGE" | "UFFDIO_CONTINUE" | "UFFDIO_POISON";
+  /** The argument's start field, for the step's description: uffdio_copy.dst, the others' range.start. */
+  readonly startField: "dst" | "start";
+  readonly kind: number;
+  readonly dontwake: number;
+  /** The mode bit that maps the pages uffd-wp-protected (0: the ioctl has none). */
+  readonly wp: number;
+}
+const IOCTL_COPY: MfillIoctl = { name: "UFFDIO_COPY", startField: "dst", kind: C.MFILL_COPY, dontwake: UFFDIO_COPY_MODE_DONTWAKE, wp: UFFDIO_COPY_MODE_WP };
+const IOCTL_ZEROPAGE: MfillIoctl = { name: "UFFDIO_ZEROPAGE", startField: "start", kind: C.MFILL_ZEROPAGE, dontwake: UFFDIO_ZEROPAGE_MODE_DONTWAKE, wp: 0 };
+const IOCTL_CONTINUE: MfillIoctl = { name: "UFFDIO_CONTINUE", startField: "start", kind: C.MFILL_FILE, dontwake: UFFDIO_CONTINUE_MODE_DONTWAKE, wp: UFFDIO_CONTINUE_MODE_WP };
+const IOCTL_POISON: MfillIoctl = { name: "UFFDIO_POISON", startField: "start", kind: C.MFILL_POISON, dontwake: UFFDIO_POISON_MODE_DONTWAKE, wp: 0 };
+
 /** A message read from a userfaultfd (struct uffd_msg). @public */
 export type UffdMsg =
   | { readonly event: "pagefault"; readonly address: number; readonly flags: number; readonly ptid?: number }
@@ -345,30 +367,13 @@ export class UserfaultfdCtx {
    * copied; a partial or failed copy throws UffdRangeError (EEXIST for a page already there,
    * ENOENT for no registered VMA covering the range, EAGAIN while mmap_changing, EINVAL…).
    */
-  copy(dst: number, len: number, opts: { readonly value?: number; readonly src?: number; readonly mode?: number } = {}): number {
-    const mode = opts.mode ?? 0;
-    return this.call("UFFDIO_COPY", () => `{ dst: ${hex(dst)}, len: ${hex(len)}, mode: ${mode} }`, () => {
-      this.checkChanging("UFFDIO_COPY");
-      if (opts.src !== undefined) validateUnalignedRange("UFFDIO_COPY", opts.src, len);
-      validateRange("UFFDIO_COPY", dst, len);
-      if (mode & ~(UFFDIO_COPY_MODE_DONTWAKE | UFFDIO_COPY_MODE_WP)) throw new CowsimError("EINVAL", `UFFDIO_COPY: mode 0x${mode.toString(16)} has unknown bits`);
-      const value = opts.value ?? 0;
-      if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `UFFDIO_COPY: value ${value} is no page value (a non-negative integer)`);
-      const values = opts.src !== undefined ? this.readSource(opts.src, len) : null;
-      const done = this.mfill("UFFDIO_COPY", dst, len, C.MFILL_COPY, (mode & UFFDIO_COPY_MODE_WP) !== 0, values ?? value);
-      return this.finishRange("UFFDIO_COPY", dst, len, done, (mode & UFFDIO_COPY_MODE_DONTWAKE) !== 0);
-    });
+  copy(dst: number, len: number, opts: UffdioCopyOptions = {}): number {
+    return this.mfillIoctl(IOCTL_COPY, dst, len, opts.mode ?? 0, opts);
   }
 
   /** UFFDIO_ZEROPAGE (mfill_atomic_pte_zeropage()): maps the zero page into none PTEs (a marker is not none: EEXIST). */
   zeropage(start: number, len: number, mode = 0): number {
-    return this.call("UFFDIO_ZEROPAGE", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
-      this.checkChanging("UFFDIO_ZEROPAGE");
-      validateRange("UFFDIO_ZEROPAGE", start, len);
-      if (mode & ~UFFDIO_ZEROPAGE_MODE_DONTWAKE) throw new CowsimError("EINVAL", `UFFDIO_ZEROPAGE: mode 0x${mode.toString(16)} has unknown bits`);
-      const done = this.mfill("UFFDIO_ZEROPAGE", start, len, C.MFILL_ZEROPAGE, false, 0);
-      return this.finishRange("UFFDIO_ZEROPAGE", start, len, done, (mode & UFFDIO_ZEROPAGE_MODE_DONTWAKE) !== 0);
-    });
+    return this.mfillIoctl(IOCTL_ZEROPAGE, start, len, mode, null);
   }
 
   /**
@@ -376,24 +381,38 @@ export class UserfaultfdCtx {
    * cache (a minor fault's page) into none PTEs; EFAULT where the page cache has none.
    */
   continue(start: number, len: number, mode = 0): number {
-    return this.call("UFFDIO_CONTINUE", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
-      this.checkChanging("UFFDIO_CONTINUE");
-      validateRange("UFFDIO_CONTINUE", start, len);
-      if (mode & ~(UFFDIO_CONTINUE_MODE_DONTWAKE | UFFDIO_CONTINUE_MODE_WP)) throw new CowsimError("EINVAL", `UFFDIO_CONTINUE: mode 0x${mode.toString(16)} has unknown bits`);
-      const done = this.mfill("UFFDIO_CONTINUE", start, len, C.MFILL_FILE, (mode & UFFDIO_CONTINUE_MODE_WP) !== 0, 0);
-      return this.finishRange("UFFDIO_CONTINUE", start, len, done, (mode & UFFDIO_CONTINUE_MODE_DONTWAKE) !== 0);
-    });
+    return this.mfillIoctl(IOCTL_CONTINUE, start, len, mode, null);
   }
 
   /** UFFDIO_POISON (mfill_atomic_pte_poison()): PTE_MARKER_POISONED in none PTEs: any later access is SIGBUS. */
   poison(start: number, len: number, mode = 0): number {
-    return this.call("UFFDIO_POISON", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
-      this.checkChanging("UFFDIO_POISON");
-      validateRange("UFFDIO_POISON", start, len);
-      if (mode & ~UFFDIO_POISON_MODE_DONTWAKE) throw new CowsimError("EINVAL", `UFFDIO_POISON: mode 0x${mode.toString(16)} has unknown bits`);
-      const done = this.mfill("UFFDIO_POISON", start, len, C.MFILL_POISON, false, 0);
-      return this.finishRange("UFFDIO_POISON", start, len, done, (mode & UFFDIO_POISON_MODE_DONTWAKE) !== 0);
+    return this.mfillIoctl(IOCTL_POISON, start, len, mode, null);
+  }
+
+  /**
+   * What the mfill ioctls share (userfaultfd_copy(), _zeropage(), _continue(), _poison()): EAGAIN
+   * while mmap_changing, the range and the mode checked, then mfill_atomic() and the wake of
+   * what was done, a short range reported as the kernel reports it. `copy` is UFFDIO_COPY's
+   * source (its range is checked first, as copy_from_user() of the argument precedes the rest).
+   */
+  private mfillIoctl(io: MfillIoctl, start: number, len: number, mode: number, copy: UffdioCopyOptions | null): number {
+    const name = io.name;
+    return this.call(name, () => `{ ${io.startField}: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
+      this.checkChanging(name);
+      if (copy?.src !== undefined) validateUnalignedRange(name, copy.src, len);
+      validateRange(name, start, len);
+      if (mode & ~(io.dontwake | io.wp)) throw new CowsimError("EINVAL", `${name}: mode 0x${mode.toString(16)} has unknown bits`);
+      const values = copy === null ? 0 : this.copyValues(copy, len);
+      const done = this.mfill(name, start, len, io.kind, (mode & io.wp) !== 0, values);
+      return this.finishRange(name, start, len, done, (mode & io.dontwake) !== 0);
     });
+  }
+
+  /** What UFFDIO_COPY fills its pages with: one value for all, or those the handler reads at `src`. */
+  private copyValues(copy: UffdioCopyOptions, len: number): number | readonly number[] {
+    const value = copy.value ?? 0;
+    if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `UFFDIO_COPY: value ${value} is no page value (a non-negative integer)`);
+    return copy.src !== undefined ? this.readSource(copy.src, len) : value;
   }
 
   /**
