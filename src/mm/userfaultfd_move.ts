@@ -27,14 +27,11 @@ import { anon_vma_prepare } from "./rmap.js";
 import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { split_folio } from "./large_folio.js";
 import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
+import { UFFDIO_MOVE_MODE_DONTWAKE, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES } from "./uapi_userfaultfd.js";
 
 /** VM_LOCKED (mlock()): cowsim does not model mlock, but a VMA may carry the bit; Linux's value. */
 export const VM_LOCKED = 0x2000;
 
-/** UFFDIO_MOVE: do not wake the faults of the destination range. */
-export const UFFDIO_MOVE_MODE_DONTWAKE = 1 << 0;
-/** UFFDIO_MOVE: skip holes in the source instead of failing with ENOENT. */
-export const UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES = 1 << 1;
 /** VM_ACCESS_FLAGS */
 const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 
