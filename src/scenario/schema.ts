@@ -60,7 +60,12 @@ const perRun = (of: object, what: string) => ({
 });
 const expectValue = perRun({ description: "a value (an integer ≥ 0) or a list of values", oneOf: [value, values] }, "what the step must return");
 const uffdResult = perRun({ type: "integer" }, "what the ioctl leaves in its result field (uffdio_copy.copy …): the bytes done, or -errno when none");
-const UFFD_FEATURE_NAMES = [
+/**
+ * The UFFD_FEATURE_* names without the prefix, in bit order: name i is feature bit 1 << i
+ * (include/uapi/linux/userfaultfd.h). The schema's enum and the runner's feature masks both come
+ * from here.
+ */
+export const UFFD_FEATURE_NAMES: readonly string[] = [
   "PAGEFAULT_FLAG_WP", "EVENT_FORK", "EVENT_REMAP", "EVENT_REMOVE", "MISSING_HUGETLBFS", "MISSING_SHMEM", "EVENT_UNMAP",
   "SIGBUS", "THREAD_ID", "MINOR_HUGETLBFS", "MINOR_SHMEM", "EXACT_ADDRESS", "WP_HUGETLBFS_SHMEM", "WP_UNPOPULATED",
   "POISON", "WP_ASYNC", "MOVE",
