@@ -375,17 +375,7 @@ export class UserfaultfdCtx {
    * [start, start+len) — all of them for len 0 — leaves the queues and may retry.
    */
   wakeRange(start: number, len: number): number {
-    let n = 0;
-    for (const list of [this.pending, this.waiting]) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        const u = list[i]!;
-        if (len && (start > u.msg.address || start + len <= u.msg.address)) continue;
-        list.splice(i, 1);
-        u.queue.wake();
-        n++;
-      }
-    }
-    return n;
+    return wakeList(this.pending, start, len) + wakeList(this.waiting, start, len);
   }
 
   // ---- the fault side -------------------------------------------------------------------------
@@ -579,6 +569,19 @@ export class UserfaultfdCtx {
   }
 }
 
+/** The faults of `list` in [start, start+len) (all for len 0) leave it and are woken; how many. */
+function wakeList(list: Uwq[], start: number, len: number): number {
+  let n = 0;
+  for (let i = list.length - 1; i >= 0; i--) {
+    const u = list[i]!;
+    if (len && (start > u.msg.address || start + len <= u.msg.address)) continue;
+    list.splice(i, 1);
+    u.queue.wake();
+    n++;
+  }
+  return n;
+}
+
 function errnoOf(n: number): ErrnoName {
   const e = (Object.keys(ERRNO) as ErrnoName[]).find((name) => ERRNO[name] === n);
   if (!e) throw new Error(`cowsim: mfill stopped with errno ${n}`);
@@ -608,14 +611,15 @@ function modeNames(mode: number): string {
 /** validate_unaligned_range(): a length of whole pages, inside the user address space. */
 function validateUnalignedRange(call: string, start: number, len: number): void {
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(len) || start < 0) throw new CowsimError("EINVAL", `${call}: ${hex(start)}+${hex(len)} is no range`);
-  if (len % PAGE_SIZE) throw new CowsimError("EINVAL", `${call}: length ${hex(len)} is not a multiple of the page size`);
+  // (a safe integer's low bits survive `&`; `%` of an address above 2^31 is a float remainder)
+  if (len & (PAGE_SIZE - 1)) throw new CowsimError("EINVAL", `${call}: length ${hex(len)} is not a multiple of the page size`);
   if (len === 0) throw new CowsimError("EINVAL", `${call}: empty range`);
   if (start >= TASK_SIZE || len > TASK_SIZE - start) throw new CowsimError("EINVAL", `${call}: ${hex(start)}+${hex(len)} leaves the user address space`);
 }
 
 /** validate_range(): validate_unaligned_range() of a page-aligned start. */
 function validateRange(call: string, start: number, len: number): void {
-  if (Number.isSafeInteger(start) && start % PAGE_SIZE) throw new CowsimError("EINVAL", `${call}: ${hex(start)} is not page-aligned`);
+  if (Number.isSafeInteger(start) && start & (PAGE_SIZE - 1)) throw new CowsimError("EINVAL", `${call}: ${hex(start)} is not page-aligned`);
   validateUnalignedRange(call, start, len);
 }
 
