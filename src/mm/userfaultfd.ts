@@ -145,7 +145,7 @@ export class UserfaultfdCtx {
    * unknown feature or a second call.
    */
   api(features = 0, api = UFFD_API): { readonly api: number; readonly features: number; readonly ioctls: readonly string[] } {
-    return this.call("UFFDIO_API", () => `{ api: 0x${api.toString(16)}, features: 0x${features.toString(16)} }`, () => {
+    return this.call("UFFDIO_API", () => `ioctl(UFFDIO_API, { api: 0x${api.toString(16)}, features: 0x${features.toString(16)} })`, () => {
       if (api !== UFFD_API) throw new CowsimError("EINVAL", `UFFDIO_API: api 0x${api.toString(16)} is not UFFD_API (0xaa)`);
       if (!Number.isInteger(features) || features < 0 || features > 0xffffffff) throw new CowsimError("EINVAL", `UFFDIO_API: features ${features} is no feature mask`);
       // UFFD_FEATURE_WP_ASYNC implies WP_UNPOPULATED (the step's description keeps what was asked)
@@ -166,7 +166,7 @@ export class UserfaultfdCtx {
    * VM_MAYWRITE), EBUSY (a VMA registered with another userfaultfd), ENOMEM (the mm is gone).
    */
   register(start: number, len: number, mode: number): { readonly ioctls: readonly string[] } {
-    return this.call("UFFDIO_REGISTER", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
+    return this.call("UFFDIO_REGISTER", ioctlText("UFFDIO_REGISTER", "start", start, len, mode), () => {
       if (!Number.isInteger(mode) || mode === 0) throw new CowsimError("EINVAL", "UFFDIO_REGISTER: no mode given");
       if (mode & ~UFFD_API_REGISTER_MODES) throw new CowsimError("EINVAL", `UFFDIO_REGISTER: mode 0x${mode.toString(16)} has unknown bits`);
       const vmFlags = (mode & UFFDIO_REGISTER_MODE_MISSING ? VM_UFFD_MISSING : 0) |
@@ -208,7 +208,7 @@ export class UserfaultfdCtx {
    * bits and markers are cleared (userfaultfd_clear_vma()'s uffd_wp_range(), f369b07c8614).
    */
   unregister(start: number, len: number): void {
-    this.call("UFFDIO_UNREGISTER", () => `{ start: ${hex(start)}, len: ${hex(len)} }`, () => {
+    this.call("UFFDIO_UNREGISTER", ioctlText("UFFDIO_UNREGISTER", "start", start, len), () => {
       validateRange("UFFDIO_UNREGISTER", start, len);
       if (!this.process.alive) throw new CowsimError("ENOMEM", `UFFDIO_UNREGISTER: the mm of pid ${this.process.pid} is gone`);
       const end = start + len;
@@ -305,7 +305,7 @@ export class UserfaultfdCtx {
    */
   private mfillIoctl(io: MfillIoctl, start: number, len: number, mode: number, copy: UffdioCopyOptions | null): number {
     const name = io.name;
-    return this.call(name, () => `{ ${io.startField}: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
+    return this.call(name, ioctlText(name, io.startField, start, len, mode), () => {
       this.checkChanging(name);
       if (copy?.src !== undefined) validateUnalignedRange(name, copy.src, len);
       validateRange(name, start, len);
@@ -333,7 +333,7 @@ export class UserfaultfdCtx {
    * mmap_changing …). As in Linux, pages moved before an error stay moved.
    */
   move(dst: number, src: number, len: number, mode = 0): number {
-    return this.call("UFFDIO_MOVE", () => `{ dst: ${hex(dst)}, src: ${hex(src)}, len: ${hex(len)}, mode: ${mode} }`,
+    return this.call("UFFDIO_MOVE", moveText(dst, src, len, mode),
       () => userfaultfd_move(this.kernel, this, { dst, src, len, mode, caller: this.process }, (s, l) => { this.wakeRange(s, l); }));
   }
 
@@ -343,7 +343,7 @@ export class UserfaultfdCtx {
    * faults unless MODE_DONTWAKE. ENOENT when a VMA of the range is not registered for WP.
    */
   writeprotect(start: number, len: number, mode: number): void {
-    this.call("UFFDIO_WRITEPROTECT", () => `{ start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} }`, () => {
+    this.call("UFFDIO_WRITEPROTECT", ioctlText("UFFDIO_WRITEPROTECT", "start", start, len, mode), () => {
       if (this.mmapChanging) throw new CowsimError("EAGAIN", "UFFDIO_WRITEPROTECT: the address space is changing (an event waits to be read)");
       validateRange("UFFDIO_WRITEPROTECT", start, len);
       if (mode & ~(UFFDIO_WRITEPROTECT_MODE_DONTWAKE | UFFDIO_WRITEPROTECT_MODE_WP)) throw new CowsimError("EINVAL", `UFFDIO_WRITEPROTECT: mode 0x${mode.toString(16)} has unknown bits`);
@@ -364,7 +364,7 @@ export class UserfaultfdCtx {
 
   /** UFFDIO_WAKE (userfaultfd_wake()): the faults of the range retry. */
   wake(start: number, len: number): void {
-    this.call("UFFDIO_WAKE", () => `{ start: ${hex(start)}, len: ${hex(len)} }`, () => {
+    this.call("UFFDIO_WAKE", ioctlText("UFFDIO_WAKE", "start", start, len), () => {
       validateRange("UFFDIO_WAKE", start, len);
       this.wakeRange(start, len);
     });
@@ -429,15 +429,15 @@ export class UserfaultfdCtx {
   // ---- helpers ----------------------------------------------------------------------------------
 
   /**
-   * One ioctl as a step. Its description (`ioctl(NAME, { args })`) is built only when someone
-   * reads it — a journal, an invariant failure — never on the success path of a fast ioctl.
+   * One ioctl as a step. Its description (`ioctl(NAME, { args })`, from ioctlText()) is written
+   * only when someone reads it — a journal, an invariant failure — never on the success path.
    */
-  private call<T>(name: string, args: () => string, fn: () => T, beforeApi = false): T {
+  private call<T>(name: string, describe: () => string, fn: () => T, beforeApi = false): T {
     if (!beforeApi && !this.initialized) throw new CowsimError("EINVAL", `${name}: userfaultfd ${this.id} did no UFFDIO_API handshake yet`);
     if (this.released) throw new CowsimError("EBADF", `userfaultfd ${this.id} is closed`);
     const p = this.process;
     if (!p.alive) return fn();
-    return this.kernel.syscall(p.pid, () => `ioctl(${name}, ${args()})`, fn);
+    return this.kernel.syscall(p.pid, describe, fn);
   }
 
   private checkChanging(call: string): void {
@@ -567,6 +567,20 @@ export class UserfaultfdCtx {
     }
     return bytes;
   }
+}
+
+/**
+ * A range ioctl's step text, written when read. Made here, the closure's scope holds these few
+ * values and nothing else of the call: a journal keeps one per ioctl for a long time.
+ */
+function ioctlText(name: string, field: string, start: number, len: number, mode?: number): () => string {
+  return mode === undefined ? () => `ioctl(${name}, { ${field}: ${hex(start)}, len: ${hex(len)} })`
+    : () => `ioctl(${name}, { ${field}: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`;
+}
+
+/** UFFDIO_MOVE's step text, as ioctlText(). */
+function moveText(dst: number, src: number, len: number, mode: number): () => string {
+  return () => `ioctl(UFFDIO_MOVE, { dst: ${hex(dst)}, src: ${hex(src)}, len: ${hex(len)}, mode: ${mode} })`;
 }
 
 /** The faults of `list` in [start, start+len) (all for len 0) leave it and are woken; how many. */
