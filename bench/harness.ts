@@ -44,8 +44,17 @@ export function timed<S>(key: string, name: string, per: number, setup: () => S,
   return { key, name, per, unit, fn, acc };
 }
 
-/** Runs every case in one suite; returns key → mean per unit, in each case's unit. */
-export function runCases(cases: readonly Case[], options: { minSamples?: number; maxTime?: number } = {}): Record<string, number> {
+/**
+ * Runs every case in one suite; returns key → mean per unit, in each case's unit. With `warmup`,
+ * each case first runs that many times untimed, so its mean is of code the engine has compiled
+ * (as the kernel's figures, medians of warm rounds, are).
+ */
+export function runCases(cases: readonly Case[], options: { minSamples?: number; maxTime?: number; warmup?: number } = {}): Record<string, number> {
+  for (const c of cases) {
+    for (let i = 0; i < (options.warmup ?? 0); i++) c.fn();
+    c.acc.ns = 0;
+    c.acc.runs = 0;
+  }
   const suite = new Benchmark.Suite();
   for (const c of cases) suite.add(c.name, c.fn, { minSamples: options.minSamples ?? 5, maxTime: options.maxTime ?? 2 });
   suite.on("cycle", (e: Benchmark.Event) => {
