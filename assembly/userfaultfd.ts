@@ -10,7 +10,7 @@ import {
 } from "./pte";
 import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pteIndex, pt_alloc_table,
-  mmAddr, MmStruct, add_mm_counter, pt_reserve_upto, pt_unreserve, tables_missing, MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES,
+  mmAddr, MmStruct, add_mm_counter, PMD_SIZE, pt_reserve_upto, pt_unreserve, tables_missing, MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES,
 } from "./pgtable";
 import { pfn_valid, page_folio, folio_ref_add, testPageFlag, PG_swapbacked } from "./page";
 import { folio_add_new_anon_rmap, folio_add_rmap_ptes, RMAP_EXCLUSIVE } from "./rmap";
@@ -59,23 +59,19 @@ export function mfill_atomic_range(
   let done: u32 = 0;
   let err: i32 = 0;
   const base: u64 = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
+  // ZEROPAGE and POISON want pte_none(); COPY and CONTINUE pte_none_mostly() (a marker is replaced)
+  const mostly = kind == MFILL_COPY || kind == MFILL_FILE || (flags & MFILL_FAULT) != 0;
+  let table: u32 = 0;
   for (; done < pages; done++, a += 4096) {
-    if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) { err = MFILL_ERR_ENOMEM; break; }
-    const pmdp = walk_alloc_pmdp(ctx, mm, a);
-    let me = entryLoad(pmdp);
-    // a PMD leaf or a PMD migration entry is in the way (mfill_atomic(): -EEXIST)
-    if (!pte_none(me) && !isTableEntry(me)) { pt_unreserve(ctx); err = -EEXIST; break; }
-    if (pte_none(me)) {
-      const idx = pt_alloc_table(ctx);
-      me = pfn_pte(<u64>idx, _PAGE_TABLE);
-      entryStore(pmdp, me);
-      atomic.add<i32>(mmAddr(mm) + offsetof<MmStruct>("nr_ptes"), 1);
+    // mfill_atomic()'s mm_alloc_pmd() and __pte_alloc(): once per PTE table the range enters,
+    // not per page (the pages of one table share them)
+    if (table == 0 || (a & (PMD_SIZE - 1)) == 0) {
+      table = mfill_pte_table(ctx, mm, a);
+      if (table == 0) { err = MFILL_ERR_ENOMEM; break; }
+      if (table == MFILL_NO_TABLE) { err = -EEXIST; break; }
     }
-    pt_unreserve(ctx);
-    const slot = entryTable(me) + (pteIndex(a) << 3);
+    const slot = table + (pteIndex(a) << 3);
     const old = entryLoad(slot);
-    // ZEROPAGE and POISON want pte_none(); COPY and CONTINUE pte_none_mostly() (a marker is replaced)
-    const mostly = kind == MFILL_COPY || kind == MFILL_FILE || (flags & MFILL_FAULT) != 0;
     if (!pte_none(old) && !(mostly && is_pte_marker(old))) { err = -EEXIST; break; }
     let pte: u64;
     if (kind == MFILL_COPY) {
@@ -112,6 +108,29 @@ export function mfill_atomic_range(
   }
   ctxOf(ctx).aux0 = <u32>(-err);
   return done;
+}
+
+/** mfill_pte_table(): a PMD leaf or a PMD migration entry is in the way. */
+const MFILL_NO_TABLE: u32 = 1;
+
+/**
+ * The PTE table mapping `va` for mfill_atomic(), allocated with the tables above it, all or
+ * nothing (reserved first). Returns its address; 0 when a table could not be had (-ENOMEM);
+ * MFILL_NO_TABLE when a PMD leaf or a PMD migration entry is in the way (-EEXIST).
+ */
+function mfill_pte_table(ctx: u32, mm: u32, a: u64): u32 {
+  if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return 0;
+  const pmdp = walk_alloc_pmdp(ctx, mm, a);
+  let me = entryLoad(pmdp);
+  if (!pte_none(me) && !isTableEntry(me)) { pt_unreserve(ctx); return MFILL_NO_TABLE; }
+  if (pte_none(me)) {
+    const idx = pt_alloc_table(ctx);
+    me = pfn_pte(<u64>idx, _PAGE_TABLE);
+    entryStore(pmdp, me);
+    atomic.add<i32>(mmAddr(mm) + offsetof<MmStruct>("nr_ptes"), 1);
+  }
+  pt_unreserve(ctx);
+  return entryTable(me);
 }
 
 // uffd_wp_at() bits

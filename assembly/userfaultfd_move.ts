@@ -215,6 +215,28 @@ export function move_pages_huge_pmd(ctx: u32, mm: u32, dst: f64, src: f64, anonV
 }
 
 /**
+ * move_pages()'s loop over a run of whole PMD leaves: up to `nr` THPs from `src` to `dst` (both
+ * PMD-aligned, the range covering all `nr`), each by move_pages_huge_pmd() onto a none PMD whose
+ * slot exists, the destination index advancing by HPAGE_PMD_NR. Stops, changing nothing of it, at
+ * the first PMD that is not that simple case — no source leaf, a destination slot to allocate or
+ * not none, a folio move_pages_huge_pmd() refuses — which the kernel layer then takes on its own
+ * (its errors, splits and allocations stay there). Returns the THPs moved.
+ */
+export function move_pages_huge_pmds(ctx: u32, mm: u32, dst: f64, src: f64, nr: u32, anonVma: u32, dstIndex: u32, prot: u32): u32 {
+  let s = <u64>src;
+  let d = <u64>dst;
+  let done: u32 = 0;
+  for (; done < nr; done++, s += PMD_SIZE, d += PMD_SIZE) {
+    const sp = walk_pmdp(mm, s);
+    if (sp == 0 || !pmd_leaf(entryLoad(sp))) break;
+    const dp = walk_pmdp(mm, d);
+    if (dp == 0 || !pte_none(entryLoad(dp))) break;
+    if (move_pages_huge_pmd(ctx, mm, <f64>d, <f64>s, anonVma, dstIndex + done * <u32>(PMD_SIZE >> 12), prot) != 0) break;
+  }
+  return done;
+}
+
+/**
  * mm_alloc_pmd() (level 2: the PMD slot, allocating the tables above it) or __pte_alloc() /
  * pte_alloc() (level 3: a PTE table under a none PMD) for `va`. All or nothing. Returns 0, or
  * -ENOMEM; level 3 over a PMD that is not none is left alone (0).

@@ -26,26 +26,41 @@ export interface Case {
   /** The result's scale: ns per unit by default. */
   unit?: "ns" | "us" | "ms";
   fn: () => void;
-  acc: { ns: number; runs: number };
+  /** The time measured so far, and each run's (for a median). */
+  acc: { ns: number; runs: number; each: number[] };
 }
 
 /** Times `measured` inside each Benchmark run; setup and teardown around it are not counted. */
 export function timed<S>(key: string, name: string, per: number, setup: () => S, measured: (s: S) => void,
   teardown: (s: S) => void, unit: Case["unit"] = "ns"): Case {
-  const acc = { ns: 0, runs: 0 };
+  const acc = { ns: 0, runs: 0, each: [] as number[] };
   const fn = () => {
     const s = setup();
     const t0 = process.hrtime.bigint();
     measured(s);
-    acc.ns += Number(process.hrtime.bigint() - t0);
+    const ns = Number(process.hrtime.bigint() - t0);
+    acc.ns += ns;
     acc.runs++;
+    acc.each.push(ns);
     teardown(s);
   };
   return { key, name, per, unit, fn, acc };
 }
 
-/** Runs every case in one suite; returns key → mean per unit, in each case's unit. */
-export function runCases(cases: readonly Case[], options: { minSamples?: number; maxTime?: number } = {}): Record<string, number> {
+/**
+ * Runs every case in one suite; returns key → mean per unit, in each case's unit. With `warmup`,
+ * each case first runs that many times untimed, so its figure is of code the engine has
+ * compiled; with `median`, the figure is the median run's, not the mean — as the kernel's
+ * figures are medians of rounds, and so a collection or a descheduling that lands inside a few
+ * runs does not count for all of them.
+ */
+export function runCases(cases: readonly Case[], options: { minSamples?: number; maxTime?: number; warmup?: number; median?: boolean } = {}): Record<string, number> {
+  for (const c of cases) {
+    for (let i = 0; i < (options.warmup ?? 0); i++) c.fn();
+    c.acc.ns = 0;
+    c.acc.runs = 0;
+    c.acc.each.length = 0;
+  }
   const suite = new Benchmark.Suite();
   for (const c of cases) suite.add(c.name, c.fn, { minSamples: options.minSamples ?? 5, maxTime: options.maxTime ?? 2 });
   suite.on("cycle", (e: Benchmark.Event) => {
@@ -55,7 +70,11 @@ export function runCases(cases: readonly Case[], options: { minSamples?: number;
   }).run();
   const scale = { ns: 1, us: 1e3, ms: 1e6 };
   const out: Record<string, number> = {};
-  for (const c of cases) out[c.key] = c.acc.ns / c.acc.runs / (c.per || 1) / scale[c.unit ?? "ns"];
+  for (const c of cases) {
+    const each = [...c.acc.each].sort((a, b) => a - b);
+    const ns = options.median ? each[each.length >> 1]! : c.acc.ns / c.acc.runs;
+    out[c.key] = ns / (c.per || 1) / scale[c.unit ?? "ns"];
+  }
   return out;
 }
 

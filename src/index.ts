@@ -37,7 +37,7 @@ export { Migration } from "./kernel.js";
 
 // ---- userfaultfd -------------------------------------------------------------------------------
 export { Userfaultfd, UffdRangeError } from "./kernel.js";
-export type { UffdMsg, UffdHandler } from "./kernel.js";
+export type { UffdMsg, UffdHandler, UffdioCopyOptions } from "./kernel.js";
 export {
   UFFD_API, UFFD_API_FEATURES, UFFD_FEATURE_PAGEFAULT_FLAG_WP, UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_EVENT_REMAP,
   UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_MISSING_HUGETLBFS, UFFD_FEATURE_MISSING_SHMEM, UFFD_FEATURE_EVENT_UNMAP,

@@ -337,20 +337,9 @@ export type { AccessState } from "./mm/process.js";
 export type { WaitReason } from "./mm/wait.js";
 export { Migration } from "./mm/migrate.js";
 export { UserfaultfdCtx as Userfaultfd, UffdRangeError } from "./mm/userfaultfd.js";
-export type { UffdMsg, UffdHandler } from "./mm/userfaultfd.js";
-export {
-  UFFD_API, UFFD_API_FEATURES, UFFD_FEATURE_PAGEFAULT_FLAG_WP, UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_EVENT_REMAP,
-  UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_MISSING_HUGETLBFS, UFFD_FEATURE_MISSING_SHMEM, UFFD_FEATURE_EVENT_UNMAP,
-  UFFD_FEATURE_SIGBUS, UFFD_FEATURE_THREAD_ID, UFFD_FEATURE_MINOR_HUGETLBFS, UFFD_FEATURE_MINOR_SHMEM,
-  UFFD_FEATURE_EXACT_ADDRESS, UFFD_FEATURE_WP_HUGETLBFS_SHMEM, UFFD_FEATURE_WP_UNPOPULATED, UFFD_FEATURE_POISON,
-  UFFD_FEATURE_WP_ASYNC, UFFD_FEATURE_MOVE, UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP,
-  UFFDIO_REGISTER_MODE_MINOR, UFFDIO_COPY_MODE_DONTWAKE, UFFDIO_COPY_MODE_WP, UFFDIO_ZEROPAGE_MODE_DONTWAKE,
-  UFFDIO_WRITEPROTECT_MODE_WP, UFFDIO_WRITEPROTECT_MODE_DONTWAKE, UFFDIO_CONTINUE_MODE_DONTWAKE,
-  UFFDIO_CONTINUE_MODE_WP, UFFDIO_POISON_MODE_DONTWAKE, UFFDIO_MOVE_MODE_DONTWAKE, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES,
-  UFFD_EVENT_PAGEFAULT, UFFD_EVENT_FORK, UFFD_EVENT_REMAP, UFFD_EVENT_REMOVE, UFFD_EVENT_UNMAP,
-  UFFD_PAGEFAULT_FLAG_WRITE, UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_MINOR, O_NONBLOCK, O_CLOEXEC, UFFD_USER_MODE_ONLY,
-  UFFD_API_IOCTLS, UFFD_API_RANGE_IOCTLS,
-} from "./mm/userfaultfd.js";
+export type { UffdMsg, UffdHandler, UffdioCopyOptions } from "./mm/userfaultfd.js";
+// the uapi header's constants: defined once (src/mm/uapi_userfaultfd.ts), named in the package's barrel
+export * from "./mm/uapi_userfaultfd.js";
 export type { MigrateOptions, MigrateStatus } from "./mm/migrate.js";
 export { HugePageSplit } from "./mm/split_huge_page.js";
 export type { HugePageSplitStatus, SplitHugePageOptions } from "./mm/split_huge_page.js";

@@ -4,6 +4,7 @@ import { describe, it, expect } from "vitest";
 import {
   createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_PAGEOUT, type KernelEvent, type TraceEvents,
 } from "../src/index.js";
+import { TRACE_NAMES } from "../src/trace/events.js";
 import { BUILD } from "./helpers.js";
 
 const PAGE = 4096;
@@ -13,6 +14,11 @@ const kernel = (strategy: "mapcount" | "pagecount" | "anon-exclusive" = "anon-ex
   createKernel({ strategy, memory: "8M", build: BUILD, transient: { lruBatch: false } });
 
 describe("tracepoints", () => {
+  it("TRACE_NAMES names each tracepoint once", () => {
+    const twice = TRACE_NAMES.filter((n, i) => TRACE_NAMES.indexOf(n) !== i);
+    expect(twice).toEqual([]);
+  });
+
   it("'*' sees every decision of a fork and a COW, in order, named after the kernel's functions", () => {
     const k = kernel();
     const names: string[] = [];

@@ -13,9 +13,7 @@
 #include <unistd.h>
 #include <time.h>
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
-static double median(double *v, int n) { qsort(v, n, sizeof *v, cmp); return v[n / 2]; }
+#include "bench.h"
 
 #define PAGES (32 * 1024) /* 128 MiB per round */
 #define ROUNDS 7

@@ -20,13 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
-
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
-static double median(double *v, int n) { qsort(v, n, sizeof *v, cmp); return v[n / 2]; }
 
 #define PAGES 8192 /* 32 MiB per round */
 #define ROUNDS 7

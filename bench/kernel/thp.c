@@ -23,31 +23,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
 #define MPOL_MF_MOVE (1 << 1)
-
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
-static double median(double *v, int n) { qsort(v, n, sizeof *v, cmp); return v[n / 2]; }
 
 #define PS 4096UL
 #define HPAGE (2UL << 20)
 #define THPS 64 /* 128 MiB of THPs per round */
 #define PAGES 8192 /* 32 MiB of base pages per migration round */
 #define ROUNDS 7
-
-/* a /proc/vmstat counter, or -1 */
-static long vmstat(const char *name) {
-  FILE *f = fopen("/proc/vmstat", "r");
-  char key[64];
-  long v, out = -1;
-  if (!f) return -1;
-  while (fscanf(f, "%63s %ld", key, &v) == 2) if (!strcmp(key, name)) { out = v; break; }
-  fclose(f);
-  return out;
-}
 
 /* AnonHugePages of this process, in kB (smaps_rollup) */
 static long anon_huge_kb(void) {

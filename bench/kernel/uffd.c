@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 /* What an older <linux/userfaultfd.h> lacks (values from Linux 6.12's uapi header). */
 #ifndef UFFD_FEATURE_MOVE
 #define UFFD_FEATURE_MOVE (1 << 16)
@@ -58,10 +60,6 @@ struct uffdio_move {
 #ifndef __NR_userfaultfd
 #define __NR_userfaultfd 323 /* x86_64 */
 #endif
-
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
-static double median(double *v, int n) { qsort(v, n, sizeof *v, cmp); return v[n / 2]; }
 
 #define PS 4096UL
 #define HPAGE (2UL << 20)
@@ -107,17 +105,6 @@ static char *aligned(size_t len, int advice) {
 }
 
 static void touch(char *p, size_t len, size_t step, char v) { for (size_t i = 0; i < len; i += step) p[i] = v; }
-
-/* a /proc/vmstat counter, or -1 */
-static long vmstat(const char *name) {
-  FILE *f = fopen("/proc/vmstat", "r");
-  char key[64];
-  long v, out = -1;
-  if (!f) return -1;
-  while (fscanf(f, "%63s %ld", key, &v) == 2) if (!strcmp(key, name)) { out = v; break; }
-  fclose(f);
-  return out;
-}
 
 /* AnonHugePages, in kB, of the VMA holding `addr` (/proc/self/smaps), or -1 */
 static long vma_anon_huge_kb(void *addr) {

@@ -313,6 +313,10 @@ export class CoreOps {
   movePagesHugePmd(mm: number, dst: number, src: number, anonVma: number, dstIndex: number, prot: number): number {
     return this.x.move_pages_huge_pmd(this.ctx, mm, dst, src, anonVma, dstIndex, prot);
   }
+  /** move_pages_huge_pmds(): up to `nr` whole PMD leaves onto none PMDs, in one call, until one is not that simple; the THPs moved. */
+  movePagesHugePmds(mm: number, dst: number, src: number, nr: number, anonVma: number, dstIndex: number, prot: number): number {
+    return this.x.move_pages_huge_pmds(this.ctx, mm, dst, src, nr, anonVma, dstIndex, prot) >>> 0;
+  }
   /** mm_alloc_pmd() (level 2) or pte_alloc() (level 3) at `addr`: 0 or -ENOMEM. */
   uffdAllocTables(mm: number, addr: number, level: 2 | 3): number {
     return this.x.uffd_alloc_tables(this.ctx, mm, addr, level);

@@ -103,17 +103,15 @@ export class Access {
       const step = k.beginAccess(p.pid, code, this.address, this.stored);
       try {
         const v = access(k, p, this.address, this.write, this.stored);
-        if (v === ACCESS_BLOCKED) throw new FaultBlocked(takeBlockedQueue());
-        this._value = v;
-        this._state = "done";
+        // a userfault returns its queue rather than throw (the common wait, kept cheap)
+        if (v === ACCESS_BLOCKED) this.block(takeBlockedQueue());
+        else {
+          this._value = v;
+          this._state = "done";
+        }
       } catch (e) {
         if (!(e instanceof FaultBlocked)) throw e;
-        this.queue = e.queue;
-        this.seen = e.queue.enqueue();
-        k.stats.inc(Stat.faultWaits);
-        if (k.trace.points.fault_wait.listening) {
-          k.trace.points.fault_wait.emit({ pid: p.pid, address: this.address, write: this.write, reason: e.queue.reason, what: e.queue.what });
-        }
+        this.block(e.queue);
       }
       if (step) k.endAccess(code, this.address, this.stored);
     } catch (e) {
@@ -124,6 +122,18 @@ export class Access {
       throw e;
     }
     return this;
+  }
+
+  /** prepare_to_wait(): the access sleeps on `q` until it is woken. */
+  private block(q: WaitQueue): void {
+    const p = this.process;
+    const k = p.kernel;
+    this.queue = q;
+    this.seen = q.enqueue();
+    k.stats.inc(Stat.faultWaits);
+    if (k.trace.points.fault_wait.listening) {
+      k.trace.points.fault_wait.emit({ pid: p.pid, address: this.address, write: this.write, reason: q.reason, what: q.what });
+    }
   }
 }
 

@@ -19,115 +19,45 @@ import { Stat } from "./stats.js";
 import { shmem_get_folio, shmem_get_entry, shmem_add_to_page_cache, type ShmemFile } from "./shmem.js";
 import { UffdRangeError, userfaultfd_move } from "./userfaultfd_move.js";
 import { split_huge_pmd } from "./huge_memory.js";
+import {
+  UFFD_API, UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP,
+  UFFD_FEATURE_SIGBUS, UFFD_FEATURE_THREAD_ID, UFFD_FEATURE_EXACT_ADDRESS, UFFD_FEATURE_WP_UNPOPULATED,
+  UFFD_FEATURE_WP_ASYNC, UFFD_API_FEATURES, O_NONBLOCK, O_CLOEXEC, UFFD_USER_MODE_ONLY, UFFD_EVENT_FORK,
+  UFFD_EVENT_REMAP, UFFD_PAGEFAULT_FLAG_WRITE, UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_MINOR,
+  UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFDIO_REGISTER_MODE_MINOR, UFFD_API_REGISTER_MODES,
+  UFFDIO_COPY_MODE_DONTWAKE, UFFDIO_COPY_MODE_WP, UFFDIO_ZEROPAGE_MODE_DONTWAKE, UFFDIO_WRITEPROTECT_MODE_WP,
+  UFFDIO_WRITEPROTECT_MODE_DONTWAKE, UFFDIO_CONTINUE_MODE_DONTWAKE, UFFDIO_CONTINUE_MODE_WP,
+  UFFDIO_POISON_MODE_DONTWAKE, UFFD_API_IOCTLS, UFFD_API_RANGE_IOCTLS,
+} from "./uapi_userfaultfd.js";
 
-// UFFDIO_API features (include/uapi/linux/userfaultfd.h, Linux 6.12)
-/** The API version UFFDIO_API must name. */
-export const UFFD_API = 0xaa;
-/** Page-fault messages of uffd-wp faults carry UFFD_PAGEFAULT_FLAG_WP (always on in 6.12). */
-export const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1 << 0;
-/** fork() keeps registrations in the child, with a new userfaultfd read as UFFD_EVENT_FORK. */
-export const UFFD_FEATURE_EVENT_FORK = 1 << 1;
-/** mremap() of a registered range keeps it registered and says so with UFFD_EVENT_REMAP. */
-export const UFFD_FEATURE_EVENT_REMAP = 1 << 2;
-/** MADV_DONTNEED / MADV_REMOVE of a registered range is told as UFFD_EVENT_REMOVE. */
-export const UFFD_FEATURE_EVENT_REMOVE = 1 << 3;
-/** Missing faults on hugetlbfs (hugetlbfs is not modelled; the bit is accepted). */
-export const UFFD_FEATURE_MISSING_HUGETLBFS = 1 << 4;
-/** Missing faults on shmem (always available in 6.12). */
-export const UFFD_FEATURE_MISSING_SHMEM = 1 << 5;
-/** munmap() of a registered range is told as UFFD_EVENT_UNMAP. */
-export const UFFD_FEATURE_EVENT_UNMAP = 1 << 6;
-/** A fault in a registered range is SIGBUS instead of a message. */
-export const UFFD_FEATURE_SIGBUS = 1 << 7;
-/** Page-fault messages carry the faulting thread's id (ptid). */
-export const UFFD_FEATURE_THREAD_ID = 1 << 8;
-/** Minor faults on hugetlbfs (accepted, not modelled). */
-export const UFFD_FEATURE_MINOR_HUGETLBFS = 1 << 9;
-/** Minor faults on shmem: a page already in the page cache, not yet mapped here. */
-export const UFFD_FEATURE_MINOR_SHMEM = 1 << 10;
-/** Page-fault messages carry the exact faulting address, not the page's. */
-export const UFFD_FEATURE_EXACT_ADDRESS = 1 << 11;
-/** uffd-wp on shmem (and hugetlbfs), kept across zaps by PTE markers. */
-export const UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1 << 12;
-/** uffd-wp of anonymous memory also protects none PTEs, with uffd-wp markers. */
-export const UFFD_FEATURE_WP_UNPOPULATED = 1 << 13;
-/** UFFDIO_POISON is available. */
-export const UFFD_FEATURE_POISON = 1 << 14;
-/** uffd-wp faults resolve themselves: the bit is cleared, no message (implies WP_UNPOPULATED). */
-export const UFFD_FEATURE_WP_ASYNC = 1 << 15;
-/** UFFDIO_MOVE is available (Linux 6.8). */
-export const UFFD_FEATURE_MOVE = 1 << 16;
-
-/** Every feature Linux 6.12 offers on x86-64 (UFFD_API_FEATURES). */
-export const UFFD_API_FEATURES = (1 << 17) - 1;
 /** UFFD_FEATURE_INITIALIZED: ctx->features once UFFDIO_API succeeded. */
 const UFFD_FEATURE_INITIALIZED = 2 ** 31;
 
-// userfaultfd(2) flags: O_CLOEXEC and O_NONBLOCK (UFFD_SHARED_FCNTL_FLAGS) and UFFD_USER_MODE_ONLY
-/** userfaultfd(2) flag: read() fails with EAGAIN when empty. */
-export const O_NONBLOCK = 0o4000;
-/** userfaultfd(2) flag: close on exec (accepted; exec is not modelled). */
-export const O_CLOEXEC = 0o2000000;
-/** userfaultfd(2) flag: only faults from user mode are handled. */
-export const UFFD_USER_MODE_ONLY = 1;
+// every constant of the uapi header, for the kernel layer's callers (one definition, re-exported)
+export * from "./uapi_userfaultfd.js";
+export { UffdRangeError } from "./userfaultfd_move.js";
 
-// uffd_msg events and page-fault flags
-/** uffd_msg.event of a page fault. */
-export const UFFD_EVENT_PAGEFAULT = 0x12;
-/** uffd_msg.event of a fork (EVENT_FORK). */
-export const UFFD_EVENT_FORK = 0x13;
-/** uffd_msg.event of an mremap() (EVENT_REMAP). */
-export const UFFD_EVENT_REMAP = 0x14;
-/** uffd_msg.event of MADV_DONTNEED / MADV_REMOVE (EVENT_REMOVE). */
-export const UFFD_EVENT_REMOVE = 0x15;
-/** uffd_msg.event of a munmap() (EVENT_UNMAP). */
-export const UFFD_EVENT_UNMAP = 0x16;
-/** The fault was a write. */
-export const UFFD_PAGEFAULT_FLAG_WRITE = 1 << 0;
-/** The fault was a write to a uffd-wp-protected page. */
-export const UFFD_PAGEFAULT_FLAG_WP = 1 << 1;
-/** The fault was a minor fault (the page is in the page cache). */
-export const UFFD_PAGEFAULT_FLAG_MINOR = 1 << 2;
+/** UFFDIO_COPY's source and mode: one value for every page, or the pages at `src`. @public */
+export interface UffdioCopyOptions {
+  readonly value?: number;
+  readonly src?: number;
+  readonly mode?: number;
+}
 
-// UFFDIO_REGISTER modes
-/** Register for missing faults (no page there yet). */
-export const UFFDIO_REGISTER_MODE_MISSING = 1 << 0;
-/** Register for uffd-wp faults (writes to protected pages). */
-export const UFFDIO_REGISTER_MODE_WP = 1 << 1;
-/** Register for minor faults (shmem pages in the page cache, not mapped). */
-export const UFFDIO_REGISTER_MODE_MINOR = 1 << 2;
-
-/** Every registration mode. */
-export const UFFD_API_REGISTER_MODES = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MINOR;
-
-// the ioctls' modes
-/** UFFDIO_COPY: do not wake the faults of the range. */
-export const UFFDIO_COPY_MODE_DONTWAKE = 1 << 0;
-/** UFFDIO_COPY: map the pages uffd-wp-protected. */
-export const UFFDIO_COPY_MODE_WP = 1 << 1;
-/** UFFDIO_ZEROPAGE: do not wake the faults of the range. */
-export const UFFDIO_ZEROPAGE_MODE_DONTWAKE = 1 << 0;
-/** UFFDIO_WRITEPROTECT: protect (without it: resolve). */
-export const UFFDIO_WRITEPROTECT_MODE_WP = 1 << 0;
-/** UFFDIO_WRITEPROTECT: when resolving, do not wake the faults of the range. */
-export const UFFDIO_WRITEPROTECT_MODE_DONTWAKE = 1 << 1;
-/** UFFDIO_CONTINUE: do not wake the faults of the range. */
-export const UFFDIO_CONTINUE_MODE_DONTWAKE = 1 << 0;
-/** UFFDIO_CONTINUE: map the pages uffd-wp-protected. */
-export const UFFDIO_CONTINUE_MODE_WP = 1 << 1;
-/** UFFDIO_POISON: do not wake the faults of the range. */
-export const UFFDIO_POISON_MODE_DONTWAKE = 1 << 0;
-
-/** The ioctls UFFDIO_API reports (UFFD_API_IOCTLS), by name. */
-export const UFFD_API_IOCTLS = ["UFFDIO_REGISTER", "UFFDIO_UNREGISTER", "UFFDIO_API"] as const;
-/** The range ioctls UFFDIO_REGISTER reports (UFFD_API_RANGE_IOCTLS; without WRITEPROTECT and CONTINUE unless those modes), by name. */
-export const UFFD_API_RANGE_IOCTLS = [
-  "UFFDIO_WAKE", "UFFDIO_COPY", "UFFDIO_ZEROPAGE", "UFFDIO_MOVE", "UFFDIO_WRITEPROTECT", "UFFDIO_CONTINUE", "UFFDIO_POISON",
-] as const;
-
-// UFFDIO_MOVE and its modes, the range ioctls' error
-export { UFFDIO_MOVE_MODE_DONTWAKE, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, UffdRangeError } from "./userfaultfd_move.js";
-
+/** What tells one mfill ioctl from another: its name, its mfill_atomic() kind and its mode bits. */
+interface MfillIoctl {
+  readonly name: "UFFDIO_COPY" | "UFFDIO_ZEROPAGE" | "UFFDIO_CONTINUE" | "UFFDIO_POISON";
+  /** The argument's start field, for the step's description: uffdio_copy.dst, the others' range.start. */
+  readonly startField: "dst" | "start";
+  readonly kind: number;
+  readonly dontwake: number;
+  /** The mode bit that maps the pages uffd-wp-protected (0: the ioctl has none). */
+  readonly wp: number;
+}
+const IOCTL_COPY: MfillIoctl = { name: "UFFDIO_COPY", startField: "dst", kind: C.MFILL_COPY, dontwake: UFFDIO_COPY_MODE_DONTWAKE, wp: UFFDIO_COPY_MODE_WP };
+const IOCTL_ZEROPAGE: MfillIoctl = { name: "UFFDIO_ZEROPAGE", startField: "start", kind: C.MFILL_ZEROPAGE, dontwake: UFFDIO_ZEROPAGE_MODE_DONTWAKE, wp: 0 };
+const IOCTL_CONTINUE: MfillIoctl = { name: "UFFDIO_CONTINUE", startField: "start", kind: C.MFILL_FILE, dontwake: UFFDIO_CONTINUE_MODE_DONTWAKE, wp: UFFDIO_CONTINUE_MODE_WP };
+const IOCTL_POISON: MfillIoctl = { name: "UFFDIO_POISON", startField: "start", kind: C.MFILL_POISON, dontwake: UFFDIO_POISON_MODE_DONTWAKE, wp: 0 };
 
 /** A message read from a userfaultfd (struct uffd_msg). @public */
 export type UffdMsg =
@@ -215,15 +145,15 @@ export class UserfaultfdCtx {
    * unknown feature or a second call.
    */
   api(features = 0, api = UFFD_API): { readonly api: number; readonly features: number; readonly ioctls: readonly string[] } {
-    return this.call(`ioctl(UFFDIO_API, { api: 0x${api.toString(16)}, features: 0x${features.toString(16)} })`, () => {
+    return this.call("UFFDIO_API", () => `ioctl(UFFDIO_API, { api: 0x${api.toString(16)}, features: 0x${features.toString(16)} })`, () => {
       if (api !== UFFD_API) throw new CowsimError("EINVAL", `UFFDIO_API: api 0x${api.toString(16)} is not UFFD_API (0xaa)`);
       if (!Number.isInteger(features) || features < 0 || features > 0xffffffff) throw new CowsimError("EINVAL", `UFFDIO_API: features ${features} is no feature mask`);
-      // UFFD_FEATURE_WP_ASYNC implies WP_UNPOPULATED
-      if (features & UFFD_FEATURE_WP_ASYNC) features |= UFFD_FEATURE_WP_UNPOPULATED;
-      const unknown = features & ~UFFD_API_FEATURES;
+      // UFFD_FEATURE_WP_ASYNC implies WP_UNPOPULATED (the step's description keeps what was asked)
+      const enabled = features & UFFD_FEATURE_WP_ASYNC ? features | UFFD_FEATURE_WP_UNPOPULATED : features;
+      const unknown = enabled & ~UFFD_API_FEATURES;
       if (unknown) throw new CowsimError("EINVAL", `UFFDIO_API: feature bits 0x${unknown.toString(16)} are not offered by Linux 6.12`);
       if (this.initialized) throw new CowsimError("EINVAL", `UFFDIO_API: userfaultfd ${this.id} already did its UFFDIO_API handshake`);
-      this.features = (features | UFFD_FEATURE_INITIALIZED) >>> 0;
+      this.features = (enabled | UFFD_FEATURE_INITIALIZED) >>> 0;
       return { api: UFFD_API, features: UFFD_API_FEATURES, ioctls: UFFD_API_IOCTLS };
     }, true);
   }
@@ -236,7 +166,7 @@ export class UserfaultfdCtx {
    * VM_MAYWRITE), EBUSY (a VMA registered with another userfaultfd), ENOMEM (the mm is gone).
    */
   register(start: number, len: number, mode: number): { readonly ioctls: readonly string[] } {
-    return this.call(`ioctl(UFFDIO_REGISTER, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
+    return this.call("UFFDIO_REGISTER", ioctlText("UFFDIO_REGISTER", "start", start, len, mode), () => {
       if (!Number.isInteger(mode) || mode === 0) throw new CowsimError("EINVAL", "UFFDIO_REGISTER: no mode given");
       if (mode & ~UFFD_API_REGISTER_MODES) throw new CowsimError("EINVAL", `UFFDIO_REGISTER: mode 0x${mode.toString(16)} has unknown bits`);
       const vmFlags = (mode & UFFDIO_REGISTER_MODE_MISSING ? VM_UFFD_MISSING : 0) |
@@ -278,7 +208,7 @@ export class UserfaultfdCtx {
    * bits and markers are cleared (userfaultfd_clear_vma()'s uffd_wp_range(), f369b07c8614).
    */
   unregister(start: number, len: number): void {
-    this.call(`ioctl(UFFDIO_UNREGISTER, { start: ${hex(start)}, len: ${hex(len)} })`, () => {
+    this.call("UFFDIO_UNREGISTER", ioctlText("UFFDIO_UNREGISTER", "start", start, len), () => {
       validateRange("UFFDIO_UNREGISTER", start, len);
       if (!this.process.alive) throw new CowsimError("ENOMEM", `UFFDIO_UNREGISTER: the mm of pid ${this.process.pid} is gone`);
       const end = start + len;
@@ -345,30 +275,13 @@ export class UserfaultfdCtx {
    * copied; a partial or failed copy throws UffdRangeError (EEXIST for a page already there,
    * ENOENT for no registered VMA covering the range, EAGAIN while mmap_changing, EINVAL…).
    */
-  copy(dst: number, len: number, opts: { readonly value?: number; readonly src?: number; readonly mode?: number } = {}): number {
-    const mode = opts.mode ?? 0;
-    return this.call(`ioctl(UFFDIO_COPY, { dst: ${hex(dst)}, len: ${hex(len)}, mode: ${mode} })`, () => {
-      this.checkChanging("UFFDIO_COPY");
-      if (opts.src !== undefined) validateUnalignedRange("UFFDIO_COPY", opts.src, len);
-      validateRange("UFFDIO_COPY", dst, len);
-      if (mode & ~(UFFDIO_COPY_MODE_DONTWAKE | UFFDIO_COPY_MODE_WP)) throw new CowsimError("EINVAL", `UFFDIO_COPY: mode 0x${mode.toString(16)} has unknown bits`);
-      const value = opts.value ?? 0;
-      if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `UFFDIO_COPY: value ${value} is no page value (a non-negative integer)`);
-      const values = opts.src !== undefined ? this.readSource(opts.src, len) : null;
-      const done = this.mfill("UFFDIO_COPY", dst, len, C.MFILL_COPY, (mode & UFFDIO_COPY_MODE_WP) !== 0, values ?? value);
-      return this.finishRange("UFFDIO_COPY", dst, len, done, (mode & UFFDIO_COPY_MODE_DONTWAKE) !== 0);
-    });
+  copy(dst: number, len: number, opts: UffdioCopyOptions = {}): number {
+    return this.mfillIoctl(IOCTL_COPY, dst, len, opts.mode ?? 0, opts);
   }
 
   /** UFFDIO_ZEROPAGE (mfill_atomic_pte_zeropage()): maps the zero page into none PTEs (a marker is not none: EEXIST). */
   zeropage(start: number, len: number, mode = 0): number {
-    return this.call(`ioctl(UFFDIO_ZEROPAGE, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
-      this.checkChanging("UFFDIO_ZEROPAGE");
-      validateRange("UFFDIO_ZEROPAGE", start, len);
-      if (mode & ~UFFDIO_ZEROPAGE_MODE_DONTWAKE) throw new CowsimError("EINVAL", `UFFDIO_ZEROPAGE: mode 0x${mode.toString(16)} has unknown bits`);
-      const done = this.mfill("UFFDIO_ZEROPAGE", start, len, C.MFILL_ZEROPAGE, false, 0);
-      return this.finishRange("UFFDIO_ZEROPAGE", start, len, done, (mode & UFFDIO_ZEROPAGE_MODE_DONTWAKE) !== 0);
-    });
+    return this.mfillIoctl(IOCTL_ZEROPAGE, start, len, mode, null);
   }
 
   /**
@@ -376,24 +289,38 @@ export class UserfaultfdCtx {
    * cache (a minor fault's page) into none PTEs; EFAULT where the page cache has none.
    */
   continue(start: number, len: number, mode = 0): number {
-    return this.call(`ioctl(UFFDIO_CONTINUE, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
-      this.checkChanging("UFFDIO_CONTINUE");
-      validateRange("UFFDIO_CONTINUE", start, len);
-      if (mode & ~(UFFDIO_CONTINUE_MODE_DONTWAKE | UFFDIO_CONTINUE_MODE_WP)) throw new CowsimError("EINVAL", `UFFDIO_CONTINUE: mode 0x${mode.toString(16)} has unknown bits`);
-      const done = this.mfill("UFFDIO_CONTINUE", start, len, C.MFILL_FILE, (mode & UFFDIO_CONTINUE_MODE_WP) !== 0, 0);
-      return this.finishRange("UFFDIO_CONTINUE", start, len, done, (mode & UFFDIO_CONTINUE_MODE_DONTWAKE) !== 0);
-    });
+    return this.mfillIoctl(IOCTL_CONTINUE, start, len, mode, null);
   }
 
   /** UFFDIO_POISON (mfill_atomic_pte_poison()): PTE_MARKER_POISONED in none PTEs: any later access is SIGBUS. */
   poison(start: number, len: number, mode = 0): number {
-    return this.call(`ioctl(UFFDIO_POISON, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
-      this.checkChanging("UFFDIO_POISON");
-      validateRange("UFFDIO_POISON", start, len);
-      if (mode & ~UFFDIO_POISON_MODE_DONTWAKE) throw new CowsimError("EINVAL", `UFFDIO_POISON: mode 0x${mode.toString(16)} has unknown bits`);
-      const done = this.mfill("UFFDIO_POISON", start, len, C.MFILL_POISON, false, 0);
-      return this.finishRange("UFFDIO_POISON", start, len, done, (mode & UFFDIO_POISON_MODE_DONTWAKE) !== 0);
+    return this.mfillIoctl(IOCTL_POISON, start, len, mode, null);
+  }
+
+  /**
+   * What the mfill ioctls share (userfaultfd_copy(), _zeropage(), _continue(), _poison()): EAGAIN
+   * while mmap_changing, the range and the mode checked, then mfill_atomic() and the wake of
+   * what was done, a short range reported as the kernel reports it. `copy` is UFFDIO_COPY's
+   * source (its range is checked first, as copy_from_user() of the argument precedes the rest).
+   */
+  private mfillIoctl(io: MfillIoctl, start: number, len: number, mode: number, copy: UffdioCopyOptions | null): number {
+    const name = io.name;
+    return this.call(name, ioctlText(name, io.startField, start, len, mode), () => {
+      this.checkChanging(name);
+      if (copy?.src !== undefined) validateUnalignedRange(name, copy.src, len);
+      validateRange(name, start, len);
+      if (mode & ~(io.dontwake | io.wp)) throw new CowsimError("EINVAL", `${name}: mode 0x${mode.toString(16)} has unknown bits`);
+      const values = copy === null ? 0 : this.copyValues(copy, len);
+      const done = this.mfill(name, start, len, io.kind, (mode & io.wp) !== 0, values);
+      return this.finishRange(name, start, len, done, (mode & io.dontwake) !== 0);
     });
+  }
+
+  /** What UFFDIO_COPY fills its pages with: one value for all, or those the handler reads at `src`. */
+  private copyValues(copy: UffdioCopyOptions, len: number): number | readonly number[] {
+    const value = copy.value ?? 0;
+    if (!Number.isSafeInteger(value) || value < 0) throw new CowsimError("EINVAL", `UFFDIO_COPY: value ${value} is no page value (a non-negative integer)`);
+    return copy.src !== undefined ? this.readSource(copy.src, len) : value;
   }
 
   /**
@@ -406,7 +333,7 @@ export class UserfaultfdCtx {
    * mmap_changing …). As in Linux, pages moved before an error stay moved.
    */
   move(dst: number, src: number, len: number, mode = 0): number {
-    return this.call(`ioctl(UFFDIO_MOVE, { dst: ${hex(dst)}, src: ${hex(src)}, len: ${hex(len)}, mode: ${mode} })`,
+    return this.call("UFFDIO_MOVE", moveText(dst, src, len, mode),
       () => userfaultfd_move(this.kernel, this, { dst, src, len, mode, caller: this.process }, (s, l) => { this.wakeRange(s, l); }));
   }
 
@@ -416,7 +343,7 @@ export class UserfaultfdCtx {
    * faults unless MODE_DONTWAKE. ENOENT when a VMA of the range is not registered for WP.
    */
   writeprotect(start: number, len: number, mode: number): void {
-    this.call(`ioctl(UFFDIO_WRITEPROTECT, { start: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`, () => {
+    this.call("UFFDIO_WRITEPROTECT", ioctlText("UFFDIO_WRITEPROTECT", "start", start, len, mode), () => {
       if (this.mmapChanging) throw new CowsimError("EAGAIN", "UFFDIO_WRITEPROTECT: the address space is changing (an event waits to be read)");
       validateRange("UFFDIO_WRITEPROTECT", start, len);
       if (mode & ~(UFFDIO_WRITEPROTECT_MODE_DONTWAKE | UFFDIO_WRITEPROTECT_MODE_WP)) throw new CowsimError("EINVAL", `UFFDIO_WRITEPROTECT: mode 0x${mode.toString(16)} has unknown bits`);
@@ -437,7 +364,7 @@ export class UserfaultfdCtx {
 
   /** UFFDIO_WAKE (userfaultfd_wake()): the faults of the range retry. */
   wake(start: number, len: number): void {
-    this.call(`ioctl(UFFDIO_WAKE, { start: ${hex(start)}, len: ${hex(len)} })`, () => {
+    this.call("UFFDIO_WAKE", ioctlText("UFFDIO_WAKE", "start", start, len), () => {
       validateRange("UFFDIO_WAKE", start, len);
       this.wakeRange(start, len);
     });
@@ -448,17 +375,7 @@ export class UserfaultfdCtx {
    * [start, start+len) — all of them for len 0 — leaves the queues and may retry.
    */
   wakeRange(start: number, len: number): number {
-    let n = 0;
-    for (const list of [this.pending, this.waiting]) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        const u = list[i]!;
-        if (len && (start > u.msg.address || start + len <= u.msg.address)) continue;
-        list.splice(i, 1);
-        u.queue.wake();
-        n++;
-      }
-    }
-    return n;
+    return wakeList(this.pending, start, len) + wakeList(this.waiting, start, len);
   }
 
   // ---- the fault side -------------------------------------------------------------------------
@@ -481,7 +398,7 @@ export class UserfaultfdCtx {
       (reason === VM_UFFD_MINOR ? UFFD_PAGEFAULT_FLAG_MINOR : 0);
     const address = this.feature(UFFD_FEATURE_EXACT_ADDRESS) ? addr : page;
     const msg: Uwq["msg"] = this.feature(UFFD_FEATURE_THREAD_ID) ? { event: "pagefault", address, flags, ptid: p.pid } : { event: "pagefault", address, flags };
-    const queue = k.waits.userfaultfd(`userfaultfd ${this.id}'s handler (a ${reasonName(reason)} fault at ${hex(addr)})`);
+    const queue = k.waits.userfaultfd(() => `userfaultfd ${this.id}'s handler (a ${reasonName(reason)} fault at ${hex(addr)})`);
     const uwq: Uwq = { msg, queue };
     this.pending.push(uwq);
     k.stats.inc(Stat.userfaults);
@@ -511,12 +428,16 @@ export class UserfaultfdCtx {
 
   // ---- helpers ----------------------------------------------------------------------------------
 
-  private call<T>(what: string, fn: () => T, beforeApi = false): T {
-    if (!beforeApi && !this.initialized) throw new CowsimError("EINVAL", `${what.replace(/^ioctl\(([A-Z_]+).*$/, "$1")}: userfaultfd ${this.id} did no UFFDIO_API handshake yet`);
+  /**
+   * One ioctl as a step. Its description (`ioctl(NAME, { args })`, from ioctlText()) is written
+   * only when someone reads it — a journal, an invariant failure — never on the success path.
+   */
+  private call<T>(name: string, describe: () => string, fn: () => T, beforeApi = false): T {
+    if (!beforeApi && !this.initialized) throw new CowsimError("EINVAL", `${name}: userfaultfd ${this.id} did no UFFDIO_API handshake yet`);
     if (this.released) throw new CowsimError("EBADF", `userfaultfd ${this.id} is closed`);
     const p = this.process;
     if (!p.alive) return fn();
-    return this.kernel.syscall(p.pid, what, fn);
+    return this.kernel.syscall(p.pid, describe, fn);
   }
 
   private checkChanging(call: string): void {
@@ -648,6 +569,33 @@ export class UserfaultfdCtx {
   }
 }
 
+/**
+ * A range ioctl's step text, written when read. Made here, the closure's scope holds these few
+ * values and nothing else of the call: a journal keeps one per ioctl for a long time.
+ */
+function ioctlText(name: string, field: string, start: number, len: number, mode?: number): () => string {
+  return mode === undefined ? () => `ioctl(${name}, { ${field}: ${hex(start)}, len: ${hex(len)} })`
+    : () => `ioctl(${name}, { ${field}: ${hex(start)}, len: ${hex(len)}, mode: ${mode} })`;
+}
+
+/** UFFDIO_MOVE's step text, as ioctlText(). */
+function moveText(dst: number, src: number, len: number, mode: number): () => string {
+  return () => `ioctl(UFFDIO_MOVE, { dst: ${hex(dst)}, src: ${hex(src)}, len: ${hex(len)}, mode: ${mode} })`;
+}
+
+/** The faults of `list` in [start, start+len) (all for len 0) leave it and are woken; how many. */
+function wakeList(list: Uwq[], start: number, len: number): number {
+  let n = 0;
+  for (let i = list.length - 1; i >= 0; i--) {
+    const u = list[i]!;
+    if (len && (start > u.msg.address || start + len <= u.msg.address)) continue;
+    list.splice(i, 1);
+    u.queue.wake();
+    n++;
+  }
+  return n;
+}
+
 function errnoOf(n: number): ErrnoName {
   const e = (Object.keys(ERRNO) as ErrnoName[]).find((name) => ERRNO[name] === n);
   if (!e) throw new Error(`cowsim: mfill stopped with errno ${n}`);
@@ -677,14 +625,15 @@ function modeNames(mode: number): string {
 /** validate_unaligned_range(): a length of whole pages, inside the user address space. */
 function validateUnalignedRange(call: string, start: number, len: number): void {
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(len) || start < 0) throw new CowsimError("EINVAL", `${call}: ${hex(start)}+${hex(len)} is no range`);
-  if (len % PAGE_SIZE) throw new CowsimError("EINVAL", `${call}: length ${hex(len)} is not a multiple of the page size`);
+  // (a safe integer's low bits survive `&`; `%` of an address above 2^31 is a float remainder)
+  if (len & (PAGE_SIZE - 1)) throw new CowsimError("EINVAL", `${call}: length ${hex(len)} is not a multiple of the page size`);
   if (len === 0) throw new CowsimError("EINVAL", `${call}: empty range`);
   if (start >= TASK_SIZE || len > TASK_SIZE - start) throw new CowsimError("EINVAL", `${call}: ${hex(start)}+${hex(len)} leaves the user address space`);
 }
 
 /** validate_range(): validate_unaligned_range() of a page-aligned start. */
 function validateRange(call: string, start: number, len: number): void {
-  if (Number.isSafeInteger(start) && start % PAGE_SIZE) throw new CowsimError("EINVAL", `${call}: ${hex(start)} is not page-aligned`);
+  if (Number.isSafeInteger(start) && start & (PAGE_SIZE - 1)) throw new CowsimError("EINVAL", `${call}: ${hex(start)} is not page-aligned`);
   validateUnalignedRange(call, start, len);
 }
 

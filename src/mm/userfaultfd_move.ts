@@ -27,14 +27,11 @@ import { anon_vma_prepare } from "./rmap.js";
 import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { split_folio } from "./large_folio.js";
 import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
+import { UFFDIO_MOVE_MODE_DONTWAKE, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES } from "./uapi_userfaultfd.js";
 
 /** VM_LOCKED (mlock()): cowsim does not model mlock, but a VMA may carry the bit; Linux's value. */
 export const VM_LOCKED = 0x2000;
 
-/** UFFDIO_MOVE: do not wake the faults of the destination range. */
-export const UFFDIO_MOVE_MODE_DONTWAKE = 1 << 0;
-/** UFFDIO_MOVE: skip holes in the source instead of failing with ENOENT. */
-export const UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES = 1 << 1;
 /** VM_ACCESS_FLAGS */
 const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 
@@ -106,8 +103,8 @@ export function movePagesOutcome(k: MmKernel, ctx: UserfaultfdCtx, dst: number, 
   let thp = 0;
   let error: CowsimError | null = null;
   const stop = (errno: ErrnoName, why: string) => { error = new CowsimError(errno, `UFFDIO_MOVE: ${why} at ${hex(srcAddr)}`); };
-  const step = (bytes: number, pmd: boolean) => {
-    if (pmd) thp++;
+  const step = (bytes: number, pmds: number) => {
+    thp += pmds;
     steps.push([srcAddr, dstAddr, bytes / PAGE_SIZE]);
     srcAddr += bytes;
     dstAddr += bytes;
@@ -139,7 +136,14 @@ export function movePagesOutcome(k: MmKernel, ctx: UserfaultfdCtx, dst: number, 
         continue;
       }
       const r = ops.movePagesHugePmd(mm, dstAddr, srcAddr, anonVma, dstVma.index(dstAddr), prot);
-      if (r === 0) { step(PMD_SIZE, true); continue; }
+      if (r === 0) {
+        step(PMD_SIZE, 1);
+        // the THPs after it, in one call for as long as each is as simple (a leaf onto a none PMD)
+        const more = Math.floor((end - srcAddr) / PMD_SIZE);
+        const n = more > 0 ? ops.movePagesHugePmds(mm, dstAddr, srcAddr, more, anonVma, dstVma.index(dstAddr), prot) : 0;
+        if (n > 0) step(n * PMD_SIZE, n);
+        continue;
+      }
       stopFor(r, stop, "move_pages_huge_pmd()");
       break;
     }
@@ -158,7 +162,7 @@ export function movePagesOutcome(k: MmKernel, ctx: UserfaultfdCtx, dst: number, 
     // move_pages_pte() page by page, as far as both PMDs and the range reach, in one call
     const nr = Math.min(end - srcAddr, pmdEnd(srcAddr) - srcAddr, pmdEnd(dstAddr) - dstAddr) / PAGE_SIZE;
     const r = ops.movePagesPtes(mm, dstAddr, srcAddr, nr, mode, anonVma, dstVma.index(dstAddr), prot);
-    if (r.done > 0) step(r.done * PAGE_SIZE, false);
+    if (r.done > 0) step(r.done * PAGE_SIZE, 0);
     if (r.stop === 0) continue;
     if (r.stop === C.MOVE_STOP_LARGE) {
       // split_folio() can block; the pieces are looked up again (goto retry)

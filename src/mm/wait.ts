@@ -16,12 +16,23 @@ export class WaitQueue {
   /** How many times it was woken: a waiter that saw a smaller number may retry. */
   private generation = 0;
   private sleepers = 0;
+  private described: string | (() => string);
 
   constructor(
     readonly reason: WaitReason,
-    /** What is waited for, e.g. "the lock of pfn 12". */
-    readonly what: string,
-  ) {}
+    /** What is waited for, e.g. "the lock of pfn 12" — or how to say it, when it is asked. */
+    what: string | (() => string),
+    /** Where the sleepers of short-lived queues (one per userfault) are counted, so none is kept after its fault. */
+    private readonly tally: { sleepers: number } | null = null,
+  ) {
+    this.described = what;
+  }
+
+  /** What is waited for, e.g. "the lock of pfn 12". */
+  get what(): string {
+    const d = this.described;
+    return typeof d === "string" ? d : (this.described = d());
+  }
 
   /** Accesses waiting here now. */
   get waiters(): number {
@@ -42,12 +53,14 @@ export class WaitQueue {
   /** A waiter joins (prepare_to_wait()); returns the wake count it saw. @internal */
   enqueue(): number {
     this.sleepers++;
+    if (this.tally !== null) this.tally.sleepers++;
     return this.generation;
   }
 
   /** A waiter leaves (finish_wait()). @internal */
   dequeue(): void {
     this.sleepers--;
+    if (this.tally !== null) this.tally.sleepers--;
   }
 }
 
@@ -80,15 +93,12 @@ export class WaitQueues {
   private readonly folios = new Map<number, WaitQueue>();
   private readonly migrations = new Map<number, WaitQueue>();
 
-  private readonly userfaults = new Set<WaitQueue>();
+  /** The accesses asleep on userfault queues (each queue serves one fault and is not kept). */
+  private readonly userfaults = { sleepers: 0 };
 
   /** Accesses waiting on any queue. */
   waiting(): number {
-    let n = 0;
-    for (const q of this.userfaults) {
-      if (q.waiters > 0) n += q.waiters;
-      else if (q.wakeups > 0) this.userfaults.delete(q);
-    }
+    let n = this.userfaults.sleepers;
     for (const q of this.folios.values()) n += q.waiters;
     for (const q of this.migrations.values()) n += q.waiters;
     return n;
@@ -105,10 +115,8 @@ export class WaitQueues {
   }
 
   /** A queue of one userfault (handle_userfault()'s uwq): woken by the ioctl that resolves it. */
-  userfaultfd(what: string): WaitQueue {
-    const q = new WaitQueue("userfaultfd", what);
-    this.userfaults.add(q);
-    return q;
+  userfaultfd(what: () => string): WaitQueue {
+    return new WaitQueue("userfaultfd", what, this.userfaults);
   }
 
   /** The queue of a folio's lock (folio_wait_table()). */

@@ -309,6 +309,10 @@ const ANON_FAULT: Format = (pid, addr, pfn) => `pid ${pid} faults ${hex(addr)} i
 const WP_WRITE_FAULT: Format = (pid, addr, pfn, rule) => `pid ${pid} write fault at ${hex(addr)} on pfn ${pfn}: ${rule}`;
 const WP_UNSHARE_FAULT: Format = (pid, addr, pfn, rule) => `pid ${pid} unshare fault at ${hex(addr)} on pfn ${pfn}: ${rule}`;
 const WP_COPY_DONE: Format = (pid, addr, pfn) => `pid ${pid} now maps a copy, pfn ${pfn}, at ${hex(addr)}`;
+// a wait and its resume are one each per userfault: no closure kept in the ring for them either
+const READ_FAULT_WAITS: Format = (pid, addr, _, what) => `pid ${pid}'s read fault at ${hex(addr)} waits for ${what} (VM_FAULT_RETRY): nothing changed`;
+const WRITE_FAULT_WAITS: Format = (pid, addr, _, what) => `pid ${pid}'s write fault at ${hex(addr)} waits for ${what} (VM_FAULT_RETRY): nothing changed`;
+const FAULT_RESUMES: Format = (pid, addr, _, what) => `pid ${pid} resumes its fault at ${hex(addr)}: ${what} was given up`;
 const shown = (pfns: readonly number[]) => (pfns.length <= 8 ? pfns.join(", ") : `${pfns.slice(0, 8).join(", ")} …`);
 
 /**
@@ -444,13 +448,10 @@ const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void }
       : `pid ${pid} maps pfn ${newPfn} at ${hex(address)}, migrated from pfn ${pfn}`) + (exclusive ? " (RMAP_EXCLUSIVE)" : " (possibly shared)"), [pfn, newPfn]);
   },
   fault_wait: (j, e) => {
-    const { pid, address, write, what } = e;
-    j.add(e.reason === "migration" ? "migration_entry_wait" : "folio_lock_or_retry", () => `pid ${pid}'s ${write ? "write" : "read"} fault at ${hex(address)} waits for ${what} (VM_FAULT_RETRY): nothing changed`, [], [], "faultWaits");
+    const fn = e.reason === "migration" ? "migration_entry_wait" : e.reason === "userfaultfd" ? "handle_userfault" : "folio_lock_or_retry";
+    j.addf(fn, e.write ? WRITE_FAULT_WAITS : READ_FAULT_WAITS, e.pid, e.address, 0, NO, NO, e.what, "faultWaits");
   },
-  fault_resume: (j, e) => {
-    const { pid, address, what } = e;
-    j.add("fault_resume", () => `pid ${pid} resumes its fault at ${hex(address)}: ${what} was given up`);
-  },
+  fault_resume: (j, e) => j.addf("fault_resume", FAULT_RESUMES, e.pid, e.address, 0, NO, NO, e.what),
   memory_failure_event: (j, e) => {
     const { pfn, type, result } = e;
     j.add("memory_failure", () => `pfn ${pfn} is hardware-poisoned: recovery action for ${type}: ${result}`, [pfn], [], "poisonedPages");

@@ -59,6 +59,20 @@ export class ShadowSpace {
     c.v[vpn % CHUNK] = value;
   }
 
+  /** The chunk `key`, this space's own (unshared, made when missing): the one to write into. */
+  private writable(key: number): Chunk {
+    let c = this.chunks.get(key);
+    if (c === undefined) {
+      c = new Chunk(chunkArray());
+      this.chunks.set(key, c);
+    } else if (c.refs > 1) {
+      c.refs--;
+      c = new Chunk(chunkArray(c.v));
+      this.chunks.set(key, c);
+    }
+    return c;
+  }
+
   /** Zero [vpnStart, vpnEnd): what MADV_DONTNEED, munmap and WIPEONFORK leave. */
   clear(vpnStart: number, vpnEnd: number): void {
     for (let v = vpnStart; v < vpnEnd;) {
@@ -71,7 +85,7 @@ export class ShadowSpace {
           drop(c);
           this.chunks.delete(key);
         } else {
-          for (let x = v; x < upTo; x++) this.set(x, 0);
+          this.writable(key).v.fill(0, v - key * CHUNK, upTo - key * CHUNK);
         }
       }
       v = upTo;
@@ -111,11 +125,53 @@ export class ShadowSpace {
     return out;
   }
 
-  /** mremap: the values of [from, from + n) move to [to, to + n) (the source becomes zero). */
+  /**
+   * mremap, UFFDIO_MOVE: the values of [from, from + n) move to [to, to + n) (the source becomes
+   * zero; where it reads zero the destination keeps its value). A chunk-aligned chunk onto
+   * nothing changes its key (a THP's 512 values in one step); elsewhere the values are copied a
+   * slice at a time, never through a per-page lookup.
+   */
   move(fromVpn: number, toVpn: number, n: number): void {
-    const values = this.readRange(fromVpn, n);
-    this.clear(fromVpn, fromVpn + n);
-    for (let i = 0; i < n; i++) if (values[i] !== 0) this.set(toVpn + i, values[i]!);
+    if (fromVpn < toVpn + n && toVpn < fromVpn + n) {
+      // overlapping (a move within one range): read everything before anything is cleared
+      const values = this.readRange(fromVpn, n);
+      this.clear(fromVpn, fromVpn + n);
+      for (let i = 0; i < n; i++) if (values[i] !== 0) this.set(toVpn + i, values[i]!);
+      return;
+    }
+    for (let done = 0; done < n;) {
+      const from = fromVpn + done;
+      const to = toVpn + done;
+      const fromKey = Math.floor(from / CHUNK);
+      const toKey = Math.floor(to / CHUNK);
+      const fromOff = from - fromKey * CHUNK;
+      const toOff = to - toKey * CHUNK;
+      const len = Math.min(CHUNK - fromOff, CHUNK - toOff, n - done);
+      const c = this.chunks.get(fromKey);
+      if (c === undefined) {
+        // nothing but zeros: the destination keeps what it has, as a page-by-page move would
+      } else if (len === CHUNK && !this.chunks.has(toKey)) {
+        // a whole chunk onto nothing: it changes its key, whoever else shares it
+        this.chunks.delete(fromKey);
+        this.chunks.set(toKey, c);
+      } else {
+        const src = c.v;
+        let dst: Float64Array | null = null;
+        for (let i = 0; i < len; i++) {
+          const v = src[fromOff + i]!;
+          if (v === 0) continue;
+          dst ??= this.writable(toKey).v;
+          dst[toOff + i] = v;
+        }
+        if (len === CHUNK) {
+          drop(c);
+          this.chunks.delete(fromKey);
+        } else {
+          this.writable(fromKey).v.fill(0, fromOff, fromOff + len);
+        }
+      }
+      done += len;
+    }
   }
 
   release(): void {

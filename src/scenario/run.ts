@@ -15,7 +15,7 @@ import {
 const hex = (a: number) => "0x" + a.toString(16);
 import { CowsimError, ERRNO, type ErrnoName } from "../errno.js";
 import { addressOf, kernelOptionsOf, rangeNameOf, runsOf, sizeOf } from "./resolve.js";
-import { STEP_SCHEMAS } from "./schema.js";
+import { STEP_SCHEMAS, UFFD_FEATURE_NAMES } from "./schema.js";
 import type { ExpectedValue, LoadedScenario, Outcome, PerRun, Reference, RunSpec, Step } from "./types.js";
 
 /** One failed expectation. @public */
@@ -167,13 +167,8 @@ const UFFD_REGISTER_MODES: Readonly<Record<string, number>> = {
 const UFFD_FAULT_FLAGS: Readonly<Record<string, number>> = {
   WRITE: UFFD_PAGEFAULT_FLAG_WRITE, WP: UFFD_PAGEFAULT_FLAG_WP, MINOR: UFFD_PAGEFAULT_FLAG_MINOR,
 };
-/** The UFFD_FEATURE_* names, in bit order (include/uapi/linux/userfaultfd.h). */
-const UFFD_FEATURE_ORDER = [
-  "PAGEFAULT_FLAG_WP", "EVENT_FORK", "EVENT_REMAP", "EVENT_REMOVE", "MISSING_HUGETLBFS", "MISSING_SHMEM", "EVENT_UNMAP",
-  "SIGBUS", "THREAD_ID", "MINOR_HUGETLBFS", "MINOR_SHMEM", "EXACT_ADDRESS", "WP_HUGETLBFS_SHMEM", "WP_UNPOPULATED",
-  "POISON", "WP_ASYNC", "MOVE",
-];
-const uffdFeatures = (names: unknown) => ((names as string[] | undefined) ?? []).reduce((acc, n) => acc | (1 << UFFD_FEATURE_ORDER.indexOf(n)), 0);
+/** A feature mask from the schema's feature names (UFFD_FEATURE_NAMES is in bit order). */
+const uffdFeatures = (names: unknown) => ((names as string[] | undefined) ?? []).reduce((acc, n) => acc | (1 << UFFD_FEATURE_NAMES.indexOf(n)), 0);
 const describeMsg = (m: UffdMsg) => m.event === "pagefault"
   ? `a fault at ${hex(m.address)} with flags ${["WRITE", "WP", "MINOR"].filter((_, i) => m.flags & (1 << i)).join("|") || "0"}`
   : `a ${m.event} message`;

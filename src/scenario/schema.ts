@@ -63,7 +63,12 @@ const uffdResult = perRun({
   description: "an integer, or `untouched`: the ioctl failed before writing the field (its own checks: validate_range(), unknown mode bits, a cross-mm call)",
   oneOf: [{ type: "integer" }, { const: "untouched" }],
 }, "what the ioctl leaves in its result field (uffdio_copy.copy …): the bytes done, -errno when none, or `untouched`");
-const UFFD_FEATURE_NAMES = [
+/**
+ * The UFFD_FEATURE_* names without the prefix, in bit order: name i is feature bit 1 << i
+ * (include/uapi/linux/userfaultfd.h). The schema's enum and the runner's feature masks both come
+ * from here.
+ */
+export const UFFD_FEATURE_NAMES: readonly string[] = [
   "PAGEFAULT_FLAG_WP", "EVENT_FORK", "EVENT_REMAP", "EVENT_REMOVE", "MISSING_HUGETLBFS", "MISSING_SHMEM", "EVENT_UNMAP",
   "SIGBUS", "THREAD_ID", "MINOR_HUGETLBFS", "MINOR_SHMEM", "EXACT_ADDRESS", "WP_HUGETLBFS_SHMEM", "WP_UNPOPULATED",
   "POISON", "WP_ASYNC", "MOVE",

@@ -10,7 +10,7 @@ import {
 import {
   UserfaultfdCtx, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, UFFDIO_MOVE_MODE_DONTWAKE,
 } from "../../src/mm/userfaultfd.js";
-import { move_pages, userfaultfd_move, UffdRangeError, VM_LOCKED } from "../../src/mm/userfaultfd_move.js";
+import { move_pages, movePagesOutcome, userfaultfd_move, UffdRangeError, VM_LOCKED } from "../../src/mm/userfaultfd_move.js";
 import { VM_UFFD_MISSING, VM_UFFD_WP } from "../../src/mm/vma.js";
 import { kernel, RW, PRIV, PAGE } from "./helpers.js";
 import { Rng } from "../../src/util/rng.js";
@@ -466,6 +466,33 @@ describe("move_pages(): THP", () => {
     pin.release();
     expect(move_pages(k, ctx, DST, SRC, PAGE, 0)).toBe(PAGE);
     expect(p.read(DST)).toBe(2);
+    ok(k);
+  });
+
+  it("a run of THPs moves whole, each in turn, and stops at the first that cannot (a pinned one): EBUSY after the bytes before it", () => {
+    const { k, p, ctx } = setup(4 * 512, { thp: true });
+    for (let t = 0; t < 4; t++) p.write(SRC + t * HP, 10 + t);
+    const heads = [0, 1, 2, 3].map((t) => p.folioAt(SRC + t * HP)!);
+    const pin = p.pinUserPages(SRC + 2 * HP, 1, FOLL_PIN);
+    const splits = k.counters().thp_split_pmd;
+    const events: unknown[] = [];
+    k.on("uffd_move", (e) => events.push(e));
+    const { moved, error } = movePagesOutcome(k, ctx, DST, SRC, 4 * HP, 0);
+    expect([moved, error?.errno]).toEqual([2 * HP, "EBUSY"]);
+    expect(events).toEqual([{ pid: p.pid, src: SRC, dst: DST, pages: 1024, thp: 2 }]);
+    const dv = p.vmas.lookup(DST)!;
+    for (const t of [0, 1]) {
+      expect([k.ops.hugePmdAt(p.mm, DST + t * HP), k.ops.hugePmdAt(p.mm, SRC + t * HP)]).toEqual([1, 0]);
+      expect([p.folioAt(DST + t * HP), k.ops.folioIndex(heads[t]!)]).toEqual([heads[t], dv.index(DST + t * HP)]);
+      expect(p.read(DST + t * HP)).toBe(10 + t);
+    }
+    // the pinned THP and the one after it stay whole where they were
+    expect([2, 3].map((t) => k.ops.hugePmdAt(p.mm, SRC + t * HP))).toEqual([1, 1]);
+    expect([2, 3].map((t) => k.ops.hugePmdAt(p.mm, DST + t * HP))).toEqual([0, 0]);
+    expect(k.counters().thp_split_pmd).toBe(splits);
+    pin.release();
+    expect(move_pages(k, ctx, DST + 2 * HP, SRC + 2 * HP, 2 * HP, 0)).toBe(2 * HP);
+    expect([p.read(DST + 2 * HP), p.read(DST + 3 * HP)]).toEqual([12, 13]);
     ok(k);
   });
 
