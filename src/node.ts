@@ -15,3 +15,5 @@ export * from "./index.js";
 export {
   loadScenarioFile, loadScenarios, scenarioFiles, CATALOG_DIR, loadCatalogScenario, catalogNames,
 } from "./scenario/catalog.js";
+export { createGupWorkers, GupWorkerPool } from "./workers/pool.js";
+export type { GupWorkersOptions, PinnerOptions, WorkerPinHandle, PoolSummary } from "./workers/pool.js";

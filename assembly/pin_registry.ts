@@ -1,0 +1,166 @@
+// The pin registry: every pin a thread takes with gup_pin_fast() is a record in shared memory,
+// so the kernel layer and the oracle of the main thread see the pins worker threads hold
+// without a message, and without copying pfns into JavaScript on every GUP. Linux keeps no
+// such list (a pin is only a count in the folio); cowsim needs one to judge pins, as the
+// TypeScript PinRegistry does for the main thread's GUP users.
+//
+// Each context owns PIN_RECORDS records after its header (layout.ts); only its thread writes
+// them. A record:
+//
+//    0 state   PIN_FREE / PIN_LIVE             16 nr      pages held
+//    4 gen     odd while the owner changes it  20 tag     the caller's (a worker's id)
+//    8 mm                                      24 va      f64, the first page's address
+//   12 flags   FOLL_*                          32 pfns    u32 × PIN_RECORD_PAGES
+//
+// A reader on another thread takes a record as consistent when gen is even and the same
+// before and after it read the fields (a seqcount).
+
+import {
+  hdr, ctxOf, NO_PFN, EINVAL, ENOSPC, PIN_RECORDS, PIN_RECORD_BYTES, CTX_HEADER_BYTES,
+} from "./layout";
+import { pte_present, is_swap_pte, pte_to_swp_entry, swp_offset, non_swap_entry, is_migration_entry } from "./pte";
+import { walk_ptep, entryLoad } from "./pgtable";
+import { swap_cache_pfn } from "./swapfile";
+import { page_folio, folio_test_anon, is_zero_pfn, PageAnonExclusive } from "./page";
+import { gup_fast_into, gup_put_pfns, gup_fast_enter, gup_fast_leave, FOLL_PIN } from "./gup";
+
+export const PIN_FREE: u32 = 0;
+export const PIN_LIVE: u32 = 1;
+/** Field offsets of a pin record. */
+export const PIN_OFF_STATE: u32 = 0;
+export const PIN_OFF_GEN: u32 = 4;
+export const PIN_OFF_MM: u32 = 8;
+export const PIN_OFF_FLAGS: u32 = 12;
+export const PIN_OFF_NR: u32 = 16;
+export const PIN_OFF_TAG: u32 = 20;
+export const PIN_OFF_VA: u32 = 24;
+export const PIN_OFF_PFNS: u32 = 32;
+/** The most pages one record holds: a longer pin is several records. */
+export const PIN_RECORD_PAGES: u32 = (PIN_RECORD_BYTES - PIN_OFF_PFNS) >> 2;
+
+/** Address of record `slot` of the context with index `i` (0 … maxThreads - 1), or 0. */
+export function pin_record_addr(i: u32, slot: u32): u32 {
+  const H = hdr();
+  if (i >= H.maxThreads || slot >= PIN_RECORDS) return 0;
+  return H.ctxBase + i * H.ctxStride + CTX_HEADER_BYTES + slot * PIN_RECORD_BYTES;
+}
+
+// @ts-ignore: decorator
+@inline function recordOf(ctx: u32, slot: u32): u32 {
+  return ctx + CTX_HEADER_BYTES + slot * PIN_RECORD_BYTES;
+}
+
+/**
+ * pin_user_pages_fast_only() / get_user_pages_fast_only() into a record: GUP-fast over up to
+ * `nr` (≤ PIN_RECORD_PAGES) pages from `va` of `mm` with `flags` (FOLL_PIN or FOLL_GET, …),
+ * the pfns written straight into a free record of this context, which goes live when at least
+ * one page was taken. Returns the pages taken (ctx.pinSlot names the record; 0 pages: no
+ * record, ctx.gupReason says why), -ENOSPC when all this context's records are live (nothing
+ * taken), -EINVAL for bad arguments.
+ */
+export function gup_pin_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, tag: u32): i32 {
+  const C = ctxOf(ctx);
+  C.pinSlot = NO_PFN;
+  if (nr == 0 || nr > PIN_RECORD_PAGES) return -EINVAL;
+  let slot = C.pinHint;
+  let found = false;
+  for (let i: u32 = 0; i < PIN_RECORDS; i++, slot = slot + 1 == PIN_RECORDS ? 0 : slot + 1) {
+    if (atomic.load<u32>(recordOf(ctx, slot) + PIN_OFF_STATE) == PIN_FREE) {
+      found = true;
+      break;
+    }
+  }
+  if (!found) return -ENOSPC;
+  const r = recordOf(ctx, slot);
+  atomic.add<u32>(r + PIN_OFF_GEN, 1); // odd: being filled
+  const got = gup_fast_into(ctx, mm, va, nr, flags, r + PIN_OFF_PFNS);
+  if (got <= 0) {
+    atomic.add<u32>(r + PIN_OFF_GEN, 1);
+    return got;
+  }
+  store<u32>(r + PIN_OFF_MM, mm);
+  store<u32>(r + PIN_OFF_FLAGS, flags);
+  store<u32>(r + PIN_OFF_NR, <u32>got);
+  store<u32>(r + PIN_OFF_TAG, tag);
+  store<f64>(r + PIN_OFF_VA, va);
+  atomic.store<u32>(r + PIN_OFF_STATE, PIN_LIVE);
+  atomic.add<u32>(r + PIN_OFF_GEN, 1);
+  C.pinSlot = slot;
+  C.pinHint = slot + 1 == PIN_RECORDS ? 0 : slot + 1;
+  return got;
+}
+
+export function ctx_pin_slot(ctx: u32): u32 {
+  return ctxOf(ctx).pinSlot;
+}
+
+/**
+ * Whether the page a live pin holds at `a` was unmapped behind it: the owner's PTE is a swap
+ * entry whose swap-cache page is `pfn`, or a migration entry for it. try_to_unmap_one() and
+ * try_to_migrate_one() refuse a possibly pinned exclusive page (A2), so with the protocol
+ * intact a pinned page never ends so. Walks inside GUP-fast's section: the tables stay.
+ */
+function unmappedBehindPin(ctx: u32, mm: u32, a: u64, pfn: u32): bool {
+  gup_fast_enter(ctx);
+  const ptep = walk_ptep(mm, a);
+  const pte = ptep == 0 ? <u64>0 : entryLoad(ptep);
+  gup_fast_leave(ctx);
+  if (pte == 0 || pte_present(pte) || !is_swap_pte(pte)) return false;
+  const entry = pte_to_swp_entry(pte);
+  if (is_migration_entry(entry)) return <u32>swp_offset(entry) == pfn;
+  if (non_swap_entry(entry)) return false;
+  return swap_cache_pfn(<u32>swp_offset(entry)) == pfn;
+}
+
+/**
+ * Whether a FOLL_PIN on anonymous page `pfn` at `a` was broken while it was held: the page
+ * lost PageAnonExclusive (a fork or an unmap shared it although it was pinned), or its owner's
+ * swap or migration entry names it (unmapped behind the pin). With the protocol intact
+ * neither can happen (Linux ≥ 5.19: a pinned anonymous page stays exclusive, and the clearing
+ * side and fork back off from it). Meaningful only where PageAnonExclusive is tracked.
+ */
+function pinBroken(ctx: u32, mm: u32, a: u64, pfn: u32): bool {
+  const folio = page_folio(pfn);
+  if (is_zero_pfn(folio) || !folio_test_anon(folio)) return false;
+  return !PageAnonExclusive(pfn) || unmappedBehindPin(ctx, mm, a, pfn);
+}
+
+/**
+ * unpin_user_pages() / put_page() of record `slot` of this context: it leaves the registry,
+ * then its references go. Returns how many of its FOLL_PIN pages were broken while it held
+ * them (see pinBroken(): a broken protocol's trace), or -EINVAL when the record is not live.
+ */
+export function gup_unpin_record(ctx: u32, slot: u32): i32 {
+  if (slot >= PIN_RECORDS) return -EINVAL;
+  const r = recordOf(ctx, slot);
+  if (atomic.load<u32>(r + PIN_OFF_STATE) != PIN_LIVE) return -EINVAL;
+  const mm = load<u32>(r + PIN_OFF_MM);
+  const flags = load<u32>(r + PIN_OFF_FLAGS);
+  const nr = load<u32>(r + PIN_OFF_NR);
+  const va = <u64>load<f64>(r + PIN_OFF_VA);
+  let lost: i32 = 0;
+  if (flags & FOLL_PIN) {
+    for (let i: u32 = 0; i < nr; i++) {
+      if (pinBroken(ctx, mm, va + (<u64>i << 12), load<u32>(r + PIN_OFF_PFNS + (i << 2)))) lost++;
+    }
+  }
+  atomic.add<u32>(r + PIN_OFF_GEN, 1);
+  atomic.store<u32>(r + PIN_OFF_STATE, PIN_FREE);
+  gup_put_pfns(r + PIN_OFF_PFNS, nr, flags);
+  atomic.add<u32>(r + PIN_OFF_GEN, 1);
+  return lost;
+}
+
+/** Unpins every live record of this context. Returns the pages whose pin was broken. */
+export function gup_unpin_all(ctx: u32): i32 {
+  let lost: i32 = 0;
+  for (let slot: u32 = 0; slot < PIN_RECORDS; slot++) {
+    if (atomic.load<u32>(recordOf(ctx, slot) + PIN_OFF_STATE) == PIN_LIVE) lost += gup_unpin_record(ctx, slot);
+  }
+  return lost;
+}
+
+/** The number of a context from its address (its records are pin_record_addr(id, …)). */
+export function ctx_id(ctx: u32): u32 {
+  return ctxOf(ctx).id;
+}

@@ -1,0 +1,94 @@
+/**
+ * The pin registry in shared memory (assembly/pin_registry.ts), from TypeScript: GUP-fast into
+ * a record of this thread's context, unpinning a record, and reading every thread's live
+ * records — what the kernel layer and the oracle see of pins that worker threads hold.
+ */
+import { C } from "./abi.generated.js";
+import { CowsimError } from "../errno.js";
+import type { Core } from "./core.js";
+
+/** One live pin record of any thread. @public */
+export interface PinRecord {
+  /** The index of the context (thread) that holds it. */
+  readonly thread: number;
+  /** Its record in that context. */
+  readonly slot: number;
+  /** The holder's tag (a worker's id). */
+  readonly tag: number;
+  readonly mm: number;
+  /** FOLL_* flags it was taken with. */
+  readonly flags: number;
+  /** The user address of its first page; the others follow page by page. */
+  readonly va: number;
+  readonly pfns: readonly number[];
+}
+
+/** What one gup_pin_fast() took. @public */
+export interface PinFastResult {
+  /** Pages taken (from the first, in order); 0: none, and no record. */
+  readonly pages: number;
+  /** The record holding them (this thread's), or -1. */
+  readonly slot: number;
+  /** GUPF_* reason it stopped short (GUPF_OK when it took all). */
+  readonly reason: number;
+}
+
+/**
+ * pin_user_pages_fast_only() (FOLL_PIN) or get_user_pages_fast_only() (FOLL_GET) of up to
+ * C.PIN_RECORD_PAGES pages into a record of this thread. Throws EINVAL for bad arguments,
+ * ENOSPC when all of this thread's records are held.
+ */
+export function pinFast(core: Core, mm: number, va: number, nr: number, flags: number, tag = 0): PinFastResult {
+  const x = core.x;
+  const got = x.gup_pin_fast(core.ctx, mm, va, nr, flags, tag >>> 0);
+  if (got === -C.ENOSPC) throw new CowsimError("ENOSPC", `all ${C.PIN_RECORDS} pin records of this thread are held`);
+  if (got < 0) throw new CowsimError("EINVAL", `gup_pin_fast(mm ${mm}, 0x${va.toString(16)}, ${nr}, 0x${flags.toString(16)})`);
+  return { pages: got, slot: got > 0 ? x.ctx_pin_slot(core.ctx) >>> 0 : -1, reason: x.ctx_gup_reason(core.ctx) >>> 0 };
+}
+
+/**
+ * Unpins record `slot` of this thread. Returns how many of its pinned pages had been unmapped
+ * behind the pin (0 unless the protocol is broken). Throws EINVAL when it is not live.
+ */
+export function unpinRecord(core: Core, slot: number): number {
+  const r = core.x.gup_unpin_record(core.ctx, slot);
+  if (r < 0) throw new CowsimError("EINVAL", `pin record ${slot} of this thread is not held`);
+  return r;
+}
+
+/**
+ * Every live record of every thread. Each is read under its seqcount (retried while its owner
+ * changes it), so a record is whole even while workers run; the set is exact only while they
+ * are paused.
+ */
+export function livePinRecords(core: Core): PinRecord[] {
+  const out: PinRecord[] = [];
+  const { u32, f64 } = core;
+  for (let t = 0; t < core.layout.maxThreads; t++) {
+    for (let slot = 0; slot < C.PIN_RECORDS; slot++) {
+      const r = core.x.pin_record_addr(t, slot) >>> 0;
+      const w = r >>> 2;
+      for (let tries = 0; tries < 100; tries++) {
+        const gen = Atomics.load(u32, w + C.PIN_OFF_GEN / 4);
+        if (gen & 1) continue;
+        if (Atomics.load(u32, w + C.PIN_OFF_STATE / 4) !== C.PIN_LIVE) break;
+        const nr = u32[w + C.PIN_OFF_NR / 4]!;
+        const rec: PinRecord = {
+          thread: t, slot, tag: u32[w + C.PIN_OFF_TAG / 4]!, mm: u32[w + C.PIN_OFF_MM / 4]!,
+          flags: u32[w + C.PIN_OFF_FLAGS / 4]!, va: f64[(r + C.PIN_OFF_VA) >>> 3]!,
+          pfns: Array.from(u32.subarray(w + C.PIN_OFF_PFNS / 4, w + C.PIN_OFF_PFNS / 4 + nr)),
+        };
+        if (Atomics.load(u32, w + C.PIN_OFF_GEN / 4) === gen) {
+          out.push(rec);
+          break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The protocol steps left out on purpose (C.BREAK_* bits), machine-wide. @public */
+export function setProtocolBreaks(core: Core, bits: number): void {
+  if (core.x.set_protocol_breaks(bits >>> 0) !== 0) throw new CowsimError("EINVAL", `protocol breaks 0x${bits.toString(16)}`);
+}

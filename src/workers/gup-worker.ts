@@ -1,0 +1,124 @@
+/**
+ * A GUP-fast worker thread: attaches its own Wasm instance to the machine's shared memory
+ * (Core.attach()) and takes pins there with the lockless walk — one-off pins the pool asks
+ * for, or a pinner loop that runs until the pool stops it. Only GUP-fast runs here
+ * (pin_user_pages_fast_only() semantics): the slow path, faults and every other kernel call
+ * belong to the main thread. Every pin is a record of the registry in shared memory
+ * (assembly/pin_registry.ts), so the main thread sees it without a message.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { Core, C, type SharedCore } from "../core/index.js";
+import {
+  CTL_STATE, CTL_PARKED, STATE_PAUSE, STATE_STOP, STATS_BASE, STATS_WORDS, ST_CALLS, ST_PINS, ST_PAGES,
+  ST_UNPINS, ST_LOST, ST_NO_RECORD, ST_REASONS, type PinnerLoop, type ToWorker, type FromWorker,
+} from "./protocol.js";
+
+const { shared, control, index } = workerData as { shared: SharedCore; control: SharedArrayBuffer; index: number };
+const core = Core.attach(shared);
+const ctl = new Int32Array(control);
+const st = STATS_BASE + index * STATS_WORDS;
+const tag = index + 1;
+
+/** Pins up to `pages` pages from `va`, a record per C.PIN_RECORD_PAGES; stops at the first short one. */
+function pin(mm: number, va: number, pages: number, flags: number): { slots: number[]; pages: number; reason: number } {
+  const slots: number[] = [];
+  let got = 0;
+  let reason: number = C.GUPF_OK;
+  while (got < pages) {
+    const want = Math.min(C.PIN_RECORD_PAGES, pages - got);
+    const n = core.x.gup_pin_fast(core.ctx, mm, va + got * 4096, want, flags, tag);
+    if (n < 0) {
+      if (n === -C.ENOSPC) { reason = -1; break; }
+      throw new Error(`gup_pin_fast: ${n}`);
+    }
+    if (n > 0) {
+      slots.push(core.x.ctx_pin_slot(core.ctx) >>> 0);
+      got += n;
+    }
+    if (n < want) {
+      reason = core.x.ctx_gup_reason(core.ctx) >>> 0;
+      break;
+    }
+  }
+  return { slots, pages: got, reason };
+}
+
+/** The pinner loop: until STATE_STOP, parking at every STATE_PAUSE with its pins held. */
+function loop(l: PinnerLoop): void {
+  const x = core.x;
+  const held = new Int32Array(l.hold);
+  let head = 0;
+  let count = 0;
+  let r = l.seed >>> 0 || 1;
+  const windows = Math.max(1, l.pages - l.batch + 1);
+  for (;;) {
+    const state = Atomics.load(ctl, CTL_STATE);
+    if (state === STATE_STOP) break;
+    if (state === STATE_PAUSE) {
+      Atomics.add(ctl, CTL_PARKED, 1);
+      Atomics.notify(ctl, CTL_PARKED);
+      while (Atomics.load(ctl, CTL_STATE) === STATE_PAUSE) Atomics.wait(ctl, CTL_STATE, STATE_PAUSE, 100);
+      Atomics.sub(ctl, CTL_PARKED, 1);
+      Atomics.notify(ctl, CTL_PARKED);
+      continue;
+    }
+    if (count === l.hold) {
+      ctl[st + ST_LOST]! += x.gup_unpin_record(core.ctx, held[head]!);
+      ctl[st + ST_UNPINS]!++;
+      head = head + 1 === l.hold ? 0 : head + 1;
+      count--;
+    }
+    r ^= r << 13; r ^= r >>> 17; r ^= r << 5; r >>>= 0;
+    const off = r % windows;
+    ctl[st + ST_CALLS]!++;
+    const n = x.gup_pin_fast(core.ctx, l.mm, l.va + off * 4096, l.batch, l.flags, tag);
+    if (n > 0) {
+      const tail = head + count < l.hold ? head + count : head + count - l.hold;
+      held[tail] = x.ctx_pin_slot(core.ctx);
+      count++;
+      ctl[st + ST_PINS]!++;
+      ctl[st + ST_PAGES]! += n;
+    } else if (n === -C.ENOSPC) {
+      ctl[st + ST_NO_RECORD]!++;
+    } else if (n < 0) {
+      throw new Error(`gup_pin_fast: ${n}`);
+    }
+    if (n >= 0 && n < l.batch) ctl[st + ST_REASONS + (x.ctx_gup_reason(core.ctx) >>> 0)]!++;
+  }
+  while (count > 0) {
+    ctl[st + ST_LOST]! += x.gup_unpin_record(core.ctx, held[head]!);
+    ctl[st + ST_UNPINS]!++;
+    head = head + 1 === l.hold ? 0 : head + 1;
+    count--;
+  }
+}
+
+parentPort!.on("message", (m: ToWorker) => {
+  let reply: FromWorker;
+  try {
+    switch (m.op) {
+      case "pin":
+        reply = { id: m.id, ...pin(m.mm, m.va, m.pages, m.flags) };
+        break;
+      case "unpin": {
+        let lost = 0;
+        for (const s of m.slots) lost += core.x.gup_unpin_record(core.ctx, s);
+        reply = { id: m.id, lost };
+        break;
+      }
+      case "loop":
+        loop(m.loop);
+        reply = { id: m.id, lost: 0 };
+        break;
+      case "close":
+        reply = { id: m.id, lost: core.x.gup_unpin_all(core.ctx) };
+        core.detach();
+        parentPort!.postMessage(reply);
+        parentPort!.close();
+        return;
+    }
+  } catch (e) {
+    reply = { id: m.id, error: String((e as Error)?.stack ?? e) };
+  }
+  parentPort!.postMessage(reply);
+});
