@@ -18,8 +18,8 @@
 import {
   hdr, ctxOf, NO_PFN, EINVAL, ENOSPC, PIN_RECORDS, PIN_RECORD_BYTES, CTX_HEADER_BYTES,
 } from "./layout";
-import { pte_present, is_swap_pte, pte_to_swp_entry, swp_offset, non_swap_entry, is_migration_entry } from "./pte";
-import { walk_ptep, entryLoad } from "./pgtable";
+import { pte_present, pte_pfn, pmd_leaf, is_swap_pte, pte_to_swp_entry, swp_offset, non_swap_entry, is_migration_entry } from "./pte";
+import { walk_ptep, walk_pmdp, entryLoad } from "./pgtable";
 import { swap_cache_pfn } from "./swapfile";
 import { page_folio, folio_test_anon, is_zero_pfn, PageAnonExclusive } from "./page";
 import { gup_fast_into, gup_put_pfns, gup_fast_enter, gup_fast_leave, FOLL_PIN } from "./gup";
@@ -98,13 +98,11 @@ export function ctx_pin_slot(ctx: u32): u32 {
  * Whether the page a live pin holds at `a` was unmapped behind it: the owner's PTE is a swap
  * entry whose swap-cache page is `pfn`, or a migration entry for it. try_to_unmap_one() and
  * try_to_migrate_one() refuse a possibly pinned exclusive page (A2), so with the protocol
- * intact a pinned page never ends so. Walks inside GUP-fast's section: the tables stay.
+ * intact a pinned page never ends so. The caller is inside GUP-fast's section.
  */
-function unmappedBehindPin(ctx: u32, mm: u32, a: u64, pfn: u32): bool {
-  gup_fast_enter(ctx);
+function unmappedBehindPin(mm: u32, a: u64, pfn: u32): bool {
   const ptep = walk_ptep(mm, a);
   const pte = ptep == 0 ? <u64>0 : entryLoad(ptep);
-  gup_fast_leave(ctx);
   if (pte == 0 || pte_present(pte) || !is_swap_pte(pte)) return false;
   const entry = pte_to_swp_entry(pte);
   if (is_migration_entry(entry)) return <u32>swp_offset(entry) == pfn;
@@ -117,20 +115,26 @@ function unmappedBehindPin(ctx: u32, mm: u32, a: u64, pfn: u32): bool {
  * lost PageAnonExclusive (a fork or an unmap shared it although it was pinned), or its owner's
  * swap or migration entry names it (unmapped behind the pin). With the protocol intact
  * neither can happen (Linux ≥ 5.19: a pinned anonymous page stays exclusive, and the clearing
- * side and fork back off from it). Meaningful only where PageAnonExclusive is tracked.
+ * side and fork back off from it). Meaningful only where PageAnonExclusive is tracked. The
+ * caller is inside GUP-fast's section: the tables it walks stay.
  */
-function pinBroken(ctx: u32, mm: u32, a: u64, pfn: u32): bool {
+function pinBroken(mm: u32, a: u64, pfn: u32): bool {
   const folio = page_folio(pfn);
   if (is_zero_pfn(folio) || !folio_test_anon(folio)) return false;
-  return !PageAnonExclusive(pfn) || unmappedBehindPin(ctx, mm, a, pfn);
+  // a PMD-mapped THP keeps PageAnonExclusive on its head page, a PTE-mapped folio per page
+  const pmdp = walk_pmdp(mm, a);
+  const pmd = pmdp == 0 ? <u64>0 : entryLoad(pmdp);
+  const pmdMapped = pmd_leaf(pmd) && <u32>pte_pfn(pmd) == folio;
+  return !PageAnonExclusive(pmdMapped ? folio : pfn) || unmappedBehindPin(mm, a, pfn);
 }
 
 /**
  * unpin_user_pages() / put_page() of record `slot` of this context: it leaves the registry,
- * then its references go. Returns how many of its FOLL_PIN pages were broken while it held
- * them (see pinBroken(): a broken protocol's trace), or -EINVAL when the record is not live.
+ * then its references go. With `audit`, first counts how many of its FOLL_PIN pages were
+ * broken while it held them (see pinBroken(): a broken protocol's trace). Returns that count
+ * (0 without `audit`), or -EINVAL when the record is not live.
  */
-export function gup_unpin_record(ctx: u32, slot: u32): i32 {
+export function gup_unpin_record(ctx: u32, slot: u32, audit: bool): i32 {
   if (slot >= PIN_RECORDS) return -EINVAL;
   const r = recordOf(ctx, slot);
   if (atomic.load<u32>(r + PIN_OFF_STATE) != PIN_LIVE) return -EINVAL;
@@ -139,10 +143,12 @@ export function gup_unpin_record(ctx: u32, slot: u32): i32 {
   const nr = load<u32>(r + PIN_OFF_NR);
   const va = <u64>load<f64>(r + PIN_OFF_VA);
   let lost: i32 = 0;
-  if (flags & FOLL_PIN) {
+  if (audit && (flags & FOLL_PIN) != 0) {
+    gup_fast_enter(ctx);
     for (let i: u32 = 0; i < nr; i++) {
-      if (pinBroken(ctx, mm, va + (<u64>i << 12), load<u32>(r + PIN_OFF_PFNS + (i << 2)))) lost++;
+      if (pinBroken(mm, va + (<u64>i << 12), load<u32>(r + PIN_OFF_PFNS + (i << 2)))) lost++;
     }
+    gup_fast_leave(ctx);
   }
   atomic.add<u32>(r + PIN_OFF_GEN, 1);
   atomic.store<u32>(r + PIN_OFF_STATE, PIN_FREE);
@@ -155,7 +161,7 @@ export function gup_unpin_record(ctx: u32, slot: u32): i32 {
 export function gup_unpin_all(ctx: u32): i32 {
   let lost: i32 = 0;
   for (let slot: u32 = 0; slot < PIN_RECORDS; slot++) {
-    if (atomic.load<u32>(recordOf(ctx, slot) + PIN_OFF_STATE) == PIN_LIVE) lost += gup_unpin_record(ctx, slot);
+    if (atomic.load<u32>(recordOf(ctx, slot) + PIN_OFF_STATE) == PIN_LIVE) lost += gup_unpin_record(ctx, slot, true);
   }
   return lost;
 }

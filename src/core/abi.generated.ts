@@ -259,7 +259,7 @@ export interface CoreExports {
   pin_record_addr(i: number, slot: number): number;
   gup_pin_fast(ctx: number, mm: number, va: number, nr: number, flags: number, tag: number): number;
   ctx_pin_slot(ctx: number): number;
-  gup_unpin_record(ctx: number, slot: number): number;
+  gup_unpin_record(ctx: number, slot: number, audit: number): number;
   gup_unpin_all(ctx: number): number;
   ctx_id(ctx: number): number;
   add_to_swap(folio: number): number;

@@ -47,11 +47,12 @@ export function pinFast(core: Core, mm: number, va: number, nr: number, flags: n
 }
 
 /**
- * Unpins record `slot` of this thread. Returns how many of its pinned pages had been unmapped
- * behind the pin (0 unless the protocol is broken). Throws EINVAL when it is not live.
+ * Unpins record `slot` of this thread. Returns how many of its pinned pages were broken while
+ * held — shared, or unmapped behind the pin (0 unless the protocol is broken; not counted
+ * without `audit`). Throws EINVAL when it is not live.
  */
-export function unpinRecord(core: Core, slot: number): number {
-  const r = core.x.gup_unpin_record(core.ctx, slot);
+export function unpinRecord(core: Core, slot: number, audit = true): number {
+  const r = core.x.gup_unpin_record(core.ctx, slot, audit ? 1 : 0);
   if (r < 0) throw new CowsimError("EINVAL", `pin record ${slot} of this thread is not held`);
   return r;
 }
@@ -91,4 +92,37 @@ export function livePinRecords(core: Core): PinRecord[] {
 /** The protocol steps left out on purpose (C.BREAK_* bits), machine-wide. @public */
 export function setProtocolBreaks(core: Core, bits: number): void {
   if (core.x.set_protocol_breaks(bits >>> 0) !== 0) throw new CowsimError("EINVAL", `protocol breaks 0x${bits.toString(16)}`);
+}
+
+/**
+ * The pin registry for a thread's hot loop: the same calls as {@link pinFast} and
+ * {@link unpinRecord} without an object per call — the record and the reason of the last pin
+ * are read afterwards. @public
+ */
+export class PinCursor {
+  constructor(private readonly core: Core) {}
+
+  /** gup_pin_fast(): pages taken (0: none, see reason()), -1 when no record is free. Throws EINVAL for bad arguments. */
+  pin(mm: number, va: number, nr: number, flags: number, tag: number): number {
+    const n = this.core.x.gup_pin_fast(this.core.ctx, mm, va, nr, flags, tag);
+    if (n >= 0) return n;
+    if (n === -C.ENOSPC) return -1;
+    throw new CowsimError("EINVAL", `gup_pin_fast(mm ${mm}, 0x${va.toString(16)}, ${nr}, 0x${flags.toString(16)})`);
+  }
+  /** The record the last pin() filled. */
+  slot(): number {
+    return this.core.x.ctx_pin_slot(this.core.ctx) >>> 0;
+  }
+  /** Why the last pin() stopped short (GUPF_*). */
+  reason(): number {
+    return this.core.x.ctx_gup_reason(this.core.ctx) >>> 0;
+  }
+  /** gup_unpin_record(): the broken pages found with `audit` (see {@link unpinRecord}). */
+  unpin(slot: number, audit: boolean): number {
+    return unpinRecord(this.core, slot, audit);
+  }
+  /** Unpins every record this thread holds; the broken pages found. */
+  unpinAll(): number {
+    return this.core.x.gup_unpin_all(this.core.ctx);
+  }
 }

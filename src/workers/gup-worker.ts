@@ -7,14 +7,15 @@
  * (assembly/pin_registry.ts), so the main thread sees it without a message.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { Core, C, type SharedCore } from "../core/index.js";
+import { Core, C, PinCursor, type SharedCore } from "../core/index.js";
 import {
   CTL_STATE, CTL_PARKED, STATE_PAUSE, STATE_STOP, STATS_BASE, STATS_WORDS, ST_CALLS, ST_PINS, ST_PAGES,
   ST_UNPINS, ST_LOST, ST_NO_RECORD, ST_REASONS, type PinnerLoop, type ToWorker, type FromWorker,
 } from "./protocol.js";
 
-const { shared, control, index } = workerData as { shared: SharedCore; control: SharedArrayBuffer; index: number };
+const { shared, control, index, audit } = workerData as { shared: SharedCore; control: SharedArrayBuffer; index: number; audit: boolean };
 const core = Core.attach(shared);
+const pins = new PinCursor(core);
 const ctl = new Int32Array(control);
 const st = STATS_BASE + index * STATS_WORDS;
 const tag = index + 1;
@@ -26,17 +27,17 @@ function pin(mm: number, va: number, pages: number, flags: number): { slots: num
   let reason: number = C.GUPF_OK;
   while (got < pages) {
     const want = Math.min(C.PIN_RECORD_PAGES, pages - got);
-    const n = core.x.gup_pin_fast(core.ctx, mm, va + got * 4096, want, flags, tag);
+    const n = pins.pin(mm, va + got * 4096, want, flags, tag);
     if (n < 0) {
-      if (n === -C.ENOSPC) { reason = -1; break; }
-      throw new Error(`gup_pin_fast: ${n}`);
+      reason = -1;
+      break;
     }
     if (n > 0) {
-      slots.push(core.x.ctx_pin_slot(core.ctx) >>> 0);
+      slots.push(pins.slot());
       got += n;
     }
     if (n < want) {
-      reason = core.x.ctx_gup_reason(core.ctx) >>> 0;
+      reason = pins.reason();
       break;
     }
   }
@@ -45,7 +46,6 @@ function pin(mm: number, va: number, pages: number, flags: number): { slots: num
 
 /** The pinner loop: until STATE_STOP, parking at every STATE_PAUSE with its pins held. */
 function loop(l: PinnerLoop): void {
-  const x = core.x;
   const held = new Int32Array(l.hold);
   let head = 0;
   let count = 0;
@@ -63,7 +63,7 @@ function loop(l: PinnerLoop): void {
       continue;
     }
     if (count === l.hold) {
-      ctl[st + ST_LOST]! += x.gup_unpin_record(core.ctx, held[head]!);
+      ctl[st + ST_LOST]! += pins.unpin(held[head]!, audit);
       ctl[st + ST_UNPINS]!++;
       head = head + 1 === l.hold ? 0 : head + 1;
       count--;
@@ -71,22 +71,20 @@ function loop(l: PinnerLoop): void {
     r ^= r << 13; r ^= r >>> 17; r ^= r << 5; r >>>= 0;
     const off = r % windows;
     ctl[st + ST_CALLS]!++;
-    const n = x.gup_pin_fast(core.ctx, l.mm, l.va + off * 4096, l.batch, l.flags, tag);
+    const n = pins.pin(l.mm, l.va + off * 4096, l.batch, l.flags, tag);
     if (n > 0) {
       const tail = head + count < l.hold ? head + count : head + count - l.hold;
-      held[tail] = x.ctx_pin_slot(core.ctx);
+      held[tail] = pins.slot();
       count++;
       ctl[st + ST_PINS]!++;
       ctl[st + ST_PAGES]! += n;
-    } else if (n === -C.ENOSPC) {
-      ctl[st + ST_NO_RECORD]!++;
     } else if (n < 0) {
-      throw new Error(`gup_pin_fast: ${n}`);
+      ctl[st + ST_NO_RECORD]!++;
     }
-    if (n >= 0 && n < l.batch) ctl[st + ST_REASONS + (x.ctx_gup_reason(core.ctx) >>> 0)]!++;
+    if (n >= 0 && n < l.batch) ctl[st + ST_REASONS + pins.reason()]!++;
   }
   while (count > 0) {
-    ctl[st + ST_LOST]! += x.gup_unpin_record(core.ctx, held[head]!);
+    ctl[st + ST_LOST]! += pins.unpin(held[head]!, audit);
     ctl[st + ST_UNPINS]!++;
     head = head + 1 === l.hold ? 0 : head + 1;
     count--;
@@ -102,7 +100,7 @@ parentPort!.on("message", (m: ToWorker) => {
         break;
       case "unpin": {
         let lost = 0;
-        for (const s of m.slots) lost += core.x.gup_unpin_record(core.ctx, s);
+        for (const s of m.slots) lost += pins.unpin(s, audit);
         reply = { id: m.id, lost };
         break;
       }
@@ -111,7 +109,7 @@ parentPort!.on("message", (m: ToWorker) => {
         reply = { id: m.id, lost: 0 };
         break;
       case "close":
-        reply = { id: m.id, lost: core.x.gup_unpin_all(core.ctx) };
+        reply = { id: m.id, lost: pins.unpinAll() };
         core.detach();
         parentPort!.postMessage(reply);
         parentPort!.close();

@@ -34,6 +34,11 @@ export interface GupWorkersOptions {
   readonly seed?: number;
   /** Where the summary line goes at close() (default: standard error; null: nowhere). */
   readonly log?: ((line: string) => void) | null;
+  /**
+   * Whether each unpin first checks its pages were not shared or unmapped behind the pin
+   * (PoolSummary.lost; default true). Off only to measure GUP-fast alone.
+   */
+  readonly audit?: boolean;
 }
 
 /** What the pinner loops do (see {@link GupWorkerPool.startPinners}). @public */
@@ -136,7 +141,7 @@ export class GupWorkerPool {
     kernel.pins.sharedRecords = true;
     const url = workerUrl();
     for (let index = 0; index < n; index++) {
-      const w = new Worker(url, { workerData: { shared: kernel.core.shared(), control: this.ctl.buffer, index } });
+      const w = new Worker(url, { workerData: { shared: kernel.core.shared(), control: this.ctl.buffer, index, audit: options.audit ?? true } });
       w.on("message", (m: FromWorker) => {
         const p = this.pending.get(m.id);
         if (!p) return;
