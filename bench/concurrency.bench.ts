@@ -67,7 +67,7 @@ if (!process.argv.includes("--no-rates")) {
   for (const { knob, op } of cases) {
     const found: { rounds: number; ms: number }[] = [];
     for (let i = 0; i < runs; i++) {
-      const r = await runGupFastStress({ knobs: { [knob]: false }, op, seed: i + 1, maxRounds: 20_000, maxMs: 20_000 });
+      const r = await runGupFastStress({ knobs: { [knob]: false }, op, seed: i + 1, maxRounds: 20_000, maxMs: 20_000, log: null });
       if (r.found !== null) found.push({ rounds: r.found + 1, ms: r.ms });
     }
     const rs = found.map((f) => f.rounds), ms = found.map((f) => f.ms);

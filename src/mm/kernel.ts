@@ -159,6 +159,7 @@ export class MmKernel implements KernelView {
   /** Why the kernel cannot be saved now, or null: a call under way, accesses that wait. @internal */
   snapshotProblem(): string | null {
     if (this.inSyscall > 0) return "a call is under way (snapshot() from a tracepoint's subscriber)";
+    if (this.pins.sharedRecords) return "GUP-fast worker threads are attached (close() their pool first: a snapshot cannot hold threads)";
     if (this.migrating.size > 0) return `${this.migrating.size} folio${this.migrating.size > 1 ? "s are" : " is"} under migration (finish() the migration first)`;
     if (this.userfaultfds.size > 0) return `${this.userfaultfds.size} userfaultfd${this.userfaultfds.size > 1 ? "s are" : " is"} open (close() them first: a snapshot cannot hold their handlers)`;
     const waiting = this.waits.waiting();

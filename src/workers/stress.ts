@@ -34,7 +34,7 @@ export interface StressOptions {
   /** Worker threads (default 1: with the main thread, the two cores of a small machine). */
   readonly workers?: number;
   readonly seed?: number;
-  /** Where the pool's summary line goes (default: nowhere). */
+  /** Where the pool's summary line goes (default: standard error, as for every pool; null: nowhere). */
   readonly log?: ((line: string) => void) | null;
 }
 
@@ -65,7 +65,7 @@ export async function runGupFastStress(o: StressOptions): Promise<StressResult> 
   const PRIV = MAP_PRIVATE | MAP_ANONYMOUS;
   const a = p.mmap(null, n * PAGE, RW, PRIV);
   for (let i = 0; i < n; i++) p.write(a + i * PAGE, i + 1);
-  const pool = createGupWorkers(k, { n: o.workers ?? 1, seed: o.seed ?? 1, log: o.log ?? null });
+  const pool = createGupWorkers(k, { n: o.workers ?? 1, seed: o.seed ?? 1, ...(o.log !== undefined ? { log: o.log } : {}) });
   pool.startPinners({ pid: p.pid, addr: a, pages: n, batch: 1, hold: 1 });
   const rewrite = (v: number) => { for (let i = 0; i < n; i++) p.write(a + i * PAGE, v); };
   const ops: Record<StressOp, (r: number, j: number) => void> = {

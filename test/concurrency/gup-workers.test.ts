@@ -135,9 +135,10 @@ describe("pinner loops against the main thread", () => {
 
 // The broken protocols: each stress loop must find a pinned page that was shared or unmapped
 // behind its pin (a broken pin at unpin, a violated invariant or a wrong COW) within its
-// bounds; with the protocol intact the same loops never do. Bounds: 20 000 rounds and 20 s,
-// against a median of a few hundred rounds (bench/concurrency.bench.ts measures the rates).
-const BOUND = { maxRounds: 20_000, maxMs: 20_000 };
+// bounds; with the protocol intact the same loops never do. Bounds: 20 000 rounds and 60 s,
+// against medians of 15–90 rounds (about a second) and, in 60 runs on a loaded 2-core
+// machine, 57 finds within 20 s (bench/concurrency.bench.ts measures the rates).
+const BOUND = { maxRounds: 20_000, maxMs: 60_000 };
 const brokenCases = [
   { knob: "unmapClearsPte", op: "swap" },
   { knob: "gupFastPteRecheck", op: "swap" },
@@ -156,7 +157,7 @@ describe("the protocol broken on purpose", () => {
     it(`${knob}: false — worker pinners vs a main-thread ${op} loop find a broken pin`, async () => {
       expect(makeStrategy("anon-exclusive", { [knob]: false }).kernels).toMatch(/^no released kernel \(protocol broken/);
       expectFound(await runGupFastStress({ knobs: { [knob]: false }, op, seed: 1, ...BOUND }));
-    }, 30_000);
+    }, 90_000);
   }
 
   for (const op of ["swap", "fork", "mixed"] as const) {
