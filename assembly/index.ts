@@ -215,7 +215,9 @@ export { gup_fast_sync } from "./pgtable";
 export {
   PIN_FREE, PIN_LIVE, PIN_OFF_STATE, PIN_OFF_GEN, PIN_OFF_MM, PIN_OFF_FLAGS, PIN_OFF_NR, PIN_OFF_TAG,
   PIN_OFF_VA, PIN_OFF_PFNS, PIN_RECORD_PAGES, pin_record_addr, gup_pin_fast, ctx_pin_slot,
-  gup_unpin_record, gup_unpin_all, ctx_id,
+  gup_unpin_record, gup_unpin_all, ctx_id, PIN_CYCLE_CALLS, PIN_CYCLE_PINS, PIN_CYCLE_PAGES,
+  PIN_CYCLE_UNPINS, PIN_CYCLE_LOST, PIN_CYCLE_NO_RECORD, PIN_CYCLE_REASONS, pin_cycle_init,
+  pin_cycle_count, gup_pin_cycle, pin_cycle_drain,
 } from "./pin_registry";
 export { PIN_RECORDS, PIN_RECORD_BYTES } from "./layout";
 

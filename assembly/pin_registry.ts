@@ -170,3 +170,99 @@ export function gup_unpin_all(ctx: u32): i32 {
 export function ctx_id(ctx: u32): u32 {
   return ctxOf(ctx).id;
 }
+
+// ---- a pinner's loop, a batch of iterations per call ----------------------------------------
+//
+// A thread that pins and unpins in a loop (a stress test's pinner, an RDMA-like user) keeps its
+// state in its scratch area, so one call runs many iterations with no JavaScript between them:
+//
+//   word 0 head, 1 count (the ring of held records), 2 random state (xorshift32),
+//   3 calls, 4 pins, 5 pages, 6 unpins, 7 broken pages (audit), 8 calls with no free record,
+//   16 … 16 + PIN_CYCLE_REASONS: calls that stopped short, by GUPF_* reason,
+//   64 … 64 + hold: the ring of held records.
+
+/** Words of the cycle state (see above). */
+export const PIN_CYCLE_CALLS: u32 = 3;
+export const PIN_CYCLE_PINS: u32 = 4;
+export const PIN_CYCLE_PAGES: u32 = 5;
+export const PIN_CYCLE_UNPINS: u32 = 6;
+export const PIN_CYCLE_LOST: u32 = 7;
+export const PIN_CYCLE_NO_RECORD: u32 = 8;
+export const PIN_CYCLE_REASONS: u32 = 16;
+const PIN_CYCLE_RING: u32 = 64;
+
+/** Starts a pinner's state in this context's scratch area: nothing held, the counters 0. */
+export function pin_cycle_init(ctx: u32, seed: u32): void {
+  const s = ctxOf(ctx).scratch;
+  memory.fill(s, 0, PIN_CYCLE_RING << 2);
+  store<u32>(s + 8, seed != 0 ? seed : 1);
+}
+
+/** The cycle's counter at `word` (PIN_CYCLE_*). */
+export function pin_cycle_count(ctx: u32, word: u32): u32 {
+  return word < PIN_CYCLE_RING ? load<u32>(ctxOf(ctx).scratch + (word << 2)) : 0;
+}
+
+/**
+ * `iters` iterations of: release the oldest held record once `hold` are held (with `audit`,
+ * counting its broken pages), then GUP-fast `batch` pages at a random window of the `pages`
+ * pages from `va` into a new record. Returns 0, or -EINVAL.
+ */
+export function gup_pin_cycle(ctx: u32, mm: u32, va: f64, pages: u32, batch: u32, flags: u32, tag: u32,
+  hold: u32, iters: u32, audit: bool): i32 {
+  if (batch == 0 || batch > PIN_RECORD_PAGES || pages < batch || hold == 0 || hold > PIN_RECORDS) return -EINVAL;
+  const s = ctxOf(ctx).scratch;
+  let head = load<u32>(s);
+  let count = load<u32>(s + 4);
+  let r = load<u32>(s + 8);
+  const windows = pages - batch + 1;
+  for (let i: u32 = 0; i < iters; i++) {
+    if (count >= hold) {
+      const lost = gup_unpin_record(ctx, load<u32>(s + ((PIN_CYCLE_RING + head) << 2)), audit);
+      if (lost > 0) store<u32>(s + (PIN_CYCLE_LOST << 2), load<u32>(s + (PIN_CYCLE_LOST << 2)) + <u32>lost);
+      store<u32>(s + (PIN_CYCLE_UNPINS << 2), load<u32>(s + (PIN_CYCLE_UNPINS << 2)) + 1);
+      head = head + 1 == hold ? 0 : head + 1;
+      count--;
+    }
+    r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+    const off = r % windows;
+    store<u32>(s + (PIN_CYCLE_CALLS << 2), load<u32>(s + (PIN_CYCLE_CALLS << 2)) + 1);
+    const n = gup_pin_fast(ctx, mm, va + <f64>off * 4096.0, batch, flags, tag);
+    if (n > 0) {
+      let tail = head + count;
+      if (tail >= hold) tail -= hold;
+      store<u32>(s + ((PIN_CYCLE_RING + tail) << 2), ctxOf(ctx).pinSlot);
+      count++;
+      store<u32>(s + (PIN_CYCLE_PINS << 2), load<u32>(s + (PIN_CYCLE_PINS << 2)) + 1);
+      store<u32>(s + (PIN_CYCLE_PAGES << 2), load<u32>(s + (PIN_CYCLE_PAGES << 2)) + <u32>n);
+    } else if (n == -ENOSPC) {
+      store<u32>(s + (PIN_CYCLE_NO_RECORD << 2), load<u32>(s + (PIN_CYCLE_NO_RECORD << 2)) + 1);
+    } else if (n < 0) {
+      return n;
+    }
+    if (n >= 0 && <u32>n < batch) {
+      const w = s + ((PIN_CYCLE_REASONS + ctxOf(ctx).gupReason) << 2);
+      store<u32>(w, load<u32>(w) + 1);
+    }
+  }
+  store<u32>(s, head);
+  store<u32>(s + 4, count);
+  store<u32>(s + 8, r);
+  return 0;
+}
+
+/** Releases every record the cycle holds (with `audit`, counting broken pages). */
+export function pin_cycle_drain(ctx: u32, hold: u32, audit: bool): void {
+  const s = ctxOf(ctx).scratch;
+  let head = load<u32>(s);
+  let count = load<u32>(s + 4);
+  while (count > 0) {
+    const lost = gup_unpin_record(ctx, load<u32>(s + ((PIN_CYCLE_RING + head) << 2)), audit);
+    if (lost > 0) store<u32>(s + (PIN_CYCLE_LOST << 2), load<u32>(s + (PIN_CYCLE_LOST << 2)) + <u32>lost);
+    store<u32>(s + (PIN_CYCLE_UNPINS << 2), load<u32>(s + (PIN_CYCLE_UNPINS << 2)) + 1);
+    head = head + 1 == hold ? 0 : head + 1;
+    count--;
+  }
+  store<u32>(s, head);
+  store<u32>(s + 4, 0);
+}

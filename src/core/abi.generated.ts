@@ -262,6 +262,10 @@ export interface CoreExports {
   gup_unpin_record(ctx: number, slot: number, audit: number): number;
   gup_unpin_all(ctx: number): number;
   ctx_id(ctx: number): number;
+  pin_cycle_init(ctx: number, seed: number): void;
+  pin_cycle_count(ctx: number, word: number): number;
+  gup_pin_cycle(ctx: number, mm: number, va: number, pages: number, batch: number, flags: number, tag: number, hold: number, iters: number, audit: number): number;
+  pin_cycle_drain(ctx: number, hold: number, audit: number): void;
   add_to_swap(folio: number): number;
   try_to_unmap_one(mm: number, va: number, pfn: number, flags: number): number;
   swap_writepage(folio: number): number;
@@ -588,6 +592,13 @@ export const C = {
   PIN_OFF_VA: 24,
   PIN_OFF_PFNS: 32,
   PIN_RECORD_PAGES: 56,
+  PIN_CYCLE_CALLS: 3,
+  PIN_CYCLE_PINS: 4,
+  PIN_CYCLE_PAGES: 5,
+  PIN_CYCLE_UNPINS: 6,
+  PIN_CYCLE_LOST: 7,
+  PIN_CYCLE_NO_RECORD: 8,
+  PIN_CYCLE_REASONS: 16,
   PIN_RECORDS: 64,
   PIN_RECORD_BYTES: 256,
   TTU_SHARE_ANON: 1,

@@ -125,4 +125,39 @@ export class PinCursor {
   unpinAll(): number {
     return this.core.x.gup_unpin_all(this.core.ctx);
   }
+
+  // a pinner's loop inside the core (assembly/pin_registry.ts's gup_pin_cycle()): its state and
+  // counters live in this thread's scratch area, so one call runs many iterations
+
+  /** Starts the loop's state: nothing held, every counter 0, the random stream from `seed`. */
+  cycleInit(seed: number): void {
+    this.core.x.pin_cycle_init(this.core.ctx, seed >>> 0);
+  }
+  /**
+   * `iters` iterations: release the oldest record once `hold` are held, then GUP-fast `batch`
+   * pages at a random window of the `pages` pages from `va`. Throws EINVAL for bad arguments.
+   */
+  cycle(mm: number, va: number, pages: number, batch: number, flags: number, tag: number, hold: number, iters: number, audit: boolean): void {
+    if (this.core.x.gup_pin_cycle(this.core.ctx, mm, va, pages, batch, flags, tag, hold, iters, audit ? 1 : 0) < 0) {
+      throw new CowsimError("EINVAL", `gup_pin_cycle(mm ${mm}, 0x${va.toString(16)}, ${pages} pages, batch ${batch}, hold ${hold})`);
+    }
+  }
+  /** Releases what the loop holds. */
+  cycleDrain(hold: number, audit: boolean): void {
+    this.core.x.pin_cycle_drain(this.core.ctx, hold, audit ? 1 : 0);
+  }
+  /**
+   * The loop's counters so far: calls, pins (records), pages, unpins, broken pages, calls
+   * without a free record, and calls that stopped short by GUPF_* reason.
+   */
+  cycleCounts(): { calls: number; pins: number; pages: number; unpins: number; lost: number; noRecord: number; reasons: number[] } {
+    const x = this.core.x, c = this.core.ctx;
+    const w = (i: number) => x.pin_cycle_count(c, i) >>> 0;
+    const reasons: number[] = [];
+    for (let r = 0; r <= C.GUPF_SEQ_RETRY; r++) reasons.push(w(C.PIN_CYCLE_REASONS + r));
+    return {
+      calls: w(C.PIN_CYCLE_CALLS), pins: w(C.PIN_CYCLE_PINS), pages: w(C.PIN_CYCLE_PAGES), unpins: w(C.PIN_CYCLE_UNPINS),
+      lost: w(C.PIN_CYCLE_LOST), noRecord: w(C.PIN_CYCLE_NO_RECORD), reasons,
+    };
+  }
 }

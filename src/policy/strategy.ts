@@ -244,7 +244,7 @@ export function kernelRange(first: string | null, last: string | null, specs: re
     else hi = Math.min(hi, at(spec.kernel) - 1);
   }
   if (lo > hi) {
-    const odd = specs.filter((s) => (knobs[s.name] ? at(s.kernel) > hi : at(s.kernel) <= lo)).map((s) => `${s.name}=${knobs[s.name]}`);
+    const odd = specs.filter((s) => !s.protocol && (knobs[s.name] ? at(s.kernel) > hi : at(s.kernel) <= lo)).map((s) => `${s.name}=${knobs[s.name]}`);
     return `no released kernel (${odd.join(", ")})`;
   }
   if (lo < 0) return hi >= RELEASES.length ? "Linux (any)" : `Linux ≤ ${RELEASES[hi]}`;

@@ -44,17 +44,36 @@ function pin(mm: number, va: number, pages: number, flags: number): { slots: num
   return { slots, pages: got, reason };
 }
 
-/** The pinner loop: until STATE_STOP, parking at every STATE_PAUSE with its pins held. */
+/** Iterations per call into the core: a pause waits for at most this many. */
+const ITERS = 64;
+
+/** This worker's counters before the current loop began (its counts add to them). */
+const base = new Int32Array(STATS_WORDS);
+
+/** Copies the core's loop counters into this worker's words of the control block. */
+function publish(): void {
+  const c = pins.cycleCounts();
+  ctl[st + ST_CALLS] = base[ST_CALLS]! + c.calls;
+  ctl[st + ST_PINS] = base[ST_PINS]! + c.pins;
+  ctl[st + ST_PAGES] = base[ST_PAGES]! + c.pages;
+  ctl[st + ST_UNPINS] = base[ST_UNPINS]! + c.unpins;
+  ctl[st + ST_LOST] = base[ST_LOST]! + c.lost;
+  ctl[st + ST_NO_RECORD] = base[ST_NO_RECORD]! + c.noRecord;
+  c.reasons.forEach((v, r) => { ctl[st + ST_REASONS + r] = base[ST_REASONS + r]! + v; });
+}
+
+/**
+ * The pinner loop (gup_pin_cycle() in the core, ITERS iterations a call): until STATE_STOP,
+ * parking at every STATE_PAUSE with its pins held and its counters published.
+ */
 function loop(l: PinnerLoop): void {
-  const held = new Int32Array(l.hold);
-  let head = 0;
-  let count = 0;
-  let r = l.seed >>> 0 || 1;
-  const windows = Math.max(1, l.pages - l.batch + 1);
+  for (let w = 0; w < STATS_WORDS; w++) base[w] = ctl[st + w]!;
+  pins.cycleInit(l.seed);
   for (;;) {
     const state = Atomics.load(ctl, CTL_STATE);
     if (state === STATE_STOP) break;
     if (state === STATE_PAUSE) {
+      publish();
       Atomics.add(ctl, CTL_PARKED, 1);
       Atomics.notify(ctl, CTL_PARKED);
       while (Atomics.load(ctl, CTL_STATE) === STATE_PAUSE) Atomics.wait(ctl, CTL_STATE, STATE_PAUSE, 100);
@@ -62,33 +81,10 @@ function loop(l: PinnerLoop): void {
       Atomics.notify(ctl, CTL_PARKED);
       continue;
     }
-    if (count === l.hold) {
-      ctl[st + ST_LOST]! += pins.unpin(held[head]!, audit);
-      ctl[st + ST_UNPINS]!++;
-      head = head + 1 === l.hold ? 0 : head + 1;
-      count--;
-    }
-    r ^= r << 13; r ^= r >>> 17; r ^= r << 5; r >>>= 0;
-    const off = r % windows;
-    ctl[st + ST_CALLS]!++;
-    const n = pins.pin(l.mm, l.va + off * 4096, l.batch, l.flags, tag);
-    if (n > 0) {
-      const tail = head + count < l.hold ? head + count : head + count - l.hold;
-      held[tail] = pins.slot();
-      count++;
-      ctl[st + ST_PINS]!++;
-      ctl[st + ST_PAGES]! += n;
-    } else if (n < 0) {
-      ctl[st + ST_NO_RECORD]!++;
-    }
-    if (n >= 0 && n < l.batch) ctl[st + ST_REASONS + pins.reason()]!++;
+    pins.cycle(l.mm, l.va, l.pages, l.batch, l.flags, tag, l.hold, ITERS, audit);
   }
-  while (count > 0) {
-    ctl[st + ST_LOST]! += pins.unpin(held[head]!, audit);
-    ctl[st + ST_UNPINS]!++;
-    head = head + 1 === l.hold ? 0 : head + 1;
-    count--;
-  }
+  pins.cycleDrain(l.hold, audit);
+  publish();
 }
 
 parentPort!.on("message", (m: ToWorker) => {
