@@ -385,8 +385,13 @@ export function gup_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32): i32 {
   return gup_fast_into(ctx, mm, va, nr, flags, ctxOf(ctx).scratch);
 }
 
-/** gup_fast() with the pfns written at `out` (room for `nr`). */
-export function gup_fast_into(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, out: u32): i32 {
+/**
+ * gup_fast() with the pfns written at `out` (room for `nr`). With `!vmCount` the vmstat events
+ * (GUP_FAST_PINNED, GUP_FAST_BACKOFF) are left to the caller, which batches them as the
+ * kernel's per-CPU counters do: one shared counter updated on every call by every thread is
+ * the one cache line pinning threads would fight over.
+ */
+export function gup_fast_into(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, out: u32, vmCount: bool = true): i32 {
   const C = ctxOf(ctx);
   C.gupReason = GUPF_OK;
   if (nr == 0 || check_range(va, va + <f64>nr * <f64>PAGE_SIZE) != 0) return -EINVAL;
@@ -406,7 +411,7 @@ export function gup_fast_into(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, o
     if (checkSeq && (seq & 1)) {
       gup_fast_leave(ctx);
       C.gupReason = GUPF_SEQ_RETRY;
-      count_vm_events(GUP_FAST_BACKOFF, 1);
+      if (vmCount) count_vm_events(GUP_FAST_BACKOFF, 1);
       return 0;
     }
   }
@@ -426,8 +431,10 @@ export function gup_fast_into(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, o
     reason = GUPF_SEQ_RETRY;
   }
   C.gupReason = reason;
-  count_vm_events(GUP_FAST_PINNED, got);
-  if (reason != GUPF_OK) count_vm_events(GUP_FAST_BACKOFF, 1);
+  if (vmCount) {
+    count_vm_events(GUP_FAST_PINNED, got);
+    if (reason != GUPF_OK) count_vm_events(GUP_FAST_BACKOFF, 1);
+  }
   return <i32>got;
 }
 

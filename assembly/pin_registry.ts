@@ -16,13 +16,13 @@
 // before and after it read the fields (a seqcount).
 
 import {
-  hdr, ctxOf, NO_PFN, EINVAL, ENOSPC, PIN_RECORDS, PIN_RECORD_BYTES, CTX_HEADER_BYTES,
+  hdr, ctxOf, NO_PFN, EINVAL, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, ENOSPC, PIN_RECORDS, PIN_RECORD_BYTES, CTX_HEADER_BYTES,
 } from "./layout";
 import { pte_present, pte_pfn, pmd_leaf, is_swap_pte, pte_to_swp_entry, swp_offset, non_swap_entry, is_migration_entry } from "./pte";
 import { walk_ptep, walk_pmdp, entryLoad } from "./pgtable";
 import { swap_cache_pfn } from "./swapfile";
 import { page_folio, folio_test_anon, is_zero_pfn, PageAnonExclusive } from "./page";
-import { gup_fast_into, gup_put_pfns, gup_fast_enter, gup_fast_leave, FOLL_PIN } from "./gup";
+import { gup_fast_into, gup_put_pfns, gup_fast_enter, gup_fast_leave, FOLL_PIN, GUPF_OK } from "./gup";
 
 export const PIN_FREE: u32 = 0;
 export const PIN_LIVE: u32 = 1;
@@ -59,6 +59,11 @@ export function pin_record_addr(i: u32, slot: u32): u32 {
  * taken), -EINVAL for bad arguments.
  */
 export function gup_pin_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, tag: u32): i32 {
+  return pinFastInto(ctx, mm, va, nr, flags, tag, true);
+}
+
+// @ts-ignore: decorator
+@inline function pinFastInto(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, tag: u32, vmCount: bool): i32 {
   const C = ctxOf(ctx);
   C.pinSlot = NO_PFN;
   if (nr == 0 || nr > PIN_RECORD_PAGES) return -EINVAL;
@@ -73,7 +78,7 @@ export function gup_pin_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, ta
   if (!found) return -ENOSPC;
   const r = recordOf(ctx, slot);
   atomic.add<u32>(r + PIN_OFF_GEN, 1); // odd: being filled
-  const got = gup_fast_into(ctx, mm, va, nr, flags, r + PIN_OFF_PFNS);
+  const got = gup_fast_into(ctx, mm, va, nr, flags, r + PIN_OFF_PFNS, vmCount);
   if (got <= 0) {
     atomic.add<u32>(r + PIN_OFF_GEN, 1);
     return got;
@@ -216,6 +221,9 @@ export function gup_pin_cycle(ctx: u32, mm: u32, va: f64, pages: u32, batch: u32
   let count = load<u32>(s + 4);
   let r = load<u32>(s + 8);
   const windows = pages - batch + 1;
+  // the vmstat events of the whole batch go in at its end (see gup_fast_into())
+  let pinned: u32 = 0;
+  let backoffs: u32 = 0;
   for (let i: u32 = 0; i < iters; i++) {
     if (count >= hold) {
       const lost = gup_unpin_record(ctx, load<u32>(s + ((PIN_CYCLE_RING + head) << 2)), audit);
@@ -227,7 +235,9 @@ export function gup_pin_cycle(ctx: u32, mm: u32, va: f64, pages: u32, batch: u32
     r ^= r << 13; r ^= r >> 17; r ^= r << 5;
     const off = r % windows;
     store<u32>(s + (PIN_CYCLE_CALLS << 2), load<u32>(s + (PIN_CYCLE_CALLS << 2)) + 1);
-    const n = gup_pin_fast(ctx, mm, va + <f64>off * 4096.0, batch, flags, tag);
+    const n = pinFastInto(ctx, mm, va + <f64>off * 4096.0, batch, flags, tag, false);
+    if (n > 0) pinned += <u32>n;
+    if (n >= 0 && ctxOf(ctx).gupReason != GUPF_OK) backoffs++;
     if (n > 0) {
       let tail = head + count;
       if (tail >= hold) tail -= hold;
@@ -238,6 +248,8 @@ export function gup_pin_cycle(ctx: u32, mm: u32, va: f64, pages: u32, batch: u32
     } else if (n == -ENOSPC) {
       store<u32>(s + (PIN_CYCLE_NO_RECORD << 2), load<u32>(s + (PIN_CYCLE_NO_RECORD << 2)) + 1);
     } else if (n < 0) {
+      count_vm_events(GUP_FAST_PINNED, pinned);
+      count_vm_events(GUP_FAST_BACKOFF, backoffs);
       return n;
     }
     if (n >= 0 && <u32>n < batch) {
@@ -248,6 +260,8 @@ export function gup_pin_cycle(ctx: u32, mm: u32, va: f64, pages: u32, batch: u32
   store<u32>(s, head);
   store<u32>(s + 4, count);
   store<u32>(s + 8, r);
+  if (pinned) count_vm_events(GUP_FAST_PINNED, pinned);
+  if (backoffs) count_vm_events(GUP_FAST_BACKOFF, backoffs);
   return 0;
 }
 

@@ -4,8 +4,8 @@
  * Real threads over one machine, in one run:
  * - pins per second: GUP-fast worker threads pinning and unpinning (FOLL_PIN | FOLL_LONGTERM,
  *   16 pages a call, 8 pins held each) disjoint slices of one process while the main thread
- *   waits — with 1 and with 2 workers, alternated, median of 3 windows each — and the scaling
- *   ratio (2 workers / 1);
+ *   waits — with 1 and with 2 workers, and as a control 2 machines with a worker each (which
+ *   share nothing of cowsim's), alternated, median of 3 windows each — and the ratios to 1;
  * - how often the stress loops find a protocol broken on purpose: N runs (default 20) per
  *   broken step, each bounded by 20 000 rounds and 20 s, with the rounds and time to the find;
  * - then bench/explore.bench.ts, where it exists (the same script measures both).
@@ -20,21 +20,26 @@ const PAGE = 4096;
 const PAGES = 4096; // 16 MiB, split between the workers
 const WINDOW_MS = 1500;
 
-async function pinsPerSecond(workers: number): Promise<number> {
+function machine(workers: number) {
   const k = createKernel({ strategy: "anon-exclusive", memory: "64M", build: "release" });
   const p = k.spawn();
   const a = p.mmap(null, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   for (let i = 0; i < PAGES; i++) p.write(a + i * PAGE, i + 1);
   const pool = createGupWorkers(k, { n: workers, seed: 1, audit: false, log: json ? null : (l) => log(`  ${l}`) });
   pool.startPinners({ pid: p.pid, addr: a, pages: PAGES, batch: 16, hold: 8, split: true });
-  const before = pool.summary().pages;
-  pool.resume();
+  return pool;
+}
+
+/** Pages pinned (and unpinned) per second by `workers` workers on each of `machines` machines. */
+async function pinsPerSecond(workers: number, machines = 1): Promise<number> {
+  const pools = Array.from({ length: machines }, () => machine(workers));
+  pools.forEach((pool) => pool.resume());
   const t0 = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, WINDOW_MS));
-  pool.pause();
+  pools.forEach((pool) => pool.pause());
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  const pages = pool.summary().pages - before;
-  await pool.close();
+  const pages = pools.reduce((n, pool) => n + pool.summary().pages, 0);
+  for (const pool of pools) await pool.close();
   return pages / s;
 }
 
@@ -42,18 +47,25 @@ const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.len
 
 const one: number[] = [];
 const two: number[] = [];
+const apart: number[] = [];
 for (let i = 0; i < 3; i++) {
   one.push(await pinsPerSecond(1));
   two.push(await pinsPerSecond(2));
+  apart.push(await pinsPerSecond(1, 2));
 }
 const results: Record<string, number> = {
   pinsPerSecond1: median(one),
   pinsPerSecond2: median(two),
+  pinsPerSecondApart: median(apart),
   scaling2: median(two) / median(one),
+  scalingApart: median(apart) / median(one),
 };
-log("\n| measure | 1 worker | 2 workers | 2 / 1 |");
-log("| --- | --- | --- | --- |");
-log(`| GUP-fast pins + unpins per second | ${(results.pinsPerSecond1! / 1e6).toFixed(2)} M | ${(results.pinsPerSecond2! / 1e6).toFixed(2)} M | ${results.scaling2!.toFixed(2)}× |`);
+// the control: two machines with a worker each share nothing of cowsim's; what they do not
+// gain over one worker is the machine's (cores busy with other jobs), not cowsim's sharing
+const M = (v: number) => `${(v / 1e6).toFixed(2)} M`;
+log("\n| measure | 1 worker | 2 workers | 2 / 1 | control: 2 machines × 1 worker | control / 1 |");
+log("| --- | --- | --- | --- | --- | --- |");
+log(`| GUP-fast pins + unpins per second | ${M(results.pinsPerSecond1!)} | ${M(results.pinsPerSecond2!)} | ${results.scaling2!.toFixed(2)}× | ${M(results.pinsPerSecondApart!)} | ${results.scalingApart!.toFixed(2)}× |`);
 
 if (!process.argv.includes("--no-rates")) {
   const runs = Number(argValues("--runs")[0] ?? 20);
