@@ -17,18 +17,30 @@
 // so the fences below order nothing more (Binaryen drops them from the release build). They
 // stay to show a kernel reader where Linux needs its barriers.
 //
+// Other threads (workers with their own instances over the same memory) run GUP-fast while the
+// main thread forks, unmaps and frees page tables. A walk announces itself in its context's
+// gupFastSeq for as long as it touches page tables (local_irq_save() in gup_fast(), which holds
+// off the IPI or RCU grace period of table freeing): pgtable.ts's gup_fast_sync() waits for it
+// before a table it unlinked is reused. A frame freed and reused meanwhile is caught by
+// try_get_folio()'s count and folio re-checks (B3) and by B4.
+//
+// For the stress tests the protocol can be broken on purpose, machine-wide (Header.protocolBreaks,
+// set_protocol_breaks()): BREAK_PTE_RECHECK leaves out B4, BREAK_WRITE_PROTECT_SEQ ignores
+// fork's write_protect_seq, and BREAK_UNMAP_CLEAR makes the clearing side (try_to_unmap_one(),
+// try_to_migrate_one()) check pins on a live PTE instead of clearing it first (A1).
+//
 // Like Linux, GUP-fast stops at the first page it cannot take and returns how many it took;
 // the slow path (src/mm/gup.ts) continues from there. ctx.gupReason says why it stopped.
 // The range is walked by pagewalk.ts's walk_page_range(), as every range of the core is.
 
 import {
-  hdr, ctxOf, Ctx, NO_PFN, PAGE_SIZE, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, EINVAL,
+  hdr, ctxOf, Ctx, Header, NO_PFN, PAGE_SIZE, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, EINVAL,
 } from "./layout";
 import {
   pte_present, pte_protnone, pte_access_permitted, pte_special, pte_write, pte_pfn, pmd_leaf,
 } from "./pte";
 import {
-  walk_pmdp, entryLoad, entryTable, isTableEntry, pteIndex, mm_valid, mm_set_flags,
+  walk_pmdp, entryLoad, entryTable, isTableEntry, pteIndex, mm_valid, mm_set_flags, mm_flags,
   mm_write_protect_seq, MMF_HAS_PINNED,
 } from "./pgtable";
 import {
@@ -73,6 +85,34 @@ export const GUPF_MUST_UNSHARE: u32 = 7;
 export const GUPF_NOT_ALLOWED: u32 = 8;
 /** @gupf SEQ_RETRY FOLL_PIN raced with fork's write-protect (mm->write_protect_seq): everything undone */
 export const GUPF_SEQ_RETRY: u32 = 9;
+
+/** GUP-fast leaves out B4, the re-read of the PMD and PTE after the grab (a broken protocol). */
+export const BREAK_PTE_RECHECK: u32 = 1 << 0;
+/** The clearing side checks pins on a live PTE: no A1 clear before A2 (a broken protocol). */
+export const BREAK_UNMAP_CLEAR: u32 = 1 << 1;
+/** GUP-fast ignores mm->write_protect_seq, so a fork may share a page it pins (a broken protocol). */
+export const BREAK_WRITE_PROTECT_SEQ: u32 = 1 << 2;
+const BREAK_ALL: u32 = BREAK_PTE_RECHECK | BREAK_UNMAP_CLEAR | BREAK_WRITE_PROTECT_SEQ;
+
+/** Which protocol steps are left out (BREAK_* bits); 0 (the default) is Linux's protocol. */
+export function set_protocol_breaks(bits: u32): i32 {
+  if (bits & ~BREAK_ALL) return -EINVAL;
+  atomic.store<u32>(changetype<usize>(hdr()) + offsetof<Header>("protocolBreaks"), bits);
+  return 0;
+}
+export function protocol_breaks(): u32 {
+  return atomic.load<u32>(changetype<usize>(hdr()) + offsetof<Header>("protocolBreaks"));
+}
+
+/** Enters GUP-fast's lockless section (gupFastSeq odd): page tables stay until it leaves. */
+// @ts-ignore: decorator
+@inline export function gup_fast_enter(ctx: u32): void {
+  atomic.add<u32>(ctx + offsetof<Ctx>("gupFastSeq"), 1);
+}
+// @ts-ignore: decorator
+@inline export function gup_fast_leave(ctx: u32): void {
+  atomic.add<u32>(ctx + offsetof<Ctx>("gupFastSeq"), 1);
+}
 
 /**
  * try_grab_folio(): take `refs` references, plus the pins with FOLL_PIN (GUP_PIN_COUNTING_BIAS
@@ -156,6 +196,14 @@ export function gup_fast_pte_begin(ctx: u32, mm: u32, va: f64, flags: u32): u32 
   const a = <u64>va;
   C.gupFolio = NO_PFN;
   C.gupPfn = NO_PFN;
+  gup_fast_enter(ctx);
+  const r = ptePinBeginAt(C, mm, a, flags);
+  gup_fast_leave(ctx);
+  return r;
+}
+
+// @ts-ignore: decorator
+@inline function ptePinBeginAt(C: Ctx, mm: u32, a: u64, flags: u32): u32 {
   const pmdp = walk_pmdp(mm, a);
   if (pmdp == 0) return GUPF_NO_TABLE;
   const pmd = entryLoad(pmdp);
@@ -205,7 +253,10 @@ export function gup_fast_pte_begin(ctx: u32, mm: u32, va: f64, flags: u32): u32 
  * grabbed; ctx holds its pfn) or the reason it backed off (the grab undone).
  */
 export function gup_fast_pte_finish(ctx: u32): u32 {
-  return ptePinFinish(ctxOf(ctx));
+  gup_fast_enter(ctx);
+  const r = ptePinFinish(ctxOf(ctx));
+  gup_fast_leave(ctx);
+  return r;
 }
 
 // @ts-ignore: decorator
@@ -213,7 +264,8 @@ export function gup_fast_pte_finish(ctx: u32): u32 {
   const folio = C.gupFolio;
   const flags = C.gupFlags;
   // (B4)
-  if (entryLoad(C.gupPmdp) != C.gupPmd || entryLoad(C.gupPtep) != C.gupPte) {
+  if ((protocol_breaks() & BREAK_PTE_RECHECK) == 0 &&
+      (entryLoad(C.gupPmdp) != C.gupPmd || entryLoad(C.gupPtep) != C.gupPte)) {
     gup_put_folio(folio, 1, flags);
     return GUPF_PTE_CHANGED;
   }
@@ -245,7 +297,7 @@ function gupFastPmdLeaf(pmdp: u32, pmd: u64, a: u64, nr: u32, flags: u32, out: u
   const folio = <u32>pte_pfn(pmd);
   const first = folio + (<u32>(a >> 12) & 511);
   if (!try_grab_folio(folio, <i32>nr, flags)) return GUPF_GRAB_FAILED;
-  if (entryLoad(pmdp) != pmd) {
+  if ((protocol_breaks() & BREAK_PTE_RECHECK) == 0 && entryLoad(pmdp) != pmd) {
     gup_put_folio(folio, <i32>nr, flags);
     return GUPF_PTE_CHANGED;
   }
@@ -326,19 +378,40 @@ function gupFastPmdLeaf(pmdp: u32, pmd: u64, a: u64, nr: u32, flags: u32, out: u
  * Returns -EINVAL for bad arguments.
  */
 export function gup_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32): i32 {
+  if (nr > (hdr().scratchBytes >> 2)) {
+    ctxOf(ctx).gupReason = GUPF_OK;
+    return -EINVAL;
+  }
+  return gup_fast_into(ctx, mm, va, nr, flags, ctxOf(ctx).scratch);
+}
+
+/**
+ * gup_fast() with the pfns written at `out` (room for `nr`). With `!vmCount` the vmstat events
+ * (GUP_FAST_PINNED, GUP_FAST_BACKOFF) are left to the caller, which batches them as the
+ * kernel's per-CPU counters do: one shared counter updated on every call by every thread is
+ * the one cache line pinning threads would fight over.
+ */
+export function gup_fast_into(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32, out: u32, vmCount: bool = true): i32 {
   const C = ctxOf(ctx);
   C.gupReason = GUPF_OK;
-  if (!mm_valid(mm) || nr == 0 || nr > (hdr().scratchBytes >> 2) ||
-      check_range(va, va + <f64>nr * <f64>PAGE_SIZE) != 0) return -EINVAL;
+  if (nr == 0 || check_range(va, va + <f64>nr * <f64>PAGE_SIZE) != 0) return -EINVAL;
   if (((flags & FOLL_GET) != 0) == ((flags & FOLL_PIN) != 0)) return -EINVAL;
-  const out = C.scratch;
+  // local_irq_save(): from here until the walk ends no table it can reach is reused
+  gup_fast_enter(ctx);
+  if (!mm_valid(mm)) {
+    gup_fast_leave(ctx);
+    return -EINVAL;
+  }
+  const checkSeq = (flags & FOLL_PIN) != 0 && (protocol_breaks() & BREAK_WRITE_PROTECT_SEQ) == 0;
   let seq: u32 = 0;
   if (flags & FOLL_PIN) {
-    mm_set_flags(mm, MMF_HAS_PINNED);
+    // mm_set_has_pinned_flag(): tested first, so pinning threads do not fight over the line
+    if ((mm_flags(mm) & MMF_HAS_PINNED) == 0) mm_set_flags(mm, MMF_HAS_PINNED);
     seq = mm_write_protect_seq(mm);
-    if (seq & 1) {
+    if (checkSeq && (seq & 1)) {
+      gup_fast_leave(ctx);
       C.gupReason = GUPF_SEQ_RETRY;
-      count_vm_events(GUP_FAST_BACKOFF, 1);
+      if (vmCount) count_vm_events(GUP_FAST_BACKOFF, 1);
       return 0;
     }
   }
@@ -348,17 +421,20 @@ export function gup_fast(ctx: u32, mm: u32, va: f64, nr: u32, flags: u32): i32 {
   w.out = out;
   w.got = 0;
   walk_page_range<GupFastWalk>(w, a, a + (<u64>nr << 12));
+  gup_fast_leave(ctx);
   let got = w.got;
   let reason = C.gupReason;
-  if ((flags & FOLL_PIN) && mm_write_protect_seq(mm) != seq) {
+  if (checkSeq && mm_write_protect_seq(mm) != seq) {
     // read_seqcount_retry(): fork write-protected meanwhile; undo every pin
     gup_put_pfns(out, got, flags);
     got = 0;
     reason = GUPF_SEQ_RETRY;
   }
   C.gupReason = reason;
-  count_vm_events(GUP_FAST_PINNED, got);
-  if (reason != GUPF_OK) count_vm_events(GUP_FAST_BACKOFF, 1);
+  if (vmCount) {
+    count_vm_events(GUP_FAST_PINNED, got);
+    if (reason != GUPF_OK) count_vm_events(GUP_FAST_BACKOFF, 1);
+  }
   return <i32>got;
 }
 

@@ -206,8 +206,20 @@ export {
   GUPF_NO_TABLE, GUPF_NOT_PRESENT, GUPF_NOT_PERMITTED, GUPF_SPECIAL, GUPF_GRAB_FAILED,
   GUPF_PTE_CHANGED, GUPF_MUST_UNSHARE, GUPF_NOT_ALLOWED, GUPF_SEQ_RETRY, try_grab_folio,
   gup_put_folio, gup_fast, gup_fast_pte_begin, gup_fast_pte_finish, gup_fast_pte_pfn,
-  gup_put_scratch, set_gup_fast_unshare,
+  gup_put_scratch, set_gup_fast_unshare, BREAK_PTE_RECHECK, BREAK_UNMAP_CLEAR, BREAK_WRITE_PROTECT_SEQ,
+  set_protocol_breaks, protocol_breaks,
 } from "./gup";
+
+export { gup_fast_sync } from "./pgtable";
+
+export {
+  PIN_FREE, PIN_LIVE, PIN_OFF_STATE, PIN_OFF_GEN, PIN_OFF_MM, PIN_OFF_FLAGS, PIN_OFF_NR, PIN_OFF_TAG,
+  PIN_OFF_VA, PIN_OFF_PFNS, PIN_RECORD_PAGES, pin_record_addr, gup_pin_fast, ctx_pin_slot,
+  gup_unpin_record, gup_unpin_all, ctx_id, PIN_CYCLE_CALLS, PIN_CYCLE_PINS, PIN_CYCLE_PAGES,
+  PIN_CYCLE_UNPINS, PIN_CYCLE_LOST, PIN_CYCLE_NO_RECORD, PIN_CYCLE_REASONS, pin_cycle_init,
+  pin_cycle_count, gup_pin_cycle, pin_cycle_drain,
+} from "./pin_registry";
+export { PIN_RECORDS, PIN_RECORD_BYTES } from "./layout";
 
 export {
   TTU_SHARE_ANON, TTU_SWP_EXCLUSIVE, SWAPIN_WRITABLE, SWAPIN_EXCLUSIVE, SWAPIN_DIRTY, add_to_swap,

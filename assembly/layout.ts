@@ -25,7 +25,7 @@ export const HPAGE_PMD_NR: u32 = 1 << HPAGE_PMD_ORDER;
 /** A frame number that names no frame: allocation failure, "not present". */
 export const NO_PFN: u32 = 0xffffffff;
 export const LAYOUT_MAGIC: u32 = 0x636f7773; // "cows"
-export const LAYOUT_VERSION: u32 = 1;
+export const LAYOUT_VERSION: u32 = 2;
 
 // Errors the core returns, negated, as the kernel does. Linux errno numbers.
 /** @errno EPERM operation not permitted */
@@ -149,6 +149,12 @@ export const NR_VMSTAT: u32 = 32;
   gupFastNoUnshare: u32;
   /** Debug build: the checks of page_table_check.ts switched off, one bit (1 << CHECK_*) each. */
   debugChecksOff: u32;
+  /**
+   * Steps of the GUP-fast / PageAnonExclusive protocol left out on purpose (BREAK_* bits, see
+   * gup.ts): every thread reads them from here, so a worker's GUP-fast breaks as the main
+   * thread's does. 0: the protocol as Linux has it.
+   */
+  protocolBreaks: u32;
 }
 export const HEADER_BYTES: u32 = 1024;
 export const VMSTAT_OFFSET: u32 = 512;
@@ -193,6 +199,16 @@ export const FAULT_ATTR_BYTES: u32 = 32;
   rss3: i32;
   lruCount: u32;
   aux0: u32;
+  /**
+   * GUP-fast's read-side section (local_irq_save() in gup_fast()): odd while this thread walks
+   * page tables without locks. A table is freed only once every thread that was inside when it
+   * was unlinked has left (gup_fast_sync(), pgtable.ts).
+   */
+  gupFastSeq: u32;
+  /** The pin record the last gup_pin_fast() filled (pin_registry.ts), or NO_PFN. */
+  pinSlot: u32;
+  /** Where gup_pin_fast() looks for a free record first. */
+  pinHint: u32;
 }
 /**
  * Where a context's aux0 word sits from the context's address: after handle_access() it holds
@@ -206,6 +222,15 @@ export const CTX_LRU_SLOTS: u32 = 32;
 export const CTX_WALK_OFFSET: u32 = 256;
 export const CTX_WALK_BYTES: u32 = 256;
 export const CTX_HEADER_BYTES: u32 = 512;
+/**
+ * After the header, each context owns a table of pin records (pin_registry.ts): the pins its
+ * thread holds, readable by every other thread. Then the scratch area.
+ *
+ *   0 ── Ctx … walk ── 512 ── pin records (PIN_RECORDS × PIN_RECORD_BYTES) ── scratch …
+ */
+export const PIN_RECORDS: u32 = 64;
+export const PIN_RECORD_BYTES: u32 = 256;
+export const CTX_PINS_BYTES: u32 = PIN_RECORDS * PIN_RECORD_BYTES;
 
 // @ts-ignore: decorator
 @inline export function layoutBase(): u32 {
@@ -249,7 +274,7 @@ function planInto(
   const nblocks = (nframes + HPAGE_PMD_NR - 1) >> HPAGE_PMD_ORDER;
   const dataStride = <u32>align(dataBytes, 8);
   const scratch = <u32>align(scratchBytes, 64);
-  const ctxStride = CTX_HEADER_BYTES + scratch;
+  const ctxStride = CTX_HEADER_BYTES + CTX_PINS_BYTES + scratch;
   let at: u64 = <u64>layoutBase() + HEADER_BYTES;
   const ctxBase = at; at += <u64>maxThreads * ctxStride;
   const mmBase = align(at, 64); at = mmBase + <u64>maxMms * MM_STRUCT_BYTES;
@@ -333,7 +358,10 @@ export function ctx_attach(): u32 {
       C.frameReserved = 0;
       C.next = 0;
       C.nrRecords = 0;
-      C.scratch = c + CTX_HEADER_BYTES;
+      C.scratch = c + CTX_HEADER_BYTES + CTX_PINS_BYTES;
+      C.gupFastSeq = 0;
+      C.pinSlot = NO_PFN;
+      C.pinHint = 0;
       C.gupReason = 0;
       C.lruCount = 0;
       return c;

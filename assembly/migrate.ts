@@ -44,6 +44,7 @@ import { pmd_leaf, pmd_mkhuge, _PAGE_ACCESSED } from "./pte";
 import { page_table_check_pmd_set } from "./page_table_check";
 import { HPAGE_PMD_ORDER } from "./layout";
 import { slotAddr, folio_swap_slot } from "./swapfile";
+import { protocol_breaks, BREAK_UNMAP_CLEAR } from "./gup";
 import { alloc_pages } from "./page_alloc";
 import { copy_page_contents } from "./content";
 import { page_table_check_pte_set } from "./page_table_check";
@@ -101,8 +102,9 @@ export function try_to_migrate_one(mm: u32, va: f64, pfn: u32, flags: u32): i32 
   if (slot == 0) return -ENOENT;
   const pte = entryLoad(slot);
   if (!pte_present(pte) || <u32>pte_pfn(pte) != pfn) return -ENOENT;
-  // (A1) ptep_clear_flush(): GUP-fast that read the old PTE sees it change at B4
-  const old = atomic.xchg<u64>(slot, 0);
+  // (A1) ptep_clear_flush(): GUP-fast that read the old PTE sees it change at B4 (unless the
+  // protocol is broken on purpose: then the PTE stays live while A2 checks the pins)
+  const old = (protocol_breaks() & BREAK_UNMAP_CLEAR) ? entryLoad(slot) : atomic.xchg<u64>(slot, 0);
   if (pte_dirty(old)) setPageFlag(folio, PG_dirty);
   const exclusive = PageAnonExclusive(pfn);
   if (exclusive && (flags & MIGRATE_SHARE_ANON) != 0 && folio_try_share_anon_rmap_pte(folio, pfn) != 0) {

@@ -130,8 +130,8 @@ export function mm_free(ctx: u32, mm: u32): i32 {
   if (mm >= hdr().maxMms || atomic.load<u32>(mmAddr(mm) + offsetof<MmStruct>("inUse")) == 0) return -EINVAL;
   const M = mmOf(mm);
   if (M.nr_ptes != 0 || M.rss0 != 0 || M.rss1 != 0 || M.rss2 != 0 || M.rss3 != 0) return -EBUSY;
-  pt_free_table(M.pgd);
   atomic.store<u32>(mmAddr(mm) + offsetof<MmStruct>("inUse"), 0);
+  pt_free_table_rcu(M.pgd);
   stackPush(layoutBase() + offsetof<Header>("mmFreeHead"), hdr().mmBase, MM_STRUCT_BYTES, mm);
   atomic.add<i32>(layoutBase() + offsetof<Header>("mmAvailable"), 1);
   return 0;
@@ -171,7 +171,7 @@ export function pgtable_trans_huge_withdraw(mm: u32): u32 {
 export function zap_deposited_table(mm: u32): void {
   const idx = pgtable_trans_huge_withdraw(mm);
   if (idx == NO_PFN) return;
-  pt_free_table(idx);
+  pt_free_table_rcu(idx);
   atomic.sub<i32>(mmAddr(mm) + offsetof<MmStruct>("nr_ptes"), 1);
 }
 
@@ -212,6 +212,34 @@ export function pt_alloc_table(ctx: u32): u32 {
   memory.fill(tableAddr(idx), 0, PAGE_SIZE);
   count_vm_events(PGTABLE_ALLOC, 1);
   return idx;
+}
+
+/**
+ * tlb_remove_table_sync_one() / the RCU grace period of tlb_remove_table(): waits until every
+ * thread that was inside GUP-fast's lockless walk (Ctx.gupFastSeq odd) when the caller
+ * unlinked a table has left it. A walk that starts afterwards cannot reach the unlinked table,
+ * so once this returns the table may be reused. Every access is sequentially consistent: the
+ * unlink (a store) and the walker's announcement (an add) cannot both miss each other. A
+ * single-threaded machine pays one load per context.
+ */
+export function gup_fast_sync(): void {
+  const H = hdr();
+  for (let i: u32 = 0; i < H.maxThreads; i++) {
+    const c = H.ctxBase + i * H.ctxStride;
+    if (atomic.load<u32>(c + offsetof<Ctx>("inUse")) == 0) continue;
+    const seqAddr = c + offsetof<Ctx>("gupFastSeq");
+    const seq = atomic.load<u32>(seqAddr);
+    if ((seq & 1) == 0) continue;
+    while (atomic.load<u32>(seqAddr) == seq) {
+      // a walk is a bounded loop with no lock to wait for: it leaves soon
+    }
+  }
+}
+
+/** A table that was reachable from the mm: freed after gup_fast_sync() (tlb_remove_table()). */
+function pt_free_table_rcu(idx: u32): void {
+  gup_fast_sync();
+  pt_free_table(idx);
 }
 
 export function pt_free_table(idx: u32): void {
@@ -375,8 +403,10 @@ export function table_empty(table: u32): bool {
 /**
  * free_pgd_range(): free the page tables that lie wholly inside [floor, ceiling) and map
  * nothing. Its own descent, as in Linux (free_p4d_range() … free_pte_range()), not a walk of
- * pagewalk.ts: a table is freed after its entries are seen, on the way back up. The caller has zapped the range and guarantees no lockless walker is inside it (the
- * kernel's RCU-delayed table freeing, tlb_remove_table(), is what guarantees that in Linux).
+ * pagewalk.ts: a table is freed after its entries are seen, on the way back up. The caller has
+ * zapped the range; a lockless walker (GUP-fast in another thread) may still be inside a table
+ * it unlinks, so each goes back to the pool only after gup_fast_sync() (the kernel's
+ * RCU-delayed table freeing, tlb_remove_table()).
  * Returns the number of tables freed.
  */
 export function free_pgd_range(mm: u32, floor: f64, ceiling: f64): i32 {
@@ -409,18 +439,18 @@ export function free_pgd_range(mm: u32, floor: f64, ceiling: f64): i32 {
         const pteTable = entryTable(me);
         if (!table_empty(pteTable)) continue;
         entryStore(mSlot, 0);
-        pt_free_table(<u32>pte_pfn(me));
+        pt_free_table_rcu(<u32>pte_pfn(me));
         freed++;
       }
       if (uStart >= lo && uStart + PUD_SIZE <= hi && table_empty(pmdTable)) {
         entryStore(uSlot, 0);
-        pt_free_table(<u32>pte_pfn(ue));
+        pt_free_table_rcu(<u32>pte_pfn(ue));
         freed++;
       }
     }
     if (gStart >= lo && gStart + PGDIR_SIZE <= hi && table_empty(pudTable)) {
       entryStore(gSlot, 0);
-      pt_free_table(<u32>pte_pfn(ge));
+      pt_free_table_rcu(<u32>pte_pfn(ge));
       freed++;
     }
   }

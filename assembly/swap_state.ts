@@ -31,6 +31,7 @@ import {
 import { alloc_pages, free_pages } from "./page_alloc";
 import { folio_add_lru } from "./fault";
 import { page_table_check_pte_set } from "./page_table_check";
+import { protocol_breaks, BREAK_UNMAP_CLEAR } from "./gup";
 
 /**
  * add_to_swap() / folio_alloc_swap() + add_to_swap_cache(): a swap slot for `folio`, which
@@ -70,8 +71,9 @@ export function try_to_unmap_one(mm: u32, va: f64, pfn: u32, flags: u32): i32 {
   if (slot == 0) return -ENOENT;
   const pte = entryLoad(slot);
   if (!pte_present(pte) || <u32>pte_pfn(pte) != pfn) return -ENOENT;
-  // (A1) ptep_clear_flush()
-  const old = atomic.xchg<u64>(slot, 0);
+  // (A1) ptep_clear_flush(); with the protocol broken on purpose the PTE stays live while A2
+  // checks the pins, and a GUP-fast that read it passes B4
+  const old = (protocol_breaks() & BREAK_UNMAP_CLEAR) ? entryLoad(slot) : atomic.xchg<u64>(slot, 0);
   const exclusive = folio_test_anon(folio) && PageAnonExclusive(pfn);
   if (exclusive && (flags & TTU_SHARE_ANON) && folio_try_share_anon_rmap_pte(folio, pfn) != 0) {
     page_table_check_pte_set(<u64>va, old);

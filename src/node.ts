@@ -15,3 +15,7 @@ export * from "./index.js";
 export {
   loadScenarioFile, loadScenarios, scenarioFiles, CATALOG_DIR, loadCatalogScenario, catalogNames,
 } from "./scenario/catalog.js";
+export { createGupWorkers, GupWorkerPool } from "./workers/pool.js";
+export type { GupWorkersOptions, PinnerOptions, WorkerPinHandle, PoolSummary } from "./workers/pool.js";
+export { runGupFastStress } from "./workers/stress.js";
+export type { StressOp, StressOptions, StressResult } from "./workers/stress.js";

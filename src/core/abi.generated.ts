@@ -253,6 +253,19 @@ export interface CoreExports {
   gup_fast_pte_pfn(ctx: number): number;
   gup_put_scratch(ctx: number, n: number, flags: number): number;
   set_gup_fast_unshare(on: number): void;
+  set_protocol_breaks(bits: number): number;
+  protocol_breaks(): number;
+  gup_fast_sync(): void;
+  pin_record_addr(i: number, slot: number): number;
+  gup_pin_fast(ctx: number, mm: number, va: number, nr: number, flags: number, tag: number): number;
+  ctx_pin_slot(ctx: number): number;
+  gup_unpin_record(ctx: number, slot: number, audit: number): number;
+  gup_unpin_all(ctx: number): number;
+  ctx_id(ctx: number): number;
+  pin_cycle_init(ctx: number, seed: number): void;
+  pin_cycle_count(ctx: number, word: number): number;
+  gup_pin_cycle(ctx: number, mm: number, va: number, pages: number, batch: number, flags: number, tag: number, hold: number, iters: number, audit: number): number;
+  pin_cycle_drain(ctx: number, hold: number, audit: number): void;
   add_to_swap(folio: number): number;
   try_to_unmap_one(mm: number, va: number, pfn: number, flags: number): number;
   swap_writepage(folio: number): number;
@@ -566,6 +579,29 @@ export const C = {
   GUPF_MUST_UNSHARE: 7,
   GUPF_NOT_ALLOWED: 8,
   GUPF_SEQ_RETRY: 9,
+  BREAK_PTE_RECHECK: 1,
+  BREAK_UNMAP_CLEAR: 2,
+  BREAK_WRITE_PROTECT_SEQ: 4,
+  PIN_FREE: 0,
+  PIN_LIVE: 1,
+  PIN_OFF_STATE: 0,
+  PIN_OFF_GEN: 4,
+  PIN_OFF_MM: 8,
+  PIN_OFF_FLAGS: 12,
+  PIN_OFF_NR: 16,
+  PIN_OFF_TAG: 20,
+  PIN_OFF_VA: 24,
+  PIN_OFF_PFNS: 32,
+  PIN_RECORD_PAGES: 56,
+  PIN_CYCLE_CALLS: 3,
+  PIN_CYCLE_PINS: 4,
+  PIN_CYCLE_PAGES: 5,
+  PIN_CYCLE_UNPINS: 6,
+  PIN_CYCLE_LOST: 7,
+  PIN_CYCLE_NO_RECORD: 8,
+  PIN_CYCLE_REASONS: 16,
+  PIN_RECORDS: 64,
+  PIN_RECORD_BYTES: 256,
   TTU_SHARE_ANON: 1,
   TTU_SWP_EXCLUSIVE: 2,
   SWAPIN_WRITABLE: 1,

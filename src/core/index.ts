@@ -12,6 +12,8 @@ export type { CoreOptions, CoreLayout, CoreRecord, SharedCore, FailKind, Failure
 export type { CoreBuild, CoreWasm, LoadCoreOptions } from "./wasm.js";
 export { CoreCheckError, loadCore } from "./wasm.js";
 export { tsTranslate } from "./ts-walk.js";
+export { pinFast, unpinRecord, livePinRecords, setProtocolBreaks, PinCursor } from "./pins.js";
+export type { PinRecord, PinFastResult } from "./pins.js";
 export {
   C, PTE_BITS, SWP_BITS, PTE_FIELDS, SWP_TYPES, PTE_MARKERS, PTE_KINDS, PAGE_FLAGS, VMSTAT_ITEMS,
   ERRNO_CODES, RECORD_KINDS, GUP_FAST_REASONS, FOLL_FLAGS, RSS_MEMBERS, FAIL_KINDS, DEBUG_CHECKS,

@@ -5,7 +5,7 @@
  * FOLL_WRITE, FOLL_LONGTERM, FOLL_FORCE. Every reference taken is recorded in the kernel's pin
  * registry, so the invariants can account for it and a release happens exactly once.
  */
-import { C, type GupFastBegun } from "../core/index.js";
+import { C, livePinRecords, type GupFastBegun, type PinRecord } from "../core/index.js";
 import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
@@ -63,10 +63,43 @@ export class Pin implements PinView {
   }
 }
 
+/**
+ * A pin a worker thread holds (a record of the pin registry in shared memory, taken by
+ * gup_pin_fast()), as the oracle and the invariants see it. @public
+ */
+export class WorkerPin implements PinView {
+  readonly owner = "gup-fast worker";
+  private addressList: number[] | null = null;
+  constructor(
+    readonly record: PinRecord,
+    readonly pid: number,
+  ) {}
+  /** Ids above every main-thread pin's: one per record slot of each thread. */
+  get id(): number {
+    return WORKER_PIN_ID_BASE + this.record.thread * C.PIN_RECORDS + this.record.slot;
+  }
+  get flags(): number { return this.record.flags; }
+  get pfns(): readonly number[] { return this.record.pfns; }
+  get isPin(): boolean { return (this.record.flags & FOLL_PIN) !== 0; }
+  /** A FOLL_PIN must stay coherent with its owner's mapping; a FOLL_GET reference promises nothing. */
+  get contract(): PinContract { return this.isPin ? "coherent" : "none"; }
+  get addresses(): readonly number[] {
+    return this.addressList ??= this.record.pfns.map((_, i) => this.record.va + i * PAGE_SIZE);
+  }
+}
+const WORKER_PIN_ID_BASE = 2 ** 40;
+
 /** All references held, for the invariants and the oracle. */
 export class PinRegistry {
   private nextId = 1;
   readonly active = new Map<number, Pin>();
+  /**
+   * Whether worker threads may hold pins in the shared registry (a GUP-fast worker pool was
+   * attached): then every view of the pins reads it too.
+   */
+  sharedRecords = false;
+  /** Whether worker threads are pinning right now (between a pool's resume and pause). */
+  pinnersRunning = false;
   /** GUP-fast grabs between their halves (gup_fast_begin() with the barriers): held, not yet a pin. */
   readonly inFlight = new Set<GupFastInFlight>();
 
@@ -89,8 +122,26 @@ export class PinRegistry {
       if (refs) m.set(folio, (m.get(folio) ?? 0) + refs);
     };
     for (const pin of this.active.values()) for (const pfn of pin.pfns) count(pfn, pin.isPin);
+    for (const pin of this.workerPins(k)) for (const pfn of pin.pfns) count(pfn, pin.isPin);
     for (const g of this.inFlight) count(g.begun!.pfn, (g.flags & FOLL_PIN) !== 0);
     return m;
+  }
+
+  /**
+   * The pins worker threads hold, from the shared registry (none unless a pool was attached).
+   * Exact while the workers are paused; while they run, each record read is whole.
+   */
+  workerPins(k: MmKernel): WorkerPin[] {
+    if (!this.sharedRecords) return [];
+    const pidOf = new Map<number, number>();
+    for (const p of k.processes.values()) pidOf.set(p.mm, p.pid);
+    return livePinRecords(k.core).map((r) => new WorkerPin(r, pidOf.get(r.mm) ?? 0));
+  }
+
+  /** Every holder: the main thread's pins, then the workers'. */
+  *all(k: MmKernel): Iterable<PinView & { readonly isPin: boolean }> {
+    yield* this.active.values();
+    yield* this.workerPins(k);
   }
 }
 

@@ -5,13 +5,13 @@
  */
 import { C } from "../core/index.js";
 import type { MmKernel } from "./kernel.js";
-import { VM_SHARED } from "./vma.js";
+import { VM_SHARED, hex } from "./vma.js";
 
 /** One violated invariant. @public */
 export interface InvariantViolation {
   readonly invariant:
     | "pte-valid" | "mapcount" | "anon-exclusive-writable" | "refcount" | "rmap" | "rss" | "page-tables"
-    | "no-leak" | "pinned-exclusive" | "swap-count";
+    | "no-leak" | "pinned-exclusive" | "pinned-unmapped" | "swap-count";
   readonly detail: string;
 }
 
@@ -96,7 +96,7 @@ function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
       }
     }
   }
-  for (const pin of k.pins.active.values()) {
+  for (const pin of k.pins.all(k)) {
     for (const pfn of pin.pfns) {
       const folio = ops.pageFolio(pfn);
       const refs = !pin.isPin ? 1 : folio === 0 ? 0 : ops.folioTestLarge(folio) ? 1 : C.GUP_PIN_COUNTING_BIAS;
@@ -109,6 +109,14 @@ function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
     add(folio, { kind: "gup", owner: "gup_fast", pid: g.pid, refs });
   }
   return held;
+}
+
+/** Whether the owner's entry at `addr` is a swap entry cached by `pfn`, or a migration entry for it. */
+function unmappedBehindPin(k: MmKernel, mm: number, addr: number, pfn: number): boolean {
+  const m = k.ops.migrationEntry(mm, addr);
+  if (m !== null) return m.pfn === pfn;
+  const s = k.ops.swapPteSlot(mm, addr);
+  return s !== null && k.ops.swapCachePfn(s.slot) === pfn;
 }
 
 /** A holder's share of the frame's reference count. */
@@ -348,7 +356,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
 
   // a pinned page its process maps must be exclusive (Linux ≥ 5.19), and large folios count pins exactly
   const pinsOf = new Map<number, number>();
-  for (const pin of k.pins.active.values()) {
+  const keepsPins = k.strategy.tracksAnonExclusive && (k.strategy.gupFastBarriers ?? true) && k.strategy.unmap.shareAnon;
+  for (const pin of k.pins.all(k)) {
     pin.pfns.forEach((pfn, i) => {
       const folio = ops.pageFolio(pfn);
       if (pin.isPin && ops.folioTestLarge(folio)) pinsOf.set(folio, (pinsOf.get(folio) ?? 0) + 1);
@@ -356,6 +365,11 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
       // PageAnonExclusive (seed 000 II, III): those kernels do not keep the promise
       if (!pin.isPin || !k.strategy.tracksAnonExclusive || !(k.strategy.gupFastBarriers ?? true) || !ops.folioTestAnon(folio)) return;
       const owner = k.processes.get(pin.pid);
+      // try_to_unmap_one() and try_to_migrate_one() refuse a possibly pinned exclusive page
+      // (A2): a pinned page its owner's swap or migration entry names was unmapped behind the pin
+      if (owner && keepsPins && unmappedBehindPin(k, owner.mm, pin.addresses[i]!, pfn)) {
+        bad("pinned-unmapped", `pid ${pin.pid}'s ${ops.migrationEntry(owner.mm, pin.addresses[i]!) ? "migration" : "swap"} entry at ${hex(pin.addresses[i]!)} names pfn ${pfn}, which its ${pin.owner} pins: the page was unmapped behind the pin`);
+      }
       const pmdMapped = owner !== undefined && ops.hugePmdAt(owner.mm, pin.addresses[i]!) === 1;
       if (owner && owner.pfnAt(pin.addresses[i]!) === pfn && !ops.PageAnonExclusive(pmdMapped ? folio : pfn)) {
         bad("pinned-exclusive", `pid ${pin.pid} maps pfn ${pfn} at ${hex(pin.addresses[i]!)} pinned by its ${pin.owner}, but the page is not PageAnonExclusive`);

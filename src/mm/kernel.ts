@@ -5,7 +5,7 @@
  * subscribe to its events from the facade (src/kernel.ts), which is the public way in.
  * @packageDocumentation
  */
-import { Core, C, type CoreOps, type CoreRecord, type FailKind, type FailureInjection } from "../core/index.js";
+import { Core, C, setProtocolBreaks, type CoreOps, type CoreRecord, type FailKind, type FailureInjection } from "../core/index.js";
 import type { CoreBuild, CoreWasm } from "../core/wasm.js";
 import { CowsimError, InvariantError } from "../errno.js";
 import { defineStrategy, isBuiltinStrategy, makeStrategy, type StrategyId } from "../policy/index.js";
@@ -139,7 +139,14 @@ export class MmKernel implements KernelView {
   readonly thp: ThpPolicy;
   /** huge_zero_folio: allocated on its first use, kept for good (0: not yet). @internal */
   hugeZeroFolio = 0;
-  readonly invariantsEachStep: boolean;
+  private readonly stepInvariants: boolean;
+  /**
+   * Whether invariants are checked after every step: when asked, except while GUP-fast worker
+   * threads run (their pins change counts under any check); their pool checks after every round.
+   */
+  get invariantsEachStep(): boolean {
+    return this.stepInvariants && !this.pins.pinnersRunning;
+  }
   /** Whether the options asked for the oracle (the facade makes it). */
   readonly wantsOracle: boolean;
   readonly wantsJournal: boolean;
@@ -152,6 +159,7 @@ export class MmKernel implements KernelView {
   /** Why the kernel cannot be saved now, or null: a call under way, accesses that wait. @internal */
   snapshotProblem(): string | null {
     if (this.inSyscall > 0) return "a call is under way (snapshot() from a tracepoint's subscriber)";
+    if (this.pins.sharedRecords) return "GUP-fast worker threads are attached (close() their pool first: a snapshot cannot hold threads)";
     if (this.migrating.size > 0) return `${this.migrating.size} folio${this.migrating.size > 1 ? "s are" : " is"} under migration (finish() the migration first)`;
     if (this.userfaultfds.size > 0) return `${this.userfaultfds.size} userfaultfd${this.userfaultfds.size > 1 ? "s are" : " is"} open (close() them first: a snapshot cannot hold their handlers)`;
     const waiting = this.waits.waiting();
@@ -190,6 +198,16 @@ export class MmKernel implements KernelView {
     // the core's strategy checks judge the built-in rules; a custom strategy — perhaps broken on
     // purpose — is for the oracle to judge, not for the debug build to stop
     if (!isBuiltinStrategy(this.strategy)) this.ops.setAnonExclusiveChecks(false);
+    const proto = this.strategy.gupFastProtocol;
+    if (proto) {
+      const breaks = (proto.pteRecheck ? 0 : C.BREAK_PTE_RECHECK) | (proto.unmapClear ? 0 : C.BREAK_UNMAP_CLEAR) |
+        (proto.writeProtectSeq ? 0 : C.BREAK_WRITE_PROTECT_SEQ);
+      // a protocol broken on purpose breaks the debug build's promises too: the oracle judges
+      if (breaks) {
+        setProtocolBreaks(this.core, breaks);
+        this.ops.setAnonExclusiveChecks(false);
+      }
+    }
     this.isolationRate = v.isolation;
     this.migrationRate = v.migration;
     this.rng = new Rng(v.seed);
@@ -198,7 +216,7 @@ export class MmKernel implements KernelView {
     this.maxMapCount = v.maxMapCount;
     this.thp = v.thp;
     this.maxProcesses = v.maxProcesses;
-    this.invariantsEachStep = v.checkInvariants;
+    this.stepInvariants = v.checkInvariants;
   }
 
   /** Makes the object of a new process; the facade's processes have the GUP users' calls too. */
@@ -633,7 +651,7 @@ export class MmKernel implements KernelView {
   }
 
   pinViews(): Iterable<PinView> {
-    return this.pins.active.values();
+    return this.pins.sharedRecords ? this.pins.all(this) : this.pins.active.values();
   }
 }
 

@@ -56,6 +56,7 @@ const MEMBERS: readonly (readonly [keyof StrategyMembers, Check, string, boolean
   ["unmap", (v) => typeof v === "object" && v !== null && isBool((v as Record<string, unknown>).shareAnon) && isBool((v as Record<string, unknown>).swpExclusive), "{ shareAnon: boolean, swpExclusive: boolean }"],
   ["migrationReadExclusive", isBool, "true or false", true],
   ["gupFastBarriers", isBool, "true or false", true],
+  ["gupFastProtocol", (v) => typeof v === "object" && v !== null && ["pteRecheck", "unmapClear", "writeProtectSeq"].every((f) => isBool((v as Record<string, unknown>)[f])), "{ pteRecheck: boolean, unmapClear: boolean, writeProtectSeq: boolean }", true],
   ["gupBreaksCow", isBool, "true or false"],
   ["mprotectWriteUpgrade", isBool, "true or false"],
   ["directIoPins", isBool, "true or false"],

@@ -123,6 +123,12 @@ export interface KnobSpec {
   readonly kernel: string;
   readonly description: string;
   readonly default: boolean;
+  /**
+   * A step of a lock-free protocol that every kernel with the feature has: turned off, the
+   * protocol is broken on purpose (for stress tests that must find the broken outcome) and the
+   * run stands for no released kernel. `kernel` is then "—".
+   */
+  readonly protocol?: boolean;
 }
 
 /** A COW strategy. @public */
@@ -183,6 +189,14 @@ export interface CowStrategy {
    * ordered CPU) both sides may miss each other. Default: true.
    */
   readonly gupFastBarriers?: boolean;
+  /**
+   * The steps of the GUP-fast / PageAnonExclusive protocol the run keeps (all, by default); a
+   * false one is left out on purpose, machine-wide, so GUP-fast in every thread breaks alike:
+   * `pteRecheck` B4 (GUP-fast re-reads the PMD and PTE after the grab), `unmapClear` A1
+   * (try_to_unmap_one() and try_to_migrate_one() clear the PTE before checking pins),
+   * `writeProtectSeq` (GUP-fast FOLL_PIN retries when fork's mm->write_protect_seq moved).
+   */
+  readonly gupFastProtocol?: { readonly pteRecheck: boolean; readonly unmapClear: boolean; readonly writeProtectSeq: boolean };
   /** Linux 5.8 (17839856fd58): every GUP of a COW page breaks COW as a write would. */
   readonly gupBreaksCow: boolean;
   /** Linux 6.2 (64fe24a3e05e): mprotect() maps exclusive anonymous pages writable at once. */
@@ -222,12 +236,15 @@ export function kernelRange(first: string | null, last: string | null, specs: re
   };
   let lo = first === null ? -1 : at(first);
   let hi = last === null ? RELEASES.length : at(last);
+  const broken = specs.filter((s) => s.protocol && !knobs[s.name]).map((s) => `${s.name}=false`);
+  if (broken.length) return `no released kernel (protocol broken: ${broken.join(", ")})`;
   for (const spec of specs) {
+    if (spec.protocol) continue;
     if (knobs[spec.name]) lo = Math.max(lo, at(spec.kernel));
     else hi = Math.min(hi, at(spec.kernel) - 1);
   }
   if (lo > hi) {
-    const odd = specs.filter((s) => (knobs[s.name] ? at(s.kernel) > hi : at(s.kernel) <= lo)).map((s) => `${s.name}=${knobs[s.name]}`);
+    const odd = specs.filter((s) => !s.protocol && (knobs[s.name] ? at(s.kernel) > hi : at(s.kernel) <= lo)).map((s) => `${s.name}=${knobs[s.name]}`);
     return `no released kernel (${odd.join(", ")})`;
   }
   if (lo < 0) return hi >= RELEASES.length ? "Linux (any)" : `Linux ≤ ${RELEASES[hi]}`;

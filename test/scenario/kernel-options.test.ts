@@ -43,7 +43,7 @@ describe("validateKernelOptions", () => {
     expect(messages({ memory: "2026M", dataBytes: 4096 })[0]![0]).toBe("memory");
     // the option to lower is the one whose lowering alone would do
     expect(messages({ memory: "16M", maxProcesses: 2 ** 20 })).toEqual([["maxProcesses",
-      "maxProcesses 1048576 does not fit in the simulator with memory 16M: the machine would need 4.1 GiB, more than the 4 GiB a wasm32 memory can address; at most 261067 processes fit"]]);
+      "maxProcesses 1048576 does not fit in the simulator with memory 16M: the machine would need 4.1 GiB, more than the 4 GiB a wasm32 memory can address; at most 261063 processes fit"]]);
     expect(messages({ memory: "16M", swap: "511G", dataBytes: 4096 })).toEqual([["swap",
       "swap 511G does not fit in the simulator with memory 16M, dataBytes 4096: the machine would need 513.0 GiB, more than the 4 GiB a wasm32 memory can address; at most 4059M fits"]]);
   });
