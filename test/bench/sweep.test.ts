@@ -75,7 +75,7 @@ variants:
     // a variant's knobs must be every one of its strategies' (here: all three, by default)
     expect(problems("workloads: [fork-snapshot]\nvariants:\n  - name: v\n    knobs: { gupBreaksCow: true }\n")).toEqual([
       `4:14: variant v: strategy pagecount has no knob "gupBreaksCow" (it has: forkCopyPinned, pinnedNotSwapped, clearRefsSkipsPinned, freeSwapCacheAfterCow, swapcacheReuse, thpPagecountReuse, lruDrainReuse); name the strategies it is for`,
-      `4:14: variant v: strategy anon-exclusive has no knob "gupBreaksCow" (it has: swapExclusive, migrationReadExclusive, gupFastBarriers, roLongtermPinAnyCow, mprotectWriteUpgrade, directIoPins); name the strategies it is for`,
+      `4:14: variant v: strategy anon-exclusive has no knob "gupBreaksCow" (it has: swapExclusive, migrationReadExclusive, gupFastBarriers, gupFastPteRecheck, unmapClearsPte, gupFastWriteProtectSeq, roLongtermPinAnyCow, mprotectWriteUpgrade, directIoPins); name the strategies it is for`,
     ]);
     expect(problems("workloads: [fork-snapshot]\nsizes: [huge]\nseed: [1]\n")).toEqual([
       "2:9: sizes[0] must be one of small, default, large",
