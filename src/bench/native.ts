@@ -19,7 +19,10 @@ import { calibrationPrograms, medianCosts } from "./cost.js";
 import type { CostModel, KernelEstimate, KernelMeasurement } from "./result.js";
 
 /** Where the C program is: beside the sources in a checkout (src/bench → bench/kernel, and dist/bench too). */
-export const NATIVE_SOURCE = fileURLToPath(new URL("../../bench/kernel/workload.c", import.meta.url));
+const NATIVE_SOURCE_URL = new URL("../../bench/kernel/workload.c", import.meta.url);
+export const NATIVE_SOURCE = fileURLToPath(NATIVE_SOURCE_URL);
+/** The headers workload.c includes from its own directory. */
+const NATIVE_HEADERS = ["uffd_uapi.h"];
 
 /** The companion's exit codes (workload.c): a parse error is a bug on this side, a runtime error the host's. */
 const EXIT_PARSE = 2;
@@ -94,9 +97,11 @@ function build(cacheDir: string | undefined, compilers: readonly string[] | unde
   if (!existsSync(NATIVE_SOURCE)) {
     return { ok: false, reason: "the native companion's source (bench/kernel/workload.c) is not in this installation; it comes with the repository: --vs-kernel skipped" };
   }
-  const source = readFileSync(NATIVE_SOURCE);
   const version = spawnSync(cc, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0] ?? cc;
-  const hash = createHash("sha256").update(source).update(version).digest("hex").slice(0, 16);
+  // the source and the headers beside it that it includes
+  const hasher = createHash("sha256").update(readFileSync(NATIVE_SOURCE));
+  for (const header of NATIVE_HEADERS) hasher.update(readFileSync(new URL(header, NATIVE_SOURCE_URL)));
+  const hash = hasher.update(version).digest("hex").slice(0, 16);
   const dir = cacheDir ?? join(tmpdir(), `cowsim-native-${process.getuid?.() ?? "user"}`);
   const binary = join(dir, `workload-${hash}`);
   if (existsSync(binary)) return { ok: true, binary, compiler: version };
