@@ -227,6 +227,7 @@ export interface CoreExports {
   pagemap_read(ctx: number, mm: number, start: number, end: number): number;
   check_range(start: number, end: number): number;
   handle_access(ctx: number, mm: number, va: number, write: number, lo: number, hi: number, fast: number, anonVma: number, index: number, prot: number): number;
+  handle_access_range(ctx: number, mm: number, va: number, n: number, stride: number, write: number, lo: number, hi: number, step: number, fast: number, anonVma: number, index: number, prot: number): number;
   folio_add_lru(ctx: number, folio: number): void;
   lru_add_drain(ctx: number): number;
   lru_batch_count(ctx: number): number;

@@ -63,7 +63,7 @@ export function takeBlockedQueue(): WaitQueue {
  * returns ACCESS_BLOCKED (a userfault) or throws FaultBlocked (a locked folio, a migration); the
  * caller resumes it by calling again once woken.
  */
-export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number): number {
+export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number, first?: number): number {
   const vma = accessVma(p, addr, write);
   const ops = k.ops;
   const lo = write ? value >>> 0 : 0;
@@ -73,10 +73,12 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   const watch = k.trace.points.do_anonymous_page.listening;
   const anonFaults = () => (watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0);
   let faultsBefore = anonFaults();
-  k.markAllocFailures();
+  // resuming a run's page (accessRange()): the run marked before its call, the failure it met counts
+  if (first === undefined) k.markAllocFailures();
   let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+    const r = tries === 0 && first !== undefined ? first
+      : ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0) {
       if (watch && vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! !== faultsBefore) {
         emitFastFault(k, p, vma, addr, ops.accessedPfn());
@@ -111,6 +113,48 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   }
   throw new Error(`cowsim: access to ${hex(addr)} by pid ${p.pid} did not settle after ${MAX_RETRIES} faults`);
 }
+
+/**
+ * A run of user accesses: page i (i < n) at `addr` + i·stride pages, a write storing `value` +
+ * i·step. The pages the core's fast path can take without the kernel (plain present accesses,
+ * first-touch anonymous pages, the zero page) go in one call per VMA and PMD; the first page
+ * that needs the kernel (a write-protect fault for the strategy, swap, a userfault, a wait …)
+ * goes to `slow` with the code the core met there, which resumes it as access() does, and the
+ * run goes on after it. The same as n single accesses, counter for counter: while a tracepoint
+ * listens to single accesses (the oracle, a trace), every page goes to `slow` on its own.
+ */
+export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, stride: number, write: boolean,
+  value: number, step: number, slow: (addr: number, value: number, first: number | undefined) => void): void {
+  const ops = k.ops;
+  const points = k.trace.points;
+  const span = stride * PAGE;
+  for (let i = 0; i < n;) {
+    const a = addr + i * span;
+    const v = write ? value + i * step : 0;
+    if (points.access.listening || points.do_anonymous_page.listening) {
+      slow(a, v, undefined);
+      i++;
+      continue;
+    }
+    const vma = accessVma(p, a, write);
+    // one VMA and one PMD: the fast bits (THP, mTHP, uffd) hold for the whole call
+    const limit = Math.min(vma.end, a - (a % PMD) + PMD);
+    const m = Math.min(n - i, Math.floor((limit - 1 - a) / span) + 1);
+    k.markAllocFailures();
+    const fast = fastBits(k, vma) | thpFastBit(k, vma, a);
+    const r = ops.handleAccessRange(p.mm, a, m, stride, write ? 1 : 0, v >>> 0, Math.floor(v / 2 ** 32) >>> 0,
+      write ? step : 0, fast, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt);
+    const done = Math.floor(r / 16);
+    i += done;
+    if (done < m) {
+      slow(addr + i * span, write ? value + i * step : 0, -(r % 16));
+      i++;
+    }
+  }
+}
+
+const PAGE = 4096;
+const PMD = 512 * PAGE;
 
 /**
  * faultin_page(): fault the page at `addr` in as GUP does — for writing (breaking COW, without
