@@ -208,6 +208,36 @@ export function handle_access_range(
   return <f64>n * 16.0;
 }
 
+/** populate_range()'s code for a none entry that begins a run (with `runs`). */
+export const POPULATE_RUN: i32 = 15;
+
+/**
+ * populate_vma_page_range() for `n` pages from `va` of one VMA and one PMD: a page already
+ * present as asked (writable, for `write`; a PROT_NONE entry, which GUP's faults leave as it is)
+ * is passed over untouched; any other is faulted in as faultin_page() does (handle_access() with
+ * ACCESS_FAULT_WRITE, or a read). Stops at the first page that needs the kernel, as
+ * handle_access_range() does: returns done·16 + (−code), or + POPULATE_RUN.
+ */
+export function populate_range(
+  ctx: u32, mm: u32, va: f64, n: u32, write: u32, runs: u32, fast: u32, anonVma: u32, index: u32, prot: u32,
+): f64 {
+  let a = va;
+  let idx = index;
+  for (let i: u32 = 0; i < n; i++) {
+    const slot = pteSlotOrLeaf(mm, <u64>a);
+    const e: u64 = slot != 0 ? entryLoad(slot & ~1) : 0;
+    // with `runs`, a none entry begins a run the caller maps at once (do_anonymous_pages())
+    if (runs && !(slot & 1) && pte_none(e)) return <f64>i * 16.0 + <f64>POPULATE_RUN;
+    if (!(pte_present(e) && (pte_protnone(e) || !write || pte_write(e)))) {
+      const r = handle_access(ctx, mm, a, write ? ACCESS_FAULT_WRITE : 0, 0, 0, fast, anonVma, idx, prot);
+      if (r < 0) return <f64>i * 16.0 - r;
+    }
+    a += 4096.0;
+    idx++;
+  }
+  return <f64>n * 16.0;
+}
+
 /** handle_access()'s `write` value for a write fault without a store (GUP, MADV_POPULATE_WRITE). */
 export const ACCESS_FAULT_WRITE: u32 = 2;
 

@@ -184,6 +184,10 @@ export class CoreOps {
     fast: number, anonVma: number, index: number, prot: number): number {
     return this.x.handle_access_range(this.ctx, mm, addr, n, stride, write, lo, hi, step, fast, anonVma, index, prot);
   }
+  /** populate_range(): populate_vma_page_range()'s faults for `n` pages of one VMA and PMD; returns as handleAccessRange() does. */
+  populateRange(mm: number, addr: number, n: number, write: boolean, runs: boolean, fast: number, anonVma: number, index: number, prot: number): number {
+    return this.x.populate_range(this.ctx, mm, addr, n, write ? 1 : 0, runs ? 1 : 0, fast, anonVma, index, prot);
+  }
   /** The frame the last completed handleAccess() reached (read from the context, no call). */
   accessedPfn(): number { return this.u32[this.aux0Index]!; }
   /**

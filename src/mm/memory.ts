@@ -162,13 +162,14 @@ const PMD = 512 * PAGE;
  * the VMA (check_vma_flags()): unlike the CPU's, GUP's faults may reach a PROT_NONE mapping
  * (FOLL_FORCE), whose entries are present to the kernel and followed as they are.
  */
-export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean): void {
+export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean, first?: number): void {
   const vma = p.vmas.lookup(addr);
   if (vma === null) throw new CowsimError("EFAULT", `pid ${p.pid}: no VMA at ${hex(addr)}`);
-  k.markAllocFailures();
+  // resuming a populate run's page: the run marked before its call, the failure it met counts
+  if (first === undefined) k.markAllocFailures();
   let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fast,
+    const r = tries === 0 && first !== undefined ? first : k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fast,
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0 || r === C.ACCESS_PROTNONE) return;
     if (r === C.ACCESS_HUGE_PMD_FAULT) {
@@ -188,6 +189,11 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
     }
   }
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
+}
+
+/** The fast bits of a fault at `addr` in `vma` (the same for its whole PMD). */
+export function faultFastBits(k: MmKernel, vma: Vma, addr: number): number {
+  return fastBits(k, vma) | thpFastBit(k, vma, addr);
 }
 
 /** What the core's fast path may do in this VMA: with mTHP orders allowed, a write fault is alloc_anon_folio()'s. */
