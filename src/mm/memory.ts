@@ -63,7 +63,7 @@ export function takeBlockedQueue(): WaitQueue {
  * returns ACCESS_BLOCKED (a userfault) or throws FaultBlocked (a locked folio, a migration); the
  * caller resumes it by calling again once woken.
  */
-export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number, first?: number): number {
+export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number, first?: number, fastIn?: number): number {
   const vma = accessVma(p, addr, write);
   const ops = k.ops;
   const lo = write ? value >>> 0 : 0;
@@ -75,7 +75,7 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   let faultsBefore = anonFaults();
   // resuming a run's page (accessRange()): the run marked before its call, the failure it met counts
   if (first === undefined) k.markAllocFailures();
-  let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
+  let fast = fastIn ?? (fastBits(k, vma) | thpFastBit(k, vma, addr));
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
     const r = tries === 0 && first !== undefined ? first
       : ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
@@ -124,30 +124,41 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
  * listens to single accesses (the oracle, a trace), every page goes to `slow` on its own.
  */
 export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, stride: number, write: boolean,
-  value: number, step: number, slow: (addr: number, value: number, first: number | undefined) => void): void {
+  value: number, step: number, slow: (addr: number, value: number, first: number | undefined, fast: number | undefined) => void): void {
   const ops = k.ops;
   const points = k.trace.points;
   const span = stride * PAGE;
+  // the VMA and PMD the last call ran in, with its fast bits: after a write-protect fault (the
+  // strategy's decision, which changes no VMA and no policy) the run goes on with them
+  let vma: Vma | null = null;
+  let limit = 0;
+  let fast = 0;
   for (let i = 0; i < n;) {
     const a = addr + i * span;
     const v = write ? value + i * step : 0;
     if (points.access.listening || points.do_anonymous_page.listening) {
-      slow(a, v, undefined);
+      slow(a, v, undefined, undefined);
       i++;
       continue;
     }
-    const vma = accessVma(p, a, write);
-    // one VMA and one PMD: the fast bits (THP, mTHP, uffd) hold for the whole call
-    const limit = Math.min(vma.end, a - (a % PMD) + PMD);
+    if (vma === null || a >= limit) {
+      vma = accessVma(p, a, write);
+      // one VMA and one PMD: the fast bits (THP, mTHP, uffd) hold for the whole call
+      limit = Math.min(vma.end, a - (a % PMD) + PMD);
+      fast = fastBits(k, vma) | thpFastBit(k, vma, a);
+    }
     const m = Math.min(n - i, Math.floor((limit - 1 - a) / span) + 1);
     k.markAllocFailures();
-    const fast = fastBits(k, vma) | thpFastBit(k, vma, a);
     const r = ops.handleAccessRange(p.mm, a, m, stride, write ? 1 : 0, v >>> 0, Math.floor(v / 2 ** 32) >>> 0,
       write ? step : 0, fast, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt);
     const done = Math.floor(r / 16);
     i += done;
     if (done < m) {
-      slow(addr + i * span, write ? value + i * step : 0, -(r % 16));
+      const code = -(r % 16);
+      const b = addr + i * span;
+      const keep = code === C.ACCESS_WP_FAULT && !(vma.flags & VM_UFFD_WP) && b < limit;
+      slow(b, write ? value + i * step : 0, code, keep ? fast : undefined);
+      if (!keep) vma = null;
       i++;
     }
   }

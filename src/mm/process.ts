@@ -362,8 +362,8 @@ export class MmProcess {
       return;
     }
     this.live();
-    accessRange(k, this, addr, pages, stride, write, value, step, (a, v, first) => {
-      syncAccess(k, this, a, write, v, first);
+    accessRange(k, this, addr, pages, stride, write, value, step, (a, v, first, fast) => {
+      syncAccess(k, this, a, write, v, first, fast);
     });
   }
 
@@ -487,9 +487,9 @@ export function checkAddr(addr: number): void {
 export { PAGE_SIZE };
 
 /** An access that cannot wait: a fault that would is EDEADLK, having changed nothing. */
-function syncAccess(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number, first?: number): number {
+function syncAccess(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number, first?: number, fast?: number): number {
   try {
-    const v = access(k, p, addr, write, value, first);
+    const v = access(k, p, addr, write, value, first, fast);
     if (v === ACCESS_BLOCKED) throw wouldDeadlock(takeBlockedQueue(), p.pid, addr);
     return v;
   } catch (e) {
