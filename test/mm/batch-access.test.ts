@@ -86,7 +86,13 @@ function run(strategy: StrategyId, ops: Op[], batched: boolean, oracle: boolean)
   const pagemap = p.pagemap(BASE, PAGES).join();
   const findings = k.findings.map((f) => JSON.stringify(f)).join("\n");
   // the contents last: reading faults too
-  const contents = Array.from({ length: PAGES }, (_, i) => p.read(BASE + i * PAGE));
+  const contents = Array.from({ length: PAGES }, (_, i) => {
+    try {
+      return p.read(BASE + i * PAGE);
+    } catch (e) {
+      return (e as { errno?: string }).errno ?? String(e);
+    }
+  });
   return { outcomes, counters, pagemap, findings, contents };
 }
 
