@@ -181,6 +181,63 @@ export function handle_access(
   return <f64>atomic.load<u64>(c);
 }
 
+/**
+ * handle_access() for `n` pages from `va`, `stride` pages apart, in one call: a write stores
+ * `hi:lo` plus `step` per page (page i gets value + i·step); the page index advances with the
+ * address (one VMA, linear). Stops at the first page whose access needs the kernel, having
+ * changed nothing there: returns done·16 + (−code) — all done is n·16; a read's values are not
+ * returned (a touch). The caller keeps the run inside one VMA and one PMD (the fast bits hold
+ * for all of it).
+ */
+export function handle_access_range(
+  ctx: u32, mm: u32, va: f64, n: u32, stride: u32, write: u32, lo: u32, hi: u32, step: u32,
+  fast: u32, anonVma: u32, index: u32, prot: u32,
+): f64 {
+  let value: u64 = (<u64>hi << 32) | <u64>lo;
+  const dv: u64 = <u64>step;
+  const da: f64 = <f64>stride * 4096.0;
+  let a = va;
+  let idx = index;
+  for (let i: u32 = 0; i < n; i++) {
+    const r = handle_access(ctx, mm, a, write, <u32>value, <u32>(value >> 32), fast, anonVma, idx, prot);
+    if (r < 0) return <f64>i * 16.0 - r;
+    a += da;
+    idx += stride;
+    value += dv;
+  }
+  return <f64>n * 16.0;
+}
+
+/** populate_range()'s code for a none entry that begins a run (with `runs`). */
+export const POPULATE_RUN: i32 = 15;
+
+/**
+ * populate_vma_page_range() for `n` pages from `va` of one VMA and one PMD: a page already
+ * present as asked (writable, for `write`; a PROT_NONE entry, which GUP's faults leave as it is)
+ * is passed over untouched; any other is faulted in as faultin_page() does (handle_access() with
+ * ACCESS_FAULT_WRITE, or a read). Stops at the first page that needs the kernel, as
+ * handle_access_range() does: returns done·16 + (−code), or + POPULATE_RUN.
+ */
+export function populate_range(
+  ctx: u32, mm: u32, va: f64, n: u32, write: u32, runs: u32, fast: u32, anonVma: u32, index: u32, prot: u32,
+): f64 {
+  let a = va;
+  let idx = index;
+  for (let i: u32 = 0; i < n; i++) {
+    const slot = pteSlotOrLeaf(mm, <u64>a);
+    const e: u64 = slot != 0 ? entryLoad(slot & ~1) : 0;
+    // with `runs`, a none entry begins a run the caller maps at once (do_anonymous_pages())
+    if (runs && !(slot & 1) && pte_none(e)) return <f64>i * 16.0 + <f64>POPULATE_RUN;
+    if (!(pte_present(e) && (pte_protnone(e) || !write || pte_write(e)))) {
+      const r = handle_access(ctx, mm, a, write ? ACCESS_FAULT_WRITE : 0, 0, 0, fast, anonVma, idx, prot);
+      if (r < 0) return <f64>i * 16.0 - r;
+    }
+    a += 4096.0;
+    idx++;
+  }
+  return <f64>n * 16.0;
+}
+
 /** handle_access()'s `write` value for a write fault without a store (GUP, MADV_POPULATE_WRITE). */
 export const ACCESS_FAULT_WRITE: u32 = 2;
 

@@ -178,7 +178,7 @@ export {
   FAST_NO_ZEROPAGE, FAST_MTHP, FAST_THP_PMD, WPF_PFN, WPF_FOLIO,
   WPF_PAGE_FLAGS, WPF_FOLIO_FLAGS, WPF_REFCOUNT, WPF_MAPCOUNT, WPF_SWAPCOUNT, WPF_PTE,
   WPF_MAPPING, WPF_KIND, WPF_WORDS, WP_ANON, WP_ZERO, WP_FILE, REUSE_SET_EXCLUSIVE,
-  REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, folio_add_lru,
+  REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, handle_access_range, populate_range, POPULATE_RUN, folio_add_lru,
   lru_add_drain, lru_batch_count, lru_batch_folio, set_lru_batch_size, wp_fault_info, wp_page_reuse,
   wp_page_copy, map_file_pte, do_cow_fault,
 } from "./fault";

@@ -2,7 +2,8 @@
  * npm run bench:mm [-- --json] [-- --kernel] [-- --tree DIR …]
  *
  * The kernel layer through the public API, in one run: first-touch, COW, reuse and zero-page
- * faults (ns per fault), and fork of a process with 1 GiB populated (ms) — each with the oracle
+ * faults (ns per fault) by single accesses and by the batched API (writeRange(), touchRange()),
+ * MADV_POPULATE_* and MAP_POPULATE (ns per page), and fork of a process with 1 GiB populated (ms) — each with the oracle
  * off and on (on = shadow memory, copy verdicts and the explaining journal), beside the real
  * kernel's figures (the development machine's; with --kernel, this machine's, measured by
  * bench/kernel/faults.c in the same run).
@@ -73,6 +74,59 @@ function casesOf(api: Api, prefix: string): Spec[] {
       () => p.mmap(null, N * PAGE, RW, PRIV),
       (a: number) => { for (let i = 0; i < N; i++) p.read(a + i * PAGE); },
       (a: number) => p.munmap(a, N * PAGE),
+    ));
+    // the batched API (Process.writeRange() / touchRange()) beside the loops above, and populate;
+    // an older checkout (--tree) without them measures the loop of single accesses there
+    const batched = typeof (p as { writeRange?: unknown }).writeRange === "function";
+    const writeRange = (a: number, value: number) => {
+      if (batched) p.writeRange(a, N, value, 1);
+      else for (let i = 0; i < N; i++) p.write(a + i * PAGE, value + i);
+    };
+    cases.push(spec(key("firstTouchBatchNs"), `${label}first-touch write fault, writeRange()${on}`, N,
+      () => p.mmap(null, N * PAGE, RW, PRIV),
+      (a: number) => writeRange(a, 1),
+      (a: number) => p.munmap(a, N * PAGE),
+    ));
+    cases.push(spec(key("cowFaultBatchNs"), `${label}COW fault, writeRange()${on}`, N,
+      () => {
+        const a = p.mmap(null, N * PAGE, RW, PRIV);
+        writeRange(a, 1);
+        return { a, child: p.fork() };
+      },
+      ({ a }: { a: number }) => writeRange(a, 2),
+      ({ a, child }: { a: number; child: ReturnType<typeof p.fork> }) => { child.exit(); p.munmap(a, N * PAGE); },
+    ));
+    cases.push(spec(key("zeroPageBatchNs"), `${label}zero-page read fault, touchRange()${on}`, N,
+      () => p.mmap(null, N * PAGE, RW, PRIV),
+      (a: number) => {
+        if (batched) p.touchRange(a, N);
+        else for (let i = 0; i < N; i++) p.read(a + i * PAGE);
+      },
+      (a: number) => p.munmap(a, N * PAGE),
+    ));
+    cases.push(spec(key("populateWriteNs"), `${label}MADV_POPULATE_WRITE, per page${on}`, N,
+      () => p.mmap(null, N * PAGE, RW, PRIV),
+      (a: number) => p.madvise(a, N * PAGE, api.MADV_POPULATE_WRITE),
+      (a: number) => p.munmap(a, N * PAGE),
+    ));
+    cases.push(spec(key("populateWriteCowNs"), `${label}MADV_POPULATE_WRITE after fork (COW), per page${on}`, N,
+      () => {
+        const a = p.mmap(null, N * PAGE, RW, PRIV);
+        writeRange(a, 1);
+        return { a, child: p.fork() };
+      },
+      ({ a }: { a: number }) => p.madvise(a, N * PAGE, api.MADV_POPULATE_WRITE),
+      ({ a, child }: { a: number; child: ReturnType<typeof p.fork> }) => { child.exit(); p.munmap(a, N * PAGE); },
+    ));
+    cases.push(spec(key("populateReadNs"), `${label}MADV_POPULATE_READ, per page${on}`, N,
+      () => p.mmap(null, N * PAGE, RW, PRIV),
+      (a: number) => p.madvise(a, N * PAGE, api.MADV_POPULATE_READ),
+      (a: number) => p.munmap(a, N * PAGE),
+    ));
+    cases.push(spec(key("mapPopulateNs"), `${label}MAP_POPULATE, per page${on}`, N,
+      () => ({ a: 0 }),
+      (s: { a: number }) => { s.a = p.mmap(null, N * PAGE, RW, PRIV | api.MAP_POPULATE); },
+      (s: { a: number }) => p.munmap(s.a, N * PAGE),
     ));
     p.mmap(null, GiB, RW, PRIV | api.MAP_POPULATE);
     let forked: ReturnType<Kernel["spawn"]> | null = null;
@@ -148,6 +202,13 @@ const ROWS = [
   { label: "reuse fault", key: "reuseFaultNs", unit: "ns", linux: KERNEL.reuseFaultNs },
   { label: "zero-page read fault", key: "zeroPageFaultNs", unit: "ns", linux: KERNEL.zeroPageFaultNs },
   { label: "fork of 1 GiB populated", key: "fork1GiBMs", unit: "ms", linux: KERNEL.fork1GiBMs, digits: 1 },
+  { label: "first-touch write fault, writeRange()", key: "firstTouchBatchNs", unit: "ns" },
+  { label: "COW fault, writeRange()", key: "cowFaultBatchNs", unit: "ns" },
+  { label: "zero-page read fault, touchRange()", key: "zeroPageBatchNs", unit: "ns" },
+  { label: "MADV_POPULATE_WRITE, per page", key: "populateWriteNs", unit: "ns" },
+  { label: "MADV_POPULATE_WRITE after fork (COW), per page", key: "populateWriteCowNs", unit: "ns" },
+  { label: "MADV_POPULATE_READ, per page", key: "populateReadNs", unit: "ns" },
+  { label: "MAP_POPULATE, per page", key: "mapPopulateNs", unit: "ns" },
 ] as const;
 if (json) {
   console.log(JSON.stringify(results));

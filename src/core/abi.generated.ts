@@ -227,6 +227,8 @@ export interface CoreExports {
   pagemap_read(ctx: number, mm: number, start: number, end: number): number;
   check_range(start: number, end: number): number;
   handle_access(ctx: number, mm: number, va: number, write: number, lo: number, hi: number, fast: number, anonVma: number, index: number, prot: number): number;
+  handle_access_range(ctx: number, mm: number, va: number, n: number, stride: number, write: number, lo: number, hi: number, step: number, fast: number, anonVma: number, index: number, prot: number): number;
+  populate_range(ctx: number, mm: number, va: number, n: number, write: number, runs: number, fast: number, anonVma: number, index: number, prot: number): number;
   folio_add_lru(ctx: number, folio: number): void;
   lru_add_drain(ctx: number): number;
   lru_batch_count(ctx: number): number;
@@ -523,6 +525,7 @@ export const C = {
   REUSE_UNSHARE: 4,
   WPCOPY_UNSHARE: 1,
   WPCOPY_VM_WRITE: 2,
+  POPULATE_RUN: 15,
   HUGE_ALLOC: 1,
   HUGE_VM_WRITE: 2,
   HUGE_MAPPED: 0,

@@ -176,6 +176,18 @@ export class CoreOps {
     index: number, prot: number): number {
     return this.x.handle_access(this.ctx, mm, addr, write, lo, hi, fast, anonVma, index, prot);
   }
+  /**
+   * handle_access_range(): handleAccess() for `n` pages `stride` pages apart in one call (page i
+   * stores value + i·step); returns done·16 + the negated ACCESS_* code of the page it stopped at.
+   */
+  handleAccessRange(mm: number, addr: number, n: number, stride: number, write: number, lo: number, hi: number, step: number,
+    fast: number, anonVma: number, index: number, prot: number): number {
+    return this.x.handle_access_range(this.ctx, mm, addr, n, stride, write, lo, hi, step, fast, anonVma, index, prot);
+  }
+  /** populate_range(): populate_vma_page_range()'s faults for `n` pages of one VMA and PMD; returns as handleAccessRange() does. */
+  populateRange(mm: number, addr: number, n: number, write: boolean, runs: boolean, fast: number, anonVma: number, index: number, prot: number): number {
+    return this.x.populate_range(this.ctx, mm, addr, n, write ? 1 : 0, runs ? 1 : 0, fast, anonVma, index, prot);
+  }
   /** The frame the last completed handleAccess() reached (read from the context, no call). */
   accessedPfn(): number { return this.u32[this.aux0Index]!; }
   /**

@@ -127,8 +127,9 @@ export const TVA_ENFORCE_SYSFS = 4;
  * VMA (an anonymous VMA needs no pgoff alignment).
  */
 export function thp_vma_suitable_order(vma: Vma, addr: number, order: number): boolean {
-  const size = PAGE_SIZE * 2 ** order;
-  const haddr = Math.floor(addr / size) * size;
+  // a shift, not 2 ** order: a variable exponent is a slow Math.pow, and this runs on every fault
+  const size = PAGE_SIZE * (1 << order);
+  const haddr = addr - (addr % size);
   return haddr >= vma.start && haddr + size <= vma.end;
 }
 
@@ -157,7 +158,7 @@ export function thp_vma_allowable_orders(policy: ThpPolicy, vma: Vma, vmFlags: n
     // the highest order with a whole aligned folio before the VMA's end, and all below it
     let order = 31 - Math.clz32(orders);
     while (orders) {
-      if (thp_vma_suitable_order(vma, vma.end - PAGE_SIZE * 2 ** order, order)) break;
+      if (thp_vma_suitable_order(vma, vma.end - PAGE_SIZE * (1 << order), order)) break;
       orders &= ~(1 << order);
       order = orders ? 31 - Math.clz32(orders) : 0;
     }

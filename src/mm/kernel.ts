@@ -310,6 +310,11 @@ export class MmKernel implements KernelView {
     return this.invariantsEachStep;
   }
 
+  /** Whether each access is a step someone observes (the step tracepoint, invariants after each): no batching then. @internal */
+  get accessStepsObserved(): boolean {
+    return this.inSyscall === 0 && (this.trace.points.step.listening || this.invariantsEachStep);
+  }
+
   /** Ends a step begun by beginAccess(): checks invariants when asked to. @internal */
   endAccess(code: number, addr: number, value: number): void {
     this.assertInvariants(code === 1 ? `read(0x${addr.toString(16)})` : `write(0x${addr.toString(16)}, ${value})`);

@@ -63,7 +63,7 @@ export function takeBlockedQueue(): WaitQueue {
  * returns ACCESS_BLOCKED (a userfault) or throws FaultBlocked (a locked folio, a migration); the
  * caller resumes it by calling again once woken.
  */
-export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number): number {
+export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number, first?: number, fastIn?: number): number {
   const vma = accessVma(p, addr, write);
   const ops = k.ops;
   const lo = write ? value >>> 0 : 0;
@@ -73,10 +73,12 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   const watch = k.trace.points.do_anonymous_page.listening;
   const anonFaults = () => (watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0);
   let faultsBefore = anonFaults();
-  k.markAllocFailures();
-  let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
+  // resuming a run's page (accessRange()): the run marked before its call, the failure it met counts
+  if (first === undefined) k.markAllocFailures();
+  let fast = fastIn ?? (fastBits(k, vma) | thpFastBit(k, vma, addr));
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+    const r = tries === 0 && first !== undefined ? first
+      : ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0) {
       if (watch && vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! !== faultsBefore) {
         emitFastFault(k, p, vma, addr, ops.accessedPfn());
@@ -113,18 +115,72 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
 }
 
 /**
+ * A run of user accesses: page i (i < n) at `addr` + i·stride pages, a write storing `value` +
+ * i·step. The pages the core's fast path can take without the kernel (plain present accesses,
+ * first-touch anonymous pages, the zero page) go in one call per VMA and PMD; the first page
+ * that needs the kernel (a write-protect fault for the strategy, swap, a userfault, a wait …)
+ * goes to `slow` with the code the core met there, which resumes it as access() does, and the
+ * run goes on after it. The same as n single accesses, counter for counter: while a tracepoint
+ * listens to single accesses (the oracle, a trace), every page goes to `slow` on its own.
+ */
+export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, stride: number, write: boolean,
+  value: number, step: number, slow: (addr: number, value: number, first: number | undefined, fast: number | undefined) => void): void {
+  const ops = k.ops;
+  const points = k.trace.points;
+  const span = stride * PAGE;
+  // the VMA and PMD the last call ran in, with its fast bits: after a write-protect fault (the
+  // strategy's decision, which changes no VMA and no policy) the run goes on with them
+  let vma: Vma | null = null;
+  let limit = 0;
+  let fast = 0;
+  for (let i = 0; i < n;) {
+    const a = addr + i * span;
+    const v = write ? value + i * step : 0;
+    if (points.access.listening || points.do_anonymous_page.listening) {
+      slow(a, v, undefined, undefined);
+      i++;
+      continue;
+    }
+    if (vma === null || a >= limit) {
+      vma = accessVma(p, a, write);
+      // one VMA and one PMD: the fast bits (THP, mTHP, uffd) hold for the whole call
+      limit = Math.min(vma.end, a - (a % PMD) + PMD);
+      fast = fastBits(k, vma) | thpFastBit(k, vma, a);
+    }
+    const m = Math.min(n - i, Math.floor((limit - 1 - a) / span) + 1);
+    k.markAllocFailures();
+    const r = ops.handleAccessRange(p.mm, a, m, stride, write ? 1 : 0, v >>> 0, Math.floor(v / 2 ** 32) >>> 0,
+      write ? step : 0, fast, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt);
+    const done = Math.floor(r / 16);
+    i += done;
+    if (done < m) {
+      const code = -(r % 16);
+      const b = addr + i * span;
+      const keep = code === C.ACCESS_WP_FAULT && !(vma.flags & VM_UFFD_WP) && b < limit;
+      slow(b, write ? value + i * step : 0, code, keep ? fast : undefined);
+      if (!keep) vma = null;
+      i++;
+    }
+  }
+}
+
+const PAGE = 4096;
+const PMD = 512 * PAGE;
+
+/**
  * faultin_page(): fault the page at `addr` in as GUP does — for writing (breaking COW, without
  * storing anything) or for reading — with no observation by the process. The caller checked
  * the VMA (check_vma_flags()): unlike the CPU's, GUP's faults may reach a PROT_NONE mapping
  * (FOLL_FORCE), whose entries are present to the kernel and followed as they are.
  */
-export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean): void {
+export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean, first?: number): void {
   const vma = p.vmas.lookup(addr);
   if (vma === null) throw new CowsimError("EFAULT", `pid ${p.pid}: no VMA at ${hex(addr)}`);
-  k.markAllocFailures();
+  // resuming a populate run's page: the run marked before its call, the failure it met counts
+  if (first === undefined) k.markAllocFailures();
   let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fast,
+    const r = tries === 0 && first !== undefined ? first : k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fast,
       vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
     if (r >= 0 || r === C.ACCESS_PROTNONE) return;
     if (r === C.ACCESS_HUGE_PMD_FAULT) {
@@ -144,6 +200,11 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean)
     }
   }
   throw new Error(`cowsim: faulting ${hex(addr)} in for pid ${p.pid} did not settle`);
+}
+
+/** The fast bits of a fault at `addr` in `vma` (the same for its whole PMD). */
+export function faultFastBits(k: MmKernel, vma: Vma, addr: number): number {
+  return fastBits(k, vma) | thpFastBit(k, vma, addr);
 }
 
 /** What the core's fast path may do in this VMA: with mTHP orders allowed, a write fault is alloc_anon_folio()'s. */

@@ -12,7 +12,7 @@ import {
 } from "./vma.js";
 import type { ShmemFile } from "./shmem.js";
 import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
-import { faultIn } from "./memory.js";
+import { faultIn, faultFastBits } from "./memory.js";
 import { anonFaultOrders } from "./large_folio.js";
 import { split_huge_pmd, split_huge_pmds_partly_in, thpPmdFaultAllowed, PMD_SIZE } from "./huge_memory.js";
 import {
@@ -182,7 +182,6 @@ export function do_mmap(k: MmKernel, p: MmProcess, addr: number | null, length: 
  * Returns false when it ran out of memory part way (Linux's mmap() then still succeeds).
  */
 export function populate(k: MmKernel, p: MmProcess, start: number, end: number, write: boolean): boolean {
-  const W = 2 ** C._PAGE_BIT_RW;
   for (const vma of p.vmas.overlapping(start, end)) {
     // populate_vma_page_range(): "we've never faulted in PROT_NONE pages" — and mm_populate()
     // ignores that error, so MAP_POPULATE of an inaccessible mapping just maps it
@@ -190,24 +189,35 @@ export function populate(k: MmKernel, p: MmProcess, start: number, end: number, 
     const from = Math.max(start, vma.start);
     const to = Math.min(end, vma.end);
     // page by page in address order, as GUP goes, so that running out of memory leaves the
-    // pages before the one that failed populated; a run of none entries in one call
-    const entries = new Map(k.core.pagemap(p.mm, from, to).map((r) => [r.address, r]));
+    // pages before the one that failed populated: the core passes over the pages present as
+    // asked and faults in those that need no kernel decision, a PMD at a time (the fast bits
+    // hold for it); the first that does goes to faultIn(), and a run of none entries is mapped
+    // in one call
+    let entries: Map<number, unknown> | null = null;
     for (let a = from; a < to;) {
-      const r = entries.get(a);
-      if (r && (r.kind & 0xff) === C.PTE_KIND_PRESENT && (!write || r.aux & W)) { a += PAGE_SIZE; continue; }
+      const stop = Math.min(to, a - (a % PMD_SIZE) + PMD_SIZE);
+      const n = (stop - a) / PAGE_SIZE;
       // with mTHP a write fault maps a whole folio (alloc_anon_folio()): fault by fault, as GUP does
-      if (!r && vma.isPrivateAnon && (vma.anonVma || !write) && !(write && anonFaultOrders(k, vma)) &&
-          !thpPmdFaultAllowed(k, vma, a)) {
+      const runs = vma.isPrivateAnon && (vma.anonVma !== null || !write) && !(write && anonFaultOrders(k, vma)) &&
+        !thpPmdFaultAllowed(k, vma, a);
+      k.markAllocFailures();
+      const r = k.ops.populateRange(p.mm, a, n, write, runs, faultFastBits(k, vma, a), vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt);
+      const done = Math.floor(r / 16);
+      a += done * PAGE_SIZE;
+      if (done === n) continue;
+      if (r % 16 === C.POPULATE_RUN) {
+        // the entries as they were before this run's faults; a run stops at the first that is not none
+        entries ??= new Map(k.core.pagemap(p.mm, a, to).map((e) => [e.address, e]));
         let b = a + PAGE_SIZE;
         // a run of small pages stops where a 2 MiB the fault path would map by a PMD begins
         while (b < to && !entries.has(b) && !(b % PMD_SIZE === 0 && thpPmdFaultAllowed(k, vma, b))) b += PAGE_SIZE;
-        const n = k.ops.doAnonymousPages(p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,
+        const mapped = k.ops.doAnonymousPages(p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,
           write ? C.ANON_WRITE | (vma.flags & VM_WRITE ? C.ANON_VM_WRITE : 0) : 0);
         // all or nothing: short of memory, the run goes page by page to fail where Linux would
-        if (n >= 0) { a = b; continue; }
+        if (mapped >= 0) { a = b; continue; }
       }
       try {
-        faultIn(k, p, a, write);
+        faultIn(k, p, a, write, r % 16 === C.POPULATE_RUN ? undefined : -(r % 16));
       } catch (e) {
         if (e instanceof CowsimError && e.errno === "ENOMEM") return false;
         throw e;

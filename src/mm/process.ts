@@ -11,7 +11,7 @@ import { CowsimError } from "../errno.js";
 import type { MmKernel, Releasable } from "./kernel.js";
 import { Stat } from "./stats.js";
 import { VmaList, VM_SHARED, hex } from "./vma.js";
-import { access, ACCESS_BLOCKED, takeBlockedQueue } from "./memory.js";
+import { access, accessRange, ACCESS_BLOCKED, takeBlockedQueue } from "./memory.js";
 import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
 import { type ShmemFile, MemfdDescriptor, memfd_create, memfd_close, shmem_setattr_size, shmem_fallocate } from "./shmem.js";
 import { do_mprotect } from "./mprotect.js";
@@ -298,6 +298,76 @@ export class MmProcess {
   }
 
   /**
+   * Stores to `pages` pages from `addr`, `stride` pages apart (default 1): page i gets `value` +
+   * i·`step` (default 0). The same as the loop of write() calls — every fault, counter, tracepoint
+   * and error, at the page where the loop would meet it, with the pages before it written — in
+   * fewer calls: the faults that need no kernel decision are taken in the core, a run at a time.
+   */
+  writeRange(addr: number, pages: number, value: number, step = 0, stride = 1): void {
+    this.range("writeRange", addr, pages, stride, true, value, step);
+  }
+
+  /** Loads from `pages` pages from `addr`, `stride` pages apart: the loop of read() calls, batched as writeRange() is; the values are not kept. */
+  touchRange(addr: number, pages: number, stride = 1): void {
+    this.range("touchRange", addr, pages, stride, false, 0, 0);
+  }
+
+  /**
+   * A load from (`write` false) or a store to each address of `addrs`, in order, a store of
+   * `values[i]` (or 0): the loop of read() / write() calls, with runs of evenly spaced addresses
+   * (and values) batched as writeRange() is.
+   */
+  accessList(addrs: readonly number[], write: boolean, values?: readonly number[]): void {
+    if (values !== undefined && values.length !== addrs.length) {
+      throw new CowsimError("EINVAL", `accessList: ${values.length} values for ${addrs.length} addresses`);
+    }
+    for (let i = 0; i < addrs.length;) {
+      // the longest run from i with one page stride and (for stores) one value step
+      const a = addrs[i]!;
+      const v = values?.[i] ?? 0;
+      let j = i + 1;
+      const gap = j < addrs.length ? addrs[j]! - a : 0;
+      const dv = j < addrs.length ? (values?.[j] ?? 0) - v : 0;
+      const even = gap > 0 && gap % PAGE_SIZE === 0 && a % PAGE_SIZE === 0 && (!write || (Number.isSafeInteger(dv) && dv >= 0 && dv < 2 ** 32));
+      if (even) {
+        while (j < addrs.length && addrs[j]! - addrs[j - 1]! === gap && (!write || (values?.[j] ?? 0) - (values?.[j - 1] ?? 0) === dv)) j++;
+        this.range("accessList", a, j - i, gap / PAGE_SIZE, write, v, write ? dv : 0);
+      } else {
+        j = i + 1;
+        if (write) this.write(a, v);
+        else this.read(a);
+      }
+      i = j;
+    }
+  }
+
+  /** writeRange(), touchRange() and accessList()'s runs: checked as each single access would be, then batched. */
+  private range(call: string, addr: number, pages: number, stride: number, write: boolean, value: number, step: number): void {
+    if (!Number.isSafeInteger(pages) || pages < 0) throw new CowsimError("EINVAL", `${call}: ${pages} pages`);
+    if (!Number.isSafeInteger(stride) || stride < 1 || stride >= 2 ** 20) throw new CowsimError("EINVAL", `${call}: stride ${stride} pages`);
+    if (!Number.isSafeInteger(step) || step < 0 || step >= 2 ** 32) throw new CowsimError("EINVAL", `${call}: value step ${step}`);
+    if (pages === 0) return;
+    const k = this.kernel;
+    // a step that each access reports (the step tracepoint, invariants after each), a page not
+    // page-aligned, or a value out of range part way: the single accesses, which fail where they would
+    const last = addr + (pages - 1) * stride * PAGE_SIZE;
+    const lastValue = value + (pages - 1) * step;
+    if (k.accessStepsObserved || addr % PAGE_SIZE !== 0 ||
+        !Number.isSafeInteger(addr) || addr < 0 || last >= 2 ** 48 || (write && !(Number.isSafeInteger(lastValue) && value >= 0))) {
+      for (let i = 0; i < pages; i++) {
+        const a = addr + i * stride * PAGE_SIZE;
+        if (write) this.write(a, value + i * step);
+        else this.read(a);
+      }
+      return;
+    }
+    this.live();
+    accessRange(k, this, addr, pages, stride, write, value, step, (a, v, first, fast) => {
+      syncAccess(k, this, a, write, v, first, fast);
+    });
+  }
+
+  /**
    * A load (`write` false) or a store of `value` that may wait: read() and write() fail with
    * EDEADLK where a fault would wait for something only another actor can give up (nothing else
    * runs while they do); this returns the {@link Access}, done or blocked, to resume() once the
@@ -417,9 +487,9 @@ export function checkAddr(addr: number): void {
 export { PAGE_SIZE };
 
 /** An access that cannot wait: a fault that would is EDEADLK, having changed nothing. */
-function syncAccess(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number): number {
+function syncAccess(k: MmKernel, p: MmProcess, addr: number, write: boolean, value: number, first?: number, fast?: number): number {
   try {
-    const v = access(k, p, addr, write, value);
+    const v = access(k, p, addr, write, value, first, fast);
     if (v === ACCESS_BLOCKED) throw wouldDeadlock(takeBlockedQueue(), p.pid, addr);
     return v;
   } catch (e) {

@@ -122,14 +122,21 @@ class Executor {
       case "write": {
         const p = this.proc(s.proc);
         const base = this.addr[s.region]!;
-        forEachPage(s.pages, (page) => p.write(base + page * PAGE_SIZE, s.value + page));
+        const set = s.pages;
+        // page n gets value + n: a strided run's values step by its stride
+        if ("list" in set) p.accessList(set.list.map((page) => base + page * PAGE_SIZE), true, set.list.map((page) => s.value + page));
+        else if ((set.stride ?? 1) >= 1) p.writeRange(base + set.first * PAGE_SIZE, set.count, s.value + set.first, set.stride ?? 1, set.stride ?? 1);
+        else forEachPage(set, (page) => p.write(base + page * PAGE_SIZE, s.value + page));
         this.accesses += pageCount(s.pages);
         return;
       }
       case "read": {
         const p = this.proc(s.proc);
         const base = this.addr[s.region]!;
-        forEachPage(s.pages, (page) => p.read(base + page * PAGE_SIZE));
+        const set = s.pages;
+        if ("list" in set) p.accessList(set.list.map((page) => base + page * PAGE_SIZE), false);
+        else if ((set.stride ?? 1) >= 1) p.touchRange(base + set.first * PAGE_SIZE, set.count, set.stride ?? 1);
+        else forEachPage(set, (page) => p.read(base + page * PAGE_SIZE));
         this.accesses += pageCount(s.pages);
         return;
       }
