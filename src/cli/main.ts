@@ -12,7 +12,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { CATALOG_DIR, loadScenarios, scenarioFiles } from "../scenario/catalog.js";
-import { formatDiagnostic, ScenarioError, type LoadOptions } from "../scenario/load.js";
+import { formatDiagnostic, ScenarioError, useCompiledValidators, type CompiledValidators, type LoadOptions } from "../scenario/load.js";
 import { cellName } from "../scenario/matrix.js";
 import { runScenario, type ScenarioResult } from "../scenario/run.js";
 import { chromeTrace } from "../scenario/trace.js";
@@ -224,6 +224,15 @@ program.command("schema")
 function stripTrace(r: ScenarioResult): ScenarioResult {
   return { ...r, runs: r.runs.map((x) => ({ ...x, steps: x.steps.map(({ entries: _e, counters: _c, ...s }) => s) })) };
 }
+
+// the commands that read scenarios validate them with the schemas compiled at build time
+// (scripts/gen-validators.mjs) when the build has them, else ajv compiles them on first use
+program.hook("preAction", async (_program, command) => {
+  if (!["run", "explain", "check"].includes(command.name())) return;
+  const gen = new URL("../scenario/validators.gen.js", import.meta.url).href;
+  const compiled = await import(gen).then((m: CompiledValidators) => m, () => undefined);
+  if (compiled) useCompiledValidators(compiled);
+});
 
 try {
   await program.parseAsync();
