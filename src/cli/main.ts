@@ -147,7 +147,7 @@ program.command("check")
   .option("--catalog <dir>", "another directory of scenarios", CATALOG_DIR)
   .option("--all-sizes", "expand a matrix (cow-thp) at every THP size it lists, not only its checkSizes (PMD, 64K, 16K)")
   .option("--sizes <list>", "expand a matrix at these sizes only, e.g. 2M,16K")
-  .option("--threads <n>", "worker threads to run the scenarios on (default: the machine's parallelism for 200 runs or more, else 1); the output is the same")
+  .option("--threads <n>", "worker threads to run the scenarios on (default: the machine's parallelism for 2000 runs or more, else 1); the output is the same")
   .action(async (o: { tap?: boolean; json?: boolean; trace?: string; catalog: string; allSizes?: boolean; sizes?: string; threads?: string }) => {
     if (o.threads !== undefined && !/^[1-9][0-9]{0,3}$/.test(o.threads)) fail(`--threads must be an integer from 1 to 9999, not ${o.threads}`);
     let files: string[];
