@@ -12,18 +12,20 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { CATALOG_DIR, loadScenarios, scenarioFiles } from "../scenario/catalog.js";
-import { formatDiagnostic, ScenarioError, type LoadOptions } from "../scenario/load.js";
+import { formatDiagnostic, ScenarioError, useCompiledValidators, type CompiledValidators, type LoadOptions } from "../scenario/load.js";
 import { cellName } from "../scenario/matrix.js";
 import { runScenario, type ScenarioResult } from "../scenario/run.js";
 import { chromeTrace } from "../scenario/trace.js";
 import { SCENARIO_SCHEMA } from "../scenario/schema.js";
 import type { LoadedScenario } from "../scenario/types.js";
 import { checkMatrix, comparison, explainReport, label, painter, runReport, tap } from "./report.js";
-import { fuzzCommand, type FuzzCommandOptions } from "./fuzz.js";
+import type { FuzzCommandOptions } from "./fuzz.js";
 import { describeMachine } from "../kernel.js";
 import { loadStrategyModule } from "./strategy-module.js";
 import { addBenchCommand } from "./bench.js";
-import { exploreCommand, type ExploreCommandOptions } from "./explore.js";
+import type { ExploreCommandOptions } from "./explore.js";
+import { defaultScenarioThreads, runScenarios } from "../scenario/parallel.js";
+import { runsOf } from "../scenario/resolve.js";
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -145,7 +147,9 @@ program.command("check")
   .option("--catalog <dir>", "another directory of scenarios", CATALOG_DIR)
   .option("--all-sizes", "expand a matrix (cow-thp) at every THP size it lists, not only its checkSizes (PMD, 64K, 16K)")
   .option("--sizes <list>", "expand a matrix at these sizes only, e.g. 2M,16K")
-  .action((o: { tap?: boolean; json?: boolean; trace?: string; catalog: string; allSizes?: boolean; sizes?: string }) => {
+  .option("--threads <n>", "worker threads to run the scenarios on (default: the machine's parallelism for 2000 runs or more, else 1); the output is the same")
+  .action(async (o: { tap?: boolean; json?: boolean; trace?: string; catalog: string; allSizes?: boolean; sizes?: string; threads?: string }) => {
+    if (o.threads !== undefined && !/^[1-9][0-9]{0,3}$/.test(o.threads)) fail(`--threads must be an integer from 1 to 9999, not ${o.threads}`);
     let files: string[];
     try {
       files = scenarioFiles(o.catalog);
@@ -153,7 +157,9 @@ program.command("check")
       fail(`cannot read the catalog ${o.catalog} (${code(e)})`);
     }
     const loaded = load(files, { sizes: o.sizes !== undefined ? o.sizes.split(",").map((size) => size.trim()) : o.allSizes ? undefined : "check" });
-    const results = runAll(loaded, o.trace !== undefined);
+    const runs = loaded.reduce((n, ls) => n + runsOf(ls.scenario).length, 0);
+    const threads = o.threads !== undefined ? Number(o.threads) : defaultScenarioThreads(runs);
+    const results = await runScenarios(loaded, { trace: o.trace !== undefined }, threads);
     writeTrace(o.trace, results);
     const names = labels(loaded, results);
     if (o.json) out(JSON.stringify({ scenarios: results.map(stripTrace) }, null, 2));
@@ -182,7 +188,9 @@ program.command("fuzz")
   .option("--stop-on <signature>", "stop at the first failure with this signature (e.g. missed-cow@pipe_read)")
   .option("--json", "print the report as JSON")
   .option("--quiet", "no progress bar")
-  .action((o: FuzzCommandOptions) => {
+  .action(async (o: FuzzCommandOptions) => {
+    // loaded only here: `run` and `check` need none of the fuzzer
+    const { fuzzCommand } = await import("./fuzz.js");
     process.exitCode = fuzzCommand(o, { out, fail, tty: process.stderr.isTTY === true });
   });
 
@@ -199,7 +207,8 @@ program.command("explore")
   .option("--json", "print the results as JSON")
   .option("--check", "exit 1 when an LKMM verdict differs from the test's Result: comment")
   .option("--no-time", "leave out herd7's Time lines (byte-stable output)")
-  .action((files: string[], o: ExploreCommandOptions) => {
+  .action(async (files: string[], o: ExploreCommandOptions) => {
+    const { exploreCommand } = await import("./explore.js");
     process.exitCode = exploreCommand(files, o, { out, fail, failAt: (m) => { process.stderr.write(m + "\n"); process.exit(EXIT_USAGE); } });
   });
 
@@ -215,6 +224,15 @@ program.command("schema")
 function stripTrace(r: ScenarioResult): ScenarioResult {
   return { ...r, runs: r.runs.map((x) => ({ ...x, steps: x.steps.map(({ entries: _e, counters: _c, ...s }) => s) })) };
 }
+
+// the commands that read scenarios validate them with the schemas compiled at build time
+// (scripts/gen-validators.mjs) when the build has them, else ajv compiles them on first use
+program.hook("preAction", async (_program, command) => {
+  if (!["run", "explain", "check"].includes(command.name())) return;
+  const gen = new URL("../scenario/validators.gen.js", import.meta.url).href;
+  const compiled = await import(gen).then((m: CompiledValidators) => m, () => undefined);
+  if (compiled) useCompiledValidators(compiled);
+});
 
 try {
   await program.parseAsync();

@@ -201,8 +201,13 @@ function checkLargeFolio(k: MmKernel, folio: number, ptesOf: Map<number, number>
 export function usedSwapSlots(k: MmKernel): UsedSwapSlot[] {
   const ops = k.ops;
   const out: UsedSwapSlot[] = [];
-  for (let slot = 1; slot < k.core.layout.nslots; slot++) {
-    const map = ops.swapMapGet(slot);
+  // read the swap map straight from memory (swap_map_get()'s load): a call into the core per
+  // slot made this scan of every slot, after every step, most of a check's time
+  const { swapBase, swapStride, nslots } = k.core.layout;
+  const u32 = k.core.u32;
+  const stride = swapStride >>> 2;
+  for (let slot = 1, w = (swapBase >>> 2) + stride; slot < nslots; slot++, w += stride) {
+    const map = Atomics.load(u32, w) >>> 0;
     if (map === 0) continue;
     out.push({ slot, swapCount: map & SWAP_COUNT_MASK, cachedPfn: map & SWAP_HAS_CACHE ? ops.swapCachePfn(slot) : null });
   }

@@ -48,34 +48,46 @@ export type Format = (a: number, b: number, c: number, s: string) => string;
 const STEPS = 1 << 16;
 const ENTRIES = 1 << 16;
 const NONE = -1;
+/**
+ * The rings start this small and double until full size: most runs are a few hundred steps, and
+ * zeroing full-size rings for each would cost more than the run. Until a ring is full no index
+ * has wrapped, so `n % STEPS` finds the same slot in the grown ring.
+ */
+const FIRST = 256;
+
+function grown<T extends Int32Array | Float64Array>(a: T, size: number): T {
+  const b = new (a.constructor as new (n: number) => T)(size);
+  b.set(a);
+  return b;
+}
 
 export class Journal {
   step = 0;
   // steps (ring)
-  private readonly stepPid = new Int32Array(STEPS);
-  private readonly stepCall = new Int32Array(STEPS);
-  private readonly stepA = new Float64Array(STEPS);
-  private readonly stepB = new Float64Array(STEPS);
+  private stepPid = new Int32Array(FIRST);
+  private stepCall = new Int32Array(FIRST);
+  private stepA = new Float64Array(FIRST);
+  private stepB = new Float64Array(FIRST);
   /** The text of each step begun by a syscall, made only when a chain shows it. */
-  private readonly stepText: (string | (() => string) | undefined)[] = new Array(STEPS);
+  private readonly stepText: (string | (() => string) | undefined)[] = [];
   // entries (ring); an entry names up to two frames, and links to the previous entry of each
   private count = 0;
-  private readonly eStep = new Int32Array(ENTRIES);
-  private readonly ePid = new Int32Array(ENTRIES);
-  private readonly eFn = new Int32Array(ENTRIES);
-  private readonly eFrame0 = new Int32Array(ENTRIES);
-  private readonly eFrame1 = new Int32Array(ENTRIES);
-  private readonly ePrev0 = new Int32Array(ENTRIES);
-  private readonly ePrev1 = new Int32Array(ENTRIES);
-  private readonly ePrevPid = new Int32Array(ENTRIES);
-  private readonly eOther = new Int32Array(ENTRIES);
-  private readonly ePrevOther = new Int32Array(ENTRIES);
-  private readonly eWhat: (string | (() => string) | Format)[] = new Array(ENTRIES);
-  private readonly eA = new Float64Array(ENTRIES);
-  private readonly eB = new Float64Array(ENTRIES);
-  private readonly eC = new Float64Array(ENTRIES);
-  private readonly eS: string[] = new Array(ENTRIES);
-  private readonly eCounter: (string | undefined)[] = new Array(ENTRIES);
+  private eStep = new Int32Array(FIRST);
+  private ePid = new Int32Array(FIRST);
+  private eFn = new Int32Array(FIRST);
+  private eFrame0 = new Int32Array(FIRST);
+  private eFrame1 = new Int32Array(FIRST);
+  private ePrev0 = new Int32Array(FIRST);
+  private ePrev1 = new Int32Array(FIRST);
+  private ePrevPid = new Int32Array(FIRST);
+  private eOther = new Int32Array(FIRST);
+  private ePrevOther = new Int32Array(FIRST);
+  private readonly eWhat: (string | (() => string) | Format)[] = [];
+  private eA = new Float64Array(FIRST);
+  private eB = new Float64Array(FIRST);
+  private eC = new Float64Array(FIRST);
+  private readonly eS: string[] = [];
+  private readonly eCounter: (string | undefined)[] = [];
   private readonly fnNames: string[] = [];
   private readonly fnCodes = new Map<string, number>();
   // per frame
@@ -113,10 +125,36 @@ export class Journal {
   /** Starts a user-level step whose call is a code and two numbers (loads and stores). */
   beginCode(pid: number, code: number, a: number, b: number): void {
     const i = ++this.step % STEPS;
+    if (i >= this.stepPid.length) this.growSteps();
     this.stepPid[i] = pid;
     this.stepCall[i] = code;
     this.stepA[i] = a;
     this.stepB[i] = b;
+  }
+
+  private growSteps(): void {
+    const size = Math.min(this.stepPid.length * 2, STEPS);
+    this.stepPid = grown(this.stepPid, size);
+    this.stepCall = grown(this.stepCall, size);
+    this.stepA = grown(this.stepA, size);
+    this.stepB = grown(this.stepB, size);
+  }
+
+  private growEntries(): void {
+    const size = Math.min(this.eStep.length * 2, ENTRIES);
+    this.eStep = grown(this.eStep, size);
+    this.ePid = grown(this.ePid, size);
+    this.eFn = grown(this.eFn, size);
+    this.eFrame0 = grown(this.eFrame0, size);
+    this.eFrame1 = grown(this.eFrame1, size);
+    this.ePrev0 = grown(this.ePrev0, size);
+    this.ePrev1 = grown(this.ePrev1, size);
+    this.ePrevPid = grown(this.ePrevPid, size);
+    this.eOther = grown(this.eOther, size);
+    this.ePrevOther = grown(this.ePrevOther, size);
+    this.eA = grown(this.eA, size);
+    this.eB = grown(this.eB, size);
+    this.eC = grown(this.eC, size);
   }
 
   private callOf(step: number): string {
@@ -160,6 +198,7 @@ export class Journal {
     f0: number, f1: number, other: number, counter?: string): void {
     const n = this.count++;
     const i = n % ENTRIES;
+    if (i >= this.eStep.length) this.growEntries();
     this.eCounter[i] = counter;
     const pid = this.pid;
     this.eStep[i] = this.step;
@@ -272,12 +311,12 @@ export class Journal {
    * the entries say stays the same.
    */
   materialize(): void {
-    for (let i = 0; i < ENTRIES; i++) {
+    for (let i = 0; i < this.eWhat.length; i++) {
       const what = this.eWhat[i];
       if (typeof what !== "function") continue;
       this.eWhat[i] = what.length === 0 ? (what as () => string)() : (what as Format)(this.eA[i]!, this.eB[i]!, this.eC[i]!, this.eS[i] ?? "");
     }
-    for (let i = 0; i < STEPS; i++) {
+    for (let i = 0; i < this.stepText.length; i++) {
       const text = this.stepText[i];
       if (typeof text === "function") this.stepText[i] = text();
     }

@@ -54,10 +54,40 @@ export const MAX_DEPTH = 64;
 /** The largest scenario file read. @public */
 export const MAX_FILE_BYTES = 64 * 2 ** 20;
 
+/** How the schemas are compiled, here and ahead of time (scripts/gen-validators.mjs). @internal */
+export const AJV_OPTIONS = { allErrors: true, verbose: true, discriminator: true, strict: true, allowUnionTypes: true } as const;
 let ajv: Ajv2020 | undefined;
 let validator: ReturnType<Ajv2020["compile"]> | undefined;
 let matrixValidator: ReturnType<Ajv2020["compile"]> | undefined;
-const compiler = () => (ajv ??= new Ajv2020({ allErrors: true, verbose: true, discriminator: true, strict: true, allowUnionTypes: true }));
+const compiler = () => (ajv ??= new Ajv2020(AJV_OPTIONS));
+
+/** What the schemas are: validators compiled ahead of time are of these schemas or unused. @internal */
+export function schemaKey(): string {
+  const text = JSON.stringify([SCENARIO_SCHEMA, MATRIX_SCHEMA, AJV_OPTIONS]);
+  let h = 0x811c9dc5; // FNV-1a
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return `${text.length}-${h.toString(16).padStart(8, "0")}`;
+}
+
+/** Validators compiled ahead of time, as ajv's standalone code. @internal */
+export interface CompiledValidators {
+  readonly key: string;
+  readonly scenario: ReturnType<Ajv2020["compile"]>;
+  readonly matrix: ReturnType<Ajv2020["compile"]>;
+}
+
+/**
+ * Uses validators compiled ahead of time when they are of today's schemas (the same code ajv
+ * would compile: compiling the scenario schema takes about a second, most of a one-file run).
+ * Returns whether they were taken.
+ * @internal
+ */
+export function useCompiledValidators(v: CompiledValidators): boolean {
+  if (v.key !== schemaKey()) return false;
+  validator = v.scenario;
+  matrixValidator = v.matrix;
+  return true;
+}
 function validate(): ReturnType<Ajv2020["compile"]> {
   validator ??= compiler().compile(SCENARIO_SCHEMA);
   return validator;
