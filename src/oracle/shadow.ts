@@ -46,17 +46,9 @@ export class ShadowSpace {
 
   set(vpn: number, value: number): void {
     const key = Math.floor(vpn / CHUNK);
-    let c = this.chunks.get(key);
-    if (c === undefined) {
-      if (value === 0) return;
-      c = new Chunk(chunkArray());
-      this.chunks.set(key, c);
-    } else if (c.refs > 1) {
-      c.refs--;
-      c = new Chunk(chunkArray(c.v));
-      this.chunks.set(key, c);
-    }
-    c.v[vpn % CHUNK] = value;
+    // a zero into a chunk that was never written changes nothing: no chunk for it
+    if (value === 0 && !this.chunks.has(key)) return;
+    this.writable(key).v[vpn % CHUNK] = value;
   }
 
   /** The chunk `key`, this space's own (unshared, made when missing): the one to write into. */
