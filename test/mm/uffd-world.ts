@@ -108,6 +108,13 @@ function errnoOf(fn: () => unknown): string | null {
   }
 }
 
+/** The checks of every step of a uffd property: invariants, no missed or wrong COW, none latent. */
+export function expectKernelSound(k: Kernel, at: string): void {
+  expect(k.checkInvariants(), at).toEqual([]);
+  expect(k.findings.filter((f) => f.kind !== "unnecessary-cow").map((f) => f.summary), at).toEqual([]);
+  expect(k.latentMissedCows(), at).toEqual([]);
+}
+
 export class UffdWorld {
   readonly procs: Proc[] = [];
   readonly pins: PinRec[] = [];
@@ -684,9 +691,7 @@ export class UffdWorld {
   check(): void {
     const k = this.k;
     const at = this.at;
-    expect(k.checkInvariants(), at).toEqual([]);
-    expect(k.findings.filter((f) => f.kind !== "unnecessary-cow").map((f) => f.summary), at).toEqual([]);
-    expect(k.latentMissedCows(), at).toEqual([]);
+    expectKernelSound(k, at);
     for (const q of this.procs) {
       expect(q.ctx?.messages ?? [], `${at}: messages nobody read`).toEqual([]);
       for (const [ri, reg] of REGIONS.entries()) {
