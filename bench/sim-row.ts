@@ -2,10 +2,10 @@
  * One simulated run of a workload as a BenchRow and its program: the bench runner's runJob(),
  * for the workload benchmark and the report's tests.
  */
-import { jobProgram, runJob } from "../src/bench/run.js";
-import type { BenchRow } from "../src/bench/result.js";
-import type { Workload, WorkloadSize } from "../src/workloads/index.js";
-import type { Program } from "../src/workloads/program.js";
+import { jobProgram, runJob } from "../dist/bench/run.js";
+import type { BenchRow } from "../dist/bench/result.js";
+import type { Workload, WorkloadSize } from "../dist/workloads/index.js";
+import type { Program } from "../dist/workloads/program.js";
 
 export interface SimRun {
   readonly row: BenchRow;

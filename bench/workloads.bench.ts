@@ -10,10 +10,10 @@
  * machine's scheduler, and which ran first, show in a single one).
  * Without a C compiler the host columns are left empty and say why.
  */
-import { estimate, estimateError } from "../src/bench/cost.js";
-import { buildNative, measureCostModel, runNative } from "../src/bench/native.js";
-import type { CostModel } from "../src/bench/result.js";
-import { WORKLOADS, type WorkloadSize } from "../src/workloads/index.js";
+import { estimate, estimateError } from "../dist/bench/cost.js";
+import { buildNative, measureCostModel, runNative } from "../dist/bench/native.js";
+import type { CostModel } from "../dist/bench/result.js";
+import { WORKLOADS, type WorkloadSize } from "../dist/workloads/index.js";
 import { argValues, json, log } from "./harness.js";
 import { simulate } from "./sim-row.js";
 

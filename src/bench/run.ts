@@ -78,10 +78,15 @@ export function jobKernelOptions(job: BenchJob, w: Workload, params: Readonly<Re
   };
 }
 
-/** Fault tracepoints and the kind each counts as in `metrics.faults`. */
+/**
+ * Fault tracepoints and the kind each counts as in `metrics.faults`. The anonymous faults come
+ * from vmstat (`anonFaults`, `zeroPageFaults`: every do_anonymous_page() counts there, in the
+ * core or not) at the end of the run: a listener on do_anonymous_page would send every access
+ * of a batched range down the single-access path, the bench measuring a slower kernel than a
+ * user runs.
+ */
 function countFaults(k: Kernel, faults: Record<string, number>): void {
   const inc = (kind: string) => { faults[kind] = (faults[kind] ?? 0) + 1; };
-  k.on("do_anonymous_page", (e) => inc(e.zero ? "zeroPage" : "anon"));
   k.on("do_wp_page", (e) => inc(e.unshare ? "unshare" : "wp"));
   k.on("do_swap_page", () => inc("swap"));
   k.on("do_huge_pmd_anonymous_page", (e) => inc(e.zero ? "thpZeroPage" : "thp"));
@@ -145,6 +150,8 @@ export function runJob(job: BenchJob): BenchRow {
   const seconds = (performance.now() - t0) / 1000;
   const after = k.counters();
   const d = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+  if (d("anonFaults")) faults.anon = d("anonFaults");
+  if (d("zeroPageFaults")) faults.zeroPage = d("zeroPageFaults");
 
   const gupFailures = Object.entries(result.failures)
     .filter(([key]) => /^(pin|vmsplice):/.test(key))
