@@ -11,7 +11,7 @@
 import {
   ctxOf, layoutBase, Header, NO_PFN, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
   CTX_LRU_OFFSET, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE, FAULT_WP_COPY, FAULT_UNSHARE,
-  FAULT_FILE, LRU_BATCH_DRAINED,
+  FAULT_FILE, LRU_BATCH_DRAINED, WP_CORE_REUSE, WP_CORE_COPY, WP_CORE_ZERO,
 } from "./layout";
 import {
   pte_none, pte_present, pte_protnone, pte_pfn, pte_write, pte_special, pte_uffd_wp,
@@ -28,13 +28,13 @@ import {
 import {
   pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount,
   SetPageAnonExclusive, setPageFlag, testPageFlag, pageFlags, PG_lru, PG_swapcache,
-  PG_swapbacked, PG_dirty, pfn_to_page,
+  PG_swapbacked, PG_dirty, pfn_to_page, PageAnonExclusive, folio_test_ksm, PG_head, PG_locked,
 } from "./page";
 import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
   folio_put_refs, mm_counter_of, RMAP_EXCLUSIVE,
 } from "./rmap";
-import { alloc_pages, free_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
+import { alloc_pages, free_pages, frames_reserve, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
 import { contentAddr, copy_page_contents } from "./content";
 import { swap_count, folio_swap_slot } from "./swapfile";
 import { page_table_check_pte_set } from "./page_table_check";
@@ -86,6 +86,12 @@ export const FAST_NO_ZEROPAGE: u32 = 4;
 export const FAST_MTHP: u32 = 8;
 /** thp_vma_allowable_order(PMD_ORDER) and the aligned 2 MiB fits the VMA: a none PMD takes a THP fault. */
 export const FAST_THP_PMD: u32 = 64;
+/**
+ * The core may take a write-protect fault here itself, by the strategy's rule (Header.wpRule):
+ * a private VMA with its anon_vma and no uffd-wp, and nobody in TypeScript who must see the
+ * decision (a tracepoint, a transient isolation or migration).
+ */
+export const FAST_WP: u32 = 128;
 
 // @ts-ignore: decorator
 @inline function pteSlotOrLeaf(mm: u32, a: u64): u32 {
@@ -167,7 +173,12 @@ export function handle_access(
   }
   if (!pte_present(pte)) return <f64>nonPresentCode(pte);
   if (pte_protnone(pte)) return <f64>ACCESS_PROTNONE;
-  if (write && !pte_write(pte)) return <f64>ACCESS_WP_FAULT;
+  if (write && !pte_write(pte)) {
+    if (!(fast & FAST_WP)) return <f64>ACCESS_WP_FAULT;
+    const r = do_wp_page_core(ctx, mm, slot, a, pte, fast, anonVma, index);
+    if (r < 0) return <f64>r;
+    pte = entryLoad(slot);
+  }
   // the MMU sets accessed, and dirty on a write
   const ad: u64 = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;
   if ((pte & ad) != ad) atomic.or<u64>(slot, ad);
@@ -442,13 +453,18 @@ export function wp_page_reuse(ctx: u32, mm: u32, va: f64, flags: u32, anonVma: u
   if (slot == 0 || (slot & 1)) return ACCESS_NEED_FAULT;
   const pte = entryLoad(slot);
   if (!pte_present(pte) || pte_special(pte)) return ACCESS_NEED_FAULT;
+  wpPageReuseAt(slot, a, pte, flags, anonVma);
+  return 0;
+}
+
+function wpPageReuseAt(slot: u32, a: u64, pte: u64, flags: u32, anonVma: u32): void {
   const pfn = <u32>pte_pfn(pte);
   const folio = page_folio(pfn);
   if (flags & REUSE_MOVE_ANON) folio_move_anon_rmap(folio, anonVma);
   if (flags & REUSE_SET_EXCLUSIVE) SetPageAnonExclusive(pfn);
   if (flags & REUSE_UNSHARE) {
     count_vm_events(FAULT_UNSHARE, 1);
-    return 0;
+    return;
   }
   // ptep_set_access_flags(): only ever adds permissions and A/D
   const bits: u64 = _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY;
@@ -459,7 +475,6 @@ export function wp_page_reuse(ctx: u32, mm: u32, va: f64, flags: u32, anonVma: u
   page_table_check_pte_set(a, (pte | bits) & ~_PAGE_UFFD_WP);
   atomic.or<u64>(slot, bits);
   count_vm_events(FAULT_WP_REUSE, 1);
-  return 0;
 }
 
 /** wp_page_copy() flags */
@@ -481,6 +496,10 @@ export function wp_page_copy(ctx: u32, mm: u32, va: f64, anonVma: u32, index: u3
   if (slot & 1) return ACCESS_HUGE;
   const old = entryLoad(slot);
   if (!pte_present(old)) return pte_none(old) ? ACCESS_NEED_FAULT : nonPresentCode(old);
+  return wpPageCopyAt(ctx, mm, slot, a, old, anonVma, index, flags);
+}
+
+function wpPageCopyAt(ctx: u32, mm: u32, slot: u32, a: u64, old: u64, anonVma: u32, index: u32, flags: u32): i32 {
   const oldPfn = <u32>pte_pfn(old);
   const zero = pte_special(old) || !pfn_valid(oldPfn);
   const nw = alloc_pages(ctx, 0, zero ? GFP_ZERO : 0);
@@ -514,6 +533,87 @@ export function wp_page_copy(ctx: u32, mm: u32, va: f64, anonVma: u32, index: u3
     folio_put_refs(folio, 1);
   }
   return <i32>nw;
+}
+
+// ---- do_wp_page() decided in the core ----------------------------------------------------------
+//
+// A built-in strategy's wpReuse() for the common case, restated as WPR_* bits: a small anonymous
+// folio, not KSM, not in the swap cache, not locked by anyone. The core decides such a fault
+// in the access call and does wp_page_reuse() or wp_page_copy() at once; any other fault, and
+// any fault the rule's copy would need to wait or fail for (no free frame, injected failures
+// armed), goes to TypeScript unchanged, where the strategy itself decides.
+
+/** the core decides write-protect faults by the bits below */
+export const WPR_ON: u32 = 1;
+/** PageAnonExclusive() → reuse (Linux ≥ 5.19, 6c287605fd56) */
+export const WPR_EXCLUSIVE: u32 = 2;
+/** folio_ref_count() == 1 → reuse (Linux ≥ 5.9, 09854ba94c6a); without: folio_mapcount() ≤ 1 (reuse_swap_page()) */
+export const WPR_REFCOUNT: u32 = 4;
+/** folio_ref_count() > 3 → copy; a folio off the LRU has the local batch drained before it is judged (d4c470970d45) */
+export const WPR_DRAIN: u32 = 8;
+/** folio_mapcount() == 1 too, under the page lock (Linux 5.9 – 5.17) */
+export const WPR_MAPCOUNT_TOO: u32 = 16;
+/** reuse moves the page to the faulting VMA's anon_vma (folio_move_anon_rmap()) */
+export const WPR_MOVE_ANON: u32 = 32;
+/** reuse marks the page PageAnonExclusive */
+export const WPR_SET_EXCLUSIVE: u32 = 64;
+
+/** Sets the rule the core decides write-protect faults by (WPR_* bits; 0: TypeScript decides all). */
+export function set_wp_rule(bits: u32): void {
+  atomic.store<u32>(layoutBase() + offsetof<Header>("wpRule"), bits);
+}
+
+/**
+ * do_wp_page() for a write to the present read-only entry `pte` at `slot`, under FAST_WP:
+ * returns 0 when the fault was taken (the entry is now writable), or ACCESS_WP_FAULT with
+ * nothing changed for TypeScript's do_wp_page().
+ */
+function do_wp_page_core(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, fast: u32, anonVma: u32, index: u32): i32 {
+  const rule = atomic.load<u32>(layoutBase() + offsetof<Header>("wpRule"));
+  if (!(rule & WPR_ON) || !(fast & FAST_VM_WRITE) || anonVma == 0 || pte_uffd_wp(pte)) return ACCESS_WP_FAULT;
+  const pfn = <u32>pte_pfn(pte);
+  if (pte_special(pte) || !pfn_valid(pfn)) {
+    // the shared zero page: a fresh zeroed page, whatever the strategy
+    if (!frame_available(ctx)) return ACCESS_WP_FAULT;
+    if (wpPageCopyAt(ctx, mm, slot, a, pte, anonVma, index, WPCOPY_VM_WRITE) < 0) return ACCESS_WP_FAULT;
+    count_vm_events(WP_CORE_ZERO, 1);
+    return 0;
+  }
+  const folio = page_folio(pfn);
+  if (!folio_test_anon(folio)) return ACCESS_WP_FAULT; // a page-cache page: wp_page_copy_file()
+  if ((rule & WPR_EXCLUSIVE) && PageAnonExclusive(pfn)) {
+    wpPageReuseAt(slot, a, pte, REUSE_SET_EXCLUSIVE, anonVma);
+    count_vm_events(WP_CORE_REUSE, 1);
+    return 0;
+  }
+  const odd: u32 = (1 << PG_head) | (1 << PG_swapcache) | (1 << PG_locked);
+  if ((pageFlags(folio) & odd) || folio_test_ksm(folio)) return ACCESS_WP_FAULT;
+  let reuse: bool;
+  if (rule & WPR_REFCOUNT) {
+    if (rule & WPR_DRAIN) {
+      if (folio_ref_count(folio) > 3) {
+        reuse = false;
+      } else {
+        if (!testPageFlag(folio, PG_lru)) lru_add_drain(ctx);
+        reuse = folio_ref_count(folio) == 1;
+      }
+    } else {
+      reuse = folio_ref_count(folio) == 1;
+    }
+    if (reuse && (rule & WPR_MAPCOUNT_TOO)) reuse = folio_mapcount(folio) == 1;
+  } else {
+    reuse = folio_mapcount(folio) <= 1;
+  }
+  if (reuse) {
+    const flags = (rule & WPR_MOVE_ANON ? REUSE_MOVE_ANON : 0) | (rule & WPR_SET_EXCLUSIVE ? REUSE_SET_EXCLUSIVE : 0);
+    wpPageReuseAt(slot, a, pte, flags, anonVma);
+    count_vm_events(WP_CORE_REUSE, 1);
+    return 0;
+  }
+  if (!frame_available(ctx)) return ACCESS_WP_FAULT;
+  if (wpPageCopyAt(ctx, mm, slot, a, pte, anonVma, index, WPCOPY_VM_WRITE) < 0) return ACCESS_WP_FAULT;
+  count_vm_events(WP_CORE_COPY, 1);
+  return 0;
 }
 
 /**

@@ -66,7 +66,7 @@ export {
   PGTABLE_ALLOC_FAIL, SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, GUP_FAST_PINNED, GUP_FAST_BACKOFF,
   FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE,
   FAULT_WP_COPY, FAULT_UNSHARE, FAULT_FILE, LRU_BATCH_DRAINED, FAIL_INJECTED_FRAME,
-  FAIL_INJECTED_PGTABLE, FAIL_INJECTED_SWAP_SLOT, NR_VMSTAT,
+  FAIL_INJECTED_PGTABLE, FAIL_INJECTED_SWAP_SLOT, WP_CORE_REUSE, WP_CORE_COPY, WP_CORE_ZERO, NR_VMSTAT,
   FAIL_FRAME, FAIL_PGTABLE, FAIL_SWAP_SLOT, NR_FAIL_KINDS, fail_inject, fail_clear, fail_armed,
   fail_attempts,
 } from "./layout";
@@ -180,7 +180,8 @@ export {
   WPF_MAPPING, WPF_KIND, WPF_WORDS, WP_ANON, WP_ZERO, WP_FILE, REUSE_SET_EXCLUSIVE,
   REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, handle_access_range, populate_range, POPULATE_RUN, folio_add_lru,
   lru_add_drain, lru_batch_count, lru_batch_folio, set_lru_batch_size, wp_fault_info, wp_page_reuse,
-  wp_page_copy, map_file_pte, do_cow_fault,
+  wp_page_copy, map_file_pte, do_cow_fault, FAST_WP, WPR_ON, WPR_EXCLUSIVE, WPR_REFCOUNT, WPR_DRAIN,
+  WPR_MAPCOUNT_TOO, WPR_MOVE_ANON, WPR_SET_EXCLUSIVE, set_wp_rule,
 } from "./fault";
 
 export {

@@ -106,6 +106,12 @@ export const FAIL_INJECTED_FRAME: u32 = 22;
 export const FAIL_INJECTED_PGTABLE: u32 = 23;
 /** @vmstat FAIL_INJECTED_SWAP_SLOT swap-slot allocations failed on purpose */
 export const FAIL_INJECTED_SWAP_SLOT: u32 = 24;
+/** @vmstat WP_CORE_REUSE write-protect faults the core's do_wp_page() rule reused (part of FAULT_WP_REUSE) */
+export const WP_CORE_REUSE: u32 = 25;
+/** @vmstat WP_CORE_COPY write-protect faults the core's do_wp_page() rule copied (part of FAULT_WP_COPY) */
+export const WP_CORE_COPY: u32 = 26;
+/** @vmstat WP_CORE_ZERO writes to the zero page the core replaced by a fresh page (part of FAULT_WP_COPY) */
+export const WP_CORE_ZERO: u32 = 27;
 export const NR_VMSTAT: u32 = 32;
 
 /** The header at BASE. Sizes are in units; offsets are absolute byte addresses. */
@@ -155,6 +161,11 @@ export const NR_VMSTAT: u32 = 32;
    * thread's does. 0: the protocol as Linux has it.
    */
   protocolBreaks: u32;
+  /**
+   * The strategy's do_wp_page() rule as WPR_* bits (fault.ts), for the write-protect faults the
+   * core decides itself; 0: every one goes to TypeScript.
+   */
+  wpRule: u32;
 }
 export const HEADER_BYTES: u32 = 1024;
 export const VMSTAT_OFFSET: u32 = 512;

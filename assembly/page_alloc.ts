@@ -42,7 +42,7 @@
 import {
   hdr, ctxOf, layoutBase, Header, Ctx, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGEBLOCK_BYTES,
   tryReserve, reserveInto, unreserveFrom, count_vm_events, should_fail, PGALLOC, PGFREE, THP_ALLOC,
-  THP_FREE, PGALLOC_FAIL, FAIL_FRAME,
+  THP_FREE, PGALLOC_FAIL, FAIL_FRAME, faultAttrAddr, FaultAttr,
 } from "./layout";
 import {
   pageAddr, resetPage, prep_compound_page, pfn_to_page, Page, PG_buddy, PG_reserved,
@@ -200,6 +200,18 @@ function allocOrder0(ctx: u32): u32 {
     }
     b = b + 1 == n ? 0 : b + 1;
   }
+}
+
+/**
+ * Whether an order-0 allocation now would find a frame, without trying: nothing is counted, no
+ * injected failure is drawn. False while fault injection of frames is armed (only the
+ * allocation itself may draw it). For a fast path that must hand the fault on unchanged
+ * rather than fail it.
+ */
+export function frame_available(ctx: u32): bool {
+  if (ctxOf(ctx).frameReserved > 0) return true;
+  if (atomic.load<u32>(faultAttrAddr(FAIL_FRAME) + offsetof<FaultAttr>("armed")) != 0) return false;
+  return atomic.load<i32>(nrFreeAddr()) > 0;
 }
 
 /**

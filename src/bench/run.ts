@@ -87,7 +87,6 @@ export function jobKernelOptions(job: BenchJob, w: Workload, params: Readonly<Re
  */
 function countFaults(k: Kernel, faults: Record<string, number>): void {
   const inc = (kind: string) => { faults[kind] = (faults[kind] ?? 0) + 1; };
-  k.on("do_wp_page", (e) => inc(e.unshare ? "unshare" : "wp"));
   k.on("do_swap_page", () => inc("swap"));
   k.on("do_huge_pmd_anonymous_page", (e) => inc(e.zero ? "thpZeroPage" : "thp"));
   k.on("do_huge_pmd_wp_page", (e) => inc(e.unshare ? "thpUnshare" : "thpWp"));
@@ -152,6 +151,12 @@ export function runJob(job: BenchJob): BenchRow {
   const d = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
   if (d("anonFaults")) faults.anon = d("anonFaults");
   if (d("zeroPageFaults")) faults.zeroPage = d("zeroPageFaults");
+  // the strategy's do_wp_page() decisions, from the counters: a listener would take them out of
+  // the core (FAST_WP); the zero page's and file pages' write faults decide nothing
+  const wp = d("reuses") + d("copies") - d("forkCopies") - d("unshareCopies");
+  const unshare = d("unshareReuses") + d("unshareCopies");
+  if (wp) faults.wp = wp;
+  if (unshare) faults.unshare = unshare;
 
   const gupFailures = Object.entries(result.failures)
     .filter(([key]) => /^(pin|vmsplice):/.test(key))

@@ -239,6 +239,7 @@ export interface CoreExports {
   wp_page_copy(ctx: number, mm: number, va: number, anonVma: number, index: number, flags: number): number;
   map_file_pte(ctx: number, mm: number, va: number, pfn: number, prot: number, write: number): number;
   do_cow_fault(ctx: number, mm: number, va: number, pfn: number, anonVma: number, index: number, prot: number, flags: number): number;
+  set_wp_rule(bits: number): void;
   huge_zero_folio_alloc(ctx: number): number;
   do_huge_pmd_anonymous_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, zeroFolio: number): number;
   huge_pmd_fault_info(ctx: number, mm: number, va: number): number;
@@ -361,6 +362,9 @@ export const C = {
   FAIL_INJECTED_FRAME: 22,
   FAIL_INJECTED_PGTABLE: 23,
   FAIL_INJECTED_SWAP_SLOT: 24,
+  WP_CORE_REUSE: 25,
+  WP_CORE_COPY: 26,
+  WP_CORE_ZERO: 27,
   NR_VMSTAT: 32,
   FAIL_FRAME: 0,
   FAIL_PGTABLE: 1,
@@ -526,6 +530,14 @@ export const C = {
   WPCOPY_UNSHARE: 1,
   WPCOPY_VM_WRITE: 2,
   POPULATE_RUN: 15,
+  FAST_WP: 128,
+  WPR_ON: 1,
+  WPR_EXCLUSIVE: 2,
+  WPR_REFCOUNT: 4,
+  WPR_DRAIN: 8,
+  WPR_MAPCOUNT_TOO: 16,
+  WPR_MOVE_ANON: 32,
+  WPR_SET_EXCLUSIVE: 64,
   HUGE_ALLOC: 1,
   HUGE_VM_WRITE: 2,
   HUGE_MAPPED: 0,
@@ -776,6 +788,9 @@ export const VMSTAT_ITEMS: readonly TaggedConstant[] = [
   {"name":"FAIL_INJECTED_FRAME","short":"FAIL_INJECTED_FRAME","description":"frame allocations failed on purpose (fail_page_alloc)","value":22},
   {"name":"FAIL_INJECTED_PGTABLE","short":"FAIL_INJECTED_PGTABLE","description":"page-table allocations failed on purpose","value":23},
   {"name":"FAIL_INJECTED_SWAP_SLOT","short":"FAIL_INJECTED_SWAP_SLOT","description":"swap-slot allocations failed on purpose","value":24},
+  {"name":"WP_CORE_REUSE","short":"WP_CORE_REUSE","description":"write-protect faults the core's do_wp_page() rule reused (part of FAULT_WP_REUSE)","value":25},
+  {"name":"WP_CORE_COPY","short":"WP_CORE_COPY","description":"write-protect faults the core's do_wp_page() rule copied (part of FAULT_WP_COPY)","value":26},
+  {"name":"WP_CORE_ZERO","short":"WP_CORE_ZERO","description":"writes to the zero page the core replaced by a fresh page (part of FAULT_WP_COPY)","value":27},
 ];
 /** The errno values the core returns (negated). */
 export const ERRNO_CODES: readonly TaggedConstant[] = [

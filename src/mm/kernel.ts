@@ -8,7 +8,7 @@
 import { Core, C, setProtocolBreaks, type CoreOps, type CoreRecord, type FailKind, type FailureInjection } from "../core/index.js";
 import type { CoreBuild, CoreWasm } from "../core/wasm.js";
 import { CowsimError, InvariantError } from "../errno.js";
-import { defineStrategy, isBuiltinStrategy, makeStrategy, type StrategyId } from "../policy/index.js";
+import { defineStrategy, isBuiltinStrategy, makeStrategy, wpCoreRule, type StrategyId } from "../policy/index.js";
 import type { CowStrategy } from "../policy/strategy.js";
 import { TraceBus, type PinView } from "../trace/events.js";
 import type { KernelView, ProcessView } from "../trace/view.js";
@@ -19,7 +19,7 @@ import { AnonVmaRegistry } from "./rmap.js";
 import { ShmemRegistry } from "./shmem.js";
 import { Stats, Stat, type Counters } from "./stats.js";
 import { MmProcess } from "./process.js";
-import { WpHelperSet } from "./memory.js";
+import { WpHelperSet, wpRuleBits } from "./memory.js";
 import { WaitQueues } from "./wait.js";
 import type { UserfaultfdCtx } from "./userfaultfd.js";
 import { PinRegistry } from "./gup.js";
@@ -195,6 +195,8 @@ export class MmKernel implements KernelView {
     this.vmstatIndex = this.core.layout.vmstatBase >>> 2;
     this.ops.setLruBatchSize(v.lruBatch === true ? this.strategy.lruBatchSize : v.lruBatch);
     this.ops.setGupFastUnshare(this.strategy.tracksAnonExclusive);
+    const rule = wpCoreRule(this.strategy);
+    this.ops.setWpRule(rule === null ? 0 : wpRuleBits(rule));
     // the core's strategy checks judge the built-in rules; a custom strategy — perhaps broken on
     // purpose — is for the oracle to judge, not for the debug build to stop
     if (!isBuiltinStrategy(this.strategy)) this.ops.setAnonExclusiveChecks(false);
@@ -530,6 +532,16 @@ export class MmKernel implements KernelView {
     this.ops.pageSetFlag(folio, C.PG_isolated);
     this.isolated.set(folio, (this.isolated.get(folio) ?? 0) + 1);
     this.stats.inc(Stat.isolations);
+  }
+
+  /**
+   * Whether the core may decide write-protect faults itself (FAST_WP): nobody in TypeScript
+   * must see each decision — no do_wp_page / wp_page_copy subscriber (the oracle, a trace, a
+   * bench's count), no transient isolation or migration drawn at a fault. @internal
+   */
+  wpInCore(): boolean {
+    const pts = this.trace.points;
+    return this.isolationRate === 0 && this.migrationRate === 0 && !pts.do_wp_page.listening && !pts.wp_page_copy.listening;
   }
 
   /** With transient.migration, decides whether compaction migrates the folio a fault is at first. @internal */

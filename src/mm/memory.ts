@@ -12,7 +12,7 @@ import type { MmProcess } from "./process.js";
 import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP, hex } from "./vma.js";
 import { userfaultfdFor, userfaultfd_wp_async } from "./userfaultfd.js";
 import { anon_vma_prepare } from "./rmap.js";
-import type { WpFacts, WpHelpers } from "../policy/strategy.js";
+import type { WpCoreRule, WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
 import { migration_entry_wait, compact_transiently } from "./migrate.js";
 import { FaultBlocked, type WaitQueue } from "./wait.js";
@@ -207,10 +207,25 @@ export function faultFastBits(k: MmKernel, vma: Vma, addr: number): number {
   return fastBits(k, vma) | thpFastBit(k, vma, addr);
 }
 
-/** What the core's fast path may do in this VMA: with mTHP orders allowed, a write fault is alloc_anon_folio()'s. */
+/**
+ * What the core's fast path may do in this VMA: with mTHP orders allowed, a write fault is
+ * alloc_anon_folio()'s; in a private VMA with its anon_vma and no uffd-wp, the core decides
+ * write-protect faults by the strategy's rule when nobody needs to see each one (FAST_WP).
+ */
 function fastBits(k: MmKernel, vma: Vma): number {
-  const bits = vma.fastBits();
-  return bits && mthpPolicyEnabled(k) && anonFaultOrders(k, vma) ? bits | C.FAST_MTHP : bits;
+  let bits = vma.fastBits();
+  if (bits && mthpPolicyEnabled(k) && anonFaultOrders(k, vma)) bits |= C.FAST_MTHP;
+  if (vma.anonVma !== null && !(vma.flags & (VM_SHARED | VM_MAYSHARE | VM_UFFD_WP)) && k.wpInCore()) {
+    bits |= C.FAST_WP | (vma.flags & VM_WRITE ? C.FAST_VM_WRITE : 0);
+  }
+  return bits;
+}
+
+/** A built-in strategy's do_wp_page() rule as the core's WPR_* bits. */
+export function wpRuleBits(r: WpCoreRule): number {
+  return C.WPR_ON | (r.exclusiveReuses ? C.WPR_EXCLUSIVE : 0) | (r.count === "refcount" ? C.WPR_REFCOUNT : 0) |
+    (r.drainFirst ? C.WPR_DRAIN : 0) | (r.mapcountToo ? C.WPR_MAPCOUNT_TOO : 0) | (r.moveAnon ? C.WPR_MOVE_ANON : 0) |
+    (r.setExclusive ? C.WPR_SET_EXCLUSIVE : 0);
 }
 
 /** FAST_THP_PMD when a none PMD at `addr` would take a THP fault (create_huge_pmd()). */

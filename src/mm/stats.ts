@@ -117,6 +117,14 @@ export class Stats {
     const vm = core.vmstat();
     for (const [name, item] of CORE_COUNTERS) out[name] = vm[item] ?? 0;
     for (const [name, item] of MTHP_COUNTERS) out[name] = core.mthpStatTotal(item);
+    // the write-protect faults the core decided itself (FAST_WP) count where TypeScript's would
+    const reuse = vm.WP_CORE_REUSE ?? 0;
+    const copy = vm.WP_CORE_COPY ?? 0;
+    const zero = vm.WP_CORE_ZERO ?? 0;
+    out.wpFaults! += reuse + copy + zero;
+    out.reuses! += reuse;
+    out.copies! += copy;
+    out.zeroPageCopies! += zero;
     return out as Counters;
   }
 }

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { CowsimError } from "../errno.js";
-import type { CowStrategy, KnobSpec } from "./strategy.js";
+import type { CowStrategy, KnobSpec, WpCoreRule } from "./strategy.js";
 import { mapcountStrategy, MAPCOUNT_KNOBS } from "./mapcount.js";
 import { pagecountStrategy, PAGECOUNT_KNOBS } from "./pagecount.js";
 import { anonExclusiveStrategy, ANON_EXCLUSIVE_KNOBS } from "./anon-exclusive.js";
@@ -46,14 +46,27 @@ export interface StrategyDefinition {
   readonly make: (knobs: Readonly<Record<string, boolean>>) => CowStrategy | Parameters<typeof defineStrategy>[0];
 }
 
-/** The strategies the built-in makers made: their rules are the kernel's, and the core's own checks judge them. */
-const MADE_BUILT_IN = new WeakSet<CowStrategy>();
-const builtin = (make: (knobs?: Readonly<Record<string, boolean>>) => CowStrategy) =>
+/**
+ * The strategies the built-in makers made: their rules are the kernel's, and the core's own
+ * checks judge them. Each maps to its do_wp_page() rule for the core (see WpCoreRule).
+ */
+const MADE_BUILT_IN = new WeakMap<CowStrategy, WpCoreRule>();
+const builtin = (make: (knobs?: Readonly<Record<string, boolean>>) => CowStrategy,
+  rule: (knobs: Readonly<Record<string, boolean>>) => WpCoreRule) =>
   (knobs?: Readonly<Record<string, boolean>>) => {
     const s = trusted(make(knobs));
-    MADE_BUILT_IN.add(s);
+    MADE_BUILT_IN.set(s, rule(s.knobs));
     return s;
   };
+
+/** reuse_swap_page(): folio_mapcount() ≤ 1 (the swap count is 0 outside the swap cache). */
+const MAPCOUNT_RULE: WpCoreRule = { exclusiveReuses: false, count: "mapcount", drainFirst: false, mapcountToo: false, moveAnon: true, setExclusive: false };
+/** 09854ba94c6a and, with swapcacheReuse (53a05ad9f21d), the 5.18 form with lruDrainReuse (d4c470970d45). */
+const pagecountRule = (k: Readonly<Record<string, boolean>>): WpCoreRule => k.swapcacheReuse
+  ? { exclusiveReuses: false, count: "refcount", drainFirst: k.lruDrainReuse === true, mapcountToo: false, moveAnon: true, setExclusive: false }
+  : { exclusiveReuses: false, count: "refcount", drainFirst: false, mapcountToo: true, moveAnon: false, setExclusive: false };
+/** do_wp_page() of 6.12: PageAnonExclusive(), else wp_can_reuse_anon_folio(). */
+const ANON_EXCLUSIVE_RULE: WpCoreRule = { exclusiveReuses: true, count: "refcount", drainFirst: true, mapcountToo: false, moveAnon: true, setExclusive: true };
 
 const BUILT_IN: readonly StrategyInfo[] = [
   {
@@ -61,21 +74,21 @@ const BUILT_IN: readonly StrategyInfo[] = [
     kernels: "Linux ≤ 5.7",
     summary: "write fault reuses when mapcount + swapcount == 1; GUP takes a reference without unsharing; fork shares pinned pages",
     knobs: MAPCOUNT_KNOBS,
-    make: builtin(mapcountStrategy),
+    make: builtin(mapcountStrategy, () => MAPCOUNT_RULE),
   },
   {
     id: "pagecount",
     kernels: "Linux 5.9 – 5.18 (09854ba94c6a)",
     summary: "write fault reuses only when page_count == 1; GUP takes a reference without unsharing; fork copies pinned pages early",
     knobs: PAGECOUNT_KNOBS,
-    make: builtin(pagecountStrategy),
+    make: builtin(pagecountStrategy, pagecountRule),
   },
   {
     id: "anon-exclusive",
     kernels: "Linux ≥ 5.19 (6c287605fd56 and its series); defaults = 6.12",
     summary: "write fault reuses PageAnonExclusive pages, else page_count == 1 under the page lock; R/O pins unshare first; fork copies pinned exclusive pages",
     knobs: ANON_EXCLUSIVE_KNOBS,
-    make: builtin(anonExclusiveStrategy),
+    make: builtin(anonExclusiveStrategy, () => ANON_EXCLUSIVE_RULE),
   },
 ];
 
@@ -152,4 +165,9 @@ export function makeStrategy(id: string, knobs?: Readonly<Record<string, boolean
 /** Whether `s` is one of the built-in strategies (whose rules the core's own checks judge). */
 export function isBuiltinStrategy(s: CowStrategy): boolean {
   return MADE_BUILT_IN.has(s);
+}
+
+/** The do_wp_page() rule the core may decide faults by for `s`: a built-in strategy's, else null (every fault asks wpReuse()). */
+export function wpCoreRule(s: CowStrategy): WpCoreRule | null {
+  return MADE_BUILT_IN.get(s) ?? null;
 }

@@ -65,6 +65,27 @@ export interface WpDecision {
   readonly setExclusive?: boolean;
 }
 
+/**
+ * A built-in strategy's wpReuse() restated as data, for the write-protect faults the core decides
+ * in the access call itself: a small anonymous folio, not KSM, outside the swap cache and
+ * unlocked. Every other fault still asks wpReuse(). The two must agree; a property test runs
+ * both on the same programs.
+ */
+export interface WpCoreRule {
+  /** PageAnonExclusive() → reuse at once (Linux ≥ 5.19). */
+  readonly exclusiveReuses: boolean;
+  /** What decides the rest: folio_mapcount() ≤ 1 (reuse_swap_page()) or folio_ref_count() == 1. */
+  readonly count: "mapcount" | "refcount";
+  /** folio_ref_count() > 3 copies at once; a folio off the LRU has the local batch drained first (d4c470970d45). */
+  readonly drainFirst: boolean;
+  /** folio_mapcount() == 1 as well (Linux 5.9 – 5.17's check under the page lock). */
+  readonly mapcountToo: boolean;
+  /** Reuse moves the page to the faulting VMA's anon_vma (folio_move_anon_rmap()). */
+  readonly moveAnon: boolean;
+  /** Reuse marks the page PageAnonExclusive. */
+  readonly setExclusive: boolean;
+}
+
 /** What GUP knows when it decides whether a R/O pin must unshare first. @public */
 export interface GupFacts {
   readonly anon: boolean;

@@ -1,0 +1,142 @@
+// The write-protect faults the core decides itself (FAST_WP, each built-in strategy's rule as
+// data) against the strategy's own wpReuse() in TypeScript: for random programs of writes,
+// forks, pins, swap, LRU batches and mprotect, the same counters, pagemap and contents. A
+// do_wp_page subscriber keeps every fault in TypeScript, so the same program runs both ways.
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import {
+  createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MADV_PAGEOUT, MADV_DONTNEED,
+  MADV_POPULATE_WRITE, type StrategyId,
+} from "../../src/index.js";
+import { BUILD } from "../helpers.js";
+
+const PAGE = 4096;
+const BASE = 0x40000000;
+const PAGES = 48;
+const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 90);
+const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261203);
+
+type Op =
+  | { op: "write"; first: number; count: number; value: number; who: number }
+  | { op: "read"; first: number; count: number; who: number }
+  | { op: "fork"; who: number } | { op: "exit"; who: number }
+  | { op: "pin"; first: number; count: number; kind: "vmsplice" | "iouring" | "rdma-ro"; who: number }
+  | { op: "unpin" }
+  | { op: "madvise"; first: number; count: number; advice: number; who: number }
+  | { op: "readonly"; first: number; count: number; writable: boolean; who: number };
+
+const page = fc.integer({ min: 0, max: PAGES - 1 });
+const count = fc.integer({ min: 1, max: 20 });
+const who = fc.nat(3);
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ op: fc.constant("write" as const), first: page, count, value: fc.nat(1000), who }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("read" as const), first: page, count, who }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("fork" as const), who }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("exit" as const), who: fc.integer({ min: 1, max: 3 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("pin" as const), first: page, count: fc.integer({ min: 1, max: 4 }), kind: fc.constantFrom("vmsplice" as const, "iouring" as const, "rdma-ro" as const), who }) },
+  { weight: 1, arbitrary: fc.constant({ op: "unpin" as const }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("madvise" as const), first: page, count, advice: fc.constantFrom(MADV_PAGEOUT, MADV_DONTNEED, MADV_POPULATE_WRITE), who }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("readonly" as const), first: page, count, writable: fc.boolean(), who }) },
+);
+
+/** A pinned page mapped read-only by one process (its child gone), then written: mapcount 1, page_count 2. */
+const PINNED_THEN_WRITTEN: Op[] = [
+  { op: "write", first: 0, count: 8, value: 1, who: 0 }, { op: "pin", first: 0, count: 4, kind: "vmsplice", who: 0 },
+  { op: "fork", who: 0 }, { op: "write", first: 2, count: 4, value: 5, who: 1 }, { op: "exit", who: 1 },
+  { op: "write", first: 0, count: 8, value: 9, who: 0 },
+];
+
+interface Variant { readonly strategy: StrategyId; readonly knobs?: Record<string, boolean>; readonly lruBatch: boolean }
+const VARIANTS: readonly Variant[] = [
+  { strategy: "mapcount", lruBatch: true },
+  { strategy: "pagecount", lruBatch: true },
+  { strategy: "pagecount", knobs: { swapcacheReuse: true }, lruBatch: true },
+  { strategy: "pagecount", knobs: { swapcacheReuse: true, lruDrainReuse: true }, lruBatch: true },
+  { strategy: "anon-exclusive", lruBatch: true },
+  { strategy: "anon-exclusive", lruBatch: false },
+];
+
+/** Runs the program; `inTypeScript` subscribes to do_wp_page, which keeps every decision in TypeScript. */
+function run(v: Variant, ops: Op[], inTypeScript: boolean) {
+  const k = createKernel({ strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: false });
+  let decisions = 0;
+  if (inTypeScript) k.on("do_wp_page", () => { decisions++; });
+  const root = k.spawn();
+  root.mmap(BASE, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  const procs = [root];
+  const pins: { release(): void }[] = [];
+  const outcomes: string[] = [];
+  const at = (n: number) => procs[n % procs.length]!;
+  const span = (first: number, n: number) => Math.min(n, PAGES - first);
+  for (const o of ops) {
+    try {
+      switch (o.op) {
+        case "write": at(o.who).writeRange(BASE + o.first * PAGE, span(o.first, o.count), o.value, 1); break;
+        case "read": at(o.who).touchRange(BASE + o.first * PAGE, span(o.first, o.count)); break;
+        case "fork": if (procs.length < 4) procs.push(at(o.who).fork()); break;
+        case "exit": if (procs.length > 1) procs.splice(1 + (o.who % (procs.length - 1)), 1)[0]!.exit(); break;
+        case "pin": {
+          const p = at(o.who);
+          const a = BASE + o.first * PAGE;
+          const len = span(o.first, o.count) * PAGE;
+          pins.push(o.kind === "vmsplice" ? p.vmsplice(a, len) : o.kind === "iouring" ? p.ioUringRegisterBuffers(a, len) : p.rdmaRegister(a, len, false));
+          break;
+        }
+        case "unpin": pins.shift()?.release(); break;
+        case "madvise": at(o.who).madvise(BASE + o.first * PAGE, span(o.first, o.count) * PAGE, o.advice); break;
+        case "readonly": at(o.who).mprotect(BASE + o.first * PAGE, span(o.first, o.count) * PAGE, o.writable ? PROT_READ | PROT_WRITE : PROT_READ); break;
+      }
+      outcomes.push("ok");
+    } catch (e) {
+      outcomes.push((e as { errno?: string }).errno ?? String(e));
+    }
+  }
+  const counters = k.counters();
+  const pagemaps = procs.map((p) => p.pagemap(BASE, PAGES).join());
+  const contents = procs.map((p) => Array.from({ length: PAGES }, (_, i) => {
+    try {
+      return p.read(BASE + i * PAGE);
+    } catch (e) {
+      return (e as { errno?: string }).errno ?? String(e);
+    }
+  }));
+  return { outcomes, counters, pagemaps, contents, decisions };
+}
+
+describe("the core's do_wp_page() rule", () => {
+  for (const v of VARIANTS) {
+    const name = `${v.strategy}${v.knobs ? " " + JSON.stringify(v.knobs) : ""}${v.lruBatch ? "" : ", no LRU batches"}`;
+    it(`decides as ${name}'s wpReuse() does, counter for counter`, () => {
+      fc.assert(fc.property(fc.array(opArb, { minLength: 1, maxLength: 30 }), (ops) => {
+        const { decisions, ...inTs } = run(v, ops, true);
+        const { decisions: none, ...inCore } = run(v, ops, false);
+        expect(none).toBe(0);
+        expect(inCore).toEqual(inTs);
+      }), { numRuns: RUNS, seed: SEED, examples: [[PINNED_THEN_WRITTEN]] });
+    });
+  }
+
+  it("takes the faults it can in the core and hands the rest to the strategy", () => {
+    const k = createKernel({ strategy: "anon-exclusive", memory: "1M", build: BUILD, oracle: false });
+    const p = k.spawn();
+    p.mmap(BASE, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+    p.touchRange(BASE, 2); // two zero pages
+    p.writeRange(BASE + 2 * PAGE, 6, 1);
+    const child = p.fork();
+    const before = k.counters();
+    child.writeRange(BASE, 8, 100); // 2 zero-page copies, 6 copies of shared pages
+    p.writeRange(BASE + 2 * PAGE, 6, 200); // 6 reuses: the child's copies left the parent alone
+    const after = k.counters();
+    const d = (n: string) => after[n]! - before[n]!;
+    expect([d("wpFaults"), d("copies"), d("zeroPageCopies"), d("reuses")]).toEqual([14, 6, 2, 6]);
+    expect(k.core.vmstat().WP_CORE_COPY! + k.core.vmstat().WP_CORE_ZERO! + k.core.vmstat().WP_CORE_REUSE!).toBe(14);
+    // a subscriber sees every decision: the same writes now go to the strategy
+    const seen: boolean[] = [];
+    k.on("do_wp_page", (e) => seen.push(e.reuse));
+    const c2 = p.fork();
+    c2.write(BASE + 2 * PAGE, 7);
+    p.write(BASE + 3 * PAGE, 8);
+    expect(seen).toEqual([false, false]);
+    expect(k.core.vmstat().WP_CORE_COPY! + k.core.vmstat().WP_CORE_ZERO! + k.core.vmstat().WP_CORE_REUSE!).toBe(14);
+  });
+});
