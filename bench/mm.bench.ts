@@ -39,7 +39,9 @@ function casesOf(api: Api, prefix: string): Spec[] {
   const PRIV = api.MAP_PRIVATE | api.MAP_ANONYMOUS;
   const cases: Spec[] = [];
   for (const oracle of [false, true]) {
-    const k: Kernel = api.createKernel({ strategy: "anon-exclusive", memory: "1280M", oracle, build: "release" });
+    // THP "madvise", as on the host, and no MADV_HUGEPAGE: 4 KiB pages, as bench/kernel/faults.c
+    // maps them (MADV_NOHUGEPAGE) — under "always" the 1 GiB would fork as 512 PMDs
+    const k: Kernel = api.createKernel({ strategy: "anon-exclusive", memory: "1280M", oracle, build: "release", thp: { enabled: "madvise" } });
     const p = k.spawn();
     const suffix = oracle ? "Oracle" : "";
     const on = oracle ? ", oracle on" : "";
