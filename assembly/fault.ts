@@ -166,9 +166,9 @@ export function handle_access(
     }
     const alloc = write != 0 || (fast & FAST_NO_ZEROPAGE) != 0;
     if (alloc && (fast & FAST_MTHP)) return <f64>ACCESS_NEED_FAULT;
-    const r = do_anonymous_page(ctx, mm, a, alloc, fast, anonVma, index, prot);
+    const r = do_anonymous_page(ctx, mm, a, slot, alloc, fast, anonVma, index, prot);
     if (r < 0) return <f64>r;
-    slot = pteSlotOrLeaf(mm, a);
+    if (slot == 0) slot = pteSlotOrLeaf(mm, a);
     pte = entryLoad(slot);
   }
   if (!pte_present(pte)) return <f64>nonPresentCode(pte);
@@ -215,6 +215,32 @@ export function handle_access_range(
     a += da;
     idx += stride;
     value += dv;
+  }
+  return <f64>n * 16.0;
+}
+
+/** handle_access_list()'s code for an address outside the VMA the call was given. */
+export const LIST_OTHER_VMA: i32 = 14;
+
+/**
+ * handle_access() for a list of `n` addresses in one call: entry i of the context's scratch area
+ * is two f64 words, the address and (for a write) the value stored there. The caller names the
+ * VMA (its bounds, the page index at its start, the fast bits and vm_page_prot holding for all
+ * of it: no PMD-sized THP faults there); the call stops at the first address outside it
+ * (LIST_OTHER_VMA) or needing the kernel, as handle_access_range() does: returns done·16 +
+ * the code, having changed nothing at that address.
+ */
+export function handle_access_list(
+  ctx: u32, mm: u32, n: u32, write: u32, fast: u32, anonVma: u32, start: f64, end: f64, index0: u32, prot: u32,
+): f64 {
+  const list = ctxOf(ctx).scratch;
+  for (let i: u32 = 0; i < n; i++) {
+    const a = load<f64>(list + (i << 4));
+    if (a < start || a >= end) return <f64>i * 16.0 + <f64>LIST_OTHER_VMA;
+    const value = write ? <u64>load<f64>(list + (i << 4) + 8) : 0;
+    const idx = index0 + <u32>((<u64>a - <u64>start) >> 12);
+    const r = handle_access(ctx, mm, a, write, <u32>value, <u32>(value >> 32), fast, anonVma, idx, prot);
+    if (r < 0) return <f64>i * 16.0 - r;
   }
   return <f64>n * 16.0;
 }
@@ -269,20 +295,27 @@ function accessLeaf(ctx: u32, pmdp: u32, a: u64, write: u32, lo: u32, hi: u32): 
 }
 
 /**
- * do_anonymous_page() for one none PTE. `alloc`: a fresh page (a write fault, or no zero page);
- * otherwise the zero page. Reserves what it needs first: ACCESS_ENOMEM changes nothing.
+ * do_anonymous_page() for one none PTE, at `ptep` when its table exists (else 0: the tables are
+ * allocated). `alloc`: a fresh page (a write fault, or no zero page); otherwise the zero page.
+ * Reserves what it needs first: ACCESS_ENOMEM changes nothing.
  */
 function do_anonymous_page(
-  ctx: u32, mm: u32, a: u64, alloc: bool, fast: u32, anonVma: u32, index: u32, prot: u32,
+  ctx: u32, mm: u32, a: u64, ptep: u32, alloc: bool, fast: u32, anonVma: u32, index: u32, prot: u32,
 ): i32 {
   if (alloc && anonVma == 0) return ACCESS_NEED_FAULT;
-  if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
-  if (alloc && !frames_reserve(ctx, 1)) {
+  let slot = ptep;
+  if (slot != 0) {
+    // the PTE table is there (the access found its none entry): only the frame is needed
+    if (alloc && !frames_reserve(ctx, 1)) return ACCESS_ENOMEM;
+  } else {
+    if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
+    if (alloc && !frames_reserve(ctx, 1)) {
+      pt_unreserve(ctx);
+      return ACCESS_ENOMEM;
+    }
+    slot = allocPteSlot(ctx, mm, a);
     pt_unreserve(ctx);
-    return ACCESS_ENOMEM;
   }
-  const slot = allocPteSlot(ctx, mm, a);
-  pt_unreserve(ctx);
   const base: u64 = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
   let pte: u64;
   if (alloc) {

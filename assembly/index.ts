@@ -181,7 +181,7 @@ export {
   REUSE_MOVE_ANON, REUSE_UNSHARE, WPCOPY_UNSHARE, WPCOPY_VM_WRITE, handle_access, handle_access_range, populate_range, POPULATE_RUN, folio_add_lru,
   lru_add_drain, lru_batch_count, lru_batch_folio, set_lru_batch_size, wp_fault_info, wp_page_reuse,
   wp_page_copy, map_file_pte, do_cow_fault, FAST_WP, WPR_ON, WPR_EXCLUSIVE, WPR_REFCOUNT, WPR_DRAIN,
-  WPR_MAPCOUNT_TOO, WPR_MOVE_ANON, WPR_SET_EXCLUSIVE, set_wp_rule,
+  WPR_MAPCOUNT_TOO, WPR_MOVE_ANON, WPR_SET_EXCLUSIVE, set_wp_rule, handle_access_list, LIST_OTHER_VMA,
 } from "./fault";
 
 export {

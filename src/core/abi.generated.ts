@@ -240,6 +240,7 @@ export interface CoreExports {
   map_file_pte(ctx: number, mm: number, va: number, pfn: number, prot: number, write: number): number;
   do_cow_fault(ctx: number, mm: number, va: number, pfn: number, anonVma: number, index: number, prot: number, flags: number): number;
   set_wp_rule(bits: number): void;
+  handle_access_list(ctx: number, mm: number, n: number, write: number, fast: number, anonVma: number, start: number, end: number, index0: number, prot: number): number;
   huge_zero_folio_alloc(ctx: number): number;
   do_huge_pmd_anonymous_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, zeroFolio: number): number;
   huge_pmd_fault_info(ctx: number, mm: number, va: number): number;
@@ -538,6 +539,7 @@ export const C = {
   WPR_MAPCOUNT_TOO: 16,
   WPR_MOVE_ANON: 32,
   WPR_SET_EXCLUSIVE: 64,
+  LIST_OTHER_VMA: 14,
   HUGE_ALLOC: 1,
   HUGE_VM_WRITE: 2,
   HUGE_MAPPED: 0,

@@ -200,7 +200,7 @@ export class Core {
     }
     this.scratch = this.x.ctx_scratch(this.ctx) >>> 0;
     this.frames = new FrameTable(this);
-    this.ops = new CoreOps(this.x, this.ctx, this.u32, this.scratch);
+    this.ops = new CoreOps(this.x, this.ctx, this.u32, this.scratch, this.layout.scratchBytes);
   }
 
   /** Creates a machine: sizes and initialises a fresh shared memory, and attaches this thread. */

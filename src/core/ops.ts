@@ -58,6 +58,7 @@ export class CoreOps {
     private readonly ctx: number,
     private readonly u32: Uint32Array,
     private readonly scratch: number,
+    private readonly scratchBytes = 4096,
   ) {
     this.aux0Index = (ctx + C.CTX_AUX0_OFFSET) >>> 2;
   }
@@ -186,6 +187,23 @@ export class CoreOps {
     fast: number, anonVma: number, index: number, prot: number): number {
     return this.x.handle_access_range(this.ctx, mm, addr, n, stride, write, lo, hi, step, fast, anonVma, index, prot);
   }
+  /**
+   * handle_access_list(): handleAccess() for addrs[from …] (and, for a write, values[from …]),
+   * at most listCapacity() of them, in one call, while they fall in the VMA [start, end); returns
+   * done·16 + the code of the entry it stopped at (LIST_OTHER_VMA or the negated ACCESS_* code).
+   */
+  handleAccessList(mm: number, addrs: readonly number[], values: readonly number[] | undefined, from: number, n: number,
+    write: boolean, fast: number, anonVma: number, start: number, end: number, index0: number, prot: number): number {
+    const f = (this.f64 ??= new Float64Array(this.u32.buffer, this.scratch, this.listCapacity() * 2));
+    for (let i = 0; i < n; i++) {
+      f[2 * i] = addrs[from + i]!;
+      if (write) f[2 * i + 1] = values?.[from + i] ?? 0;
+    }
+    return this.x.handle_access_list(this.ctx, mm, n, write ? 1 : 0, fast, anonVma, start, end, index0, prot);
+  }
+  /** How many entries handleAccessList() takes in one call: two f64 words each, in the scratch area. */
+  listCapacity(): number { return this.scratchBytes >>> 4; }
+  private f64: Float64Array | undefined;
   /** populate_range(): populate_vma_page_range()'s faults for `n` pages of one VMA and PMD; returns as handleAccessRange() does. */
   populateRange(mm: number, addr: number, n: number, write: boolean, runs: boolean, fast: number, anonVma: number, index: number, prot: number): number {
     return this.x.populate_range(this.ctx, mm, addr, n, write ? 1 : 0, runs ? 1 : 0, fast, anonVma, index, prot);

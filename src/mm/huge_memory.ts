@@ -176,8 +176,12 @@ export function thp_vma_allowable_orders(policy: ThpPolicy, vma: Vma, vmFlags: n
  * the aligned 2 MiB around `addr` lies inside it (thp_vma_suitable_order()).
  */
 export function thpPmdFaultAllowed(k: MmKernel, vma: Vma, addr: number): boolean {
-  return thp_vma_suitable_order(vma, addr, PMD_ORDER) &&
-    thp_vma_allowable_orders(k.thp, vma, vma.flags, TVA_IN_PF | TVA_ENFORCE_SYSFS, 1 << PMD_ORDER) !== 0;
+  return thp_vma_suitable_order(vma, addr, PMD_ORDER) && thpPmdFaultsPossible(k, vma);
+}
+
+/** thp_vma_allowable_orders() for a PMD fault anywhere in `vma`: false, and no address of it takes one. */
+export function thpPmdFaultsPossible(k: MmKernel, vma: Vma): boolean {
+  return thp_vma_allowable_orders(k.thp, vma, vma.flags, TVA_IN_PF | TVA_ENFORCE_SYSFS, 1 << PMD_ORDER) !== 0;
 }
 
 /** What do_huge_pmd_anonymous_page() ended in. */

@@ -18,7 +18,7 @@ import { migration_entry_wait, compact_transiently } from "./migrate.js";
 import { FaultBlocked, type WaitQueue } from "./wait.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
 import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
-import { thpPmdFaultAllowed, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, split_huge_pmd } from "./huge_memory.js";
+import { thpPmdFaultAllowed, thpPmdFaultsPossible, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, split_huge_pmd } from "./huge_memory.js";
 import { do_device_entry_fault } from "./migrate_device.js";
 import type { TraceEvents } from "../trace/events.js";
 import { shmem_get_folio, shmem_get_entry } from "./shmem.js";
@@ -159,6 +159,41 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
       const keep = code === C.ACCESS_WP_FAULT && !(vma.flags & VM_UFFD_WP) && b < limit;
       slow(b, write ? value + i * step : 0, code, keep ? fast : undefined);
       if (!keep) vma = null;
+      i++;
+    }
+  }
+}
+
+/**
+ * A list of user accesses: addrs[i] for i in [from, to), a write storing values[i] (or 0). The
+ * addresses of one VMA go to the core a list at a time (handle_access_list()); the first that
+ * needs the kernel goes to `slow` with the code the core met there, and the list goes on after
+ * it. The same as the loop of single accesses, counter for counter: a VMA where a PMD-sized THP
+ * fault may happen, or a tracepoint listening to single accesses, sends its addresses to `slow`
+ * one by one.
+ */
+export function accessList(k: MmKernel, p: MmProcess, addrs: readonly number[], values: readonly number[] | undefined,
+  from: number, to: number, write: boolean, slow: (addr: number, value: number, first: number | undefined) => void): void {
+  const ops = k.ops;
+  const points = k.trace.points;
+  const cap = ops.listCapacity();
+  for (let i = from; i < to;) {
+    const a = addrs[i]!;
+    const vma = points.access.listening || points.do_anonymous_page.listening ? null : accessVma(p, a, write);
+    if (vma === null || (vma.isPrivateAnon && thpPmdFaultsPossible(k, vma))) {
+      slow(a, write ? values?.[i] ?? 0 : 0, undefined);
+      i++;
+      continue;
+    }
+    const m = Math.min(to - i, cap);
+    k.markAllocFailures();
+    const r = ops.handleAccessList(p.mm, addrs, values, i, m, write, fastBits(k, vma), vma.anonVma?.id ?? 0,
+      vma.start, vma.end, vma.pgoff, vma.pageProt);
+    const done = Math.floor(r / 16);
+    i += done;
+    const code = r % 16;
+    if (done < m && code !== C.LIST_OTHER_VMA) {
+      slow(addrs[i]!, write ? values?.[i] ?? 0 : 0, -code);
       i++;
     }
   }

@@ -11,7 +11,7 @@ import { CowsimError } from "../errno.js";
 import type { MmKernel, Releasable } from "./kernel.js";
 import { Stat } from "./stats.js";
 import { VmaList, VM_SHARED, hex } from "./vma.js";
-import { access, accessRange, ACCESS_BLOCKED, takeBlockedQueue } from "./memory.js";
+import { access, accessList, accessRange, ACCESS_BLOCKED, takeBlockedQueue } from "./memory.js";
 import { do_mmap, do_munmap, exit_mmap } from "./mmap.js";
 import { type ShmemFile, MemfdDescriptor, memfd_create, memfd_close, shmem_setattr_size, shmem_fallocate } from "./shmem.js";
 import { do_mprotect } from "./mprotect.js";
@@ -321,23 +321,28 @@ export class MmProcess {
     if (values !== undefined && values.length !== addrs.length) {
       throw new CowsimError("EINVAL", `accessList: ${values.length} values for ${addrs.length} addresses`);
     }
-    for (let i = 0; i < addrs.length;) {
-      // the longest run from i with one page stride and (for stores) one value step
-      const a = addrs[i]!;
-      const v = values?.[i] ?? 0;
-      let j = i + 1;
-      const gap = j < addrs.length ? addrs[j]! - a : 0;
-      const dv = j < addrs.length ? (values?.[j] ?? 0) - v : 0;
-      const even = gap > 0 && gap % PAGE_SIZE === 0 && a % PAGE_SIZE === 0 && (!write || (Number.isSafeInteger(dv) && dv >= 0 && dv < 2 ** 32));
-      if (even) {
-        while (j < addrs.length && addrs[j]! - addrs[j - 1]! === gap && (!write || (values?.[j] ?? 0) - (values?.[j - 1] ?? 0) === dv)) j++;
-        this.range("accessList", a, j - i, gap / PAGE_SIZE, write, v, write ? dv : 0);
-      } else {
-        j = i + 1;
-        if (write) this.write(a, v);
-        else this.read(a);
+    const k = this.kernel;
+    // the entries a single access would take as they are; the first it would refuse is left to
+    // it, after the ones before it, to fail as the loop would
+    let ok = 0;
+    if (!k.accessStepsObserved) {
+      while (ok < addrs.length) {
+        const a = addrs[ok]!;
+        if (!Number.isSafeInteger(a) || a < 0 || a >= 2 ** 48) break;
+        if (write) {
+          const v = values?.[ok] ?? 0;
+          if (!Number.isSafeInteger(v) || v < 0) break;
+        }
+        ok++;
       }
-      i = j;
+    }
+    if (ok > 0) {
+      this.live();
+      accessList(k, this, addrs, values, 0, ok, write, (a, v, first) => { syncAccess(k, this, a, write, v, first); });
+    }
+    for (let i = ok; i < addrs.length; i++) {
+      if (write) this.write(addrs[i]!, values?.[i] ?? 0);
+      else this.read(addrs[i]!);
     }
   }
 

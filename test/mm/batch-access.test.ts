@@ -106,6 +106,25 @@ describe("the batched accesses", () => {
     });
   }
 
+  it("takes a list longer than one core call (the scratch area's entries) as the loop of single writes", () => {
+    const state = (batched: boolean) => {
+      const k = createKernel({ strategy: "anon-exclusive", memory: "4M", build: BUILD, oracle: false });
+      const p = k.spawn();
+      p.mmap(BASE, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+      p.writeRange(BASE, PAGES, 1, 1);
+      const child = p.fork();
+      // 9000 entries, pages visited in a scrambled order, some more than once
+      const n = 9000;
+      const addrs = Array.from({ length: n }, (_, i) => BASE + ((i * 7919) % PAGES) * PAGE);
+      const values = addrs.map((_, i) => i + 5);
+      if (batched) child.accessList(addrs, true, values);
+      else addrs.forEach((a, i) => child.write(a, values[i]!));
+      expect(k.ops.listCapacity()).toBeLessThan(n);
+      return { counters: k.counters(), pagemap: child.pagemap(BASE, PAGES).join(), contents: Array.from({ length: PAGES }, (_, i) => child.read(BASE + i * PAGE)) };
+    };
+    expect(state(true)).toEqual(state(false));
+  });
+
   it("writes value + i·step to page i of a strided run, and fails at the first page out of its VMA", () => {
     const k = createKernel({ strategy: "anon-exclusive", memory: "4M", build: BUILD });
     const p = k.spawn();
