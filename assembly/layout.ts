@@ -381,6 +381,20 @@ export function ctx_attach(): u32 {
   return 0;
 }
 
+/**
+ * Whether more than one context is attached: another thread may touch frames and page tables
+ * meanwhile. With one, a walk may update them with plain loads and stores, as a kernel built
+ * for one CPU has no LOCK prefix (x86's alternatives_smp_unlock()).
+ */
+export function ctx_smp(): bool {
+  const H = hdr();
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < H.maxThreads; i++) {
+    if (atomic.load<u32>(H.ctxBase + i * H.ctxStride + offsetof<Ctx>("inUse")) != 0 && ++n > 1) return true;
+  }
+  return false;
+}
+
 /** Releases a context; page tables and frames it still had reserved go back. */
 export function ctx_detach(ctx: u32): void {
   unreserveFrom(ctx + offsetof<Ctx>("ptReserved"), layoutBase() + offsetof<Header>("ptAvailable"));

@@ -17,7 +17,7 @@
 // complete, so stopping anywhere is safe.
 
 import {
-  ctxOf, ctxCapacity, pushRecord, NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, count_vm_events,
+  ctxOf, ctxCapacity, ctx_smp, pushRecord, NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, count_vm_events,
   FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, EINVAL, ENOMEM, EEXIST,
 } from "./layout";
 import {
@@ -44,7 +44,8 @@ import {
 import {
   pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_test_large, folio_nr_pages,
   folio_maybe_dma_pinned, PageAnonExclusive, setPageFlag, testPageFlag, PG_dirty,
-  PG_referenced, PG_swapcache, PG_swapbacked, PG_locked,
+  PG_referenced, PG_swapcache, PG_swapbacked, PG_locked, refcountAddr, mapcountAddr, pageAddr, Page,
+  PG_anon_exclusive,
 } from "./page";
 import {
   folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_rmap_ptes,
@@ -298,6 +299,8 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
   end: u64;
   /** The end of the large-folio batch copied with its first entry: entries before it are done. */
   batchEnd: u64;
+  /** One context attached (ctx_smp() false): counts and PTEs change with plain loads and stores. */
+  up: bool;
 
   /**
    * folio_pte_batch(): how many PTEs from `srcSlot` map consecutive pages of `folio` from `pfn`
@@ -325,8 +328,10 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
     let child = pte;
     if ((flags & COPY_COW) != 0 && pte_write(pte)) {
       // ptep_set_wrprotect(): an atomic AND, like x86's clear_bit(), so an A/D bit the
-      // simulated CPU sets meanwhile is not lost
-      atomic.and<u64>(srcSlot, ~_PAGE_RW);
+      // simulated CPU sets meanwhile is not lost — a CPU of another thread: with none, `pte`
+      // is the entry
+      if (this.up) store<u64>(srcSlot, pte & ~_PAGE_RW);
+      else atomic.and<u64>(srcSlot, ~_PAGE_RW);
       child = pte_wrprotect(child);
     }
     if (flags & COPY_SHARED) child = pte_mkclean(child);
@@ -446,8 +451,19 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
             this.batchEnd = addr + (<u64>nr << 12);
             return TALLY_SHARED | TALLY_ANON;
           }
-          folio_ref_add(folio, 1);
-          folio_try_dup_anon_rmap_ptes(folio, pfn, 1, false);
+          if (this.up && !folio_test_large(folio)) {
+            // folio_ref_inc(), folio_try_dup_anon_rmap_pte() of a small folio, on one CPU
+            const rc = refcountAddr(folio);
+            store<i32>(rc, load<i32>(rc) + 1);
+            const mc = mapcountAddr(pfn);
+            store<i32>(mc, load<i32>(mc) + 1);
+            const fl = pageAddr(pfn) + offsetof<Page>("flags");
+            const f = load<u32>(fl);
+            if (f & (1 << PG_anon_exclusive)) store<u32>(fl, f & ~(1 << PG_anon_exclusive));
+          } else {
+            folio_ref_add(folio, 1);
+            folio_try_dup_anon_rmap_ptes(folio, pfn, 1, false);
+          }
           tally = TALLY_SHARED | TALLY_ANON;
         } else {
           folio_ref_add(folio, 1);
@@ -581,6 +597,7 @@ export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f
   w.rssFile = 0;
   w.end = stop;
   w.batchEnd = 0;
+  w.up = !ctx_smp();
   const stopped = walk_page_range<CopyWalk>(w, from, stop) == WALK_STOP;
 
   if (cow) mm_write_protect_seq_inc(src);
