@@ -338,7 +338,9 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
     child = pte_mkold(child);
     if (!(flags & COPY_DST_UFFD_WP)) child = pte_clear_uffd_wp(child);
     page_table_check_pte_set(addr, child);
-    entryStore(dstSlot, child);
+    // a Wasm atomic store is an XCHG on x86: a locked operation nobody else needs on one CPU
+    if (this.up) store<u64>(dstSlot, child);
+    else entryStore(dstSlot, child);
   }
 
   /** copy_pmd_range(): the child's PTE table for a table; copy_huge_pmd() for a THP. */
