@@ -97,3 +97,14 @@ export function useWorkerPool(url: URL, n: number): Worker[] {
   });
   return pool;
 }
+
+/** What a process reads at each of `pages` pages from `base`: the value, or the errno its read fails with. */
+export function readPages(p: { read(addr: number): number }, base: number, pages: number): (number | string)[] {
+  return Array.from({ length: pages }, (_, i) => {
+    try {
+      return p.read(base + i * 4096);
+    } catch (e) {
+      return (e as { errno?: string }).errno ?? String(e);
+    }
+  });
+}

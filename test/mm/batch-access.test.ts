@@ -7,7 +7,7 @@ import {
   createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, MADV_PAGEOUT,
   MADV_POPULATE_READ, MADV_POPULATE_WRITE, type StrategyId,
 } from "../../src/index.js";
-import { BUILD } from "../helpers.js";
+import { BUILD, readPages } from "../helpers.js";
 
 const PAGE = 4096;
 const BASE = 0x40000000;
@@ -86,13 +86,7 @@ function run(strategy: StrategyId, ops: Op[], batched: boolean, oracle: boolean)
   const pagemap = p.pagemap(BASE, PAGES).join();
   const findings = k.findings.map((f) => JSON.stringify(f)).join("\n");
   // the contents last: reading faults too
-  const contents = Array.from({ length: PAGES }, (_, i) => {
-    try {
-      return p.read(BASE + i * PAGE);
-    } catch (e) {
-      return (e as { errno?: string }).errno ?? String(e);
-    }
-  });
+  const contents = readPages(p, BASE, PAGES);
   return { outcomes, counters, pagemap, findings, contents };
 }
 

@@ -8,7 +8,7 @@ import {
   createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MADV_PAGEOUT, MADV_DONTNEED,
   MADV_POPULATE_WRITE, type StrategyId,
 } from "../../src/index.js";
-import { BUILD } from "../helpers.js";
+import { BUILD, readPages } from "../helpers.js";
 
 const PAGE = 4096;
 const BASE = 0x40000000;
@@ -93,13 +93,7 @@ function run(v: Variant, ops: Op[], inTypeScript: boolean) {
   }
   const counters = k.counters();
   const pagemaps = procs.map((p) => p.pagemap(BASE, PAGES).join());
-  const contents = procs.map((p) => Array.from({ length: PAGES }, (_, i) => {
-    try {
-      return p.read(BASE + i * PAGE);
-    } catch (e) {
-      return (e as { errno?: string }).errno ?? String(e);
-    }
-  }));
+  const contents = procs.map((p) => readPages(p, BASE, PAGES));
   return { outcomes, counters, pagemaps, contents, decisions };
 }
 
