@@ -303,16 +303,14 @@ function do_anonymous_page(
   ctx: u32, mm: u32, a: u64, ptep: u32, alloc: bool, fast: u32, anonVma: u32, index: u32, prot: u32,
 ): i32 {
   if (alloc && anonVma == 0) return ACCESS_NEED_FAULT;
+  // with the PTE table there (the access found its none entry) only the frame is needed
+  if (ptep == 0 && !pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
+  if (alloc && !frames_reserve(ctx, 1)) {
+    if (ptep == 0) pt_unreserve(ctx);
+    return ACCESS_ENOMEM;
+  }
   let slot = ptep;
-  if (slot != 0) {
-    // the PTE table is there (the access found its none entry): only the frame is needed
-    if (alloc && !frames_reserve(ctx, 1)) return ACCESS_ENOMEM;
-  } else {
-    if (!pt_reserve_upto(ctx, tables_missing(mm, a, 3))) return ACCESS_ENOMEM;
-    if (alloc && !frames_reserve(ctx, 1)) {
-      pt_unreserve(ctx);
-      return ACCESS_ENOMEM;
-    }
+  if (slot == 0) {
     slot = allocPteSlot(ctx, mm, a);
     pt_unreserve(ctx);
   }
@@ -607,10 +605,7 @@ function do_wp_page_core(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, fast: u
   const pfn = <u32>pte_pfn(pte);
   if (pte_special(pte) || !pfn_valid(pfn)) {
     // the shared zero page: a fresh zeroed page, whatever the strategy
-    if (!frame_available(ctx)) return ACCESS_WP_FAULT;
-    if (wpPageCopyAt(ctx, mm, slot, a, pte, anonVma, index, WPCOPY_VM_WRITE) < 0) return ACCESS_WP_FAULT;
-    count_vm_events(WP_CORE_ZERO, 1);
-    return 0;
+    return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_ZERO);
   }
   const folio = page_folio(pfn);
   if (!folio_test_anon(folio)) return ACCESS_WP_FAULT; // a page-cache page: wp_page_copy_file()
@@ -643,9 +638,14 @@ function do_wp_page_core(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, fast: u
     count_vm_events(WP_CORE_REUSE, 1);
     return 0;
   }
+  return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_COPY);
+}
+
+/** do_wp_page_core()'s wp_page_copy(), counted under `item`; ACCESS_WP_FAULT (nothing changed) when no frame is free to take without failing. */
+function wpCopyInCore(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, anonVma: u32, index: u32, item: u32): i32 {
   if (!frame_available(ctx)) return ACCESS_WP_FAULT;
   if (wpPageCopyAt(ctx, mm, slot, a, pte, anonVma, index, WPCOPY_VM_WRITE) < 0) return ACCESS_WP_FAULT;
-  count_vm_events(WP_CORE_COPY, 1);
+  count_vm_events(item, 1);
   return 0;
 }
 

@@ -58,7 +58,7 @@ export class CoreOps {
     private readonly ctx: number,
     private readonly u32: Uint32Array,
     private readonly scratch: number,
-    private readonly scratchBytes = 4096,
+    private readonly scratchBytes: number,
   ) {
     this.aux0Index = (ctx + C.CTX_AUX0_OFFSET) >>> 2;
   }

@@ -287,7 +287,7 @@ export class MmProcess {
   /** Writes `value` (an integer 0 ≤ value < 2^53) as the new contents of the page at `addr`. */
   write(addr: number, value: number): void {
     checkAddr(addr);
-    if (!Number.isSafeInteger(value) || value < 0) {
+    if (!isPageValue(value)) {
       throw new CowsimError("EINVAL", `write: value ${value} is not an integer from 0 to 2^53 - 1`);
     }
     this.live();
@@ -326,15 +326,7 @@ export class MmProcess {
     // it, after the ones before it, to fail as the loop would
     let ok = 0;
     if (!k.accessStepsObserved) {
-      while (ok < addrs.length) {
-        const a = addrs[ok]!;
-        if (!Number.isSafeInteger(a) || a < 0 || a >= 2 ** 48) break;
-        if (write) {
-          const v = values?.[ok] ?? 0;
-          if (!Number.isSafeInteger(v) || v < 0) break;
-        }
-        ok++;
-      }
+      while (ok < addrs.length && isUserAddr(addrs[ok]!) && (!write || isPageValue(values?.[ok] ?? 0))) ok++;
     }
     if (ok > 0) {
       this.live();
@@ -483,8 +475,13 @@ export class MmProcess {
 }
 
 /** A user address, or EFAULT. @internal */
+/** A user address: an integer in [0, 2^48). */
+const isUserAddr = (addr: number) => Number.isSafeInteger(addr) && addr >= 0 && addr < 2 ** 48;
+/** What a page can hold: an integer from 0 to 2^53 - 1. */
+const isPageValue = (v: number) => Number.isSafeInteger(v) && v >= 0;
+
 export function checkAddr(addr: number): void {
-  if (!Number.isSafeInteger(addr) || addr < 0 || addr >= 2 ** 48) {
+  if (!isUserAddr(addr)) {
     throw new CowsimError("EFAULT", `address ${addr} is not a user address`);
   }
 }
