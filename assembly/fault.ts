@@ -38,6 +38,9 @@ import { alloc_pages, free_pages, frames_reserve, frames_unreserve, frame_availa
 import { contentAddr, copy_page_contents } from "./content";
 import { swap_count, folio_swap_slot } from "./swapfile";
 import { page_table_check_pte_set } from "./page_table_check";
+import {
+  trace_log, log_has_room, LOG_ACCESS, LOG_ANON, LOG_ZERO_PAGE, LOG_WP_REUSE, LOG_WP_COPY, LOG_WP_ZERO,
+} from "./trace_log";
 
 // ---- vm_flags the fast path reads (Linux values) -------------------------------------------
 export const VM_READ: u32 = 0x1;
@@ -69,6 +72,8 @@ export const ACCESS_HUGE: i32 = -8;
 export const ACCESS_HWPOISON: i32 = -9;
 /** @access HUGE_PMD_FAULT the PMD is none and the VMA allows a PMD-sized THP here: do_huge_pmd_anonymous_page() */
 export const ACCESS_HUGE_PMD_FAULT: i32 = -10;
+/** @access LOG_FULL the trace log (FAST_LOG) has no room for this access: deliver it and call again; nothing changed */
+export const ACCESS_LOG_FULL: i32 = -11;
 /** @access ENOMEM a fault needed a frame or a page table and none was left; nothing changed */
 export const ACCESS_ENOMEM: i32 = -12;
 
@@ -92,6 +97,11 @@ export const FAST_THP_PMD: u32 = 64;
  * decision (a tracepoint, a transient isolation or migration).
  */
 export const FAST_WP: u32 = 128;
+/**
+ * Someone subscribes to the tracepoints of accesses and faults, but only to see each event in
+ * order: the core records them in the trace log (trace_log.ts) for delivery after the call.
+ */
+export const FAST_LOG: u32 = 256;
 
 // @ts-ignore: decorator
 @inline function pteSlotOrLeaf(mm: u32, a: u64): u32 {
@@ -147,8 +157,9 @@ export function handle_access(
   fast: u32, anonVma: u32, index: u32, prot: u32,
 ): f64 {
   const a = <u64>va;
+  if ((fast & FAST_LOG) && !log_has_room(ctx)) return <f64>ACCESS_LOG_FULL;
   let slot = pteSlotOrLeaf(mm, a);
-  if (slot & 1) return accessLeaf(ctx, slot & ~1, a, write, lo, hi);
+  if (slot & 1) return accessLeaf(ctx, slot & ~1, a, write, lo, hi, fast);
   let pte: u64 = slot != 0 ? entryLoad(slot) : 0;
   if (pte_none(pte)) {
     // a PMD migration entry is no none PMD: the fault waits (pmd_migration_entry_wait())
@@ -182,14 +193,25 @@ export function handle_access(
   // the MMU sets accessed, and dirty on a write
   const ad: u64 = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;
   if ((pte & ad) != ad) atomic.or<u64>(slot, ad);
-  const pfn = <u32>pte_pfn(pte);
+  return accessDone(ctx, <u32>pte_pfn(pte), a, write, lo, hi, fast);
+}
+
+/** The load or store itself, into frame `pfn`, recorded in the trace log under FAST_LOG. */
+// @ts-ignore: decorator
+@inline function accessDone(ctx: u32, pfn: u32, a: u64, write: u32, lo: u32, hi: u32, fast: u32): f64 {
   ctxOf(ctx).aux0 = pfn; // the frame reached, for the access's tracepoint
   const c = contentAddr(pfn);
+  let value: u64;
   if (write) {
-    if (write != ACCESS_FAULT_WRITE) atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
-    return 0;
+    // a fault-in for writing (GUP, populate) stores nothing and is no access of the process
+    if (write == ACCESS_FAULT_WRITE) return 0;
+    value = (<u64>hi << 32) | <u64>lo;
+    atomic.store<u64>(c, value);
+  } else {
+    value = atomic.load<u64>(c);
   }
-  return <f64>atomic.load<u64>(c);
+  if (fast & FAST_LOG) trace_log(ctx, LOG_ACCESS, pfn, 0, 0, 0, 0, write, a, value);
+  return write ? 0 : <f64>value;
 }
 
 /**
@@ -224,9 +246,9 @@ export const LIST_OTHER_VMA: i32 = 14;
 
 /**
  * handle_access() for a list of `n` addresses in one call: entry i of the context's scratch area
- * is two f64 words, the address and (for a write) the value stored there. The caller names the
- * VMA (its bounds, the page index at its start, the fast bits and vm_page_prot holding for all
- * of it: no PMD-sized THP faults there); the call stops at the first address outside it
+ * (its lower half: the upper is the trace log) is two f64 words, the address and (for a write)
+ * the value stored there. The caller names the VMA (its bounds, the page index at its start,
+ * the fast bits and vm_page_prot holding for all of it: no PMD-sized THP faults there); the call stops at the first address outside it
  * (LIST_OTHER_VMA) or needing the kernel, as handle_access_range() does: returns done·16 +
  * the code, having changed nothing at that address.
  */
@@ -278,20 +300,13 @@ export function populate_range(
 /** handle_access()'s `write` value for a write fault without a store (GUP, MADV_POPULATE_WRITE). */
 export const ACCESS_FAULT_WRITE: u32 = 2;
 
-function accessLeaf(ctx: u32, pmdp: u32, a: u64, write: u32, lo: u32, hi: u32): f64 {
+function accessLeaf(ctx: u32, pmdp: u32, a: u64, write: u32, lo: u32, hi: u32, fast: u32): f64 {
   const pmd = entryLoad(pmdp);
   if (pte_protnone(pmd)) return <f64>ACCESS_PROTNONE;
   if (write && !pte_write(pmd)) return <f64>ACCESS_HUGE;
   const ad: u64 = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;
   if ((pmd & ad) != ad) atomic.or<u64>(pmdp, ad);
-  const pfn = <u32>pte_pfn(pmd) + pteIndex(a);
-  ctxOf(ctx).aux0 = pfn;
-  const c = contentAddr(pfn);
-  if (write) {
-    if (write != ACCESS_FAULT_WRITE) atomic.store<u64>(c, (<u64>hi << 32) | <u64>lo);
-    return 0;
-  }
-  return <f64>atomic.load<u64>(c);
+  return accessDone(ctx, <u32>pte_pfn(pmd) + pteIndex(a), a, write, lo, hi, fast);
 }
 
 /**
@@ -324,9 +339,11 @@ function do_anonymous_page(
     pte = pfn_pte(<u64>pfn, base);
     if (fast & FAST_VM_WRITE) pte = pte_mkwrite(pte_mkdirty(pte));
     count_vm_events(FAULT_ANON, 1);
+    if (fast & FAST_LOG) trace_log(ctx, LOG_ANON, pfn, 0, 0, 0, 0, 0, a, 0);
   } else {
     pte = pfn_pte(0, base) | _PAGE_SPECIAL;
     count_vm_events(FAULT_ZERO_PAGE, 1);
+    if (fast & FAST_LOG) trace_log(ctx, LOG_ZERO_PAGE, 0, 0, 0, 0, 0, 0, a, 0);
   }
   page_table_check_pte_set(a, pte);
   entryStore(slot, pte);
@@ -605,47 +622,74 @@ function do_wp_page_core(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, fast: u
   const pfn = <u32>pte_pfn(pte);
   if (pte_special(pte) || !pfn_valid(pfn)) {
     // the shared zero page: a fresh zeroed page, whatever the strategy
-    return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_ZERO);
+    return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_ZERO, fast, 0, 0, 0, 0);
   }
   const folio = page_folio(pfn);
   if (!folio_test_anon(folio)) return ACCESS_WP_FAULT; // a page-cache page: wp_page_copy_file()
+  // the facts as the fault found them, for the log (a strategy's rule text and a copy's verdict)
+  const flags0 = pageFlags(folio);
+  const rc0 = folio_ref_count(folio);
   if ((rule & WPR_EXCLUSIVE) && PageAnonExclusive(pfn)) {
+    if (fast & FAST_LOG) trace_log(ctx, LOG_WP_REUSE, pfn, 0, folio_mapcount(folio), rc0, rc0, flags0, a, 0);
     wpPageReuseAt(slot, a, pte, REUSE_SET_EXCLUSIVE, anonVma);
     count_vm_events(WP_CORE_REUSE, 1);
     return 0;
   }
   const odd: u32 = (1 << PG_head) | (1 << PG_swapcache) | (1 << PG_locked);
-  if ((pageFlags(folio) & odd) || folio_test_ksm(folio)) return ACCESS_WP_FAULT;
+  if ((flags0 & odd) || folio_test_ksm(folio)) return ACCESS_WP_FAULT;
+  // the counts are read once each, and logged as the decision read them (other threads may
+  // change them meanwhile: GUP-fast takes references without any lock)
   let reuse: bool;
+  let rc1 = rc0;
+  let map: i32 = -1;
   if (rule & WPR_REFCOUNT) {
     if (rule & WPR_DRAIN) {
-      if (folio_ref_count(folio) > 3) {
+      if (rc0 > 3) {
         reuse = false;
       } else {
-        if (!testPageFlag(folio, PG_lru)) lru_add_drain(ctx);
-        reuse = folio_ref_count(folio) == 1;
+        if (!(flags0 & (1 << PG_lru))) {
+          lru_add_drain(ctx);
+          rc1 = folio_ref_count(folio);
+        }
+        reuse = rc1 == 1;
       }
     } else {
-      reuse = folio_ref_count(folio) == 1;
+      reuse = rc0 == 1;
     }
-    if (reuse && (rule & WPR_MAPCOUNT_TOO)) reuse = folio_mapcount(folio) == 1;
+    if (reuse && (rule & WPR_MAPCOUNT_TOO)) {
+      map = folio_mapcount(folio);
+      reuse = map == 1;
+    }
   } else {
-    reuse = folio_mapcount(folio) <= 1;
+    map = folio_mapcount(folio);
+    reuse = map <= 1;
   }
+  if ((fast & FAST_LOG) && map < 0) map = folio_mapcount(folio);
   if (reuse) {
+    if (fast & FAST_LOG) trace_log(ctx, LOG_WP_REUSE, pfn, 0, map, rc0, rc1, flags0, a, 0);
     const flags = (rule & WPR_MOVE_ANON ? REUSE_MOVE_ANON : 0) | (rule & WPR_SET_EXCLUSIVE ? REUSE_SET_EXCLUSIVE : 0);
     wpPageReuseAt(slot, a, pte, flags, anonVma);
     count_vm_events(WP_CORE_REUSE, 1);
     return 0;
   }
-  return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_COPY);
+  return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_COPY, fast, map, rc0, rc1, flags0);
 }
 
-/** do_wp_page_core()'s wp_page_copy(), counted under `item`; ACCESS_WP_FAULT (nothing changed) when no frame is free to take without failing. */
-function wpCopyInCore(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, anonVma: u32, index: u32, item: u32): i32 {
+/**
+ * do_wp_page_core()'s wp_page_copy(), counted under `item`; ACCESS_WP_FAULT (nothing changed)
+ * when no frame is free to take without failing. Under FAST_LOG the copy is logged with the
+ * old folio's counts as the decision read them.
+ */
+function wpCopyInCore(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, anonVma: u32, index: u32, item: u32,
+  fast: u32, map: i32, rc0: i32, rc1: i32, flags0: u32): i32 {
   if (!frame_available(ctx)) return ACCESS_WP_FAULT;
-  if (wpPageCopyAt(ctx, mm, slot, a, pte, anonVma, index, WPCOPY_VM_WRITE) < 0) return ACCESS_WP_FAULT;
+  const nw = wpPageCopyAt(ctx, mm, slot, a, pte, anonVma, index, WPCOPY_VM_WRITE);
+  if (nw < 0) return ACCESS_WP_FAULT;
   count_vm_events(item, 1);
+  if (fast & FAST_LOG) {
+    const zero = item == WP_CORE_ZERO;
+    trace_log(ctx, zero ? LOG_WP_ZERO : LOG_WP_COPY, zero ? 0 : <u32>pte_pfn(pte), <u32>nw, map, rc0, rc1, flags0, a, 0);
+  }
   return 0;
 }
 

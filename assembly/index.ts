@@ -60,7 +60,7 @@ export {
   layout_scratch_bytes, layout_frame_base, layout_pt_base, layout_mm_base, layout_block_base,
   layout_swap_base, layout_content_base, layout_ctx_base, layout_total_bytes,
   layout_vmstat_base, layout_pt_available, layout_swap_available, layout_free_pages,
-  NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, CTX_AUX0_OFFSET,
+  NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, CTX_AUX0_OFFSET, CTX_LOG_COUNT_OFFSET,
   EPERM, ENOENT, ESRCH, EIO, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, EINVAL, ENOSPC,
   PGALLOC, PGFREE, THP_ALLOC, THP_FREE, PGALLOC_FAIL, PGTABLE_ALLOC, PGTABLE_FREE,
   PGTABLE_ALLOC_FAIL, SWAP_SLOT_ALLOC, SWAP_SLOT_FREE, GUP_FAST_PINNED, GUP_FAST_BACKOFF,
@@ -182,7 +182,12 @@ export {
   lru_add_drain, lru_batch_count, lru_batch_folio, set_lru_batch_size, wp_fault_info, wp_page_reuse,
   wp_page_copy, map_file_pte, do_cow_fault, FAST_WP, WPR_ON, WPR_EXCLUSIVE, WPR_REFCOUNT, WPR_DRAIN,
   WPR_MAPCOUNT_TOO, WPR_MOVE_ANON, WPR_SET_EXCLUSIVE, set_wp_rule, handle_access_list, LIST_OTHER_VMA,
+  FAST_LOG, ACCESS_LOG_FULL,
 } from "./fault";
+
+export {
+  LOG_ACCESS, LOG_ANON, LOG_ZERO_PAGE, LOG_WP_REUSE, LOG_WP_COPY, LOG_WP_ZERO, LOG_ENTRY_BYTES, trace_log_base,
+} from "./trace_log";
 
 export {
   HUGE_ALLOC, HUGE_VM_WRITE, HUGE_MAPPED, HUGE_NO_FOLIO, HUGE_PMD_BUSY, SPLIT_DONE, SPLIT_FROZEN, SPLIT_FREEZE,

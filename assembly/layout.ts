@@ -220,12 +220,16 @@ export const FAULT_ATTR_BYTES: u32 = 32;
   pinSlot: u32;
   /** Where gup_pin_fast() looks for a free record first. */
   pinHint: u32;
+  /** Entries in the trace log (trace_log.ts), the upper half of the scratch area. */
+  logCount: u32;
 }
 /**
  * Where a context's aux0 word sits from the context's address: after handle_access() it holds
  * the frame the access reached, read by the binding without a call.
  */
 export const CTX_AUX0_OFFSET: u32 = offsetof<Ctx>("aux0");
+/** Where a context's trace log count sits from the context's address (read and reset by the binding). */
+export const CTX_LOG_COUNT_OFFSET: u32 = offsetof<Ctx>("logCount");
 /** The per-CPU LRU batch (folio_batch) lives after the Ctx fields: up to 32 folios. */
 export const CTX_LRU_OFFSET: u32 = 128;
 export const CTX_LRU_SLOTS: u32 = 32;
@@ -375,6 +379,7 @@ export function ctx_attach(): u32 {
       C.pinHint = 0;
       C.gupReason = 0;
       C.lruCount = 0;
+      C.logCount = 0;
       return c;
     }
   }

@@ -15,7 +15,7 @@ import { Dmirror } from "./users/dmirror.js";
 import { Oracle, type Finding } from "./oracle/oracle.js";
 import type { Journal } from "./oracle/journal.js";
 import { CowsimError } from "./errno.js";
-import { TraceBus, type AnyListener, type TraceEvents, type TraceName } from "./trace/events.js";
+import { TraceBus, type AnyListener, type SubscribeOptions, type TraceEvents, type TraceName } from "./trace/events.js";
 import { decodeGraph, encodeGraph, GraphError, SKIP, type EncodedGraph } from "./snapshot/codec.js";
 import { readSnapshot, writeSnapshot, SnapshotFormatError, SNAPSHOT_VERSION, type SnapshotParts } from "./snapshot/format.js";
 import { STATE_CLASSES } from "./snapshot/classes.js";
@@ -171,12 +171,14 @@ export class Kernel extends MmKernel {
 
   /**
    * Subscribes to a tracepoint (or to every one with "*"). The event object is valid during the
-   * call only: copy what you keep.
+   * call only: copy what you keep. With `{ deferred: true }` the events of accesses and faults may
+   * come after the core call that made them, in order — the subscriber promises to read nothing
+   * but the event (see {@link SubscribeOptions}) — and batched accesses stay batched.
    */
-  on<K extends TraceName>(name: K, fn: (event: TraceEvents[K]) => void): void;
+  on<K extends TraceName>(name: K, fn: (event: TraceEvents[K]) => void, options?: SubscribeOptions): void;
   on(name: "*", fn: AnyListener): void;
-  on(name: TraceName | "*", fn: ((event: never) => void) | AnyListener): void {
-    this.trace.on(name as TraceName, fn as (e: unknown) => void);
+  on(name: TraceName | "*", fn: ((event: never) => void) | AnyListener, options?: SubscribeOptions): void {
+    this.trace.on(name as TraceName, fn as (e: unknown) => void, options);
   }
 
   off<K extends TraceName>(name: K, fn: (event: TraceEvents[K]) => void): void;

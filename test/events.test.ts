@@ -4,7 +4,7 @@ import { describe, it, expect } from "vitest";
 import {
   createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_PAGEOUT, type KernelEvent, type TraceEvents,
 } from "../src/index.js";
-import { TRACE_NAMES } from "../src/trace/events.js";
+import { TRACE_NAMES, TraceBus } from "../src/trace/events.js";
 import { BUILD } from "./helpers.js";
 
 const PAGE = 4096;
@@ -85,6 +85,49 @@ describe("tracepoints", () => {
     const c = p.fork();
     expect(c.read(a)).toBe(1);
     expect(names).toEqual(["shrink_folio_list", "madvise", "copy_nonpresent_pte", "do_swap_page"]);
+  });
+});
+
+describe("deferred subscribers", () => {
+  it("listen without being immediate; an immediate one, or '*', makes the point immediate", () => {
+    const bus = new TraceBus();
+    const pt = bus.points.access;
+    const later = () => {};
+    const now = () => {};
+    bus.on("access", later, { deferred: true });
+    expect([pt.listening, pt.immediate]).toEqual([true, false]);
+    bus.on("access", now);
+    expect([pt.listening, pt.immediate]).toEqual([true, true]);
+    bus.off("access", now);
+    expect([pt.listening, pt.immediate]).toEqual([true, false]);
+    const star = () => {};
+    bus.on("*", star);
+    expect(pt.immediate).toBe(true);
+    bus.off("*", star);
+    bus.off("access", later);
+    expect([pt.listening, pt.immediate]).toEqual([false, false]);
+    // the same function subscribed both ways: the immediate copy goes first
+    bus.on("access", later);
+    bus.on("access", later, { deferred: true });
+    bus.off("access", later);
+    expect([pt.fns.length, pt.deferred.length, pt.immediate]).toEqual([1, 1, false]);
+  });
+
+  it("get the events of a batched run after its core calls, in order, while the run stays in the core", () => {
+    const k = kernel();
+    const p = k.spawn();
+    const a = p.mmap(null, 64 * PAGE, RW, PRIV);
+    const seen: string[] = [];
+    k.on("do_anonymous_page", (e) => seen.push(`anon ${(e.address - a) / PAGE}`), { deferred: true });
+    k.on("access", (e) => seen.push(`access ${(e.address - a) / PAGE}=${e.value}`), { deferred: true });
+    p.writeRange(a, 3, 7, 1);
+    expect(seen).toEqual(["anon 0", "access 0=7", "anon 1", "access 1=8", "anon 2", "access 2=9"]);
+    const c = p.fork();
+    const copies: number[] = [];
+    k.on("wp_page_copy", (e) => copies.push((e.address - a) / PAGE), { deferred: true });
+    c.writeRange(a, 3, 1, 0);
+    expect(copies).toEqual([0, 1, 2]);
+    expect(k.core.vmstat().WP_CORE_COPY).toBe(3);
   });
 });
 

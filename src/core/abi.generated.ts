@@ -241,6 +241,7 @@ export interface CoreExports {
   do_cow_fault(ctx: number, mm: number, va: number, pfn: number, anonVma: number, index: number, prot: number, flags: number): number;
   set_wp_rule(bits: number): void;
   handle_access_list(ctx: number, mm: number, n: number, write: number, fast: number, anonVma: number, start: number, end: number, index0: number, prot: number): number;
+  trace_log_base(ctx: number): number;
   huge_zero_folio_alloc(ctx: number): number;
   do_huge_pmd_anonymous_page(ctx: number, mm: number, va: number, anonVma: number, index: number, prot: number, flags: number, zeroFolio: number): number;
   huge_pmd_fault_info(ctx: number, mm: number, va: number): number;
@@ -325,6 +326,7 @@ export const C = {
   HPAGE_PMD_NR: 512,
   HPAGE_PMD_ORDER: 9,
   CTX_AUX0_OFFSET: 100,
+  CTX_LOG_COUNT_OFFSET: 116,
   EPERM: 1,
   ENOENT: 2,
   ESRCH: 3,
@@ -540,6 +542,15 @@ export const C = {
   WPR_MOVE_ANON: 32,
   WPR_SET_EXCLUSIVE: 64,
   LIST_OTHER_VMA: 14,
+  FAST_LOG: 256,
+  ACCESS_LOG_FULL: -11,
+  LOG_ACCESS: 1,
+  LOG_ANON: 2,
+  LOG_ZERO_PAGE: 3,
+  LOG_WP_REUSE: 4,
+  LOG_WP_COPY: 5,
+  LOG_WP_ZERO: 6,
+  LOG_ENTRY_BYTES: 48,
   HUGE_ALLOC: 1,
   HUGE_VM_WRITE: 2,
   HUGE_MAPPED: 0,
@@ -865,6 +876,7 @@ export const ACCESS_RESULTS: readonly TaggedConstant[] = [
   {"name":"ACCESS_HUGE","short":"HUGE","description":"a PMD leaf that the access cannot use as is (a write to a read-only THP)","value":-8},
   {"name":"ACCESS_HWPOISON","short":"HWPOISON","description":"a hwpoison entry: do_swap_page() answers VM_FAULT_HWPOISON (SIGBUS, BUS_MCEERR_AR)","value":-9},
   {"name":"ACCESS_HUGE_PMD_FAULT","short":"HUGE_PMD_FAULT","description":"the PMD is none and the VMA allows a PMD-sized THP here: do_huge_pmd_anonymous_page()","value":-10},
+  {"name":"ACCESS_LOG_FULL","short":"LOG_FULL","description":"the trace log (FAST_LOG) has no room for this access: deliver it and call again; nothing changed","value":-11},
   {"name":"ACCESS_ENOMEM","short":"ENOMEM","description":"a fault needed a frame or a page table and none was left; nothing changed","value":-12},
 ];
 /** The words of wp_fault_info()'s record. */

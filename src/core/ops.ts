@@ -61,10 +61,28 @@ export class CoreOps {
     private readonly scratchBytes: number,
   ) {
     this.aux0Index = (ctx + C.CTX_AUX0_OFFSET) >>> 2;
+    this.logCountIndex = (ctx + C.CTX_LOG_COUNT_OFFSET) >>> 2;
+    const base = x.trace_log_base(ctx) >>> 0;
+    const entries = Math.floor(scratchBytes / 2 / C.LOG_ENTRY_BYTES);
+    this.logWords = new Int32Array(u32.buffer, base, entries * (C.LOG_ENTRY_BYTES >>> 2));
+    this.logF64 = new Float64Array(u32.buffer, base, entries * (C.LOG_ENTRY_BYTES >>> 3));
   }
 
   /** The u32 index of this context's aux0 word. */
   private readonly aux0Index: number;
+  private readonly logCountIndex: number;
+  /**
+   * The context's trace log (assembly/trace_log.ts) as words and as f64s: entry i begins at
+   * word i·12 (kind, pfn, newPfn, mapcount, refcount at the fault's start and after its drain,
+   * folio flags) and f64 i·6 (+4 the address, +5 the value).
+   */
+  readonly logWords: Int32Array;
+  readonly logF64: Float64Array;
+
+  /** How many entries the trace log holds. */
+  logCount(): number { return this.u32[this.logCountIndex]!; }
+  /** Empties the trace log (its entries were delivered). */
+  logReset(): void { this.u32[this.logCountIndex] = 0; }
 
   // ---- struct page / folio --------------------------------------------------------------------
 
@@ -194,16 +212,16 @@ export class CoreOps {
    */
   handleAccessList(mm: number, addrs: readonly number[], values: readonly number[] | undefined, from: number, n: number,
     write: boolean, fast: number, anonVma: number, start: number, end: number, index0: number, prot: number): number {
-    const f = (this.f64 ??= new Float64Array(this.u32.buffer, this.scratch, this.listCapacity() * 2));
+    const f = (this.listF64 ??= new Float64Array(this.u32.buffer, this.scratch, this.listCapacity() * 2));
     for (let i = 0; i < n; i++) {
       f[2 * i] = addrs[from + i]!;
       if (write) f[2 * i + 1] = values?.[from + i] ?? 0;
     }
     return this.x.handle_access_list(this.ctx, mm, n, write ? 1 : 0, fast, anonVma, start, end, index0, prot);
   }
-  /** How many entries handleAccessList() takes in one call: two f64 words each, in the scratch area. */
-  listCapacity(): number { return this.scratchBytes >>> 4; }
-  private f64: Float64Array | undefined;
+  /** How many entries handleAccessList() takes in one call: two f64 words each, in the scratch area's lower half (the trace log has the upper). */
+  listCapacity(): number { return this.scratchBytes >>> 5; }
+  private listF64: Float64Array | undefined;
   /** populate_range(): populate_vma_page_range()'s faults for `n` pages of one VMA and PMD; returns as handleAccessRange() does. */
   populateRange(mm: number, addr: number, n: number, write: boolean, runs: boolean, fast: number, anonVma: number, index: number, prot: number): number {
     return this.x.populate_range(this.ctx, mm, addr, n, write ? 1 : 0, runs ? 1 : 0, fast, anonVma, index, prot);

@@ -312,9 +312,17 @@ export class MmKernel implements KernelView {
     return this.invariantsEachStep;
   }
 
-  /** Whether each access is a step someone observes (the step tracepoint, invariants after each): no batching then. @internal */
+  /**
+   * Whether each access is a step someone observes as it happens (an immediate step subscriber,
+   * invariants after each): no batching then. @internal
+   */
   get accessStepsObserved(): boolean {
-    return this.inSyscall === 0 && (this.trace.points.step.listening || this.invariantsEachStep);
+    return this.inSyscall === 0 && (this.trace.points.step.immediate || this.invariantsEachStep);
+  }
+
+  /** Whether each access of a run is a step of its own for someone (delivered after the run's calls, in order). @internal */
+  get accessStepsDelivered(): boolean {
+    return this.inSyscall === 0 && this.trace.points.step.listening;
   }
 
   /** Ends a step begun by beginAccess(): checks invariants when asked to. @internal */
@@ -535,13 +543,14 @@ export class MmKernel implements KernelView {
   }
 
   /**
-   * Whether the core may decide write-protect faults itself (FAST_WP): nobody in TypeScript
-   * must see each decision — no do_wp_page / wp_page_copy subscriber (the oracle, a trace, a
-   * bench's count), no transient isolation or migration drawn at a fault. @internal
+   * Whether the core may decide write-protect faults itself (FAST_WP): nobody must see each
+   * decision as it happens — no immediate do_wp_page / wp_page_copy subscriber (a trace, the
+   * reference judge; the oracle and the journal take them from the trace log), no transient
+   * isolation or migration drawn at a fault. @internal
    */
   wpInCore(): boolean {
     const pts = this.trace.points;
-    return this.isolationRate === 0 && this.migrationRate === 0 && !pts.do_wp_page.listening && !pts.wp_page_copy.listening;
+    return this.isolationRate === 0 && this.migrationRate === 0 && !pts.do_wp_page.immediate && !pts.wp_page_copy.immediate;
   }
 
   /** With transient.migration, decides whether compaction migrates the folio a fault is at first. @internal */

@@ -22,6 +22,7 @@ import { thpPmdFaultAllowed, thpPmdFaultsPossible, do_huge_pmd_anonymous_page, d
 import { do_device_entry_fault } from "./migrate_device.js";
 import type { TraceEvents } from "../trace/events.js";
 import { shmem_get_folio, shmem_get_entry } from "./shmem.js";
+import { Deliver, deliverTraceLog, runMayBatch, traceLogBits } from "./trace_log.js";
 
 const MAX_RETRIES = 8;
 
@@ -30,17 +31,19 @@ const MAX_RETRIES = 8;
  * access_error(): no VMA, a write without VM_WRITE, a read of a VMA that allows nothing.
  */
 export function accessVma(p: MmProcess, addr: number, write: boolean): Vma {
-  const vma = p.vmas.lookup(addr);
-  if (vma === null) throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} accessed ${hex(addr)}, which no VMA maps`);
-  if (write ? !(vma.flags & VM_WRITE) : !(vma.flags & (VM_READ | VM_WRITE | VM_EXEC))) {
-    throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} ${write ? "wrote to" : "read from"} ${hex(addr)} in ${vma.describe()}`);
-  }
-  return vma;
+  const vma = allowedVma(p, addr, write);
+  if (vma !== null) return vma;
+  const found = p.vmas.lookup(addr);
+  if (found === null) throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} accessed ${hex(addr)}, which no VMA maps`);
+  throw new CowsimError("EFAULT", `SIGSEGV: pid ${p.pid} ${write ? "wrote to" : "read from"} ${hex(addr)} in ${found.describe()}`);
 }
 
-/** The access event, reused (events are valid during the call only). */
-const accessEvent: TraceEvents["access"] = { pid: 0, address: 0, write: false, value: 0, pfn: 0, objId: 0, index: 0, cow: false };
-const anonEvent: TraceEvents["do_anonymous_page"] = { pid: 0, address: 0, pfn: 0, zero: false };
+/** The VMA an access at `addr` may use, or null where accessVma() would fail (a run leaves that page to the single access). */
+function allowedVma(p: MmProcess, addr: number, write: boolean): Vma | null {
+  const vma = p.vmas.lookup(addr);
+  if (vma === null || (write ? !(vma.flags & VM_WRITE) : !(vma.flags & (VM_READ | VM_WRITE | VM_EXEC)))) return null;
+  return vma;
+}
 
 /** access()'s result when the fault waits on a queue (takeBlockedQueue() says which). */
 export const ACCESS_BLOCKED = -1;
@@ -68,48 +71,27 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
   const ops = k.ops;
   const lo = write ? value >>> 0 : 0;
   const hi = write ? Math.floor(value / 2 ** 32) >>> 0 : 0;
-  // the fast path's faults show in vmstat: a change says one was taken, for its tracepoint
-  const vm = k.core.u32;
-  const watch = k.trace.points.do_anonymous_page.listening;
-  const anonFaults = () => (watch ? vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! : 0);
-  let faultsBefore = anonFaults();
   // resuming a run's page (accessRange()): the run marked before its call, the failure it met counts
   if (first === undefined) k.markAllocFailures();
   let fast = fastIn ?? (fastBits(k, vma) | thpFastBit(k, vma, addr));
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = tries === 0 && first !== undefined ? first
-      : ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
-    if (r >= 0) {
-      if (watch && vm[k.vmstatIndex + C.FAULT_ANON]! + vm[k.vmstatIndex + C.FAULT_ZERO_PAGE]! !== faultsBefore) {
-        emitFastFault(k, p, vma, addr, ops.accessedPfn());
-      }
-      const v = write ? value : r;
-      if (k.trace.points.access.listening) {
-        const e = accessEvent;
-        e.pid = p.pid;
-        e.address = addr;
-        e.write = write;
-        e.value = v;
-        e.pfn = ops.accessedPfn();
-        e.objId = vma.shmem ? vma.shmem.id : 0;
-        e.index = vma.shmem ? vma.index(addr) : 0;
-        e.cow = vma.shmem !== null && !(vma.flags & VM_SHARED);
-        k.trace.points.access.emit(e);
-      }
-      return v;
+    let r = first;
+    if (tries > 0 || first === undefined) {
+      r = ops.handleAccess(p.mm, addr, write ? 1 : 0, lo, hi, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+      // the access's tracepoints (the core's faults, the access itself) come from the trace log
+      if (fast & C.FAST_LOG) deliverTraceLog(k, p, vma, Deliver.Access);
     }
+    if (r! >= 0) return write ? value : r!;
+    if (r === C.ACCESS_LOG_FULL) continue;
     if (r === C.ACCESS_HUGE_PMD_FAULT) {
       if (do_huge_pmd_anonymous_page(k, p, vma, addr, write, (fast & C.FAST_NO_ZEROPAGE) !== 0) === "fallback") fast &= ~C.FAST_THP_PMD;
       continue;
     }
-    const q = handleFault(k, p, vma, addr, write, r);
+    const q = handleFault(k, p, vma, addr, write, r!);
     if (q !== undefined) {
       blockedOn = q;
       return ACCESS_BLOCKED;
     }
-    // the slow path emitted its own do_anonymous_page (do_anonymous_folio(), a uffd-wp marker's
-    // fill): only a fault the fast path takes on the retry is the fast path's to report
-    faultsBefore = anonFaults();
   }
   throw new Error(`cowsim: access to ${hex(addr)} by pid ${p.pid} did not settle after ${MAX_RETRIES} faults`);
 }
@@ -124,9 +106,10 @@ export function access(k: MmKernel, p: MmProcess, addr: number, write: boolean, 
  * listens to single accesses (the oracle, a trace), every page goes to `slow` on its own.
  */
 export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, stride: number, write: boolean,
-  value: number, step: number, slow: (addr: number, value: number, first: number | undefined, fast: number | undefined) => void): void {
+  value: number, step: number, slow: (addr: number, value: number, first: number | undefined, fast: number | undefined) => void,
+  stepCode = 0): void {
   const ops = k.ops;
-  const points = k.trace.points;
+  const batch = runMayBatch(k);
   const span = stride * PAGE;
   // the VMA and PMD the last call ran in, with its fast bits: after a write-protect fault (the
   // strategy's decision, which changes no VMA and no policy) the run goes on with them
@@ -136,13 +119,18 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
   for (let i = 0; i < n;) {
     const a = addr + i * span;
     const v = write ? value + i * step : 0;
-    if (points.access.listening || points.do_anonymous_page.listening) {
+    if (!batch) {
       slow(a, v, undefined, undefined);
       i++;
       continue;
     }
     if (vma === null || a >= limit) {
-      vma = accessVma(p, a, write);
+      vma = allowedVma(p, a, write);
+      if (vma === null) {
+        slow(a, v, undefined, undefined); // SIGSEGV, as the single access meets it
+        i++;
+        continue;
+      }
       // one VMA and one PMD: the fast bits (THP, mTHP, uffd) hold for the whole call
       limit = Math.min(vma.end, a - (a % PMD) + PMD);
       fast = fastBits(k, vma) | thpFastBit(k, vma, a);
@@ -151,10 +139,12 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
     k.markAllocFailures();
     const r = ops.handleAccessRange(p.mm, a, m, stride, write ? 1 : 0, v >>> 0, Math.floor(v / 2 ** 32) >>> 0,
       write ? step : 0, fast, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt);
+    if (fast & C.FAST_LOG) deliverTraceLog(k, p, vma, stepCode ? Deliver.Steps : Deliver.Access, stepCode);
     const done = Math.floor(r / 16);
     i += done;
     if (done < m) {
       const code = -(r % 16);
+      if (code === C.ACCESS_LOG_FULL) continue;
       const b = addr + i * span;
       const keep = code === C.ACCESS_WP_FAULT && !(vma.flags & VM_UFFD_WP) && b < limit;
       slow(b, write ? value + i * step : 0, code, keep ? fast : undefined);
@@ -173,13 +163,14 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
  * one by one.
  */
 export function accessList(k: MmKernel, p: MmProcess, addrs: readonly number[], values: readonly number[] | undefined,
-  from: number, to: number, write: boolean, slow: (addr: number, value: number, first: number | undefined) => void): void {
+  from: number, to: number, write: boolean, slow: (addr: number, value: number, first: number | undefined) => void,
+  stepCode = 0): void {
   const ops = k.ops;
-  const points = k.trace.points;
+  const batch = runMayBatch(k);
   const cap = ops.listCapacity();
   for (let i = from; i < to;) {
     const a = addrs[i]!;
-    const vma = points.access.listening || points.do_anonymous_page.listening ? null : accessVma(p, a, write);
+    const vma = batch ? allowedVma(p, a, write) : null;
     if (vma === null || (vma.isPrivateAnon && thpPmdFaultsPossible(k, vma))) {
       slow(a, write ? values?.[i] ?? 0 : 0, undefined);
       i++;
@@ -187,12 +178,14 @@ export function accessList(k: MmKernel, p: MmProcess, addrs: readonly number[], 
     }
     const m = Math.min(to - i, cap);
     k.markAllocFailures();
-    const r = ops.handleAccessList(p.mm, addrs, values, i, m, write, fastBits(k, vma), vma.anonVma?.id ?? 0,
+    const fast = fastBits(k, vma);
+    const r = ops.handleAccessList(p.mm, addrs, values, i, m, write, fast, vma.anonVma?.id ?? 0,
       vma.start, vma.end, vma.pgoff, vma.pageProt);
+    if (fast & C.FAST_LOG) deliverTraceLog(k, p, vma, stepCode ? Deliver.Steps : Deliver.Access, stepCode);
     const done = Math.floor(r / 16);
     i += done;
     const code = r % 16;
-    if (done < m && code !== C.LIST_OTHER_VMA) {
+    if (done < m && code !== C.LIST_OTHER_VMA && code !== -C.ACCESS_LOG_FULL) {
       slow(addrs[i]!, write ? values?.[i] ?? 0 : 0, -code);
       i++;
     }
@@ -215,15 +208,19 @@ export function faultIn(k: MmKernel, p: MmProcess, addr: number, write: boolean,
   if (first === undefined) k.markAllocFailures();
   let fast = fastBits(k, vma) | thpFastBit(k, vma, addr);
   for (let tries = 0; tries < MAX_RETRIES; tries++) {
-    const r = tries === 0 && first !== undefined ? first : k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fast,
-      vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
-    if (r >= 0 || r === C.ACCESS_PROTNONE) return;
+    let r = first;
+    if (tries > 0 || first === undefined) {
+      r = k.ops.handleAccess(p.mm, addr, write ? C.ACCESS_FAULT_WRITE : 0, 0, 0, fast, vma.anonVma?.id ?? 0, vma.index(addr), vma.pageProt);
+      if (fast & C.FAST_LOG) deliverTraceLog(k, p, vma, Deliver.FaultIn);
+    }
+    if (r! >= 0 || r === C.ACCESS_PROTNONE) return;
+    if (r === C.ACCESS_LOG_FULL) continue;
     if (r === C.ACCESS_HUGE_PMD_FAULT) {
       if (do_huge_pmd_anonymous_page(k, p, vma, addr, write, (fast & C.FAST_NO_ZEROPAGE) !== 0) === "fallback") fast &= ~C.FAST_THP_PMD;
       continue;
     }
     try {
-      const q = handleFault(k, p, vma, addr, write, r);
+      const q = handleFault(k, p, vma, addr, write, r!);
       if (q !== undefined) throw new FaultBlocked(q);
     } catch (e) {
       // GUP and populate wait in the kernel (__folio_lock(), or VM_FAULT_RETRY and again); here
@@ -253,7 +250,8 @@ function fastBits(k: MmKernel, vma: Vma): number {
   if (vma.anonVma !== null && !(vma.flags & (VM_SHARED | VM_MAYSHARE | VM_UFFD_WP)) && k.wpInCore()) {
     bits |= C.FAST_WP | (vma.flags & VM_WRITE ? C.FAST_VM_WRITE : 0);
   }
-  return bits;
+  // every call made with these bits delivers its trace log after it (deliverTraceLog())
+  return bits | traceLogBits(k);
 }
 
 /** A built-in strategy's do_wp_page() rule as the core's WPR_* bits. */
@@ -269,15 +267,6 @@ function thpFastBit(k: MmKernel, vma: Vma, addr: number): number {
 }
 
 /** The do_anonymous_page() the core's fast path took during an access (it reached `pfn`), as a tracepoint. */
-function emitFastFault(k: MmKernel, p: MmProcess, vma: Vma, addr: number, pfn: number): void {
-  if (pfn !== 0 && !vma.isPrivateAnon) return;
-  const e = anonEvent;
-  e.pid = p.pid;
-  e.address = addr;
-  e.pfn = pfn;
-  e.zero = pfn === 0;
-  k.trace.points.do_anonymous_page.emit(e);
-}
 
 /** handle_mm_fault() for what the core's fast path handed back. */
 /** Returns the queue a userfault waits on, or undefined when the access may retry. */

@@ -13,6 +13,7 @@ import {
 import type { ShmemFile } from "./shmem.js";
 import { anon_vma_dup_for_split, unlink_anon_vmas } from "./rmap.js";
 import { faultIn, faultFastBits } from "./memory.js";
+import { Deliver, deliverTraceLog } from "./trace_log.js";
 import { anonFaultOrders } from "./large_folio.js";
 import { split_huge_pmd, split_huge_pmds_partly_in, thpPmdFaultAllowed, PMD_SIZE } from "./huge_memory.js";
 import {
@@ -201,10 +202,12 @@ export function populate(k: MmKernel, p: MmProcess, start: number, end: number, 
       const runs = vma.isPrivateAnon && (vma.anonVma !== null || !write) && !(write && anonFaultOrders(k, vma)) &&
         !thpPmdFaultAllowed(k, vma, a);
       k.markAllocFailures();
-      const r = k.ops.populateRange(p.mm, a, n, write, runs, faultFastBits(k, vma, a), vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt);
+      const fast = faultFastBits(k, vma, a);
+      const r = k.ops.populateRange(p.mm, a, n, write, runs, fast, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt);
+      if (fast & C.FAST_LOG) deliverTraceLog(k, p, vma, Deliver.FaultIn);
       const done = Math.floor(r / 16);
       a += done * PAGE_SIZE;
-      if (done === n) continue;
+      if (done === n || r % 16 === -C.ACCESS_LOG_FULL) continue;
       if (r % 16 === C.POPULATE_RUN) {
         // the entries as they were before this run's faults; a run stops at the first that is not none
         entries ??= new Map(k.core.pagemap(p.mm, a, to).map((e) => [e.address, e]));

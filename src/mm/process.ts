@@ -330,7 +330,12 @@ export class MmProcess {
     }
     if (ok > 0) {
       this.live();
-      accessList(k, this, addrs, values, 0, ok, write, (a, v, first) => { syncAccess(k, this, a, write, v, first); });
+      // each access its own step for a subscriber that takes them after the call (the journal)
+      const stepCode = k.accessStepsDelivered ? (write ? CALL_WRITE : CALL_READ) : 0;
+      accessList(k, this, addrs, values, 0, ok, write, (a, v, first) => {
+        if (stepCode) k.beginAccess(this.pid, stepCode, a, v);
+        syncAccess(k, this, a, write, v, first);
+      }, stepCode);
     }
     for (let i = ok; i < addrs.length; i++) {
       if (write) this.write(addrs[i]!, values?.[i] ?? 0);
@@ -345,8 +350,9 @@ export class MmProcess {
     if (!Number.isSafeInteger(step) || step < 0 || step >= 2 ** 32) throw new CowsimError("EINVAL", `${call}: value step ${step}`);
     if (pages === 0) return;
     const k = this.kernel;
-    // a step that each access reports (the step tracepoint, invariants after each), a page not
-    // page-aligned, or a value out of range part way: the single accesses, which fail where they would
+    // a step that each access reports as it happens (an immediate step subscriber, invariants
+    // after each), a page not page-aligned, or a value out of range part way: the single
+    // accesses, which fail where they would
     const last = addr + (pages - 1) * stride * PAGE_SIZE;
     const lastValue = value + (pages - 1) * step;
     if (k.accessStepsObserved || addr % PAGE_SIZE !== 0 ||
@@ -359,9 +365,11 @@ export class MmProcess {
       return;
     }
     this.live();
+    const stepCode = k.accessStepsDelivered ? (write ? CALL_WRITE : CALL_READ) : 0;
     accessRange(k, this, addr, pages, stride, write, value, step, (a, v, first, fast) => {
+      if (stepCode) k.beginAccess(this.pid, stepCode, a, v);
       syncAccess(k, this, a, write, v, first, fast);
-    });
+    }, stepCode);
   }
 
   /**

@@ -326,12 +326,15 @@ export class Journal {
   attach(bus: TraceBus): void {
     // the tracepoints of every access and fault get handlers of their own, so that each call
     // inside is one the engine can inline (closures made in one loop share their call sites)
+    // — and take them after the core call that made them (the trace log): an entry is made of
+    // its event alone
     const E = ENTRIES_OF as Required<typeof ENTRIES_OF>;
-    bus.on("step", (e) => E.step(this, e));
-    bus.on("access", (e) => E.access(this, e));
-    bus.on("do_anonymous_page", (e) => E.do_anonymous_page(this, e));
-    bus.on("do_wp_page", (e) => E.do_wp_page(this, e));
-    bus.on("wp_page_copy", (e) => E.wp_page_copy(this, e));
+    const later = { deferred: true } as const;
+    bus.on("step", (e) => E.step(this, e), later);
+    bus.on("access", (e) => E.access(this, e), later);
+    bus.on("do_anonymous_page", (e) => E.do_anonymous_page(this, e), later);
+    bus.on("do_wp_page", (e) => E.do_wp_page(this, e), later);
+    bus.on("wp_page_copy", (e) => E.wp_page_copy(this, e), later);
     const HOT = new Set<string>(["step", "access", "do_anonymous_page", "do_wp_page", "wp_page_copy"]);
     for (const name of Object.keys(ENTRIES_OF) as TraceName[]) {
       if (HOT.has(name)) continue;

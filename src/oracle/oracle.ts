@@ -71,13 +71,16 @@ export class Oracle {
    */
   attach(bus: TraceBus): void {
     this.bus = bus;
-    bus.on("access", (e) => this.onAccess(e));
+    // the events of accesses and faults may come after the core call that made them (the
+    // trace log): what they are judged on is in the event and in the oracle's own state
+    const later = { deferred: true } as const;
+    bus.on("access", (e) => this.onAccess(e), later);
     bus.on("dup_mmap", (e) => this.onFork(e.pid, e.child, e.ranges));
     bus.on("exit_mmap", (e) => this.onExit(e.pid));
     bus.on("zap_page_range", (e) => { if (e.private) this.onDiscard(e.pid, e.start / 4096, e.end / 4096); });
     bus.on("move_vma", (e) => { if (e.private) this.onMove(e.pid, e.from / 4096, e.to / 4096, e.len / 4096); });
     bus.on("uffd_move", (e) => this.onMove(e.pid, e.src / 4096, e.dst / 4096, e.pages));
-    bus.on("wp_page_copy", (e) => { if (e.zeroPage) this.onZeroPageCopy(e.pid, e.address, e.rule); else this.onCopy(e); });
+    bus.on("wp_page_copy", (e) => { if (e.zeroPage) this.onZeroPageCopy(e.pid, e.address, e.rule); else this.onCopy(e); }, later);
     bus.on("gup", (e) => this.addContract(e.pin, e.pages));
     bus.on("unpin_user_pages", (e) => this.dropContract(e.pin));
     bus.on("pin_read", (e) => this.onPinRead(e.pin, e.i, e.value, e.pfn, e.reader));

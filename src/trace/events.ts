@@ -207,12 +207,30 @@ export type AnyListener = <K extends TraceName>(name: K, event: TraceEvents[K]) 
  */
 const NO_STAR: { fns: readonly AnyListener[] } = { fns: [] };
 
+/**
+ * How a subscriber takes its events. @public
+ */
+export interface SubscribeOptions {
+  /**
+   * The subscriber reads nothing but each event and its own state, so the events one call into
+   * the core made may reach it after that call, in their order (the core's trace log) — the
+   * kernel then keeps a batched run of accesses and faults in the core rather than going page
+   * by page for it. Without it, every event reaches the subscriber while the kernel's state is
+   * the one the event describes. (The oracle and the journal subscribe so.)
+   */
+  readonly deferred?: boolean;
+}
+
 /** One tracepoint: whether anyone listens (a plain field, read on every access), and who. @public */
 export class TracePoint<K extends TraceName> {
   /** Someone listens: a subscriber of this tracepoint, or of every one. */
   listening = false;
+  /** Someone listens who must see each event while the state it describes holds (see {@link SubscribeOptions}). */
+  immediate = false;
   /** @internal */
   fns: readonly Listener<K>[] = [];
+  /** The subscribers (of `fns`) that take events after the call that made them. @internal */
+  deferred: readonly Listener<K>[] = [];
 
   /** The "*" subscribers, shared by every point of one bus. @internal */
   star: { fns: readonly AnyListener[] } = NO_STAR;
@@ -332,18 +350,24 @@ export class TraceBus {
     return this.all.length + this.point(name).fns.length;
   }
 
-  /** Subscribes to one tracepoint, or to every one with "*". */
-  on<K extends TraceName>(name: K, fn: Listener<K>): void;
+  /** Subscribes to one tracepoint, or to every one with "*" (whose subscribers are never deferred). */
+  on<K extends TraceName>(name: K, fn: Listener<K>, options?: SubscribeOptions): void;
   on(name: "*", fn: AnyListener): void;
-  on(name: TraceName | "*", fn: Listener<TraceName> | AnyListener): void {
+  on(name: TraceName | "*", fn: Listener<TraceName> | AnyListener, options?: SubscribeOptions): void {
     if (name === "*") {
       this.all = [...this.all, fn as AnyListener];
-      for (const n of TRACE_NAMES) this.points[n].listening = true;
+      for (const n of TRACE_NAMES) this.refresh(this.points[n]);
       return;
     }
     const pt = this.point(name);
     pt.fns = [...pt.fns, fn as Listener<TraceName>];
-    pt.listening = true;
+    if (options?.deferred === true) pt.deferred = [...pt.deferred, fn as Listener<TraceName>];
+    this.refresh(pt);
+  }
+
+  private refresh(pt: { readonly fns: readonly unknown[]; readonly deferred: readonly unknown[]; listening: boolean; immediate: boolean }): void {
+    pt.listening = pt.fns.length > 0 || this.all.length > 0;
+    pt.immediate = pt.fns.length > pt.deferred.length || this.all.length > 0;
   }
 
   /** Unsubscribes `fn` (once, if it subscribed more than once). */
@@ -352,12 +376,17 @@ export class TraceBus {
   off(name: TraceName | "*", fn: Listener<TraceName> | AnyListener): void {
     if (name === "*") {
       this.all = without(this.all, fn as AnyListener);
-      for (const n of TRACE_NAMES) { const pt = this.points[n]; pt.listening = pt.fns.length > 0 || this.all.length > 0; }
+      for (const n of TRACE_NAMES) this.refresh(this.points[n]);
       return;
     }
     const pt = this.point(name);
+    const before = pt.fns;
     pt.fns = without(pt.fns, fn as Listener<TraceName>);
-    pt.listening = pt.fns.length > 0 || this.all.length > 0;
+    // the copy that goes is a deferred one only when no immediate copy of it remains
+    if (pt.fns !== before && pt.fns.filter((f) => f === fn).length < pt.deferred.filter((f) => f === fn).length) {
+      pt.deferred = without(pt.deferred, fn as Listener<TraceName>);
+    }
+    this.refresh(pt);
   }
 
   /** Delivers an event (the hot paths call `points.<name>.emit(event)`, the same without the lookup). */

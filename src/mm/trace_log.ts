@@ -1,0 +1,181 @@
+/**
+ * The core's trace log, delivered (assembly/trace_log.ts). A call into the core made with
+ * FAST_LOG recorded, in order, the accesses it completed, the do_anonymous_page() faults and
+ * the write-protect faults it took; after the call the kernel emits their tracepoints from the
+ * log — the same events, with the same contents and in the same order, as the accesses one by
+ * one would have emitted, for subscribers that take events after the call (the oracle, the
+ * journal: SubscribeOptions.deferred). A run of accesses then stays in the core while they watch.
+ */
+import { C } from "../core/index.js";
+import type { MmKernel } from "./kernel.js";
+import type { MmProcess } from "./process.js";
+import { type Vma, VM_SHARED } from "./vma.js";
+import type { TraceEvents } from "../trace/events.js";
+import type { WpFacts, WpHelpers } from "../policy/strategy.js";
+
+/** What a delivery emits. */
+export const Deliver = {
+  /** Every event of a single access (its step was begun before the call). */
+  Access: 0,
+  /** Every event, each access's group preceded by its step (a run: writeRange(), accessList()). */
+  Steps: 1,
+  /** The write-protect faults only: GUP's and populate's fault-ins are no accesses of the process. */
+  FaultIn: 2,
+} as const;
+export type Deliver = (typeof Deliver)[keyof typeof Deliver];
+
+/**
+ * FAST_LOG when the core should log: someone subscribes to the tracepoints of accesses and
+ * faults, or to the steps a run's accesses are. (Where a subscriber is immediate the run goes
+ * page by page anyway, and a single access's events come after its call either way.)
+ */
+export function traceLogBits(k: MmKernel): number {
+  const P = k.trace.points;
+  return P.access.listening || P.do_anonymous_page.listening || P.do_wp_page.listening || P.wp_page_copy.listening ||
+    P.step.listening ? C.FAST_LOG : 0;
+}
+
+/** Whether a run may stay in the core: nobody must see its accesses and first-touch faults as they happen. */
+export function runMayBatch(k: MmKernel): boolean {
+  const P = k.trace.points;
+  return !P.access.immediate && !P.do_anonymous_page.immediate;
+}
+
+const WORDS = C.LOG_ENTRY_BYTES >>> 2;
+const F64S = C.LOG_ENTRY_BYTES >>> 3;
+const PG_ANON_EXCLUSIVE = 1 << C.PG_anon_exclusive;
+const PG_LRU = 1 << C.PG_lru;
+const PG_WRITEBACK = 1 << C.PG_writeback;
+
+// the events, reused (an event is valid during its delivery only)
+const accessEvent: TraceEvents["access"] = { pid: 0, address: 0, write: false, value: 0, pfn: 0, objId: 0, index: 0, cow: false };
+const anonEvent: TraceEvents["do_anonymous_page"] = { pid: 0, address: 0, pfn: 0, zero: false };
+const wpEvent: TraceEvents["do_wp_page"] = { pid: 0, address: 0, pfn: 0, unshare: false, reuse: false, rule: "" };
+
+/**
+ * A strategy's helpers answered from a log entry: the counts as the core read them at the fault
+ * (the refcount before and after lru_add_drain()), the folio unlocked and outside the swap cache
+ * (the only faults the core decides).
+ */
+class LoggedWpHelpers implements WpHelpers {
+  rc0 = 0;
+  rc1 = 0;
+  map = 0;
+  drained = false;
+  refcount(): number { return this.drained ? this.rc1 : this.rc0; }
+  mapcount(): number { return this.map; }
+  swapcount(): number { return 0; }
+  lruAddDrain(): void { this.drained = true; }
+  freeSwap(): boolean { return false; }
+  trylock(): boolean { return true; }
+  unlock(): void {}
+}
+const logged = new LoggedWpHelpers();
+
+/**
+ * Emits the tracepoints of the entries the last core call logged, and empties the log. Call it
+ * after every call made with FAST_LOG, before anything else happens: the entries describe the
+ * accesses of `p` in `vma` (a call never leaves one VMA). `step` is the step code of a run's
+ * accesses (CALL_READ / CALL_WRITE) under Deliver.Steps.
+ */
+export function deliverTraceLog(k: MmKernel, p: MmProcess, vma: Vma, how: Deliver, step = 0): void {
+  const ops = k.ops;
+  const n = ops.logCount();
+  if (n === 0) return;
+  ops.logReset();
+  const w = ops.logWords;
+  const f = ops.logF64;
+  const P = k.trace.points;
+  let groupStart = true;
+  for (let i = 0; i < n; i++) {
+    const o = i * WORDS;
+    const kind = w[o]!;
+    const address = f[i * F64S + 4]!;
+    if (how === Deliver.Steps && groupStart) {
+      // the step of the access this entry begins: its ACCESS entry ends the group, with the value
+      let j = i;
+      while (w[j * WORDS] !== C.LOG_ACCESS) j++;
+      k.beginAccess(p.pid, step, address, w[j * WORDS + 6]! & 1 ? f[j * F64S + 5]! : 0);
+    }
+    groupStart = kind === C.LOG_ACCESS;
+    switch (kind) {
+      case C.LOG_ACCESS: {
+        if (how === Deliver.FaultIn || !P.access.listening) break;
+        const e = accessEvent;
+        e.pid = p.pid;
+        e.address = address;
+        e.write = (w[o + 6]! & 1) !== 0;
+        e.value = f[i * F64S + 5]!;
+        e.pfn = w[o + 1]! >>> 0;
+        e.objId = vma.shmem ? vma.shmem.id : 0;
+        e.index = vma.shmem ? vma.index(address) : 0;
+        e.cow = vma.shmem !== null && !(vma.flags & VM_SHARED);
+        P.access.emit(e);
+        break;
+      }
+      case C.LOG_ANON:
+      case C.LOG_ZERO_PAGE: {
+        if (how === Deliver.FaultIn || !P.do_anonymous_page.listening) break;
+        const e = anonEvent;
+        e.pid = p.pid;
+        e.address = address;
+        e.pfn = w[o + 1]! >>> 0;
+        e.zero = kind === C.LOG_ZERO_PAGE;
+        P.do_anonymous_page.emit(e);
+        break;
+      }
+      case C.LOG_WP_REUSE:
+      case C.LOG_WP_COPY:
+        deliverWpFault(k, p, w, o, address, kind === C.LOG_WP_COPY);
+        break;
+      case C.LOG_WP_ZERO:
+        if (P.wp_page_copy.listening) {
+          P.wp_page_copy.emit({ pid: p.pid, address, pfn: 0, newPfn: w[o + 2]! >>> 0, zeroPage: true, unshare: false,
+            rule: "do_wp_page(): write to the shared zero page", facts: null });
+        }
+        break;
+      default:
+        throw new Error(`cowsim: trace log entry ${i} of ${n} has kind ${kind}`);
+    }
+  }
+}
+
+/**
+ * do_wp_page()'s events for a fault the core decided: the rule is the strategy's own, asked
+ * again with the facts as the core found them — and it must reach the core's outcome (the core
+ * restates the built-in rules as data; a disagreement is a bug in one of them).
+ */
+function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, address: number, copied: boolean): void {
+  const P = k.trace.points;
+  if (!P.do_wp_page.listening && !(copied && P.wp_page_copy.listening)) return;
+  const pfn = w[o + 1]! >>> 0;
+  const flags = w[o + 6]!;
+  const facts: WpFacts = {
+    pfn, exclusive: (flags & PG_ANON_EXCLUSIVE) !== 0, ksm: false, large: false, lru: (flags & PG_LRU) !== 0,
+    swapcache: false, writeback: (flags & PG_WRITEBACK) !== 0, unshare: false,
+  };
+  logged.rc0 = w[o + 4]!;
+  logged.rc1 = w[o + 5]!;
+  logged.map = w[o + 3]!;
+  logged.drained = false;
+  const d = k.strategy.wpReuse(facts, logged);
+  if (d.reuse === copied) {
+    throw new Error(`cowsim: the core ${copied ? "copied" : "reused"} pfn ${pfn} at 0x${address.toString(16)}, but ${k.strategy.id}'s wpReuse() says "${d.rule}"`);
+  }
+  if (P.do_wp_page.listening) {
+    const e = wpEvent;
+    e.pid = p.pid;
+    e.address = address;
+    e.pfn = pfn;
+    e.unshare = false;
+    e.reuse = d.reuse;
+    e.rule = d.rule;
+    P.do_wp_page.emit(e);
+  }
+  if (copied && P.wp_page_copy.listening) {
+    P.wp_page_copy.emit({
+      pid: p.pid, address, pfn, newPfn: w[o + 2]! >>> 0, zeroPage: false, unshare: false, rule: d.rule,
+      facts: { mapcount: logged.map, swapcount: 0, snapshotRefs: k.snapshotRefs(pfn), refcount: logged.rc1, ksm: false },
+    });
+  }
+}

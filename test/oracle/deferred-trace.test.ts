@@ -1,0 +1,190 @@
+// The oracle and the journal take the events of accesses and faults from the core's trace log,
+// after each core call (deferred subscribers), so that batched accesses and the core's own
+// write-protect faults stay in the core while they watch. Against the same program run with an
+// immediate subscriber on those tracepoints (which sends every access page by page through
+// TypeScript, every wp fault to the strategy, every access of a run its own step as it happens):
+// the same events in the same order, the same findings with the same explanations, the same
+// journal, counters, pagemaps and contents.
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import {
+  createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MADV_PAGEOUT, MADV_DONTNEED,
+  MADV_POPULATE_WRITE, type StrategyId, type Kernel, type TraceName,
+} from "../../src/index.js";
+import { BUILD, readPages } from "../helpers.js";
+
+const PAGE = 4096;
+const BASE = 0x40000000;
+const PAGES = 40;
+const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 60);
+const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261204);
+
+type Op =
+  | { op: "write"; first: number; count: number; value: number; who: number }
+  | { op: "read"; first: number; count: number; who: number }
+  | { op: "list"; pages: number[]; write: boolean; who: number }
+  | { op: "single"; first: number; write: boolean; value: number; who: number }
+  | { op: "fork"; who: number } | { op: "exit"; who: number }
+  | { op: "pin"; first: number; count: number; kind: "vmsplice" | "iouring" | "rdma"; who: number }
+  | { op: "device"; value: number }
+  | { op: "unpin" }
+  | { op: "madvise"; first: number; count: number; advice: number; who: number }
+  | { op: "readonly"; first: number; count: number; writable: boolean; who: number };
+
+const page = fc.integer({ min: 0, max: PAGES - 1 });
+const count = fc.integer({ min: 1, max: 16 });
+const who = fc.nat(3);
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ op: fc.constant("write" as const), first: page, count, value: fc.nat(1000), who }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("read" as const), first: page, count, who }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("list" as const), pages: fc.array(page, { minLength: 1, maxLength: 12 }), write: fc.boolean(), who }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("single" as const), first: page, write: fc.boolean(), value: fc.nat(1000), who }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("fork" as const), who }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("exit" as const), who: fc.integer({ min: 1, max: 3 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("pin" as const), first: page, count: fc.integer({ min: 1, max: 4 }), kind: fc.constantFrom("vmsplice" as const, "iouring" as const, "rdma" as const), who }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("device" as const), value: fc.nat(1000) }) },
+  { weight: 1, arbitrary: fc.constant({ op: "unpin" as const }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("madvise" as const), first: page, count, advice: fc.constantFrom(MADV_PAGEOUT, MADV_DONTNEED, MADV_POPULATE_WRITE), who }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("readonly" as const), first: page, count, writable: fc.boolean(), who }) },
+);
+
+/**
+ * A missed COW (mapcount: the child's pipe shows the parent's later write, CVE-2020-29374), a
+ * wrong COW (a copy away from the parent's io_uring pin while the child shares the page) and,
+ * for the refcount rules with LRU batches, unnecessary COWs.
+ */
+const FINDINGS: Op[] = [
+  { op: "write", first: 0, count: 8, value: 1, who: 0 }, { op: "pin", first: 4, count: 2, kind: "iouring", who: 0 },
+  { op: "fork", who: 0 }, { op: "pin", first: 0, count: 4, kind: "vmsplice", who: 1 },
+  { op: "write", first: 4, count: 4, value: 5, who: 0 }, { op: "madvise", first: 0, count: 4, advice: MADV_DONTNEED, who: 1 },
+  { op: "list", pages: [3, 2, 1, 0, 20, 21], write: true, who: 0 }, { op: "device", value: 3 },
+  { op: "fork", who: 0 }, { op: "read", first: 0, count: 30, who: 1 }, { op: "single", first: 9, write: true, value: 4, who: 1 },
+  // fresh pages, shared by a fork that exits at once, written again: only an LRU batch holds them
+  { op: "exit", who: 1 }, { op: "write", first: 30, count: 3, value: 8, who: 0 }, { op: "fork", who: 0 }, { op: "exit", who: 1 },
+  { op: "write", first: 30, count: 3, value: 9, who: 0 },
+];
+
+/** LRU batches hold a reference to each fresh page until drained: the refcount rules copy (or drain) for it. */
+interface Variant { readonly strategy: StrategyId; readonly knobs?: Record<string, boolean>; readonly lruBatch?: boolean }
+const VARIANTS: readonly Variant[] = [
+  { strategy: "mapcount" },
+  { strategy: "pagecount", lruBatch: true },
+  { strategy: "pagecount", knobs: { swapcacheReuse: true, lruDrainReuse: true }, lruBatch: true },
+  { strategy: "anon-exclusive" },
+  { strategy: "anon-exclusive", lruBatch: true },
+];
+
+const WATCHED: readonly TraceName[] = ["step", "access", "do_anonymous_page", "do_wp_page", "wp_page_copy", "finding"];
+
+/** The events, written out (an event is reused by its emitter: what is kept is a copy). */
+function record(k: Kernel, into: string[], deferred: boolean): void {
+  for (const name of WATCHED) {
+    k.on(name, (e: Record<string, unknown>) => {
+      const call = e.call;
+      into.push(`${name} ${JSON.stringify({ ...e, call: typeof call === "function" ? call() : call })}`);
+    }, { deferred });
+  }
+}
+
+/** Runs the program; `immediate` adds a subscriber that must see each event as it happens. */
+function run(v: Variant, ops: Op[], immediate: boolean) {
+  const k = createKernel({ strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: true, explain: true });
+  const events: string[] = [];
+  record(k, events, !immediate);
+  const root = k.spawn();
+  root.mmap(BASE, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  const procs = [root];
+  const pins: { release(): void; device(v: number): void }[] = [];
+  const outcomes: string[] = [];
+  const at = (n: number) => procs[n % procs.length]!;
+  const span = (first: number, n: number) => Math.min(n, PAGES - first);
+  for (const o of ops) {
+    try {
+      switch (o.op) {
+        case "write": at(o.who).writeRange(BASE + o.first * PAGE, span(o.first, o.count), o.value, 1); break;
+        case "read": at(o.who).touchRange(BASE + o.first * PAGE, span(o.first, o.count)); break;
+        case "list": at(o.who).accessList(o.pages.map((i) => BASE + i * PAGE), o.write, o.write ? o.pages.map((i) => 7000 + i) : undefined); break;
+        case "single": if (o.write) at(o.who).write(BASE + o.first * PAGE, o.value); else outcomes.push(`read ${at(o.who).read(BASE + o.first * PAGE)}`); break;
+        case "fork": if (procs.length < 4) procs.push(at(o.who).fork()); break;
+        case "exit": if (procs.length > 1) procs.splice(1 + (o.who % (procs.length - 1)), 1)[0]!.exit(); break;
+        case "pin": {
+          const p = at(o.who);
+          const a = BASE + o.first * PAGE;
+          const len = span(o.first, o.count) * PAGE;
+          if (o.kind === "vmsplice") {
+            const pipe = p.vmsplice(a, len);
+            pins.push({ release: () => pipe.release(), device: () => outcomes.push(`pipe ${pipe.read(at(1)).join()}`) });
+          } else if (o.kind === "iouring") {
+            const b = p.ioUringRegisterBuffers(a, len);
+            pins.push({ release: () => b.unregister(), device: (x) => { b.writeFixed(0, x); outcomes.push(`fixed ${b.readFixed(0)}`); } });
+          } else {
+            const mr = p.rdmaRegister(a, len, true);
+            pins.push({ release: () => mr.deregister(), device: (x) => { mr.remoteWrite(0, x); outcomes.push(`mr ${mr.remoteRead(0)}`); } });
+          }
+          break;
+        }
+        case "device": pins[pins.length - 1]?.device(o.value); break;
+        case "unpin": pins.shift()?.release(); break;
+        case "madvise": at(o.who).madvise(BASE + o.first * PAGE, span(o.first, o.count) * PAGE, o.advice); break;
+        case "readonly": at(o.who).mprotect(BASE + o.first * PAGE, span(o.first, o.count) * PAGE, o.writable ? PROT_READ | PROT_WRITE : PROT_READ); break;
+      }
+      outcomes.push("ok");
+    } catch (e) {
+      outcomes.push((e as { errno?: string }).errno ?? String(e));
+    }
+  }
+  const vm = k.core.vmstat();
+  return {
+    inCore: vm.WP_CORE_COPY! + vm.WP_CORE_REUSE! + vm.WP_CORE_ZERO!,
+    seen: {
+      outcomes, events, findings: k.findings, journal: k.journal!.entriesSince(0), counters: k.counters(),
+      pagemaps: procs.map((p) => p.pagemap(BASE, PAGES).join()), contents: procs.map((p) => readPages(p, BASE, PAGES)),
+    },
+  };
+}
+
+describe("deferred tracepoints from the core's trace log", () => {
+  for (const v of VARIANTS) {
+    const name = `${v.strategy}${v.knobs ? " " + JSON.stringify(v.knobs) : ""}${v.lruBatch ? ", LRU batches" : ""}`;
+    it(`${name}: the oracle and the journal see what immediate subscribers see`, () => {
+      fc.assert(fc.property(fc.array(opArb, { minLength: 1, maxLength: 24 }), (ops) => {
+        const later = run(v, ops, false);
+        const now = run(v, ops, true);
+        expect(now.inCore).toBe(0);
+        expect(later.seen).toEqual(now.seen);
+      }), { numRuns: RUNS, seed: SEED, examples: [[FINDINGS]] });
+    });
+  }
+
+  it("keeps the faults in the core with the oracle on, and finds what it found one by one", () => {
+    const ops = FINDINGS;
+    const later = run({ strategy: "mapcount" }, ops, false);
+    const now = run({ strategy: "mapcount" }, ops, true);
+    expect(later.inCore).toBeGreaterThan(0);
+    expect(later.seen.findings.map((f) => f.kind)).toEqual(now.seen.findings.map((f) => f.kind));
+    expect(new Set(later.seen.findings.map((f) => f.kind))).toEqual(new Set(["missed-cow", "wrong-cow"]));
+    // pagecount copies a page its LRU batch holds: nobody else could see it
+    const pc = run({ strategy: "pagecount", lruBatch: true }, ops, false);
+    expect(pc.inCore).toBeGreaterThan(0);
+    expect(pc.seen.findings.filter((f) => f.kind === "unnecessary-cow").length).toBeGreaterThan(0);
+    expect(pc.seen).toEqual(run({ strategy: "pagecount", lruBatch: true }, ops, true).seen);
+  });
+
+  it("delivers a run longer than the log holds, in order", () => {
+    // small pages only (no THP): every copy is the core's
+    const k = createKernel({ strategy: "anon-exclusive", memory: "16M", build: BUILD, oracle: true, explain: true, thp: { enabled: "madvise" } });
+    const steps: number[] = [];
+    const stores: number[] = [];
+    k.on("step", (e) => { if (e.call === null) steps.push(e.addr); }, { deferred: true });
+    k.on("access", (e) => stores.push(e.value), { deferred: true });
+    const p = k.spawn();
+    const a = p.mmap(null, 1500 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    p.writeRange(a, 1500, 10, 1); // 1500 first touches, two log entries each: five calls
+    const c = p.fork();
+    c.writeRange(a, 1500, 5000, 1); // 1500 copies in the core
+    expect(steps).toEqual([...Array(3000).keys()].map((i) => a + (i % 1500) * PAGE));
+    expect(stores).toEqual([...[...Array(1500).keys()].map((i) => 10 + i), ...[...Array(1500).keys()].map((i) => 5000 + i)]);
+    expect(k.core.vmstat().WP_CORE_COPY).toBe(1500);
+    expect(k.findings).toEqual([]);
+  });
+});
