@@ -10,8 +10,8 @@ import { C } from "../core/index.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
 import { type Vma, VM_SHARED } from "./vma.js";
-import type { TraceEvents } from "../trace/events.js";
-import type { WpFacts, WpHelpers } from "../policy/strategy.js";
+import type { CopyFacts, TraceEvents } from "../trace/events.js";
+import type { WpDecision, WpFacts, WpHelpers } from "../policy/strategy.js";
 
 /** What a delivery emits. */
 export const Deliver = {
@@ -41,6 +41,15 @@ export function runMayBatch(k: MmKernel): boolean {
   return !P.access.immediate && !P.do_anonymous_page.immediate;
 }
 
+// the core's constants as module constants: C is a large object, and the loop reads them per entry
+const LOG_ACCESS = C.LOG_ACCESS;
+const LOG_ANON = C.LOG_ANON;
+const LOG_ZERO_PAGE = C.LOG_ZERO_PAGE;
+const LOG_WP_REUSE = C.LOG_WP_REUSE;
+const LOG_WP_COPY = C.LOG_WP_COPY;
+const LOG_WP_ZERO = C.LOG_WP_ZERO;
+const STEPS = Deliver.Steps;
+const FAULT_IN = Deliver.FaultIn;
 const WORDS = C.LOG_ENTRY_BYTES >>> 2;
 const F64S = C.LOG_ENTRY_BYTES >>> 3;
 const PG_ANON_EXCLUSIVE = 1 << C.PG_anon_exclusive;
@@ -51,6 +60,7 @@ const PG_WRITEBACK = 1 << C.PG_writeback;
 const accessEvent: TraceEvents["access"] = { pid: 0, address: 0, write: false, value: 0, pfn: 0, objId: 0, index: 0, cow: false };
 const anonEvent: TraceEvents["do_anonymous_page"] = { pid: 0, address: 0, pfn: 0, zero: false };
 const wpEvent: TraceEvents["do_wp_page"] = { pid: 0, address: 0, pfn: 0, unshare: false, reuse: false, rule: "" };
+const stepEvent: TraceEvents["step"] = { pid: 0, call: null, code: 0, addr: 0, value: 0 };
 
 /**
  * A strategy's helpers answered from a log entry: the counts as the core read them at the fault
@@ -72,6 +82,20 @@ class LoggedWpHelpers implements WpHelpers {
 }
 const logged = new LoggedWpHelpers();
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+const facts: Mutable<WpFacts> = { pfn: 0, exclusive: false, ksm: false, large: false, lru: false, swapcache: false, writeback: false, unshare: false };
+const copyFacts: Mutable<CopyFacts> = { mapcount: 0, swapcount: 0, snapshotRefs: 0, refcount: 0, ksm: false };
+const copyEvent: TraceEvents["wp_page_copy"] = {
+  pid: 0, address: 0, pfn: 0, newPfn: 0, zeroPage: false, unshare: false, rule: "", facts: copyFacts,
+};
+
+/**
+ * A built-in strategy's decisions by the facts that decide them — the flags the rules read and
+ * the counts — so that a run of faults alike asks wpReuse() once (its rule texts name the
+ * counts, never the pfn). Per strategy object: a kernel's strategy is fixed.
+ */
+const decisions = new WeakMap<object, Map<number, WpDecision>>();
+
 /**
  * Emits the tracepoints of the entries the last core call logged, and empties the log. Call it
  * after every call made with FAST_LOG, before anything else happens: the entries describe the
@@ -86,49 +110,64 @@ export function deliverTraceLog(k: MmKernel, p: MmProcess, vma: Vma, how: Delive
   const w = ops.logWords;
   const f = ops.logF64;
   const P = k.trace.points;
+  const pid = p.pid;
+  // what is emitted, decided once for the call
+  const steps = how === STEPS && P.step.listening;
+  const accesses = how !== FAULT_IN && P.access.listening;
+  const anons = how !== FAULT_IN && P.do_anonymous_page.listening;
+  const shmem = vma.shmem;
+  const objId = shmem ? shmem.id : 0;
+  const cow = shmem !== null && !(vma.flags & VM_SHARED);
+  const ae = accessEvent;
+  ae.pid = pid;
+  ae.objId = objId;
+  ae.cow = cow;
+  ae.index = 0;
+  const ne = anonEvent;
+  ne.pid = pid;
+  const se = stepEvent;
+  se.pid = pid;
+  se.code = step;
   let groupStart = true;
   for (let i = 0; i < n; i++) {
     const o = i * WORDS;
     const kind = w[o]!;
     const address = f[i * F64S + 4]!;
-    if (how === Deliver.Steps && groupStart) {
-      // the step of the access this entry begins: its ACCESS entry ends the group, with the value
+    if (steps && groupStart) {
+      // the step of the access this entry begins (beginAccess()'s event): its ACCESS entry
+      // ends the group, with the value
       let j = i;
-      while (w[j * WORDS] !== C.LOG_ACCESS) j++;
-      k.beginAccess(p.pid, step, address, w[j * WORDS + 6]! & 1 ? f[j * F64S + 5]! : 0);
+      while (w[j * WORDS] !== LOG_ACCESS) j++;
+      se.addr = address;
+      se.value = w[j * WORDS + 6]! & 1 ? f[j * F64S + 5]! : 0;
+      P.step.emit(se);
     }
-    groupStart = kind === C.LOG_ACCESS;
+    groupStart = kind === LOG_ACCESS;
     switch (kind) {
-      case C.LOG_ACCESS: {
-        if (how === Deliver.FaultIn || !P.access.listening) break;
-        const e = accessEvent;
-        e.pid = p.pid;
-        e.address = address;
-        e.write = (w[o + 6]! & 1) !== 0;
-        e.value = f[i * F64S + 5]!;
-        e.pfn = w[o + 1]! >>> 0;
-        e.objId = vma.shmem ? vma.shmem.id : 0;
-        e.index = vma.shmem ? vma.index(address) : 0;
-        e.cow = vma.shmem !== null && !(vma.flags & VM_SHARED);
-        P.access.emit(e);
+      case LOG_ACCESS: {
+        if (!accesses) break;
+        ae.address = address;
+        ae.write = (w[o + 6]! & 1) !== 0;
+        ae.value = f[i * F64S + 5]!;
+        ae.pfn = w[o + 1]! >>> 0;
+        if (shmem) ae.index = vma.index(address);
+        P.access.emit(ae);
         break;
       }
-      case C.LOG_ANON:
-      case C.LOG_ZERO_PAGE: {
-        if (how === Deliver.FaultIn || !P.do_anonymous_page.listening) break;
-        const e = anonEvent;
-        e.pid = p.pid;
-        e.address = address;
-        e.pfn = w[o + 1]! >>> 0;
-        e.zero = kind === C.LOG_ZERO_PAGE;
-        P.do_anonymous_page.emit(e);
+      case LOG_ANON:
+      case LOG_ZERO_PAGE: {
+        if (!anons) break;
+        ne.address = address;
+        ne.pfn = w[o + 1]! >>> 0;
+        ne.zero = kind === LOG_ZERO_PAGE;
+        P.do_anonymous_page.emit(ne);
         break;
       }
-      case C.LOG_WP_REUSE:
-      case C.LOG_WP_COPY:
-        deliverWpFault(k, p, w, o, address, kind === C.LOG_WP_COPY);
+      case LOG_WP_REUSE:
+      case LOG_WP_COPY:
+        deliverWpFault(k, p, w, o, address, kind === LOG_WP_COPY);
         break;
-      case C.LOG_WP_ZERO:
+      case LOG_WP_ZERO:
         if (P.wp_page_copy.listening) {
           P.wp_page_copy.emit({ pid: p.pid, address, pfn: 0, newPfn: w[o + 2]! >>> 0, zeroPage: true, unshare: false,
             rule: "do_wp_page(): write to the shared zero page", facts: null });
@@ -150,15 +189,10 @@ function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, add
   if (!P.do_wp_page.listening && !(copied && P.wp_page_copy.listening)) return;
   const pfn = w[o + 1]! >>> 0;
   const flags = w[o + 6]!;
-  const facts: WpFacts = {
-    pfn, exclusive: (flags & PG_ANON_EXCLUSIVE) !== 0, ksm: false, large: false, lru: (flags & PG_LRU) !== 0,
-    swapcache: false, writeback: (flags & PG_WRITEBACK) !== 0, unshare: false,
-  };
-  logged.rc0 = w[o + 4]!;
-  logged.rc1 = w[o + 5]!;
-  logged.map = w[o + 3]!;
-  logged.drained = false;
-  const d = k.strategy.wpReuse(facts, logged);
+  const map = w[o + 3]!;
+  const rc0 = w[o + 4]!;
+  const rc1 = w[o + 5]!;
+  const d = decide(k, pfn, flags, map, rc0, rc1);
   if (d.reuse === copied) {
     throw new Error(`cowsim: the core ${copied ? "copied" : "reused"} pfn ${pfn} at 0x${address.toString(16)}, but ${k.strategy.id}'s wpReuse() says "${d.rule}"`);
   }
@@ -173,9 +207,40 @@ function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, add
     P.do_wp_page.emit(e);
   }
   if (copied && P.wp_page_copy.listening) {
-    P.wp_page_copy.emit({
-      pid: p.pid, address, pfn, newPfn: w[o + 2]! >>> 0, zeroPage: false, unshare: false, rule: d.rule,
-      facts: { mapcount: logged.map, swapcount: 0, snapshotRefs: k.snapshotRefs(pfn), refcount: logged.rc1, ksm: false },
-    });
+    const e = copyEvent;
+    e.pid = p.pid;
+    e.address = address;
+    e.pfn = pfn;
+    e.newPfn = w[o + 2]! >>> 0;
+    e.rule = d.rule;
+    e.facts = copyFacts;
+    copyFacts.mapcount = map;
+    copyFacts.snapshotRefs = k.snapshotRefs(pfn);
+    copyFacts.refcount = rc1;
+    P.wp_page_copy.emit(e);
   }
+}
+
+/** The strategy's decision for a logged fault, asked once per set of deciding facts. */
+function decide(k: MmKernel, pfn: number, flags: number, map: number, rc0: number, rc1: number): WpDecision {
+  const bits = (flags & PG_ANON_EXCLUSIVE ? 1 : 0) | (flags & PG_LRU ? 2 : 0) | (flags & PG_WRITEBACK ? 4 : 0);
+  const small = (map | rc0 | rc1) >>> 0 < 256;
+  const key = ((map * 256 + rc0) * 256 + rc1) * 8 + bits;
+  let memo = decisions.get(k.strategy);
+  const known = small ? memo?.get(key) : undefined;
+  if (known !== undefined) return known;
+  facts.pfn = pfn;
+  facts.exclusive = (bits & 1) !== 0;
+  facts.lru = (bits & 2) !== 0;
+  facts.writeback = (bits & 4) !== 0;
+  logged.rc0 = rc0;
+  logged.rc1 = rc1;
+  logged.map = map;
+  logged.drained = false;
+  const d = k.strategy.wpReuse(facts, logged);
+  if (small) {
+    if (memo === undefined) decisions.set(k.strategy, (memo = new Map()));
+    memo.set(key, d);
+  }
+  return d;
 }

@@ -168,13 +168,24 @@ export class Journal {
   }
 
   private fnCode(fn: string): number {
+    // a run of faults alternates between two or three functions: the last two, without the map
+    if (fn === this.fnA) return this.codeA;
+    if (fn === this.fnB) return this.codeB;
     let c = this.fnCodes.get(fn);
     if (c === undefined) {
       c = this.fnNames.push(fn) - 1;
       this.fnCodes.set(fn, c);
     }
+    this.fnB = this.fnA;
+    this.codeB = this.codeA;
+    this.fnA = fn;
+    this.codeA = c;
     return c;
   }
+  private fnA = "";
+  private codeA = 0;
+  private fnB = "";
+  private codeB = 0;
 
   /**
    * Records what kernel function `fn` did in the current step (`what` may be a function that

@@ -111,13 +111,19 @@ export class Oracle {
   }
 
   space(pid: number): ShadowSpace {
+    // a run's accesses are one process's: the last space asked for, without the map
+    if (pid === this.lastPid) return this.lastSpace!;
     let s = this.spaces.get(pid);
     if (!s) {
       s = new ShadowSpace();
       this.spaces.set(pid, s);
     }
+    this.lastPid = pid;
+    this.lastSpace = s;
     return s;
   }
+  private lastPid = -1;
+  private lastSpace: ShadowSpace | null = null;
 
   sharedObject(id: number): SharedShadow {
     let s = this.sharedObjects.get(id);
@@ -393,6 +399,10 @@ export class Oracle {
   onExit(pid: number): void {
     this.spaces.get(pid)?.release();
     this.spaces.delete(pid);
+    if (pid === this.lastPid) {
+      this.lastPid = -1;
+      this.lastSpace = null;
+    }
   }
 
   dropSharedObject(id: number): void {

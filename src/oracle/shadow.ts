@@ -38,17 +38,38 @@ export class Chunk {
 /** Expected page values of one address space, by virtual page number. 0 = zero-filled. */
 export class ShadowSpace {
   private chunks = new Map<number, Chunk>();
+  /**
+   * The chunk written last, while it is this space's alone: a run of accesses stays in one
+   * chunk for 512 pages, and the map lookup costs more than the store. Forgotten by everything
+   * that changes which chunks the space holds or shares (fork, clear, move, release).
+   */
+  private ownKey = -1;
+  private own: Chunk | null = null;
 
   get(vpn: number): number {
-    const c = this.chunks.get(Math.floor(vpn / CHUNK));
-    return c === undefined ? 0 : c.v[vpn % CHUNK]!;
+    const key = Math.floor(vpn / CHUNK);
+    if (key === this.ownKey) return this.own!.v[vpn - key * CHUNK]!;
+    const c = this.chunks.get(key);
+    return c === undefined ? 0 : c.v[vpn - key * CHUNK]!;
   }
 
   set(vpn: number, value: number): void {
     const key = Math.floor(vpn / CHUNK);
+    if (key === this.ownKey) {
+      this.own!.v[vpn - key * CHUNK] = value;
+      return;
+    }
     // a zero into a chunk that was never written changes nothing: no chunk for it
     if (value === 0 && !this.chunks.has(key)) return;
-    this.writable(key).v[vpn % CHUNK] = value;
+    const c = this.writable(key);
+    this.ownKey = key;
+    this.own = c;
+    c.v[vpn - key * CHUNK] = value;
+  }
+
+  private forget(): void {
+    this.ownKey = -1;
+    this.own = null;
   }
 
   /** The chunk `key`, this space's own (unshared, made when missing): the one to write into. */
@@ -67,6 +88,7 @@ export class ShadowSpace {
 
   /** Zero [vpnStart, vpnEnd): what MADV_DONTNEED, munmap and WIPEONFORK leave. */
   clear(vpnStart: number, vpnEnd: number): void {
+    this.forget();
     for (let v = vpnStart; v < vpnEnd;) {
       const key = Math.floor(v / CHUNK);
       const chunkEnd = (key + 1) * CHUNK;
@@ -86,6 +108,8 @@ export class ShadowSpace {
 
   /** A child's shadow after fork: the same values over [vpnStart, vpnEnd), chunks shared. */
   copyRangeInto(child: ShadowSpace, vpnStart: number, vpnEnd: number): void {
+    this.forget();
+    child.forget();
     for (let v = vpnStart; v < vpnEnd;) {
       const key = Math.floor(v / CHUNK);
       const chunkEnd = (key + 1) * CHUNK;
@@ -124,6 +148,7 @@ export class ShadowSpace {
    * slice at a time, never through a per-page lookup.
    */
   move(fromVpn: number, toVpn: number, n: number): void {
+    this.forget();
     if (fromVpn < toVpn + n && toVpn < fromVpn + n) {
       // overlapping (a move within one range): read everything before anything is cleared
       const values = this.readRange(fromVpn, n);
@@ -167,6 +192,7 @@ export class ShadowSpace {
   }
 
   release(): void {
+    this.forget();
     for (const c of this.chunks.values()) drop(c);
     this.chunks.clear();
   }
