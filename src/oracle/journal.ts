@@ -227,13 +227,31 @@ export class Journal {
     if (f1 >= 0) this.frameHead[f1] = n;
     // process-wide entries (about no frame) are linked per process, the caller and one other
     if (f0 < 0) {
-      this.ePrevPid[i] = this.pidHead.get(pid) ?? NONE;
-      this.pidHead.set(pid, n);
+      this.ePrevPid[i] = this.headOf(pid);
+      this.setHead(pid, n);
       this.eOther[i] = other;
-      this.ePrevOther[i] = other >= 0 ? (this.pidHead.get(other) ?? NONE) : NONE;
-      if (other >= 0) this.pidHead.set(other, n);
+      this.ePrevOther[i] = other >= 0 ? this.headOf(other) : NONE;
+      if (other >= 0) this.setHead(other, n);
     }
   }
+
+  /**
+   * A process's last process-wide entry. The caller's is kept beside the map — a run of
+   * zero-page faults makes one such entry per page, all the same process's.
+   */
+  private headOf(pid: number): number {
+    return pid === this.headPid ? this.headN : (this.pidHead.get(pid) ?? NONE);
+  }
+
+  private setHead(pid: number, n: number): void {
+    if (pid !== this.headPid) {
+      if (this.headPid >= 0) this.pidHead.set(this.headPid, this.headN);
+      this.headPid = pid;
+    }
+    this.headN = n;
+  }
+  private headPid = -1;
+  private headN = NONE;
 
   /** How many entries were ever recorded: a cursor for {@link entriesSince}. */
   get entryCount(): number {
@@ -298,7 +316,7 @@ export class Journal {
       n = this.eFrame0[i] === pfn ? this.ePrev0[i]! : this.ePrev1[i]!;
     }
     for (const pid of pids) {
-      for (let n = this.pidHead.get(pid) ?? NONE; this.live(n);) {
+      for (let n = this.headOf(pid); this.live(n);) {
         const i = n % ENTRIES;
         if (this.eStep[i]! < born) break;
         picked.add(n);
