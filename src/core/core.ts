@@ -4,7 +4,9 @@
  * stay inside Wasm. Errors from the core become {@link CowsimError}s with errno names.
  */
 import { C, type CoreExports } from "./abi.generated.js";
-import { coreModule, createMemory, instantiate, planBytes, wasmPages, MAX_MEMORY_BYTES, type CoreBuild, type CoreWasm } from "./wasm.js";
+import {
+  coreModule, createMemory, instantiate, planBytes, wasmPages, machine, giveBack, MAX_MEMORY_BYTES, type CoreBuild, type CoreWasm,
+} from "./wasm.js";
 import { CowsimError, check } from "../errno.js";
 import { FrameTable } from "./frames.js";
 import { CoreOps } from "./ops.js";
@@ -224,12 +226,24 @@ export class Core {
       throw new CowsimError("ENOMEM",
         `these sizes need ${(bytes / 2 ** 30).toFixed(2)} GiB of simulator memory, more than the 4 GiB a wasm32 memory can address`);
     }
-    const pages = wasmPages(bytes);
-    const memory = createMemory(pages);
-    const init = instantiate(module, memory);
+    const { memory, exports: init } = machine(module, wasmPages(bytes));
     check(init.cowsim_init(...args), "cowsim_init");
     return new Core({ module, memory, build }, init);
   }
+
+  /**
+   * Gives the machine back: the next create() of the same size and build takes its memory and
+   * instance, made as new, rather than instantiating the module again. Nothing may use this
+   * Core afterwards; a machine other threads attached to is not given back.
+   * @internal
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.x.ctx_smp()) return;
+    giveBack(this.module, { memory: this.memory, exports: this.x });
+  }
+  private released = false;
 
   /**
    * The machine's memory as a snapshot keeps it: its size in 64 KiB pages and those of its

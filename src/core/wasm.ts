@@ -324,6 +324,51 @@ export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memo
   return instance.exports as unknown as CoreExports;
 }
 
+/** A machine's memory and the instance that initialised it. */
+export interface Machine {
+  readonly memory: WebAssembly.Memory;
+  readonly exports: CoreExports;
+}
+
+/**
+ * Machines given back (Core.release()), by module and size, for the next Core.create() of the
+ * same: instantiating costs more than a small run of the machine (the catalog makes over a
+ * thousand). The core keeps all its state in the memory — no mutable globals — so a memory
+ * made as instantiation left it is a new machine.
+ */
+const pool = new Map<WebAssembly.Module, Map<number, Machine[]>>();
+/** The bytes below layout_base() as instantiation leaves them (the data segments), per module. */
+const pristine = new WeakMap<WebAssembly.Module, Uint8Array>();
+const POOLED_PER_SIZE = 2;
+/** Only machines up to this size are kept: zeroing a big one costs what instantiating it does not. */
+const POOLED_MAX_BYTES = 64 << 20;
+
+/** A fresh machine of `pages`: one given back, made as new, or a new memory and instance. */
+export function machine(module: WebAssembly.Module, pages: number): Machine {
+  const m = pool.get(module)?.get(pages)?.pop();
+  const low = pristine.get(module);
+  if (m !== undefined && low !== undefined) {
+    new Uint8Array(m.memory.buffer).set(low, 0);
+    m.exports.memory_zero(low.length, m.memory.buffer.byteLength);
+    return m;
+  }
+  const memory = createMemory(pages);
+  const exports = instantiate(module, memory);
+  if (low === undefined) pristine.set(module, new Uint8Array(memory.buffer, 0, exports.layout_base() >>> 0).slice());
+  return { memory, exports };
+}
+
+/** Gives a machine back for machine() to make new; nothing may use it afterwards. */
+export function giveBack(module: WebAssembly.Module, m: Machine): void {
+  const pages = m.memory.buffer.byteLength / WASM_PAGE;
+  if (pages * WASM_PAGE > POOLED_MAX_BYTES) return;
+  let sizes = pool.get(module);
+  if (sizes === undefined) pool.set(module, (sizes = new Map()));
+  let list = sizes.get(pages);
+  if (list === undefined) sizes.set(pages, (list = []));
+  if (list.length < POOLED_PER_SIZE) list.push(m);
+}
+
 const WASM_PAGE = 65536;
 /** The largest memory a wasm32 module can address: 65536 pages of 64 KiB. */
 export const MAX_MEMORY_BYTES = 65536 * WASM_PAGE;

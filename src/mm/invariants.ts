@@ -206,8 +206,9 @@ export function usedSwapSlots(k: MmKernel): UsedSwapSlot[] {
   const { swapBase, swapStride, nslots } = k.core.layout;
   const u32 = k.core.u32;
   const stride = swapStride >>> 2;
+  // plain loads: the invariants are checked between steps, with no other thread inside the core
   for (let slot = 1, w = (swapBase >>> 2) + stride; slot < nslots; slot++, w += stride) {
-    const map = Atomics.load(u32, w) >>> 0;
+    const map = u32[w]!;
     if (map === 0) continue;
     out.push({ slot, swapCount: map & SWAP_COUNT_MASK, cachedPfn: map & SWAP_HAS_CACHE ? ops.swapCachePfn(slot) : null });
   }

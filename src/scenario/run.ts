@@ -598,8 +598,10 @@ class Runner {
 /** Runs a loaded scenario under each of its runs. @public */
 export function runScenario(ls: LoadedScenario, opts: RunOptions = {}): ScenarioResult {
   const runs = runsOf(ls.scenario).map((spec) => {
+    let runner: Runner | undefined;
     try {
-      return new Runner(ls, spec, opts).run();
+      runner = new Runner(ls, spec, opts);
+      return runner.run();
     } catch (e) {
       // the kernel could not even be made (options out of range): the run fails at the top
       return {
@@ -607,6 +609,9 @@ export function runScenario(ls: LoadedScenario, opts: RunOptions = {}): Scenario
         failures: [{ line: ls.at.line, message: (e as Error).message }], counters: {} as Counters, findings: [],
         latentMissedCows: 0, steps: [], processNames: {},
       } satisfies RunResult;
+    } finally {
+      // the result is plain data: the machine goes to the next run
+      runner?.k.release();
     }
   });
   return { file: ls.file, name: ls.scenario.name, line: ls.at.line, reference: ls.scenario.reference, pass: runs.every((r) => r.pass), runs };
