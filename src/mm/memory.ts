@@ -168,6 +168,10 @@ export function accessList(k: MmKernel, p: MmProcess, addrs: readonly number[], 
   const ops = k.ops;
   const batch = runMayBatch(k);
   const cap = ops.listCapacity();
+  // each call copies its entries into the scratch area: a list that keeps stopping (swap-ins,
+  // wp faults for the strategy) is handed over a few entries at a time, one that runs through
+  // in ever larger calls
+  let chunk = LIST_FIRST;
   for (let i = from; i < to;) {
     const a = addrs[i]!;
     const vma = batch ? allowedVma(p, a, write) : null;
@@ -176,7 +180,7 @@ export function accessList(k: MmKernel, p: MmProcess, addrs: readonly number[], 
       i++;
       continue;
     }
-    const m = Math.min(to - i, cap);
+    const m = Math.min(to - i, chunk, cap);
     k.markAllocFailures();
     const fast = fastBits(k, vma);
     const r = ops.handleAccessList(p.mm, addrs, values, i, m, write, fast, vma.anonVma?.id ?? 0,
@@ -185,6 +189,7 @@ export function accessList(k: MmKernel, p: MmProcess, addrs: readonly number[], 
     const done = Math.floor(r / 16);
     i += done;
     const code = r % 16;
+    chunk = done === m ? Math.min(2 * chunk, cap) : LIST_FIRST;
     if (done < m && code !== C.LIST_OTHER_VMA && code !== -C.ACCESS_LOG_FULL) {
       slow(addrs[i]!, write ? values?.[i] ?? 0 : 0, -code);
       i++;
@@ -194,6 +199,8 @@ export function accessList(k: MmKernel, p: MmProcess, addrs: readonly number[], 
 
 const PAGE = 4096;
 const PMD = 512 * PAGE;
+/** The entries of accessList()'s first call, and of the first after a stop. */
+const LIST_FIRST = 32;
 
 /**
  * faultin_page(): fault the page at `addr` in as GUP does — for writing (breaking COW, without

@@ -29,6 +29,12 @@ export type ReclaimOutcome =
   | "not-mapped";
 
 const SWAP_CLUSTER_MAX = 32;
+const PG_HEAD = 1 << C.PG_head;
+const PG_SWAPCACHE = 1 << C.PG_swapcache;
+const PG_LRU = 1 << C.PG_lru;
+const PG_BUDDY = 1 << C.PG_buddy;
+/** Folios shrink_folio() leaves alone: locked, free, reserved, poisoned. */
+const NOT_RECLAIMABLE = (1 << C.PG_locked) | PG_BUDDY | (1 << C.PG_reserved) | (1 << C.PG_hwpoison);
 
 /**
  * shrink_folio_list() for one anonymous folio: into the swap cache, unmapped from every PTE
@@ -38,16 +44,14 @@ export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
   const ops = k.ops;
   // a shmem folio goes by try_to_unmap() and shmem_writepage() (shmem.ts)
   if (!ops.folioTestAnon(folio) && shmemFolioOwner(k, folio)) return shmem_writeout(k, folio);
-  if (!ops.folioTestAnon(folio) || ops.pageTestFlag(folio, C.PG_locked) ||
-      ops.pageTestFlag(folio, C.PG_buddy) || ops.pageTestFlag(folio, C.PG_reserved) || ops.folioTestKsm(folio) ||
-      ops.pageTestFlag(folio, C.PG_hwpoison)) {
-    return "busy";
-  }
-  if (ops.folioTestLarge(folio)) {
-    if (ops.pageTestFlag(folio, C.PG_swapcache)) return "busy";
+  // the flags read once, from the struct page itself (a call per test cost more than the test)
+  const flags = k.core.frames.flags(folio);
+  if (!ops.folioTestAnon(folio) || (flags & NOT_RECLAIMABLE) || ops.folioTestKsm(folio)) return "busy";
+  if (flags & PG_HEAD) {
+    if (flags & PG_SWAPCACHE) return "busy";
     return shrink_large_folio(k, folio, k.strategy.reclaimsPinned, (piece) => shrink_folio(k, piece));
   }
-  if (!ops.pageTestFlag(folio, C.PG_swapcache)) {
+  if (!(flags & PG_SWAPCACHE)) {
     // "mm: don't put pinned pages into the swap cache" (5.11)
     if (!k.strategy.reclaimsPinned && ops.folioMaybeDmaPinned(folio)) return "pinned";
     if (!ops.addToSwap(folio)) return "swap-full";
@@ -118,20 +122,27 @@ export function reclaim(k: MmKernel, want = SWAP_CLUSTER_MAX): number {
   if (deferred_split_scan(k) >= want || k.core.swapSlotsAvailable() <= 0) return k.core.freePages() - before;
   k.drainLru();
   const n = k.core.layout.nframes;
-  for (let scanned = 0; scanned < n && k.core.freePages() - before < want; scanned++) {
+  const t = k.core.frames;
+  // the free count changes only where a folio was shrunk: read there, not per frame scanned
+  let freed = 0;
+  for (let scanned = 0; scanned < n && freed < want; scanned++) {
     const pfn = k.reclaimCursor;
     k.reclaimCursor = (pfn + 1) % n;
-    if (pfn === 0 || !ops.pageTestFlag(pfn, C.PG_lru) || ops.pageTestFlag(pfn, C.PG_buddy)) continue;
-    if (ops.pageFolio(pfn) !== pfn) continue;
+    const flags = t.flags(pfn);
+    if (pfn === 0 || !(flags & PG_LRU) || (flags & PG_BUDDY)) continue;
+    if (t.folio(pfn) !== pfn) continue;
     // shmem pages are swap-backed, on the anonymous LRU too, mapped or only in the page cache
     if (!ops.folioTestAnon(pfn)) {
-      if (shmemFolioOwner(k, pfn)) shrink_folio(k, pfn);
+      if (shmemFolioOwner(k, pfn)) {
+        shrink_folio(k, pfn);
+        freed = k.core.freePages() - before;
+      }
       continue;
     }
-    if (!ops.folioIsMapped(pfn) && !ops.pageTestFlag(pfn, C.PG_swapcache)) continue;
+    if (!ops.folioIsMapped(pfn) && !(flags & PG_SWAPCACHE)) continue;
     shrink_folio(k, pfn);
+    freed = k.core.freePages() - before;
   }
-  const freed = k.core.freePages() - before;
   if (freed > 0 && k.trace.points.try_to_free_pages.listening) k.trace.points.try_to_free_pages.emit({ freed });
   return freed;
 }
