@@ -49,7 +49,7 @@ import {
 } from "./page";
 import {
   folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_rmap_ptes,
-  folio_add_rmap_pmd, folio_remove_rmap_ptes, folio_remove_rmap_pmd, folio_put_refs,
+  folio_add_rmap_pmd, folio_remove_rmap_ptes, folio_remove_rmap_pmd, folio_put_refs, folio_last_ref_put,
   folio_add_new_anon_rmap, folio_is_mapped, mm_counter_of, RMAP_EXCLUSIVE, __folio_remove_rmap_ptes,
 } from "./rmap";
 import { folio_remove_rmap_ptes_done } from "./large_folio";
@@ -704,6 +704,8 @@ const TALLY_ZAPPED: i32 = 1;
   batchFolio: u32;
   /** The batch's pages that lost their last mapping (__folio_remove_rmap()'s nr). */
   batchUnmapped: i32;
+  /** One context attached (ctx_smp() false): small folios' counts and the PTEs change with plain loads and stores. */
+  up: bool;
 
   /**
    * folio_pte_batch(): the PTE after `slot` maps the next page of the same large folio and lies
@@ -773,8 +775,11 @@ const TALLY_ZAPPED: i32 = 1;
       // should_zap_folio(): a file-only zap leaves COWed anonymous pages mapped
       if ((flags & ZAP_FILE_ONLY) && !pte_special(pte) && pfn_valid(<u32>pte_pfn(pte)) &&
           folio_test_anon(page_folio(<u32>pte_pfn(pte)))) return 0;
-      // ptep_get_and_clear(): an exchange, so the A/D bits are the final ones
-      const old = atomic.xchg<u64>(slot, 0);
+      // ptep_get_and_clear(): an exchange, so the A/D bits are the final ones — on one CPU,
+      // with nobody else to set them meanwhile, a load and a store
+      const up = this.up;
+      const old = up ? load<u64>(slot) : atomic.xchg<u64>(slot, 0);
+      if (up) store<u64>(slot, 0);
       if ((flags & ZAP_KEEP_UFFD_WP) && pte_uffd_wp(old)) {
         entryStore(slot, make_pte_marker(PTE_MARKER_UFFD_WP));
       }
@@ -789,9 +794,27 @@ const TALLY_ZAPPED: i32 = 1;
       else this.rssFile--;
       if (PageAnonExclusive(pfn)) aux |= ZAPPED_EXCLUSIVE;
       if (pte_dirty(old)) { aux |= ZAPPED_DIRTY; if (!anon) setPageFlag(folio, PG_dirty); }
-      if (pte_young(old)) { aux |= ZAPPED_YOUNG; setPageFlag(folio, PG_referenced); }
-      const unmapped = __folio_remove_rmap_ptes(folio, pfn, 1);
-      if (folio_test_large(folio)) {
+      if (pte_young(old)) {
+        aux |= ZAPPED_YOUNG;
+        // folio_mark_accessed() tests PG_referenced before it sets it (and one CPU needs no lock)
+        const fl = pageAddr(folio) + offsetof<Page>("flags");
+        const f = load<u32>(fl);
+        if (!(f & (1 << PG_referenced))) {
+          if (up) store<u32>(fl, f | (1 << PG_referenced)); else setPageFlag(folio, PG_referenced);
+        }
+      }
+      const small = !folio_test_large(folio);
+      let unmapped: i32;
+      if (up && small) {
+        // __folio_remove_rmap() of a small folio, on one CPU
+        const mc = mapcountAddr(folio);
+        const now = load<i32>(mc) - 1;
+        store<i32>(mc, now);
+        unmapped = now == -1 ? 1 : 0;
+      } else {
+        unmapped = __folio_remove_rmap_ptes(folio, pfn, 1);
+      }
+      if (!small) {
         this.batchFolio = folio;
         this.batchUnmapped += unmapped;
         if (!this.batch_continues(slot, addr, folio, pfn)) this.end_batch();
@@ -801,7 +824,16 @@ const TALLY_ZAPPED: i32 = 1;
         // free_swap_cache(): an unmapped swap-cache folio no swap entry needs leaves the cache
         if (!folio_is_mapped(folio) && !testPageFlag(folio, PG_locked)) folio_free_swap(folio);
       }
-      if (folio_put_refs(folio, 1)) aux |= ZAPPED_FREED;
+      let freed: bool;
+      if (up && small) {
+        const rc = refcountAddr(folio);
+        const now = load<i32>(rc) - 1;
+        store<i32>(rc, now);
+        freed = now == 0 && folio_last_ref_put(folio);
+      } else {
+        freed = folio_put_refs(folio, 1);
+      }
+      if (freed) aux |= ZAPPED_FREED;
       if (flags & ZAP_RECORD) pushRecord(ctx, REC_ZAP_PAGE, <u32>((addr - this.base) >> 12), pfn, aux);
       return tally;
     }
@@ -885,6 +917,7 @@ export function zap_page_range(ctx: u32, mm: u32, start: f64, end: f64, flags: u
   w.end = <u64>end;
   w.batchFolio = NO_PFN;
   w.batchUnmapped = 0;
+  w.up = !ctx_smp();
   const stopped = walk_page_range<ZapWalk>(w, <u64>start, <u64>end) == WALK_STOP;
 
   add_mm_counter(mm, MM_ANONPAGES, w.rssAnon);

@@ -249,6 +249,11 @@ export function folio_try_share_anon_rmap_pmd(folio: u32): i32 {
  */
 export function folio_put_refs(folio: u32, nr: i32): bool {
   if (folio_ref_sub_return(folio, nr) != 0) return false;
+  return folio_last_ref_put(folio);
+}
+
+/** What the last reference's put does (__folio_put()): frees the folio, unless it is reserved. */
+export function folio_last_ref_put(folio: u32): bool {
   if (testPageFlag(folio, PG_reserved)) return false;
   if (testPageFlag(folio, PG_zone_device)) {
     free_zone_device_folio(folio);
