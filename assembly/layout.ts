@@ -166,6 +166,8 @@ export const NR_VMSTAT: u32 = 32;
    * core decides itself; 0: every one goes to TypeScript.
    */
   wpRule: u32;
+  /** Contexts attached (ctx_attach() less ctx_detach()): with one, nobody else is inside the core. */
+  attached: u32;
 }
 export const HEADER_BYTES: u32 = 1024;
 export const VMSTAT_OFFSET: u32 = 512;
@@ -262,7 +264,21 @@ export const CTX_PINS_BYTES: u32 = PIN_RECORDS * PIN_RECORD_BYTES;
 /** count_vm_events() */
 // @ts-ignore: decorator
 @inline export function count_vm_events(item: u32, delta: u32): void {
-  atomic.add<u32>(vmstatAddr(item), delta);
+  // Linux's vm events are per-CPU counters, added to without a lock (__count_vm_events());
+  // these are machine-wide, so only one attached context may add without one
+  const a = vmstatAddr(item);
+  if (ctx_up()) store<u32>(a, load<u32>(a) + delta);
+  else atomic.add<u32>(a, delta);
+}
+
+/**
+ * One context attached: nobody else is inside the core, so an update needs no locked
+ * operation — as a kernel built for one CPU has no LOCK prefix (x86's alternatives_smp_unlock()).
+ * A thread attaches before it runs anything in the core.
+ */
+// @ts-ignore: decorator
+@inline export function ctx_up(): bool {
+  return atomic.load<u32>(layoutBase() + offsetof<Header>("attached")) <= 1;
 }
 // @ts-ignore: decorator
 @inline export function ctxOf(ctx: u32): Ctx {
@@ -380,6 +396,7 @@ export function ctx_attach(): u32 {
       C.gupReason = 0;
       C.lruCount = 0;
       C.logCount = 0;
+      atomic.add<u32>(layoutBase() + offsetof<Header>("attached"), 1);
       return c;
     }
   }
@@ -392,18 +409,14 @@ export function ctx_attach(): u32 {
  * for one CPU has no LOCK prefix (x86's alternatives_smp_unlock()).
  */
 export function ctx_smp(): bool {
-  const H = hdr();
-  let n: u32 = 0;
-  for (let i: u32 = 0; i < H.maxThreads; i++) {
-    if (atomic.load<u32>(H.ctxBase + i * H.ctxStride + offsetof<Ctx>("inUse")) != 0 && ++n > 1) return true;
-  }
-  return false;
+  return !ctx_up();
 }
 
 /** Releases a context; page tables and frames it still had reserved go back. */
 export function ctx_detach(ctx: u32): void {
   unreserveFrom(ctx + offsetof<Ctx>("ptReserved"), layoutBase() + offsetof<Header>("ptAvailable"));
   unreserveFrom(ctx + offsetof<Ctx>("frameReserved"), layoutBase() + offsetof<Header>("nrFreePages"));
+  atomic.sub<u32>(layoutBase() + offsetof<Header>("attached"), 1);
   atomic.store<u32>(ctx + offsetof<Ctx>("inUse"), 0);
 }
 
