@@ -181,6 +181,8 @@ export function handle_access(
     if (r < 0) return <f64>r;
     if (slot == 0) slot = pteSlotOrLeaf(mm, a);
     pte = entryLoad(slot);
+    // logged here, not in do_anonymous_page(): kept small, it stays inlined
+    if (fast & FAST_LOG) trace_log(ctx, alloc ? LOG_ANON : LOG_ZERO_PAGE, alloc ? <u32>pte_pfn(pte) : 0, 0, 0, 0, 0, 0, a, 0);
   }
   if (!pte_present(pte)) return <f64>nonPresentCode(pte);
   if (pte_protnone(pte)) return <f64>ACCESS_PROTNONE;
@@ -339,11 +341,9 @@ function do_anonymous_page(
     pte = pfn_pte(<u64>pfn, base);
     if (fast & FAST_VM_WRITE) pte = pte_mkwrite(pte_mkdirty(pte));
     count_vm_events(FAULT_ANON, 1);
-    if (fast & FAST_LOG) trace_log(ctx, LOG_ANON, pfn, 0, 0, 0, 0, 0, a, 0);
   } else {
     pte = pfn_pte(0, base) | _PAGE_SPECIAL;
     count_vm_events(FAULT_ZERO_PAGE, 1);
-    if (fast & FAST_LOG) trace_log(ctx, LOG_ZERO_PAGE, 0, 0, 0, 0, 0, 0, a, 0);
   }
   page_table_check_pte_set(a, pte);
   entryStore(slot, pte);
