@@ -7,15 +7,29 @@
  *
  * The cost model is measured first (its micro-programs on the host, a few seconds). Every
  * figure is the median of RUNS runs, the simulator's oracle off and on interleaved (a busy
- * machine's scheduler, and which ran first, show in a single one).
+ * machine's scheduler, and which ran first, show in a single one) — warm: the process has run
+ * the workload before. Beside them, cold: the first run in a fresh Node process (oracle off),
+ * the core's compilation and every JIT tier-up included — what one `cowsim bench` run costs a
+ * user; only Node's own start-up is left out.
  * Without a C compiler the host columns are left empty and say why.
  */
 import { estimate, estimateError } from "../dist/bench/cost.js";
 import { buildNative, measureCostModel, runNative } from "../dist/bench/native.js";
 import type { CostModel } from "../dist/bench/result.js";
 import { WORKLOADS, type WorkloadSize } from "../dist/workloads/index.js";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { argValues, json, log } from "./harness.js";
 import { simulate } from "./sim-row.js";
+
+const RUN_JS = fileURLToPath(new URL("../dist/bench/run.js", import.meta.url));
+/** The first run of `workload` in a fresh process: seconds from loading the simulator to the run's end. */
+function coldSeconds(workload: string, size: string, strategy: string): number {
+  const job = JSON.stringify({ workload, size, strategy, seed: 1, oracle: false });
+  const script = `const t0 = performance.now(); const { runJob } = await import(${JSON.stringify(RUN_JS)}); ` +
+    `runJob(${job}); console.log((performance.now() - t0) / 1000);`;
+  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }).trim());
+}
 
 const size = (argValues("--size")[0] ?? "default") as WorkloadSize;
 const strategy = argValues("--strategy")[0] ?? "anon-exclusive";
@@ -42,6 +56,8 @@ interface Line {
   accesses: number;
   simOff: number;
   simOn: number;
+  /** The first run in a fresh process, oracle off (the median of RUNS processes). */
+  simCold: number;
   kernel?: number;
   estimate?: number;
   estimateError?: number;
@@ -58,7 +74,10 @@ for (const w of workloads) {
   }
   const off = median(offs, (x) => x.row.seconds);
   const on = median(ons, (x) => x.row.seconds);
-  const line: Line = { workload: w.name, steps: off.program.steps.length, accesses: off.row.metrics.accesses, simOff: off.row.seconds, simOn: on.row.seconds };
+  const cold = median(Array.from({ length: RUNS }, () => coldSeconds(w.name, size, strategy)), (x) => x);
+  const line: Line = {
+    workload: w.name, steps: off.program.steps.length, accesses: off.row.metrics.accesses, simOff: off.row.seconds, simOn: on.row.seconds, simCold: cold,
+  };
   if (native.ok) {
     const run = median(Array.from({ length: RUNS }, () => runNative(off.program, { build: native })), (x) => x.seconds);
     line.kernel = run.seconds;
@@ -76,11 +95,11 @@ for (const w of workloads) {
     const f = (x: number | undefined, d = 3) => (x === undefined ? "—" : x < 0.01 ? x.toExponential(2) : x.toFixed(d));
     const r = (a: number | undefined, b: number) => (a === undefined ? "—" : `${(a / b).toFixed(2)}×`);
     if (lines.length === 1) {
-      console.log(`\n${size} size, ${strategy}; ratio = host kernel seconds / simulated seconds, each the median of ${RUNS} runs (above 1: the simulator is faster)`);
-      console.log(["workload", "steps", "accesses", "sim s (oracle off)", "sim s (oracle on)", "kernel s", "kernel/sim off", "kernel/sim on", "estimate s", "estimate error"].join(" | "));
+      console.log(`\n${size} size, ${strategy}; ratio = host kernel seconds / simulated seconds, each the median of ${RUNS} runs (above 1: the simulator is faster); cold = the first run in a fresh process, oracle off`);
+      console.log(["workload", "steps", "accesses", "sim s (oracle off)", "sim s (oracle on)", "sim s (cold)", "kernel s", "kernel/sim off", "kernel/sim on", "kernel/sim cold", "estimate s", "estimate error"].join(" | "));
     }
-    console.log([line.workload, line.steps, line.accesses, f(line.simOff), f(line.simOn), f(line.kernel), r(line.kernel, line.simOff), r(line.kernel, line.simOn),
-      f(line.estimate), line.estimateError === undefined ? "—" : `${(100 * line.estimateError).toFixed(0)}%`].join(" | "));
+    console.log([line.workload, line.steps, line.accesses, f(line.simOff), f(line.simOn), f(line.simCold), f(line.kernel), r(line.kernel, line.simOff), r(line.kernel, line.simOn),
+      r(line.kernel, line.simCold), f(line.estimate), line.estimateError === undefined ? "—" : `${(100 * line.estimateError).toFixed(0)}%`].join(" | "));
     if (line.hostErrors) console.log(`    host step errors: ${JSON.stringify(line.hostErrors)}`);
     for (const n of line.notes ?? []) console.log(`    host: ${n}`);
   }
