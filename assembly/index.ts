@@ -6,7 +6,7 @@
 // slow path: in JavaScript they cost a BigInt.
 
 import {
-  layout_record, hdr, HEADER_BYTES, VMSTAT_OFFSET, NR_VMSTAT, Header, Ctx, CTX_HEADER_BYTES,
+  layout_record, layout_ready, hdr, HEADER_BYTES, VMSTAT_OFFSET, NR_VMSTAT, Header, Ctx, CTX_HEADER_BYTES,
   MM_STRUCT_BYTES, SWAP_SLOT_BYTES, PAGE_STRUCT_BYTES, EINVAL, FAULT_ATTR_OFFSET, FAULT_ATTR_BYTES,
   NR_FAIL_KINDS, FaultAttr, CTX_LRU_OFFSET, CTX_LRU_SLOTS, CTX_WALK_OFFSET, CTX_WALK_BYTES,
 } from "./layout";
@@ -266,9 +266,22 @@ export {
 } from "./userfaultfd_move";
 
 /**
- * Zeroes [from, to) of the memory (memory.fill): a machine given back is made new this way
- * before cowsim_init() — a typed array's fill() on a shared buffer is many times slower.
+ * Makes a machine given back as new, before cowsim_init(): zeroes everything from `lowEnd`
+ * (the caller has put the data segments below it back) that its last life may have written —
+ * all of it but the page tables its pool never handed out (above the pool's bump index, which
+ * is most of a small machine's memory: 4 tables are kept for each of 256 mm_structs). In Wasm:
+ * a typed array's fill() on a shared buffer is many times slower than memory.fill.
  */
-export function memory_zero(from: f64, to: f64): void {
-  memory.fill(<usize>from, 0, <usize>(to - from));
+export function memory_reset(lowEnd: f64): void {
+  const size = <usize>memory.size() << 16;
+  const low = <usize>lowEnd;
+  if (!layout_ready()) {
+    memory.fill(low, 0, size - low);
+    return;
+  }
+  const H = hdr();
+  const used = <usize>H.ptBase + (<usize>H.ptBump << 12);
+  const poolEnd = <usize>H.ptBase + (<usize>H.ntables << 12);
+  memory.fill(low, 0, used - low);
+  memory.fill(poolEnd, 0, size - poolEnd);
 }

@@ -349,7 +349,7 @@ export function machine(module: WebAssembly.Module, pages: number): Machine {
   const low = pristine.get(module);
   if (m !== undefined && low !== undefined) {
     new Uint8Array(m.memory.buffer).set(low, 0);
-    m.exports.memory_zero(low.length, m.memory.buffer.byteLength);
+    m.exports.memory_reset(low.length);
     return m;
   }
   const memory = createMemory(pages);
