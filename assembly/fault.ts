@@ -9,7 +9,7 @@
 // a marker, or a VMA the fast path does not serve.
 
 import {
-  ctxOf, layoutBase, Header, NO_PFN, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
+  ctxOf, ctx_up, layoutBase, Header, NO_PFN, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
   CTX_LRU_OFFSET, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE, FAULT_WP_COPY, FAULT_UNSHARE,
   FAULT_FILE, LRU_BATCH_DRAINED, WP_CORE_REUSE, WP_CORE_COPY, WP_CORE_ZERO,
 } from "./layout";
@@ -28,7 +28,7 @@ import {
 import {
   pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount,
   SetPageAnonExclusive, setPageFlag, testPageFlag, pageFlags, PG_lru, PG_swapcache,
-  PG_swapbacked, PG_dirty, pfn_to_page, PageAnonExclusive, folio_test_ksm, PG_head, PG_locked,
+  PG_swapbacked, PG_dirty, pfn_to_page, PageAnonExclusive, folio_test_ksm, PG_head, PG_locked, pageAddr, Page,
 } from "./page";
 import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
@@ -108,6 +108,12 @@ export const FAST_LOG: u32 = 256;
   // 0: no table; otherwise the PTE slot, or the PMD slot when the PMD is a leaf (tagged by bit 0)
   const pmdp = walk_pmdp(mm, a);
   if (pmdp == 0) return 0;
+  return slotUnder(pmdp, a);
+}
+
+/** pteSlotOrLeaf() below the PMD slot `pmdp` (non-zero) that covers `a`. */
+// @ts-ignore: decorator
+@inline function slotUnder(pmdp: u32, a: u64): u32 {
   const pmd = entryLoad(pmdp);
   if (isTableEntry(pmd)) return entryTable(pmd) + (pteIndex(a) << 3);
   if (pmd_leaf(pmd)) return pmdp | 1;
@@ -157,8 +163,15 @@ export function handle_access(
   fast: u32, anonVma: u32, index: u32, prot: u32,
 ): f64 {
   const a = <u64>va;
+  return accessAt(ctx, mm, a, pteSlotOrLeaf(mm, a), write, lo, hi, fast, anonVma, index, prot);
+}
+
+/** handle_access() with the walk done: `slot` is what pteSlotOrLeaf() says of `a`. */
+function accessAt(
+  ctx: u32, mm: u32, a: u64, slot: u32, write: u32, lo: u32, hi: u32,
+  fast: u32, anonVma: u32, index: u32, prot: u32,
+): f64 {
   if ((fast & FAST_LOG) && !log_has_room(ctx)) return <f64>ACCESS_LOG_FULL;
-  let slot = pteSlotOrLeaf(mm, a);
   if (slot & 1) return accessLeaf(ctx, slot & ~1, a, write, lo, hi, fast);
   let pte: u64 = slot != 0 ? entryLoad(slot) : 0;
   if (pte_none(pte)) {
@@ -230,11 +243,16 @@ export function handle_access_range(
 ): f64 {
   let value: u64 = (<u64>hi << 32) | <u64>lo;
   const dv: u64 = <u64>step;
-  const da: f64 = <f64>stride * 4096.0;
-  let a = va;
+  const da: u64 = <u64>stride << 12;
+  let a = <u64>va;
   let idx = index;
+  // one PMD for the whole run: its slot is walked to once (once its tables exist), and no
+  // table is freed inside the call
+  let pmdp = walk_pmdp(mm, a);
   for (let i: u32 = 0; i < n; i++) {
-    const r = handle_access(ctx, mm, a, write, <u32>value, <u32>(value >> 32), fast, anonVma, idx, prot);
+    if (pmdp == 0) pmdp = walk_pmdp(mm, a);
+    const slot = pmdp != 0 ? slotUnder(pmdp, a) : 0;
+    const r = accessAt(ctx, mm, a, slot, write, <u32>value, <u32>(value >> 32), fast, anonVma, idx, prot);
     if (r < 0) return <f64>i * 16.0 - r;
     a += da;
     idx += stride;
@@ -346,7 +364,9 @@ function do_anonymous_page(
     count_vm_events(FAULT_ZERO_PAGE, 1);
   }
   page_table_check_pte_set(a, pte);
-  entryStore(slot, pte);
+  // set_ptes(): a plain store in Linux (WRITE_ONCE); a Wasm atomic store is an XCHG, which
+  // only another thread walking the tables (GUP-fast) needs ordered
+  if (ctx_up()) store<u64>(slot, pte); else entryStore(slot, pte);
   return 0;
 }
 
@@ -373,7 +393,8 @@ export function allocPteSlot(ctx: u32, mm: u32, a: u64): u32 {
 export function folio_add_lru(ctx: u32, folio: u32): void {
   const size = atomic.load<u32>(layoutBase() + offsetof<Header>("lruBatchSize"));
   if (size == 0) {
-    setPageFlag(folio, PG_lru);
+    const fl = pageAddr(folio) + offsetof<Page>("flags");
+    if (ctx_up()) store<u32>(fl, load<u32>(fl) | (1 << PG_lru)); else setPageFlag(folio, PG_lru);
     return;
   }
   folio_ref_add(folio, 1);

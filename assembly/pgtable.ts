@@ -17,7 +17,7 @@
 // pte_offset_map() and the slow-path get/set) serve faults, swap and tests.
 
 import {
-  hdr, ctxOf, layoutBase, Header, Ctx, NO_PFN, PAGE_SIZE, PTRS_PER_TABLE, MM_STRUCT_BYTES,
+  hdr, ctxOf, ctx_up, layoutBase, Header, Ctx, NO_PFN, PAGE_SIZE, PTRS_PER_TABLE, MM_STRUCT_BYTES,
   stackPop, stackPush, tryReserve, reserveInto, unreserveFrom, count_vm_events, PGTABLE_ALLOC, PGTABLE_FREE,
   PGTABLE_ALLOC_FAIL, ENOMEM, EINVAL, EBUSY, EEXIST, should_fail, FAIL_PGTABLE,
 } from "./layout";
@@ -78,7 +78,10 @@ export const MM_SHMEMPAGES: u32 = 3;
   return mmAddr(mm) + offsetof<MmStruct>("rss0") + (member << 2);
 }
 export function add_mm_counter(mm: u32, member: u32, value: i32): void {
-  if (value != 0) atomic.add<i32>(mmRssAddr(mm, member), value);
+  if (value == 0) return;
+  // one context attached: nobody else counts (the RSS counters are per-CPU in Linux anyway)
+  const c = mmRssAddr(mm, member);
+  if (ctx_up()) store<i32>(c, load<i32>(c) + value); else atomic.add<i32>(c, value);
 }
 export function get_mm_counter(mm: u32, member: u32): i32 {
   return atomic.load<i32>(mmRssAddr(mm, member));

@@ -7,7 +7,7 @@ import {
   folio_maybe_dma_pinned, folio_ref_add, folio_ref_sub_return, folio_order, mapcountAddr,
   largeMapcountAddr, entireMapcountAddr, nrPagesMappedAddr, PageAnonExclusive,
   SetPageAnonExclusive, ClearPageAnonExclusive, setPageFlag, testPageFlag, PG_swapbacked,
-  PG_reserved, PG_zone_device, PAGE_MAPPING_ANON, PAGE_MAPPING_FLAGS, ENTIRELY_MAPPED, FOLIO_PAGES_MAPPED,
+  PG_reserved, PG_zone_device, PG_anon_exclusive, PAGE_MAPPING_ANON, PAGE_MAPPING_FLAGS, ENTIRELY_MAPPED, FOLIO_PAGES_MAPPED,
 } from "./page";
 import { free_pages } from "./page_alloc";
 import { folio_remove_rmap_ptes_done } from "./large_folio";
@@ -53,11 +53,19 @@ export function folio_index(folio: u32): u32 {
  * Marks the (head) page exclusive if asked.
  */
 export function folio_add_new_anon_rmap(folio: u32, anonVma: u32, index: u32, flags: u32): void {
+  if (!folio_test_large(folio)) {
+    // a new folio nobody else can reach yet: __folio_set_swapbacked(), __folio_set_anon() and
+    // atomic_set(_mapcount) are plain stores in Linux, and so are they here (the flags in one)
+    const p = pfn_to_page(folio);
+    p.flags = p.flags | (1 << PG_swapbacked) | (flags & RMAP_EXCLUSIVE ? 1 << PG_anon_exclusive : 0);
+    p.index = index;
+    p.mapping = (anonVma << 2) | PAGE_MAPPING_ANON;
+    p._mapcount = 0;
+    return;
+  }
   setPageFlag(folio, PG_swapbacked);
   folio_set_anon(folio, anonVma, index);
-  if (!folio_test_large(folio)) {
-    atomic.store<i32>(mapcountAddr(folio), 0);
-  } else if (folio_order(folio) < HPAGE_PMD_ORDER) {
+  if (folio_order(folio) < HPAGE_PMD_ORDER) {
     const nr = folio_nr_pages(folio);
     for (let i: u32 = 0; i < nr; i++) {
       atomic.store<i32>(mapcountAddr(folio + i), 0);
