@@ -22,7 +22,7 @@ import { thpPmdFaultAllowed, thpPmdFaultsPossible, do_huge_pmd_anonymous_page, d
 import { do_device_entry_fault } from "./migrate_device.js";
 import type { TraceEvents } from "../trace/events.js";
 import { shmem_get_folio, shmem_get_entry } from "./shmem.js";
-import { Deliver, deliverTraceLog, runMayBatch, traceLogBits } from "./trace_log.js";
+import { Deliver, deliverTraceLog, emitDoWpPage, runMayBatch, traceLogBits } from "./trace_log.js";
 
 const MAX_RETRIES = 8;
 
@@ -479,8 +479,6 @@ const PG_LRU = 1 << C.PG_lru;
 const PG_SWAPCACHE = 1 << C.PG_swapcache;
 const PG_WRITEBACK = 1 << C.PG_writeback;
 
-/** The do_wp_page event, reused. */
-const wpEvent: TraceEvents["do_wp_page"] = { pid: 0, address: 0, pfn: 0, unshare: false, reuse: false, rule: "" };
 
 /**
  * do_wp_page(): a write (or, with `unshare`, a R/O GUP pin) met a present page it may not use
@@ -541,16 +539,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   const isolated = k.maybeIsolate(folio);
   const helpers = k.wpHelpers.for(folio, info.swapcount);
   const d = k.strategy.wpReuse(facts, helpers);
-  if (k.trace.points.do_wp_page.listening) {
-    const e = wpEvent;
-    e.pid = p.pid;
-    e.address = addr;
-    e.pfn = pfn;
-    e.unshare = unshare;
-    e.reuse = d.reuse;
-    e.rule = d.rule;
-    k.trace.points.do_wp_page.emit(e);
-  }
+  if (k.trace.points.do_wp_page.listening) emitDoWpPage(k, p.pid, addr, pfn, unshare, d);
   if (d.reuse) {
     if (isolated) k.putbackIsolated(folio);
     const flags = (d.setExclusive ? C.REUSE_SET_EXCLUSIVE : 0) | (d.moveAnon ? C.REUSE_MOVE_ANON : 0) |

@@ -196,16 +196,7 @@ function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, add
   if (d.reuse === copied) {
     throw new Error(`cowsim: the core ${copied ? "copied" : "reused"} pfn ${pfn} at 0x${address.toString(16)}, but ${k.strategy.id}'s wpReuse() says "${d.rule}"`);
   }
-  if (P.do_wp_page.listening) {
-    const e = wpEvent;
-    e.pid = p.pid;
-    e.address = address;
-    e.pfn = pfn;
-    e.unshare = false;
-    e.reuse = d.reuse;
-    e.rule = d.rule;
-    P.do_wp_page.emit(e);
-  }
+  if (P.do_wp_page.listening) emitDoWpPage(k, p.pid, address, pfn, false, d);
   if (copied && P.wp_page_copy.listening) {
     const e = copyEvent;
     e.pid = p.pid;
@@ -219,6 +210,18 @@ function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, add
     copyFacts.refcount = rc1;
     P.wp_page_copy.emit(e);
   }
+}
+
+/** The do_wp_page tracepoint: the strategy's decision `d` of a fault at `address` (its event reused). */
+export function emitDoWpPage(k: MmKernel, pid: number, address: number, pfn: number, unshare: boolean, d: WpDecision): void {
+  const e = wpEvent;
+  e.pid = pid;
+  e.address = address;
+  e.pfn = pfn;
+  e.unshare = unshare;
+  e.reuse = d.reuse;
+  e.rule = d.rule;
+  k.trace.points.do_wp_page.emit(e);
 }
 
 /** The strategy's decision for a logged fault, asked once per set of deciding facts. */
