@@ -20,7 +20,6 @@ import { hwpoisonSigbus } from "./memory_failure.js";
 import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
 import { thpPmdFaultAllowed, thpPmdFaultsPossible, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, split_huge_pmd } from "./huge_memory.js";
 import { do_device_entry_fault } from "./migrate_device.js";
-import type { TraceEvents } from "../trace/events.js";
 import { shmem_get_folio, shmem_get_entry } from "./shmem.js";
 import { Deliver, deliverTraceLog, emitDoWpPage, runMayBatch, traceLogBits } from "./trace_log.js";
 
