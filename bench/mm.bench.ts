@@ -4,7 +4,8 @@
  * The kernel layer through the public API, in one run: first-touch, COW, reuse and zero-page
  * faults (ns per fault) by single accesses and by the batched API (writeRange(), touchRange()),
  * MADV_POPULATE_* and MAP_POPULATE (ns per page), and fork of a process with 1 GiB populated (ms) — each with the oracle
- * off and on (on = shadow memory, copy verdicts and the explaining journal), beside the real
+ * off and on (on = shadow memory, copy verdicts and the explaining journal; the batched cases also
+ * on without the journal, as the bench runs workloads), beside the real
  * kernel's figures (the development machine's; with --kernel, this machine's, measured by
  * bench/kernel/faults.c in the same run).
  *
@@ -38,22 +39,26 @@ function casesOf(api: Api, prefix: string): Spec[] {
   const RW = api.PROT_READ | api.PROT_WRITE;
   const PRIV = api.MAP_PRIVATE | api.MAP_ANONYMOUS;
   const cases: Spec[] = [];
-  for (const oracle of [false, true]) {
+  // oracle off, on (with the explaining journal), and on without the journal (as the bench runs
+  // workloads) for the batched cases only
+  for (const [oracle, explain] of [[false, false], [true, true], [true, false]] as const) {
+    const noJournal = oracle && !explain;
     // THP "madvise", as on the host, and no MADV_HUGEPAGE: 4 KiB pages, as bench/kernel/faults.c
     // maps them (MADV_NOHUGEPAGE) — under "always" the 1 GiB would fork as 512 PMDs
-    const k: Kernel = api.createKernel({ strategy: "anon-exclusive", memory: "1280M", oracle, build: "release", thp: { enabled: "madvise" } });
+    const k: Kernel = api.createKernel({ strategy: "anon-exclusive", memory: "1280M", oracle, explain, build: "release", thp: { enabled: "madvise" } });
     const p = k.spawn();
-    const suffix = oracle ? "Oracle" : "";
-    const on = oracle ? ", oracle on" : "";
+    const suffix = noJournal ? "OracleNoJournal" : oracle ? "Oracle" : "";
+    const on = noJournal ? ", oracle on, no journal" : oracle ? ", oracle on" : "";
     const label = prefix ? `${prefix}: ` : "";
     const key = (k: string) => (prefix ? `${prefix}:${k}${suffix}` : `${k}${suffix}`);
 
-    cases.push(spec(key("firstTouchNs"), `${label}first-touch write fault${on}`, N,
+    const single = (c: Spec) => { if (!noJournal) cases.push(c); };
+    single(spec(key("firstTouchNs"), `${label}first-touch write fault${on}`, N,
       () => p.mmap(null, N * PAGE, RW, PRIV),
       (a: number) => { for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 1); },
       (a: number) => p.munmap(a, N * PAGE),
     ));
-    cases.push(spec(key("cowFaultNs"), `${label}COW fault${on}`, N,
+    single(spec(key("cowFaultNs"), `${label}COW fault${on}`, N,
       () => {
         const a = p.mmap(null, N * PAGE, RW, PRIV);
         for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 1);
@@ -62,7 +67,7 @@ function casesOf(api: Api, prefix: string): Spec[] {
       ({ a }: { a: number }) => { for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 2); },
       ({ a, child }: { a: number; child: ReturnType<typeof p.fork> }) => { child.exit(); p.munmap(a, N * PAGE); },
     ));
-    cases.push(spec(key("reuseFaultNs"), `${label}reuse fault${on}`, N,
+    single(spec(key("reuseFaultNs"), `${label}reuse fault${on}`, N,
       () => {
         const a = p.mmap(null, N * PAGE, RW, PRIV);
         for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 1);
@@ -72,7 +77,7 @@ function casesOf(api: Api, prefix: string): Spec[] {
       (a: number) => { for (let i = 0; i < N; i++) p.write(a + i * PAGE, i + 2); },
       (a: number) => p.munmap(a, N * PAGE),
     ));
-    cases.push(spec(key("zeroPageFaultNs"), `${label}zero-page read fault${on}`, N,
+    single(spec(key("zeroPageFaultNs"), `${label}zero-page read fault${on}`, N,
       () => p.mmap(null, N * PAGE, RW, PRIV),
       (a: number) => { for (let i = 0; i < N; i++) p.read(a + i * PAGE); },
       (a: number) => p.munmap(a, N * PAGE),
@@ -106,12 +111,12 @@ function casesOf(api: Api, prefix: string): Spec[] {
       },
       (a: number) => p.munmap(a, N * PAGE),
     ));
-    cases.push(spec(key("populateWriteNs"), `${label}MADV_POPULATE_WRITE, per page${on}`, N,
+    single(spec(key("populateWriteNs"), `${label}MADV_POPULATE_WRITE, per page${on}`, N,
       () => p.mmap(null, N * PAGE, RW, PRIV),
       (a: number) => p.madvise(a, N * PAGE, api.MADV_POPULATE_WRITE),
       (a: number) => p.munmap(a, N * PAGE),
     ));
-    cases.push(spec(key("populateWriteCowNs"), `${label}MADV_POPULATE_WRITE after fork (COW), per page${on}`, N,
+    single(spec(key("populateWriteCowNs"), `${label}MADV_POPULATE_WRITE after fork (COW), per page${on}`, N,
       () => {
         const a = p.mmap(null, N * PAGE, RW, PRIV);
         writeRange(a, 1);
@@ -120,16 +125,17 @@ function casesOf(api: Api, prefix: string): Spec[] {
       ({ a }: { a: number }) => p.madvise(a, N * PAGE, api.MADV_POPULATE_WRITE),
       ({ a, child }: { a: number; child: ReturnType<typeof p.fork> }) => { child.exit(); p.munmap(a, N * PAGE); },
     ));
-    cases.push(spec(key("populateReadNs"), `${label}MADV_POPULATE_READ, per page${on}`, N,
+    single(spec(key("populateReadNs"), `${label}MADV_POPULATE_READ, per page${on}`, N,
       () => p.mmap(null, N * PAGE, RW, PRIV),
       (a: number) => p.madvise(a, N * PAGE, api.MADV_POPULATE_READ),
       (a: number) => p.munmap(a, N * PAGE),
     ));
-    cases.push(spec(key("mapPopulateNs"), `${label}MAP_POPULATE, per page${on}`, N,
+    single(spec(key("mapPopulateNs"), `${label}MAP_POPULATE, per page${on}`, N,
       () => ({ a: 0 }),
       (s: { a: number }) => { s.a = p.mmap(null, N * PAGE, RW, PRIV | api.MAP_POPULATE); },
       (s: { a: number }) => p.munmap(s.a, N * PAGE),
     ));
+    if (noJournal) continue;
     p.mmap(null, GiB, RW, PRIV | api.MAP_POPULATE);
     let forked: ReturnType<Kernel["spawn"]> | null = null;
     cases.push(spec(key("fork1GiBMs"), `${label}fork of 1 GiB populated${on}`, 0,
@@ -216,4 +222,10 @@ if (json) {
   console.log(JSON.stringify(results));
 } else {
   printTable(results, ROWS);
+  console.log("\n| batched, oracle on without the journal (explain: false) | oracle off | no journal | with the journal | no journal ÷ off |");
+  console.log("| --- | --- | --- | --- | --- |");
+  for (const { label, key } of ROWS.filter((r) => r.key.endsWith("BatchNs"))) {
+    const [off, bare, full] = [results[key]!, results[key + "OracleNoJournal"]!, results[key + "Oracle"]!];
+    console.log(`| ${label} | ${off.toFixed(0)} ns | ${bare.toFixed(0)} ns | ${full.toFixed(0)} ns | ${(bare / off).toFixed(2)}× |`);
+  }
 }
