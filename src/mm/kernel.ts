@@ -626,6 +626,7 @@ export class MmKernel implements KernelView {
    * `page` of it, when given (a large folio's pages are copied one at a time). @internal
    */
   snapshotRefs(folio: number, page?: number): number {
+    if (this.pins.active.size === 0) return 0;
     let n = 0;
     for (const pin of this.pins.active.values()) {
       if (pin.contract !== "snapshot") continue;

@@ -95,6 +95,9 @@ const copyEvent: TraceEvents["wp_page_copy"] = {
  * counts, never the pfn). Per strategy object: a kernel's strategy is fixed.
  */
 const decisions = new WeakMap<object, Map<number, WpDecision>>();
+/** The last strategy asked, and its decisions: a run's faults are one kernel's. */
+let lastStrategy: object | null = null;
+let lastMemo: Map<number, WpDecision> | undefined;
 
 /**
  * Emits the tracepoints of the entries the last core call logged, and empties the log. Call it
@@ -229,7 +232,7 @@ function decide(k: MmKernel, pfn: number, flags: number, map: number, rc0: numbe
   const bits = (flags & PG_ANON_EXCLUSIVE ? 1 : 0) | (flags & PG_LRU ? 2 : 0) | (flags & PG_WRITEBACK ? 4 : 0);
   const small = (map | rc0 | rc1) >>> 0 < 256;
   const key = ((map * 256 + rc0) * 256 + rc1) * 8 + bits;
-  let memo = decisions.get(k.strategy);
+  let memo = k.strategy === lastStrategy ? lastMemo : decisions.get(k.strategy);
   const known = small ? memo?.get(key) : undefined;
   if (known !== undefined) return known;
   facts.pfn = pfn;
@@ -244,6 +247,8 @@ function decide(k: MmKernel, pfn: number, flags: number, map: number, rc0: numbe
   if (small) {
     if (memo === undefined) decisions.set(k.strategy, (memo = new Map()));
     memo.set(key, d);
+    lastStrategy = k.strategy;
+    lastMemo = memo;
   }
   return d;
 }

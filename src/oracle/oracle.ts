@@ -272,9 +272,9 @@ export class Oracle {
    * of that page by its process — for the zero page, which many addresses share, the pins taken
    * at this address.
    */
-  private brokenByCopy(pid: number, pfn: number, address: number): [ContractState, number][] {
+  private brokenByCopy(pid: number, pfn: number, address: number): readonly [ContractState, number][] {
+    if (this.coherentPfns[pfn] === 0) return NONE_BROKEN;
     const out: [ContractState, number][] = [];
-    if (this.coherentPfns[pfn] === 0) return out;
     for (const c of this.contracts.values()) {
       if (c.pin.contract !== "coherent" || c.pin.pid !== pid) continue;
       for (let i = 0; i < c.pin.pfns.length; i++) {
@@ -409,6 +409,9 @@ export class Oracle {
     this.sharedObjects.delete(id);
   }
 }
+
+/** What brokenByCopy() finds of a page no coherent contract holds (most copies): nothing, not allocated anew. */
+const NONE_BROKEN: readonly [ContractState, number][] = [];
 
 /** A snapshot holder may also show `value` at page `i`: its own process wrote it there. */
 function allow(c: ContractState, i: number, value: number): void {
