@@ -54,7 +54,7 @@ export function page_refcount_addr(pfn: u32): u32 { return pageAddr(pfn) + offse
 export function page_struct_bytes(): u32 { return offsetof<Page>(); }
 
 export {
-  layout_plan, layout_ready, ctx_attach, ctx_detach, ctx_smp, ctx_next, ctx_nr_records, ctx_scratch,
+  layout_plan, layout_ready, ctx_attach, ctx_detach, ctx_smp, ctx_expect, ctx_next, ctx_nr_records, ctx_scratch,
   ctx_gup_reason, ctx_aux0, layout_base, layout_nframes, layout_ntables, layout_nslots, layout_max_mms,
   layout_max_threads, layout_data_bytes, layout_content_stride, layout_swap_stride,
   layout_scratch_bytes, layout_frame_base, layout_pt_base, layout_mm_base, layout_block_base,

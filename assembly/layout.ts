@@ -274,7 +274,7 @@ export const CTX_PINS_BYTES: u32 = PIN_RECORDS * PIN_RECORD_BYTES;
 /**
  * One context attached: nobody else is inside the core, so an update needs no locked
  * operation — as a kernel built for one CPU has no LOCK prefix (x86's alternatives_smp_unlock()).
- * A thread attaches before it runs anything in the core.
+ * A pool of threads is counted before its threads start (ctx_expect()).
  */
 // @ts-ignore: decorator
 @inline export function ctx_up(): bool {
@@ -410,6 +410,15 @@ export function ctx_attach(): u32 {
  */
 export function ctx_smp(): bool {
   return !ctx_up();
+}
+
+/**
+ * Counts `delta` contexts as attached before their threads attach (or stops counting them):
+ * a pool of worker threads is counted when it is made, so that no operation of the creating
+ * thread still in progress takes the one-context paths while a worker attaches.
+ */
+export function ctx_expect(delta: i32): void {
+  atomic.add<u32>(layoutBase() + offsetof<Header>("attached"), <u32>delta);
 }
 
 /** Releases a context; page tables and frames it still had reserved go back. */

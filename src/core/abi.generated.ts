@@ -19,6 +19,7 @@ export interface CoreExports {
   ctx_attach(): number;
   ctx_detach(ctx: number): void;
   ctx_smp(): number;
+  ctx_expect(delta: number): void;
   ctx_next(ctx: number): number;
   ctx_nr_records(ctx: number): number;
   ctx_scratch(ctx: number): number;

@@ -246,6 +246,14 @@ export class Core {
   private released = false;
 
   /**
+   * Counts `n` threads as attached before they attach (negative: stops counting them): a pool
+   * of workers is counted when it is made, so the core's one-context paths end at once.
+   */
+  expectThreads(n: number): void {
+    this.x.ctx_expect(n);
+  }
+
+  /**
    * The machine's memory as a snapshot keeps it: its size in 64 KiB pages and those of its
    * pages that are not all zero (most of a machine is free frames and empty tables).
    */

@@ -139,6 +139,9 @@ export class GupWorkerPool {
     this.log = options.log === undefined ? (line) => process.stderr.write(line + "\n") : options.log;
     this.ctl = new Int32Array(new SharedArrayBuffer(controlBytes(n)));
     kernel.pins.sharedRecords = true;
+    // the workers count as attached from now on, before each attaches itself: the core's
+    // one-context paths (plain updates, ctx_up()) end here, not when the first worker starts
+    kernel.core.expectThreads(n);
     const url = workerUrl();
     for (let index = 0; index < n; index++) {
       const w = new Worker(url, { workerData: { shared: kernel.core.shared(), control: this.ctl.buffer, index, audit: options.audit ?? true } });
@@ -336,6 +339,7 @@ export class GupWorkerPool {
     for (let i = 0; i < this.n; i++) this.ctl[STATS_BASE + i * STATS_WORDS + ST_LOST]! += lost[i]!.lost;
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
+    this.kernel.core.expectThreads(-this.n);
     this.kernel.pins.sharedRecords = false;
     this.log?.(this.report());
     return this.summary();

@@ -87,6 +87,17 @@ describe("the pin registry in shared memory", () => {
     expect(k.checkInvariants()).toEqual([]);
   });
 
+  it("counts its workers as attached from its making, before they start, until it closes", async () => {
+    const { k } = setup(2);
+    expect(k.core.x.ctx_smp()).toBe(0);
+    pool = createGupWorkers(k, { n: 2, log: null });
+    // no worker has run a line yet: the one-context paths are over already
+    expect(k.core.x.ctx_smp()).toBe(1);
+    await pool.close();
+    pool = null;
+    expect(k.core.x.ctx_smp()).toBe(0);
+  });
+
   it("checks its arguments", () => {
     const { k, p, a } = setup(2);
     expect(() => createGupWorkers(k, { n: 0 })).toThrow(/EINVAL/);
