@@ -140,10 +140,14 @@ export function deliverTraceLog(k: MmKernel, p: MmProcess, vma: Vma, how: Delive
       // the step of the access this entry begins (beginAccess()'s event): its ACCESS entry
       // ends the group, with the value
       let j = i;
-      while (w[j * WORDS] !== LOG_ACCESS) j++;
-      se.addr = address;
-      se.value = w[j * WORDS + 6]! & 1 ? f[j * F64S + 5]! : 0;
-      P.step.emit(se);
+      while (j < n && w[j * WORDS] !== LOG_ACCESS) j++;
+      // (a run's call ends each access it logged with its ACCESS entry: a page it stops at
+      // logs nothing, and its step is the single access's)
+      if (j < n) {
+        se.addr = address;
+        se.value = w[j * WORDS + 6]! & 1 ? f[j * F64S + 5]! : 0;
+        P.step.emit(se);
+      }
     }
     groupStart = kind === LOG_ACCESS;
     switch (kind) {
