@@ -8,22 +8,14 @@ import {
   createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MADV_PAGEOUT, MADV_DONTNEED,
   MADV_POPULATE_WRITE, type StrategyId,
 } from "../../src/index.js";
-import { BUILD, readPages } from "../helpers.js";
+import { BUILD } from "../helpers.js";
+import { BASE, PAGE, runProgram, type ProgramOp } from "../programs.js";
 
-const PAGE = 4096;
-const BASE = 0x40000000;
 const PAGES = 48;
 const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 90);
 const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261203);
 
-type Op =
-  | { op: "write"; first: number; count: number; value: number; who: number }
-  | { op: "read"; first: number; count: number; who: number }
-  | { op: "fork"; who: number } | { op: "exit"; who: number }
-  | { op: "pin"; first: number; count: number; kind: "vmsplice" | "iouring" | "rdma-ro"; who: number }
-  | { op: "unpin" }
-  | { op: "madvise"; first: number; count: number; advice: number; who: number }
-  | { op: "readonly"; first: number; count: number; writable: boolean; who: number };
+type Op = Extract<ProgramOp, { op: "write" | "read" | "fork" | "exit" | "pin" | "unpin" | "madvise" | "readonly" }>;
 
 const page = fc.integer({ min: 0, max: PAGES - 1 });
 const count = fc.integer({ min: 1, max: 20 });
@@ -61,40 +53,7 @@ function run(v: Variant, ops: Op[], inTypeScript: boolean) {
   const k = createKernel({ strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: false });
   let decisions = 0;
   if (inTypeScript) k.on("do_wp_page", () => { decisions++; });
-  const root = k.spawn();
-  root.mmap(BASE, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
-  const procs = [root];
-  const pins: { release(): void }[] = [];
-  const outcomes: string[] = [];
-  const at = (n: number) => procs[n % procs.length]!;
-  const span = (first: number, n: number) => Math.min(n, PAGES - first);
-  for (const o of ops) {
-    try {
-      switch (o.op) {
-        case "write": at(o.who).writeRange(BASE + o.first * PAGE, span(o.first, o.count), o.value, 1); break;
-        case "read": at(o.who).touchRange(BASE + o.first * PAGE, span(o.first, o.count)); break;
-        case "fork": if (procs.length < 4) procs.push(at(o.who).fork()); break;
-        case "exit": if (procs.length > 1) procs.splice(1 + (o.who % (procs.length - 1)), 1)[0]!.exit(); break;
-        case "pin": {
-          const p = at(o.who);
-          const a = BASE + o.first * PAGE;
-          const len = span(o.first, o.count) * PAGE;
-          pins.push(o.kind === "vmsplice" ? p.vmsplice(a, len) : o.kind === "iouring" ? p.ioUringRegisterBuffers(a, len) : p.rdmaRegister(a, len, false));
-          break;
-        }
-        case "unpin": pins.shift()?.release(); break;
-        case "madvise": at(o.who).madvise(BASE + o.first * PAGE, span(o.first, o.count) * PAGE, o.advice); break;
-        case "readonly": at(o.who).mprotect(BASE + o.first * PAGE, span(o.first, o.count) * PAGE, o.writable ? PROT_READ | PROT_WRITE : PROT_READ); break;
-      }
-      outcomes.push("ok");
-    } catch (e) {
-      outcomes.push((e as { errno?: string }).errno ?? String(e));
-    }
-  }
-  const counters = k.counters();
-  const pagemaps = procs.map((p) => p.pagemap(BASE, PAGES).join());
-  const contents = procs.map((p) => readPages(p, BASE, PAGES));
-  return { outcomes, counters, pagemaps, contents, decisions };
+  return { ...runProgram(k, ops, PAGES), decisions };
 }
 
 describe("the core's do_wp_page() rule", () => {

@@ -8,28 +8,17 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import {
-  createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MADV_PAGEOUT, MADV_DONTNEED,
+  createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_PAGEOUT, MADV_DONTNEED,
   MADV_POPULATE_WRITE, type StrategyId, type Kernel, type TraceName,
 } from "../../src/index.js";
-import { BUILD, readPages } from "../helpers.js";
+import { BUILD } from "../helpers.js";
+import { PAGE, runProgram, type ProgramOp } from "../programs.js";
 
-const PAGE = 4096;
-const BASE = 0x40000000;
 const PAGES = 40;
 const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 60);
 const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261204);
 
-type Op =
-  | { op: "write"; first: number; count: number; value: number; who: number }
-  | { op: "read"; first: number; count: number; who: number }
-  | { op: "list"; pages: number[]; write: boolean; who: number }
-  | { op: "single"; first: number; write: boolean; value: number; who: number }
-  | { op: "fork"; who: number } | { op: "exit"; who: number }
-  | { op: "pin"; first: number; count: number; kind: "vmsplice" | "iouring" | "rdma"; who: number }
-  | { op: "device"; value: number }
-  | { op: "unpin" }
-  | { op: "madvise"; first: number; count: number; advice: number; who: number }
-  | { op: "readonly"; first: number; count: number; writable: boolean; who: number };
+type Op = Exclude<ProgramOp, { kind: "rdma-ro" }>;
 
 const page = fc.integer({ min: 0, max: PAGES - 1 });
 const count = fc.integer({ min: 1, max: 16 });
@@ -91,55 +80,11 @@ function run(v: Variant, ops: Op[], immediate: boolean) {
   const k = createKernel({ strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: true, explain: true });
   const events: string[] = [];
   record(k, events, !immediate);
-  const root = k.spawn();
-  root.mmap(BASE, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
-  const procs = [root];
-  const pins: { release(): void; device(v: number): void }[] = [];
-  const outcomes: string[] = [];
-  const at = (n: number) => procs[n % procs.length]!;
-  const span = (first: number, n: number) => Math.min(n, PAGES - first);
-  for (const o of ops) {
-    try {
-      switch (o.op) {
-        case "write": at(o.who).writeRange(BASE + o.first * PAGE, span(o.first, o.count), o.value, 1); break;
-        case "read": at(o.who).touchRange(BASE + o.first * PAGE, span(o.first, o.count)); break;
-        case "list": at(o.who).accessList(o.pages.map((i) => BASE + i * PAGE), o.write, o.write ? o.pages.map((i) => 7000 + i) : undefined); break;
-        case "single": if (o.write) at(o.who).write(BASE + o.first * PAGE, o.value); else outcomes.push(`read ${at(o.who).read(BASE + o.first * PAGE)}`); break;
-        case "fork": if (procs.length < 4) procs.push(at(o.who).fork()); break;
-        case "exit": if (procs.length > 1) procs.splice(1 + (o.who % (procs.length - 1)), 1)[0]!.exit(); break;
-        case "pin": {
-          const p = at(o.who);
-          const a = BASE + o.first * PAGE;
-          const len = span(o.first, o.count) * PAGE;
-          if (o.kind === "vmsplice") {
-            const pipe = p.vmsplice(a, len);
-            pins.push({ release: () => pipe.release(), device: () => outcomes.push(`pipe ${pipe.read(at(1)).join()}`) });
-          } else if (o.kind === "iouring") {
-            const b = p.ioUringRegisterBuffers(a, len);
-            pins.push({ release: () => b.unregister(), device: (x) => { b.writeFixed(0, x); outcomes.push(`fixed ${b.readFixed(0)}`); } });
-          } else {
-            const mr = p.rdmaRegister(a, len, true);
-            pins.push({ release: () => mr.deregister(), device: (x) => { mr.remoteWrite(0, x); outcomes.push(`mr ${mr.remoteRead(0)}`); } });
-          }
-          break;
-        }
-        case "device": pins[pins.length - 1]?.device(o.value); break;
-        case "unpin": pins.shift()?.release(); break;
-        case "madvise": at(o.who).madvise(BASE + o.first * PAGE, span(o.first, o.count) * PAGE, o.advice); break;
-        case "readonly": at(o.who).mprotect(BASE + o.first * PAGE, span(o.first, o.count) * PAGE, o.writable ? PROT_READ | PROT_WRITE : PROT_READ); break;
-      }
-      outcomes.push("ok");
-    } catch (e) {
-      outcomes.push((e as { errno?: string }).errno ?? String(e));
-    }
-  }
+  const { outcomes, ...state } = runProgram(k, ops, PAGES);
   const vm = k.core.vmstat();
   return {
     inCore: vm.WP_CORE_COPY! + vm.WP_CORE_REUSE! + vm.WP_CORE_ZERO!,
-    seen: {
-      outcomes, events, findings: k.findings, journal: k.journal!.entriesSince(0), counters: k.counters(),
-      pagemaps: procs.map((p) => p.pagemap(BASE, PAGES).join()), contents: procs.map((p) => readPages(p, BASE, PAGES)),
-    },
+    seen: { outcomes, events, findings: k.findings, journal: k.journal!.entriesSince(0), ...state },
   };
 }
 

@@ -1,0 +1,81 @@
+// Random programs of one process tree over one private anonymous region, for the property tests
+// that run the same program two ways (wp-core: the core's wp rule against the strategy's;
+// deferred-trace: deferred subscribers against immediate ones). Each test draws its own mix of
+// operations; this interprets them alike.
+import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, type Kernel, type Process } from "../src/index.js";
+import { readPages } from "./helpers.js";
+
+export const PAGE = 4096;
+export const BASE = 0x40000000;
+
+/** One operation; `who` picks a process of the tree (modulo its size). */
+export type ProgramOp =
+  | { op: "write"; first: number; count: number; value: number; who: number }
+  | { op: "read"; first: number; count: number; who: number }
+  | { op: "list"; pages: number[]; write: boolean; who: number }
+  | { op: "single"; first: number; write: boolean; value: number; who: number }
+  | { op: "fork"; who: number } | { op: "exit"; who: number }
+  | { op: "pin"; first: number; count: number; kind: "vmsplice" | "iouring" | "rdma" | "rdma-ro"; who: number }
+  /** The last pin's holder reads (a pipe: by the second process), or writes then reads (io_uring, RDMA). */
+  | { op: "device"; value: number }
+  | { op: "unpin" }
+  | { op: "madvise"; first: number; count: number; advice: number; who: number }
+  | { op: "readonly"; first: number; count: number; writable: boolean; who: number };
+
+interface Holder { release(): void; device(value: number): void }
+
+/**
+ * Maps `pages` pages at BASE in a new process of `k` and runs `ops`: at most four processes, each
+ * operation's outcome "ok" or its errno (and what reads and device reads returned). Returns the
+ * outcomes, counters, every process's pagemap and contents.
+ */
+export function runProgram(k: Kernel, ops: readonly ProgramOp[], pages: number) {
+  const root = k.spawn();
+  root.mmap(BASE, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  const procs: Process[] = [root];
+  const pins: Holder[] = [];
+  const outcomes: string[] = [];
+  const at = (n: number) => procs[n % procs.length]!;
+  const span = (first: number, n: number) => Math.min(n, pages - first);
+  const addr = (page: number) => BASE + page * PAGE;
+  for (const o of ops) {
+    try {
+      switch (o.op) {
+        case "write": at(o.who).writeRange(addr(o.first), span(o.first, o.count), o.value, 1); break;
+        case "read": at(o.who).touchRange(addr(o.first), span(o.first, o.count)); break;
+        case "list": at(o.who).accessList(o.pages.map(addr), o.write, o.write ? o.pages.map((i) => 7000 + i) : undefined); break;
+        case "single": if (o.write) at(o.who).write(addr(o.first), o.value); else outcomes.push(`read ${at(o.who).read(addr(o.first))}`); break;
+        case "fork": if (procs.length < 4) procs.push(at(o.who).fork()); break;
+        case "exit": if (procs.length > 1) procs.splice(1 + (o.who % (procs.length - 1)), 1)[0]!.exit(); break;
+        case "pin": pins.push(pin(at(o.who), o.kind, addr(o.first), span(o.first, o.count) * PAGE, () => at(1), outcomes)); break;
+        case "device": pins[pins.length - 1]?.device(o.value); break;
+        case "unpin": pins.shift()?.release(); break;
+        case "madvise": at(o.who).madvise(addr(o.first), span(o.first, o.count) * PAGE, o.advice); break;
+        case "readonly": at(o.who).mprotect(addr(o.first), span(o.first, o.count) * PAGE, o.writable ? PROT_READ | PROT_WRITE : PROT_READ); break;
+      }
+      outcomes.push("ok");
+    } catch (e) {
+      outcomes.push((e as { errno?: string }).errno ?? String(e));
+    }
+  }
+  return {
+    outcomes, counters: k.counters(),
+    pagemaps: procs.map((p) => p.pagemap(BASE, pages).join()), contents: procs.map((p) => readPages(p, BASE, pages)),
+  };
+}
+
+function pin(p: Process, kind: Extract<ProgramOp, { op: "pin" }>["kind"], a: number, len: number, reader: () => Process, outcomes: string[]): Holder {
+  if (kind === "vmsplice") {
+    const pipe = p.vmsplice(a, len);
+    return { release: () => pipe.release(), device: () => outcomes.push(`pipe ${pipe.read(reader()).join()}`) };
+  }
+  if (kind === "iouring") {
+    const b = p.ioUringRegisterBuffers(a, len);
+    return { release: () => b.unregister(), device: (x) => { b.writeFixed(0, x); outcomes.push(`fixed ${b.readFixed(0)}`); } };
+  }
+  const mr = p.rdmaRegister(a, len, kind === "rdma");
+  return {
+    release: () => mr.deregister(),
+    device: (x) => { if (kind === "rdma") mr.remoteWrite(0, x); outcomes.push(`mr ${mr.remoteRead(0)}`); },
+  };
+}
