@@ -155,8 +155,8 @@ function pmd_migration_at(mm: u32, a: u64): bool {
  * With FAST_ANON, a none entry is faulted in on the spot (do_anonymous_page()): a read maps the
  * shared zero page (unless FAST_NO_ZEROPAGE), a write a fresh zeroed exclusive page joining
  * anon_vma `anonVma` (non-zero) at page index `index`. `prot` is the VMA's vm_page_prot.
- * Otherwise returns a negative ACCESS_* code and changes nothing. A completed access leaves the
- * frame it reached in the context's aux0 (CTX_AUX0_OFFSET).
+ * Otherwise returns a negative ACCESS_* code and changes nothing. Under FAST_LOG a completed
+ * access, and the faults it took, are recorded in the trace log (the frame reached included).
  */
 export function handle_access(
   ctx: u32, mm: u32, va: f64, write: u32, lo: u32, hi: u32,
@@ -214,7 +214,6 @@ function accessAt(
 /** The load or store itself, into frame `pfn`, recorded in the trace log under FAST_LOG. */
 // @ts-ignore: decorator
 @inline function accessDone(ctx: u32, pfn: u32, a: u64, write: u32, lo: u32, hi: u32, fast: u32): f64 {
-  ctxOf(ctx).aux0 = pfn; // the frame reached, for the access's tracepoint
   const c = contentAddr(pfn);
   let value: u64;
   if (write) {

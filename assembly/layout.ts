@@ -226,8 +226,8 @@ export const FAULT_ATTR_BYTES: u32 = 32;
   logCount: u32;
 }
 /**
- * Where a context's aux0 word sits from the context's address: after handle_access() it holds
- * the frame the access reached, read by the binding without a call.
+ * Where a context's aux0 word sits from the context's address: a call's second result (a range
+ * operation's errno or stop reason, a fault's extra facts), read by the binding without a call.
  */
 export const CTX_AUX0_OFFSET: u32 = offsetof<Ctx>("aux0");
 /** Where a context's trace log count sits from the context's address (read and reset by the binding). */

@@ -226,8 +226,6 @@ export class CoreOps {
   populateRange(mm: number, addr: number, n: number, write: boolean, runs: boolean, fast: number, anonVma: number, index: number, prot: number): number {
     return this.x.populate_range(this.ctx, mm, addr, n, write ? 1 : 0, runs ? 1 : 0, fast, anonVma, index, prot);
   }
-  /** The frame the last completed handleAccess() reached (read from the context, no call). */
-  accessedPfn(): number { return this.u32[this.aux0Index]!; }
   /**
    * wp_fault_info(): what a write-protect fault at `addr` finds, or the ACCESS_* code of a
    * non-present entry. The record is reused: it is valid until the next call (a fault's path
