@@ -9,8 +9,9 @@
  * figure is the median of RUNS runs, the simulator's oracle off and on interleaved (a busy
  * machine's scheduler, and which ran first, show in a single one) — warm: the process has run
  * the workload before. Beside them, cold: the first run in a fresh Node process (oracle off),
- * the core's compilation and every JIT tier-up included — what one `cowsim bench` run costs a
- * user; only Node's own start-up is left out.
+ * loading the package's bundle, the core's compilation and every JIT tier-up included — what one
+ * `cowsim bench` run costs a user; only Node's own start-up and the workload's generator (whose
+ * program the host kernel, too, is given made) are left out.
  * Without a C compiler the host columns are left empty and say why.
  */
 import { estimate, estimateError } from "../dist/bench/cost.js";
@@ -22,12 +23,19 @@ import { fileURLToPath } from "node:url";
 import { argValues, json, log } from "./harness.js";
 import { simulate } from "./sim-row.js";
 
-const RUN_JS = fileURLToPath(new URL("../dist/bench/run.js", import.meta.url));
-/** The first run of `workload` in a fresh process: seconds from loading the simulator to the run's end. */
+/** The bench's worker as the package bundles it: what `cowsim bench` loads. */
+const WORKER_JS = fileURLToPath(new URL("../dist/bundle/bench-worker.js", import.meta.url));
+/**
+ * The first run of `workload` in a fresh process: seconds to load the simulator (the bundle's
+ * modules, which compile the core on the first kernel) plus the run's own, the Wasm's compilation
+ * included. The program is made between the two, untimed: the host kernel's column, too, is
+ * given the program made.
+ */
 function coldSeconds(workload: string, size: string, strategy: string): number {
   const job = JSON.stringify({ workload, size, strategy, seed: 1, oracle: false });
-  const script = `const t0 = performance.now(); const { runJob } = await import(${JSON.stringify(RUN_JS)}); ` +
-    `runJob(${job}); console.log((performance.now() - t0) / 1000);`;
+  const script = `const t0 = performance.now(); const { runJob, jobProgram } = await import(${JSON.stringify(WORKER_JS)}); ` +
+    `const loaded = performance.now() - t0; const program = jobProgram(${job}); const t1 = performance.now(); ` +
+    `runJob(${job}, program); console.log((loaded + performance.now() - t1) / 1000);`;
   return Number(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }).trim());
 }
 

@@ -30,6 +30,15 @@ const built = sources.flatMap((f) => {
 });
 
 /**
+ * What scripts/bundle.mjs makes of tsc's output: an entry per package entry, worker and the CLI,
+ * and the chunks they share (named by their contents' hash), each with its source map.
+ */
+const BUNDLE_ENTRIES = ["cowsim", "node", "core", "cli", "scenario-worker", "bench-worker", "gup-worker"];
+const bundled = walk("dist/bundle");
+built.push(...bundled.filter((f) => /^dist\/bundle\/chunk-[A-Z0-9]+\.js(\.map)?$/.test(f)),
+  ...BUNDLE_ENTRIES.flatMap((e) => [`dist/bundle/${e}.js`, `dist/bundle/${e}.js.map`]));
+
+/**
  * What `npm pack` would ship. prepack empties dist/ before it builds; here dist/ is what the
  * last build left (pretest built it), perhaps with the output of a source since renamed, which a
  * real pack would not have: that is left out.
@@ -84,6 +93,37 @@ describe("npm pack", () => {
     const fromExports = Object.values(pkg.exports).flatMap((t) => (typeof t === "string" || !t["types"] ? [] : [t["types"]]))
       .map((t) => t.replace(/^\.\/dist\//, "src/").replace(/\.d\.ts$/, ".ts"));
     expect([...typedoc.entryPoints].sort()).toEqual(fromExports.sort());
+  });
+});
+
+describe("the bundle", () => {
+  it("is every entry and chunk scripts/bundle.mjs makes, and nothing stale", () => {
+    expect(bundled.filter((f) => !built.includes(f))).toEqual([]);
+    for (const e of BUNDLE_ENTRIES) expect(bundled, e).toContain(`dist/bundle/${e}.js`);
+  });
+
+  it("exports from each package entry exactly what tsc's module of it exports, the same things", async () => {
+    for (const [entry, dist] of [["cowsim", "index"], ["node", "node"], ["core", "core/index"]] as const) {
+      const fromBundle = (await import(join(root, `dist/bundle/${entry}.js`))) as Record<string, unknown>;
+      const fromTsc = (await import(join(root, `dist/${dist}.js`))) as Record<string, unknown>;
+      expect(Object.keys(fromBundle).sort(), entry).toEqual(Object.keys(fromTsc).sort());
+      for (const name of Object.keys(fromTsc)) expect(typeof fromBundle[name], `${entry}: ${name}`).toBe(typeof fromTsc[name]);
+    }
+  });
+
+  it("shares one copy of each module between the entries: a strategy registered through cowsim is known to cowsim/node's runner", async () => {
+    const lib = (await import(join(root, "dist/bundle/cowsim.js"))) as typeof import("../src/index.js");
+    const core = (await import(join(root, "dist/bundle/core.js"))) as typeof import("../src/core/index.js");
+    const node = (await import(join(root, "dist/bundle/node.js"))) as typeof import("../src/node.js");
+    expect(node.createKernel).toBe(lib.createKernel);
+    expect(core.loadCore).toBe(lib.loadCore);
+    lib.registerStrategy({ ...lib.makeStrategy("mapcount"), id: "bundle-test" });
+    try {
+      expect(node.strategies().map((s) => s.id)).toContain("bundle-test");
+      expect(node.createKernel({ memory: "4M", strategy: "bundle-test" }).strategy.id).toBe("bundle-test");
+    } finally {
+      lib.unregisterStrategy("bundle-test");
+    }
   });
 });
 
@@ -171,6 +211,6 @@ describe("the package from outside", () => {
       const r = spawnSync(process.execPath, [bin, flag], { cwd: dir, encoding: "utf8" });
       expect([r.status, r.stdout, r.stderr]).toEqual([0, `${pkg.version}\n`, ""]);
     }
-    expect(dirname(bin)).toBe(join(dir, "node_modules", "cowsim", "dist", "cli"));
+    expect(dirname(bin)).toBe(join(dir, "node_modules", "cowsim", "dist", "bundle"));
   });
 });

@@ -113,12 +113,16 @@ function loadCoreOnce(): void {
   coreLoaded = true;
 }
 
-/** Runs one job to its row. Throws CowsimError EINVAL for a bad job (workload, parameter, strategy, knob). */
-export function runJob(job: BenchJob): BenchRow {
+/**
+ * Runs one job to its row: its program, or `program` when the caller made it already (the job's
+ * own, from {@link jobProgram}). Throws CowsimError EINVAL for a bad job (workload, parameter,
+ * strategy, knob).
+ */
+export function runJob(job: BenchJob, program?: Program): BenchRow {
   loadCoreOnce();
   const w = benchWorkload(job.workload);
   const params = jobParams(job, w);
-  const program = w.generate(params, job.seed);
+  program ??= w.generate(params, job.seed);
   const options = jobKernelOptions(job, w, params, program);
 
   const t0 = performance.now();

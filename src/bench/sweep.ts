@@ -11,10 +11,14 @@ import { runJob, type BenchJob } from "./run.js";
 import type { BenchRow } from "./result.js";
 
 /**
- * The built worker: dist/bench/worker.js beside the package's src/ and dist/, found the same
- * way from either (tests import src/, the command runs dist/).
+ * The built worker: the package's bundled one beside this module when this module is bundled
+ * (scripts/bundle.mjs), else tsc's dist/bench/worker.js, found the same way from src/ (tests)
+ * and dist/.
  */
-export const WORKER_URL = new URL("../../dist/bench/worker.js", import.meta.url);
+export function benchWorkerUrl(): URL {
+  const bundled = new URL("./bench-worker.js", import.meta.url);
+  return existsSync(fileURLToPath(bundled)) ? bundled : new URL("../../dist/bench/worker.js", import.meta.url);
+}
 
 export interface RunJobsOptions {
   /** worker threads (default: the machine's parallelism); 1 runs in this thread */
@@ -38,10 +42,11 @@ export async function runJobs(jobs: readonly BenchJob[], options: RunJobsOptions
       return row;
     });
   }
-  if (!existsSync(fileURLToPath(WORKER_URL))) {
-    throw new Error(`the sweep's worker ${fileURLToPath(WORKER_URL)} is not built (npm run build), or run with one thread`);
+  const worker = benchWorkerUrl();
+  if (!existsSync(fileURLToPath(worker))) {
+    throw new Error(`the sweep's worker ${fileURLToPath(worker)} is not built (npm run build), or run with one thread`);
   }
-  const pool = new Tinypool({ filename: WORKER_URL.href, minThreads: threads, maxThreads: threads });
+  const pool = new Tinypool({ filename: worker.href, minThreads: threads, maxThreads: threads });
   try {
     return await Promise.all(jobs.map(async (job) => {
       const row = (await pool.run(job)) as BenchRow;

@@ -11,8 +11,14 @@ import Tinypool from "tinypool";
 import { runScenario, type RunOptions, type ScenarioResult } from "./run.js";
 import type { LoadedScenario } from "./types.js";
 
-/** The built worker, found the same way from src/ (tests) and dist/ (the command). */
-export const SCENARIO_WORKER_URL = new URL("../../dist/scenario/worker.js", import.meta.url);
+/**
+ * The built worker: the package's bundled one beside this module when this module is bundled
+ * (scripts/bundle.mjs), else tsc's, found the same way from src/ (tests) and dist/.
+ */
+export function scenarioWorkerUrl(): URL {
+  const bundled = new URL("./scenario-worker.js", import.meta.url);
+  return existsSync(fileURLToPath(bundled)) ? bundled : new URL("../../dist/scenario/worker.js", import.meta.url);
+}
 
 /**
  * Below this many runs a pool costs more than it saves: each worker loads the modules and
@@ -40,10 +46,11 @@ export function defaultScenarioThreads(runs: number): number {
 export async function runScenarios(loaded: readonly LoadedScenario[], opts: RunOptions, threads: number): Promise<ScenarioResult[]> {
   const n = Math.max(1, Math.min(threads, loaded.length));
   if (n === 1) return loaded.map((ls) => runScenario(ls, opts));
-  if (!existsSync(fileURLToPath(SCENARIO_WORKER_URL))) {
-    throw new Error(`the check's worker ${fileURLToPath(SCENARIO_WORKER_URL)} is not built (npm run build), or run with --threads 1`);
+  const worker = scenarioWorkerUrl();
+  if (!existsSync(fileURLToPath(worker))) {
+    throw new Error(`the check's worker ${fileURLToPath(worker)} is not built (npm run build), or run with --threads 1`);
   }
-  const pool = new Tinypool({ filename: SCENARIO_WORKER_URL.href, minThreads: n, maxThreads: n });
+  const pool = new Tinypool({ filename: worker.href, minThreads: n, maxThreads: n });
   try {
     return await Promise.all(loaded.map((ls) => pool.run({ ls, opts } satisfies ScenarioTask) as Promise<ScenarioResult>));
   } finally {

@@ -3,7 +3,8 @@ import { spawnSync } from "node:child_process";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-export const MAIN = join(ROOT, "dist/cli/main.js");
+// the command as the package ships it (bin: the bundle), not tsc's modules it is made of
+export const MAIN = join(ROOT, "dist/bundle/cli.js");
 export const CVE = join(ROOT, "scenarios/cve-2020-29374.yaml");
 
 /** Runs `cowsim …args` without colour; returns its exit status and output. */
