@@ -6,7 +6,7 @@
 // slow path: in JavaScript they cost a BigInt.
 
 import {
-  layout_record, layout_ready, hdr, HEADER_BYTES, VMSTAT_OFFSET, NR_VMSTAT, Header, Ctx, CTX_HEADER_BYTES,
+  layout_record, layout_ready, PAGEBLOCK_BYTES, hdr, HEADER_BYTES, VMSTAT_OFFSET, NR_VMSTAT, Header, Ctx, CTX_HEADER_BYTES,
   MM_STRUCT_BYTES, SWAP_SLOT_BYTES, PAGE_STRUCT_BYTES, EINVAL, FAULT_ATTR_OFFSET, FAULT_ATTR_BYTES,
   NR_FAIL_KINDS, FaultAttr, CTX_LRU_OFFSET, CTX_LRU_SLOTS, CTX_WALK_OFFSET, CTX_WALK_BYTES,
 } from "./layout";
@@ -52,6 +52,8 @@ export function page_test_flag(pfn: u32, bit: u32): bool { return testPageFlag(p
 /** Address of `_refcount` of frame `pfn`: lets the tests' racy control poke it with plain stores. */
 export function page_refcount_addr(pfn: u32): u32 { return pageAddr(pfn) + offsetof<Page>("_refcount"); }
 export function page_struct_bytes(): u32 { return offsetof<Page>(); }
+/** Bytes per pageblock record (its free count first): lets a scan skip the wholly free blocks. */
+export function pageblock_bytes(): u32 { return PAGEBLOCK_BYTES; }
 
 export {
   layout_plan, layout_ready, ctx_attach, ctx_detach, ctx_smp, ctx_expect, ctx_next, ctx_nr_records, ctx_scratch,

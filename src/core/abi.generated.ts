@@ -13,6 +13,7 @@ export interface CoreExports {
   page_test_flag(pfn: number, bit: number): number;
   page_refcount_addr(pfn: number): number;
   page_struct_bytes(): number;
+  pageblock_bytes(): number;
   memory_reset(lowEnd: number): void;
   layout_plan(nframes: number, ntables: number, nslots: number, maxMms: number, maxThreads: number, dataBytes: number, scratchBytes: number): number;
   layout_ready(): number;

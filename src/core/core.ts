@@ -63,6 +63,8 @@ export interface CoreLayout {
   readonly vmstatBase: number;
   readonly totalBytes: number;
   readonly pageStructBytes: number;
+  /** Bytes per pageblock record (assembly/page_alloc.ts): its count of free frames first. */
+  readonly pageblockBytes: number;
 }
 
 /** One record handed back by a range operation (see assembly/memory.ts). @public */
@@ -645,5 +647,6 @@ function readLayout(x: CoreExports): CoreLayout {
     vmstatBase: u(x.layout_vmstat_base()),
     totalBytes: x.layout_total_bytes(),
     pageStructBytes: u(x.page_struct_bytes()),
+    pageblockBytes: u(x.pageblock_bytes()),
   };
 }

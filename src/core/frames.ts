@@ -17,6 +17,8 @@ export class FrameTable {
   private readonly i32: Int32Array;
   private readonly base: number;
   private readonly stride: number;
+  private readonly blockBase: number;
+  private readonly blockStride: number;
 
   constructor(core: Core) {
     this.u32 = core.u32;
@@ -24,6 +26,18 @@ export class FrameTable {
     this.base = core.layout.frameBase >>> 2;
     this.stride = core.layout.pageStructBytes >>> 2;
     this.nframes = core.layout.nframes;
+    this.blockBase = core.layout.blockBase >>> 2;
+    this.blockStride = core.layout.pageblockBytes >>> 2;
+  }
+
+  /**
+   * Whether pageblock `b` (frames 512·b … 512·b + 511) is wholly free: its free count is 512
+   * (assembly/page_alloc.ts), so no frame of it is handed out — between calls into the core, with
+   * no other thread inside it, where a reservation is never half made. The zero page's block and
+   * a partial last block never are.
+   */
+  blockFree(b: number): boolean {
+    return this.i32[this.blockBase + b * this.blockStride]! === C.HPAGE_PMD_NR;
   }
 
   /** page->flags: PG_* bits, and the folio order above PG_ORDER_SHIFT. */

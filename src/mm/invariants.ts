@@ -130,10 +130,19 @@ function refsOf(h: FrameHolder): number {
 
 const NOT_ALLOCATED = (1 << C.PG_buddy) | (1 << C.PG_reserved) | (1 << C.PG_tail);
 
-/** Frames that are not free: order-0 frames and heads of large folios, skipping the zero page. */
+/**
+ * Frames that are not free: order-0 frames and heads of large folios, skipping the zero page.
+ * A wholly free pageblock is skipped whole: a scenario's kernel uses a few of its blocks, and this
+ * ran after every step.
+ */
 function allocatedFolios(k: MmKernel, fn: (pfn: number) => void): void {
   const t = k.core.frames;
-  for (let pfn = 1; pfn < t.nframes; pfn++) if (!(t.flags(pfn) & NOT_ALLOCATED)) fn(pfn);
+  const n = t.nframes;
+  for (let block = 0; block * C.HPAGE_PMD_NR < n; block++) {
+    if (t.blockFree(block)) continue;
+    const end = Math.min(n, (block + 1) * C.HPAGE_PMD_NR);
+    for (let pfn = Math.max(1, block * C.HPAGE_PMD_NR); pfn < end; pfn++) if (!(t.flags(pfn) & NOT_ALLOCATED)) fn(pfn);
+  }
 }
 
 /**
@@ -201,9 +210,11 @@ function checkLargeFolio(k: MmKernel, folio: number, ptesOf: Map<number, number>
 export function usedSwapSlots(k: MmKernel): UsedSwapSlot[] {
   const ops = k.ops;
   const out: UsedSwapSlot[] = [];
+  const { swapBase, swapStride, nslots } = k.core.layout;
+  // slot 0 is never handed out: every other slot free, nothing to read
+  if (k.core.swapSlotsAvailable() === nslots - 1) return out;
   // read the swap map straight from memory (swap_map_get()'s load): a call into the core per
   // slot made this scan of every slot, after every step, most of a check's time
-  const { swapBase, swapStride, nslots } = k.core.layout;
   const u32 = k.core.u32;
   const stride = swapStride >>> 2;
   // plain loads: the invariants are checked between steps, with no other thread inside the core

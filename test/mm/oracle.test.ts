@@ -122,6 +122,18 @@ describe("every invariant fires on a state built to violate it", () => {
     expect(fired(k)).toEqual(["no-leak"]);
   });
 
+  it("no-leak: in any pageblock — the scan skips only the wholly free ones", () => {
+    const { k, p } = setup();
+    p.exit();
+    k.drainLru();
+    const blocks = Math.ceil(k.core.layout.nframes / C.HPAGE_PMD_NR);
+    expect(blocks).toBeGreaterThan(2);
+    const thp = k.core.allocPages(C.HPAGE_PMD_ORDER); // a whole block, from the top
+    expect(Math.floor(thp / C.HPAGE_PMD_NR)).toBe(blocks - 1);
+    expect(fired(k)).toEqual(["no-leak"]);
+    expect(k.checkInvariants()[0]!.detail).toContain(`pfn ${thp} `);
+  });
+
   it("with checkInvariants on, the first violating step throws", () => {
     const k = kernel("anon-exclusive");
     const p = k.spawn();
