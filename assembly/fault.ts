@@ -11,14 +11,14 @@
 import {
   ctxOf, ctx_up, layoutBase, Header, NO_PFN, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
   CTX_LRU_OFFSET, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE, FAULT_WP_COPY, FAULT_UNSHARE,
-  FAULT_FILE, LRU_BATCH_DRAINED, WP_CORE_REUSE, WP_CORE_COPY, WP_CORE_ZERO,
+  FAULT_FILE, LRU_BATCH_DRAINED, WP_CORE_REUSE, WP_CORE_COPY, WP_CORE_ZERO, SWAPIN_CORE,
 } from "./layout";
 import {
   pte_none, pte_present, pte_protnone, pte_pfn, pte_write, pte_special, pte_uffd_wp,
   pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkuffd_wp, pte_mksoft_dirty, pfn_pte,
   pmd_leaf, is_swap_pte, is_pte_marker_entry, is_migration_entry, is_hwpoison_entry, swp_type, MAX_SWAPFILES, _PAGE_PRESENT,
   _PAGE_USER, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_SPECIAL,
-  _PAGE_SOFT_DIRTY, _PAGE_TABLE, _PAGE_UFFD_WP,
+  _PAGE_SOFT_DIRTY, _PAGE_TABLE, _PAGE_UFFD_WP, swp_offset, pte_swp_exclusive, pte_swp_soft_dirty,
 } from "./pte";
 import {
   walk_pmdp, walk_alloc_pmdp, entryLoad, entryStore, entryTable, isTableEntry, pteIndex,
@@ -29,6 +29,7 @@ import {
   pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount,
   SetPageAnonExclusive, setPageFlag, testPageFlag, pageFlags, PG_lru, PG_swapcache,
   PG_swapbacked, PG_dirty, pfn_to_page, PageAnonExclusive, folio_test_ksm, PG_head, PG_locked, pageAddr, Page,
+  PG_hwpoison,
 } from "./page";
 import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
@@ -36,7 +37,10 @@ import {
 } from "./rmap";
 import { alloc_pages, free_pages, frames_reserve, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
 import { contentAddr, copy_page_contents } from "./content";
-import { swap_count, folio_swap_slot } from "./swapfile";
+import { swap_count, folio_swap_slot, swap_free, swap_cache_pfn } from "./swapfile";
+import {
+  swapin_read, swapinMapAt, folio_free_swap, delete_from_swap_cache, SWAPIN_WRITABLE, SWAPIN_EXCLUSIVE, SWAPIN_DIRTY,
+} from "./swap_state";
 import { page_table_check_pte_set } from "./page_table_check";
 import {
   trace_log, log_has_room, LOG_ACCESS, LOG_ANON, LOG_ZERO_PAGE, LOG_WP_REUSE, LOG_WP_COPY, LOG_WP_ZERO,
@@ -97,6 +101,14 @@ export const FAST_THP_PMD: u32 = 64;
  * decision (a tracepoint, a transient isolation or migration).
  */
 export const FAST_WP: u32 = 128;
+/**
+ * The core may take a swap-in here itself, by the strategy's rule (Header.swapRule): a private
+ * VMA with its own anon_vma (the root of its chain) and no uffd-wp, and nobody who must see the
+ * do_swap_page() decision.
+ */
+export const FAST_SWAP: u32 = 512;
+/** VM_SOFTDIRTY: soft-dirty tracking of the VMA need not see the next write (pte_needs_soft_dirty_wp() is false). */
+export const FAST_VM_SOFTDIRTY: u32 = 1024;
 /**
  * Someone subscribes to the tracepoints of accesses and faults, but only to see each event in
  * order: the core records them in the trace log (trace_log.ts) for delivery after the call.
@@ -197,7 +209,14 @@ function accessAt(
     // logged here, not in do_anonymous_page(): kept small, it stays inlined
     if (fast & FAST_LOG) trace_log(ctx, alloc ? LOG_ANON : LOG_ZERO_PAGE, alloc ? <u32>pte_pfn(pte) : 0, 0, 0, 0, 0, 0, a, 0);
   }
-  if (!pte_present(pte)) return <f64>nonPresentCode(pte);
+  if (!pte_present(pte)) {
+    const code = nonPresentCode(pte);
+    if (code != ACCESS_SWAP || !(fast & FAST_SWAP)) return <f64>code;
+    const r = do_swap_page_core(ctx, mm, slot, a, pte, write, fast, anonVma, index, prot);
+    if (r < 0) return <f64>r;
+    // the access goes on as its retry would: a write to a page mapped read-only faults again
+    pte = entryLoad(slot);
+  }
   if (pte_protnone(pte)) return <f64>ACCESS_PROTNONE;
   if (write && !pte_write(pte)) {
     if (!(fast & FAST_WP)) return <f64>ACCESS_WP_FAULT;
@@ -710,6 +729,85 @@ function wpCopyInCore(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, anonVma: u
     const zero = item == WP_CORE_ZERO;
     trace_log(ctx, zero ? LOG_WP_ZERO : LOG_WP_COPY, zero ? 0 : <u32>pte_pfn(pte), <u32>nw, map, rc0, rc1, flags0, a, 0);
   }
+  return 0;
+}
+
+// ---- do_swap_page() decided in the core ----------------------------------------------------------
+//
+// A built-in strategy's swapin() for the common case, restated as SWR_* bits: an order-0 swap
+// entry whose folio is in no swap cache or in it unlocked, not KSM, not poisoned. The core reads
+// the page back (swap_read_folio()), decides exclusivity as the strategy would, and maps it
+// (swapin_map()) in the access call; anything else — a fault that would wait, fail or need a
+// frame it cannot take without failing — goes to TypeScript unchanged.
+
+/** the core takes swap-ins by the bits below */
+export const SWR_ON: u32 = 1;
+/**
+ * folio_ref_count() decides, after swap_free() and should_try_to_free_swap() (Linux ≥ 5.18,
+ * c145e0b47c77); without: a write fault's reuse_swap_page(), folio_mapcount() + swap count ≤ 1 (≤ 5.17)
+ */
+export const SWR_REFCOUNT: u32 = 2;
+/** pte_swp_exclusive() maps the page exclusive at once (Linux ≥ 5.19, 1493a1913e34) */
+export const SWR_ENTRY_EXCLUSIVE: u32 = 4;
+/** a read fault maps an exclusive page too, writable unless a write must be noticed (Linux ≥ 6.2) */
+export const SWR_READ_EXCLUSIVE: u32 = 8;
+
+/** Sets the rule the core takes swap-ins by (SWR_* bits; 0: TypeScript takes all). */
+export function set_swap_rule(bits: u32): void {
+  atomic.store<u32>(layoutBase() + offsetof<Header>("swapRule"), bits);
+}
+
+/**
+ * do_swap_page() for the swap entry `pte` at PTE slot `slot`, under FAST_SWAP: 0 when the page
+ * is mapped (perhaps read-only: a write then takes its write-protect fault), or ACCESS_SWAP
+ * with nothing changed for TypeScript's do_swap_page().
+ */
+function do_swap_page_core(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, write: u32, fast: u32, anonVma: u32, index: u32, prot: u32): i32 {
+  const rule = atomic.load<u32>(layoutBase() + offsetof<Header>("swapRule"));
+  if (!(rule & SWR_ON) || anonVma == 0) return ACCESS_SWAP;
+  const swapSlot = <u32>swp_offset(pte);
+  let pfn = swap_cache_pfn(swapSlot);
+  if (pfn != NO_PFN) {
+    // a poisoned page's SIGBUS, a locked folio's wait, a KSM or large folio: TypeScript's
+    if (pageFlags(pfn) & ((1 << PG_hwpoison) | (1 << PG_locked) | (1 << PG_head)) || folio_test_ksm(pfn)) return ACCESS_SWAP;
+  } else {
+    if (!frame_available(ctx)) return ACCESS_SWAP;
+    const r = swapin_read(ctx, swapSlot);
+    if (r < 0) return ACCESS_SWAP;
+    pfn = <u32>r;
+  }
+  folio_ref_add(pfn, 1); // the reference the mapping takes
+  let exclusive = false;
+  let writable = false;
+  if (rule & SWR_REFCOUNT) {
+    const fromEntry = (rule & SWR_ENTRY_EXCLUSIVE) != 0 && pte_swp_exclusive(pte);
+    swap_free(swapSlot);
+    if (write && folio_ref_count(pfn) == 2) folio_free_swap(pfn); // should_try_to_free_swap()
+    const rc = folio_ref_count(pfn);
+    if (rule & SWR_READ_EXCLUSIVE) {
+      exclusive = fromEntry || rc == 1;
+      // pte_needs_soft_dirty_wp(): soft-dirty tracking must see the next write, so it waits for a write-protect fault
+      writable = exclusive && ((fast & FAST_VM_SOFTDIRTY) != 0 || pte_swp_soft_dirty(pte));
+    } else {
+      exclusive = write != 0 && rc == 1;
+      writable = exclusive;
+    }
+  } else {
+    // reuse_swap_page()
+    if (write) {
+      const n = folio_mapcount(pfn) + <i32>swap_count(swapSlot);
+      if (n <= 1) {
+        if (n == 1) delete_from_swap_cache(pfn);
+        exclusive = true;
+        writable = true;
+      }
+    }
+    swap_free(swapSlot);
+  }
+  const w = writable && exclusive && (fast & FAST_VM_WRITE) != 0;
+  const flags = (w ? SWAPIN_WRITABLE : 0) | (exclusive ? SWAPIN_EXCLUSIVE : 0) | (w && write ? SWAPIN_DIRTY : 0);
+  swapinMapAt(mm, slot, a, pte, pfn, prot, flags, anonVma, index);
+  count_vm_events(SWAPIN_CORE, 1);
   return 0;
 }
 

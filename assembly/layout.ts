@@ -112,6 +112,8 @@ export const WP_CORE_REUSE: u32 = 25;
 export const WP_CORE_COPY: u32 = 26;
 /** @vmstat WP_CORE_ZERO writes to the zero page the core replaced by a fresh page (part of FAULT_WP_COPY) */
 export const WP_CORE_ZERO: u32 = 27;
+/** @vmstat SWAPIN_CORE swap entries the core's do_swap_page() rule faulted back in (part of the swap-ins) */
+export const SWAPIN_CORE: u32 = 28;
 export const NR_VMSTAT: u32 = 32;
 
 /** The header at BASE. Sizes are in units; offsets are absolute byte addresses. */
@@ -166,6 +168,11 @@ export const NR_VMSTAT: u32 = 32;
    * core decides itself; 0: every one goes to TypeScript.
    */
   wpRule: u32;
+  /**
+   * The strategy's do_swap_page() rule as SWR_* bits (fault.ts), for the swap-ins the core takes
+   * itself; 0: every one goes to TypeScript.
+   */
+  swapRule: u32;
   /** Contexts attached (ctx_attach() less ctx_detach()): with one, nobody else is inside the core. */
   attached: u32;
 }

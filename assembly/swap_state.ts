@@ -192,6 +192,12 @@ export function swapin_map(mm: u32, va: f64, pfn: u32, swapSlot: u32, prot: u32,
   const orig = entryLoad(slot);
   if (pte_none(orig) || pte_present(orig) || swp_type(orig) >= MAX_SWAPFILES) return -ENOENT;
   if (<u32>swp_offset(orig) != swapSlot) return -ENOENT;
+  swapinMapAt(mm, slot, <u64>va, orig, pfn, prot, flags, anonVma, index);
+  return 0;
+}
+
+/** swapin_map() at the PTE slot `slot`, which holds the swap entry `orig`. */
+export function swapinMapAt(mm: u32, slot: u32, a: u64, orig: u64, pfn: u32, prot: u32, flags: u32, anonVma: u32, index: u32): void {
   const folio = page_folio(pfn);
   let pte = pfn_pte(<u64>pfn, (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED);
   if (flags & SWAPIN_WRITABLE) pte = pte_mkwrite(pte);
@@ -204,11 +210,10 @@ export function swapin_map(mm: u32, va: f64, pfn: u32, swapSlot: u32, prot: u32,
     folio_set_anon(folio, anonVma, index);
   }
   folio_add_anon_rmap_ptes(folio, pfn, 1, rmapFlags);
-  page_table_check_pte_set(<u64>va, pte);
+  page_table_check_pte_set(a, pte);
   entryStore(slot, pte);
   add_mm_counter(mm, MM_ANONPAGES, 1);
   add_mm_counter(mm, MM_SWAPENTS, -1);
-  return 0;
 }
 
 /** ctx.aux0 after swap_pte_slot(): the entry's SWP_EXCLUSIVE bit */

@@ -20,7 +20,9 @@ export type ProgramOp =
   | { op: "device"; value: number }
   | { op: "unpin" }
   | { op: "madvise"; first: number; count: number; advice: number; who: number }
-  | { op: "readonly"; first: number; count: number; writable: boolean; who: number };
+  | { op: "readonly"; first: number; count: number; writable: boolean; who: number }
+  /** echo 4 > /proc/pid/clear_refs: soft-dirty tracking starts over. */
+  | { op: "softdirty"; who: number };
 
 interface Holder { release(): void; device(value: number): void }
 
@@ -52,6 +54,7 @@ export function runProgram(k: Kernel, ops: readonly ProgramOp[], pages: number) 
         case "unpin": pins.shift()?.release(); break;
         case "madvise": at(o.who).madvise(addr(o.first), span(o.first, o.count) * PAGE, o.advice); break;
         case "readonly": at(o.who).mprotect(addr(o.first), span(o.first, o.count) * PAGE, o.writable ? PROT_READ | PROT_WRITE : PROT_READ); break;
+        case "softdirty": at(o.who).clearSoftDirty(); break;
       }
       outcomes.push("ok");
     } catch (e) {
@@ -59,7 +62,7 @@ export function runProgram(k: Kernel, ops: readonly ProgramOp[], pages: number) 
     }
   }
   return {
-    outcomes, counters: k.counters(),
+    outcomes, counters: k.counters(), invariants: k.checkInvariants(),
     pagemaps: procs.map((p) => p.pagemap(BASE, pages).join()), contents: procs.map((p) => readPages(p, BASE, pages)),
   };
 }

@@ -79,15 +79,14 @@ export function jobKernelOptions(job: BenchJob, w: Workload, params: Readonly<Re
 }
 
 /**
- * Fault tracepoints and the kind each counts as in `metrics.faults`. The anonymous faults come
- * from vmstat (`anonFaults`, `zeroPageFaults`: every do_anonymous_page() counts there, in the
- * core or not) at the end of the run: a listener on do_anonymous_page would send every access
- * of a batched range down the single-access path, the bench measuring a slower kernel than a
- * user runs.
+ * Fault tracepoints and the kind each counts as in `metrics.faults`. The anonymous faults and
+ * the swap-ins come from the counters (`anonFaults`, `zeroPageFaults`, `swapins`: every
+ * do_anonymous_page() and do_swap_page() counts there, in the core or not) at the end of the
+ * run: a listener on do_anonymous_page or do_swap_page would send every access of a batched
+ * range down the single-access path, the bench measuring a slower kernel than a user runs.
  */
 function countFaults(k: Kernel, faults: Record<string, number>): void {
   const inc = (kind: string) => { faults[kind] = (faults[kind] ?? 0) + 1; };
-  k.on("do_swap_page", () => inc("swap"));
   k.on("do_huge_pmd_anonymous_page", (e) => inc(e.zero ? "thpZeroPage" : "thp"));
   k.on("do_huge_pmd_wp_page", (e) => inc(e.unshare ? "thpUnshare" : "thpWp"));
   k.on("handle_userfault", (e) => inc(`uffd-${e.reason}`));
@@ -155,6 +154,9 @@ export function runJob(job: BenchJob, program?: Program): BenchRow {
   const d = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
   if (d("anonFaults")) faults.anon = d("anonFaults");
   if (d("zeroPageFaults")) faults.zeroPage = d("zeroPageFaults");
+  // every do_swap_page() counts in swapins, in the core (FAST_SWAP) or not: a listener would
+  // send each swap-in to TypeScript
+  if (d("swapins")) faults.swap = d("swapins");
   // the strategy's do_wp_page() decisions, from the counters: a listener would take them out of
   // the core (FAST_WP); the zero page's and file pages' write faults decide nothing
   const wp = d("reuses") + d("copies") - d("forkCopies") - d("unshareCopies");

@@ -243,6 +243,7 @@ export interface CoreExports {
   wp_page_copy(ctx: number, mm: number, va: number, anonVma: number, index: number, flags: number): number;
   map_file_pte(ctx: number, mm: number, va: number, pfn: number, prot: number, write: number): number;
   do_cow_fault(ctx: number, mm: number, va: number, pfn: number, anonVma: number, index: number, prot: number, flags: number): number;
+  set_swap_rule(bits: number): void;
   set_wp_rule(bits: number): void;
   handle_access_list(ctx: number, mm: number, n: number, write: number, fast: number, anonVma: number, start: number, end: number, index0: number, prot: number): number;
   trace_log_base(ctx: number): number;
@@ -372,6 +373,7 @@ export const C = {
   WP_CORE_REUSE: 25,
   WP_CORE_COPY: 26,
   WP_CORE_ZERO: 27,
+  SWAPIN_CORE: 28,
   NR_VMSTAT: 32,
   FAIL_FRAME: 0,
   FAIL_PGTABLE: 1,
@@ -538,6 +540,12 @@ export const C = {
   WPCOPY_VM_WRITE: 2,
   POPULATE_RUN: 15,
   FAST_WP: 128,
+  FAST_SWAP: 512,
+  FAST_VM_SOFTDIRTY: 1024,
+  SWR_ON: 1,
+  SWR_REFCOUNT: 2,
+  SWR_ENTRY_EXCLUSIVE: 4,
+  SWR_READ_EXCLUSIVE: 8,
   WPR_ON: 1,
   WPR_EXCLUSIVE: 2,
   WPR_REFCOUNT: 4,
@@ -808,6 +816,7 @@ export const VMSTAT_ITEMS: readonly TaggedConstant[] = [
   {"name":"WP_CORE_REUSE","short":"WP_CORE_REUSE","description":"write-protect faults the core's do_wp_page() rule reused (part of FAULT_WP_REUSE)","value":25},
   {"name":"WP_CORE_COPY","short":"WP_CORE_COPY","description":"write-protect faults the core's do_wp_page() rule copied (part of FAULT_WP_COPY)","value":26},
   {"name":"WP_CORE_ZERO","short":"WP_CORE_ZERO","description":"writes to the zero page the core replaced by a fresh page (part of FAULT_WP_COPY)","value":27},
+  {"name":"SWAPIN_CORE","short":"SWAPIN_CORE","description":"swap entries the core's do_swap_page() rule faulted back in (part of the swap-ins)","value":28},
 ];
 /** The errno values the core returns (negated). */
 export const ERRNO_CODES: readonly TaggedConstant[] = [

@@ -8,7 +8,7 @@
 import { Core, C, setProtocolBreaks, type CoreOps, type CoreRecord, type FailKind, type FailureInjection } from "../core/index.js";
 import type { CoreBuild, CoreWasm } from "../core/wasm.js";
 import { CowsimError, InvariantError } from "../errno.js";
-import { defineStrategy, isBuiltinStrategy, makeStrategy, wpCoreRule, type StrategyId } from "../policy/index.js";
+import { defineStrategy, isBuiltinStrategy, makeStrategy, swapinCoreRule, wpCoreRule, type StrategyId } from "../policy/index.js";
 import type { CowStrategy } from "../policy/strategy.js";
 import { TraceBus, type PinView } from "../trace/events.js";
 import type { KernelView, ProcessView } from "../trace/view.js";
@@ -19,7 +19,7 @@ import { AnonVmaRegistry } from "./rmap.js";
 import { ShmemRegistry } from "./shmem.js";
 import { Stats, Stat, type Counters } from "./stats.js";
 import { MmProcess } from "./process.js";
-import { WpHelperSet, wpRuleBits } from "./memory.js";
+import { WpHelperSet, swapRuleBits, wpRuleBits } from "./memory.js";
 import { WaitQueues } from "./wait.js";
 import type { UserfaultfdCtx } from "./userfaultfd.js";
 import { PinRegistry } from "./gup.js";
@@ -197,6 +197,8 @@ export class MmKernel implements KernelView {
     this.ops.setGupFastUnshare(this.strategy.tracksAnonExclusive);
     const rule = wpCoreRule(this.strategy);
     this.ops.setWpRule(rule === null ? 0 : wpRuleBits(rule));
+    const swapRule = swapinCoreRule(this.strategy);
+    this.ops.setSwapRule(swapRule === null ? 0 : swapRuleBits(swapRule));
     // the core's strategy checks judge the built-in rules; a custom strategy — perhaps broken on
     // purpose — is for the oracle to judge, not for the debug build to stop
     if (!isBuiltinStrategy(this.strategy)) this.ops.setAnonExclusiveChecks(false);
@@ -560,6 +562,14 @@ export class MmKernel implements KernelView {
   wpInCore(): boolean {
     const pts = this.trace.points;
     return this.isolationRate === 0 && this.migrationRate === 0 && !pts.do_wp_page.immediate && !pts.wp_page_copy.immediate;
+  }
+
+  /**
+   * Whether the core may take swap-ins itself (FAST_SWAP): nobody subscribes to do_swap_page,
+   * at once or from the trace log (the core logs no swap-in). @internal
+   */
+  swapinInCore(): boolean {
+    return !this.trace.points.do_swap_page.listening;
   }
 
   /** With transient.migration, decides whether compaction migrates the folio a fault is at first. @internal */

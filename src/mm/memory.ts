@@ -9,10 +9,10 @@ import { CowsimError } from "../errno.js";
 import type { MmKernel } from "./kernel.js";
 import { Stat } from "./stats.js";
 import type { MmProcess } from "./process.js";
-import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP, hex } from "./vma.js";
+import { type Vma, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP, VM_SOFTDIRTY, hex } from "./vma.js";
 import { userfaultfdFor, userfaultfd_wp_async } from "./userfaultfd.js";
 import { anon_vma_prepare } from "./rmap.js";
-import type { WpCoreRule, WpFacts, WpHelpers } from "../policy/strategy.js";
+import type { SwapinCoreRule, WpCoreRule, WpFacts, WpHelpers } from "../policy/strategy.js";
 import { do_swap_page } from "./swap.js";
 import { migration_entry_wait, compact_transiently } from "./migrate.js";
 import { FaultBlocked, type WaitQueue } from "./wait.js";
@@ -248,13 +248,18 @@ export function faultFastBits(k: MmKernel, vma: Vma, addr: number): number {
 /**
  * What the core's fast path may do in this VMA: with mTHP orders allowed, a write fault is
  * alloc_anon_folio()'s; in a private VMA with its anon_vma and no uffd-wp, the core decides
- * write-protect faults by the strategy's rule when nobody needs to see each one (FAST_WP).
+ * write-protect faults by the strategy's rule when nobody needs to see each one (FAST_WP), and
+ * takes swap-ins by it where the anon_vma is its own root (what a page mapped shared joins,
+ * __folio_set_anon()'s oldest anon_vma, is then the same) and nobody watches do_swap_page.
  */
 function fastBits(k: MmKernel, vma: Vma): number {
   let bits = vma.fastBits();
   if (bits && mthpPolicyEnabled(k) && anonFaultOrders(k, vma)) bits |= C.FAST_MTHP;
-  if (vma.anonVma !== null && !(vma.flags & (VM_SHARED | VM_MAYSHARE | VM_UFFD_WP)) && k.wpInCore()) {
-    bits |= C.FAST_WP | (vma.flags & VM_WRITE ? C.FAST_VM_WRITE : 0);
+  const av = vma.anonVma;
+  if (av !== null && !(vma.flags & (VM_SHARED | VM_MAYSHARE | VM_UFFD_WP))) {
+    const write = vma.flags & VM_WRITE ? C.FAST_VM_WRITE : 0;
+    if (k.wpInCore()) bits |= C.FAST_WP | write;
+    if (av.root === av && k.swapinInCore()) bits |= C.FAST_SWAP | write | (vma.flags & VM_SOFTDIRTY ? C.FAST_VM_SOFTDIRTY : 0);
   }
   // every call made with these bits delivers its trace log after it (deliverTraceLog())
   return bits | traceLogBits(k);
@@ -265,6 +270,12 @@ export function wpRuleBits(r: WpCoreRule): number {
   return C.WPR_ON | (r.exclusiveReuses ? C.WPR_EXCLUSIVE : 0) | (r.count === "refcount" ? C.WPR_REFCOUNT : 0) |
     (r.drainFirst ? C.WPR_DRAIN : 0) | (r.mapcountToo ? C.WPR_MAPCOUNT_TOO : 0) | (r.moveAnon ? C.WPR_MOVE_ANON : 0) |
     (r.setExclusive ? C.WPR_SET_EXCLUSIVE : 0);
+}
+
+/** A built-in strategy's do_swap_page() rule as the core's SWR_* bits. */
+export function swapRuleBits(r: SwapinCoreRule): number {
+  return C.SWR_ON | (r.count === "refcount" ? C.SWR_REFCOUNT : 0) | (r.entryExclusive ? C.SWR_ENTRY_EXCLUSIVE : 0) |
+    (r.readExclusive ? C.SWR_READ_EXCLUSIVE : 0);
 }
 
 /** FAST_THP_PMD when a none PMD at `addr` would take a THP fault (create_huge_pmd()). */

@@ -125,6 +125,8 @@ export class Stats {
     out.reuses! += reuse;
     out.copies! += copy;
     out.zeroPageCopies! += zero;
+    // and the swap-ins it took itself (FAST_SWAP)
+    out.swapins! += vm.SWAPIN_CORE ?? 0;
     return out as Counters;
   }
 }

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { CowsimError } from "../errno.js";
-import type { CowStrategy, KnobSpec, WpCoreRule } from "./strategy.js";
+import type { CowStrategy, KnobSpec, SwapinCoreRule, WpCoreRule } from "./strategy.js";
 import { mapcountStrategy, MAPCOUNT_KNOBS } from "./mapcount.js";
 import { pagecountStrategy, PAGECOUNT_KNOBS } from "./pagecount.js";
 import { anonExclusiveStrategy, ANON_EXCLUSIVE_KNOBS } from "./anon-exclusive.js";
@@ -50,23 +50,37 @@ export interface StrategyDefinition {
  * The strategies the built-in makers made: their rules are the kernel's, and the core's own
  * checks judge them. Each maps to its do_wp_page() rule for the core (see WpCoreRule).
  */
-const MADE_BUILT_IN = new WeakMap<CowStrategy, WpCoreRule>();
+interface CoreRules { readonly wp: WpCoreRule; readonly swapin: SwapinCoreRule }
+const MADE_BUILT_IN = new WeakMap<CowStrategy, CoreRules>();
 const builtin = (make: (knobs?: Readonly<Record<string, boolean>>) => CowStrategy,
-  rule: (knobs: Readonly<Record<string, boolean>>) => WpCoreRule) =>
+  rules: (knobs: Readonly<Record<string, boolean>>) => CoreRules) =>
   (knobs?: Readonly<Record<string, boolean>>) => {
     const s = trusted(make(knobs));
-    MADE_BUILT_IN.set(s, rule(s.knobs));
+    MADE_BUILT_IN.set(s, rules(s.knobs));
     return s;
   };
+
+/** swapinReuseSwapPage(): reuse_swap_page() on a write fault (Linux ≤ 5.17, and 5.9–5.17's page_count() rule without swapcacheReuse). */
+const REUSE_SWAP_PAGE: SwapinCoreRule = { count: "mapcount", entryExclusive: false, readExclusive: false };
 
 /** reuse_swap_page(): folio_mapcount() ≤ 1 (the swap count is 0 outside the swap cache). */
 const MAPCOUNT_RULE: WpCoreRule = { exclusiveReuses: false, count: "mapcount", drainFirst: false, mapcountToo: false, moveAnon: true, setExclusive: false };
 /** 09854ba94c6a and, with swapcacheReuse (53a05ad9f21d), the 5.18 form with lruDrainReuse (d4c470970d45). */
-const pagecountRule = (k: Readonly<Record<string, boolean>>): WpCoreRule => k.swapcacheReuse
+const pagecountWpRule = (k: Readonly<Record<string, boolean>>): WpCoreRule => k.swapcacheReuse
   ? { exclusiveReuses: false, count: "refcount", drainFirst: k.lruDrainReuse === true, mapcountToo: false, moveAnon: true, setExclusive: false }
   : { exclusiveReuses: false, count: "refcount", drainFirst: false, mapcountToo: true, moveAnon: false, setExclusive: false };
+/** With swapcacheReuse, 5.18's page_count() == 1 on a write fault once the swap cache let go; else reuse_swap_page(). */
+const pagecountRules = (k: Readonly<Record<string, boolean>>): CoreRules => ({
+  wp: pagecountWpRule(k),
+  swapin: k.swapcacheReuse ? { count: "refcount", entryExclusive: false, readExclusive: false } : REUSE_SWAP_PAGE,
+});
 /** do_wp_page() of 6.12: PageAnonExclusive(), else wp_can_reuse_anon_folio(). */
 const ANON_EXCLUSIVE_RULE: WpCoreRule = { exclusiveReuses: true, count: "refcount", drainFirst: true, mapcountToo: false, moveAnon: true, setExclusive: true };
+/** do_swap_page() of 6.12: pte_swp_exclusive() (with swapExclusive), else folio_ref_count() == 1, a read fault too. */
+const anonExclusiveRules = (k: Readonly<Record<string, boolean>>): CoreRules => ({
+  wp: ANON_EXCLUSIVE_RULE,
+  swapin: { count: "refcount", entryExclusive: k.swapExclusive === true, readExclusive: true },
+});
 
 const BUILT_IN: readonly StrategyInfo[] = [
   {
@@ -74,21 +88,21 @@ const BUILT_IN: readonly StrategyInfo[] = [
     kernels: "Linux ≤ 5.7",
     summary: "write fault reuses when mapcount + swapcount == 1; GUP takes a reference without unsharing; fork shares pinned pages",
     knobs: MAPCOUNT_KNOBS,
-    make: builtin(mapcountStrategy, () => MAPCOUNT_RULE),
+    make: builtin(mapcountStrategy, () => ({ wp: MAPCOUNT_RULE, swapin: REUSE_SWAP_PAGE })),
   },
   {
     id: "pagecount",
     kernels: "Linux 5.9 – 5.18 (09854ba94c6a)",
     summary: "write fault reuses only when page_count == 1; GUP takes a reference without unsharing; fork copies pinned pages early",
     knobs: PAGECOUNT_KNOBS,
-    make: builtin(pagecountStrategy, pagecountRule),
+    make: builtin(pagecountStrategy, pagecountRules),
   },
   {
     id: "anon-exclusive",
     kernels: "Linux ≥ 5.19 (6c287605fd56 and its series); defaults = 6.12",
     summary: "write fault reuses PageAnonExclusive pages, else page_count == 1 under the page lock; R/O pins unshare first; fork copies pinned exclusive pages",
     knobs: ANON_EXCLUSIVE_KNOBS,
-    make: builtin(anonExclusiveStrategy, () => ANON_EXCLUSIVE_RULE),
+    make: builtin(anonExclusiveStrategy, anonExclusiveRules),
   },
 ];
 
@@ -169,5 +183,10 @@ export function isBuiltinStrategy(s: CowStrategy): boolean {
 
 /** The do_wp_page() rule the core may decide faults by for `s`: a built-in strategy's, else null (every fault asks wpReuse()). */
 export function wpCoreRule(s: CowStrategy): WpCoreRule | null {
-  return MADE_BUILT_IN.get(s) ?? null;
+  return MADE_BUILT_IN.get(s)?.wp ?? null;
+}
+
+/** The do_swap_page() rule the core may take swap-ins by for `s`: a built-in strategy's, else null (every swap-in asks swapin()). */
+export function swapinCoreRule(s: CowStrategy): SwapinCoreRule | null {
+  return MADE_BUILT_IN.get(s)?.swapin ?? null;
 }

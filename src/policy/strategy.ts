@@ -86,6 +86,24 @@ export interface WpCoreRule {
   readonly setExclusive: boolean;
 }
 
+/**
+ * A built-in strategy's swapin() restated as data, for the swap-ins the core takes in the access
+ * call itself: an order-0 page read back or found unlocked in the swap cache, not KSM, not
+ * poisoned, in a VMA with its own anon_vma and no uffd-wp. Every other swap-in still asks
+ * swapin(). The two must agree; a property test runs both on the same programs.
+ */
+export interface SwapinCoreRule {
+  /**
+   * What decides: a write fault's reuse_swap_page() — folio_mapcount() + swap count ≤ 1 (Linux ≤
+   * 5.17) — or folio_ref_count() == 1 after swap_free() and should_try_to_free_swap() (5.18+).
+   */
+  readonly count: "mapcount" | "refcount";
+  /** pte_swp_exclusive() makes the page exclusive at once (1493a1913e34, 5.19+). */
+  readonly entryExclusive: boolean;
+  /** A read fault may map an exclusive page too, writable unless soft-dirty must see the write (6.x). */
+  readonly readExclusive: boolean;
+}
+
 /** What GUP knows when it decides whether a R/O pin must unshare first. @public */
 export interface GupFacts {
   readonly anon: boolean;
