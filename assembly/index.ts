@@ -232,6 +232,8 @@ export { PIN_RECORDS, PIN_RECORD_BYTES } from "./layout";
 
 export {
   TTU_SHARE_ANON, TTU_SWP_EXCLUSIVE, SWAPIN_WRITABLE, SWAPIN_EXCLUSIVE, SWAPIN_DIRTY, add_to_swap,
+  shrink_folio_begin, shrink_folio_end, SHRINK_NOT_ANON, SHRINK_BUSY, SHRINK_PINNED, SHRINK_SWAP_FULL, SHRINK_LARGE,
+  SHRINK_MAPPED,
   try_to_unmap_one, swap_writepage, delete_from_swap_cache, remove_mapping_swapcache,
   folio_free_swap, swapin_read, swapin_map, swap_pte_slot, SWPINFO_EXCLUSIVE, SWPINFO_SOFT_DIRTY, SWPINFO_UFFD_WP,
 } from "./swap_state";

@@ -18,7 +18,8 @@ import {
   Page, pageAddr, pfn_valid, page_folio, folio_test_anon, folio_test_large, folio_ref_add,
   folio_ref_count, folio_ref_freeze, PageAnonExclusive, SetPageAnonExclusive, setPageFlag,
   clearPageFlag, testPageFlag, PG_swapcache, PG_dirty, PG_uptodate, PG_swapbacked, PG_writeback,
-  PG_anon_exclusive,
+  PG_anon_exclusive, pageFlags, folio_test_ksm, folio_maybe_dma_pinned, PG_head, PG_locked, PG_buddy, PG_reserved,
+  PG_hwpoison,
 } from "./page";
 import {
   folio_remove_rmap_ptes, folio_add_anon_rmap_ptes, folio_set_anon, folio_is_mapped,
@@ -47,6 +48,56 @@ export function add_to_swap(folio: u32): i32 {
   setPageFlag(folio, PG_swapcache);
   setPageFlag(folio, PG_dirty);
   return <i32>slot;
+}
+
+// ---- shrink_folio_list() for an order-0 anonymous folio, in two calls around the rmap walk -----
+
+/** shrink_folio_begin(): not anonymous (a shmem or page-cache folio: the caller's to judge) */
+export const SHRINK_NOT_ANON: i32 = -1;
+/** locked, free, reserved, poisoned or KSM: reclaim leaves it */
+export const SHRINK_BUSY: i32 = -2;
+/** possibly pinned (folio_maybe_dma_pinned()): left alone */
+export const SHRINK_PINNED: i32 = -3;
+/** no swap slot left */
+export const SHRINK_SWAP_FULL: i32 = -4;
+/** a large folio: the caller splits or swaps it whole */
+export const SHRINK_LARGE: i32 = -5;
+/** shrink_folio_end(): still mapped after the walk */
+export const SHRINK_MAPPED: i32 = -6;
+
+/**
+ * shrink_folio_list()'s first half for `folio`: the tests that keep it from reclaim, then
+ * add_to_swap() unless it is in the swap cache already. Returns its swap slot, to be unmapped
+ * from every PTE the rmap finds (try_to_unmap_one()), or a SHRINK_* code with nothing changed.
+ * `reclaimsPinned`: the kernel swaps possibly pinned pages out (Linux < 5.11).
+ */
+export function shrink_folio_begin(folio: u32, reclaimsPinned: u32): i32 {
+  if (!folio_test_anon(folio)) return SHRINK_NOT_ANON;
+  const flags = pageFlags(folio);
+  const stop: u32 = (1 << PG_locked) | (1 << PG_buddy) | (1 << PG_reserved) | (1 << PG_hwpoison);
+  if ((flags & stop) || folio_test_ksm(folio)) return SHRINK_BUSY;
+  if (flags & (1 << PG_head)) return SHRINK_LARGE;
+  if (!(flags & (1 << PG_swapcache))) {
+    // "mm: don't put pinned pages into the swap cache" (5.11)
+    if (!reclaimsPinned && folio_maybe_dma_pinned(folio)) return SHRINK_PINNED;
+    const slot = add_to_swap(folio);
+    return slot < 0 ? SHRINK_SWAP_FULL : slot;
+  }
+  return <i32>folio_swap_slot(folio);
+}
+
+/**
+ * shrink_folio_list()'s second half, once the rmap walk unmapped what it found: a folio still
+ * mapped (SHRINK_MAPPED) or possibly pinned (SHRINK_PINNED) stays; otherwise it is written out
+ * (swap_writepage()) and freed when nothing else holds it (__remove_mapping()): 1 freed, 0 kept
+ * in the swap cache.
+ */
+export function shrink_folio_end(folio: u32, reclaimsPinned: u32): i32 {
+  if (folio_is_mapped(folio)) return SHRINK_MAPPED;
+  // the folio is unmapped now; a pinned one is not written out (6.x) but stays in the cache
+  if (!reclaimsPinned && folio_maybe_dma_pinned(folio)) return SHRINK_PINNED;
+  swap_writepage(folio);
+  return remove_mapping_swapcache(folio);
 }
 
 /** try_to_unmap() flags */

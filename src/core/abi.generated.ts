@@ -277,6 +277,8 @@ export interface CoreExports {
   gup_pin_cycle(ctx: number, mm: number, va: number, pages: number, batch: number, flags: number, tag: number, hold: number, iters: number, audit: number): number;
   pin_cycle_drain(ctx: number, hold: number, audit: number): void;
   add_to_swap(folio: number): number;
+  shrink_folio_begin(folio: number, reclaimsPinned: number): number;
+  shrink_folio_end(folio: number, reclaimsPinned: number): number;
   try_to_unmap_one(mm: number, va: number, pfn: number, flags: number): number;
   swap_writepage(folio: number): number;
   delete_from_swap_cache(folio: number): number;
@@ -647,6 +649,12 @@ export const C = {
   SWAPIN_WRITABLE: 1,
   SWAPIN_EXCLUSIVE: 2,
   SWAPIN_DIRTY: 4,
+  SHRINK_NOT_ANON: -1,
+  SHRINK_BUSY: -2,
+  SHRINK_PINNED: -3,
+  SHRINK_SWAP_FULL: -4,
+  SHRINK_LARGE: -5,
+  SHRINK_MAPPED: -6,
   SWPINFO_EXCLUSIVE: 1,
   SWPINFO_SOFT_DIRTY: 2,
   SWPINFO_UFFD_WP: 4,

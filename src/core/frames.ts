@@ -61,6 +61,11 @@ export class FrameTable {
     return (this.flags(folio) & HEAD) !== 0;
   }
 
+  /** folio_test_anon() of a head: page->mapping has PAGE_MAPPING_ANON (anonymous and KSM folios). */
+  anon(folio: number): boolean {
+    return (this.u32[this.base + folio * this.stride + (C.PAGE_FIELD_MAPPING >>> 2)]! & 1) !== 0;
+  }
+
   /** folio_ref_count() of a head. */
   refcount(folio: number): number {
     return this.i32[this.base + folio * this.stride + (C.PAGE_FIELD_REFCOUNT >>> 2)]!;

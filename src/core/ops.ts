@@ -396,6 +396,10 @@ export class CoreOps {
   deleteFromSwapCache(folio: number): void { this.x.delete_from_swap_cache(folio); }
   /** add_to_swap(): a slot for the folio, which joins the swap cache; false when swap is full. */
   addToSwap(folio: number): boolean { return this.x.add_to_swap(folio) >= 0; }
+  /** shrink_folio_list()'s tests and add_to_swap(): the slot to unmap to, or a SHRINK_* code (assembly/swap_state.ts). */
+  shrinkFolioBegin(folio: number, reclaimsPinned: boolean): number { return this.x.shrink_folio_begin(folio, reclaimsPinned ? 1 : 0); }
+  /** shrink_folio_list() after the rmap walk: 1 freed, 0 kept in the swap cache, or SHRINK_MAPPED / SHRINK_PINNED. */
+  shrinkFolioEnd(folio: number, reclaimsPinned: boolean): number { return this.x.shrink_folio_end(folio, reclaimsPinned ? 1 : 0); }
   /** try_to_unmap_one() with TTU_* flags: 0, or -EBUSY when the folio may be pinned. */
   tryToUnmapOne(mm: number, addr: number, folio: number, flags: number): number {
     return this.x.try_to_unmap_one(mm, addr, folio, flags);

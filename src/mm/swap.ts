@@ -33,8 +33,6 @@ const PG_HEAD = 1 << C.PG_head;
 const PG_SWAPCACHE = 1 << C.PG_swapcache;
 const PG_LRU = 1 << C.PG_lru;
 const PG_BUDDY = 1 << C.PG_buddy;
-/** Folios shrink_folio() leaves alone: locked, free, reserved, poisoned. */
-const NOT_RECLAIMABLE = (1 << C.PG_locked) | PG_BUDDY | (1 << C.PG_reserved) | (1 << C.PG_hwpoison);
 
 /**
  * shrink_folio_list() for one anonymous folio: into the swap cache, unmapped from every PTE
@@ -42,21 +40,21 @@ const NOT_RECLAIMABLE = (1 << C.PG_locked) | PG_BUDDY | (1 << C.PG_reserved) | (
  */
 export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
   const ops = k.ops;
-  // a shmem folio goes by try_to_unmap() and shmem_writepage() (shmem.ts)
-  if (!ops.folioTestAnon(folio) && shmemFolioOwner(k, folio)) return shmem_writeout(k, folio);
-  // the flags read once, from the struct page itself (a call per test cost more than the test)
-  const flags = k.core.frames.flags(folio);
-  if (!ops.folioTestAnon(folio) || (flags & NOT_RECLAIMABLE) || ops.folioTestKsm(folio)) return "busy";
-  if (flags & PG_HEAD) {
-    if (flags & PG_SWAPCACHE) return "busy";
-    return shrink_large_folio(k, folio, k.strategy.reclaimsPinned, (piece) => shrink_folio(k, piece));
+  const pinnedToo = k.strategy.reclaimsPinned;
+  // the tests and add_to_swap() in one call (a call per test cost more than the tests)
+  const slot = ops.shrinkFolioBegin(folio, pinnedToo);
+  if (slot < 0) {
+    switch (slot) {
+      // a shmem folio goes by try_to_unmap() and shmem_writepage() (shmem.ts)
+      case C.SHRINK_NOT_ANON: return shmemFolioOwner(k, folio) ? shmem_writeout(k, folio) : "busy";
+      case C.SHRINK_LARGE:
+        if (k.core.frames.test(folio, C.PG_swapcache)) return "busy";
+        return shrink_large_folio(k, folio, pinnedToo, (piece) => shrink_folio(k, piece));
+      case C.SHRINK_PINNED: return "pinned";
+      case C.SHRINK_SWAP_FULL: return "swap-full";
+      default: return "busy";
+    }
   }
-  if (!(flags & PG_SWAPCACHE)) {
-    // "mm: don't put pinned pages into the swap cache" (5.11)
-    if (!k.strategy.reclaimsPinned && ops.folioMaybeDmaPinned(folio)) return "pinned";
-    if (!ops.addToSwap(folio)) return "swap-full";
-  }
-  const slot = ops.folioSwapSlot(folio);
   // try_to_unmap(): every mapping the rmap finds
   const u = k.strategy.unmap;
   const unmapFlags = (u.shareAnon ? C.TTU_SHARE_ANON : 0) | (u.swpExclusive ? C.TTU_SWP_EXCLUSIVE : 0);
@@ -67,14 +65,14 @@ export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
       break;
     }
   }
-  if (refused || ops.folioIsMapped(folio)) {
+  // written out and freed unless still mapped or possibly pinned (6.x keeps a pinned one in the cache)
+  const end = refused ? C.SHRINK_MAPPED : ops.shrinkFolioEnd(folio, pinnedToo);
+  if (end === C.SHRINK_MAPPED) {
     if (k.trace.points.try_to_unmap.listening) k.trace.points.try_to_unmap.emit({ pfn: folio, refused });
     return refused ? "pinned" : "busy";
   }
-  // the folio is unmapped now; a pinned one is not written out (6.x) but stays in the cache
-  if (!k.strategy.reclaimsPinned && ops.folioMaybeDmaPinned(folio)) return "pinned";
-  ops.swapWritepage(folio);
-  const freed = ops.removeMappingSwapcache(folio);
+  if (end === C.SHRINK_PINNED) return "pinned";
+  const freed = end === 1;
   if (freed) k.stats.inc(Stat.pageouts);
   if (k.trace.points.shrink_folio_list.listening) k.trace.points.shrink_folio_list.emit({ pfn: folio, slot, freed });
   return freed ? "swapped" : "kept";
@@ -132,14 +130,14 @@ export function reclaim(k: MmKernel, want = SWAP_CLUSTER_MAX): number {
     if (pfn === 0 || !(flags & PG_LRU) || (flags & PG_BUDDY)) continue;
     if (t.folio(pfn) !== pfn) continue;
     // shmem pages are swap-backed, on the anonymous LRU too, mapped or only in the page cache
-    if (!ops.folioTestAnon(pfn)) {
+    if (!t.anon(pfn)) {
       if (shmemFolioOwner(k, pfn)) {
         shrink_folio(k, pfn);
         freed = k.core.freePages() - before;
       }
       continue;
     }
-    if (!ops.folioIsMapped(pfn) && !(flags & PG_SWAPCACHE)) continue;
+    if (!(flags & PG_SWAPCACHE) && !((flags & PG_HEAD) ? ops.folioIsMapped(pfn) : t.mapcount(pfn) > 0)) continue;
     shrink_folio(k, pfn);
     freed = k.core.freePages() - before;
   }
