@@ -126,84 +126,89 @@ export function runJob(job: BenchJob, program?: Program): BenchRow {
 
   const t0 = performance.now();
   const k = createKernel(options);
-  const faults: Record<string, number> = {};
-  countFaults(k, faults);
-  let gupPages = 0;
-  k.on("gup", (e) => { gupPages += e.pin.pfns.length; });
-  let findings = 0;
-  k.on("finding", () => { findings++; });
+  // the row is plain data: the machine goes to the next run (a fresh one costs ms at these sizes)
+  try {
+    const faults: Record<string, number> = {};
+    countFaults(k, faults);
+    let gupPages = 0;
+    k.on("gup", (e) => { gupPages += e.pin.pfns.length; });
+    let findings = 0;
+    k.on("finding", () => { findings++; });
 
-  const before = k.counters();
-  const steps = program.steps.length;
-  // sample steps evenly: step i is a point when it crosses the next 1/TIMELINE_POINTS of the run
-  const every = Math.max(1, Math.ceil(steps / TIMELINE_POINTS));
-  const timeline: TimelinePoint[] = [];
-  let framesPeak = k.usedFrames;
-  const result = execute(k, program, {
-    afterStep(i) {
-      // frames in use after each step: the peak at step boundaries (one Atomics load each)
-      const used = k.usedFrames;
-      if (used > framesPeak) framesPeak = used;
-      if (i % every === 0 || i === steps - 1) {
-        timeline.push({ step: i, t: (performance.now() - t0) / 1000, copies: k.counters().copies - before.copies, findings });
-      }
-    },
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  const after = k.counters();
-  const d = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
-  if (d("anonFaults")) faults.anon = d("anonFaults");
-  if (d("zeroPageFaults")) faults.zeroPage = d("zeroPageFaults");
-  // every do_swap_page() counts in swapins, in the core (FAST_SWAP) or not: a listener would
-  // send each swap-in to TypeScript
-  if (d("swapins")) faults.swap = d("swapins");
-  // the strategy's do_wp_page() decisions, from the counters: a listener would take them out of
-  // the core (FAST_WP); the zero page's and file pages' write faults decide nothing
-  const wp = d("reuses") + d("copies") - d("forkCopies") - d("unshareCopies");
-  const unshare = d("unshareReuses") + d("unshareCopies");
-  if (wp) faults.wp = wp;
-  if (unshare) faults.unshare = unshare;
+    const before = k.counters();
+    const steps = program.steps.length;
+    // sample steps evenly: step i is a point when it crosses the next 1/TIMELINE_POINTS of the run
+    const every = Math.max(1, Math.ceil(steps / TIMELINE_POINTS));
+    const timeline: TimelinePoint[] = [];
+    let framesPeak = k.usedFrames;
+    const result = execute(k, program, {
+      afterStep(i) {
+        // frames in use after each step: the peak at step boundaries (one Atomics load each)
+        const used = k.usedFrames;
+        if (used > framesPeak) framesPeak = used;
+        if (i % every === 0 || i === steps - 1) {
+          timeline.push({ step: i, t: (performance.now() - t0) / 1000, copies: k.counters().copies - before.copies, findings });
+        }
+      },
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const after = k.counters();
+    const d = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+    if (d("anonFaults")) faults.anon = d("anonFaults");
+    if (d("zeroPageFaults")) faults.zeroPage = d("zeroPageFaults");
+    // every do_swap_page() counts in swapins, in the core (FAST_SWAP) or not: a listener would
+    // send each swap-in to TypeScript
+    if (d("swapins")) faults.swap = d("swapins");
+    // the strategy's do_wp_page() decisions, from the counters: a listener would take them out of
+    // the core (FAST_WP); the zero page's and file pages' write faults decide nothing
+    const wp = d("reuses") + d("copies") - d("forkCopies") - d("unshareCopies");
+    const unshare = d("unshareReuses") + d("unshareCopies");
+    if (wp) faults.wp = wp;
+    if (unshare) faults.unshare = unshare;
 
-  const gupFailures = Object.entries(result.failures)
-    .filter(([key]) => /^(pin|vmsplice):/.test(key))
-    .reduce((n, [, v]) => n + v, 0);
-  const metrics: BenchMetrics = {
-    copies: d("copies"),
-    reuses: d("reuses"),
-    necessaryCow: d("necessaryCow"),
-    unnecessaryCow: d("unnecessaryCow"),
-    missedCow: d("missedCow"),
-    wrongCow: d("wrongCow"),
-    faults: sorted(faults),
-    framesPeak,
-    swapOuts: d("pageouts"),
-    swapIns: d("swapins"),
-    gupPages,
-    gupFailures,
-    accesses: result.accesses,
-    failures: sorted(result.failures),
-    incoherentPins: result.incoherentPins,
-    // what the cost model prices beyond faults: fork's work per PTE and per early copy, zap
-    forkCopies: d("forkCopies"),
-    ptesSharedAtFork: d("ptesSharedAtFork"),
-    ptesZapped: d("ptesZapped"),
-  };
-  return {
-    workload: job.workload,
-    size: job.size,
-    params: { ...params },
-    seed: job.seed,
-    strategy: job.strategy,
-    knobs: sorted(job.knobs ?? {}),
-    ...(job.variant ? { variant: job.variant } : {}),
-    ...(job.thp !== undefined ? { thp: job.thp } : {}),
-    oracle: job.oracle ?? true,
-    metrics,
-    seconds,
-    stepsPerSecond: steps / seconds,
-    accessesPerSecond: result.accesses / seconds,
-    timeline,
-  };
+    const gupFailures = Object.entries(result.failures)
+      .filter(([key]) => /^(pin|vmsplice):/.test(key))
+      .reduce((n, [, v]) => n + v, 0);
+    const metrics: BenchMetrics = {
+      copies: d("copies"),
+      reuses: d("reuses"),
+      necessaryCow: d("necessaryCow"),
+      unnecessaryCow: d("unnecessaryCow"),
+      missedCow: d("missedCow"),
+      wrongCow: d("wrongCow"),
+      faults: sorted(faults),
+      framesPeak,
+      swapOuts: d("pageouts"),
+      swapIns: d("swapins"),
+      gupPages,
+      gupFailures,
+      accesses: result.accesses,
+      failures: sorted(result.failures),
+      incoherentPins: result.incoherentPins,
+      // what the cost model prices beyond faults: fork's work per PTE and per early copy, zap
+      forkCopies: d("forkCopies"),
+      ptesSharedAtFork: d("ptesSharedAtFork"),
+      ptesZapped: d("ptesZapped"),
+    };
+    return {
+      workload: job.workload,
+      size: job.size,
+      params: { ...params },
+      seed: job.seed,
+      strategy: job.strategy,
+      knobs: sorted(job.knobs ?? {}),
+      ...(job.variant ? { variant: job.variant } : {}),
+      ...(job.thp !== undefined ? { thp: job.thp } : {}),
+      oracle: job.oracle ?? true,
+      metrics,
+      seconds,
+      stepsPerSecond: steps / seconds,
+      accessesPerSecond: result.accesses / seconds,
+      timeline,
+    };
+  } finally {
+    k.release();
+  }
 }
 
 /** A row without its time fields: what must be equal between two runs of one job. */
