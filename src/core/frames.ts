@@ -66,6 +66,16 @@ export class FrameTable {
     return (this.u32[this.base + folio * this.stride + (C.PAGE_FIELD_MAPPING >>> 2)]! & 1) !== 0;
   }
 
+  /** folio_mapping_id() of a head: the anon_vma id (or shmem file) page->mapping names. */
+  mappingId(folio: number): number {
+    return this.u32[this.base + folio * this.stride + (C.PAGE_FIELD_MAPPING >>> 2)]! >>> 2;
+  }
+
+  /** folio->index of a head. */
+  index(folio: number): number {
+    return this.u32[this.base + folio * this.stride + (C.PAGE_FIELD_INDEX >>> 2)]!;
+  }
+
   /** folio_ref_count() of a head. */
   refcount(folio: number): number {
     return this.i32[this.base + folio * this.stride + (C.PAGE_FIELD_REFCOUNT >>> 2)]!;

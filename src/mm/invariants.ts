@@ -234,6 +234,9 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   };
   const byFrame = new Map<number, Mapping[]>();
   const hex = (a: number) => "0x" + a.toString(16);
+  // the struct pages read from memory, not a call each: this ran for every mapping after every step
+  const t = k.core.frames;
+  const nframes = k.core.layout.nframes;
 
   const swapRefs = new Map<number, number>();
   // the PTE mappings of each page of a large folio, and the PMD mappings of each large folio
@@ -249,7 +252,7 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
           swapRefs.set(r.pfn, (swapRefs.get(r.pfn) ?? 0) + 1);
           continue;
         }
-        if (kind === C.PTE_KIND_HWPOISON && !ops.pageTestFlag(r.pfn, C.PG_hwpoison)) {
+        if (kind === C.PTE_KIND_HWPOISON && !(r.pfn < nframes && t.test(r.pfn, C.PG_hwpoison))) {
           bad("pte-valid", `pid ${p.pid} has a hwpoison entry at ${hex(r.address)} for pfn ${r.pfn}, which is not PG_hwpoison`);
         }
         if (kind === C.PTE_KIND_MIGRATION) {
@@ -266,31 +269,31 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
           continue;
         }
         const device = kind === C.PTE_KIND_DEVICE_PRIVATE;
-        if (device && !ops.pageTestFlag(r.pfn, C.PG_zone_device)) {
+        if (device && !(r.pfn < nframes && t.test(r.pfn, C.PG_zone_device))) {
           bad("pte-valid", `pid ${p.pid} has a device-private entry at ${hex(r.address)} for pfn ${r.pfn}, which is no ZONE_DEVICE page`);
           continue;
         }
         if (!device && kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) continue;
         if (!device && r.aux & SPECIAL) continue; // the zero page
         const pfn = r.pfn;
-        if (!device && ops.pageTestFlag(pfn, C.PG_zone_device)) {
+        if (!device && pfn < nframes && t.test(pfn, C.PG_zone_device)) {
           bad("pte-valid", `pid ${p.pid} maps device-private pfn ${pfn} with a present PTE at ${hex(r.address)}`);
           continue;
         }
-        if (pfn >= k.core.layout.nframes || ops.pageTestFlag(pfn, C.PG_buddy)) {
+        if (pfn >= nframes || t.test(pfn, C.PG_buddy)) {
           bad("pte-valid", `pid ${p.pid} maps free or invalid pfn ${pfn} at ${hex(r.address)}`);
           continue;
         }
-        const folio = ops.pageFolio(pfn);
+        const folio = t.folio(pfn);
         // the huge zero page is mapped by PMDs but, like the small one, outside rmap and RSS
         if (k.hugeZeroFolio !== 0 && folio === k.hugeZeroFolio) continue;
         if (r.kind & C.PAGEMAP_HUGE) {
           // a PMD mapping shows as a record per page: counted once, at its first page
           if (pfn === folio) pmdsOf.set(folio, (pmdsOf.get(folio) ?? 0) + 1);
-        } else if (folio !== pfn || k.core.frames.large(folio)) {
+        } else if (folio !== pfn || t.large(folio)) {
           ptesOf.set(pfn, (ptesOf.get(pfn) ?? 0) + 1);
         }
-        const isAnon = ops.folioTestAnon(folio);
+        const isAnon = t.anon(folio);
         const huge = (r.kind & C.PAGEMAP_HUGE) !== 0;
         if (isAnon) anon++; else shmem++;
         const writable = device ? ops.deviceEntry(p.mm, r.address)!.writable : (r.aux & W) !== 0;
@@ -299,7 +302,7 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         if (list) list.push(m); else byFrame.set(pfn, [m]);
         // writable anon PTE ⇒ exclusive
         // (a PMD-mapped THP's PageAnonExclusive is its head's)
-        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !ops.PageAnonExclusive(huge ? folio : pfn)) {
+        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !t.test(huge ? folio : pfn, C.PG_anon_exclusive)) {
           bad("anon-exclusive-writable", `pid ${p.pid} maps pfn ${pfn} writable at ${hex(r.address)} but it is not PageAnonExclusive`);
         }
         // every mapping reachable by an rmap walk: rmap_walk_anon() of the folio's anon_vma
@@ -307,8 +310,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         // index of the address is the page's index (checked per VMA, not by walking every
         // VMA of the anon_vma, which is quadratic in the processes that share it)
         if (isAnon) {
-          const id = ops.folioMappingId(folio);
-          const index = (ops.folioIndex(folio) + (pfn - folio)) >>> 0;
+          const id = t.mappingId(folio);
+          const index = (t.index(folio) + (pfn - folio)) >>> 0;
           const linked = vma.chain.some((avc) => avc.anonVma.id === id && avc.anonVma.vmas.has(avc) && k.anonVmas.get(id) === avc.anonVma);
           if (!linked || vma.index(r.address) !== index) {
             bad("rmap", `pid ${p.pid}'s mapping of pfn ${pfn} at ${hex(r.address)} is not found by an rmap walk of anon_vma ${id}, index ${index}`);
@@ -334,7 +337,6 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   // every reference to an order-0 frame is accounted for: a leaked one shows as a surplus, a
   // doubly dropped one as a deficit; a frame that is not free must have someone holding it
   const held = heldOutsidePageTables(k);
-  const t = k.core.frames;
   allocatedFolios(k, (pfn) => {
     const holders = held.get(pfn);
     const cached = t.test(pfn, C.PG_swapcache);
