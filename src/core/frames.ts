@@ -53,7 +53,9 @@ export class FrameTable {
   folio(pfn: number): number {
     const f = this.flags(pfn);
     if (!(f & TAIL)) return pfn;
-    return pfn - (pfn % 2 ** ((f >>> C.PG_ORDER_SHIFT) & 0x1f));
+    // a folio is naturally aligned: clear the low `order` bits (pfn < 2^28, orders ≤ 9; a float
+    // remainder of a power here was most of the invariants' time)
+    return pfn & ~((1 << ((f >>> C.PG_ORDER_SHIFT) & 0x1f)) - 1);
   }
 
   /** folio_test_large() of a head. */
