@@ -644,6 +644,8 @@ export const WPR_MAPCOUNT_TOO: u32 = 16;
 export const WPR_MOVE_ANON: u32 = 32;
 /** reuse marks the page PageAnonExclusive */
 export const WPR_SET_EXCLUSIVE: u32 = 64;
+/** a page of a large folio that is not PageAnonExclusive is copied (6.12's wp_can_reuse_anon_folio(): folio_test_large()) */
+export const WPR_LARGE_COPIES: u32 = 128;
 
 /** Sets the rule the core decides write-protect faults by (WPR_* bits; 0: TypeScript decides all). */
 export function set_wp_rule(bits: u32): void {
@@ -675,7 +677,14 @@ function do_wp_page_core(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, fast: u
     return 0;
   }
   const odd: u32 = (1 << PG_head) | (1 << PG_swapcache) | (1 << PG_locked);
-  if ((flags0 & odd) || folio_test_ksm(folio)) return ACCESS_WP_FAULT;
+  if ((flags0 & odd) || folio_test_ksm(folio)) {
+    // a PTE-mapped page of a large folio the rule copies; the trace log's facts are a small
+    // folio's, so a run someone logs for leaves it to TypeScript
+    if ((flags0 & odd) == (1 << PG_head) && (rule & WPR_LARGE_COPIES) && !(fast & FAST_LOG) && !folio_test_ksm(folio)) {
+      return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_COPY, fast, -1, rc0, rc0, flags0);
+    }
+    return ACCESS_WP_FAULT;
+  }
   // the counts are read once each, and logged as the decision read them (other threads may
   // change them meanwhile: GUP-fast takes references without any lock)
   let reuse: bool;

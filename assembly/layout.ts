@@ -114,6 +114,8 @@ export const WP_CORE_COPY: u32 = 26;
 export const WP_CORE_ZERO: u32 = 27;
 /** @vmstat SWAPIN_CORE swap entries the core's do_swap_page() rule faulted back in (part of the swap-ins) */
 export const SWAPIN_CORE: u32 = 28;
+/** @vmstat FORK_CORE_COPY possibly pinned pages fork's walk copied itself (COPY_EARLY_IN_CORE; part of the fork copies) */
+export const FORK_CORE_COPY: u32 = 29;
 export const NR_VMSTAT: u32 = 32;
 
 /** The header at BASE. Sizes are in units; offsets are absolute byte addresses. */

@@ -18,7 +18,7 @@
 
 import {
   ctxOf, ctxCapacity, ctx_smp, pushRecord, NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, count_vm_events,
-  FORK_PTES_SHARED, FORK_PTES_DEFERRED, ZAP_PTES, EINVAL, ENOMEM, EEXIST,
+  FORK_PTES_SHARED, FORK_PTES_DEFERRED, FORK_CORE_COPY, ZAP_PTES, EINVAL, ENOMEM, EEXIST,
 } from "./layout";
 import {
   pte_none, pte_present, pte_pfn, pte_write, pte_special, pte_uffd_wp, pte_dirty, pte_young,
@@ -112,6 +112,12 @@ export const COPY_DEFER_PINNED_ANY: u32 = 8;
 export const COPY_DEFER_PINNED_EXCLUSIVE: u32 = 16;
 /** VM_WRITE on the destination: a copied page is mapped writable (maybe_mkwrite()). */
 export const COPY_VM_WRITE: u32 = 32;
+/**
+ * The strategy copies every page it defers (copy_present_page(), 70e806e4e645): the walk copies
+ * it at once, from the context's frame reservation, into anon_vma `anonVma` at the page's index,
+ * instead of handing it back (REC_FORK_PINNED still does when no reserved frame is left).
+ */
+export const COPY_EARLY_IN_CORE: u32 = 64;
 
 // ---- zap flags ---------------------------------------------------------------------------------
 /** Hand back one ZAP_PAGE record per present page unmapped. */
@@ -301,6 +307,33 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
   batchEnd: u64;
   /** One context attached (ctx_smp() false): counts and PTEs change with plain loads and stores. */
   up: bool;
+  /** COPY_EARLY_IN_CORE: the child's anon_vma, and the page index of the walk's first address. */
+  anonVma: u32;
+  index: u32;
+
+  /**
+   * copy_present_page() for a page fork must not share: a fresh frame from the context's
+   * reservation receives the contents and is mapped into the child exclusive and dirty (writable
+   * with COPY_VM_WRITE), as fork_copy_deferred_pte() maps it. False, nothing changed, when the
+   * reservation is spent.
+   */
+  copy_present_page(dstSlot: u32, pte: u64, addr: u64, pfn: u32): bool {
+    const ctx = this.ctx;
+    if (ctxOf(ctx).frameReserved == 0) return false;
+    const nw = alloc_pages(ctx, 0, 0);
+    if (nw == NO_PFN) return false;
+    copy_page_contents(nw, pfn);
+    folio_add_new_anon_rmap(nw, this.anonVma, this.index + <u32>((addr - this.base) >> 12), RMAP_EXCLUSIVE);
+    folio_add_lru(ctx, nw);
+    let child = pfn_pte(<u64>nw, pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_PROTNONE));
+    child = pte_mkdirty(child);
+    if (this.flags & COPY_VM_WRITE) child = pte_mkwrite(child);
+    if ((this.flags & COPY_DST_UFFD_WP) && pte_uffd_wp(pte)) child = pte_mkuffd_wp(child);
+    page_table_check_pte_set(addr, child);
+    entryStore(dstSlot, child);
+    count_vm_events(FORK_CORE_COPY, 1);
+    return true;
+  }
 
   /**
    * folio_pte_batch(): how many PTEs from `srcSlot` map consecutive pages of `folio` from `pfn`
@@ -436,8 +469,9 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
         if (folio_test_anon(folio)) {
           if ((flags & COPY_WALK_DEFER) != 0 && folio_maybe_dma_pinned(folio) &&
               ((flags & COPY_WALK_DEFER_ANY) != 0 || PageAnonExclusive(pfn))) {
-            pushRecord(ctx, REC_FORK_PINNED, <u32>((addr - this.base) >> 12), pfn, <u32>pte);
             this.deferred++;
+            if ((flags & COPY_EARLY_IN_CORE) != 0 && this.copy_present_page(dstSlot, pte, addr, pfn)) return TALLY_ANON;
+            pushRecord(ctx, REC_FORK_PINNED, <u32>((addr - this.base) >> 12), pfn, <u32>pte);
             return 0;
           }
           if (folio_test_large(folio) && !((flags & COPY_WALK_DEFER) != 0 && folio_maybe_dma_pinned(folio))) {
@@ -570,7 +604,7 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
  * the number of records, -EINVAL (bad range or mm), -EEXIST (the child maps something there) or
  * -ENOMEM (page tables): on an error nothing has changed.
  */
-export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f64, flags: u32): i32 {
+export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f64, flags: u32, anonVma: u32, index: u32): i32 {
   const bad = begin_range_op(ctx, src, start, end);
   if (bad != 0) return bad;
   if (!mm_valid(dst) || dst == src) return -EINVAL;
@@ -600,6 +634,8 @@ export function copy_page_range(ctx: u32, dst: u32, src: u32, start: f64, end: f
   w.end = stop;
   w.batchEnd = 0;
   w.up = !ctx_smp();
+  w.anonVma = anonVma;
+  w.index = index;
   const stopped = walk_page_range<CopyWalk>(w, from, stop) == WALK_STOP;
 
   if (cow) mm_write_protect_seq_inc(src);

@@ -106,7 +106,7 @@ class Machine {
     const core = this.core;
     const child = core.mmAlloc();
     const t0 = process.hrtime.bigint();
-    const n = core.x.copy_page_range(core.ctx, child, this.parent, BASE, BASE + GiB, C.COPY_COW);
+    const n = core.x.copy_page_range(core.ctx, child, this.parent, BASE, BASE + GiB, C.COPY_COW, 0, 0);
     const t1 = process.hrtime.bigint();
     core.x.zap_page_range(core.ctx, child, BASE, BASE + GiB, 0);
     const t2 = process.hrtime.bigint();

@@ -222,7 +222,7 @@ export interface CoreExports {
   swap_read_contents(pfn: number, slot: number): void;
   swap_tag_lo(slot: number): number;
   swap_tag_hi(slot: number): number;
-  copy_page_range(ctx: number, dst: number, src: number, start: number, end: number, flags: number): number;
+  copy_page_range(ctx: number, dst: number, src: number, start: number, end: number, flags: number, anonVma: number, index: number): number;
   copy_page_range_count(ctx: number, dst: number, src: number, start: number, end: number, flags: number): number;
   fork_copy_deferred_pte(ctx: number, dst: number, src: number, va: number, flags: number, newPfn: number, anonVma: number, index: number): number;
   zap_page_range(ctx: number, mm: number, start: number, end: number, flags: number): number;
@@ -376,6 +376,7 @@ export const C = {
   WP_CORE_COPY: 26,
   WP_CORE_ZERO: 27,
   SWAPIN_CORE: 28,
+  FORK_CORE_COPY: 29,
   NR_VMSTAT: 32,
   FAIL_FRAME: 0,
   FAIL_PGTABLE: 1,
@@ -489,6 +490,7 @@ export const C = {
   COPY_DEFER_PINNED_ANY: 8,
   COPY_DEFER_PINNED_EXCLUSIVE: 16,
   COPY_VM_WRITE: 32,
+  COPY_EARLY_IN_CORE: 64,
   ZAP_RECORD: 1,
   ZAP_KEEP_UFFD_WP: 2,
   ZAP_DROP_MARKERS: 4,
@@ -555,6 +557,7 @@ export const C = {
   WPR_MAPCOUNT_TOO: 16,
   WPR_MOVE_ANON: 32,
   WPR_SET_EXCLUSIVE: 64,
+  WPR_LARGE_COPIES: 128,
   LIST_OTHER_VMA: 14,
   FAST_LOG: 256,
   ACCESS_LOG_FULL: -11,
@@ -825,6 +828,7 @@ export const VMSTAT_ITEMS: readonly TaggedConstant[] = [
   {"name":"WP_CORE_COPY","short":"WP_CORE_COPY","description":"write-protect faults the core's do_wp_page() rule copied (part of FAULT_WP_COPY)","value":26},
   {"name":"WP_CORE_ZERO","short":"WP_CORE_ZERO","description":"writes to the zero page the core replaced by a fresh page (part of FAULT_WP_COPY)","value":27},
   {"name":"SWAPIN_CORE","short":"SWAPIN_CORE","description":"swap entries the core's do_swap_page() rule faulted back in (part of the swap-ins)","value":28},
+  {"name":"FORK_CORE_COPY","short":"FORK_CORE_COPY","description":"possibly pinned pages fork's walk copied itself (COPY_EARLY_IN_CORE; part of the fork copies)","value":29},
 ];
 /** The errno values the core returns (negated). */
 export const ERRNO_CODES: readonly TaggedConstant[] = [

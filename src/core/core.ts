@@ -465,12 +465,14 @@ export class Core {
   /**
    * copy_page_range() of [start, end) from `src` into `dst` (COPY_* flags). The page tables it
    * reserves are returned afterwards unless `keepReservation` (a caller that reserved for a
-   * whole fork returns them itself).
+   * whole fork returns them itself). With COPY_EARLY_IN_CORE, pages copied early join anon_vma
+   * `anonVma` at `index` (the page index of `start`) onwards.
    */
-  copyPageRange(dst: number, src: number, start: number, end: number, flags: number, keepReservation = false): CoreRecord[] {
+  copyPageRange(dst: number, src: number, start: number, end: number, flags: number, keepReservation = false,
+    anonVma = 0, index = 0): CoreRecord[] {
     try {
       return this.ranged(start, end, "copy_page_range",
-        (from) => this.x.copy_page_range(this.ctx, dst, src, from, end, flags));
+        (from) => this.x.copy_page_range(this.ctx, dst, src, from, end, flags, anonVma, (index + (from - start) / PAGE_SIZE) >>> 0));
     } finally {
       if (!keepReservation) this.x.pt_unreserve(this.ctx);
     }

@@ -86,7 +86,12 @@ export function dup_mmap(k: MmKernel, parent: MmProcess): MmProcess {
       if (!(v.flags & VM_SHARED) && !wipe) ranges.push({ vpnStart: v.start / PAGE_SIZE, vpnEnd: v.end / PAGE_SIZE });
       if (wipe || !needsCopy(v, tmp)) continue;
       const flags = copyFlags(k, v, tmp);
-      for (const r of k.core.copyPageRange(childMm, parent.mm, v.start, v.end, flags, true)) {
+      // the pages the strategy would copy anyway are copied in the walk, unless someone watches each
+      const inCore = tmp.anonVma !== null && flags & (C.COPY_DEFER_PINNED_ANY | C.COPY_DEFER_PINNED_EXCLUSIVE) && k.forkCopyInCore();
+      const records = inCore
+        ? k.core.copyPageRange(childMm, parent.mm, v.start, v.end, flags | C.COPY_EARLY_IN_CORE, true, tmp.anonVma!.id, tmp.index(v.start))
+        : k.core.copyPageRange(childMm, parent.mm, v.start, v.end, flags, true);
+      for (const r of records) {
         resolveRecord(k, parent, child, tmp, flags, r.kind, r.address, r.pfn);
       }
     }

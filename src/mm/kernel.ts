@@ -8,7 +8,7 @@
 import { Core, C, setProtocolBreaks, type CoreOps, type CoreRecord, type FailKind, type FailureInjection } from "../core/index.js";
 import type { CoreBuild, CoreWasm } from "../core/wasm.js";
 import { CowsimError, InvariantError } from "../errno.js";
-import { defineStrategy, isBuiltinStrategy, makeStrategy, swapinCoreRule, wpCoreRule, type StrategyId } from "../policy/index.js";
+import { defineStrategy, forkCopiesInCore, isBuiltinStrategy, makeStrategy, swapinCoreRule, wpCoreRule, type StrategyId } from "../policy/index.js";
 import type { CowStrategy } from "../policy/strategy.js";
 import { TraceBus, type PinView } from "../trace/events.js";
 import type { KernelView, ProcessView } from "../trace/view.js";
@@ -570,6 +570,15 @@ export class MmKernel implements KernelView {
    */
   swapinInCore(): boolean {
     return !this.trace.points.do_swap_page.listening;
+  }
+
+  /**
+   * Whether fork's walk may copy the possibly pinned pages the strategy defers itself
+   * (COPY_EARLY_IN_CORE): a built-in strategy whose forkPinned() always copies, and nobody who
+   * subscribes to copy_present_page. @internal
+   */
+  forkCopyInCore(): boolean {
+    return forkCopiesInCore(this.strategy) && !this.trace.points.copy_present_page.listening;
   }
 
   /** With transient.migration, decides whether compaction migrates the folio a fault is at first. @internal */

@@ -269,7 +269,7 @@ function fastBits(k: MmKernel, vma: Vma): number {
 export function wpRuleBits(r: WpCoreRule): number {
   return C.WPR_ON | (r.exclusiveReuses ? C.WPR_EXCLUSIVE : 0) | (r.count === "refcount" ? C.WPR_REFCOUNT : 0) |
     (r.drainFirst ? C.WPR_DRAIN : 0) | (r.mapcountToo ? C.WPR_MAPCOUNT_TOO : 0) | (r.moveAnon ? C.WPR_MOVE_ANON : 0) |
-    (r.setExclusive ? C.WPR_SET_EXCLUSIVE : 0);
+    (r.setExclusive ? C.WPR_SET_EXCLUSIVE : 0) | (r.largeCopies ? C.WPR_LARGE_COPIES : 0);
 }
 
 /** A built-in strategy's do_swap_page() rule as the core's SWR_* bits. */

@@ -125,8 +125,11 @@ export class Stats {
     out.reuses! += reuse;
     out.copies! += copy;
     out.zeroPageCopies! += zero;
-    // and the swap-ins it took itself (FAST_SWAP)
+    // and the swap-ins it took itself (FAST_SWAP), and fork's early copies (COPY_EARLY_IN_CORE)
     out.swapins! += vm.SWAPIN_CORE ?? 0;
+    const forkCopies = vm.FORK_CORE_COPY ?? 0;
+    out.forkCopies! += forkCopies;
+    out.copies! += forkCopies;
     return out as Counters;
   }
 }

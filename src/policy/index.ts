@@ -50,7 +50,11 @@ export interface StrategyDefinition {
  * The strategies the built-in makers made: their rules are the kernel's, and the core's own
  * checks judge them. Each maps to its do_wp_page() rule for the core (see WpCoreRule).
  */
-interface CoreRules { readonly wp: WpCoreRule; readonly swapin: SwapinCoreRule }
+/**
+ * What the core may decide for a built-in strategy: its do_wp_page() and do_swap_page() rules,
+ * and whether fork copies every page it defers (forkPinned() answers copy whatever it is asked).
+ */
+interface CoreRules { readonly wp: WpCoreRule; readonly swapin: SwapinCoreRule; readonly forkCopiesDeferred: boolean }
 const MADE_BUILT_IN = new WeakMap<CowStrategy, CoreRules>();
 const builtin = (make: (knobs?: Readonly<Record<string, boolean>>) => CowStrategy,
   rules: (knobs: Readonly<Record<string, boolean>>) => CoreRules) =>
@@ -73,13 +77,17 @@ const pagecountWpRule = (k: Readonly<Record<string, boolean>>): WpCoreRule => k.
 const pagecountRules = (k: Readonly<Record<string, boolean>>): CoreRules => ({
   wp: pagecountWpRule(k),
   swapin: k.swapcacheReuse ? { count: "refcount", entryExclusive: false, readExclusive: false } : REUSE_SWAP_PAGE,
+  // 70e806e4e645's copy_present_page() of every possibly pinned page (forkCopyPinned)
+  forkCopiesDeferred: true,
 });
 /** do_wp_page() of 6.12: PageAnonExclusive(), else wp_can_reuse_anon_folio(). */
-const ANON_EXCLUSIVE_RULE: WpCoreRule = { exclusiveReuses: true, count: "refcount", drainFirst: true, mapcountToo: false, moveAnon: true, setExclusive: true };
+const ANON_EXCLUSIVE_RULE: WpCoreRule = { exclusiveReuses: true, count: "refcount", drainFirst: true, mapcountToo: false, moveAnon: true, setExclusive: true, largeCopies: true };
 /** do_swap_page() of 6.12: pte_swp_exclusive() (with swapExclusive), else folio_ref_count() == 1, a read fault too. */
 const anonExclusiveRules = (k: Readonly<Record<string, boolean>>): CoreRules => ({
   wp: ANON_EXCLUSIVE_RULE,
   swapin: { count: "refcount", entryExclusive: k.swapExclusive === true, readExclusive: true },
+  // copy_present_page() of every possibly pinned exclusive page (folio_try_dup_anon_rmap_pte() failed)
+  forkCopiesDeferred: true,
 });
 
 const BUILT_IN: readonly StrategyInfo[] = [
@@ -88,7 +96,7 @@ const BUILT_IN: readonly StrategyInfo[] = [
     kernels: "Linux ≤ 5.7",
     summary: "write fault reuses when mapcount + swapcount == 1; GUP takes a reference without unsharing; fork shares pinned pages",
     knobs: MAPCOUNT_KNOBS,
-    make: builtin(mapcountStrategy, () => ({ wp: MAPCOUNT_RULE, swapin: REUSE_SWAP_PAGE })),
+    make: builtin(mapcountStrategy, () => ({ wp: MAPCOUNT_RULE, swapin: REUSE_SWAP_PAGE, forkCopiesDeferred: false })),
   },
   {
     id: "pagecount",
@@ -184,6 +192,11 @@ export function isBuiltinStrategy(s: CowStrategy): boolean {
 /** The do_wp_page() rule the core may decide faults by for `s`: a built-in strategy's, else null (every fault asks wpReuse()). */
 export function wpCoreRule(s: CowStrategy): WpCoreRule | null {
   return MADE_BUILT_IN.get(s)?.wp ?? null;
+}
+
+/** Whether fork's walk may copy the pages `s` defers itself: a built-in strategy whose forkPinned() always copies. */
+export function forkCopiesInCore(s: CowStrategy): boolean {
+  return MADE_BUILT_IN.get(s)?.forkCopiesDeferred ?? false;
 }
 
 /** The do_swap_page() rule the core may take swap-ins by for `s`: a built-in strategy's, else null (every swap-in asks swapin()). */

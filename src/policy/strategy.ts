@@ -84,6 +84,11 @@ export interface WpCoreRule {
   readonly moveAnon: boolean;
   /** Reuse marks the page PageAnonExclusive. */
   readonly setExclusive: boolean;
+  /**
+   * A page of a large folio that is not PageAnonExclusive is copied (6.12's
+   * wp_can_reuse_anon_folio(): folio_test_large()); false: such faults ask wpReuse().
+   */
+  readonly largeCopies?: boolean;
 }
 
 /**

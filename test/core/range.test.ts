@@ -180,7 +180,7 @@ describe("copy_page_range (fork)", () => {
       core.x.ptep_set(core.ctx, parent, BASE + i * 4096, BigInt.asUintN(64, core.x.swp_entry(0, BigInt(slot))));
     }
     const dst = core.mmAlloc();
-    const first = core.x.copy_page_range(core.ctx, dst, parent, BASE, BASE + 700 * 4096, COW);
+    const first = core.x.copy_page_range(core.ctx, dst, parent, BASE, BASE + 700 * 4096, COW, 0, 0);
     expect(first).toBe(256);
     expect(core.x.ctx_next(core.ctx)).toBe(BASE + 256 * 4096);
     const dst2 = core.mmAlloc();
@@ -199,10 +199,10 @@ describe("copy_page_range (fork)", () => {
     populate(core, parent, BASE + GB, 1); // PMD PTE -> 6 used
     const child = core.mmAlloc(); // 7 used, 1 left; the child needs 5
     const before = snapshot(core);
-    expect(core.x.copy_page_range(core.ctx, child, parent, BASE, BASE + 2 * GB, COW)).toBe(-C.ENOMEM);
+    expect(core.x.copy_page_range(core.ctx, child, parent, BASE, BASE + 2 * GB, COW, 0, 0)).toBe(-C.ENOMEM);
     expect(stateDiff(before, snapshot(core))).toBeNull();
-    expect(core.x.copy_page_range(core.ctx, child, parent, BASE, BASE + 2 * GB + 1, COW)).toBe(-C.EINVAL);
-    expect(core.x.copy_page_range(core.ctx, child, child, BASE, BASE + 4096, COW)).toBe(-C.EINVAL);
+    expect(core.x.copy_page_range(core.ctx, child, parent, BASE, BASE + 2 * GB + 1, COW, 0, 0)).toBe(-C.EINVAL);
+    expect(core.x.copy_page_range(core.ctx, child, child, BASE, BASE + 4096, COW, 0, 0)).toBe(-C.EINVAL);
   });
 });
 

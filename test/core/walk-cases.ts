@@ -217,7 +217,7 @@ export function runCase(core: Core, seed: number, steps = 24): Case {
         mms.push(child);
         const deferred: number[] = [];
         ranged(start, end, (from) => {
-          const n = x.copy_page_range(ctx, child, parent, from, end, flags);
+          const n = x.copy_page_range(ctx, child, parent, from, end, flags, 0, 0);
           const s = core.scratch >>> 2;
           for (let i = 0; i < n; i++) {
             if (core.u32[s + i * 4] === C.REC_FORK_PINNED) deferred.push(from + core.u32[s + i * 4 + 1]! * PAGE);

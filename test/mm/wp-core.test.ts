@@ -38,7 +38,7 @@ const PINNED_THEN_WRITTEN: Op[] = [
   { op: "write", first: 0, count: 8, value: 9, who: 0 },
 ];
 
-interface Variant { readonly strategy: StrategyId; readonly knobs?: Record<string, boolean>; readonly lruBatch: boolean }
+interface Variant { readonly strategy: StrategyId; readonly knobs?: Record<string, boolean>; readonly lruBatch: boolean; readonly mthp?: boolean }
 const VARIANTS: readonly Variant[] = [
   { strategy: "mapcount", lruBatch: true },
   { strategy: "pagecount", lruBatch: true },
@@ -46,11 +46,17 @@ const VARIANTS: readonly Variant[] = [
   { strategy: "pagecount", knobs: { swapcacheReuse: true, lruDrainReuse: true }, lruBatch: true },
   { strategy: "anon-exclusive", lruBatch: true },
   { strategy: "anon-exclusive", lruBatch: false },
+  // PTE-mapped pages of 16 KiB and 64 KiB folios: the copies of a large folio's pages (WPR_LARGE_COPIES)
+  { strategy: "anon-exclusive", lruBatch: true, mthp: true },
+  { strategy: "pagecount", knobs: { swapcacheReuse: true }, lruBatch: true, mthp: true },
 ];
 
 /** Runs the program; `inTypeScript` subscribes to do_wp_page, which keeps every decision in TypeScript. */
 function run(v: Variant, ops: Op[], inTypeScript: boolean) {
-  const k = createKernel({ strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: false });
+  const k = createKernel({
+    strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: false,
+    ...(v.mthp ? { thp: { sizes: { "16K": "always", "64K": "always", "2M": "never" } } } : {}),
+  });
   let decisions = 0;
   if (inTypeScript) k.on("do_wp_page", () => { decisions++; });
   return { ...runProgram(k, ops, PAGES), decisions };
@@ -58,7 +64,7 @@ function run(v: Variant, ops: Op[], inTypeScript: boolean) {
 
 describe("the core's do_wp_page() rule", () => {
   for (const v of VARIANTS) {
-    const name = `${v.strategy}${v.knobs ? " " + JSON.stringify(v.knobs) : ""}${v.lruBatch ? "" : ", no LRU batches"}`;
+    const name = `${v.strategy}${v.knobs ? " " + JSON.stringify(v.knobs) : ""}${v.lruBatch ? "" : ", no LRU batches"}${v.mthp ? ", mTHP" : ""}`;
     it(`decides as ${name}'s wpReuse() does, counter for counter`, () => {
       fc.assert(fc.property(fc.array(opArb, { minLength: 1, maxLength: 30 }), (ops) => {
         const { decisions, ...inTs } = run(v, ops, true);
