@@ -250,7 +250,7 @@ export {
 export {
   MTHP_STAT_ANON_FAULT_ALLOC, MTHP_STAT_ANON_FAULT_FALLBACK, MTHP_STAT_ANON_FAULT_FALLBACK_CHARGE,
   MTHP_STAT_SWPOUT, MTHP_STAT_SWPOUT_FALLBACK, MTHP_STAT_SPLIT, MTHP_STAT_SPLIT_FAILED,
-  MTHP_STAT_SPLIT_DEFERRED, NR_MTHP_STATS, PG_partially_mapped, mthp_stat, count_mthp_stat, do_anonymous_folio,
+  MTHP_STAT_SPLIT_DEFERRED, NR_MTHP_STATS, PG_partially_mapped, mthp_stat, mthp_stat_total, count_mthp_stat, do_anonymous_folio,
   folio_test_partially_mapped, deferred_split_folio, can_split_folio, split_folio, deferred_split_scan,
 } from "./large_folio";
 export {

@@ -54,6 +54,13 @@ export function mthp_stat(order: u32, item: u32): u32 {
   return atomic.load<u32>(layoutBase() + MTHP_STAT_OFFSET + (((order - 2) * NR_MTHP_STATS + item) << 2));
 }
 
+/** mthp_stat() summed over every order: what counters() reports, in one call. */
+export function mthp_stat_total(item: u32): u32 {
+  let n: u32 = 0;
+  for (let order: u32 = 2; order <= HPAGE_PMD_ORDER; order++) n += mthp_stat(order, item);
+  return n;
+}
+
 // ---- the anonymous fault ----------------------------------------------------------------------
 
 /** pte_range_none(): the `nr` PTEs from `ptep` are all none. */

@@ -297,6 +297,7 @@ export interface CoreExports {
   remove_migration_pte(mm: number, va: number, src: number, dst: number, prot: number): number;
   migration_entry_get(ctx: number, mm: number, va: number): number;
   mthp_stat(order: number, item: number): number;
+  mthp_stat_total(item: number): number;
   count_mthp_stat(order: number, item: number): void;
   do_anonymous_folio(ctx: number, mm: number, va: number, orders: number, anonVma: number, index: number, prot: number, fast: number): number;
   folio_test_partially_mapped(folio: number): number;

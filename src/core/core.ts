@@ -322,9 +322,7 @@ export class Core {
 
   /** A hugepages-<size>kB/stats counter (MTHP_STAT_*) summed over every size. */
   mthpStatTotal(item: number): number {
-    let n = 0;
-    for (let order = 2; order <= 9; order++) n += this.x.mthp_stat(order, item) >>> 0;
-    return n;
+    return this.x.mthp_stat_total(item) >>> 0;
   }
 
   freePages(): number {
