@@ -29,7 +29,7 @@ import {
   pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount,
   SetPageAnonExclusive, setPageFlag, testPageFlag, pageFlags, PG_lru, PG_swapcache,
   PG_swapbacked, PG_dirty, pfn_to_page, PageAnonExclusive, folio_test_ksm, PG_head, PG_locked, pageAddr, Page,
-  PG_hwpoison,
+  PG_hwpoison, page_mapcount_raw, folio_entire_mapcount, PG_anon_exclusive,
 } from "./page";
 import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
@@ -678,10 +678,12 @@ function do_wp_page_core(ctx: u32, mm: u32, slot: u32, a: u64, pte: u64, fast: u
   }
   const odd: u32 = (1 << PG_head) | (1 << PG_swapcache) | (1 << PG_locked);
   if ((flags0 & odd) || folio_test_ksm(folio)) {
-    // a PTE-mapped page of a large folio the rule copies; the trace log's facts are a small
-    // folio's, so a run someone logs for leaves it to TypeScript
-    if ((flags0 & odd) == (1 << PG_head) && (rule & WPR_LARGE_COPIES) && !(fast & FAST_LOG) && !folio_test_ksm(folio)) {
-      return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_COPY, fast, -1, rc0, rc0, flags0);
+    // a PTE-mapped page of a large folio the rule copies, logged with page_mapcount() — this
+    // page's mappings, its PTEs and the folio's PMDs: what can observe the copy
+    if ((flags0 & odd) == (1 << PG_head) && (rule & WPR_LARGE_COPIES) && !folio_test_ksm(folio)) {
+      const map = (fast & FAST_LOG) ? page_mapcount_raw(pfn) + 1 + folio_entire_mapcount(folio) : -1;
+      // the folio's flags as the decision read them, but for PageAnonExclusive: this page's (clear)
+      return wpCopyInCore(ctx, mm, slot, a, pte, anonVma, index, WP_CORE_COPY, fast, map, rc0, rc0, flags0 & ~(1 << PG_anon_exclusive));
     }
     return ACCESS_WP_FAULT;
   }

@@ -55,6 +55,7 @@ const F64S = C.LOG_ENTRY_BYTES >>> 3;
 const PG_ANON_EXCLUSIVE = 1 << C.PG_anon_exclusive;
 const PG_LRU = 1 << C.PG_lru;
 const PG_WRITEBACK = 1 << C.PG_writeback;
+const PG_HEAD = 1 << C.PG_head;
 
 // the events, reused (an event is valid during its delivery only)
 const accessEvent: TraceEvents["access"] = { pid: 0, address: 0, write: false, value: 0, pfn: 0, objId: 0, index: 0, cow: false };
@@ -213,7 +214,8 @@ function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, add
     e.rule = d.rule;
     e.facts = copyFacts;
     copyFacts.mapcount = map;
-    copyFacts.snapshotRefs = k.snapshotRefs(pfn);
+    // of a large folio, only this page's mappings and references can observe what is copied
+    copyFacts.snapshotRefs = flags & PG_HEAD ? k.snapshotRefs(k.core.frames.folio(pfn), pfn) : k.snapshotRefs(pfn);
     copyFacts.refcount = rc1;
     P.wp_page_copy.emit(e);
   }
@@ -233,9 +235,10 @@ export function emitDoWpPage(k: MmKernel, pid: number, address: number, pfn: num
 
 /** The strategy's decision for a logged fault, asked once per set of deciding facts. */
 function decide(k: MmKernel, pfn: number, flags: number, map: number, rc0: number, rc1: number): WpDecision {
-  const bits = (flags & PG_ANON_EXCLUSIVE ? 1 : 0) | (flags & PG_LRU ? 2 : 0) | (flags & PG_WRITEBACK ? 4 : 0);
+  // the folio's flags: a large one's is its head's (a PTE-mapped page the core copied by WPR_LARGE_COPIES)
+  const bits = (flags & PG_ANON_EXCLUSIVE ? 1 : 0) | (flags & PG_LRU ? 2 : 0) | (flags & PG_WRITEBACK ? 4 : 0) | (flags & PG_HEAD ? 8 : 0);
   const small = (map | rc0 | rc1) >>> 0 < 256;
-  const key = ((map * 256 + rc0) * 256 + rc1) * 8 + bits;
+  const key = ((map * 256 + rc0) * 256 + rc1) * 16 + bits;
   let memo = k.strategy === lastStrategy ? lastMemo : decisions.get(k.strategy);
   const known = small ? memo?.get(key) : undefined;
   if (known !== undefined) return known;
@@ -243,6 +246,7 @@ function decide(k: MmKernel, pfn: number, flags: number, map: number, rc0: numbe
   facts.exclusive = (bits & 1) !== 0;
   facts.lru = (bits & 2) !== 0;
   facts.writeback = (bits & 4) !== 0;
+  facts.large = (bits & 8) !== 0;
   logged.rc0 = rc0;
   logged.rc1 = rc1;
   logged.map = map;
