@@ -15,6 +15,7 @@ import { faultIn, do_wp_page } from "./memory.js";
 import { do_huge_pmd_wp_page, PMD_SIZE } from "./huge_memory.js";
 import { Stat } from "./stats.js";
 import { PAGE_SIZE } from "./uapi.js";
+import { pmdOffset } from "./align.js";
 
 /** FOLL_WRITE: the pages will be written (a COW page is broken first). */
 export const FOLL_WRITE = C.FOLL_WRITE;
@@ -324,7 +325,7 @@ function follow_huge_pmd(k: MmKernel, p: MmProcess, vma: Vma, addr: number, flag
     return null;
   }
   if (!ops.tryGrabFolio(info.folio, 1, flags)) return null;
-  return info.folio + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
+  return info.folio + Math.floor(pmdOffset(addr) / PAGE_SIZE);
 }
 
 /**

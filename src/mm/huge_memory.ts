@@ -17,6 +17,7 @@ import { Stat } from "./stats.js";
 import { anon_vma_prepare } from "./rmap.js";
 import { CowsimError } from "../errno.js";
 import { hex } from "./vma.js";
+import { pmdOffset, pmdStart } from "./align.js";
 
 /** transparent_hugepage/enabled. @public */
 export type ThpEnabled = "always" | "madvise" | "never";
@@ -196,7 +197,7 @@ export type HugeFaultResult = "mapped" | "fallback" | "retry";
 export function do_huge_pmd_anonymous_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, write: boolean, noZeroPage: boolean): HugeFaultResult {
   const ops = k.ops;
   if (!vma.anonVma) anon_vma_prepare(k.anonVmas, vma, p.vmas, p.mm);
-  const haddr = addr - (addr % PMD_SIZE);
+  const haddr = pmdStart(addr);
   const useZero = !write && !noZeroPage && k.thp.useZeroPage;
   if (useZero && k.hugeZeroFolio === 0) {
     const folio = ops.hugeZeroFolioAlloc();
@@ -285,7 +286,7 @@ export function split_huge_pmd(k: MmKernel, p: MmProcess, vma: Vma, addr: number
   if (r === C.ACCESS_ENOMEM) throw enomem(k, p, addr, "THP split");
   if (r < 0) throw new Error(`cowsim: split_huge_pmd failed with ${r}`);
   k.stats.inc(Stat.thp_split_pmd);
-  const haddr = addr - (addr % PMD_SIZE);
+  const haddr = pmdStart(addr);
   if (watched) k.trace.points.split_huge_pmd.emit({ pid: p.pid, address: haddr, pfn, frozen: r === C.SPLIT_FROZEN, why });
   return r === C.SPLIT_FROZEN;
 }
@@ -297,8 +298,8 @@ export function split_huge_pmd(k: MmKernel, p: MmProcess, vma: Vma, addr: number
  */
 export function split_huge_pmds_partly_in(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: number, why: string): void {
   for (const a of [start, end]) {
-    if (a % PMD_SIZE === 0) continue;
-    const haddr = a - (a % PMD_SIZE);
+    if (pmdOffset(a) === 0) continue;
+    const haddr = pmdStart(a);
     if (k.ops.hugePmdAt(p.mm, haddr) !== 0) split_huge_pmd(k, p, vma, haddr, why);
   }
 }

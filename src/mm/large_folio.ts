@@ -16,6 +16,7 @@ import {
 } from "./huge_memory.js";
 import { rmap_walk_anon } from "./rmap.js";
 import { PAGE_SIZE } from "./uapi.js";
+import { pmdOffset } from "./align.js";
 
 /** The orders below PMD_ORDER: the PTE-mapped ones alloc_anon_folio() may choose (BIT(PMD_ORDER) - 1). */
 const PTE_ORDERS = (1 << PMD_ORDER) - 1;
@@ -107,7 +108,7 @@ export function split_folio_unmapping_pmds(k: MmKernel, folio: number, why: stri
   const ops = k.ops;
   if (ops.folioEntireMapcount(folio) > 0 && ops.canSplitFolio(folio)) {
     for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(folio), ops.folioIndex(folio))) {
-      if (hit.address % PMD_SIZE !== 0 || ops.hugePmdAt(hit.mm, hit.address) !== 1 || ops.pmdFolio(hit.mm, hit.address) !== folio) continue;
+      if (pmdOffset(hit.address) !== 0 || ops.hugePmdAt(hit.mm, hit.address) !== 1 || ops.pmdFolio(hit.mm, hit.address) !== folio) continue;
       const p = [...k.processes.values()].find((q) => q.mm === hit.mm);
       if (p) split_huge_pmd(k, p, hit.vma, hit.address, why);
     }

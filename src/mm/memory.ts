@@ -22,6 +22,7 @@ import { thpPmdFaultAllowed, thpPmdFaultsPossible, do_huge_pmd_anonymous_page, d
 import { do_device_entry_fault } from "./migrate_device.js";
 import { shmem_get_folio, shmem_get_entry } from "./shmem.js";
 import { Deliver, deliverTraceLog, emitDoWpPage, runMayBatch, traceLogBits } from "./trace_log.js";
+import { pageOffset, pmdStart } from "./align.js";
 
 const MAX_RETRIES = 8;
 
@@ -131,7 +132,7 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
         continue;
       }
       // one VMA and one PMD: the fast bits (THP, mTHP, uffd) hold for the whole call
-      limit = Math.min(vma.end, a - (a % PMD) + PMD);
+      limit = Math.min(vma.end, pmdStart(a) + PMD);
       fast = fastBits(k, vma) | thpFastBit(k, vma, a);
     }
     const m = Math.min(n - i, Math.floor((limit - 1 - a) / span) + 1);
@@ -139,10 +140,11 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
     const r = ops.handleAccessRange(p.mm, a, m, stride, write ? 1 : 0, v >>> 0, Math.floor(v / 2 ** 32) >>> 0,
       write ? step : 0, fast, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt);
     if (fast & C.FAST_LOG) deliverTraceLog(k, p, vma, stepCode ? Deliver.Steps : Deliver.Access, stepCode);
-    const done = Math.floor(r / 16);
+    // done·16 + (−code), below 2^16 (a run stays in one PMD): its bits, not a float remainder
+    const done = r >>> 4;
     i += done;
     if (done < m) {
-      const code = -(r % 16);
+      const code = -(r & 15);
       if (code === C.ACCESS_LOG_FULL) continue;
       const b = addr + i * span;
       const keep = code === C.ACCESS_WP_FAULT && !(vma.flags & VM_UFFD_WP) && b < limit;
@@ -185,9 +187,10 @@ export function accessList(k: MmKernel, p: MmProcess, addrs: readonly number[], 
     const r = ops.handleAccessList(p.mm, addrs, values, i, m, write, fast, vma.anonVma?.id ?? 0,
       vma.start, vma.end, vma.pgoff, vma.pageProt);
     if (fast & C.FAST_LOG) deliverTraceLog(k, p, vma, stepCode ? Deliver.Steps : Deliver.Access, stepCode);
-    const done = Math.floor(r / 16);
+    // done·16 + code, below 2^17 (a list call takes at most the scratch area's entries)
+    const done = r >>> 4;
     i += done;
-    const code = r % 16;
+    const code = r & 15;
     chunk = done === m ? Math.min(2 * chunk, cap) : LIST_FIRST;
     if (done < m && code !== C.LIST_OTHER_VMA && code !== -C.ACCESS_LOG_FULL) {
       slow(addrs[i]!, write ? values?.[i] ?? 0 : 0, -code);
@@ -418,7 +421,7 @@ function pte_marker_handle_uffd_wp(k: MmKernel, p: MmProcess, vma: Vma, addr: nu
   }
   if (r.done === 0 && r.errno === 12) throw enomem(k, p, addr, "fault on a uffd-wp marker");
   if (r.done === 1 && k.trace.points.do_anonymous_page.listening) {
-    k.trace.points.do_anonymous_page.emit({ pid: p.pid, address: addr - (addr % 4096), pfn: zero ? 0 : ops.translateOne(p.mm, addr - (addr % 4096))!, zero });
+    k.trace.points.do_anonymous_page.emit({ pid: p.pid, address: addr - pageOffset(addr), pfn: zero ? 0 : ops.translateOne(p.mm, addr - pageOffset(addr))!, zero });
   }
   return undefined;
 }
@@ -502,7 +505,7 @@ export function do_wp_page(k: MmKernel, p: MmProcess, vma: Vma, addr: number, un
   // do_wp_page(): a write to a uffd-wp page goes to the handler (WP_ASYNC: the bit is just cleared)
   if (!unshare && vma.flags & VM_UFFD_WP && info.pte & PTE_UFFD_WP) {
     if (!userfaultfd_wp_async(vma)) return vma.uffdCtx!.handleFault(p, addr, true, VM_UFFD_WP);
-    k.core.changeProtection(p.mm, addr - (addr % 4096), addr - (addr % 4096) + 4096, vma.pageProt, C.MM_CP_UFFD_WP_RESOLVE);
+    k.core.changeProtection(p.mm, addr - pageOffset(addr), addr - pageOffset(addr) + 4096, vma.pageProt, C.MM_CP_UFFD_WP_RESOLVE);
     return undefined;
   }
   k.stats.inc(Stat.wpFaults);

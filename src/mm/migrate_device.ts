@@ -24,6 +24,7 @@ import { FaultBlocked } from "./wait.js";
 import { PAGE_SIZE } from "./uapi.js";
 import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { try_split_folio } from "./migrate.js";
+import { pageOffset, pmdStart } from "./align.js";
 
 /**
  * struct dev_pagemap_ops: what the owner of a pgmap does for the kernel. migrate_to_ram() is
@@ -126,7 +127,7 @@ function migrateFlags(k: MmKernel): number {
  */
 function splitHugePmdsForCollect(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: number): void {
   const ops = k.ops;
-  for (let haddr = start - (start % PMD_SIZE); haddr < end; haddr += PMD_SIZE) {
+  for (let haddr = pmdStart(start); haddr < end; haddr += PMD_SIZE) {
     if (ops.hugePmdAt(p.mm, haddr) !== 1) continue;
     const folio = ops.pmdFolio(p.mm, haddr);
     if (ops.pageTestFlag(folio, C.PG_reserved)) split_huge_pmd(k, p, vma, haddr, "migrate_vma_collect_pmd()");
@@ -353,7 +354,7 @@ function pidOfMm(k: MmKernel, mm: number, hint?: MmProcess): number {
  */
 export function do_device_entry_fault(k: MmKernel, p: MmProcess, vma: Vma, addr: number): void {
   const ops = k.ops;
-  const page = addr - (addr % PAGE_SIZE);
+  const page = addr - pageOffset(addr);
   const e = ops.deviceEntry(p.mm, page);
   if (e === null) return;
   if (e.kind === "exclusive") return remove_device_exclusive_entry(k, p, vma, page, e.pfn);

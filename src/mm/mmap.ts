@@ -20,6 +20,7 @@ import {
   PAGE_SIZE, TASK_SIZE, MMAP_BASE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_NORESERVE,
   MAP_POPULATE, MAP_FIXED_NOREPLACE, PROT_READ, PROT_WRITE, PROT_EXEC,
 } from "./uapi.js";
+import { pmdOffset, pmdStart } from "./align.js";
 
 /** The lowest address mmap() hands out or accepts (vm.mmap_min_addr). */
 export const MMAP_MIN_ADDR = 0x10000;
@@ -196,7 +197,7 @@ export function populate(k: MmKernel, p: MmProcess, start: number, end: number, 
     // in one call
     let entries: Map<number, unknown> | null = null;
     for (let a = from; a < to;) {
-      const stop = Math.min(to, a - (a % PMD_SIZE) + PMD_SIZE);
+      const stop = Math.min(to, pmdStart(a) + PMD_SIZE);
       const n = (stop - a) / PAGE_SIZE;
       // with mTHP a write fault maps a whole folio (alloc_anon_folio()): fault by fault, as GUP does
       const runs = vma.isPrivateAnon && (vma.anonVma !== null || !write) && !(write && anonFaultOrders(k, vma)) &&
@@ -213,7 +214,7 @@ export function populate(k: MmKernel, p: MmProcess, start: number, end: number, 
         entries ??= new Map(k.core.pagemap(p.mm, a, to).map((e) => [e.address, e]));
         let b = a + PAGE_SIZE;
         // a run of small pages stops where a 2 MiB the fault path would map by a PMD begins
-        while (b < to && !entries.has(b) && !(b % PMD_SIZE === 0 && thpPmdFaultAllowed(k, vma, b))) b += PAGE_SIZE;
+        while (b < to && !entries.has(b) && !(pmdOffset(b) === 0 && thpPmdFaultAllowed(k, vma, b))) b += PAGE_SIZE;
         const mapped = k.ops.doAnonymousPages(p.mm, a, b, vma.anonVma?.id ?? 0, vma.index(a), vma.pageProt,
           write ? C.ANON_WRITE | (vma.flags & VM_WRITE ? C.ANON_VM_WRITE : 0) : 0);
         // all or nothing: short of memory, the run goes page by page to fail where Linux would
@@ -275,7 +276,7 @@ export function zapVma(k: MmKernel, p: MmProcess, vma: Vma, start: number, end: 
     } else if (r.kind === C.REC_PMD_PARTIAL) {
       // zap_pmd_range(): a PMD leaf the range covers in part is split, then its PTEs are zapped
       split_huge_pmd(k, p, vma, r.address, "zap_pmd_range(): partial");
-      const to = Math.min(end, r.address - (r.address % PMD_SIZE) + PMD_SIZE);
+      const to = Math.min(end, pmdStart(r.address) + PMD_SIZE);
       for (const q of k.core.zapPageRange(p.mm, r.address, to, flags)) {
         if (q.kind === C.REC_SWAP_CACHE_ONLY) k.swapCacheOrphan(q.pfn, q.aux);
       }

@@ -9,6 +9,7 @@ import { calc_vm_prot_bits, hex, VM_READ, VM_WRITE, VM_EXEC, VM_MAYWRITE, VM_SHA
 import { checkRange, splitAround, mergeNeighbours } from "./mmap.js";
 import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_SIZE } from "./uapi.js";
+import { pmdStart } from "./align.js";
 
 /**
  * Changes the protection of [addr, addr + length). The range must be mapped without holes
@@ -49,7 +50,7 @@ export function do_mprotect(k: MmKernel, p: MmProcess, addr: number, length: num
     for (const r of records) {
       // change_pmd_range(): a PMD leaf the range covers in part is split, then its PTEs change
       split_huge_pmd(k, p, v, r.address, "change_pmd_range(): partial");
-      const to = Math.min(v.end, r.address - (r.address % PMD_SIZE) + PMD_SIZE);
+      const to = Math.min(v.end, pmdStart(r.address) + PMD_SIZE);
       k.core.changeProtection(p.mm, r.address, to, v.pageProt, cp);
     }
     if (tryWritable) upgraded++;

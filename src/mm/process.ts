@@ -24,6 +24,7 @@ import { dup_mmap } from "./fork.js";
 import { PAGE_SIZE } from "./uapi.js";
 import { thp_vma_allowable_orders, THP_ORDERS_ALL_ANON, TVA_SMAPS, TVA_ENFORCE_SYSFS } from "./huge_memory.js";
 import { FaultBlocked, wouldDeadlock, type WaitQueue } from "./wait.js";
+import { pageOffset } from "./align.js";
 
 /** The step codes of a load and a store (a step that is a code and two numbers, made on every access). */
 export const CALL_READ = 1;
@@ -355,7 +356,7 @@ export class MmProcess {
     // accesses, which fail where they would
     const last = addr + (pages - 1) * stride * PAGE_SIZE;
     const lastValue = value + (pages - 1) * step;
-    if (k.accessStepsObserved || addr % PAGE_SIZE !== 0 ||
+    if (k.accessStepsObserved || pageOffset(addr) !== 0 ||
         !Number.isSafeInteger(addr) || addr < 0 || last >= 2 ** 48 || (write && !(Number.isSafeInteger(lastValue) && value >= 0))) {
       for (let i = 0; i < pages; i++) {
         const a = addr + i * stride * PAGE_SIZE;

@@ -23,6 +23,7 @@ import { split_huge_pmd, try_to_migrate_flags, PMD_SIZE } from "./huge_memory.js
 import { split_folio } from "./large_folio.js";
 import { remove_migration_ptes } from "./migrate.js";
 import { PAGE_SIZE } from "./uapi.js";
+import { pmdOffset } from "./align.js";
 
 /**
  * What split_huge_page() of a folio returned: 0 split, -EAGAIN (references beyond its mappings
@@ -135,7 +136,7 @@ function unmap_folio(k: MmKernel, folio: number): void {
   const flags = try_to_migrate_flags(k);
   const t = k.trace.points.set_migration_pte;
   walk: for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(folio), ops.folioIndex(folio), nr)) {
-    if (hit.address % PMD_SIZE === 0 && ops.hugePmdAt(hit.mm, hit.address) === 1 && ops.pmdFolio(hit.mm, hit.address) === folio) {
+    if (pmdOffset(hit.address) === 0 && ops.hugePmdAt(hit.mm, hit.address) === 1 && ops.pmdFolio(hit.mm, hit.address) === folio) {
       const owner = processOfMm(k, hit.mm);
       if (owner !== null && split_huge_pmd(k, owner, hit.vma, hit.address, "unmap_folio(): try_to_migrate(TTU_SPLIT_HUGE_PMD)", true)) continue;
     }

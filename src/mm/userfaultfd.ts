@@ -29,6 +29,7 @@ import {
   UFFDIO_WRITEPROTECT_MODE_DONTWAKE, UFFDIO_CONTINUE_MODE_DONTWAKE, UFFDIO_CONTINUE_MODE_WP,
   UFFDIO_POISON_MODE_DONTWAKE, UFFD_API_IOCTLS, UFFD_API_RANGE_IOCTLS,
 } from "./uapi_userfaultfd.js";
+import { pageOffset } from "./align.js";
 
 /** UFFD_FEATURE_INITIALIZED: ctx->features once UFFDIO_API succeeded. */
 const UFFD_FEATURE_INITIALIZED = 2 ** 31;
@@ -393,7 +394,7 @@ export class UserfaultfdCtx {
       throw new CowsimError("EFAULT", `SIGBUS: pid ${p.pid}'s fault at ${hex(addr)} in a range of userfaultfd ${this.id}, which has UFFD_FEATURE_SIGBUS`);
     }
     if (this.released) return undefined; // a concurrent release: the fault retries without it
-    const page = addr - (addr % PAGE_SIZE);
+    const page = addr - pageOffset(addr);
     const flags = (write ? UFFD_PAGEFAULT_FLAG_WRITE : 0) | (reason === VM_UFFD_WP ? UFFD_PAGEFAULT_FLAG_WP : 0) |
       (reason === VM_UFFD_MINOR ? UFFD_PAGEFAULT_FLAG_MINOR : 0);
     const address = this.feature(UFFD_FEATURE_EXACT_ADDRESS) ? addr : page;

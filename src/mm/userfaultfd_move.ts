@@ -28,6 +28,7 @@ import { split_huge_pmd, PMD_SIZE } from "./huge_memory.js";
 import { split_folio } from "./large_folio.js";
 import { PAGE_SIZE, TASK_SIZE } from "./uapi.js";
 import { UFFDIO_MOVE_MODE_DONTWAKE, UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES } from "./uapi_userfaultfd.js";
+import { pageOffset, pmdOffset, pmdStart } from "./align.js";
 
 /** VM_LOCKED (mlock()): cowsim does not model mlock, but a VMA may carry the bit; Linux's value. */
 export const VM_LOCKED = 0x2000;
@@ -72,7 +73,7 @@ export function movePagesOutcome(k: MmKernel, ctx: UserfaultfdCtx, dst: number, 
   const p = ctx.process;
   const fail = (errno: ErrnoName, why: string): MovePagesOutcome => ({ moved: 0, error: new CowsimError(errno, `UFFDIO_MOVE: ${why}`) });
   // sanitize the command parameters (WARN_ON_ONCE: userfaultfd_move() checked them)
-  if (src % PAGE_SIZE || dst % PAGE_SIZE || len % PAGE_SIZE || len <= 0) return fail("EINVAL", "unaligned range or length");
+  if (!Number.isInteger(src + dst + len) || pageOffset(src) || pageOffset(dst) || pageOffset(len) || len <= 0) return fail("EINVAL", "unaligned range or length");
 
   // uffd_move_lock() → find_vmas_mm_locked(): the destination first (find_vma_and_prepare_anon())
   const dstVma = p.vmas.lookup(dst);
@@ -210,11 +211,11 @@ function stopFor(code: number, stop: (errno: ErrnoName, why: string) => void, wh
 }
 
 /** The end of the PMD over `addr`. */
-const pmdEnd = (addr: number) => addr - (addr % PMD_SIZE) + PMD_SIZE;
+const pmdEnd = (addr: number) => pmdStart(addr) + PMD_SIZE;
 
 /** move_splits_huge_pmd(): a PMD moves whole only when both ends are aligned and the range covers it. */
 function move_splits_huge_pmd(dstAddr: number, srcAddr: number, srcEnd: number): boolean {
-  return srcAddr % PMD_SIZE !== 0 || dstAddr % PMD_SIZE !== 0 || srcEnd - srcAddr < PMD_SIZE;
+  return pmdOffset(srcAddr) !== 0 || pmdOffset(dstAddr) !== 0 || srcEnd - srcAddr < PMD_SIZE;
 }
 
 /**
@@ -281,7 +282,7 @@ export function userfaultfd_move(k: MmKernel, ctx: UserfaultfdCtx, req: UffdioMo
 
 /** validate_range(): page-aligned start and length, not empty, inside user space. */
 function validate_range(start: number, len: number, what: string): void {
-  const bad = !Number.isSafeInteger(start) || !Number.isSafeInteger(len) || start < 0 || start % PAGE_SIZE !== 0 ||
-    len % PAGE_SIZE !== 0 || len <= 0 || start >= TASK_SIZE || len > TASK_SIZE - start;
+  const bad = !Number.isSafeInteger(start) || !Number.isSafeInteger(len) || start < 0 || pageOffset(start) !== 0 ||
+    pageOffset(len) !== 0 || len <= 0 || start >= TASK_SIZE || len > TASK_SIZE - start;
   if (bad) throw new CowsimError("EINVAL", `UFFDIO_MOVE: bad ${what} range ${hex(start)}+${hex(len)}`);
 }

@@ -17,6 +17,7 @@ import {
 import { rmap_walk_anon } from "../mm/rmap.js";
 import { hex } from "../mm/vma.js";
 import { PAGE_SIZE } from "../mm/uapi.js";
+import { pageOffset } from "../mm/align.js";
 
 /**
  * What a user does when GUP takes fewer pages than it asked for (the pages before one it could
@@ -35,8 +36,9 @@ export abstract class GupUser {
     owner: string, contract: PinContract, partial: PartialGup, fast = true, already?: GupResult) {
     this.k = k;
     if (!Number.isSafeInteger(length) || length <= 0) throw new CowsimError("EINVAL", `${call}: length ${length}`);
-    const pages = Math.ceil(((addr % PAGE_SIZE) + length) / PAGE_SIZE);
-    const start = addr - (addr % PAGE_SIZE);
+    const offset = Number.isInteger(addr) ? pageOffset(addr) : addr % PAGE_SIZE;
+    const pages = Math.ceil((offset + length) / PAGE_SIZE);
+    const start = addr - offset;
     const { pfns, error } = already ?? get_user_pages(k, p, start, pages, flags, fast);
     if (error && partial !== "keep") {
       k.core.gupPut(pfns, flags);
