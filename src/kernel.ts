@@ -126,6 +126,11 @@ export class Kernel extends MmKernel {
     return this.stats.snapshot(this.core, this.oracle);
   }
 
+  /** One counter of {@link counters}, by name, without making the whole record. Undefined for an unknown name. */
+  override counter(name: string): number | undefined {
+    return this.stats.value(this.core, this.oracle, name);
+  }
+
   /** The oracle's findings so far (missed, unnecessary and wrong COWs), each explained. */
   get findings(): readonly Finding[] {
     return this.oracle?.findings ?? [];

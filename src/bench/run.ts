@@ -147,7 +147,7 @@ export function runJob(job: BenchJob, program?: Program): BenchRow {
         const used = k.usedFrames;
         if (used > framesPeak) framesPeak = used;
         if (i % every === 0 || i === steps - 1) {
-          timeline.push({ step: i, t: (performance.now() - t0) / 1000, copies: k.counters().copies - before.copies, findings });
+          timeline.push({ step: i, t: (performance.now() - t0) / 1000, copies: k.counter("copies")! - before.copies, findings });
         }
       },
     });

@@ -12,6 +12,8 @@ import { FrameTable } from "./frames.js";
 import { CoreOps } from "./ops.js";
 import { VMSTAT_ITEMS, FAIL_KINDS } from "./abi.generated.js";
 
+const VMSTAT_INDEX = new Map<string, number>(VMSTAT_ITEMS.map((v) => [v.name, v.value]));
+
 /** Sizes of one simulated machine. @public */
 export interface CoreOptions {
   /** 4 KiB frames of simulated RAM (default 65536 = 256 MiB). */
@@ -318,6 +320,12 @@ export class Core {
     const base = this.layout.vmstatBase >>> 2;
     for (const v of VMSTAT_ITEMS) out[v.name] = this.u32[base + v.value]!;
     return out;
+  }
+
+  /** One vmstat item by name (VMSTAT_ITEMS), 0 for a name the core does not count. */
+  vmstatItem(name: string): number {
+    const item = VMSTAT_INDEX.get(name);
+    return item === undefined ? 0 : this.u32[(this.layout.vmstatBase >>> 2) + item]!;
   }
 
   /** A hugepages-<size>kB/stats counter (MTHP_STAT_*) summed over every size. */

@@ -338,6 +338,14 @@ export class MmKernel implements KernelView {
   }
 
   /**
+   * One counter of {@link counters}, by name, without making the whole record (a few µs each):
+   * for a program that samples one as it runs. Undefined for a name counters() does not have.
+   */
+  counter(name: string): number | undefined {
+    return this.stats.value(this.core, null, name);
+  }
+
+  /**
    * Gives the simulated machine back for the next kernel of the same size (Core.release()): for
    * a runner that makes kernels by the thousand. Nothing may use the kernel afterwards.
    * @internal

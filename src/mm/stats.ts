@@ -85,6 +85,23 @@ const MTHP_COUNTERS: readonly [string, number, string][] = [
   ["mthpSwpoutFallback", C.MTHP_STAT_SWPOUT_FALLBACK, "large folios reclaim split to swap out page by page (swpout_fallback)"],
 ];
 
+/**
+ * The decisions the core takes itself (FAST_WP, FAST_SWAP, COPY_EARLY_IN_CORE), counted where
+ * TypeScript's would: each counter and the vmstat items added to it.
+ */
+const CORE_DECIDED: readonly (readonly [TsCounter, readonly string[]])[] = [
+  ["wpFaults", ["WP_CORE_REUSE", "WP_CORE_COPY", "WP_CORE_ZERO"]],
+  ["reuses", ["WP_CORE_REUSE"]],
+  ["copies", ["WP_CORE_COPY", "FORK_CORE_COPY"]],
+  ["zeroPageCopies", ["WP_CORE_ZERO"]],
+  ["swapins", ["SWAPIN_CORE"]],
+  ["forkCopies", ["FORK_CORE_COPY"]],
+];
+const CORE_DECIDED_OF = new Map<string, readonly string[]>(CORE_DECIDED);
+const ORACLE_NAMES = new Set<string>(ORACLE_COUNTERS.map(([n]) => n));
+const CORE_ITEM_OF = new Map(CORE_COUNTERS.map(([n, item]) => [n, item]));
+const MTHP_ITEM_OF = new Map(MTHP_COUNTERS.map(([n, item]) => [n, item]));
+
 /** Slots of the TypeScript counters: `stats.inc(Stat.copies)`. */
 export const Stat = Object.fromEntries(TS_COUNTERS.map(([n], i) => [n, i])) as { readonly [K in TsCounter]: number };
 
@@ -117,19 +134,25 @@ export class Stats {
     const vm = core.vmstat();
     for (const [name, item] of CORE_COUNTERS) out[name] = vm[item] ?? 0;
     for (const [name, item] of MTHP_COUNTERS) out[name] = core.mthpStatTotal(item);
-    // the write-protect faults the core decided itself (FAST_WP) count where TypeScript's would
-    const reuse = vm.WP_CORE_REUSE ?? 0;
-    const copy = vm.WP_CORE_COPY ?? 0;
-    const zero = vm.WP_CORE_ZERO ?? 0;
-    out.wpFaults! += reuse + copy + zero;
-    out.reuses! += reuse;
-    out.copies! += copy;
-    out.zeroPageCopies! += zero;
-    // and the swap-ins it took itself (FAST_SWAP), and fork's early copies (COPY_EARLY_IN_CORE)
-    out.swapins! += vm.SWAPIN_CORE ?? 0;
-    const forkCopies = vm.FORK_CORE_COPY ?? 0;
-    out.forkCopies! += forkCopies;
-    out.copies! += forkCopies;
+    for (const [name, items] of CORE_DECIDED) for (const item of items) out[name]! += vm[item] ?? 0;
     return out as Counters;
+  }
+
+  /**
+   * One counter of snapshot(), without making the record (a timeline samples one as it runs).
+   * Undefined for a name snapshot() does not have.
+   */
+  value(core: Core, oracle: Readonly<Record<OracleCounter, number>> | null, name: string): number | undefined {
+    const slot = Object.hasOwn(Stat, name) ? (Stat as Record<string, number>)[name] : undefined;
+    if (slot !== undefined) {
+      let n = this.v[slot]!;
+      for (const item of CORE_DECIDED_OF.get(name) ?? []) n += core.vmstatItem(item);
+      return n;
+    }
+    if (ORACLE_NAMES.has(name)) return oracle ? oracle[name as OracleCounter] : 0;
+    const item = CORE_ITEM_OF.get(name);
+    if (item !== undefined) return core.vmstatItem(item);
+    const mthp = MTHP_ITEM_OF.get(name);
+    return mthp === undefined ? undefined : core.mthpStatTotal(mthp);
   }
 }
