@@ -14,7 +14,7 @@
 // Linux's list order is that of insertion.
 
 import {
-  ctxOf, layoutBase, NO_PFN, PAGE_SIZE, HPAGE_PMD_ORDER, count_vm_events, FAULT_ANON,
+  ctxOf, layoutBase, Header, NO_PFN, PAGE_SIZE, HPAGE_PMD_ORDER, count_vm_events, FAULT_ANON,
   EINVAL, EBUSY, EAGAIN, hdr,
 } from "./layout";
 import { pte_none, pte_mkwrite, pte_mkdirty, pfn_pte, _PAGE_PRESENT, _PAGE_USER, _PAGE_PROTNONE, _PAGE_ACCESSED } from "./pte";
@@ -163,6 +163,7 @@ export function deferred_split_folio(folio: u32): bool {
   if (!folio_test_large(folio) || folio_order(folio) < 2 || !folio_test_anon(folio)) return false;
   if (folio_test_partially_mapped(folio)) return false;
   setPageFlag(folio + 1, PG_partially_mapped);
+  atomic.store<u32>(layoutBase() + offsetof<Header>("splitQueued"), 1);
   count_mthp_stat(folio_order(folio), MTHP_STAT_SPLIT_DEFERRED);
   return true;
 }
@@ -253,6 +254,11 @@ export function split_folio(folio: u32): i32 {
  * longer partially mapped leaves the queue unsplit. Returns the frames freed.
  */
 export function deferred_split_scan(): i32 {
+  // split_queue_len == 0: nothing queued since the last pass that left none (a queued folio
+  // freed meanwhile leaves the flag set: the next pass finds nothing and clears it)
+  const queued = layoutBase() + offsetof<Header>("splitQueued");
+  if (atomic.load<u32>(queued) == 0) return 0;
+  atomic.store<u32>(queued, 0);
   const n = hdr().nframes;
   let freed: i32 = 0;
   for (let pfn: u32 = 1; pfn + 1 < n; pfn++) {
@@ -271,6 +277,8 @@ export function deferred_split_scan(): i32 {
     }
     const r = split_folio(pfn);
     if (r >= 0) freed += r;
+    // one that cannot be split now stays queued, for the next pass
+    else if (testPageFlag(pfn + 1, PG_partially_mapped)) atomic.store<u32>(queued, 1);
     pfn += nr - 1;
   }
   return freed;

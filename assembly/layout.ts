@@ -177,6 +177,11 @@ export const NR_VMSTAT: u32 = 32;
   swapRule: u32;
   /** Contexts attached (ctx_attach() less ctx_detach()): with one, nobody else is inside the core. */
   attached: u32;
+  /**
+   * Some folio may be on the deferred split queue (deferred_split_folio() set it; the
+   * shrinker's pass clears it when it leaves none queued): 0 lets the pass skip its scan.
+   */
+  splitQueued: u32;
 }
 export const HEADER_BYTES: u32 = 1024;
 export const VMSTAT_OFFSET: u32 = 512;

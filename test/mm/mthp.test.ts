@@ -232,6 +232,21 @@ describe("PTE-mapped large folios", () => {
     expect(k.deferredSplitScan()).toBe(0);
   });
 
+  it("a queued folio the shrinker cannot split now stays queued: a later pass splits it", () => {
+    const { k, p, a } = mthpKernel();
+    for (let i = 0; i < NR; i++) p.write(a + i * PAGE, 100 + i);
+    const pfn = p.pfnAt(a)!;
+    p.madvise(a + 4 * PAGE, 8 * PAGE, MADV_DONTNEED);
+    const pipe = p.vmsplice(a, PAGE); // a reference beyond the mappings: can_split_folio() fails
+    expect(k.deferredSplitScan()).toBe(0);
+    expect(folioAt(k, pfn)).toMatchObject({ order: 4, partiallyMapped: true });
+    expect(k.deferredSplitScan()).toBe(0);
+    pipe.release();
+    expect(k.deferredSplitScan()).toBe(8);
+    expect(folioAt(k, pfn)).toMatchObject({ folio: pfn, order: 0 });
+    expect(k.deferredSplitScan()).toBe(0);
+  });
+
   it("a zap across folios queues each folio it leaves partly mapped, not one it unmaps whole", () => {
     const { k, p, a } = mthpKernel();
     for (let i = 0; i < 3 * NR; i++) p.write(a + i * PAGE, i + 1);
