@@ -118,6 +118,8 @@ export const COPY_VM_WRITE: u32 = 32;
  * instead of handing it back (REC_FORK_PINNED still does when no reserved frame is left).
  */
 export const COPY_EARLY_IN_CORE: u32 = 64;
+/** Nobody needs the swap entries copied (no copy_nonpresent_pte subscriber): no REC_SWAP for each. */
+export const COPY_NO_SWAP_RECORDS: u32 = 128;
 
 // ---- zap flags ---------------------------------------------------------------------------------
 /** Hand back one ZAP_PAGE record per present page unmapped. */
@@ -536,7 +538,7 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
         child = pte_swp_clear_exclusive(child);
       }
       this.rssSwap++;
-      pushRecord(ctx, REC_SWAP, off, slot, <u32>pte);
+      if (!(flags & COPY_NO_SWAP_RECORDS)) pushRecord(ctx, REC_SWAP, off, slot, <u32>pte);
     } else if (is_migration_entry(pte)) {
       const pfn = <u32>swp_offset(pte);
       const m = mm_counter_of(page_folio(pfn));

@@ -85,7 +85,8 @@ export function dup_mmap(k: MmKernel, parent: MmProcess): MmProcess {
       // private memory, a private file mapping's copies included, is the child's to inherit
       if (!(v.flags & VM_SHARED) && !wipe) ranges.push({ vpnStart: v.start / PAGE_SIZE, vpnEnd: v.end / PAGE_SIZE });
       if (wipe || !needsCopy(v, tmp)) continue;
-      const flags = copyFlags(k, v, tmp);
+      // the swap entries copied are told only to a copy_nonpresent_pte subscriber
+      const flags = copyFlags(k, v, tmp) | (k.trace.points.copy_nonpresent_pte.listening ? 0 : C.COPY_NO_SWAP_RECORDS);
       // the pages the strategy would copy anyway are copied in the walk, unless someone watches each
       const inCore = tmp.anonVma !== null && flags & (C.COPY_DEFER_PINNED_ANY | C.COPY_DEFER_PINNED_EXCLUSIVE) && k.forkCopyInCore();
       const records = inCore

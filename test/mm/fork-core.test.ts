@@ -68,6 +68,27 @@ describe("fork's early copies in the core", () => {
     });
   }
 
+  it("copies swap entries alike whether or not anyone is told each (COPY_NO_SWAP_RECORDS)", () => {
+    const runFork = (told: boolean) => {
+      const k = createKernel({ strategy: "anon-exclusive", memory: "1M", swap: "1M", build: BUILD, oracle: false });
+      const slots: number[] = [];
+      if (told) k.on("copy_nonpresent_pte", (e) => { slots.push(e.slot); });
+      const p = k.spawn();
+      p.mmap(BASE, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+      p.writeRange(BASE, 16, 1, 1);
+      p.madvise(BASE, 8 * PAGE, MADV_PAGEOUT);
+      const c = p.fork();
+      return { slots, counters: k.counters(), maps: [p.pagemap(BASE, 16).join(), c.pagemap(BASE, 16).join()], values: [c.read(BASE), c.read(BASE + 9 * PAGE)], invariants: k.checkInvariants() };
+    };
+    const told = runFork(true);
+    const { slots, ...quiet } = runFork(false);
+    expect(told.slots).toHaveLength(8);
+    expect(slots).toEqual([]);
+    const { slots: _s, ...rest } = told;
+    expect(quiet).toEqual(rest);
+    expect(quiet.invariants).toEqual([]);
+  });
+
   it("copies in the walk and counts the copies where TypeScript's would", () => {
     const k = createKernel({ strategy: "anon-exclusive", memory: "1M", build: BUILD, oracle: false });
     const p = k.spawn();
