@@ -2,6 +2,7 @@
 // that run the same program two ways (wp-core: the core's wp rule against the strategy's;
 // deferred-trace: deferred subscribers against immediate ones). Each test draws its own mix of
 // operations; this interprets them alike.
+import fc from "fast-check";
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, type Kernel, type Process } from "../src/index.js";
 import { readPages } from "./helpers.js";
 
@@ -23,6 +24,33 @@ export type ProgramOp =
   | { op: "readonly"; first: number; count: number; writable: boolean; who: number }
   /** echo 4 > /proc/pid/clear_refs: soft-dirty tracking starts over. */
   | { op: "softdirty"; who: number };
+
+type PinKind = Extract<ProgramOp, { op: "pin" }>["kind"];
+
+/**
+ * Each operation's arbitrary over a region of `pages` pages — runs of up to `maxCount` pages,
+ * pins of up to `maxPin` of the `pinKinds`, madvise() with one of `advices` — for a property
+ * test to weigh (fc.oneof()) as its subject needs.
+ */
+export function opArbs(pages: number, o: { readonly maxCount?: number; readonly maxPin?: number; readonly pinKinds: readonly PinKind[]; readonly advices: readonly number[] }) {
+  const page = fc.integer({ min: 0, max: pages - 1 });
+  const count = fc.integer({ min: 1, max: o.maxCount ?? 20 });
+  const who = fc.nat(3);
+  return {
+    write: fc.record({ op: fc.constant("write" as const), first: page, count, value: fc.nat(1000), who }),
+    read: fc.record({ op: fc.constant("read" as const), first: page, count, who }),
+    list: fc.record({ op: fc.constant("list" as const), pages: fc.array(page, { minLength: 1, maxLength: 12 }), write: fc.boolean(), who }),
+    single: fc.record({ op: fc.constant("single" as const), first: page, write: fc.boolean(), value: fc.nat(1000), who }),
+    fork: fc.record({ op: fc.constant("fork" as const), who }),
+    exit: fc.record({ op: fc.constant("exit" as const), who: fc.integer({ min: 1, max: 3 }) }),
+    pin: fc.record({ op: fc.constant("pin" as const), first: page, count: fc.integer({ min: 1, max: o.maxPin ?? 4 }), kind: fc.constantFrom(...o.pinKinds), who }),
+    device: fc.record({ op: fc.constant("device" as const), value: fc.nat(1000) }),
+    unpin: fc.constant({ op: "unpin" as const }),
+    madvise: fc.record({ op: fc.constant("madvise" as const), first: page, count, advice: fc.constantFrom(...o.advices), who }),
+    readonly: fc.record({ op: fc.constant("readonly" as const), first: page, count, writable: fc.boolean(), who }),
+    softdirty: fc.record({ op: fc.constant("softdirty" as const), who }),
+  };
+}
 
 interface Holder { release(): void; device(value: number): void }
 

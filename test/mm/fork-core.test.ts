@@ -7,7 +7,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { createKernel, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MADV_PAGEOUT, type StrategyId } from "../../src/index.js";
 import { BUILD } from "../helpers.js";
-import { BASE, PAGE, runProgram, type ProgramOp } from "../programs.js";
+import { BASE, PAGE, opArbs, runProgram, type ProgramOp } from "../programs.js";
 
 const PAGES = 48;
 const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 90);
@@ -15,19 +15,11 @@ const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261203);
 
 type Op = Extract<ProgramOp, { op: "write" | "read" | "fork" | "exit" | "pin" | "unpin" | "device" | "madvise" | "readonly" }>;
 
-const page = fc.integer({ min: 0, max: PAGES - 1 });
-const count = fc.integer({ min: 1, max: 20 });
-const who = fc.nat(3);
+const a = opArbs(PAGES, { maxPin: 8, pinKinds: ["iouring", "rdma", "rdma-ro", "vmsplice"], advices: [MADV_PAGEOUT] });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ op: fc.constant("write" as const), first: page, count, value: fc.nat(1000), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("read" as const), first: page, count, who }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("fork" as const), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("exit" as const), who: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("pin" as const), first: page, count: fc.integer({ min: 1, max: 8 }), kind: fc.constantFrom("iouring" as const, "rdma" as const, "rdma-ro" as const, "vmsplice" as const), who }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("device" as const), value: fc.nat(1000) }) },
-  { weight: 1, arbitrary: fc.constant({ op: "unpin" as const }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("madvise" as const), first: page, count, advice: fc.constant(MADV_PAGEOUT), who }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("readonly" as const), first: page, count, writable: fc.boolean(), who }) },
+  { weight: 5, arbitrary: a.write }, { weight: 2, arbitrary: a.read }, { weight: 3, arbitrary: a.fork },
+  { weight: 2, arbitrary: a.exit }, { weight: 3, arbitrary: a.pin }, { weight: 1, arbitrary: a.device },
+  { weight: 1, arbitrary: a.unpin }, { weight: 1, arbitrary: a.madvise }, { weight: 1, arbitrary: a.readonly },
 );
 
 /** Every program starts from a written heap, part of it pinned long-term. */

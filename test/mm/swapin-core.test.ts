@@ -10,7 +10,7 @@ import {
   type StrategyId,
 } from "../../src/index.js";
 import { BUILD } from "../helpers.js";
-import { BASE, PAGE, runProgram, type ProgramOp } from "../programs.js";
+import { BASE, PAGE, opArbs, runProgram, type ProgramOp } from "../programs.js";
 
 const PAGES = 48;
 const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 90);
@@ -18,21 +18,12 @@ const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261203);
 
 type Op = Extract<ProgramOp, { op: "write" | "read" | "list" | "single" | "fork" | "exit" | "pin" | "unpin" | "madvise" | "readonly" | "softdirty" }>;
 
-const page = fc.integer({ min: 0, max: PAGES - 1 });
-const count = fc.integer({ min: 1, max: 20 });
-const who = fc.nat(3);
+const a = opArbs(PAGES, { pinKinds: ["vmsplice", "iouring"], advices: [MADV_PAGEOUT, MADV_PAGEOUT, MADV_DONTNEED] });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ op: fc.constant("write" as const), first: page, count, value: fc.nat(1000), who }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("read" as const), first: page, count, who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("list" as const), pages: fc.array(page, { minLength: 1, maxLength: 12 }), write: fc.boolean(), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("single" as const), first: page, write: fc.boolean(), value: fc.nat(1000), who }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant("madvise" as const), first: page, count, advice: fc.constantFrom(MADV_PAGEOUT, MADV_PAGEOUT, MADV_DONTNEED), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("fork" as const), who }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("exit" as const), who: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("pin" as const), first: page, count: fc.integer({ min: 1, max: 4 }), kind: fc.constantFrom("vmsplice" as const, "iouring" as const), who }) },
-  { weight: 1, arbitrary: fc.constant({ op: "unpin" as const }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("readonly" as const), first: page, count, writable: fc.boolean(), who }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("softdirty" as const), who }) },
+  { weight: 5, arbitrary: a.write }, { weight: 3, arbitrary: a.read }, { weight: 2, arbitrary: a.list },
+  { weight: 2, arbitrary: a.single }, { weight: 4, arbitrary: a.madvise }, { weight: 2, arbitrary: a.fork },
+  { weight: 1, arbitrary: a.exit }, { weight: 1, arbitrary: a.pin }, { weight: 1, arbitrary: a.unpin },
+  { weight: 1, arbitrary: a.readonly }, { weight: 1, arbitrary: a.softdirty },
 );
 
 /** Every program starts from a heap half swapped out. */

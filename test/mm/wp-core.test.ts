@@ -9,7 +9,7 @@ import {
   MADV_POPULATE_WRITE, type StrategyId,
 } from "../../src/index.js";
 import { BUILD } from "../helpers.js";
-import { BASE, PAGE, runProgram, type ProgramOp } from "../programs.js";
+import { BASE, PAGE, opArbs, runProgram, type ProgramOp } from "../programs.js";
 
 const PAGES = 48;
 const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 90);
@@ -17,18 +17,11 @@ const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261203);
 
 type Op = Extract<ProgramOp, { op: "write" | "read" | "fork" | "exit" | "pin" | "unpin" | "madvise" | "readonly" }>;
 
-const page = fc.integer({ min: 0, max: PAGES - 1 });
-const count = fc.integer({ min: 1, max: 20 });
-const who = fc.nat(3);
+const a = opArbs(PAGES, { pinKinds: ["vmsplice", "iouring", "rdma-ro"], advices: [MADV_PAGEOUT, MADV_DONTNEED, MADV_POPULATE_WRITE] });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ op: fc.constant("write" as const), first: page, count, value: fc.nat(1000), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("read" as const), first: page, count, who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("fork" as const), who }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("exit" as const), who: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("pin" as const), first: page, count: fc.integer({ min: 1, max: 4 }), kind: fc.constantFrom("vmsplice" as const, "iouring" as const, "rdma-ro" as const), who }) },
-  { weight: 1, arbitrary: fc.constant({ op: "unpin" as const }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("madvise" as const), first: page, count, advice: fc.constantFrom(MADV_PAGEOUT, MADV_DONTNEED, MADV_POPULATE_WRITE), who }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("readonly" as const), first: page, count, writable: fc.boolean(), who }) },
+  { weight: 6, arbitrary: a.write }, { weight: 2, arbitrary: a.read }, { weight: 2, arbitrary: a.fork },
+  { weight: 1, arbitrary: a.exit }, { weight: 2, arbitrary: a.pin }, { weight: 1, arbitrary: a.unpin },
+  { weight: 1, arbitrary: a.madvise }, { weight: 1, arbitrary: a.readonly },
 );
 
 /** A pinned page mapped read-only by one process (its child gone), then written: mapcount 1, page_count 2. */

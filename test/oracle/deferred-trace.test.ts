@@ -12,7 +12,7 @@ import {
   MADV_POPULATE_WRITE, type StrategyId, type Kernel, type TraceName,
 } from "../../src/index.js";
 import { BUILD } from "../helpers.js";
-import { PAGE, runProgram, type ProgramOp } from "../programs.js";
+import { PAGE, opArbs, runProgram, type ProgramOp } from "../programs.js";
 
 const PAGES = 40;
 const RUNS = Number(process.env.COWSIM_PROPERTY_RUNS ?? 60);
@@ -20,21 +20,12 @@ const SEED = Number(process.env.COWSIM_PROPERTY_SEED ?? 20261204);
 
 type Op = Exclude<ProgramOp, { kind: "rdma-ro" }>;
 
-const page = fc.integer({ min: 0, max: PAGES - 1 });
-const count = fc.integer({ min: 1, max: 16 });
-const who = fc.nat(3);
+const a = opArbs(PAGES, { maxCount: 16, pinKinds: ["vmsplice", "iouring", "rdma"], advices: [MADV_PAGEOUT, MADV_DONTNEED, MADV_POPULATE_WRITE] });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ op: fc.constant("write" as const), first: page, count, value: fc.nat(1000), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("read" as const), first: page, count, who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("list" as const), pages: fc.array(page, { minLength: 1, maxLength: 12 }), write: fc.boolean(), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("single" as const), first: page, write: fc.boolean(), value: fc.nat(1000), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("fork" as const), who }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("exit" as const), who: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("pin" as const), first: page, count: fc.integer({ min: 1, max: 4 }), kind: fc.constantFrom("vmsplice" as const, "iouring" as const, "rdma" as const), who }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("device" as const), value: fc.nat(1000) }) },
-  { weight: 1, arbitrary: fc.constant({ op: "unpin" as const }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("madvise" as const), first: page, count, advice: fc.constantFrom(MADV_PAGEOUT, MADV_DONTNEED, MADV_POPULATE_WRITE), who }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("readonly" as const), first: page, count, writable: fc.boolean(), who }) },
+  { weight: 5, arbitrary: a.write }, { weight: 2, arbitrary: a.read }, { weight: 2, arbitrary: a.list },
+  { weight: 2, arbitrary: a.single }, { weight: 2, arbitrary: a.fork }, { weight: 1, arbitrary: a.exit },
+  { weight: 2, arbitrary: a.pin }, { weight: 2, arbitrary: a.device }, { weight: 1, arbitrary: a.unpin },
+  { weight: 1, arbitrary: a.madvise }, { weight: 1, arbitrary: a.readonly },
 );
 
 /**
