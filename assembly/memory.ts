@@ -324,15 +324,7 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
     if (ctxOf(ctx).frameReserved == 0) return false;
     const nw = alloc_pages(ctx, 0, 0);
     if (nw == NO_PFN) return false;
-    copy_page_contents(nw, pfn);
-    folio_add_new_anon_rmap(nw, this.anonVma, this.index + <u32>((addr - this.base) >> 12), RMAP_EXCLUSIVE);
-    folio_add_lru(ctx, nw);
-    let child = pfn_pte(<u64>nw, pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_PROTNONE));
-    child = pte_mkdirty(child);
-    if (this.flags & COPY_VM_WRITE) child = pte_mkwrite(child);
-    if ((this.flags & COPY_DST_UFFD_WP) && pte_uffd_wp(pte)) child = pte_mkuffd_wp(child);
-    page_table_check_pte_set(addr, child);
-    entryStore(dstSlot, child);
+    mapPresentPageCopy(ctx, dstSlot, addr, pte, pfn, nw, this.flags, this.anonVma, this.index + <u32>((addr - this.base) >> 12));
     count_vm_events(FORK_CORE_COPY, 1);
     return true;
   }
@@ -698,6 +690,17 @@ export function fork_copy_deferred_pte(
     add_mm_counter(dst, MM_ANONPAGES, 1);
     return 0;
   }
+  mapPresentPageCopy(ctx, dstSlot, a, pte, pfn, newPfn, flags, anonVma, index);
+  add_mm_counter(dst, MM_ANONPAGES, 1);
+  return 0;
+}
+
+/**
+ * copy_present_page()'s copy: `newPfn` (one reference) receives `pfn`'s contents and is mapped
+ * at the child's PTE slot `dstSlot` for `a`, exclusive in anon_vma `anonVma` at `index`, dirty,
+ * writable with COPY_VM_WRITE, uffd-wp kept with COPY_DST_UFFD_WP. The caller counts the RSS.
+ */
+function mapPresentPageCopy(ctx: u32, dstSlot: u32, a: u64, pte: u64, pfn: u32, newPfn: u32, flags: u32, anonVma: u32, index: u32): void {
   copy_page_contents(newPfn, pfn);
   folio_add_new_anon_rmap(newPfn, anonVma, index, RMAP_EXCLUSIVE);
   folio_add_lru(ctx, newPfn);
@@ -707,8 +710,6 @@ export function fork_copy_deferred_pte(
   if ((flags & COPY_DST_UFFD_WP) && pte_uffd_wp(pte)) child = pte_mkuffd_wp(child);
   page_table_check_pte_set(a, child);
   entryStore(dstSlot, child);
-  add_mm_counter(dst, MM_ANONPAGES, 1);
-  return 0;
 }
 
 /** The tables installing a PTE at `a` needs: 3 … 0 (a PMD that is not none needs none). */

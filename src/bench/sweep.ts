@@ -7,6 +7,7 @@ import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import Tinypool from "tinypool";
+import { builtEntry } from "../util/built.js";
 import { runJob, type BenchJob } from "./run.js";
 import type { BenchRow } from "./result.js";
 
@@ -16,8 +17,7 @@ import type { BenchRow } from "./result.js";
  * and dist/.
  */
 export function benchWorkerUrl(): URL {
-  const bundled = new URL("./bench-worker.js", import.meta.url);
-  return existsSync(fileURLToPath(bundled)) ? bundled : new URL("../../dist/bench/worker.js", import.meta.url);
+  return builtEntry(new URL("./bench-worker.js", import.meta.url), new URL("../../dist/bench/worker.js", import.meta.url));
 }
 
 export interface RunJobsOptions {

@@ -157,6 +157,7 @@ export class CoreOps {
   setLruBatchSize(n: number): void { this.x.set_lru_batch_size(n); }
   /** The do_wp_page() rule the core decides write-protect faults by under FAST_WP (WPR_* bits; 0: none). */
   setWpRule(bits: number): void { this.x.set_wp_rule(bits); }
+  /** The do_swap_page() rule the core takes swap-ins by under FAST_SWAP (SWR_* bits; 0: none). */
   setSwapRule(bits: number): void { this.x.set_swap_rule(bits); }
   /** GUP-fast backs off R/O pins of pages not PageAnonExclusive (5.19+), and the debug checks follow. */
   setGupFastUnshare(on: boolean): void { this.x.set_gup_fast_unshare(on ? 1 : 0); }

@@ -88,10 +88,8 @@ export function dup_mmap(k: MmKernel, parent: MmProcess): MmProcess {
       // the swap entries copied are told only to a copy_nonpresent_pte subscriber
       const flags = copyFlags(k, v, tmp) | (k.trace.points.copy_nonpresent_pte.listening ? 0 : C.COPY_NO_SWAP_RECORDS);
       // the pages the strategy would copy anyway are copied in the walk, unless someone watches each
-      const inCore = tmp.anonVma !== null && flags & (C.COPY_DEFER_PINNED_ANY | C.COPY_DEFER_PINNED_EXCLUSIVE) && k.forkCopyInCore();
-      const records = inCore
-        ? k.core.copyPageRange(childMm, parent.mm, v.start, v.end, flags | C.COPY_EARLY_IN_CORE, true, tmp.anonVma!.id, tmp.index(v.start))
-        : k.core.copyPageRange(childMm, parent.mm, v.start, v.end, flags, true);
+      const early = tmp.anonVma !== null && k.forkCopyInCore() ? C.COPY_EARLY_IN_CORE : 0;
+      const records = k.core.copyPageRange(childMm, parent.mm, v.start, v.end, flags | early, true, tmp.anonVma?.id ?? 0, tmp.index(v.start));
       for (const r of records) {
         resolveRecord(k, parent, child, tmp, flags, r.kind, r.address, r.pfn);
       }

@@ -59,7 +59,8 @@ export function shrink_folio(k: MmKernel, folio: number): ReclaimOutcome {
   const u = k.strategy.unmap;
   const unmapFlags = (u.shareAnon ? C.TTU_SHARE_ANON : 0) | (u.swpExclusive ? C.TTU_SWP_EXCLUSIVE : 0);
   let refused = false;
-  for (const hit of rmap_walk_anon(k.anonVmas, ops.folioMappingId(folio), ops.folioIndex(folio))) {
+  const t = k.core.frames;
+  for (const hit of rmap_walk_anon(k.anonVmas, t.mappingId(folio), t.index(folio))) {
     if (ops.tryToUnmapOne(hit.mm, hit.address, folio, unmapFlags) === -C.EBUSY) {
       refused = true;
       break;

@@ -47,14 +47,12 @@ export interface StrategyDefinition {
 }
 
 /**
- * The strategies the built-in makers made: their rules are the kernel's, and the core's own
- * checks judge them. Each maps to its do_wp_page() rule for the core (see WpCoreRule).
- */
-/**
- * What the core may decide for a built-in strategy: its do_wp_page() and do_swap_page() rules,
- * and whether fork copies every page it defers (forkPinned() answers copy whatever it is asked).
+ * What the core may decide for a built-in strategy: its do_wp_page() and do_swap_page() rules
+ * (WpCoreRule, SwapinCoreRule), and whether fork copies every page it defers (forkPinned()
+ * answers copy whatever it is asked).
  */
 interface CoreRules { readonly wp: WpCoreRule; readonly swapin: SwapinCoreRule; readonly forkCopiesDeferred: boolean }
+/** The strategies the built-in makers made: their rules are the kernel's, and the core's own checks judge them. */
 const MADE_BUILT_IN = new WeakMap<CowStrategy, CoreRules>();
 const builtin = (make: (knobs?: Readonly<Record<string, boolean>>) => CowStrategy,
   rules: (knobs: Readonly<Record<string, boolean>>) => CoreRules) =>

@@ -8,6 +8,7 @@ import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import Tinypool from "tinypool";
+import { builtEntry } from "../util/built.js";
 import { runScenario, type RunOptions, type ScenarioResult } from "./run.js";
 import type { LoadedScenario } from "./types.js";
 
@@ -16,8 +17,7 @@ import type { LoadedScenario } from "./types.js";
  * (scripts/bundle.mjs), else tsc's, found the same way from src/ (tests) and dist/.
  */
 export function scenarioWorkerUrl(): URL {
-  const bundled = new URL("./scenario-worker.js", import.meta.url);
-  return existsSync(fileURLToPath(bundled)) ? bundled : new URL("../../dist/scenario/worker.js", import.meta.url);
+  return builtEntry(new URL("./scenario-worker.js", import.meta.url), new URL("../../dist/scenario/worker.js", import.meta.url));
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   ST_CALLS, ST_PINS, ST_PAGES, ST_UNPINS, ST_LOST, ST_NO_RECORD, ST_REASONS, NR_REASONS, controlBytes,
   type FromWorker, type ToWorker,
 } from "./protocol.js";
+import { builtEntry } from "../util/built.js";
 
 /** How to make a pool. @public */
 export interface GupWorkersOptions {
@@ -100,11 +101,9 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** Where the compiled worker entry is: beside this module once built, or in dist/ from the sources. */
 function workerUrl(): URL {
-  const here = new URL("./gup-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL("../../dist/workers/gup-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new CowsimError("ENOENT", "the GUP-fast worker is not built (npm run build)");
+  const url = builtEntry(new URL("./gup-worker.js", import.meta.url), new URL("../../dist/workers/gup-worker.js", import.meta.url));
+  if (!existsSync(fileURLToPath(url))) throw new CowsimError("ENOENT", "the GUP-fast worker is not built (npm run build)");
+  return url;
 }
 
 /**

@@ -149,15 +149,15 @@ describe("the release build has no checks", () => {
       expect(debug).toContain(name);
     }
     // one check per place of change: set_pte_at/set_pmd_at/ptep_cmpxchg, the anonymous, wp reuse,
-    // wp copy and file faults, fork's copy (PMD, PTE, a large folio's batch, deferred copy and share, the
-    // walk's own copy of a deferred page), populate,
+    // wp copy and file faults, fork's copy (PMD, PTE, a large folio's batch, deferred share, and the copy
+    // of a deferred page, by fork_copy_deferred_pte() or the walk itself), populate,
     // mprotect (PMD, PTE), try_to_unmap_one()'s two restores, do_swap_page()'s install, the
     // mTHP fault's set_ptes(), try_to_migrate_one()'s restore and remove_migration_pte()'s install,
     // the THP fault, reuse and split (huge_memory.ts) and collapse (khugepaged.ts),
     // migrate_vma_collect()'s restore of a pinned page and restore_exclusive_pte()'s install,
     // set_pmd_migration_entry()'s restore and remove_migration_pmd()'s install, mfill_atomic()'s install,
     // UFFDIO_MOVE's move_present_pte() and move_pages_huge_pmd() installs, do_cow_fault()'s install
-    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(34);
+    expect(debug.match(/call \$assembly\/page_table_check\/checkEntrySet/g)).toHaveLength(33);
   });
 });
 
