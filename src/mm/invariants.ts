@@ -5,7 +5,7 @@
  */
 import { C } from "../core/index.js";
 import type { MmKernel } from "./kernel.js";
-import { VM_SHARED, hex } from "./vma.js";
+import { hex } from "./vma.js";
 
 /** One violated invariant. @public */
 export interface InvariantViolation {
@@ -46,8 +46,6 @@ export interface UsedSwapSlot {
   readonly cachedPfn: number | null;
 }
 
-interface Mapping { pid: number; mm: number; address: number; writable: boolean; anon: boolean; shared: boolean }
-
 const W = 2 ** C._PAGE_BIT_RW;
 const SPECIAL = 2 ** C._PAGE_BIT_SPECIAL;
 const SWAP_HAS_CACHE = 2 ** 30;
@@ -72,14 +70,21 @@ export function describeHolder(h: FrameHolder): string {
   }
 }
 
-/** The references the kernel and its users hold besides page-table mappings, per frame. */
-function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
+/** Adds a holder to a frame's list. */
+function addHolder(held: Map<number, FrameHolder[]>, pfn: number, h: FrameHolder): void {
+  const l = held.get(pfn);
+  if (l) l.push(h); else held.set(pfn, [h]);
+}
+
+/**
+ * The references the kernel and its users hold besides page-table mappings, per frame. The
+ * device-exclusive entries' are found by a walk of every VMA, unless `walked` says the caller's
+ * own walk has added them already.
+ */
+function heldOutsidePageTables(k: MmKernel, walked?: Map<number, FrameHolder[]>): Map<number, FrameHolder[]> {
   const ops = k.ops;
-  const held = new Map<number, FrameHolder[]>();
-  const add = (pfn: number, h: FrameHolder) => {
-    const l = held.get(pfn);
-    if (l) l.push(h); else held.set(pfn, [h]);
-  };
+  const held = walked ?? new Map<number, FrameHolder[]>();
+  const add = (pfn: number, h: FrameHolder) => addHolder(held, pfn, h);
   for (const folio of ops.lruBatchFolios()) add(folio, { kind: "lru-batch" });
   for (const f of k.shmem.files) for (const [index, pfn] of f.pages) add(pfn, { kind: "shmem", file: f.id, index });
   for (const pfn of k.isolatedFolios()) add(pfn, { kind: "isolated", refs: k.transientRefs(pfn) });
@@ -89,10 +94,12 @@ function heldOutsidePageTables(k: MmKernel): Map<number, FrameHolder[]> {
   for (const pgmap of k.pgmaps.values()) {
     for (const pfn of pgmap.pfns) add(pfn, { kind: "device", pgmap: pgmap.id, free: ops.folioRefCount(pfn) === 0 });
   }
-  for (const p of k.processes.values()) {
-    for (const vma of p.vmas) {
-      for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
-        if ((r.kind & 0xff) === C.PTE_KIND_DEVICE_EXCLUSIVE) add(r.pfn, { kind: "device-exclusive", pid: p.pid, address: r.address });
+  if (!walked) {
+    for (const p of k.processes.values()) {
+      for (const vma of p.vmas) {
+        for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
+          if ((r.kind & 0xff) === C.PTE_KIND_DEVICE_EXCLUSIVE) add(r.pfn, { kind: "device-exclusive", pid: p.pid, address: r.address });
+        }
       }
     }
   }
@@ -232,7 +239,10 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   const bad = (invariant: InvariantViolation["invariant"], detail: string) => {
     if (out.length < 50) out.push({ invariant, detail });
   };
-  const byFrame = new Map<number, Mapping[]>();
+  // the PTE and PMD mappings of each page, counted (a PMD mapping once per page it maps)
+  const mappedBy = new Map<number, number>();
+  // the device-exclusive entries' holders, found by the same walk
+  const held = new Map<number, FrameHolder[]>();
   const hex = (a: number) => "0x" + a.toString(16);
   // the struct pages read from memory, not a call each: this ran for every mapping after every step
   const t = k.core.frames;
@@ -265,6 +275,7 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         if (kind === C.PTE_KIND_DEVICE_EXCLUSIVE) {
           // counted as the page it replaced, which it keeps a reference to but no map count of
           anon++;
+          addHolder(held, r.pfn, { kind: "device-exclusive", pid: p.pid, address: r.address });
           if (ops.folioIsMapped(ops.pageFolio(r.pfn))) bad("mapcount", `pid ${p.pid} has a device-exclusive entry at ${hex(r.address)} for pfn ${r.pfn}, which is still mapped`);
           continue;
         }
@@ -296,13 +307,11 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         const isAnon = t.anon(folio);
         const huge = (r.kind & C.PAGEMAP_HUGE) !== 0;
         if (isAnon) anon++; else shmem++;
-        const writable = device ? ops.deviceEntry(p.mm, r.address)!.writable : (r.aux & W) !== 0;
-        const m: Mapping = { pid: p.pid, mm: p.mm, address: r.address, writable, anon: isAnon, shared: (vma.flags & VM_SHARED) !== 0 };
-        const list = byFrame.get(pfn);
-        if (list) list.push(m); else byFrame.set(pfn, [m]);
+        mappedBy.set(pfn, (mappedBy.get(pfn) ?? 0) + 1);
         // writable anon PTE ⇒ exclusive
         // (a PMD-mapped THP's PageAnonExclusive is its head's)
-        if (k.strategy.tracksAnonExclusive && isAnon && m.writable && !t.test(huge ? folio : pfn, C.PG_anon_exclusive)) {
+        if (k.strategy.tracksAnonExclusive && isAnon && !t.test(huge ? folio : pfn, C.PG_anon_exclusive)
+          && (device ? ops.deviceEntry(p.mm, r.address)!.writable : (r.aux & W) !== 0)) {
           bad("anon-exclusive-writable", `pid ${p.pid} maps pfn ${pfn} writable at ${hex(r.address)} but it is not PageAnonExclusive`);
         }
         // every mapping reachable by an rmap walk: rmap_walk_anon() of the folio's anon_vma
@@ -327,21 +336,21 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
     if (tables !== ops.mmNrPtes(p.mm)) bad("page-tables", `pid ${p.pid}: nr_ptes ${ops.mmNrPtes(p.mm)}, but ${tables} tables below the PGD`);
   }
 
-  for (const [pfn, maps] of byFrame) {
-    const folio = k.core.frames.folio(pfn);
-    if (folio === pfn && !k.core.frames.large(folio)) {
-      const mc = k.core.frames.mapcount(folio);
-      if (mc !== maps.length) bad("mapcount", `pfn ${pfn}: mapcount ${mc}, but ${maps.length} PTEs map it`);
+  for (const [pfn, maps] of mappedBy) {
+    const folio = t.folio(pfn);
+    if (folio === pfn && !t.large(folio)) {
+      const mc = t.mapcount(folio);
+      if (mc !== maps) bad("mapcount", `pfn ${pfn}: mapcount ${mc}, but ${maps} PTEs map it`);
     }
   }
   // every reference to an order-0 frame is accounted for: a leaked one shows as a surplus, a
   // doubly dropped one as a deficit; a frame that is not free must have someone holding it
-  const held = heldOutsidePageTables(k);
+  heldOutsidePageTables(k, held);
   allocatedFolios(k, (pfn) => {
     const holders = held.get(pfn);
     const cached = t.test(pfn, C.PG_swapcache);
-    let mapped = byFrame.get(pfn)?.length ?? 0;
-    if (t.large(pfn)) for (let i = 2 ** ops.folioOrder(pfn) - 1; i > 0; i--) mapped += byFrame.get(pfn + i)?.length ?? 0;
+    let mapped = mappedBy.get(pfn) ?? 0;
+    if (t.large(pfn)) for (let i = 2 ** ops.folioOrder(pfn) - 1; i > 0; i--) mapped += mappedBy.get(pfn + i) ?? 0;
     if (mapped === 0 && holders === undefined && !cached) {
       bad("no-leak", `pfn ${pfn} is not free, yet nothing holds it (refcount ${t.refcount(pfn)}: not mapped, not in the swap cache, ` +
         `no LRU batch, isolation, GUP user or shmem file refers to it)`);

@@ -4,10 +4,11 @@
  * before any runs, the problems of all of them reported together — and the built-in catalog
  * (scenarios/ in the package).
  */
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, extname, join } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { closest, MAX_FILE_BYTES, parseScenarioBytes, ScenarioError, tooLarge, type Diagnostic, type LoadOptions } from "./load.js";
+import { closest, MAX_FILE_BYTES, parseScenarioBytes, ScenarioError, schemaKey, tooLarge, type Diagnostic, type LoadOptions } from "./load.js";
 import type { LoadedScenario } from "./types.js";
 
 /** What a failed read means, in words (the errno name stays, for searching). */
@@ -35,11 +36,53 @@ export function loadScenarioFile(file: string, opts: LoadOptions = {}): LoadedSc
     if (e instanceof ScenarioError) throw e;
     throw cannotRead(file, e);
   }
-  return parseScenarioBytes(file, bytes, opts);
+  return cachedCatalogFile(file, bytes, opts) ?? parseScenarioBytes(file, bytes, opts);
 }
 
 /** Where the built-in catalog is: scenarios/ beside src/ and dist/. @public */
 export const CATALOG_DIR = fileURLToPath(new URL("../../scenarios/", import.meta.url));
+
+/**
+ * The built-in catalog as the build loaded it (scripts/gen-catalog.mjs): one JSON file per
+ * scenario file in dist/catalog/, with the SHA-256 of the bytes it was loaded from. Parsing the
+ * YAML and checking 140 files and every matrix cell took a second of each `cowsim check`; a file
+ * edited since the build no longer matches its hash and is parsed again. Only tsc's and the
+ * bundle's trees (dist/) have the directory: run from src/, every file is parsed.
+ */
+const CATALOG_CACHE_DIR = fileURLToPath(new URL("../catalog/", import.meta.url));
+
+/** One scenario file as the build loaded it; `check` is absent when it is the same as `all`. @internal */
+export interface CachedCatalogFile {
+  readonly key: string;
+  readonly sha256: string;
+  readonly all: readonly Omit<LoadedScenario, "file">[];
+  readonly check?: readonly Omit<LoadedScenario, "file">[];
+}
+
+/** What a cached file must have been made by: today's schemas, checked by this package's version. @internal */
+export function catalogCacheKey(): string {
+  return `${schemaKey()}/${version}`;
+}
+const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+/** A file's bytes' SHA-256, in hex. @internal */
+export const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
+
+/** What the build made of a catalog file, when it is of these bytes and options; else undefined. @internal */
+export function cachedCatalogFile(file: string, bytes: Uint8Array, opts: LoadOptions, cacheDir = CATALOG_CACHE_DIR): LoadedScenario[] | undefined {
+  // a list of sizes is some user's choice: only the two expansions the commands ask for are kept
+  if (opts.sizes !== undefined && opts.sizes !== "check") return undefined;
+  if (resolve(dirname(file)) !== resolve(CATALOG_DIR)) return undefined;
+  let cached: CachedCatalogFile;
+  try {
+    cached = JSON.parse(readFileSync(join(cacheDir, basename(file) + ".json"), "utf8")) as CachedCatalogFile;
+  } catch {
+    return undefined;
+  }
+  if (cached.key !== catalogCacheKey() || cached.sha256 !== sha256(bytes)) return undefined;
+  const loaded = opts.sizes === "check" ? cached.check ?? cached.all : cached.all;
+  return loaded.map((l) => ({ file, ...l }));
+}
 
 /** The scenario files (.yaml, .yml, .json) of a directory, sorted. @public */
 export function scenarioFiles(dir: string): string[] {

@@ -63,6 +63,10 @@ const compiler = () => (ajv ??= new Ajv2020(AJV_OPTIONS));
 
 /** What the schemas are: validators compiled ahead of time are of these schemas or unused. @internal */
 export function schemaKey(): string {
+  return (key ??= keyOf());
+}
+let key: string | undefined;
+function keyOf(): string {
   const text = JSON.stringify([SCENARIO_SCHEMA, MATRIX_SCHEMA, AJV_OPTIONS]);
   let h = 0x811c9dc5; // FNV-1a
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
