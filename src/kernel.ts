@@ -109,6 +109,12 @@ export class Kernel extends MmKernel {
     this.oracle?.attach(this.trace);
   }
 
+  /** Gives the machine and the journal back for the next kernel; nothing may use this one afterwards. @internal */
+  override release(): void {
+    super.release();
+    this.journal?.giveBack();
+  }
+
   protected override createProcess(pid: number, mm: number, ppid: number): Process {
     return new Process(this, pid, mm, ppid);
   }

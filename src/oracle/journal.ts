@@ -55,6 +55,10 @@ const NONE = -1;
  */
 const FIRST = 256;
 
+/** Journals given back, by frame count (Journal.make()). */
+const POOL = new Map<number, Journal[]>();
+const POOLED_PER_SIZE = 2;
+
 function grown<T extends Int32Array | Float64Array>(a: T, size: number): T {
   const b = new (a.constructor as new (n: number) => T)(size);
   b.set(a);
@@ -105,6 +109,49 @@ export class Journal {
     this.storePid = new Int32Array(nframes);
     this.storeStep = new Float64Array(nframes);
     this.storeValue = new Float64Array(nframes);
+  }
+
+  /**
+   * A journal for a machine of `nframes` frames: one a released kernel gave back when there is
+   * one (a catalog check makes a kernel per run, and its journal's arrays were most of what a
+   * new kernel allocated), else a new one.
+   */
+  static make(nframes: number): Journal {
+    const j = POOL.get(nframes)?.pop();
+    if (j === undefined) return new Journal(nframes);
+    j.reset();
+    return j;
+  }
+
+  /** Gives the journal back for {@link Journal.make}: nothing may use it afterwards. */
+  giveBack(): void {
+    const n = this.frameHead.length;
+    let list = POOL.get(n);
+    if (list === undefined) POOL.set(n, list = []);
+    if (list.length < POOLED_PER_SIZE && !list.includes(this)) list.push(this);
+  }
+
+  /** As new: no step, no entry; the rings keep the size they grew to (nothing below `count` is read). */
+  private reset(): void {
+    this.step = 0;
+    this.count = 0;
+    this.stepText.length = 0;
+    this.eWhat.length = 0;
+    this.eS.length = 0;
+    this.eCounter.length = 0;
+    this.fnNames.length = 0;
+    this.fnCodes.clear();
+    this.fnA = this.fnB = "";
+    this.codeA = this.codeB = 0;
+    this.frameHead.fill(NONE);
+    this.frameBornAt.fill(0);
+    this.storePid.fill(0);
+    this.storeStep.fill(0);
+    this.storeValue.fill(0);
+    this.pidHead.clear();
+    this.headPid = -1;
+    this.headN = NONE;
+    this.stepPid[0] = 0;
   }
 
   get pid(): number {

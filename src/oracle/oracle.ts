@@ -61,7 +61,7 @@ export class Oracle {
   private bus: TraceBus | null = null;
 
   constructor(explain: boolean, nframes: number) {
-    this.journal = explain ? new Journal(nframes) : null;
+    this.journal = explain ? Journal.make(nframes) : null;
     this.coherentPfns = new Uint32Array(nframes);
   }
 

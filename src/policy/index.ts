@@ -54,13 +54,24 @@ export interface StrategyDefinition {
 interface CoreRules { readonly wp: WpCoreRule; readonly swapin: SwapinCoreRule; readonly forkCopiesDeferred: boolean }
 /** The strategies the built-in makers made: their rules are the kernel's, and the core's own checks judge them. */
 const MADE_BUILT_IN = new WeakMap<CowStrategy, CoreRules>();
+/**
+ * A built-in strategy is made once per set of knobs and shared, frozen, by every kernel that
+ * asks for it: it keeps no state, and a catalog check makes a kernel (and so a strategy) per run.
+ */
 const builtin = (make: (knobs?: Readonly<Record<string, boolean>>) => CowStrategy,
-  rules: (knobs: Readonly<Record<string, boolean>>) => CoreRules) =>
-  (knobs?: Readonly<Record<string, boolean>>) => {
-    const s = trusted(make(knobs));
-    MADE_BUILT_IN.set(s, rules(s.knobs));
+  rules: (knobs: Readonly<Record<string, boolean>>) => CoreRules) => {
+  const made = new Map<string, CowStrategy>();
+  return (knobs?: Readonly<Record<string, boolean>>) => {
+    const key = knobs === undefined ? "" : JSON.stringify(Object.entries(knobs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    let s = made.get(key);
+    if (s === undefined) {
+      s = Object.freeze(trusted(make(knobs)));
+      MADE_BUILT_IN.set(s, rules(s.knobs));
+      made.set(key, s);
+    }
     return s;
   };
+};
 
 /** swapinReuseSwapPage(): reuse_swap_page() on a write fault (Linux ≤ 5.17, and 5.9–5.17's page_count() rule without swapcacheReuse). */
 const REUSE_SWAP_PAGE: SwapinCoreRule = { count: "mapcount", entryExclusive: false, readExclusive: false };

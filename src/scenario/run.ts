@@ -205,14 +205,11 @@ class Runner {
     const s = ls.scenario;
     // the loader has checked these options (they are the same rules); a program that made its
     // LoadedScenario by hand is told here, before any run
-    const options = kernelOptionsOf(s.kernel);
-    const checked = validateKernelOptions({ ...options, ...(opts.build ? { build: opts.build } : {}) });
-    if (!checked.values) throw new CowsimError("EINVAL", formatOptionProblems(checked.problems));
+    const { options, sizes } = checkedOptions(ls, opts);
     this.k = createKernel({
       ...options,
       // sizes in bytes: the scenario may write them as pages ("32 pages")
-      memory: checked.values.memory,
-      swap: checked.values.swap,
+      ...sizes,
       strategy: spec.strategy,
       knobs: spec.knobs ?? {},
       ...(opts.build ? { build: opts.build } : {}),
@@ -593,6 +590,19 @@ class Runner {
     });
     return { kind: f.kind, ...at(f.step), pid: f.pid, address: f.address, summary: f.summary, chain };
   }
+}
+
+/** A scenario's kernel options, and its sizes in bytes, checked once for all its runs. */
+const checkedOf = new WeakMap<LoadedScenario, { build?: string; options: KernelOptions; sizes: { memory: number; swap: number } }>();
+function checkedOptions(ls: LoadedScenario, opts: RunOptions): { options: KernelOptions; sizes: { memory: number; swap: number } } {
+  const known = checkedOf.get(ls);
+  if (known !== undefined && known.build === opts.build) return known;
+  const options = kernelOptionsOf(ls.scenario.kernel);
+  const checked = validateKernelOptions({ ...options, ...(opts.build ? { build: opts.build } : {}) });
+  if (!checked.values) throw new CowsimError("EINVAL", formatOptionProblems(checked.problems));
+  const made = { ...(opts.build !== undefined ? { build: opts.build } : {}), options, sizes: { memory: checked.values.memory, swap: checked.values.swap } };
+  checkedOf.set(ls, made);
+  return made;
 }
 
 /** Runs a loaded scenario under each of its runs. @public */

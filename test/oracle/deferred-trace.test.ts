@@ -106,6 +106,26 @@ describe("deferred tracepoints from the core's trace log", () => {
     expect(pc.seen).toEqual(run({ strategy: "pagecount", lruBatch: true }, ops, true).seen);
   });
 
+  it("a released kernel's journal serves the next kernel as a new one would", () => {
+    const fresh = run({ strategy: "mapcount" }, FINDINGS, false).seen;
+    // another program leaves its history in a journal (and its machine), then gives both back
+    const used = createKernel({ strategy: "mapcount", memory: "1M", swap: "1M", build: BUILD, oracle: true, explain: true });
+    runProgram(used, [...FINDINGS].reverse(), PAGES);
+    const journal = used.journal!;
+    expect(journal.entryCount).toBeGreaterThan(0);
+    used.release();
+    const k = createKernel({ strategy: "mapcount", memory: "1M", swap: "1M", build: BUILD, oracle: true, explain: true });
+    expect(k.journal).toBe(journal);
+    expect(k.journal!.entryCount).toBe(0);
+    const events: string[] = [];
+    record(k, events, true);
+    const { outcomes, ...state } = runProgram(k, FINDINGS, PAGES);
+    expect({ outcomes, events, findings: k.findings, journal: k.journal!.entriesSince(0), ...state }).toEqual(fresh);
+    // and a built-in strategy is made once per set of knobs, frozen
+    expect(k.strategy).toBe(used.strategy);
+    expect(Object.isFrozen(k.strategy)).toBe(true);
+  });
+
   it("delivers a run longer than the log holds, in order", () => {
     // small pages only (no THP): every copy is the core's
     const k = createKernel({ strategy: "anon-exclusive", memory: "16M", build: BUILD, oracle: true, explain: true, thp: { enabled: "madvise" } });
