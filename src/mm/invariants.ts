@@ -5,6 +5,7 @@
  */
 import { C } from "../core/index.js";
 import type { MmKernel } from "./kernel.js";
+import type { Vma } from "./vma.js";
 import { hex } from "./vma.js";
 
 /** One violated invariant. @public */
@@ -239,14 +240,18 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   const bad = (invariant: InvariantViolation["invariant"], detail: string) => {
     if (out.length < 50) out.push({ invariant, detail });
   };
-  // the PTE and PMD mappings of each page, counted (a PMD mapping once per page it maps)
-  const mappedBy = new Map<number, number>();
   // the device-exclusive entries' holders, found by the same walk
   const held = new Map<number, FrameHolder[]>();
   const hex = (a: number) => "0x" + a.toString(16);
   // the struct pages read from memory, not a call each: this ran for every mapping after every step
   const t = k.core.frames;
   const nframes = k.core.layout.nframes;
+  // the PTE and PMD mappings of each page, counted (a PMD mapping once per page it maps), and
+  // the pages mapped at all
+  const mappedBy = new Int32Array(nframes);
+  const mappedPfns: number[] = [];
+  // the last VMA and anon_vma asked whether an rmap walk finds the VMA's pages, and the answer
+  let linkedVma: Vma | null = null, linkedId = -1, linked = false;
 
   const swapRefs = new Map<number, number>();
   // the PTE mappings of each page of a large folio, and the PMD mappings of each large folio
@@ -307,7 +312,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         const isAnon = t.anon(folio);
         const huge = (r.kind & C.PAGEMAP_HUGE) !== 0;
         if (isAnon) anon++; else shmem++;
-        mappedBy.set(pfn, (mappedBy.get(pfn) ?? 0) + 1);
+        if (mappedBy[pfn]! === 0) mappedPfns.push(pfn);
+        mappedBy[pfn]!++;
         // writable anon PTE ⇒ exclusive
         // (a PMD-mapped THP's PageAnonExclusive is its head's)
         if (k.strategy.tracksAnonExclusive && isAnon && !t.test(huge ? folio : pfn, C.PG_anon_exclusive)
@@ -321,7 +327,12 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         if (isAnon) {
           const id = t.mappingId(folio);
           const index = (t.index(folio) + (pfn - folio)) >>> 0;
-          const linked = vma.chain.some((avc) => avc.anonVma.id === id && avc.anonVma.vmas.has(avc) && k.anonVmas.get(id) === avc.anonVma);
+          // a VMA's pages are mostly of one anon_vma: its answer is kept for the next page
+          if (id !== linkedId || vma !== linkedVma) {
+            linkedVma = vma;
+            linkedId = id;
+            linked = vma.chain.some((avc) => avc.anonVma.id === id && avc.anonVma.vmas.has(avc) && k.anonVmas.get(id) === avc.anonVma);
+          }
           if (!linked || vma.index(r.address) !== index) {
             bad("rmap", `pid ${p.pid}'s mapping of pfn ${pfn} at ${hex(r.address)} is not found by an rmap walk of anon_vma ${id}, index ${index}`);
           }
@@ -336,7 +347,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
     if (tables !== ops.mmNrPtes(p.mm)) bad("page-tables", `pid ${p.pid}: nr_ptes ${ops.mmNrPtes(p.mm)}, but ${tables} tables below the PGD`);
   }
 
-  for (const [pfn, maps] of mappedBy) {
+  for (const pfn of mappedPfns) {
+    const maps = mappedBy[pfn]!;
     const folio = t.folio(pfn);
     if (folio === pfn && !t.large(folio)) {
       const mc = t.mapcount(folio);
@@ -349,8 +361,8 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   allocatedFolios(k, (pfn) => {
     const holders = held.get(pfn);
     const cached = t.test(pfn, C.PG_swapcache);
-    let mapped = mappedBy.get(pfn) ?? 0;
-    if (t.large(pfn)) for (let i = 2 ** ops.folioOrder(pfn) - 1; i > 0; i--) mapped += mappedBy.get(pfn + i) ?? 0;
+    let mapped = mappedBy[pfn]!;
+    if (t.large(pfn)) for (let i = 2 ** ops.folioOrder(pfn) - 1; i > 0; i--) mapped += mappedBy[pfn + i]!;
     if (mapped === 0 && holders === undefined && !cached) {
       bad("no-leak", `pfn ${pfn} is not free, yet nothing holds it (refcount ${t.refcount(pfn)}: not mapped, not in the swap cache, ` +
         `no LRU batch, isolation, GUP user or shmem file refers to it)`);

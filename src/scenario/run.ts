@@ -144,8 +144,19 @@ const flagsOf = (v: unknown, table: Record<string, number>, dflt: readonly strin
 const TAKES_PROCESS = new Set(STEP_SCHEMAS.map((o) => o as { properties: { op: { const: string }; process?: unknown } })
   .filter((o) => o.properties.process !== undefined).map((o) => o.properties.op.const));
 
+/** Each step's text, made once for all the runs of its scenario. */
+const textOf = new WeakMap<Step, { dflt: string; text: string }>();
+
 /** The step as a line of text. */
 export function stepText(step: Step, dfltProcess: string): string {
+  const known = textOf.get(step);
+  if (known !== undefined && known.dflt === dfltProcess) return known.text;
+  const text = writeStep(step, dfltProcess);
+  textOf.set(step, { dflt: dfltProcess, text });
+  return text;
+}
+
+function writeStep(step: Step, dfltProcess: string): string {
   const fields = Object.entries(step)
     .filter(([k]) => !["op", "process", "expect", "error", "comment", "as"].includes(k))
     .map(([k, v]) => (k === "addr" || k === "file" || k === "pipe" || k === "buffer" || k === "region" || k === "request" || k === "pin" || k === "gup" || k === "isolated" ? String(v) : `${k}: ${Array.isArray(v) ? `[${v.join(", ")}]` : String(v)}`));
