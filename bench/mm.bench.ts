@@ -1,9 +1,10 @@
 /**
- * npm run bench:mm [-- --json] [-- --kernel] [-- --tree DIR …]
+ * npm run bench:mm [-- --json] [-- --kernel] [-- --tree DIR …] [-- --case KEY …]
  *
  * The kernel layer through the public API, in one run: first-touch, COW, reuse and zero-page
  * faults (ns per fault) by single accesses and by the batched API (writeRange(), touchRange()),
- * MADV_POPULATE_* and MAP_POPULATE (ns per page), and fork of a process with 1 GiB populated (ms) — each with the oracle
+ * MADV_POPULATE_* and MAP_POPULATE (ns per page), fork + exit of a 16-page process (ns per
+ * pair) and fork of a process with 1 GiB populated (ms) — each with the oracle
  * off and on (on = shadow memory, copy verdicts and the explaining journal; the batched cases also
  * on without the journal, as the bench runs workloads), beside the real
  * kernel's figures (the development machine's; with --kernel, this machine's, measured by
@@ -13,7 +14,8 @@
  * dist/ and build/: build it first) too, interleaved run by run (the order alternating each round, so drift of
  * the host falls on both alike) for --rounds N rounds (default 31): a table of both medians,
  * the median of the rounds' ratios and their middle half — the noise a ratio is judged against.
- * Before and after a change, side by side.
+ * Before and after a change, side by side. With --case (beside --tree), only the cases whose key
+ * contains one of the KEYs given (e.g. `--case forkExitSmall`).
  */
 import { pathToFileURL } from "node:url";
 import { resolve, basename } from "node:path";
@@ -33,6 +35,7 @@ type Kernel = ReturnType<Api["createKernel"]>;
 
 const PAGE = 4096;
 const N = 8192; // pages per fault round (32 MiB)
+const FORK_EXITS = 500; // fork + exit pairs per round of the small process
 const GiB = 2 ** 30;
 
 function casesOf(api: Api, prefix: string): Spec[] {
@@ -135,6 +138,13 @@ function casesOf(api: Api, prefix: string): Spec[] {
       (s: { a: number }) => { s.a = p.mmap(null, N * PAGE, RW, PRIV | api.MAP_POPULATE); },
       (s: { a: number }) => p.munmap(s.a, N * PAGE),
     ));
+    // a small process's fork and exit: per-call costs and the page-table scans of exit
+    // (a process of its own: the 1 GiB one below would be the case's)
+    single(spec(key("forkExitSmallNs"), `${label}fork + exit of a 16-page process${on}`, FORK_EXITS,
+      () => { const q = k.spawn(); const a = q.mmap(null, 16 * PAGE, RW, PRIV); for (let i = 0; i < 16; i++) q.write(a + i * PAGE, i + 1); return q; },
+      (q: ReturnType<Kernel["spawn"]>) => { for (let i = 0; i < FORK_EXITS; i++) q.fork().exit(); },
+      (q: ReturnType<Kernel["spawn"]>) => q.exit(),
+    ));
     if (noJournal) continue;
     p.mmap(null, GiB, RW, PRIV | api.MAP_POPULATE);
     let forked: ReturnType<Kernel["spawn"]> | null = null;
@@ -150,13 +160,17 @@ function casesOf(api: Api, prefix: string): Spec[] {
 
 const trees = argValues("--tree");
 if (trees.length > 1) throw new Error("bench:mm compares with one other tree at a time");
+const only = argValues("--case");
+const picked = (cases: Spec[]) => (only.length ? cases.filter((c) => only.some((o) => c.key.includes(o))) : cases);
 const mine = casesOf(here, "");
 
+if (only.length && trees.length === 0) throw new Error("bench:mm --case picks cases of a --tree comparison");
 if (trees.length === 1) {
+  const mine = picked(casesOf(here, ""));
   const dir = resolve(trees[0]!);
   const label = basename(dir);
   // the other checkout as its users run it: its compiled dist/ (npm run build there first)
-  const theirs = casesOf(await import(pathToFileURL(resolve(dir, "dist/index.js")).href) as Api, label);
+  const theirs = picked(casesOf(await import(pathToFileURL(resolve(dir, "dist/index.js")).href) as Api, label));
   const rounds = Number(argValues("--rounds")[0] ?? 31);
   const once = (c: Spec): number => {
     const st = c.setup();
@@ -217,6 +231,7 @@ const ROWS = [
   { label: "MADV_POPULATE_WRITE after fork (COW), per page", key: "populateWriteCowNs", unit: "ns" },
   { label: "MADV_POPULATE_READ, per page", key: "populateReadNs", unit: "ns" },
   { label: "MAP_POPULATE, per page", key: "mapPopulateNs", unit: "ns" },
+  { label: "fork + exit of a 16-page process", key: "forkExitSmallNs", unit: "ns" },
 ] as const;
 if (json) {
   console.log(JSON.stringify(results));
