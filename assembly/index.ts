@@ -31,14 +31,24 @@ export function cowsim_init(
       FAULT_ATTR_OFFSET + NR_FAIL_KINDS * FAULT_ATTR_BYTES > HEADER_BYTES || offsetof<Ctx>() > CTX_LRU_OFFSET ||
       CTX_LRU_OFFSET + CTX_LRU_SLOTS * 4 > CTX_WALK_OFFSET || CTX_WALK_OFFSET + CTX_WALK_BYTES > CTX_HEADER_BYTES ||
       SWAP_SLOT_BYTES != 16) {
+    clearStaleFrames(false);
     return -EINVAL;
   }
   if (nframes < 1 || nframes > (1 << 28) || dataBytes > 4096 || maxThreads < 1 || maxMms < 1 ||
       ntables < 1 || scratchBytes < 64) {
+    clearStaleFrames(false);
     return -EINVAL;
   }
   const r = layout_record(nframes, ntables, nslots, maxMms, maxThreads, dataBytes, scratchBytes);
-  if (r != 0) return r;
+  if (r != 0) {
+    clearStaleFrames(false);
+    return r;
+  }
+  // page_alloc_init() writes every struct page: a frame table memory_reset() left where this
+  // layout puts its own needs no zeroing first
+  const H = hdr();
+  const frames = <usize>H.frameBase;
+  clearStaleFrames(frames == staleFrom && frames + <usize>nframes * PAGE_STRUCT_BYTES == staleTo);
   page_alloc_init();
   clear_page_contents(0);
   return 0;
@@ -280,6 +290,7 @@ export {
 export function memory_reset(lowEnd: f64): void {
   const size = <usize>memory.size() << 16;
   const low = <usize>lowEnd;
+  clearStaleFrames(false);
   if (!layout_ready()) {
     memory.fill(low, 0, size - low);
     return;
@@ -287,6 +298,24 @@ export function memory_reset(lowEnd: f64): void {
   const H = hdr();
   const used = <usize>H.ptBase + (<usize>H.ptBump << 12);
   const poolEnd = <usize>H.ptBase + (<usize>H.ntables << 12);
-  memory.fill(low, 0, used - low);
+  // the frame table (below the page-table pool) is left to cowsim_init(), which zeroes it only
+  // when its layout puts something else there: otherwise page_alloc_init() writes it whole
+  const frames = <usize>H.frameBase;
+  const framesEnd = frames + <usize>H.nframes * PAGE_STRUCT_BYTES;
+  memory.fill(low, 0, frames - low);
+  memory.fill(framesEnd, 0, used - framesEnd);
   memory.fill(poolEnd, 0, size - poolEnd);
+  staleFrom = frames;
+  staleTo = framesEnd;
+}
+
+/** The old frame table memory_reset() left unzeroed for cowsim_init(), [staleFrom, staleTo). */
+let staleFrom: usize = 0;
+let staleTo: usize = 0;
+
+/** Zeroes the frame table memory_reset() left, unless `overwritten` (it will be written whole). */
+function clearStaleFrames(overwritten: bool): void {
+  if (!overwritten && staleTo > staleFrom) memory.fill(staleFrom, 0, staleTo - staleFrom);
+  staleFrom = 0;
+  staleTo = 0;
 }

@@ -42,7 +42,7 @@
 import {
   hdr, ctxOf, ctx_up, layoutBase, Header, Ctx, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGEBLOCK_BYTES,
   tryReserve, reserveInto, unreserveFrom, count_vm_events, should_fail, PGALLOC, PGFREE, THP_ALLOC,
-  THP_FREE, PGALLOC_FAIL, FAIL_FRAME, faultAttrAddr, FaultAttr,
+  THP_FREE, PGALLOC_FAIL, FAIL_FRAME, faultAttrAddr, FaultAttr, PAGE_STRUCT_BYTES,
 } from "./layout";
 import {
   pageAddr, resetPage, prep_compound_page, pfn_to_page, Page, PG_buddy, PG_reserved,
@@ -82,8 +82,12 @@ export const MAX_PAGE_ORDER: u32 = HPAGE_PMD_ORDER;
 export function page_alloc_init(): void {
   const H = hdr();
   const nframes = H.nframes;
-  for (let pfn: u32 = 0; pfn < nframes; pfn++) {
-    resetPage(pfn, 1 << PG_buddy, 0);
+  // every struct page free and alike: the first written, then copied over the rest in doubling
+  // runs (a memcpy of the table, not six stores per frame)
+  resetPage(0, 1 << PG_buddy, 0);
+  const base = pageAddr(0);
+  for (let done: u32 = 1; done < nframes; done <<= 1) {
+    memory.copy(base + done * PAGE_STRUCT_BYTES, base, min(done, nframes - done) * PAGE_STRUCT_BYTES);
   }
   for (let b: u32 = 0; b < H.nblocks; b++) {
     const first = b << HPAGE_PMD_ORDER;
