@@ -24,6 +24,9 @@ export function cowsim_init(
   nframes: u32, ntables: u32, nslots: u32, maxMms: u32, maxThreads: u32,
   dataBytes: u32, scratchBytes: u32,
 ): i32 {
+  // the frame table memory_reset() left (its place is in the header it zeroed)
+  const staleFrom = <usize>hdr().frameBase;
+  const staleTo = staleFrom + <usize>hdr().nframes * PAGE_STRUCT_BYTES;
   if (!pageStructOk() || !pageblockOk() || offsetof<Page>() != PAGE_STRUCT_BYTES ||
       offsetof<MmStruct>() > MM_STRUCT_BYTES || offsetof<Header>() > MTHP_STAT_OFFSET ||
       MTHP_STAT_OFFSET + MTHP_STAT_BYTES > VMSTAT_OFFSET ||
@@ -31,24 +34,24 @@ export function cowsim_init(
       FAULT_ATTR_OFFSET + NR_FAIL_KINDS * FAULT_ATTR_BYTES > HEADER_BYTES || offsetof<Ctx>() > CTX_LRU_OFFSET ||
       CTX_LRU_OFFSET + CTX_LRU_SLOTS * 4 > CTX_WALK_OFFSET || CTX_WALK_OFFSET + CTX_WALK_BYTES > CTX_HEADER_BYTES ||
       SWAP_SLOT_BYTES != 16) {
-    clearStaleFrames(false);
+    clearStaleFrames(staleFrom, staleTo, false);
     return -EINVAL;
   }
   if (nframes < 1 || nframes > (1 << 28) || dataBytes > 4096 || maxThreads < 1 || maxMms < 1 ||
       ntables < 1 || scratchBytes < 64) {
-    clearStaleFrames(false);
+    clearStaleFrames(staleFrom, staleTo, false);
     return -EINVAL;
   }
   const r = layout_record(nframes, ntables, nslots, maxMms, maxThreads, dataBytes, scratchBytes);
   if (r != 0) {
-    clearStaleFrames(false);
+    clearStaleFrames(staleFrom, staleTo, false);
     return r;
   }
   // page_alloc_init() writes every struct page: a frame table memory_reset() left where this
   // layout puts its own needs no zeroing first
   const H = hdr();
   const frames = <usize>H.frameBase;
-  clearStaleFrames(frames == staleFrom && frames + <usize>nframes * PAGE_STRUCT_BYTES == staleTo);
+  clearStaleFrames(staleFrom, staleTo, frames == staleFrom && frames + <usize>nframes * PAGE_STRUCT_BYTES == staleTo);
   page_alloc_init();
   clear_page_contents(0);
   return 0;
@@ -290,7 +293,6 @@ export {
 export function memory_reset(lowEnd: f64): void {
   const size = <usize>memory.size() << 16;
   const low = <usize>lowEnd;
-  clearStaleFrames(false);
   if (!layout_ready()) {
     memory.fill(low, 0, size - low);
     return;
@@ -300,22 +302,18 @@ export function memory_reset(lowEnd: f64): void {
   const poolEnd = <usize>H.ptBase + (<usize>H.ntables << 12);
   // the frame table (below the page-table pool) is left to cowsim_init(), which zeroes it only
   // when its layout puts something else there: otherwise page_alloc_init() writes it whole
-  const frames = <usize>H.frameBase;
-  const framesEnd = frames + <usize>H.nframes * PAGE_STRUCT_BYTES;
-  memory.fill(low, 0, frames - low);
+  // (its place stays in the header, which is otherwise zero: no layout is ready)
+  const frames = H.frameBase;
+  const nframes = H.nframes;
+  const framesEnd = <usize>frames + <usize>nframes * PAGE_STRUCT_BYTES;
+  memory.fill(low, 0, <usize>frames - low);
   memory.fill(framesEnd, 0, used - framesEnd);
   memory.fill(poolEnd, 0, size - poolEnd);
-  staleFrom = frames;
-  staleTo = framesEnd;
+  H.frameBase = frames;
+  H.nframes = nframes;
 }
 
-/** The old frame table memory_reset() left unzeroed for cowsim_init(), [staleFrom, staleTo). */
-let staleFrom: usize = 0;
-let staleTo: usize = 0;
-
-/** Zeroes the frame table memory_reset() left, unless `overwritten` (it will be written whole). */
-function clearStaleFrames(overwritten: bool): void {
-  if (!overwritten && staleTo > staleFrom) memory.fill(staleFrom, 0, staleTo - staleFrom);
-  staleFrom = 0;
-  staleTo = 0;
+/** Zeroes the frame table [from, to) memory_reset() left, unless `overwritten` (it is written whole next). */
+function clearStaleFrames(from: usize, to: usize, overwritten: bool): void {
+  if (!overwritten && to > from) memory.fill(from, 0, to - from);
 }
