@@ -9,7 +9,7 @@
  * Problems print as compilers print them: `file:line:col: error: message` when they have a
  * place, `cowsim: error: message` when they have none. Never a stack trace.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { CATALOG_DIR, loadScenarios, scenarioFiles } from "../scenario/catalog.js";
 import { formatDiagnostic, ScenarioError, useCompiledValidators, type CompiledValidators, type LoadOptions } from "../scenario/load.js";
@@ -26,6 +26,7 @@ import { addBenchCommand } from "./bench.js";
 import type { ExploreCommandOptions } from "./explore.js";
 import { defaultScenarioThreads, runScenarios } from "../scenario/parallel.js";
 import { runsOf } from "../scenario/resolve.js";
+import { PACKAGE_VERSION } from "../util/version.js";
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -92,12 +93,10 @@ function labels(loaded: readonly LoadedScenario[], results: readonly ScenarioRes
 
 const exitFor = (results: readonly ScenarioResult[]) => (results.every((r) => r.pass) ? 0 : EXIT_FAILED);
 
-/** The package's version, from its package.json (beside dist/ and src/). */
-const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 const program = new Command()
   .name("cowsim")
-  .version(version, "-V, --version", "print the version of cowsim")
+  .version(PACKAGE_VERSION, "-V, --version", "print the version of cowsim")
   .description("A Linux-faithful simulator of anonymous memory and copy-on-write: run scenarios under the COW strategies\n(mapcount ≈ Linux ≤ 5.7, pagecount ≈ 5.9–5.18, anon-exclusive ≈ 5.19+) and see what the oracle finds.")
   .showHelpAfterError("(cowsim --help lists the commands)")
   // "cowsim: error: unknown option …", as problems without a place print; inherited by commands

@@ -16,6 +16,7 @@
  */
 import { DEBUG_CHECKS, type CoreExports } from "./abi.generated.js";
 import { CowsimError } from "../errno.js";
+import { SizedPool } from "../util/sized-pool.js";
 
 /** Which compilation of the core: `release` (-O3, no asserts) or `debug` (asserts on). @public */
 export type CoreBuild = "release" | "debug";
@@ -336,7 +337,7 @@ export interface Machine {
  * thousand). The core keeps all its state in the memory — no mutable globals — so a memory
  * made as instantiation left it is a new machine.
  */
-const pool = new Map<WebAssembly.Module, Map<number, Machine[]>>();
+const pools = new WeakMap<WebAssembly.Module, SizedPool<Machine>>();
 /** The bytes below layout_base() as instantiation leaves them (the data segments), per module. */
 const pristine = new WeakMap<WebAssembly.Module, Uint8Array>();
 const POOLED_PER_SIZE = 2;
@@ -345,7 +346,7 @@ const POOLED_MAX_BYTES = 64 << 20;
 
 /** A fresh machine of `pages`: one given back, made as new, or a new memory and instance. */
 export function machine(module: WebAssembly.Module, pages: number): Machine {
-  const m = pool.get(module)?.get(pages)?.pop();
+  const m = pools.get(module)?.take(pages);
   const low = pristine.get(module);
   if (m !== undefined && low !== undefined) {
     new Uint8Array(m.memory.buffer).set(low, 0);
@@ -362,11 +363,9 @@ export function machine(module: WebAssembly.Module, pages: number): Machine {
 export function giveBack(module: WebAssembly.Module, m: Machine): void {
   const pages = m.memory.buffer.byteLength / WASM_PAGE;
   if (pages * WASM_PAGE > POOLED_MAX_BYTES) return;
-  let sizes = pool.get(module);
-  if (sizes === undefined) pool.set(module, (sizes = new Map()));
-  let list = sizes.get(pages);
-  if (list === undefined) sizes.set(pages, (list = []));
-  if (list.length < POOLED_PER_SIZE) list.push(m);
+  let pool = pools.get(module);
+  if (pool === undefined) pools.set(module, (pool = new SizedPool(POOLED_PER_SIZE)));
+  pool.give(pages, m);
 }
 
 const WASM_PAGE = 65536;

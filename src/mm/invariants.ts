@@ -78,13 +78,12 @@ function addHolder(held: Map<number, FrameHolder[]>, pfn: number, h: FrameHolder
 }
 
 /**
- * The references the kernel and its users hold besides page-table mappings, per frame. The
- * device-exclusive entries' are found by a walk of every VMA, unless `walked` says the caller's
- * own walk has added them already.
+ * The references the kernel and its users hold besides page-table mappings, per frame; the
+ * device-exclusive entries' come from the caller's walk of the page tables, which finds them.
  */
-function heldOutsidePageTables(k: MmKernel, walked?: Map<number, FrameHolder[]>): Map<number, FrameHolder[]> {
+function heldOutsidePageTables(k: MmKernel, deviceExclusive: ReadonlyMap<number, readonly FrameHolder[]>): Map<number, FrameHolder[]> {
   const ops = k.ops;
-  const held = walked ?? new Map<number, FrameHolder[]>();
+  const held = new Map<number, FrameHolder[]>();
   const add = (pfn: number, h: FrameHolder) => addHolder(held, pfn, h);
   for (const folio of ops.lruBatchFolios()) add(folio, { kind: "lru-batch" });
   for (const f of k.shmem.files) for (const [index, pfn] of f.pages) add(pfn, { kind: "shmem", file: f.id, index });
@@ -95,15 +94,7 @@ function heldOutsidePageTables(k: MmKernel, walked?: Map<number, FrameHolder[]>)
   for (const pgmap of k.pgmaps.values()) {
     for (const pfn of pgmap.pfns) add(pfn, { kind: "device", pgmap: pgmap.id, free: ops.folioRefCount(pfn) === 0 });
   }
-  if (!walked) {
-    for (const p of k.processes.values()) {
-      for (const vma of p.vmas) {
-        for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
-          if ((r.kind & 0xff) === C.PTE_KIND_DEVICE_EXCLUSIVE) add(r.pfn, { kind: "device-exclusive", pid: p.pid, address: r.address });
-        }
-      }
-    }
-  }
+  for (const [pfn, hs] of deviceExclusive) for (const h of hs) add(pfn, h);
   for (const pin of k.pins.all(k)) {
     for (const pfn of pin.pfns) {
       const folio = ops.pageFolio(pfn);
@@ -160,20 +151,23 @@ function allocatedFolios(k: MmKernel, fn: (pfn: number) => void): void {
  */
 export function heldFrames(k: MmKernel): HeldFrame[] {
   const ops = k.ops;
-  const held = heldOutsidePageTables(k);
+  const deviceExclusive = new Map<number, FrameHolder[]>();
+  const mappings: [number, FrameHolder][] = [];
   for (const p of k.processes.values()) {
     for (const vma of p.vmas) {
       for (const r of k.core.pagemap(p.mm, vma.start, vma.end)) {
         const kind = r.kind & 0xff;
+        if (kind === C.PTE_KIND_DEVICE_EXCLUSIVE) addHolder(deviceExclusive, r.pfn, { kind: "device-exclusive", pid: p.pid, address: r.address });
         if (kind !== C.PTE_KIND_DEVICE_PRIVATE && ((kind !== C.PTE_KIND_PRESENT && kind !== C.PTE_KIND_PROTNONE) || r.aux & SPECIAL)) continue;
         const folio = ops.pageFolio(r.pfn);
         if (folio === k.hugeZeroFolio) continue;
-        const l = held.get(folio);
-        const h: FrameHolder = { kind: "mapping", pid: p.pid, address: r.address };
-        if (l) l.push(h); else held.set(folio, [h]);
+        mappings.push([folio, { kind: "mapping", pid: p.pid, address: r.address }]);
       }
     }
   }
+  // the mappings after everything else that holds a frame
+  const held = heldOutsidePageTables(k, deviceExclusive);
+  for (const [folio, h] of mappings) addHolder(held, folio, h);
   const out: HeldFrame[] = [];
   const t = k.core.frames;
   allocatedFolios(k, (pfn) => {
@@ -241,7 +235,7 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
     if (out.length < 50) out.push({ invariant, detail });
   };
   // the device-exclusive entries' holders, found by the same walk
-  const held = new Map<number, FrameHolder[]>();
+  const deviceExclusive = new Map<number, FrameHolder[]>();
   const hex = (a: number) => "0x" + a.toString(16);
   // the struct pages read from memory, not a call each: this ran for every mapping after every step
   const t = k.core.frames;
@@ -280,7 +274,7 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
         if (kind === C.PTE_KIND_DEVICE_EXCLUSIVE) {
           // counted as the page it replaced, which it keeps a reference to but no map count of
           anon++;
-          addHolder(held, r.pfn, { kind: "device-exclusive", pid: p.pid, address: r.address });
+          addHolder(deviceExclusive, r.pfn, { kind: "device-exclusive", pid: p.pid, address: r.address });
           if (ops.folioIsMapped(ops.pageFolio(r.pfn))) bad("mapcount", `pid ${p.pid} has a device-exclusive entry at ${hex(r.address)} for pfn ${r.pfn}, which is still mapped`);
           continue;
         }
@@ -357,7 +351,7 @@ export function checkInvariants(k: MmKernel): InvariantViolation[] {
   }
   // every reference to an order-0 frame is accounted for: a leaked one shows as a surplus, a
   // doubly dropped one as a deficit; a frame that is not free must have someone holding it
-  heldOutsidePageTables(k, held);
+  const held = heldOutsidePageTables(k, deviceExclusive);
   allocatedFolios(k, (pfn) => {
     const holders = held.get(pfn);
     const cached = t.test(pfn, C.PG_swapcache);

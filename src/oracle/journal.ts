@@ -12,6 +12,7 @@
 
 import type { TraceBus, TraceEvents, TraceName } from "../trace/events.js";
 import { C } from "../core/index.js";
+import { SizedPool } from "../util/sized-pool.js";
 
 /** One thing the kernel did. @public */
 export interface JournalEntry {
@@ -56,8 +57,7 @@ const NONE = -1;
 const FIRST = 256;
 
 /** Journals given back, by frame count (Journal.make()). */
-const POOL = new Map<number, Journal[]>();
-const POOLED_PER_SIZE = 2;
+const POOL = new SizedPool<Journal>(2);
 
 function grown<T extends Int32Array | Float64Array>(a: T, size: number): T {
   const b = new (a.constructor as new (n: number) => T)(size);
@@ -117,7 +117,7 @@ export class Journal {
    * new kernel allocated), else a new one.
    */
   static make(nframes: number): Journal {
-    const j = POOL.get(nframes)?.pop();
+    const j = POOL.take(nframes);
     if (j === undefined) return new Journal(nframes);
     j.reset();
     return j;
@@ -125,10 +125,7 @@ export class Journal {
 
   /** Gives the journal back for {@link Journal.make}: nothing may use it afterwards. */
   giveBack(): void {
-    const n = this.frameHead.length;
-    let list = POOL.get(n);
-    if (list === undefined) POOL.set(n, list = []);
-    if (list.length < POOLED_PER_SIZE && !list.includes(this)) list.push(this);
+    POOL.give(this.frameHead.length, this);
   }
 
   /** As new: no step, no entry; the rings keep the size they grew to (nothing below `count` is read). */

@@ -10,6 +10,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { closest, MAX_FILE_BYTES, parseScenarioBytes, ScenarioError, schemaKey, tooLarge, type Diagnostic, type LoadOptions } from "./load.js";
 import type { LoadedScenario } from "./types.js";
+import { PACKAGE_VERSION } from "../util/version.js";
 
 /** What a failed read means, in words (the errno name stays, for searching). */
 const READ_ERRORS: Readonly<Record<string, string>> = {
@@ -61,9 +62,8 @@ export interface CachedCatalogFile {
 
 /** What a cached file must have been made by: today's schemas, checked by this package's version. @internal */
 export function catalogCacheKey(): string {
-  return `${schemaKey()}/${version}`;
+  return `${schemaKey()}/${PACKAGE_VERSION}`;
 }
-const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 /** A file's bytes' SHA-256, in hex. @internal */
 export const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
