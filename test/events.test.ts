@@ -14,6 +14,30 @@ const kernel = (strategy: "mapcount" | "pagecount" | "anon-exclusive" = "anon-ex
   createKernel({ strategy, memory: "8M", build: BUILD, transient: { lruBatch: false } });
 
 describe("tracepoints", () => {
+  it("the trace log goes to its reader only while the reader's listeners are all its tracepoints have", () => {
+    const k = createKernel({ strategy: "anon-exclusive", memory: "8M", build: BUILD, oracle: true });
+    // the oracle stands for its own and its journal's listeners
+    expect(k.trace.logReader).toBe(k.oracle);
+    const other = () => {};
+    for (const name of ["step", "access", "do_anonymous_page", "do_wp_page", "wp_page_copy"] as const) {
+      k.on(name, other, { deferred: true });
+      expect(k.trace.logReader).toBe(null);
+      k.off(name, other);
+      expect(k.trace.logReader).toBe(k.oracle);
+    }
+    // a listener of another tracepoint reads no log
+    k.on("dup_mmap", other);
+    expect(k.trace.logReader).toBe(k.oracle);
+    k.on("*", other);
+    expect(k.trace.logReader).toBe(null);
+    k.off("*", other);
+    expect(k.trace.logReader).toBe(k.oracle);
+    k.trace.readLog(null);
+    expect(k.trace.logReader).toBe(null);
+    // without the oracle, nobody reads the log
+    expect(createKernel({ strategy: "anon-exclusive", memory: "8M", build: BUILD, oracle: false }).trace.logReader).toBe(null);
+  });
+
   it("TRACE_NAMES names each tracepoint once", () => {
     const twice = TRACE_NAMES.filter((n, i) => TRACE_NAMES.indexOf(n) !== i);
     expect(twice).toEqual([]);

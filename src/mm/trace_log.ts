@@ -10,7 +10,7 @@ import { C } from "../core/index.js";
 import type { MmKernel } from "./kernel.js";
 import type { MmProcess } from "./process.js";
 import { type Vma, VM_SHARED } from "./vma.js";
-import type { CopyFacts, TraceEvents } from "../trace/events.js";
+import type { CopyFacts, TraceEvents, TraceLogReader } from "../trace/events.js";
 import type { WpDecision, WpFacts, WpHelpers } from "../policy/strategy.js";
 
 /** What a delivery emits. */
@@ -56,6 +56,7 @@ const PG_ANON_EXCLUSIVE = 1 << C.PG_anon_exclusive;
 const PG_LRU = 1 << C.PG_lru;
 const PG_WRITEBACK = 1 << C.PG_writeback;
 const PG_HEAD = 1 << C.PG_head;
+const ZERO_PAGE_RULE = "do_wp_page(): write to the shared zero page";
 
 // the events, reused (an event is valid during its delivery only)
 const accessEvent: TraceEvents["access"] = { pid: 0, address: 0, write: false, value: 0, pfn: 0, objId: 0, index: 0, cow: false };
@@ -132,6 +133,8 @@ export function deliverTraceLog(k: MmKernel, p: MmProcess, vma: Vma, how: Delive
   const se = stepEvent;
   se.pid = pid;
   se.code = step;
+  // a reader of the whole log (the oracle) takes the events through its methods instead
+  const reader = k.trace.logReader;
   let groupStart = true;
   for (let i = 0; i < n; i++) {
     const o = i * WORDS;
@@ -145,15 +148,23 @@ export function deliverTraceLog(k: MmKernel, p: MmProcess, vma: Vma, how: Delive
       // (a run's call ends each access it logged with its ACCESS entry: a page it stops at
       // logs nothing, and its step is the single access's)
       if (j < n) {
-        se.addr = address;
-        se.value = w[j * WORDS + 6]! & 1 ? f[j * F64S + 5]! : 0;
-        P.step.emit(se);
+        const value = w[j * WORDS + 6]! & 1 ? f[j * F64S + 5]! : 0;
+        if (reader !== null) reader.step(pid, step, address, value);
+        else {
+          se.addr = address;
+          se.value = value;
+          P.step.emit(se);
+        }
       }
     }
     groupStart = kind === LOG_ACCESS;
     switch (kind) {
       case LOG_ACCESS: {
         if (!accesses) break;
+        if (reader !== null) {
+          reader.access(pid, address, (w[o + 6]! & 1) !== 0, f[i * F64S + 5]!, w[o + 1]! >>> 0, objId, shmem ? vma.index(address) : 0, cow);
+          break;
+        }
         ae.address = address;
         ae.write = (w[o + 6]! & 1) !== 0;
         ae.value = f[i * F64S + 5]!;
@@ -165,6 +176,10 @@ export function deliverTraceLog(k: MmKernel, p: MmProcess, vma: Vma, how: Delive
       case LOG_ANON:
       case LOG_ZERO_PAGE: {
         if (!anons) break;
+        if (reader !== null) {
+          reader.doAnonymousPage(pid, address, w[o + 1]! >>> 0, kind === LOG_ZERO_PAGE);
+          break;
+        }
         ne.address = address;
         ne.pfn = w[o + 1]! >>> 0;
         ne.zero = kind === LOG_ZERO_PAGE;
@@ -173,12 +188,14 @@ export function deliverTraceLog(k: MmKernel, p: MmProcess, vma: Vma, how: Delive
       }
       case LOG_WP_REUSE:
       case LOG_WP_COPY:
-        deliverWpFault(k, p, w, o, address, kind === LOG_WP_COPY);
+        deliverWpFault(k, p, w, o, address, kind === LOG_WP_COPY, reader);
         break;
       case LOG_WP_ZERO:
-        if (P.wp_page_copy.listening) {
+        if (reader !== null && P.wp_page_copy.listening) {
+          reader.wpPageCopyZero(pid, address, w[o + 2]! >>> 0, ZERO_PAGE_RULE);
+        } else if (P.wp_page_copy.listening) {
           P.wp_page_copy.emit({ pid: p.pid, address, pfn: 0, newPfn: w[o + 2]! >>> 0, zeroPage: true, unshare: false,
-            rule: "do_wp_page(): write to the shared zero page", facts: null });
+            rule: ZERO_PAGE_RULE, facts: null });
         }
         break;
       default:
@@ -192,7 +209,8 @@ export function deliverTraceLog(k: MmKernel, p: MmProcess, vma: Vma, how: Delive
  * again with the facts as the core found them — and it must reach the core's outcome (the core
  * restates the built-in rules as data; a disagreement is a bug in one of them).
  */
-function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, address: number, copied: boolean): void {
+function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, address: number, copied: boolean,
+  reader: TraceLogReader | null): void {
   const P = k.trace.points;
   if (!P.do_wp_page.listening && !(copied && P.wp_page_copy.listening)) return;
   const pfn = w[o + 1]! >>> 0;
@@ -204,8 +222,19 @@ function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, add
   if (d.reuse === copied) {
     throw new Error(`cowsim: the core ${copied ? "copied" : "reused"} pfn ${pfn} at 0x${address.toString(16)}, but ${k.strategy.id}'s wpReuse() says "${d.rule}"`);
   }
-  if (P.do_wp_page.listening) emitDoWpPage(k, p.pid, address, pfn, false, d);
+  if (P.do_wp_page.listening) {
+    if (reader !== null) reader.doWpPage(p.pid, address, pfn, d.reuse, d.rule);
+    else emitDoWpPage(k, p.pid, address, pfn, false, d);
+  }
   if (copied && P.wp_page_copy.listening) {
+    copyFacts.mapcount = map;
+    // of a large folio, only this page's mappings and references can observe what is copied
+    copyFacts.snapshotRefs = flags & PG_HEAD ? k.snapshotRefs(k.core.frames.folio(pfn), pfn) : k.snapshotRefs(pfn);
+    copyFacts.refcount = rc1;
+    if (reader !== null) {
+      reader.wpPageCopy(p.pid, address, pfn, w[o + 2]! >>> 0, d.rule, copyFacts);
+      return;
+    }
     const e = copyEvent;
     e.pid = p.pid;
     e.address = address;
@@ -213,10 +242,6 @@ function deliverWpFault(k: MmKernel, p: MmProcess, w: Int32Array, o: number, add
     e.newPfn = w[o + 2]! >>> 0;
     e.rule = d.rule;
     e.facts = copyFacts;
-    copyFacts.mapcount = map;
-    // of a large folio, only this page's mappings and references can observe what is copied
-    copyFacts.snapshotRefs = flags & PG_HEAD ? k.snapshotRefs(k.core.frames.folio(pfn), pfn) : k.snapshotRefs(pfn);
-    copyFacts.refcount = rc1;
     P.wp_page_copy.emit(e);
   }
 }

@@ -59,6 +59,28 @@ const FIRST = 256;
 /** Journals given back, by frame count (Journal.make()). */
 const POOL = new SizedPool<Journal>(2);
 
+// the kinds of HOT_KINDS (module constants: the engine folds them)
+const K_ZERO_FAULT = 1;
+const K_ANON_FAULT = 2;
+const K_WP_WRITE_REUSE = 3;
+const K_WP_WRITE_COPY = 4;
+const K_WP_UNSHARE_REUSE = 5;
+const K_WP_UNSHARE_COPY = 6;
+const K_COPY = 7;
+const K_ZERO_WRITE_COPY = 8;
+const K_ZERO_UNSHARE_COPY = 9;
+
+/** An array of `n` empty slots that exist (holes would let a store far past the end make it a dictionary). */
+function slots<T>(n: number): (T | undefined)[] {
+  const a: (T | undefined)[] = [];
+  extend(a, n);
+  return a;
+}
+
+function extend<T>(a: (T | undefined)[], n: number): void {
+  for (let i = a.length; i < n; i++) a.push(undefined);
+}
+
 function grown<T extends Int32Array | Float64Array>(a: T, size: number): T {
   const b = new (a.constructor as new (n: number) => T)(size);
   b.set(a);
@@ -86,12 +108,19 @@ export class Journal {
   private ePrevPid = new Int32Array(FIRST);
   private eOther = new Int32Array(FIRST);
   private ePrevOther = new Int32Array(FIRST);
-  private readonly eWhat: (string | (() => string) | Format)[] = [];
+  /** The entry's kind among HOT_KINDS, or 0: its function, text and counter are in eFn, eWhat, eS, eCounter. */
+  private eKind = new Int32Array(FIRST);
+  // (sized with the rings, so that an entry at any slot stores into an element that exists)
+  private readonly eWhat: (string | (() => string) | Format | undefined)[] = slots(FIRST);
   private eA = new Float64Array(FIRST);
   private eB = new Float64Array(FIRST);
   private eC = new Float64Array(FIRST);
-  private readonly eS: string[] = [];
-  private readonly eCounter: (string | undefined)[] = [];
+  private readonly eS: (string | undefined)[] = slots(FIRST);
+  private readonly eCounter: (string | undefined)[] = slots(FIRST);
+  /** A hot entry's rule (do_wp_page's), by its index in `rules`. */
+  private eRule = new Int32Array(FIRST);
+  private readonly rules: string[] = [];
+  private readonly ruleCodes = new Map<string, number>();
   private readonly fnNames: string[] = [];
   private readonly fnCodes = new Map<string, number>();
   // per frame
@@ -133,9 +162,13 @@ export class Journal {
     this.step = 0;
     this.count = 0;
     this.stepText.length = 0;
-    this.eWhat.length = 0;
-    this.eS.length = 0;
-    this.eCounter.length = 0;
+    this.eWhat.fill(undefined);
+    this.eS.fill(undefined);
+    this.eCounter.fill(undefined);
+    this.rules.length = 0;
+    this.ruleCodes.clear();
+    this.ruleA = "";
+    this.ruleCodeA = 0;
     this.fnNames.length = 0;
     this.fnCodes.clear();
     this.fnA = this.fnB = "";
@@ -199,6 +232,11 @@ export class Journal {
     this.eA = grown(this.eA, size);
     this.eB = grown(this.eB, size);
     this.eC = grown(this.eC, size);
+    this.eKind = grown(this.eKind, size);
+    this.eRule = grown(this.eRule, size);
+    extend(this.eWhat, size);
+    extend(this.eS, size);
+    extend(this.eCounter, size);
   }
 
   private callOf(step: number): string {
@@ -231,6 +269,21 @@ export class Journal {
   private fnB = "";
   private codeB = 0;
 
+  private ruleCode(rule: string): number {
+    // a run of faults is decided by one or two rules: the last one, without the map
+    if (rule === this.ruleA) return this.ruleCodeA;
+    let c = this.ruleCodes.get(rule);
+    if (c === undefined) {
+      c = this.rules.push(rule) - 1;
+      this.ruleCodes.set(rule, c);
+    }
+    this.ruleA = rule;
+    this.ruleCodeA = c;
+    return c;
+  }
+  private ruleA = "";
+  private ruleCodeA = 0;
+
   /**
    * Records what kernel function `fn` did in the current step (`what` may be a function that
    * writes the text when it is needed), about up to two frames, and about another process.
@@ -251,15 +304,30 @@ export class Journal {
 
   private record(fn: string, what: string | (() => string) | Format, a: number, b: number, c: number,
     f0: number, f1: number, other: number, counter?: string): void {
+    const i = this.link_(0, a, b, c, f0, f1, other);
+    this.eCounter[i] = counter;
+    this.eFn[i] = this.fnCode(fn);
+    this.eWhat[i] = what;
+  }
+
+  /**
+   * The entries of every access and fault (the trace log's): a kind of HOT_KINDS and numbers,
+   * so that recording stores into typed arrays only. `rule` is do_wp_page's.
+   */
+  private recordHot(kind: number, a: number, b: number, c: number, f0: number, f1: number, rule = 0): void {
+    const i = this.link_(kind, a, b, c, f0, f1, NONE);
+    this.eRule[i] = rule;
+  }
+
+  /** The next entry's slot, its numbers written and linked into its frames' and processes' histories. */
+  private link_(kind: number, a: number, b: number, c: number, f0: number, f1: number, other: number): number {
     const n = this.count++;
     const i = n % ENTRIES;
     if (i >= this.eStep.length) this.growEntries();
-    this.eCounter[i] = counter;
     const pid = this.pid;
+    this.eKind[i] = kind;
     this.eStep[i] = this.step;
     this.ePid[i] = pid;
-    this.eFn[i] = this.fnCode(fn);
-    this.eWhat[i] = what;
     this.eA[i] = a;
     this.eB[i] = b;
     this.eC[i] = c;
@@ -277,6 +345,7 @@ export class Journal {
       this.ePrevOther[i] = other >= 0 ? this.headOf(other) : NONE;
       if (other >= 0) this.setHead(other, n);
     }
+    return i;
   }
 
   /**
@@ -296,6 +365,34 @@ export class Journal {
   }
   private headPid = -1;
   private headN = NONE;
+
+  /** do_anonymous_page(): a fresh exclusive page at `address` (born), or the shared zero page mapped there. */
+  anonymousPage(pid: number, address: number, pfn: number, zero: boolean): void {
+    if (zero) {
+      this.recordHot(K_ZERO_FAULT, pid, address, 0, NONE, NONE);
+    } else {
+      this.frameBorn(pfn);
+      this.recordHot(K_ANON_FAULT, pid, address, pfn, pfn, NONE);
+    }
+  }
+
+  /** do_wp_page(): the fault on `pfn` and the strategy's decision. */
+  wpPage(pid: number, address: number, pfn: number, unshare: boolean, reuse: boolean, rule: string): void {
+    const kind = unshare ? (reuse ? K_WP_UNSHARE_REUSE : K_WP_UNSHARE_COPY) : reuse ? K_WP_WRITE_REUSE : K_WP_WRITE_COPY;
+    this.recordHot(kind, pid, address, pfn, pfn, NONE, this.ruleCode(rule));
+  }
+
+  /** wp_page_copy(): `pid` maps `newPfn` (born), a copy of `pfn`, at `address`. */
+  pageCopied(pid: number, address: number, pfn: number, newPfn: number): void {
+    this.frameBorn(newPfn);
+    this.recordHot(K_COPY, pid, address, newPfn, newPfn, pfn);
+  }
+
+  /** wp_page_copy() of the shared zero page: a fresh `newPfn` (born) at `address`. */
+  zeroPageCopied(pid: number, address: number, newPfn: number, unshare: boolean): void {
+    this.frameBorn(newPfn);
+    this.recordHot(unshare ? K_ZERO_UNSHARE_COPY : K_ZERO_WRITE_COPY, pid, address, newPfn, newPfn, NONE);
+  }
 
   /** How many entries were ever recorded: a cursor for {@link entriesSince}. */
   get entryCount(): number {
@@ -337,8 +434,14 @@ export class Journal {
 
   private link(n: number): JournalEntry {
     const i = n % ENTRIES;
-    const what = this.eWhat[i]!;
     const step = this.eStep[i]!;
+    const kind = this.eKind[i]!;
+    if (kind !== 0) {
+      const h = HOT_KINDS[kind]!;
+      const text = h.format(this.eA[i]!, this.eB[i]!, this.eC[i]!, this.rules[this.eRule[i]!] ?? "");
+      return { step, pid: this.ePid[i]!, call: this.callOf(step), fn: h.fn, what: text, counter: h.counter };
+    }
+    const what = this.eWhat[i]!;
     const text = typeof what === "string" ? what : what.length === 0 ? (what as () => string)()
       : (what as Format)(this.eA[i]!, this.eB[i]!, this.eC[i]!, this.eS[i] ?? "");
     const counter = this.eCounter[i];
@@ -386,7 +489,7 @@ export class Journal {
   materialize(): void {
     for (let i = 0; i < this.eWhat.length; i++) {
       const what = this.eWhat[i];
-      if (typeof what !== "function") continue;
+      if (typeof what !== "function" || this.eKind[i] !== 0) continue;
       this.eWhat[i] = what.length === 0 ? (what as () => string)() : (what as Format)(this.eA[i]!, this.eB[i]!, this.eC[i]!, this.eS[i] ?? "");
     }
     for (let i = 0; i < this.stepText.length; i++) {
@@ -395,25 +498,31 @@ export class Journal {
     }
   }
 
-  /** Subscribes to the kernel's tracepoints: each becomes an entry of the step it happens in. */
-  attach(bus: TraceBus): void {
+  /**
+   * Subscribes to the kernel's tracepoints: each becomes an entry of the step it happens in.
+   * Returns its listeners of the trace log's tracepoints (a reader of the log stands for them).
+   */
+  attach(bus: TraceBus): readonly unknown[] {
     // the tracepoints of every access and fault get handlers of their own, so that each call
     // inside is one the engine can inline (closures made in one loop share their call sites)
     // — and take them after the core call that made them (the trace log): an entry is made of
     // its event alone
     const E = ENTRIES_OF as Required<typeof ENTRIES_OF>;
     const later = { deferred: true } as const;
-    bus.on("step", (e) => E.step(this, e), later);
-    bus.on("access", (e) => E.access(this, e), later);
-    bus.on("do_anonymous_page", (e) => E.do_anonymous_page(this, e), later);
-    bus.on("do_wp_page", (e) => E.do_wp_page(this, e), later);
-    bus.on("wp_page_copy", (e) => E.wp_page_copy(this, e), later);
+    const hot: unknown[] = [];
+    const on = <K extends TraceName>(name: K, fn: (e: TraceEvents[K]) => void) => { bus.on(name, fn, later); hot.push(fn); };
+    on("step", (e) => E.step(this, e));
+    on("access", (e) => E.access(this, e));
+    on("do_anonymous_page", (e) => E.do_anonymous_page(this, e));
+    on("do_wp_page", (e) => E.do_wp_page(this, e));
+    on("wp_page_copy", (e) => E.wp_page_copy(this, e));
     const HOT = new Set<string>(["step", "access", "do_anonymous_page", "do_wp_page", "wp_page_copy"]);
     for (const name of Object.keys(ENTRIES_OF) as TraceName[]) {
       if (HOT.has(name)) continue;
       const record = ENTRIES_OF[name] as (j: Journal, e: unknown) => void;
       bus.on(name, (e) => record(this, e));
     }
+    return hot;
   }
 }
 
@@ -428,6 +537,22 @@ const WP_COPY_DONE: Format = (pid, addr, pfn) => `pid ${pid} now maps a copy, pf
 const READ_FAULT_WAITS: Format = (pid, addr, _, what) => `pid ${pid}'s read fault at ${hex(addr)} waits for ${what} (VM_FAULT_RETRY): nothing changed`;
 const WRITE_FAULT_WAITS: Format = (pid, addr, _, what) => `pid ${pid}'s write fault at ${hex(addr)} waits for ${what} (VM_FAULT_RETRY): nothing changed`;
 const FAULT_RESUMES: Format = (pid, addr, _, what) => `pid ${pid} resumes its fault at ${hex(addr)}: ${what} was given up`;
+const ZERO_WRITE_COPY: Format = (pid, addr, newPfn) => `pid ${pid} writes the zero page at ${hex(addr)}: fresh pfn ${newPfn}`;
+const ZERO_UNSHARE_COPY: Format = (pid, addr, newPfn) => `pid ${pid} unshares the zero page at ${hex(addr)}: fresh pfn ${newPfn}`;
+
+/** The entries made on every access and fault: their function, text and counter, by kind (0: none of these). */
+const HOT_KINDS: readonly ({ readonly fn: string; readonly format: Format; readonly counter: string } | null)[] = [
+  null,
+  { fn: "do_anonymous_page", format: ZERO_FAULT, counter: "zeroPageFaults" },
+  { fn: "do_anonymous_page", format: ANON_FAULT, counter: "anonFaults" },
+  { fn: "do_wp_page", format: WP_WRITE_FAULT, counter: "reuses" },
+  { fn: "do_wp_page", format: WP_WRITE_FAULT, counter: "wpFaults" },
+  { fn: "do_wp_page", format: WP_UNSHARE_FAULT, counter: "unshareReuses" },
+  { fn: "do_wp_page", format: WP_UNSHARE_FAULT, counter: "wpFaults" },
+  { fn: "wp_page_copy", format: WP_COPY_DONE, counter: "copies" },
+  { fn: "wp_page_copy", format: ZERO_WRITE_COPY, counter: "zeroPageCopies" },
+  { fn: "wp_page_copy", format: ZERO_UNSHARE_COPY, counter: "zeroPageCopies" },
+];
 const shown = (pfns: readonly number[]) => (pfns.length <= 8 ? pfns.join(", ") : `${pfns.slice(0, 8).join(", ")} …`);
 
 /**
@@ -471,14 +596,7 @@ const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void }
       (thp > 0 ? `, ${thp} of them as whole PMDs` : "") + ": the pages keep their frames, the source is left none");
   },
   madvise: (j, e) => { const { pid, start, end, advice } = e; j.add("madvise", () => `pid ${pid}: ${advice} over ${hex(start)}-${hex(end)}`); },
-  do_anonymous_page: (j, e) => {
-    if (e.zero) {
-      j.addf("do_anonymous_page", ZERO_FAULT, e.pid, e.address, 0, NO, NO, "", "zeroPageFaults");
-    } else {
-      j.frameBorn(e.pfn);
-      j.addf("do_anonymous_page", ANON_FAULT, e.pid, e.address, e.pfn, e.pfn, NO, "", "anonFaults");
-    }
-  },
+  do_anonymous_page: (j, e) => j.anonymousPage(e.pid, e.address, e.pfn, e.zero),
   shmem_fault: (j, e) => {
     const { pid, address, index, pfn } = e;
     j.add("shmem_fault", () => `pid ${pid} maps shmem page ${index} (pfn ${pfn}) at ${hex(address)}`, [pfn], [], "shmemFaults");
@@ -493,18 +611,10 @@ const ENTRIES_OF: { [K in TraceName]?: (j: Journal, e: TraceEvents[K]) => void }
     j.add("shmem_undo_range", () => `shmem file ${objId} drops its pages ${start}…${end === Number.MAX_SAFE_INTEGER ? "end" : end - 1}: they read zero`);
   },
   wp_page_shared: (j, e) => { const { pid, pfn } = e; j.add("wp_page_shared", () => `pid ${pid} may write shared pfn ${pfn}: made writable`, [pfn], [], "wpFaults"); },
-  do_wp_page: (j, e) => {
-    const counter = e.reuse ? (e.unshare ? "unshareReuses" : "reuses") : "wpFaults";
-    j.addf("do_wp_page", e.unshare ? WP_UNSHARE_FAULT : WP_WRITE_FAULT, e.pid, e.address, e.pfn, e.pfn, NO, e.rule, counter);
-  },
+  do_wp_page: (j, e) => j.wpPage(e.pid, e.address, e.pfn, e.unshare, e.reuse, e.rule),
   wp_page_copy: (j, e) => {
-    j.frameBorn(e.newPfn);
-    if (e.zeroPage) {
-      const { pid, address, newPfn, unshare } = e;
-      j.add("wp_page_copy", () => `pid ${pid} ${unshare ? "unshares" : "writes"} the zero page at ${hex(address)}: fresh pfn ${newPfn}`, [newPfn], [], "zeroPageCopies");
-    } else {
-      j.addf("wp_page_copy", WP_COPY_DONE, e.pid, e.address, e.newPfn, e.newPfn, e.pfn, "", "copies");
-    }
+    if (e.zeroPage) j.zeroPageCopied(e.pid, e.address, e.newPfn, e.unshare);
+    else j.pageCopied(e.pid, e.address, e.pfn, e.newPfn);
   },
   free_swap_cache: (j, e) => { const { pfn } = e; j.add("free_swap_cache", () => `pfn ${pfn}, copied away from and mapped by nobody, leaves the swap cache`, [pfn]); },
   isolate_lru_page: (j, e) => {

@@ -14,7 +14,7 @@
  */
 import { ShadowSpace, SharedShadow, cowOwn, cowValue } from "./shadow.js";
 import { Journal, type ChainStep } from "./journal.js";
-import type { PinView, PinnedPages, TraceBus, TraceEvents, WpPageCopyEvent } from "../trace/events.js";
+import type { CopyFacts, PinView, PinnedPages, TraceBus, TraceEvents, TraceLogReader, WpPageCopyEvent } from "../trace/events.js";
 
 /** The three failure classes (seed 004). @public */
 export type FindingKind = "missed-cow" | "unnecessary-cow" | "wrong-cow";
@@ -44,7 +44,7 @@ interface ContractState extends PinnedPages {
 // (plain arrays, not typed ones: a typed array of a pin's size lives off the V8 heap, and
 // allocating one per vmsplice() cost more than the whole GUP)
 
-export class Oracle {
+export class Oracle implements TraceLogReader {
   readonly journal: Journal | null;
   readonly findings: Finding[] = [];
   necessaryCow = 0;
@@ -74,13 +74,15 @@ export class Oracle {
     // the events of accesses and faults may come after the core call that made them (the
     // trace log): what they are judged on is in the event and in the oracle's own state
     const later = { deferred: true } as const;
-    bus.on("access", (e) => this.onAccess(e), later);
+    const onAccess = (e: TraceEvents["access"]) => this.onAccess(e.pid, e.address, e.write, e.value, e.pfn, e.objId, e.index, e.cow === true);
+    bus.on("access", onAccess, later);
     bus.on("dup_mmap", (e) => this.onFork(e.pid, e.child, e.ranges));
     bus.on("exit_mmap", (e) => this.onExit(e.pid));
     bus.on("zap_page_range", (e) => { if (e.private) this.onDiscard(e.pid, e.start / 4096, e.end / 4096); });
     bus.on("move_vma", (e) => { if (e.private) this.onMove(e.pid, e.from / 4096, e.to / 4096, e.len / 4096); });
     bus.on("uffd_move", (e) => this.onMove(e.pid, e.src / 4096, e.dst / 4096, e.pages));
-    bus.on("wp_page_copy", (e) => { if (e.zeroPage) this.onZeroPageCopy(e.pid, e.address, e.rule); else this.onCopy(e); }, later);
+    const onWpPageCopy = (e: WpPageCopyEvent) => { if (e.zeroPage) this.onZeroPageCopy(e.pid, e.address, e.rule); else this.onCopy(e); };
+    bus.on("wp_page_copy", onWpPageCopy, later);
     bus.on("gup", (e) => this.addContract(e.pin, e.pages));
     bus.on("unpin_user_pages", (e) => this.dropContract(e.pin));
     bus.on("pin_read", (e) => this.onPinRead(e.pin, e.i, e.value, e.pfn, e.reader));
@@ -88,21 +90,52 @@ export class Oracle {
     bus.on("mfill_atomic", (e) => this.onMfill(e));
     bus.on("shmem_undo_range", (e) => this.sharedObject(e.objId).clear(e.start, e.end));
     bus.on("remove_migration_pte", (e) => { if (e.newPfn !== e.pfn) this.onMigrate(e.pid, e.address, e.pfn, e.newPfn); });
-    this.journal?.attach(bus);
+    const journalled = this.journal?.attach(bus) ?? [];
+    // the trace log comes to the methods below (the oracle's work, then the journal's, as the
+    // listeners above and the journal's would do it event by event) while nobody else reads it
+    bus.readLog(this, [onAccess, onWpPageCopy, ...journalled]);
+  }
+
+  // ---- the trace log (TraceLogReader) ----------------------------------------------------------
+
+  step(pid: number, code: number, addr: number, value: number): void {
+    this.journal?.beginCode(pid, code, addr, value);
+  }
+
+  access(pid: number, address: number, write: boolean, value: number, pfn: number, objId: number, index: number, cow: boolean): void {
+    this.onAccess(pid, address, write, value, pfn, objId, index, cow);
+    if (write) this.journal?.store(pfn, pid, value);
+  }
+
+  doAnonymousPage(pid: number, address: number, pfn: number, zero: boolean): void {
+    this.journal?.anonymousPage(pid, address, pfn, zero);
+  }
+
+  doWpPage(pid: number, address: number, pfn: number, reuse: boolean, rule: string): void {
+    this.journal?.wpPage(pid, address, pfn, false, reuse, rule);
+  }
+
+  wpPageCopy(pid: number, address: number, pfn: number, newPfn: number, rule: string, facts: CopyFacts): void {
+    this.judgeCopy(pid, address, pfn, rule, facts);
+    this.journal?.pageCopied(pid, address, pfn, newPfn);
+  }
+
+  wpPageCopyZero(pid: number, address: number, newPfn: number, rule: string): void {
+    this.onZeroPageCopy(pid, address, rule);
+    this.journal?.zeroPageCopied(pid, address, newPfn, false);
   }
 
   /** A load or store completed: a write sets what must be read back, a read is judged. */
-  private onAccess(e: TraceEvents["access"]): void {
-    const vpn = Math.floor(e.address / 4096);
-    const cow = e.cow === true;
-    if (e.write) {
-      this.onWrite(e.pid, vpn, e.objId, e.index, e.value, cow);
+  private onAccess(pid: number, address: number, write: boolean, value: number, pfn: number, objId: number, index: number, cow: boolean): void {
+    const vpn = Math.floor(address / 4096);
+    if (write) {
+      this.onWrite(pid, vpn, objId, index, value, cow);
       return;
     }
-    if (this.expected(e.pid, vpn, e.objId, e.index, cow) === e.value) return;
+    if (this.expected(pid, vpn, objId, index, cow) === value) return;
     // a wrong value: find out who put it there, for the explanation
-    const writer = this.journal?.lastWriter(e.pfn);
-    this.onRead(e.pid, e.address, vpn, e.objId, e.index, e.value, e.pfn, writer !== undefined && writer !== e.pid ? [writer] : [], cow);
+    const writer = this.journal?.lastWriter(pfn);
+    this.onRead(pid, address, vpn, objId, index, value, pfn, writer !== undefined && writer !== pid ? [writer] : [], cow);
   }
 
   private report(f: Finding): void {
@@ -338,13 +371,16 @@ export class Oracle {
    * otherwise — from the facts read just before the copy. Returns the verdict.
    */
   onCopy(e: WpPageCopyEvent): "necessary" | "unnecessary" | "wrong" {
-    const broken = this.brokenByCopy(e.pid, e.pfn, e.address);
+    return this.judgeCopy(e.pid, e.address, e.pfn, e.rule, e.facts!);
+  }
+
+  private judgeCopy(pid: number, address: number, pfn: number, rule: string, f: CopyFacts): "necessary" | "unnecessary" | "wrong" {
+    const broken = this.brokenByCopy(pid, pfn, address);
     if (broken.length) {
       const owner = broken[0]![0].pin.owner;
-      this.pinsBroken(broken, e.pfn, `pid ${e.pid} copies pinned pfn ${e.pfn} at 0x${e.address.toString(16)} away from its ${owner} pin (${e.rule}); the device keeps the old page`);
+      this.pinsBroken(broken, pfn, `pid ${pid} copies pinned pfn ${pfn} at 0x${address.toString(16)} away from its ${owner} pin (${rule}); the device keeps the old page`);
       return "wrong";
     }
-    const f = e.facts!;
     const observers = (f.mapcount - 1) + f.swapcount + f.snapshotRefs;
     if (f.ksm || observers > 0) {
       this.necessaryCow++;
@@ -352,14 +388,14 @@ export class Oracle {
     }
     this.unnecessaryCow++;
     const j = this.journal;
-    const chain = j ? j.explain(e.pfn, [e.pid], {
-      step: j.step, pid: e.pid, fn: "wp_page_copy",
-      what: `pfn ${e.pfn} copied though nobody else could observe it (mapcount ${f.mapcount}, swap count ` +
-        `${f.swapcount}, snapshot references ${f.snapshotRefs}; refcount ${f.refcount}) — ${e.rule}`,
+    const chain = j ? j.explain(pfn, [pid], {
+      step: j.step, pid, fn: "wp_page_copy",
+      what: `pfn ${pfn} copied though nobody else could observe it (mapcount ${f.mapcount}, swap count ` +
+        `${f.swapcount}, snapshot references ${f.snapshotRefs}; refcount ${f.refcount}) — ${rule}`,
     }) : [];
     this.report({
-      kind: "unnecessary-cow", step: j?.step ?? 0, pid: e.pid, address: e.address, pfn: e.pfn,
-      summary: `unnecessary COW: pid ${e.pid} copied pfn ${e.pfn} at 0x${e.address.toString(16)} with no other observer (refcount ${f.refcount})`,
+      kind: "unnecessary-cow", step: j?.step ?? 0, pid, address, pfn,
+      summary: `unnecessary COW: pid ${pid} copied pfn ${pfn} at 0x${address.toString(16)} with no other observer (refcount ${f.refcount})`,
       chain,
     });
     return "unnecessary";

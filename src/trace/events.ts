@@ -221,6 +221,35 @@ export interface SubscribeOptions {
   readonly deferred?: boolean;
 }
 
+/**
+ * The tracepoints whose events a core call's trace log holds (src/mm/trace_log.ts delivers them
+ * after the call): a run's steps, its accesses, and the faults the core took for them.
+ */
+export const TRACE_LOG_POINTS = ["step", "access", "do_anonymous_page", "do_wp_page", "wp_page_copy"] as const;
+
+/**
+ * A deferred subscriber that takes the events of a core call's trace log through methods of its
+ * own, with the events' fields as arguments — as a trace_pipe_raw reader takes the ring buffer's
+ * records rather than formatted events: the same events in the same order, without an event
+ * object to fill and a listener list to walk per event. It stands for listeners it subscribed
+ * itself ({@link TraceBus.readLog}); while the log's tracepoints have no other listener, the log
+ * goes to it instead of to them. @public
+ */
+export interface TraceLogReader {
+  /** step: a run's load (`code` 1) or store (2) begins. */
+  step(pid: number, code: number, addr: number, value: number): void;
+  /** access (see {@link TraceEvents.access}). */
+  access(pid: number, address: number, write: boolean, value: number, pfn: number, objId: number, index: number, cow: boolean): void;
+  /** do_anonymous_page. */
+  doAnonymousPage(pid: number, address: number, pfn: number, zero: boolean): void;
+  /** do_wp_page of a write fault (a log holds no unshare fault). */
+  doWpPage(pid: number, address: number, pfn: number, reuse: boolean, rule: string): void;
+  /** wp_page_copy of a page (`facts` valid during the call only). */
+  wpPageCopy(pid: number, address: number, pfn: number, newPfn: number, rule: string, facts: CopyFacts): void;
+  /** wp_page_copy of the shared zero page. */
+  wpPageCopyZero(pid: number, address: number, newPfn: number, rule: string): void;
+}
+
 /** One tracepoint: whether anyone listens (a plain field, read on every access), and who. @public */
 export class TracePoint<K extends TraceName> {
   /** Someone listens: a subscriber of this tracepoint, or of every one. */
@@ -369,6 +398,7 @@ export class TraceBus {
   private refresh(pt: { readonly fns: readonly unknown[]; readonly deferred: readonly unknown[]; listening: boolean; immediate: boolean }): void {
     pt.listening = pt.fns.length > 0 || this.all.length > 0;
     pt.immediate = pt.fns.length > pt.deferred.length || this.all.length > 0;
+    this.refreshReader();
   }
 
   /** Unsubscribes `fn` (once, if it subscribed more than once). */
@@ -388,6 +418,33 @@ export class TraceBus {
       pt.deferred = without(pt.deferred, fn as Listener<TraceName>);
     }
     this.refresh(pt);
+  }
+
+  /**
+   * The reader the trace log goes to (src/mm/trace_log.ts), or null: the log's events go to
+   * their tracepoints' listeners. Kept up to date by every subscription.
+   */
+  logReader: TraceLogReader | null = null;
+  private reader: TraceLogReader | null = null;
+  private readerStandsFor: ReadonlySet<unknown> = new Set();
+
+  /**
+   * Hands the trace log to `reader`, which stands for `listeners` (its own, already subscribed
+   * deferred to the log's tracepoints): while those are all the log's tracepoints have, the
+   * log's events reach the reader's methods instead of them. `null` gives the log back to the
+   * listeners.
+   */
+  readLog(reader: TraceLogReader | null, listeners: readonly unknown[] = []): void {
+    this.reader = reader;
+    this.readerStandsFor = new Set(listeners);
+    this.refreshReader();
+  }
+
+  private refreshReader(): void {
+    const r = this.reader;
+    const stands = this.readerStandsFor;
+    this.logReader = r !== null && this.all.length === 0 &&
+      TRACE_LOG_POINTS.every((n) => this.points[n].fns.every((f) => stands.has(f))) ? r : null;
   }
 
   /** Delivers an event (the hot paths call `points.<name>.emit(event)`, the same without the lookup). */

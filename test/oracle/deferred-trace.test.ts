@@ -66,11 +66,16 @@ function record(k: Kernel, into: string[], deferred: boolean): void {
   }
 }
 
-/** Runs the program; `immediate` adds a subscriber that must see each event as it happens. */
-function run(v: Variant, ops: Op[], immediate: boolean) {
+/**
+ * Runs the program; `immediate` adds a subscriber that must see each event as it happens, and
+ * `alone` records no event: the oracle (with its journal) is then the only reader of the trace
+ * log, and takes it through its own methods rather than as events.
+ */
+function run(v: Variant, ops: Op[], immediate: boolean, alone = false) {
   const k = createKernel({ strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: true, explain: true });
   const events: string[] = [];
-  record(k, events, !immediate);
+  if (!alone) record(k, events, !immediate);
+  expect(k.trace.logReader).toBe(alone ? k.oracle : null);
   const { outcomes, ...state } = runProgram(k, ops, PAGES);
   const vm = k.core.vmstat();
   return {
@@ -88,6 +93,9 @@ describe("deferred tracepoints from the core's trace log", () => {
         const now = run(v, ops, true);
         expect(now.inCore).toBe(0);
         expect(later.seen).toEqual(now.seen);
+        const alone = run(v, ops, false, true);
+        expect(alone.inCore).toBe(later.inCore);
+        expect(alone.seen).toEqual({ ...now.seen, events: [] });
       }), { numRuns: RUNS, seed: SEED, examples: [[FINDINGS]] });
     });
   }
