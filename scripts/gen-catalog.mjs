@@ -5,7 +5,7 @@
 // for the command to report when it reads it.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
-import { CATALOG_DIR, catalogCacheKey, scenarioFiles, sha256 } from "../dist/scenario/catalog.js";
+import { CATALOG_DIR, catalogCacheKey, scenarioFiles, sha256 } from "../dist/scenario/files.js";
 import { parseScenarioBytes, useCompiledValidators } from "../dist/scenario/load.js";
 import * as compiled from "../dist/scenario/validators.gen.js";
 

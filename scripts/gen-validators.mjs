@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import standalone from "ajv/dist/standalone/index.js";
-import { AJV_OPTIONS, schemaKey } from "../dist/scenario/load.js";
+import { AJV_OPTIONS, schemaKey } from "../dist/scenario/schema-key.js";
 import { SCENARIO_SCHEMA } from "../dist/scenario/schema.js";
 import { MATRIX_SCHEMA } from "../dist/scenario/matrix.js";
 

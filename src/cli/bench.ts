@@ -9,7 +9,6 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { homedir } from "node:os";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
-import { Command, Option } from "commander";
 import { stringify } from "yaml";
 import { CowsimError } from "../errno.js";
 import { STRATEGY_IDS, strategyInfo } from "../kernel.js";
@@ -22,7 +21,7 @@ import { cachedCostModel, hostMachine, measureOnKernel, NativeError } from "../b
 import { estimate } from "../bench/cost.js";
 import { renderHtml } from "../bench/html.js";
 import { jobProgram } from "../bench/run.js";
-import { formatDiagnostic } from "../scenario/load.js";
+import { formatDiagnostic } from "../scenario/diagnostic.js";
 import { closest } from "../util/closest.js";
 
 export interface BenchIo {
@@ -35,7 +34,7 @@ export interface BenchIo {
   progress: NodeJS.WriteStream;
 }
 
-interface RunOptions {
+export interface RunOptions {
   size: string;
   strategies?: string;
   seed: string;
@@ -174,7 +173,7 @@ function writeHtml(file: string, report: BenchReport, io: BenchIo): void {
   }
 }
 
-async function benchRun(names: string[], o: RunOptions, io: BenchIo): Promise<number> {
+export async function benchRun(names: string[], o: RunOptions, io: BenchIo): Promise<number> {
   if (o.sweep !== undefined && names.length) io.fail("name workloads in the sweep spec, or on the command line without --sweep, not both");
   const spec = o.sweep !== undefined ? loadSpec(o.sweep, io) : commandLineSpec(names, o, io);
   if (o.sweep !== undefined && o.oracle === false) (spec as { oracle?: boolean }).oracle = false;
@@ -226,7 +225,7 @@ async function benchRun(names: string[], o: RunOptions, io: BenchIo): Promise<nu
   return 0;
 }
 
-function benchList(o: { json?: boolean }, io: BenchIo): number {
+export function benchList(o: { json?: boolean }, io: BenchIo): number {
   if (o.json) {
     io.out(JSON.stringify(WORKLOADS.map((w) => ({ name: w.name, title: w.title, standsFor: w.standsFor, params: w.params })), null, 2));
     return 0;
@@ -246,7 +245,7 @@ function benchList(o: { json?: boolean }, io: BenchIo): number {
 /** A word for a shell: as it is when safe, single-quoted otherwise. */
 const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-interface PlanOptions {
+export interface PlanOptions {
   shards: string;
   format: string;
   out: string;
@@ -257,7 +256,7 @@ interface PlanOptions {
 }
 
 /** `bench plan`: the job list of a sweep cut into N shards, for GNU parallel or a Kubernetes Indexed Job. */
-function benchPlan(specFile: string, o: PlanOptions, io: BenchIo): number {
+export function benchPlan(specFile: string, o: PlanOptions, io: BenchIo): number {
   const spec = loadSpec(specFile, io);
   const total = expandSweep(spec).length;
   const n = integer(o.shards, "--shards", io, 1, 100000);
@@ -336,7 +335,7 @@ function shardFiles(paths: readonly string[], io: BenchIo): string[] {
   return files;
 }
 
-function benchMerge(dirs: string[], o: { json?: boolean; md?: boolean; html?: string; quiet?: boolean }, io: BenchIo): number {
+export function benchMerge(dirs: string[], o: { json?: boolean; md?: boolean; html?: string; quiet?: boolean }, io: BenchIo): number {
   const files = shardFiles(dirs, io);
   if (files.length === 0) io.fail(`no shard files (*.json) in ${dirs.join(", ")}`);
   const shards = files.map((file) => {
@@ -359,62 +358,4 @@ function benchMerge(dirs: string[], o: { json?: boolean; md?: boolean; html?: st
   }
   print(merged, o, io);
   return 0;
-}
-
-/** Adds `bench` and its subcommands to the program. */
-export function addBenchCommand(program: Command, io: BenchIo, setExit: (code: number) => void): void {
-  const bench = program.command("bench")
-    .description("run workloads under the COW strategies and compare copies, reuses, unnecessary/missed/wrong COWs, faults, frames, swap, GUP and speed")
-    .argument("[workload...]", "workloads to run (default: all; `cowsim bench list` names them)")
-    .addOption(new Option("--size <size>", "the workloads' parameter set").choices([...WORKLOAD_SIZES]).default("default"))
-    .option("--strategies <list>", `comma-separated strategies (default: ${STRATEGY_IDS.join(",")})`)
-    .option("--seed <n>", "seed of the workloads' random choices", "1")
-    .option("--json", "print the report as JSON")
-    .option("--md", "print the report as Markdown")
-    .option("--html <file>", "write the HTML report with charts")
-    .option("--vs-kernel", "also run each program on the host kernel (the native companion) and compare")
-    .option("--sweep <spec>", "run the sweep a YAML/JSON spec describes: workloads × parameter grids × sizes × seeds × variants × strategies, over worker threads")
-    .option("--shard <K/N>", "run only shard K of N of the job list (jobs i with i % N = K - 1) and write it to --out")
-    .option("--out <dir>", "where --shard writes its shard file")
-    .option("--threads <n>", "worker threads (default: the machine's parallelism for a sweep, 1 otherwise)")
-    .option("--no-oracle", "run without the oracle: no verdicts, faster")
-    .option("--quiet", "no progress bar, and no table (for scripts: --json or a shard file still come out)")
-    .addHelpText("after", "\nSubcommands:\n  bench list                          the workloads, what each stands for, their parameters\n" +
-      "  bench plan SPEC --shards N          a GNU parallel job list (--format parallel) or a Kubernetes Indexed Job (--format k8s)\n" +
-      "  bench merge DIR…                    the shard files of a plan merged into the report one run gives\n")
-    .action(async (names: string[], o: RunOptions) => setExit(await benchRun(names, o, io)));
-
-  // `bench merge DIR --json`: commander gives an option that `bench` has too to `bench`, wherever
-  // it stands, so a subcommand takes those from there
-  const fromParent = (names: readonly string[]) => Object.fromEntries(names.flatMap((n) => {
-    const v = bench.getOptionValue(n) as unknown;
-    return v === undefined ? [] : [[n, v]];
-  }));
-
-  bench.command("list")
-    .description("list the workloads: what each stands for, its parameters at each size")
-    .option("--json", "as JSON")
-    .action((o: { json?: boolean }) => setExit(benchList({ ...o, ...fromParent(["json"]) }, io)));
-
-  bench.command("plan")
-    .description("cut a sweep into N shards: a GNU parallel job list or a Kubernetes Indexed Job manifest, each job `cowsim bench --shard K/N`")
-    .argument("<spec>", "the sweep spec (YAML or JSON)")
-    .requiredOption("--shards <n>", "how many shards")
-    .addOption(new Option("--format <format>", "parallel: one command a line; k8s: a ConfigMap and an Indexed Job").choices(["parallel", "k8s"]).default("parallel"))
-    .option("--out <dir>", "where the shards write their files", "bench-shards")
-    .option("--command <cmd>", "how a job starts cowsim, as a shell prefix (e.g. \"npx cowsim\")", "cowsim")
-    .option("--image <image>", "k8s: the container image (cowsim on its PATH)", "cowsim:latest")
-    .option("--name <name>", "k8s: the Job's name", "cowsim-bench")
-    .option("--claim <pvc>", "k8s: the PersistentVolumeClaim the shards write to", "cowsim-bench-results")
-    .action((spec: string, o: PlanOptions) => setExit(benchPlan(spec, { ...o, ...fromParent(["out"]) }, io)));
-
-  bench.command("merge")
-    .description("merge shard files (the *.json of each directory) into the report one unsharded run gives")
-    .argument("<dir...>", "directories of shard files, or shard files")
-    .option("--json", "print the report as JSON")
-    .option("--md", "print the report as Markdown")
-    .option("--html <file>", "write the HTML report with charts")
-    .option("--quiet", "print nothing (with --html: only the file)")
-    .action((dirs: string[], o: { json?: boolean; md?: boolean; html?: string; quiet?: boolean }) =>
-      setExit(benchMerge(dirs, { ...o, ...fromParent(["json", "md", "html", "quiet"]) }, io)));
 }

@@ -11,8 +11,9 @@
  */
 import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { CATALOG_DIR, loadScenarios, scenarioFiles } from "../scenario/catalog.js";
-import { formatDiagnostic, ScenarioError, useCompiledValidators, type CompiledValidators, type LoadOptions } from "../scenario/load.js";
+import { CATALOG_DIR, loadScenarioFilesLazily, scenarioFiles, type ParseBytes } from "../scenario/files.js";
+import { formatDiagnostic, ScenarioError } from "../scenario/diagnostic.js";
+import type { CompiledValidators, LoadOptions } from "../scenario/load.js";
 import { cellName } from "../scenario/matrix.js";
 import { runScenario, type ScenarioResult } from "../scenario/run.js";
 import { chromeTrace } from "../scenario/trace.js";
@@ -22,7 +23,7 @@ import { checkMatrix, comparison, explainReport, label, painter, runReport, tap 
 import type { FuzzCommandOptions } from "./fuzz.js";
 import { describeMachine } from "../kernel.js";
 import { loadStrategyModule } from "./strategy-module.js";
-import { addBenchCommand } from "./bench.js";
+import { addBenchCommand } from "./bench-command.js";
 import type { ExploreCommandOptions } from "./explore.js";
 import { defaultScenarioThreads, runScenarios } from "../scenario/parallel.js";
 import { runsOf } from "../scenario/resolve.js";
@@ -58,10 +59,23 @@ function fail(message: string): never {
 }
 const code = (e: unknown) => (e as NodeJS.ErrnoException).code ?? "EIO";
 
+/**
+ * The scenario parser, loaded when a file is not one the build loaded (it brings YAML and the
+ * schema validator), with the validators the build compiled (scripts/gen-validators.mjs) when it
+ * has them — else ajv compiles the schemas on first use.
+ */
+async function scenarioParser(): Promise<ParseBytes> {
+  const load = await import("../scenario/load.js");
+  const gen = new URL("../scenario/validators.gen.js", import.meta.url).href;
+  const compiled = await import(gen).then((m: CompiledValidators) => m, () => undefined);
+  if (compiled) load.useCompiledValidators(compiled);
+  return load.parseScenarioBytes;
+}
+
 /** Loads files, or reports every problem on stderr and exits before anything runs. */
-function load(files: readonly string[], opts: LoadOptions = {}): LoadedScenario[] {
+async function load(files: readonly string[], opts: LoadOptions = {}): Promise<LoadedScenario[]> {
   try {
-    return loadScenarios(files, opts);
+    return await loadScenarioFilesLazily(files, opts, scenarioParser);
   } catch (e) {
     if (!(e instanceof ScenarioError)) throw e;
     for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d, (label) => paintErr("red", label)) + "\n");
@@ -119,8 +133,8 @@ program.command("run")
   .argument("<file...>", "scenario files (YAML or JSON)")
   .option("--json", "print the results as JSON")
   .option("--trace <file>", "write the event stream in the Chrome trace-event format (Perfetto, chrome://tracing)")
-  .action((files: string[], o: { json?: boolean; trace?: string }) => {
-    const results = runAll(load(files), o.trace !== undefined);
+  .action(async (files: string[], o: { json?: boolean; trace?: string }) => {
+    const results = runAll(await load(files), o.trace !== undefined);
     writeTrace(o.trace, results);
     if (o.json) out(JSON.stringify({ scenarios: results.map(stripTrace) }, null, 2));
     else out(runReport(results, paint));
@@ -131,8 +145,8 @@ program.command("explain")
   .description("run a scenario and show each finding as its causal chain: the steps and the kernel decisions that led to it")
   .argument("<file>", "a scenario file")
   .option("--json", "print the findings with their chains as JSON")
-  .action((file: string, o: { json?: boolean }) => {
-    const results = runAll(load([file]), false);
+  .action(async (file: string, o: { json?: boolean }) => {
+    const results = runAll(await load([file]), false);
     if (o.json) out(JSON.stringify(results.map((r) => ({ name: r.name, runs: r.runs.map((x) => ({ run: x.run, kernels: x.kernels, findings: x.findings })) })), null, 2));
     else out(explainReport(results, paint));
     process.exitCode = exitFor(results);
@@ -155,7 +169,7 @@ program.command("check")
     } catch (e) {
       fail(`cannot read the catalog ${o.catalog} (${code(e)})`);
     }
-    const loaded = load(files, { sizes: o.sizes !== undefined ? o.sizes.split(",").map((size) => size.trim()) : o.allSizes ? undefined : "check" });
+    const loaded = await load(files, { sizes: o.sizes !== undefined ? o.sizes.split(",").map((size) => size.trim()) : o.allSizes ? undefined : "check" });
     const runs = loaded.reduce((n, ls) => n + runsOf(ls.scenario).length, 0);
     const threads = o.threads !== undefined ? Number(o.threads) : defaultScenarioThreads(runs);
     const results = await runScenarios(loaded, { trace: o.trace !== undefined }, threads);
@@ -223,15 +237,6 @@ program.command("schema")
 function stripTrace(r: ScenarioResult): ScenarioResult {
   return { ...r, runs: r.runs.map((x) => ({ ...x, steps: x.steps.map(({ entries: _e, counters: _c, ...s }) => s) })) };
 }
-
-// the commands that read scenarios validate them with the schemas compiled at build time
-// (scripts/gen-validators.mjs) when the build has them, else ajv compiles them on first use
-program.hook("preAction", async (_program, command) => {
-  if (!["run", "explain", "check"].includes(command.name())) return;
-  const gen = new URL("../scenario/validators.gen.js", import.meta.url).href;
-  const compiled = await import(gen).then((m: CompiledValidators) => m, () => undefined);
-  if (compiled) useCompiledValidators(compiled);
-});
 
 try {
   await program.parseAsync();

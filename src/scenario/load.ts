@@ -12,35 +12,13 @@ import { kernelOptionsOf, resolveNames, type NameProblem } from "./resolve.js";
 import { validateKernelOptions } from "../kernel.js";
 import { closest } from "../util/closest.js";
 import { MATRIX_SCHEMA, cellName, expandMatrix, isMatrix, type MatrixDescription } from "./matrix.js";
+import { formatDiagnostic, MAX_FILE_BYTES, ScenarioError, tooLarge, type Diagnostic } from "./diagnostic.js";
+import { AJV_OPTIONS, schemaKey } from "./schema-key.js";
+export { formatDiagnostic, MAX_FILE_BYTES, ScenarioError, tooLarge, type Diagnostic };
 
 export { closest };
 import type { KernelSection, LoadedScenario, Position, Scenario } from "./types.js";
 
-/** One problem in a scenario file. @public */
-export interface Diagnostic {
-  readonly file: string;
-  readonly line: number;
-  readonly col: number;
-  readonly message: string;
-}
-
-/** A scenario file that cannot run: every problem found in it. @public */
-export class ScenarioError extends Error {
-  readonly diagnostics: readonly Diagnostic[];
-  constructor(diagnostics: readonly Diagnostic[]) {
-    super(diagnostics.map((d) => formatDiagnostic(d)).join("\n"));
-    this.name = "ScenarioError";
-    this.diagnostics = diagnostics;
-  }
-}
-
-/**
- * A diagnostic as compilers print one (GCC, clang): `file:line:col: error: message`, which
- * editors and CI annotators already know how to jump to. `label` may colour "error:".
- */
-export function formatDiagnostic(d: Diagnostic, label: (text: string) => string = (t) => t): string {
-  return `${d.file}:${d.line}:${d.col}: ${label("error:")} ${d.message}`;
-}
 
 /**
  * What aliases may repeat: at most this many values (scalars, lists, maps), counted each time an
@@ -51,27 +29,12 @@ export function formatDiagnostic(d: Diagnostic, label: (text: string) => string 
 export const MAX_ALIAS_VALUES = 10_000;
 /** How deep lists and maps may nest; a scenario needs 7. @public */
 export const MAX_DEPTH = 64;
-/** The largest scenario file read. @public */
-export const MAX_FILE_BYTES = 64 * 2 ** 20;
 
-/** How the schemas are compiled, here and ahead of time (scripts/gen-validators.mjs). @internal */
-export const AJV_OPTIONS = { allErrors: true, verbose: true, discriminator: true, strict: true, allowUnionTypes: true } as const;
 let ajv: Ajv2020 | undefined;
 let validator: ReturnType<Ajv2020["compile"]> | undefined;
 let matrixValidator: ReturnType<Ajv2020["compile"]> | undefined;
 const compiler = () => (ajv ??= new Ajv2020(AJV_OPTIONS));
 
-/** What the schemas are: validators compiled ahead of time are of these schemas or unused. @internal */
-export function schemaKey(): string {
-  return (key ??= keyOf());
-}
-let key: string | undefined;
-function keyOf(): string {
-  const text = JSON.stringify([SCENARIO_SCHEMA, MATRIX_SCHEMA, AJV_OPTIONS]);
-  let h = 0x811c9dc5; // FNV-1a
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return `${text.length}-${h.toString(16).padStart(8, "0")}`;
-}
 
 /** Validators compiled ahead of time, as ajv's standalone code. @internal */
 export interface CompiledValidators {
@@ -521,10 +484,6 @@ function decode(file: string, bytes: Uint8Array): string {
   return text;
 }
 
-/** What {@link parseScenarioBytes} says of a file too large to be a scenario. */
-export function tooLarge(file: string, bytes: number): ScenarioError {
-  return new ScenarioError([{ file, line: 1, col: 1, message: `the file is too large for a scenario: ${(bytes / 2 ** 20).toFixed(0)} MiB, at most ${MAX_FILE_BYTES / 2 ** 20} MiB` }]);
-}
 
 /**
  * Parses and checks a file's bytes, as they were read (from a disk, a fetch, a browser's File):

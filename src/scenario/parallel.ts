@@ -7,7 +7,6 @@
 import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import Tinypool from "tinypool";
 import { builtEntry } from "../util/built.js";
 import { runScenario, type RunOptions, type ScenarioResult } from "./run.js";
 import type { LoadedScenario } from "./types.js";
@@ -50,6 +49,8 @@ export async function runScenarios(loaded: readonly LoadedScenario[], opts: RunO
   if (!existsSync(fileURLToPath(worker))) {
     throw new Error(`the check's worker ${fileURLToPath(worker)} is not built (npm run build), or run with --threads 1`);
   }
+  // loaded only for a pool: a check on one thread (the default) starts without it
+  const { default: Tinypool } = await import("tinypool");
   const pool = new Tinypool({ filename: worker.href, minThreads: n, maxThreads: n });
   try {
     return await Promise.all(loaded.map((ls) => pool.run({ ls, opts } satisfies ScenarioTask) as Promise<ScenarioResult>));

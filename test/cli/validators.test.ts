@@ -5,7 +5,8 @@ import { describe, it, expect } from "vitest";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { AJV_OPTIONS, schemaKey, type CompiledValidators } from "../../src/scenario/load.js";
+import { type CompiledValidators } from "../../src/scenario/load.js";
+import { AJV_OPTIONS, schemaKey } from "../../src/scenario/schema-key.js";
 import { SCENARIO_SCHEMA } from "../../src/scenario/schema.js";
 
 describe("validators compiled at build time", () => {

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CATALOG_DIR, scenarioFiles, cachedCatalogFile, catalogCacheKey, sha256 } from "../../src/scenario/catalog.js";
+import { CATALOG_DIR, scenarioFiles, cachedCatalogFile, catalogCacheKey, sha256 } from "../../src/scenario/files.js";
 import { parseScenarioBytes } from "../../src/scenario/load.js";
 
 const BUILT = fileURLToPath(new URL("../../dist/catalog/", import.meta.url));
