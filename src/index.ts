@@ -89,7 +89,7 @@ export { PM_PRESENT, PM_SWAP, PM_FILE, PM_MMAP_EXCLUSIVE, PM_UFFD_WP, PM_SOFT_DI
 // ---- tracepoints -----------------------------------------------------------------------------
 export { TraceBus } from "./trace/events.js";
 export type {
-  TraceEvents, TraceName, AnyListener, SubscribeOptions, WpPageCopyEvent, CopyFacts, PinView, PinnedPages, VpnRange,
+  TraceEvents, TraceName, AnyListener, SubscribeOptions, WpPageCopyEvent, CopyFacts, PinView, PinnedPages, VpnRange, TraceLogReader,
 } from "./trace/events.js";
 export type { KernelView, ProcessView, VmaView } from "./trace/view.js";
 
