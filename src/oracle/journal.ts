@@ -1,13 +1,14 @@
 /**
  * The journal: what happened, step by step, and to which frames — the material the oracle's
  * explanations are made of. Every public call is one numbered step; within it, the kernel
- * functions that ran and the rules that decided are entries. Entries are linked by frame and by
- * process, so a finding can be explained as the chain of steps that touched its page.
+ * functions that ran and the rules that decided are entries. Each entry names the frames and the
+ * processes it is about, so a finding can be explained as the chain of steps that touched its page.
  *
  * It stays on in long runs, so it is built like a trace buffer: steps and entries live in
- * fixed-size rings of typed arrays (an old finding's chain may start mid-way), per-frame and
- * per-process histories are linked lists through the entries, the text of a step or an entry is
- * made only when explained, and the last store into each frame is kept per frame.
+ * fixed-size rings of typed arrays (an old finding's chain may start mid-way), an entry is a
+ * handful of numbers stored and nothing linked — a chain is found by a scan of the ring when a
+ * finding asks for it (rare; an entry is made per access and fault) —, the text of a step or an
+ * entry is made only when explained, and each frame's birth and last store are kept per frame.
  */
 
 import type { TraceBus, TraceEvents, TraceName } from "../trace/events.js";
@@ -103,11 +104,8 @@ export class Journal {
   private eFn = new Int32Array(FIRST);
   private eFrame0 = new Int32Array(FIRST);
   private eFrame1 = new Int32Array(FIRST);
-  private ePrev0 = new Int32Array(FIRST);
-  private ePrev1 = new Int32Array(FIRST);
-  private ePrevPid = new Int32Array(FIRST);
+  /** The other process a process-wide entry is about (fork's child), or NONE. */
   private eOther = new Int32Array(FIRST);
-  private ePrevOther = new Int32Array(FIRST);
   /** The entry's kind among HOT_KINDS, or 0: its function, text and counter are in eFn, eWhat, eS, eCounter. */
   private eKind = new Int32Array(FIRST);
   // (sized with the rings, so that an entry at any slot stores into an element that exists)
@@ -124,17 +122,16 @@ export class Journal {
   private readonly fnNames: string[] = [];
   private readonly fnCodes = new Map<string, number>();
   // per frame
-  private readonly frameHead: Int32Array;
   private readonly frameBornAt: Float64Array;
+  /** How many entries there were when the frame was last born: its history is the entries from there. */
+  private readonly frameBornN: Float64Array;
   private readonly storePid: Int32Array;
   private readonly storeStep: Float64Array;
   private readonly storeValue: Float64Array;
-  // per process: the last process-wide entry (no frame)
-  private readonly pidHead = new Map<number, number>();
 
   constructor(nframes: number) {
-    this.frameHead = new Int32Array(nframes).fill(NONE);
     this.frameBornAt = new Float64Array(nframes);
+    this.frameBornN = new Float64Array(nframes);
     this.storePid = new Int32Array(nframes);
     this.storeStep = new Float64Array(nframes);
     this.storeValue = new Float64Array(nframes);
@@ -154,7 +151,7 @@ export class Journal {
 
   /** Gives the journal back for {@link Journal.make}: nothing may use it afterwards. */
   giveBack(): void {
-    POOL.give(this.frameHead.length, this);
+    POOL.give(this.frameBornAt.length, this);
   }
 
   /** As new: no step, no entry; the rings keep the size they grew to (nothing below `count` is read). */
@@ -173,14 +170,11 @@ export class Journal {
     this.fnCodes.clear();
     this.fnA = this.fnB = "";
     this.codeA = this.codeB = 0;
-    this.frameHead.fill(NONE);
     this.frameBornAt.fill(0);
+    this.frameBornN.fill(0);
     this.storePid.fill(0);
     this.storeStep.fill(0);
     this.storeValue.fill(0);
-    this.pidHead.clear();
-    this.headPid = -1;
-    this.headN = NONE;
     this.stepPid[0] = 0;
   }
 
@@ -224,11 +218,7 @@ export class Journal {
     this.eFn = grown(this.eFn, size);
     this.eFrame0 = grown(this.eFrame0, size);
     this.eFrame1 = grown(this.eFrame1, size);
-    this.ePrev0 = grown(this.ePrev0, size);
-    this.ePrev1 = grown(this.ePrev1, size);
-    this.ePrevPid = grown(this.ePrevPid, size);
     this.eOther = grown(this.eOther, size);
-    this.ePrevOther = grown(this.ePrevOther, size);
     this.eA = grown(this.eA, size);
     this.eB = grown(this.eB, size);
     this.eC = grown(this.eC, size);
@@ -319,7 +309,7 @@ export class Journal {
     this.eRule[i] = rule;
   }
 
-  /** The next entry's slot, its numbers written and linked into its frames' and processes' histories. */
+  /** The next entry's slot, its numbers written (a chain finds them by a scan: chainOf()). */
   private link_(kind: number, a: number, b: number, c: number, f0: number, f1: number, other: number): number {
     const n = this.count++;
     const i = n % ENTRIES;
@@ -333,38 +323,9 @@ export class Journal {
     this.eC[i] = c;
     this.eFrame0[i] = f0;
     this.eFrame1[i] = f1;
-    this.ePrev0[i] = f0 >= 0 ? this.frameHead[f0]! : NONE;
-    if (f0 >= 0) this.frameHead[f0] = n;
-    this.ePrev1[i] = f1 >= 0 ? this.frameHead[f1]! : NONE;
-    if (f1 >= 0) this.frameHead[f1] = n;
-    // process-wide entries (about no frame) are linked per process, the caller and one other
-    if (f0 < 0) {
-      this.ePrevPid[i] = this.headOf(pid);
-      this.setHead(pid, n);
-      this.eOther[i] = other;
-      this.ePrevOther[i] = other >= 0 ? this.headOf(other) : NONE;
-      if (other >= 0) this.setHead(other, n);
-    }
+    this.eOther[i] = other;
     return i;
   }
-
-  /**
-   * A process's last process-wide entry. The caller's is kept beside the map — a run of
-   * zero-page faults makes one such entry per page, all the same process's.
-   */
-  private headOf(pid: number): number {
-    return pid === this.headPid ? this.headN : (this.pidHead.get(pid) ?? NONE);
-  }
-
-  private setHead(pid: number, n: number): void {
-    if (pid !== this.headPid) {
-      if (this.headPid >= 0) this.pidHead.set(this.headPid, this.headN);
-      this.headPid = pid;
-    }
-    this.headN = n;
-  }
-  private headPid = -1;
-  private headN = NONE;
 
   /** do_anonymous_page(): a fresh exclusive page at `address` (born), or the shared zero page mapped there. */
   anonymousPage(pid: number, address: number, pfn: number, zero: boolean): void {
@@ -424,12 +385,8 @@ export class Journal {
   /** A frame starts a new life (allocated): its history starts here. */
   frameBorn(pfn: number): void {
     this.frameBornAt[pfn] = this.step;
-    this.frameHead[pfn] = NONE;
+    this.frameBornN[pfn] = this.count;
     this.storeStep[pfn] = 0;
-  }
-
-  private live(n: number): boolean {
-    return n >= 0 && n >= this.count - ENTRIES;
   }
 
   private link(n: number): JournalEntry {
@@ -454,23 +411,36 @@ export class Journal {
    * over the same span, and the last store into the frame, in order, numbered; then `last`.
    */
   explain(pfn: number, pids: readonly number[], last?: Omit<JournalEntry, "call">): ChainStep[] {
+    return this.finish(pfn, this.chainOf(pfn, pids).map((n) => this.link(n)), last);
+  }
+
+  /**
+   * The entries of a chain, in order: those about `pfn` since it was last born, and the
+   * process-wide ones of `pids` (as the caller or the other process) over the same steps — found
+   * by a scan of the ring, so that recording links nothing (an explanation is rare, a record is
+   * made per access and fault).
+   */
+  private chainOf(pfn: number, pids: readonly number[]): number[] {
     const born = this.frameBornAt[pfn] ?? 0;
-    const picked = new Set<number>();
-    for (let n = this.frameHead[pfn] ?? NONE; this.live(n);) {
+    const bornN = this.frameBornN[pfn] ?? 0;
+    const out: number[] = [];
+    for (let n = Math.max(0, this.count - ENTRIES); n < this.count; n++) {
       const i = n % ENTRIES;
-      if (this.eStep[i]! < born) break;
-      picked.add(n);
-      n = this.eFrame0[i] === pfn ? this.ePrev0[i]! : this.ePrev1[i]!;
-    }
-    for (const pid of pids) {
-      for (let n = this.headOf(pid); this.live(n);) {
-        const i = n % ENTRIES;
-        if (this.eStep[i]! < born) break;
-        picked.add(n);
-        n = this.ePid[i] === pid ? this.ePrevPid[i]! : this.ePrevOther[i]!;
+      if (this.eStep[i]! < born) continue;
+      const f0 = this.eFrame0[i]!;
+      if (n >= bornN && (f0 === pfn || this.eFrame1[i] === pfn)) out.push(n);
+      else if (f0 < 0) {
+        // about no frame: the caller's and the other process's
+        const pid = this.ePid[i]!;
+        const other = this.eOther[i]!;
+        if (pids.includes(pid) || (other >= 0 && pids.includes(other))) out.push(n);
       }
     }
-    const links = [...picked].sort((a, b) => a - b).map((n) => this.link(n));
+    return out;
+  }
+
+  /** A chain's links with the last store into `pfn` in its place and `last` at the end, numbered. */
+  private finish(pfn: number, links: Omit<ChainStep, "n">[], last?: Omit<JournalEntry, "call">): ChainStep[] {
     const writer = this.lastWriter(pfn);
     if (writer !== undefined) {
       const step = this.storeStep[pfn]!;
