@@ -294,7 +294,7 @@ export class Journal {
 
   private record(fn: string, what: string | (() => string) | Format, a: number, b: number, c: number,
     f0: number, f1: number, other: number, counter?: string): void {
-    const i = this.link_(0, a, b, c, f0, f1, other);
+    const i = this.writeEntry(0, a, b, c, f0, f1, other);
     this.eCounter[i] = counter;
     this.eFn[i] = this.fnCode(fn);
     this.eWhat[i] = what;
@@ -305,12 +305,12 @@ export class Journal {
    * so that recording stores into typed arrays only. `rule` is do_wp_page's.
    */
   private recordHot(kind: number, a: number, b: number, c: number, f0: number, f1: number, rule = 0): void {
-    const i = this.link_(kind, a, b, c, f0, f1, NONE);
+    const i = this.writeEntry(kind, a, b, c, f0, f1, NONE);
     this.eRule[i] = rule;
   }
 
   /** The next entry's slot, its numbers written (a chain finds them by a scan: chainOf()). */
-  private link_(kind: number, a: number, b: number, c: number, f0: number, f1: number, other: number): number {
+  private writeEntry(kind: number, a: number, b: number, c: number, f0: number, f1: number, other: number): number {
     const n = this.count++;
     const i = n % ENTRIES;
     if (i >= this.eStep.length) this.growEntries();
