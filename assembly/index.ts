@@ -279,7 +279,7 @@ export {
   mfill_atomic_range, uffd_wp_at, pte_marker_clear, page_tag_set,
 } from "./userfaultfd";
 export {
-  move_pages_ptes, move_pages_huge_pmd, move_pages_huge_pmds, uffd_alloc_tables, uffd_pmd_state, MOVE_STOP_LARGE, MOVE_STOP_MIGRATION,
+  move_pages_ptes, move_pages_pte_spans, move_pages_huge_pmd, move_pages_huge_pmds, uffd_alloc_tables, uffd_pmd_state, MOVE_STOP_LARGE, MOVE_STOP_MIGRATION,
   MOVE_STOP_LOCKED, UFFD_PMD_NO_SLOT, UFFD_PMD_NONE, UFFD_PMD_TABLE, UFFD_PMD_LEAF, UFFD_PMD_SWAP,
 } from "./userfaultfd_move";
 

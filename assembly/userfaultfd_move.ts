@@ -177,6 +177,46 @@ export function move_pages_ptes(
 }
 
 /**
+ * move_pages()'s loop over the spans it needs nothing of the kernel layer for: from `src`, for up
+ * to `nr` pages, each span under one source and one destination PMD that both already point at
+ * PTE tables, moved by move_pages_ptes() (with `dstIndex` advancing). Stops at the first PMD
+ * that is anything else — a hole, a leaf, a table to allocate — leaving it untouched for the
+ * kernel layer's own step of the loop (whose allocations, splits and errors stay there), or where
+ * a span stops. Returns the pages done; ctx.aux0 is the span's stop code (0: all `nr` done, or a
+ * PMD left to the kernel layer), ctx.next the source address it stopped at.
+ */
+export function move_pages_pte_spans(
+  ctx: u32, mm: u32, dst: f64, src: f64, nr: u32, mode: u32, anonVma: u32, dstIndex: u32, prot: u32,
+): u32 {
+  const C = ctxOf(ctx);
+  let s = <u64>src;
+  let d = <u64>dst;
+  const end = s + (<u64>nr << 12);
+  let done: u32 = 0;
+  C.aux0 = 0;
+  while (s < end) {
+    const sp = walk_pmdp(mm, s);
+    if (sp == 0 || !isTableEntry(entryLoad(sp))) break;
+    const dp = walk_pmdp(mm, d);
+    if (dp == 0 || !isTableEntry(entryLoad(dp))) break;
+    const sEnd = (s | (PMD_SIZE - 1)) + 1;
+    const dEnd = (d | (PMD_SIZE - 1)) + 1;
+    let span = end - s;
+    if (sEnd - s < span) span = sEnd - s;
+    if (dEnd - d < span) span = dEnd - d;
+    const n = <u32>(span >> 12);
+    const r = <u32>move_pages_ptes(ctx, mm, <f64>d, <f64>s, n, mode, anonVma, dstIndex + done, prot);
+    done += r;
+    if (r < n) return done;
+    s += span;
+    d += span;
+  }
+  C.aux0 = 0;
+  C.next = <f64>s;
+  return done;
+}
+
+/**
  * move_pages_huge_pmd(): the PMD leaf at `src` (PMD-aligned) moves whole to `dst` (PMD-aligned),
  * whose PMD slot exists and is none. A THP must be PageAnonExclusive and not maybe pinned; it
  * joins `anonVma` at `dstIndex` and is mapped dirty and writable (as mremap() treats a moved

@@ -87,9 +87,16 @@ export function jobKernelOptions(job: BenchJob, w: Workload, params: Readonly<Re
  */
 function countFaults(k: Kernel, faults: Record<string, number>): void {
   const inc = (kind: string) => { faults[kind] = (faults[kind] ?? 0) + 1; };
+  // one key string per reason, made once: a uffd-wp snapshot takes thousands of these per run
+  const uffdKeys = new Map<string, string>();
+  const uffdKey = (reason: string) => {
+    let key = uffdKeys.get(reason);
+    if (key === undefined) uffdKeys.set(reason, (key = `uffd-${reason}`));
+    return key;
+  };
   k.on("do_huge_pmd_anonymous_page", (e) => inc(e.zero ? "thpZeroPage" : "thp"));
   k.on("do_huge_pmd_wp_page", (e) => inc(e.unshare ? "thpUnshare" : "thpWp"));
-  k.on("handle_userfault", (e) => inc(`uffd-${e.reason}`));
+  k.on("handle_userfault", (e) => inc(uffdKey(e.reason)));
   k.on("shmem_fault", () => inc("shmem"));
   k.on("do_cow_fault", () => inc("file"));
 }

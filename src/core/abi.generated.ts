@@ -321,6 +321,7 @@ export interface CoreExports {
   uffd_wp_at(mm: number, va: number): number;
   pte_marker_clear(mm: number, va: number): number;
   move_pages_ptes(ctx: number, mm: number, dst: number, src: number, nr: number, mode: number, anonVma: number, dstIndex: number, prot: number): number;
+  move_pages_pte_spans(ctx: number, mm: number, dst: number, src: number, nr: number, mode: number, anonVma: number, dstIndex: number, prot: number): number;
   move_pages_huge_pmd(ctx: number, mm: number, dst: number, src: number, anonVma: number, dstIndex: number, prot: number): number;
   move_pages_huge_pmds(ctx: number, mm: number, dst: number, src: number, nr: number, anonVma: number, dstIndex: number, prot: number): number;
   uffd_alloc_tables(ctx: number, mm: number, va: number, level: number): number;

@@ -351,14 +351,25 @@ export class CoreOps {
 
   /**
    * move_pages_pte() over `nr` pages under one source and one destination PMD (both PTE
-   * tables): the pages done, and why it stopped (0: all done; an errno; C.MOVE_STOP_*).
+   * tables): the pages done; moveStop() says why it stopped.
    */
   movePagesPtes(mm: number, dst: number, src: number, nr: number, mode: number, anonVma: number, dstIndex: number,
-    prot: number): { done: number; stop: number } {
+    prot: number): number {
     const done = this.x.move_pages_ptes(this.ctx, mm, dst, src, nr, mode, anonVma, dstIndex, prot);
     if (done < 0) throw new Error(`cowsim: move_pages_ptes failed with ${done}`);
-    return { done, stop: this.u32[this.aux0Index]! };
+    return done;
   }
+  /**
+   * move_pages_pte() over up to `nr` pages from `src`, span after span, for as long as both PMDs
+   * of a span already point at PTE tables: the pages done; moveStop() says why it stopped (0 with
+   * fewer than `nr` done: a PMD the caller's loop must take on).
+   */
+  movePagesPteSpans(mm: number, dst: number, src: number, nr: number, mode: number, anonVma: number, dstIndex: number,
+    prot: number): number {
+    return this.x.move_pages_pte_spans(this.ctx, mm, dst, src, nr, mode, anonVma, dstIndex, prot) >>> 0;
+  }
+  /** Why the last movePagesPtes() or movePagesPteSpans() stopped: 0 (done), an errno, or C.MOVE_STOP_*. */
+  moveStop(): number { return this.u32[this.aux0Index]!; }
   /** move_pages_huge_pmd(): 0, -errno, or a C.MOVE_STOP_* code. */
   movePagesHugePmd(mm: number, dst: number, src: number, anonVma: number, dstIndex: number, prot: number): number {
     return this.x.move_pages_huge_pmd(this.ctx, mm, dst, src, anonVma, dstIndex, prot);

@@ -71,7 +71,6 @@ export function move_pages(k: MmKernel, ctx: UserfaultfdCtx, dst: number, src: n
 export function movePagesOutcome(k: MmKernel, ctx: UserfaultfdCtx, dst: number, src: number, len: number,
   mode: number): MovePagesOutcome {
   const p = ctx.process;
-  const fail = (errno: ErrnoName, why: string): MovePagesOutcome => ({ moved: 0, error: new CowsimError(errno, `UFFDIO_MOVE: ${why}`) });
   // sanitize the command parameters (WARN_ON_ONCE: userfaultfd_move() checked them)
   if (!Number.isInteger(src + dst + len) || pageOffset(src) || pageOffset(dst) || pageOffset(len) || len <= 0) return fail("EINVAL", "unaligned range or length");
 
@@ -91,46 +90,79 @@ export function movePagesOutcome(k: MmKernel, ctx: UserfaultfdCtx, dst: number, 
   const bad = validate_move_areas(ctx, srcVma, dstVma);
   if (bad) return fail("EINVAL", bad);
 
+  return moveLoop(k, ctx, srcVma, dstVma, dst, src, len, mode);
+}
+
+/** What a move has done so far, and the error that ended it. */
+class MoveRun {
+  moved = 0;
+  thp = 0;
+  error: CowsimError | null = null;
+  /** Each run of pages moved, kept only for an overlapping move's trace (told page by page). */
+  readonly steps: [number, number, number][] | null;
+
+  constructor(readonly mm: number, public srcAddr: number, public dstAddr: number, traced: boolean) {
+    this.steps = traced ? [] : null;
+  }
+
+  step(bytes: number, pmds: number): void {
+    this.thp += pmds;
+    this.steps?.push([this.srcAddr, this.dstAddr, bytes / PAGE_SIZE]);
+    this.srcAddr += bytes;
+    this.dstAddr += bytes;
+    this.moved += bytes;
+  }
+
+  stop(errno: ErrnoName, why: string): void {
+    this.error = new CowsimError(errno, `UFFDIO_MOVE: ${why} at ${hex(this.srcAddr)}`);
+  }
+}
+
+/** move_pages()'s loop, once the VMAs are found and checked. */
+function moveLoop(k: MmKernel, ctx: UserfaultfdCtx, srcVma: Vma, dstVma: Vma, dst: number, src: number, len: number,
+  mode: number): MovePagesOutcome {
+  const p = ctx.process;
   const ops = k.ops;
   const mm = p.mm;
   const anonVma = dstVma.anonVma!.id;
   const prot = dstVma.pageProt;
   const end = src + len;
   const overlap = src < dst + len && dst < end;
-  const steps: [number, number, number][] = [];
-  let srcAddr = src;
-  let dstAddr = dst;
-  let moved = 0;
-  let thp = 0;
-  let error: CowsimError | null = null;
-  const stop = (errno: ErrnoName, why: string) => { error = new CowsimError(errno, `UFFDIO_MOVE: ${why} at ${hex(srcAddr)}`); };
-  const step = (bytes: number, pmds: number) => {
-    thp += pmds;
-    steps.push([srcAddr, dstAddr, bytes / PAGE_SIZE]);
-    srcAddr += bytes;
-    dstAddr += bytes;
-    moved += bytes;
-  };
+  const traced = k.trace.points.uffd_move.listening;
+  const run = new MoveRun(mm, src, dst, traced && overlap);
 
-  while (srcAddr < end) {
+  while (run.srcAddr < end) {
+    // the PMDs that already point at PTE tables on both sides, in one call: most of a move
+    const fast = ops.movePagesPteSpans(mm, run.dstAddr, run.srcAddr, (end - run.srcAddr) / PAGE_SIZE, mode, anonVma,
+      dstVma.index(run.dstAddr), prot);
+    if (fast > 0) run.step(fast * PAGE_SIZE, 0);
+    const fastStop = ops.moveStop();
+    if (fastStop !== 0) {
+      if (ptesStopped(k, run, fastStop)) continue;
+      break;
+    }
+    if (run.srcAddr >= end) break;
+
+    const srcAddr = run.srcAddr;
+    const dstAddr = run.dstAddr;
     // mm_find_pmd(): no PMD when a level above it is missing
     let srcPmd = ops.uffdPmdState(mm, srcAddr);
     if (srcPmd === C.UFFD_PMD_NO_SLOT) {
-      if (!(mode & UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES)) { stop("ENOENT", "a hole in the source"); break; }
-      if (ops.uffdAllocTables(mm, srcAddr, 2) < 0) { stop("ENOMEM", "no page table for the source"); break; }
+      if (!(mode & UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES)) { run.stop("ENOENT", "a hole in the source"); break; }
+      if (ops.uffdAllocTables(mm, srcAddr, 2) < 0) { run.stop("ENOMEM", "no page table for the source"); break; }
       srcPmd = C.UFFD_PMD_NONE;
     }
-    if (ops.uffdAllocTables(mm, dstAddr, 2) < 0) { stop("ENOMEM", "no page table for the destination"); break; }
+    if (ops.uffdAllocTables(mm, dstAddr, 2) < 0) { run.stop("ENOMEM", "no page table for the destination"); break; }
     const dstPmd = ops.uffdPmdState(mm, dstAddr);
     // a THP at the destination is never overwritten
-    if (dstPmd === C.UFFD_PMD_LEAF) { stop("EEXIST", `a THP at the destination ${hex(dstAddr)}`); break; }
+    if (dstPmd === C.UFFD_PMD_LEAF) { run.stop("EEXIST", `a THP at the destination ${hex(dstAddr)}`); break; }
 
     if (srcPmd === C.UFFD_PMD_LEAF || srcPmd === C.UFFD_PMD_SWAP) {
       // pmd_trans_huge_lock() holds for PMD leaves and PMD swap (migration) entries
       if (move_splits_huge_pmd(dstAddr, srcAddr, end) || dstPmd !== C.UFFD_PMD_NONE) {
         if (srcPmd === C.UFFD_PMD_LEAF) {
           const folio = ops.pmdFolio(mm, srcAddr);
-          if (folio !== k.hugeZeroFolio && !ops.PageAnonExclusive(folio)) { stop("EBUSY", "a THP not exclusive to this process"); break; }
+          if (folio !== k.hugeZeroFolio && !ops.PageAnonExclusive(folio)) { run.stop("EBUSY", "a THP not exclusive to this process"); break; }
         }
         // the folio will be split by move_pages_pte()
         split_huge_pmd(k, p, srcVma, srcAddr, "move_pages()");
@@ -138,75 +170,88 @@ export function movePagesOutcome(k: MmKernel, ctx: UserfaultfdCtx, dst: number, 
       }
       const r = ops.movePagesHugePmd(mm, dstAddr, srcAddr, anonVma, dstVma.index(dstAddr), prot);
       if (r === 0) {
-        step(PMD_SIZE, 1);
+        run.step(PMD_SIZE, 1);
         // the THPs after it, in one call for as long as each is as simple (a leaf onto a none PMD)
-        const more = Math.floor((end - srcAddr) / PMD_SIZE);
-        const n = more > 0 ? ops.movePagesHugePmds(mm, dstAddr, srcAddr, more, anonVma, dstVma.index(dstAddr), prot) : 0;
-        if (n > 0) step(n * PMD_SIZE, n);
+        const more = Math.floor((end - run.srcAddr) / PMD_SIZE);
+        const n = more > 0 ? ops.movePagesHugePmds(mm, run.dstAddr, run.srcAddr, more, anonVma, dstVma.index(run.dstAddr), prot) : 0;
+        if (n > 0) run.step(n * PMD_SIZE, n);
         continue;
       }
-      stopFor(r, stop, "move_pages_huge_pmd()");
+      stopFor(r, run, "move_pages_huge_pmd()");
       break;
     }
 
     if (srcPmd === C.UFFD_PMD_NONE) {
-      if (!(mode & UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES)) { stop("ENOENT", "a hole in the source"); break; }
-      if (ops.uffdAllocTables(mm, srcAddr, 3) < 0) { stop("ENOMEM", "no PTE table for the source"); break; }
+      if (!(mode & UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES)) { run.stop("ENOENT", "a hole in the source"); break; }
+      if (ops.uffdAllocTables(mm, srcAddr, 3) < 0) { run.stop("ENOMEM", "no PTE table for the source"); break; }
     }
-    if (ops.uffdAllocTables(mm, dstAddr, 3) < 0) { stop("ENOMEM", "no PTE table for the destination"); break; }
+    if (ops.uffdAllocTables(mm, dstAddr, 3) < 0) { run.stop("ENOMEM", "no PTE table for the destination"); break; }
     if (ops.uffdPmdState(mm, dstAddr) !== C.UFFD_PMD_TABLE) {
       // a PMD migration entry at the destination: pte_offset_map_nolock() finds no table and the
       // kernel retries (-EAGAIN) until the migration ends, which it cannot inside one call here
-      stop("EAGAIN", `a PMD migration entry at the destination ${hex(dstAddr)}`);
+      run.stop("EAGAIN", `a PMD migration entry at the destination ${hex(dstAddr)}`);
       break;
     }
     // move_pages_pte() page by page, as far as both PMDs and the range reach, in one call
     const nr = Math.min(end - srcAddr, pmdEnd(srcAddr) - srcAddr, pmdEnd(dstAddr) - dstAddr) / PAGE_SIZE;
-    const r = ops.movePagesPtes(mm, dstAddr, srcAddr, nr, mode, anonVma, dstVma.index(dstAddr), prot);
-    if (r.done > 0) step(r.done * PAGE_SIZE, 0);
-    if (r.stop === 0) continue;
-    if (r.stop === C.MOVE_STOP_LARGE) {
-      // split_folio() can block; the pieces are looked up again (goto retry)
-      const folio = ops.pageFolio(ops.followPfn(mm, srcAddr)!);
-      const split = split_folio(k, folio).outcome;
-      if (split === "split") continue;
-      // do not retry: extra references may be held forever
-      stop(split === "not-large" ? "EINVAL" : "EBUSY", "a large folio that cannot be split");
-      break;
-    }
-    stopFor(r.stop > 0 && r.stop < 0x1000 ? -r.stop : r.stop, stop, "move_pages_pte()");
-    break;
+    const done = ops.movePagesPtes(mm, dstAddr, srcAddr, nr, mode, anonVma, dstVma.index(dstAddr), prot);
+    if (done > 0) run.step(done * PAGE_SIZE, 0);
+    const why = ops.moveStop();
+    if (why !== 0 && !ptesStopped(k, run, why)) break;
   }
 
-  if (moved > 0 && k.trace.points.uffd_move.listening) {
+  const moved = run.moved;
+  if (moved > 0 && traced) {
     // an overlapping move is sequential: tell it page by page; otherwise as one
-    if (overlap) {
-      for (const [s, d, n] of steps) {
+    if (run.steps) {
+      for (const [s, d, n] of run.steps) {
         for (let i = 0; i < n; i++) k.trace.points.uffd_move.emit({ pid: p.pid, src: s + i * PAGE_SIZE, dst: d + i * PAGE_SIZE, pages: 1, thp: 0 });
       }
     } else {
-      k.trace.points.uffd_move.emit({ pid: p.pid, src, dst, pages: moved / PAGE_SIZE, thp });
+      k.trace.points.uffd_move.emit({ pid: p.pid, src, dst, pages: moved / PAGE_SIZE, thp: run.thp });
     }
   }
-  return { moved, error };
+  return { moved, error: run.error };
 }
 
+/**
+ * What the loop does when move_pages_pte() stopped at run.srcAddr with `why` (non-zero): split a
+ * large folio and go on (true), or end the move with its error (false).
+ */
+function ptesStopped(k: MmKernel, run: MoveRun, why: number): boolean {
+  if (why === C.MOVE_STOP_LARGE) {
+    // split_folio() can block; the pieces are looked up again (goto retry)
+    const ops = k.ops;
+    const folio = ops.pageFolio(ops.followPfn(run.mm, run.srcAddr)!);
+    const split = split_folio(k, folio).outcome;
+    if (split === "split") return true;
+    // do not retry: extra references may be held forever
+    run.stop(split === "not-large" ? "EINVAL" : "EBUSY", "a large folio that cannot be split");
+    return false;
+  }
+  stopFor(why < 0x1000 ? -why : why, run, "move_pages_pte()");
+  return false;
+}
+
+/** A move that moved nothing. */
+const fail = (errno: ErrnoName, why: string): MovePagesOutcome => ({ moved: 0, error: new CowsimError(errno, `UFFDIO_MOVE: ${why}`) });
+
 /** The kernel's result for a code of the core: an errno, or what a wait it cannot do becomes. */
-function stopFor(code: number, stop: (errno: ErrnoName, why: string) => void, where: string): void {
+function stopFor(code: number, run: MoveRun, where: string): void {
   if (code === C.MOVE_STOP_MIGRATION) {
     // migration_entry_wait() then -EAGAIN and a retry: the migration that left the entry is the
     // caller's own step, still in flight, so the wait would never end here
-    stop("EAGAIN", `${where}: a page under migration`);
+    run.stop("EAGAIN", `${where}: a page under migration`);
   } else if (code === C.MOVE_STOP_LOCKED) {
     // folio_lock(): the kernel sleeps until the holder unlocks; nothing unlocks during a step
-    stop("EAGAIN", `${where}: a locked folio`);
+    run.stop("EAGAIN", `${where}: a locked folio`);
   } else {
     const errno = errnoName(code);
     const why: Partial<Record<ErrnoName, string>> = {
       EEXIST: "the destination is not none", ENOENT: "a hole in the source",
       EBUSY: "a page not exclusive to this process, or maybe pinned", EFAULT: "a non-swap entry in the source",
     };
-    stop(errno, `${where}: ${why[errno] ?? errno}`);
+    run.stop(errno, `${where}: ${why[errno] ?? errno}`);
   }
 }
 
