@@ -114,6 +114,11 @@ export const FAST_VM_SOFTDIRTY: u32 = 1024;
  * order: the core records them in the trace log (trace_log.ts) for delivery after the call.
  */
 export const FAST_LOG: u32 = 256;
+/**
+ * Under FAST_LOG, only the write-protect faults are logged: the caller tells the run's stores
+ * to its reader itself, in one call, and nobody listens to first-touch faults.
+ */
+export const FAST_LOG_WP_ONLY: u32 = 2048;
 
 // @ts-ignore: decorator
 @inline function pteSlotOrLeaf(mm: u32, a: u64): u32 {
@@ -207,7 +212,7 @@ function accessAt(
     if (slot == 0) slot = pteSlotOrLeaf(mm, a);
     pte = entryLoad(slot);
     // logged here, not in do_anonymous_page(): kept small, it stays inlined
-    if (fast & FAST_LOG) trace_log(ctx, alloc ? LOG_ANON : LOG_ZERO_PAGE, alloc ? <u32>pte_pfn(pte) : 0, 0, 0, 0, 0, 0, a, 0);
+    if ((fast & (FAST_LOG | FAST_LOG_WP_ONLY)) == FAST_LOG) trace_log(ctx, alloc ? LOG_ANON : LOG_ZERO_PAGE, alloc ? <u32>pte_pfn(pte) : 0, 0, 0, 0, 0, 0, a, 0);
   }
   if (!pte_present(pte)) {
     const code = nonPresentCode(pte);
@@ -243,7 +248,7 @@ function accessAt(
   } else {
     value = atomic.load<u64>(c);
   }
-  if (fast & FAST_LOG) trace_log(ctx, LOG_ACCESS, pfn, 0, 0, 0, 0, write, a, value);
+  if ((fast & FAST_LOG) && !(write && (fast & FAST_LOG_WP_ONLY))) trace_log(ctx, LOG_ACCESS, pfn, 0, 0, 0, 0, write, a, value);
   return write ? 0 : <f64>value;
 }
 

@@ -5,10 +5,12 @@
  *
  *   npm run bench:workloads [-- --size small|default|large] [--strategy ID] [--workload NAME] [--json]
  *
- * The cost model is measured first (its micro-programs on the host, a few seconds). Every
- * figure is the median of RUNS runs, the simulator's oracle off and on interleaved (a busy
- * machine's scheduler, and which ran first, show in a single one) — warm: the process has run
- * the workload before. Beside them, cold: the first run in a fresh Node process (oracle off),
+ * The cost model is measured first (its micro-programs on the host, a few seconds). The
+ * simulator's warm figures are the median of WARM_RUNS runs, oracle off and on interleaved (a
+ * busy machine's scheduler, and which ran first, show in a single one; a warm run takes
+ * milliseconds, so a burst of load on this shared machine moves a median of three) — warm: the
+ * process has run the workload before, both ways; the host's and the cold figures are the
+ * median of RUNS. Beside them, cold: the first run in a fresh Node process (oracle off),
  * loading the package's bundle, the core's compilation and every JIT tier-up included — what one
  * `cowsim bench` run costs a user; only Node's own start-up and the workload's generator (whose
  * program the host kernel, too, is given made) are left out.
@@ -45,6 +47,7 @@ const only = argValues("--workload");
 const workloads = only.length ? WORKLOADS.filter((w) => only.includes(w.name)) : WORKLOADS;
 
 const RUNS = 3;
+const WARM_RUNS = 9;
 const median = <T>(xs: T[], key: (x: T) => number): T => xs.sort((a, b) => key(a) - key(b))[(xs.length - 1) >> 1]!;
 const native = buildNative();
 let model: CostModel | undefined;
@@ -79,7 +82,7 @@ for (const w of workloads) {
   // warm, as the figures claim: the process has run this workload before, both ways
   simulate(w, size, strategy, false);
   simulate(w, size, strategy, true);
-  for (let r = 0; r < RUNS; r++) {
+  for (let r = 0; r < WARM_RUNS; r++) {
     offs.push(simulate(w, size, strategy, false));
     ons.push(simulate(w, size, strategy, true));
   }
@@ -106,7 +109,7 @@ for (const w of workloads) {
     const f = (x: number | undefined, d = 3) => (x === undefined ? "—" : x < 0.01 ? x.toExponential(2) : x.toFixed(d));
     const r = (a: number | undefined, b: number) => (a === undefined ? "—" : `${(a / b).toFixed(2)}×`);
     if (lines.length === 1) {
-      console.log(`\n${size} size, ${strategy}; ratio = host kernel seconds / simulated seconds, each the median of ${RUNS} runs (above 1: the simulator is faster); cold = the first run in a fresh process, oracle off`);
+      console.log(`\n${size} size, ${strategy}; ratio = host kernel seconds / simulated seconds, the simulator's warm figures the median of ${WARM_RUNS} runs, the host's and the cold ones of ${RUNS} (above 1: the simulator is faster); cold = the first run in a fresh process, oracle off`);
       console.log(["workload", "steps", "accesses", "sim s (oracle off)", "sim s (oracle on)", "sim s (cold)", "kernel s", "kernel/sim off", "kernel/sim on", "kernel/sim cold", "estimate s", "estimate error"].join(" | "));
     }
     console.log([line.workload, line.steps, line.accesses, f(line.simOff), f(line.simOn), f(line.simCold), f(line.kernel), r(line.kernel, line.simOff), r(line.kernel, line.simOn),

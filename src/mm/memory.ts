@@ -16,12 +16,13 @@ import type { SwapinCoreRule, WpCoreRule, WpFacts, WpHelpers } from "../policy/s
 import { do_swap_page } from "./swap.js";
 import { migration_entry_wait, compact_transiently } from "./migrate.js";
 import { FaultBlocked, type WaitQueue } from "./wait.js";
+import type { TraceLogReader } from "../trace/events.js";
 import { hwpoisonSigbus } from "./memory_failure.js";
 import { anonFaultOrders, do_anonymous_folio, mthpPolicyEnabled, pageTransHugeMapcount } from "./large_folio.js";
 import { thpPmdFaultAllowed, thpPmdFaultsPossible, do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, split_huge_pmd } from "./huge_memory.js";
 import { do_device_entry_fault } from "./migrate_device.js";
 import { shmem_get_folio, shmem_get_entry } from "./shmem.js";
-import { Deliver, deliverTraceLog, emitDoWpPage, runMayBatch, traceLogBits } from "./trace_log.js";
+import { Deliver, deliverTraceLog, emitDoWpPage, runMayBatch, storeRunReader, traceLogBits } from "./trace_log.js";
 import { pageOffset, pmdStart } from "./align.js";
 
 const MAX_RETRIES = 8;
@@ -116,6 +117,8 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
   let vma: Vma | null = null;
   let limit = 0;
   let fast = 0;
+  // a reader that takes the run's stores in one call per core call, when one may
+  let stores: TraceLogReader | null = null;
   for (let i = 0; i < n;) {
     const a = addr + i * span;
     const v = write ? value + i * step : 0;
@@ -134,6 +137,8 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
       // one VMA and one PMD: the fast bits (THP, mTHP, uffd) hold for the whole call
       limit = Math.min(vma.end, pmdStart(a) + PMD);
       fast = fastBits(k, vma) | thpFastBit(k, vma, a);
+      stores = write && (fast & C.FAST_LOG) ? storeRunReader(k, vma) : null;
+      if (stores !== null) fast |= C.FAST_LOG_WP_ONLY;
     }
     const m = Math.min(n - i, Math.floor((limit - 1 - a) / span) + 1);
     k.markAllocFailures();
@@ -142,13 +147,15 @@ export function accessRange(k: MmKernel, p: MmProcess, addr: number, n: number, 
     if (fast & C.FAST_LOG) deliverTraceLog(k, p, vma, stepCode ? Deliver.Steps : Deliver.Access, stepCode);
     // done·16 + (−code), below 2^16 (a run stays in one PMD): its bits, not a float remainder
     const done = r >>> 4;
+    if (stores !== null && done > 0) stores.storeRun!(p.pid, a, done, stride, v, step);
     i += done;
     if (done < m) {
       const code = -(r & 15);
       if (code === C.ACCESS_LOG_FULL) continue;
       const b = addr + i * span;
       const keep = code === C.ACCESS_WP_FAULT && !(vma.flags & VM_UFFD_WP) && b < limit;
-      slow(b, write ? value + i * step : 0, code, keep ? fast : undefined);
+      // the single access logs its own store
+      slow(b, write ? value + i * step : 0, code, keep ? fast & ~C.FAST_LOG_WP_ONLY : undefined);
       if (!keep) vma = null;
       i++;
     }

@@ -35,6 +35,19 @@ export function traceLogBits(k: MmKernel): number {
     P.step.listening ? C.FAST_LOG : 0;
 }
 
+/**
+ * The reader a run of stores in `vma` may go to in one call (TraceLogReader.storeRun(), the
+ * core logging only its write-protect faults: FAST_LOG_WP_ONLY), or null: the log's reader
+ * takes store runs, nobody listens to steps or first-touch faults, and the memory is private
+ * anonymous (a store there is a value for a page, nothing of a shared object).
+ */
+export function storeRunReader(k: MmKernel, vma: Vma): TraceLogReader | null {
+  const r = k.trace.logReader;
+  if (r === null || r.storeRuns !== true || vma.shmem !== null) return null;
+  const P = k.trace.points;
+  return P.step.listening || P.do_anonymous_page.listening ? null : r;
+}
+
 /** Whether a run may stay in the core: nobody must see its accesses and first-touch faults as they happen. */
 export function runMayBatch(k: MmKernel): boolean {
   const P = k.trace.points;

@@ -107,6 +107,16 @@ export class Oracle implements TraceLogReader {
     if (write) this.journal?.store(pfn, pid, value);
   }
 
+  /** Without the journal a store is only its value: a run of them comes in one call. */
+  get storeRuns(): boolean {
+    return this.journal === null;
+  }
+
+  storeRun(pid: number, address: number, n: number, stride: number, value: number, step: number): void {
+    const vpn = Math.floor(address / 4096);
+    for (let i = 0; i < n; i++) this.onWrite(pid, vpn + i * stride, 0, 0, value + i * step);
+  }
+
   doAnonymousPage(pid: number, address: number, pfn: number, zero: boolean): void {
     this.journal?.anonymousPage(pid, address, pfn, zero);
   }

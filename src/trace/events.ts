@@ -248,6 +248,14 @@ export interface TraceLogReader {
   wpPageCopy(pid: number, address: number, pfn: number, newPfn: number, rule: string, facts: CopyFacts): void;
   /** wp_page_copy of the shared zero page. */
   wpPageCopyZero(pid: number, address: number, newPfn: number, rule: string): void;
+  /**
+   * True when the reader needs no access event per store of a run, nor the first-touch faults
+   * of its pages: a run of stores to private anonymous memory then comes to {@link storeRun}
+   * in one call, after the run's other events (its write-protect faults).
+   */
+  readonly storeRuns?: boolean;
+  /** `n` stores of `pid`, page i at `address` + i·stride pages storing `value` + i·step (see {@link storeRuns}). */
+  storeRun?(pid: number, address: number, n: number, stride: number, value: number, step: number): void;
 }
 
 /** One tracepoint: whether anyone listens (a plain field, read on every access), and who. @public */

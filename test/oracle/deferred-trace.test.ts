@@ -71,16 +71,22 @@ function record(k: Kernel, into: string[], deferred: boolean): void {
  * `alone` records no event: the oracle (with its journal) is then the only reader of the trace
  * log, and takes it through its own methods rather than as events.
  */
-function run(v: Variant, ops: Op[], immediate: boolean, alone = false) {
-  const k = createKernel({ strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: true, explain: true });
+function run(v: Variant, ops: Op[], immediate: boolean, alone = false, explain = true) {
+  const k = createKernel({ strategy: v.strategy, knobs: v.knobs, transient: { lruBatch: v.lruBatch ? true : 0 }, memory: "1M", swap: "1M", build: BUILD, oracle: true, explain });
   const events: string[] = [];
   if (!alone) record(k, events, !immediate);
   expect(k.trace.logReader).toBe(alone ? k.oracle : null);
+  // without its journal the oracle takes a run's stores in one call (TraceLogReader.storeRun)
+  expect(k.oracle!.storeRuns).toBe(!explain);
+  let storeRuns = 0;
+  const storeRun = k.oracle!.storeRun.bind(k.oracle);
+  k.oracle!.storeRun = (...args) => { storeRuns++; storeRun(...args); };
   const { outcomes, ...state } = runProgram(k, ops, PAGES);
   const vm = k.core.vmstat();
   return {
     inCore: vm.WP_CORE_COPY! + vm.WP_CORE_REUSE! + vm.WP_CORE_ZERO!,
-    seen: { outcomes, events, findings: k.findings, journal: k.journal!.entriesSince(0), ...state },
+    storeRuns,
+    seen: { outcomes, events, findings: k.findings, journal: explain ? k.journal!.entriesSince(0) : null, ...state },
   };
 }
 
@@ -96,9 +102,28 @@ describe("deferred tracepoints from the core's trace log", () => {
         const alone = run(v, ops, false, true);
         expect(alone.inCore).toBe(later.inCore);
         expect(alone.seen).toEqual({ ...now.seen, events: [] });
+        expect(later.storeRuns + now.storeRuns + alone.storeRuns).toBe(0);
+        // the oracle without its journal, alone: store runs, the same findings and state
+        const bare = run(v, ops, false, true, false);
+        const bareNow = run(v, ops, true, false, false);
+        expect(bare.inCore).toBe(later.inCore);
+        expect(bareNow.storeRuns).toBe(0);
+        expect(bare.seen).toEqual({ ...bareNow.seen, events: [] });
+        expect(bare.seen.findings.map((f) => [f.kind, f.pid, f.address, f.pfn])).toEqual(now.seen.findings.map((f) => [f.kind, f.pid, f.address, f.pfn]));
       }), { numRuns: RUNS, seed: SEED, examples: [[FINDINGS]] });
     });
   }
+
+  it("the oracle without its journal takes a run's stores in one call and finds what it found one by one", () => {
+    for (const v of [{ strategy: "mapcount" }, { strategy: "pagecount", lruBatch: true }] as const) {
+      const bare = run(v, FINDINGS, false, true, false);
+      const now = run(v, FINDINGS, true, false, false);
+      expect(bare.storeRuns).toBeGreaterThan(0);
+      expect(bare.inCore).toBeGreaterThan(0);
+      expect(bare.seen.findings.length).toBeGreaterThan(0);
+      expect(bare.seen).toEqual({ ...now.seen, events: [] });
+    }
+  });
 
   it("keeps the faults in the core with the oracle on, and finds what it found one by one", () => {
     const ops = FINDINGS;
