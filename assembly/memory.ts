@@ -19,6 +19,7 @@
 import {
   ctxOf, ctxCapacity, ctx_smp, pushRecord, NO_PFN, PAGE_SIZE, HPAGE_PMD_NR, count_vm_events,
   FORK_PTES_SHARED, FORK_PTES_DEFERRED, FORK_CORE_COPY, ZAP_PTES, EINVAL, ENOMEM, EEXIST,
+  hdr, PAGE_STRUCT_BYTES,
 } from "./layout";
 import {
   pte_none, pte_present, pte_pfn, pte_write, pte_special, pte_uffd_wp, pte_dirty, pte_young,
@@ -45,7 +46,7 @@ import {
   pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_test_large, folio_nr_pages,
   folio_maybe_dma_pinned, PageAnonExclusive, setPageFlag, testPageFlag, PG_dirty,
   PG_referenced, PG_swapcache, PG_swapbacked, PG_locked, refcountAddr, mapcountAddr, pageAddr, Page,
-  PG_anon_exclusive,
+  PG_anon_exclusive, PG_head, PG_tail, PAGE_MAPPING_ANON,
 } from "./page";
 import {
   folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_rmap_ptes,
@@ -348,6 +349,65 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
     return n;
   }
 
+  /**
+   * copy_pte_range() over the PTEs from `srcSlot` (at `addr`) to `end`, under one PMD, on one
+   * CPU and with no pinned page to hand back: the common entry — a small anonymous folio mapped
+   * by this PTE — copied here, with what every entry reads (the frame table, the flags, the
+   * child's table) read once; any other entry goes to pte_entry(), as the walk would send it.
+   * Returns 0, or pte_entry()'s WALK_STOP; the tally goes to pte_tally() either way.
+   */
+  copy_pte_table(srcSlot: u32, addr: u64, end: u64): i32 {
+    const frames = hdr().frameBase;
+    const nframes = hdr().nframes;
+    const delta = this.dstDelta;
+    const flags = this.flags;
+    const cow = (flags & COPY_COW) != 0;
+    const clean = (flags & COPY_SHARED) != 0;
+    const keepWp = (flags & COPY_DST_UFFD_WP) != 0;
+    const cap = this.cap;
+    let full = ctxOf(this.ctx).nrRecords >= cap;
+    let tally: u32 = 0;
+    for (; addr < end; addr += PAGE_SIZE, srcSlot += 8) {
+      const pte = load<u64>(srcSlot);
+      if (pte == 0) continue;
+      if (!full && addr >= this.batchEnd && (pte & (_PAGE_PRESENT | _PAGE_PROTNONE)) != 0 && (pte & _PAGE_SPECIAL) == 0) {
+        const pfn = <u32>pte_pfn(pte);
+        if (pfn < nframes) {
+          const page = frames + pfn * PAGE_STRUCT_BYTES;
+          const f = load<u32>(page, offsetof<Page>("flags"));
+          if ((f & ((1 << PG_head) | (1 << PG_tail))) == 0 && (load<u32>(page, offsetof<Page>("mapping")) & PAGE_MAPPING_ANON) != 0) {
+            // folio_ref_inc(), folio_try_dup_anon_rmap_pte() of a small folio nobody pins
+            store<i32>(page, load<i32>(page, offsetof<Page>("_refcount")) + 1, offsetof<Page>("_refcount"));
+            store<i32>(page, load<i32>(page, offsetof<Page>("_mapcount")) + 1, offsetof<Page>("_mapcount"));
+            if (f & (1 << PG_anon_exclusive)) store<u32>(page, f & ~(1 << PG_anon_exclusive), offsetof<Page>("flags"));
+            // __copy_present_ptes()
+            let child = pte;
+            if (cow && (pte & _PAGE_RW) != 0) {
+              store<u64>(srcSlot, pte & ~_PAGE_RW);
+              child = pte_wrprotect(child);
+            }
+            if (clean) child = pte_mkclean(child);
+            child = pte_mkold(child);
+            if (!keepWp) child = pte_clear_uffd_wp(child);
+            page_table_check_pte_set(addr, child);
+            store<u64>(srcSlot + delta, child);
+            tally += <u32>(TALLY_SHARED | TALLY_ANON);
+            continue;
+          }
+        }
+      }
+      const r = this.pte_entry(srcSlot, pte, addr);
+      if (r < 0) {
+        this.pte_tally(tally);
+        return r;
+      }
+      tally += <u32>r;
+      full = ctxOf(this.ctx).nrRecords >= cap;
+    }
+    this.pte_tally(tally);
+    return 0;
+  }
+
   /** __copy_present_ptes() for one entry: write-protect both sides of a COW mapping, the child's old. */
   // @ts-ignore: decorator
   @inline copy_present_pte(srcSlot: u32, dstSlot: u32, pte: u64, addr: u64): void {
@@ -377,7 +437,9 @@ const COPY_WALK_DEFER: u32 = COPY_WALK_DEFER_ANY | COPY_WALK_DEFER_EXCLUSIVE;
       // the dry run reserved every table and checked the child's slots
       assert(dstTable != 0);
       this.dstDelta = dstTable - entryTable(pmd);
-      return 0;
+      if (!this.up || (this.flags & COPY_WALK_DEFER) != 0) return 0;
+      this.action = ACTION_CONTINUE;
+      return this.copy_pte_table(entryTable(pmd) + (pteIndex(addr) << 3), addr, next);
     }
     // a PMD leaf (THP) or a PMD migration entry
     const ctx = this.ctx;
@@ -764,9 +826,62 @@ const TALLY_ZAPPED: i32 = 1;
     this.batchUnmapped = 0;
   }
 
+  /**
+   * zap_pte_range() over the PTEs from `slot` (at `addr`) to `end`, under one PMD, on one CPU,
+   * for a zap that records nothing and spares nothing: the common entry — a small anonymous
+   * folio outside the swap cache — zapped here, with what every entry reads read once; any other
+   * entry goes to pte_entry(), as the walk would send it. Returns 0, or pte_entry()'s WALK_STOP;
+   * the tally goes to pte_tally() either way.
+   */
+  zap_pte_table(slot: u32, addr: u64, end: u64): i32 {
+    const frames = hdr().frameBase;
+    const nframes = hdr().nframes;
+    const keepWp = (this.flags & ZAP_KEEP_UFFD_WP) != 0;
+    const cap = this.cap;
+    let full = ctxOf(this.ctx).nrRecords >= cap;
+    let tally: u32 = 0;
+    for (; addr < end; addr += PAGE_SIZE, slot += 8) {
+      const pte = load<u64>(slot);
+      if (pte == 0) continue;
+      if (!full && (pte & (_PAGE_PRESENT | _PAGE_PROTNONE)) != 0 && (pte & _PAGE_SPECIAL) == 0 && !(keepWp && pte_uffd_wp(pte))) {
+        const pfn = <u32>pte_pfn(pte);
+        if (pfn < nframes) {
+          const page = frames + pfn * PAGE_STRUCT_BYTES;
+          const f = load<u32>(page, offsetof<Page>("flags"));
+          if ((f & ((1 << PG_head) | (1 << PG_tail) | (1 << PG_swapcache))) == 0 &&
+              (load<u32>(page, offsetof<Page>("mapping")) & PAGE_MAPPING_ANON) != 0) {
+            // ptep_get_and_clear(), folio_mark_accessed(), __folio_remove_rmap() and the
+            // reference of a small anonymous folio
+            store<u64>(slot, 0);
+            if (pte_young(pte) && !(f & (1 << PG_referenced))) store<u32>(page, f | (1 << PG_referenced), offsetof<Page>("flags"));
+            store<i32>(page, load<i32>(page, offsetof<Page>("_mapcount")) - 1, offsetof<Page>("_mapcount"));
+            const rc = load<i32>(page, offsetof<Page>("_refcount")) - 1;
+            store<i32>(page, rc, offsetof<Page>("_refcount"));
+            if (rc == 0) folio_last_ref_put(pfn);
+            tally += <u32>(TALLY_ZAPPED | TALLY_ANON);
+            continue;
+          }
+        }
+      }
+      const r = this.pte_entry(slot, pte, addr);
+      if (r < 0) {
+        this.pte_tally(tally);
+        return r;
+      }
+      tally += <u32>r;
+      full = ctxOf(this.ctx).nrRecords >= cap;
+    }
+    this.pte_tally(tally);
+    return 0;
+  }
+
   /** zap_huge_pmd() for a whole THP; a partial one is reported. Tables are descended. */
   pmd_entry(pmdp: u32, pmd: u64, addr: u64, next: u64): i32 {
-    if (isTableEntry(pmd)) return 0;
+    if (isTableEntry(pmd)) {
+      if (!this.up || (this.flags & (ZAP_RECORD | ZAP_FILE_ONLY)) != 0) return 0;
+      this.action = ACTION_CONTINUE;
+      return this.zap_pte_table(entryTable(pmd) + (pteIndex(addr) << 3), addr, next);
+    }
     const ctx = this.ctx;
     if (ctxOf(ctx).nrRecords >= this.cap) { this.next = addr; return WALK_STOP; }
     this.action = ACTION_CONTINUE;
