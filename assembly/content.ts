@@ -7,7 +7,7 @@
 //
 // The same layout follows each swap slot (swapfile.ts), so swap-out and swap-in are copies.
 
-import { hdr } from "./layout";
+import { hdr, ctx_up } from "./layout";
 
 // @ts-ignore: decorator
 @inline export function contentAddr(pfn: u32): u32 {
@@ -15,10 +15,20 @@ import { hdr } from "./layout";
   return H.contentBase + pfn * H.contentStride;
 }
 
+/**
+ * A tag's store. Another thread may read a page's tag while this one writes it (a GUP user's
+ * DMA on a worker): then it is one atomic store, an XCHG on x86. With one context attached
+ * nobody else is in the core, and a plain store is a MOV, as the kernel's copy_page() is.
+ */
+// @ts-ignore: decorator
+@inline export function tagStore(a: u32, value: u64): void {
+  if (ctx_up()) store<u64>(a, value); else atomic.store<u64>(a, value);
+}
+
 /** clear_page(): tag 0 and zeroed data. */
 export function clear_page_contents(pfn: u32): void {
   const a = contentAddr(pfn);
-  atomic.store<u64>(a, 0);
+  tagStore(a, 0);
   const n = hdr().contentStride - 8;
   if (n) memory.fill(a + 8, 0, n);
 }
@@ -27,7 +37,7 @@ export function clear_page_contents(pfn: u32): void {
 export function copy_page_contents(dst: u32, src: u32): void {
   const d = contentAddr(dst);
   const s = contentAddr(src);
-  atomic.store<u64>(d, atomic.load<u64>(s));
+  tagStore(d, atomic.load<u64>(s));
   const n = hdr().contentStride - 8;
   if (n) memory.copy(d + 8, s + 8, n);
 }

@@ -9,7 +9,7 @@
 // a marker, or a VMA the fast path does not serve.
 
 import {
-  ctxOf, ctx_up, layoutBase, Header, NO_PFN, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
+  ctxOf, ctx_up, layoutBase, hdr, Header, NO_PFN, faultAttrAddr, FaultAttr, FAIL_FRAME, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
   CTX_LRU_OFFSET, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE, FAULT_WP_COPY, FAULT_UNSHARE,
   FAULT_FILE, LRU_BATCH_DRAINED, WP_CORE_REUSE, WP_CORE_COPY, WP_CORE_ZERO, SWAPIN_CORE,
 } from "./layout";
@@ -35,8 +35,8 @@ import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
   folio_put_refs, mm_counter_of, RMAP_EXCLUSIVE,
 } from "./rmap";
-import { alloc_pages, free_pages, frames_reserve, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
-import { contentAddr, copy_page_contents } from "./content";
+import { alloc_pages, free_pages, frames_reserve, frames_free, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
+import { contentAddr, copy_page_contents, tagStore } from "./content";
 import { swap_count, folio_swap_slot, swap_free, swap_cache_pfn } from "./swapfile";
 import {
   swapin_read, swapinMapAt, folio_free_swap, delete_from_swap_cache, SWAPIN_WRITABLE, SWAPIN_EXCLUSIVE, SWAPIN_DIRTY,
@@ -244,7 +244,7 @@ function accessAt(
     // a fault-in for writing (GUP, populate) stores nothing and is no access of the process
     if (write == ACCESS_FAULT_WRITE) return 0;
     value = (<u64>hi << 32) | <u64>lo;
-    atomic.store<u64>(c, value);
+    tagStore(c, value);
   } else {
     value = atomic.load<u64>(c);
   }
@@ -272,9 +272,20 @@ export function handle_access_range(
   // one PMD for the whole run: its slot is walked to once (once its tables exist), and no
   // table is freed inside the call
   let pmdp = walk_pmdp(mm, a);
+  const runs = write == 1 && stride == 1 && anonRunsAllowed(fast, anonVma);
   for (let i: u32 = 0; i < n; i++) {
     if (pmdp == 0) pmdp = walk_pmdp(mm, a);
     const slot = pmdp != 0 ? slotUnder(pmdp, a) : 0;
+    if (runs && slot != 0 && !(slot & 1) && pte_none(load<u64>(slot))) {
+      const done = anonWriteRun(ctx, mm, slot, a, n - i, value, dv, anonVma, idx, prot);
+      if (done > 0) {
+        i += done - 1;
+        a += <u64>done << 12;
+        idx += done;
+        value += dv * <u64>done;
+        continue;
+      }
+    }
     const r = accessAt(ctx, mm, a, slot, write, <u32>value, <u32>(value >> 32), fast, anonVma, idx, prot);
     if (r < 0) return <f64>i * 16.0 - r;
     a += da;
@@ -282,6 +293,59 @@ export function handle_access_range(
     value += dv;
   }
   return <f64>n * 16.0;
+}
+
+/**
+ * Whether a write run may map its none PTEs by anonWriteRun(): a private anonymous VMA with
+ * its anon_vma, writable, no mTHP orders (alloc_anon_folio() chooses there), and nobody to
+ * tell of each first-touch fault or store (no trace log, or one for write-protect faults only).
+ */
+// @ts-ignore: decorator
+@inline function anonRunsAllowed(fast: u32, anonVma: u32): bool {
+  const need = FAST_ANON | FAST_VM_WRITE;
+  return (fast & need) == need && !(fast & FAST_MTHP) && anonVma != 0 &&
+    (!(fast & FAST_LOG) || (fast & FAST_LOG_WP_ONLY) != 0);
+}
+
+/**
+ * do_anonymous_page() for the run of none PTEs from `slot` (at most `max`, within its PTE table),
+ * each followed by its store (`value` + i·`dv` into page i): what the accesses one by one would
+ * do, in the same order — the same frames, the same counts — with the frames reserved at once
+ * and the counters added to once. Returns the pages done; 0 (nothing changed) when no frame
+ * are free, or while frame failures are injected: the accesses one by one then fail, or draw
+ * their failures, at the page they would. With fewer frames free than none PTEs, the run maps
+ * as many pages as there are frames.
+ */
+function anonWriteRun(
+  ctx: u32, mm: u32, slot: u32, a: u64, max: u32, value: u64, dv: u64, anonVma: u32, index: u32, prot: u32,
+): u32 {
+  const room: u32 = 512 - pteIndex(a);
+  const limit = max < room ? max : room;
+  let nr: u32 = 1;
+  while (nr < limit && pte_none(load<u64>(slot + (nr << 3)))) nr++;
+  if (atomic.load<u32>(faultAttrAddr(FAIL_FRAME) + offsetof<FaultAttr>("armed")) != 0) return 0;
+  if (!ctx_up()) return 0;
+  // as many as are free: the access after them finds none and fails there, as it would have
+  const free = frames_free();
+  if (free < nr) nr = free;
+  if (nr == 0 || !frames_reserve(ctx, nr)) return 0;
+  const base: u64 = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
+  const tagged = hdr().contentStride == 8;
+  let v = value;
+  for (let i: u32 = 0; i < nr; i++) {
+    // the tag is stored right after: with no data bytes, GFP_ZERO's clearing is not needed
+    const pfn = alloc_pages(ctx, 0, tagged ? 0 : GFP_ZERO);
+    folio_add_new_anon_rmap(pfn, anonVma, index + i, RMAP_EXCLUSIVE);
+    folio_add_lru(ctx, pfn);
+    const pte = pte_mkwrite(pte_mkdirty(pfn_pte(<u64>pfn, base)));
+    page_table_check_pte_set(a + (<u64>i << 12), pte);
+    store<u64>(slot + (i << 3), pte);
+    store<u64>(contentAddr(pfn), v);
+    v += dv;
+  }
+  add_mm_counter(mm, MM_ANONPAGES, <i32>nr);
+  count_vm_events(FAULT_ANON, nr);
+  return nr;
 }
 
 /** handle_access_list()'s code for an address outside the VMA the call was given. */
@@ -357,7 +421,8 @@ function accessLeaf(ctx: u32, pmdp: u32, a: u64, write: u32, lo: u32, hi: u32, f
  * allocated). `alloc`: a fresh page (a write fault, or no zero page); otherwise the zero page.
  * Reserves what it needs first: ACCESS_ENOMEM changes nothing.
  */
-function do_anonymous_page(
+// @ts-ignore: decorator
+@inline function do_anonymous_page(
   ctx: u32, mm: u32, a: u64, ptep: u32, alloc: bool, fast: u32, anonVma: u32, index: u32, prot: u32,
 ): i32 {
   if (alloc && anonVma == 0) return ACCESS_NEED_FAULT;
@@ -609,9 +674,10 @@ function wpPageCopyAt(ctx: u32, mm: u32, slot: u32, a: u64, old: u64, anonVma: u
     if (flags & WPCOPY_VM_WRITE) pte = pte_mkwrite(pte);
     count_vm_events(FAULT_WP_COPY, 1);
   }
-  // ptep_clear_flush() + set_pte_at(): the exchange returns the final A/D bits of the old entry
+  // ptep_clear_flush() + set_pte_at(): with other CPUs an exchange, so that no A/D bit an MMU
+  // sets meanwhile is lost; alone in the core, a store
   page_table_check_pte_set(a, pte);
-  atomic.xchg<u64>(slot, pte);
+  if (ctx_up()) store<u64>(slot, pte); else atomic.xchg<u64>(slot, pte);
   if (zero) {
     add_mm_counter(mm, MM_ANONPAGES, 1);
   } else {

@@ -41,7 +41,7 @@
 
 import {
   hdr, ctxOf, ctx_up, layoutBase, Header, Ctx, NO_PFN, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGEBLOCK_BYTES,
-  tryReserve, reserveInto, unreserveFrom, count_vm_events, should_fail, PGALLOC, PGFREE, THP_ALLOC,
+  tryReserve, takeAlone, reserveInto, unreserveFrom, count_vm_events, should_fail, PGALLOC, PGFREE, THP_ALLOC,
   THP_FREE, PGALLOC_FAIL, FAIL_FRAME, faultAttrAddr, FaultAttr, PAGE_STRUCT_BYTES,
 } from "./layout";
 import {
@@ -161,7 +161,7 @@ export function alloc_pages(ctx: u32, order: u32, gfp: u32): u32 {
   if (C.frameReserved >= nr) {
     C.frameReserved = C.frameReserved - nr;
     fromReserve = true;
-  } else if (should_fail(FAIL_FRAME) || !(up ? takeUp(nrFreeAddr(), <i32>nr) : tryReserve(nrFreeAddr(), <i32>nr))) {
+  } else if (should_fail(FAIL_FRAME) || !(up ? takeAlone(nrFreeAddr(), <i32>nr) : tryReserve(nrFreeAddr(), <i32>nr))) {
     count_vm_events(PGALLOC_FAIL, 1);
     return NO_PFN;
   }
@@ -207,21 +207,12 @@ function allocOrder0(ctx: u32): u32 {
   }
 }
 
-/** tryReserve() with nobody else in the core: a load and a store. */
-// @ts-ignore: decorator
-@inline function takeUp(availAddr: u32, n: i32): bool {
-  const a = load<i32>(availAddr);
-  if (a < n) return false;
-  store<i32>(availAddr, a - n);
-  return true;
-}
-
 /** allocOrder0() on one attached context: the same block and bit, without CAS loops. */
 function allocOrder0Up(ctx: u32): u32 {
   const n = hdr().nblocks;
   const C = ctxOf(ctx);
   let b = C.blockHint < n ? C.blockHint : 0;
-  while (!takeUp(freeAddr(b), 1)) b = b + 1 == n ? 0 : b + 1;
+  while (!takeAlone(freeAddr(b), 1)) b = b + 1 == n ? 0 : b + 1;
   C.blockHint = b;
   // a unit taken means a clear bit: alone in the core, no freer is between its two steps
   for (let w: u32 = 0; w < 8; w++) {
@@ -255,6 +246,12 @@ export function frame_available(ctx: u32): bool {
  */
 export function frames_reserve(ctx: u32, n: u32): bool {
   return reserveInto(ctx + offsetof<Ctx>("frameReserved"), nrFreeAddr(), n, PGALLOC_FAIL, FAIL_FRAME);
+}
+
+/** The frames free for a reservation now (nr_free_pages()). */
+export function frames_free(): u32 {
+  const n = atomic.load<i32>(nrFreeAddr());
+  return n > 0 ? <u32>n : 0;
 }
 
 /** Returns the frames the context still has reserved. */

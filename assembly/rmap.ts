@@ -12,7 +12,7 @@ import {
 import { free_pages } from "./page_alloc";
 import { folio_remove_rmap_ptes_done } from "./large_folio";
 import { free_zone_device_folio } from "./migrate_device";
-import { EBUSY, HPAGE_PMD_ORDER, PAGE_STRUCT_BYTES } from "./layout";
+import { EBUSY, HPAGE_PMD_ORDER, PAGE_STRUCT_BYTES, ctx_up } from "./layout";
 import { MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES } from "./pgtable";
 
 /** RMAP_EXCLUSIVE: the (sub)pages being mapped are exclusive to this process. */
@@ -163,7 +163,13 @@ export function folio_remove_rmap_ptes(folio: u32, page: u32, nr: u32): i32 {
  */
 export function __folio_remove_rmap_ptes(folio: u32, page: u32, nr: u32): i32 {
   if (!folio_test_large(folio)) {
-    return atomic.sub<i32>(mapcountAddr(folio), 1) == 0 ? 1 : 0;
+    const a = mapcountAddr(folio);
+    if (ctx_up()) {
+      const now = load<i32>(a) - 1;
+      store<i32>(a, now);
+      return now == -1 ? 1 : 0;
+    }
+    return atomic.sub<i32>(a, 1) == 0 ? 1 : 0;
   }
   atomic.sub<i32>(largeMapcountAddr(folio), <i32>nr);
   let last: i32 = 0;

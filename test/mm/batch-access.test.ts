@@ -85,9 +85,11 @@ function run(strategy: StrategyId, ops: Op[], batched: boolean, oracle: boolean)
   const counters = k.counters();
   const pagemap = p.pagemap(BASE, PAGES).join();
   const findings = k.findings.map((f) => JSON.stringify(f)).join("\n");
+  // what only an rmap walk sees (a page's index, its anon_vma) is checked by the invariants
+  const invariants = k.checkInvariants().map((v) => `${v.invariant}: ${v.detail}`);
   // the contents last: reading faults too
   const contents = readPages(p, BASE, PAGES);
-  return { outcomes, counters, pagemap, findings, contents };
+  return { outcomes, counters, pagemap, findings, invariants, contents };
 }
 
 describe("the batched accesses", () => {
@@ -95,7 +97,9 @@ describe("the batched accesses", () => {
     it(`match the loop of single accesses, counter for counter${oracle ? ", oracle on" : ""}`, () => {
       fc.assert(fc.property(fc.constantFrom<StrategyId>("anon-exclusive", "mapcount"), fc.array(opArb, { minLength: 1, maxLength: 25 }),
         (strategy, ops) => {
-          expect(run(strategy, ops, true, oracle)).toEqual(run(strategy, ops, false, oracle));
+          const batched = run(strategy, ops, true, oracle);
+          expect(batched.invariants).toEqual([]);
+          expect(batched).toEqual(run(strategy, ops, false, oracle));
         }), { numRuns: oracle ? RUNS / 3 : RUNS, seed: SEED });
     });
   }
