@@ -9,7 +9,7 @@
 // a marker, or a VMA the fast path does not serve.
 
 import {
-  ctxOf, ctx_up, layoutBase, hdr, Header, NO_PFN, faultAttrAddr, FaultAttr, FAIL_FRAME, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
+  ctxOf, ctx_up, layoutBase, hdr, Header, NO_PFN, faultAttrAddr, FaultAttr, FAIL_FRAME, PGALLOC, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
   CTX_LRU_OFFSET, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE, FAULT_WP_COPY, FAULT_UNSHARE,
   FAULT_FILE, LRU_BATCH_DRAINED, WP_CORE_REUSE, WP_CORE_COPY, WP_CORE_ZERO, SWAPIN_CORE,
 } from "./layout";
@@ -29,14 +29,14 @@ import {
   pfn_valid, page_folio, folio_test_anon, folio_ref_add, folio_ref_count, folio_mapcount,
   SetPageAnonExclusive, setPageFlag, testPageFlag, pageFlags, PG_lru, PG_swapcache,
   PG_swapbacked, PG_dirty, pfn_to_page, PageAnonExclusive, folio_test_ksm, PG_head, PG_locked, pageAddr, Page,
-  PG_hwpoison, page_mapcount_raw, folio_entire_mapcount, PG_anon_exclusive,
+  PG_hwpoison, page_mapcount_raw, folio_entire_mapcount, PG_anon_exclusive, PAGE_MAPPING_ANON,
 } from "./page";
 import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
   folio_put_refs, mm_counter_of, RMAP_EXCLUSIVE,
 } from "./rmap";
-import { alloc_pages, free_pages, frames_reserve, frames_free, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
-import { contentAddr, copy_page_contents, tagStore } from "./content";
+import { alloc_pages, free_pages, frames_reserve, frames_free, alloc_reserved_frame_up, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
+import { contentAddr, copy_page_contents, clear_page_contents, tagStore } from "./content";
 import { swap_count, folio_swap_slot, swap_free, swap_cache_pfn } from "./swapfile";
 import {
   swapin_read, swapinMapAt, folio_free_swap, delete_from_swap_cache, SWAPIN_WRITABLE, SWAPIN_EXCLUSIVE, SWAPIN_DIRTY,
@@ -264,6 +264,25 @@ export function handle_access_range(
   ctx: u32, mm: u32, va: f64, n: u32, stride: u32, write: u32, lo: u32, hi: u32, step: u32,
   fast: u32, anonVma: u32, index: u32, prot: u32,
 ): f64 {
+  if (write == 1 && stride == 1 && anonRunsAllowed(fast, anonVma)) {
+    return accessRangeWithRuns(ctx, mm, va, n, lo, hi, step, fast, anonVma, index, prot);
+  }
+  return accessRange(ctx, mm, va, n, stride, write, lo, hi, step, fast, anonVma, index, prot, false);
+}
+
+/** handle_access_range() of a write run whose none PTEs anonWriteRun() may take: its own loop, so the other runs' loop stays small. */
+function accessRangeWithRuns(
+  ctx: u32, mm: u32, va: f64, n: u32, lo: u32, hi: u32, step: u32, fast: u32, anonVma: u32, index: u32, prot: u32,
+): f64 {
+  return accessRange(ctx, mm, va, n, 1, 1, lo, hi, step, fast, anonVma, index, prot, true);
+}
+
+/** The loop of handle_access_range(); with `runs` (a constant where it is inlined), none PTEs go to anonWriteRun(). */
+// @ts-ignore: decorator
+@inline function accessRange(
+  ctx: u32, mm: u32, va: f64, n: u32, stride: u32, write: u32, lo: u32, hi: u32, step: u32,
+  fast: u32, anonVma: u32, index: u32, prot: u32, runs: bool,
+): f64 {
   let value: u64 = (<u64>hi << 32) | <u64>lo;
   const dv: u64 = <u64>step;
   const da: u64 = <u64>stride << 12;
@@ -272,7 +291,6 @@ export function handle_access_range(
   // one PMD for the whole run: its slot is walked to once (once its tables exist), and no
   // table is freed inside the call
   let pmdp = walk_pmdp(mm, a);
-  const runs = write == 1 && stride == 1 && anonRunsAllowed(fast, anonVma);
   for (let i: u32 = 0; i < n; i++) {
     if (pmdp == 0) pmdp = walk_pmdp(mm, a);
     const slot = pmdp != 0 ? slotUnder(pmdp, a) : 0;
@@ -331,12 +349,24 @@ function anonWriteRun(
   if (nr == 0 || !frames_reserve(ctx, nr)) return 0;
   const base: u64 = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
   const tagged = hdr().contentStride == 8;
+  const lruAtOnce = atomic.load<u32>(layoutBase() + offsetof<Header>("lruBatchSize")) == 0;
+  // alloc_pages()' resetPage(), folio_add_new_anon_rmap() and folio_add_lru() straight onto the
+  // LRU give a new small folio these fields: each is written once
+  const flags: u32 = (1 << PG_swapbacked) | (1 << PG_anon_exclusive) | (lruAtOnce ? 1 << PG_lru : 0);
+  const mapping = (anonVma << 2) | PAGE_MAPPING_ANON;
   let v = value;
   for (let i: u32 = 0; i < nr; i++) {
-    // the tag is stored right after: with no data bytes, GFP_ZERO's clearing is not needed
-    const pfn = alloc_pages(ctx, 0, tagged ? 0 : GFP_ZERO);
-    folio_add_new_anon_rmap(pfn, anonVma, index + i, RMAP_EXCLUSIVE);
-    folio_add_lru(ctx, pfn);
+    const pfn = alloc_reserved_frame_up(ctx);
+    const p = pfn_to_page(pfn);
+    p.flags = flags;
+    p._refcount = 1;
+    p._mapcount = 0;
+    p.mapping = mapping;
+    p.index = index + i;
+    p.private_ = 0;
+    // the tag is stored below: with no data bytes, GFP_ZERO's clearing is not needed
+    if (!tagged) clear_page_contents(pfn);
+    if (!lruAtOnce) folio_add_lru(ctx, pfn);
     const pte = pte_mkwrite(pte_mkdirty(pfn_pte(<u64>pfn, base)));
     page_table_check_pte_set(a + (<u64>i << 12), pte);
     store<u64>(slot + (i << 3), pte);
@@ -344,6 +374,7 @@ function anonWriteRun(
     v += dv;
   }
   add_mm_counter(mm, MM_ANONPAGES, <i32>nr);
+  count_vm_events(PGALLOC, nr);
   count_vm_events(FAULT_ANON, nr);
   return nr;
 }

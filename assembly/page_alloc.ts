@@ -248,6 +248,17 @@ export function frames_reserve(ctx: u32, n: u32): bool {
   return reserveInto(ctx + offsetof<Ctx>("frameReserved"), nrFreeAddr(), n, PGALLOC_FAIL, FAIL_FRAME);
 }
 
+/**
+ * alloc_pages(ctx, 0, 0) from the context's reservation, with one context attached, for a batch
+ * that sets each struct page whole itself and counts PGALLOC once (anonWriteRun()).
+ */
+// @ts-ignore: decorator
+@inline export function alloc_reserved_frame_up(ctx: u32): u32 {
+  const C = ctxOf(ctx);
+  C.frameReserved = C.frameReserved - 1;
+  return allocOrder0Up(ctx);
+}
+
 /** The frames free for a reservation now (nr_free_pages()). */
 export function frames_free(): u32 {
   const n = atomic.load<i32>(nrFreeAddr());
