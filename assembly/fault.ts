@@ -9,7 +9,7 @@
 // a marker, or a VMA the fast path does not serve.
 
 import {
-  ctxOf, ctx_up, layoutBase, hdr, Header, NO_PFN, faultAttrAddr, FaultAttr, FAIL_FRAME, PGALLOC, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
+  ctxOf, ctx_up, layoutBase, hdr, Header, NO_PFN, faultAttrAddr, FaultAttr, FAIL_FRAME, count_vm_events, EINVAL, EEXIST, CTX_LRU_SLOTS,
   CTX_LRU_OFFSET, FAULT_ANON, FAULT_ZERO_PAGE, FAULT_WP_REUSE, FAULT_WP_COPY, FAULT_UNSHARE,
   FAULT_FILE, LRU_BATCH_DRAINED, WP_CORE_REUSE, WP_CORE_COPY, WP_CORE_ZERO, SWAPIN_CORE,
 } from "./layout";
@@ -35,7 +35,7 @@ import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
   folio_put_refs, mm_counter_of, RMAP_EXCLUSIVE,
 } from "./rmap";
-import { alloc_pages, free_pages, frames_reserve, frames_free, alloc_reserved_frame_up, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
+import { alloc_pages, free_pages, frames_reserve, frames_free, alloc_frame_alone, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
 import { contentAddr, copy_page_contents, clear_page_contents, tagStore } from "./content";
 import { swap_count, folio_swap_slot, swap_free, swap_cache_pfn } from "./swapfile";
 import {
@@ -326,6 +326,38 @@ function accessRangeWithRuns(
 }
 
 /**
+ * Whether newAnonFolioAlone() may make a new folio: one context attached (nobody else in the
+ * core) and no frame failure injected (no attempt to draw).
+ */
+// @ts-ignore: decorator
+@inline function newAnonFolioAloneOk(): bool {
+  return ctx_up() && atomic.load<u32>(faultAttrAddr(FAIL_FRAME) + offsetof<FaultAttr>("armed")) == 0;
+}
+
+/**
+ * alloc_pages(ctx, 0, 0), folio_add_new_anon_rmap(RMAP_EXCLUSIVE) at `mapping` (an anon_vma's
+ * word) and `index`, and folio_add_lru() of a new small anonymous folio, under
+ * newAnonFolioAloneOk(): its struct page written whole, each field once, as the three leave it
+ * (straight onto the LRU when there is no per-CPU batch). Its contents are the caller's.
+ * NO_PFN when no frame is free.
+ */
+// @ts-ignore: decorator
+@inline function newAnonFolioAlone(ctx: u32, mapping: u32, index: u32): u32 {
+  const pfn = alloc_frame_alone(ctx);
+  if (pfn == NO_PFN) return NO_PFN;
+  const batched = atomic.load<u32>(layoutBase() + offsetof<Header>("lruBatchSize")) != 0;
+  const p = pfn_to_page(pfn);
+  p.flags = (1 << PG_swapbacked) | (1 << PG_anon_exclusive) | (batched ? 0 : 1 << PG_lru);
+  p._refcount = 1;
+  p._mapcount = 0;
+  p.mapping = mapping;
+  p.index = index;
+  p.private_ = 0;
+  if (batched) folio_add_lru(ctx, pfn);
+  return pfn;
+}
+
+/**
  * do_anonymous_page() for the run of none PTEs from `slot` (at most `max`, within its PTE table),
  * each followed by its store (`value` + i·`dv` into page i): what the accesses one by one would
  * do, in the same order — the same frames, the same counts — with the frames reserved at once
@@ -341,32 +373,19 @@ function anonWriteRun(
   const limit = max < room ? max : room;
   let nr: u32 = 1;
   while (nr < limit && pte_none(load<u64>(slot + (nr << 3)))) nr++;
-  if (atomic.load<u32>(faultAttrAddr(FAIL_FRAME) + offsetof<FaultAttr>("armed")) != 0) return 0;
-  if (!ctx_up()) return 0;
+  if (!newAnonFolioAloneOk()) return 0;
   // as many as are free: the access after them finds none and fails there, as it would have
   const free = frames_free();
   if (free < nr) nr = free;
   if (nr == 0 || !frames_reserve(ctx, nr)) return 0;
   const base: u64 = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
   const tagged = hdr().contentStride == 8;
-  const lruAtOnce = atomic.load<u32>(layoutBase() + offsetof<Header>("lruBatchSize")) == 0;
-  // alloc_pages()' resetPage(), folio_add_new_anon_rmap() and folio_add_lru() straight onto the
-  // LRU give a new small folio these fields: each is written once
-  const flags: u32 = (1 << PG_swapbacked) | (1 << PG_anon_exclusive) | (lruAtOnce ? 1 << PG_lru : 0);
   const mapping = (anonVma << 2) | PAGE_MAPPING_ANON;
   let v = value;
   for (let i: u32 = 0; i < nr; i++) {
-    const pfn = alloc_reserved_frame_up(ctx);
-    const p = pfn_to_page(pfn);
-    p.flags = flags;
-    p._refcount = 1;
-    p._mapcount = 0;
-    p.mapping = mapping;
-    p.index = index + i;
-    p.private_ = 0;
+    const pfn = newAnonFolioAlone(ctx, mapping, index + i);
     // the tag is stored below: with no data bytes, GFP_ZERO's clearing is not needed
     if (!tagged) clear_page_contents(pfn);
-    if (!lruAtOnce) folio_add_lru(ctx, pfn);
     const pte = pte_mkwrite(pte_mkdirty(pfn_pte(<u64>pfn, base)));
     page_table_check_pte_set(a + (<u64>i << 12), pte);
     store<u64>(slot + (i << 3), pte);
@@ -374,7 +393,6 @@ function anonWriteRun(
     v += dv;
   }
   add_mm_counter(mm, MM_ANONPAGES, <i32>nr);
-  count_vm_events(PGALLOC, nr);
   count_vm_events(FAULT_ANON, nr);
   return nr;
 }
@@ -690,11 +708,15 @@ export function wp_page_copy(ctx: u32, mm: u32, va: f64, anonVma: u32, index: u3
 function wpPageCopyAt(ctx: u32, mm: u32, slot: u32, a: u64, old: u64, anonVma: u32, index: u32, flags: u32): i32 {
   const oldPfn = <u32>pte_pfn(old);
   const zero = pte_special(old) || !pfn_valid(oldPfn);
-  const nw = alloc_pages(ctx, 0, zero ? GFP_ZERO : 0);
+  const alone = newAnonFolioAloneOk();
+  const nw = alone ? newAnonFolioAlone(ctx, (anonVma << 2) | PAGE_MAPPING_ANON, index) : alloc_pages(ctx, 0, zero ? GFP_ZERO : 0);
   if (nw == NO_PFN) return ACCESS_ENOMEM;
   if (!zero) copy_page_contents(nw, oldPfn);
-  folio_add_new_anon_rmap(nw, anonVma, index, RMAP_EXCLUSIVE);
-  folio_add_lru(ctx, nw);
+  else if (alone) clear_page_contents(nw);
+  if (!alone) {
+    folio_add_new_anon_rmap(nw, anonVma, index, RMAP_EXCLUSIVE);
+    folio_add_lru(ctx, nw);
+  }
   let pte = pfn_pte(<u64>nw, old & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
   if (flags & WPCOPY_UNSHARE) {
     if (pte_soft_dirty(old)) pte = pte_mksoft_dirty(pte);

@@ -249,13 +249,21 @@ export function frames_reserve(ctx: u32, n: u32): bool {
 }
 
 /**
- * alloc_pages(ctx, 0, 0) from the context's reservation, with one context attached, for a batch
- * that sets each struct page whole itself and counts PGALLOC once (anonWriteRun()).
+ * alloc_pages(ctx, 0, 0) with one context attached and no frame failure injected (the caller
+ * checked both), for a caller that writes the new folio's struct page whole itself: the
+ * context's reservation first, then the free pool; NO_PFN, counted as alloc_pages() counts
+ * it, when no frame is free.
  */
 // @ts-ignore: decorator
-@inline export function alloc_reserved_frame_up(ctx: u32): u32 {
+@inline export function alloc_frame_alone(ctx: u32): u32 {
   const C = ctxOf(ctx);
-  C.frameReserved = C.frameReserved - 1;
+  if (C.frameReserved > 0) {
+    C.frameReserved = C.frameReserved - 1;
+  } else if (!takeAlone(nrFreeAddr(), 1)) {
+    count_vm_events(PGALLOC_FAIL, 1);
+    return NO_PFN;
+  }
+  count_vm_events(PGALLOC, 1);
   return allocOrder0Up(ctx);
 }
 
