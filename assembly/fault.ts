@@ -33,7 +33,7 @@ import {
 } from "./page";
 import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
-  folio_put_refs, mm_counter_of, RMAP_EXCLUSIVE,
+  folio_put_refs, folio_last_ref_put, mm_counter_of, RMAP_EXCLUSIVE,
 } from "./rmap";
 import { alloc_pages, free_pages, frames_reserve, frames_free, alloc_frame_alone, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
 import { contentAddr, copy_page_contents, clear_page_contents, tagStore } from "./content";
@@ -735,13 +735,23 @@ function wpPageCopyAt(ctx: u32, mm: u32, slot: u32, a: u64, old: u64, anonVma: u
     add_mm_counter(mm, MM_ANONPAGES, 1);
   } else {
     const folio = page_folio(oldPfn);
-    const m = mm_counter_of(folio);
-    if (m != MM_ANONPAGES) {
-      add_mm_counter(mm, m, -1);
-      add_mm_counter(mm, MM_ANONPAGES, 1);
+    const p = pfn_to_page(folio);
+    if (alone && folio == oldPfn && (p.flags & (1 << PG_head)) == 0 && (p.mapping & PAGE_MAPPING_ANON) != 0) {
+      // a small anonymous folio, alone in the core: __folio_remove_rmap_ptes() and
+      // folio_put_refs() are a store each (no counter moves: the new page is anonymous too)
+      p._mapcount = p._mapcount - 1;
+      const rc = p._refcount - 1;
+      p._refcount = rc;
+      if (rc == 0) folio_last_ref_put(folio);
+    } else {
+      const m = mm_counter_of(folio);
+      if (m != MM_ANONPAGES) {
+        add_mm_counter(mm, m, -1);
+        add_mm_counter(mm, MM_ANONPAGES, 1);
+      }
+      folio_remove_rmap_ptes(folio, oldPfn, 1);
+      folio_put_refs(folio, 1);
     }
-    folio_remove_rmap_ptes(folio, oldPfn, 1);
-    folio_put_refs(folio, 1);
   }
   return <i32>nw;
 }
