@@ -114,7 +114,9 @@ export class Oracle implements TraceLogReader {
 
   storeRun(pid: number, address: number, n: number, stride: number, value: number, step: number): void {
     const vpn = Math.floor(address / 4096);
-    for (let i = 0; i < n; i++) this.onWrite(pid, vpn + i * stride, 0, 0, value + i * step);
+    // with a snapshot reference about, each store may be one it must allow
+    if (this.snapshots > 0) for (let i = 0; i < n; i++) this.onWrite(pid, vpn + i * stride, 0, 0, value + i * step);
+    else this.space(pid).setRun(vpn, n, stride, value, step);
   }
 
   doAnonymousPage(pid: number, address: number, pfn: number, zero: boolean): void {

@@ -67,6 +67,26 @@ export class ShadowSpace {
     c.v[vpn - key * CHUNK] = value;
   }
 
+  /** set() of `n` pages in order, page i at vpn + i·stride storing value + i·step. */
+  setRun(vpn: number, n: number, stride: number, value: number, step: number): void {
+    for (let i = 0; i < n;) {
+      const at = vpn + i * stride;
+      const key = Math.floor(at / CHUNK);
+      if (key !== this.ownKey) {
+        // set() takes the chunk as its own (or leaves a zero out of a chunk never written)
+        this.set(at, value + i * step);
+        i++;
+        continue;
+      }
+      // the run's pages in this chunk, straight into its array
+      const base = key * CHUNK;
+      const m = Math.min(n - i, Math.floor((base + CHUNK - 1 - at) / stride) + 1);
+      const v = this.own!.v;
+      for (let j = 0; j < m; j++) v[at - base + j * stride] = value + (i + j) * step;
+      i += m;
+    }
+  }
+
   private forget(): void {
     this.ownKey = -1;
     this.own = null;

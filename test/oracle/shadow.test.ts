@@ -1,5 +1,6 @@
-// The oracle's shadow memory against a plain map of page values: moves (mremap, UFFDIO_MOVE)
-// that take whole chunks, slices of chunks or overlap, clears, and fork's shared chunks.
+// The oracle's shadow memory against a plain map of page values: runs of stores (a batched
+// write's, across chunks, strided, zeros among them), moves (mremap, UFFDIO_MOVE) that take
+// whole chunks, slices of chunks or overlap, clears, and fork's shared chunks.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { ShadowSpace } from "../../src/oracle/shadow.js";
@@ -8,6 +9,7 @@ const SPAN = 4 * 512; // four chunks of pages
 
 type Op =
   | { op: "set"; vpn: number; value: number }
+  | { op: "run"; vpn: number; n: number; stride: number; value: number; step: number }
   | { op: "clear"; from: number; n: number }
   | { op: "move"; from: number; to: number; n: number }
   | { op: "fork" };
@@ -18,6 +20,7 @@ const len = fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(511, 512, 
 const aligned = fc.integer({ min: 0, max: 3 }).map((c) => c * 512);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant("set" as const), vpn, value: fc.integer({ min: 0, max: 9 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("run" as const), vpn, n: len, stride: fc.integer({ min: 1, max: 3 }), value: fc.integer({ min: 0, max: 9 }), step: fc.integer({ min: 0, max: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("clear" as const), from: vpn, n: len }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("move" as const), from: vpn, to: vpn, n: len }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("move" as const), from: aligned, to: aligned, n: fc.constantFrom(512, 1024) }) },
@@ -32,7 +35,7 @@ function modelMove(m: Map<number, number>, from: number, to: number, n: number):
 }
 
 describe("ShadowSpace", () => {
-  it("moves, clears and shares chunks as a map of values would, on both sides of a fork", () => {
+  it("stores runs, moves, clears and shares chunks as a map of values would, on both sides of a fork", () => {
     fc.assert(fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
       const spaces: ShadowSpace[] = [new ShadowSpace()];
       const models: Map<number, number>[] = [new Map()];
@@ -41,6 +44,14 @@ describe("ShadowSpace", () => {
         const s = spaces.at(-1)!;
         const m = models.at(-1)!;
         if (o.op === "set") { s.set(o.vpn, o.value); if (o.value === 0) m.delete(o.vpn); else m.set(o.vpn, o.value); }
+        if (o.op === "run") {
+          const n = Math.min(o.n, Math.floor((SPAN - 1 - o.vpn) / o.stride) + 1);
+          s.setRun(o.vpn, n, o.stride, o.value, o.step);
+          for (let k = 0; k < n; k++) {
+            const v = o.value + k * o.step;
+            if (v === 0) m.delete(o.vpn + k * o.stride); else m.set(o.vpn + k * o.stride, v);
+          }
+        }
         if (o.op === "clear") { const n = Math.min(o.n, SPAN - o.from); s.clear(o.from, o.from + n); for (let v = o.from; v < o.from + n; v++) m.delete(v); }
         if (o.op === "move") {
           const n = Math.min(o.n, SPAN - o.from, SPAN - o.to);
