@@ -330,7 +330,7 @@ function accessRangeWithRuns(
  * core) and no frame failure injected (no attempt to draw).
  */
 // @ts-ignore: decorator
-@inline function newAnonFolioAloneOk(): bool {
+@inline export function newAnonFolioAloneOk(): bool {
   return ctx_up() && atomic.load<u32>(faultAttrAddr(FAIL_FRAME) + offsetof<FaultAttr>("armed")) == 0;
 }
 
@@ -342,7 +342,7 @@ function accessRangeWithRuns(
  * NO_PFN when no frame is free.
  */
 // @ts-ignore: decorator
-@inline function newAnonFolioAlone(ctx: u32, mapping: u32, index: u32): u32 {
+@inline export function newAnonFolioAlone(ctx: u32, mapping: u32, index: u32): u32 {
   const pfn = alloc_frame_alone(ctx);
   if (pfn == NO_PFN) return NO_PFN;
   const batched = atomic.load<u32>(layoutBase() + offsetof<Header>("lruBatchSize")) != 0;

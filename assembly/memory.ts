@@ -55,9 +55,9 @@ import {
 } from "./rmap";
 import { folio_remove_rmap_ptes_done } from "./large_folio";
 import { swap_duplicate, swap_free, swap_cache_pfn, SWAP_HAS_CACHE } from "./swapfile";
-import { copy_page_contents } from "./content";
+import { copy_page_contents, clear_page_contents } from "./content";
 import { alloc_pages, frames_reserve, frames_unreserve, GFP_ZERO } from "./page_alloc";
-import { folio_add_lru } from "./fault";
+import { folio_add_lru, newAnonFolioAlone, newAnonFolioAloneOk } from "./fault";
 import { is_huge_zero_folio, is_pmd_migration_entry } from "./huge_memory";
 import { folio_free_swap } from "./swap_state";
 import { page_table_check_pte_set, page_table_check_pmd_set } from "./page_table_check";
@@ -1137,15 +1137,24 @@ export function count_none(ctx: u32, mm: u32, start: u64, end: u64, countPages: 
   flags: u32;
   done: i32;
   baseProt: u64;
+  /** newAnonFolioAloneOk() when the walk began: each new folio made by newAnonFolioAlone() */
+  alone: bool;
 
   // @ts-ignore: decorator
   @inline pte_entry(slot: u32, old: u64, addr: u64): i32 {
     if (!pte_none(old)) return 0;
     let pte: u64;
     if (this.flags & ANON_WRITE) {
-      const pfn = alloc_pages(this.ctx, 0, GFP_ZERO);
-      folio_add_new_anon_rmap(pfn, this.anonVma, this.index + <u32>((addr - this.base) >> 12), RMAP_EXCLUSIVE);
-      folio_add_lru(this.ctx, pfn);
+      const index = this.index + <u32>((addr - this.base) >> 12);
+      let pfn: u32;
+      if (this.alone) {
+        pfn = newAnonFolioAlone(this.ctx, (this.anonVma << 2) | PAGE_MAPPING_ANON, index);
+        clear_page_contents(pfn);
+      } else {
+        pfn = alloc_pages(this.ctx, 0, GFP_ZERO);
+        folio_add_new_anon_rmap(pfn, this.anonVma, index, RMAP_EXCLUSIVE);
+        folio_add_lru(this.ctx, pfn);
+      }
       pte = pfn_pte(<u64>pfn, this.baseProt);
       if (this.flags & ANON_VM_WRITE) pte = pte_mkwrite(pte_mkdirty(pte));
     } else {
@@ -1192,6 +1201,7 @@ export function do_anonymous_pages(
   w.flags = flags;
   w.done = 0;
   w.baseProt = (<u64>prot & (_PAGE_PRESENT | _PAGE_USER | _PAGE_PROTNONE)) | _PAGE_ACCESSED;
+  w.alone = newAnonFolioAloneOk();
   walk_page_range<AnonWalk>(w, from, stop);
   if (write) add_mm_counter(mm, MM_ANONPAGES, w.done);
   frames_unreserve(ctx);
