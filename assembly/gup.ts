@@ -34,7 +34,7 @@
 // The range is walked by pagewalk.ts's walk_page_range(), as every range of the core is.
 
 import {
-  hdr, ctxOf, Ctx, Header, NO_PFN, PAGE_SIZE, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, EINVAL,
+  hdr, ctxOf, ctx_up, Ctx, Header, NO_PFN, PAGE_SIZE, count_vm_events, GUP_FAST_PINNED, GUP_FAST_BACKOFF, EINVAL,
 } from "./layout";
 import {
   pte_present, pte_protnone, pte_access_permitted, pte_special, pte_write, pte_pfn, pmd_leaf,
@@ -135,8 +135,10 @@ export function try_grab_folio(folio: u32, refs: i32, flags: u32): bool {
     if (flags & FOLL_PIN) atomic.add<i32>(pincountAddr(folio), refs);
   }
   // smp_mb__after_atomic(): the pin is visible before the PTE is re-read (B3 → B4); pairs
-  // with the barrier before folio_maybe_dma_pinned() in folio_try_share_anon_rmap_pte() (A2)
-  atomic.fence();
+  // with the barrier before folio_maybe_dma_pinned() in folio_try_share_anon_rmap_pte() (A2).
+  // Alone in the core there is no other CPU to order against: a kernel built for one CPU has
+  // only a compiler barrier there
+  if (!ctx_up()) atomic.fence();
   return true;
 }
 
@@ -164,8 +166,9 @@ export function gup_put_folio(folio: u32, refs: i32, flags: u32): void {
     // R/O long-term pins of file pages need the VMA to decide: GUP-fast cannot, so it backs off
     return (flags & FOLL_LONGTERM) != 0;
   }
-  // smp_rmb(): pairs with the barrier after ClearPageAnonExclusive() (A3 → A4)
-  atomic.fence();
+  // smp_rmb(): pairs with the barrier after ClearPageAnonExclusive() (A3 → A4); alone in the
+  // core, nothing to pair with
+  if (!ctx_up()) atomic.fence();
   return !PageAnonExclusive(page);
 }
 

@@ -232,6 +232,13 @@ export const FOLIO_PAGES_MAPPED: i32 = ENTIRELY_MAPPED - 1;
 /** folio_ref_try_add(): add unless the count is zero (the folio is being freed). */
 export function folio_ref_try_add(folio: u32, nr: i32): bool {
   const a = refcountAddr(folio);
+  if (ctx_up()) {
+    // nobody else in the core frees it meanwhile: a load and a store
+    const now = load<i32>(a);
+    if (now <= 0) return false;
+    store<i32>(a, now + nr);
+    return true;
+  }
   let c = atomic.load<i32>(a);
   while (true) {
     if (c <= 0) return false;
