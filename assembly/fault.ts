@@ -362,9 +362,9 @@ function accessRangeWithRuns(
  * each followed by its store (`value` + i·`dv` into page i): what the accesses one by one would
  * do, in the same order — the same frames, the same counts — with the frames reserved at once
  * and the counters added to once. Returns the pages done; 0 (nothing changed) when no frame
- * are free, or while frame failures are injected: the accesses one by one then fail, or draw
- * their failures, at the page they would. With fewer frames free than none PTEs, the run maps
- * as many pages as there are frames.
+ * is free, while frame failures are injected, or with other contexts attached: the accesses
+ * one by one then fail, or draw their failures, at the page they would. With fewer frames free
+ * than none PTEs, the run maps as many pages as there are frames.
  */
 function anonWriteRun(
   ctx: u32, mm: u32, slot: u32, a: u64, max: u32, value: u64, dv: u64, anonVma: u32, index: u32, prot: u32,
