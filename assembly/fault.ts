@@ -705,7 +705,8 @@ export function wp_page_copy(ctx: u32, mm: u32, va: f64, anonVma: u32, index: u3
   return wpPageCopyAt(ctx, mm, slot, a, old, anonVma, index, flags);
 }
 
-function wpPageCopyAt(ctx: u32, mm: u32, slot: u32, a: u64, old: u64, anonVma: u32, index: u32, flags: u32): i32 {
+// @ts-ignore: decorator
+@inline function wpPageCopyAt(ctx: u32, mm: u32, slot: u32, a: u64, old: u64, anonVma: u32, index: u32, flags: u32): i32 {
   const oldPfn = <u32>pte_pfn(old);
   const zero = pte_special(old) || !pfn_valid(oldPfn);
   const alone = newAnonFolioAloneOk();
