@@ -6,7 +6,8 @@
  */
 import Benchmark from "benchmark";
 import { execFileSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { resolve } from "node:path";
 
 export const json = process.argv.includes("--json");
 
@@ -45,6 +46,70 @@ export function timed<S>(key: string, name: string, per: number, setup: () => S,
     teardown(s);
   };
   return { key, name, per, unit, fn, acc };
+}
+
+/** A case before Benchmark.js wraps it: what is measured, with its setup and teardown apart. */
+export interface Spec<S = unknown> {
+  key: string; name: string; per: number; unit: Case["unit"];
+  setup: () => S; measured: (s: S) => void; teardown: (s: S) => void;
+}
+export const spec = <S>(key: string, name: string, per: number, setup: () => S, measured: (s: S) => void, teardown: (s: S) => void,
+  unit: Case["unit"] = "ns"): Spec => ({ key, name, per, unit, setup, measured, teardown } as Spec);
+
+/** The specs as Benchmark.js cases, for runCases(). */
+export const timedSpecs = (specs: readonly Spec[]): Case[] =>
+  specs.map((c) => timed(c.key, c.name, c.per, c.setup, c.measured, c.teardown, c.unit));
+
+/** The checkout in `dir` as its users run it: its compiled dist/ (npm run build there first). */
+export async function treeApi<Api>(dir: string): Promise<Api> {
+  return await import(pathToFileURL(resolve(dir, "dist/index.js")).href) as Api;
+}
+
+/**
+ * `--tree DIR`: this checkout's cases (`mine`) and the other's (`theirs`, the same cases in the
+ * same order) run in this process, interleaved run by run — the order alternating each round,
+ * so drift of the host falls on both alike — for `rounds` rounds after three untimed ones.
+ * Prints a table of both medians, the median of the rounds' ratios and their middle half (the
+ * noise a ratio is judged against); with --json, the figures as JSON.
+ */
+export function compareTrees(mine: readonly Spec[], theirs: readonly Spec[], label: string, rounds: number): void {
+  const once = (c: Spec): number => {
+    const st = c.setup();
+    const t0 = process.hrtime.bigint();
+    c.measured(st);
+    const ns = Number(process.hrtime.bigint() - t0);
+    c.teardown(st);
+    // per unit in the case's unit (ns by default), or ms per run
+    return c.per ? ns / c.per / (c.unit === "us" ? 1e3 : c.unit === "ms" ? 1e6 : 1) : ns / 1e6;
+  };
+  const samples = mine.map(() => ({ mine: [] as number[], theirs: [] as number[] }));
+  for (let r = -3; r < rounds; r++) { // three rounds to warm up, not counted
+    mine.forEach((c, i) => {
+      const t = theirs[i]!;
+      const [a, b] = r % 2 ? [once(t), once(c)].reverse() : [once(c), once(t)];
+      if (r >= 0) { samples[i]!.mine.push(a!); samples[i]!.theirs.push(b!); }
+    });
+    if (!json) process.stderr.write(`\r  round ${Math.max(0, r + 1)}/${rounds}`);
+  }
+  const median = (xs: readonly number[]) => { const s = [...xs].sort((x, y) => x - y); return s[s.length >> 1]!; };
+  const out: Record<string, number> = {};
+  if (!json) {
+    console.log(`\n\nthis checkout beside ${label}, ${rounds} rounds, interleaved\n`);
+    console.log(`| measure | this checkout (median) | ${label} (median) | ${label} ÷ this (median of the rounds' ratios) | middle half |`);
+    console.log("| --- | --- | --- | --- | --- |");
+  }
+  mine.forEach((c, i) => {
+    const s = samples[i]!;
+    const ratios = s.theirs.map((x, j) => x / s.mine[j]!).sort((x, y) => x - y);
+    const q = (f: number) => ratios[Math.floor(f * (ratios.length - 1))]!;
+    out[c.key] = median(s.mine);
+    out[`${label}:${c.key}`] = median(s.theirs);
+    out[`${label}:${c.key}:ratio`] = median(ratios);
+    const unit = c.per ? c.unit ?? "ns" : "ms";
+    const d = unit === "ns" ? 0 : 2;
+    if (!json) console.log(`| ${c.name} | ${median(s.mine).toFixed(d)} ${unit} | ${median(s.theirs).toFixed(d)} ${unit} | ${median(ratios).toFixed(2)}× | ${q(0.25).toFixed(2)}–${q(0.75).toFixed(2)} |`);
+  });
+  if (json) console.log(JSON.stringify(out));
 }
 
 /**

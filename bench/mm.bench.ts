@@ -17,18 +17,9 @@
  * Before and after a change, side by side. With --case (beside --tree), only the cases whose key
  * contains one of the KEYs given (e.g. `--case forkExitSmall`).
  */
-import { pathToFileURL } from "node:url";
 import { resolve, basename } from "node:path";
 import * as here from "../dist/index.js";
-import { argValues, json, timed, runCases, kernelFigures, addLinux, printTable, type Case } from "./harness.js";
-
-/** A case before Benchmark.js wraps it: what is measured, with its setup and teardown apart. */
-interface Spec<S = unknown> {
-  key: string; name: string; per: number; unit: Case["unit"];
-  setup: () => S; measured: (s: S) => void; teardown: (s: S) => void;
-}
-const spec = <S>(key: string, name: string, per: number, setup: () => S, measured: (s: S) => void, teardown: (s: S) => void,
-  unit: Case["unit"] = "ns"): Spec => ({ key, name, per, unit, setup, measured, teardown } as Spec);
+import { argValues, json, runCases, kernelFigures, addLinux, printTable, spec, timedSpecs, compareTrees, treeApi, type Spec } from "./harness.js";
 
 type Api = typeof here;
 type Kernel = ReturnType<Api["createKernel"]>;
@@ -169,49 +160,12 @@ if (trees.length === 1) {
   const mine = picked(casesOf(here, ""));
   const dir = resolve(trees[0]!);
   const label = basename(dir);
-  // the other checkout as its users run it: its compiled dist/ (npm run build there first)
-  const theirs = picked(casesOf(await import(pathToFileURL(resolve(dir, "dist/index.js")).href) as Api, label));
-  const rounds = Number(argValues("--rounds")[0] ?? 31);
-  const once = (c: Spec): number => {
-    const st = c.setup();
-    const t0 = process.hrtime.bigint();
-    c.measured(st);
-    const ns = Number(process.hrtime.bigint() - t0);
-    c.teardown(st);
-    return c.per ? ns / c.per : ns / 1e6;
-  };
-  const samples = mine.map(() => ({ mine: [] as number[], theirs: [] as number[] }));
-  for (let r = -3; r < rounds; r++) { // three rounds to warm up, not counted
-    mine.forEach((c, i) => {
-      const t = theirs[i]!;
-      const [a, b] = r % 2 ? [once(t), once(c)].reverse() : [once(c), once(t)];
-      if (r >= 0) { samples[i]!.mine.push(a!); samples[i]!.theirs.push(b!); }
-    });
-    if (!json) process.stderr.write(`\r  round ${Math.max(0, r + 1)}/${rounds}`);
-  }
-  const median = (xs: readonly number[]) => { const s = [...xs].sort((x, y) => x - y); return s[s.length >> 1]!; };
-  const out: Record<string, number> = {};
-  if (!json) {
-    console.log(`\n\nthis checkout beside ${label}, ${rounds} rounds, interleaved\n`);
-    console.log(`| measure | this checkout (median) | ${label} (median) | ${label} ÷ this (median of the rounds' ratios) | middle half |`);
-    console.log("| --- | --- | --- | --- | --- |");
-  }
-  mine.forEach((c, i) => {
-    const s = samples[i]!;
-    const ratios = s.theirs.map((x, j) => x / s.mine[j]!).sort((x, y) => x - y);
-    const q = (f: number) => ratios[Math.floor(f * (ratios.length - 1))]!;
-    out[c.key] = median(s.mine);
-    out[`${label}:${c.key}`] = median(s.theirs);
-    out[`${label}:${c.key}:ratio`] = median(ratios);
-    const unit = c.per ? c.unit : "ms";
-    const d = c.per ? 0 : 2;
-    if (!json) console.log(`| ${c.name} | ${median(s.mine).toFixed(d)} ${unit} | ${median(s.theirs).toFixed(d)} ${unit} | ${median(ratios).toFixed(2)}× | ${q(0.25).toFixed(2)}–${q(0.75).toFixed(2)} |`);
-  });
-  if (json) console.log(JSON.stringify(out));
+  const theirs = picked(casesOf(await treeApi<Api>(dir), label));
+  compareTrees(mine, theirs, label, Number(argValues("--rounds")[0] ?? 31));
   process.exit(0);
 }
 
-const results = runCases(mine.map((c) => timed(c.key, c.name, c.per, c.setup, c.measured, c.teardown, c.unit)));
+const results = runCases(timedSpecs(mine));
 
 // the real kernel on the development machine: the figures the targets were set against, and
 // reuse as measured there by npm run bench:kernel; --kernel measures this machine's instead
