@@ -33,7 +33,7 @@ import {
 } from "./page";
 import {
   folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_ptes, folio_add_rmap_ptes,
-  folio_put_refs, folio_last_ref_put, mm_counter_of, RMAP_EXCLUSIVE,
+  folio_put_refs, small_folio_unmap_alone, mm_counter_of, RMAP_EXCLUSIVE,
 } from "./rmap";
 import { alloc_pages, free_pages, frames_reserve, frames_free, alloc_frame_alone, frames_unreserve, frame_available, GFP_ZERO } from "./page_alloc";
 import { contentAddr, copy_page_contents, clear_page_contents, tagStore } from "./content";
@@ -369,11 +369,11 @@ function accessRangeWithRuns(
 function anonWriteRun(
   ctx: u32, mm: u32, slot: u32, a: u64, max: u32, value: u64, dv: u64, anonVma: u32, index: u32, prot: u32,
 ): u32 {
+  if (!newAnonFolioAloneOk()) return 0;
   const room: u32 = 512 - pteIndex(a);
   const limit = max < room ? max : room;
   let nr: u32 = 1;
   while (nr < limit && pte_none(load<u64>(slot + (nr << 3)))) nr++;
-  if (!newAnonFolioAloneOk()) return 0;
   // as many as are free: the access after them finds none and fails there, as it would have
   const free = frames_free();
   if (free < nr) nr = free;
@@ -736,14 +736,11 @@ export function wp_page_copy(ctx: u32, mm: u32, va: f64, anonVma: u32, index: u3
     add_mm_counter(mm, MM_ANONPAGES, 1);
   } else {
     const folio = page_folio(oldPfn);
-    const p = pfn_to_page(folio);
-    if (alone && folio == oldPfn && (p.flags & (1 << PG_head)) == 0 && (p.mapping & PAGE_MAPPING_ANON) != 0) {
-      // a small anonymous folio, alone in the core: __folio_remove_rmap_ptes() and
-      // folio_put_refs() are a store each (no counter moves: the new page is anonymous too)
-      p._mapcount = p._mapcount - 1;
-      const rc = p._refcount - 1;
-      p._refcount = rc;
-      if (rc == 0) folio_last_ref_put(folio);
+    const page = pageAddr(folio);
+    if (alone && folio == oldPfn && (load<u32>(page, offsetof<Page>("flags")) & (1 << PG_head)) == 0 &&
+        (load<u32>(page, offsetof<Page>("mapping")) & PAGE_MAPPING_ANON) != 0) {
+      // a small anonymous folio (no counter moves: the new page is anonymous too)
+      small_folio_unmap_alone(page, folio);
     } else {
       const m = mm_counter_of(folio);
       if (m != MM_ANONPAGES) {

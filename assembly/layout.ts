@@ -518,6 +518,17 @@ export function reserveInto(reserveAddr: u32, availAddr: u32, n: u32, failItem: 
   return true;
 }
 
+/** atomic.add() of `delta` at `a` that returns the new value; alone in the core, a load and a store. */
+// @ts-ignore: decorator
+@inline export function add_return(a: u32, delta: i32): i32 {
+  if (ctx_up()) {
+    const now = load<i32>(a) + delta;
+    store<i32>(a, now);
+    return now;
+  }
+  return atomic.add<i32>(a, delta) + delta;
+}
+
 /** tryReserve() with nobody else in the core: a load and a store, no compare-exchange loop. */
 // @ts-ignore: decorator
 @inline export function takeAlone(availAddr: u32, n: i32): bool {
@@ -678,7 +689,7 @@ export function fail_attempts(kind: u32): u32 {
 export function unreserveFrom(reserveAddr: u32, availAddr: u32): void {
   const r = load<u32>(reserveAddr);
   if (r != 0) {
-    if (ctx_up()) store<i32>(availAddr, load<i32>(availAddr) + <i32>r); else atomic.add<i32>(availAddr, <i32>r);
+    add_return(availAddr, <i32>r);
     store<u32>(reserveAddr, 0);
   }
 }

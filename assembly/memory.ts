@@ -50,7 +50,7 @@ import {
 } from "./page";
 import {
   folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_rmap_ptes,
-  folio_add_rmap_pmd, folio_remove_rmap_ptes, folio_remove_rmap_pmd, folio_put_refs, folio_last_ref_put,
+  folio_add_rmap_pmd, folio_remove_rmap_ptes, folio_remove_rmap_pmd, folio_put_refs, folio_last_ref_put, small_folio_unmap_alone,
   folio_add_new_anon_rmap, folio_is_mapped, mm_counter_of, RMAP_EXCLUSIVE, __folio_remove_rmap_ptes,
 } from "./rmap";
 import { folio_remove_rmap_ptes_done } from "./large_folio";
@@ -854,10 +854,7 @@ const TALLY_ZAPPED: i32 = 1;
             // reference of a small anonymous folio
             store<u64>(slot, 0);
             if (pte_young(pte) && !(f & (1 << PG_referenced))) store<u32>(page, f | (1 << PG_referenced), offsetof<Page>("flags"));
-            store<i32>(page, load<i32>(page, offsetof<Page>("_mapcount")) - 1, offsetof<Page>("_mapcount"));
-            const rc = load<i32>(page, offsetof<Page>("_refcount")) - 1;
-            store<i32>(page, rc, offsetof<Page>("_refcount"));
-            if (rc == 0) folio_last_ref_put(pfn);
+            small_folio_unmap_alone(page, pfn);
             tally += <u32>(TALLY_ZAPPED | TALLY_ANON);
             continue;
           }

@@ -38,7 +38,7 @@
 // its own flags (Linux keeps a compound_head pointer in each tail instead).
 
 import {
-  Header, hdr, layoutBase, ctx_up, NO_PFN, PAGE_STRUCT_BYTES, HPAGE_PMD_ORDER,
+  Header, hdr, layoutBase, ctx_up, add_return, NO_PFN, PAGE_STRUCT_BYTES, HPAGE_PMD_ORDER,
 } from "./layout";
 
 @unmanaged export class Page {
@@ -220,14 +220,8 @@ export const FOLIO_PAGES_MAPPED: i32 = ENTIRELY_MAPPED - 1;
 /** folio_ref_sub_return() */
 // @ts-ignore: decorator
 @inline export function folio_ref_sub_return(folio: u32, nr: i32): i32 {
-  const a = refcountAddr(folio);
   // alone in the core nobody takes a reference meanwhile (GUP-fast runs on another context)
-  if (ctx_up()) {
-    const now = load<i32>(a) - nr;
-    store<i32>(a, now);
-    return now;
-  }
-  return atomic.sub<i32>(a, nr) - nr;
+  return add_return(refcountAddr(folio), -nr);
 }
 /** folio_ref_try_add(): add unless the count is zero (the folio is being freed). */
 export function folio_ref_try_add(folio: u32, nr: i32): bool {

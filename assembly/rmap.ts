@@ -12,7 +12,7 @@ import {
 import { free_pages } from "./page_alloc";
 import { folio_remove_rmap_ptes_done } from "./large_folio";
 import { free_zone_device_folio } from "./migrate_device";
-import { EBUSY, HPAGE_PMD_ORDER, PAGE_STRUCT_BYTES, ctx_up } from "./layout";
+import { EBUSY, HPAGE_PMD_ORDER, PAGE_STRUCT_BYTES, add_return } from "./layout";
 import { MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES } from "./pgtable";
 
 /** RMAP_EXCLUSIVE: the (sub)pages being mapped are exclusive to this process. */
@@ -163,13 +163,7 @@ export function folio_remove_rmap_ptes(folio: u32, page: u32, nr: u32): i32 {
  */
 export function __folio_remove_rmap_ptes(folio: u32, page: u32, nr: u32): i32 {
   if (!folio_test_large(folio)) {
-    const a = mapcountAddr(folio);
-    if (ctx_up()) {
-      const now = load<i32>(a) - 1;
-      store<i32>(a, now);
-      return now == -1 ? 1 : 0;
-    }
-    return atomic.sub<i32>(a, 1) == 0 ? 1 : 0;
+    return add_return(mapcountAddr(folio), -1) == -1 ? 1 : 0;
   }
   atomic.sub<i32>(largeMapcountAddr(folio), <i32>nr);
   let last: i32 = 0;
@@ -264,6 +258,19 @@ export function folio_try_share_anon_rmap_pmd(folio: u32): i32 {
 export function folio_put_refs(folio: u32, nr: i32): bool {
   if (folio_ref_sub_return(folio, nr) != 0) return false;
   return folio_last_ref_put(folio);
+}
+
+/**
+ * __folio_remove_rmap_ptes() and folio_put_refs() for one PTE of the small folio `folio`, whose
+ * struct page is at `page`, with one context attached: a load and a store each, and the folio
+ * freed with its last reference (zap's and wp_page_copy()'s common case).
+ */
+// @ts-ignore: decorator
+@inline export function small_folio_unmap_alone(page: u32, folio: u32): void {
+  store<i32>(page, load<i32>(page, offsetof<Page>("_mapcount")) - 1, offsetof<Page>("_mapcount"));
+  const rc = load<i32>(page, offsetof<Page>("_refcount")) - 1;
+  store<i32>(page, rc, offsetof<Page>("_refcount"));
+  if (rc == 0) folio_last_ref_put(folio);
 }
 
 /** What the last reference's put does (__folio_put()): frees the folio, unless it is reserved. */
